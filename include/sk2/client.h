@@ -1,0 +1,127 @@
+/* The client: talks to one server's control endpoint, follows its devices and receives their
+ * decoded frames.
+ *
+ * No hidden threads: nothing happens unless the caller calls sk2_client_recv() or
+ * sk2_client_dispatch(). Heartbeats, timeouts and decoding run inside those calls. To wait in
+ * your own poll loop, poll the descriptors from sk2_client_fds() for reading with the timeout
+ * from sk2_client_timeout_ms(), then call recv/dispatch with timeout 0 until it returns
+ * SK2_ETIMEDOUT (the descriptors are edge-triggered, like ZMQ_FD). One thread at a time. */
+#ifndef SK2_CLIENT_H
+#define SK2_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "export.h"
+#include "frame.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sk2_client sk2_client_t;
+typedef struct sk2_event sk2_event_t;
+
+typedef enum {
+    SK2_EVENT_CONNECTED = 1,      /* the first valid `me` arrived: devices are known */
+    SK2_EVENT_DISCONNECTED = 2,   /* server lost (no reply in time) or disconnect() called */
+    SK2_EVENT_DEVICE_ADDED = 3,   /* a device id appeared in `me` */
+    SK2_EVENT_DEVICE_REMOVED = 4, /* a device id vanished from `me` */
+    SK2_EVENT_PONG = 5,           /* the answer to sk2_client_ping() */
+    SK2_EVENT_FRAME = 6,          /* a decoded frame of an enabled stream */
+    SK2_EVENT_ERROR = 7,          /* the server answered with an error, or broke the protocol */
+} sk2_event_type_t;
+
+/* Defaults of the original streamkinect2 client. */
+#define SK2_CLIENT_HEARTBEAT_MS 10000
+#define SK2_CLIENT_RESPONSE_TIMEOUT_MS 5000
+
+/* A new, unconnected client owned by the caller; NULL on out of memory. */
+SK2_EXPORT sk2_client_t *sk2_client_new(void);
+
+/* Closes all sockets and frees; sets *self_p to NULL. Safe on NULL. */
+SK2_EXPORT void sk2_client_destroy(sk2_client_t **self_p);
+
+/* Interval between `who` heartbeats (100 .. 3600000 ms). Returns 0 or SK2_EINVAL. */
+SK2_EXPORT int sk2_client_set_heartbeat_ms(sk2_client_t *self, int interval_ms);
+/* How long to wait for any reply before the server counts as lost (100 .. 600000 ms). */
+SK2_EXPORT int sk2_client_set_response_timeout_ms(sk2_client_t *self, int timeout_ms);
+
+/* Connects to a control endpoint ("tcp://host:port", or "host:port") and sends `who`.
+ * Returns 0, SK2_EINVAL (malformed endpoint), SK2_ECONNECT, SK2_ESTATE (already connected).
+ * Success means the request is under way; SK2_EVENT_CONNECTED follows when `me` arrives. */
+SK2_EXPORT int sk2_client_connect(sk2_client_t *self, const char *endpoint);
+
+/* Closes the connection and every stream; queues SK2_EVENT_DISCONNECTED. Returns 0 or
+ * SK2_ESTATE (not connected). */
+SK2_EXPORT int sk2_client_disconnect(sk2_client_t *self);
+
+SK2_EXPORT bool sk2_client_is_connected(const sk2_client_t *self);
+
+/* Sends a ping; SK2_EVENT_PONG with the round trip follows. Returns 0 or SK2_ESTATE. */
+SK2_EXPORT int sk2_client_ping(sk2_client_t *self);
+
+/* Sends `who` now (besides the heartbeat), to see device changes sooner. 0 or SK2_ESTATE. */
+SK2_EXPORT int sk2_client_refresh(sk2_client_t *self);
+
+/* Starts/stops receiving a device's depth frames (decoded). Returns 0, SK2_ENOTFOUND (unknown
+ * device or no depth endpoint), SK2_ECONNECT, SK2_ESTATE (not connected). Enabling twice or
+ * disabling a disabled stream is not an error. */
+SK2_EXPORT int sk2_client_enable_depth(sk2_client_t *self, const char *device_id);
+SK2_EXPORT int sk2_client_disable_depth(sk2_client_t *self, const char *device_id);
+
+/* Waits up to timeout_ms (0: do not wait, -1: forever) for the next event and hands it to the
+ * caller in *event_p (caller owns it). Returns 0, SK2_ETIMEDOUT (nothing happened),
+ * SK2_EINTR (a signal arrived), SK2_ESTATE (not connected and nothing queued). */
+SK2_EXPORT int sk2_client_recv(sk2_client_t *self, sk2_event_t **event_p, int timeout_ms);
+
+/* Receives the handler's events: called from inside sk2_client_dispatch() only. The event is
+ * borrowed for the call (take its frame with sk2_event_take_frame to keep it). */
+typedef void(sk2_client_handler_fn)(void *arg, sk2_client_t *client, sk2_event_t *event);
+
+SK2_EXPORT void sk2_client_set_handler(sk2_client_t *self, sk2_client_handler_fn *handler,
+                                       void *arg);
+
+/* Like recv, but runs the handler for every event that is ready, waiting up to timeout_ms for
+ * the first. Returns the number of events handled (>= 0), or SK2_EINTR / SK2_ESTATE. */
+SK2_EXPORT int sk2_client_dispatch(sk2_client_t *self, int timeout_ms);
+
+/* Writes up to `max` descriptors to poll for reading into fds; returns how many there are
+ * (which may exceed max). They change when streams are enabled or the `me` changes. */
+SK2_EXPORT size_t sk2_client_fds(sk2_client_t *self, int *fds, size_t max);
+/* Milliseconds until the client has timer work (heartbeat, timeout), -1 if none. */
+SK2_EXPORT int sk2_client_timeout_ms(const sk2_client_t *self);
+
+/* What the last valid `me` said. Strings are borrowed until the next recv/dispatch. */
+SK2_EXPORT const char *sk2_client_server_name(const sk2_client_t *self);
+SK2_EXPORT const char *sk2_client_me_json(const sk2_client_t *self);
+SK2_EXPORT size_t sk2_client_device_count(const sk2_client_t *self);
+SK2_EXPORT const char *sk2_client_device_id(const sk2_client_t *self, size_t index);
+/* A device's endpoint by name ("depth"), or NULL. */
+SK2_EXPORT const char *sk2_client_device_endpoint(const sk2_client_t *self, const char *device_id,
+                                                  const char *name);
+
+/* ---- Events ---- */
+SK2_EXPORT void sk2_event_destroy(sk2_event_t **self_p);
+SK2_EXPORT sk2_event_type_t sk2_event_type(const sk2_event_t *self);
+/* "connected", "disconnected", "device-added", ... */
+SK2_EXPORT const char *sk2_event_type_name(sk2_event_type_t type);
+/* The device of DEVICE_ADDED, DEVICE_REMOVED and FRAME events, else NULL. Borrowed. */
+SK2_EXPORT const char *sk2_event_device_id(const sk2_event_t *self);
+/* The decoded frame of a FRAME event (borrowed), or NULL. */
+SK2_EXPORT const sk2_frame_t *sk2_event_frame(const sk2_event_t *self);
+/* Takes the frame out of a FRAME event; the caller owns it. NULL if none (or taken). */
+SK2_EXPORT sk2_frame_t *sk2_event_take_frame(sk2_event_t *self);
+/* Encoded size on the wire of a FRAME event, in bytes. */
+SK2_EXPORT size_t sk2_event_wire_bytes(const sk2_event_t *self);
+/* Round trip of a PONG, microseconds. */
+SK2_EXPORT int64_t sk2_event_rtt_us(const sk2_event_t *self);
+/* For DISCONNECTED and ERROR: the SK2_E* cause (0 after a plain disconnect) and a reason. */
+SK2_EXPORT int sk2_event_error(const sk2_event_t *self);
+SK2_EXPORT const char *sk2_event_reason(const sk2_event_t *self);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,79 @@
+/* The server: answers the streamkinect2 control endpoint and publishes each device's frames.
+ *
+ * sk2_server_t is a thin front end over an actor thread that owns the control socket; each
+ * device gets its own pipeline thread that encodes and publishes its frames. All calls on one
+ * server must come from one thread (the one that created it). */
+#ifndef SK2_SERVER_H
+#define SK2_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "device.h"
+#include "export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sk2_server sk2_server_t;
+
+/* Counters, summed over all devices the server has served since it was created. */
+typedef struct {
+    uint32_t devices;          /* devices served now */
+    uint64_t frames_produced;  /* frames the devices handed to the server */
+    uint64_t frames_encoded;   /* frames encoded */
+    uint64_t frames_published; /* frames given to the PUB sockets */
+    uint64_t frames_dropped;   /* frames dropped because encoding was behind */
+    uint64_t bytes_raw;        /* pixel bytes of encoded frames */
+    uint64_t bytes_published;  /* encoded bytes given to the PUB sockets */
+    uint64_t encode_time_us;   /* time spent encoding, microseconds */
+    uint64_t requests;         /* control requests answered */
+    uint64_t bad_requests;     /* of which were answered with an error */
+} sk2_server_stats_t;
+
+/* Longest server name in bytes. */
+#define SK2_SERVER_NAME_MAX 255
+
+/* A new, unbound server called `name` (NULL: "sk2 on <host name>"). Returns NULL if the name is
+ * empty, too long or not UTF-8, or on out of memory. Starts the actor thread. */
+SK2_EXPORT sk2_server_t *sk2_server_new(const char *name);
+
+/* Stops every device, closes every socket, joins every thread, frees; sets *self_p to NULL. */
+SK2_EXPORT void sk2_server_destroy(sk2_server_t **self_p);
+
+/* How many frames may wait for each device's encoder before new ones are dropped (1..64,
+ * default 2). Before devices are added. Returns 0 or SK2_EINVAL. */
+SK2_EXPORT int sk2_server_set_queue_frames(sk2_server_t *self, unsigned frames);
+
+/* Binds the control endpoint to tcp://address:port. `address` is an IPv4 or IPv6 literal, "*"
+ * (every interface) or a host name (resolved once); port 0 lets the OS choose. Device
+ * endpoints are later bound on the same address with OS-chosen ports. Returns 0, SK2_EINVAL,
+ * SK2_ENOTFOUND (name does not resolve), SK2_EBIND, SK2_ESTATE (already bound). */
+SK2_EXPORT int sk2_server_bind(sk2_server_t *self, const char *address, uint16_t port);
+
+/* The control endpoint as handed to clients ("tcp://127.0.0.1:5555"): always a numeric
+ * address a client can connect to, never "*". NULL before bind. Valid until destroy. */
+SK2_EXPORT const char *sk2_server_endpoint(const sk2_server_t *self);
+/* The bound control port, 0 before bind. */
+SK2_EXPORT uint16_t sk2_server_port(const sk2_server_t *self);
+SK2_EXPORT const char *sk2_server_name(const sk2_server_t *self);
+
+/* Adds a device and starts streaming it; takes ownership of *device_p (NULL afterwards, even
+ * on error). Opens the device if needed. Clients see it in the next `me`. Returns 0,
+ * SK2_ESTATE (not bound), SK2_EEXIST (id already served), SK2_EBIND, SK2_EDEVICE. */
+SK2_EXPORT int sk2_server_add_device(sk2_server_t *self, sk2_device_t **device_p);
+
+/* Stops and removes the device with this id. Returns 0 or SK2_ENOTFOUND. */
+SK2_EXPORT int sk2_server_remove_device(sk2_server_t *self, const char *device_id);
+
+/* Number of devices served now. */
+SK2_EXPORT size_t sk2_server_device_count(sk2_server_t *self);
+
+/* Fills *stats with the current counters. Returns 0 or SK2_EINVAL. */
+SK2_EXPORT int sk2_server_stats(sk2_server_t *self, sk2_server_stats_t *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
