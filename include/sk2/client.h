@@ -34,7 +34,7 @@ typedef enum {
 } sk2_event_type_t;
 
 /* Defaults of the original streamkinect2 client. */
-#define SK2_CLIENT_HEARTBEAT_MS 10000
+#define SK2_CLIENT_HEARTBEAT_MS        10000
 #define SK2_CLIENT_RESPONSE_TIMEOUT_MS 5000
 
 /* A new, unconnected client owned by the caller; NULL on out of memory. */

@@ -88,7 +88,7 @@ SK2_EXPORT uint64_t sk2_device_frames_produced(const sk2_device_t *self);
  * The mock device renders exactly the streamkinect2 mock scene: 512 x 424 depth in mm,
  * min(wall, sphere rolled right by dx), with dx = (int)(100 * sin(t)) and t the capture time
  * in seconds since the Unix epoch. */
-#define SK2_MOCK_WIDTH 512u
+#define SK2_MOCK_WIDTH  512u
 #define SK2_MOCK_HEIGHT 424u
 
 /* dx for a capture time (microseconds since the epoch), in -100 .. 100. */
@@ -100,8 +100,8 @@ SK2_EXPORT void sk2_mock_render(uint16_t *dst, int dx);
 /* Finds the dx whose scene equals `depth` (width x height values) exactly, comparing only the
  * low `bits` bits of each pixel (12 for frames that went through depth12, 16 otherwise).
  * Returns 0 and sets *dx, or SK2_ENOTFOUND if no dx matches, SK2_EINVAL for a wrong size. */
-SK2_EXPORT int sk2_mock_match(const uint16_t *depth, uint32_t width, uint32_t height,
-                              unsigned bits, int *dx);
+SK2_EXPORT int sk2_mock_match(const uint16_t *depth, uint32_t width, uint32_t height, unsigned bits,
+                              int *dx);
 
 #ifdef __cplusplus
 }

@@ -32,7 +32,7 @@ typedef enum {
 } sk2_pixel_format_t;
 
 /* Limits on what a frame may be: anything larger is refused (SK2_ELIMIT / NULL). */
-#define SK2_FRAME_MAX_WIDTH 16384u
+#define SK2_FRAME_MAX_WIDTH  16384u
 #define SK2_FRAME_MAX_HEIGHT 16384u
 
 typedef struct sk2_frame sk2_frame_t;

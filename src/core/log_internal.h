@@ -13,7 +13,7 @@ void sk2_log(sk2_log_level_t level, const char *component, const char *fmt, ...)
 /* A rate limit for one repeated message: at most one message per interval. Keep one per call
  * site (static), used from one thread. */
 typedef struct {
-    int64_t next_us;    /* monotonic time before which messages are suppressed */
+    int64_t next_us;     /* monotonic time before which messages are suppressed */
     uint64_t suppressed; /* messages suppressed since the last one let through */
 } sk2_ratelimit_t;
 
@@ -22,8 +22,8 @@ typedef struct {
 int sk2_ratelimit_pass(sk2_ratelimit_t *limit, int64_t interval_us, uint64_t *suppressed);
 
 #define SK2_ERROR(component, ...) sk2_log(SK2_LOG_ERROR, component, __VA_ARGS__)
-#define SK2_WARN(component, ...) sk2_log(SK2_LOG_WARN, component, __VA_ARGS__)
-#define SK2_INFO(component, ...) sk2_log(SK2_LOG_INFO, component, __VA_ARGS__)
+#define SK2_WARN(component, ...)  sk2_log(SK2_LOG_WARN, component, __VA_ARGS__)
+#define SK2_INFO(component, ...)  sk2_log(SK2_LOG_INFO, component, __VA_ARGS__)
 #define SK2_DEBUG(component, ...) sk2_log(SK2_LOG_DEBUG, component, __VA_ARGS__)
 #define SK2_TRACE(component, ...)                                                                  \
     do {                                                                                           \

@@ -1,0 +1,665 @@
+/* The client. Everything happens inside sk2_client_recv(): timers (heartbeat, response
+ * timeout) are checked, sockets polled, replies matched to requests and frames decoded, and
+ * each result becomes an event in a small queue. No thread is started, so the client fits in
+ * any event loop and in language bindings.
+ *
+ * The control socket is a DEALER speaking to the server's REP (an empty delimiter frame
+ * first). Unlike REQ it lets a request time out without wedging the socket, and requests may
+ * be pipelined: REP answers them in order, so a FIFO of pending requests matches replies. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <czmq.h>
+
+#include "client/event.h"
+#include "core/log_internal.h"
+#include "core/runtime.h"
+#include "proto/me.h"
+#include "proto/msg.h"
+#include "sk2/client.h"
+#include "sk2/codec.h"
+#include "sk2/device.h"
+#include "sk2/error.h"
+
+#define S_MAX_PENDING             16         /* requests in flight at once */
+#define S_MAX_ENDPOINT            1024       /* longest endpoint string accepted */
+#define S_MAX_FRAME_WIRE          (8u << 20) /* largest depth message read off a SUB socket */
+#define S_SUB_HWM                 4          /* frames queued per stream before libzmq drops */
+#define S_MAX_EVENTS_PER_DISPATCH 256        /* so a flood of frames cannot pin dispatch forever */
+
+typedef struct {
+    sk2_msg_type_t type; /* what was asked */
+    int64_t sent_us;     /* monotonic time it was sent */
+} s_pending_t;
+
+typedef struct {
+    char *id;          /* device id from `me` */
+    char *depth;       /* its depth endpoint, or NULL */
+    zsock_t *sub;      /* SUB socket while depth is enabled */
+    uint64_t received; /* frames received: v1 depth carries no sequence numbers */
+} s_device_t;
+
+struct sk2_client {
+    zsock_t *control;                   /* DEALER, while connected */
+    char *endpoint;                     /* normalised control endpoint */
+    bool is_connected;                  /* between connect and disconnect/loss */
+    bool has_me;                        /* a valid `me` arrived since connect */
+    int heartbeat_ms;                   /* interval of `who` heartbeats */
+    int response_timeout_ms;            /* how long a request may wait for its reply */
+    int64_t next_heartbeat_us;          /* monotonic time of the next heartbeat */
+    s_pending_t pending[S_MAX_PENDING]; /* ring of requests awaiting replies */
+    size_t pending_head;                /* index of the oldest */
+    size_t pending_count;               /* entries in the ring */
+    sk2_me_t *me;                       /* last valid `me` */
+    char *me_json;                      /* its text */
+    s_device_t *devices;                /* as listed in `me` */
+    size_t device_count;                /* entries in devices */
+    size_t next_device;                 /* round-robin start for reading streams */
+    sk2_event_t *queue_head;            /* events ready for the caller */
+    sk2_event_t *queue_tail;
+    sk2_client_handler_fn *handler; /* for dispatch */
+    void *handler_arg;
+};
+
+/* ---- Event queue -------------------------------------------------------------------------- */
+
+static void s_push(sk2_client_t *self, sk2_event_t *event)
+{
+    if (!event)
+        return; /* out of memory: the event is lost, the client carries on */
+    if (self->queue_tail)
+        self->queue_tail->next = event;
+    else
+        self->queue_head = event;
+    self->queue_tail = event;
+}
+
+static void s_push_new(sk2_client_t *self, sk2_event_type_t type, const char *device_id, int error,
+                       const char *reason)
+{
+    s_push(self, sk2_event_new(type, device_id, error, reason));
+}
+
+static sk2_event_t *s_pop(sk2_client_t *self)
+{
+    sk2_event_t *event = self->queue_head;
+    if (event) {
+        self->queue_head = event->next;
+        if (!self->queue_head)
+            self->queue_tail = NULL;
+        event->next = NULL;
+    }
+    return event;
+}
+
+/* ---- Devices and streams ------------------------------------------------------------------ */
+
+static void s_device_close(s_device_t *device)
+{
+    zsock_destroy(&device->sub);
+}
+
+static void s_device_free(s_device_t *device)
+{
+    s_device_close(device);
+    free(device->id);
+    free(device->depth);
+}
+
+static s_device_t *s_find_device(const sk2_client_t *self, const char *id)
+{
+    for (size_t i = 0; i < self->device_count; i++)
+        if (strcmp(self->devices[i].id, id) == 0)
+            return &self->devices[i];
+    return NULL;
+}
+
+static int s_device_open(s_device_t *device)
+{
+    if (device->sub)
+        return 0;
+    if (!device->depth)
+        return SK2_ENOTFOUND;
+    zsock_t *sub = zsock_new(ZMQ_SUB);
+    if (!sub)
+        return SK2_ENOMEM;
+    zsock_set_rcvhwm(sub, S_SUB_HWM);
+    zsock_set_maxmsgsize(sub, S_MAX_FRAME_WIRE);
+    zsock_set_linger(sub, 0);
+    zsock_set_subscribe(sub, "");
+    if (zsock_connect(sub, "%s", device->depth) != 0) {
+        zsock_destroy(&sub);
+        return SK2_ECONNECT;
+    }
+    device->sub = sub;
+    return 0;
+}
+
+/* ---- Connection ----------------------------------------------------------------------------- */
+
+static void s_teardown(sk2_client_t *self)
+{
+    for (size_t i = 0; i < self->device_count; i++)
+        s_device_free(&self->devices[i]);
+    free(self->devices);
+    self->devices = NULL;
+    self->device_count = 0;
+    sk2_me_destroy(&self->me);
+    free(self->me_json);
+    self->me_json = NULL;
+    zsock_destroy(&self->control);
+    free(self->endpoint);
+    self->endpoint = NULL;
+    self->pending_count = 0;
+    self->is_connected = false;
+    self->has_me = false;
+}
+
+static void s_lost(sk2_client_t *self, int error, const char *reason)
+{
+    SK2_WARN("client", "server %s lost: %s", self->endpoint, reason);
+    s_teardown(self);
+    s_push_new(self, SK2_EVENT_DISCONNECTED, NULL, error, reason);
+}
+
+static int s_request(sk2_client_t *self, sk2_msg_type_t type)
+{
+    if (!self->is_connected)
+        return SK2_ESTATE;
+    if (self->pending_count == S_MAX_PENDING)
+        return SK2_EAGAIN;
+    int rc = sk2_msg_send(zsock_resolve(self->control), true, type, NULL);
+    if (rc != 0)
+        return rc;
+    size_t slot = (self->pending_head + self->pending_count++) % S_MAX_PENDING;
+    self->pending[slot] = (s_pending_t){.type = type, .sent_us = sk2_clock_mono_us()};
+    return 0;
+}
+
+static bool s_who_pending(const sk2_client_t *self)
+{
+    for (size_t i = 0; i < self->pending_count; i++)
+        if (self->pending[(self->pending_head + i) % S_MAX_PENDING].type == SK2_MSG_WHO)
+            return true;
+    return false;
+}
+
+/* Accepts "tcp://h:p", "ipc://...", "inproc://..." or "h:p" (taken as tcp). */
+static char *s_normalise(const char *endpoint)
+{
+    static const char *const verbatim[] = {"ipc://", "inproc://"};
+    if (!endpoint || !*endpoint || strlen(endpoint) > S_MAX_ENDPOINT)
+        return NULL;
+    for (size_t i = 0; i < sizeof verbatim / sizeof verbatim[0]; i++) {
+        size_t prefix = strlen(verbatim[i]);
+        if (strncmp(endpoint, verbatim[i], prefix) == 0)
+            return endpoint[prefix] ? strdup(endpoint) : NULL;
+    }
+    const char *rest = strncmp(endpoint, "tcp://", 6) == 0 ? endpoint + 6 : endpoint;
+    if (strstr(rest, "://"))
+        return NULL; /* another transport */
+    const char *colon = strrchr(rest, ':');
+    if (!colon || colon == rest)
+        return NULL;
+    char *end = NULL;
+    long port = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535)
+        return NULL;
+    for (const char *p = rest; p < colon; p++)
+        if (*p == '/' || (unsigned char)*p < 0x21)
+            return NULL;
+    size_t size = strlen(rest) + 7;
+    char *normal = malloc(size);
+    if (normal)
+        snprintf(normal, size, "tcp://%s", rest);
+    return normal;
+}
+
+/* ---- Replies -------------------------------------------------------------------------------- */
+
+static void s_apply_me(sk2_client_t *self, sk2_me_t *me)
+{
+    s_device_t *devices = calloc(me->device_count ? me->device_count : 1, sizeof *devices);
+    if (!devices) {
+        sk2_me_destroy(&me);
+        return;
+    }
+    bool first = !self->has_me;
+    if (first)
+        s_push_new(self, SK2_EVENT_CONNECTED, NULL, 0, NULL);
+    /* Keep the state (open streams, counters) of devices still listed; note new ones. */
+    for (size_t i = 0; i < me->device_count; i++) {
+        const char *depth = sk2_me_endpoint(&me->devices[i], "depth");
+        s_device_t *old = s_find_device(self, me->devices[i].id);
+        s_device_t *now = &devices[i];
+        if (old) {
+            *now = *old;
+            old->id = NULL; /* moved */
+            old->depth = NULL;
+            old->sub = NULL;
+            bool moved = (depth == NULL) != (now->depth == NULL) ||
+                         (depth && strcmp(depth, now->depth) != 0);
+            if (moved) {
+                bool was_open = now->sub != NULL;
+                s_device_close(now);
+                free(now->depth);
+                now->depth = depth ? strdup(depth) : NULL;
+                if (was_open && now->depth)
+                    s_device_open(now);
+            }
+        } else {
+            now->id = strdup(me->devices[i].id);
+            now->depth = depth ? strdup(depth) : NULL;
+            s_push_new(self, SK2_EVENT_DEVICE_ADDED, now->id, 0, NULL);
+        }
+    }
+    for (size_t i = 0; i < self->device_count; i++) {
+        if (self->devices[i].id)
+            s_push_new(self, SK2_EVENT_DEVICE_REMOVED, self->devices[i].id, 0, NULL);
+        s_device_free(&self->devices[i]);
+    }
+    free(self->devices);
+    self->devices = devices;
+    self->device_count = me->device_count;
+    self->next_device = 0;
+    free(self->me_json);
+    self->me_json = json_dumps(me->payload, JSON_COMPACT);
+    sk2_me_destroy(&self->me);
+    self->me = me;
+    self->has_me = true;
+}
+
+static void s_reply(sk2_client_t *self, zmsg_t *reply)
+{
+    zframe_t *delimiter = zmsg_pop(reply);
+    bool framed = delimiter && zframe_size(delimiter) == 0;
+    zframe_destroy(&delimiter);
+    if (!framed || self->pending_count == 0) {
+        s_push_new(self, SK2_EVENT_ERROR, NULL, SK2_EPROTO, "unexpected message from server");
+        return;
+    }
+    s_pending_t request = self->pending[self->pending_head];
+    self->pending_head = (self->pending_head + 1) % S_MAX_PENDING;
+    self->pending_count--;
+
+    const uint8_t *frames[3];
+    size_t sizes[3], i = 0;
+    for (zframe_t *f = zmsg_first(reply); f && i < 3; f = zmsg_next(reply), i++) {
+        frames[i] = zframe_data(f);
+        sizes[i] = zframe_size(f);
+    }
+    sk2_msg_t msg;
+    char why[256];
+    if (sk2_msg_parse(zmsg_size(reply), frames, sizes, SK2_MSG_FROM_SERVER, &msg, why,
+                      sizeof why) != 0) {
+        s_push_new(self, SK2_EVENT_ERROR, NULL, SK2_EPROTO, why);
+        return;
+    }
+    if (msg.type == SK2_MSG_ERROR) {
+        json_t *reason = json_object_get(msg.payload, "reason");
+        snprintf(why, sizeof why, "server refused %s: %s", sk2_msg_type_name(request.type),
+                 json_is_string(reason) ? json_string_value(reason) : "(no reason given)");
+        s_push_new(self, SK2_EVENT_ERROR, NULL, SK2_ESERVER, why);
+    } else if (request.type == SK2_MSG_PING && msg.type == SK2_MSG_PONG) {
+        sk2_event_t *event = sk2_event_new(SK2_EVENT_PONG, NULL, 0, NULL);
+        if (event)
+            event->rtt_us = sk2_clock_mono_us() - request.sent_us;
+        s_push(self, event);
+    } else if (request.type == SK2_MSG_WHO && msg.type == SK2_MSG_ME) {
+        sk2_me_t *me = NULL;
+        if (sk2_me_parse(msg.payload, &me, why, sizeof why) == 0)
+            s_apply_me(self, me);
+        else
+            s_push_new(self, SK2_EVENT_ERROR, NULL, SK2_EPROTO, why);
+    } else {
+        snprintf(why, sizeof why, "server answered %s with %s", sk2_msg_type_name(request.type),
+                 sk2_msg_type_name(msg.type));
+        s_push_new(self, SK2_EVENT_ERROR, NULL, SK2_EPROTO, why);
+    }
+    sk2_msg_clear(&msg);
+}
+
+/* ---- Frames ------------------------------------------------------------------------------- */
+
+static void s_read_frame(sk2_client_t *self, s_device_t *device)
+{
+    zmq_msg_t wire;
+    zmq_msg_init(&wire);
+    if (zmq_msg_recv(&wire, zsock_resolve(device->sub), ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&wire);
+        return;
+    }
+    size_t size = zmq_msg_size(&wire);
+    bool more = zmq_msg_more(&wire);
+    sk2_frame_t *frame =
+        sk2_frame_new(SK2_STREAM_DEPTH, SK2_PIXEL_DEPTH_MM16, SK2_MOCK_WIDTH, SK2_MOCK_HEIGHT);
+    int rc = frame ? sk2_codec_decode(sk2_codec_find(SK2_CODEC_DEPTH12), zmq_msg_data(&wire), size,
+                                      frame)
+                   : SK2_ENOMEM;
+    zmq_msg_close(&wire);
+    if (more) {
+        /* The depth endpoint carries single-frame messages; skip the rest of this one. */
+        zsock_flush(device->sub);
+        rc = SK2_EPROTO;
+    }
+    if (rc != 0) {
+        sk2_frame_destroy(&frame);
+        s_push_new(self, SK2_EVENT_ERROR, device->id, rc, "undecodable depth frame");
+        return;
+    }
+    sk2_frame_set_sequence(frame, device->received++);
+    sk2_event_t *event = sk2_event_new(SK2_EVENT_FRAME, device->id, 0, NULL);
+    if (!event) {
+        sk2_frame_destroy(&frame);
+        return;
+    }
+    event->frame = frame;
+    event->wire_bytes = size;
+    s_push(self, event);
+}
+
+/* ---- The loop ----------------------------------------------------------------------------- */
+
+static int64_t s_next_timer_us(const sk2_client_t *self)
+{
+    int64_t next = self->next_heartbeat_us;
+    if (self->pending_count > 0) {
+        int64_t due =
+            self->pending[self->pending_head].sent_us + (int64_t)self->response_timeout_ms * 1000;
+        if (due < next)
+            next = due;
+    }
+    return next;
+}
+
+static void s_run_timers(sk2_client_t *self)
+{
+    int64_t now = sk2_clock_mono_us();
+    if (self->pending_count > 0 && now - self->pending[self->pending_head].sent_us >=
+                                       (int64_t)self->response_timeout_ms * 1000) {
+        char reason[128];
+        snprintf(reason, sizeof reason, "no reply to %s within %d ms",
+                 sk2_msg_type_name(self->pending[self->pending_head].type),
+                 self->response_timeout_ms);
+        s_lost(self, SK2_ETIMEDOUT, reason);
+        return;
+    }
+    if (now >= self->next_heartbeat_us) {
+        if (!s_who_pending(self))
+            s_request(self, SK2_MSG_WHO);
+        self->next_heartbeat_us = now + (int64_t)self->heartbeat_ms * 1000;
+    }
+}
+
+/* Polls once for at most wait_ms and turns whatever is readable into events. */
+static int s_poll(sk2_client_t *self, int wait_ms)
+{
+    zmq_pollitem_t items[1 + SK2_ME_MAX_DEVICES];
+    s_device_t *owners[1 + SK2_ME_MAX_DEVICES];
+    size_t n = 0;
+    items[n++] = (zmq_pollitem_t){.socket = zsock_resolve(self->control), .events = ZMQ_POLLIN};
+    for (size_t k = 0; k < self->device_count; k++) {
+        s_device_t *device = &self->devices[(self->next_device + k) % self->device_count];
+        if (device->sub) {
+            owners[n] = device;
+            items[n++] =
+                (zmq_pollitem_t){.socket = zsock_resolve(device->sub), .events = ZMQ_POLLIN};
+        }
+    }
+    if (zmq_poll(items, (int)n, wait_ms) < 0)
+        return zmq_errno() == EINTR ? SK2_EINTR : SK2_ESYS;
+    if (self->device_count)
+        self->next_device = (self->next_device + 1) % self->device_count;
+    /* Frames first, so that a `me` removing a device cannot free a socket polled above. */
+    for (size_t i = 1; i < n; i++)
+        if (items[i].revents & ZMQ_POLLIN)
+            s_read_frame(self, owners[i]);
+    if (items[0].revents & ZMQ_POLLIN) {
+        while (self->control && (zsock_events(self->control) & ZMQ_POLLIN)) {
+            zmsg_t *reply = zmsg_recv(self->control);
+            if (!reply)
+                break;
+            s_reply(self, reply);
+            zmsg_destroy(&reply);
+        }
+    }
+    return 0;
+}
+
+int sk2_client_recv(sk2_client_t *self, sk2_event_t **event_p, int timeout_ms)
+{
+    if (!self || !event_p)
+        return SK2_EINVAL;
+    *event_p = NULL;
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : sk2_clock_mono_us() + timeout_ms * 1000LL;
+    for (;;) {
+        if (self->queue_head) {
+            *event_p = s_pop(self);
+            return 0;
+        }
+        if (!self->is_connected)
+            return SK2_ESTATE;
+        s_run_timers(self);
+        if (self->queue_head || !self->is_connected)
+            continue;
+        int64_t now = sk2_clock_mono_us();
+        int64_t until = s_next_timer_us(self);
+        if (deadline < until)
+            until = deadline;
+        int64_t wait_us = until > now ? until - now : 0;
+        int rc = s_poll(self, (int)((wait_us + 999) / 1000));
+        if (rc != 0)
+            return rc;
+        if (!self->queue_head && sk2_clock_mono_us() >= deadline)
+            return SK2_ETIMEDOUT;
+    }
+}
+
+int sk2_client_dispatch(sk2_client_t *self, int timeout_ms)
+{
+    if (!self)
+        return SK2_EINVAL;
+    int handled = 0;
+    sk2_event_t *event = NULL;
+    int rc = sk2_client_recv(self, &event, timeout_ms);
+    while (rc == 0) {
+        if (self->handler)
+            self->handler(self->handler_arg, self, event);
+        sk2_event_destroy(&event);
+        if (++handled == S_MAX_EVENTS_PER_DISPATCH)
+            break;
+        rc = sk2_client_recv(self, &event, 0);
+    }
+    if (handled > 0 || rc == SK2_ETIMEDOUT)
+        return handled;
+    return rc;
+}
+
+/* ---- Public calls ------------------------------------------------------------------------- */
+
+sk2_client_t *sk2_client_new(void)
+{
+    sk2_runtime_init();
+    sk2_client_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->heartbeat_ms = SK2_CLIENT_HEARTBEAT_MS;
+    self->response_timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS;
+    return self;
+}
+
+void sk2_client_destroy(sk2_client_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sk2_client_t *self = *self_p;
+    s_teardown(self);
+    sk2_event_t *event;
+    while ((event = s_pop(self)))
+        sk2_event_destroy(&event);
+    free(self);
+    *self_p = NULL;
+}
+
+int sk2_client_set_heartbeat_ms(sk2_client_t *self, int interval_ms)
+{
+    if (!self || interval_ms < 100 || interval_ms > 3600000)
+        return SK2_EINVAL;
+    self->heartbeat_ms = interval_ms;
+    if (self->is_connected)
+        self->next_heartbeat_us = sk2_clock_mono_us() + interval_ms * 1000LL;
+    return 0;
+}
+
+int sk2_client_set_response_timeout_ms(sk2_client_t *self, int timeout_ms)
+{
+    if (!self || timeout_ms < 100 || timeout_ms > 600000)
+        return SK2_EINVAL;
+    self->response_timeout_ms = timeout_ms;
+    return 0;
+}
+
+int sk2_client_connect(sk2_client_t *self, const char *endpoint)
+{
+    if (!self)
+        return SK2_EINVAL;
+    if (self->is_connected)
+        return SK2_ESTATE;
+    char *normal = s_normalise(endpoint);
+    if (!normal)
+        return SK2_EINVAL;
+    zsock_t *control = zsock_new(ZMQ_DEALER);
+    if (!control) {
+        free(normal);
+        return SK2_ENOMEM;
+    }
+    zsock_set_linger(control, 0);
+    zsock_set_maxmsgsize(control, SK2_MSG_MAX_PAYLOAD + 1024);
+    if (zsock_connect(control, "%s", normal) != 0) {
+        SK2_DEBUG("client", "cannot connect to %s: %s", normal, zmq_strerror(zmq_errno()));
+        zsock_destroy(&control);
+        free(normal);
+        return SK2_ECONNECT;
+    }
+    self->control = control;
+    self->endpoint = normal;
+    self->is_connected = true;
+    self->has_me = false;
+    self->next_heartbeat_us = sk2_clock_mono_us() + self->heartbeat_ms * 1000LL;
+    int rc = s_request(self, SK2_MSG_WHO);
+    if (rc != 0)
+        s_teardown(self);
+    return rc;
+}
+
+int sk2_client_disconnect(sk2_client_t *self)
+{
+    if (!self)
+        return SK2_EINVAL;
+    if (!self->is_connected)
+        return SK2_ESTATE;
+    s_teardown(self);
+    s_push_new(self, SK2_EVENT_DISCONNECTED, NULL, 0, "disconnected by the application");
+    return 0;
+}
+
+bool sk2_client_is_connected(const sk2_client_t *self)
+{
+    return self && self->is_connected;
+}
+
+int sk2_client_ping(sk2_client_t *self)
+{
+    return self ? s_request(self, SK2_MSG_PING) : SK2_EINVAL;
+}
+
+int sk2_client_refresh(sk2_client_t *self)
+{
+    return self ? s_request(self, SK2_MSG_WHO) : SK2_EINVAL;
+}
+
+int sk2_client_enable_depth(sk2_client_t *self, const char *device_id)
+{
+    if (!self || !device_id)
+        return SK2_EINVAL;
+    if (!self->is_connected)
+        return SK2_ESTATE;
+    s_device_t *device = s_find_device(self, device_id);
+    return device ? s_device_open(device) : SK2_ENOTFOUND;
+}
+
+int sk2_client_disable_depth(sk2_client_t *self, const char *device_id)
+{
+    if (!self || !device_id)
+        return SK2_EINVAL;
+    if (!self->is_connected)
+        return SK2_ESTATE;
+    s_device_t *device = s_find_device(self, device_id);
+    if (!device)
+        return SK2_ENOTFOUND;
+    s_device_close(device);
+    return 0;
+}
+
+void sk2_client_set_handler(sk2_client_t *self, sk2_client_handler_fn *handler, void *arg)
+{
+    self->handler = handler;
+    self->handler_arg = arg;
+}
+
+size_t sk2_client_fds(sk2_client_t *self, int *fds, size_t max)
+{
+    size_t n = 0;
+    if (!self || !self->is_connected)
+        return 0;
+    if (n < max)
+        fds[n] = zsock_fd(self->control);
+    n++;
+    for (size_t i = 0; i < self->device_count; i++) {
+        if (!self->devices[i].sub)
+            continue;
+        if (n < max)
+            fds[n] = zsock_fd(self->devices[i].sub);
+        n++;
+    }
+    return n;
+}
+
+int sk2_client_timeout_ms(const sk2_client_t *self)
+{
+    if (!self || !self->is_connected)
+        return -1;
+    if (self->queue_head)
+        return 0;
+    int64_t wait = s_next_timer_us(self) - sk2_clock_mono_us();
+    return wait <= 0 ? 0 : (int)((wait + 999) / 1000);
+}
+
+const char *sk2_client_server_name(const sk2_client_t *self)
+{
+    return self && self->me ? self->me->name : NULL;
+}
+
+const char *sk2_client_me_json(const sk2_client_t *self)
+{
+    return self ? self->me_json : NULL;
+}
+
+size_t sk2_client_device_count(const sk2_client_t *self)
+{
+    return self ? self->device_count : 0;
+}
+
+const char *sk2_client_device_id(const sk2_client_t *self, size_t index)
+{
+    return self && index < self->device_count ? self->devices[index].id : NULL;
+}
+
+const char *sk2_client_device_endpoint(const sk2_client_t *self, const char *device_id,
+                                       const char *name)
+{
+    if (!self || !self->me || !device_id || !name)
+        return NULL;
+    const sk2_me_device_t *device = sk2_me_find(self->me, device_id);
+    return device ? sk2_me_endpoint(device, name) : NULL;
+}

@@ -1,0 +1,94 @@
+/* Client events: small owned records, one per thing that happened. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/event.h"
+
+sk2_event_t *sk2_event_new(sk2_event_type_t type, const char *device_id, int error,
+                           const char *reason)
+{
+    sk2_event_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->type = type;
+    self->error = error;
+    if ((device_id && !(self->device_id = strdup(device_id))) ||
+        (reason && !(self->reason = strdup(reason))))
+        sk2_event_destroy(&self);
+    return self;
+}
+
+void sk2_event_destroy(sk2_event_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sk2_event_t *self = *self_p;
+    sk2_frame_destroy(&self->frame);
+    free(self->device_id);
+    free(self->reason);
+    free(self);
+    *self_p = NULL;
+}
+
+sk2_event_type_t sk2_event_type(const sk2_event_t *self)
+{
+    return self->type;
+}
+
+const char *sk2_event_type_name(sk2_event_type_t type)
+{
+    switch (type) {
+    case SK2_EVENT_CONNECTED:
+        return "connected";
+    case SK2_EVENT_DISCONNECTED:
+        return "disconnected";
+    case SK2_EVENT_DEVICE_ADDED:
+        return "device-added";
+    case SK2_EVENT_DEVICE_REMOVED:
+        return "device-removed";
+    case SK2_EVENT_PONG:
+        return "pong";
+    case SK2_EVENT_FRAME:
+        return "frame";
+    case SK2_EVENT_ERROR:
+        return "error";
+    }
+    return "unknown";
+}
+
+const char *sk2_event_device_id(const sk2_event_t *self)
+{
+    return self->device_id;
+}
+
+const sk2_frame_t *sk2_event_frame(const sk2_event_t *self)
+{
+    return self->frame;
+}
+
+sk2_frame_t *sk2_event_take_frame(sk2_event_t *self)
+{
+    sk2_frame_t *frame = self->frame;
+    self->frame = NULL;
+    return frame;
+}
+
+size_t sk2_event_wire_bytes(const sk2_event_t *self)
+{
+    return self->wire_bytes;
+}
+
+int64_t sk2_event_rtt_us(const sk2_event_t *self)
+{
+    return self->rtt_us;
+}
+
+int sk2_event_error(const sk2_event_t *self)
+{
+    return self->error;
+}
+
+const char *sk2_event_reason(const sk2_event_t *self)
+{
+    return self->reason ? self->reason : "";
+}

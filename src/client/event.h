@@ -1,0 +1,22 @@
+/* Client events: what sk2_client_recv hands out. Private layout, public getters. */
+#ifndef SK2_CLIENT_EVENT_H
+#define SK2_CLIENT_EVENT_H
+
+#include "sk2/client.h"
+
+struct sk2_event {
+    sk2_event_type_t type;
+    char *device_id;        /* device events and frames, else NULL */
+    sk2_frame_t *frame;     /* FRAME: the decoded frame, owned until taken */
+    size_t wire_bytes;      /* FRAME: encoded bytes received */
+    int64_t rtt_us;         /* PONG: round trip, microseconds */
+    int error;              /* DISCONNECTED/ERROR: SK2_E* cause */
+    char *reason;           /* DISCONNECTED/ERROR: text, else NULL */
+    struct sk2_event *next; /* the client's queue */
+};
+
+/* A new event of `type` with an optional device id and reason (copied). NULL on OOM. */
+sk2_event_t *sk2_event_new(sk2_event_type_t type, const char *device_id, int error,
+                           const char *reason);
+
+#endif

@@ -1,0 +1,59 @@
+/* Control messages of the streamkinect2 protocol (version 1): one type byte, then optionally a
+ * UTF-8 JSON payload. Parsing works on plain buffers so it can be tested and fuzzed alone;
+ * sk2_msg_send is the one place that puts a message on a ZeroMQ socket. Private to libsk2. */
+#ifndef SK2_PROTO_MSG_H
+#define SK2_PROTO_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+/* Largest JSON payload accepted in a control message, bytes. A `me` for 256 devices is far
+ * smaller; anything bigger is refused with an error rather than parsed. */
+#define SK2_MSG_MAX_PAYLOAD (64 * 1024)
+/* Largest message libzmq will even read off a control connection: above this the connection
+ * is dropped by libzmq itself, below it the sender at least gets an error reply. */
+#define SK2_MSG_MAX_WIRE (16 * 1024 * 1024)
+
+typedef enum {
+    SK2_MSG_ERROR = 0x00,
+    SK2_MSG_PING = 0x01,
+    SK2_MSG_PONG = 0x02,
+    SK2_MSG_WHO = 0x03,
+    SK2_MSG_ME = 0x04,
+} sk2_msg_type_t;
+
+/* Who sent the message being parsed: each type may travel only one way. */
+typedef enum {
+    SK2_MSG_FROM_CLIENT = 1,
+    SK2_MSG_FROM_SERVER = 2,
+} sk2_msg_origin_t;
+
+typedef struct {
+    sk2_msg_type_t type; /* the type byte */
+    json_t *payload;     /* parsed payload, owned; NULL when the message had one frame */
+} sk2_msg_t;
+
+/* Parses a message of `count` frames. On success fills *msg (free with sk2_msg_clear) and
+ * returns 0. Otherwise returns SK2_EPROTO or SK2_ELIMIT and writes a reason fit to send back
+ * to the peer into why (always NUL-terminated). Never trusts sizes or bytes. */
+int sk2_msg_parse(size_t count, const uint8_t *const *frames, const size_t *sizes,
+                  sk2_msg_origin_t origin, sk2_msg_t *msg, char *why, size_t why_size);
+
+/* Frees the payload; safe to call twice. */
+void sk2_msg_clear(sk2_msg_t *msg);
+
+/* The payload of an error reply: {"code": 400, "reason": reason}. Owned by the caller. */
+json_t *sk2_msg_error_payload(const char *reason);
+
+/* "error", "ping", "pong", "who", "me" or "unknown". */
+const char *sk2_msg_type_name(int type);
+
+/* Sends one control message on a ZeroMQ socket (a void * from libzmq). With `delimiter`, an
+ * empty frame goes first (a DEALER talking to a REP). payload may be NULL. Returns 0,
+ * SK2_EAGAIN (would block: not sent) or SK2_ENOMEM. */
+int sk2_msg_send(void *socket, bool delimiter, sk2_msg_type_t type, const json_t *payload);
+
+#endif

@@ -1,0 +1,93 @@
+/* Bind addresses. The original server put "<hostname>.local" into every endpoint, which only
+ * resolves where mDNS host names do; sk2 hands out numeric addresses so any client can
+ * connect, and resolves host names once, at bind time. */
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "server/address.h"
+#include "sk2/error.h"
+
+static int s_first_ipv4(char *buf, size_t size)
+{
+    struct ifaddrs *list = NULL;
+    if (getifaddrs(&list) != 0)
+        return SK2_ENOTFOUND;
+    int rc = SK2_ENOTFOUND;
+    for (struct ifaddrs *it = list; it && rc != 0; it = it->ifa_next) {
+        if (!it->ifa_addr || it->ifa_addr->sa_family != AF_INET)
+            continue;
+        if (!(it->ifa_flags & IFF_UP) || (it->ifa_flags & IFF_LOOPBACK))
+            continue;
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)it->ifa_addr;
+        if (inet_ntop(AF_INET, &sin->sin_addr, buf, (socklen_t)size))
+            rc = 0;
+    }
+    freeifaddrs(list);
+    return rc;
+}
+
+static int s_set(char *dst, size_t size, bool bracket, const char *host)
+{
+    int n = snprintf(dst, size, bracket ? "[%s]" : "%s", host);
+    return n < 0 || (size_t)n >= size ? SK2_ELIMIT : 0;
+}
+
+int sk2_address_resolve(const char *address, sk2_address_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!address || !*address || strlen(address) > 253)
+        return SK2_EINVAL;
+
+    if (strcmp(address, "*") == 0 || strcmp(address, "0.0.0.0") == 0) {
+        strcpy(out->bind_host, "*");
+        if (s_first_ipv4(out->advertise_host, sizeof out->advertise_host) != 0)
+            strcpy(out->advertise_host, "127.0.0.1");
+        return 0;
+    }
+    if (strcmp(address, "::") == 0) {
+        /* Dual-stack wildcard; advertise IPv4, which every client can use. */
+        strcpy(out->bind_host, "[::]");
+        out->is_ipv6 = true;
+        if (s_first_ipv4(out->advertise_host, sizeof out->advertise_host) != 0)
+            strcpy(out->advertise_host, "127.0.0.1");
+        return 0;
+    }
+
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
+    struct addrinfo *found = NULL;
+    char numeric[INET6_ADDRSTRLEN] = "";
+    int family = 0;
+    /* Prefer IPv4: it works with every ZeroMQ peer without ZMQ_IPV6. */
+    hints.ai_family = AF_INET;
+    if (getaddrinfo(address, NULL, &hints, &found) != 0) {
+        hints.ai_family = AF_INET6;
+        hints.ai_flags = 0;
+        if (getaddrinfo(address, NULL, &hints, &found) != 0)
+            return SK2_ENOTFOUND;
+    }
+    family = found->ai_family;
+    const void *raw =
+        family == AF_INET
+            ? (const void *)&((struct sockaddr_in *)(void *)found->ai_addr)->sin_addr
+            : (const void *)&((struct sockaddr_in6 *)(void *)found->ai_addr)->sin6_addr;
+    const char *ok = inet_ntop(family, raw, numeric, sizeof numeric);
+    freeaddrinfo(found);
+    if (!ok)
+        return SK2_ENOTFOUND;
+    out->is_ipv6 = family == AF_INET6;
+    if (s_set(out->bind_host, sizeof out->bind_host, out->is_ipv6, numeric) ||
+        s_set(out->advertise_host, sizeof out->advertise_host, out->is_ipv6, numeric))
+        return SK2_EINVAL;
+    return 0;
+}
+
+int sk2_address_endpoint(const char *host, int port, char *buf, size_t size)
+{
+    int n = snprintf(buf, size, "tcp://%s:%d", host, port);
+    return n < 0 || (size_t)n >= size ? SK2_ELIMIT : 0;
+}

@@ -1,0 +1,22 @@
+/* Bind addresses: turning what the user typed into what ZeroMQ binds and what clients are
+ * told, which must be a numeric address they can reach (never "*"). Private to libsk2. */
+#ifndef SK2_SERVER_ADDRESS_H
+#define SK2_SERVER_ADDRESS_H
+
+#include <stdbool.h>
+
+typedef struct {
+    char bind_host[64];      /* host part for zmq bind: "127.0.0.1", "*", "[::1]" */
+    char advertise_host[64]; /* host part handed to clients: numeric, bracketed if IPv6 */
+    bool is_ipv6;            /* the socket needs ZMQ_IPV6 */
+} sk2_address_t;
+
+/* Resolves `address` (IPv4/IPv6 literal, "*", "0.0.0.0", "::" or a host name). For wildcards
+ * the advertised host is the first non-loopback IPv4 address of an interface that is up, or
+ * 127.0.0.1 when there is none. Returns 0, SK2_EINVAL or SK2_ENOTFOUND. */
+int sk2_address_resolve(const char *address, sk2_address_t *out);
+
+/* Formats "tcp://host:port" into buf. Returns 0 or SK2_ELIMIT if it does not fit. */
+int sk2_address_endpoint(const char *host, int port, char *buf, size_t size);
+
+#endif

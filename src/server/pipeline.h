@@ -1,0 +1,33 @@
+/* A device pipeline: capture -> bounded queue -> encode -> publish, for one device.
+ *
+ * The device's capture thread hands each frame to the pipeline's queue (an inproc socket with
+ * a small high-water mark) and never waits: when the queue is full the frame is dropped and
+ * counted. The pipeline's own actor thread encodes frames in order and publishes them on the
+ * device's `depth` PUB socket. Private to libsk2. */
+#ifndef SK2_SERVER_PIPELINE_H
+#define SK2_SERVER_PIPELINE_H
+
+#include "server/address.h"
+#include "sk2/device.h"
+#include "sk2/server.h"
+
+typedef struct sk2_pipeline sk2_pipeline_t;
+
+/* Binds a PUB socket for the device on the address (OS-chosen port), starts the pipeline
+ * thread and then the device. Takes ownership of *device_p (NULL afterwards, even on error);
+ * the device must be open. Returns 0, SK2_EBIND, SK2_EDEVICE or SK2_ENOMEM. Call from the
+ * server actor's thread. */
+int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsigned queue_frames,
+                     sk2_pipeline_t **pipeline_p);
+
+/* Stops the device, drains the queue, closes the sockets and joins the thread. */
+void sk2_pipeline_destroy(sk2_pipeline_t **pipeline_p);
+
+/* The device id and the advertised `depth` endpoint; valid while the pipeline lives. */
+const char *sk2_pipeline_device_id(const sk2_pipeline_t *self);
+const char *sk2_pipeline_depth_endpoint(const sk2_pipeline_t *self);
+
+/* Adds this pipeline's counters to *stats (all fields but devices/requests). Any thread. */
+void sk2_pipeline_add_stats(const sk2_pipeline_t *self, sk2_server_stats_t *stats);
+
+#endif

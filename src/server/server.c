@@ -1,0 +1,419 @@
+/* The server: a front end (sk2_server_t) over an actor thread that owns the control REP
+ * socket and the table of device pipelines. The front end only sends commands down the actor
+ * pipe and waits for the answer, so no server state is ever shared between threads.
+ *
+ * The control loop answers every request with exactly one reply, promptly: it never waits on
+ * a device or an encoder, and refuses anything malformed with an error naming the problem. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <czmq.h>
+#include <jansson.h>
+
+#include "core/log_internal.h"
+#include "core/runtime.h"
+#include "proto/msg.h"
+#include "server/address.h"
+#include "server/pipeline.h"
+#include "sk2/error.h"
+#include "sk2/server.h"
+
+#define SK2_MAX_DEVICES          256
+#define SK2_DEFAULT_QUEUE_FRAMES 2
+
+struct sk2_server {
+    zactor_t *actor;    /* owns everything below the pipe */
+    char *name;         /* server name, UTF-8 */
+    char endpoint[128]; /* advertised control endpoint, "" before bind */
+    uint16_t port;      /* bound control port, 0 before bind */
+};
+
+typedef struct {
+    zsock_t *pipe;                              /* commands from the front end */
+    zsock_t *control;                           /* REP, NULL until bound */
+    zpoller_t *poller;                          /* pipe (+ control once bound) */
+    const char *name;                           /* borrowed from the front end */
+    sk2_address_t address;                      /* where we bound, what we advertise */
+    char endpoint[128];                         /* advertised control endpoint */
+    unsigned queue_frames;                      /* per-device encoder queue */
+    sk2_pipeline_t *pipelines[SK2_MAX_DEVICES]; /* devices, in order of addition */
+    size_t count;                               /* entries used in pipelines */
+    json_t *me;                                 /* cached `me` payload, rebuilt on change */
+    sk2_server_stats_t retired;                 /* counters of devices already removed */
+    uint64_t requests;                          /* control requests answered */
+    uint64_t bad_requests;                      /* of which with an error */
+} s_actor_t;
+
+/* ---- The actor ------------------------------------------------------------------------ */
+
+static void s_rebuild_me(s_actor_t *self)
+{
+    json_t *devices = json_array();
+    for (size_t i = 0; i < self->count; i++)
+        json_array_append_new(devices,
+                              json_pack("{s:s, s:{s:s}}", "id",
+                                        sk2_pipeline_device_id(self->pipelines[i]), "endpoints",
+                                        "depth", sk2_pipeline_depth_endpoint(self->pipelines[i])));
+    json_decref(self->me);
+    self->me = json_pack("{s:i, s:s, s:{s:s}, s:o}", "version", 1, "name", self->name, "endpoints",
+                         "control", self->endpoint, "devices", devices);
+}
+
+static void s_answer(s_actor_t *self, zmsg_t *request)
+{
+    /* Look at no more than three frames: three already makes the message invalid. */
+    const uint8_t *frames[3];
+    size_t sizes[3];
+    size_t count = zmsg_size(request), i = 0;
+    for (zframe_t *f = zmsg_first(request); f && i < 3; f = zmsg_next(request), i++) {
+        frames[i] = zframe_data(f);
+        sizes[i] = zframe_size(f);
+    }
+    sk2_msg_t msg;
+    char why[256];
+    int rc = sk2_msg_parse(count, frames, sizes, SK2_MSG_FROM_CLIENT, &msg, why, sizeof why);
+    self->requests++;
+    void *socket = zsock_resolve(self->control);
+    if (rc != 0) {
+        self->bad_requests++;
+        static sk2_ratelimit_t limit;
+        uint64_t held = 0;
+        if (sk2_ratelimit_pass(&limit, 5000000, &held))
+            SK2_WARN("server", "bad request answered with an error: %s (%llu more not logged)", why,
+                     (unsigned long long)held);
+        json_t *error = sk2_msg_error_payload(why);
+        sk2_msg_send(socket, false, SK2_MSG_ERROR, error);
+        json_decref(error);
+        return;
+    }
+    if (msg.type == SK2_MSG_PING) {
+        SK2_DEBUG("server", "ping");
+        sk2_msg_send(socket, false, SK2_MSG_PONG, NULL);
+    } else {
+        if (!self->me)
+            s_rebuild_me(self);
+        sk2_msg_send(socket, false, SK2_MSG_ME, self->me);
+    }
+    sk2_msg_clear(&msg);
+}
+
+static int s_bind(s_actor_t *self, const char *address, int port)
+{
+    if (self->control)
+        return SK2_ESTATE;
+    int rc = sk2_address_resolve(address, &self->address);
+    if (rc != 0)
+        return rc;
+    zsock_t *control = zsock_new(ZMQ_REP);
+    if (!control)
+        return SK2_ENOMEM;
+    zsock_set_maxmsgsize(control, SK2_MSG_MAX_WIRE);
+    zsock_set_linger(control, 0);
+    if (self->address.is_ipv6)
+        zsock_set_ipv6(control, 1);
+    int bound = port ? zsock_bind(control, "tcp://%s:%d", self->address.bind_host, port)
+                     : zsock_bind(control, "tcp://%s:*", self->address.bind_host);
+    if (bound < 0) {
+        SK2_ERROR("server", "cannot bind tcp://%s:%d: %s", self->address.bind_host, port,
+                  zmq_strerror(zmq_errno()));
+        zsock_destroy(&control);
+        return SK2_EBIND;
+    }
+    if (port)
+        bound = port; /* zsock_bind returns 0, not the port, for an explicit port */
+    sk2_address_endpoint(self->address.advertise_host, bound, self->endpoint,
+                         sizeof self->endpoint);
+    self->control = control;
+    zpoller_add(self->poller, control);
+    SK2_INFO("server", "\"%s\" answering on %s", self->name, self->endpoint);
+    return bound;
+}
+
+static int s_add(s_actor_t *self, sk2_device_t *device)
+{
+    if (!self->control) {
+        sk2_device_destroy(&device);
+        return SK2_ESTATE;
+    }
+    if (self->count == SK2_MAX_DEVICES) {
+        sk2_device_destroy(&device);
+        return SK2_ELIMIT;
+    }
+    if (!sk2_device_is_open(device)) {
+        int rc = sk2_device_open(device);
+        if (rc != 0) {
+            SK2_ERROR("server", "cannot open %s device: %s", sk2_device_backend(device),
+                      sk2_strerror(rc));
+            sk2_device_destroy(&device);
+            return SK2_EDEVICE;
+        }
+    }
+    for (size_t i = 0; i < self->count; i++)
+        if (streq(sk2_pipeline_device_id(self->pipelines[i]), sk2_device_id(device))) {
+            sk2_device_destroy(&device);
+            return SK2_EEXIST;
+        }
+    sk2_pipeline_t *pipeline = NULL;
+    int rc = sk2_pipeline_new(&device, &self->address, self->queue_frames, &pipeline);
+    if (rc != 0)
+        return rc;
+    self->pipelines[self->count++] = pipeline;
+    s_rebuild_me(self);
+    SK2_INFO("server", "device %s added, depth on %s", sk2_pipeline_device_id(pipeline),
+             sk2_pipeline_depth_endpoint(pipeline));
+    return 0;
+}
+
+static int s_remove(s_actor_t *self, const char *id)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        if (!streq(sk2_pipeline_device_id(self->pipelines[i]), id))
+            continue;
+        sk2_pipeline_t *pipeline = self->pipelines[i];
+        memmove(&self->pipelines[i], &self->pipelines[i + 1],
+                (self->count - i - 1) * sizeof self->pipelines[0]);
+        self->count--;
+        s_rebuild_me(self);
+        sk2_pipeline_add_stats(pipeline, &self->retired);
+        SK2_INFO("server", "device %s removed", id);
+        sk2_pipeline_destroy(&pipeline);
+        return 0;
+    }
+    return SK2_ENOTFOUND;
+}
+
+static void s_stats(s_actor_t *self, sk2_server_stats_t *stats)
+{
+    *stats = self->retired;
+    for (size_t i = 0; i < self->count; i++)
+        sk2_pipeline_add_stats(self->pipelines[i], stats);
+    stats->devices = (uint32_t)self->count;
+    stats->requests = self->requests;
+    stats->bad_requests = self->bad_requests;
+}
+
+/* Handles one command from the front end; returns false on $TERM. */
+static bool s_command(s_actor_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->pipe);
+    if (!msg)
+        return false;
+    char *command = zmsg_popstr(msg);
+    bool keep_going = true;
+    if (!command || streq(command, "$TERM")) {
+        keep_going = false;
+    } else if (streq(command, "BIND")) {
+        char *address = zmsg_popstr(msg);
+        char *port = zmsg_popstr(msg);
+        int rc = s_bind(self, address, port ? atoi(port) : 0);
+        zsock_send(self->pipe, "is", rc, rc >= 0 ? self->endpoint : "");
+        zstr_free(&address);
+        zstr_free(&port);
+    } else if (streq(command, "ADD")) {
+        zframe_t *frame = zmsg_pop(msg);
+        sk2_device_t *device = NULL;
+        if (frame && zframe_size(frame) == sizeof device)
+            memcpy(&device, zframe_data(frame), sizeof device);
+        zframe_destroy(&frame);
+        zsock_send(self->pipe, "i", device ? s_add(self, device) : SK2_EINVAL);
+    } else if (streq(command, "REMOVE")) {
+        char *id = zmsg_popstr(msg);
+        zsock_send(self->pipe, "i", id ? s_remove(self, id) : SK2_EINVAL);
+        zstr_free(&id);
+    } else if (streq(command, "QUEUE")) {
+        char *frames = zmsg_popstr(msg);
+        self->queue_frames = frames ? (unsigned)atoi(frames) : self->queue_frames;
+        zsock_send(self->pipe, "i", 0);
+        zstr_free(&frames);
+    } else if (streq(command, "STATS")) {
+        sk2_server_stats_t stats;
+        s_stats(self, &stats);
+        zsock_send(self->pipe, "b", &stats, sizeof stats);
+    } else {
+        SK2_ERROR("server", "internal: unknown actor command %s", command);
+        zsock_send(self->pipe, "i", SK2_EINVAL);
+    }
+    zstr_free(&command);
+    zmsg_destroy(&msg);
+    return keep_going;
+}
+
+static void s_actor(zsock_t *pipe, void *arg)
+{
+    s_actor_t self = {.pipe = pipe, .name = arg, .queue_frames = SK2_DEFAULT_QUEUE_FRAMES};
+    self.poller = zpoller_new(pipe, NULL);
+    zsock_signal(pipe, 0);
+    while (self.poller) {
+        zsock_t *which = zpoller_wait(self.poller, -1);
+        if (which == pipe) {
+            if (!s_command(&self))
+                break;
+        } else if (which && which == self.control) {
+            zmsg_t *request = zmsg_recv(self.control);
+            if (request)
+                s_answer(&self, request);
+            zmsg_destroy(&request);
+        } else if (zpoller_terminated(self.poller)) {
+            break;
+        }
+    }
+    while (self.count > 0)
+        sk2_pipeline_destroy(&self.pipelines[--self.count]);
+    json_decref(self.me);
+    zpoller_destroy(&self.poller);
+    zsock_destroy(&self.control);
+}
+
+/* ---- The front end ---------------------------------------------------------------------- */
+
+static bool s_name_ok(const char *name)
+{
+    size_t length = strlen(name);
+    if (length == 0 || length > SK2_SERVER_NAME_MAX)
+        return false;
+    json_t *check = json_string(name); /* NULL unless valid UTF-8 */
+    json_decref(check);
+    return check != NULL;
+}
+
+sk2_server_t *sk2_server_new(const char *name)
+{
+    sk2_runtime_init();
+    char host[256] = "localhost";
+    char fallback[300];
+    if (!name) {
+        gethostname(host, sizeof host - 1);
+        snprintf(fallback, sizeof fallback, "sk2 on %s", host);
+        name = fallback;
+    }
+    if (!s_name_ok(name))
+        return NULL;
+    sk2_server_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->name = strdup(name);
+    if (self->name)
+        self->actor = zactor_new(s_actor, self->name);
+    if (!self->actor) {
+        free(self->name);
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void sk2_server_destroy(sk2_server_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sk2_server_t *self = *self_p;
+    zactor_destroy(&self->actor);
+    free(self->name);
+    free(self);
+    *self_p = NULL;
+}
+
+int sk2_server_set_queue_frames(sk2_server_t *self, unsigned frames)
+{
+    if (!self || frames < 1 || frames > 64)
+        return SK2_EINVAL;
+    int rc = SK2_EINVAL;
+    char text[16];
+    snprintf(text, sizeof text, "%u", frames);
+    if (zstr_sendx(self->actor, "QUEUE", text, NULL) == 0)
+        zsock_recv(self->actor, "i", &rc);
+    return rc;
+}
+
+int sk2_server_bind(sk2_server_t *self, const char *address, uint16_t port)
+{
+    if (!self || !address)
+        return SK2_EINVAL;
+    if (self->port)
+        return SK2_ESTATE;
+    char port_text[8];
+    snprintf(port_text, sizeof port_text, "%u", (unsigned)port);
+    int rc = SK2_EINVAL;
+    char *endpoint = NULL;
+    if (zstr_sendx(self->actor, "BIND", address, port_text, NULL) != 0 ||
+        zsock_recv(self->actor, "is", &rc, &endpoint) != 0)
+        return SK2_ESYS;
+    if (rc > 0) {
+        self->port = (uint16_t)rc;
+        snprintf(self->endpoint, sizeof self->endpoint, "%s", endpoint);
+        rc = 0;
+    }
+    zstr_free(&endpoint);
+    return rc;
+}
+
+const char *sk2_server_endpoint(const sk2_server_t *self)
+{
+    return self && self->port ? self->endpoint : NULL;
+}
+
+uint16_t sk2_server_port(const sk2_server_t *self)
+{
+    return self ? self->port : 0;
+}
+
+const char *sk2_server_name(const sk2_server_t *self)
+{
+    return self ? self->name : NULL;
+}
+
+int sk2_server_add_device(sk2_server_t *self, sk2_device_t **device_p)
+{
+    if (!device_p || !*device_p)
+        return SK2_EINVAL;
+    if (!self) {
+        sk2_device_destroy(device_p);
+        return SK2_EINVAL;
+    }
+    sk2_device_t *device = *device_p;
+    *device_p = NULL; /* the actor owns it from here, whatever happens */
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, "ADD");
+    zmsg_addmem(msg, &device, sizeof device);
+    int rc = SK2_ESYS;
+    if (zmsg_send(&msg, self->actor) == 0)
+        zsock_recv(self->actor, "i", &rc);
+    else
+        sk2_device_destroy(&device);
+    zmsg_destroy(&msg);
+    return rc;
+}
+
+int sk2_server_remove_device(sk2_server_t *self, const char *device_id)
+{
+    if (!self || !device_id)
+        return SK2_EINVAL;
+    int rc = SK2_ESYS;
+    if (zstr_sendx(self->actor, "REMOVE", device_id, NULL) == 0)
+        zsock_recv(self->actor, "i", &rc);
+    return rc;
+}
+
+int sk2_server_stats(sk2_server_t *self, sk2_server_stats_t *stats)
+{
+    if (!self || !stats)
+        return SK2_EINVAL;
+    byte *data = NULL;
+    size_t size = 0;
+    if (zstr_send(self->actor, "STATS") != 0 || zsock_recv(self->actor, "b", &data, &size) != 0)
+        return SK2_ESYS;
+    int rc = SK2_ESYS;
+    if (data && size == sizeof *stats) {
+        memcpy(stats, data, sizeof *stats);
+        rc = 0;
+    }
+    free(data);
+    return rc;
+}
+
+size_t sk2_server_device_count(sk2_server_t *self)
+{
+    sk2_server_stats_t stats;
+    return sk2_server_stats(self, &stats) == 0 ? stats.devices : 0;
+}
