@@ -108,8 +108,10 @@ static void s_drain(sk2_pipeline_t *self)
 {
     sk2_frame_t *frame = NULL;
     while (zmq_recv(zsock_resolve(self->queue_in), &frame, sizeof frame, ZMQ_DONTWAIT) ==
-           (int)sizeof frame)
+           (int)sizeof frame) {
+        S_INC(dropped, 1); /* never published: count it, so produced = encoded + dropped */
         sk2_frame_destroy(&frame);
+    }
 }
 
 static void s_actor(zsock_t *pipe, void *arg)

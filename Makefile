@@ -1,0 +1,51 @@
+# Two commands matter: `make run` and `make test`. Both install missing Debian packages first
+# (as root; otherwise they print the apt-get line and stop), then configure and build with CMake.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_ARGS ?=
+SOURCES     = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find include src tools tests bench -name '*.[ch]')
+
+.PHONY: all deps build run test asan fuzz format format-check bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh all
+
+build: deps
+	cmake -S . -B $(BUILD) -DSK2_WERROR=ON $(CMAKE_ARGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+# A mock Kinect served on loopback, with a live status line. Ctrl-C stops it.
+run: build
+	./$(BUILD)/tools/sk2 serve --mock 1 --bind 127.0.0.1
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DSK2_WERROR=ON -DSK2_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_ARGS) >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+
+# libFuzzer targets, each run for a bounded time (SK2_FUZZ_SECONDS, default 10).
+fuzz: deps
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DSK2_FUZZ=ON -DSK2_BUILD_BENCH=OFF $(CMAKE_ARGS) >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz
+
+format:
+	clang-format -i $(SOURCES)
+
+format-check:
+	clang-format --dry-run --Werror $(SOURCES)
+
+bench: build
+	./$(BUILD)/bench/bench_core
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
