@@ -1,0 +1,288 @@
+/* The generic device: the backend registry, the life cycle every backend shares (new -> open ->
+ * running -> stopped -> running ...), argument checks, the device id, and the one path every
+ * frame takes from a backend to the user's sink.
+ *
+ * Sequence numbers are stamped here, in sk2_device_emit(), rather than in each backend: the
+ * numbering rule (consecutive from 0 per stream) is then the same for the mock, replays and
+ * cameras, and a backend cannot get it wrong. Numbering counts from open and carries on across
+ * stop and start, like sk2_device_frames_produced(), so a receiver never sees a restarted
+ * device as a jump back to 0. Timestamps stay with the backends, which alone know when a frame
+ * was captured. */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "core/log_internal.h"
+#include "device/device_impl.h"
+#include "sk2/error.h"
+
+/* The registry: one line per backend built into this library. */
+static const sk2_device_backend_t *const s_backends[] = {
+    &sk2_device_backend_mock,
+};
+
+#define S_BACKEND_COUNT (sizeof s_backends / sizeof s_backends[0])
+
+/* Bytes of randomness behind a generated id: 128 bits, like a uuid4. */
+#define S_ID_RANDOM_BYTES 16
+
+typedef enum {
+    S_STATE_CLOSED,  /* created, not yet open: the id may still change */
+    S_STATE_OPEN,    /* open and not producing (never started, or stopped) */
+    S_STATE_RUNNING, /* producing: the sink may be running on the backend's thread */
+} s_state_t;
+
+struct sk2_device {
+    const sk2_device_backend_t *backend; /* static vtable from the registry */
+    void *impl;                          /* backend state, owned */
+    s_state_t state;                     /* touched only by the thread calling the API */
+    char id[SK2_DEVICE_ID_MAX + 1];      /* NUL-terminated */
+    sk2_frame_sink_fn *sink;             /* set before start, stable until stop returns */
+    void *sink_arg;                      /* passed to sink */
+    /* Next sequence number per stream; written only by the thread emitting that stream. */
+    uint64_t next_sequence[SK2_DEVICE_MAX_STREAMS];
+    _Atomic uint64_t frames_produced; /* frames given to the sink since open; read anywhere */
+};
+
+size_t sk2_device_backend_count(void)
+{
+    return S_BACKEND_COUNT;
+}
+
+const char *sk2_device_backend_name(size_t index)
+{
+    return index < S_BACKEND_COUNT ? s_backends[index]->name : NULL;
+}
+
+/* Fills buf with random bytes from the kernel. getrandom(2) first; /dev/urandom for kernels
+ * or sandboxes without it. Returns 0 or SK2_ESYS. */
+static int s_random_bytes(uint8_t *buf, size_t size)
+{
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = getrandom(buf + got, size - got, 0);
+        if (n > 0)
+            got += (size_t)n;
+        else if (n < 0 && errno != EINTR)
+            break;
+    }
+    if (got == size)
+        return 0;
+
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return SK2_ESYS;
+    got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n > 0)
+            got += (size_t)n;
+        else if (n == 0 || errno != EINTR)
+            break;
+    }
+    close(fd);
+    return got == size ? 0 : SK2_ESYS;
+}
+
+/* A fresh id as Python's uuid.uuid4().hex spells it: 32 lowercase hex digits, with the version
+ * and variant bits set so that it is a valid random UUID too. */
+static int s_generate_id(char id[SK2_DEVICE_ID_MAX + 1])
+{
+    static const char digits[] = "0123456789abcdef";
+    uint8_t raw[S_ID_RANDOM_BYTES];
+    int rc = s_random_bytes(raw, sizeof raw);
+    if (rc != 0)
+        return rc;
+    raw[6] = (uint8_t)((raw[6] & 0x0f) | 0x40);
+    raw[8] = (uint8_t)((raw[8] & 0x3f) | 0x80);
+    for (size_t i = 0; i < sizeof raw; i++) {
+        id[2 * i] = digits[raw[i] >> 4];
+        id[2 * i + 1] = digits[raw[i] & 0x0f];
+    }
+    id[2 * sizeof raw] = '\0';
+    return 0;
+}
+
+sk2_device_t *sk2_device_new(const char *backend)
+{
+    if (!backend)
+        return NULL;
+    const sk2_device_backend_t *found = NULL;
+    for (size_t i = 0; i < S_BACKEND_COUNT; i++) {
+        if (strcmp(s_backends[i]->name, backend) == 0) {
+            found = s_backends[i];
+            break;
+        }
+    }
+    if (!found)
+        return NULL;
+
+    sk2_device_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->backend = found;
+    self->state = S_STATE_CLOSED;
+    atomic_init(&self->frames_produced, 0);
+    if (s_generate_id(self->id) != 0) {
+        /* Nothing else can report why a constructor returned NULL, so say it here. */
+        SK2_ERROR("device", "no random source for a device id (getrandom and /dev/urandom)");
+        free(self);
+        return NULL;
+    }
+    if (found->create(self, &self->impl) != 0) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void sk2_device_destroy(sk2_device_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sk2_device_t *self = *self_p;
+    if (self->state == S_STATE_RUNNING)
+        sk2_device_stop(self);
+    self->backend->destroy(self->impl);
+    free(self);
+    *self_p = NULL;
+}
+
+int sk2_device_set_fps(sk2_device_t *self, double fps)
+{
+    if (isnan(fps) || fps < 0 || fps > 1000)
+        return SK2_EINVAL;
+    if (self->state == S_STATE_RUNNING)
+        return SK2_ESTATE;
+    if (!self->backend->set_fps)
+        return SK2_EUNSUPPORTED;
+    return self->backend->set_fps(self->impl, fps);
+}
+
+/* Ids travel in text protocols and on command lines, so they are kept to one printable word. */
+static int s_id_is_valid(const char *id)
+{
+    size_t length = 0;
+    for (; id[length] != '\0'; length++) {
+        unsigned char c = (unsigned char)id[length];
+        if (c <= ' ' || c > '~' || length >= SK2_DEVICE_ID_MAX)
+            return 0;
+    }
+    return length > 0;
+}
+
+int sk2_device_set_id(sk2_device_t *self, const char *id)
+{
+    if (!id || !s_id_is_valid(id))
+        return SK2_EINVAL;
+    if (self->state != S_STATE_CLOSED)
+        return SK2_ESTATE;
+    strcpy(self->id, id);
+    return 0;
+}
+
+int sk2_device_open(sk2_device_t *self)
+{
+    if (self->state != S_STATE_CLOSED)
+        return SK2_ESTATE;
+    int rc = self->backend->open(self->impl);
+    if (rc != 0)
+        return rc;
+    /* The backends are part of this library: more streams than we number is our bug. */
+    assert(self->backend->stream_count(self->impl) <= SK2_DEVICE_MAX_STREAMS);
+    self->state = S_STATE_OPEN;
+    return 0;
+}
+
+int sk2_device_start(sk2_device_t *self, sk2_frame_sink_fn *sink, void *sink_arg)
+{
+    if (self->state == S_STATE_RUNNING)
+        return SK2_ESTATE;
+    if (!sink)
+        return SK2_EINVAL;
+    if (self->state == S_STATE_CLOSED) {
+        int rc = sk2_device_open(self);
+        if (rc != 0)
+            return rc;
+    }
+    /* Set before the backend's thread exists; thread creation orders these writes before its
+     * first read. */
+    self->sink = sink;
+    self->sink_arg = sink_arg;
+    int rc = self->backend->start(self->impl);
+    if (rc != 0) {
+        self->sink = NULL;
+        self->sink_arg = NULL;
+        return rc;
+    }
+    self->state = S_STATE_RUNNING;
+    return 0;
+}
+
+int sk2_device_stop(sk2_device_t *self)
+{
+    if (self->state != S_STATE_RUNNING)
+        return SK2_ESTATE;
+    self->backend->stop(self->impl);
+    self->sink = NULL;
+    self->sink_arg = NULL;
+    self->state = S_STATE_OPEN;
+    return 0;
+}
+
+bool sk2_device_is_open(const sk2_device_t *self)
+{
+    return self->state != S_STATE_CLOSED;
+}
+
+bool sk2_device_is_running(const sk2_device_t *self)
+{
+    return self->state == S_STATE_RUNNING;
+}
+
+const char *sk2_device_id(const sk2_device_t *self)
+{
+    return self->id;
+}
+
+const char *sk2_device_backend(const sk2_device_t *self)
+{
+    return self->backend->name;
+}
+
+size_t sk2_device_stream_count(const sk2_device_t *self)
+{
+    return self->backend->stream_count(self->impl);
+}
+
+int sk2_device_stream_info(const sk2_device_t *self, size_t index, sk2_stream_info_t *info)
+{
+    if (!info)
+        return SK2_EINVAL;
+    if (index >= self->backend->stream_count(self->impl))
+        return SK2_ENOTFOUND;
+    return self->backend->stream_info(self->impl, index, info);
+}
+
+uint64_t sk2_device_frames_produced(const sk2_device_t *self)
+{
+    /* Relaxed: the count orders nothing else, it is only a statistic. */
+    return atomic_load_explicit(&self->frames_produced, memory_order_relaxed);
+}
+
+void sk2_device_emit(sk2_device_t *self, size_t stream_index, sk2_frame_t **frame_p)
+{
+    assert(stream_index < SK2_DEVICE_MAX_STREAMS);
+    assert(frame_p && *frame_p);
+    sk2_frame_t *frame = *frame_p;
+    *frame_p = NULL;
+    sk2_frame_set_sequence(frame, self->next_sequence[stream_index]++);
+    atomic_fetch_add_explicit(&self->frames_produced, 1, memory_order_relaxed);
+    self->sink(self->sink_arg, &frame);
+}

@@ -1,0 +1,55 @@
+/* The contract between the generic device object (device.c) and its backends. Private to
+ * libsk2.
+ *
+ * A backend is one self-contained .c file that defines one sk2_device_backend_t and adds one
+ * line to the registry in device.c. The generic layer owns the life cycle: it checks states and
+ * arguments before calling in, so a backend sees each call only when it makes sense (open once,
+ * start only when open and stopped, stop only when started, set_fps only when not running and
+ * with a valid rate). A backend owns its capture thread(s) and hands every frame to
+ * sk2_device_emit(), which numbers, counts and delivers it. Backends never include ZeroMQ. */
+#ifndef SK2_DEVICE_IMPL_H
+#define SK2_DEVICE_IMPL_H
+
+#include <stddef.h>
+
+#include "sk2/device.h"
+
+/* Most streams one device may offer (depth, color, IR, body and room to spare). */
+#define SK2_DEVICE_MAX_STREAMS 8
+
+typedef struct {
+    /* Registry name, static ("mock"). */
+    const char *name;
+    /* Allocates the backend's state into *impl_p; touches no hardware. `owner` is the device
+     * to pass to sk2_device_emit() and outlives the state. Returns 0 or SK2_ENOMEM. */
+    int (*create)(sk2_device_t *owner, void **impl_p);
+    /* Frees the state. Called once, never while started. */
+    void (*destroy)(void *impl);
+    /* Sets the rate (0 = as fast as possible, else 0 < fps <= 1000), never while started.
+     * NULL if the backend's rate cannot be chosen (the device answers SK2_EUNSUPPORTED).
+     * Returns 0 or SK2_EUNSUPPORTED for a rate the backend cannot do. */
+    int (*set_fps)(void *impl, double fps);
+    /* Finds the hardware or source and allocates what capture needs. Called once. Returns 0,
+     * SK2_EDEVICE or SK2_ENOMEM. */
+    int (*open)(void *impl);
+    /* Starts capture: from now on frames go to sk2_device_emit() from the backend's thread(s)
+     * until stop returns. Returns 0 or SK2_ESYS. */
+    int (*start)(void *impl);
+    /* Stops capture and returns only when no backend thread will emit again. Cannot fail. */
+    void (*stop)(void *impl);
+    /* Streams on offer, at most SK2_DEVICE_MAX_STREAMS; fixed once open. */
+    size_t (*stream_count)(const void *impl);
+    /* Fills *info for a stream index below stream_count(). Returns 0 or SK2_ENOTFOUND. */
+    int (*stream_info)(const void *impl, size_t index, sk2_stream_info_t *info);
+} sk2_device_backend_t;
+
+/* Hands a captured frame of stream `stream_index` to the device, which takes ownership of
+ * *frame_p (and sets it to NULL), stamps its sequence number (consecutive from 0 per stream
+ * since open), counts it and calls the user's sink. The backend sets the frame's timestamps.
+ * Called only between a successful start and the return of stop, and for each stream from one
+ * thread at a time. */
+void sk2_device_emit(sk2_device_t *self, size_t stream_index, sk2_frame_t **frame_p);
+
+extern const sk2_device_backend_t sk2_device_backend_mock;
+
+#endif
