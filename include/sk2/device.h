@@ -20,8 +20,10 @@ extern "C" {
 
 typedef struct sk2_device sk2_device_t;
 
-/* Receives each frame. Runs on the device's capture thread; takes ownership of *frame_p (and
- * must destroy or keep it). It should only hand the frame on: a slow sink slows the device. */
+/* Receives each frame. Runs on the device's capture thread. To keep the frame, take it (set
+ * *frame_p to NULL); whatever is left in *frame_p is destroyed by the device when the sink
+ * returns. It should only hand the frame on: a slow sink slows the device. Sequence numbers
+ * count from open, consecutively per stream, and carry on across stop and start. */
 typedef void(sk2_frame_sink_fn)(void *arg, sk2_frame_t **frame_p);
 
 /* What one stream of a device delivers. Plain data. */

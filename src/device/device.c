@@ -285,4 +285,6 @@ void sk2_device_emit(sk2_device_t *self, size_t stream_index, sk2_frame_t **fram
     sk2_frame_set_sequence(frame, self->next_sequence[stream_index]++);
     atomic_fetch_add_explicit(&self->frames_produced, 1, memory_order_relaxed);
     self->sink(self->sink_arg, &frame);
+    /* A sink that only looked at the frame leaves it to us; never leak it. */
+    sk2_frame_destroy(&frame);
 }
