@@ -113,16 +113,14 @@ sk2_device_t *sk2_device_new(const char *backend)
 {
     if (!backend)
         return NULL;
-    const sk2_device_backend_t *found = NULL;
-    for (size_t i = 0; i < S_BACKEND_COUNT; i++) {
-        if (strcmp(s_backends[i]->name, backend) == 0) {
-            found = s_backends[i];
-            break;
-        }
-    }
-    if (!found)
-        return NULL;
+    for (size_t i = 0; i < S_BACKEND_COUNT; i++)
+        if (strcmp(s_backends[i]->name, backend) == 0)
+            return sk2_device_new_backend(s_backends[i]);
+    return NULL;
+}
 
+sk2_device_t *sk2_device_new_backend(const sk2_device_backend_t *found)
+{
     sk2_device_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;

@@ -50,6 +50,10 @@ typedef struct {
  * thread at a time. */
 void sk2_device_emit(sk2_device_t *self, size_t stream_index, sk2_frame_t **frame_p);
 
+/* A new device of a backend that need not be in the registry (benchmarks and tests define
+ * their own). Same contract as sk2_device_new(). */
+sk2_device_t *sk2_device_new_backend(const sk2_device_backend_t *backend);
+
 extern const sk2_device_backend_t sk2_device_backend_mock;
 
 #endif
