@@ -1,0 +1,385 @@
+/* Helpers every verb of the sk2 command line shares: the Ctrl-C flag, -v/-q, strict number
+ * parsing with usage errors that name the verb, "host:port" endpoints, bounded waits, status
+ * lines that rewrite themselves on a terminal and print full lines elsewhere, and units.
+ * There is no state here besides the signal flag and the verbosity, both process-wide by
+ * nature. */
+#include "cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sk2/sk2.h"
+
+static volatile sig_atomic_t s_interrupted = 0;
+static int s_verbosity = 0; /* number of -v */
+static bool s_is_quiet = false;
+
+/* ---- Signals ---- */
+
+static void s_on_signal(int signum)
+{
+    /* A second Ctrl-C means the clean shutdown is taking too long: die the default way. */
+    if (s_interrupted) {
+        signal(signum, SIG_DFL);
+        raise(signum);
+        return;
+    }
+    s_interrupted = 1;
+}
+
+void cli_signals_install(void)
+{
+    /* CZMQ, under the library, installs its own SIGINT/SIGTERM handler when it first starts
+     * unless told not to; that handler would take the signal away from ours, and it would
+     * also make the library's actors see CZMQ's interrupted flag. */
+    setenv("ZSYS_SIGHANDLER", "false", 1);
+
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = s_on_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0; /* no SA_RESTART: a blocking wait must return with EINTR */
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+}
+
+bool cli_is_interrupted(void)
+{
+    return s_interrupted != 0;
+}
+
+/* ---- Verbosity ---- */
+
+static void s_apply_log_level(void)
+{
+    int level = SK2_LOG_WARN + s_verbosity;
+    if (level > SK2_LOG_TRACE)
+        level = SK2_LOG_TRACE;
+    sk2_log_set_level(s_is_quiet ? SK2_LOG_ERROR : (sk2_log_level_t)level);
+}
+
+bool cli_common_option(int opt)
+{
+    if (opt == 'v')
+        s_verbosity++;
+    else if (opt == 'q')
+        s_is_quiet = true;
+    else
+        return false;
+    s_apply_log_level();
+    return true;
+}
+
+bool cli_is_quiet(void)
+{
+    return s_is_quiet;
+}
+
+/* ---- Option parsing ---- */
+
+void cli_getopt_reset(void)
+{
+    /* 0, not 1: glibc then also forgets the previous optstring's '+' and its cluster state. */
+    optind = 0;
+    opterr = 0;
+}
+
+int cli_usage_error(const char *verb, const char *fmt, ...)
+{
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    if (verb) {
+        fprintf(stderr, "sk2 %s: %s\n", verb, message);
+        fprintf(stderr, "try 'sk2 %s --help'\n", verb);
+    } else {
+        fprintf(stderr, "sk2: %s\n", message);
+        fprintf(stderr, "try 'sk2 --help'\n");
+    }
+    return CLI_EXIT_USAGE;
+}
+
+/* "--name" for a long option's value, or "-c" for a short one. */
+static void s_option_name(int val, const struct option *options, char *out, size_t size)
+{
+    for (const struct option *o = options; o && o->name; o++) {
+        if (o->flag == NULL && o->val == val) {
+            snprintf(out, size, "--%s", o->name);
+            return;
+        }
+    }
+    snprintf(out, size, "-%c", isprint(val) ? val : '?');
+}
+
+static bool s_is_short_option(int val, const char *optstring)
+{
+    return val > 0 && val < 256 && val != ':' && val != '+' && strchr(optstring, val) != NULL;
+}
+
+int cli_option_error(const char *verb, int opt, const char *optstring, const struct option *options,
+                     char **argv)
+{
+    char name[64];
+    int bad = optopt;
+    if (opt == ':') {
+        s_option_name(bad, options, name, sizeof name);
+        return cli_usage_error(verb, "option %s needs a value", name);
+    }
+    /* getopt_long leaves in optopt the short option it did not know, or the value of a known
+     * long option that was given an argument it does not take, or 0 for an unknown long one. */
+    if (bad == 0)
+        return cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
+    if (bad < 256 && !s_is_short_option(bad, optstring))
+        return cli_usage_error(verb, "unknown option '-%c'", isprint(bad) ? bad : '?');
+    s_option_name(bad, options, name, sizeof name);
+    return cli_usage_error(verb, "option %s takes no value", name);
+}
+
+int cli_parse_long(const char *text, long min, long max, long *value)
+{
+    if (!text || !*text || isspace((unsigned char)text[0]))
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return -1;
+    *value = v;
+    return 0;
+}
+
+int cli_parse_double(const char *text, double min, double max, double *value)
+{
+    if (!text || !*text || isspace((unsigned char)text[0]))
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno != 0 || *end != '\0' || !isfinite(v) || v < min || v > max)
+        return -1;
+    *value = v;
+    return 0;
+}
+
+int cli_parse_timeout_ms(const char *text, int *timeout_ms)
+{
+    long v = 0;
+    if (cli_parse_long(text, CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, &v) != 0)
+        return -1;
+    *timeout_ms = (int)v;
+    return 0;
+}
+
+/* ---- Endpoints ---- */
+
+int cli_endpoint_normalise(const char *text, char *out, size_t out_size)
+{
+    size_t len = strlen(text);
+    if (len == 0 || len >= out_size)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c <= ' ' || c == 0x7f)
+            return -1;
+    }
+    if (strstr(text, "://")) {
+        memcpy(out, text, len + 1);
+        return 0;
+    }
+    const char *colon = strrchr(text, ':');
+    long port = 0;
+    if (!colon || colon == text || cli_parse_long(colon + 1, 1, 65535, &port) != 0)
+        return -1;
+    /* An IPv6 literal must be in brackets, or its last group would read as the port. */
+    size_t host_len = (size_t)(colon - text);
+    bool is_bracketed = text[0] == '[' && text[host_len - 1] == ']';
+    if (memchr(text, ':', host_len) && !is_bracketed)
+        return -1;
+    int n = snprintf(out, out_size, "tcp://%s", text);
+    return (n < 0 || (size_t)n >= out_size) ? -1 : 0;
+}
+
+/* ---- Clients ---- */
+
+int cli_client_connect(const char *verb, const char *endpoint_arg, int timeout_ms, char *endpoint,
+                       sk2_client_t **client_p)
+{
+    *client_p = NULL;
+    if (cli_endpoint_normalise(endpoint_arg, endpoint, CLI_ENDPOINT_MAX) != 0)
+        return cli_usage_error(verb, "'%s' is not an endpoint (tcp://HOST:PORT or HOST:PORT)",
+                               endpoint_arg);
+    sk2_client_t *client = sk2_client_new();
+    if (!client) {
+        fprintf(stderr, "sk2 %s: out of memory\n", verb);
+        return CLI_EXIT_FAILURE;
+    }
+    int rc = sk2_client_set_response_timeout_ms(client, timeout_ms);
+    if (rc == 0)
+        rc = sk2_client_connect(client, endpoint);
+    if (rc != 0) {
+        sk2_client_destroy(&client);
+        if (rc == SK2_EINVAL)
+            return cli_usage_error(verb, "'%s' is not an endpoint the client accepts", endpoint);
+        fprintf(stderr, "sk2 %s: cannot connect to %s: %s\n", verb, endpoint, sk2_strerror(rc));
+        return rc == SK2_ECONNECT ? CLI_EXIT_LOST : CLI_EXIT_FAILURE;
+    }
+    *client_p = client;
+    return CLI_CONTINUE;
+}
+
+int cli_report_lost(const char *verb, const char *endpoint, const sk2_event_t *event,
+                    int timeout_ms)
+{
+    int error = event ? sk2_event_error(event) : SK2_ETIMEDOUT;
+    if (error == SK2_ETIMEDOUT) {
+        fprintf(stderr, "sk2 %s: no answer from %s within %d ms\n", verb, endpoint, timeout_ms);
+        return CLI_EXIT_LOST;
+    }
+    if (error == 0) {
+        fprintf(stderr, "sk2 %s: disconnected from %s\n", verb, endpoint);
+        return CLI_EXIT_LOST;
+    }
+    char reason[256];
+    fprintf(stderr, "sk2 %s: lost %s: %s\n", verb, endpoint,
+            cli_event_reason(event, reason, sizeof reason));
+    return CLI_EXIT_LOST;
+}
+
+const char *cli_event_reason(const sk2_event_t *event, char *out, size_t size)
+{
+    const char *reason = sk2_event_reason(event);
+    if (reason && *reason)
+        return cli_safe(reason, out, size);
+    snprintf(out, size, "%s", sk2_strerror(sk2_event_error(event)));
+    return out;
+}
+
+/* ---- Time ---- */
+
+int cli_wait_ms(int64_t now_us, int64_t deadline_us, int cap_ms)
+{
+    if (deadline_us <= now_us)
+        return 0;
+    int64_t left_us = deadline_us - now_us;
+    if (left_us >= (int64_t)cap_ms * 1000)
+        return cap_ms;
+    return (int)((left_us + 999) / 1000);
+}
+
+void cli_sleep_ms(int ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL); /* EINTR ends it early, which is what a Ctrl-C wants */
+}
+
+/* ---- Text from the network ---- */
+
+const char *cli_safe(const char *s, char *out, size_t size)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t n = 0;
+    while (*p && n + 1 < size) {
+        /* C1 controls (U+0080..U+009F) are 0xC2 0x80..0x9F in UTF-8. */
+        if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            out[n++] = '?';
+            p += 2;
+            continue;
+        }
+        out[n++] = (char)(*p < 0x20 || *p == 0x7f ? '?' : *p);
+        p++;
+    }
+    if (size > 0)
+        out[n] = '\0';
+    return out;
+}
+
+/* ---- Status lines ---- */
+
+void cli_status_init(cli_status_t *self, FILE *out, bool is_enabled)
+{
+    self->out = out;
+    self->is_tty = isatty(fileno(out)) == 1;
+    self->is_enabled = is_enabled && !s_is_quiet;
+    self->is_open = false;
+}
+
+static size_t s_terminal_columns(FILE *out)
+{
+    struct winsize ws;
+    if (ioctl(fileno(out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    return 0;
+}
+
+void cli_status_print(cli_status_t *self, const char *fmt, ...)
+{
+    if (!self->is_enabled)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (self->is_tty) {
+        /* A line that wraps cannot be rewritten with \r: cut it to the terminal's width. */
+        size_t columns = s_terminal_columns(self->out);
+        if (columns > 1 && strlen(line) >= columns)
+            line[columns - 1] = '\0';
+        fprintf(self->out, "\r%s\033[K", line);
+        self->is_open = true;
+    } else {
+        fprintf(self->out, "%s\n", line);
+    }
+    fflush(self->out);
+}
+
+void cli_status_note(cli_status_t *self, const char *fmt, ...)
+{
+    if (s_is_quiet)
+        return;
+    cli_status_close(self);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(self->out, fmt, ap);
+    va_end(ap);
+    fputc('\n', self->out);
+    fflush(self->out);
+}
+
+void cli_status_close(cli_status_t *self)
+{
+    if (self->is_open) {
+        fputc('\n', self->out);
+        fflush(self->out);
+        self->is_open = false;
+    }
+}
+
+/* ---- Units ---- */
+
+double cli_per_second(uint64_t count, int64_t interval_us)
+{
+    return interval_us > 0 ? (double)count * 1e6 / (double)interval_us : 0.0;
+}
+
+double cli_mb_per_second(uint64_t bytes, int64_t interval_us)
+{
+    return cli_per_second(bytes, interval_us) / 1e6;
+}
+
+double cli_mb(uint64_t bytes)
+{
+    return (double)bytes / 1e6;
+}

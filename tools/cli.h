@@ -1,0 +1,145 @@
+/* What every verb of the sk2 command line shares: exit codes, signal handling, option
+ * parsing helpers, endpoint normalisation, status lines and human units. Built on the public
+ * API only. Everything here runs on the main thread. */
+#ifndef SK2_TOOL_CLI_H
+#define SK2_TOOL_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sk2/sk2.h"
+
+/* Exit codes, documented in `sk2 --help`. */
+#define CLI_EXIT_OK      0
+#define CLI_EXIT_FAILURE 1 /* runtime failure: nothing arrived, check failed, bind failed */
+#define CLI_EXIT_USAGE   2 /* unknown verb or option, bad number, missing argument */
+#define CLI_EXIT_LOST    3 /* server unreachable or lost */
+
+/* Returned by option parsers when the verb should go on running (any other value is an exit
+ * code). */
+#define CLI_CONTINUE (-1)
+
+/* A deadline that never comes, for "no limit". */
+#define CLI_NEVER INT64_MAX
+
+/* Range of --timeout, milliseconds: what sk2_client_set_response_timeout_ms() accepts. */
+#define CLI_TIMEOUT_MIN_MS 100
+#define CLI_TIMEOUT_MAX_MS 600000
+
+/* Longest endpoint the tool accepts, in bytes with the NUL. */
+#define CLI_ENDPOINT_MAX 1024
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CLI_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define CLI_PRINTF(fmt, args)
+#endif
+
+/* One verb: runs with argv[0] = the verb's name and returns the exit code. */
+typedef int(cli_verb_fn)(int argc, char **argv);
+
+cli_verb_fn cli_serve;
+cli_verb_fn cli_ping;
+cli_verb_fn cli_info;
+cli_verb_fn cli_stream;
+
+/* ---- Signals ---- */
+
+/* Makes SIGINT and SIGTERM set a flag instead of killing the process. Installed without
+ * SA_RESTART so that a blocking wait in the library returns SK2_EINTR. Idempotent. */
+void cli_signals_install(void);
+/* True once SIGINT or SIGTERM arrived. */
+bool cli_is_interrupted(void);
+
+/* ---- Verbosity (-v, -q) ---- */
+
+/* Handles the options every verb accepts ('v' and 'q'); returns false for any other. */
+bool cli_common_option(int opt);
+/* True after -q: no status lines or notes, only results and errors. */
+bool cli_is_quiet(void);
+
+/* ---- Option parsing ---- */
+
+/* Makes the next getopt_long() start afresh on a new argv. */
+void cli_getopt_reset(void);
+/* Prints "sk2 VERB: message" and the hint to try --help on stderr; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *verb, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* Reports what getopt_long() returned as '?' or ':' (opt) as a usage error. */
+int cli_option_error(const char *verb, int opt, const char *optstring, const struct option *options,
+                     char **argv);
+/* Parses a whole decimal integer in min..max; returns 0 or -1 (junk, empty, out of range). */
+int cli_parse_long(const char *text, long min, long max, long *value);
+/* Parses a whole finite decimal number in min..max; returns 0 or -1. */
+int cli_parse_double(const char *text, double min, double max, double *value);
+/* Parses a --timeout in milliseconds, CLI_TIMEOUT_MIN_MS..CLI_TIMEOUT_MAX_MS (what the client
+ * accepts as its response timeout); returns 0 or -1. */
+int cli_parse_timeout_ms(const char *text, int *timeout_ms);
+
+/* ---- Endpoints ---- */
+
+/* Writes "tcp://host:port" for "host:port" (endpoints with a "scheme://" are copied as they
+ * are) into out. Returns 0, or -1 if the text is empty, has no port, a bad port, control
+ * characters, or does not fit. */
+int cli_endpoint_normalise(const char *text, char *out, size_t out_size);
+
+/* ---- Clients ---- */
+
+/* Normalises endpoint_arg into endpoint (CLI_ENDPOINT_MAX bytes), creates a client whose
+ * response timeout is timeout_ms and connects it. Returns CLI_CONTINUE with *client_p set, or
+ * an exit code after saying why on stderr (2 for a malformed endpoint, 3 if it cannot
+ * connect, 1 otherwise); *client_p is then NULL. */
+int cli_client_connect(const char *verb, const char *endpoint_arg, int timeout_ms, char *endpoint,
+                       sk2_client_t **client_p);
+/* Says on stderr why a DISCONNECTED event (or NULL: a wait that ran out) ended the connection
+ * to endpoint; returns CLI_EXIT_LOST. */
+int cli_report_lost(const char *verb, const char *endpoint, const sk2_event_t *event,
+                    int timeout_ms);
+
+/* An event's reason, made safe to print, or the text of its error code if it has none. */
+const char *cli_event_reason(const sk2_event_t *event, char *out, size_t size);
+
+/* ---- Time ---- */
+
+/* Milliseconds from now_us until deadline_us, rounded up, in 0..cap_ms. */
+int cli_wait_ms(int64_t now_us, int64_t deadline_us, int cap_ms);
+/* Sleeps up to ms milliseconds; returns early when a signal arrives. */
+void cli_sleep_ms(int ms);
+
+/* ---- Text from the network ---- */
+
+/* Copies s into out (truncating to size) with control characters (C0, DEL and C1) replaced by
+ * '?', so that names and ids from a server cannot drive the terminal. Returns out. */
+const char *cli_safe(const char *s, char *out, size_t size);
+
+/* ---- Status lines ---- */
+
+/* Where periodic status lines go. On a terminal one line is rewritten in place; elsewhere
+ * each status is a full line. */
+typedef struct {
+    FILE *out;       /* stdout or stderr */
+    bool is_tty;     /* out is a terminal: rewrite one line */
+    bool is_enabled; /* print status lines at all (false with --no-status or -q) */
+    bool is_open;    /* a rewritten line is on screen without its newline */
+} cli_status_t;
+
+void cli_status_init(cli_status_t *self, FILE *out, bool is_enabled);
+/* Prints one status line (no newline in fmt). */
+void cli_status_print(cli_status_t *self, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* Prints a full line to the status stream, under the status line (not with -q). */
+void cli_status_note(cli_status_t *self, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* Ends a rewritten line so that other output starts on a fresh line. */
+void cli_status_close(cli_status_t *self);
+
+/* ---- Units ---- */
+
+/* Events per second over an interval in microseconds (0 for an empty interval). */
+double cli_per_second(uint64_t count, int64_t interval_us);
+/* Megabytes (10^6 bytes) per second over an interval in microseconds. */
+double cli_mb_per_second(uint64_t bytes, int64_t interval_us);
+/* Bytes in megabytes (10^6 bytes). */
+double cli_mb(uint64_t bytes);
+
+#endif

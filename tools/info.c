@@ -1,0 +1,164 @@
+/* `sk2 info`: asks a server to describe itself (`who`) and prints the answer, either as the
+ * server's own `me` JSON or as a listing for people. Everything printed from the server is
+ * stripped of control characters first, since it comes from the network. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "sk2/sk2.h"
+
+static const char *const s_verb = "info";
+
+typedef struct {
+    const char *endpoint_arg; /* as given */
+    bool is_json;             /* print the `me` document as it came */
+    int timeout_ms;           /* wait for `me`, and the client's response timeout */
+} info_options_t;
+
+enum { OPT_JSON = 256, OPT_TIMEOUT };
+
+static void s_print_usage(void)
+{
+    printf("usage: sk2 info ENDPOINT [--json] [--timeout MS] [-v|-q]\n"
+           "\n"
+           "Prints the name, endpoints and devices of the server at ENDPOINT.\n"
+           "\n"
+           "  --json          print the server's `me` document (JSON, one line)\n"
+           "  --timeout MS    wait at most MS milliseconds for the answer, %d..%d\n"
+           "                  (default %d)\n"
+           "\n"
+           "Exit status: 0 success, 1 the server answered with an error, 2 usage,\n"
+           "3 no answer within the timeout.\n",
+           CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, SK2_CLIENT_RESPONSE_TIMEOUT_MS);
+}
+
+static int s_parse(int argc, char **argv, info_options_t *opts)
+{
+    static const char optstring[] = ":hvq";
+    static const struct option options[] = {
+        {"json", no_argument, NULL, OPT_JSON}, {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"help", no_argument, NULL, 'h'},      {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},     {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
+        if (cli_common_option(opt))
+            continue;
+        switch (opt) {
+        case 'h':
+            s_print_usage();
+            return CLI_EXIT_OK;
+        case OPT_JSON:
+            opts->is_json = true;
+            break;
+        case OPT_TIMEOUT:
+            if (cli_parse_timeout_ms(optarg, &opts->timeout_ms) != 0)
+                return cli_usage_error(s_verb, "--timeout must be %d..%d ms, not '%s'",
+                                       CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, optarg);
+            break;
+        default:
+            return cli_option_error(s_verb, opt, optstring, options, argv);
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error(s_verb, "missing ENDPOINT");
+    if (optind + 1 < argc)
+        return cli_usage_error(s_verb, "unexpected argument '%s'", argv[optind + 1]);
+    opts->endpoint_arg = argv[optind];
+    return CLI_CONTINUE;
+}
+
+static void s_print_listing(sk2_client_t *client, const char *endpoint)
+{
+    char name[SK2_SERVER_NAME_MAX * 4 + 1];
+    char id[SK2_DEVICE_ID_MAX * 4 + 1];
+    char depth[CLI_ENDPOINT_MAX];
+    size_t count = sk2_client_device_count(client);
+
+    printf("server    \"%s\"\n", cli_safe(sk2_client_server_name(client), name, sizeof name));
+    printf("protocol  %d\n", SK2_PROTOCOL_VERSION);
+    /* The client does not expose the server's own endpoints map, so this is the address we
+     * reached it at. */
+    printf("control   %s\n", endpoint);
+    printf("devices   %zu\n", count);
+    for (size_t i = 0; i < count; i++) {
+        const char *device_id = sk2_client_device_id(client, i);
+        if (!device_id)
+            continue;
+        const char *endpoint_depth = sk2_client_device_endpoint(client, device_id, "depth");
+        printf("  %s  depth %s\n", cli_safe(device_id, id, sizeof id),
+               endpoint_depth ? cli_safe(endpoint_depth, depth, sizeof depth) : "-");
+    }
+}
+
+static void s_print(sk2_client_t *client, const char *endpoint, bool is_json)
+{
+    if (is_json) {
+        const char *me = sk2_client_me_json(client);
+        printf("%s\n", me ? me : "null");
+    } else {
+        s_print_listing(client, endpoint);
+    }
+}
+
+/* Waits until the first `me` arrives, then prints it; returns the exit code. */
+static int s_run(sk2_client_t *client, const char *endpoint, const info_options_t *opts)
+{
+    const int64_t deadline_us = sk2_clock_mono_us() + (int64_t)opts->timeout_ms * 1000;
+    char reason[256];
+    for (;;) {
+        if (cli_is_interrupted()) {
+            fprintf(stderr, "sk2 info: interrupted before an answer came\n");
+            return CLI_EXIT_FAILURE;
+        }
+        int64_t now_us = sk2_clock_mono_us();
+        if (now_us >= deadline_us)
+            return cli_report_lost(s_verb, endpoint, NULL, opts->timeout_ms);
+        sk2_event_t *event = NULL;
+        int rc = sk2_client_recv(client, &event, cli_wait_ms(now_us, deadline_us, 250));
+        if (rc == SK2_ETIMEDOUT || rc == SK2_EINTR)
+            continue;
+        if (rc == SK2_ESTATE)
+            return cli_report_lost(s_verb, endpoint, NULL, opts->timeout_ms);
+        if (rc != 0) {
+            fprintf(stderr, "sk2 info: %s\n", sk2_strerror(rc));
+            return CLI_EXIT_FAILURE;
+        }
+        switch (sk2_event_type(event)) {
+        case SK2_EVENT_CONNECTED:
+            s_print(client, endpoint, opts->is_json);
+            rc = CLI_EXIT_OK;
+            break;
+        case SK2_EVENT_DISCONNECTED:
+            rc = cli_report_lost(s_verb, endpoint, event, opts->timeout_ms);
+            break;
+        case SK2_EVENT_ERROR:
+            fprintf(stderr, "sk2 info: %s answered with an error: %s\n", endpoint,
+                    cli_event_reason(event, reason, sizeof reason));
+            rc = CLI_EXIT_FAILURE;
+            break;
+        default:
+            rc = CLI_CONTINUE;
+            break;
+        }
+        sk2_event_destroy(&event);
+        if (rc != CLI_CONTINUE)
+            return rc;
+    }
+}
+
+int cli_info(int argc, char **argv)
+{
+    info_options_t opts = {.timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS};
+    int rc = s_parse(argc, argv, &opts);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    char endpoint[CLI_ENDPOINT_MAX];
+    sk2_client_t *client = NULL;
+    rc = cli_client_connect(s_verb, opts.endpoint_arg, opts.timeout_ms, endpoint, &client);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    rc = s_run(client, endpoint, &opts);
+    sk2_client_destroy(&client);
+    return rc;
+}

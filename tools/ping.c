@@ -1,0 +1,201 @@
+/* `sk2 ping`: checks that a server's control endpoint answers, and how fast. Sends one ping at
+ * a time and waits for its pong; every wait is bounded by --timeout, so the command ends even
+ * when nothing listens at the endpoint (exit 3). */
+#include <stdio.h>
+
+#include "cli.h"
+#include "sk2/sk2.h"
+
+static const char *const s_verb = "ping";
+
+/* s_wait_pong's answers besides exit codes. */
+#define PING_PONG        (-10)
+#define PING_INTERRUPTED (-11)
+
+typedef struct {
+    const char *endpoint_arg; /* as given */
+    long count;               /* pings to send */
+    int timeout_ms;           /* wait for each pong, and the client's response timeout */
+} ping_options_t;
+
+typedef struct {
+    sk2_client_t *client;
+    char endpoint[CLI_ENDPOINT_MAX]; /* normalised */
+    bool is_ping_pending;            /* the ping waits for the connection */
+} ping_t;
+
+enum { OPT_COUNT = 'c', OPT_TIMEOUT = 256 };
+
+static void s_print_usage(void)
+{
+    printf("usage: sk2 ping ENDPOINT [--count N] [--timeout MS] [-v|-q]\n"
+           "\n"
+           "Checks that the server at ENDPOINT answers pings, and prints the round trip.\n"
+           "\n"
+           "  -c, --count N       pings to send, one after the other (default 1)\n"
+           "      --timeout MS    wait at most MS milliseconds for each answer, %d..%d\n"
+           "                      (default %d)\n"
+           "\n"
+           "Exit status: 0 every ping was answered, 1 error answer or Ctrl-C, 2 usage,\n"
+           "3 no answer within the timeout.\n",
+           CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, SK2_CLIENT_RESPONSE_TIMEOUT_MS);
+}
+
+static int s_parse(int argc, char **argv, ping_options_t *opts)
+{
+    static const char optstring[] = ":hvqc:";
+    static const struct option options[] = {
+        {"count", required_argument, NULL, OPT_COUNT},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"help", no_argument, NULL, 'h'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
+        if (cli_common_option(opt))
+            continue;
+        switch (opt) {
+        case 'h':
+            s_print_usage();
+            return CLI_EXIT_OK;
+        case OPT_COUNT:
+            if (cli_parse_long(optarg, 1, 1000000, &opts->count) != 0)
+                return cli_usage_error(s_verb, "--count must be 1..1000000, not '%s'", optarg);
+            break;
+        case OPT_TIMEOUT:
+            if (cli_parse_timeout_ms(optarg, &opts->timeout_ms) != 0)
+                return cli_usage_error(s_verb, "--timeout must be %d..%d ms, not '%s'",
+                                       CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, optarg);
+            break;
+        default:
+            return cli_option_error(s_verb, opt, optstring, options, argv);
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error(s_verb, "missing ENDPOINT");
+    if (optind + 1 < argc)
+        return cli_usage_error(s_verb, "unexpected argument '%s'", argv[optind + 1]);
+    opts->endpoint_arg = argv[optind];
+    return CLI_CONTINUE;
+}
+
+/* Sends a ping, or remembers to once connected if the client is not ready for one yet. */
+static int s_send_ping(ping_t *self)
+{
+    int rc = sk2_client_ping(self->client);
+    self->is_ping_pending = rc == SK2_ESTATE;
+    if (rc != 0 && rc != SK2_ESTATE) {
+        fprintf(stderr, "sk2 ping: cannot ping %s: %s\n", self->endpoint, sk2_strerror(rc));
+        return CLI_EXIT_FAILURE;
+    }
+    return CLI_CONTINUE;
+}
+
+/* Handles one event while waiting for a pong: PING_PONG, CLI_CONTINUE or an exit code. */
+static int s_on_event(ping_t *self, const sk2_event_t *event, int timeout_ms, int64_t *rtt_us)
+{
+    char reason[256];
+    switch (sk2_event_type(event)) {
+    case SK2_EVENT_PONG:
+        *rtt_us = sk2_event_rtt_us(event);
+        return PING_PONG;
+    case SK2_EVENT_CONNECTED:
+        return self->is_ping_pending ? s_send_ping(self) : CLI_CONTINUE;
+    case SK2_EVENT_DISCONNECTED:
+        return cli_report_lost(s_verb, self->endpoint, event, timeout_ms);
+    case SK2_EVENT_ERROR:
+        /* A version-1 server always answers ping with pong: an error means it is unwell. */
+        fprintf(stderr, "sk2 ping: %s answered with an error: %s\n", self->endpoint,
+                cli_event_reason(event, reason, sizeof reason));
+        return CLI_EXIT_FAILURE;
+    default:
+        return CLI_CONTINUE; /* device lists do not concern a ping */
+    }
+}
+
+/* Waits up to timeout_ms for the pong of the ping just sent. */
+static int s_wait_pong(ping_t *self, int timeout_ms, int64_t *rtt_us)
+{
+    const int64_t deadline_us = sk2_clock_mono_us() + (int64_t)timeout_ms * 1000;
+    for (;;) {
+        if (cli_is_interrupted())
+            return PING_INTERRUPTED;
+        int64_t now_us = sk2_clock_mono_us();
+        if (now_us >= deadline_us)
+            return cli_report_lost(s_verb, self->endpoint, NULL, timeout_ms);
+        /* Slices of 250 ms: a signal that lands on a library thread still stops us soon. */
+        sk2_event_t *event = NULL;
+        int rc = sk2_client_recv(self->client, &event, cli_wait_ms(now_us, deadline_us, 250));
+        if (rc == SK2_ETIMEDOUT || rc == SK2_EINTR)
+            continue;
+        if (rc == SK2_ESTATE)
+            return cli_report_lost(s_verb, self->endpoint, NULL, timeout_ms);
+        if (rc != 0) {
+            fprintf(stderr, "sk2 ping: %s\n", sk2_strerror(rc));
+            return CLI_EXIT_FAILURE;
+        }
+        rc = s_on_event(self, event, timeout_ms, rtt_us);
+        sk2_event_destroy(&event);
+        if (rc != CLI_CONTINUE)
+            return rc;
+    }
+}
+
+static void s_print_summary(long sent, long answered, int64_t min_us, int64_t max_us,
+                            int64_t sum_us)
+{
+    printf("pings: %ld sent, %ld answered", sent, answered);
+    if (answered > 0)
+        printf(", time min/avg/max = %.2f/%.2f/%.2f ms", (double)min_us / 1e3,
+               (double)sum_us / 1e3 / (double)answered, (double)max_us / 1e3);
+    printf("\n");
+}
+
+/* Pings opts->count times; returns the exit code. */
+static int s_run(ping_t *self, const ping_options_t *opts)
+{
+    long sent = 0, answered = 0;
+    int64_t min_us = INT64_MAX, max_us = 0, sum_us = 0;
+    int rc = CLI_CONTINUE;
+    for (long i = 0; i < opts->count && rc == CLI_CONTINUE; i++) {
+        int64_t rtt_us = 0;
+        rc = s_send_ping(self);
+        if (rc != CLI_CONTINUE)
+            break;
+        sent++;
+        rc = s_wait_pong(self, opts->timeout_ms, &rtt_us);
+        if (rc != PING_PONG)
+            break;
+        printf("pong from %s: time=%.2f ms\n", self->endpoint, (double)rtt_us / 1e3);
+        answered++;
+        sum_us += rtt_us;
+        min_us = rtt_us < min_us ? rtt_us : min_us;
+        max_us = rtt_us > max_us ? rtt_us : max_us;
+        rc = CLI_CONTINUE;
+    }
+    if (opts->count > 1)
+        s_print_summary(sent, answered, min_us, max_us, sum_us);
+    if (rc == PING_INTERRUPTED && answered == 0)
+        fprintf(stderr, "sk2 ping: interrupted before an answer came\n");
+    if (rc == PING_INTERRUPTED)
+        return answered > 0 ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+    return rc == CLI_CONTINUE ? CLI_EXIT_OK : rc;
+}
+
+int cli_ping(int argc, char **argv)
+{
+    ping_options_t opts = {.count = 1, .timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS};
+    int rc = s_parse(argc, argv, &opts);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    ping_t self = {0};
+    rc =
+        cli_client_connect(s_verb, opts.endpoint_arg, opts.timeout_ms, self.endpoint, &self.client);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    rc = s_run(&self, &opts);
+    sk2_client_destroy(&self.client);
+    return rc;
+}

@@ -1,0 +1,520 @@
+/* `sk2 stream`: connects to a server, receives the depth frames of every device (or of one)
+ * and measures them: frames and rate, bytes on the wire against decoded bytes, and with
+ * --check-mock whether each frame is exactly the mock scene. It reports only what the v1 depth
+ * endpoint can show: it carries no sequence numbers or timestamps, so gaps and latency are
+ * reported as unknown rather than guessed. Every wait is bounded by the next status line, the
+ * --seconds limit or the connection timeout. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "sk2/sk2.h"
+
+static const char *const s_verb = "stream";
+
+/* Most devices tracked one by one; frames of any more still count in the totals. */
+#define STREAM_DEVICES_MAX 4096
+/* Mock mismatches described one by one before only counting them. */
+#define STREAM_MISMATCH_NOTES 3
+
+typedef struct {
+    const char *endpoint_arg; /* as given */
+    long frames;              /* stop after this many frames, 0 = no limit */
+    double seconds;           /* stop this long after connecting, 0 = no limit */
+    const char *device_id;    /* only this device, or NULL for all */
+    bool is_check_mock;       /* compare every frame with the mock scene */
+    double status_interval_s; /* seconds between status lines */
+    bool has_status;          /* print status lines */
+    bool is_json;             /* summary as one JSON line */
+    int timeout_ms;           /* wait for the server, and the client's response timeout */
+} stream_options_t;
+
+typedef struct {
+    char id[SK2_DEVICE_ID_MAX + 1];
+    uint64_t frames; /* frames received */
+    bool is_active;  /* enabled and not removed */
+} stream_device_t;
+
+typedef struct {
+    const stream_options_t *opts;
+    sk2_client_t *client;
+    char endpoint[CLI_ENDPOINT_MAX]; /* normalised */
+    cli_status_t status;
+    stream_device_t *devices; /* every device enabled so far */
+    size_t device_count;
+    size_t device_cap;
+    uint64_t frames;     /* frames received */
+    uint64_t wire_bytes; /* encoded bytes received */
+    uint64_t raw_bytes;  /* decoded pixel bytes */
+    uint64_t mismatches; /* frames that are not the mock scene */
+    uint64_t removed;    /* DEVICE_REMOVED events */
+    bool is_connected;
+    bool is_done;             /* --frames reached, or the server said goodbye */
+    int end_rc;               /* exit code the loop ended with (server lost, ...), else 0 */
+    int64_t connect_until_us; /* give up waiting for `me` then */
+    int64_t connected_us;     /* when CONNECTED arrived */
+    int64_t stop_us;          /* --seconds after connecting, or CLI_NEVER */
+    int64_t next_status_us;   /* when the next status line is due */
+    int64_t last_status_us;   /* when the previous one was printed */
+    uint64_t last_frames;     /* frames at the previous status line */
+    uint64_t last_wire_bytes; /* wire bytes at the previous status line */
+} stream_t;
+
+enum {
+    OPT_FRAMES = 256,
+    OPT_SECONDS,
+    OPT_DEVICE,
+    OPT_CHECK_MOCK,
+    OPT_STATUS_INTERVAL,
+    OPT_NO_STATUS,
+    OPT_JSON,
+    OPT_TIMEOUT,
+};
+
+static void s_print_usage(void)
+{
+    printf("usage: sk2 stream ENDPOINT [--frames N] [--seconds S] [--device ID] [--check-mock]\n"
+           "                  [--status-interval S] [--no-status] [--json] [--timeout MS]\n"
+           "                  [-v|-q]\n"
+           "\n"
+           "Receives depth frames from the server at ENDPOINT and measures them.\n"
+           "\n"
+           "  --frames N            stop after N frames in all (default: no limit)\n"
+           "  --seconds S           stop S seconds after connecting (default: no limit);\n"
+           "                        with neither, run until Ctrl-C\n"
+           "  --device ID           only this device (default: every device, also new ones)\n"
+           "  --check-mock          check that every frame is the mock scene\n"
+           "  --status-interval S   seconds between status lines (default 1)\n"
+           "  --no-status           no status lines\n"
+           "  --json                print the summary as one JSON object on stdout (status\n"
+           "                        lines then go to stderr)\n"
+           "  --timeout MS          wait at most MS milliseconds for the server, %d..%d\n"
+           "                        (default %d)\n"
+           "\n"
+           "The v1 depth endpoint carries no sequence numbers or timestamps: lost frames\n"
+           "and latency cannot be measured on it, and are shown as n/a.\n"
+           "\n"
+           "Exit status: 0 the frame goal was met (or, without --frames, at least one frame\n"
+           "arrived) and no mock check failed; 1 nothing arrived, too few frames or a mock\n"
+           "check failed; 2 usage; 3 server unreachable or lost.\n",
+           CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, SK2_CLIENT_RESPONSE_TIMEOUT_MS);
+}
+
+/* Applies one option's value; returns CLI_CONTINUE or an exit code. */
+static int s_apply_option(stream_options_t *opts, int opt, const char *arg)
+{
+    switch (opt) {
+    case OPT_FRAMES:
+        if (cli_parse_long(arg, 1, 1000000000L, &opts->frames) != 0)
+            return cli_usage_error(s_verb, "--frames must be 1..1000000000, not '%s'", arg);
+        break;
+    case OPT_SECONDS:
+        if (cli_parse_double(arg, 0.001, 31536000.0, &opts->seconds) != 0)
+            return cli_usage_error(s_verb, "--seconds must be 0.001..31536000, not '%s'", arg);
+        break;
+    case OPT_DEVICE:
+        if (!*arg || strlen(arg) > SK2_DEVICE_ID_MAX)
+            return cli_usage_error(s_verb, "--device must be 1..%d bytes", SK2_DEVICE_ID_MAX);
+        opts->device_id = arg;
+        break;
+    case OPT_CHECK_MOCK:
+        opts->is_check_mock = true;
+        break;
+    case OPT_STATUS_INTERVAL:
+        if (cli_parse_double(arg, 0.1, 3600.0, &opts->status_interval_s) != 0)
+            return cli_usage_error(s_verb, "--status-interval must be 0.1..3600 s, not '%s'", arg);
+        break;
+    case OPT_NO_STATUS:
+        opts->has_status = false;
+        break;
+    case OPT_JSON:
+        opts->is_json = true;
+        break;
+    case OPT_TIMEOUT:
+        if (cli_parse_timeout_ms(arg, &opts->timeout_ms) != 0)
+            return cli_usage_error(s_verb, "--timeout must be %d..%d ms, not '%s'",
+                                   CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, arg);
+        break;
+    }
+    return CLI_CONTINUE;
+}
+
+static int s_parse(int argc, char **argv, stream_options_t *opts)
+{
+    static const char optstring[] = ":hvq";
+    static const struct option options[] = {
+        {"frames", required_argument, NULL, OPT_FRAMES},
+        {"seconds", required_argument, NULL, OPT_SECONDS},
+        {"device", required_argument, NULL, OPT_DEVICE},
+        {"check-mock", no_argument, NULL, OPT_CHECK_MOCK},
+        {"status-interval", required_argument, NULL, OPT_STATUS_INTERVAL},
+        {"no-status", no_argument, NULL, OPT_NO_STATUS},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"help", no_argument, NULL, 'h'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
+        if (cli_common_option(opt))
+            continue;
+        if (opt == 'h') {
+            s_print_usage();
+            return CLI_EXIT_OK;
+        }
+        if (opt == '?' || opt == ':')
+            return cli_option_error(s_verb, opt, optstring, options, argv);
+        int rc = s_apply_option(opts, opt, optarg);
+        if (rc != CLI_CONTINUE)
+            return rc;
+    }
+    if (optind >= argc)
+        return cli_usage_error(s_verb, "missing ENDPOINT");
+    if (optind + 1 < argc)
+        return cli_usage_error(s_verb, "unexpected argument '%s'", argv[optind + 1]);
+    opts->endpoint_arg = argv[optind];
+    return CLI_CONTINUE;
+}
+
+/* ---- Devices ---- */
+
+static stream_device_t *s_device_find(stream_t *self, const char *id)
+{
+    for (size_t i = 0; i < self->device_count; i++)
+        if (strcmp(self->devices[i].id, id) == 0)
+            return &self->devices[i];
+    return NULL;
+}
+
+/* The device's entry, made if needed; NULL past the limits (its frames count in totals). */
+static stream_device_t *s_device_get(stream_t *self, const char *id)
+{
+    stream_device_t *device = s_device_find(self, id);
+    if (device || strlen(id) > SK2_DEVICE_ID_MAX || self->device_count >= STREAM_DEVICES_MAX)
+        return device;
+    if (self->device_count == self->device_cap) {
+        size_t cap = self->device_cap ? self->device_cap * 2 : 8;
+        stream_device_t *devices = realloc(self->devices, cap * sizeof *devices);
+        if (!devices)
+            return NULL;
+        self->devices = devices;
+        self->device_cap = cap;
+    }
+    device = &self->devices[self->device_count++];
+    memset(device, 0, sizeof *device);
+    memcpy(device->id, id, strlen(id) + 1);
+    return device;
+}
+
+static size_t s_active_devices(const stream_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->device_count; i++)
+        n += self->devices[i].is_active;
+    return n;
+}
+
+static bool s_is_wanted(const stream_t *self, const char *id)
+{
+    return !self->opts->device_id || strcmp(self->opts->device_id, id) == 0;
+}
+
+static void s_enable(stream_t *self, const char *id)
+{
+    char safe[SK2_DEVICE_ID_MAX * 4 + 1];
+    int rc = sk2_client_enable_depth(self->client, id);
+    if (rc != 0) {
+        cli_status_close(&self->status);
+        fprintf(stderr, "sk2 stream: cannot stream device %s: %s\n",
+                cli_safe(id, safe, sizeof safe), sk2_strerror(rc));
+        return;
+    }
+    stream_device_t *device = s_device_get(self, id);
+    if (device && device->is_active)
+        return;
+    if (device)
+        device->is_active = true;
+    char depth[CLI_ENDPOINT_MAX];
+    const char *endpoint = sk2_client_device_endpoint(self->client, id, "depth");
+    cli_status_note(&self->status, "sk2 stream: device %s depth %s",
+                    cli_safe(id, safe, sizeof safe),
+                    endpoint ? cli_safe(endpoint, depth, sizeof depth) : "?");
+}
+
+/* ---- Events ---- */
+
+static void s_on_connected(stream_t *self)
+{
+    if (self->is_connected)
+        return;
+    int64_t now_us = sk2_clock_mono_us();
+    self->is_connected = true;
+    self->connected_us = now_us;
+    self->last_status_us = now_us;
+    self->next_status_us = now_us + (int64_t)(self->opts->status_interval_s * 1e6);
+    if (self->opts->seconds > 0)
+        self->stop_us = now_us + (int64_t)(self->opts->seconds * 1e6);
+
+    size_t count = sk2_client_device_count(self->client);
+    for (size_t i = 0; i < count; i++) {
+        const char *id = sk2_client_device_id(self->client, i);
+        if (id && s_is_wanted(self, id))
+            s_enable(self, id);
+    }
+    if (s_active_devices(self) == 0)
+        cli_status_note(&self->status, "sk2 stream: %s serves no %s yet; waiting", self->endpoint,
+                        self->opts->device_id ? "such device" : "devices");
+}
+
+static void s_on_removed(stream_t *self, const char *id)
+{
+    stream_device_t *device = id ? s_device_find(self, id) : NULL;
+    if (!device || !device->is_active)
+        return;
+    char safe[SK2_DEVICE_ID_MAX * 4 + 1];
+    device->is_active = false;
+    self->removed++;
+    cli_status_note(&self->status, "sk2 stream: device %s removed",
+                    cli_safe(id, safe, sizeof safe));
+}
+
+static void s_check_mock(stream_t *self, const sk2_frame_t *frame, const char *id)
+{
+    const uint16_t *depth = sk2_frame_cdata16(frame);
+    int dx = 0;
+    int rc = depth ? sk2_mock_match(depth, sk2_frame_width(frame), sk2_frame_height(frame), 12, &dx)
+                   : SK2_EINVAL;
+    if (rc == 0)
+        return;
+    self->mismatches++;
+    if (self->mismatches <= STREAM_MISMATCH_NOTES) {
+        char safe[SK2_DEVICE_ID_MAX * 4 + 1];
+        cli_status_close(&self->status);
+        fprintf(stderr, "sk2 stream: frame %llu (%ux%u %s) of device %s is not the mock scene%s\n",
+                (unsigned long long)self->frames, (unsigned)sk2_frame_width(frame),
+                (unsigned)sk2_frame_height(frame), sk2_pixel_format_name(sk2_frame_format(frame)),
+                cli_safe(id ? id : "?", safe, sizeof safe),
+                self->mismatches == STREAM_MISMATCH_NOTES ? " (further mismatches only counted)"
+                                                          : "");
+    }
+}
+
+static void s_on_frame(stream_t *self, const sk2_event_t *event)
+{
+    const sk2_frame_t *frame = sk2_event_frame(event);
+    const char *id = sk2_event_device_id(event);
+    if (!frame)
+        return;
+    self->frames++;
+    self->wire_bytes += sk2_event_wire_bytes(event);
+    self->raw_bytes += sk2_frame_size(frame);
+    stream_device_t *device = id ? s_device_get(self, id) : NULL;
+    if (device)
+        device->frames++;
+    if (self->opts->is_check_mock)
+        s_check_mock(self, frame, id);
+    if (self->opts->frames > 0 && self->frames >= (uint64_t)self->opts->frames)
+        self->is_done = true;
+}
+
+static void s_on_event(stream_t *self, const sk2_event_t *event)
+{
+    const char *id = sk2_event_device_id(event);
+    char reason[256];
+    switch (sk2_event_type(event)) {
+    case SK2_EVENT_CONNECTED:
+        s_on_connected(self);
+        break;
+    case SK2_EVENT_DEVICE_ADDED:
+        if (self->is_connected && id && s_is_wanted(self, id))
+            s_enable(self, id);
+        break;
+    case SK2_EVENT_DEVICE_REMOVED:
+        s_on_removed(self, id);
+        break;
+    case SK2_EVENT_FRAME:
+        s_on_frame(self, event);
+        break;
+    case SK2_EVENT_DISCONNECTED:
+        cli_status_close(&self->status);
+        self->end_rc = cli_report_lost(s_verb, self->endpoint, event, self->opts->timeout_ms);
+        self->is_done = true;
+        break;
+    case SK2_EVENT_ERROR:
+        cli_status_close(&self->status);
+        fprintf(stderr, "sk2 stream: %s answered with an error: %s\n", self->endpoint,
+                cli_event_reason(event, reason, sizeof reason));
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- Status and summary ---- */
+
+static double s_ratio(uint64_t raw_bytes, uint64_t wire_bytes)
+{
+    return wire_bytes > 0 ? (double)raw_bytes / (double)wire_bytes : 0.0;
+}
+
+static void s_print_status(stream_t *self, int64_t now_us)
+{
+    int64_t interval_us = now_us - self->last_status_us;
+    char mismatches[32] = "n/a";
+    if (self->opts->is_check_mock)
+        snprintf(mismatches, sizeof mismatches, "%llu", (unsigned long long)self->mismatches);
+    cli_status_print(&self->status,
+                     "frames %llu | %.1f fps | %.2f MB/s wire | ratio %.2f | devices %zu | "
+                     "mismatches %s | gaps n/a",
+                     (unsigned long long)self->frames,
+                     cli_per_second(self->frames - self->last_frames, interval_us),
+                     cli_mb_per_second(self->wire_bytes - self->last_wire_bytes, interval_us),
+                     s_ratio(self->raw_bytes, self->wire_bytes), s_active_devices(self),
+                     mismatches);
+    self->last_status_us = now_us;
+    self->last_frames = self->frames;
+    self->last_wire_bytes = self->wire_bytes;
+    int64_t step_us = (int64_t)(self->opts->status_interval_s * 1e6);
+    self->next_status_us += step_us;
+    if (self->next_status_us <= now_us)
+        self->next_status_us = now_us + step_us;
+}
+
+static void s_print_json(const stream_t *self, double seconds)
+{
+    double fps = seconds > 0 ? (double)self->frames / seconds : 0.0;
+    char line[512];
+    snprintf(line, sizeof line,
+             "{\"frames\":%llu,\"seconds\":%.3f,\"fps\":%.2f,\"wire_bytes\":%llu,"
+             "\"raw_bytes\":%llu,\"ratio\":%.3f,\"devices\":%zu,\"mismatches\":%llu}",
+             (unsigned long long)self->frames, seconds, fps, (unsigned long long)self->wire_bytes,
+             (unsigned long long)self->raw_bytes, s_ratio(self->raw_bytes, self->wire_bytes),
+             self->device_count, (unsigned long long)self->mismatches);
+    printf("%s\n", line);
+}
+
+static void s_print_text(const stream_t *self, double seconds)
+{
+    double fps = seconds > 0 ? (double)self->frames / seconds : 0.0;
+    printf("sk2 stream: %llu frames in %.2f s (%.1f fps) from %zu device(s), %llu removed\n",
+           (unsigned long long)self->frames, seconds, fps, self->device_count,
+           (unsigned long long)self->removed);
+    printf("  wire %.2f MB (%.2f MB/s), decoded %.2f MB, ratio %.2f\n", cli_mb(self->wire_bytes),
+           seconds > 0 ? cli_mb(self->wire_bytes) / seconds : 0.0, cli_mb(self->raw_bytes),
+           s_ratio(self->raw_bytes, self->wire_bytes));
+    if (self->opts->is_check_mock)
+        printf("  mock check: %llu mismatches\n", (unsigned long long)self->mismatches);
+    printf("  gaps and latency: n/a (the v1 depth endpoint has no sequence numbers or times)\n");
+    char safe[SK2_DEVICE_ID_MAX * 4 + 1];
+    for (size_t i = 0; i < self->device_count; i++)
+        printf("  device %s: %llu frames\n", cli_safe(self->devices[i].id, safe, sizeof safe),
+               (unsigned long long)self->devices[i].frames);
+}
+
+static void s_print_summary(stream_t *self)
+{
+    cli_status_close(&self->status);
+    double seconds =
+        self->is_connected ? (double)(sk2_clock_mono_us() - self->connected_us) / 1e6 : 0.0;
+    if (self->opts->is_json)
+        s_print_json(self, seconds);
+    else
+        s_print_text(self, seconds);
+}
+
+/* ---- The loop ---- */
+
+/* The exit code once the loop has ended. */
+static int s_exit_code(const stream_t *self)
+{
+    if (self->end_rc)
+        return self->end_rc;
+    if (self->mismatches > 0)
+        return CLI_EXIT_FAILURE;
+    if (self->frames == 0) {
+        fprintf(stderr, "sk2 stream: no frames arrived\n");
+        return CLI_EXIT_FAILURE;
+    }
+    /* Ctrl-C ends a run early on purpose: then any frame is a success. */
+    uint64_t goal = (uint64_t)self->opts->frames;
+    if (goal > 0 && self->frames < goal && !cli_is_interrupted()) {
+        fprintf(stderr, "sk2 stream: only %llu of %llu frames arrived\n",
+                (unsigned long long)self->frames, (unsigned long long)goal);
+        return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* The next moment the loop must wake up for, besides events. */
+static int64_t s_next_deadline(const stream_t *self)
+{
+    if (!self->is_connected)
+        return self->connect_until_us;
+    return self->stop_us < self->next_status_us ? self->stop_us : self->next_status_us;
+}
+
+/* One turn: checks the clocks, then waits for and handles at most one event. Returns false
+ * when the loop must end. */
+static bool s_step(stream_t *self)
+{
+    if (self->is_done || cli_is_interrupted())
+        return false;
+    int64_t now_us = sk2_clock_mono_us();
+    if (!self->is_connected && now_us >= self->connect_until_us) {
+        self->end_rc = cli_report_lost(s_verb, self->endpoint, NULL, self->opts->timeout_ms);
+        return false;
+    }
+    if (self->is_connected && now_us >= self->stop_us)
+        return false;
+    if (self->is_connected && now_us >= self->next_status_us)
+        s_print_status(self, now_us);
+
+    /* Slices of 250 ms at most: a signal that lands on a library thread still stops us soon. */
+    sk2_event_t *event = NULL;
+    int rc = sk2_client_recv(self->client, &event, cli_wait_ms(now_us, s_next_deadline(self), 250));
+    if (rc == SK2_ETIMEDOUT || rc == SK2_EINTR)
+        return true;
+    if (rc == SK2_ESTATE) {
+        cli_status_close(&self->status);
+        self->end_rc = cli_report_lost(s_verb, self->endpoint, NULL, self->opts->timeout_ms);
+        return false;
+    }
+    if (rc != 0) {
+        cli_status_close(&self->status);
+        fprintf(stderr, "sk2 stream: %s\n", sk2_strerror(rc));
+        self->end_rc = CLI_EXIT_FAILURE;
+        return false;
+    }
+    s_on_event(self, event);
+    sk2_event_destroy(&event);
+    return true;
+}
+
+int cli_stream(int argc, char **argv)
+{
+    stream_options_t opts = {
+        .status_interval_s = 1.0, .has_status = true, .timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS};
+    int rc = s_parse(argc, argv, &opts);
+    if (rc != CLI_CONTINUE)
+        return rc;
+
+    stream_t self = {.opts = &opts, .stop_us = CLI_NEVER, .next_status_us = CLI_NEVER};
+    rc =
+        cli_client_connect(s_verb, opts.endpoint_arg, opts.timeout_ms, self.endpoint, &self.client);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    /* With --json, stdout holds only the summary: status lines and notes go to stderr. */
+    cli_status_init(&self.status, opts.is_json ? stderr : stdout, opts.has_status);
+    self.connect_until_us = sk2_clock_mono_us() + (int64_t)opts.timeout_ms * 1000;
+
+    while (s_step(&self))
+        ;
+    s_print_summary(&self);
+    rc = s_exit_code(&self);
+    sk2_client_destroy(&self.client);
+    free(self.devices);
+    return rc;
+}
