@@ -77,9 +77,13 @@ static void s_print_listing(sk2_client_t *client, const char *endpoint)
 
     printf("server    \"%s\"\n", cli_safe(sk2_client_server_name(client), name, sizeof name));
     printf("protocol  %d\n", SK2_PROTOCOL_VERSION);
-    /* The client does not expose the server's own endpoints map, so this is the address we
-     * reached it at. */
+    /* What the server advertises can differ from what we dialled (a name, another
+     * interface); show both when they do. */
+    const char *advertised = sk2_client_server_endpoint(client, "control");
+    char shown[CLI_ENDPOINT_MAX];
     printf("control   %s\n", endpoint);
+    if (advertised && strcmp(advertised, endpoint) != 0)
+        printf("          (advertised as %s)\n", cli_safe(advertised, shown, sizeof shown));
     printf("devices   %zu\n", count);
     for (size_t i = 0; i < count; i++) {
         const char *device_id = sk2_client_device_id(client, i);

@@ -25,7 +25,8 @@ typedef struct sk2_event sk2_event_t;
 
 typedef enum {
     SK2_EVENT_CONNECTED = 1,      /* the first valid `me` arrived: devices are known */
-    SK2_EVENT_DISCONNECTED = 2,   /* server lost (no reply in time) or disconnect() called */
+    SK2_EVENT_DISCONNECTED = 2,   /* server lost (error SK2_ETIMEDOUT: no reply in time) or
+                                     disconnect() called (error 0) */
     SK2_EVENT_DEVICE_ADDED = 3,   /* a device id appeared in `me` */
     SK2_EVENT_DEVICE_REMOVED = 4, /* a device id vanished from `me` */
     SK2_EVENT_PONG = 5,           /* the answer to sk2_client_ping() */
@@ -59,7 +60,8 @@ SK2_EXPORT int sk2_client_disconnect(sk2_client_t *self);
 
 SK2_EXPORT bool sk2_client_is_connected(const sk2_client_t *self);
 
-/* Sends a ping; SK2_EVENT_PONG with the round trip follows. Returns 0 or SK2_ESTATE. */
+/* Sends a ping (any time after connect, also before CONNECTED); SK2_EVENT_PONG with the round
+ * trip follows. Returns 0, SK2_ESTATE (not connected) or SK2_EAGAIN (16 requests pending). */
 SK2_EXPORT int sk2_client_ping(sk2_client_t *self);
 
 /* Sends `who` now (besides the heartbeat), to see device changes sooner. 0 or SK2_ESTATE. */
@@ -96,7 +98,10 @@ SK2_EXPORT int sk2_client_timeout_ms(const sk2_client_t *self);
 /* What the last valid `me` said. Strings are borrowed until the next recv/dispatch. */
 SK2_EXPORT const char *sk2_client_server_name(const sk2_client_t *self);
 SK2_EXPORT const char *sk2_client_me_json(const sk2_client_t *self);
+/* One of the server's own endpoints by name ("control"), as it advertises it, or NULL. */
+SK2_EXPORT const char *sk2_client_server_endpoint(const sk2_client_t *self, const char *name);
 SK2_EXPORT size_t sk2_client_device_count(const sk2_client_t *self);
+/* The id of device `index` (0 .. count-1), or NULL past the end. */
 SK2_EXPORT const char *sk2_client_device_id(const sk2_client_t *self, size_t index);
 /* A device's endpoint by name ("depth"), or NULL. */
 SK2_EXPORT const char *sk2_client_device_endpoint(const sk2_client_t *self, const char *device_id,
@@ -117,7 +122,8 @@ SK2_EXPORT sk2_frame_t *sk2_event_take_frame(sk2_event_t *self);
 SK2_EXPORT size_t sk2_event_wire_bytes(const sk2_event_t *self);
 /* Round trip of a PONG, microseconds. */
 SK2_EXPORT int64_t sk2_event_rtt_us(const sk2_event_t *self);
-/* For DISCONNECTED and ERROR: the SK2_E* cause (0 after a plain disconnect) and a reason. */
+/* For DISCONNECTED and ERROR: the SK2_E* cause (0 after a plain disconnect) and a reason
+ * (never NULL; "" when there is none). */
 SK2_EXPORT int sk2_event_error(const sk2_event_t *self);
 SK2_EXPORT const char *sk2_event_reason(const sk2_event_t *self);
 

@@ -663,3 +663,11 @@ const char *sk2_client_device_endpoint(const sk2_client_t *self, const char *dev
     const sk2_me_device_t *device = sk2_me_find(self->me, device_id);
     return device ? sk2_me_endpoint(device, name) : NULL;
 }
+
+const char *sk2_client_server_endpoint(const sk2_client_t *self, const char *name)
+{
+    if (!self || !self->me || !name)
+        return NULL;
+    json_t *value = json_object_get(json_object_get(self->me->payload, "endpoints"), name);
+    return json_is_string(value) ? json_string_value(value) : NULL;
+}

@@ -2,6 +2,7 @@
  * whole process; a library has no business doing that, so sk2 switches it off before any
  * socket exists. */
 #include <pthread.h>
+#include <signal.h>
 
 #include <czmq.h>
 
@@ -18,4 +19,11 @@ static void s_init(void)
 void sk2_runtime_init(void)
 {
     pthread_once(&s_once, s_init);
+}
+
+void sk2_runtime_block_signals(void)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
 }

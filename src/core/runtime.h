@@ -6,4 +6,8 @@
  * from installing SIGINT/SIGTERM handlers: signals belong to the application. */
 void sk2_runtime_init(void);
 
+/* Blocks every signal in the calling library thread, so that signals reach the application's
+ * threads (and interrupt its waits) rather than a worker it does not know about. */
+void sk2_runtime_block_signals(void);
+
 #endif

@@ -12,6 +12,7 @@
 #include <czmq.h>
 
 #include "core/log_internal.h"
+#include "core/runtime.h"
 #include "server/pipeline.h"
 #include "sk2/codec.h"
 #include "sk2/error.h"
@@ -117,6 +118,7 @@ static void s_drain(sk2_pipeline_t *self)
 static void s_actor(zsock_t *pipe, void *arg)
 {
     sk2_pipeline_t *self = arg;
+    sk2_runtime_block_signals();
     self->start_rc = sk2_device_start(self->device, s_sink, self);
     zsock_signal(pipe, 0);
 

@@ -242,6 +242,7 @@ static bool s_command(s_actor_t *self)
 static void s_actor(zsock_t *pipe, void *arg)
 {
     s_actor_t self = {.pipe = pipe, .name = arg, .queue_frames = SK2_DEFAULT_QUEUE_FRAMES};
+    sk2_runtime_block_signals();
     self.poller = zpoller_new(pipe, NULL);
     zsock_signal(pipe, 0);
     while (self.poller) {
