@@ -1,0 +1,57 @@
+/* What a codec is inside libsk2: a table of pure functions on raw pixel buffers.
+ *
+ * The registry (registry.c) owns the public sk2_codec_* API: it checks arguments, pixel
+ * formats and frame limits once, then calls these functions with a plain description of the
+ * image. A codec therefore sees only valid shapes (format it declared, 1 <= width, height <=
+ * SK2_FRAME_MAX_*), never a frame object, never a socket. Private to libsk2. */
+#ifndef SK2_CODEC_IMPL_H
+#define SK2_CODEC_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sk2/codec.h"
+#include "sk2/frame.h"
+
+/* The bit of `format` in sk2_codec.formats. */
+#define SK2_CODEC_FORMAT_BIT(format) (1u << (unsigned)(format))
+
+/* The geometry of the pixels a codec works on. Pixels are row-major without padding
+ * (stride = width * sk2_pixel_format_bytes(format)), 16-bit values in host byte order, and
+ * aligned for their pixel type. */
+typedef struct {
+    sk2_pixel_format_t format; /* one the codec declared in `formats` */
+    uint32_t width;            /* pixels, 1 .. SK2_FRAME_MAX_WIDTH */
+    uint32_t height;           /* pixels, 1 .. SK2_FRAME_MAX_HEIGHT */
+} sk2_codec_shape_t;
+
+struct sk2_codec {
+    const char *name;        /* registry key, e.g. SK2_CODEC_DEPTH12 */
+    const char *description; /* one line for people */
+    bool is_lossless;        /* decode(encode(p)) == p for every accepted image */
+    uint32_t formats;        /* SK2_CODEC_FORMAT_BIT of each accepted pixel format */
+
+    /* The largest encoding of an image of this shape, or 0 if the codec cannot take it. */
+    size_t (*bound)(const sk2_codec_shape_t *shape);
+    /* Encodes `pixels` into dst (capacity dst_cap) and stores the length in *dst_len.
+     * Returns 0, SK2_EUNSUPPORTED (shape), SK2_ENOSPC (dst too small), SK2_ENOMEM. */
+    int (*encode)(const sk2_codec_shape_t *shape, const uint8_t *pixels, uint8_t *dst,
+                  size_t dst_cap, size_t *dst_len);
+    /* Decodes src (hostile bytes, possibly NULL when src_len is 0) into `pixels`, which hold
+     * exactly one image of `shape`. Returns 0, SK2_ECORRUPT, SK2_EUNSUPPORTED, SK2_ENOMEM;
+     * never reads or writes outside src and pixels. */
+    int (*decode)(const sk2_codec_shape_t *shape, const uint8_t *src, size_t src_len,
+                  uint8_t *pixels);
+};
+
+/* Every codec, one per file in src/codec/, in registry order (sk2_codec_at numbering, which
+ * tools may print, so append rather than insert). XX(id) names the codec's table
+ * `sk2_codec_<id>`; adding a codec is one line here. */
+#define SK2_CODEC_LIST(XX) XX(depth12)
+
+#define SK2_CODEC_DECLARE(id) extern const struct sk2_codec sk2_codec_##id;
+SK2_CODEC_LIST(SK2_CODEC_DECLARE)
+#undef SK2_CODEC_DECLARE
+
+#endif
