@@ -27,8 +27,7 @@ static sk2_server_t *s_server(int devices)
 
 /* Receives events until one of `type` arrives (returned, owned) or timeout_ms passes. Other
  * events are counted into seen[type] and dropped. */
-static sk2_event_t *s_wait(sk2_client_t *client, sk2_event_type_t type, int timeout_ms,
-                           int *seen)
+static sk2_event_t *s_wait(sk2_client_t *client, sk2_event_type_t type, int timeout_ms, int *seen)
 {
     int64_t deadline = sk2_clock_mono_us() + timeout_ms * 1000LL;
     while (sk2_clock_mono_us() < deadline) {
@@ -62,9 +61,9 @@ static void test_bad_endpoints_and_settings_are_refused(void **state)
 {
     (void)state;
     sk2_client_t *client = sk2_client_new();
-    static const char *const bad[] = {"", "tcp://", "tcp://host", "host:0", "host:70000",
-                                      "host:12x", "udp://host:5", ":5555", "tcp://a b:5",
-                                      "ipc://", NULL};
+    static const char *const bad[] = {
+        "",      "tcp://",      "tcp://host", "host:0", "host:70000", "host:12x", "udp://host:5",
+        ":5555", "tcp://a b:5", "ipc://",     NULL};
     for (size_t i = 0; bad[i]; i++)
         if (sk2_client_connect(client, bad[i]) != SK2_EINVAL)
             fail_msg("accepted endpoint \"%s\"", bad[i]);
@@ -101,8 +100,8 @@ static void test_connect_reports_the_server_and_each_device(void **state)
         assert_string_equal(sk2_event_device_id(event), sk2_client_device_id(client, (size_t)i));
         sk2_event_destroy(&event);
     }
-    const char *depth = sk2_client_device_endpoint(client, sk2_client_device_id(client, 0),
-                                                   "depth");
+    const char *depth =
+        sk2_client_device_endpoint(client, sk2_client_device_id(client, 0), "depth");
     assert_non_null(depth);
     assert_int_equal(strncmp(depth, "tcp://127.0.0.1:", 16), 0);
     assert_null(sk2_client_device_endpoint(client, "nope", "depth"));

@@ -151,8 +151,7 @@ static void test_bind_hands_out_numeric_endpoints_with_os_ports(void **state)
     assert_int_equal(zsock_connect(peer, "%s", local), 0);
     json_t *me = s_who(peer);
     const char *depth = json_string_value(json_object_get(
-        json_object_get(json_array_get(json_object_get(me, "devices"), 0), "endpoints"),
-        "depth"));
+        json_object_get(json_array_get(json_object_get(me, "devices"), 0), "endpoints"), "depth"));
     assert_non_null(depth);
     assert_null(strchr(depth, '*'));
     assert_null(strstr(depth, "0.0.0.0"));
@@ -196,8 +195,8 @@ static void test_who_describes_the_server_as_protocol_version_1(void **state)
     for (size_t i = 0; i < 2; i++) {
         json_t *device = json_array_get(devices, i);
         assert_int_equal(strlen(json_string_value(json_object_get(device, "id"))), 32);
-        const char *depth = json_string_value(
-            json_object_get(json_object_get(device, "endpoints"), "depth"));
+        const char *depth =
+            json_string_value(json_object_get(json_object_get(device, "endpoints"), "depth"));
         assert_non_null(depth);
         assert_int_equal(strncmp(depth, "tcp://127.0.0.1:", 16), 0);
     }
@@ -345,9 +344,8 @@ static void test_depth_endpoint_carries_the_mock_scene_in_depth12(void **state)
         zframe_t *wire = zmsg_first(msg);
         assert_int_equal(sk2_codec_decode(codec, zframe_data(wire), zframe_size(wire), frame), 0);
         int dx = 1000;
-        assert_int_equal(sk2_mock_match(sk2_frame_cdata16(frame), SK2_MOCK_WIDTH,
-                                        SK2_MOCK_HEIGHT, 16, &dx),
-                         0);
+        assert_int_equal(
+            sk2_mock_match(sk2_frame_cdata16(frame), SK2_MOCK_WIDTH, SK2_MOCK_HEIGHT, 16, &dx), 0);
         assert_true(dx >= -100 && dx <= 100);
         zmsg_destroy(&msg);
     }

@@ -109,9 +109,9 @@ static void s_device_free(s_device_t *device)
 static s_device_t *s_find_device(const sk2_client_t *self, const char *id)
 {
     for (size_t i = 0; i < self->device_count; i++)
-        if (strcmp(self->devices[i].id, id) == 0)
+        if (self->devices[i].id && strcmp(self->devices[i].id, id) == 0)
             return &self->devices[i];
-    return NULL;
+    return NULL; /* ids are NULL only in records already moved into a new list */
 }
 
 static int s_device_open(s_device_t *device)

@@ -1,7 +1,7 @@
 /* Device pipelines. Three threads touch a pipeline and each owns its part: the device thread
  * owns the sending end of the frame queue, the pipeline actor owns the receiving end and the
  * PUB socket, and the server actor owns the pipeline object. The counters are the only state
- * read across threads; they are relaxed atomics, each written by one thread.
+ * shared between threads; they are relaxed atomic counters, read only for statistics.
  *
  * One encoder per device keeps frames in order without a reorder buffer; depth12 encodes a
  * 512x424 frame in well under a millisecond, so one thread keeps up with any Kinect. */
@@ -23,7 +23,10 @@
 
 typedef struct {
     _Atomic uint64_t produced;        /* frames handed over by the device */
-    _Atomic uint64_t dropped;         /* frames dropped because the queue was full */
+    _Atomic uint64_t dropped;         /* frames not published: queue full, encode failed, or
+                                         still queued when the pipeline stopped */
+    _Atomic uint64_t queued;          /* frames the queue accepted */
+    _Atomic uint64_t received;        /* frames taken off the queue by the actor */
     _Atomic uint64_t encoded;         /* frames encoded */
     _Atomic uint64_t published;       /* frames sent on the PUB socket */
     _Atomic uint64_t bytes_raw;       /* pixel bytes of encoded frames */
@@ -54,6 +57,7 @@ static void s_sink(void *arg, sk2_frame_t **frame_p)
     if (zmq_send(zsock_resolve(self->queue_out), &frame, sizeof frame, ZMQ_DONTWAIT) ==
         (int)sizeof frame) {
         *frame_p = NULL; /* the queue owns it now */
+        S_INC(queued, 1);
         return;
     }
     S_INC(dropped, 1);
@@ -71,13 +75,16 @@ static void s_publish(sk2_pipeline_t *self, const sk2_frame_t *frame, uint8_t **
     const sk2_codec_t *codec = sk2_codec_find(SK2_CODEC_DEPTH12);
     /* Only depth goes to the version-1 `depth` endpoint; other streams come with the
      * extended stream endpoint. */
-    if (sk2_frame_kind(frame) != SK2_STREAM_DEPTH || !codec)
+    if (sk2_frame_kind(frame) != SK2_STREAM_DEPTH || !codec) {
+        S_INC(dropped, 1);
         return;
+    }
     size_t bound = sk2_codec_encode_bound(codec, sk2_frame_format(frame), sk2_frame_width(frame),
                                           sk2_frame_height(frame));
     if (bound > *scratch_size) {
         uint8_t *grown = realloc(*scratch, bound);
         if (!grown) {
+            S_INC(dropped, 1);
             SK2_ERROR("server", "device %s: out of memory for a %zu-byte frame", self->id, bound);
             return;
         }
@@ -88,6 +95,7 @@ static void s_publish(sk2_pipeline_t *self, const sk2_frame_t *frame, uint8_t **
     int64_t start = sk2_clock_mono_us();
     int rc = sk2_codec_encode(codec, frame, *scratch, *scratch_size, &length);
     if (rc != 0) {
+        S_INC(dropped, 1);
         static _Thread_local sk2_ratelimit_t limit;
         if (sk2_ratelimit_pass(&limit, 5000000, NULL))
             SK2_WARN("server", "device %s: cannot encode frame: %s", self->id, sk2_strerror(rc));
@@ -110,7 +118,8 @@ static void s_drain(sk2_pipeline_t *self)
     sk2_frame_t *frame = NULL;
     while (zmq_recv(zsock_resolve(self->queue_in), &frame, sizeof frame, ZMQ_DONTWAIT) ==
            (int)sizeof frame) {
-        S_INC(dropped, 1); /* never published: count it, so produced = encoded + dropped */
+        S_INC(received, 1);
+        S_INC(dropped, 1);
         sk2_frame_destroy(&frame);
     }
 }
@@ -131,6 +140,7 @@ static void s_actor(zsock_t *pipe, void *arg)
             sk2_frame_t *frame = NULL;
             if (zmq_recv(zsock_resolve(self->queue_in), &frame, sizeof frame, ZMQ_DONTWAIT) ==
                 (int)sizeof frame) {
+                S_INC(received, 1);
                 s_publish(self, frame, &scratch, &scratch_size);
                 sk2_frame_destroy(&frame);
             }
@@ -218,14 +228,14 @@ int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsi
         }
     }
     if (rc != 0) {
-        sk2_pipeline_destroy(&self);
+        sk2_pipeline_destroy(&self, NULL);
         return rc;
     }
     *pipeline_p = self;
     return 0;
 }
 
-void sk2_pipeline_destroy(sk2_pipeline_t **pipeline_p)
+void sk2_pipeline_destroy(sk2_pipeline_t **pipeline_p, sk2_server_stats_t *final_stats)
 {
     if (!pipeline_p || !*pipeline_p)
         return;
@@ -234,6 +244,11 @@ void sk2_pipeline_destroy(sk2_pipeline_t **pipeline_p)
     sk2_device_destroy(&self->device);
     zsock_destroy(&self->queue_out);
     zsock_destroy(&self->queue_in);
+    /* Frames libzmq still held in the queue when it closed were never seen by the actor. */
+    uint64_t lost = atomic_load(&self->counters.queued) - atomic_load(&self->counters.received);
+    S_INC(dropped, lost);
+    if (final_stats)
+        sk2_pipeline_add_stats(self, final_stats);
     zsock_destroy(&self->pub);
     free(self);
     *pipeline_p = NULL;

@@ -20,8 +20,10 @@ typedef struct sk2_pipeline sk2_pipeline_t;
 int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsigned queue_frames,
                      sk2_pipeline_t **pipeline_p);
 
-/* Stops the device, drains the queue, closes the sockets and joins the thread. */
-void sk2_pipeline_destroy(sk2_pipeline_t **pipeline_p);
+/* Stops the device, drains the queue, closes the sockets and joins the thread; then, if
+ * final_stats is not NULL, adds the pipeline's final counters to it (every frame produced is
+ * by then either published or dropped). */
+void sk2_pipeline_destroy(sk2_pipeline_t **pipeline_p, sk2_server_stats_t *final_stats);
 
 /* The device id and the advertised `depth` endpoint; valid while the pipeline lives. */
 const char *sk2_pipeline_device_id(const sk2_pipeline_t *self);

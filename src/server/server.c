@@ -175,9 +175,8 @@ static int s_remove(s_actor_t *self, const char *id)
                 (self->count - i - 1) * sizeof self->pipelines[0]);
         self->count--;
         s_rebuild_me(self);
-        sk2_pipeline_add_stats(pipeline, &self->retired);
         SK2_INFO("server", "device %s removed", id);
-        sk2_pipeline_destroy(&pipeline);
+        sk2_pipeline_destroy(&pipeline, &self->retired);
         return 0;
     }
     return SK2_ENOTFOUND;
@@ -260,7 +259,7 @@ static void s_actor(zsock_t *pipe, void *arg)
         }
     }
     while (self.count > 0)
-        sk2_pipeline_destroy(&self.pipelines[--self.count]);
+        sk2_pipeline_destroy(&self.pipelines[--self.count], NULL);
     json_decref(self.me);
     zpoller_destroy(&self.poller);
     zsock_destroy(&self.control);
