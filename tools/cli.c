@@ -223,7 +223,11 @@ int cli_client_connect(const char *verb, const char *endpoint_arg, int timeout_m
         fprintf(stderr, "sk2 %s: out of memory\n", verb);
         return CLI_EXIT_FAILURE;
     }
+    /* The protocol's 10 s heartbeat means a dead server goes unnoticed for up to 10 s; a
+     * person watching a tool wants to know sooner, and one `who` a second costs nothing. */
     int rc = sk2_client_set_response_timeout_ms(client, timeout_ms);
+    if (rc == 0)
+        rc = sk2_client_set_heartbeat_ms(client, CLI_HEARTBEAT_MS);
     if (rc == 0)
         rc = sk2_client_connect(client, endpoint);
     if (rc != 0) {

@@ -2,6 +2,8 @@
  * parsing helpers, endpoint normalisation, status lines and human units. Built on the public
  * API only. Everything here runs on the main thread. */
 #ifndef SK2_TOOL_CLI_H
+/* Heartbeat of the tools' clients, ms: how soon a dead server is noticed (plus --timeout). */
+#define CLI_HEARTBEAT_MS 1000
 #define SK2_TOOL_CLI_H
 
 #include <getopt.h>

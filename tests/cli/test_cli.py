@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""The sk2 command line as a user meets it: help, versions, exit codes, bad options,
+a real `sk2 serve` on 127.0.0.1 queried by the other verbs, and clean shutdown.
+
+Usage: test_cli.py /path/to/sk2
+Prints one line per check and ends with 'N passed, M failed'.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+SK2 = sys.argv[1] if len(sys.argv) > 1 else "sk2"
+results = []
+
+
+def run(*args, timeout=20):
+    return subprocess.run([SK2, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def check(name, condition, detail=""):
+    results.append(bool(condition))
+    print(("PASS " if condition else "FAIL ") + name + ("" if condition else f": {detail}"))
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(*extra):
+    tmp = tempfile.mkdtemp(prefix="sk2-cli-")
+    endpoint_file = os.path.join(tmp, "endpoint")
+    proc = subprocess.Popen([SK2, "serve", "--bind", "127.0.0.1", "--endpoint-file",
+                             endpoint_file, "--no-status", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and proc.poll() is None:
+        if os.path.exists(endpoint_file):
+            with open(endpoint_file) as f:
+                return proc, f.read().strip(), endpoint_file
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    raise RuntimeError("sk2 serve did not write its endpoint file within 10 s")
+
+
+def stop_server(proc, sig=signal.SIGINT):
+    proc.send_signal(sig)
+    try:
+        out, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return None, "", "did not stop within 10 s"
+    return proc.returncode, out, err
+
+
+def main():
+    r = run("--help")
+    check("--help exits 0 and lists the verbs", r.returncode == 0 and all(
+        v in r.stdout for v in ("serve", "ping", "info", "stream")), r.stdout)
+    r = run("--version")
+    check("--version names the protocol", r.returncode == 0 and "protocol 1" in r.stdout,
+          r.stdout)
+    for verb in ("serve", "ping", "info", "stream"):
+        r = run(verb, "--help")
+        check(f"{verb} --help exits 0", r.returncode == 0 and verb in r.stdout, r.stdout)
+
+    usage_errors = [
+        ("no verb", []),
+        ("unknown verb", ["fly"]),
+        ("unknown option", ["serve", "--frobnicate"]),
+        ("fps out of range", ["serve", "--fps", "5000"]),
+        ("fps not a number", ["serve", "--fps", "fast"]),
+        ("negative mock count", ["serve", "--mock", "-1"]),
+        ("port out of range", ["serve", "--port", "70000"]),
+        ("empty name", ["serve", "--name", ""]),
+        ("queue zero", ["serve", "--queue", "0"]),
+        ("ping without endpoint", ["ping"]),
+        ("stream with bad frames", ["stream", "127.0.0.1:5", "--frames", "0"]),
+        ("malformed endpoint", ["info", "tcp://nowhere"]),
+        ("other transport", ["ping", "udp://1.2.3.4:5"]),
+    ]
+    for name, args in usage_errors:
+        r = run(*args)
+        check(f"usage error exits 2: {name}", r.returncode == 2 and r.stderr.strip(),
+              f"rc={r.returncode} stderr={r.stderr!r}")
+
+    # Nothing listens there: the tools report an unreachable server (3), in bounded time.
+    dead = f"tcp://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    r = run("ping", dead, "--timeout", "500")
+    check("ping of a dead endpoint exits 3", r.returncode == 3, f"rc={r.returncode}")
+    r = run("stream", dead, "--seconds", "2", "--timeout", "500")
+    check("stream of a dead endpoint exits 3", r.returncode == 3, f"rc={r.returncode}")
+    check("dead endpoints are given up on promptly", time.monotonic() - started < 8)
+
+    # A bind that cannot work fails with 1 and says why.
+    r = run("serve", "--bind", "203.0.113.77", "--no-status", timeout=10)
+    check("serve on an address not of this host exits 1", r.returncode == 1 and
+          "bind" in r.stderr.lower(), f"rc={r.returncode} {r.stderr!r}")
+
+    proc, endpoint, endpoint_file = start_server("--mock", "2", "--name", "CLI test")
+    try:
+        check("serve prints its control endpoint", True)
+        r = run("ping", endpoint, "--count", "3")
+        check("ping gets pongs", r.returncode == 0 and r.stdout.count("pong from") == 3, r.stdout)
+        r = run("info", endpoint, "--json")
+        me = json.loads(r.stdout) if r.returncode == 0 else {}
+        check("info --json prints the me payload", me.get("version") == 1 and
+              me.get("name") == "CLI test" and len(me.get("devices", [])) == 2, r.stdout)
+        r = run("info", endpoint)
+        check("info lists both devices", r.returncode == 0 and
+              all(d["id"] in r.stdout for d in me.get("devices", [])), r.stdout)
+        r = run("stream", endpoint.replace("tcp://", ""), "--frames", "40", "--check-mock",
+                "--json", "--no-status")
+        summary = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else {}
+        check("stream decodes the mock scene exactly", summary.get("frames") == 40 and
+              summary.get("mismatches") == 0 and summary.get("devices") == 2, r.stdout + r.stderr)
+        check("stream reports a compression ratio", summary.get("ratio", 0) > 2, summary)
+        one = me["devices"][0]["id"] if me.get("devices") else "x"
+        r = run("stream", endpoint, "--frames", "10", "--device", one, "--json", "--no-status")
+        summary = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else {}
+        check("stream --device limits to one device", summary.get("devices") == 1, r.stdout)
+    finally:
+        rc, out, err = stop_server(proc)
+    check("serve exits 0 on Ctrl-C", rc == 0, f"rc={rc} {err!r}")
+    check("serve removes its endpoint file", not os.path.exists(endpoint_file))
+    check("serve prints a final summary", "stopped after" in out, out)
+
+    proc, endpoint, _ = start_server("--mock", "1")
+    rc, _, err = stop_server(proc, signal.SIGTERM)
+    check("serve exits 0 on SIGTERM", rc == 0, f"rc={rc} {err!r}")
+
+    # A server that dies mid-stream: the client reports it lost (3), it does not hang.
+    proc, endpoint, _ = start_server("--mock", "1")
+    stream = subprocess.Popen([SK2, "stream", endpoint, "--seconds", "30", "--timeout", "1000",
+                               "--no-status"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    time.sleep(1.0)  # let frames flow before the server goes away
+    proc.kill()
+    proc.wait()
+    try:
+        stream.communicate(timeout=10)
+        check("stream exits 3 when the server dies mid-stream", stream.returncode == 3,
+              f"rc={stream.returncode}")
+    except subprocess.TimeoutExpired:
+        stream.kill()
+        stream.wait()
+        check("stream exits 3 when the server dies mid-stream", False, "hung")
+
+    passed = sum(results)
+    print(f"{passed} passed, {len(results) - passed} failed")
+    return 0 if passed == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
