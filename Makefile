@@ -34,7 +34,7 @@ asan: deps
 
 # libFuzzer targets, each run for a bounded time (SK2_FUZZ_SECONDS, default 10).
 fuzz: deps
-	CC=clang cmake -S . -B $(FUZZ_BUILD) -DSK2_FUZZ=ON -DSK2_BUILD_BENCH=OFF $(CMAKE_ARGS) >/dev/null
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DSK2_FUZZ=ON -DSK2_WERROR=ON -DSK2_BUILD_BENCH=OFF $(CMAKE_ARGS) >/dev/null
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz
 

@@ -164,8 +164,8 @@ static void test_bad_me_payloads_are_protocol_errors(void **state)
         "{\"version\":1,\"name\":\"a\",\"endpoints\":{},\"devices\":[5]}",
         "{\"version\":1,\"name\":\"a\",\"endpoints\":{},\"devices\":[{\"endpoints\":{}}]}",
         "{\"version\":1,\"name\":\"a\",\"endpoints\":{},\"devices\":[{\"id\":\"x\"}]}",
-        "{\"version\":1,\"name\":\"a\",\"endpoints\":{},\"devices\":[{\"id\":\"x\",\"endpoints\":"
-        "{}},{\"id\":\"x\",\"endpoints\":{}}]}",
+        ("{\"version\":1,\"name\":\"a\",\"endpoints\":{},\"devices\":[{\"id\":\"x\",\"endpoints\":"
+         "{}},{\"id\":\"x\",\"endpoints\":{}}]}"),
         "{\"version\":1,\"name\":\"\",\"endpoints\":{},\"devices\":[]}",
         "{\"version\":1,\"name\":\"a\\u0000b\",\"endpoints\":{},\"devices\":[]}",
     };
