@@ -2,7 +2,7 @@
 """The sk2 command line as a user meets it: help, versions, exit codes, bad options,
 a real `sk2 serve` on 127.0.0.1 queried by the other verbs, and clean shutdown.
 
-Usage: test_cli.py /path/to/sk2
+Usage: test_cli.py /path/to/sk2 [/path/to/print_depth]
 Prints one line per check and ends with 'N passed, M failed'.
 """
 import json
@@ -14,6 +14,7 @@ import tempfile
 import time
 
 SK2 = sys.argv[1] if len(sys.argv) > 1 else "sk2"
+EXAMPLE = sys.argv[2] if len(sys.argv) > 2 else None  # examples/print_depth
 results = []
 
 
@@ -128,6 +129,10 @@ def main():
         r = run("stream", endpoint, "--frames", "10", "--device", one, "--json", "--no-status")
         summary = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else {}
         check("stream --device limits to one device", summary.get("devices") == 1, r.stdout)
+        if EXAMPLE:
+            r = subprocess.run([EXAMPLE, endpoint], capture_output=True, text=True, timeout=20)
+            check("the README's C example prints 10 frames", r.returncode == 0 and
+                  r.stdout.count("mm at the centre") == 10, r.stdout + r.stderr)
     finally:
         rc, out, err = stop_server(proc)
     check("serve exits 0 on Ctrl-C", rc == 0, f"rc={rc} {err!r}")
