@@ -62,7 +62,13 @@ int sk2_address_resolve(const char *address, sk2_address_t *out)
     struct addrinfo *found = NULL;
     char numeric[INET6_ADDRSTRLEN] = "";
     int family = 0;
+    /* A literal first, without AI_ADDRCONFIG: on a machine whose only interface is loopback
+     * (a container, a test's network namespace) that flag makes even "127.0.0.1" fail. */
+    hints.ai_flags = AI_NUMERICHOST;
+    if (getaddrinfo(address, NULL, &hints, &found) == 0)
+        goto resolved;
     /* Prefer IPv4: it works with every ZeroMQ peer without ZMQ_IPV6. */
+    hints.ai_flags = AI_ADDRCONFIG;
     hints.ai_family = AF_INET;
     if (getaddrinfo(address, NULL, &hints, &found) != 0) {
         hints.ai_family = AF_INET6;
@@ -70,6 +76,7 @@ int sk2_address_resolve(const char *address, sk2_address_t *out)
         if (getaddrinfo(address, NULL, &hints, &found) != 0)
             return SK2_ENOTFOUND;
     }
+resolved:
     family = found->ai_family;
     const void *raw =
         family == AF_INET
