@@ -6,6 +6,7 @@
 #ifndef SK2_SERVER_H
 #define SK2_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,16 @@ typedef struct {
     uint64_t bad_requests;     /* of which were answered with an error */
 } sk2_server_stats_t;
 
+/* Where announcing the server over DNS-SD (mDNS, `_kinect2._tcp`) stands. */
+typedef enum {
+    SK2_ANNOUNCE_OFF = 0,     /* not asked for, or not bound yet */
+    SK2_ANNOUNCE_PENDING = 1, /* registering (probing the name), or waiting for the mDNS
+                                 daemon to come back after it went away */
+    SK2_ANNOUNCE_ACTIVE = 2,  /* on the network under sk2_server_announced_name() */
+    SK2_ANNOUNCE_FAILED = 3,  /* cannot announce (no avahi-daemon, built without discovery);
+                                 the server serves all the same */
+} sk2_announce_state_t;
+
 /* Longest server name in bytes. */
 #define SK2_SERVER_NAME_MAX 255
 
@@ -46,6 +57,14 @@ SK2_EXPORT void sk2_server_destroy(sk2_server_t **self_p);
  * default 2). Before devices are added. Returns 0 or SK2_EINVAL. */
 SK2_EXPORT int sk2_server_set_queue_frames(sk2_server_t *self, unsigned frames);
 
+/* Whether to announce the server on the local network once bound (default false, so that
+ * programs and tests touch mDNS only when they ask). The announcement is a `_kinect2._tcp`
+ * service named after the server (a name taken on the network is replaced by "NAME #2",
+ * logged), on the control port, with TXT txtvers=1, protocol=1, sk2=<version>,
+ * devices=<count>, on the interface of the bound address (every interface for "*"). It is
+ * withdrawn on destroy. Before bind; returns 0, SK2_EINVAL or SK2_ESTATE (already bound). */
+SK2_EXPORT int sk2_server_set_announce(sk2_server_t *self, bool is_announced);
+
 /* Binds the control endpoint to tcp://address:port. `address` is an IPv4 or IPv6 literal, "*"
  * (every interface) or a host name (resolved once); port 0 lets the OS choose. Device
  * endpoints are later bound on the same address with OS-chosen ports. Returns 0, SK2_EINVAL,
@@ -58,6 +77,17 @@ SK2_EXPORT const char *sk2_server_endpoint(const sk2_server_t *self);
 /* The bound control port, 0 before bind. */
 SK2_EXPORT uint16_t sk2_server_port(const sk2_server_t *self);
 SK2_EXPORT const char *sk2_server_name(const sk2_server_t *self);
+
+/* Where announcing stands (SK2_ANNOUNCE_OFF if not asked for). Any failure has already been
+ * logged once as a warning ("discovery: cannot announce ..."). */
+SK2_EXPORT sk2_announce_state_t sk2_server_announce_state(sk2_server_t *self);
+/* The name announced on the network (it differs from the server's name after a conflict, or
+ * when that name is longer than one DNS label, 63 bytes), or NULL unless ACTIVE. Borrowed
+ * until the next sk2_server_announce* call on this server, or destroy. */
+SK2_EXPORT const char *sk2_server_announced_name(sk2_server_t *self);
+/* Why announcing is PENDING or FAILED ("avahi-daemon is not running (...)"), "" otherwise.
+ * Borrowed like sk2_server_announced_name(). */
+SK2_EXPORT const char *sk2_server_announce_reason(sk2_server_t *self);
 
 /* Adds a device and starts streaming it; takes ownership of *device_p (NULL afterwards, even
  * on error). Opens the device if needed. Clients see it in the next `me`. Returns 0,

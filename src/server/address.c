@@ -93,6 +93,42 @@ resolved:
     return 0;
 }
 
+unsigned sk2_address_interface(const sk2_address_t *address)
+{
+    char host[sizeof address->bind_host];
+    snprintf(host, sizeof host, "%s", address->bind_host);
+    size_t length = strlen(host);
+    char *numeric = host;
+    if (length >= 2 && host[0] == '[' && host[length - 1] == ']') {
+        host[length - 1] = '\0';
+        numeric++;
+    }
+    unsigned char wanted[sizeof(struct in6_addr)];
+    int family = inet_pton(AF_INET, numeric, wanted) == 1    ? AF_INET
+                 : inet_pton(AF_INET6, numeric, wanted) == 1 ? AF_INET6
+                                                             : 0;
+    static const unsigned char any[sizeof(struct in6_addr)] = {0};
+    if (!family || memcmp(wanted, any, family == AF_INET ? 4 : 16) == 0)
+        return 0;
+    struct ifaddrs *list = NULL;
+    if (getifaddrs(&list) != 0)
+        return 0;
+    unsigned index = 0;
+    for (struct ifaddrs *it = list; it && !index; it = it->ifa_next) {
+        if (!it->ifa_addr || it->ifa_addr->sa_family != family)
+            continue;
+        const void *raw =
+            family == AF_INET
+                ? (const void *)&((const struct sockaddr_in *)(const void *)it->ifa_addr)->sin_addr
+                : (const void *)&((const struct sockaddr_in6 *)(const void *)it->ifa_addr)
+                      ->sin6_addr;
+        if (memcmp(raw, wanted, family == AF_INET ? 4 : 16) == 0)
+            index = if_nametoindex(it->ifa_name);
+    }
+    freeifaddrs(list);
+    return index;
+}
+
 int sk2_address_endpoint(const char *host, int port, char *buf, size_t size)
 {
     int n = snprintf(buf, size, "tcp://%s:%d", host, port);

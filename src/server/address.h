@@ -16,6 +16,10 @@ typedef struct {
  * 127.0.0.1 when there is none. Returns 0, SK2_EINVAL or SK2_ENOTFOUND. */
 int sk2_address_resolve(const char *address, sk2_address_t *out);
 
+/* The index of the network interface that holds the bound address (if_nametoindex), or 0 for
+ * a wildcard or an address no interface holds. */
+unsigned sk2_address_interface(const sk2_address_t *address);
+
 /* Formats "tcp://host:port" into buf. Returns 0 or SK2_ELIMIT if it does not fit. */
 int sk2_address_endpoint(const char *host, int port, char *buf, size_t size);
 

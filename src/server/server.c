@@ -3,7 +3,9 @@
  * pipe and waits for the answer, so no server state is ever shared between threads.
  *
  * The control loop answers every request with exactly one reply, promptly: it never waits on
- * a device or an encoder, and refuses anything malformed with an error naming the problem. */
+ * a device or an encoder, and refuses anything malformed with an error naming the problem.
+ * Announcing over DNS-SD runs in its own actor (src/discovery/announcer.c), which this one
+ * owns, tells the device count and reads state changes from without ever waiting on it. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,6 +15,7 @@
 
 #include "core/log_internal.h"
 #include "core/runtime.h"
+#include "discovery/announcer.h"
 #include "proto/msg.h"
 #include "server/address.h"
 #include "server/pipeline.h"
@@ -23,10 +26,12 @@
 #define SK2_DEFAULT_QUEUE_FRAMES 2
 
 struct sk2_server {
-    zactor_t *actor;    /* owns everything below the pipe */
-    char *name;         /* server name, UTF-8 */
-    char endpoint[128]; /* advertised control endpoint, "" before bind */
-    uint16_t port;      /* bound control port, 0 before bind */
+    zactor_t *actor;           /* owns everything below the pipe */
+    char *name;                /* server name, UTF-8 */
+    char endpoint[128];        /* advertised control endpoint, "" before bind */
+    uint16_t port;             /* bound control port, 0 before bind */
+    char announced_name[64];   /* last answer of sk2_server_announced_name() */
+    char announce_reason[256]; /* last answer of sk2_server_announce_reason() */
 };
 
 typedef struct {
@@ -43,6 +48,8 @@ typedef struct {
     sk2_server_stats_t retired;                 /* counters of devices already removed */
     uint64_t requests;                          /* control requests answered */
     uint64_t bad_requests;                      /* of which with an error */
+    bool is_announced;                          /* announce once bound */
+    sk2_announcer_t *announcer;                 /* while announcing */
 } s_actor_t;
 
 /* ---- The actor ------------------------------------------------------------------------ */
@@ -127,6 +134,15 @@ static int s_bind(s_actor_t *self, const char *address, int port)
     self->control = control;
     zpoller_add(self->poller, control);
     SK2_INFO("server", "\"%s\" answering on %s", self->name, self->endpoint);
+    if (self->is_announced) {
+        self->announcer =
+            sk2_announcer_new(self->name, (uint16_t)bound, sk2_address_interface(&self->address),
+                              (unsigned)self->count);
+        if (self->announcer)
+            zpoller_add(self->poller, sk2_announcer_actor(self->announcer));
+        else
+            SK2_WARN("server", "cannot announce \"%s\": out of memory", self->name);
+    }
     return bound;
 }
 
@@ -160,6 +176,8 @@ static int s_add(s_actor_t *self, sk2_device_t *device)
         return rc;
     self->pipelines[self->count++] = pipeline;
     s_rebuild_me(self);
+    if (self->announcer)
+        sk2_announcer_set_devices(self->announcer, (unsigned)self->count);
     SK2_INFO("server", "device %s added, depth on %s", sk2_pipeline_device_id(pipeline),
              sk2_pipeline_depth_endpoint(pipeline));
     return 0;
@@ -175,6 +193,8 @@ static int s_remove(s_actor_t *self, const char *id)
                 (self->count - i - 1) * sizeof self->pipelines[0]);
         self->count--;
         s_rebuild_me(self);
+        if (self->announcer)
+            sk2_announcer_set_devices(self->announcer, (unsigned)self->count);
         SK2_INFO("server", "device %s removed", id);
         sk2_pipeline_destroy(&pipeline, &self->retired);
         return 0;
@@ -225,6 +245,17 @@ static bool s_command(s_actor_t *self)
         self->queue_frames = frames ? (unsigned)atoi(frames) : self->queue_frames;
         zsock_send(self->pipe, "i", 0);
         zstr_free(&frames);
+    } else if (streq(command, "ANNOUNCE")) {
+        char *on = zmsg_popstr(msg);
+        int rc = self->control ? SK2_ESTATE : 0;
+        if (rc == 0)
+            self->is_announced = on && streq(on, "1");
+        zsock_send(self->pipe, "i", rc);
+        zstr_free(&on);
+    } else if (streq(command, "ANNOUNCED")) {
+        sk2_announcer_t *a = self->announcer;
+        zsock_send(self->pipe, "iss", a ? (int)sk2_announcer_state(a) : (int)SK2_ANNOUNCE_OFF,
+                   a ? sk2_announcer_name(a) : "", a ? sk2_announcer_reason(a) : "");
     } else if (streq(command, "STATS")) {
         sk2_server_stats_t stats;
         s_stats(self, &stats);
@@ -254,10 +285,15 @@ static void s_actor(zsock_t *pipe, void *arg)
             if (request)
                 s_answer(&self, request);
             zmsg_destroy(&request);
+        } else if (which && self.announcer &&
+                   which == (void *)sk2_announcer_actor(self.announcer)) {
+            sk2_announcer_read(self.announcer);
         } else if (zpoller_terminated(self.poller)) {
             break;
         }
     }
+    /* Goodbye first, so browsers stop offering a server that is about to go. */
+    sk2_announcer_destroy(&self.announcer);
     while (self.count > 0)
         sk2_pipeline_destroy(&self.pipelines[--self.count], NULL);
     json_decref(self.me);
@@ -324,6 +360,54 @@ int sk2_server_set_queue_frames(sk2_server_t *self, unsigned frames)
     if (zstr_sendx(self->actor, "QUEUE", text, NULL) == 0)
         zsock_recv(self->actor, "i", &rc);
     return rc;
+}
+
+int sk2_server_set_announce(sk2_server_t *self, bool is_announced)
+{
+    if (!self)
+        return SK2_EINVAL;
+    if (self->port)
+        return SK2_ESTATE;
+    int rc = SK2_ESYS;
+    if (zstr_sendx(self->actor, "ANNOUNCE", is_announced ? "1" : "0", NULL) == 0)
+        zsock_recv(self->actor, "i", &rc);
+    return rc;
+}
+
+/* Asks the actor where announcing stands and keeps the strings in the front end. */
+static sk2_announce_state_t s_announce_query(sk2_server_t *self)
+{
+    int state = SK2_ANNOUNCE_OFF;
+    char *name = NULL, *reason = NULL;
+    if (zstr_send(self->actor, "ANNOUNCED") != 0 ||
+        zsock_recv(self->actor, "iss", &state, &name, &reason) != 0)
+        state = SK2_ANNOUNCE_OFF;
+    snprintf(self->announced_name, sizeof self->announced_name, "%s", name ? name : "");
+    snprintf(self->announce_reason, sizeof self->announce_reason, "%s", reason ? reason : "");
+    zstr_free(&name);
+    zstr_free(&reason);
+    return (sk2_announce_state_t)state;
+}
+
+sk2_announce_state_t sk2_server_announce_state(sk2_server_t *self)
+{
+    return self ? s_announce_query(self) : SK2_ANNOUNCE_OFF;
+}
+
+const char *sk2_server_announced_name(sk2_server_t *self)
+{
+    if (!self || s_announce_query(self) != SK2_ANNOUNCE_ACTIVE)
+        return NULL;
+    return self->announced_name;
+}
+
+const char *sk2_server_announce_reason(sk2_server_t *self)
+{
+    if (!self)
+        return "";
+    sk2_announce_state_t state = s_announce_query(self);
+    return state == SK2_ANNOUNCE_PENDING || state == SK2_ANNOUNCE_FAILED ? self->announce_reason
+                                                                         : "";
 }
 
 int sk2_server_bind(sk2_server_t *self, const char *address, uint16_t port)
