@@ -24,14 +24,18 @@ typedef struct sk2_client sk2_client_t;
 typedef struct sk2_event sk2_event_t;
 
 typedef enum {
-    SK2_EVENT_CONNECTED = 1,      /* the first valid `me` arrived: devices are known */
-    SK2_EVENT_DISCONNECTED = 2,   /* server lost (error SK2_ETIMEDOUT: no reply in time) or
-                                     disconnect() called (error 0) */
-    SK2_EVENT_DEVICE_ADDED = 3,   /* a device id appeared in `me` */
-    SK2_EVENT_DEVICE_REMOVED = 4, /* a device id vanished from `me` */
-    SK2_EVENT_PONG = 5,           /* the answer to sk2_client_ping() */
-    SK2_EVENT_FRAME = 6,          /* a decoded frame of an enabled stream */
-    SK2_EVENT_ERROR = 7,          /* the server answered with an error, or broke the protocol */
+    SK2_EVENT_CONNECTED = 1,       /* the first valid `me` arrived: devices are known */
+    SK2_EVENT_DISCONNECTED = 2,    /* server lost (error SK2_ETIMEDOUT: no reply in time) or
+                                      disconnect() called (error 0) */
+    SK2_EVENT_DEVICE_ADDED = 3,    /* a device id appeared in `me` */
+    SK2_EVENT_DEVICE_REMOVED = 4,  /* a device id vanished from `me` */
+    SK2_EVENT_PONG = 5,            /* the answer to sk2_client_ping() */
+    SK2_EVENT_FRAME = 6,           /* a decoded frame of an enabled stream */
+    SK2_EVENT_ERROR = 7,           /* the server answered with an error, or broke the protocol;
+                                      from a browser: the mDNS daemon went away */
+    SK2_EVENT_SERVER_ADDED = 8,    /* browser: a server appeared on the network (browser.h) */
+    SK2_EVENT_SERVER_REMOVED = 9,  /* browser: a server left the network */
+    SK2_EVENT_SERVER_UPDATED = 10, /* browser: what a server announces changed (endpoint, TXT) */
 } sk2_event_type_t;
 
 /* Defaults of the original streamkinect2 client. */
@@ -110,7 +114,8 @@ SK2_EXPORT const char *sk2_client_device_endpoint(const sk2_client_t *self, cons
 /* ---- Events ---- */
 SK2_EXPORT void sk2_event_destroy(sk2_event_t **self_p);
 SK2_EXPORT sk2_event_type_t sk2_event_type(const sk2_event_t *self);
-/* "connected", "disconnected", "device-added", ... */
+/* "connected", "disconnected", "device-added", ..., "server-added", "server-removed",
+ * "server-updated" */
 SK2_EXPORT const char *sk2_event_type_name(sk2_event_type_t type);
 /* The device of DEVICE_ADDED, DEVICE_REMOVED and FRAME events, else NULL. Borrowed. */
 SK2_EXPORT const char *sk2_event_device_id(const sk2_event_t *self);

@@ -11,6 +11,7 @@
 #include "device.h"
 #include "server.h"
 #include "client.h"
+#include "browser.h"
 
 #ifdef __cplusplus
 extern "C" {

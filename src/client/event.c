@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "client/event.h"
+#include "sk2/browser.h"
 
 sk2_event_t *sk2_event_new(sk2_event_type_t type, const char *device_id, int error,
                            const char *reason)
@@ -26,6 +27,13 @@ void sk2_event_destroy(sk2_event_t **self_p)
     sk2_frame_destroy(&self->frame);
     free(self->device_id);
     free(self->reason);
+    free(self->server_name);
+    free(self->endpoint);
+    free(self->host);
+    for (size_t i = 0; i < self->address_count; i++)
+        free(self->addresses[i]);
+    free(self->addresses);
+    sk2_txt_destroy(&self->txt);
     free(self);
     *self_p = NULL;
 }
@@ -52,6 +60,12 @@ const char *sk2_event_type_name(sk2_event_type_t type)
         return "frame";
     case SK2_EVENT_ERROR:
         return "error";
+    case SK2_EVENT_SERVER_ADDED:
+        return "server-added";
+    case SK2_EVENT_SERVER_REMOVED:
+        return "server-removed";
+    case SK2_EVENT_SERVER_UPDATED:
+        return "server-updated";
     }
     return "unknown";
 }
@@ -91,4 +105,39 @@ int sk2_event_error(const sk2_event_t *self)
 const char *sk2_event_reason(const sk2_event_t *self)
 {
     return self->reason ? self->reason : "";
+}
+
+const char *sk2_event_server_name(const sk2_event_t *self)
+{
+    return self ? self->server_name : NULL;
+}
+
+const char *sk2_event_endpoint(const sk2_event_t *self)
+{
+    return self ? self->endpoint : NULL;
+}
+
+const char *sk2_event_host(const sk2_event_t *self)
+{
+    return self ? self->host : NULL;
+}
+
+uint16_t sk2_event_port(const sk2_event_t *self)
+{
+    return self ? self->port : 0;
+}
+
+size_t sk2_event_address_count(const sk2_event_t *self)
+{
+    return self ? self->address_count : 0;
+}
+
+const char *sk2_event_address(const sk2_event_t *self, size_t index)
+{
+    return self && index < self->address_count ? self->addresses[index] : NULL;
+}
+
+const char *sk2_event_txt(const sk2_event_t *self, const char *key)
+{
+    return self ? sk2_txt_get(self->txt, key) : NULL;
 }

@@ -1,7 +1,10 @@
-/* Client events: what sk2_client_recv hands out. Private layout, public getters. */
+/* Events: what sk2_client_recv and sk2_browser_recv hand out. Private layout, public getters.
+ * One record for both, so that a program driving a client and a browser in one loop handles
+ * one kind of thing; the server fields are only set by the browser. */
 #ifndef SK2_CLIENT_EVENT_H
 #define SK2_CLIENT_EVENT_H
 
+#include "discovery/txt.h"
 #include "sk2/client.h"
 
 struct sk2_event {
@@ -12,6 +15,13 @@ struct sk2_event {
     int64_t rtt_us;         /* PONG: round trip, microseconds */
     int error;              /* DISCONNECTED/ERROR: SK2_E* cause */
     char *reason;           /* DISCONNECTED/ERROR: text, else NULL */
+    char *server_name;      /* SERVER_*: instance name */
+    char *endpoint;         /* SERVER_*: tcp://<address>:<port> */
+    char *host;             /* SERVER_*: SRV target */
+    uint16_t port;          /* SERVER_*: SRV port */
+    char **addresses;       /* SERVER_*: distinct numeric addresses */
+    size_t address_count;   /* entries in addresses */
+    sk2_txt_t *txt;         /* SERVER_*: TXT pairs, or NULL */
     struct sk2_event *next; /* the client's queue */
 };
 

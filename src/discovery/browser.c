@@ -1,0 +1,545 @@
+/* The browser: turns what the DNS-SD backend sees (instances per interface and IP version,
+ * resolved or not) into what a user wants (servers by name, each with one endpoint), and
+ * hands the changes out as events. Like the client, it starts no thread: the backend's
+ * descriptors are polled inside sk2_browser_recv() and its callbacks run there.
+ *
+ * One server can show up several times: on each interface it is announced on, over IPv4 and
+ * IPv6 transports. The browser keeps every instance and derives each server from the
+ * resolved instances that share its name: ADDED when the first resolves, UPDATED when the
+ * endpoint, host, port or TXT it would report changes, REMOVED when the last goes. The
+ * endpoint prefers an IPv4 address, because an sk2 server bound to "*" listens on IPv4 only.
+ * Every string here came from the network and is bounded by the backend (names: one label,
+ * hosts: 255 bytes) and by txt.c (TXT). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "client/event.h"
+#include "core/log_internal.h"
+#include "core/runtime.h"
+#include "discovery/discovery.h"
+#include "discovery/txt.h"
+#include "sk2/browser.h"
+#include "sk2/error.h"
+#include "sk2/frame.h"
+
+/* Instances tracked at once (a server on a few interfaces, twice each). */
+#define S_MAX_INSTANCES (4 * SK2_BROWSER_SERVERS_MAX)
+/* Events handed to the handler in one dispatch before it returns. */
+#define S_MAX_EVENTS_PER_DISPATCH 256
+/* Endpoint text: "tcp://[" + address with scope + "]:65535". */
+#define S_ENDPOINT_MAX 128
+
+typedef struct {
+    char *name;               /* instance name */
+    unsigned interface_index; /* where it was seen */
+    bool is_ipv6;             /* transport it was seen on */
+    bool is_resolved;         /* host/port/address/txt are set */
+    bool is_failed;           /* resolution failed */
+    char *host;               /* SRV target */
+    uint16_t port;            /* SRV port */
+    char *address;            /* numeric */
+    bool is_address_ipv6;     /* address is IPv6 */
+    sk2_txt_t *txt;           /* TXT pairs */
+} s_instance_t;
+
+typedef struct {
+    char *name;                    /* instance name shared by its instances */
+    char endpoint[S_ENDPOINT_MAX]; /* as last reported */
+    char *host;                    /* as last reported */
+    uint16_t port;                 /* as last reported */
+    sk2_txt_t *txt;                /* as last reported */
+} s_server_t;
+
+struct sk2_browser {
+    const sk2_dnssd_backend_t *backend; /* NULL until started */
+    sk2_dnssd_t *handle;                /* browsing, once started */
+    char error[256];                    /* why browsing does not work, or "" */
+    s_instance_t instances[S_MAX_INSTANCES];
+    size_t instance_count;
+    s_server_t servers[SK2_BROWSER_SERVERS_MAX]; /* reported servers, in order found */
+    size_t server_count;
+    bool is_all_for_now;     /* the backend said it told all it knows */
+    sk2_event_t *queue_head; /* events ready for the caller */
+    sk2_event_t *queue_tail;
+    sk2_browser_handler_fn *handler; /* for dispatch */
+    void *handler_arg;
+};
+
+/* ---- Event queue ---------------------------------------------------------------------------- */
+
+static void s_push(sk2_browser_t *self, sk2_event_t *event)
+{
+    if (!event)
+        return; /* out of memory: the event is lost, the table stays right */
+    if (self->queue_tail)
+        self->queue_tail->next = event;
+    else
+        self->queue_head = event;
+    self->queue_tail = event;
+}
+
+static sk2_event_t *s_pop(sk2_browser_t *self)
+{
+    sk2_event_t *event = self->queue_head;
+    if (event) {
+        self->queue_head = event->next;
+        if (!self->queue_head)
+            self->queue_tail = NULL;
+        event->next = NULL;
+    }
+    return event;
+}
+
+/* ---- Servers -------------------------------------------------------------------------------- */
+
+static void s_instance_free(s_instance_t *instance)
+{
+    free(instance->name);
+    free(instance->host);
+    free(instance->address);
+    sk2_txt_destroy(&instance->txt);
+    memset(instance, 0, sizeof *instance);
+}
+
+static void s_server_free(s_server_t *server)
+{
+    free(server->name);
+    free(server->host);
+    sk2_txt_destroy(&server->txt);
+    memset(server, 0, sizeof *server);
+}
+
+static s_server_t *s_find_server(sk2_browser_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->server_count; i++)
+        if (strcmp(self->servers[i].name, name) == 0)
+            return &self->servers[i];
+    return NULL;
+}
+
+static void s_format_endpoint(const s_instance_t *instance, char *out, size_t size)
+{
+    snprintf(out, size, instance->is_address_ipv6 ? "tcp://[%s]:%u" : "tcp://%s:%u",
+             instance->address, (unsigned)instance->port);
+}
+
+/* A server event from the server's reported view, with every address of its instances. */
+static sk2_event_t *s_server_event(sk2_browser_t *self, sk2_event_type_t type,
+                                   const s_server_t *server)
+{
+    sk2_event_t *event = sk2_event_new(type, NULL, 0, NULL);
+    if (!event)
+        return NULL;
+    event->server_name = strdup(server->name);
+    event->endpoint = strdup(server->endpoint);
+    event->host = strdup(server->host ? server->host : "");
+    event->port = server->port;
+    event->txt = sk2_txt_copy(server->txt);
+    event->addresses = calloc(self->instance_count + 1, sizeof *event->addresses);
+    if (!event->server_name || !event->endpoint || !event->host || !event->addresses ||
+        (server->txt && !event->txt)) {
+        sk2_event_destroy(&event);
+        return NULL;
+    }
+    for (size_t i = 0; i < self->instance_count; i++) {
+        const s_instance_t *instance = &self->instances[i];
+        if (!instance->is_resolved || strcmp(instance->name, server->name) != 0)
+            continue;
+        bool is_known = false;
+        for (size_t k = 0; k < event->address_count && !is_known; k++)
+            is_known = strcmp(event->addresses[k], instance->address) == 0;
+        if (!is_known && (event->addresses[event->address_count] = strdup(instance->address)))
+            event->address_count++;
+    }
+    return event;
+}
+
+/* Derives the server called `name` from its instances again and reports any change. */
+static void s_update_server(sk2_browser_t *self, const char *name)
+{
+    const s_instance_t *best = NULL;
+    for (size_t i = 0; i < self->instance_count; i++) {
+        const s_instance_t *instance = &self->instances[i];
+        if (!instance->is_resolved || strcmp(instance->name, name) != 0)
+            continue;
+        if (!best || (best->is_address_ipv6 && !instance->is_address_ipv6))
+            best = instance;
+    }
+    s_server_t *server = s_find_server(self, name);
+    if (!best) {
+        if (!server)
+            return;
+        s_push(self, s_server_event(self, SK2_EVENT_SERVER_REMOVED, server));
+        s_server_free(server);
+        size_t index = (size_t)(server - self->servers);
+        memmove(server, server + 1, (self->server_count - index - 1) * sizeof *server);
+        self->server_count--;
+        return;
+    }
+    char endpoint[S_ENDPOINT_MAX];
+    s_format_endpoint(best, endpoint, sizeof endpoint);
+    sk2_event_type_t type = SK2_EVENT_SERVER_UPDATED;
+    if (!server) {
+        if (self->server_count == SK2_BROWSER_SERVERS_MAX) {
+            static sk2_ratelimit_t limit;
+            if (sk2_ratelimit_pass(&limit, 10000000, NULL))
+                SK2_WARN("discovery", "more than %d servers; ignoring \"%s\"",
+                         SK2_BROWSER_SERVERS_MAX, name);
+            return;
+        }
+        server = &self->servers[self->server_count];
+        if (!(server->name = strdup(name)))
+            return;
+        self->server_count++;
+        type = SK2_EVENT_SERVER_ADDED;
+    } else if (strcmp(server->endpoint, endpoint) == 0 && server->port == best->port &&
+               server->host && strcmp(server->host, best->host) == 0 &&
+               sk2_txt_equal(server->txt, best->txt)) {
+        return; /* nothing a user sees has changed */
+    }
+    snprintf(server->endpoint, sizeof server->endpoint, "%s", endpoint);
+    free(server->host);
+    server->host = strdup(best->host);
+    server->port = best->port;
+    sk2_txt_destroy(&server->txt);
+    server->txt = sk2_txt_copy(best->txt);
+    s_push(self, s_server_event(self, type, server));
+}
+
+/* ---- What the backend tells us -------------------------------------------------------------- */
+
+static s_instance_t *s_find_instance(sk2_browser_t *self, const sk2_dnssd_found_t *found)
+{
+    for (size_t i = 0; i < self->instance_count; i++) {
+        s_instance_t *instance = &self->instances[i];
+        if (instance->interface_index == found->interface_index &&
+            instance->is_ipv6 == found->is_ipv6 && strcmp(instance->name, found->name) == 0)
+            return instance;
+    }
+    return NULL;
+}
+
+static s_instance_t *s_add_instance(sk2_browser_t *self, const sk2_dnssd_found_t *found)
+{
+    if (self->instance_count == S_MAX_INSTANCES)
+        return NULL;
+    s_instance_t *instance = &self->instances[self->instance_count];
+    *instance = (s_instance_t){.interface_index = found->interface_index,
+                               .is_ipv6 = found->is_ipv6,
+                               .name = strdup(found->name)};
+    if (!instance->name)
+        return NULL;
+    self->instance_count++;
+    return instance;
+}
+
+static void s_resolved(sk2_browser_t *self, s_instance_t *instance, const sk2_dnssd_found_t *found)
+{
+    sk2_txt_t *txt = sk2_txt_parse(found->txt, found->txt_sizes, found->txt_count);
+    char *host = strdup(found->host);
+    char *address = strdup(found->address);
+    if (!txt || !host || !address) {
+        sk2_txt_destroy(&txt);
+        free(host);
+        free(address);
+        return;
+    }
+    free(instance->host);
+    free(instance->address);
+    sk2_txt_destroy(&instance->txt);
+    instance->host = host;
+    instance->address = address;
+    instance->txt = txt;
+    instance->port = found->port;
+    instance->is_address_ipv6 = found->is_address_ipv6;
+    instance->is_resolved = true;
+    instance->is_failed = false;
+}
+
+static void s_lost(sk2_browser_t *self, const char *reason)
+{
+    snprintf(self->error, sizeof self->error, "%s", reason);
+    for (size_t i = 0; i < self->instance_count; i++)
+        s_instance_free(&self->instances[i]);
+    self->instance_count = 0;
+    while (self->server_count > 0)
+        s_update_server(self, self->servers[self->server_count - 1].name);
+    self->is_all_for_now = false;
+    s_push(self, sk2_event_new(SK2_EVENT_ERROR, NULL, SK2_ECONNECT, reason));
+}
+
+static void s_on_found(void *arg, const sk2_dnssd_found_t *found)
+{
+    sk2_browser_t *self = arg;
+    if (found->change == SK2_DNSSD_ALL_FOR_NOW) {
+        self->is_all_for_now = true;
+        self->error[0] = '\0';
+        return;
+    }
+    if (found->change == SK2_DNSSD_LOST) {
+        s_lost(self, found->reason);
+        return;
+    }
+    s_instance_t *instance = s_find_instance(self, found);
+    if (!instance && found->change != SK2_DNSSD_GONE)
+        instance = s_add_instance(self, found);
+    if (!instance)
+        return;
+    char name[SK2_DNSSD_NAME_MAX + 1];
+    snprintf(name, sizeof name, "%s", instance->name);
+    switch (found->change) {
+    case SK2_DNSSD_NEW:
+        break;
+    case SK2_DNSSD_RESOLVED:
+        s_resolved(self, instance, found);
+        break;
+    case SK2_DNSSD_UNRESOLVABLE:
+        instance->is_failed = !instance->is_resolved;
+        break;
+    case SK2_DNSSD_GONE: {
+        s_instance_free(instance);
+        size_t index = (size_t)(instance - self->instances);
+        memmove(instance, instance + 1, (self->instance_count - index - 1) * sizeof *instance);
+        self->instance_count--;
+        break;
+    }
+    default:
+        break;
+    }
+    s_update_server(self, name);
+}
+
+/* ---- The loop ------------------------------------------------------------------------------- */
+
+/* Polls the backend once for at most wait_ms and runs its callbacks. */
+static int s_poll_once(sk2_browser_t *self, int wait_ms)
+{
+    zmq_pollitem_t items[SK2_DNSSD_POLL_MAX];
+    size_t n = self->backend->poll_items(self->handle, items, SK2_DNSSD_POLL_MAX);
+    int timer_ms = self->backend->timeout_ms(self->handle);
+    if (timer_ms >= 0 && (wait_ms < 0 || timer_ms < wait_ms))
+        wait_ms = timer_ms;
+    if (zmq_poll(items, (int)n, wait_ms) < 0)
+        return zmq_errno() == EINTR ? SK2_EINTR : SK2_ESYS;
+    self->backend->dispatch(self->handle, items, n);
+    return 0;
+}
+
+int sk2_browser_recv(sk2_browser_t *self, sk2_event_t **event_p, int timeout_ms)
+{
+    if (!self || !event_p)
+        return SK2_EINVAL;
+    *event_p = NULL;
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : sk2_clock_mono_us() + timeout_ms * 1000LL;
+    for (;;) {
+        if (self->queue_head) {
+            *event_p = s_pop(self);
+            return 0;
+        }
+        if (!self->handle)
+            return SK2_ESTATE;
+        int64_t now = sk2_clock_mono_us();
+        int64_t wait_us = deadline == INT64_MAX ? -1 : deadline > now ? deadline - now : 0;
+        int rc = s_poll_once(self, wait_us < 0 ? -1 : (int)((wait_us + 999) / 1000));
+        if (rc != 0)
+            return rc;
+        if (!self->queue_head && sk2_clock_mono_us() >= deadline)
+            return SK2_ETIMEDOUT;
+    }
+}
+
+/* Hands every queued event to the handler (or drops it); returns how many. */
+static int s_drain(sk2_browser_t *self, int handled)
+{
+    sk2_event_t *event;
+    while (handled < S_MAX_EVENTS_PER_DISPATCH && (event = s_pop(self))) {
+        if (self->handler)
+            self->handler(self->handler_arg, self, event);
+        sk2_event_destroy(&event);
+        handled++;
+    }
+    return handled;
+}
+
+int sk2_browser_dispatch(sk2_browser_t *self, int timeout_ms)
+{
+    if (!self)
+        return SK2_EINVAL;
+    sk2_event_t *event = NULL;
+    int rc = sk2_browser_recv(self, &event, timeout_ms);
+    if (rc != 0)
+        return rc == SK2_ETIMEDOUT ? 0 : rc;
+    if (self->handler)
+        self->handler(self->handler_arg, self, event);
+    sk2_event_destroy(&event);
+    /* Whatever else is ready now, without waiting. */
+    if (self->handle && s_poll_once(self, 0) == SK2_EINTR && !self->queue_head)
+        return 1;
+    return s_drain(self, 1);
+}
+
+/* ---- Public calls --------------------------------------------------------------------------- */
+
+sk2_browser_t *sk2_browser_new(void)
+{
+    sk2_runtime_init();
+    return calloc(1, sizeof(sk2_browser_t));
+}
+
+void sk2_browser_destroy(sk2_browser_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sk2_browser_t *self = *self_p;
+    if (self->handle)
+        self->backend->destroy(&self->handle);
+    for (size_t i = 0; i < self->instance_count; i++)
+        s_instance_free(&self->instances[i]);
+    for (size_t i = 0; i < self->server_count; i++)
+        s_server_free(&self->servers[i]);
+    sk2_event_t *event;
+    while ((event = s_pop(self)))
+        sk2_event_destroy(&event);
+    free(self);
+    *self_p = NULL;
+}
+
+int sk2_browser_start(sk2_browser_t *self)
+{
+    if (!self)
+        return SK2_EINVAL;
+    if (self->handle)
+        return SK2_ESTATE;
+    const char *why = "";
+    self->backend = sk2_dnssd_backend(&why);
+    if (!self->backend) {
+        snprintf(self->error, sizeof self->error, "%s", why);
+        return SK2_EUNSUPPORTED;
+    }
+    int rc =
+        self->backend->browse(s_on_found, self, &self->handle, self->error, sizeof self->error);
+    if (rc == 0)
+        self->error[0] = '\0';
+    return rc;
+}
+
+const char *sk2_browser_error(const sk2_browser_t *self)
+{
+    return self ? self->error : "";
+}
+
+void sk2_browser_set_handler(sk2_browser_t *self, sk2_browser_handler_fn *handler, void *arg)
+{
+    self->handler = handler;
+    self->handler_arg = arg;
+}
+
+size_t sk2_browser_fds(sk2_browser_t *self, int *fds, size_t max)
+{
+    if (!self || !self->handle)
+        return 0;
+    zmq_pollitem_t items[SK2_DNSSD_POLL_MAX];
+    size_t n = self->backend->poll_items(self->handle, items, SK2_DNSSD_POLL_MAX);
+    for (size_t i = 0; i < n && i < max; i++)
+        fds[i] = items[i].fd;
+    return n;
+}
+
+int sk2_browser_timeout_ms(const sk2_browser_t *self)
+{
+    if (!self)
+        return -1;
+    if (self->queue_head)
+        return 0;
+    return self->handle ? self->backend->timeout_ms(self->handle) : -1;
+}
+
+bool sk2_browser_is_settled(const sk2_browser_t *self)
+{
+    if (!self || !self->is_all_for_now)
+        return false;
+    for (size_t i = 0; i < self->instance_count; i++)
+        if (!self->instances[i].is_resolved && !self->instances[i].is_failed)
+            return false;
+    return true;
+}
+
+size_t sk2_browser_server_count(const sk2_browser_t *self)
+{
+    return self ? self->server_count : 0;
+}
+
+const char *sk2_browser_server_name(const sk2_browser_t *self, size_t index)
+{
+    return self && index < self->server_count ? self->servers[index].name : NULL;
+}
+
+const char *sk2_browser_server_endpoint(const sk2_browser_t *self, size_t index)
+{
+    return self && index < self->server_count ? self->servers[index].endpoint : NULL;
+}
+
+/* The server `find` is after, if it is known: 0 and its index, SK2_EEXIST, or SK2_EAGAIN. */
+static int s_lookup(const sk2_browser_t *self, const char *name, size_t *index)
+{
+    if (name) {
+        for (size_t i = 0; i < self->server_count; i++) {
+            if (strcasecmp(self->servers[i].name, name) == 0) {
+                *index = i;
+                return 0;
+            }
+        }
+        return SK2_EAGAIN;
+    }
+    if (!sk2_browser_is_settled(self) || self->server_count == 0)
+        return SK2_EAGAIN;
+    *index = 0;
+    return self->server_count == 1 ? 0 : SK2_EEXIST;
+}
+
+int sk2_browser_find(sk2_browser_t *self, const char *name, int timeout_ms, char *endpoint,
+                     size_t size)
+{
+    if (!self || !endpoint || size == 0)
+        return SK2_EINVAL;
+    if (!self->handle) {
+        int rc = sk2_browser_start(self);
+        if (rc != 0)
+            return rc;
+    }
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : sk2_clock_mono_us() + timeout_ms * 1000LL;
+    for (;;) {
+        size_t index = 0;
+        int rc = s_lookup(self, name, &index);
+        if (rc == 0) {
+            int n = snprintf(endpoint, size, "%s", self->servers[index].endpoint);
+            return n < 0 || (size_t)n >= size ? SK2_ENOSPC : 0;
+        }
+        if (rc != SK2_EAGAIN)
+            return rc;
+        int64_t now = sk2_clock_mono_us();
+        if (now >= deadline)
+            return SK2_ETIMEDOUT;
+        /* One round of the backend at a time: being settled is news without an event. */
+        int64_t wait_us = deadline == INT64_MAX ? -1 : deadline - now;
+        rc = s_poll_once(self, wait_us < 0 ? -1 : (int)((wait_us + 999) / 1000));
+        s_drain(self, 0);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+int sk2_client_connect_name(sk2_client_t *client, const char *name, int timeout_ms)
+{
+    if (!client)
+        return SK2_EINVAL;
+    sk2_browser_t *browser = sk2_browser_new();
+    if (!browser)
+        return SK2_ENOMEM;
+    char endpoint[S_ENDPOINT_MAX];
+    int rc = sk2_browser_find(browser, name, timeout_ms, endpoint, sizeof endpoint);
+    sk2_browser_destroy(&browser);
+    return rc == 0 ? sk2_client_connect(client, endpoint) : rc;
+}
