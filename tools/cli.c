@@ -241,6 +241,86 @@ int cli_client_connect(const char *verb, const char *endpoint_arg, int timeout_m
     return CLI_CONTINUE;
 }
 
+int cli_parse_browse_timeout(const char *verb, const char *text, int *browse_ms)
+{
+    double seconds = 0;
+    if (cli_parse_double(text, CLI_BROWSE_MIN_S, CLI_BROWSE_MAX_S, &seconds) != 0)
+        return cli_usage_error(verb, "--browse-timeout must be %.1f..%.0f seconds, not '%s'",
+                               CLI_BROWSE_MIN_S, CLI_BROWSE_MAX_S, text);
+    *browse_ms = (int)(seconds * 1000.0 + 0.5);
+    return CLI_CONTINUE;
+}
+
+bool cli_is_endpoint(const char *text)
+{
+    char endpoint[CLI_ENDPOINT_MAX];
+    return strstr(text, "://") != NULL ||
+           cli_endpoint_normalise(text, endpoint, sizeof endpoint) == 0;
+}
+
+/* Browses for `name` (NULL: the only server); returns CLI_CONTINUE with endpoint set, or an
+ * exit code after saying why. */
+static int s_find_server(const char *verb, const char *name, int browse_ms, char *endpoint)
+{
+    char safe[4 * SK2_BROWSER_NAME_MAX + 1];
+    sk2_browser_t *browser = sk2_browser_new();
+    if (!browser) {
+        fprintf(stderr, "sk2 %s: out of memory\n", verb);
+        return CLI_EXIT_FAILURE;
+    }
+    int rc = sk2_browser_start(browser);
+    if (rc != 0) {
+        fprintf(stderr, "sk2 %s: discovery unavailable: %s\n", verb,
+                cli_safe(sk2_browser_error(browser), safe, sizeof safe));
+        if (name)
+            fprintf(stderr, "sk2 %s: give an endpoint (tcp://HOST:PORT) instead of a name\n", verb);
+        sk2_browser_destroy(&browser);
+        return CLI_EXIT_FAILURE;
+    }
+    rc = sk2_browser_find(browser, name, browse_ms, endpoint, CLI_ENDPOINT_MAX);
+    int exit_code = CLI_CONTINUE;
+    if (rc == 0) {
+        if (!s_is_quiet)
+            fprintf(stderr, "sk2 %s: found \"%s\" at %s\n", verb,
+                    cli_safe(name ? name : sk2_browser_server_name(browser, 0), safe, sizeof safe),
+                    endpoint);
+    } else if (rc == SK2_EEXIST) {
+        size_t count = sk2_browser_server_count(browser);
+        fprintf(stderr, "sk2 %s: %zu servers on the network; name one of them:\n", verb, count);
+        for (size_t i = 0; i < count; i++)
+            fprintf(stderr, "  \"%s\"  %s\n",
+                    cli_safe(sk2_browser_server_name(browser, i), safe, sizeof safe),
+                    sk2_browser_server_endpoint(browser, i));
+        exit_code = CLI_EXIT_USAGE;
+    } else if (rc == SK2_ETIMEDOUT || rc == SK2_EINTR) {
+        if (name)
+            fprintf(stderr, "sk2 %s: no server called \"%s\" found within %.1f s\n", verb,
+                    cli_safe(name, safe, sizeof safe), browse_ms / 1000.0);
+        else
+            fprintf(stderr, "sk2 %s: no server found on the network within %.1f s\n", verb,
+                    browse_ms / 1000.0);
+        exit_code = CLI_EXIT_LOST;
+    } else {
+        fprintf(stderr, "sk2 %s: browsing failed: %s\n", verb, sk2_strerror(rc));
+        exit_code = CLI_EXIT_FAILURE;
+    }
+    sk2_browser_destroy(&browser);
+    return exit_code;
+}
+
+int cli_client_open(const char *verb, const char *target, int timeout_ms, int browse_ms,
+                    char *endpoint, sk2_client_t **client_p)
+{
+    *client_p = NULL;
+    if (target && cli_is_endpoint(target))
+        return cli_client_connect(verb, target, timeout_ms, endpoint, client_p);
+    char found[CLI_ENDPOINT_MAX];
+    int rc = s_find_server(verb, target, browse_ms, found);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    return cli_client_connect(verb, found, timeout_ms, endpoint, client_p);
+}
+
 int cli_report_lost(const char *verb, const char *endpoint, const sk2_event_t *event,
                     int timeout_ms)
 {
@@ -266,6 +346,48 @@ const char *cli_event_reason(const sk2_event_t *event, char *out, size_t size)
         return cli_safe(reason, out, size);
     snprintf(out, size, "%s", sk2_strerror(sk2_event_error(event)));
     return out;
+}
+
+/* ---- JSON ---- */
+
+/* Length of the UTF-8 sequence at p (1..4), or 0 if it is not a valid one. */
+static size_t s_utf8_length(const unsigned char *p)
+{
+    unsigned c = p[0];
+    size_t n = c < 0x80             ? 1
+               : (c & 0xe0) == 0xc0 ? 2
+               : (c & 0xf0) == 0xe0 ? 3
+               : (c & 0xf8) == 0xf0 ? 4
+                                    : 0;
+    if (n == 0 || (n == 2 && c < 0xc2) || (n == 4 && c > 0xf4))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+void cli_json_string(FILE *out, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    fputc('"', out);
+    while (*p) {
+        if (*p == '"' || *p == '\\') {
+            fprintf(out, "\\%c", *p++);
+        } else if (*p < 0x20 || *p == 0x7f) {
+            fprintf(out, "\\u%04x", *p++);
+        } else {
+            size_t n = s_utf8_length(p);
+            if (n == 0) {
+                fputs("\\ufffd", out);
+                p++;
+            } else {
+                fwrite(p, 1, n, out);
+                p += n;
+            }
+        }
+    }
+    fputc('"', out);
 }
 
 /* ---- Time ---- */

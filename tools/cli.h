@@ -47,6 +47,7 @@ cli_verb_fn cli_serve;
 cli_verb_fn cli_ping;
 cli_verb_fn cli_info;
 cli_verb_fn cli_stream;
+cli_verb_fn cli_browse;
 
 /* ---- Signals ---- */
 
@@ -95,6 +96,33 @@ int cli_endpoint_normalise(const char *text, char *out, size_t out_size);
  * connect, 1 otherwise); *client_p is then NULL. */
 int cli_client_connect(const char *verb, const char *endpoint_arg, int timeout_ms, char *endpoint,
                        sk2_client_t **client_p);
+/* How long info, ping and stream browse for a server given by name (or none), in ms. */
+#define CLI_BROWSE_DEFAULT_MS 3000
+/* Range of --browse-timeout, seconds. */
+#define CLI_BROWSE_MIN_S 0.1
+#define CLI_BROWSE_MAX_S 600.0
+
+/* Parses --browse-timeout S into *browse_ms; returns CLI_CONTINUE or a usage error. */
+int cli_parse_browse_timeout(const char *verb, const char *text, int *browse_ms);
+
+/* The lines every verb that takes a server prints in its --help about ENDPOINT and NAME. */
+#define CLI_TARGET_HELP                                                                            \
+    "SERVER is an endpoint (tcp://HOST:PORT or HOST:PORT) or the NAME of a server on the\n"        \
+    "local network, as `sk2 browse` lists it; without SERVER, the only server there.\n"            \
+    "  --browse-timeout S  look for NAME (or the only server) for at most S seconds\n"             \
+    "                      (default 3)\n"
+
+/* True if text is meant as an endpoint ("scheme://...", or HOST:PORT with a numeric port);
+ * anything else is a server name to look for on the network. */
+bool cli_is_endpoint(const char *text);
+
+/* Like cli_client_connect, but `target` may also be a server name, or NULL for the only server
+ * on the network: then it browses for up to browse_ms first (saying on stderr what it found,
+ * unless -q). Extra exit codes: 1 discovery is unavailable (why is said), 2 several servers
+ * and none named (they are listed), 3 none found in time. */
+int cli_client_open(const char *verb, const char *target, int timeout_ms, int browse_ms,
+                    char *endpoint, sk2_client_t **client_p);
+
 /* Says on stderr why a DISCONNECTED event (or NULL: a wait that ran out) ended the connection
  * to endpoint; returns CLI_EXIT_LOST. */
 int cli_report_lost(const char *verb, const char *endpoint, const sk2_event_t *event,
@@ -102,6 +130,11 @@ int cli_report_lost(const char *verb, const char *endpoint, const sk2_event_t *e
 
 /* An event's reason, made safe to print, or the text of its error code if it has none. */
 const char *cli_event_reason(const sk2_event_t *event, char *out, size_t size);
+
+/* ---- JSON ---- */
+
+/* Writes s as a JSON string (quoted and escaped; invalid UTF-8 bytes become U+FFFD). */
+void cli_json_string(FILE *out, const char *s);
 
 /* ---- Time ---- */
 

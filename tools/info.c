@@ -10,25 +10,27 @@
 static const char *const s_verb = "info";
 
 typedef struct {
-    const char *endpoint_arg; /* as given */
+    const char *endpoint_arg; /* endpoint or server name as given, NULL: the only server */
     bool is_json;             /* print the `me` document as it came */
     int timeout_ms;           /* wait for `me`, and the client's response timeout */
+    int browse_ms;            /* look for a server by name this long */
 } info_options_t;
 
-enum { OPT_JSON = 256, OPT_TIMEOUT };
+enum { OPT_JSON = 256, OPT_TIMEOUT, OPT_BROWSE_TIMEOUT };
 
 static void s_print_usage(void)
 {
-    printf("usage: sk2 info ENDPOINT [--json] [--timeout MS] [-v|-q]\n"
+    printf("usage: sk2 info [SERVER] [--json] [--timeout MS] [--browse-timeout S] [-v|-q]\n"
            "\n"
-           "Prints the name, endpoints and devices of the server at ENDPOINT.\n"
-           "\n"
+           "Prints the name, endpoints and devices of a server.\n"
+           "\n" CLI_TARGET_HELP
            "  --json          print the server's `me` document (JSON, one line)\n"
            "  --timeout MS    wait at most MS milliseconds for the answer, %d..%d\n"
            "                  (default %d)\n"
            "\n"
-           "Exit status: 0 success, 1 the server answered with an error, 2 usage,\n"
-           "3 no answer within the timeout.\n",
+           "Exit status: 0 success, 1 the server answered with an error or discovery is\n"
+           "unavailable, 2 usage (or several servers and none named), 3 no answer within\n"
+           "the timeout (or no server found).\n",
            CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, SK2_CLIENT_RESPONSE_TIMEOUT_MS);
 }
 
@@ -36,9 +38,13 @@ static int s_parse(int argc, char **argv, info_options_t *opts)
 {
     static const char optstring[] = ":hvq";
     static const struct option options[] = {
-        {"json", no_argument, NULL, OPT_JSON}, {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"help", no_argument, NULL, 'h'},      {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},     {NULL, 0, NULL, 0},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
+        {"help", no_argument, NULL, 'h'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
+        {NULL, 0, NULL, 0},
     };
     int opt;
     while ((opt = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
@@ -56,15 +62,17 @@ static int s_parse(int argc, char **argv, info_options_t *opts)
                 return cli_usage_error(s_verb, "--timeout must be %d..%d ms, not '%s'",
                                        CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, optarg);
             break;
+        case OPT_BROWSE_TIMEOUT:
+            if (cli_parse_browse_timeout(s_verb, optarg, &opts->browse_ms) != CLI_CONTINUE)
+                return CLI_EXIT_USAGE;
+            break;
         default:
             return cli_option_error(s_verb, opt, optstring, options, argv);
         }
     }
-    if (optind >= argc)
-        return cli_usage_error(s_verb, "missing ENDPOINT");
     if (optind + 1 < argc)
         return cli_usage_error(s_verb, "unexpected argument '%s'", argv[optind + 1]);
-    opts->endpoint_arg = argv[optind];
+    opts->endpoint_arg = optind < argc ? argv[optind] : NULL;
     return CLI_CONTINUE;
 }
 
@@ -153,13 +161,15 @@ static int s_run(sk2_client_t *client, const char *endpoint, const info_options_
 
 int cli_info(int argc, char **argv)
 {
-    info_options_t opts = {.timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS};
+    info_options_t opts = {.timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS,
+                           .browse_ms = CLI_BROWSE_DEFAULT_MS};
     int rc = s_parse(argc, argv, &opts);
     if (rc != CLI_CONTINUE)
         return rc;
     char endpoint[CLI_ENDPOINT_MAX];
     sk2_client_t *client = NULL;
-    rc = cli_client_connect(s_verb, opts.endpoint_arg, opts.timeout_ms, endpoint, &client);
+    rc = cli_client_open(s_verb, opts.endpoint_arg, opts.timeout_ms, opts.browse_ms, endpoint,
+                         &client);
     if (rc != CLI_CONTINUE)
         return rc;
     rc = s_run(client, endpoint, &opts);

@@ -13,9 +13,10 @@ static const char *const s_verb = "ping";
 #define PING_INTERRUPTED (-11)
 
 typedef struct {
-    const char *endpoint_arg; /* as given */
+    const char *endpoint_arg; /* endpoint or server name as given, NULL: the only server */
     long count;               /* pings to send */
     int timeout_ms;           /* wait for each pong, and the client's response timeout */
+    int browse_ms;            /* look for a server by name this long */
 } ping_options_t;
 
 typedef struct {
@@ -24,20 +25,21 @@ typedef struct {
     bool is_ping_pending;            /* the ping waits for the connection */
 } ping_t;
 
-enum { OPT_COUNT = 'c', OPT_TIMEOUT = 256 };
+enum { OPT_COUNT = 'c', OPT_TIMEOUT = 256, OPT_BROWSE_TIMEOUT };
 
 static void s_print_usage(void)
 {
-    printf("usage: sk2 ping ENDPOINT [--count N] [--timeout MS] [-v|-q]\n"
+    printf("usage: sk2 ping [SERVER] [--count N] [--timeout MS] [--browse-timeout S] [-v|-q]\n"
            "\n"
-           "Checks that the server at ENDPOINT answers pings, and prints the round trip.\n"
-           "\n"
+           "Checks that a server answers pings, and prints the round trip.\n"
+           "\n" CLI_TARGET_HELP
            "  -c, --count N       pings to send, one after the other (default 1)\n"
            "      --timeout MS    wait at most MS milliseconds for each answer, %d..%d\n"
            "                      (default %d)\n"
            "\n"
-           "Exit status: 0 every ping was answered, 1 error answer or Ctrl-C, 2 usage,\n"
-           "3 no answer within the timeout.\n",
+           "Exit status: 0 every ping was answered, 1 error answer, Ctrl-C or discovery\n"
+           "unavailable, 2 usage (or several servers and none named), 3 no answer within the\n"
+           "timeout (or no server found).\n",
            CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, SK2_CLIENT_RESPONSE_TIMEOUT_MS);
 }
 
@@ -47,6 +49,7 @@ static int s_parse(int argc, char **argv, ping_options_t *opts)
     static const struct option options[] = {
         {"count", required_argument, NULL, OPT_COUNT},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
@@ -69,15 +72,17 @@ static int s_parse(int argc, char **argv, ping_options_t *opts)
                 return cli_usage_error(s_verb, "--timeout must be %d..%d ms, not '%s'",
                                        CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, optarg);
             break;
+        case OPT_BROWSE_TIMEOUT:
+            if (cli_parse_browse_timeout(s_verb, optarg, &opts->browse_ms) != CLI_CONTINUE)
+                return CLI_EXIT_USAGE;
+            break;
         default:
             return cli_option_error(s_verb, opt, optstring, options, argv);
         }
     }
-    if (optind >= argc)
-        return cli_usage_error(s_verb, "missing ENDPOINT");
     if (optind + 1 < argc)
         return cli_usage_error(s_verb, "unexpected argument '%s'", argv[optind + 1]);
-    opts->endpoint_arg = argv[optind];
+    opts->endpoint_arg = optind < argc ? argv[optind] : NULL;
     return CLI_CONTINUE;
 }
 
@@ -186,13 +191,15 @@ static int s_run(ping_t *self, const ping_options_t *opts)
 
 int cli_ping(int argc, char **argv)
 {
-    ping_options_t opts = {.count = 1, .timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS};
+    ping_options_t opts = {.count = 1,
+                           .timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS,
+                           .browse_ms = CLI_BROWSE_DEFAULT_MS};
     int rc = s_parse(argc, argv, &opts);
     if (rc != CLI_CONTINUE)
         return rc;
     ping_t self = {0};
-    rc =
-        cli_client_connect(s_verb, opts.endpoint_arg, opts.timeout_ms, self.endpoint, &self.client);
+    rc = cli_client_open(s_verb, opts.endpoint_arg, opts.timeout_ms, opts.browse_ms, self.endpoint,
+                         &self.client);
     if (rc != CLI_CONTINUE)
         return rc;
     rc = s_run(&self, &opts);

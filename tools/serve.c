@@ -24,6 +24,7 @@ typedef struct {
     const char *endpoint_file; /* where to publish the control endpoint, or NULL */
     double status_interval_s;  /* seconds between status lines */
     bool has_status;           /* print status lines */
+    bool is_announced;         /* announce over DNS-SD */
 } serve_options_t;
 
 enum {
@@ -36,13 +37,14 @@ enum {
     OPT_ENDPOINT_FILE,
     OPT_STATUS_INTERVAL,
     OPT_NO_STATUS,
+    OPT_NO_ANNOUNCE,
 };
 
 static void s_print_usage(void)
 {
     printf("usage: sk2 serve [--mock N] [--name NAME] [--bind ADDR] [--port PORT] [--fps F]\n"
            "                 [--queue N] [--endpoint-file PATH] [--status-interval S]\n"
-           "                 [--no-status] [-v|-q]\n"
+           "                 [--no-status] [--no-announce] [-v|-q]\n"
            "\n"
            "Serves N mock depth cameras on a streamkinect2 control endpoint until Ctrl-C.\n"
            "\n"
@@ -56,6 +58,13 @@ static void s_print_usage(void)
            "  --endpoint-file PATH   write the control endpoint to PATH (removed on exit)\n"
            "  --status-interval S    seconds between status lines (default 1)\n"
            "  --no-status            no status lines\n"
+           "  --no-announce          do not announce the server on the local network\n"
+           "\n"
+           "The server is announced over DNS-SD (_kinect2._tcp, through avahi-daemon) under\n"
+           "its name, on the interface of the bound address, so that `sk2 browse` and\n"
+           "streamkinect2 clients find it; bound to 127.0.0.1 (the default), only programs on\n"
+           "this machine can. A name taken on the network becomes \"NAME #2\". Without\n"
+           "avahi-daemon, serve warns once and serves without announcing.\n"
            "\n"
            "Prints the control endpoint and the device ids on stdout, then a status line.\n"
            "Exit status: 0 after Ctrl-C or SIGTERM, 1 if the server cannot start, 2 usage.\n");
@@ -131,6 +140,9 @@ static int s_apply_option(serve_options_t *opts, int opt, const char *arg)
     case OPT_NO_STATUS:
         opts->has_status = false;
         break;
+    case OPT_NO_ANNOUNCE:
+        opts->is_announced = false;
+        break;
     }
     return CLI_CONTINUE;
 }
@@ -148,6 +160,7 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"endpoint-file", required_argument, NULL, OPT_ENDPOINT_FILE},
         {"status-interval", required_argument, NULL, OPT_STATUS_INTERVAL},
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
+        {"no-announce", no_argument, NULL, OPT_NO_ANNOUNCE},
         {"help", no_argument, NULL, 'h'},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
@@ -265,6 +278,11 @@ static int s_start(const serve_options_t *opts, sk2_server_t **server_p)
         fprintf(stderr, "sk2 serve: cannot set --queue: %s\n", sk2_strerror(rc));
         return CLI_EXIT_FAILURE;
     }
+    rc = sk2_server_set_announce(server, opts->is_announced);
+    if (rc != 0) {
+        fprintf(stderr, "sk2 serve: cannot set up announcing: %s\n", sk2_strerror(rc));
+        return CLI_EXIT_FAILURE;
+    }
     rc = sk2_server_bind(server, opts->bind, (uint16_t)opts->port);
     if (rc != 0) {
         fprintf(stderr, "sk2 serve: cannot bind %s port %ld: %s\n", opts->bind, opts->port,
@@ -296,9 +314,35 @@ static void s_print_status(cli_status_t *status, const sk2_server_stats_t *now,
                      cli_mb_per_second(bytes, interval_us));
 }
 
+/* True if clients on other machines cannot reach the endpoint. */
+static bool s_is_loopback(const char *endpoint)
+{
+    return strncmp(endpoint, "tcp://127.", 10) == 0 || strncmp(endpoint, "tcp://[::1]", 11) == 0;
+}
+
+/* Says when the server is announced, and under which name (it changes after a conflict).
+ * Failures are not repeated here: the library has logged them once already. */
+static void s_note_announce(sk2_server_t *server, cli_status_t *status, char *last, size_t size)
+{
+    const char *name = sk2_server_announced_name(server);
+    if (!name || strcmp(name, last) == 0)
+        return;
+    snprintf(last, size, "%s", name);
+    char safe[4 * SK2_SERVER_NAME_MAX + 1];
+    cli_safe(name, safe, sizeof safe);
+    if (s_is_loopback(sk2_server_endpoint(server)))
+        cli_status_note(status,
+                        "sk2 serve: announced as \"%s\" to this machine only (bound to "
+                        "loopback; --bind '*' to be found on the network)",
+                        safe);
+    else
+        cli_status_note(status, "sk2 serve: announced as \"%s\"", safe);
+}
+
 /* Waits for Ctrl-C, printing a status line every interval. */
 static void s_run(sk2_server_t *server, const serve_options_t *opts, cli_status_t *status)
 {
+    char announced[SK2_SERVER_NAME_MAX + 1] = "";
     const int64_t interval_us = (int64_t)(opts->status_interval_s * 1e6);
     sk2_server_stats_t before = {0};
     sk2_server_stats(server, &before);
@@ -306,6 +350,8 @@ static void s_run(sk2_server_t *server, const serve_options_t *opts, cli_status_
     int64_t next_us = before_us + interval_us;
 
     while (!cli_is_interrupted()) {
+        if (opts->is_announced)
+            s_note_announce(server, status, announced, sizeof announced);
         int64_t now_us = sk2_clock_mono_us();
         if (now_us < next_us) {
             /* Short naps, so that a signal caught by another thread still stops us soon. */
@@ -340,8 +386,12 @@ static void s_print_summary(sk2_server_t *server, int64_t elapsed_us)
 
 int cli_serve(int argc, char **argv)
 {
-    serve_options_t opts = {
-        .mock = 1, .bind = "127.0.0.1", .fps = 30.0, .status_interval_s = 1.0, .has_status = true};
+    serve_options_t opts = {.mock = 1,
+                            .bind = "127.0.0.1",
+                            .fps = 30.0,
+                            .status_interval_s = 1.0,
+                            .has_status = true,
+                            .is_announced = true};
     int rc = s_parse(argc, argv, &opts);
     if (rc != CLI_CONTINUE)
         return rc;

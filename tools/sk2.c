@@ -1,7 +1,7 @@
 /* The sk2 command line: parses the options that come before the verb (--help, --version, -v,
  * -q), then hands the rest of argv to the verb, which parses its own options with
- * getopt_long. Each verb lives in its own file (serve.c, ping.c, info.c, stream.c); what they
- * share is in cli.c. Output is line-buffered so that scripts reading a pipe see each line as
+ * getopt_long. Each verb lives in its own file (serve.c, ping.c, info.c, stream.c, browse.c); what
+ * they share is in cli.c. Output is line-buffered so that scripts reading a pipe see each line as
  * soon as it is printed. */
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +20,7 @@ static const verb_t s_verbs[] = {
     {"ping", cli_ping, "check that a server answers, and how fast"},
     {"info", cli_info, "describe a server: name, devices, endpoints"},
     {"stream", cli_stream, "receive depth frames and measure rate and compression"},
+    {"browse", cli_browse, "list the servers on the local network as they come and go"},
 };
 
 enum { OPT_VERSION = 256 };
@@ -41,6 +42,9 @@ static void s_print_usage(FILE *out)
                  "  -q, --quiet      log errors only; no status lines\n"
                  "\n"
                  "ENDPOINT is tcp://HOST:PORT or HOST:PORT (an IPv6 HOST in brackets).\n"
+                 "info, ping and stream also take a server NAME, found on the local network\n"
+                 "(DNS-SD, as `sk2 browse` lists them), or nothing for the only server there.\n"
+                 "`sk2 serve` announces itself that way unless given --no-announce.\n"
                  "\n"
                  "exit status:\n"
                  "  0  success\n"
@@ -98,7 +102,7 @@ int main(int argc, char **argv)
     if (rc != CLI_CONTINUE)
         return rc;
     if (optind >= argc)
-        return cli_usage_error(NULL, "missing verb (one of serve, ping, info, stream)");
+        return cli_usage_error(NULL, "missing verb (one of serve, ping, info, stream, browse)");
     const verb_t *verb = s_find_verb(argv[optind]);
     if (!verb)
         return cli_usage_error(NULL, "unknown verb '%s'", argv[optind]);

@@ -19,7 +19,7 @@ static const char *const s_verb = "stream";
 #define STREAM_MISMATCH_NOTES 3
 
 typedef struct {
-    const char *endpoint_arg; /* as given */
+    const char *endpoint_arg; /* endpoint or server name as given, NULL: the only server */
     long frames;              /* stop after this many frames, 0 = no limit */
     double seconds;           /* stop this long after connecting, 0 = no limit */
     const char *device_id;    /* only this device, or NULL for all */
@@ -28,6 +28,7 @@ typedef struct {
     bool has_status;          /* print status lines */
     bool is_json;             /* summary as one JSON line */
     int timeout_ms;           /* wait for the server, and the client's response timeout */
+    int browse_ms;            /* look for a server by name this long */
 } stream_options_t;
 
 typedef struct {
@@ -70,16 +71,17 @@ enum {
     OPT_NO_STATUS,
     OPT_JSON,
     OPT_TIMEOUT,
+    OPT_BROWSE_TIMEOUT,
 };
 
 static void s_print_usage(void)
 {
-    printf("usage: sk2 stream ENDPOINT [--frames N] [--seconds S] [--device ID] [--check-mock]\n"
+    printf("usage: sk2 stream [SERVER] [--frames N] [--seconds S] [--device ID] [--check-mock]\n"
            "                  [--status-interval S] [--no-status] [--json] [--timeout MS]\n"
-           "                  [-v|-q]\n"
+           "                  [--browse-timeout S] [-v|-q]\n"
            "\n"
-           "Receives depth frames from the server at ENDPOINT and measures them.\n"
-           "\n"
+           "Receives depth frames from a server and measures them.\n"
+           "\n" CLI_TARGET_HELP
            "  --frames N            stop after N frames in all (default: no limit)\n"
            "  --seconds S           stop S seconds after connecting (default: no limit);\n"
            "                        with neither, run until Ctrl-C\n"
@@ -96,8 +98,9 @@ static void s_print_usage(void)
            "and latency cannot be measured on it, and are shown as n/a.\n"
            "\n"
            "Exit status: 0 the frame goal was met (or, without --frames, at least one frame\n"
-           "arrived) and no mock check failed; 1 nothing arrived, too few frames or a mock\n"
-           "check failed; 2 usage; 3 server unreachable or lost.\n",
+           "arrived) and no mock check failed; 1 nothing arrived, too few frames, a mock\n"
+           "check failed or discovery is unavailable; 2 usage (or several servers and none\n"
+           "named); 3 server unreachable or lost (or no server found).\n",
            CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, SK2_CLIENT_RESPONSE_TIMEOUT_MS);
 }
 
@@ -136,6 +139,8 @@ static int s_apply_option(stream_options_t *opts, int opt, const char *arg)
             return cli_usage_error(s_verb, "--timeout must be %d..%d ms, not '%s'",
                                    CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, arg);
         break;
+    case OPT_BROWSE_TIMEOUT:
+        return cli_parse_browse_timeout(s_verb, arg, &opts->browse_ms);
     }
     return CLI_CONTINUE;
 }
@@ -152,6 +157,7 @@ static int s_parse(int argc, char **argv, stream_options_t *opts)
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
         {"json", no_argument, NULL, OPT_JSON},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
@@ -171,11 +177,9 @@ static int s_parse(int argc, char **argv, stream_options_t *opts)
         if (rc != CLI_CONTINUE)
             return rc;
     }
-    if (optind >= argc)
-        return cli_usage_error(s_verb, "missing ENDPOINT");
     if (optind + 1 < argc)
         return cli_usage_error(s_verb, "unexpected argument '%s'", argv[optind + 1]);
-    opts->endpoint_arg = argv[optind];
+    opts->endpoint_arg = optind < argc ? argv[optind] : NULL;
     return CLI_CONTINUE;
 }
 
@@ -495,15 +499,17 @@ static bool s_step(stream_t *self)
 
 int cli_stream(int argc, char **argv)
 {
-    stream_options_t opts = {
-        .status_interval_s = 1.0, .has_status = true, .timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS};
+    stream_options_t opts = {.status_interval_s = 1.0,
+                             .has_status = true,
+                             .timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS,
+                             .browse_ms = CLI_BROWSE_DEFAULT_MS};
     int rc = s_parse(argc, argv, &opts);
     if (rc != CLI_CONTINUE)
         return rc;
 
     stream_t self = {.opts = &opts, .stop_us = CLI_NEVER, .next_status_us = CLI_NEVER};
-    rc =
-        cli_client_connect(s_verb, opts.endpoint_arg, opts.timeout_ms, self.endpoint, &self.client);
+    rc = cli_client_open(s_verb, opts.endpoint_arg, opts.timeout_ms, opts.browse_ms, self.endpoint,
+                         &self.client);
     if (rc != CLI_CONTINUE)
         return rc;
     /* With --json, stdout holds only the summary: status lines and notes go to stderr. */
