@@ -2,10 +2,17 @@
 # Installs the Debian packages sk2 needs to build, test and run, if any are missing.
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 # Usage: scripts/install-deps.sh [build|test|all]   (default: all)
+#
+# The discovery tests need avahi-daemon and a D-Bus daemon, but only ever run them inside a
+# private network namespace (tests/discovery/with-avahi-netns.sh). Installing those packages
+# must therefore not start them on this machine: apt-get runs with a policy-rc.d that forbids
+# starting services (see below).
 set -eu
 
-build="cmake make gcc pkg-config libczmq-dev libzmq3-dev libjansson-dev liblz4-dev"
-test="libcmocka-dev libpng-dev clang clang-format libclang-rt-14-dev python3 python3-zmq python3-lz4"
+build="cmake make gcc pkg-config libczmq-dev libzmq3-dev libjansson-dev liblz4-dev
+       libavahi-client-dev"
+test="libcmocka-dev libpng-dev clang clang-format libclang-rt-14-dev python3 python3-zmq python3-lz4
+      avahi-daemon dbus-daemon dbus-bin python3-zeroconf iproute2 util-linux"
 case "${1:-all}" in
 build) wanted="$build" ;;
 test | all) wanted="$build $test" ;;
@@ -30,6 +37,32 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+
+# Debian's maintainer scripts start a package's service unless /usr/sbin/policy-rc.d exits
+# 101 ("action forbidden"). For the time of the install, make sure one does: if there is none,
+# put ours in place; if there is one that would let avahi-daemon start, set it aside and put
+# it back afterwards. Either way avahi-daemon (and the system D-Bus) never start here.
+policy=${SK2_POLICY_RC_D:-/usr/sbin/policy-rc.d}
+saved="$policy.sk2-saved"
+restore_policy() {
+    if [ -n "${placed:-}" ]; then
+        rm -f "$policy"
+        [ ! -e "$saved" ] || mv -f "$saved" "$policy"
+    fi
+}
+placed=""
+rc=0
+[ -x "$policy" ] && { "$policy" avahi-daemon start >/dev/null 2>&1 || rc=$?; }
+if [ "$rc" -ne 101 ]; then
+    trap restore_policy EXIT
+    trap 'exit 1' INT TERM
+    [ ! -e "$policy" ] || mv -f "$policy" "$saved"
+    placed=1
+    printf '#!/bin/sh\n# Temporary, from sk2 scripts/install-deps.sh: start no services.\nexit 101\n' \
+        >"$policy"
+    chmod 755 "$policy"
+fi
+
 apt-get update -qq
 # shellcheck disable=SC2086 # word splitting of the package list is intended
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
