@@ -14,6 +14,10 @@ import tempfile
 import time
 
 SK2 = sys.argv[1] if len(sys.argv) > 1 else "sk2"
+# No mDNS here, whatever runs on this machine: the system bus address points nowhere, so
+# announcing and browsing fail at once (the real thing is tested in a private namespace by
+# tests/discovery/).
+os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/nonexistent/sk2-cli-test-bus"
 EXAMPLE = sys.argv[2] if len(sys.argv) > 2 else None  # examples/print_depth
 results = []
 
@@ -38,7 +42,7 @@ def start_server(*extra):
     tmp = tempfile.mkdtemp(prefix="sk2-cli-")
     endpoint_file = os.path.join(tmp, "endpoint")
     proc = subprocess.Popen([SK2, "serve", "--bind", "127.0.0.1", "--endpoint-file",
-                             endpoint_file, "--no-status", *extra],
+                             endpoint_file, "--no-status", "--no-announce", *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and proc.poll() is None:
@@ -62,14 +66,21 @@ def stop_server(proc, sig=signal.SIGINT):
     return proc.returncode, out, err
 
 
+def start_and_stop_quietly():
+    """stderr of a serve --no-announce that starts and stops."""
+    proc, _, _ = start_server("--mock", "0")
+    _, _, err = stop_server(proc)
+    return err
+
+
 def main():
     r = run("--help")
     check("--help exits 0 and lists the verbs", r.returncode == 0 and all(
-        v in r.stdout for v in ("serve", "ping", "info", "stream")), r.stdout)
+        v in r.stdout for v in ("serve", "ping", "info", "stream", "browse")), r.stdout)
     r = run("--version")
     check("--version names the protocol", r.returncode == 0 and "protocol 1" in r.stdout,
           r.stdout)
-    for verb in ("serve", "ping", "info", "stream"):
+    for verb in ("serve", "ping", "info", "stream", "browse"):
         r = run(verb, "--help")
         check(f"{verb} --help exits 0", r.returncode == 0 and verb in r.stdout, r.stdout)
 
@@ -83,7 +94,9 @@ def main():
         ("port out of range", ["serve", "--port", "70000"]),
         ("empty name", ["serve", "--name", ""]),
         ("queue zero", ["serve", "--queue", "0"]),
-        ("ping without endpoint", ["ping"]),
+        ("browse with a bad timeout", ["browse", "--timeout", "soon"]),
+        ("browse with an argument", ["browse", "extra"]),
+        ("bad browse timeout", ["info", "somewhere", "--browse-timeout", "0"]),
         ("stream with bad frames", ["stream", "127.0.0.1:5", "--frames", "0"]),
         ("malformed endpoint", ["info", "tcp://nowhere"]),
         ("other transport", ["ping", "udp://1.2.3.4:5"]),
@@ -101,6 +114,37 @@ def main():
     r = run("stream", dead, "--seconds", "2", "--timeout", "500")
     check("stream of a dead endpoint exits 3", r.returncode == 3, f"rc={r.returncode}")
     check("dead endpoints are given up on promptly", time.monotonic() - started < 8)
+
+    # Without an mDNS daemon: browsing says discovery is unavailable and why (1), and so do
+    # the verbs given a server name or none; serve warns once and serves all the same.
+    r = run("browse", "--timeout", "1")
+    check("browse without a daemon exits 1", r.returncode == 1 and
+          "discovery unavailable" in r.stderr and "avahi-daemon" in r.stderr,
+          f"rc={r.returncode} {r.stderr!r}")
+    for args in (["ping"], ["info", "Kitchen"], ["stream", "Kitchen", "--frames", "1"]):
+        r = run(*args)
+        check(f"{' '.join(args)} without a daemon exits 1 and says why", r.returncode == 1 and
+              "discovery unavailable" in r.stderr, f"rc={r.returncode} {r.stderr!r}")
+    tmp = tempfile.mkdtemp(prefix="sk2-cli-")
+    endpoint_file = os.path.join(tmp, "endpoint")
+    proc = subprocess.Popen([SK2, "serve", "--endpoint-file", endpoint_file, "--no-status",
+                             "--name", "no daemon"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while not os.path.exists(endpoint_file) and proc.poll() is None and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    endpoint = open(endpoint_file).read().strip() if os.path.exists(endpoint_file) else "none"
+    r = run("ping", endpoint)
+    check("serve without a daemon still answers", r.returncode == 0, r.stderr)
+    rc, out, err = stop_server(proc)
+    warnings = [l for l in err.splitlines() if "warn" in l]
+    check("serve without a daemon warns exactly once, and says it serves anyway",
+          rc == 0 and len(warnings) == 1 and "cannot announce" in warnings[0] and
+          "avahi-daemon is not running" in warnings[0] and
+          "serving without announcing" in warnings[0], err)
+    check("serve --no-announce says nothing about announcing",
+          "announc" not in start_and_stop_quietly(), "")
 
     # A bind that cannot work fails with 1 and says why.
     r = run("serve", "--bind", "203.0.113.77", "--no-status", timeout=10)

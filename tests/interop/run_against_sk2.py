@@ -100,7 +100,7 @@ def check_sk2_server(sk2, tmp, report):
     """(a) sk2 serve against v1_client.py."""
     endpoint_file = os.path.join(tmp, "sk2-serve.endpoint")
     log = os.path.join(tmp, "sk2-serve.log")
-    cmd = [sk2, "serve", "--bind", "127.0.0.1", "--port", "0", "--mock", "2",
+    cmd = [sk2, "serve", "--no-announce", "--bind", "127.0.0.1", "--port", "0", "--mock", "2",
            "--fps", "30", "--endpoint-file", endpoint_file]
     with harness.started(cmd, log) as proc:
         name = "sk2 serve writes its endpoint file"
