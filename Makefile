@@ -7,7 +7,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 SOURCES     = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find include src tools tests bench -name '*.[ch]')
 
-.PHONY: all deps build run test asan fuzz format format-check bench clean
+.PHONY: all deps build run test asan fuzz format format-check bench bench-discovery clean
 
 all: build
 
@@ -46,6 +46,11 @@ format-check:
 
 bench: build
 	./$(BUILD)/bench/bench_core
+
+# Discovery delays (serve -> listed, stop -> gone), in a private network namespace: needs root.
+bench-discovery: build
+	sh tests/discovery/with-avahi-netns.sh /usr/bin/python3 bench/bench_discovery.py \
+	  --sk2 $(BUILD)/tools/sk2 --runs 10
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
