@@ -26,16 +26,6 @@ typedef struct sk2_device sk2_device_t;
  * count from open, consecutively per stream, and carry on across stop and start. */
 typedef void(sk2_frame_sink_fn)(void *arg, sk2_frame_t **frame_p);
 
-/* A camera's pinhole model with Brown-Conrady distortion, in the stream's own pixels. A pixel
- * (u, v) seen at depth z lies at x = (u' - cx) z / fx, y = (v' - cy) z / fy, where (u', v')
- * is (u, v) with the distortion removed. */
-typedef struct {
-    double fx, fy;     /* focal lengths, pixels */
-    double cx, cy;     /* principal point, pixels */
-    double k1, k2, k3; /* radial distortion coefficients */
-    double p1, p2;     /* tangential distortion coefficients */
-} sk2_intrinsics_t;
-
 /* What one stream of a device delivers. Plain data. */
 typedef struct {
     sk2_stream_kind_t kind;

@@ -12,6 +12,7 @@ sk2_event_t *sk2_event_new(sk2_event_type_t type, const char *device_id, int err
         return NULL;
     self->type = type;
     self->error = error;
+    self->latency_us = -1;
     if ((device_id && !(self->device_id = strdup(device_id))) ||
         (reason && !(self->reason = strdup(reason))))
         sk2_event_destroy(&self);
@@ -26,6 +27,7 @@ void sk2_event_destroy(sk2_event_t **self_p)
     sk2_frame_destroy(&self->frame);
     free(self->device_id);
     free(self->reason);
+    free(self->json);
     free(self);
     *self_p = NULL;
 }
@@ -52,6 +54,8 @@ const char *sk2_event_type_name(sk2_event_type_t type)
         return "frame";
     case SK2_EVENT_ERROR:
         return "error";
+    case SK2_EVENT_STATS:
+        return "stats";
     }
     return "unknown";
 }
@@ -91,4 +95,24 @@ int sk2_event_error(const sk2_event_t *self)
 const char *sk2_event_reason(const sk2_event_t *self)
 {
     return self->reason ? self->reason : "";
+}
+
+const char *sk2_event_codec(const sk2_event_t *self)
+{
+    return self->codec;
+}
+
+int64_t sk2_event_latency_us(const sk2_event_t *self)
+{
+    return self->latency_us;
+}
+
+uint64_t sk2_event_gap(const sk2_event_t *self)
+{
+    return self->gap;
+}
+
+const char *sk2_event_json(const sk2_event_t *self)
+{
+    return self->json;
 }
