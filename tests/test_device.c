@@ -331,11 +331,11 @@ static void test_default_ids_are_32_hex_digits_and_differ(void **state)
     sk2_device_destroy(&b);
 }
 
-static void test_stream_info_reports_one_depth_stream(void **state)
+static void test_stream_info_describes_depth_ir_and_colour(void **state)
 {
     (void)state;
     sk2_device_t *dev = sk2_device_new("mock");
-    assert_int_equal(sk2_device_stream_count(dev), 1);
+    assert_int_equal(sk2_device_stream_count(dev), 3);
     sk2_stream_info_t info;
     memset(&info, 0xff, sizeof info);
     assert_int_equal(sk2_device_stream_info(dev, 0, &info), 0);
@@ -344,13 +344,140 @@ static void test_stream_info_reports_one_depth_stream(void **state)
     assert_int_equal(info.width, 512);
     assert_int_equal(info.height, 424);
     assert_true(info.fps == 30.0);
-    assert_int_equal(sk2_device_stream_info(dev, 1, &info), SK2_ENOTFOUND);
+    assert_true(info.depth_unit_m == 0.001);
+    assert_true(info.has_intrinsics);
+    assert_true(info.intrinsics.fx > 300 && info.intrinsics.fx < 400);
+    assert_true(info.intrinsics.cx > 200 && info.intrinsics.cx < 300);
+    assert_int_equal(sk2_device_stream_info(dev, 1, &info), 0);
+    assert_int_equal(info.kind, SK2_STREAM_IR);
+    assert_int_equal(info.format, SK2_PIXEL_GRAY16);
+    assert_true(info.depth_unit_m == 0.0);
+    assert_int_equal(sk2_device_stream_info(dev, 2, &info), 0);
+    assert_int_equal(info.kind, SK2_STREAM_COLOR);
+    assert_int_equal(info.format, SK2_PIXEL_RGB24);
+    assert_int_equal(info.width, 1920);
+    assert_int_equal(info.height, 1080);
+    assert_true(info.intrinsics.cx > 959 && info.intrinsics.cx < 960);
+    assert_int_equal(sk2_device_stream_info(dev, 3, &info), SK2_ENOTFOUND);
     assert_int_equal(sk2_device_stream_info(dev, 0, NULL), SK2_EINVAL);
+
+    /* A smaller colour size scales the colour intrinsics with it. */
+    assert_int_equal(sk2_device_set_color_size(dev, 0, 0), SK2_EINVAL);
+    assert_int_equal(sk2_device_set_color_size(dev, 1921, 1080), SK2_EINVAL);
+    assert_int_equal(sk2_device_set_color_size(dev, 961, 540), SK2_EINVAL);
+    assert_int_equal(sk2_device_set_color_size(dev, 960, 540), 0);
+    assert_int_equal(sk2_device_stream_info(dev, 2, &info), 0);
+    assert_int_equal(info.width, 960);
+    assert_true(info.intrinsics.fx > 540 && info.intrinsics.fx < 541);
+    assert_true(info.intrinsics.cx > 479 && info.intrinsics.cx < 480);
+
     assert_int_equal(sk2_device_set_fps(dev, 0), 0);
+    assert_string_equal(sk2_device_serial(dev), "");
     assert_int_equal(sk2_device_open(dev), 0);
+    assert_int_equal(sk2_device_set_color_size(dev, 640, 480), SK2_ESTATE);
     assert_int_equal(sk2_device_stream_info(dev, 0, &info), 0);
     assert_true(info.fps == 0.0);
+    /* The serial is stable and derived from the id. */
+    assert_int_equal(strncmp(sk2_device_serial(dev), "mock-", 5), 0);
+    assert_int_equal(strncmp(sk2_device_serial(dev) + 5, sk2_device_id(dev), 12), 0);
     sk2_device_destroy(&dev);
+}
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    sk2_frame_t *last[5]; /* newest frame per stream kind, owned */
+    uint64_t count[5];    /* frames per stream kind */
+} s_by_kind_t;
+
+static void s_kind_sink(void *arg, sk2_frame_t **frame_p)
+{
+    s_by_kind_t *k = arg;
+    pthread_mutex_lock(&k->lock);
+    sk2_stream_kind_t kind = sk2_frame_kind(*frame_p);
+    k->count[kind]++;
+    sk2_frame_destroy(&k->last[kind]);
+    k->last[kind] = *frame_p;
+    *frame_p = NULL;
+    pthread_cond_broadcast(&k->changed);
+    pthread_mutex_unlock(&k->lock);
+}
+
+static bool s_wait_kind(s_by_kind_t *k, sk2_stream_kind_t kind, uint64_t n)
+{
+    int64_t deadline = sk2_clock_mono_us() + 5000000;
+    pthread_mutex_lock(&k->lock);
+    while (k->count[kind] < n && sk2_clock_mono_us() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&k->changed, &k->lock, &ts);
+    }
+    bool reached = k->count[kind] >= n;
+    pthread_mutex_unlock(&k->lock);
+    return reached;
+}
+
+static void test_streams_are_produced_only_while_enabled(void **state)
+{
+    (void)state;
+    s_by_kind_t k = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
+    sk2_device_t *dev = sk2_device_new("mock");
+    assert_int_equal(sk2_device_set_color_size(dev, 64, 48), 0);
+    assert_int_equal(sk2_device_set_fps(dev, 100), 0);
+    assert_int_equal(sk2_device_set_stream_enabled(dev, SK2_STREAM_BODY, true), SK2_ENOTFOUND);
+    assert_int_equal(sk2_device_open(dev), 0);
+    assert_true(sk2_device_is_stream_enabled(dev, SK2_STREAM_DEPTH));
+    assert_false(sk2_device_is_stream_enabled(dev, SK2_STREAM_IR));
+    assert_false(sk2_device_is_stream_enabled(dev, SK2_STREAM_COLOR));
+    assert_int_equal(sk2_device_start(dev, s_kind_sink, &k), 0);
+    assert_true(s_wait_kind(&k, SK2_STREAM_DEPTH, 5));
+    pthread_mutex_lock(&k.lock);
+    assert_int_equal(k.count[SK2_STREAM_IR] + k.count[SK2_STREAM_COLOR], 0);
+    pthread_mutex_unlock(&k.lock);
+
+    /* Turned on while running: IR and colour follow the same instant's scene. */
+    assert_int_equal(sk2_device_set_stream_enabled(dev, SK2_STREAM_IR, true), 0);
+    assert_int_equal(sk2_device_set_stream_enabled(dev, SK2_STREAM_COLOR, true), 0);
+    assert_true(s_wait_kind(&k, SK2_STREAM_IR, 3));
+    assert_true(s_wait_kind(&k, SK2_STREAM_COLOR, 3));
+    assert_int_equal(sk2_device_set_stream_enabled(dev, SK2_STREAM_DEPTH, false), 0);
+    sk2_device_stop(dev);
+
+    const sk2_frame_t *ir = k.last[SK2_STREAM_IR];
+    assert_int_equal(sk2_frame_format(ir), SK2_PIXEL_GRAY16);
+    uint16_t *scene = malloc(512 * 424 * 2);
+    sk2_mock_render(scene, sk2_mock_dx(sk2_frame_capture_time_us(ir)));
+    for (size_t i = 0; i < 512 * 424; i++)
+        assert_int_equal(sk2_frame_cdata16(ir)[i], sk2_mock_ir(scene[i]));
+    free(scene);
+    const sk2_frame_t *color = k.last[SK2_STREAM_COLOR];
+    assert_int_equal(sk2_frame_width(color), 64);
+    assert_int_equal(sk2_frame_height(color), 48);
+    assert_int_equal(sk2_frame_format(color), SK2_PIXEL_RGB24);
+    /* Not blank: the cone and the wall differ. */
+    const uint8_t *rgb = sk2_frame_cdata(color);
+    bool varied = false;
+    for (size_t i = 3; i < sk2_frame_size(color); i += 3)
+        varied |= rgb[i] != rgb[0];
+    assert_true(varied);
+    /* IR falls off with distance. */
+    assert_true(sk2_mock_ir(500) > sk2_mock_ir(1000));
+    assert_int_equal(sk2_mock_ir(0), 0);
+    assert_int_equal(sk2_mock_ir(100), 65535);
+    /* Depth, turned off, stops. */
+    uint64_t depth_before = k.count[SK2_STREAM_DEPTH];
+    assert_int_equal(sk2_device_start(dev, s_kind_sink, &k), 0);
+    assert_true(s_wait_kind(&k, SK2_STREAM_IR, k.count[SK2_STREAM_IR] + 3));
+    sk2_device_stop(dev);
+    assert_int_equal(k.count[SK2_STREAM_DEPTH], depth_before);
+    sk2_device_destroy(&dev);
+    for (size_t i = 0; i < 5; i++)
+        sk2_frame_destroy(&k.last[i]);
 }
 
 static void test_frames_arrive_in_sequence_with_ordered_times(void **state)
@@ -719,7 +846,8 @@ int main(void)
         cmocka_unit_test(test_invalid_frame_rates_are_refused),
         cmocka_unit_test(test_invalid_ids_are_refused),
         cmocka_unit_test(test_default_ids_are_32_hex_digits_and_differ),
-        cmocka_unit_test(test_stream_info_reports_one_depth_stream),
+        cmocka_unit_test(test_stream_info_describes_depth_ir_and_colour),
+        cmocka_unit_test(test_streams_are_produced_only_while_enabled),
         cmocka_unit_test(test_frames_arrive_in_sequence_with_ordered_times),
         cmocka_unit_test(test_sequence_numbers_carry_on_after_a_restart),
         cmocka_unit_test(test_every_frame_is_the_mock_scene_at_its_capture_time),

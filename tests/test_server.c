@@ -414,21 +414,39 @@ static void test_counters_account_for_every_frame(void **state)
     assert_int_equal(sk2_server_set_queue_frames(server, 0), SK2_EINVAL);
     assert_int_equal(sk2_server_set_queue_frames(server, 65), SK2_EINVAL);
     assert_int_equal(sk2_server_set_queue_frames(server, 1), 0);
-    sk2_device_t *device = s_mock(0, "fast"); /* as fast as possible */
+    sk2_device_t *device = s_mock(200, "fast");
     assert_int_equal(sk2_server_add_device(server, &device), 0);
+
+    /* Nobody subscribed: frames are produced but never encoded. */
     sk2_server_stats_t stats = {0};
     int64_t start = sk2_clock_mono_us();
+    while (stats.frames_idle < 20 && sk2_clock_mono_us() - start < 10000000)
+        assert_int_equal(sk2_server_stats(server, &stats), 0);
+    assert_true(stats.frames_idle >= 20);
+    assert_int_equal(stats.frames_encoded, 0);
+    assert_int_equal(stats.encodings, 0);
+
+    zsock_t *peer = s_peer(server);
+    json_t *me = s_who(peer);
+    zsock_t *sub = s_subscribe(s_depth_endpoint(me, 0), 4);
+    start = sk2_clock_mono_us();
     while (stats.frames_published < 50 && sk2_clock_mono_us() - start < 10000000) {
         assert_int_equal(sk2_server_stats(server, &stats), 0);
-        zclock_sleep(10);
+        zmsg_t *msg = zmsg_recv(sub);
+        zmsg_destroy(&msg);
     }
     assert_true(stats.frames_published >= 50);
+    zsock_destroy(&sub);
+    json_decref(me);
+    zsock_destroy(&peer);
     assert_int_equal(sk2_server_remove_device(server, "fast"), 0);
     assert_int_equal(sk2_server_stats(server, &stats), 0);
     assert_int_equal(stats.devices, 0);
-    /* Once a device is gone, every frame it produced was either encoded or dropped. */
-    assert_int_equal(stats.frames_produced, stats.frames_encoded + stats.frames_dropped);
+    /* Once a device is gone, every frame it produced was encoded, idle or dropped. */
+    assert_int_equal(stats.frames_produced,
+                     stats.frames_encoded + stats.frames_idle + stats.frames_dropped);
     assert_int_equal(stats.frames_encoded, stats.frames_published);
+    assert_int_equal(stats.encodings, stats.frames_encoded); /* depth12 only */
     assert_true(stats.bytes_published > 0 && stats.bytes_published < stats.bytes_raw);
     sk2_server_destroy(&server);
 }

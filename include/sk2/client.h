@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "export.h"
+#include "device.h"
 #include "frame.h"
 
 #ifdef __cplusplus
@@ -33,9 +34,10 @@ typedef enum {
     SK2_EVENT_FRAME = 6,           /* a decoded frame of an enabled stream */
     SK2_EVENT_ERROR = 7,           /* the server answered with an error, or broke the protocol;
                                       from a browser: the mDNS daemon went away */
-    SK2_EVENT_SERVER_ADDED = 8,    /* browser: a server appeared on the network (browser.h) */
-    SK2_EVENT_SERVER_REMOVED = 9,  /* browser: a server left the network */
-    SK2_EVENT_SERVER_UPDATED = 10, /* browser: what a server announces changed (endpoint, TXT) */
+    SK2_EVENT_STATS = 8,           /* the answer to sk2_client_request_stats(): sk2_event_json */
+    SK2_EVENT_SERVER_ADDED = 9,    /* browser: a server appeared on the network (browser.h) */
+    SK2_EVENT_SERVER_REMOVED = 10, /* browser: a server left the network */
+    SK2_EVENT_SERVER_UPDATED = 11, /* browser: what a server announces changed (endpoint, TXT) */
 } sk2_event_type_t;
 
 /* Defaults of the original streamkinect2 client. */
@@ -76,6 +78,33 @@ SK2_EXPORT int sk2_client_refresh(sk2_client_t *self);
  * disabling a disabled stream is not an error. */
 SK2_EXPORT int sk2_client_enable_depth(sk2_client_t *self, const char *device_id);
 SK2_EXPORT int sk2_client_disable_depth(sk2_client_t *self, const char *device_id);
+
+/* Subscribes to one stream of a device ("depth", "ir", "color") encoded with one of the codecs
+ * the server offers for it (sk2_client_stream_codecs). Frames arrive as FRAME events with their
+ * metadata (sequence, timestamps, latency, gaps). Subscribing twice is not an error. Returns
+ * 0, SK2_ENOTFOUND (unknown device or stream, or a version-1 server without a streams
+ * endpoint), SK2_EUNSUPPORTED (codec not offered for that stream), SK2_ELIMIT (16
+ * subscriptions per device), SK2_ECONNECT, SK2_ESTATE (not connected). */
+SK2_EXPORT int sk2_client_subscribe(sk2_client_t *self, const char *device_id,
+                                    sk2_stream_kind_t kind, const char *codec);
+/* Undoes sk2_client_subscribe. Returns 0, SK2_ENOTFOUND (not subscribed), SK2_ESTATE. */
+SK2_EXPORT int sk2_client_unsubscribe(sk2_client_t *self, const char *device_id,
+                                      sk2_stream_kind_t kind, const char *codec);
+
+/* Describes a device's stream as the server's `me` does (size, format, fps, depth units,
+ * intrinsics). Returns 0 or SK2_ENOTFOUND (unknown device or stream, or a version-1 server). */
+SK2_EXPORT int sk2_client_stream_info(const sk2_client_t *self, const char *device_id,
+                                      sk2_stream_kind_t kind, sk2_stream_info_t *info);
+/* The codecs the server offers for a device's stream, as a comma-separated list ("raw,rvl"),
+ * or NULL. Borrowed until the next recv/dispatch. */
+SK2_EXPORT const char *sk2_client_stream_codecs(sk2_client_t *self, const char *device_id,
+                                                sk2_stream_kind_t kind);
+/* A device's serial number from `me`, or NULL. */
+SK2_EXPORT const char *sk2_client_device_serial(const sk2_client_t *self, const char *device_id);
+
+/* Asks the server for its counters; SK2_EVENT_STATS follows with the reply as JSON text (a
+ * version-1 server answers with an error instead). Returns 0, SK2_ESTATE, SK2_EAGAIN. */
+SK2_EXPORT int sk2_client_request_stats(sk2_client_t *self);
 
 /* Waits up to timeout_ms (0: do not wait, -1: forever) for the next event and hands it to the
  * caller in *event_p (caller owns it). Returns 0, SK2_ETIMEDOUT (nothing happened),
@@ -123,6 +152,16 @@ SK2_EXPORT const char *sk2_event_device_id(const sk2_event_t *self);
 SK2_EXPORT const sk2_frame_t *sk2_event_frame(const sk2_event_t *self);
 /* Takes the frame out of a FRAME event; the caller owns it. NULL if none (or taken). */
 SK2_EXPORT sk2_frame_t *sk2_event_take_frame(sk2_event_t *self);
+/* The codec a FRAME arrived in ("depth12" on the version-1 endpoint). Static. */
+SK2_EXPORT const char *sk2_event_codec(const sk2_event_t *self);
+/* For a FRAME from the streams endpoint: wall-clock time from capture to decoded, in
+ * microseconds (meaningful when the clocks of both hosts agree); -1 when unknown (version 1). */
+SK2_EXPORT int64_t sk2_event_latency_us(const sk2_event_t *self);
+/* For a FRAME: how many frames of this stream and codec were missed just before it (a jump in
+ * sequence numbers; 0 on the version-1 endpoint, which carries none). */
+SK2_EXPORT uint64_t sk2_event_gap(const sk2_event_t *self);
+/* For a STATS event: the server's counters as JSON text (borrowed), else NULL. */
+SK2_EXPORT const char *sk2_event_json(const sk2_event_t *self);
 /* Encoded size on the wire of a FRAME event, in bytes. */
 SK2_EXPORT size_t sk2_event_wire_bytes(const sk2_event_t *self);
 /* Round trip of a PONG, microseconds. */

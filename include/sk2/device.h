@@ -30,9 +30,12 @@ typedef void(sk2_frame_sink_fn)(void *arg, sk2_frame_t **frame_p);
 typedef struct {
     sk2_stream_kind_t kind;
     sk2_pixel_format_t format;
-    uint32_t width;  /* pixels */
-    uint32_t height; /* pixels */
-    double fps;      /* nominal frames per second; 0 = as fast as possible */
+    uint32_t width;              /* pixels */
+    uint32_t height;             /* pixels */
+    double fps;                  /* nominal frames per second; 0 = as fast as possible */
+    double depth_unit_m;         /* metres per depth value (0.001 for mm); 0 if not depth */
+    bool has_intrinsics;         /* whether `intrinsics` is known */
+    sk2_intrinsics_t intrinsics; /* the stream's camera model */
 } sk2_stream_info_t;
 
 /* Longest device id, in bytes, without the terminating NUL. */
@@ -84,13 +87,30 @@ SK2_EXPORT size_t sk2_device_stream_count(const sk2_device_t *self);
 SK2_EXPORT int sk2_device_stream_info(const sk2_device_t *self, size_t index,
                                       sk2_stream_info_t *info);
 
+/* The device's serial number ("" if it has none); valid while the device lives. */
+SK2_EXPORT const char *sk2_device_serial(const sk2_device_t *self);
+
+/* Turns a stream on or off, also while running: a device spends nothing on streams nobody
+ * wants. Open turns depth on; the others start off. Any thread. Returns 0, SK2_ENOTFOUND (the
+ * device has no such stream). */
+SK2_EXPORT int sk2_device_set_stream_enabled(sk2_device_t *self, sk2_stream_kind_t kind,
+                                             bool is_enabled);
+/* Whether a stream is on. Any thread. */
+SK2_EXPORT bool sk2_device_is_stream_enabled(const sk2_device_t *self, sk2_stream_kind_t kind);
+
+/* The colour stream's size, before open (the mock: 16x16 .. 1920x1080, even sizes; default
+ * 1920x1080 like Kinect v2). Returns 0, SK2_EINVAL, SK2_ESTATE, SK2_EUNSUPPORTED. */
+SK2_EXPORT int sk2_device_set_color_size(sk2_device_t *self, uint32_t width, uint32_t height);
+
 /* Frames produced since open (given to the sink). Any thread. */
 SK2_EXPORT uint64_t sk2_device_frames_produced(const sk2_device_t *self);
 
 /* ---- The mock device's scene, for verification -------------------------------------------
  * The mock device renders exactly the streamkinect2 mock scene: 512 x 424 depth in mm,
  * min(wall, sphere rolled right by dx), with dx = (int)(100 * sin(t)) and t the capture time
- * in seconds since the Unix epoch. */
+ * in seconds since the Unix epoch. Its IR stream (512 x 424, gray16) is
+ * sk2_mock_ir(depth) of the same instant's scene; its colour stream (RGB24) shows the scene
+ * from the same viewpoint. Its intrinsics are typical of a Kinect v2. */
 #define SK2_MOCK_WIDTH  512u
 #define SK2_MOCK_HEIGHT 424u
 
@@ -105,6 +125,9 @@ SK2_EXPORT void sk2_mock_render(uint16_t *dst, int dx);
  * Returns 0 and sets *dx, or SK2_ENOTFOUND if no dx matches, SK2_EINVAL for a wrong size. */
 SK2_EXPORT int sk2_mock_match(const uint16_t *depth, uint32_t width, uint32_t height, unsigned bits,
                               int *dx);
+
+/* The mock IR value of a pixel at this depth: bright when near, like an active IR camera. */
+SK2_EXPORT uint16_t sk2_mock_ir(uint16_t depth_mm);
 
 #ifdef __cplusplus
 }

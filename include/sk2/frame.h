@@ -74,6 +74,24 @@ SK2_EXPORT void sk2_frame_set_device_timestamp_us(sk2_frame_t *self, int64_t tim
 SK2_EXPORT int64_t sk2_frame_capture_time_us(const sk2_frame_t *self);
 SK2_EXPORT void sk2_frame_set_capture_time_us(sk2_frame_t *self, int64_t time_us);
 
+/* A camera's pinhole model with Brown-Conrady distortion, in the stream's own pixels. A pixel
+ * (u, v) seen at depth z lies at x = (u' - cx) z / fx, y = (v' - cy) z / fy, where (u', v')
+ * is (u, v) with the distortion removed. */
+typedef struct {
+    double fx, fy;     /* focal lengths, pixels */
+    double cx, cy;     /* principal point, pixels */
+    double k1, k2, k3; /* radial distortion coefficients */
+    double p1, p2;     /* tangential distortion coefficients */
+} sk2_intrinsics_t;
+
+/* Turns a depth frame into points: for every pixel with a reading, its position in metres in
+ * the depth camera's frame (x right, y down, z forward), distortion removed. `depth_unit_m` is
+ * metres per depth value (0.001 for millimetres). Writes up to `capacity` points as x, y, z
+ * floats into xyz (3 * capacity floats) and returns how many pixels had a reading (which may
+ * exceed capacity), or 0 if the frame is not 16-bit. Any thread. */
+SK2_EXPORT size_t sk2_frame_to_points(const sk2_frame_t *depth, const sk2_intrinsics_t *intrinsics,
+                                      double depth_unit_m, float *xyz, size_t capacity);
+
 /* Bytes per pixel of a format, 0 for an unknown format. */
 SK2_EXPORT size_t sk2_pixel_format_bytes(sk2_pixel_format_t format);
 /* "depth_mm16", "gray16", "rgb24", "bgra32" or "unknown". */

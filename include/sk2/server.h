@@ -19,15 +19,20 @@ extern "C" {
 
 typedef struct sk2_server sk2_server_t;
 
-/* Counters, summed over all devices the server has served since it was created. */
+/* Counters, summed over all devices the server has served since it was created. A frame is
+ * encoded only while someone subscribes to it, so once a device is removed:
+ * frames_produced = frames_encoded + frames_idle + frames_dropped. */
 typedef struct {
     uint32_t devices;          /* devices served now */
     uint64_t frames_produced;  /* frames the devices handed to the server */
-    uint64_t frames_encoded;   /* frames encoded */
-    uint64_t frames_published; /* frames given to the PUB sockets */
-    uint64_t frames_dropped;   /* frames dropped because encoding was behind */
-    uint64_t bytes_raw;        /* pixel bytes of encoded frames */
-    uint64_t bytes_published;  /* encoded bytes given to the PUB sockets */
+    uint64_t frames_encoded;   /* frames encoded for at least one subscriber */
+    uint64_t frames_published; /* frames sent on at least one endpoint */
+    uint64_t frames_idle;      /* frames nobody subscribed to, so never encoded */
+    uint64_t frames_dropped;   /* frames dropped: encoder behind, encode failure, or queued at
+                                  shutdown */
+    uint64_t encodings;        /* encode operations: a frame may be encoded by several codecs */
+    uint64_t bytes_raw;        /* pixel bytes of the encodings */
+    uint64_t bytes_published;  /* encoded bytes sent */
     uint64_t encode_time_us;   /* time spent encoding, microseconds */
     uint64_t requests;         /* control requests answered */
     uint64_t bad_requests;     /* of which were answered with an error */

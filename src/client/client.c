@@ -14,6 +14,7 @@
 #include "client/event.h"
 #include "core/log_internal.h"
 #include "core/runtime.h"
+#include "proto/header.h"
 #include "proto/me.h"
 #include "proto/msg.h"
 #include "sk2/client.h"
@@ -26,6 +27,7 @@
 #define S_MAX_FRAME_WIRE          (8u << 20) /* largest depth message read off a SUB socket */
 #define S_SUB_HWM                 4          /* frames queued per stream before libzmq drops */
 #define S_MAX_EVENTS_PER_DISPATCH 256        /* so a flood of frames cannot pin dispatch forever */
+#define S_MAX_SUBSCRIPTIONS       16         /* (stream, codec) pairs per device */
 
 typedef struct {
     sk2_msg_type_t type; /* what was asked */
@@ -33,13 +35,25 @@ typedef struct {
 } s_pending_t;
 
 typedef struct {
-    char *id;          /* device id from `me` */
-    char *depth;       /* its depth endpoint, or NULL */
-    zsock_t *sub;      /* SUB socket while depth is enabled */
-    uint64_t received; /* frames received: v1 depth carries no sequence numbers */
+    sk2_stream_kind_t kind;   /* the stream */
+    const sk2_codec_t *codec; /* in this encoding */
+    bool has_last;            /* whether last_sequence is set */
+    uint64_t last_sequence;   /* of the newest frame received, to see gaps */
+} s_subscription_t;
+
+typedef struct {
+    char *id;             /* device id from `me` */
+    char *depth;          /* its version-1 depth endpoint, or NULL */
+    char *streams;        /* its streams endpoint (sk2 servers), or NULL */
+    zsock_t *sub;         /* SUB on `depth` while depth is enabled */
+    zsock_t *streams_sub; /* SUB on `streams` while anything is subscribed */
+    uint64_t received;    /* frames received on `depth`: v1 carries no sequence numbers */
+    s_subscription_t subscriptions[S_MAX_SUBSCRIPTIONS];
+    size_t subscription_count;
 } s_device_t;
 
 struct sk2_client {
+    char *codecs_text;                  /* buffer behind sk2_client_stream_codecs */
     zsock_t *control;                   /* DEALER, while connected */
     char *endpoint;                     /* normalised control endpoint */
     bool is_connected;                  /* between connect and disconnect/loss */
@@ -102,8 +116,48 @@ static void s_device_close(s_device_t *device)
 static void s_device_free(s_device_t *device)
 {
     s_device_close(device);
+    zsock_destroy(&device->streams_sub);
     free(device->id);
     free(device->depth);
+    free(device->streams);
+}
+
+static zsock_t *s_sub_new(const char *endpoint)
+{
+    zsock_t *sub = zsock_new(ZMQ_SUB);
+    if (!sub)
+        return NULL;
+    zsock_set_rcvhwm(sub, S_SUB_HWM);
+    zsock_set_maxmsgsize(sub, S_MAX_FRAME_WIRE);
+    zsock_set_linger(sub, 0);
+    if (zsock_connect(sub, "%s", endpoint) != 0)
+        zsock_destroy(&sub);
+    return sub;
+}
+
+static void s_topic_subscribe(zsock_t *sub, const s_subscription_t *subscription, bool on)
+{
+    char topic[SK2_TOPIC_MAX];
+    size_t length = sk2_topic_format(subscription->kind, subscription->codec, topic, sizeof topic);
+    zmq_setsockopt(zsock_resolve(sub), on ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, topic, length);
+}
+
+/* (Re)connects the streams socket and subscribes every topic the device has. */
+static int s_streams_open(s_device_t *device)
+{
+    zsock_destroy(&device->streams_sub);
+    if (device->subscription_count == 0)
+        return 0;
+    if (!device->streams)
+        return SK2_ENOTFOUND;
+    device->streams_sub = s_sub_new(device->streams);
+    if (!device->streams_sub)
+        return SK2_ECONNECT;
+    for (size_t i = 0; i < device->subscription_count; i++) {
+        s_topic_subscribe(device->streams_sub, &device->subscriptions[i], true);
+        device->subscriptions[i].has_last = false;
+    }
+    return 0;
 }
 
 static s_device_t *s_find_device(const sk2_client_t *self, const char *id)
@@ -120,18 +174,10 @@ static int s_device_open(s_device_t *device)
         return 0;
     if (!device->depth)
         return SK2_ENOTFOUND;
-    zsock_t *sub = zsock_new(ZMQ_SUB);
-    if (!sub)
-        return SK2_ENOMEM;
-    zsock_set_rcvhwm(sub, S_SUB_HWM);
-    zsock_set_maxmsgsize(sub, S_MAX_FRAME_WIRE);
-    zsock_set_linger(sub, 0);
-    zsock_set_subscribe(sub, "");
-    if (zsock_connect(sub, "%s", device->depth) != 0) {
-        zsock_destroy(&sub);
+    device->sub = s_sub_new(device->depth);
+    if (!device->sub)
         return SK2_ECONNECT;
-    }
-    device->sub = sub;
+    zsock_set_subscribe(device->sub, "");
     return 0;
 }
 
@@ -217,6 +263,11 @@ static char *s_normalise(const char *endpoint)
 
 /* ---- Replies -------------------------------------------------------------------------------- */
 
+static bool s_moved(const char *before, const char *after)
+{
+    return (before == NULL) != (after == NULL) || (before && strcmp(before, after) != 0);
+}
+
 static void s_apply_me(sk2_client_t *self, sk2_me_t *me)
 {
     s_device_t *devices = calloc(me->device_count ? me->device_count : 1, sizeof *devices);
@@ -230,6 +281,7 @@ static void s_apply_me(sk2_client_t *self, sk2_me_t *me)
     /* Keep the state (open streams, counters) of devices still listed; note new ones. */
     for (size_t i = 0; i < me->device_count; i++) {
         const char *depth = sk2_me_endpoint(&me->devices[i], "depth");
+        const char *streams = sk2_me_endpoint(&me->devices[i], "streams");
         s_device_t *old = s_find_device(self, me->devices[i].id);
         s_device_t *now = &devices[i];
         if (old) {
@@ -237,9 +289,10 @@ static void s_apply_me(sk2_client_t *self, sk2_me_t *me)
             old->id = NULL; /* moved */
             old->depth = NULL;
             old->sub = NULL;
-            bool moved = (depth == NULL) != (now->depth == NULL) ||
-                         (depth && strcmp(depth, now->depth) != 0);
-            if (moved) {
+            old->streams = NULL;
+            old->streams_sub = NULL;
+            old->subscription_count = 0;
+            if (s_moved(now->depth, depth)) {
                 bool was_open = now->sub != NULL;
                 s_device_close(now);
                 free(now->depth);
@@ -247,9 +300,15 @@ static void s_apply_me(sk2_client_t *self, sk2_me_t *me)
                 if (was_open && now->depth)
                     s_device_open(now);
             }
+            if (s_moved(now->streams, streams)) {
+                free(now->streams);
+                now->streams = streams ? strdup(streams) : NULL;
+                s_streams_open(now);
+            }
         } else {
             now->id = strdup(me->devices[i].id);
             now->depth = depth ? strdup(depth) : NULL;
+            now->streams = streams ? strdup(streams) : NULL;
             s_push_new(self, SK2_EVENT_DEVICE_ADDED, now->id, 0, NULL);
         }
     }
@@ -305,6 +364,11 @@ static void s_reply(sk2_client_t *self, zmsg_t *reply)
         if (event)
             event->rtt_us = sk2_clock_mono_us() - request.sent_us;
         s_push(self, event);
+    } else if (request.type == SK2_MSG_STATS && msg.type == SK2_MSG_STATS_REPLY && msg.payload) {
+        sk2_event_t *event = sk2_event_new(SK2_EVENT_STATS, NULL, 0, NULL);
+        if (event && !(event->json = json_dumps(msg.payload, JSON_COMPACT)))
+            sk2_event_destroy(&event);
+        s_push(self, event);
     } else if (request.type == SK2_MSG_WHO && msg.type == SK2_MSG_ME) {
         sk2_me_t *me = NULL;
         if (sk2_me_parse(msg.payload, &me, why, sizeof why) == 0)
@@ -355,7 +419,88 @@ static void s_read_frame(sk2_client_t *self, s_device_t *device)
     }
     event->frame = frame;
     event->wire_bytes = size;
+    event->codec = SK2_CODEC_DEPTH12;
     s_push(self, event);
+}
+
+static s_subscription_t *s_find_subscription(s_device_t *device, sk2_stream_kind_t kind,
+                                             const sk2_codec_t *codec)
+{
+    for (size_t i = 0; i < device->subscription_count; i++)
+        if (device->subscriptions[i].kind == kind && device->subscriptions[i].codec == codec)
+            return &device->subscriptions[i];
+    return NULL;
+}
+
+/* Decodes one message of the streams endpoint: [topic][header][payload]. */
+static int s_decode_stream(s_device_t *device, zmsg_t *msg, sk2_event_t **event_p, char *why,
+                           size_t why_size)
+{
+    if (zmsg_size(msg) != 3) {
+        snprintf(why, why_size, "stream message of %zu parts, not 3", zmsg_size(msg));
+        return SK2_EPROTO;
+    }
+    zframe_t *topic = zmsg_first(msg), *head = zmsg_next(msg), *payload = zmsg_next(msg);
+    sk2_stream_kind_t kind;
+    const sk2_codec_t *codec;
+    sk2_header_t header;
+    int rc = sk2_topic_parse(zframe_data(topic), zframe_size(topic), &kind, &codec);
+    if (rc != 0) {
+        snprintf(why, why_size, "unknown stream topic");
+        return rc;
+    }
+    rc = sk2_header_read(zframe_data(head), zframe_size(head), &header, why, why_size);
+    if (rc != 0)
+        return rc;
+    if (header.kind != kind || header.codec != codec ||
+        header.payload_size != zframe_size(payload)) {
+        snprintf(why, why_size, "frame header disagrees with its topic or payload");
+        return SK2_EPROTO;
+    }
+    s_subscription_t *subscription = s_find_subscription(device, kind, codec);
+    if (!subscription)
+        return SK2_ENOTFOUND; /* in flight from before an unsubscribe */
+    sk2_frame_t *frame = sk2_frame_new(kind, header.format, header.width, header.height);
+    if (!frame)
+        return SK2_ENOMEM;
+    rc = sk2_codec_decode(codec, zframe_data(payload), zframe_size(payload), frame);
+    sk2_event_t *event = rc == 0 ? sk2_event_new(SK2_EVENT_FRAME, device->id, 0, NULL) : NULL;
+    if (!event) {
+        snprintf(why, why_size, "undecodable %s frame in %s", sk2_stream_kind_name(kind),
+                 sk2_codec_name(codec));
+        sk2_frame_destroy(&frame);
+        return rc ? rc : SK2_ENOMEM;
+    }
+    sk2_frame_set_sequence(frame, header.sequence);
+    sk2_frame_set_device_timestamp_us(frame, header.device_timestamp_us);
+    sk2_frame_set_capture_time_us(frame, header.capture_time_us);
+    if (subscription->has_last && header.sequence > subscription->last_sequence)
+        event->gap = header.sequence - subscription->last_sequence - 1;
+    subscription->has_last = true;
+    subscription->last_sequence = header.sequence;
+    event->frame = frame;
+    event->wire_bytes = zframe_size(payload);
+    event->codec = sk2_codec_name(codec);
+    event->latency_us = sk2_clock_wall_us() - header.capture_time_us;
+    *event_p = event;
+    return 0;
+}
+
+static void s_read_stream(sk2_client_t *self, s_device_t *device)
+{
+    if (!(zsock_events(device->streams_sub) & ZMQ_POLLIN))
+        return;
+    zmsg_t *msg = zmsg_recv(device->streams_sub);
+    if (!msg)
+        return;
+    sk2_event_t *event = NULL;
+    char why[160];
+    int rc = s_decode_stream(device, msg, &event, why, sizeof why);
+    zmsg_destroy(&msg);
+    if (rc == 0)
+        s_push(self, event);
+    else if (rc != SK2_ENOTFOUND)
+        s_push_new(self, SK2_EVENT_ERROR, device->id, rc, why);
 }
 
 /* ---- The loop ----------------------------------------------------------------------------- */
@@ -394,16 +539,21 @@ static void s_run_timers(sk2_client_t *self)
 /* Polls once for at most wait_ms and turns whatever is readable into events. */
 static int s_poll(sk2_client_t *self, int wait_ms)
 {
-    zmq_pollitem_t items[1 + SK2_ME_MAX_DEVICES];
-    s_device_t *owners[1 + SK2_ME_MAX_DEVICES];
+    zmq_pollitem_t items[1 + 2 * SK2_ME_MAX_DEVICES];
+    s_device_t *owners[1 + 2 * SK2_ME_MAX_DEVICES];
+    bool is_streams[1 + 2 * SK2_ME_MAX_DEVICES];
     size_t n = 0;
     items[n++] = (zmq_pollitem_t){.socket = zsock_resolve(self->control), .events = ZMQ_POLLIN};
     for (size_t k = 0; k < self->device_count; k++) {
         s_device_t *device = &self->devices[(self->next_device + k) % self->device_count];
-        if (device->sub) {
+        zsock_t *sockets[2] = {device->sub, device->streams_sub};
+        for (int which = 0; which < 2; which++) {
+            if (!sockets[which])
+                continue;
             owners[n] = device;
+            is_streams[n] = which == 1;
             items[n++] =
-                (zmq_pollitem_t){.socket = zsock_resolve(device->sub), .events = ZMQ_POLLIN};
+                (zmq_pollitem_t){.socket = zsock_resolve(sockets[which]), .events = ZMQ_POLLIN};
         }
     }
     if (zmq_poll(items, (int)n, wait_ms) < 0)
@@ -411,9 +561,14 @@ static int s_poll(sk2_client_t *self, int wait_ms)
     if (self->device_count)
         self->next_device = (self->next_device + 1) % self->device_count;
     /* Frames first, so that a `me` removing a device cannot free a socket polled above. */
-    for (size_t i = 1; i < n; i++)
-        if (items[i].revents & ZMQ_POLLIN)
+    for (size_t i = 1; i < n; i++) {
+        if (!(items[i].revents & ZMQ_POLLIN))
+            continue;
+        if (is_streams[i])
+            s_read_stream(self, owners[i]);
+        else
             s_read_frame(self, owners[i]);
+    }
     if (items[0].revents & ZMQ_POLLIN) {
         while (self->control && (zsock_events(self->control) & ZMQ_POLLIN)) {
             zmsg_t *reply = zmsg_recv(self->control);
@@ -497,6 +652,7 @@ void sk2_client_destroy(sk2_client_t **self_p)
     sk2_event_t *event;
     while ((event = s_pop(self)))
         sk2_event_destroy(&event);
+    free(self->codecs_text);
     free(self);
     *self_p = NULL;
 }
@@ -616,11 +772,14 @@ size_t sk2_client_fds(sk2_client_t *self, int *fds, size_t max)
         fds[n] = zsock_fd(self->control);
     n++;
     for (size_t i = 0; i < self->device_count; i++) {
-        if (!self->devices[i].sub)
-            continue;
-        if (n < max)
-            fds[n] = zsock_fd(self->devices[i].sub);
-        n++;
+        zsock_t *sockets[2] = {self->devices[i].sub, self->devices[i].streams_sub};
+        for (int which = 0; which < 2; which++) {
+            if (!sockets[which])
+                continue;
+            if (n < max)
+                fds[n] = zsock_fd(sockets[which]);
+            n++;
+        }
     }
     return n;
 }
@@ -670,4 +829,187 @@ const char *sk2_client_server_endpoint(const sk2_client_t *self, const char *nam
         return NULL;
     json_t *value = json_object_get(json_object_get(self->me->payload, "endpoints"), name);
     return json_is_string(value) ? json_string_value(value) : NULL;
+}
+
+/* ---- Extended streams ------------------------------------------------------------------- */
+
+static int s_subscription_args(sk2_client_t *self, const char *device_id, sk2_stream_kind_t kind,
+                               const char *codec_name, s_device_t **device,
+                               const sk2_codec_t **codec)
+{
+    if (!self || !device_id || !codec_name)
+        return SK2_EINVAL;
+    if (!self->is_connected)
+        return SK2_ESTATE;
+    *device = s_find_device(self, device_id);
+    *codec = sk2_codec_find(codec_name);
+    if (!*device || !(*device)->streams)
+        return SK2_ENOTFOUND;
+    return *codec ? 0 : SK2_EUNSUPPORTED;
+}
+
+/* The stream record of a device in `me`, or NULL. */
+static json_t *s_me_stream(const sk2_client_t *self, const char *device_id, sk2_stream_kind_t kind)
+{
+    if (!self || !self->me || !device_id)
+        return NULL;
+    const sk2_me_device_t *device = sk2_me_find(self->me, device_id);
+    json_t *record = NULL;
+    for (size_t i = 0; device && i < self->me->device_count; i++)
+        if (&self->me->devices[i] == device)
+            record = json_array_get(json_object_get(self->me->payload, "devices"), i);
+    json_t *streams = json_object_get(record, "streams");
+    size_t index;
+    json_t *stream;
+    json_array_foreach(streams, index, stream)
+    {
+        json_t *name = json_object_get(stream, "kind");
+        if (json_is_string(name) &&
+            strcmp(json_string_value(name), sk2_stream_kind_name(kind)) == 0)
+            return stream;
+    }
+    return NULL;
+}
+
+static bool s_codec_offered(const sk2_client_t *self, const char *device_id, sk2_stream_kind_t kind,
+                            const char *codec)
+{
+    json_t *codecs = json_object_get(s_me_stream(self, device_id, kind), "codecs");
+    size_t index;
+    json_t *name;
+    json_array_foreach(codecs, index, name)
+    {
+        if (json_is_string(name) && strcmp(json_string_value(name), codec) == 0)
+            return true;
+    }
+    return false;
+}
+
+int sk2_client_subscribe(sk2_client_t *self, const char *device_id, sk2_stream_kind_t kind,
+                         const char *codec_name)
+{
+    s_device_t *device;
+    const sk2_codec_t *codec;
+    int rc = s_subscription_args(self, device_id, kind, codec_name, &device, &codec);
+    if (rc != 0)
+        return rc;
+    if (!s_me_stream(self, device_id, kind))
+        return SK2_ENOTFOUND;
+    if (!s_codec_offered(self, device_id, kind, codec_name))
+        return SK2_EUNSUPPORTED;
+    if (s_find_subscription(device, kind, codec))
+        return 0;
+    if (device->subscription_count == S_MAX_SUBSCRIPTIONS)
+        return SK2_ELIMIT;
+    s_subscription_t *subscription = &device->subscriptions[device->subscription_count++];
+    *subscription = (s_subscription_t){.kind = kind, .codec = codec};
+    if (!device->streams_sub)
+        return s_streams_open(device);
+    s_topic_subscribe(device->streams_sub, subscription, true);
+    return 0;
+}
+
+int sk2_client_unsubscribe(sk2_client_t *self, const char *device_id, sk2_stream_kind_t kind,
+                           const char *codec_name)
+{
+    s_device_t *device;
+    const sk2_codec_t *codec;
+    int rc = s_subscription_args(self, device_id, kind, codec_name, &device, &codec);
+    if (rc != 0)
+        return rc == SK2_EUNSUPPORTED ? SK2_ENOTFOUND : rc;
+    s_subscription_t *subscription = s_find_subscription(device, kind, codec);
+    if (!subscription)
+        return SK2_ENOTFOUND;
+    if (device->streams_sub)
+        s_topic_subscribe(device->streams_sub, subscription, false);
+    *subscription = device->subscriptions[--device->subscription_count];
+    if (device->subscription_count == 0)
+        zsock_destroy(&device->streams_sub);
+    return 0;
+}
+
+static double s_number(json_t *object, const char *key)
+{
+    json_t *value = json_object_get(object, key);
+    return json_is_number(value) ? json_number_value(value) : 0.0;
+}
+
+int sk2_client_stream_info(const sk2_client_t *self, const char *device_id, sk2_stream_kind_t kind,
+                           sk2_stream_info_t *info)
+{
+    json_t *stream = s_me_stream(self, device_id, kind);
+    if (!stream || !info)
+        return stream ? SK2_EINVAL : SK2_ENOTFOUND;
+    json_t *format = json_object_get(stream, "format");
+    double width = s_number(stream, "width"), height = s_number(stream, "height");
+    /* Bounded like a frame, since a client may allocate from these. */
+    if (width < 1 || height < 1 || width > SK2_FRAME_MAX_WIDTH || height > SK2_FRAME_MAX_HEIGHT)
+        return SK2_ENOTFOUND;
+    *info = (sk2_stream_info_t){.kind = kind,
+                                .width = (uint32_t)width,
+                                .height = (uint32_t)height,
+                                .fps = s_number(stream, "fps"),
+                                .depth_unit_m = s_number(stream, "depth_unit_m")};
+    for (int f = SK2_PIXEL_DEPTH_MM16; f <= SK2_PIXEL_BGRA32; f++)
+        if (json_is_string(format) &&
+            strcmp(json_string_value(format), sk2_pixel_format_name((sk2_pixel_format_t)f)) == 0)
+            info->format = (sk2_pixel_format_t)f;
+    json_t *k = json_object_get(stream, "intrinsics");
+    if (json_is_object(k)) {
+        info->has_intrinsics = true;
+        info->intrinsics = (sk2_intrinsics_t){.fx = s_number(k, "fx"),
+                                              .fy = s_number(k, "fy"),
+                                              .cx = s_number(k, "cx"),
+                                              .cy = s_number(k, "cy"),
+                                              .k1 = s_number(k, "k1"),
+                                              .k2 = s_number(k, "k2"),
+                                              .k3 = s_number(k, "k3"),
+                                              .p1 = s_number(k, "p1"),
+                                              .p2 = s_number(k, "p2")};
+    }
+    return 0;
+}
+
+const char *sk2_client_stream_codecs(sk2_client_t *self, const char *device_id,
+                                     sk2_stream_kind_t kind)
+{
+    json_t *codecs = json_object_get(s_me_stream(self, device_id, kind), "codecs");
+    if (!json_is_array(codecs))
+        return NULL;
+    size_t size = 1, index;
+    json_t *name;
+    json_array_foreach(codecs, index, name) size += json_string_length(name) + 1;
+    char *text = realloc(self->codecs_text, size);
+    if (!text)
+        return NULL;
+    self->codecs_text = text;
+    text[0] = '\0';
+    json_array_foreach(codecs, index, name)
+    {
+        if (!json_is_string(name))
+            continue;
+        if (text[0])
+            strcat(text, ",");
+        strcat(text, json_string_value(name));
+    }
+    return text;
+}
+
+const char *sk2_client_device_serial(const sk2_client_t *self, const char *device_id)
+{
+    if (!self || !self->me || !device_id)
+        return NULL;
+    for (size_t i = 0; i < self->me->device_count; i++) {
+        if (strcmp(self->me->devices[i].id, device_id) != 0)
+            continue;
+        json_t *record = json_array_get(json_object_get(self->me->payload, "devices"), i);
+        json_t *serial = json_object_get(record, "serial");
+        return json_is_string(serial) ? json_string_value(serial) : NULL;
+    }
+    return NULL;
+}
+
+int sk2_client_request_stats(sk2_client_t *self)
+{
+    return self ? s_request(self, SK2_MSG_STATS) : SK2_EINVAL;
 }

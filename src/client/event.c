@@ -13,6 +13,7 @@ sk2_event_t *sk2_event_new(sk2_event_type_t type, const char *device_id, int err
         return NULL;
     self->type = type;
     self->error = error;
+    self->latency_us = -1;
     if ((device_id && !(self->device_id = strdup(device_id))) ||
         (reason && !(self->reason = strdup(reason))))
         sk2_event_destroy(&self);
@@ -27,6 +28,7 @@ void sk2_event_destroy(sk2_event_t **self_p)
     sk2_frame_destroy(&self->frame);
     free(self->device_id);
     free(self->reason);
+    free(self->json);
     free(self->server_name);
     free(self->endpoint);
     free(self->host);
@@ -60,6 +62,8 @@ const char *sk2_event_type_name(sk2_event_type_t type)
         return "frame";
     case SK2_EVENT_ERROR:
         return "error";
+    case SK2_EVENT_STATS:
+        return "stats";
     case SK2_EVENT_SERVER_ADDED:
         return "server-added";
     case SK2_EVENT_SERVER_REMOVED:
@@ -140,4 +144,24 @@ const char *sk2_event_address(const sk2_event_t *self, size_t index)
 const char *sk2_event_txt(const sk2_event_t *self, const char *key)
 {
     return self ? sk2_txt_get(self->txt, key) : NULL;
+}
+
+const char *sk2_event_codec(const sk2_event_t *self)
+{
+    return self->codec;
+}
+
+int64_t sk2_event_latency_us(const sk2_event_t *self)
+{
+    return self->latency_us;
+}
+
+uint64_t sk2_event_gap(const sk2_event_t *self)
+{
+    return self->gap;
+}
+
+const char *sk2_event_json(const sk2_event_t *self)
+{
+    return self->json;
 }

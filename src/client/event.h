@@ -12,6 +12,10 @@ struct sk2_event {
     char *device_id;        /* device events and frames, else NULL */
     sk2_frame_t *frame;     /* FRAME: the decoded frame, owned until taken */
     size_t wire_bytes;      /* FRAME: encoded bytes received */
+    const char *codec;      /* FRAME: codec name (static) */
+    int64_t latency_us;     /* FRAME: capture to decoded, microseconds; -1 if unknown */
+    uint64_t gap;           /* FRAME: frames missed just before this one */
+    char *json;             /* STATS: the reply, owned */
     int64_t rtt_us;         /* PONG: round trip, microseconds */
     int error;              /* DISCONNECTED/ERROR: SK2_E* cause */
     char *reason;           /* DISCONNECTED/ERROR: text, else NULL */

@@ -48,6 +48,7 @@ struct sk2_device {
     /* Next sequence number per stream; written only by the thread emitting that stream. */
     uint64_t next_sequence[SK2_DEVICE_MAX_STREAMS];
     _Atomic uint64_t frames_produced; /* frames given to the sink since open; read anywhere */
+    _Atomic bool is_wanted[SK2_DEVICE_MAX_STREAMS]; /* per stream index; set from any thread */
 };
 
 size_t sk2_device_backend_count(void)
@@ -127,6 +128,8 @@ sk2_device_t *sk2_device_new_backend(const sk2_device_backend_t *found)
     self->backend = found;
     self->state = S_STATE_CLOSED;
     atomic_init(&self->frames_produced, 0);
+    for (size_t i = 0; i < SK2_DEVICE_MAX_STREAMS; i++)
+        atomic_init(&self->is_wanted[i], false);
     if (s_generate_id(self->id) != 0) {
         /* Nothing else can report why a constructor returned NULL, so say it here. */
         SK2_ERROR("device", "no random source for a device id (getrandom and /dev/urandom)");
@@ -195,6 +198,8 @@ int sk2_device_open(sk2_device_t *self)
     /* The backends are part of this library: more streams than we number is our bug. */
     assert(self->backend->stream_count(self->impl) <= SK2_DEVICE_MAX_STREAMS);
     self->state = S_STATE_OPEN;
+    /* Depth is what every client of the original protocol wants; the rest costs until asked. */
+    sk2_device_set_stream_enabled(self, SK2_STREAM_DEPTH, true);
     return 0;
 }
 
@@ -285,4 +290,55 @@ void sk2_device_emit(sk2_device_t *self, size_t stream_index, sk2_frame_t **fram
     self->sink(self->sink_arg, &frame);
     /* A sink that only looked at the frame leaves it to us; never leak it. */
     sk2_frame_destroy(&frame);
+}
+
+/* The index of the device's stream of this kind, or -1. */
+static int s_stream_index(const sk2_device_t *self, sk2_stream_kind_t kind)
+{
+    size_t count = sk2_device_stream_count(self);
+    for (size_t i = 0; i < count && i < SK2_DEVICE_MAX_STREAMS; i++) {
+        sk2_stream_info_t info;
+        if (sk2_device_stream_info(self, i, &info) == 0 && info.kind == kind)
+            return (int)i;
+    }
+    return -1;
+}
+
+int sk2_device_set_stream_enabled(sk2_device_t *self, sk2_stream_kind_t kind, bool is_enabled)
+{
+    if (!self)
+        return SK2_EINVAL;
+    int index = s_stream_index(self, kind);
+    if (index < 0)
+        return SK2_ENOTFOUND;
+    atomic_store(&self->is_wanted[index], is_enabled);
+    return 0;
+}
+
+bool sk2_device_is_stream_enabled(const sk2_device_t *self, sk2_stream_kind_t kind)
+{
+    int index = self ? s_stream_index(self, kind) : -1;
+    return index >= 0 && atomic_load(&self->is_wanted[index]);
+}
+
+bool sk2_device_stream_wanted(const sk2_device_t *self, size_t stream_index)
+{
+    return stream_index < SK2_DEVICE_MAX_STREAMS && atomic_load(&self->is_wanted[stream_index]);
+}
+
+const char *sk2_device_serial(const sk2_device_t *self)
+{
+    const char *serial = self && self->backend->serial ? self->backend->serial(self->impl) : NULL;
+    return serial ? serial : "";
+}
+
+int sk2_device_set_color_size(sk2_device_t *self, uint32_t width, uint32_t height)
+{
+    if (!self)
+        return SK2_EINVAL;
+    if (self->state != S_STATE_CLOSED)
+        return SK2_ESTATE;
+    if (!self->backend->set_color_size)
+        return SK2_EUNSUPPORTED;
+    return self->backend->set_color_size(self->impl, width, height);
 }

@@ -41,6 +41,11 @@ typedef struct {
     size_t (*stream_count)(const void *impl);
     /* Fills *info for a stream index below stream_count(). Returns 0 or SK2_ENOTFOUND. */
     int (*stream_info)(const void *impl, size_t index, sk2_stream_info_t *info);
+    /* The serial number, or NULL for none. Valid after open. */
+    const char *(*serial)(const void *impl);
+    /* Sets the colour stream's size before open; NULL if it cannot be chosen. Returns 0 or
+     * SK2_EINVAL. */
+    int (*set_color_size)(void *impl, uint32_t width, uint32_t height);
 } sk2_device_backend_t;
 
 /* Hands a captured frame of stream `stream_index` to the device, which takes ownership of
@@ -49,6 +54,10 @@ typedef struct {
  * Called only between a successful start and the return of stop, and for each stream from one
  * thread at a time. */
 void sk2_device_emit(sk2_device_t *self, size_t stream_index, sk2_frame_t **frame_p);
+
+/* Whether anyone wants stream `stream_index` now (sk2_device_set_stream_enabled). Backends
+ * skip the work for streams nobody wants. Any thread. */
+bool sk2_device_stream_wanted(const sk2_device_t *self, size_t stream_index);
 
 /* A new device of a backend that need not be in the registry (benchmarks and tests define
  * their own). Same contract as sk2_device_new(). */

@@ -13,7 +13,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "core/log_internal.h"
@@ -37,9 +39,20 @@ static pthread_once_t s_scene_once = PTHREAD_ONCE_INIT;
 static uint16_t s_wall[SK2_MOCK_HEIGHT];                   /* mm, per row: it has no x term */
 static uint16_t s_sphere[SK2_MOCK_HEIGHT][SK2_MOCK_WIDTH]; /* mm, centred, before the roll */
 
+/* Stream indices of the mock device. */
+enum { S_DEPTH = 0, S_IR = 1, S_COLOR = 2, S_STREAMS = 3 };
+
+#define S_COLOR_MAX_WIDTH  1920u
+#define S_COLOR_MAX_HEIGHT 1080u
+#define S_COLOR_MIN_SIZE   16u
+
 typedef struct {
-    sk2_device_t *owner;       /* the generic device, for sk2_device_emit */
-    double fps;                /* frames per second; 0 = as fast as possible */
+    sk2_device_t *owner;  /* the generic device, for sk2_device_emit */
+    double fps;           /* frames per second; 0 = as fast as possible */
+    uint32_t color_width; /* colour stream size, pixels */
+    uint32_t color_height;
+    uint16_t *scene;           /* depth of the current instant, mm: capture thread only */
+    char serial[32];           /* "mock-" + the start of the id, fixed at open */
     pthread_mutex_t lock;      /* guards should_stop */
     pthread_cond_t wake;       /* on CLOCK_MONOTONIC; signalled by stop */
     bool should_stop;          /* set by stop, read by the capture thread */
@@ -173,25 +186,92 @@ static bool s_wait_until(s_mock_t *self, int64_t deadline_ns)
     return should_run;
 }
 
-static void s_capture_one(s_mock_t *self)
+static sk2_frame_t *s_new_frame(s_mock_t *self, sk2_stream_kind_t kind, sk2_pixel_format_t format,
+                                uint32_t width, uint32_t height)
 {
-    sk2_frame_t *frame =
-        sk2_frame_new(SK2_STREAM_DEPTH, SK2_PIXEL_DEPTH_MM16, SK2_MOCK_WIDTH, SK2_MOCK_HEIGHT);
+    sk2_frame_t *frame = sk2_frame_new(kind, format, width, height);
     if (!frame) {
         uint64_t suppressed = 0;
         if (sk2_ratelimit_pass(&self->oom_limit, S_OOM_WARN_INTERVAL_US, &suppressed))
             SK2_WARN("mock", "out of memory for a frame, frame skipped (%" PRIu64 " more before)",
                      suppressed);
-        return;
     }
-    /* The instant of capture: the same wall time picks the scene and travels with the frame,
-     * so a receiver can recompute the scene from the frame alone. */
+    return frame;
+}
+
+static void s_emit(s_mock_t *self, size_t index, sk2_frame_t *frame, int64_t timestamp_us,
+                   int64_t capture_time_us)
+{
+    sk2_frame_set_device_timestamp_us(frame, timestamp_us);
+    sk2_frame_set_capture_time_us(frame, capture_time_us);
+    sk2_device_emit(self->owner, index, &frame);
+}
+
+uint16_t sk2_mock_ir(uint16_t depth_mm)
+{
+    /* Active illumination falls off with the square of the distance. */
+    if (depth_mm == 0)
+        return 0;
+    double value = 4.0e9 / ((double)depth_mm * depth_mm);
+    return value > 65535.0 ? 65535 : (uint16_t)value;
+}
+
+/* The colour view of the scene: the cone in warm shades by distance, the wall as a grey
+ * checkerboard, sampled from the depth scene at the colour camera's resolution. */
+static void s_render_color(const s_mock_t *self, uint8_t *rgb)
+{
+    uint32_t width = self->color_width, height = self->color_height;
+    for (uint32_t v = 0; v < height; v++) {
+        uint32_t y = v * SK2_MOCK_HEIGHT / height;
+        const uint16_t *row = &self->scene[y * SK2_MOCK_WIDTH];
+        for (uint32_t u = 0; u < width; u++) {
+            uint32_t x = u * SK2_MOCK_WIDTH / width;
+            uint16_t d = row[x];
+            uint8_t *px = &rgb[((size_t)v * width + u) * 3];
+            if (d < 1000) {
+                int shade = 255 - (d - 500) / 2;
+                px[0] = (uint8_t)(shade < 60 ? 60 : shade);
+                px[1] = (uint8_t)(px[0] / 3);
+                px[2] = 40;
+            } else {
+                bool is_light = ((x >> 5) ^ (y >> 5)) & 1;
+                px[0] = px[1] = px[2] = is_light ? 190 : 120;
+            }
+        }
+    }
+}
+
+static void s_capture_one(s_mock_t *self)
+{
+    /* The instant of capture: the same wall time picks the scene for every stream and travels
+     * with the frames, so a receiver can recompute the scene from a frame alone. */
     int64_t now_ns = s_mono_ns();
     int64_t capture_time_us = sk2_clock_wall_us();
-    sk2_mock_render(sk2_frame_data16(frame), sk2_mock_dx(capture_time_us));
-    sk2_frame_set_device_timestamp_us(frame, (now_ns - self->start_ns) / 1000);
-    sk2_frame_set_capture_time_us(frame, capture_time_us);
-    sk2_device_emit(self->owner, 0, &frame);
+    int64_t timestamp_us = (now_ns - self->start_ns) / 1000;
+    sk2_mock_render(self->scene, sk2_mock_dx(capture_time_us));
+    size_t pixels = (size_t)SK2_MOCK_WIDTH * SK2_MOCK_HEIGHT;
+
+    sk2_frame_t *frame;
+    if (sk2_device_stream_wanted(self->owner, S_DEPTH) &&
+        (frame = s_new_frame(self, SK2_STREAM_DEPTH, SK2_PIXEL_DEPTH_MM16, SK2_MOCK_WIDTH,
+                             SK2_MOCK_HEIGHT))) {
+        memcpy(sk2_frame_data16(frame), self->scene, pixels * sizeof(uint16_t));
+        s_emit(self, S_DEPTH, frame, timestamp_us, capture_time_us);
+    }
+    if (sk2_device_stream_wanted(self->owner, S_IR) &&
+        (frame =
+             s_new_frame(self, SK2_STREAM_IR, SK2_PIXEL_GRAY16, SK2_MOCK_WIDTH, SK2_MOCK_HEIGHT))) {
+        uint16_t *ir = sk2_frame_data16(frame);
+        for (size_t i = 0; i < pixels; i++)
+            ir[i] = sk2_mock_ir(self->scene[i]);
+        s_emit(self, S_IR, frame, timestamp_us, capture_time_us);
+    }
+    if (sk2_device_stream_wanted(self->owner, S_COLOR) &&
+        (frame = s_new_frame(self, SK2_STREAM_COLOR, SK2_PIXEL_RGB24, self->color_width,
+                             self->color_height))) {
+        s_render_color(self, sk2_frame_data(frame));
+        s_emit(self, S_COLOR, frame, timestamp_us, capture_time_us);
+    }
 }
 
 /* The capture thread. Frames are due on a fixed grid start + k * period, so the rate does not
@@ -222,6 +302,8 @@ static int s_create(sk2_device_t *owner, void **impl_p)
         return SK2_ENOMEM;
     self->owner = owner;
     self->fps = S_DEFAULT_FPS;
+    self->color_width = S_COLOR_MAX_WIDTH;
+    self->color_height = S_COLOR_MAX_HEIGHT;
 
     pthread_condattr_t attr;
     bool has_lock = false;
@@ -254,6 +336,7 @@ out:
 static void s_destroy(void *impl)
 {
     s_mock_t *self = impl;
+    free(self->scene);
     pthread_cond_destroy(&self->wake);
     pthread_mutex_destroy(&self->lock);
     free(self);
@@ -268,9 +351,30 @@ static int s_set_fps(void *impl, double fps)
 
 static int s_open(void *impl)
 {
-    (void)impl;
+    s_mock_t *self = impl;
     /* Build the shared tables now so that the first frame does not pay for them. */
     pthread_once(&s_scene_once, s_scene_build);
+    self->scene = malloc((size_t)SK2_MOCK_WIDTH * SK2_MOCK_HEIGHT * sizeof(uint16_t));
+    if (!self->scene)
+        return SK2_ENOMEM;
+    snprintf(self->serial, sizeof self->serial, "mock-%.12s", sk2_device_id(self->owner));
+    return 0;
+}
+
+static const char *s_serial(const void *impl)
+{
+    const s_mock_t *self = impl;
+    return self->serial;
+}
+
+static int s_set_color_size(void *impl, uint32_t width, uint32_t height)
+{
+    s_mock_t *self = impl;
+    if (width < S_COLOR_MIN_SIZE || height < S_COLOR_MIN_SIZE || width > S_COLOR_MAX_WIDTH ||
+        height > S_COLOR_MAX_HEIGHT || width % 2 || height % 2)
+        return SK2_EINVAL;
+    self->color_width = width;
+    self->color_height = height;
     return 0;
 }
 
@@ -304,19 +408,61 @@ static void s_stop(void *impl)
 static size_t s_stream_count(const void *impl)
 {
     (void)impl;
-    return 1;
+    return S_STREAMS;
 }
+
+/* Typical factory calibration of a Kinect v2: the depth/IR camera's own, and the colour
+ * camera's at 1920 x 1080 (scaled to the chosen colour size). */
+static const sk2_intrinsics_t s_depth_intrinsics = {
+    .fx = 365.456,
+    .fy = 365.456,
+    .cx = 254.878,
+    .cy = 205.395,
+    .k1 = 0.0905474,
+    .k2 = -0.26819,
+    .k3 = 0.0950862,
+    .p1 = 0.0,
+    .p2 = 0.0,
+};
+static const sk2_intrinsics_t s_color_intrinsics = {
+    .fx = 1081.37,
+    .fy = 1081.37,
+    .cx = 959.5,
+    .cy = 539.5,
+};
 
 static int s_stream_info(const void *impl, size_t index, sk2_stream_info_t *info)
 {
     const s_mock_t *self = impl;
-    if (index != 0)
+    if (index >= S_STREAMS)
         return SK2_ENOTFOUND;
-    info->kind = SK2_STREAM_DEPTH;
-    info->format = SK2_PIXEL_DEPTH_MM16;
-    info->width = SK2_MOCK_WIDTH;
-    info->height = SK2_MOCK_HEIGHT;
-    info->fps = self->fps;
+    *info = (sk2_stream_info_t){
+        .width = SK2_MOCK_WIDTH,
+        .height = SK2_MOCK_HEIGHT,
+        .fps = self->fps,
+        .has_intrinsics = true,
+        .intrinsics = s_depth_intrinsics,
+    };
+    if (index == S_DEPTH) {
+        info->kind = SK2_STREAM_DEPTH;
+        info->format = SK2_PIXEL_DEPTH_MM16;
+        info->depth_unit_m = 0.001;
+    } else if (index == S_IR) {
+        info->kind = SK2_STREAM_IR;
+        info->format = SK2_PIXEL_GRAY16;
+    } else {
+        double sx = self->color_width / (double)S_COLOR_MAX_WIDTH;
+        double sy = self->color_height / (double)S_COLOR_MAX_HEIGHT;
+        info->kind = SK2_STREAM_COLOR;
+        info->format = SK2_PIXEL_RGB24;
+        info->width = self->color_width;
+        info->height = self->color_height;
+        info->intrinsics = s_color_intrinsics;
+        info->intrinsics.fx *= sx;
+        info->intrinsics.cx = (s_color_intrinsics.cx + 0.5) * sx - 0.5;
+        info->intrinsics.fy *= sy;
+        info->intrinsics.cy = (s_color_intrinsics.cy + 0.5) * sy - 0.5;
+    }
     return 0;
 }
 
@@ -330,4 +476,6 @@ const sk2_device_backend_t sk2_device_backend_mock = {
     .stop = s_stop,
     .stream_count = s_stream_count,
     .stream_info = s_stream_info,
+    .serial = s_serial,
+    .set_color_size = s_set_color_size,
 };

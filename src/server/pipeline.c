@@ -1,10 +1,15 @@
 /* Device pipelines. Three threads touch a pipeline and each owns its part: the device thread
- * owns the sending end of the frame queue, the pipeline actor owns the receiving end and the
- * PUB socket, and the server actor owns the pipeline object. The counters are the only state
- * shared between threads; they are relaxed atomic counters, read only for statistics.
+ * owns the sending end of the frame queue; the pipeline actor owns the receiving end and both
+ * publishing sockets; the server actor owns the pipeline object. Counters are the only state
+ * shared between threads: relaxed atomics, read only for statistics.
  *
- * One encoder per device keeps frames in order without a reorder buffer; depth12 encodes a
- * 512x424 frame in well under a millisecond, so one thread keeps up with any Kinect. */
+ * Both endpoints are XPUB sockets, so the actor learns every subscription. The version-1
+ * `depth` endpoint carries depth12 and is encoded only while it has subscribers; the `streams`
+ * endpoint carries one topic per (stream, codec) pair, and each pair is encoded once per frame,
+ * for all its subscribers, only while it has at least one. Streams nobody wants are switched
+ * off in the device, so the colour camera costs nothing until someone asks for it.
+ *
+ * One encoder thread per device keeps frames in order without a reorder buffer. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,54 +18,105 @@
 
 #include "core/log_internal.h"
 #include "core/runtime.h"
+#include "proto/header.h"
 #include "server/pipeline.h"
 #include "sk2/codec.h"
 #include "sk2/error.h"
 
-/* Frames a slow subscriber may have queued on the PUB socket before libzmq drops its frames:
- * a client that stops reading costs a few frames of memory, never a growing queue. */
-#define SK2_PUB_HWM 8
+/* Messages a slow subscriber may have queued before libzmq drops its frames: a client that
+ * stops reading costs a few frames of memory and only itself frames, never a growing queue. */
+#define S_V1_HWM      8
+#define S_STREAMS_HWM 4
+#define S_KINDS       5  /* stream kinds are 1..4 */
+#define S_MAX_CODECS  16 /* codecs the registry may hold */
+#define S_MAX_STREAMS 8  /* streams a device may offer */
+
+#define S_INC(field, n) atomic_fetch_add_explicit(&(field), (n), memory_order_relaxed)
+#define S_LOAD(field)   atomic_load_explicit(&(field), memory_order_relaxed)
+
+/* One (stream, codec) pair. */
+typedef struct {
+    _Atomic int64_t subscribers;     /* subscriptions now (XPUB_VERBOSER counts each) */
+    _Atomic uint64_t encoded;        /* frames encoded */
+    _Atomic uint64_t bytes_raw;      /* their pixel bytes */
+    _Atomic uint64_t bytes_out;      /* encoded bytes sent */
+    _Atomic uint64_t encode_time_us; /* time spent encoding */
+} s_encoding_t;
 
 typedef struct {
-    _Atomic uint64_t produced;        /* frames handed over by the device */
-    _Atomic uint64_t dropped;         /* frames not published: queue full, encode failed, or
-                                         still queued when the pipeline stopped */
-    _Atomic uint64_t queued;          /* frames the queue accepted */
-    _Atomic uint64_t received;        /* frames taken off the queue by the actor */
-    _Atomic uint64_t encoded;         /* frames encoded */
-    _Atomic uint64_t published;       /* frames sent on the PUB socket */
-    _Atomic uint64_t bytes_raw;       /* pixel bytes of encoded frames */
-    _Atomic uint64_t bytes_published; /* encoded bytes sent */
-    _Atomic uint64_t encode_time_us;  /* microseconds spent encoding */
-} s_counters_t;
+    _Atomic uint64_t produced; /* frames of this stream handed over by the device */
+    _Atomic uint64_t dropped;  /* of which not processed (queue full, failure, shutdown) */
+    _Atomic uint64_t idle;     /* processed while nobody wanted this stream */
+} s_stream_t;
+
+typedef struct {
+    _Atomic uint64_t queued;    /* frames the queue accepted */
+    _Atomic uint64_t received;  /* frames taken off the queue by the actor */
+    _Atomic uint64_t encoded;   /* frames encoded for at least one subscriber */
+    _Atomic uint64_t published; /* frames sent on at least one endpoint */
+} s_totals_t;
 
 struct sk2_pipeline {
     zactor_t *actor;      /* the encode/publish thread */
     sk2_device_t *device; /* owned; started and stopped by the actor */
-    zsock_t *pub;         /* `depth` PUB socket: the actor's */
+    zsock_t *v1;          /* `depth` XPUB (version 1): the actor's */
+    zsock_t *streams;     /* `streams` XPUB: the actor's */
     zsock_t *queue_in;    /* receiving end of the frame queue: the actor's */
     zsock_t *queue_out;   /* sending end: the device thread's while it runs */
     int start_rc;         /* result of starting the device, set before the actor signals */
     char id[SK2_DEVICE_ID_MAX + 1];
-    char depth_endpoint[128]; /* advertised address of `pub` */
-    s_counters_t counters;
+    char depth_endpoint[128];               /* advertised address of `v1` */
+    char streams_endpoint[128];             /* advertised address of `streams` */
+    json_t *description;                    /* the device record for `me`; immutable once built */
+    sk2_stream_info_t infos[S_MAX_STREAMS]; /* the device's streams, fixed at open */
+    size_t stream_count;
+    s_totals_t totals;
+    s_stream_t per_kind[S_KINDS];
+    s_encoding_t encodings[S_KINDS][S_MAX_CODECS];
 };
 
-#define S_INC(field, n) atomic_fetch_add_explicit(&self->counters.field, (n), memory_order_relaxed)
+/* ---- Helpers ------------------------------------------------------------------------------ */
+
+static size_t s_codec_index(const sk2_codec_t *codec)
+{
+    for (size_t i = 0; i < sk2_codec_count() && i < S_MAX_CODECS; i++)
+        if (sk2_codec_at(i) == codec)
+            return i;
+    return S_MAX_CODECS;
+}
+
+static const sk2_stream_info_t *s_info(const sk2_pipeline_t *self, sk2_stream_kind_t kind)
+{
+    for (size_t i = 0; i < self->stream_count; i++)
+        if (self->infos[i].kind == kind)
+            return &self->infos[i];
+    return NULL;
+}
+
+/* Codecs the `streams` endpoint offers for a pixel format: all that take it but depth12, which
+ * belongs to the version-1 endpoint alone. */
+static bool s_offered(const sk2_codec_t *codec, sk2_pixel_format_t format)
+{
+    return codec && sk2_codec_supports(codec, format) && sk2_codec_wire_id(codec) != 0 &&
+           strcmp(sk2_codec_name(codec), SK2_CODEC_DEPTH12) != 0;
+}
+
+/* ---- The device thread ---------------------------------------------------------------------- */
 
 /* Runs on the device's thread: hand the frame over or drop it, never wait. */
 static void s_sink(void *arg, sk2_frame_t **frame_p)
 {
     sk2_pipeline_t *self = arg;
     sk2_frame_t *frame = *frame_p;
-    S_INC(produced, 1);
+    s_stream_t *stream = &self->per_kind[sk2_frame_kind(frame) % S_KINDS];
+    S_INC(stream->produced, 1);
     if (zmq_send(zsock_resolve(self->queue_out), &frame, sizeof frame, ZMQ_DONTWAIT) ==
         (int)sizeof frame) {
         *frame_p = NULL; /* the queue owns it now */
-        S_INC(queued, 1);
+        S_INC(self->totals.queued, 1);
         return;
     }
-    S_INC(dropped, 1);
+    S_INC(stream->dropped, 1);
     static _Thread_local sk2_ratelimit_t limit;
     uint64_t held = 0;
     if (sk2_ratelimit_pass(&limit, 5000000, &held))
@@ -69,57 +125,200 @@ static void s_sink(void *arg, sk2_frame_t **frame_p)
     sk2_frame_destroy(frame_p);
 }
 
-static void s_publish(sk2_pipeline_t *self, const sk2_frame_t *frame, uint8_t **scratch,
-                      size_t *scratch_size)
+/* ---- Encoding and publishing ---------------------------------------------------------------- */
+
+typedef struct {
+    uint8_t *data; /* grows to the largest encoding so far */
+    size_t size;
+} s_scratch_t;
+
+/* Encodes the frame with one codec into scratch; returns the length, 0 on failure. */
+static size_t s_encode(sk2_pipeline_t *self, const sk2_frame_t *frame, const sk2_codec_t *codec,
+                       s_encoding_t *counters, s_scratch_t *scratch)
 {
-    const sk2_codec_t *codec = sk2_codec_find(SK2_CODEC_DEPTH12);
-    /* Only depth goes to the version-1 `depth` endpoint; other streams come with the
-     * extended stream endpoint. */
-    if (sk2_frame_kind(frame) != SK2_STREAM_DEPTH || !codec) {
-        S_INC(dropped, 1);
-        return;
-    }
     size_t bound = sk2_codec_encode_bound(codec, sk2_frame_format(frame), sk2_frame_width(frame),
                                           sk2_frame_height(frame));
-    if (bound > *scratch_size) {
-        uint8_t *grown = realloc(*scratch, bound);
+    if (bound == 0)
+        return 0;
+    if (bound > scratch->size) {
+        uint8_t *grown = realloc(scratch->data, bound);
         if (!grown) {
-            S_INC(dropped, 1);
             SK2_ERROR("server", "device %s: out of memory for a %zu-byte frame", self->id, bound);
-            return;
+            return 0;
         }
-        *scratch = grown;
-        *scratch_size = bound;
+        scratch->data = grown;
+        scratch->size = bound;
     }
     size_t length = 0;
     int64_t start = sk2_clock_mono_us();
-    int rc = sk2_codec_encode(codec, frame, *scratch, *scratch_size, &length);
+    int rc = sk2_codec_encode(codec, frame, scratch->data, scratch->size, &length);
     if (rc != 0) {
-        S_INC(dropped, 1);
         static _Thread_local sk2_ratelimit_t limit;
         if (sk2_ratelimit_pass(&limit, 5000000, NULL))
-            SK2_WARN("server", "device %s: cannot encode frame: %s", self->id, sk2_strerror(rc));
-        return;
+            SK2_WARN("server", "device %s: cannot encode %s frame with %s: %s", self->id,
+                     sk2_stream_kind_name(sk2_frame_kind(frame)), sk2_codec_name(codec),
+                     sk2_strerror(rc));
+        return 0;
     }
-    S_INC(encode_time_us, (uint64_t)(sk2_clock_mono_us() - start));
-    S_INC(encoded, 1);
-    S_INC(bytes_raw, sk2_frame_size(frame));
-    /* PUB never blocks: a subscriber at its high-water mark just misses this frame. */
-    if (zmq_send(zsock_resolve(self->pub), *scratch, length, ZMQ_DONTWAIT) == (int)length) {
-        S_INC(published, 1);
-        S_INC(bytes_published, length);
-    }
-    SK2_TRACE("server", "device %s: frame %llu published, %zu bytes", self->id,
-              (unsigned long long)sk2_frame_sequence(frame), length);
+    S_INC(counters->encode_time_us, (uint64_t)(sk2_clock_mono_us() - start));
+    S_INC(counters->encoded, 1);
+    S_INC(counters->bytes_raw, sk2_frame_size(frame));
+    S_INC(counters->bytes_out, length);
+    return length;
 }
+
+static bool s_send_v1(sk2_pipeline_t *self, const sk2_frame_t *frame, s_scratch_t *scratch)
+{
+    const sk2_codec_t *codec = sk2_codec_find(SK2_CODEC_DEPTH12);
+    size_t index = s_codec_index(codec);
+    if (index == S_MAX_CODECS)
+        return false;
+    size_t length =
+        s_encode(self, frame, codec, &self->encodings[SK2_STREAM_DEPTH][index], scratch);
+    /* XPUB never blocks: a subscriber at its high-water mark just misses this frame. */
+    return length > 0 &&
+           zmq_send(zsock_resolve(self->v1), scratch->data, length, ZMQ_DONTWAIT) == (int)length;
+}
+
+static bool s_send_stream(sk2_pipeline_t *self, const sk2_frame_t *frame, const sk2_codec_t *codec,
+                          s_encoding_t *counters, s_scratch_t *scratch)
+{
+    size_t length = s_encode(self, frame, codec, counters, scratch);
+    if (length == 0)
+        return false;
+    char topic[SK2_TOPIC_MAX];
+    size_t topic_length = sk2_topic_format(sk2_frame_kind(frame), codec, topic, sizeof topic);
+    sk2_header_t header = {
+        .kind = sk2_frame_kind(frame),
+        .format = sk2_frame_format(frame),
+        .codec = codec,
+        .width = sk2_frame_width(frame),
+        .height = sk2_frame_height(frame),
+        .payload_size = (uint32_t)length,
+        .sequence = sk2_frame_sequence(frame),
+        .device_timestamp_us = sk2_frame_device_timestamp_us(frame),
+        .capture_time_us = sk2_frame_capture_time_us(frame),
+        .send_time_us = sk2_clock_wall_us(),
+    };
+    uint8_t bytes[SK2_HEADER_SIZE];
+    if (topic_length == 0 || sk2_header_write(&header, bytes) != 0)
+        return false;
+    void *socket = zsock_resolve(self->streams);
+    /* Once the first part of a message is accepted, libzmq takes the rest. */
+    if (zmq_send(socket, topic, topic_length, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return false;
+    zmq_send(socket, bytes, sizeof bytes, ZMQ_SNDMORE);
+    zmq_send(socket, scratch->data, length, 0);
+    return true;
+}
+
+static void s_process(sk2_pipeline_t *self, const sk2_frame_t *frame, s_scratch_t *scratch)
+{
+    sk2_stream_kind_t kind = sk2_frame_kind(frame);
+    s_stream_t *stream = &self->per_kind[kind % S_KINDS];
+    bool wanted = false, sent = false;
+    if (kind == SK2_STREAM_DEPTH &&
+        S_LOAD(
+            self->encodings[kind][s_codec_index(sk2_codec_find(SK2_CODEC_DEPTH12))].subscribers) >
+            0) {
+        wanted = true;
+        sent |= s_send_v1(self, frame, scratch);
+    }
+    for (size_t i = 0; i < sk2_codec_count() && i < S_MAX_CODECS; i++) {
+        s_encoding_t *encoding = &self->encodings[kind % S_KINDS][i];
+        if (S_LOAD(encoding->subscribers) <= 0 ||
+            !s_offered(sk2_codec_at(i), sk2_frame_format(frame)))
+            continue;
+        wanted = true;
+        sent |= s_send_stream(self, frame, sk2_codec_at(i), encoding, scratch);
+    }
+    if (!wanted)
+        S_INC(stream->idle, 1);
+    else if (!sent)
+        S_INC(stream->dropped, 1); /* wanted, but every encoding failed */
+    else {
+        S_INC(self->totals.encoded, 1);
+        S_INC(self->totals.published, 1);
+    }
+    SK2_TRACE("server", "device %s: %s frame %llu %s", self->id, sk2_stream_kind_name(kind),
+              (unsigned long long)sk2_frame_sequence(frame),
+              sent     ? "published"
+              : wanted ? "failed"
+                       : "not wanted");
+}
+
+/* ---- Subscriptions -------------------------------------------------------------------------- */
+
+static void s_update_device(sk2_pipeline_t *self)
+{
+    /* Depth stays on (it is what version-1 clients get); the rest follows demand. */
+    for (size_t i = 0; i < self->stream_count; i++) {
+        sk2_stream_kind_t kind = self->infos[i].kind;
+        if (kind == SK2_STREAM_DEPTH)
+            continue;
+        bool wanted = false;
+        for (size_t c = 0; c < S_MAX_CODECS; c++)
+            wanted |= S_LOAD(self->encodings[kind % S_KINDS][c].subscribers) > 0;
+        sk2_device_set_stream_enabled(self->device, kind, wanted);
+    }
+}
+
+static void s_count(s_encoding_t *encoding, bool is_subscribe)
+{
+    /* Never below zero, whatever a peer sends. */
+    if (is_subscribe)
+        S_INC(encoding->subscribers, 1);
+    else if (S_LOAD(encoding->subscribers) > 0)
+        S_INC(encoding->subscribers, -1);
+}
+
+/* Reads every pending subscription message from one XPUB socket. */
+static void s_subscriptions(sk2_pipeline_t *self, zsock_t *socket)
+{
+    bool is_v1 = socket == self->v1;
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    while (zmq_msg_recv(&msg, zsock_resolve(socket), ZMQ_DONTWAIT) >= 0) {
+        const uint8_t *data = zmq_msg_data(&msg);
+        size_t size = zmq_msg_size(&msg);
+        if (size < 1 || data[0] > 1)
+            continue; /* not a subscription message */
+        bool is_subscribe = data[0] == 1;
+        if (is_v1) {
+            /* Version-1 clients subscribe to everything; any subscription counts. */
+            size_t index = s_codec_index(sk2_codec_find(SK2_CODEC_DEPTH12));
+            if (index < S_MAX_CODECS)
+                s_count(&self->encodings[SK2_STREAM_DEPTH][index], is_subscribe);
+            continue;
+        }
+        sk2_stream_kind_t kind;
+        const sk2_codec_t *codec;
+        const sk2_stream_info_t *info = NULL;
+        if (sk2_topic_parse(data + 1, size - 1, &kind, &codec) != 0 ||
+            !(info = s_info(self, kind)) || !s_offered(codec, info->format)) {
+            SK2_DEBUG("server", "device %s: ignoring subscription to '%.*s'", self->id,
+                      (int)(size - 1 > 64 ? 64 : size - 1), (const char *)data + 1);
+            continue;
+        }
+        s_count(&self->encodings[kind][s_codec_index(codec)], is_subscribe);
+        SK2_DEBUG("server", "device %s: %s %s/%s", self->id,
+                  is_subscribe ? "subscribe" : "unsubscribe", sk2_stream_kind_name(kind),
+                  sk2_codec_name(codec));
+    }
+    zmq_msg_close(&msg);
+    s_update_device(self);
+}
+
+/* ---- The actor --------------------------------------------------------------------------------
+ */
 
 static void s_drain(sk2_pipeline_t *self)
 {
     sk2_frame_t *frame = NULL;
     while (zmq_recv(zsock_resolve(self->queue_in), &frame, sizeof frame, ZMQ_DONTWAIT) ==
            (int)sizeof frame) {
-        S_INC(received, 1);
-        S_INC(dropped, 1);
+        S_INC(self->totals.received, 1);
+        S_INC(self->per_kind[sk2_frame_kind(frame) % S_KINDS].dropped, 1);
         sk2_frame_destroy(&frame);
     }
 }
@@ -131,50 +330,61 @@ static void s_actor(zsock_t *pipe, void *arg)
     self->start_rc = sk2_device_start(self->device, s_sink, self);
     zsock_signal(pipe, 0);
 
-    uint8_t *scratch = NULL;
-    size_t scratch_size = 0;
-    zpoller_t *poller = zpoller_new(pipe, self->start_rc == 0 ? self->queue_in : NULL, NULL);
+    s_scratch_t scratch = {NULL, 0};
+    zpoller_t *poller = self->start_rc == 0
+                            ? zpoller_new(pipe, self->queue_in, self->v1, self->streams, NULL)
+                            : zpoller_new(pipe, NULL);
     while (poller) {
         zsock_t *which = zpoller_wait(poller, -1);
         if (which == self->queue_in) {
             sk2_frame_t *frame = NULL;
             if (zmq_recv(zsock_resolve(self->queue_in), &frame, sizeof frame, ZMQ_DONTWAIT) ==
                 (int)sizeof frame) {
-                S_INC(received, 1);
-                s_publish(self, frame, &scratch, &scratch_size);
+                S_INC(self->totals.received, 1);
+                s_process(self, frame, &scratch);
                 sk2_frame_destroy(&frame);
             }
-            continue;
-        }
-        if (which != pipe)
+        } else if (which == self->v1 || which == self->streams) {
+            s_subscriptions(self, which);
+        } else if (which == pipe) {
+            char *command = zstr_recv(pipe);
+            bool stop = !command || streq(command, "$TERM");
+            zstr_free(&command);
+            if (stop)
+                break;
+        } else {
             break; /* interrupted or terminated context */
-        char *command = zstr_recv(pipe);
-        bool stop = !command || streq(command, "$TERM");
-        zstr_free(&command);
-        if (stop)
-            break;
+        }
     }
     /* Stop the producer first so nothing enters the queue while it is drained. */
     if (sk2_device_is_running(self->device))
         sk2_device_stop(self->device);
     s_drain(self);
     zpoller_destroy(&poller);
-    free(scratch);
+    free(scratch.data);
 }
 
-static zsock_t *s_bind_pub(const sk2_address_t *address, char *endpoint, size_t size)
+/* ---- Set-up -----------------------------------------------------------------------------------
+ */
+
+static zsock_t *s_bind_xpub(const sk2_address_t *address, int hwm, char *endpoint, size_t size)
 {
-    zsock_t *pub = zsock_new(ZMQ_PUB);
-    if (!pub)
+    zsock_t *xpub = zsock_new(ZMQ_XPUB);
+    if (!xpub)
         return NULL;
-    zsock_set_sndhwm(pub, SK2_PUB_HWM);
-    zsock_set_linger(pub, 0);
+    zsock_set_sndhwm(xpub, hwm);
+    zsock_set_linger(xpub, 0);
+    zsock_set_rcvhwm(xpub, 1000);
+    zsock_set_maxmsgsize(xpub, 1024); /* subscriptions are short; anything else is hostile */
+    /* Every subscribe and unsubscribe, so subscribers can be counted (libzmq >= 4.3). */
+    int on = 1;
+    zmq_setsockopt(zsock_resolve(xpub), ZMQ_XPUB_VERBOSER, &on, sizeof on);
     if (address->is_ipv6)
-        zsock_set_ipv6(pub, 1);
-    int port = zsock_bind(pub, "tcp://%s:*", address->bind_host);
+        zsock_set_ipv6(xpub, 1);
+    int port = zsock_bind(xpub, "tcp://%s:*", address->bind_host);
     if (port < 0 || sk2_address_endpoint(address->advertise_host, port, endpoint, size) != 0)
-        zsock_destroy(&pub);
-    return pub;
+        zsock_destroy(&xpub);
+    return xpub;
 }
 
 static int s_make_queue(sk2_pipeline_t *self, unsigned queue_frames)
@@ -189,10 +399,48 @@ static int s_make_queue(sk2_pipeline_t *self, unsigned queue_frames)
     zsock_set_sndhwm(self->queue_out, (int)queue_frames);
     zsock_set_linger(self->queue_out, 0);
     zsock_set_linger(self->queue_in, 0);
-    if (zsock_bind(self->queue_in, "inproc://sk2-pipeline-%p", (void *)self) != 0 ||
-        zsock_connect(self->queue_out, "inproc://sk2-pipeline-%p", (void *)self) != 0)
+    /* A fresh name each time: libzmq releases a closed socket's inproc name asynchronously, so a
+     * name taken from an address that malloc reuses could still be in use. */
+    static _Atomic uint64_t s_next_queue;
+    uint64_t number = atomic_fetch_add(&s_next_queue, 1);
+    if (zsock_bind(self->queue_in, "inproc://sk2-pipeline-%llu", (unsigned long long)number) != 0 ||
+        zsock_connect(self->queue_out, "inproc://sk2-pipeline-%llu", (unsigned long long)number) !=
+            0)
         return SK2_EBIND;
     return 0;
+}
+
+static json_t *s_intrinsics_json(const sk2_intrinsics_t *k)
+{
+    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "fx", k->fx, "fy", k->fy,
+                     "cx", k->cx, "cy", k->cy, "k1", k->k1, "k2", k->k2, "k3", k->k3, "p1", k->p1,
+                     "p2", k->p2);
+}
+
+/* The device record of `me`: version-1 fields first, then sk2's additions. */
+static json_t *s_describe(sk2_pipeline_t *self)
+{
+    json_t *streams = json_array();
+    for (size_t i = 0; i < self->stream_count; i++) {
+        const sk2_stream_info_t *info = &self->infos[i];
+        json_t *codecs = json_array();
+        for (size_t c = 0; c < sk2_codec_count(); c++)
+            if (s_offered(sk2_codec_at(c), info->format))
+                json_array_append_new(codecs, json_string(sk2_codec_name(sk2_codec_at(c))));
+        json_t *stream =
+            json_pack("{s:s, s:s, s:i, s:i, s:f, s:o}", "kind", sk2_stream_kind_name(info->kind),
+                      "format", sk2_pixel_format_name(info->format), "width", info->width, "height",
+                      info->height, "fps", info->fps, "codecs", codecs);
+        if (info->depth_unit_m > 0)
+            json_object_set_new(stream, "depth_unit_m", json_real(info->depth_unit_m));
+        if (info->has_intrinsics)
+            json_object_set_new(stream, "intrinsics", s_intrinsics_json(&info->intrinsics));
+        json_array_append_new(streams, stream);
+    }
+    return json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:o}", "id", self->id, "endpoints", "depth",
+                     self->depth_endpoint, "streams", self->streams_endpoint, "backend",
+                     sk2_device_backend(self->device), "serial", sk2_device_serial(self->device),
+                     "streams", streams);
 }
 
 int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsigned queue_frames,
@@ -207,19 +455,28 @@ int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsi
     self->device = *device_p;
     *device_p = NULL;
     snprintf(self->id, sizeof self->id, "%s", sk2_device_id(self->device));
+    self->stream_count = sk2_device_stream_count(self->device);
+    if (self->stream_count > S_MAX_STREAMS)
+        self->stream_count = S_MAX_STREAMS;
+    for (size_t i = 0; i < self->stream_count; i++)
+        sk2_device_stream_info(self->device, i, &self->infos[i]);
 
     int rc = s_make_queue(self, queue_frames);
     if (rc == 0) {
-        self->pub = s_bind_pub(address, self->depth_endpoint, sizeof self->depth_endpoint);
-        if (!self->pub) {
-            SK2_ERROR("server", "device %s: cannot bind a depth endpoint on %s: %s", self->id,
+        self->v1 =
+            s_bind_xpub(address, S_V1_HWM, self->depth_endpoint, sizeof self->depth_endpoint);
+        self->streams = s_bind_xpub(address, S_STREAMS_HWM, self->streams_endpoint,
+                                    sizeof self->streams_endpoint);
+        if (!self->v1 || !self->streams) {
+            SK2_ERROR("server", "device %s: cannot bind its endpoints on %s: %s", self->id,
                       address->bind_host, zmq_strerror(zmq_errno()));
             rc = SK2_EBIND;
         }
     }
     if (rc == 0) {
+        self->description = s_describe(self);
         self->actor = zactor_new(s_actor, self);
-        if (!self->actor)
+        if (!self->actor || !self->description)
             rc = SK2_ENOMEM;
         else if (self->start_rc != 0) {
             SK2_ERROR("server", "device %s: cannot start: %s", self->id,
@@ -245,11 +502,13 @@ void sk2_pipeline_destroy(sk2_pipeline_t **pipeline_p, sk2_server_stats_t *final
     zsock_destroy(&self->queue_out);
     zsock_destroy(&self->queue_in);
     /* Frames libzmq still held in the queue when it closed were never seen by the actor. */
-    uint64_t lost = atomic_load(&self->counters.queued) - atomic_load(&self->counters.received);
-    S_INC(dropped, lost);
+    uint64_t lost = S_LOAD(self->totals.queued) - S_LOAD(self->totals.received);
+    S_INC(self->per_kind[SK2_STREAM_DEPTH].dropped, lost);
     if (final_stats)
         sk2_pipeline_add_stats(self, final_stats);
-    zsock_destroy(&self->pub);
+    zsock_destroy(&self->v1);
+    zsock_destroy(&self->streams);
+    json_decref(self->description);
     free(self);
     *pipeline_p = NULL;
 }
@@ -264,15 +523,59 @@ const char *sk2_pipeline_depth_endpoint(const sk2_pipeline_t *self)
     return self->depth_endpoint;
 }
 
-#define S_LOAD(field) atomic_load_explicit(&self->counters.field, memory_order_relaxed)
+json_t *sk2_pipeline_description(const sk2_pipeline_t *self)
+{
+    return self->description;
+}
 
 void sk2_pipeline_add_stats(const sk2_pipeline_t *self, sk2_server_stats_t *stats)
 {
-    stats->frames_produced += S_LOAD(produced);
-    stats->frames_dropped += S_LOAD(dropped);
-    stats->frames_encoded += S_LOAD(encoded);
-    stats->frames_published += S_LOAD(published);
-    stats->bytes_raw += S_LOAD(bytes_raw);
-    stats->bytes_published += S_LOAD(bytes_published);
-    stats->encode_time_us += S_LOAD(encode_time_us);
+    sk2_pipeline_t *p = (sk2_pipeline_t *)self; /* the counters are atomics: reading is safe */
+    for (size_t k = 0; k < S_KINDS; k++) {
+        stats->frames_produced += S_LOAD(p->per_kind[k].produced);
+        stats->frames_dropped += S_LOAD(p->per_kind[k].dropped);
+        stats->frames_idle += S_LOAD(p->per_kind[k].idle);
+        for (size_t c = 0; c < S_MAX_CODECS; c++) {
+            stats->encodings += S_LOAD(p->encodings[k][c].encoded);
+            stats->bytes_raw += S_LOAD(p->encodings[k][c].bytes_raw);
+            stats->bytes_published += S_LOAD(p->encodings[k][c].bytes_out);
+            stats->encode_time_us += S_LOAD(p->encodings[k][c].encode_time_us);
+        }
+    }
+    stats->frames_encoded += S_LOAD(p->totals.encoded);
+    stats->frames_published += S_LOAD(p->totals.published);
+}
+
+json_t *sk2_pipeline_stats_json(const sk2_pipeline_t *self)
+{
+    sk2_pipeline_t *p = (sk2_pipeline_t *)self;
+    json_t *streams = json_array();
+    for (size_t i = 0; i < p->stream_count; i++) {
+        sk2_stream_kind_t kind = p->infos[i].kind;
+        const s_stream_t *stream = &p->per_kind[kind % S_KINDS];
+        json_t *encodings = json_array();
+        for (size_t c = 0; c < sk2_codec_count() && c < S_MAX_CODECS; c++) {
+            s_encoding_t *e = &p->encodings[kind % S_KINDS][c];
+            int64_t subscribers = S_LOAD(e->subscribers);
+            uint64_t encoded = S_LOAD(e->encoded);
+            if (subscribers == 0 && encoded == 0)
+                continue; /* never asked for */
+            const char *name = sk2_codec_name(sk2_codec_at(c));
+            json_array_append_new(
+                encodings,
+                json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "codec", name, "endpoint",
+                          strcmp(name, SK2_CODEC_DEPTH12) == 0 ? "depth" : "streams", "subscribers",
+                          (json_int_t)subscribers, "encoded", (json_int_t)encoded, "bytes_raw",
+                          (json_int_t)S_LOAD(e->bytes_raw), "bytes",
+                          (json_int_t)S_LOAD(e->bytes_out), "encode_us",
+                          (json_int_t)S_LOAD(e->encode_time_us)));
+        }
+        json_array_append_new(
+            streams, json_pack("{s:s, s:b, s:I, s:I, s:I, s:o}", "kind", sk2_stream_kind_name(kind),
+                               "enabled", sk2_device_is_stream_enabled(p->device, kind), "produced",
+                               (json_int_t)S_LOAD(stream->produced), "dropped",
+                               (json_int_t)S_LOAD(stream->dropped), "idle",
+                               (json_int_t)S_LOAD(stream->idle), "encodings", encodings));
+    }
+    return json_pack("{s:s, s:o}", "id", p->id, "streams", streams);
 }

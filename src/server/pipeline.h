@@ -2,10 +2,13 @@
  *
  * The device's capture thread hands each frame to the pipeline's queue (an inproc socket with
  * a small high-water mark) and never waits: when the queue is full the frame is dropped and
- * counted. The pipeline's own actor thread encodes frames in order and publishes them on the
- * device's `depth` PUB socket. Private to libsk2. */
+ * counted. The pipeline's own actor thread encodes frames in order, with each codec someone
+ * has subscribed to, and publishes them on the device's `depth` (version 1) and `streams`
+ * endpoints. Private to libsk2. */
 #ifndef SK2_SERVER_PIPELINE_H
 #define SK2_SERVER_PIPELINE_H
+
+#include <jansson.h>
 
 #include "server/address.h"
 #include "sk2/device.h"
@@ -31,5 +34,11 @@ const char *sk2_pipeline_depth_endpoint(const sk2_pipeline_t *self);
 
 /* Adds this pipeline's counters to *stats (all fields but devices/requests). Any thread. */
 void sk2_pipeline_add_stats(const sk2_pipeline_t *self, sk2_server_stats_t *stats);
+
+/* The device's record for `me` (borrowed, immutable while the pipeline lives). */
+json_t *sk2_pipeline_description(const sk2_pipeline_t *self);
+
+/* Per-stream and per-codec counters for the `stats` reply; a new reference. Any thread. */
+json_t *sk2_pipeline_stats_json(const sk2_pipeline_t *self);
 
 #endif

@@ -67,6 +67,27 @@ static void s_rebuild_me(s_actor_t *self)
                          "control", self->endpoint, "devices", devices);
 }
 
+static void s_stats(s_actor_t *self, sk2_server_stats_t *stats);
+
+/* The `stats` reply: server totals and, per device, per stream and per codec. */
+static json_t *s_stats_json(s_actor_t *self)
+{
+    sk2_server_stats_t totals;
+    s_stats(self, &totals);
+    json_t *devices = json_array();
+    for (size_t i = 0; i < self->count; i++)
+        json_array_append_new(devices, sk2_pipeline_stats_json(self->pipelines[i]));
+    return json_pack("{s:i, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}", "version",
+                     1, "totals", "frames_produced", (json_int_t)totals.frames_produced,
+                     "frames_encoded", (json_int_t)totals.frames_encoded, "frames_published",
+                     (json_int_t)totals.frames_published, "frames_idle",
+                     (json_int_t)totals.frames_idle, "frames_dropped",
+                     (json_int_t)totals.frames_dropped, "encodings", (json_int_t)totals.encodings,
+                     "bytes_raw", (json_int_t)totals.bytes_raw, "bytes_published",
+                     (json_int_t)totals.bytes_published, "requests", (json_int_t)totals.requests,
+                     "bad_requests", (json_int_t)totals.bad_requests, "devices", devices);
+}
+
 static void s_answer(s_actor_t *self, zmsg_t *request)
 {
     /* Look at no more than three frames: three already makes the message invalid. */
@@ -97,6 +118,10 @@ static void s_answer(s_actor_t *self, zmsg_t *request)
     if (msg.type == SK2_MSG_PING) {
         SK2_DEBUG("server", "ping");
         sk2_msg_send(socket, false, SK2_MSG_PONG, NULL);
+    } else if (msg.type == SK2_MSG_STATS) {
+        json_t *stats = s_stats_json(self);
+        sk2_msg_send(socket, false, SK2_MSG_STATS_REPLY, stats);
+        json_decref(stats);
     } else {
         if (!self->me)
             s_rebuild_me(self);

@@ -1,0 +1,58 @@
+/* The extended stream endpoint's wire format: topics that name a (stream, codec) pair, and the
+ * fixed binary header in front of every frame's payload. Pure functions on buffers, so they can
+ * be tested and fuzzed alone. Private to libsk2; docs/protocol.md describes the bytes. */
+#ifndef SK2_PROTO_HEADER_H
+#define SK2_PROTO_HEADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sk2/codec.h"
+#include "sk2/frame.h"
+
+#define SK2_HEADER_SIZE    64           /* bytes of a version-1 header */
+#define SK2_HEADER_VERSION 1            /* the version this library writes */
+#define SK2_TOPIC_MAX      64           /* longest topic, bytes */
+#define SK2_PAYLOAD_MAX    (256u << 20) /* largest payload a header may announce */
+
+typedef struct {
+    sk2_stream_kind_t kind;      /* what the frame shows */
+    sk2_pixel_format_t format;   /* pixel format after decoding */
+    const sk2_codec_t *codec;    /* how the payload is encoded */
+    uint32_t width;              /* pixels */
+    uint32_t height;             /* pixels */
+    uint32_t payload_size;       /* bytes of the payload frame */
+    uint64_t sequence;           /* the device's frame counter for this stream */
+    int64_t device_timestamp_us; /* device clock */
+    int64_t capture_time_us;     /* wall clock at capture, microseconds since the epoch */
+    int64_t send_time_us;        /* wall clock when the server sent it */
+} sk2_header_t;
+
+/* Writes the header's SK2_HEADER_SIZE bytes. Returns 0 or SK2_EINVAL (a codec without a wire
+ * id, or an unknown kind or format). */
+int sk2_header_write(const sk2_header_t *header, uint8_t out[SK2_HEADER_SIZE]);
+
+/* Reads a header frame of `size` bytes. Returns 0, SK2_EPROTO (bad magic, version, size or a
+ * field out of range) or SK2_EUNSUPPORTED (a codec this library does not have), with a
+ * reason in why. */
+int sk2_header_read(const uint8_t *in, size_t size, sk2_header_t *header, char *why,
+                    size_t why_size);
+
+/* The stable number a codec travels as (1..255), or 0 if it has none. */
+uint8_t sk2_codec_wire_id(const sk2_codec_t *codec);
+/* The codec with that wire number, or NULL. */
+const sk2_codec_t *sk2_codec_from_wire_id(uint8_t id);
+
+/* Formats the topic of a (stream, codec) pair, "depth/rvl/", into out. Returns its length, or
+ * 0 if it does not fit or the kind is unknown. */
+size_t sk2_topic_format(sk2_stream_kind_t kind, const sk2_codec_t *codec, char *out, size_t size);
+
+/* Parses a topic (not NUL-terminated). Returns 0, SK2_EPROTO (not of the form kind/codec/) or
+ * SK2_EUNSUPPORTED (an unknown kind or codec). */
+int sk2_topic_parse(const uint8_t *topic, size_t size, sk2_stream_kind_t *kind,
+                    const sk2_codec_t **codec);
+
+/* The stream kind called `name` ("depth", "ir", "color"), or 0. */
+sk2_stream_kind_t sk2_stream_kind_from_name(const char *name, size_t length);
+
+#endif

@@ -1,0 +1,32 @@
+/* Fuzzes the stream-endpoint topic and header parsers. The first byte splits the input into a
+ * topic and a header; a header that parses must write back to the same bytes. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/header.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    size_t split = data[0] % 80;
+    data++;
+    size--;
+    if (split > size)
+        split = size;
+    sk2_stream_kind_t kind;
+    const sk2_codec_t *codec;
+    (void)sk2_topic_parse(data, split, &kind, &codec);
+    sk2_header_t header;
+    char why[128];
+    if (sk2_header_read(data + split, size - split, &header, why, sizeof why) == 0 &&
+        size - split == SK2_HEADER_SIZE) {
+        uint8_t again[SK2_HEADER_SIZE];
+        if (sk2_header_write(&header, again) != 0 || memcmp(again, data + split, 56) != 0)
+            abort(); /* read and write disagree */
+    }
+    return 0;
+}
