@@ -35,7 +35,8 @@ int sk2_avahi_poll_timeout_ms(const sk2_avahi_poll_t *self);
 
 /* Runs the watch callbacks for the items of the last sk2_avahi_poll_items() call that have
  * revents (count must not exceed what it returned), then every timeout that is due. Watches
- * and timeouts freed by callbacks are released at the end. */
+ * and timeouts freed by callbacks are released at the end, and the items are used up: call
+ * sk2_avahi_poll_items() again before the next poll. */
 void sk2_avahi_poll_dispatch(sk2_avahi_poll_t *self, const zmq_pollitem_t *items, size_t count);
 
 #endif
