@@ -24,8 +24,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char why[128];
     if (sk2_header_read(data + split, size - split, &header, why, sizeof why) == 0 &&
         size - split == SK2_HEADER_SIZE) {
-        uint8_t again[SK2_HEADER_SIZE];
-        if (sk2_header_write(&header, again) != 0 || memcmp(again, data + split, 56) != 0)
+        /* Byte 11 holds flags, none defined yet: a reader ignores them (so later writers can
+         * set some) and the writer writes 0, so they are left out of the comparison. */
+        uint8_t again[SK2_HEADER_SIZE], read[SK2_HEADER_SIZE];
+        memcpy(read, data + split, SK2_HEADER_SIZE);
+        read[11] = 0;
+        if (sk2_header_write(&header, again) != 0 || memcmp(again, read, 56) != 0)
             abort(); /* read and write disagree */
     }
     return 0;
