@@ -30,14 +30,17 @@
 /* The lengths of the three bit streams, after the code descriptions. */
 #define S_LENGTHS_BYTES 12u
 
-/* Residual tables, chosen by the activity |b - c| + |d - b| of the row above. */
+/* Residual tables, chosen by the activity |b - c| + |d - b| of the row above; holes get a
+ * context of their own, whose table is a 0-bit code for token 0, so that the decoder spends no
+ * bits and no branch on them. */
 #define S_CONTEXTS 6
-static const uint32_t s_context_limits[S_CONTEXTS - 1] = {2, 5, 12, 30, 80};
+#define S_HOLE     S_CONTEXTS
+#define S_TABLES   (S_CONTEXTS + 1)
 
 /* Tokens: values below 16 are their own token; above, the token says the position of the
  * highest set bit and the bit below it, and the bits under those follow raw. Residuals are
  * 16-bit (40 tokens), run lengths up to 2^28 (66 tokens). */
-#define S_DIRECT         16u
+#define S_DIRECT          16u
 #define S_RESIDUAL_TOKENS 40
 #define S_RUN_TOKENS      66
 
@@ -63,13 +66,45 @@ static inline uint32_t s_token_base(unsigned token, unsigned *extra_bits)
     return 1u << top | ((token - S_DIRECT) & 1u) << (top - 1);
 }
 
-static inline unsigned s_context(uint32_t b, uint32_t c, uint32_t d)
+/* Contexts of one row from the working row above it (prev, with prev[-1] and prev[width]
+ * set): S_HOLE where valid[x] is 0, else how many of 2, 5, 12, 30, 80 the activity exceeds.
+ * Each difference is clamped to 255 first, which changes no context (80 < 255) and keeps the
+ * sums in 16 bits, so that the loop runs on 16-bit vector lanes. */
+typedef uint16_t s_v16 __attribute__((vector_size(16)));
+typedef uint8_t s_v8 __attribute__((vector_size(8)));
+#define S_LANES 8
+
+static void s_contexts(const uint16_t *prev, const uint16_t *valid, uint32_t width, uint8_t *ctx)
 {
-    uint32_t activity = (uint32_t)abs((int)b - (int)c) + (uint32_t)abs((int)d - (int)b);
-    unsigned context = 0;
-    for (int i = 0; i < S_CONTEXTS - 1; i++)
-        context += activity > s_context_limits[i];
-    return context;
+    uint32_t x = 0;
+    const s_v16 zero = {0}, one = zero + 1, clamp = zero + 255;
+    for (; x + S_LANES <= width; x += S_LANES) {
+        s_v16 b, c, d, v;
+        memcpy(&b, prev + x, sizeof b);
+        memcpy(&c, prev + x - 1, sizeof c);
+        memcpy(&d, prev + x + 1, sizeof d);
+        memcpy(&v, valid + x, sizeof v);
+        s_v16 bc = (s_v16)(b > c), db = (s_v16)(d > b);
+        s_v16 left = ((b - c) & bc) | ((c - b) & ~bc);
+        s_v16 right = ((d - b) & db) | ((b - d) & ~db);
+        left = (s_v16)((left & (s_v16)(left <= clamp)) | (clamp & (s_v16)(left > clamp)));
+        right = (s_v16)((right & (s_v16)(right <= clamp)) | (clamp & (s_v16)(right > clamp)));
+        s_v16 act = left + right;
+        s_v16 k = (s_v16)((s_v16)(act > 2) & one) + (s_v16)((s_v16)(act > 5) & one) +
+                  (s_v16)((s_v16)(act > 12) & one) + (s_v16)((s_v16)(act > 30) & one) +
+                  (s_v16)((s_v16)(act > 80) & one);
+        s_v16 hole = (s_v16)(v == zero);
+        k = (k & ~hole) | ((zero + S_HOLE) & hole);
+        s_v8 narrow = __builtin_convertvector(k, s_v8);
+        memcpy(ctx + x, &narrow, sizeof narrow);
+    }
+    for (; x < width; x++) {
+        int left = abs((int)prev[x] - (int)(prev - 1)[x]);
+        int right = abs((int)prev[x + 1] - (int)prev[x]);
+        int act = (left < 255 ? left : 255) + (right < 255 ? right : 255);
+        int k = (act > 2) + (act > 5) + (act > 12) + (act > 30) + (act > 80);
+        ctx[x] = (uint8_t)(valid[x] ? k : S_HOLE);
+    }
 }
 
 static void s_put_le32(uint8_t *dst, uint32_t value)
@@ -105,58 +140,56 @@ static void s_write_header(const sk2_codec_shape_t *shape, int mode, uint8_t *ds
 
 /* ---- Encoder ---- */
 
-/* What the first pass leaves for the second: one record per valid pixel, in stream order:
- * bits 0..5 the token, 6..8 the context, 16..31 the raw low bits. */
+/* What the first pass leaves for the second: one record per pixel, in stream order: bits 0..5
+ * the token, 6..8 the context, 16..31 the raw low bits. A hole's record is S_HOLE << 6. */
 #define S_RECORD_EXTRA_SHIFT 16
+#define S_RECORD_INDEX_MASK  0x1ffu
 
-typedef struct {
-    uint32_t residuals[2][S_CONTEXTS][S_RESIDUAL_TOKENS]; /* per half */
-    uint32_t runs[2][S_RUN_TOKENS];                       /* zero runs, valid runs */
-} histograms_t;
+/* Token counts by record index (context << 6 | token), two copies for even and odd pixels so
+ * that a run of equal tokens does not wait on one counter. */
+typedef uint32_t counts_t[2][S_TABLES << 6];
 
-/* Pass one over rows [y0, y1): predicts every pixel from the working rows, appends a record
- * for each valid one and counts tokens. Returns the number of records. */
-static size_t s_model_half(const uint16_t *in, uint32_t width, uint32_t y0, uint32_t y1,
-                           uint16_t *rows, uint32_t *records, uint32_t (*hist)[S_RESIDUAL_TOKENS])
+/* Pass one over rows [y0, y1): builds each working row (a hole takes its prediction), the
+ * contexts, and a record per pixel; counts tokens. `rows` has room for two working rows of
+ * width + 2 and a row of contexts. */
+static void s_model_half(const uint16_t *in, uint32_t width, uint32_t y0, uint32_t y1,
+                         uint16_t *rows, uint32_t *records, counts_t counts)
 {
-    /* Two working rows with one pixel of margin each side: prev[-1], prev[width]. */
     uint16_t *prev = rows + 1;
     uint16_t *cur = rows + width + 3;
+    uint8_t *ctx = (uint8_t *)(rows + 2 * (size_t)width + 4);
     memset(rows, 0, sizeof(uint16_t) * (2 * (size_t)width + 4));
-    size_t count = 0;
     for (uint32_t y = y0; y < y1; y++) {
         const uint16_t *px = in + (size_t)y * width;
         prev[-1] = prev[0];
         prev[width] = prev[width - 1];
-        uint32_t a = prev[0], c = prev[0];
+        s_contexts(prev, px, width, ctx);
+        cur[-1] = prev[0];
         for (uint32_t x = 0; x < width; x++) {
-            uint32_t b = prev[x], d = prev[x + 1];
-            uint32_t pred = (a + b - c) & 0xffffu;
-            unsigned context = s_context(b, c, d);
-            uint32_t value = px[x];
-            uint32_t valid = value != 0;
-            uint16_t r = (uint16_t)(value - pred);
-            uint32_t zigzag = (uint16_t)((uint32_t)r << 1 ^ (uint32_t)(-(int32_t)(r >> 15)));
+            uint32_t pred = (uint32_t)(cur - 1)[x] + prev[x] - (prev - 1)[x];
+            cur[x] = (uint16_t)(px[x] ? px[x] : pred);
+        }
+        for (uint32_t x = 0; x < width; x++) {
+            uint32_t pred = (uint32_t)(cur - 1)[x] + prev[x] - (prev - 1)[x];
+            uint16_t r = (uint16_t)(px[x] - pred);
+            uint32_t zigzag = (uint16_t)((uint32_t)r << 1 ^ (0u - (uint32_t)(r >> 15)));
             unsigned extra_bits;
             unsigned token = s_token(zigzag, &extra_bits);
             uint32_t extra = zigzag & ((1u << extra_bits) - 1);
-            records[count] = token | context << 6 | extra << S_RECORD_EXTRA_SHIFT;
-            count += valid;
-            hist[context][token] += valid;
-            a = valid ? value : pred;
-            cur[x] = (uint16_t)a;
-            c = b;
+            uint32_t record = token | (uint32_t)ctx[x] << 6 | extra << S_RECORD_EXTRA_SHIFT;
+            record = px[x] ? record : S_HOLE << 6;
+            records[x] = record;
+            counts[x & 1][record & S_RECORD_INDEX_MASK]++;
         }
+        records += width;
         uint16_t *t = prev;
         prev = cur;
         cur = t;
     }
-    return count;
 }
 
 /* Run lengths of the hole mask in raster order: a run of zeros (possibly empty) first, then
- * valid and zero runs alternately, each at least 1 long, coded as length - 1. Calls `emit`
- * style work through a callback-free loop: fills runs[] and returns how many. */
+ * valid and zero runs alternately, each at least 1 long. Fills runs[] and returns how many. */
 static size_t s_mask_runs(const uint16_t *in, size_t count, uint32_t *runs)
 {
     size_t n = 0, i = 0;
@@ -180,40 +213,49 @@ static uint32_t s_run_value(size_t index, uint32_t length)
     return index == 0 ? length : length - 1;
 }
 
-/* Bits of each (context, token) code plus its raw bits, for sizing. */
-static uint64_t s_stream_bits(const uint32_t (*hist)[S_RESIDUAL_TOKENS], const sk2d_huff_t *codes)
+/* The encoding of each record index: the bit-reversed code in bits 0..15, code plus raw bits
+ * in 16..23, code bits in 24..31. Holes and unused tokens cost nothing. */
+static void s_encode_table(const sk2d_huff_t *codes, uint32_t *encode)
 {
-    uint64_t bits = 0;
+    memset(encode, 0, sizeof(uint32_t) * (S_TABLES << 6));
     for (int k = 0; k < S_CONTEXTS; k++) {
         for (unsigned t = 0; t < S_RESIDUAL_TOKENS; t++) {
             unsigned extra_bits;
             s_token_base(t, &extra_bits);
-            bits += (uint64_t)hist[k][t] * (codes[k].length[t] + extra_bits);
+            unsigned bits = codes[k].length[t];
+            encode[k << 6 | t] = codes[k].code[t] | (bits + extra_bits) << 16 | bits << 24;
         }
     }
+}
+
+/* Bits a half's stream takes, from its counts. */
+static uint64_t s_stream_bits(const counts_t counts, const uint32_t *encode)
+{
+    uint64_t bits = 0;
+    for (unsigned i = 0; i < (S_CONTEXTS << 6); i++)
+        bits += (uint64_t)(counts[0][i] + counts[1][i]) * ((encode[i] >> 16) & 0xffu);
     return bits;
 }
 
+static inline void s_emit_record(uint32_t record, const uint32_t *encode, sk2d_writer_t *w)
+{
+    uint32_t e = encode[record & S_RECORD_INDEX_MASK];
+    uint64_t value = (e & 0xffffu) | (uint64_t)(record >> S_RECORD_EXTRA_SHIFT) << (e >> 24);
+    sk2d_put(w, value, (e >> 16) & 0xffu);
+}
+
+/* Two records take at most 2 x 24 bits, which fit behind the 7 a flush leaves. */
 static void s_emit_records(const uint32_t *records, size_t count, const uint32_t *encode,
                            sk2d_writer_t *w)
 {
     size_t i = 0;
     for (; i + 2 <= count; i += 2) {
-        for (int j = 0; j < 2; j++) {
-            uint32_t rec = records[i + j];
-            uint32_t e = encode[rec & 0x1ffu];
-            unsigned code_bits = e >> 24;
-            uint64_t value = (e & 0xffffu) | (uint64_t)(rec >> S_RECORD_EXTRA_SHIFT) << code_bits;
-            sk2d_put(w, value, (e >> 16) & 0xffu);
-        }
+        s_emit_record(records[i], encode, w);
+        s_emit_record(records[i + 1], encode, w);
         sk2d_flush(w);
     }
-    for (; i < count; i++) {
-        uint32_t rec = records[i];
-        uint32_t e = encode[rec & 0x1ffu];
-        unsigned code_bits = e >> 24;
-        uint64_t value = (e & 0xffffu) | (uint64_t)(rec >> S_RECORD_EXTRA_SHIFT) << code_bits;
-        sk2d_put(w, value, (e >> 16) & 0xffu);
+    if (i < count) {
+        s_emit_record(records[i], encode, w);
         sk2d_flush(w);
     }
 }
@@ -254,52 +296,57 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
     size_t count = s_pixels(shape);
     uint32_t top_rows = (height + 1) / 2;
 
+    /* Records, then run lengths (at most one more than pixels); working rows and contexts. */
     uint32_t *records = (uint32_t *)(void *)sk2_scratch(SK2_SCRATCH_SK2D_TOKENS,
-                                                        sizeof(uint32_t) * (count + 1));
-    uint16_t *rows = (uint16_t *)(void *)sk2_scratch(
-        SK2_SCRATCH_SK2D_ROWS, sizeof(uint16_t) * (2 * (size_t)width + 4) + sizeof(uint32_t) * (count + 2));
+                                                        sizeof(uint32_t) * (2 * count + 1));
+    uint16_t *rows = (uint16_t *)(void *)sk2_scratch(SK2_SCRATCH_SK2D_ROWS,
+                                                     sizeof(uint16_t) * (3 * (size_t)width + 8));
     if (!records || !rows)
         return SK2_ENOMEM;
-    uint32_t *runs = (uint32_t *)(void *)(rows + 2 * (size_t)width + 4);
+    uint32_t *runs = records + count;
 
-    histograms_t hist;
-    memset(&hist, 0, sizeof hist);
-    size_t top_count = s_model_half(in, width, 0, top_rows, rows, records, hist.residuals[0]);
-    size_t bottom_count = s_model_half(in, width, top_rows, height, rows, records + top_count,
-                                       hist.residuals[1]);
+    static counts_t zero_counts;
+    counts_t counts[2];
+    memcpy(counts[0], zero_counts, sizeof zero_counts);
+    memcpy(counts[1], zero_counts, sizeof zero_counts);
+    s_model_half(in, width, 0, top_rows, rows, records, counts[0]);
+    s_model_half(in, width, top_rows, height, rows, records + (size_t)top_rows * width, counts[1]);
     size_t run_count = s_mask_runs(in, count, runs);
 
-    /* Codes from both halves' counts together. */
+    /* One set of codes for both halves. */
     sk2d_huff_t residual_codes[S_CONTEXTS], run_codes[2];
     size_t tables_bytes = 0;
     for (int k = 0; k < S_CONTEXTS; k++) {
         uint32_t freq[S_RESIDUAL_TOKENS];
         for (int t = 0; t < S_RESIDUAL_TOKENS; t++)
-            freq[t] = hist.residuals[0][k][t] + hist.residuals[1][k][t];
+            freq[t] = counts[0][0][k << 6 | t] + counts[0][1][k << 6 | t] +
+                      counts[1][0][k << 6 | t] + counts[1][1][k << 6 | t];
         sk2d_huff_build(&residual_codes[k], freq, S_RESIDUAL_TOKENS);
+        tables_bytes += sk2d_huff_size(&residual_codes[k]);
     }
+    uint32_t run_freq[2][S_RUN_TOKENS] = {{0}};
     uint64_t run_bits = 0;
     for (size_t i = 0; i < run_count; i++) {
         unsigned extra_bits;
-        hist.runs[i % 2][s_token(s_run_value(i, runs[i]), &extra_bits)]++;
+        run_freq[i % 2][s_token(s_run_value(i, runs[i]), &extra_bits)]++;
         run_bits += extra_bits;
     }
     for (int k = 0; k < 2; k++) {
-        sk2d_huff_build(&run_codes[k], hist.runs[k], S_RUN_TOKENS);
+        sk2d_huff_build(&run_codes[k], run_freq[k], S_RUN_TOKENS);
         for (int t = 0; t < S_RUN_TOKENS; t++)
-            run_bits += (uint64_t)hist.runs[k][t] * run_codes[k].length[t];
+            run_bits += (uint64_t)run_freq[k][t] * run_codes[k].length[t];
         tables_bytes += sk2d_huff_size(&run_codes[k]);
     }
-    for (int k = 0; k < S_CONTEXTS; k++)
-        tables_bytes += sk2d_huff_size(&residual_codes[k]);
+    uint32_t encode[S_TABLES << 6];
+    s_encode_table(residual_codes, encode);
 
-    uint64_t top_bits = s_stream_bits(hist.residuals[0], residual_codes);
-    uint64_t bottom_bits = s_stream_bits(hist.residuals[1], residual_codes);
-    size_t run_bytes = (size_t)((run_bits + 7) / 8);
-    size_t top_bytes = (size_t)((top_bits + 7) / 8);
-    size_t bottom_bytes = (size_t)((bottom_bits + 7) / 8);
-    size_t total = S_HEADER_BYTES + tables_bytes + S_LENGTHS_BYTES + run_bytes + top_bytes +
-                   bottom_bytes;
+    size_t stream_bytes[3] = {
+        (size_t)((run_bits + 7) / 8),
+        (size_t)((s_stream_bits(counts[0], encode) + 7) / 8),
+        (size_t)((s_stream_bits(counts[1], encode) + 7) / 8),
+    };
+    size_t total = S_HEADER_BYTES + tables_bytes + S_LENGTHS_BYTES + stream_bytes[0] +
+                   stream_bytes[1] + stream_bytes[2];
     if (total >= S_HEADER_BYTES + 2 * count)
         return s_encode_stored(shape, in, dst, dst_cap, dst_len);
     if (dst_cap < total)
@@ -319,9 +366,8 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
         p = sk2d_huff_write(&run_codes[k], p);
     for (int k = 0; k < S_CONTEXTS; k++)
         p = sk2d_huff_write(&residual_codes[k], p);
-    s_put_le32(p, (uint32_t)run_bytes);
-    s_put_le32(p + 4, (uint32_t)top_bytes);
-    s_put_le32(p + 8, (uint32_t)bottom_bytes);
+    for (int i = 0; i < 3; i++)
+        s_put_le32(p + 4 * i, (uint32_t)stream_bytes[i]);
     p += S_LENGTHS_BYTES;
 
     sk2d_writer_t w = {.dst = p};
@@ -335,25 +381,14 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
         sk2d_flush(&w);
     }
     s_finish(&w);
-
-    uint32_t encode[S_CONTEXTS << 6];
-    for (int k = 0; k < S_CONTEXTS; k++) {
-        for (unsigned t = 0; t < 64; t++) {
-            unsigned extra_bits = 0;
-            unsigned bits = 0, code = 0;
-            if (t < S_RESIDUAL_TOKENS) {
-                s_token_base(t, &extra_bits);
-                bits = residual_codes[k].length[t];
-                code = residual_codes[k].code[t];
-            }
-            encode[k << 6 | t] = code | (bits + extra_bits) << 16 | bits << 24;
-        }
-    }
-    w.dst = p + run_bytes;
-    s_emit_records(records, top_count, encode, &w);
+    p += stream_bytes[0];
+    w.dst = p;
+    s_emit_records(records, (size_t)top_rows * width, encode, &w);
     s_finish(&w);
-    w.dst = p + run_bytes + top_bytes;
-    s_emit_records(records + top_count, bottom_count, encode, &w);
+    p += stream_bytes[1];
+    w.dst = p;
+    s_emit_records(records + (size_t)top_rows * width, count - (size_t)top_rows * width, encode,
+                   &w);
     s_finish(&w);
     if (out != dst)
         memcpy(dst, out, total);
@@ -381,22 +416,25 @@ static bool s_stream_is_overrun(const stream_t *s)
     return sk2d_bit_position(&s->reader, s->start) > 8 * s->bytes;
 }
 
-/* Fills pixels with 0 for holes and 0xffff for valid pixels from the run stream. */
+/* Fills pixels with 0 for holes and 0xffff for valid pixels from the run stream. `table` has
+ * room for two decoding tables. */
 static int s_decode_mask(stream_t *s, const sk2d_huff_t *codes, uint16_t *out, size_t count,
-                         uint32_t *tables)
+                         uint16_t *table)
 {
-    uint32_t payload[S_RUN_TOKENS];
+    /* Entries: code length in bits 0..3, token from bit 4. */
+    static uint16_t payload[S_RUN_TOKENS][SK2D_HUFF_MAX_BITS + 1];
     for (unsigned t = 0; t < S_RUN_TOKENS; t++)
-        payload[t] = t << 4;
+        for (unsigned bits = 0; bits <= SK2D_HUFF_MAX_BITS; bits++)
+            payload[t][bits] = (uint16_t)(bits | t << 4);
     for (int k = 0; k < 2; k++)
-        sk2d_huff_table(&codes[k], payload, tables + ((size_t)k << SK2D_HUFF_MAX_BITS));
+        sk2d_huff_table(&codes[k], payload, table + ((size_t)k << SK2D_HUFF_MAX_BITS));
     size_t done = 0;
     for (size_t i = 0; done < count; i++) {
         sk2d_refill(&s->reader);
         if (s_stream_is_overrun(s))
             return SK2_ECORRUPT;
-        uint32_t e = tables[((size_t)(i % 2) << SK2D_HUFF_MAX_BITS) |
-                            (s->reader.bits & ((1u << SK2D_HUFF_MAX_BITS) - 1))];
+        uint32_t e = table[((size_t)(i % 2) << SK2D_HUFF_MAX_BITS) |
+                           (s->reader.bits & ((1u << SK2D_HUFF_MAX_BITS) - 1))];
         unsigned code_bits = e & 15u, extra_bits;
         uint32_t base = s_token_base(e >> 4, &extra_bits);
         s->reader.bits >>= code_bits;
@@ -415,89 +453,120 @@ static int s_decode_mask(stream_t *s, const sk2d_huff_t *codes, uint16_t *out, s
     return s_stream_is_exact(s) ? 0 : SK2_ECORRUPT;
 }
 
-/* One half's state while its rows are decoded. */
+/* Residual decoding tables: entry = bits taken (code + raw, bits 0..4) | code bits (5..8) |
+ * token (9..14). The hole table is all zero: no bits, token 0. */
+static void s_residual_tables(const sk2d_huff_t *codes, uint16_t *tables)
+{
+    static uint16_t payload[S_RESIDUAL_TOKENS][SK2D_HUFF_MAX_BITS + 1];
+    for (unsigned t = 0; t < S_RESIDUAL_TOKENS; t++) {
+        unsigned extra_bits;
+        s_token_base(t, &extra_bits);
+        for (unsigned bits = 0; bits <= SK2D_HUFF_MAX_BITS; bits++)
+            payload[t][bits] = (uint16_t)((bits + extra_bits) | bits << 5 | t << 9);
+    }
+    for (int k = 0; k < S_CONTEXTS; k++)
+        sk2d_huff_table(&codes[k], payload, tables + ((size_t)k << SK2D_HUFF_MAX_BITS));
+    memset(tables + ((size_t)S_HOLE << SK2D_HUFF_MAX_BITS), 0,
+           sizeof(uint16_t) << SK2D_HUFF_MAX_BITS);
+}
+
+/* Each token's base value (bits 0..15) and raw-bit mask (16..31). */
+static void s_token_table(uint32_t *tokens)
+{
+    for (unsigned t = 0; t < 64; t++) {
+        unsigned extra_bits = 0;
+        uint32_t base = t < S_RESIDUAL_TOKENS ? s_token_base(t, &extra_bits) : 0;
+        tokens[t] = base | ((1u << extra_bits) - 1) << 16;
+    }
+}
+
+#define S_DECODE_TOKEN(r, context, res)                                                            \
+    do {                                                                                           \
+        uint32_t e_ = tables[(uint32_t)(context) << SK2D_HUFF_MAX_BITS |                           \
+                             ((uint32_t)(r).bits & ((1u << SK2D_HUFF_MAX_BITS) - 1))];              \
+        uint32_t t_ = tokens[e_ >> 9];                                                             \
+        (res) = (uint16_t)((t_ & 0xffffu) + ((uint32_t)((r).bits >> ((e_ >> 5) & 15u)) & (t_ >> 16))); \
+        (r).bits >>= e_ & 31u;                                                                     \
+        (r).count -= e_ & 31u;                                                                     \
+    } while (0)
+
+/* Decodes one row's zigzagged residuals in each of two halves, interleaved so that the two
+ * bit streams' dependency chains overlap. A pixel takes at most 10 + 14 bits, so one refill
+ * serves two. */
+static void s_decode_residuals2(sk2d_reader_t *r0, sk2d_reader_t *r1, const uint8_t *ctx0,
+                                const uint8_t *ctx1, uint16_t *res0, uint16_t *res1,
+                                uint32_t width, const uint16_t *tables, const uint32_t *tokens)
+{
+    sk2d_reader_t s0 = *r0, s1 = *r1;
+    uint32_t x = 0;
+    for (; x + 2 <= width; x += 2) {
+        sk2d_refill(&s0);
+        sk2d_refill(&s1);
+        S_DECODE_TOKEN(s0, ctx0[x], res0[x]);
+        S_DECODE_TOKEN(s1, ctx1[x], res1[x]);
+        S_DECODE_TOKEN(s0, ctx0[x + 1], res0[x + 1]);
+        S_DECODE_TOKEN(s1, ctx1[x + 1], res1[x + 1]);
+    }
+    if (x < width) {
+        sk2d_refill(&s0);
+        sk2d_refill(&s1);
+        S_DECODE_TOKEN(s0, ctx0[x], res0[x]);
+        S_DECODE_TOKEN(s1, ctx1[x], res1[x]);
+    }
+    *r0 = s0;
+    *r1 = s1;
+}
+
+static void s_decode_residuals(sk2d_reader_t *r0, const uint8_t *ctx0, uint16_t *res0,
+                               uint32_t width, const uint16_t *tables, const uint32_t *tokens)
+{
+    sk2d_reader_t s0 = *r0;
+    for (uint32_t x = 0; x < width; x++) {
+        sk2d_refill(&s0);
+        S_DECODE_TOKEN(s0, ctx0[x], res0[x]);
+    }
+    *r0 = s0;
+}
+
+/* One half while its rows are decoded. */
 typedef struct {
-    sk2d_reader_t reader;
+    stream_t *stream;
     uint16_t *prev; /* working row above, with a margin pixel each side */
-    uint16_t *cur;  /* working row being decoded */
+    uint16_t *cur;  /* working row being decoded, likewise */
+    uint8_t *ctx;   /* this row's contexts */
+    uint16_t *res;  /* this row's zigzagged residuals */
     uint16_t *out;  /* the frame's row: the mask on entry, pixels on exit */
 } half_t;
 
-static inline void s_row_begin(half_t *h, uint32_t width)
+static void s_row_contexts(half_t *h, uint32_t width)
 {
     h->prev[-1] = h->prev[0];
     h->prev[width] = h->prev[width - 1];
+    s_contexts(h->prev, h->out, width, h->ctx);
 }
 
-static inline void s_row_end(half_t *h, uint32_t width)
+/* Rebuilds the row from its residuals: the gradient prediction from the working rows, the
+ * residual added where the mask says valid, the prediction kept in the working row where it
+ * says hole. Arithmetic is modulo 2^16, so the running value needs no reduction until it is
+ * stored, and each pixel adds one term that does not depend on the pixel before: the chain
+ * through `a` is one addition a pixel. */
+static void s_reconstruct(half_t *h, uint32_t width)
 {
+    const uint16_t *prev = h->prev;
+    uint16_t *cur = h->cur, *out = h->out;
+    const uint16_t *res = h->res;
+    uint32_t a = prev[0];
+    for (uint32_t x = 0; x < width; x++) {
+        uint32_t v = res[x];
+        uint32_t mask = out[x];
+        a += (uint32_t)prev[x] - (prev - 1)[x] + (((v >> 1) ^ (0u - (v & 1u))) & mask);
+        cur[x] = (uint16_t)a;
+        out[x] = (uint16_t)(a & mask);
+    }
     uint16_t *t = h->prev;
     h->prev = h->cur;
     h->cur = t;
     h->out += width;
-}
-
-/* Decodes pixel x of a half: a and c are the working values left and above-left. */
-#define S_DECODE_PIXEL(h, x, a, c)                                                                 \
-    do {                                                                                           \
-        uint32_t b_ = (h).prev[(x)], d_ = (h).prev[(x) + 1];                                       \
-        uint32_t e_ = tables[s_context(b_, (c), d_) << SK2D_HUFF_MAX_BITS |                        \
-                             ((uint32_t)(h).reader.bits & ((1u << SK2D_HUFF_MAX_BITS) - 1))];       \
-        unsigned cl_ = e_ & 15u, nx_ = (e_ >> 4) & 15u;                                            \
-        uint32_t v_ = (e_ >> 16) + ((uint32_t)((h).reader.bits >> cl_) & ((1u << nx_) - 1));       \
-        uint32_t valid_ = (uint32_t)0 - ((h).out[(x)] != 0);                                       \
-        unsigned used_ = (cl_ + nx_) & valid_;                                                     \
-        (h).reader.bits >>= used_;                                                                 \
-        (h).reader.count -= used_;                                                                 \
-        uint32_t pred_ = (a) + b_ - (c);                                                           \
-        uint32_t val_ = (pred_ + ((v_ >> 1) ^ ((uint32_t)0 - (v_ & 1u)))) & 0xffffu;               \
-        uint32_t work_ = (val_ & valid_) | (pred_ & 0xffffu & ~valid_);                            \
-        (h).cur[(x)] = (uint16_t)work_;                                                            \
-        (h).out[(x)] = (uint16_t)(val_ & valid_);                                                  \
-        (a) = work_;                                                                               \
-        (c) = b_;                                                                                  \
-    } while (0)
-
-/* Decodes one row of each of two halves, interleaved. */
-static void s_decode_row_pair(half_t *h0, half_t *h1, uint32_t width, const uint32_t *tables)
-{
-    half_t s0 = *h0, s1 = *h1;
-    s_row_begin(&s0, width);
-    s_row_begin(&s1, width);
-    uint32_t a0 = s0.prev[0], c0 = s0.prev[0];
-    uint32_t a1 = s1.prev[0], c1 = s1.prev[0];
-    uint32_t x = 0;
-    for (; x + 2 <= width; x += 2) {
-        sk2d_refill(&s0.reader);
-        sk2d_refill(&s1.reader);
-        S_DECODE_PIXEL(s0, x, a0, c0);
-        S_DECODE_PIXEL(s1, x, a1, c1);
-        S_DECODE_PIXEL(s0, x + 1, a0, c0);
-        S_DECODE_PIXEL(s1, x + 1, a1, c1);
-    }
-    if (x < width) {
-        sk2d_refill(&s0.reader);
-        sk2d_refill(&s1.reader);
-        S_DECODE_PIXEL(s0, x, a0, c0);
-        S_DECODE_PIXEL(s1, x, a1, c1);
-    }
-    s_row_end(&s0, width);
-    s_row_end(&s1, width);
-    *h0 = s0;
-    *h1 = s1;
-}
-
-static void s_decode_row(half_t *h0, uint32_t width, const uint32_t *tables)
-{
-    half_t s0 = *h0;
-    s_row_begin(&s0, width);
-    uint32_t a0 = s0.prev[0], c0 = s0.prev[0];
-    for (uint32_t x = 0; x < width; x++) {
-        sk2d_refill(&s0.reader);
-        S_DECODE_PIXEL(s0, x, a0, c0);
-    }
-    s_row_end(&s0, width);
-    *h0 = s0;
 }
 
 static int s_decode_stored(const sk2_codec_shape_t *shape, const uint8_t *src, size_t src_len,
@@ -544,17 +613,16 @@ static int s_decode(const sk2_codec_shape_t *shape, const uint8_t *src, size_t s
         return SK2_ECORRUPT;
 
     /* Each stream gets zero padding behind it for the reader to run into: 8 bytes for a
-     * refill, plus what one row can take (25 bits a pixel at most) before the overrun check
+     * refill, plus what one row can take (24 bits a pixel at most) before the overrun check
      * at the end of the row. */
-    size_t pad = 4 * (size_t)width + 16;
-    size_t table_bytes = sizeof(uint32_t) * ((size_t)S_CONTEXTS << SK2D_HUFF_MAX_BITS);
-    size_t rows_bytes = sizeof(uint16_t) * (4 * (size_t)width + 8);
+    size_t pad = 3 * (size_t)width + 16;
+    size_t table_bytes = sizeof(uint16_t) * ((size_t)S_TABLES << SK2D_HUFF_MAX_BITS);
+    size_t row_bytes = sizeof(uint16_t) * ((size_t)width + 16);
     uint8_t *copy = sk2_scratch(SK2_SCRATCH_SK2D_STREAM, src_len + 3 * pad);
-    uint8_t *work = sk2_scratch(SK2_SCRATCH_SK2D_ROWS, table_bytes + rows_bytes);
+    uint8_t *work = sk2_scratch(SK2_SCRATCH_SK2D_ROWS, table_bytes + 10 * row_bytes);
     if (!copy || !work)
         return SK2_ENOMEM;
-    uint32_t *tables = (uint32_t *)(void *)work;
-    uint16_t *rows = (uint16_t *)(void *)(work + table_bytes);
+    uint16_t *tables = (uint16_t *)(void *)work;
     stream_t streams[3];
     uint8_t *c = copy;
     for (int i = 0; i < 3; i++) {
@@ -569,32 +637,40 @@ static int s_decode(const sk2_codec_shape_t *shape, const uint8_t *src, size_t s
     if (rc != 0)
         return rc;
 
-    uint32_t payload[S_RESIDUAL_TOKENS];
-    for (unsigned t = 0; t < S_RESIDUAL_TOKENS; t++) {
-        unsigned extra_bits;
-        uint32_t base = s_token_base(t, &extra_bits);
-        payload[t] = extra_bits << 4 | base << 16;
-    }
-    for (int k = 0; k < S_CONTEXTS; k++)
-        sk2d_huff_table(&residual_codes[k], payload, tables + ((size_t)k << SK2D_HUFF_MAX_BITS));
+    uint32_t tokens[64];
+    s_token_table(tokens);
+    s_residual_tables(residual_codes, tables);
 
+    /* Per half: two working rows, contexts and residuals, each row_bytes long. */
+    uint8_t *rows = work + table_bytes;
+    memset(rows, 0, 10 * row_bytes);
     uint32_t top_rows = (height + 1) / 2, bottom_rows = height / 2;
-    memset(rows, 0, rows_bytes);
-    half_t halves[2] = {
-        {.reader = streams[1].reader, .prev = rows + 1, .cur = rows + width + 3, .out = out},
-        {.reader = streams[2].reader,
-         .prev = rows + 2 * (size_t)width + 5,
-         .cur = rows + 3 * (size_t)width + 7,
-         .out = out + (size_t)top_rows * width},
-    };
+    half_t halves[2];
+    for (int i = 0; i < 2; i++) {
+        uint8_t *base = rows + 5 * row_bytes * (size_t)i;
+        halves[i] = (half_t){
+            .stream = &streams[1 + i],
+            .prev = (uint16_t *)(void *)base + 1,
+            .cur = (uint16_t *)(void *)(base + row_bytes) + 1,
+            .ctx = base + 2 * row_bytes,
+            .res = (uint16_t *)(void *)(base + 3 * row_bytes),
+            .out = out + (size_t)(i ? top_rows : 0) * width,
+        };
+    }
     for (uint32_t y = 0; y < top_rows; y++) {
-        if (y < bottom_rows)
-            s_decode_row_pair(&halves[0], &halves[1], width, tables);
-        else
-            s_decode_row(&halves[0], width, tables);
-        streams[1].reader = halves[0].reader;
-        streams[2].reader = halves[1].reader;
-        if (s_stream_is_overrun(&streams[1]) || s_stream_is_overrun(&streams[2]))
+        half_t *h0 = &halves[0], *h1 = &halves[1];
+        s_row_contexts(h0, width);
+        if (y < bottom_rows) {
+            s_row_contexts(h1, width);
+            s_decode_residuals2(&h0->stream->reader, &h1->stream->reader, h0->ctx, h1->ctx,
+                                h0->res, h1->res, width, tables, tokens);
+            s_reconstruct(h0, width);
+            s_reconstruct(h1, width);
+        } else {
+            s_decode_residuals(&h0->stream->reader, h0->ctx, h0->res, width, tables, tokens);
+            s_reconstruct(h0, width);
+        }
+        if (s_stream_is_overrun(h0->stream) || s_stream_is_overrun(h1->stream))
             return SK2_ECORRUPT;
     }
     if (!s_stream_is_exact(&streams[1]) || !s_stream_is_exact(&streams[2]))

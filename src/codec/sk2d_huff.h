@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* The longest code: a decoding table has 2^SK2D_HUFF_MAX_BITS entries. */
-#define SK2D_HUFF_MAX_BITS 11
+#define SK2D_HUFF_MAX_BITS 10
 /* The largest alphabet: run lengths up to 2^28 take 66 symbols (sk2d.c). */
 #define SK2D_HUFF_MAX_SYMBOLS 66
 
@@ -40,9 +40,9 @@ uint8_t *sk2d_huff_write(const sk2d_huff_t *self, uint8_t *dst);
 int sk2d_huff_read(sk2d_huff_t *self, int symbols, const uint8_t **src, const uint8_t *end);
 
 /* Fills a decoding table of 2^SK2D_HUFF_MAX_BITS entries: the entry at the next
- * SK2D_HUFF_MAX_BITS input bits is the code length (bits 0..3) or'ed with payload[symbol]
- * (which must leave bits 0..3 clear). */
-void sk2d_huff_table(const sk2d_huff_t *self, const uint32_t *payload, uint32_t *table);
+ * SK2D_HUFF_MAX_BITS input bits is payload[symbol][code length]. */
+void sk2d_huff_table(const sk2d_huff_t *self,
+                     uint16_t (*payload)[SK2D_HUFF_MAX_BITS + 1], uint16_t *table);
 
 /* ---- Bits ---- */
 
