@@ -4,11 +4,13 @@
 # Usage: scripts/install-deps.sh [build|test|all]   (default: all)
 set -eu
 
-build="cmake make gcc pkg-config libczmq-dev libzmq3-dev libjansson-dev liblz4-dev"
+build="cmake make gcc pkg-config libczmq-dev libzmq3-dev libjansson-dev liblz4-dev libturbojpeg0-dev libpng-dev"
+# The codec benchmark's references (bench/bench_codecs.c), built with everything else.
+bench="libzstd-dev libblosc-dev libcharls-dev"
 test="libcmocka-dev libpng-dev clang clang-format libclang-rt-14-dev python3 python3-zmq python3-lz4"
 case "${1:-all}" in
 build) wanted="$build" ;;
-test | all) wanted="$build $test" ;;
+test | all) wanted="$build $bench $test" ;;
 *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
 esac
 
