@@ -9,7 +9,7 @@ build="cmake make gcc pkg-config libczmq-dev libzmq3-dev libjansson-dev liblz4-d
 bench="libzstd-dev libblosc-dev libcharls-dev"
 test="libcmocka-dev libpng-dev clang clang-format libclang-rt-14-dev python3 python3-zmq python3-lz4"
 case "${1:-all}" in
-build) wanted="$build" ;;
+build) wanted="$build $bench" ;;
 test | all) wanted="$build $bench $test" ;;
 *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
 esac
