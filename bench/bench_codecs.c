@@ -204,11 +204,11 @@ static int s_jls_encode(const void *arg, const sk2_frame_t *in, uint8_t *dst, si
                               .height = sk2_frame_height(in),
                               .bits_per_sample = 16,
                               .component_count = 1};
-    int rc = charls_jpegls_encoder_set_frame_info(e, &info) ||
-             charls_jpegls_encoder_set_destination_buffer(e, dst, cap) ||
-             charls_jpegls_encoder_encode_from_buffer(e, sk2_frame_cdata(in), sk2_frame_size(in),
-                                                      0) ||
-             charls_jpegls_encoder_get_bytes_written(e, len);
+    int rc =
+        charls_jpegls_encoder_set_frame_info(e, &info) ||
+        charls_jpegls_encoder_set_destination_buffer(e, dst, cap) ||
+        charls_jpegls_encoder_encode_from_buffer(e, sk2_frame_cdata(in), sk2_frame_size(in), 0) ||
+        charls_jpegls_encoder_get_bytes_written(e, len);
     charls_jpegls_encoder_destroy(e);
     return rc;
 }
@@ -218,8 +218,7 @@ static int s_jls_decode(const void *arg, const uint8_t *src, size_t len, sk2_fra
     charls_jpegls_decoder *d = charls_jpegls_decoder_create();
     int rc = charls_jpegls_decoder_set_source_buffer(d, src, len) ||
              charls_jpegls_decoder_read_header(d) ||
-             charls_jpegls_decoder_decode_to_buffer(d, sk2_frame_data(out), sk2_frame_size(out),
-                                                    0);
+             charls_jpegls_decoder_decode_to_buffer(d, sk2_frame_data(out), sk2_frame_size(out), 0);
     charls_jpegls_decoder_destroy(d);
     return rc;
 }
@@ -263,12 +262,11 @@ static void s_run(const bench_codec_t *codec, input_t *inputs, size_t n, int rep
     for (int rep = 0; rep < reps && !r->has_failed; rep++) {
         double t0 = s_now();
         for (size_t i = 0; i < n && !r->has_failed; i++)
-            r->has_failed |= codec->encode(codec->arg, inputs[i].frame, bufs[i], cap,
-                                           &r->sizes[i]) != 0;
+            r->has_failed |=
+                codec->encode(codec->arg, inputs[i].frame, bufs[i], cap, &r->sizes[i]) != 0;
         double t1 = s_now();
         for (size_t i = 0; i < n && !r->has_failed; i++)
-            r->has_failed |=
-                codec->decode(codec->arg, bufs[i], r->sizes[i], inputs[i].back) != 0;
+            r->has_failed |= codec->decode(codec->arg, bufs[i], r->sizes[i], inputs[i].back) != 0;
         double t2 = s_now();
         enc[rep] = t1 - t0;
         dec[rep] = t2 - t1;
@@ -306,7 +304,8 @@ static sk2_frame_t *s_read_png16(const char *path)
     }
     png_init_io(png, file);
     png_read_info(png, info);
-    if (png_get_bit_depth(png, info) != 16 || png_get_color_type(png, info) != PNG_COLOR_TYPE_GRAY ||
+    if (png_get_bit_depth(png, info) != 16 ||
+        png_get_color_type(png, info) != PNG_COLOR_TYPE_GRAY ||
         png_get_interlace_type(png, info) != PNG_INTERLACE_NONE)
         png_error(png, "not a 16-bit grayscale PNG");
     frame = sk2_frame_new(SK2_STREAM_DEPTH, SK2_PIXEL_DEPTH_MM16, png_get_image_width(png, info),
@@ -442,7 +441,9 @@ int main(int argc, char **argv)
         for (size_t c = 0; c < S_CODECS; c++)
             printf("| %s | %.2f | %.0f | %.0f | %s | %s |\n", s_codecs[c].name, results[c].ratio,
                    results[c].encode_mb_s, results[c].decode_mb_s,
-                   results[c].has_failed ? "FAILED" : results[c].is_exact ? "yes" : "no",
+                   results[c].has_failed ? "FAILED"
+                   : results[c].is_exact ? "yes"
+                                         : "no",
                    s_codecs[c].note);
         printf("\n| frame set | sk2d ratio | JPEG-LS ratio | sk2d / JPEG-LS |\n"
                "| --- | ---: | ---: | ---: |\n");

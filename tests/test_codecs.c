@@ -347,8 +347,7 @@ static void test_sk2d_refuses_other_shapes_versions_and_trailing_bytes(void **st
     (void)state;
     const sk2_codec_t *codec = s_codec("sk2d");
     sk2_frame_t *other = s_depth_frame(32, 1);
-    assert_int_equal(s_decode_exact(codec, s_sk2d_bytes, sizeof s_sk2d_bytes, other),
-                     SK2_ECORRUPT);
+    assert_int_equal(s_decode_exact(codec, s_sk2d_bytes, sizeof s_sk2d_bytes, other), SK2_ECORRUPT);
     sk2_frame_destroy(&other);
     sk2_frame_t *frame = s_depth_frame(16, 2);
     uint8_t wire[sizeof s_sk2d_bytes + 1];

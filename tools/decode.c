@@ -78,14 +78,12 @@ int cli_decode(int argc, char **argv)
     }
     frame = sk2_frame_new(s_kind(file.format), file.format, file.width, file.height);
     if (!frame) {
-        fprintf(stderr, "sk2 decode: %s: bad frame size %ux%u\n", in_path, file.width,
-                file.height);
+        fprintf(stderr, "sk2 decode: %s: bad frame size %ux%u\n", in_path, file.width, file.height);
         goto out;
     }
     int err = sk2_codec_decode(codec, file.payload, file.payload_len, frame);
     if (err != 0) {
-        fprintf(stderr, "sk2 decode: %s: %s payload: %s\n", in_path, file.codec,
-                sk2_strerror(err));
+        fprintf(stderr, "sk2 decode: %s: %s payload: %s\n", in_path, file.codec, sk2_strerror(err));
         goto out;
     }
     if (pngio_write(out_path, frame, why, sizeof why) != 0) {

@@ -14,18 +14,19 @@ enum { OPT_ALLOW_LOSSY = 256, OPT_IR };
 
 static void s_usage(FILE *out)
 {
-    fprintf(out, "usage: sk2 encode --codec NAME [--quality Q] [--ir] [--allow-lossy] IN.png OUT\n"
-                 "\n"
-                 "Encode one PNG into one frame file (SK2F) with a codec; 'sk2 decode' turns it\n"
-                 "back. 16-bit grayscale PNGs are depth in mm (IR with --ir), 8-bit RGB or RGBA\n"
-                 "PNGs colour. 'sk2 codecs' lists the codecs and what they take.\n"
-                 "\n"
-                 "options:\n"
-                 "  -c, --codec NAME    codec to use (required)\n"
-                 "  -Q, --quality Q     1..100 for codecs with a quality (jpeg); default %d\n"
-                 "      --ir            a 16-bit PNG is an IR image (gray16), not depth\n"
-                 "      --allow-lossy   let depth12 drop bits of depths from 4096 mm\n"
-                 "  -h, --help          show this help and exit\n",
+    fprintf(out,
+            "usage: sk2 encode --codec NAME [--quality Q] [--ir] [--allow-lossy] IN.png OUT\n"
+            "\n"
+            "Encode one PNG into one frame file (SK2F) with a codec; 'sk2 decode' turns it\n"
+            "back. 16-bit grayscale PNGs are depth in mm (IR with --ir), 8-bit RGB or RGBA\n"
+            "PNGs colour. 'sk2 codecs' lists the codecs and what they take.\n"
+            "\n"
+            "options:\n"
+            "  -c, --codec NAME    codec to use (required)\n"
+            "  -Q, --quality Q     1..100 for codecs with a quality (jpeg); default %d\n"
+            "      --ir            a 16-bit PNG is an IR image (gray16), not depth\n"
+            "      --allow-lossy   let depth12 drop bits of depths from 4096 mm\n"
+            "  -h, --help          show this help and exit\n",
             SK2_CODEC_DEFAULT_QUALITY);
 }
 
@@ -105,8 +106,8 @@ int cli_encode(int argc, char **argv)
     }
     sk2_pixel_format_t format = sk2_frame_format(frame);
     if (!sk2_codec_supports(codec, format)) {
-        fprintf(stderr, "sk2 encode: %s: codec %s cannot encode %s images%s\n", in_path,
-                codec_name, sk2_pixel_format_name(format),
+        fprintf(stderr, "sk2 encode: %s: codec %s cannot encode %s images%s\n", in_path, codec_name,
+                sk2_pixel_format_name(format),
                 sk2_pixel_format_bytes(format) == 2
                     ? " (it is lossy colour; use a depth codec such as sk2d or rvl)"
                     : " (use jpeg or raw for colour)");
@@ -121,8 +122,8 @@ int cli_encode(int argc, char **argv)
         goto out;
     }
     options_set = sk2_codec_options_new();
-    size_t cap = sk2_codec_encode_bound(codec, format, sk2_frame_width(frame),
-                                        sk2_frame_height(frame));
+    size_t cap =
+        sk2_codec_encode_bound(codec, format, sk2_frame_width(frame), sk2_frame_height(frame));
     buf = malloc(cap ? cap : 1);
     size_t len = 0;
     int err = !options_set || !buf ? SK2_ENOMEM
@@ -144,8 +145,8 @@ int cli_encode(int argc, char **argv)
         goto out;
     }
     if (!cli_is_quiet())
-        printf("%s: %s %ux%u %s, %zu -> %zu bytes (ratio %.2f)\n", out_path, codec_name,
-               file.width, file.height, sk2_pixel_format_name(format), sk2_frame_size(frame), len,
+        printf("%s: %s %ux%u %s, %zu -> %zu bytes (ratio %.2f)\n", out_path, codec_name, file.width,
+               file.height, sk2_pixel_format_name(format), sk2_frame_size(frame), len,
                (double)sk2_frame_size(frame) / (double)(len ? len : 1));
     rc = CLI_EXIT_OK;
 out:

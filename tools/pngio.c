@@ -48,7 +48,8 @@ int pngio_read(const char *path, sk2_pixel_format_t format16, sk2_frame_t **fram
         snprintf(why, why_size, "not a PNG file");
         return -1;
     }
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, error, s_on_error, s_on_warning);
+    png_structp png =
+        png_create_read_struct(PNG_LIBPNG_VER_STRING, error, s_on_error, s_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     sk2_frame_t *volatile result = NULL;
     uint8_t *volatile row = NULL;
@@ -93,8 +94,8 @@ int pngio_read(const char *path, sk2_pixel_format_t format16, sk2_frame_t **fram
     if (format == SK2_PIXEL_BGRA32)
         png_set_bgr(png);
     result = sk2_frame_new(format16 == SK2_PIXEL_GRAY16 && format == format16 ? SK2_STREAM_IR
-                           : format == format16                             ? SK2_STREAM_DEPTH
-                                                                            : SK2_STREAM_COLOR,
+                           : format == format16                               ? SK2_STREAM_DEPTH
+                                                                              : SK2_STREAM_COLOR,
                            format, width, height);
     if (!result)
         png_error(png, "image larger than sk2's frame limits");
@@ -118,8 +119,8 @@ int pngio_write(const char *path, const sk2_frame_t *frame, char *why, size_t wh
         snprintf(why, why_size, "cannot create: %s", strerror(errno));
         return -1;
     }
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, error, s_on_error,
-                                              s_on_warning);
+    png_structp png =
+        png_create_write_struct(PNG_LIBPNG_VER_STRING, error, s_on_error, s_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info || setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);

@@ -15,9 +15,9 @@
 typedef struct {
     char codec[SK2F_NAME_MAX + 1]; /* NUL-terminated codec name */
     sk2_pixel_format_t format;
-    uint32_t width, height;  /* pixels */
-    const uint8_t *payload;  /* points into the parsed buffer */
-    size_t payload_len;      /* bytes */
+    uint32_t width, height; /* pixels */
+    const uint8_t *payload; /* points into the parsed buffer */
+    size_t payload_len;     /* bytes */
 } sk2f_t;
 
 /* Writes header and payload to path. Returns 0 or -1 with the reason in why. */

@@ -42,8 +42,8 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
     /* libjpeg-turbo grows its own buffer; the copy into dst costs little next to the DCT and
      * lets a dst below the bound work whenever the image fits. */
     if (tjCompress2(handle, pixels, (int)shape->width, 0, (int)shape->height,
-                    s_pixel_format(shape->format), &jpeg, &jpeg_len, S_SUBSAMPLING,
-                    params->quality, 0) != 0) {
+                    s_pixel_format(shape->format), &jpeg, &jpeg_len, S_SUBSAMPLING, params->quality,
+                    0) != 0) {
         rc = SK2_ENOMEM;
         goto out;
     }
@@ -76,8 +76,7 @@ static int s_decode(const sk2_codec_shape_t *shape, const uint8_t *src, size_t s
         goto out;
     }
     if (tjDecompress2(handle, src, (unsigned long)src_len, pixels, width, 0, height,
-                      s_pixel_format(shape->format),
-                      TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS) != 0)
+                      s_pixel_format(shape->format), TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS) != 0)
         rc = SK2_ECORRUPT;
 out:
     tjDestroy(handle);

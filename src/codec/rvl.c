@@ -23,11 +23,11 @@
 #define S_VALUE_NIBBLES 6
 
 typedef struct {
-    uint8_t *dst;    /* next word goes here */
-    uint8_t *end;    /* end of the caller's buffer */
-    uint32_t word;   /* nibbles so far, the latest in the lowest 4 bits */
-    int nibbles;     /* nibbles in word, 0 .. 7 */
-    bool is_full;    /* a word did not fit */
+    uint8_t *dst;  /* next word goes here */
+    uint8_t *end;  /* end of the caller's buffer */
+    uint32_t word; /* nibbles so far, the latest in the lowest 4 bits */
+    int nibbles;   /* nibbles in word, 0 .. 7 */
+    bool is_full;  /* a word did not fit */
 } writer_t;
 
 static void s_put_le32(uint8_t *dst, uint32_t value)
@@ -115,8 +115,8 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
 typedef struct {
     const uint8_t *src; /* next word */
     const uint8_t *end;
-    uint32_t word;      /* unread nibbles, the next one in the top 4 bits */
-    int nibbles;        /* unread nibbles in word */
+    uint32_t word; /* unread nibbles, the next one in the top 4 bits */
+    int nibbles;   /* unread nibbles in word */
 } reader_t;
 
 /* The paper's DecodeVLE, refusing codes longer than max_nibbles and input that runs out.

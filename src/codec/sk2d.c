@@ -483,9 +483,10 @@ static void s_token_table(uint32_t *tokens)
 #define S_DECODE_TOKEN(r, context, res)                                                            \
     do {                                                                                           \
         uint32_t e_ = tables[(uint32_t)(context) << SK2D_HUFF_MAX_BITS |                           \
-                             ((uint32_t)(r).bits & ((1u << SK2D_HUFF_MAX_BITS) - 1))];              \
+                             ((uint32_t)(r).bits & ((1u << SK2D_HUFF_MAX_BITS) - 1))];             \
         uint32_t t_ = tokens[e_ >> 9];                                                             \
-        (res) = (uint16_t)((t_ & 0xffffu) + ((uint32_t)((r).bits >> ((e_ >> 5) & 15u)) & (t_ >> 16))); \
+        (res) =                                                                                    \
+            (uint16_t)((t_ & 0xffffu) + ((uint32_t)((r).bits >> ((e_ >> 5) & 15u)) & (t_ >> 16))); \
         (r).bits >>= e_ & 31u;                                                                     \
         (r).count -= e_ & 31u;                                                                     \
     } while (0)
@@ -494,8 +495,8 @@ static void s_token_table(uint32_t *tokens)
  * bit streams' dependency chains overlap. A pixel takes at most 10 + 14 bits, so one refill
  * serves two. */
 static void s_decode_residuals2(sk2d_reader_t *r0, sk2d_reader_t *r1, const uint8_t *ctx0,
-                                const uint8_t *ctx1, uint16_t *res0, uint16_t *res1,
-                                uint32_t width, const uint16_t *tables, const uint32_t *tokens)
+                                const uint8_t *ctx1, uint16_t *res0, uint16_t *res1, uint32_t width,
+                                const uint16_t *tables, const uint32_t *tokens)
 {
     sk2d_reader_t s0 = *r0, s1 = *r1;
     uint32_t x = 0;
@@ -662,8 +663,8 @@ static int s_decode(const sk2_codec_shape_t *shape, const uint8_t *src, size_t s
         s_row_contexts(h0, width);
         if (y < bottom_rows) {
             s_row_contexts(h1, width);
-            s_decode_residuals2(&h0->stream->reader, &h1->stream->reader, h0->ctx, h1->ctx,
-                                h0->res, h1->res, width, tables, tokens);
+            s_decode_residuals2(&h0->stream->reader, &h1->stream->reader, h0->ctx, h1->ctx, h0->res,
+                                h1->res, width, tables, tokens);
             s_reconstruct(h0, width);
             s_reconstruct(h1, width);
         } else {
