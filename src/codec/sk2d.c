@@ -140,52 +140,55 @@ static void s_write_header(const sk2_codec_shape_t *shape, int mode, uint8_t *ds
 
 /* ---- Encoder ---- */
 
-/* What the first pass leaves for the second: one record per pixel, in stream order: bits 0..5
- * the token, 6..8 the context, 16..31 the raw low bits. A hole's record is S_HOLE << 6. */
+/* What the first pass leaves for the second: one record per valid pixel, in stream order: bits
+ * 0..5 the token, 6..8 the context, 16..31 the raw low bits. */
 #define S_RECORD_EXTRA_SHIFT 16
 #define S_RECORD_INDEX_MASK  0x1ffu
 
-/* Token counts by record index (context << 6 | token), two copies for even and odd pixels so
- * that a run of equal tokens does not wait on one counter. */
-typedef uint32_t counts_t[2][S_TABLES << 6];
+/* Token counts by record index (context << 6 | token), one copy for each of four neighbouring
+ * pixels, so that a run of equal tokens does not wait on one counter's store and reload. */
+#define S_COUNT_COPIES 4
+typedef uint32_t counts_t[S_COUNT_COPIES][S_TABLES << 6];
 
 /* Pass one over rows [y0, y1): builds each working row (a hole takes its prediction), the
- * contexts, and a record per pixel; counts tokens. `rows` has room for two working rows of
- * width + 2 and a row of contexts. */
-static void s_model_half(const uint16_t *in, uint32_t width, uint32_t y0, uint32_t y1,
-                         uint16_t *rows, uint32_t *records, counts_t counts)
+ * contexts, and a record per valid pixel; counts tokens; returns the number of records.
+ * `rows` has room for two working rows of width + 2 and a row of contexts. */
+static size_t s_model_half(const uint16_t *in, uint32_t width, uint32_t y0, uint32_t y1,
+                           uint16_t *rows, uint32_t *records, counts_t counts)
 {
     uint16_t *prev = rows + 1;
     uint16_t *cur = rows + width + 3;
     uint8_t *ctx = (uint8_t *)(rows + 2 * (size_t)width + 4);
     memset(rows, 0, sizeof(uint16_t) * (2 * (size_t)width + 4));
+    size_t count = 0;
     for (uint32_t y = y0; y < y1; y++) {
         const uint16_t *px = in + (size_t)y * width;
         prev[-1] = prev[0];
         prev[width] = prev[width - 1];
         s_contexts(prev, px, width, ctx);
-        cur[-1] = prev[0];
+        /* Modulo 2^16 throughout, as in the decoder: `a` is reduced only when stored. */
+        uint32_t a = prev[0];
         for (uint32_t x = 0; x < width; x++) {
-            uint32_t pred = (uint32_t)(cur - 1)[x] + prev[x] - (prev - 1)[x];
-            cur[x] = (uint16_t)(px[x] ? px[x] : pred);
-        }
-        for (uint32_t x = 0; x < width; x++) {
-            uint32_t pred = (uint32_t)(cur - 1)[x] + prev[x] - (prev - 1)[x];
-            uint16_t r = (uint16_t)(px[x] - pred);
+            uint32_t pred = a + prev[x] - (prev - 1)[x];
+            uint32_t value = px[x];
+            uint16_t r = (uint16_t)(value - pred);
             uint32_t zigzag = (uint16_t)((uint32_t)r << 1 ^ (0u - (uint32_t)(r >> 15)));
             unsigned extra_bits;
             unsigned token = s_token(zigzag, &extra_bits);
             uint32_t extra = zigzag & ((1u << extra_bits) - 1);
             uint32_t record = token | (uint32_t)ctx[x] << 6 | extra << S_RECORD_EXTRA_SHIFT;
-            record = px[x] ? record : S_HOLE << 6;
-            records[x] = record;
-            counts[x & 1][record & S_RECORD_INDEX_MASK]++;
+            /* Holes cost no bits: their record is written and then overwritten. */
+            records[count] = record;
+            count += value != 0;
+            counts[x % S_COUNT_COPIES][record & S_RECORD_INDEX_MASK] += value != 0;
+            a = value ? value : pred;
+            cur[x] = (uint16_t)a;
         }
-        records += width;
         uint16_t *t = prev;
         prev = cur;
         cur = t;
     }
+    return count;
 }
 
 /* Run lengths of the hole mask in raster order: a run of zeros (possibly empty) first, then
@@ -232,8 +235,9 @@ static void s_encode_table(const sk2d_huff_t *codes, uint32_t *encode)
 static uint64_t s_stream_bits(const counts_t counts, const uint32_t *encode)
 {
     uint64_t bits = 0;
-    for (unsigned i = 0; i < (S_CONTEXTS << 6); i++)
-        bits += (uint64_t)(counts[0][i] + counts[1][i]) * ((encode[i] >> 16) & 0xffu);
+    for (int c = 0; c < S_COUNT_COPIES; c++)
+        for (unsigned i = 0; i < (S_CONTEXTS << 6); i++)
+            bits += (uint64_t)counts[c][i] * ((encode[i] >> 16) & 0xffu);
     return bits;
 }
 
@@ -309,8 +313,9 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
     counts_t counts[2];
     memcpy(counts[0], zero_counts, sizeof zero_counts);
     memcpy(counts[1], zero_counts, sizeof zero_counts);
-    s_model_half(in, width, 0, top_rows, rows, records, counts[0]);
-    s_model_half(in, width, top_rows, height, rows, records + (size_t)top_rows * width, counts[1]);
+    size_t top_count = s_model_half(in, width, 0, top_rows, rows, records, counts[0]);
+    size_t bottom_count =
+        s_model_half(in, width, top_rows, height, rows, records + top_count, counts[1]);
     size_t run_count = s_mask_runs(in, count, runs);
 
     /* One set of codes for both halves. */
@@ -318,9 +323,11 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
     size_t tables_bytes = 0;
     for (int k = 0; k < S_CONTEXTS; k++) {
         uint32_t freq[S_RESIDUAL_TOKENS];
-        for (int t = 0; t < S_RESIDUAL_TOKENS; t++)
-            freq[t] = counts[0][0][k << 6 | t] + counts[0][1][k << 6 | t] +
-                      counts[1][0][k << 6 | t] + counts[1][1][k << 6 | t];
+        for (int t = 0; t < S_RESIDUAL_TOKENS; t++) {
+            freq[t] = 0;
+            for (int c = 0; c < S_COUNT_COPIES; c++)
+                freq[t] += counts[0][c][k << 6 | t] + counts[1][c][k << 6 | t];
+        }
         sk2d_huff_build(&residual_codes[k], freq, S_RESIDUAL_TOKENS);
         tables_bytes += sk2d_huff_size(&residual_codes[k]);
     }
@@ -383,12 +390,11 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
     s_finish(&w);
     p += stream_bytes[0];
     w.dst = p;
-    s_emit_records(records, (size_t)top_rows * width, encode, &w);
+    s_emit_records(records, top_count, encode, &w);
     s_finish(&w);
     p += stream_bytes[1];
     w.dst = p;
-    s_emit_records(records + (size_t)top_rows * width, count - (size_t)top_rows * width, encode,
-                   &w);
+    s_emit_records(records + top_count, bottom_count, encode, &w);
     s_finish(&w);
     if (out != dst)
         memcpy(dst, out, total);
@@ -414,6 +420,21 @@ static bool s_stream_is_exact(const stream_t *s)
 static bool s_stream_is_overrun(const stream_t *s)
 {
     return sk2d_bit_position(&s->reader, s->start) > 8 * s->bytes;
+}
+
+/* Fills `length` pixels with `value`. Runs are mostly short, where a call to memset costs more
+ * than the stores: this writes four pixels at a time and may run up to three past the end of
+ * the run (the next run overwrites them), but never past `end`. */
+static inline void s_fill(uint16_t *dst, size_t length, uint16_t *end, uint64_t value)
+{
+    uint64_t four = value * 0x0001000100010001u;
+    if ((size_t)(end - dst) >= length + 3) {
+        for (size_t i = 0; i < length; i += 4)
+            memcpy(dst + i, &four, 8);
+        return;
+    }
+    for (size_t i = 0; i < length; i++)
+        dst[i] = (uint16_t)value;
 }
 
 /* Fills pixels with 0 for holes and 0xffff for valid pixels from the run stream. `table` has
@@ -444,10 +465,7 @@ static int s_decode_mask(stream_t *s, const sk2d_huff_t *codes, uint16_t *out, s
         uint64_t length = i == 0 ? value : (uint64_t)value + 1;
         if (length > count - done)
             return SK2_ECORRUPT;
-        if (i % 2 == 0)
-            memset(out + done, 0, sizeof(uint16_t) * length);
-        else
-            memset(out + done, 0xff, sizeof(uint16_t) * length);
+        s_fill(out + done, (size_t)length, out + count, i % 2 ? 0xffffu : 0);
         done += length;
     }
     return s_stream_is_exact(s) ? 0 : SK2_ECORRUPT;

@@ -27,11 +27,16 @@ static int s_tree_lengths(const uint32_t *freq, int symbols, uint8_t *length)
         is_free[i] = freq[i] > 0;
         alive += is_free[i];
     }
+    /* The free nodes, so that each merge scans only them. */
+    int pool[2 * SK2D_HUFF_MAX_SYMBOLS];
+    int pooled = 0;
+    for (int i = 0; i < symbols; i++)
+        if (is_free[i])
+            pool[pooled++] = i;
     while (alive > 1) {
         int a = -1, b = -1;
-        for (int i = 0; i < nodes; i++) {
-            if (!is_free[i])
-                continue;
+        for (int p = 0; p < pooled; p++) {
+            int i = pool[p];
             if (a < 0 || weight[i] < weight[a]) {
                 b = a;
                 a = i;
@@ -44,6 +49,13 @@ static int s_tree_lengths(const uint32_t *freq, int symbols, uint8_t *length)
         is_free[nodes] = true;
         is_free[a] = is_free[b] = false;
         parent[a] = parent[b] = nodes;
+        /* Out with a and b, in with the new node. */
+        int kept = 0;
+        for (int p = 0; p < pooled; p++)
+            if (pool[p] != a && pool[p] != b)
+                pool[kept++] = pool[p];
+        pool[kept++] = nodes;
+        pooled = kept;
         nodes++;
         alive--;
     }
