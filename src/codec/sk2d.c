@@ -573,14 +573,28 @@ static void s_reconstruct(half_t *h, uint32_t width)
 {
     const uint16_t *prev = h->prev;
     uint16_t *cur = h->cur, *out = h->out;
-    const uint16_t *res = h->res;
-    uint32_t a = prev[0];
-    for (uint32_t x = 0; x < width; x++) {
+    uint16_t *res = h->res;
+    /* First what each pixel adds to its left neighbour, b - c + residual, eight at a time. A
+     * hole's residual is 0 (its table decodes token 0 from no bits), so no mask is needed. */
+    uint32_t x = 0;
+    for (; x + S_LANES <= width; x += S_LANES) {
+        s_v16 b, c, v;
+        memcpy(&b, prev + x, sizeof b);
+        memcpy(&c, prev + x - 1, sizeof c);
+        memcpy(&v, res + x, sizeof v);
+        s_v16 step = b - c + ((v >> 1) ^ ((s_v16){0} - (v & 1)));
+        memcpy(res + x, &step, sizeof step);
+    }
+    for (; x < width; x++) {
         uint32_t v = res[x];
-        uint32_t mask = out[x];
-        a += (uint32_t)prev[x] - (prev - 1)[x] + (((v >> 1) ^ (0u - (v & 1u))) & mask);
+        res[x] = (uint16_t)(prev[x] - (prev - 1)[x] + ((v >> 1) ^ (0u - (v & 1u))));
+    }
+    /* Then the running sum, modulo 2^16. */
+    uint32_t a = prev[0];
+    for (x = 0; x < width; x++) {
+        a += res[x];
         cur[x] = (uint16_t)a;
-        out[x] = (uint16_t)(a & mask);
+        out[x] &= (uint16_t)a;
     }
     uint16_t *t = h->prev;
     h->prev = h->cur;
