@@ -9,13 +9,15 @@
 # starting services (see below).
 set -eu
 
-build="cmake make gcc pkg-config libczmq-dev libzmq3-dev libjansson-dev liblz4-dev
-       libavahi-client-dev"
+build="cmake make gcc pkg-config libczmq-dev libzmq3-dev libjansson-dev liblz4-dev libturbojpeg0-dev
+       libpng-dev libavahi-client-dev"
+# The codec benchmark's references (bench/bench_codecs.c), built with everything else.
+bench="libzstd-dev libblosc-dev libcharls-dev"
 test="libcmocka-dev libpng-dev clang clang-format libclang-rt-14-dev python3 python3-zmq python3-lz4
       avahi-daemon dbus-daemon dbus-bin python3-zeroconf iproute2 util-linux"
 case "${1:-all}" in
-build) wanted="$build" ;;
-test | all) wanted="$build $test" ;;
+build) wanted="$build $bench" ;;
+test | all) wanted="$build $bench $test" ;;
 *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
 esac
 

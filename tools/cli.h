@@ -48,6 +48,9 @@ cli_verb_fn cli_ping;
 cli_verb_fn cli_info;
 cli_verb_fn cli_stream;
 cli_verb_fn cli_browse;
+cli_verb_fn cli_codecs;
+cli_verb_fn cli_encode;
+cli_verb_fn cli_decode;
 
 /* ---- Signals ---- */
 

@@ -21,6 +21,9 @@ static const verb_t s_verbs[] = {
     {"info", cli_info, "describe a server: name, devices, endpoints"},
     {"stream", cli_stream, "receive depth frames and measure rate and compression"},
     {"browse", cli_browse, "list the servers on the local network as they come and go"},
+    {"codecs", cli_codecs, "list the frame codecs"},
+    {"encode", cli_encode, "encode a PNG into one frame file with a codec"},
+    {"decode", cli_decode, "decode a frame file back into a PNG"},
 };
 
 enum { OPT_VERSION = 256 };

@@ -26,18 +26,25 @@ typedef struct {
     uint32_t height;           /* pixels, 1 .. SK2_FRAME_MAX_HEIGHT */
 } sk2_codec_shape_t;
 
+/* What the caller asked of an encoder, already checked by the registry. Codecs ignore what
+ * they have no use for. */
+typedef struct {
+    int quality; /* 1 .. 100, or 0 for the codec's default; only codecs with has_quality */
+} sk2_codec_params_t;
+
 struct sk2_codec {
     const char *name;        /* registry key, e.g. SK2_CODEC_DEPTH12 */
     const char *description; /* one line for people */
     bool is_lossless;        /* decode(encode(p)) == p for every accepted image */
     uint32_t formats;        /* SK2_CODEC_FORMAT_BIT of each accepted pixel format */
+    bool has_quality;        /* reads sk2_codec_params_t.quality */
 
     /* The largest encoding of an image of this shape, or 0 if the codec cannot take it. */
     size_t (*bound)(const sk2_codec_shape_t *shape);
     /* Encodes `pixels` into dst (capacity dst_cap) and stores the length in *dst_len.
      * Returns 0, SK2_EUNSUPPORTED (shape), SK2_ENOSPC (dst too small), SK2_ENOMEM. */
-    int (*encode)(const sk2_codec_shape_t *shape, const uint8_t *pixels, uint8_t *dst,
-                  size_t dst_cap, size_t *dst_len);
+    int (*encode)(const sk2_codec_shape_t *shape, const sk2_codec_params_t *params,
+                  const uint8_t *pixels, uint8_t *dst, size_t dst_cap, size_t *dst_len);
     /* Decodes src (hostile bytes, possibly NULL when src_len is 0) into `pixels`, which hold
      * exactly one image of `shape`. Returns 0, SK2_ECORRUPT, SK2_EUNSUPPORTED, SK2_ENOMEM;
      * never reads or writes outside src and pixels. */
@@ -48,7 +55,7 @@ struct sk2_codec {
 /* Every codec, one per file in src/codec/, in registry order (sk2_codec_at numbering, which
  * tools may print, so append rather than insert). XX(id) names the codec's table
  * `sk2_codec_<id>`; adding a codec is one line here. */
-#define SK2_CODEC_LIST(XX) XX(depth12)
+#define SK2_CODEC_LIST(XX) XX(depth12) XX(raw) XX(rvl) XX(sk2d) XX(jpeg)
 
 #define SK2_CODEC_DECLARE(id) extern const struct sk2_codec sk2_codec_##id;
 SK2_CODEC_LIST(SK2_CODEC_DECLARE)

@@ -11,64 +11,23 @@
  * rows that is the same as packing the whole image as one run of pairs, which is what the
  * loops below do. */
 #include <limits.h>
-#include <pthread.h>
 #include <stdlib.h>
 
 #include <lz4.h>
 
 #include "codec/codec_impl.h"
+#include "codec/scratch.h"
 #include "sk2/error.h"
 
 /* The uncompressed length in front of the LZ4 block. */
 #define S_HEADER_BYTES 4u
 
-/* Scratch memory for the planes, one buffer per thread, kept between calls and grown to the
- * largest frame the thread has coded.
- *
- * The planes must exist somewhere contiguous: LZ4 compresses one buffer into one block and
+/* The planes must exist somewhere contiguous: LZ4 compresses one buffer into one block and
  * decompresses one block into one buffer, and the planar-to-pixel expansion cannot run in
- * place inside the frame. A malloc per call (318 KiB for 512 x 424) would be simpler, and with
- * glibc's adaptive mmap threshold it is free once warm; but wherever a block that size is
- * always mmapped (musl, or glibc with a fixed M_MMAP_THRESHOLD) each call faults in 80 fresh
- * zeroed pages, measured at +0.1 ms on a 0.13 ms encode. One buffer per thread needs no locks
- * (codecs are called from any thread at once) and stays warm in the cache. It hangs on a
- * pthread key rather than a _Thread_local pointer so that it is freed when its thread exits;
- * the destructor is plain free(), which stays valid even if libsk2 is unloaded first. Its
- * size is set by the caller's frame, never by the bytes being decoded, which are checked
- * before anything grows. */
-typedef struct {
-    size_t capacity; /* bytes in `bytes` */
-    uint8_t bytes[];
-} scratch_t;
-
-static pthread_key_t s_scratch_key;
-static pthread_once_t s_scratch_once = PTHREAD_ONCE_INIT;
-static int s_scratch_key_rc = -1;
-
-static void s_scratch_key_create(void)
-{
-    s_scratch_key_rc = pthread_key_create(&s_scratch_key, free);
-}
-
-/* This thread's scratch buffer with at least `size` bytes, or NULL when memory runs out. The
- * previous contents are not kept. */
+ * place inside the frame. They live in this thread's scratch buffer (scratch.h). */
 static uint8_t *s_scratch(size_t size)
 {
-    if (pthread_once(&s_scratch_once, s_scratch_key_create) != 0 || s_scratch_key_rc != 0)
-        return NULL;
-    scratch_t *scratch = pthread_getspecific(s_scratch_key);
-    if (scratch && scratch->capacity >= size)
-        return scratch->bytes;
-    scratch_t *bigger = malloc(sizeof *bigger + size);
-    if (!bigger)
-        return NULL;
-    bigger->capacity = size;
-    if (pthread_setspecific(s_scratch_key, bigger) != 0) {
-        free(bigger);
-        return NULL;
-    }
-    free(scratch);
-    return bigger->bytes;
+    return sk2_scratch(SK2_SCRATCH_DEPTH12, size);
 }
 
 static void s_put_le32(uint8_t *dst, uint32_t value)
@@ -120,8 +79,8 @@ static size_t s_bound(const sk2_codec_shape_t *shape)
     return S_HEADER_BYTES + (size_t)LZ4_COMPRESSBOUND(plane_bytes);
 }
 
-static int s_encode(const sk2_codec_shape_t *shape, const uint8_t *pixels, uint8_t *dst,
-                    size_t dst_cap, size_t *dst_len)
+static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *params,
+                    const uint8_t *pixels, uint8_t *dst, size_t dst_cap, size_t *dst_len)
 {
     /* The pairs of the low plane are taken within a row: an odd width has no defined layout
      * (the original's numpy pairing fails on one), so it is refused both ways. */

@@ -4,6 +4,7 @@
  * pixel formats, the frame limits) once, so every codec behind it can assume a sane shape and
  * concentrate on its bytes. The table is built from SK2_CODEC_LIST in codec_impl.h and never
  * changes at run time, so every function here is safe from any thread without locks. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "codec/codec_impl.h"
@@ -58,6 +59,41 @@ bool sk2_codec_supports(const sk2_codec_t *codec, sk2_pixel_format_t format)
     return codec && number > 0 && number < 32 && (codec->formats & SK2_CODEC_FORMAT_BIT(number));
 }
 
+bool sk2_codec_has_quality(const sk2_codec_t *codec)
+{
+    return codec && codec->has_quality;
+}
+
+struct sk2_codec_options {
+    int quality; /* 0 (the codec's default) or 1 .. 100 */
+};
+
+sk2_codec_options_t *sk2_codec_options_new(void)
+{
+    return calloc(1, sizeof(sk2_codec_options_t));
+}
+
+void sk2_codec_options_destroy(sk2_codec_options_t **self_p)
+{
+    if (self_p && *self_p) {
+        free(*self_p);
+        *self_p = NULL;
+    }
+}
+
+int sk2_codec_options_set_quality(sk2_codec_options_t *self, int quality)
+{
+    if (!self || quality < 0 || quality > 100)
+        return SK2_EINVAL;
+    self->quality = quality;
+    return 0;
+}
+
+int sk2_codec_options_quality(const sk2_codec_options_t *self)
+{
+    return self ? self->quality : 0;
+}
+
 /* Fills *shape if a codec can be asked about this geometry at all. The frame limits keep
  * every size a codec computes (width * height * bytes per pixel, plus its own overhead) far
  * from overflowing size_t, uint32_t or LZ4's int. */
@@ -85,6 +121,13 @@ size_t sk2_codec_encode_bound(const sk2_codec_t *codec, sk2_pixel_format_t forma
 int sk2_codec_encode(const sk2_codec_t *codec, const sk2_frame_t *frame, uint8_t *dst,
                      size_t dst_cap, size_t *dst_len)
 {
+    return sk2_codec_encode_opts(codec, frame, NULL, dst, dst_cap, dst_len);
+}
+
+int sk2_codec_encode_opts(const sk2_codec_t *codec, const sk2_frame_t *frame,
+                          const sk2_codec_options_t *options, uint8_t *dst, size_t dst_cap,
+                          size_t *dst_len)
+{
     if (!codec || !frame || !dst_len || (!dst && dst_cap > 0))
         return SK2_EINVAL;
     *dst_len = 0;
@@ -94,7 +137,10 @@ int sk2_codec_encode(const sk2_codec_t *codec, const sk2_frame_t *frame, uint8_t
         return SK2_EUNSUPPORTED;
     /* The codec, not this wrapper, decides whether dst is too small: a buffer below the bound
      * still works whenever the frame compresses well enough, which callers may rely on. */
-    int rc = codec->encode(&shape, sk2_frame_cdata(frame), dst, dst_cap, dst_len);
+    sk2_codec_params_t params = {
+        .quality = options && options->quality > 0 ? options->quality : SK2_CODEC_DEFAULT_QUALITY,
+    };
+    int rc = codec->encode(&shape, &params, sk2_frame_cdata(frame), dst, dst_cap, dst_len);
     if (rc != 0)
         *dst_len = 0;
     return rc;

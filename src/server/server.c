@@ -57,11 +57,8 @@ typedef struct {
 static void s_rebuild_me(s_actor_t *self)
 {
     json_t *devices = json_array();
-    for (size_t i = 0; i < self->count; i++)
-        json_array_append_new(devices,
-                              json_pack("{s:s, s:{s:s}}", "id",
-                                        sk2_pipeline_device_id(self->pipelines[i]), "endpoints",
-                                        "depth", sk2_pipeline_depth_endpoint(self->pipelines[i])));
+    for (size_t i = 0; i < self->count; i++) /* v1 fields first, then sk2's additions */
+        json_array_append(devices, sk2_pipeline_description(self->pipelines[i]));
     json_decref(self->me);
     self->me = json_pack("{s:i, s:s, s:{s:s}, s:o}", "version", 1, "name", self->name, "endpoints",
                          "control", self->endpoint, "devices", devices);

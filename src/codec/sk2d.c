@@ -1,0 +1,722 @@
+/* sk2d: sk2's own lossless codec for 16-bit depth and IR. The format is specified in
+ * docs/codecs.md ("sk2d"); this is the reference implementation.
+ *
+ * Depth cameras mark pixels without a reading with 0, and those holes are what general image
+ * codecs stumble on: every edge of a hole is a jump of metres. sk2d codes the hole mask apart,
+ * as alternating run lengths, and predicts every valid pixel from a working image in which
+ * holes are filled with their own prediction, so that a predictor never sees a 0. The
+ * predictor is the plain gradient a + b - c (left + above - above-left), which on real
+ * time-of-flight frames beats MED and the averages; its residual, zigzagged, is coded as a
+ * token (a Huffman code from one of six tables picked by the activity of the row above) plus
+ * raw low bits, as in Deflate's lengths. Codes are built per frame and sent in front.
+ *
+ * For speed the image is cut into a top and a bottom half with a bit stream each, decoded in
+ * one loop so that the two dependency chains overlap; holes are handled without branches. An
+ * image that would not shrink is stored as it is, so the output never exceeds the header plus
+ * 2 bytes a pixel. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/codec_impl.h"
+#include "codec/scratch.h"
+#include "codec/sk2d_huff.h"
+#include "sk2/error.h"
+
+#define S_VERSION      1
+#define S_MODE_STORED  0
+#define S_MODE_PREDICT 1
+/* version, mode, 2 reserved bytes, width, height */
+#define S_HEADER_BYTES 12u
+/* The lengths of the three bit streams, after the code descriptions. */
+#define S_LENGTHS_BYTES 12u
+
+/* Residual tables, chosen by the activity |b - c| + |d - b| of the row above; holes get a
+ * context of their own, whose table is a 0-bit code for token 0, so that the decoder spends no
+ * bits and no branch on them. */
+#define S_CONTEXTS 6
+#define S_HOLE     S_CONTEXTS
+#define S_TABLES   (S_CONTEXTS + 1)
+
+/* Tokens: values below 16 are their own token; above, the token says the position of the
+ * highest set bit and the bit below it, and the bits under those follow raw. Residuals are
+ * 16-bit (40 tokens), run lengths up to 2^28 (66 tokens). */
+#define S_DIRECT          16u
+#define S_RESIDUAL_TOKENS 40
+#define S_RUN_TOKENS      66
+
+static inline unsigned s_token(uint32_t value, unsigned *extra_bits)
+{
+    if (value < S_DIRECT) {
+        *extra_bits = 0;
+        return value;
+    }
+    unsigned top = 31u - (unsigned)__builtin_clz(value);
+    *extra_bits = top - 1;
+    return S_DIRECT + 2 * (top - 4) + ((value >> (top - 1)) & 1u);
+}
+
+static inline uint32_t s_token_base(unsigned token, unsigned *extra_bits)
+{
+    if (token < S_DIRECT) {
+        *extra_bits = 0;
+        return token;
+    }
+    unsigned top = 4 + (token - S_DIRECT) / 2;
+    *extra_bits = top - 1;
+    return 1u << top | ((token - S_DIRECT) & 1u) << (top - 1);
+}
+
+/* Contexts of one row from the working row above it (prev, with prev[-1] and prev[width]
+ * set): S_HOLE where valid[x] is 0, else how many of 2, 5, 12, 30, 80 the activity exceeds.
+ * Each difference is clamped to 255 first, which changes no context (80 < 255) and keeps the
+ * sums in 16 bits, so that the loop runs on 16-bit vector lanes. */
+typedef uint16_t s_v16 __attribute__((vector_size(16)));
+typedef uint8_t s_v8 __attribute__((vector_size(8)));
+#define S_LANES 8
+
+static void s_contexts(const uint16_t *prev, const uint16_t *valid, uint32_t width, uint8_t *ctx)
+{
+    uint32_t x = 0;
+    const s_v16 zero = {0}, one = zero + 1, clamp = zero + 255;
+    for (; x + S_LANES <= width; x += S_LANES) {
+        s_v16 b, c, d, v;
+        memcpy(&b, prev + x, sizeof b);
+        memcpy(&c, prev + x - 1, sizeof c);
+        memcpy(&d, prev + x + 1, sizeof d);
+        memcpy(&v, valid + x, sizeof v);
+        s_v16 bc = (s_v16)(b > c), db = (s_v16)(d > b);
+        s_v16 left = ((b - c) & bc) | ((c - b) & ~bc);
+        s_v16 right = ((d - b) & db) | ((b - d) & ~db);
+        left = (s_v16)((left & (s_v16)(left <= clamp)) | (clamp & (s_v16)(left > clamp)));
+        right = (s_v16)((right & (s_v16)(right <= clamp)) | (clamp & (s_v16)(right > clamp)));
+        s_v16 act = left + right;
+        s_v16 k = (s_v16)((s_v16)(act > 2) & one) + (s_v16)((s_v16)(act > 5) & one) +
+                  (s_v16)((s_v16)(act > 12) & one) + (s_v16)((s_v16)(act > 30) & one) +
+                  (s_v16)((s_v16)(act > 80) & one);
+        s_v16 hole = (s_v16)(v == zero);
+        k = (k & ~hole) | ((zero + S_HOLE) & hole);
+        s_v8 narrow = __builtin_convertvector(k, s_v8);
+        memcpy(ctx + x, &narrow, sizeof narrow);
+    }
+    for (; x < width; x++) {
+        int left = abs((int)prev[x] - (int)(prev - 1)[x]);
+        int right = abs((int)prev[x + 1] - (int)prev[x]);
+        int act = (left < 255 ? left : 255) + (right < 255 ? right : 255);
+        int k = (act > 2) + (act > 5) + (act > 12) + (act > 30) + (act > 80);
+        ctx[x] = (uint8_t)(valid[x] ? k : S_HOLE);
+    }
+}
+
+static void s_put_le32(uint8_t *dst, uint32_t value)
+{
+    for (int i = 0; i < 4; i++)
+        dst[i] = (uint8_t)(value >> (8 * i));
+}
+
+static uint32_t s_get_le32(const uint8_t *src)
+{
+    return (uint32_t)src[0] | (uint32_t)src[1] << 8 | (uint32_t)src[2] << 16 |
+           (uint32_t)src[3] << 24;
+}
+
+static size_t s_pixels(const sk2_codec_shape_t *shape)
+{
+    return (size_t)shape->width * shape->height;
+}
+
+static size_t s_bound(const sk2_codec_shape_t *shape)
+{
+    return S_HEADER_BYTES + 2 * s_pixels(shape);
+}
+
+static void s_write_header(const sk2_codec_shape_t *shape, int mode, uint8_t *dst)
+{
+    dst[0] = S_VERSION;
+    dst[1] = (uint8_t)mode;
+    dst[2] = dst[3] = 0;
+    s_put_le32(dst + 4, shape->width);
+    s_put_le32(dst + 8, shape->height);
+}
+
+/* ---- Encoder ---- */
+
+/* What the first pass leaves for the second: one record per valid pixel, in stream order: bits
+ * 0..5 the token, 6..8 the context, 16..31 the raw low bits. */
+#define S_RECORD_EXTRA_SHIFT 16
+#define S_RECORD_INDEX_MASK  0x1ffu
+
+/* Token counts by record index (context << 6 | token), one copy for each of four neighbouring
+ * pixels, so that a run of equal tokens does not wait on one counter's store and reload. */
+#define S_COUNT_COPIES 4
+typedef uint32_t counts_t[S_COUNT_COPIES][S_TABLES << 6];
+
+/* Pass one over rows [y0, y1): builds each working row (a hole takes its prediction), the
+ * contexts, and a record per valid pixel; counts tokens; returns the number of records.
+ * `rows` has room for two working rows of width + 2 and a row of contexts. */
+static size_t s_model_half(const uint16_t *in, uint32_t width, uint32_t y0, uint32_t y1,
+                           uint16_t *rows, uint32_t *records, counts_t counts)
+{
+    uint16_t *prev = rows + 1;
+    uint16_t *cur = rows + width + 3;
+    uint8_t *ctx = (uint8_t *)(rows + 2 * (size_t)width + 4);
+    memset(rows, 0, sizeof(uint16_t) * (2 * (size_t)width + 4));
+    size_t count = 0;
+    for (uint32_t y = y0; y < y1; y++) {
+        const uint16_t *px = in + (size_t)y * width;
+        prev[-1] = prev[0];
+        prev[width] = prev[width - 1];
+        s_contexts(prev, px, width, ctx);
+        /* Modulo 2^16 throughout, as in the decoder: `a` is reduced only when stored. */
+        uint32_t a = prev[0];
+        for (uint32_t x = 0; x < width; x++) {
+            uint32_t pred = a + prev[x] - (prev - 1)[x];
+            uint32_t value = px[x];
+            uint16_t r = (uint16_t)(value - pred);
+            uint32_t zigzag = (uint16_t)((uint32_t)r << 1 ^ (0u - (uint32_t)(r >> 15)));
+            unsigned extra_bits;
+            unsigned token = s_token(zigzag, &extra_bits);
+            uint32_t extra = zigzag & ((1u << extra_bits) - 1);
+            uint32_t record = token | (uint32_t)ctx[x] << 6 | extra << S_RECORD_EXTRA_SHIFT;
+            /* Holes cost no bits: their record is written and then overwritten. */
+            records[count] = record;
+            count += value != 0;
+            counts[x % S_COUNT_COPIES][record & S_RECORD_INDEX_MASK] += value != 0;
+            a = value ? value : pred;
+            cur[x] = (uint16_t)a;
+        }
+        uint16_t *t = prev;
+        prev = cur;
+        cur = t;
+    }
+    return count;
+}
+
+/* Run lengths of the hole mask in raster order: a run of zeros (possibly empty) first, then
+ * valid and zero runs alternately, each at least 1 long. Fills runs[] and returns how many. */
+static size_t s_mask_runs(const uint16_t *in, size_t count, uint32_t *runs)
+{
+    size_t n = 0, i = 0;
+    bool want_valid = false;
+    while (i < count) {
+        size_t start = i;
+        if (want_valid)
+            while (i < count && in[i] != 0)
+                i++;
+        else
+            while (i < count && in[i] == 0)
+                i++;
+        runs[n++] = (uint32_t)(i - start);
+        want_valid = !want_valid;
+    }
+    return n;
+}
+
+static uint32_t s_run_value(size_t index, uint32_t length)
+{
+    return index == 0 ? length : length - 1;
+}
+
+/* The encoding of each record index: the bit-reversed code in bits 0..15, code plus raw bits
+ * in 16..23, code bits in 24..31. Holes and unused tokens cost nothing. */
+static void s_encode_table(const sk2d_huff_t *codes, uint32_t *encode)
+{
+    memset(encode, 0, sizeof(uint32_t) * (S_TABLES << 6));
+    for (int k = 0; k < S_CONTEXTS; k++) {
+        for (unsigned t = 0; t < S_RESIDUAL_TOKENS; t++) {
+            unsigned extra_bits;
+            s_token_base(t, &extra_bits);
+            unsigned bits = codes[k].length[t];
+            encode[k << 6 | t] = codes[k].code[t] | (bits + extra_bits) << 16 | bits << 24;
+        }
+    }
+}
+
+/* Bits a half's stream takes, from its counts. */
+static uint64_t s_stream_bits(const counts_t counts, const uint32_t *encode)
+{
+    uint64_t bits = 0;
+    for (int c = 0; c < S_COUNT_COPIES; c++)
+        for (unsigned i = 0; i < (S_CONTEXTS << 6); i++)
+            bits += (uint64_t)counts[c][i] * ((encode[i] >> 16) & 0xffu);
+    return bits;
+}
+
+static inline void s_emit_record(uint32_t record, const uint32_t *encode, sk2d_writer_t *w)
+{
+    uint32_t e = encode[record & S_RECORD_INDEX_MASK];
+    uint64_t value = (e & 0xffffu) | (uint64_t)(record >> S_RECORD_EXTRA_SHIFT) << (e >> 24);
+    sk2d_put(w, value, (e >> 16) & 0xffu);
+}
+
+/* Two records take at most 2 x 24 bits, which fit behind the 7 a flush leaves. */
+static void s_emit_records(const uint32_t *records, size_t count, const uint32_t *encode,
+                           sk2d_writer_t *w)
+{
+    size_t i = 0;
+    for (; i + 2 <= count; i += 2) {
+        s_emit_record(records[i], encode, w);
+        s_emit_record(records[i + 1], encode, w);
+        sk2d_flush(w);
+    }
+    if (i < count) {
+        s_emit_record(records[i], encode, w);
+        sk2d_flush(w);
+    }
+}
+
+static uint8_t *s_finish(sk2d_writer_t *w)
+{
+    sk2d_flush(w);
+    if (w->used) {
+        /* the partial byte was stored by the flush; keep it */
+        w->dst += 1;
+    }
+    w->bits = 0;
+    w->used = 0;
+    return w->dst;
+}
+
+static int s_encode_stored(const sk2_codec_shape_t *shape, const uint16_t *in, uint8_t *dst,
+                           size_t dst_cap, size_t *dst_len)
+{
+    size_t count = s_pixels(shape);
+    if (dst_cap < S_HEADER_BYTES + 2 * count)
+        return SK2_ENOSPC;
+    s_write_header(shape, S_MODE_STORED, dst);
+    uint8_t *p = dst + S_HEADER_BYTES;
+    for (size_t i = 0; i < count; i++) {
+        p[2 * i] = (uint8_t)in[i];
+        p[2 * i + 1] = (uint8_t)(in[i] >> 8);
+    }
+    *dst_len = S_HEADER_BYTES + 2 * count;
+    return 0;
+}
+
+static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *params,
+                    const uint8_t *pixels, uint8_t *dst, size_t dst_cap, size_t *dst_len)
+{
+    const uint16_t *in = (const uint16_t *)(const void *)pixels;
+    uint32_t width = shape->width, height = shape->height;
+    size_t count = s_pixels(shape);
+    uint32_t top_rows = (height + 1) / 2;
+
+    /* Records, then run lengths (at most one more than pixels); working rows and contexts. */
+    uint32_t *records = (uint32_t *)(void *)sk2_scratch(SK2_SCRATCH_SK2D_TOKENS,
+                                                        sizeof(uint32_t) * (2 * count + 1));
+    uint16_t *rows = (uint16_t *)(void *)sk2_scratch(SK2_SCRATCH_SK2D_ROWS,
+                                                     sizeof(uint16_t) * (3 * (size_t)width + 8));
+    if (!records || !rows)
+        return SK2_ENOMEM;
+    uint32_t *runs = records + count;
+
+    static counts_t zero_counts;
+    counts_t counts[2];
+    memcpy(counts[0], zero_counts, sizeof zero_counts);
+    memcpy(counts[1], zero_counts, sizeof zero_counts);
+    size_t top_count = s_model_half(in, width, 0, top_rows, rows, records, counts[0]);
+    size_t bottom_count =
+        s_model_half(in, width, top_rows, height, rows, records + top_count, counts[1]);
+    size_t run_count = s_mask_runs(in, count, runs);
+
+    /* One set of codes for both halves. */
+    sk2d_huff_t residual_codes[S_CONTEXTS], run_codes[2];
+    size_t tables_bytes = 0;
+    for (int k = 0; k < S_CONTEXTS; k++) {
+        uint32_t freq[S_RESIDUAL_TOKENS];
+        for (int t = 0; t < S_RESIDUAL_TOKENS; t++) {
+            freq[t] = 0;
+            for (int c = 0; c < S_COUNT_COPIES; c++)
+                freq[t] += counts[0][c][k << 6 | t] + counts[1][c][k << 6 | t];
+        }
+        sk2d_huff_build(&residual_codes[k], freq, S_RESIDUAL_TOKENS);
+        tables_bytes += sk2d_huff_size(&residual_codes[k]);
+    }
+    uint32_t run_freq[2][S_RUN_TOKENS] = {{0}};
+    uint64_t run_bits = 0;
+    for (size_t i = 0; i < run_count; i++) {
+        unsigned extra_bits;
+        run_freq[i % 2][s_token(s_run_value(i, runs[i]), &extra_bits)]++;
+        run_bits += extra_bits;
+    }
+    for (int k = 0; k < 2; k++) {
+        sk2d_huff_build(&run_codes[k], run_freq[k], S_RUN_TOKENS);
+        for (int t = 0; t < S_RUN_TOKENS; t++)
+            run_bits += (uint64_t)run_freq[k][t] * run_codes[k].length[t];
+        tables_bytes += sk2d_huff_size(&run_codes[k]);
+    }
+    uint32_t encode[S_TABLES << 6];
+    s_encode_table(residual_codes, encode);
+
+    size_t stream_bytes[3] = {
+        (size_t)((run_bits + 7) / 8),
+        (size_t)((s_stream_bits(counts[0], encode) + 7) / 8),
+        (size_t)((s_stream_bits(counts[1], encode) + 7) / 8),
+    };
+    size_t total = S_HEADER_BYTES + tables_bytes + S_LENGTHS_BYTES + stream_bytes[0] +
+                   stream_bytes[1] + stream_bytes[2];
+    if (total >= S_HEADER_BYTES + 2 * count)
+        return s_encode_stored(shape, in, dst, dst_cap, dst_len);
+    if (dst_cap < total)
+        return SK2_ENOSPC;
+
+    /* The bit writer stores 8 bytes at a time: write in place when dst has that much slack,
+     * else in scratch and copy. */
+    uint8_t *out = dst;
+    if (dst_cap < total + 8) {
+        out = sk2_scratch(SK2_SCRATCH_SK2D_STREAM, total + 8);
+        if (!out)
+            return SK2_ENOMEM;
+    }
+    s_write_header(shape, S_MODE_PREDICT, out);
+    uint8_t *p = out + S_HEADER_BYTES;
+    for (int k = 0; k < 2; k++)
+        p = sk2d_huff_write(&run_codes[k], p);
+    for (int k = 0; k < S_CONTEXTS; k++)
+        p = sk2d_huff_write(&residual_codes[k], p);
+    for (int i = 0; i < 3; i++)
+        s_put_le32(p + 4 * i, (uint32_t)stream_bytes[i]);
+    p += S_LENGTHS_BYTES;
+
+    sk2d_writer_t w = {.dst = p};
+    for (size_t i = 0; i < run_count; i++) {
+        unsigned extra_bits;
+        uint32_t value = s_run_value(i, runs[i]);
+        unsigned token = s_token(value, &extra_bits);
+        const sk2d_huff_t *code = &run_codes[i % 2];
+        sk2d_put(&w, code->code[token], code->length[token]);
+        sk2d_put(&w, value & ((1u << extra_bits) - 1), extra_bits);
+        sk2d_flush(&w);
+    }
+    s_finish(&w);
+    p += stream_bytes[0];
+    w.dst = p;
+    s_emit_records(records, top_count, encode, &w);
+    s_finish(&w);
+    p += stream_bytes[1];
+    w.dst = p;
+    s_emit_records(records + top_count, bottom_count, encode, &w);
+    s_finish(&w);
+    if (out != dst)
+        memcpy(dst, out, total);
+    *dst_len = total;
+    return 0;
+}
+
+/* ---- Decoder ---- */
+
+/* A bit stream copied with zero padding behind it, so that the reader may run ahead. */
+typedef struct {
+    sk2d_reader_t reader;
+    const uint8_t *start;
+    size_t bytes; /* length of the real stream */
+} stream_t;
+
+static bool s_stream_is_exact(const stream_t *s)
+{
+    size_t position = sk2d_bit_position(&s->reader, s->start);
+    return (position + 7) / 8 == s->bytes;
+}
+
+static bool s_stream_is_overrun(const stream_t *s)
+{
+    return sk2d_bit_position(&s->reader, s->start) > 8 * s->bytes;
+}
+
+/* Fills `length` pixels with `value`. Runs are mostly short, where a call to memset costs more
+ * than the stores: this writes four pixels at a time and may run up to three past the end of
+ * the run (the next run overwrites them), but never past `end`. */
+static inline void s_fill(uint16_t *dst, size_t length, uint16_t *end, uint64_t value)
+{
+    uint64_t four = value * 0x0001000100010001u;
+    if ((size_t)(end - dst) >= length + 3) {
+        for (size_t i = 0; i < length; i += 4)
+            memcpy(dst + i, &four, 8);
+        return;
+    }
+    for (size_t i = 0; i < length; i++)
+        dst[i] = (uint16_t)value;
+}
+
+/* Fills pixels with 0 for holes and 0xffff for valid pixels from the run stream. `table` has
+ * room for two decoding tables. */
+static int s_decode_mask(stream_t *s, const sk2d_huff_t *codes, uint16_t *out, size_t count,
+                         uint16_t *table)
+{
+    /* Entries: code length in bits 0..3, token from bit 4. */
+    static uint16_t payload[S_RUN_TOKENS][SK2D_HUFF_MAX_BITS + 1];
+    for (unsigned t = 0; t < S_RUN_TOKENS; t++)
+        for (unsigned bits = 0; bits <= SK2D_HUFF_MAX_BITS; bits++)
+            payload[t][bits] = (uint16_t)(bits | t << 4);
+    for (int k = 0; k < 2; k++)
+        sk2d_huff_table(&codes[k], payload, table + ((size_t)k << SK2D_HUFF_MAX_BITS));
+    size_t done = 0;
+    for (size_t i = 0; done < count; i++) {
+        sk2d_refill(&s->reader);
+        if (s_stream_is_overrun(s))
+            return SK2_ECORRUPT;
+        uint32_t e = table[((size_t)(i % 2) << SK2D_HUFF_MAX_BITS) |
+                           (s->reader.bits & ((1u << SK2D_HUFF_MAX_BITS) - 1))];
+        unsigned code_bits = e & 15u, extra_bits;
+        uint32_t base = s_token_base(e >> 4, &extra_bits);
+        s->reader.bits >>= code_bits;
+        uint32_t value = base + (uint32_t)(s->reader.bits & ((1u << extra_bits) - 1));
+        s->reader.bits >>= extra_bits;
+        s->reader.count -= code_bits + extra_bits;
+        uint64_t length = i == 0 ? value : (uint64_t)value + 1;
+        if (length > count - done)
+            return SK2_ECORRUPT;
+        s_fill(out + done, (size_t)length, out + count, i % 2 ? 0xffffu : 0);
+        done += length;
+    }
+    return s_stream_is_exact(s) ? 0 : SK2_ECORRUPT;
+}
+
+/* Residual decoding tables: entry = bits taken (code + raw, bits 0..4) | code bits (5..8) |
+ * token (9..14). The hole table is all zero: no bits, token 0. */
+static void s_residual_tables(const sk2d_huff_t *codes, uint16_t *tables)
+{
+    static uint16_t payload[S_RESIDUAL_TOKENS][SK2D_HUFF_MAX_BITS + 1];
+    for (unsigned t = 0; t < S_RESIDUAL_TOKENS; t++) {
+        unsigned extra_bits;
+        s_token_base(t, &extra_bits);
+        for (unsigned bits = 0; bits <= SK2D_HUFF_MAX_BITS; bits++)
+            payload[t][bits] = (uint16_t)((bits + extra_bits) | bits << 5 | t << 9);
+    }
+    for (int k = 0; k < S_CONTEXTS; k++)
+        sk2d_huff_table(&codes[k], payload, tables + ((size_t)k << SK2D_HUFF_MAX_BITS));
+    memset(tables + ((size_t)S_HOLE << SK2D_HUFF_MAX_BITS), 0,
+           sizeof(uint16_t) << SK2D_HUFF_MAX_BITS);
+}
+
+/* Each token's base value (bits 0..15) and raw-bit mask (16..31). */
+static void s_token_table(uint32_t *tokens)
+{
+    for (unsigned t = 0; t < 64; t++) {
+        unsigned extra_bits = 0;
+        uint32_t base = t < S_RESIDUAL_TOKENS ? s_token_base(t, &extra_bits) : 0;
+        tokens[t] = base | ((1u << extra_bits) - 1) << 16;
+    }
+}
+
+#define S_DECODE_TOKEN(r, context, res)                                                            \
+    do {                                                                                           \
+        uint32_t e_ = tables[(uint32_t)(context) << SK2D_HUFF_MAX_BITS |                           \
+                             ((uint32_t)(r).bits & ((1u << SK2D_HUFF_MAX_BITS) - 1))];             \
+        uint32_t t_ = tokens[e_ >> 9];                                                             \
+        (res) =                                                                                    \
+            (uint16_t)((t_ & 0xffffu) + ((uint32_t)((r).bits >> ((e_ >> 5) & 15u)) & (t_ >> 16))); \
+        (r).bits >>= e_ & 31u;                                                                     \
+        (r).count -= e_ & 31u;                                                                     \
+    } while (0)
+
+/* Decodes one row's zigzagged residuals in each of two halves, interleaved so that the two
+ * bit streams' dependency chains overlap. A pixel takes at most 10 + 14 bits, so one refill
+ * serves two. */
+static void s_decode_residuals2(sk2d_reader_t *r0, sk2d_reader_t *r1, const uint8_t *ctx0,
+                                const uint8_t *ctx1, uint16_t *res0, uint16_t *res1, uint32_t width,
+                                const uint16_t *tables, const uint32_t *tokens)
+{
+    sk2d_reader_t s0 = *r0, s1 = *r1;
+    uint32_t x = 0;
+    for (; x + 2 <= width; x += 2) {
+        sk2d_refill(&s0);
+        sk2d_refill(&s1);
+        S_DECODE_TOKEN(s0, ctx0[x], res0[x]);
+        S_DECODE_TOKEN(s1, ctx1[x], res1[x]);
+        S_DECODE_TOKEN(s0, ctx0[x + 1], res0[x + 1]);
+        S_DECODE_TOKEN(s1, ctx1[x + 1], res1[x + 1]);
+    }
+    if (x < width) {
+        sk2d_refill(&s0);
+        sk2d_refill(&s1);
+        S_DECODE_TOKEN(s0, ctx0[x], res0[x]);
+        S_DECODE_TOKEN(s1, ctx1[x], res1[x]);
+    }
+    *r0 = s0;
+    *r1 = s1;
+}
+
+static void s_decode_residuals(sk2d_reader_t *r0, const uint8_t *ctx0, uint16_t *res0,
+                               uint32_t width, const uint16_t *tables, const uint32_t *tokens)
+{
+    sk2d_reader_t s0 = *r0;
+    for (uint32_t x = 0; x < width; x++) {
+        sk2d_refill(&s0);
+        S_DECODE_TOKEN(s0, ctx0[x], res0[x]);
+    }
+    *r0 = s0;
+}
+
+/* One half while its rows are decoded. */
+typedef struct {
+    stream_t *stream;
+    uint16_t *prev; /* working row above, with a margin pixel each side */
+    uint16_t *cur;  /* working row being decoded, likewise */
+    uint8_t *ctx;   /* this row's contexts */
+    uint16_t *res;  /* this row's zigzagged residuals */
+    uint16_t *out;  /* the frame's row: the mask on entry, pixels on exit */
+} half_t;
+
+static void s_row_contexts(half_t *h, uint32_t width)
+{
+    h->prev[-1] = h->prev[0];
+    h->prev[width] = h->prev[width - 1];
+    s_contexts(h->prev, h->out, width, h->ctx);
+}
+
+/* Rebuilds the row from its residuals: the gradient prediction from the working rows, the
+ * residual added where the mask says valid, the prediction kept in the working row where it
+ * says hole. Arithmetic is modulo 2^16, so the running value needs no reduction until it is
+ * stored, and each pixel adds one term that does not depend on the pixel before: the chain
+ * through `a` is one addition a pixel. */
+static void s_reconstruct(half_t *h, uint32_t width)
+{
+    const uint16_t *prev = h->prev;
+    uint16_t *cur = h->cur, *out = h->out;
+    uint16_t *res = h->res;
+    /* First what each pixel adds to its left neighbour, b - c + residual, eight at a time. A
+     * hole's residual is 0 (its table decodes token 0 from no bits), so no mask is needed. */
+    uint32_t x = 0;
+    for (; x + S_LANES <= width; x += S_LANES) {
+        s_v16 b, c, v;
+        memcpy(&b, prev + x, sizeof b);
+        memcpy(&c, prev + x - 1, sizeof c);
+        memcpy(&v, res + x, sizeof v);
+        s_v16 step = b - c + ((v >> 1) ^ ((s_v16){0} - (v & 1)));
+        memcpy(res + x, &step, sizeof step);
+    }
+    for (; x < width; x++) {
+        uint32_t v = res[x];
+        res[x] = (uint16_t)(prev[x] - (prev - 1)[x] + ((v >> 1) ^ (0u - (v & 1u))));
+    }
+    /* Then the running sum, modulo 2^16. */
+    uint32_t a = prev[0];
+    for (x = 0; x < width; x++) {
+        a += res[x];
+        cur[x] = (uint16_t)a;
+        out[x] &= (uint16_t)a;
+    }
+    uint16_t *t = h->prev;
+    h->prev = h->cur;
+    h->cur = t;
+    h->out += width;
+}
+
+static int s_decode_stored(const sk2_codec_shape_t *shape, const uint8_t *src, size_t src_len,
+                           uint16_t *out)
+{
+    size_t count = s_pixels(shape);
+    if (src_len != S_HEADER_BYTES + 2 * count)
+        return SK2_ECORRUPT;
+    const uint8_t *p = src + S_HEADER_BYTES;
+    for (size_t i = 0; i < count; i++)
+        out[i] = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
+    return 0;
+}
+
+static int s_decode(const sk2_codec_shape_t *shape, const uint8_t *src, size_t src_len,
+                    uint8_t *pixels)
+{
+    uint16_t *out = (uint16_t *)(void *)pixels;
+    uint32_t width = shape->width, height = shape->height;
+    size_t count = s_pixels(shape);
+    if (src_len < S_HEADER_BYTES || src[0] != S_VERSION || src[2] != 0 || src[3] != 0 ||
+        s_get_le32(src + 4) != width || s_get_le32(src + 8) != height)
+        return SK2_ECORRUPT;
+    if (src[1] == S_MODE_STORED)
+        return s_decode_stored(shape, src, src_len, out);
+    if (src[1] != S_MODE_PREDICT)
+        return SK2_ECORRUPT;
+
+    const uint8_t *p = src + S_HEADER_BYTES;
+    const uint8_t *end = src + src_len;
+    sk2d_huff_t run_codes[2], residual_codes[S_CONTEXTS];
+    for (int k = 0; k < 2; k++)
+        if (sk2d_huff_read(&run_codes[k], S_RUN_TOKENS, &p, end) != 0)
+            return SK2_ECORRUPT;
+    for (int k = 0; k < S_CONTEXTS; k++)
+        if (sk2d_huff_read(&residual_codes[k], S_RESIDUAL_TOKENS, &p, end) != 0)
+            return SK2_ECORRUPT;
+    if ((size_t)(end - p) < S_LENGTHS_BYTES)
+        return SK2_ECORRUPT;
+    size_t bytes[3] = {s_get_le32(p), s_get_le32(p + 4), s_get_le32(p + 8)};
+    p += S_LENGTHS_BYTES;
+    size_t left = (size_t)(end - p);
+    if (bytes[0] > left || bytes[1] > left - bytes[0] || bytes[2] != left - bytes[0] - bytes[1])
+        return SK2_ECORRUPT;
+
+    /* Each stream gets zero padding behind it for the reader to run into: 8 bytes for a
+     * refill, plus what one row can take (24 bits a pixel at most) before the overrun check
+     * at the end of the row. */
+    size_t pad = 3 * (size_t)width + 16;
+    size_t table_bytes = sizeof(uint16_t) * ((size_t)S_TABLES << SK2D_HUFF_MAX_BITS);
+    size_t row_bytes = sizeof(uint16_t) * ((size_t)width + 16);
+    uint8_t *copy = sk2_scratch(SK2_SCRATCH_SK2D_STREAM, src_len + 3 * pad);
+    uint8_t *work = sk2_scratch(SK2_SCRATCH_SK2D_ROWS, table_bytes + 10 * row_bytes);
+    if (!copy || !work)
+        return SK2_ENOMEM;
+    uint16_t *tables = (uint16_t *)(void *)work;
+    stream_t streams[3];
+    uint8_t *c = copy;
+    for (int i = 0; i < 3; i++) {
+        memcpy(c, p, bytes[i]);
+        memset(c + bytes[i], 0, pad);
+        streams[i] = (stream_t){.start = c, .bytes = bytes[i], .reader = {.src = c}};
+        p += bytes[i];
+        c += bytes[i] + pad;
+    }
+
+    int rc = s_decode_mask(&streams[0], run_codes, out, count, tables);
+    if (rc != 0)
+        return rc;
+
+    uint32_t tokens[64];
+    s_token_table(tokens);
+    s_residual_tables(residual_codes, tables);
+
+    /* Per half: two working rows, contexts and residuals, each row_bytes long. */
+    uint8_t *rows = work + table_bytes;
+    memset(rows, 0, 10 * row_bytes);
+    uint32_t top_rows = (height + 1) / 2, bottom_rows = height / 2;
+    half_t halves[2];
+    for (int i = 0; i < 2; i++) {
+        uint8_t *base = rows + 5 * row_bytes * (size_t)i;
+        halves[i] = (half_t){
+            .stream = &streams[1 + i],
+            .prev = (uint16_t *)(void *)base + 1,
+            .cur = (uint16_t *)(void *)(base + row_bytes) + 1,
+            .ctx = base + 2 * row_bytes,
+            .res = (uint16_t *)(void *)(base + 3 * row_bytes),
+            .out = out + (size_t)(i ? top_rows : 0) * width,
+        };
+    }
+    for (uint32_t y = 0; y < top_rows; y++) {
+        half_t *h0 = &halves[0], *h1 = &halves[1];
+        s_row_contexts(h0, width);
+        if (y < bottom_rows) {
+            s_row_contexts(h1, width);
+            s_decode_residuals2(&h0->stream->reader, &h1->stream->reader, h0->ctx, h1->ctx, h0->res,
+                                h1->res, width, tables, tokens);
+            s_reconstruct(h0, width);
+            s_reconstruct(h1, width);
+        } else {
+            s_decode_residuals(&h0->stream->reader, h0->ctx, h0->res, width, tables, tokens);
+            s_reconstruct(h0, width);
+        }
+        if (s_stream_is_overrun(h0->stream) || s_stream_is_overrun(h1->stream))
+            return SK2_ECORRUPT;
+    }
+    if (!s_stream_is_exact(&streams[1]) || !s_stream_is_exact(&streams[2]))
+        return SK2_ECORRUPT;
+    return 0;
+}
+
+const struct sk2_codec sk2_codec_sk2d = {
+    .name = SK2_CODEC_SK2D,
+    .description = "sk2's lossless depth codec: hole mask + gradient prediction + Huffman",
+    .is_lossless = true,
+    .formats = SK2_CODEC_FORMAT_BIT(SK2_PIXEL_DEPTH_MM16) | SK2_CODEC_FORMAT_BIT(SK2_PIXEL_GRAY16),
+    .bound = s_bound,
+    .encode = s_encode,
+    .decode = s_decode,
+};
