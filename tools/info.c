@@ -76,6 +76,32 @@ static int s_parse(int argc, char **argv, info_options_t *opts)
     return CLI_CONTINUE;
 }
 
+/* sk2's additions to a device record, when the server has them (a version-1 server has none):
+ * serial, streams endpoint, and per stream its size, format, rate, codecs and intrinsics. */
+static void s_print_streams(sk2_client_t *client, const char *device_id)
+{
+    static const sk2_stream_kind_t kinds[] = {SK2_STREAM_DEPTH, SK2_STREAM_IR, SK2_STREAM_COLOR};
+    char safe[CLI_ENDPOINT_MAX];
+    const char *serial = sk2_client_device_serial(client, device_id);
+    const char *streams = sk2_client_device_endpoint(client, device_id, "streams");
+    if (serial)
+        printf("      serial   %s\n", cli_safe(serial, safe, sizeof safe));
+    if (streams)
+        printf("      streams  %s\n", cli_safe(streams, safe, sizeof safe));
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        sk2_stream_info_t info;
+        if (sk2_client_stream_info(client, device_id, kinds[k], &info) != 0)
+            continue;
+        const char *codecs = sk2_client_stream_codecs(client, device_id, kinds[k]);
+        printf("      %-6s %ux%u %s %.4g fps, codecs %s\n", sk2_stream_kind_name(kinds[k]),
+               (unsigned)info.width, (unsigned)info.height, sk2_pixel_format_name(info.format),
+               info.fps, codecs ? cli_safe(codecs, safe, sizeof safe) : "-");
+        if (info.has_intrinsics)
+            printf("             fx %.2f fy %.2f cx %.2f cy %.2f (pixels)\n", info.intrinsics.fx,
+                   info.intrinsics.fy, info.intrinsics.cx, info.intrinsics.cy);
+    }
+}
+
 static void s_print_listing(sk2_client_t *client, const char *endpoint)
 {
     char name[SK2_SERVER_NAME_MAX * 4 + 1];
@@ -100,6 +126,7 @@ static void s_print_listing(sk2_client_t *client, const char *endpoint)
         const char *endpoint_depth = sk2_client_device_endpoint(client, device_id, "depth");
         printf("  %s  depth %s\n", cli_safe(device_id, id, sizeof id),
                endpoint_depth ? cli_safe(endpoint_depth, depth, sizeof depth) : "-");
+        s_print_streams(client, device_id);
     }
 }
 

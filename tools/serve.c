@@ -15,11 +15,13 @@
 static const char *const s_verb = "serve";
 
 typedef struct {
-    long mock;                 /* mock devices to serve, 0..64 */
-    const char *name;          /* server name, NULL for the library's default */
-    const char *bind;          /* address to bind, "*" for every interface */
-    long port;                 /* control port, 0 = chosen by the OS */
-    double fps;                /* frames per second per device, 0 = as fast as possible */
+    long mock;        /* mock devices to serve, 0..64 */
+    const char *name; /* server name, NULL for the library's default */
+    const char *bind; /* address to bind, "*" for every interface */
+    long port;        /* control port, 0 = chosen by the OS */
+    double fps;       /* frames per second per device, 0 = as fast as possible */
+    long color_width; /* mock colour size, 0 = the backend's default */
+    long color_height;
     long queue;                /* frames queued per encoder, 0 = library default */
     const char *endpoint_file; /* where to publish the control endpoint, or NULL */
     double status_interval_s;  /* seconds between status lines */
@@ -38,13 +40,14 @@ enum {
     OPT_STATUS_INTERVAL,
     OPT_NO_STATUS,
     OPT_NO_ANNOUNCE,
+    OPT_COLOR_SIZE,
 };
 
 static void s_print_usage(void)
 {
     printf("usage: sk2 serve [--mock N] [--name NAME] [--bind ADDR] [--port PORT] [--fps F]\n"
            "                 [--queue N] [--endpoint-file PATH] [--status-interval S]\n"
-           "                 [--no-status] [--no-announce] [-v|-q]\n"
+           "                 [--color-size WxH] [--no-status] [--no-announce] [-v|-q]\n"
            "\n"
            "Serves N mock depth cameras on a streamkinect2 control endpoint until Ctrl-C.\n"
            "\n"
@@ -54,6 +57,8 @@ static void s_print_usage(void)
            "  --port PORT            control port, 0..65535 (default 0: the OS picks one)\n"
            "  --fps F                frames per second per device, 0..1000 (default 30;\n"
            "                         0 = as fast as possible)\n"
+           "  --color-size WxH       mock colour stream size, even, 16x16..1920x1080 (default\n"
+           "                         1920x1080 like Kinect v2)\n"
            "  --queue N              frames waiting per encoder before dropping, 1..64\n"
            "  --endpoint-file PATH   write the control endpoint to PATH (removed on exit)\n"
            "  --status-interval S    seconds between status lines (default 1)\n"
@@ -124,6 +129,21 @@ static int s_apply_option(serve_options_t *opts, int opt, const char *arg)
         if (cli_parse_double(arg, 0.0, 1000.0, &opts->fps) != 0)
             return cli_usage_error(s_verb, "--fps must be a number 0..1000, not '%s'", arg);
         break;
+    case OPT_COLOR_SIZE: {
+        char *x = strchr(arg, 'x');
+        char width[16];
+        size_t len = x ? (size_t)(x - arg) : 0;
+        if (len > 0 && len < sizeof width) {
+            memcpy(width, arg, len);
+            width[len] = '\0';
+        }
+        if (!len || len >= sizeof width || cli_parse_long(width, 16, 1920, &opts->color_width) ||
+            cli_parse_long(x + 1, 16, 1080, &opts->color_height) || opts->color_width % 2 ||
+            opts->color_height % 2)
+            return cli_usage_error(
+                s_verb, "--color-size must be WxH, even, 16x16..1920x1080, not '%s'", arg);
+        break;
+    }
     case OPT_QUEUE:
         if (cli_parse_long(arg, 1, 64, &opts->queue) != 0)
             return cli_usage_error(s_verb, "--queue must be a whole number 1..64, not '%s'", arg);
@@ -161,6 +181,7 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"status-interval", required_argument, NULL, OPT_STATUS_INTERVAL},
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
         {"no-announce", no_argument, NULL, OPT_NO_ANNOUNCE},
+        {"color-size", required_argument, NULL, OPT_COLOR_SIZE},
         {"help", no_argument, NULL, 'h'},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
@@ -234,7 +255,7 @@ static int s_write_endpoint_file(const char *path, const char *endpoint)
 }
 
 /* Opens one mock device and hands it to the server, printing its id. */
-static int s_add_mock(sk2_server_t *server, double fps)
+static int s_add_mock(sk2_server_t *server, const serve_options_t *opts)
 {
     sk2_device_t *device = sk2_device_new("mock");
     if (!device) {
@@ -242,7 +263,11 @@ static int s_add_mock(sk2_server_t *server, double fps)
         return CLI_EXIT_FAILURE;
     }
     /* Opening first fixes the id, which we copy: the server owns the device afterwards. */
+    double fps = opts->fps;
     int rc = sk2_device_set_fps(device, fps);
+    if (rc == 0 && opts->color_width > 0)
+        rc = sk2_device_set_color_size(device, (uint32_t)opts->color_width,
+                                       (uint32_t)opts->color_height);
     if (rc == 0)
         rc = sk2_device_open(device);
     if (rc != 0) {
@@ -292,7 +317,7 @@ static int s_start(const serve_options_t *opts, sk2_server_t **server_p)
     printf("sk2 serve: \"%s\" control endpoint %s\n", sk2_server_name(server),
            sk2_server_endpoint(server));
     for (long i = 0; i < opts->mock; i++) {
-        rc = s_add_mock(server, opts->fps);
+        rc = s_add_mock(server, opts);
         if (rc != CLI_EXIT_OK)
             return rc;
     }

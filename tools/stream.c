@@ -1,14 +1,18 @@
-/* `sk2 stream`: connects to a server, receives the depth frames of every device (or of one)
- * and measures them: frames and rate, bytes on the wire against decoded bytes, and with
- * --check-mock whether each frame is exactly the mock scene. It reports only what the v1 depth
- * endpoint can show: it carries no sequence numbers or timestamps, so gaps and latency are
- * reported as unknown rather than guessed. Every wait is bounded by the next status line, the
- * --seconds limit or the connection timeout. */
+/* `sk2 stream`: connects to a server, receives frames of every device (or of one) and
+ * measures them per stream: frames and rate, bytes on the wire against decoded bytes, and with
+ * --check-mock whether each depth frame is exactly the mock scene.
+ *
+ * Without --stream it reads the version-1 depth endpoint, which any streamkinect2 server has;
+ * that endpoint carries no sequence numbers or timestamps, so gaps and latency are reported as
+ * unknown rather than guessed. With --stream KIND[:CODEC] it subscribes on sk2's streams
+ * endpoint and also reports latency percentiles and the frames missed (sequence gaps). Every
+ * wait is bounded by the next status line, the --seconds limit or the connection timeout. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "meter.h"
 #include "sk2/sk2.h"
 
 static const char *const s_verb = "stream";
@@ -17,6 +21,18 @@ static const char *const s_verb = "stream";
 #define STREAM_DEVICES_MAX 4096
 /* Mock mismatches described one by one before only counting them. */
 #define STREAM_MISMATCH_NOTES 3
+/* --stream options at most (the client allows 16 subscriptions per device). */
+#define STREAM_WANTED_MAX 8
+/* Streams measured one by one (device x stream x codec); frames of any more count in totals. */
+#define STREAM_METERS_MAX 256
+/* Streams shown on a status line before "+N more". */
+#define STREAM_STATUS_SHOWN 4
+
+/* One --stream: a stream kind and the codec to receive it in. */
+typedef struct {
+    sk2_stream_kind_t kind;
+    const char *codec; /* static name from the codec registry */
+} stream_wanted_t;
 
 typedef struct {
     const char *endpoint_arg; /* endpoint or server name as given, NULL: the only server */
@@ -29,6 +45,8 @@ typedef struct {
     bool is_json;             /* summary as one JSON line */
     int timeout_ms;           /* wait for the server, and the client's response timeout */
     int browse_ms;            /* look for a server by name this long */
+    stream_wanted_t wanted[STREAM_WANTED_MAX]; /* --stream; none: the v1 depth endpoint */
+    size_t wanted_count;
 } stream_options_t;
 
 typedef struct {
@@ -36,6 +54,14 @@ typedef struct {
     uint64_t frames; /* frames received */
     bool is_active;  /* enabled and not removed */
 } stream_device_t;
+
+/* The measurements of one stream of one device in one codec. */
+typedef struct {
+    size_t device;          /* index into stream_t.devices */
+    sk2_stream_kind_t kind; /* what it carries */
+    const char *codec;      /* static name */
+    meter_t meter;
+} stream_meter_t;
 
 typedef struct {
     const stream_options_t *opts;
@@ -45,9 +71,13 @@ typedef struct {
     stream_device_t *devices; /* every device enabled so far */
     size_t device_count;
     size_t device_cap;
+    stream_meter_t *meters; /* one per (device, stream, codec) seen so far */
+    size_t meter_count;
+    size_t meter_cap;
     uint64_t frames;     /* frames received */
     uint64_t wire_bytes; /* encoded bytes received */
     uint64_t raw_bytes;  /* decoded pixel bytes */
+    uint64_t gaps;       /* frames missed (sequence jumps), streams endpoint only */
     uint64_t mismatches; /* frames that are not the mock scene */
     uint64_t removed;    /* DEVICE_REMOVED events */
     bool is_connected;
@@ -72,21 +102,26 @@ enum {
     OPT_JSON,
     OPT_TIMEOUT,
     OPT_BROWSE_TIMEOUT,
+    OPT_STREAM,
 };
 
 static void s_print_usage(void)
 {
-    printf("usage: sk2 stream [SERVER] [--frames N] [--seconds S] [--device ID] [--check-mock]\n"
-           "                  [--status-interval S] [--no-status] [--json] [--timeout MS]\n"
-           "                  [--browse-timeout S] [-v|-q]\n"
+    printf("usage: sk2 stream [SERVER] [--stream KIND[:CODEC]]... [--frames N] [--seconds S]\n"
+           "                  [--device ID] [--check-mock] [--status-interval S] [--no-status]\n"
+           "                  [--json] [--timeout MS] [--browse-timeout S] [-v|-q]\n"
            "\n"
-           "Receives depth frames from a server and measures them.\n"
+           "Receives frames from a server and measures them per stream.\n"
            "\n" CLI_TARGET_HELP
            "  --frames N            stop after N frames in all (default: no limit)\n"
            "  --seconds S           stop S seconds after connecting (default: no limit);\n"
            "                        with neither, run until Ctrl-C\n"
+           "  --stream KIND[:CODEC] receive this stream (depth, ir or color) in this codec\n"
+           "                        (default sk2d for depth and ir, jpeg for color) from the\n"
+           "                        streams endpoint; repeatable, up to %d. Without it: depth\n"
+           "                        from the version-1 depth endpoint (depth12)\n"
            "  --device ID           only this device (default: every device, also new ones)\n"
-           "  --check-mock          check that every frame is the mock scene\n"
+           "  --check-mock          check that every depth frame is the mock scene\n"
            "  --status-interval S   seconds between status lines (default 1)\n"
            "  --no-status           no status lines\n"
            "  --json                print the summary as one JSON object on stdout (status\n"
@@ -94,14 +129,49 @@ static void s_print_usage(void)
            "  --timeout MS          wait at most MS milliseconds for the server, %d..%d\n"
            "                        (default %d)\n"
            "\n"
-           "The v1 depth endpoint carries no sequence numbers or timestamps: lost frames\n"
-           "and latency cannot be measured on it, and are shown as n/a.\n"
+           "Per stream it shows fps, MB/s on the wire, compression ratio, latency p50/p99\n"
+           "(capture to decoded, over the last %d frames; meaningful when both hosts' clocks\n"
+           "agree) and gaps (frames missed, from sequence numbers). The v1 depth endpoint\n"
+           "carries no sequence numbers or timestamps: there, gaps and latency are n/a.\n"
            "\n"
            "Exit status: 0 the frame goal was met (or, without --frames, at least one frame\n"
            "arrived) and no mock check failed; 1 nothing arrived, too few frames, a mock\n"
            "check failed or discovery is unavailable; 2 usage (or several servers and none\n"
            "named); 3 server unreachable or lost (or no server found).\n",
-           CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, SK2_CLIENT_RESPONSE_TIMEOUT_MS);
+           STREAM_WANTED_MAX, CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS,
+           SK2_CLIENT_RESPONSE_TIMEOUT_MS, METER_LATENCY_SAMPLES);
+}
+
+/* Parses KIND[:CODEC] into the next --stream slot. */
+static int s_parse_stream(stream_options_t *opts, const char *arg)
+{
+    static const sk2_stream_kind_t kinds[] = {SK2_STREAM_DEPTH, SK2_STREAM_IR, SK2_STREAM_COLOR};
+    if (opts->wanted_count == STREAM_WANTED_MAX)
+        return cli_usage_error(s_verb, "at most %d --stream options", STREAM_WANTED_MAX);
+    const char *colon = strchr(arg, ':');
+    size_t kind_len = colon ? (size_t)(colon - arg) : strlen(arg);
+    stream_wanted_t wanted = {0};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        const char *name = sk2_stream_kind_name(kinds[i]);
+        if (strlen(name) == kind_len && strncmp(arg, name, kind_len) == 0)
+            wanted.kind = kinds[i];
+    }
+    if (!wanted.kind)
+        return cli_usage_error(s_verb, "--stream: unknown stream in '%s' (depth, ir or color)",
+                               arg);
+    const char *codec_name = colon ? colon + 1 : wanted.kind == SK2_STREAM_COLOR ? "jpeg" : "sk2d";
+    const sk2_codec_t *codec = sk2_codec_find(codec_name);
+    if (!codec)
+        return cli_usage_error(s_verb, "--stream: unknown codec '%s' (see sk2 codecs)", codec_name);
+    if (strcmp(sk2_codec_name(codec), SK2_CODEC_DEPTH12) == 0)
+        return cli_usage_error(s_verb, "--stream: depth12 is the version-1 endpoint's codec; "
+                                       "leave --stream out to receive it");
+    wanted.codec = sk2_codec_name(codec);
+    for (size_t i = 0; i < opts->wanted_count; i++)
+        if (opts->wanted[i].kind == wanted.kind && opts->wanted[i].codec == wanted.codec)
+            return CLI_CONTINUE; /* the same twice is one subscription */
+    opts->wanted[opts->wanted_count++] = wanted;
+    return CLI_CONTINUE;
 }
 
 /* Applies one option's value; returns CLI_CONTINUE or an exit code. */
@@ -141,6 +211,8 @@ static int s_apply_option(stream_options_t *opts, int opt, const char *arg)
         break;
     case OPT_BROWSE_TIMEOUT:
         return cli_parse_browse_timeout(s_verb, arg, &opts->browse_ms);
+    case OPT_STREAM:
+        return s_parse_stream(opts, arg);
     }
     return CLI_CONTINUE;
 }
@@ -158,6 +230,7 @@ static int s_parse(int argc, char **argv, stream_options_t *opts)
         {"json", no_argument, NULL, OPT_JSON},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
+        {"stream", required_argument, NULL, OPT_STREAM},
         {"help", no_argument, NULL, 'h'},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
@@ -226,26 +299,59 @@ static bool s_is_wanted(const stream_t *self, const char *id)
     return !self->opts->device_id || strcmp(self->opts->device_id, id) == 0;
 }
 
+/* Subscribes to each --stream of a device; returns how many subscriptions took. */
+static size_t s_subscribe(stream_t *self, const char *id)
+{
+    char safe[SK2_DEVICE_ID_MAX * 4 + 1];
+    size_t taken = 0;
+    for (size_t i = 0; i < self->opts->wanted_count; i++) {
+        const stream_wanted_t *wanted = &self->opts->wanted[i];
+        int rc = sk2_client_subscribe(self->client, id, wanted->kind, wanted->codec);
+        if (rc == 0) {
+            taken++;
+            continue;
+        }
+        const char *offered = sk2_client_stream_codecs(self->client, id, wanted->kind);
+        cli_status_close(&self->status);
+        if (rc == SK2_EUNSUPPORTED && offered)
+            fprintf(stderr, "sk2 stream: device %s offers %s only in %s\n",
+                    cli_safe(id, safe, sizeof safe), sk2_stream_kind_name(wanted->kind), offered);
+        else
+            fprintf(stderr, "sk2 stream: cannot receive %s/%s of device %s: %s\n",
+                    sk2_stream_kind_name(wanted->kind), wanted->codec,
+                    cli_safe(id, safe, sizeof safe),
+                    rc == SK2_ENOTFOUND ? "the server has no such stream (a version-1 server "
+                                          "has only the depth endpoint)"
+                                        : sk2_strerror(rc));
+    }
+    return taken;
+}
+
 static void s_enable(stream_t *self, const char *id)
 {
     char safe[SK2_DEVICE_ID_MAX * 4 + 1];
-    int rc = sk2_client_enable_depth(self->client, id);
-    if (rc != 0) {
-        cli_status_close(&self->status);
-        fprintf(stderr, "sk2 stream: cannot stream device %s: %s\n",
-                cli_safe(id, safe, sizeof safe), sk2_strerror(rc));
-        return;
-    }
     stream_device_t *device = s_device_get(self, id);
     if (device && device->is_active)
         return;
+    if (self->opts->wanted_count > 0) {
+        if (s_subscribe(self, id) == 0)
+            return;
+    } else {
+        int rc = sk2_client_enable_depth(self->client, id);
+        if (rc != 0) {
+            cli_status_close(&self->status);
+            fprintf(stderr, "sk2 stream: cannot stream device %s: %s\n",
+                    cli_safe(id, safe, sizeof safe), sk2_strerror(rc));
+            return;
+        }
+    }
     if (device)
         device->is_active = true;
-    char depth[CLI_ENDPOINT_MAX];
-    const char *endpoint = sk2_client_device_endpoint(self->client, id, "depth");
-    cli_status_note(&self->status, "sk2 stream: device %s depth %s",
-                    cli_safe(id, safe, sizeof safe),
-                    endpoint ? cli_safe(endpoint, depth, sizeof depth) : "?");
+    char endpoint[CLI_ENDPOINT_MAX];
+    const char *name = self->opts->wanted_count > 0 ? "streams" : "depth";
+    const char *address = sk2_client_device_endpoint(self->client, id, name);
+    cli_status_note(&self->status, "sk2 stream: device %s %s %s", cli_safe(id, safe, sizeof safe),
+                    name, address ? cli_safe(address, endpoint, sizeof endpoint) : "?");
 }
 
 /* ---- Events ---- */
@@ -268,9 +374,23 @@ static void s_on_connected(stream_t *self)
         if (id && s_is_wanted(self, id))
             s_enable(self, id);
     }
-    if (s_active_devices(self) == 0)
-        cli_status_note(&self->status, "sk2 stream: %s serves no %s yet; waiting", self->endpoint,
-                        self->opts->device_id ? "such device" : "devices");
+    if (s_active_devices(self) > 0)
+        return;
+    bool has_wanted = false;
+    for (size_t i = 0; i < count; i++) {
+        const char *id = sk2_client_device_id(self->client, i);
+        has_wanted |= id && s_is_wanted(self, id);
+    }
+    if (has_wanted) {
+        /* The devices are there but refused every --stream: waiting would not change that. */
+        cli_status_close(&self->status);
+        fprintf(stderr, "sk2 stream: nothing to receive from %s\n", self->endpoint);
+        self->end_rc = CLI_EXIT_FAILURE;
+        self->is_done = true;
+        return;
+    }
+    cli_status_note(&self->status, "sk2 stream: %s serves no %s yet; waiting", self->endpoint,
+                    self->opts->device_id ? "such device" : "devices");
 }
 
 static void s_on_removed(stream_t *self, const char *id)
@@ -285,12 +405,43 @@ static void s_on_removed(stream_t *self, const char *id)
                     cli_safe(id, safe, sizeof safe));
 }
 
-static void s_check_mock(stream_t *self, const sk2_frame_t *frame, const char *id)
+/* The meter of a frame's stream, made if needed; NULL past the limits. */
+static meter_t *s_meter(stream_t *self, const stream_device_t *device, sk2_stream_kind_t kind,
+                        const char *codec)
 {
+    size_t index = (size_t)(device - self->devices);
+    for (size_t i = 0; i < self->meter_count; i++) {
+        stream_meter_t *m = &self->meters[i];
+        if (m->device == index && m->kind == kind && strcmp(m->codec, codec) == 0)
+            return &m->meter;
+    }
+    if (self->meter_count == STREAM_METERS_MAX)
+        return NULL;
+    if (self->meter_count == self->meter_cap) {
+        size_t cap = self->meter_cap ? self->meter_cap * 2 : 8;
+        stream_meter_t *meters = realloc(self->meters, cap * sizeof *meters);
+        if (!meters)
+            return NULL;
+        self->meters = meters;
+        self->meter_cap = cap;
+    }
+    stream_meter_t *m = &self->meters[self->meter_count++];
+    *m = (stream_meter_t){.device = index, .kind = kind, .codec = codec};
+    return &m->meter;
+}
+
+static void s_check_mock(stream_t *self, const sk2_frame_t *frame, const char *id,
+                         const char *codec)
+{
+    if (sk2_frame_kind(frame) != SK2_STREAM_DEPTH)
+        return; /* the mock's IR and colour are derived from the same scene; depth is exact */
     const uint16_t *depth = sk2_frame_cdata16(frame);
+    /* depth12 keeps the low 12 bits; every other depth codec is lossless. */
+    unsigned bits = strcmp(codec, SK2_CODEC_DEPTH12) == 0 ? 12 : 16;
     int dx = 0;
-    int rc = depth ? sk2_mock_match(depth, sk2_frame_width(frame), sk2_frame_height(frame), 12, &dx)
-                   : SK2_EINVAL;
+    int rc = depth
+                 ? sk2_mock_match(depth, sk2_frame_width(frame), sk2_frame_height(frame), bits, &dx)
+                 : SK2_EINVAL;
     if (rc == 0)
         return;
     self->mismatches++;
@@ -312,14 +463,21 @@ static void s_on_frame(stream_t *self, const sk2_event_t *event)
     const char *id = sk2_event_device_id(event);
     if (!frame)
         return;
+    const char *codec = sk2_event_codec(event);
+    size_t wire_bytes = sk2_event_wire_bytes(event);
+    uint64_t gap = sk2_event_gap(event);
     self->frames++;
-    self->wire_bytes += sk2_event_wire_bytes(event);
+    self->wire_bytes += wire_bytes;
     self->raw_bytes += sk2_frame_size(frame);
+    self->gaps += gap;
     stream_device_t *device = id ? s_device_get(self, id) : NULL;
+    meter_t *meter = device && codec ? s_meter(self, device, sk2_frame_kind(frame), codec) : NULL;
     if (device)
         device->frames++;
+    if (meter)
+        meter_add(meter, wire_bytes, sk2_frame_size(frame), gap, sk2_event_latency_us(event));
     if (self->opts->is_check_mock)
-        s_check_mock(self, frame, id);
+        s_check_mock(self, frame, id, codec ? codec : "");
     if (self->opts->frames > 0 && self->frames >= (uint64_t)self->opts->frames)
         self->is_done = true;
 }
@@ -364,20 +522,76 @@ static double s_ratio(uint64_t raw_bytes, uint64_t wire_bytes)
     return wire_bytes > 0 ? (double)raw_bytes / (double)wire_bytes : 0.0;
 }
 
+/* A short label for a meter: "depth/sk2d", prefixed by the device's id when there are
+ * several devices. */
+static const char *s_label(const stream_t *self, const stream_meter_t *m, char *out, size_t size)
+{
+    char safe[SK2_DEVICE_ID_MAX * 4 + 1];
+    if (self->device_count > 1)
+        snprintf(out, size, "%.8s %s/%s", cli_safe(self->devices[m->device].id, safe, sizeof safe),
+                 sk2_stream_kind_name(m->kind), m->codec);
+    else
+        snprintf(out, size, "%s/%s", sk2_stream_kind_name(m->kind), m->codec);
+    return out;
+}
+
+/* " p50 1.23 p99 2.34 ms", or " latency n/a" when the stream carries no times. */
+static const char *s_latency(const meter_t *meter, char *out, size_t size)
+{
+    double p50 = meter_latency_ms(meter, 50), p99 = meter_latency_ms(meter, 99);
+    if (p50 < 0)
+        snprintf(out, size, "latency n/a");
+    else
+        snprintf(out, size, "p50 %.2f p99 %.2f ms", p50, p99);
+    return out;
+}
+
+/* The streams endpoint's status: per stream fps, MB/s, ratio, latency and gaps. */
+static void s_print_stream_status(stream_t *self, int64_t interval_us)
+{
+    char line[1024] = "";
+    size_t used = (size_t)snprintf(line, sizeof line, "frames %llu | devices %zu",
+                                   (unsigned long long)self->frames, s_active_devices(self));
+    for (size_t i = 0; i < self->meter_count; i++) {
+        stream_meter_t *m = &self->meters[i];
+        uint64_t frames, wire_bytes;
+        meter_mark(&m->meter, &frames, &wire_bytes);
+        if (i >= STREAM_STATUS_SHOWN || used >= sizeof line)
+            continue;
+        char label[96], latency[64];
+        used += (size_t)snprintf(
+            line + used, sizeof line - used, " | %s %.1f fps %.2f MB/s x%.2f %s gaps %llu",
+            s_label(self, m, label, sizeof label), cli_per_second(frames, interval_us),
+            cli_mb_per_second(wire_bytes, interval_us), meter_ratio(&m->meter),
+            s_latency(&m->meter, latency, sizeof latency), (unsigned long long)m->meter.gaps);
+    }
+    if (self->meter_count > STREAM_STATUS_SHOWN && used < sizeof line)
+        snprintf(line + used, sizeof line - used, " | +%zu more",
+                 self->meter_count - STREAM_STATUS_SHOWN);
+    if (self->opts->is_check_mock && used < sizeof line)
+        snprintf(line + strlen(line), sizeof line - strlen(line), " | mismatches %llu",
+                 (unsigned long long)self->mismatches);
+    cli_status_print(&self->status, "%s", line);
+}
+
 static void s_print_status(stream_t *self, int64_t now_us)
 {
     int64_t interval_us = now_us - self->last_status_us;
-    char mismatches[32] = "n/a";
-    if (self->opts->is_check_mock)
-        snprintf(mismatches, sizeof mismatches, "%llu", (unsigned long long)self->mismatches);
-    cli_status_print(&self->status,
-                     "frames %llu | %.1f fps | %.2f MB/s wire | ratio %.2f | devices %zu | "
-                     "mismatches %s | gaps n/a",
-                     (unsigned long long)self->frames,
-                     cli_per_second(self->frames - self->last_frames, interval_us),
-                     cli_mb_per_second(self->wire_bytes - self->last_wire_bytes, interval_us),
-                     s_ratio(self->raw_bytes, self->wire_bytes), s_active_devices(self),
-                     mismatches);
+    if (self->opts->wanted_count > 0) {
+        s_print_stream_status(self, interval_us);
+    } else {
+        char mismatches[32] = "n/a";
+        if (self->opts->is_check_mock)
+            snprintf(mismatches, sizeof mismatches, "%llu", (unsigned long long)self->mismatches);
+        cli_status_print(&self->status,
+                         "frames %llu | %.1f fps | %.2f MB/s wire | ratio %.2f | devices %zu | "
+                         "mismatches %s | gaps n/a",
+                         (unsigned long long)self->frames,
+                         cli_per_second(self->frames - self->last_frames, interval_us),
+                         cli_mb_per_second(self->wire_bytes - self->last_wire_bytes, interval_us),
+                         s_ratio(self->raw_bytes, self->wire_bytes), s_active_devices(self),
+                         mismatches);
+    }
     self->last_status_us = now_us;
     self->last_frames = self->frames;
     self->last_wire_bytes = self->wire_bytes;
@@ -387,17 +601,46 @@ static void s_print_status(stream_t *self, int64_t now_us)
         self->next_status_us = now_us + step_us;
 }
 
+/* A JSON number, or null for an unknown (negative) value. */
+static void s_json_number(FILE *out, const char *key, double value)
+{
+    if (value < 0)
+        fprintf(out, ",\"%s\":null", key);
+    else
+        fprintf(out, ",\"%s\":%.3f", key, value);
+}
+
 static void s_print_json(const stream_t *self, double seconds)
 {
     double fps = seconds > 0 ? (double)self->frames / seconds : 0.0;
-    char line[512];
-    snprintf(line, sizeof line,
-             "{\"frames\":%llu,\"seconds\":%.3f,\"fps\":%.2f,\"wire_bytes\":%llu,"
-             "\"raw_bytes\":%llu,\"ratio\":%.3f,\"devices\":%zu,\"mismatches\":%llu}",
-             (unsigned long long)self->frames, seconds, fps, (unsigned long long)self->wire_bytes,
-             (unsigned long long)self->raw_bytes, s_ratio(self->raw_bytes, self->wire_bytes),
-             self->device_count, (unsigned long long)self->mismatches);
-    printf("%s\n", line);
+    bool has_seq = self->opts->wanted_count > 0;
+    printf("{\"frames\":%llu,\"seconds\":%.3f,\"fps\":%.2f,\"wire_bytes\":%llu,"
+           "\"raw_bytes\":%llu,\"ratio\":%.3f,\"devices\":%zu,\"mismatches\":%llu,",
+           (unsigned long long)self->frames, seconds, fps, (unsigned long long)self->wire_bytes,
+           (unsigned long long)self->raw_bytes, s_ratio(self->raw_bytes, self->wire_bytes),
+           self->device_count, (unsigned long long)self->mismatches);
+    if (has_seq)
+        printf("\"gaps\":%llu,\"streams\":[", (unsigned long long)self->gaps);
+    else
+        printf("\"gaps\":null,\"streams\":[");
+    for (size_t i = 0; i < self->meter_count; i++) {
+        const stream_meter_t *m = &self->meters[i];
+        printf("%s{\"device\":", i ? "," : "");
+        cli_json_string(stdout, self->devices[m->device].id);
+        printf(",\"kind\":\"%s\",\"codec\":\"%s\",\"frames\":%llu,\"fps\":%.2f,"
+               "\"wire_bytes\":%llu,\"raw_bytes\":%llu,\"ratio\":%.3f",
+               sk2_stream_kind_name(m->kind), m->codec, (unsigned long long)m->meter.frames,
+               seconds > 0 ? (double)m->meter.frames / seconds : 0.0,
+               (unsigned long long)m->meter.wire_bytes, (unsigned long long)m->meter.raw_bytes,
+               meter_ratio(&m->meter));
+        s_json_number(stdout, "latency_p50_ms", meter_latency_ms(&m->meter, 50));
+        s_json_number(stdout, "latency_p99_ms", meter_latency_ms(&m->meter, 99));
+        if (has_seq)
+            printf(",\"gaps\":%llu}", (unsigned long long)m->meter.gaps);
+        else
+            printf(",\"gaps\":null}");
+    }
+    printf("]}\n");
 }
 
 static void s_print_text(const stream_t *self, double seconds)
@@ -411,11 +654,28 @@ static void s_print_text(const stream_t *self, double seconds)
            s_ratio(self->raw_bytes, self->wire_bytes));
     if (self->opts->is_check_mock)
         printf("  mock check: %llu mismatches\n", (unsigned long long)self->mismatches);
-    printf("  gaps and latency: n/a (the v1 depth endpoint has no sequence numbers or times)\n");
+    if (self->opts->wanted_count == 0)
+        printf("  gaps and latency: n/a (the v1 depth endpoint has no sequence numbers or "
+               "times)\n");
+    else
+        printf("  gaps: %llu frames missed\n", (unsigned long long)self->gaps);
     char safe[SK2_DEVICE_ID_MAX * 4 + 1];
-    for (size_t i = 0; i < self->device_count; i++)
-        printf("  device %s: %llu frames\n", cli_safe(self->devices[i].id, safe, sizeof safe),
-               (unsigned long long)self->devices[i].frames);
+    for (size_t d = 0; d < self->device_count; d++) {
+        printf("  device %s: %llu frames\n", cli_safe(self->devices[d].id, safe, sizeof safe),
+               (unsigned long long)self->devices[d].frames);
+        for (size_t i = 0; i < self->meter_count; i++) {
+            const stream_meter_t *m = &self->meters[i];
+            if (m->device != d)
+                continue;
+            char latency[64];
+            printf("    %s/%s: %llu frames, %.1f fps, %.2f MB/s, ratio %.2f, %s, gaps %llu\n",
+                   sk2_stream_kind_name(m->kind), m->codec, (unsigned long long)m->meter.frames,
+                   seconds > 0 ? (double)m->meter.frames / seconds : 0.0,
+                   seconds > 0 ? cli_mb(m->meter.wire_bytes) / seconds : 0.0,
+                   meter_ratio(&m->meter), s_latency(&m->meter, latency, sizeof latency),
+                   (unsigned long long)m->meter.gaps);
+        }
+    }
 }
 
 static void s_print_summary(stream_t *self)
@@ -521,6 +781,9 @@ int cli_stream(int argc, char **argv)
     s_print_summary(&self);
     rc = s_exit_code(&self);
     sk2_client_destroy(&self.client);
+    for (size_t i = 0; i < self.meter_count; i++)
+        meter_free(&self.meters[i].meter);
+    free(self.meters);
     free(self.devices);
     return rc;
 }

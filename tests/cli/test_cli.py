@@ -98,6 +98,12 @@ def main():
         ("browse with an argument", ["browse", "extra"]),
         ("bad browse timeout", ["info", "somewhere", "--browse-timeout", "0"]),
         ("stream with bad frames", ["stream", "127.0.0.1:5", "--frames", "0"]),
+        ("stream of an unknown kind", ["stream", "127.0.0.1:5", "--stream", "sound"]),
+        ("stream in an unknown codec", ["stream", "127.0.0.1:5", "--stream", "depth:png"]),
+        ("stream in the v1 codec", ["stream", "127.0.0.1:5", "--stream", "depth:depth12"]),
+        ("colour size odd", ["serve", "--color-size", "641x480"]),
+        ("colour size too big", ["serve", "--color-size", "3840x2160"]),
+        ("colour size malformed", ["serve", "--color-size", "640"]),
         ("malformed endpoint", ["info", "tcp://nowhere"]),
         ("other transport", ["ping", "udp://1.2.3.4:5"]),
     ]
@@ -173,6 +179,24 @@ def main():
         r = run("stream", endpoint, "--frames", "10", "--device", one, "--json", "--no-status")
         summary = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else {}
         check("stream --device limits to one device", summary.get("devices") == 1, r.stdout)
+        # The streams endpoint: two codecs of depth plus colour, each measured on its own.
+        r = run("stream", endpoint, "--device", one, "--stream", "depth", "--stream", "depth:rvl",
+                "--stream", "color", "--frames", "45", "--check-mock", "--json", "--no-status")
+        summary = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else {}
+        streams = {(s["kind"], s["codec"]): s for s in summary.get("streams", [])}
+        check("stream --stream measures each stream and codec apart",
+              set(streams) == {("depth", "sk2d"), ("depth", "rvl"), ("color", "jpeg")} and
+              summary.get("mismatches") == 0, r.stdout + r.stderr)
+        check("stream --stream reports latency percentiles and gaps",
+              all(s["latency_p50_ms"] is not None and
+                  s["latency_p99_ms"] >= s["latency_p50_ms"] >= 0 and s["gaps"] >= 0
+                  for s in streams.values()) and summary.get("gaps") is not None, summary)
+        check("stream --stream: sk2d compresses the mock depth better than rvl",
+              streams.get(("depth", "sk2d"), {}).get("ratio", 0) >
+              streams.get(("depth", "rvl"), {}).get("ratio", 1), summary)
+        r = run("stream", endpoint, "--stream", "color:rvl", "--frames", "1", "--no-status")
+        check("stream exits 1 when no device offers the asked codec", r.returncode == 1 and
+              "only in" in r.stderr and "nothing to receive" in r.stderr, r.stderr)
         if EXAMPLE:
             r = subprocess.run([EXAMPLE, endpoint], capture_output=True, text=True, timeout=20)
             check("the README's C example prints 10 frames", r.returncode == 0 and
@@ -183,7 +207,13 @@ def main():
     check("serve removes its endpoint file", not os.path.exists(endpoint_file))
     check("serve prints a final summary", "stopped after" in out, out)
 
-    proc, endpoint, _ = start_server("--mock", "1")
+    proc, endpoint, _ = start_server("--mock", "1", "--color-size", "320x240")
+    r = run("info", endpoint, "--json")
+    me = json.loads(r.stdout) if r.returncode == 0 else {}
+    colour = [s for d in me.get("devices", []) for s in d.get("streams", [])
+              if s.get("kind") == "color"]
+    check("serve --color-size sets the mock colour stream's size",
+          len(colour) == 1 and (colour[0]["width"], colour[0]["height"]) == (320, 240), r.stdout)
     rc, _, err = stop_server(proc, signal.SIGTERM)
     check("serve exits 0 on SIGTERM", rc == 0, f"rc={rc} {err!r}")
 
