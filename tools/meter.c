@@ -31,8 +31,8 @@ static int s_compare(const void *a, const void *b)
 
 double meter_latency_ms(const meter_t *self, double p)
 {
-    size_t n = self->latency_count < METER_LATENCY_SAMPLES ? self->latency_count
-                                                           : METER_LATENCY_SAMPLES;
+    size_t n =
+        self->latency_count < METER_LATENCY_SAMPLES ? self->latency_count : METER_LATENCY_SAMPLES;
     if (n == 0 || !(p > 0 && p <= 100))
         return -1.0;
     int64_t *sorted = malloc(n * sizeof *sorted);

@@ -11,12 +11,12 @@
 #define METER_LATENCY_SAMPLES 8192
 
 typedef struct {
-    uint64_t frames;     /* frames received */
-    uint64_t wire_bytes; /* encoded bytes received */
-    uint64_t raw_bytes;  /* decoded pixel bytes */
-    uint64_t gaps;       /* frames missed, from jumps in sequence numbers */
-    int64_t *latency_us; /* ring of the last METER_LATENCY_SAMPLES latencies, or NULL */
-    size_t latency_count; /* samples written in all (the ring holds the last ones) */
+    uint64_t frames;          /* frames received */
+    uint64_t wire_bytes;      /* encoded bytes received */
+    uint64_t raw_bytes;       /* decoded pixel bytes */
+    uint64_t gaps;            /* frames missed, from jumps in sequence numbers */
+    int64_t *latency_us;      /* ring of the last METER_LATENCY_SAMPLES latencies, or NULL */
+    size_t latency_count;     /* samples written in all (the ring holds the last ones) */
     uint64_t mark_frames;     /* frames at the last mark */
     uint64_t mark_wire_bytes; /* wire bytes at the last mark */
 } meter_t;

@@ -22,6 +22,7 @@ typedef struct {
     double fps;       /* frames per second per device, 0 = as fast as possible */
     long color_width; /* mock colour size, 0 = the backend's default */
     long color_height;
+    long jpeg_quality;         /* 0 = the library's default */
     long queue;                /* frames queued per encoder, 0 = library default */
     const char *endpoint_file; /* where to publish the control endpoint, or NULL */
     double status_interval_s;  /* seconds between status lines */
@@ -41,13 +42,15 @@ enum {
     OPT_NO_STATUS,
     OPT_NO_ANNOUNCE,
     OPT_COLOR_SIZE,
+    OPT_JPEG_QUALITY,
 };
 
 static void s_print_usage(void)
 {
     printf("usage: sk2 serve [--mock N] [--name NAME] [--bind ADDR] [--port PORT] [--fps F]\n"
            "                 [--queue N] [--endpoint-file PATH] [--status-interval S]\n"
-           "                 [--color-size WxH] [--no-status] [--no-announce] [-v|-q]\n"
+           "                 [--color-size WxH] [--jpeg-quality Q] [--no-status] [--no-announce]\n"
+           "                 [-v|-q]\n"
            "\n"
            "Serves N mock depth cameras on a streamkinect2 control endpoint until Ctrl-C.\n"
            "\n"
@@ -59,6 +62,7 @@ static void s_print_usage(void)
            "                         0 = as fast as possible)\n"
            "  --color-size WxH       mock colour stream size, even, 16x16..1920x1080 (default\n"
            "                         1920x1080 like Kinect v2)\n"
+           "  --jpeg-quality Q       quality of colour frames sent as jpeg, 1..100 (default %d)\n"
            "  --queue N              frames waiting per encoder before dropping, 1..64\n"
            "  --endpoint-file PATH   write the control endpoint to PATH (removed on exit)\n"
            "  --status-interval S    seconds between status lines (default 1)\n"
@@ -72,7 +76,8 @@ static void s_print_usage(void)
            "avahi-daemon, serve warns once and serves without announcing.\n"
            "\n"
            "Prints the control endpoint and the device ids on stdout, then a status line.\n"
-           "Exit status: 0 after Ctrl-C or SIGTERM, 1 if the server cannot start, 2 usage.\n");
+           "Exit status: 0 after Ctrl-C or SIGTERM, 1 if the server cannot start, 2 usage.\n",
+           SK2_CODEC_DEFAULT_QUALITY);
 }
 
 /* True if s is well-formed UTF-8 (no overlongs, surrogates or values above U+10FFFF). */
@@ -144,6 +149,10 @@ static int s_apply_option(serve_options_t *opts, int opt, const char *arg)
                 s_verb, "--color-size must be WxH, even, 16x16..1920x1080, not '%s'", arg);
         break;
     }
+    case OPT_JPEG_QUALITY:
+        if (cli_parse_long(arg, 1, 100, &opts->jpeg_quality) != 0)
+            return cli_usage_error(s_verb, "--jpeg-quality must be 1..100, not '%s'", arg);
+        break;
     case OPT_QUEUE:
         if (cli_parse_long(arg, 1, 64, &opts->queue) != 0)
             return cli_usage_error(s_verb, "--queue must be a whole number 1..64, not '%s'", arg);
@@ -182,6 +191,7 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
         {"no-announce", no_argument, NULL, OPT_NO_ANNOUNCE},
         {"color-size", required_argument, NULL, OPT_COLOR_SIZE},
+        {"jpeg-quality", required_argument, NULL, OPT_JPEG_QUALITY},
         {"help", no_argument, NULL, 'h'},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
@@ -301,6 +311,11 @@ static int s_start(const serve_options_t *opts, sk2_server_t **server_p)
     int rc = opts->queue > 0 ? sk2_server_set_queue_frames(server, (unsigned)opts->queue) : 0;
     if (rc != 0) {
         fprintf(stderr, "sk2 serve: cannot set --queue: %s\n", sk2_strerror(rc));
+        return CLI_EXIT_FAILURE;
+    }
+    rc = opts->jpeg_quality > 0 ? sk2_server_set_jpeg_quality(server, (int)opts->jpeg_quality) : 0;
+    if (rc != 0) {
+        fprintf(stderr, "sk2 serve: cannot set --jpeg-quality: %s\n", sk2_strerror(rc));
         return CLI_EXIT_FAILURE;
     }
     rc = sk2_server_set_announce(server, opts->is_announced);

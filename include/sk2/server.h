@@ -62,6 +62,10 @@ SK2_EXPORT void sk2_server_destroy(sk2_server_t **self_p);
  * default 2). Before devices are added. Returns 0 or SK2_EINVAL. */
 SK2_EXPORT int sk2_server_set_queue_frames(sk2_server_t *self, unsigned frames);
 
+/* JPEG quality (1..100, default SK2_CODEC_DEFAULT_QUALITY) of the colour frames the devices
+ * added from now on publish in "jpeg". Returns 0 or SK2_EINVAL. */
+SK2_EXPORT int sk2_server_set_jpeg_quality(sk2_server_t *self, int quality);
+
 /* Whether to announce the server on the local network once bound (default false, so that
  * programs and tests touch mDNS only when they ask). The announcement is a `_kinect2._tcp`
  * service named after the server (a name taken on the network is replaced by "NAME #2",

@@ -68,6 +68,7 @@ struct sk2_pipeline {
     char depth_endpoint[128];               /* advertised address of `v1` */
     char streams_endpoint[128];             /* advertised address of `streams` */
     json_t *description;                    /* the device record for `me`; immutable once built */
+    sk2_codec_options_t *options;           /* encoder options (JPEG quality); fixed */
     sk2_stream_info_t infos[S_MAX_STREAMS]; /* the device's streams, fixed at open */
     size_t stream_count;
     s_totals_t totals;
@@ -151,7 +152,8 @@ static size_t s_encode(sk2_pipeline_t *self, const sk2_frame_t *frame, const sk2
     }
     size_t length = 0;
     int64_t start = sk2_clock_mono_us();
-    int rc = sk2_codec_encode(codec, frame, scratch->data, scratch->size, &length);
+    int rc =
+        sk2_codec_encode_opts(codec, frame, self->options, scratch->data, scratch->size, &length);
     if (rc != 0) {
         static _Thread_local sk2_ratelimit_t limit;
         if (sk2_ratelimit_pass(&limit, 5000000, NULL))
@@ -444,7 +446,7 @@ static json_t *s_describe(sk2_pipeline_t *self)
 }
 
 int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsigned queue_frames,
-                     sk2_pipeline_t **pipeline_p)
+                     int jpeg_quality, sk2_pipeline_t **pipeline_p)
 {
     *pipeline_p = NULL;
     sk2_pipeline_t *self = calloc(1, sizeof *self);
@@ -461,7 +463,14 @@ int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsi
     for (size_t i = 0; i < self->stream_count; i++)
         sk2_device_stream_info(self->device, i, &self->infos[i]);
 
-    int rc = s_make_queue(self, queue_frames);
+    self->options = sk2_codec_options_new();
+    int rc =
+        self->options ? sk2_codec_options_set_quality(self->options, jpeg_quality) : SK2_ENOMEM;
+    if (rc != 0) {
+        sk2_pipeline_destroy(&self, NULL);
+        return rc;
+    }
+    rc = s_make_queue(self, queue_frames);
     if (rc == 0) {
         self->v1 =
             s_bind_xpub(address, S_V1_HWM, self->depth_endpoint, sizeof self->depth_endpoint);
@@ -509,6 +518,7 @@ void sk2_pipeline_destroy(sk2_pipeline_t **pipeline_p, sk2_server_stats_t *final
     zsock_destroy(&self->v1);
     zsock_destroy(&self->streams);
     json_decref(self->description);
+    sk2_codec_options_destroy(&self->options);
     free(self);
     *pipeline_p = NULL;
 }

@@ -21,7 +21,7 @@ typedef struct sk2_pipeline sk2_pipeline_t;
  * the device must be open. Returns 0, SK2_EBIND, SK2_EDEVICE or SK2_ENOMEM. Call from the
  * server actor's thread. */
 int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsigned queue_frames,
-                     sk2_pipeline_t **pipeline_p);
+                     int jpeg_quality, sk2_pipeline_t **pipeline_p);
 
 /* Stops the device, drains the queue, closes the sockets and joins the thread; then, if
  * final_stats is not NULL, adds the pipeline's final counters to it (every frame produced is

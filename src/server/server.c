@@ -19,6 +19,7 @@
 #include "proto/msg.h"
 #include "server/address.h"
 #include "server/pipeline.h"
+#include "sk2/codec.h"
 #include "sk2/error.h"
 #include "sk2/server.h"
 
@@ -42,6 +43,7 @@ typedef struct {
     sk2_address_t address;                      /* where we bound, what we advertise */
     char endpoint[128];                         /* advertised control endpoint */
     unsigned queue_frames;                      /* per-device encoder queue */
+    int jpeg_quality;                           /* for devices added from now on */
     sk2_pipeline_t *pipelines[SK2_MAX_DEVICES]; /* devices, in order of addition */
     size_t count;                               /* entries used in pipelines */
     json_t *me;                                 /* cached `me` payload, rebuilt on change */
@@ -193,7 +195,8 @@ static int s_add(s_actor_t *self, sk2_device_t *device)
             return SK2_EEXIST;
         }
     sk2_pipeline_t *pipeline = NULL;
-    int rc = sk2_pipeline_new(&device, &self->address, self->queue_frames, &pipeline);
+    int rc = sk2_pipeline_new(&device, &self->address, self->queue_frames, self->jpeg_quality,
+                              &pipeline);
     if (rc != 0)
         return rc;
     self->pipelines[self->count++] = pipeline;
@@ -267,6 +270,11 @@ static bool s_command(s_actor_t *self)
         self->queue_frames = frames ? (unsigned)atoi(frames) : self->queue_frames;
         zsock_send(self->pipe, "i", 0);
         zstr_free(&frames);
+    } else if (streq(command, "QUALITY")) {
+        char *quality = zmsg_popstr(msg);
+        self->jpeg_quality = quality ? atoi(quality) : self->jpeg_quality;
+        zsock_send(self->pipe, "i", 0);
+        zstr_free(&quality);
     } else if (streq(command, "ANNOUNCE")) {
         char *on = zmsg_popstr(msg);
         int rc = self->control ? SK2_ESTATE : 0;
@@ -293,7 +301,10 @@ static bool s_command(s_actor_t *self)
 
 static void s_actor(zsock_t *pipe, void *arg)
 {
-    s_actor_t self = {.pipe = pipe, .name = arg, .queue_frames = SK2_DEFAULT_QUEUE_FRAMES};
+    s_actor_t self = {.pipe = pipe,
+                      .name = arg,
+                      .queue_frames = SK2_DEFAULT_QUEUE_FRAMES,
+                      .jpeg_quality = SK2_CODEC_DEFAULT_QUALITY};
     sk2_runtime_block_signals();
     self.poller = zpoller_new(pipe, NULL);
     zsock_signal(pipe, 0);
@@ -380,6 +391,18 @@ int sk2_server_set_queue_frames(sk2_server_t *self, unsigned frames)
     char text[16];
     snprintf(text, sizeof text, "%u", frames);
     if (zstr_sendx(self->actor, "QUEUE", text, NULL) == 0)
+        zsock_recv(self->actor, "i", &rc);
+    return rc;
+}
+
+int sk2_server_set_jpeg_quality(sk2_server_t *self, int quality)
+{
+    if (!self || quality < 1 || quality > 100)
+        return SK2_EINVAL;
+    int rc = SK2_EINVAL;
+    char text[16];
+    snprintf(text, sizeof text, "%d", quality);
+    if (zstr_sendx(self->actor, "QUALITY", text, NULL) == 0)
         zsock_recv(self->actor, "i", &rc);
     return rc;
 }

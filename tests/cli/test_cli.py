@@ -104,6 +104,7 @@ def main():
         ("colour size odd", ["serve", "--color-size", "641x480"]),
         ("colour size too big", ["serve", "--color-size", "3840x2160"]),
         ("colour size malformed", ["serve", "--color-size", "640"]),
+        ("jpeg quality zero", ["serve", "--jpeg-quality", "0"]),
         ("malformed endpoint", ["info", "tcp://nowhere"]),
         ("other transport", ["ping", "udp://1.2.3.4:5"]),
     ]
@@ -215,6 +216,21 @@ def main():
     check("serve --color-size sets the mock colour stream's size",
           len(colour) == 1 and (colour[0]["width"], colour[0]["height"]) == (320, 240), r.stdout)
     rc, _, err = stop_server(proc, signal.SIGTERM)
+
+    # --jpeg-quality reaches the encoder: the same colour frames are smaller at a low quality.
+    sizes = {}
+    for quality in ("95", "20"):
+        qproc, qendpoint, _ = start_server("--mock", "1", "--color-size", "320x240",
+                                           "--jpeg-quality", quality)
+        try:
+            r = run("stream", qendpoint, "--stream", "color:jpeg", "--frames", "5", "--json",
+                    "--no-status")
+            summary = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else {}
+            sizes[quality] = summary.get("wire_bytes", 0) / max(summary.get("frames", 0), 1)
+        finally:
+            stop_server(qproc)
+    check("serve --jpeg-quality 20 sends smaller colour frames than 95",
+          0 < sizes.get("20", 0) < 0.7 * sizes.get("95", 0), sizes)
     check("serve exits 0 on SIGTERM", rc == 0, f"rc={rc} {err!r}")
 
     # A server that dies mid-stream: the client reports it lost (3), it does not hang.
