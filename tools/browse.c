@@ -43,38 +43,34 @@ static void s_print_usage(void)
         CLI_BROWSE_MIN_S, BROWSE_TIMEOUT_MAX_S);
 }
 
+static int s_apply_option(void *options, int opt, const char *arg)
+{
+    browse_options_t *opts = options;
+    switch (opt) {
+    case OPT_TIMEOUT:
+        if (cli_parse_double(arg, CLI_BROWSE_MIN_S, BROWSE_TIMEOUT_MAX_S, &opts->timeout_s) != 0)
+            return cli_usage_error(s_verb, "--timeout must be %.1f..%.0f seconds, not '%s'",
+                                   CLI_BROWSE_MIN_S, BROWSE_TIMEOUT_MAX_S, arg);
+        break;
+    case OPT_JSON:
+        opts->is_json = true;
+        break;
+    }
+    return CLI_CONTINUE;
+}
+
 static int s_parse(int argc, char **argv, browse_options_t *opts)
 {
     static const char optstring[] = ":hvq";
     static const struct option options[] = {
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"json", no_argument, NULL, OPT_JSON},
-        {"help", no_argument, NULL, 'h'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},
-        {NULL, 0, NULL, 0},
+        CLI_COMMON_LONG_OPTIONS,
     };
-    int opt;
-    while ((opt = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
-        if (cli_common_option(opt))
-            continue;
-        switch (opt) {
-        case 'h':
-            s_print_usage();
-            return CLI_EXIT_OK;
-        case OPT_TIMEOUT:
-            if (cli_parse_double(optarg, CLI_BROWSE_MIN_S, BROWSE_TIMEOUT_MAX_S,
-                                 &opts->timeout_s) != 0)
-                return cli_usage_error(s_verb, "--timeout must be %.1f..%.0f seconds, not '%s'",
-                                       CLI_BROWSE_MIN_S, BROWSE_TIMEOUT_MAX_S, optarg);
-            break;
-        case OPT_JSON:
-            opts->is_json = true;
-            break;
-        default:
-            return cli_option_error(s_verb, opt, optstring, options, argv);
-        }
-    }
+    const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
+    int rc = cli_parse_options(&parser, argc, argv, opts);
+    if (rc != CLI_CONTINUE)
+        return rc;
     if (optind < argc)
         return cli_usage_error(s_verb, "unexpected argument '%s'", argv[optind]);
     return CLI_CONTINUE;

@@ -145,6 +145,48 @@ int cli_option_error(const char *verb, int opt, const char *optstring, const str
     return cli_usage_error(verb, "option %s takes no value", name);
 }
 
+int cli_parse_options(const cli_parser_t *parser, int argc, char **argv, void *opts)
+{
+    int opt;
+    while ((opt = getopt_long(argc, argv, parser->optstring, parser->options, NULL)) != -1) {
+        if (cli_common_option(opt))
+            continue;
+        if (opt == 'h') {
+            parser->print_usage();
+            return CLI_EXIT_OK;
+        }
+        if (opt == '?' || opt == ':')
+            return cli_option_error(parser->verb, opt, parser->optstring, parser->options, argv);
+        int rc = parser->apply ? parser->apply(opts, opt, optarg) : CLI_CONTINUE;
+        if (rc != CLI_CONTINUE)
+            return rc;
+    }
+    return CLI_CONTINUE;
+}
+
+int cli_apply_timeout(const char *verb, const char *arg, int *timeout_ms)
+{
+    if (cli_parse_timeout_ms(arg, timeout_ms) != 0)
+        return cli_usage_error(verb, "--timeout must be %d..%d ms, not '%s'", CLI_TIMEOUT_MIN_MS,
+                               CLI_TIMEOUT_MAX_MS, arg);
+    return CLI_CONTINUE;
+}
+
+int cli_apply_status_interval(const char *verb, const char *arg, double *interval_s)
+{
+    if (cli_parse_double(arg, 0.1, 3600.0, interval_s) != 0)
+        return cli_usage_error(verb, "--status-interval must be 0.1..3600 s, not '%s'", arg);
+    return CLI_CONTINUE;
+}
+
+int cli_parse_target(const char *verb, int argc, char **argv, const char **target)
+{
+    if (optind + 1 < argc)
+        return cli_usage_error(verb, "unexpected argument '%s'", argv[optind + 1]);
+    *target = optind < argc ? argv[optind] : NULL;
+    return CLI_CONTINUE;
+}
+
 int cli_parse_long(const char *text, long min, long max, long *value)
 {
     if (!text || !*text || isspace((unsigned char)text[0]))

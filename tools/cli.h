@@ -76,6 +76,41 @@ int cli_usage_error(const char *verb, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* Reports what getopt_long() returned as '?' or ':' (opt) as a usage error. */
 int cli_option_error(const char *verb, int opt, const char *optstring, const struct option *options,
                      char **argv);
+
+/* The entries every verb's long-option table ends with: --help, --verbose, --quiet. */
+#define CLI_COMMON_LONG_OPTIONS                                                                    \
+    {"help", no_argument, NULL, 'h'}, {"verbose", no_argument, NULL, 'v'},                         \
+        {"quiet", no_argument, NULL, 'q'},                                                         \
+    {                                                                                              \
+        NULL, 0, NULL, 0                                                                           \
+    }
+
+/* Applies one of a verb's own options (opt as getopt_long returned it, arg its value or NULL)
+ * to the verb's option struct; returns CLI_CONTINUE or an exit code (a usage error). */
+typedef int(cli_apply_fn)(void *opts, int opt, const char *arg);
+
+/* How a verb's command line is read. */
+typedef struct {
+    const char *verb;             /* for messages: "sk2 VERB: ..." */
+    const char *optstring;        /* starts with ":" ("+:" to stop at the first operand) and
+                                   * includes "hvq" */
+    const struct option *options; /* ends with CLI_COMMON_LONG_OPTIONS */
+    void (*print_usage)(void);    /* --help, on stdout */
+    cli_apply_fn *apply;          /* the verb's own options; NULL if it has none */
+} cli_parser_t;
+
+/* Reads the options of argv: -v/-q, --help (prints the usage: returns CLI_EXIT_OK), unknown
+ * options and missing values (usage errors), and the verb's own through apply. Returns
+ * CLI_CONTINUE with optind at the first operand, or an exit code. */
+int cli_parse_options(const cli_parser_t *parser, int argc, char **argv, void *opts);
+/* --timeout MS (CLI_TIMEOUT_MIN_MS..CLI_TIMEOUT_MAX_MS) and --status-interval S (0.1..3600),
+ * the same for every verb: return CLI_CONTINUE or a usage error naming the range. */
+int cli_apply_timeout(const char *verb, const char *arg, int *timeout_ms);
+int cli_apply_status_interval(const char *verb, const char *arg, double *interval_s);
+/* For verbs that take at most one SERVER operand: sets *target to it, or NULL. Returns
+ * CLI_CONTINUE or a usage error for a second operand. */
+int cli_parse_target(const char *verb, int argc, char **argv, const char **target);
+
 /* Parses a whole decimal integer in min..max; returns 0 or -1 (junk, empty, out of range). */
 int cli_parse_long(const char *text, long min, long max, long *value);
 /* Parses a whole finite decimal number in min..max; returns 0 or -1. */

@@ -7,15 +7,15 @@
 #include "cli.h"
 #include "sk2/sk2.h"
 
-static void s_usage(FILE *out)
+static void s_print_usage(void)
 {
-    fprintf(out, "usage: sk2 codecs [--json]\n"
-                 "\n"
-                 "List the frame codecs: name, lossless or not, pixel formats, description.\n"
-                 "\n"
-                 "options:\n"
-                 "      --json       one JSON array instead of a table\n"
-                 "  -h, --help       show this help and exit\n");
+    printf("usage: sk2 codecs [--json]\n"
+           "\n"
+           "List the frame codecs: name, lossless or not, pixel formats, description.\n"
+           "\n"
+           "options:\n"
+           "      --json       one JSON array instead of a table\n"
+           "  -h, --help       show this help and exit\n");
 }
 
 /* The formats a codec takes, comma-separated. */
@@ -32,31 +32,26 @@ static void s_formats(const sk2_codec_t *codec, char *out, size_t size)
     }
 }
 
+static int s_apply_option(void *options, int opt, const char *arg)
+{
+    (void)arg;
+    if (opt == 'j')
+        *(bool *)options = true; /* --json, the only option of its own */
+    return CLI_CONTINUE;
+}
+
 int cli_codecs(int argc, char **argv)
 {
     static const char optstring[] = "+:hvqj";
     static const struct option options[] = {
-        {"help", no_argument, NULL, 'h'},
         {"json", no_argument, NULL, 'j'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},
-        {NULL, 0, NULL, 0},
+        CLI_COMMON_LONG_OPTIONS,
     };
+    const cli_parser_t parser = {"codecs", optstring, options, s_print_usage, s_apply_option};
     bool is_json = false;
-    int opt;
-    while ((opt = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
-        if (cli_common_option(opt))
-            continue;
-        if (opt == 'h') {
-            s_usage(stdout);
-            return CLI_EXIT_OK;
-        }
-        if (opt == 'j') {
-            is_json = true;
-            continue;
-        }
-        return cli_option_error("codecs", opt, optstring, options, argv);
-    }
+    int rc = cli_parse_options(&parser, argc, argv, &is_json);
+    if (rc != CLI_CONTINUE)
+        return rc;
     if (optind < argc)
         return cli_usage_error("codecs", "unexpected argument '%s'", argv[optind]);
     if (is_json)

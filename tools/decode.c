@@ -12,15 +12,15 @@
 /* The largest file read: a 16384 x 16384 bgra32 frame stored raw, plus the header. */
 #define S_MAX_FILE ((size_t)SK2_FRAME_MAX_WIDTH * SK2_FRAME_MAX_HEIGHT * 4 + 4096)
 
-static void s_usage(FILE *out)
+static void s_print_usage(void)
 {
-    fprintf(out, "usage: sk2 decode IN OUT.png\n"
-                 "\n"
-                 "Decode a frame file written by 'sk2 encode' into a PNG (16-bit grayscale for\n"
-                 "depth and IR, 8-bit RGB/RGBA for colour).\n"
-                 "\n"
-                 "options:\n"
-                 "  -h, --help       show this help and exit\n");
+    printf("usage: sk2 decode IN OUT.png\n"
+           "\n"
+           "Decode a frame file written by 'sk2 encode' into a PNG (16-bit grayscale for\n"
+           "depth and IR, 8-bit RGB/RGBA for colour).\n"
+           "\n"
+           "options:\n"
+           "  -h, --help       show this help and exit\n");
 }
 
 static sk2_stream_kind_t s_kind(sk2_pixel_format_t format)
@@ -33,22 +33,11 @@ static sk2_stream_kind_t s_kind(sk2_pixel_format_t format)
 int cli_decode(int argc, char **argv)
 {
     static const char optstring[] = "+:hvq";
-    static const struct option options[] = {
-        {"help", no_argument, NULL, 'h'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},
-        {NULL, 0, NULL, 0},
-    };
-    int opt;
-    while ((opt = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
-        if (cli_common_option(opt))
-            continue;
-        if (opt == 'h') {
-            s_usage(stdout);
-            return CLI_EXIT_OK;
-        }
-        return cli_option_error("decode", opt, optstring, options, argv);
-    }
+    static const struct option options[] = {CLI_COMMON_LONG_OPTIONS};
+    const cli_parser_t parser = {"decode", optstring, options, s_print_usage, NULL};
+    int parsed = cli_parse_options(&parser, argc, argv, NULL);
+    if (parsed != CLI_CONTINUE)
+        return parsed;
     if (argc - optind != 2)
         return cli_usage_error("decode", "expected IN and OUT.png");
     const char *in_path = argv[optind], *out_path = argv[optind + 1];

@@ -12,22 +12,21 @@
 
 enum { OPT_ALLOW_LOSSY = 256, OPT_IR };
 
-static void s_usage(FILE *out)
+static void s_print_usage(void)
 {
-    fprintf(out,
-            "usage: sk2 encode --codec NAME [--quality Q] [--ir] [--allow-lossy] IN.png OUT\n"
-            "\n"
-            "Encode one PNG into one frame file (SK2F) with a codec; 'sk2 decode' turns it\n"
-            "back. 16-bit grayscale PNGs are depth in mm (IR with --ir), 8-bit RGB or RGBA\n"
-            "PNGs colour. 'sk2 codecs' lists the codecs and what they take.\n"
-            "\n"
-            "options:\n"
-            "  -c, --codec NAME    codec to use (required)\n"
-            "  -Q, --quality Q     1..100 for codecs with a quality (jpeg); default %d\n"
-            "      --ir            a 16-bit PNG is an IR image (gray16), not depth\n"
-            "      --allow-lossy   let depth12 drop bits of depths from 4096 mm\n"
-            "  -h, --help          show this help and exit\n",
-            SK2_CODEC_DEFAULT_QUALITY);
+    printf("usage: sk2 encode --codec NAME [--quality Q] [--ir] [--allow-lossy] IN.png OUT\n"
+           "\n"
+           "Encode one PNG into one frame file (SK2F) with a codec; 'sk2 decode' turns it\n"
+           "back. 16-bit grayscale PNGs are depth in mm (IR with --ir), 8-bit RGB or RGBA\n"
+           "PNGs colour. 'sk2 codecs' lists the codecs and what they take.\n"
+           "\n"
+           "options:\n"
+           "  -c, --codec NAME    codec to use (required)\n"
+           "  -Q, --quality Q     1..100 for codecs with a quality (jpeg); default %d\n"
+           "      --ir            a 16-bit PNG is an IR image (gray16), not depth\n"
+           "      --allow-lossy   let depth12 drop bits of depths from 4096 mm\n"
+           "  -h, --help          show this help and exit\n",
+           SK2_CODEC_DEFAULT_QUALITY);
 }
 
 /* Pixels depth12 would not return as they are. */
@@ -40,47 +39,52 @@ static size_t s_pixels_above_12_bits(const sk2_frame_t *frame)
     return above;
 }
 
+typedef struct {
+    const char *codec_name;
+    long quality; /* 0: the codec's default */
+    bool is_ir;
+    bool allow_lossy;
+} encode_options_t;
+
+static int s_apply_option(void *options, int opt, const char *arg)
+{
+    encode_options_t *opts = options;
+    switch (opt) {
+    case 'c':
+        opts->codec_name = arg;
+        break;
+    case 'Q':
+        if (cli_parse_long(arg, 1, 100, &opts->quality) != 0)
+            return cli_usage_error("encode", "--quality takes 1..100, not '%s'", arg);
+        break;
+    case OPT_IR:
+        opts->is_ir = true;
+        break;
+    case OPT_ALLOW_LOSSY:
+        opts->allow_lossy = true;
+        break;
+    }
+    return CLI_CONTINUE;
+}
+
 int cli_encode(int argc, char **argv)
 {
     static const char optstring[] = "+:hvqc:Q:";
     static const struct option options[] = {
-        {"help", no_argument, NULL, 'h'},
         {"codec", required_argument, NULL, 'c'},
         {"quality", required_argument, NULL, 'Q'},
         {"ir", no_argument, NULL, OPT_IR},
         {"allow-lossy", no_argument, NULL, OPT_ALLOW_LOSSY},
-        {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},
-        {NULL, 0, NULL, 0},
+        CLI_COMMON_LONG_OPTIONS,
     };
-    const char *codec_name = NULL;
-    long quality = 0;
-    bool is_ir = false, allow_lossy = false;
-    int opt;
-    while ((opt = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
-        if (cli_common_option(opt))
-            continue;
-        switch (opt) {
-        case 'h':
-            s_usage(stdout);
-            return CLI_EXIT_OK;
-        case 'c':
-            codec_name = optarg;
-            break;
-        case 'Q':
-            if (cli_parse_long(optarg, 1, 100, &quality) != 0)
-                return cli_usage_error("encode", "--quality takes 1..100, not '%s'", optarg);
-            break;
-        case OPT_IR:
-            is_ir = true;
-            break;
-        case OPT_ALLOW_LOSSY:
-            allow_lossy = true;
-            break;
-        default:
-            return cli_option_error("encode", opt, optstring, options, argv);
-        }
-    }
+    const cli_parser_t parser = {"encode", optstring, options, s_print_usage, s_apply_option};
+    encode_options_t opts = {0};
+    int parsed = cli_parse_options(&parser, argc, argv, &opts);
+    if (parsed != CLI_CONTINUE)
+        return parsed;
+    const char *codec_name = opts.codec_name;
+    long quality = opts.quality;
+    bool is_ir = opts.is_ir, allow_lossy = opts.allow_lossy;
     if (!codec_name)
         return cli_usage_error("encode", "--codec NAME is required ('sk2 codecs' lists them)");
     if (argc - optind != 2)

@@ -34,6 +34,21 @@ static void s_print_usage(void)
            CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, SK2_CLIENT_RESPONSE_TIMEOUT_MS);
 }
 
+static int s_apply_option(void *options, int opt, const char *arg)
+{
+    info_options_t *opts = options;
+    switch (opt) {
+    case OPT_JSON:
+        opts->is_json = true;
+        break;
+    case OPT_TIMEOUT:
+        return cli_apply_timeout(s_verb, arg, &opts->timeout_ms);
+    case OPT_BROWSE_TIMEOUT:
+        return cli_parse_browse_timeout(s_verb, arg, &opts->browse_ms);
+    }
+    return CLI_CONTINUE;
+}
+
 static int s_parse(int argc, char **argv, info_options_t *opts)
 {
     static const char optstring[] = ":hvq";
@@ -41,39 +56,13 @@ static int s_parse(int argc, char **argv, info_options_t *opts)
         {"json", no_argument, NULL, OPT_JSON},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
-        {"help", no_argument, NULL, 'h'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},
-        {NULL, 0, NULL, 0},
+        CLI_COMMON_LONG_OPTIONS,
     };
-    int opt;
-    while ((opt = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
-        if (cli_common_option(opt))
-            continue;
-        switch (opt) {
-        case 'h':
-            s_print_usage();
-            return CLI_EXIT_OK;
-        case OPT_JSON:
-            opts->is_json = true;
-            break;
-        case OPT_TIMEOUT:
-            if (cli_parse_timeout_ms(optarg, &opts->timeout_ms) != 0)
-                return cli_usage_error(s_verb, "--timeout must be %d..%d ms, not '%s'",
-                                       CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, optarg);
-            break;
-        case OPT_BROWSE_TIMEOUT:
-            if (cli_parse_browse_timeout(s_verb, optarg, &opts->browse_ms) != CLI_CONTINUE)
-                return CLI_EXIT_USAGE;
-            break;
-        default:
-            return cli_option_error(s_verb, opt, optstring, options, argv);
-        }
-    }
-    if (optind + 1 < argc)
-        return cli_usage_error(s_verb, "unexpected argument '%s'", argv[optind + 1]);
-    opts->endpoint_arg = optind < argc ? argv[optind] : NULL;
-    return CLI_CONTINUE;
+    const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
+    int rc = cli_parse_options(&parser, argc, argv, opts);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    return cli_parse_target(s_verb, argc, argv, &opts->endpoint_arg);
 }
 
 /* sk2's additions to a device record, when the server has them (a version-1 server has none):

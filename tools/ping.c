@@ -43,6 +43,22 @@ static void s_print_usage(void)
            CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, SK2_CLIENT_RESPONSE_TIMEOUT_MS);
 }
 
+static int s_apply_option(void *options, int opt, const char *arg)
+{
+    ping_options_t *opts = options;
+    switch (opt) {
+    case OPT_COUNT:
+        if (cli_parse_long(arg, 1, 1000000, &opts->count) != 0)
+            return cli_usage_error(s_verb, "--count must be 1..1000000, not '%s'", arg);
+        break;
+    case OPT_TIMEOUT:
+        return cli_apply_timeout(s_verb, arg, &opts->timeout_ms);
+    case OPT_BROWSE_TIMEOUT:
+        return cli_parse_browse_timeout(s_verb, arg, &opts->browse_ms);
+    }
+    return CLI_CONTINUE;
+}
+
 static int s_parse(int argc, char **argv, ping_options_t *opts)
 {
     static const char optstring[] = ":hvqc:";
@@ -50,40 +66,13 @@ static int s_parse(int argc, char **argv, ping_options_t *opts)
         {"count", required_argument, NULL, OPT_COUNT},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
-        {"help", no_argument, NULL, 'h'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},
-        {NULL, 0, NULL, 0},
+        CLI_COMMON_LONG_OPTIONS,
     };
-    int opt;
-    while ((opt = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
-        if (cli_common_option(opt))
-            continue;
-        switch (opt) {
-        case 'h':
-            s_print_usage();
-            return CLI_EXIT_OK;
-        case OPT_COUNT:
-            if (cli_parse_long(optarg, 1, 1000000, &opts->count) != 0)
-                return cli_usage_error(s_verb, "--count must be 1..1000000, not '%s'", optarg);
-            break;
-        case OPT_TIMEOUT:
-            if (cli_parse_timeout_ms(optarg, &opts->timeout_ms) != 0)
-                return cli_usage_error(s_verb, "--timeout must be %d..%d ms, not '%s'",
-                                       CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, optarg);
-            break;
-        case OPT_BROWSE_TIMEOUT:
-            if (cli_parse_browse_timeout(s_verb, optarg, &opts->browse_ms) != CLI_CONTINUE)
-                return CLI_EXIT_USAGE;
-            break;
-        default:
-            return cli_option_error(s_verb, opt, optstring, options, argv);
-        }
-    }
-    if (optind + 1 < argc)
-        return cli_usage_error(s_verb, "unexpected argument '%s'", argv[optind + 1]);
-    opts->endpoint_arg = optind < argc ? argv[optind] : NULL;
-    return CLI_CONTINUE;
+    const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
+    int rc = cli_parse_options(&parser, argc, argv, opts);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    return cli_parse_target(s_verb, argc, argv, &opts->endpoint_arg);
 }
 
 /* Sends a ping, or remembers to once connected if the client is not ready for one yet. */

@@ -108,8 +108,9 @@ static bool s_is_utf8(const char *s)
 }
 
 /* Applies one option's value; returns CLI_CONTINUE or an exit code. */
-static int s_apply_option(serve_options_t *opts, int opt, const char *arg)
+static int s_apply_option(void *options, int opt, const char *arg)
 {
+    serve_options_t *opts = options;
     switch (opt) {
     case OPT_MOCK:
         if (cli_parse_long(arg, 0, 64, &opts->mock) != 0)
@@ -163,9 +164,7 @@ static int s_apply_option(serve_options_t *opts, int opt, const char *arg)
         opts->endpoint_file = arg;
         break;
     case OPT_STATUS_INTERVAL:
-        if (cli_parse_double(arg, 0.1, 3600.0, &opts->status_interval_s) != 0)
-            return cli_usage_error(s_verb, "--status-interval must be 0.1..3600 s, not '%s'", arg);
-        break;
+        return cli_apply_status_interval(s_verb, arg, &opts->status_interval_s);
     case OPT_NO_STATUS:
         opts->has_status = false;
         break;
@@ -192,25 +191,12 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"no-announce", no_argument, NULL, OPT_NO_ANNOUNCE},
         {"color-size", required_argument, NULL, OPT_COLOR_SIZE},
         {"jpeg-quality", required_argument, NULL, OPT_JPEG_QUALITY},
-        {"help", no_argument, NULL, 'h'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},
-        {NULL, 0, NULL, 0},
+        CLI_COMMON_LONG_OPTIONS,
     };
-    int opt;
-    while ((opt = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
-        if (cli_common_option(opt))
-            continue;
-        if (opt == 'h') {
-            s_print_usage();
-            return CLI_EXIT_OK;
-        }
-        if (opt == '?' || opt == ':')
-            return cli_option_error(s_verb, opt, optstring, options, argv);
-        int rc = s_apply_option(opts, opt, optarg);
-        if (rc != CLI_CONTINUE)
-            return rc;
-    }
+    const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
+    int rc = cli_parse_options(&parser, argc, argv, opts);
+    if (rc != CLI_CONTINUE)
+        return rc;
     if (optind < argc)
         return cli_usage_error(s_verb, "unexpected argument '%s'", argv[optind]);
     return CLI_CONTINUE;

@@ -175,8 +175,9 @@ static int s_parse_stream(stream_options_t *opts, const char *arg)
 }
 
 /* Applies one option's value; returns CLI_CONTINUE or an exit code. */
-static int s_apply_option(stream_options_t *opts, int opt, const char *arg)
+static int s_apply_option(void *options, int opt, const char *arg)
 {
+    stream_options_t *opts = options;
     switch (opt) {
     case OPT_FRAMES:
         if (cli_parse_long(arg, 1, 1000000000L, &opts->frames) != 0)
@@ -195,9 +196,7 @@ static int s_apply_option(stream_options_t *opts, int opt, const char *arg)
         opts->is_check_mock = true;
         break;
     case OPT_STATUS_INTERVAL:
-        if (cli_parse_double(arg, 0.1, 3600.0, &opts->status_interval_s) != 0)
-            return cli_usage_error(s_verb, "--status-interval must be 0.1..3600 s, not '%s'", arg);
-        break;
+        return cli_apply_status_interval(s_verb, arg, &opts->status_interval_s);
     case OPT_NO_STATUS:
         opts->has_status = false;
         break;
@@ -205,10 +204,7 @@ static int s_apply_option(stream_options_t *opts, int opt, const char *arg)
         opts->is_json = true;
         break;
     case OPT_TIMEOUT:
-        if (cli_parse_timeout_ms(arg, &opts->timeout_ms) != 0)
-            return cli_usage_error(s_verb, "--timeout must be %d..%d ms, not '%s'",
-                                   CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, arg);
-        break;
+        return cli_apply_timeout(s_verb, arg, &opts->timeout_ms);
     case OPT_BROWSE_TIMEOUT:
         return cli_parse_browse_timeout(s_verb, arg, &opts->browse_ms);
     case OPT_STREAM:
@@ -231,29 +227,13 @@ static int s_parse(int argc, char **argv, stream_options_t *opts)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
         {"stream", required_argument, NULL, OPT_STREAM},
-        {"help", no_argument, NULL, 'h'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},
-        {NULL, 0, NULL, 0},
+        CLI_COMMON_LONG_OPTIONS,
     };
-    int opt;
-    while ((opt = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
-        if (cli_common_option(opt))
-            continue;
-        if (opt == 'h') {
-            s_print_usage();
-            return CLI_EXIT_OK;
-        }
-        if (opt == '?' || opt == ':')
-            return cli_option_error(s_verb, opt, optstring, options, argv);
-        int rc = s_apply_option(opts, opt, optarg);
-        if (rc != CLI_CONTINUE)
-            return rc;
-    }
-    if (optind + 1 < argc)
-        return cli_usage_error(s_verb, "unexpected argument '%s'", argv[optind + 1]);
-    opts->endpoint_arg = optind < argc ? argv[optind] : NULL;
-    return CLI_CONTINUE;
+    const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
+    int rc = cli_parse_options(&parser, argc, argv, opts);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    return cli_parse_target(s_verb, argc, argv, &opts->endpoint_arg);
 }
 
 /* ---- Devices ---- */
