@@ -69,41 +69,17 @@ struct sk2_client {
     s_device_t *devices;                /* as listed in `me` */
     size_t device_count;                /* entries in devices */
     size_t next_device;                 /* round-robin start for reading streams */
-    sk2_event_t *queue_head;            /* events ready for the caller */
-    sk2_event_t *queue_tail;
-    sk2_client_handler_fn *handler; /* for dispatch */
+    sk2_event_queue_t queue;            /* events ready for the caller */
+    sk2_client_handler_fn *handler;     /* for dispatch */
     void *handler_arg;
 };
 
 /* ---- Event queue -------------------------------------------------------------------------- */
 
-static void s_push(sk2_client_t *self, sk2_event_t *event)
-{
-    if (!event)
-        return; /* out of memory: the event is lost, the client carries on */
-    if (self->queue_tail)
-        self->queue_tail->next = event;
-    else
-        self->queue_head = event;
-    self->queue_tail = event;
-}
-
 static void s_push_new(sk2_client_t *self, sk2_event_type_t type, const char *device_id, int error,
                        const char *reason)
 {
-    s_push(self, sk2_event_new(type, device_id, error, reason));
-}
-
-static sk2_event_t *s_pop(sk2_client_t *self)
-{
-    sk2_event_t *event = self->queue_head;
-    if (event) {
-        self->queue_head = event->next;
-        if (!self->queue_head)
-            self->queue_tail = NULL;
-        event->next = NULL;
-    }
-    return event;
+    sk2_event_queue_push(&self->queue, sk2_event_new(type, device_id, error, reason));
 }
 
 /* ---- Devices and streams ------------------------------------------------------------------ */
@@ -363,12 +339,12 @@ static void s_reply(sk2_client_t *self, zmsg_t *reply)
         sk2_event_t *event = sk2_event_new(SK2_EVENT_PONG, NULL, 0, NULL);
         if (event)
             event->rtt_us = sk2_clock_mono_us() - request.sent_us;
-        s_push(self, event);
+        sk2_event_queue_push(&self->queue, event);
     } else if (request.type == SK2_MSG_STATS && msg.type == SK2_MSG_STATS_REPLY && msg.payload) {
         sk2_event_t *event = sk2_event_new(SK2_EVENT_STATS, NULL, 0, NULL);
         if (event && !(event->json = json_dumps(msg.payload, JSON_COMPACT)))
             sk2_event_destroy(&event);
-        s_push(self, event);
+        sk2_event_queue_push(&self->queue, event);
     } else if (request.type == SK2_MSG_WHO && msg.type == SK2_MSG_ME) {
         sk2_me_t *me = NULL;
         if (sk2_me_parse(msg.payload, &me, why, sizeof why) == 0)
@@ -420,7 +396,7 @@ static void s_read_frame(sk2_client_t *self, s_device_t *device)
     event->frame = frame;
     event->wire_bytes = size;
     event->codec = SK2_CODEC_DEPTH12;
-    s_push(self, event);
+    sk2_event_queue_push(&self->queue, event);
 }
 
 static s_subscription_t *s_find_subscription(s_device_t *device, sk2_stream_kind_t kind,
@@ -498,7 +474,7 @@ static void s_read_stream(sk2_client_t *self, s_device_t *device)
     int rc = s_decode_stream(device, msg, &event, why, sizeof why);
     zmsg_destroy(&msg);
     if (rc == 0)
-        s_push(self, event);
+        sk2_event_queue_push(&self->queue, event);
     else if (rc != SK2_ENOTFOUND)
         s_push_new(self, SK2_EVENT_ERROR, device->id, rc, why);
 }
@@ -588,14 +564,14 @@ int sk2_client_recv(sk2_client_t *self, sk2_event_t **event_p, int timeout_ms)
     *event_p = NULL;
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : sk2_clock_mono_us() + timeout_ms * 1000LL;
     for (;;) {
-        if (self->queue_head) {
-            *event_p = s_pop(self);
+        if (self->queue.head) {
+            *event_p = sk2_event_queue_pop(&self->queue);
             return 0;
         }
         if (!self->is_connected)
             return SK2_ESTATE;
         s_run_timers(self);
-        if (self->queue_head || !self->is_connected)
+        if (self->queue.head || !self->is_connected)
             continue;
         int64_t now = sk2_clock_mono_us();
         int64_t until = s_next_timer_us(self);
@@ -605,7 +581,7 @@ int sk2_client_recv(sk2_client_t *self, sk2_event_t **event_p, int timeout_ms)
         int rc = s_poll(self, (int)((wait_us + 999) / 1000));
         if (rc != 0)
             return rc;
-        if (!self->queue_head && sk2_clock_mono_us() >= deadline)
+        if (!self->queue.head && sk2_clock_mono_us() >= deadline)
             return SK2_ETIMEDOUT;
     }
 }
@@ -649,9 +625,7 @@ void sk2_client_destroy(sk2_client_t **self_p)
         return;
     sk2_client_t *self = *self_p;
     s_teardown(self);
-    sk2_event_t *event;
-    while ((event = s_pop(self)))
-        sk2_event_destroy(&event);
+    sk2_event_queue_clear(&self->queue);
     free(self->codecs_text);
     free(self);
     *self_p = NULL;
@@ -788,7 +762,7 @@ int sk2_client_timeout_ms(const sk2_client_t *self)
 {
     if (!self || !self->is_connected)
         return -1;
-    if (self->queue_head)
+    if (self->queue.head)
         return 0;
     int64_t wait = s_next_timer_us(self) - sk2_clock_mono_us();
     return wait <= 0 ? 0 : (int)((wait + 999) / 1000);

@@ -165,3 +165,33 @@ const char *sk2_event_json(const sk2_event_t *self)
 {
     return self->json;
 }
+
+void sk2_event_queue_push(sk2_event_queue_t *queue, sk2_event_t *event)
+{
+    if (!event)
+        return;
+    if (queue->tail)
+        queue->tail->next = event;
+    else
+        queue->head = event;
+    queue->tail = event;
+}
+
+sk2_event_t *sk2_event_queue_pop(sk2_event_queue_t *queue)
+{
+    sk2_event_t *event = queue->head;
+    if (event) {
+        queue->head = event->next;
+        if (!queue->head)
+            queue->tail = NULL;
+        event->next = NULL;
+    }
+    return event;
+}
+
+void sk2_event_queue_clear(sk2_event_queue_t *queue)
+{
+    sk2_event_t *event;
+    while ((event = sk2_event_queue_pop(queue)))
+        sk2_event_destroy(&event);
+}

@@ -29,6 +29,21 @@ struct sk2_event {
     struct sk2_event *next; /* the client's queue */
 };
 
+/* A first-in first-out queue of events, linked through their `next`. Zero-initialised is
+ * empty. The client and the browser each keep one for the events ready for their caller. */
+typedef struct {
+    sk2_event_t *head; /* oldest, handed out first */
+    sk2_event_t *tail;
+} sk2_event_queue_t;
+
+/* Appends an event (the queue owns it). A NULL event (out of memory) is ignored: it is lost,
+ * the owner carries on. */
+void sk2_event_queue_push(sk2_event_queue_t *queue, sk2_event_t *event);
+/* Takes out the oldest event (the caller owns it), or NULL when empty. */
+sk2_event_t *sk2_event_queue_pop(sk2_event_queue_t *queue);
+/* Destroys every event left. */
+void sk2_event_queue_clear(sk2_event_queue_t *queue);
+
 /* A new event of `type` with an optional device id and reason (copied). NULL on OOM. */
 sk2_event_t *sk2_event_new(sk2_event_type_t type, const char *device_id, int error,
                            const char *reason);

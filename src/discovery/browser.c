@@ -60,37 +60,11 @@ struct sk2_browser {
     size_t instance_count;
     s_server_t servers[SK2_BROWSER_SERVERS_MAX]; /* reported servers, in order found */
     size_t server_count;
-    bool is_all_for_now;     /* the backend said it told all it knows */
-    sk2_event_t *queue_head; /* events ready for the caller */
-    sk2_event_t *queue_tail;
+    bool is_all_for_now;             /* the backend said it told all it knows */
+    sk2_event_queue_t queue;         /* events ready for the caller */
     sk2_browser_handler_fn *handler; /* for dispatch */
     void *handler_arg;
 };
-
-/* ---- Event queue ---------------------------------------------------------------------------- */
-
-static void s_push(sk2_browser_t *self, sk2_event_t *event)
-{
-    if (!event)
-        return; /* out of memory: the event is lost, the table stays right */
-    if (self->queue_tail)
-        self->queue_tail->next = event;
-    else
-        self->queue_head = event;
-    self->queue_tail = event;
-}
-
-static sk2_event_t *s_pop(sk2_browser_t *self)
-{
-    sk2_event_t *event = self->queue_head;
-    if (event) {
-        self->queue_head = event->next;
-        if (!self->queue_head)
-            self->queue_tail = NULL;
-        event->next = NULL;
-    }
-    return event;
-}
 
 /* ---- Servers -------------------------------------------------------------------------------- */
 
@@ -171,7 +145,7 @@ static void s_update_server(sk2_browser_t *self, const char *name)
     if (!best) {
         if (!server)
             return;
-        s_push(self, s_server_event(self, SK2_EVENT_SERVER_REMOVED, server));
+        sk2_event_queue_push(&self->queue, s_server_event(self, SK2_EVENT_SERVER_REMOVED, server));
         s_server_free(server);
         size_t index = (size_t)(server - self->servers);
         memmove(server, server + 1, (self->server_count - index - 1) * sizeof *server);
@@ -205,7 +179,7 @@ static void s_update_server(sk2_browser_t *self, const char *name)
     server->port = best->port;
     sk2_txt_destroy(&server->txt);
     server->txt = sk2_txt_copy(best->txt);
-    s_push(self, s_server_event(self, type, server));
+    sk2_event_queue_push(&self->queue, s_server_event(self, type, server));
 }
 
 /* ---- What the backend tells us -------------------------------------------------------------- */
@@ -267,7 +241,7 @@ static void s_lost(sk2_browser_t *self, const char *reason)
     while (self->server_count > 0)
         s_update_server(self, self->servers[self->server_count - 1].name);
     self->is_all_for_now = false;
-    s_push(self, sk2_event_new(SK2_EVENT_ERROR, NULL, SK2_ECONNECT, reason));
+    sk2_event_queue_push(&self->queue, sk2_event_new(SK2_EVENT_ERROR, NULL, SK2_ECONNECT, reason));
 }
 
 static void s_on_found(void *arg, const sk2_dnssd_found_t *found)
@@ -334,8 +308,8 @@ int sk2_browser_recv(sk2_browser_t *self, sk2_event_t **event_p, int timeout_ms)
     *event_p = NULL;
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : sk2_clock_mono_us() + timeout_ms * 1000LL;
     for (;;) {
-        if (self->queue_head) {
-            *event_p = s_pop(self);
+        if (self->queue.head) {
+            *event_p = sk2_event_queue_pop(&self->queue);
             return 0;
         }
         if (!self->handle)
@@ -345,7 +319,7 @@ int sk2_browser_recv(sk2_browser_t *self, sk2_event_t **event_p, int timeout_ms)
         int rc = s_poll_once(self, wait_us < 0 ? -1 : (int)((wait_us + 999) / 1000));
         if (rc != 0)
             return rc;
-        if (!self->queue_head && sk2_clock_mono_us() >= deadline)
+        if (!self->queue.head && sk2_clock_mono_us() >= deadline)
             return SK2_ETIMEDOUT;
     }
 }
@@ -354,7 +328,7 @@ int sk2_browser_recv(sk2_browser_t *self, sk2_event_t **event_p, int timeout_ms)
 static int s_drain(sk2_browser_t *self, int handled)
 {
     sk2_event_t *event;
-    while (handled < S_MAX_EVENTS_PER_DISPATCH && (event = s_pop(self))) {
+    while (handled < S_MAX_EVENTS_PER_DISPATCH && (event = sk2_event_queue_pop(&self->queue))) {
         if (self->handler)
             self->handler(self->handler_arg, self, event);
         sk2_event_destroy(&event);
@@ -375,7 +349,7 @@ int sk2_browser_dispatch(sk2_browser_t *self, int timeout_ms)
         self->handler(self->handler_arg, self, event);
     sk2_event_destroy(&event);
     /* Whatever else is ready now, without waiting. */
-    if (self->handle && s_poll_once(self, 0) == SK2_EINTR && !self->queue_head)
+    if (self->handle && s_poll_once(self, 0) == SK2_EINTR && !self->queue.head)
         return 1;
     return s_drain(self, 1);
 }
@@ -399,9 +373,7 @@ void sk2_browser_destroy(sk2_browser_t **self_p)
         s_instance_free(&self->instances[i]);
     for (size_t i = 0; i < self->server_count; i++)
         s_server_free(&self->servers[i]);
-    sk2_event_t *event;
-    while ((event = s_pop(self)))
-        sk2_event_destroy(&event);
+    sk2_event_queue_clear(&self->queue);
     free(self);
     *self_p = NULL;
 }
@@ -451,7 +423,7 @@ int sk2_browser_timeout_ms(const sk2_browser_t *self)
 {
     if (!self)
         return -1;
-    if (self->queue_head)
+    if (self->queue.head)
         return 0;
     return self->handle ? self->backend->timeout_ms(self->handle) : -1;
 }
