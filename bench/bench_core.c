@@ -39,10 +39,13 @@
 #define S_DEPTH12_MASK    0x0FFFu /* the bits depth12 keeps */
 
 static const bench_scenario_t s_scenarios[BENCH_SCENARIOS] = {
-    {"30 fps, 1 client", 30, 1},
-    {"30 fps, 10 clients", 30, S_MAX_CLIENTS},
-    {"max, 1 client", 0, 1},
-    {"max, 10 clients", 0, S_MAX_CLIENTS},
+    {"30 fps, 1 client", 30, 1, {NULL, NULL}},
+    {"30 fps, 10 clients", 30, S_MAX_CLIENTS, {NULL, NULL}},
+    {"max, 1 client", 0, 1, {NULL, NULL}},
+    {"max, 10 clients", 0, S_MAX_CLIENTS, {NULL, NULL}},
+    {"30 fps, 1 client, sk2d", 30, 1, {"sk2d", "sk2d"}},
+    {"30 fps, 10 clients, sk2d", 30, S_MAX_CLIENTS, {"sk2d", "sk2d"}},
+    {"30 fps, 10 clients, sk2d + rvl", 30, S_MAX_CLIENTS, {"sk2d", "rvl"}},
 };
 
 /* ---- Mock device -------------------------------------------------------------------------- */
@@ -247,6 +250,7 @@ typedef struct {
     pthread_t thread;
     s_window_t *window;   /* shared */
     const char *endpoint; /* the server's control endpoint */
+    const char *codec;    /* depth codec on the streams endpoint, or NULL for version 1 */
     int64_t *latency_us;  /* one per frame received in the window */
     size_t count;         /* of latency_us */
     size_t capacity;      /* of latency_us */
@@ -291,9 +295,11 @@ static int s_client_event(s_client_t *self, sk2_client_t *client, sk2_event_t *e
     int rc = 0;
     switch (sk2_event_type(event)) {
     case SK2_EVENT_DEVICE_ADDED:
-        rc = sk2_client_enable_depth(client, sk2_event_device_id(event));
+        rc = self->codec ? sk2_client_subscribe(client, sk2_event_device_id(event),
+                                                SK2_STREAM_DEPTH, self->codec)
+                         : sk2_client_enable_depth(client, sk2_event_device_id(event));
         if (rc != 0)
-            snprintf(self->reason, sizeof self->reason, "enable depth: %s", sk2_strerror(rc));
+            snprintf(self->reason, sizeof self->reason, "receive depth: %s", sk2_strerror(rc));
         return rc;
     case SK2_EVENT_FRAME: {
         /* The client decoded the frame inside sk2_client_recv: the application has it now. */
@@ -457,6 +463,7 @@ static int s_run_clients(const bench_options_t *options, const bench_scenario_t 
     for (; started < scenario->clients; started++) {
         clients[started].window = &window;
         clients[started].endpoint = endpoint;
+        clients[started].codec = scenario->codecs[started % 2];
         if (pthread_create(&clients[started].thread, NULL, s_client_thread, &clients[started]))
             break;
     }

@@ -14,7 +14,7 @@
 #include "core_report.h"
 #include "sk2/sk2.h"
 
-#define S_COLS 12
+#define S_COLS 13
 #define S_ROWS 8
 #define S_CELL 64
 
@@ -208,12 +208,13 @@ static void s_print_codec(const bench_report_t *report)
 static void s_print_e2e(const bench_report_t *report)
 {
     static const char *const heads[] = {
-        "scenario",        "fps/client", "missed",       "latency p50 ms", "p99 ms",   "max ms",
-        "server µs/frame", "µs/encoded", "server CPU %", "server RSS MB",  "produced", "dropped"};
+        "scenario", "fps/client",      "missed",         "latency p50 ms", "p99 ms",
+        "max ms",   "server µs/frame", "µs/encoded",     "server CPU %",   "server RSS MB",
+        "produced", "dropped",         "encodings/frame"};
     s_table_t table = {0};
     printf("### 3. End to end on loopback: capture -> server encode -> publish -> client receive "
            "-> decode\n\n");
-    for (int c = 0; c < 12; c++)
+    for (int c = 0; c < 13; c++)
         s_cell(&table, 0, c, "%s", heads[c]);
     for (int i = 0; i < BENCH_SCENARIOS; i++) {
         const bench_e2e_t *run = &report->e2e[i];
@@ -230,6 +231,9 @@ static void s_print_e2e(const bench_report_t *report)
         s_cell(&table, row, 9, "%.1f", run->rss_mb);
         s_cell(&table, row, 10, "%llu", (unsigned long long)run->stats.frames_produced);
         s_cell(&table, row, 11, "%llu", (unsigned long long)run->stats.frames_dropped);
+        uint64_t encoded = run->stats.frames_encoded;
+        s_cell(&table, row, 12, "%.2f",
+               encoded ? (double)run->stats.encodings / (double)encoded : 0.0);
     }
     s_table_print(&table);
     printf("- The server (one \"stamp\" device: the mock scene with its capture time in the "
@@ -282,6 +286,14 @@ static json_t *s_json_e2e(const bench_scenario_t *scenario, const bench_e2e_t *r
     json_object_set_new(o, "scenario", json_string(scenario->name));
     json_object_set_new(o, "fps", json_real(scenario->fps));
     json_object_set_new(o, "clients", json_integer(scenario->clients));
+    /* The depth codecs the clients asked for; depth12 on the version-1 endpoint. */
+    json_t *codecs = json_array();
+    if (!scenario->codecs[0])
+        json_array_append_new(codecs, json_string("depth12"));
+    for (int i = 0; scenario->codecs[0] && i < 2 && i < scenario->clients; i++)
+        if (i == 0 || strcmp(scenario->codecs[i], scenario->codecs[0]) != 0)
+            json_array_append_new(codecs, json_string(scenario->codecs[i]));
+    json_object_set_new(o, "codecs", codecs);
     json_object_set_new(o, "fps_per_client_median", json_real(run->fps_per_client));
     json_object_set_new(o, "missed_fraction", json_real(run->missed));
     json_object_set_new(o, "latency_p50_ms", json_real(run->p50_ms));
@@ -296,6 +308,7 @@ static json_t *s_json_e2e(const bench_scenario_t *scenario, const bench_e2e_t *r
     json_object_set_new(o, "frames_encoded", json_integer((json_int_t)stats->frames_encoded));
     json_object_set_new(o, "frames_published", json_integer((json_int_t)stats->frames_published));
     json_object_set_new(o, "frames_dropped", json_integer((json_int_t)stats->frames_dropped));
+    json_object_set_new(o, "encodings", json_integer((json_int_t)stats->encodings));
     json_object_set_new(o, "bytes_published", json_integer((json_int_t)stats->bytes_published));
     return o;
 }

@@ -14,7 +14,7 @@
 #define BENCH_WARMUP_US   500000  /* clients receive before the measuring window opens */
 #define BENCH_MAX_FRAMES  64      /* PNGs read from --data */
 #define BENCH_CODEC_SETS  2       /* the mock scene and the real frames */
-#define BENCH_SCENARIOS   4       /* end-to-end scenarios */
+#define BENCH_SCENARIOS   7       /* end-to-end scenarios */
 
 typedef struct {
     double seconds;       /* measuring window of each end-to-end scenario */
@@ -28,6 +28,9 @@ typedef struct {
     const char *name; /* as printed */
     double fps;       /* stamp device rate, 0 = as fast as possible */
     int clients;      /* client threads, each with its own sk2_client_t */
+    /* NULL: clients read the version-1 depth endpoint (depth12). Otherwise they subscribe to
+     * depth on the streams endpoint, client i in codecs[i % 2] (the same twice for one). */
+    const char *codecs[2];
 } bench_scenario_t;
 
 typedef struct {
