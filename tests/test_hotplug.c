@@ -17,10 +17,10 @@
 #include "sk2/sk2.h"
 
 typedef struct {
-    atomic_int lost;         /* times the lost handler ran */
-    atomic_int frames;       /* frames the sink saw */
-    char reason[128];        /* the reason given, written before `lost` is bumped */
-    sk2_device_t *device;    /* the device the handler was given */
+    atomic_int lost;      /* times the lost handler ran */
+    atomic_int frames;    /* frames the sink saw */
+    char reason[128];     /* the reason given, written before `lost` is bumped */
+    sk2_device_t *device; /* the device the handler was given */
 } s_watch_t;
 
 static void s_sink(void *arg, sk2_frame_t **frame_p)
