@@ -34,11 +34,11 @@
 #include "device/device_impl.h"
 #include "sk2/error.h"
 
-#define S_DEPTH_MAX_MM 10000 /* FREENECT_DEPTH_MM_MAX_VALUE */
-#define S_RAW_COUNT    2048  /* 11-bit disparity values */
-#define S_STALL_US     3000000
+#define S_DEPTH_MAX_MM  10000 /* FREENECT_DEPTH_MM_MAX_VALUE */
+#define S_RAW_COUNT     2048  /* 11-bit disparity values */
+#define S_STALL_US      3000000
 #define S_EVENT_WAIT_US 100000
-#define S_MAX_DEVICES  64 /* cameras one context lists, at most */
+#define S_MAX_DEVICES   64 /* cameras one context lists, at most */
 
 typedef int(s_list_fn)(freenect_context *, struct freenect_device_attributes **);
 typedef void(s_free_list_fn)(struct freenect_device_attributes *);
@@ -53,10 +53,10 @@ typedef struct {
     freenect_context *context; /* while open */
     freenect_device *device;   /* while open */
     freenect_frame_mode depth_mode, color_mode, ir_mode;
-    bool is_depth_mm;          /* depth_mode is FREENECT_DEPTH_MM, else 11-bit raw */
+    bool is_depth_mm; /* depth_mode is FREENECT_DEPTH_MM, else 11-bit raw */
     bool has_color, has_ir;
     sk2_stream_info_t infos[3];
-    int index_of[5];           /* stream index per sk2_stream_kind_t, S_NONE if not offered */
+    int index_of[5]; /* stream index per sk2_stream_kind_t, S_NONE if not offered */
     size_t stream_count;
     uint16_t raw_to_mm[S_RAW_COUNT];
     pthread_t thread;
@@ -175,9 +175,9 @@ static void s_on_video(freenect_device *device, void *data, uint32_t timestamp)
         memcpy(sk2_frame_data(frame), data, sk2_frame_size(frame));
         s_emit(self, SK2_STREAM_COLOR, frame);
     } else if (self->video_kind == SK2_STREAM_IR) {
-        sk2_frame_t *frame = sk2_frame_new(SK2_STREAM_IR, SK2_PIXEL_GRAY16,
-                                           (uint32_t)self->ir_mode.width,
-                                           (uint32_t)self->ir_mode.height);
+        sk2_frame_t *frame =
+            sk2_frame_new(SK2_STREAM_IR, SK2_PIXEL_GRAY16, (uint32_t)self->ir_mode.width,
+                          (uint32_t)self->ir_mode.height);
         if (!frame)
             return;
         memcpy(sk2_frame_data(frame), data, sk2_frame_size(frame));
@@ -198,7 +198,8 @@ static bool s_follow_wanted(s_freenect_t *self)
 {
     bool want_depth = s_wanted(self, SK2_STREAM_DEPTH);
     if (want_depth != self->is_depth_on) {
-        int rc = want_depth ? freenect_start_depth(self->device) : freenect_stop_depth(self->device);
+        int rc =
+            want_depth ? freenect_start_depth(self->device) : freenect_stop_depth(self->device);
         if (rc < 0)
             return false;
         self->is_depth_on = want_depth;
@@ -354,27 +355,27 @@ static void s_describe(s_freenect_t *self)
         to_world(self->device, cx + 1, cy, 1000, &wx, &wy);
         if (wx > 0 && isfinite(wx)) {
             info->has_intrinsics = true;
-            info->intrinsics = (sk2_intrinsics_t){
-                .fx = 1000.0 / wx, .fy = 1000.0 / wx, .cx = cx, .cy = cy};
+            info->intrinsics =
+                (sk2_intrinsics_t){.fx = 1000.0 / wx, .fy = 1000.0 / wx, .cx = cx, .cy = cy};
         }
     }
     self->index_of[SK2_STREAM_DEPTH] = (int)self->stream_count++;
     if (self->has_color) {
-        self->infos[self->stream_count] = (sk2_stream_info_t){
-            .kind = SK2_STREAM_COLOR,
-            .format = SK2_PIXEL_RGB24,
-            .width = (uint32_t)self->color_mode.width,
-            .height = (uint32_t)self->color_mode.height,
-            .fps = self->color_mode.framerate};
+        self->infos[self->stream_count] =
+            (sk2_stream_info_t){.kind = SK2_STREAM_COLOR,
+                                .format = SK2_PIXEL_RGB24,
+                                .width = (uint32_t)self->color_mode.width,
+                                .height = (uint32_t)self->color_mode.height,
+                                .fps = self->color_mode.framerate};
         self->index_of[SK2_STREAM_COLOR] = (int)self->stream_count++;
     }
     if (self->has_ir) {
-        self->infos[self->stream_count] = (sk2_stream_info_t){
-            .kind = SK2_STREAM_IR,
-            .format = SK2_PIXEL_GRAY16,
-            .width = (uint32_t)self->ir_mode.width,
-            .height = (uint32_t)self->ir_mode.height,
-            .fps = self->ir_mode.framerate};
+        self->infos[self->stream_count] =
+            (sk2_stream_info_t){.kind = SK2_STREAM_IR,
+                                .format = SK2_PIXEL_GRAY16,
+                                .width = (uint32_t)self->ir_mode.width,
+                                .height = (uint32_t)self->ir_mode.height,
+                                .fps = self->ir_mode.framerate};
         self->index_of[SK2_STREAM_IR] = (int)self->stream_count++;
     }
 }
@@ -388,8 +389,7 @@ static int s_index_of_uri(const char *uri)
         return -1;
     char *end = NULL;
     long index = strtol(uri + 9, &end, 10);
-    return end != uri + 9 && *end == '\0' && index >= 0 && index < S_MAX_DEVICES ? (int)index
-                                                                                  : -1;
+    return end != uri + 9 && *end == '\0' && index >= 0 && index < S_MAX_DEVICES ? (int)index : -1;
 }
 
 static int s_open(void *impl)
@@ -406,8 +406,7 @@ static int s_open(void *impl)
             self->device = NULL;
         else
             snprintf(self->serial, sizeof self->serial, "%s", serials[index]);
-    } else if (freenect_open_device_by_camera_serial(self->context, &self->device, self->uri) <
-               0) {
+    } else if (freenect_open_device_by_camera_serial(self->context, &self->device, self->uri) < 0) {
         self->device = NULL;
     } else {
         snprintf(self->serial, sizeof self->serial, "%.*s", SK2_CAMERA_SERIAL_MAX, self->uri);
@@ -427,7 +426,8 @@ static int s_open(void *impl)
     freenect_set_depth_callback(self->device, s_on_depth);
     freenect_set_video_callback(self->device, s_on_video);
     s_describe(self);
-    SK2_INFO("freenect", "Kinect v1 %s open, depth %s", self->serial[0] ? self->serial : "(no serial)",
+    SK2_INFO("freenect", "Kinect v1 %s open, depth %s",
+             self->serial[0] ? self->serial : "(no serial)",
              self->is_depth_mm ? "in mm from libfreenect" : "converted from raw disparity");
     return 0;
 }

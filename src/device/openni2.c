@@ -27,13 +27,14 @@
 #include "device/oni.h"
 #include "sk2/error.h"
 
-#define S_STREAMS      3
-#define S_WAIT_MS      100
-#define S_IDLE_NS      20000000L
-#define S_STALL_US     3000000
-#define S_MAX_WIDTH    4096
-#define S_MAX_HEIGHT   4096
-#define S_BAD_FRAME_US 5000000
+#define S_STREAMS         3
+#define S_WAIT_MS         100
+#define S_IDLE_NS         20000000L
+#define S_STALL_US        3000000
+#define S_MAX_WIDTH       4096
+#define S_MAX_HEIGHT      4096
+#define S_BAD_FRAME_US    5000000
+#define S_DRIVER_GRACE_NS 100000000L
 
 typedef struct {
     sk2_stream_kind_t kind;
@@ -48,27 +49,40 @@ typedef struct {
     char uri[SK2_CAMERA_URI_MAX + 1];       /* as asked for; "" = the first device */
     char open_uri[ONI_MAX_STR];             /* OpenNI2's uri of the device opened */
     char serial[SK2_CAMERA_SERIAL_MAX + 1]; /* "" if the driver reports none */
-    bool is_initialized;                    /* oniInitialize() succeeded, oniShutdown() owed */
+    bool was_started;                       /* streams ran since open */
     OniDeviceHandle device;
     OniCallbackHandle callbacks;
     s_stream_t streams[S_STREAMS];
     sk2_stream_info_t infos[S_STREAMS];
-    size_t stream_count;      /* infos used; streams[] with a handle, in the same order */
+    size_t stream_count;       /* infos used; streams[] with a handle, in the same order */
     size_t info_of[S_STREAMS]; /* infos index of streams[i] */
-    atomic_bool is_unplugged; /* set by OpenNI2's disconnect callback */
+    atomic_bool is_unplugged;  /* set by OpenNI2's disconnect callback */
     atomic_bool should_stop;
     pthread_t thread;
     int64_t start_us, last_frame_us; /* capture thread */
-    sk2_ratelimit_t bad_frame_limit;  /* capture thread */
+    sk2_ratelimit_t bad_frame_limit; /* capture thread */
 } s_oni_t;
+
+/* OpenNI2 is started once per process and never shut down: oniShutdown() unloads the drivers,
+ * and some drivers' threads outlive their streams (DummyDevice's stop does not wait for its
+ * thread), so unloading them can pull code from under a running thread. Starting once also
+ * saves loading every driver again for each device and each listing. */
+static pthread_once_t s_init_once = PTHREAD_ONCE_INIT;
+static int s_init_rc;
+
+static void s_init_process(void)
+{
+    s_init_rc = 0;
+    if (oniInitialize(ONI_API_VERSION) != ONI_STATUS_OK) {
+        SK2_WARN("openni2", "OpenNI2 cannot start: %s", oniGetExtendedError());
+        s_init_rc = SK2_EDEVICE;
+    }
+}
 
 static int s_init(void)
 {
-    if (oniInitialize(ONI_API_VERSION) != ONI_STATUS_OK) {
-        SK2_WARN("openni2", "OpenNI2 cannot start: %s", oniGetExtendedError());
-        return SK2_EDEVICE;
-    }
-    return 0;
+    pthread_once(&s_init_once, s_init_process);
+    return s_init_rc;
 }
 
 /* The device's serial number into buf ("" if the driver has none). */
@@ -92,14 +106,12 @@ static int s_enumerate(sk2_camera_info_t *cameras, size_t capacity)
     int count = 0;
     if (oniGetDeviceList(&list, &count) != ONI_STATUS_OK) {
         SK2_WARN("openni2", "cannot list devices: %s", oniGetExtendedError());
-        oniShutdown();
         return SK2_EDEVICE;
     }
     for (int i = 0; i < count && (size_t)i < capacity; i++) {
         sk2_camera_info_t *camera = &cameras[i];
         memset(camera, 0, sizeof *camera);
-        snprintf(camera->uri, sizeof camera->uri, "%.*s", (int)sizeof camera->uri - 1,
-                 list[i].uri);
+        snprintf(camera->uri, sizeof camera->uri, "%.*s", (int)sizeof camera->uri - 1, list[i].uri);
         snprintf(camera->name, sizeof camera->name, "%.60s %.60s", list[i].vendor, list[i].name);
         /* The serial needs the device open: a camera another program holds keeps it. */
         OniDeviceHandle device = NULL;
@@ -109,7 +121,6 @@ static int s_enumerate(sk2_camera_info_t *cameras, size_t capacity)
         }
     }
     oniReleaseDeviceList(list);
-    oniShutdown();
     return count;
 }
 
@@ -186,8 +197,8 @@ static void s_describe(s_oni_t *self, size_t index)
     bool has_h = oniStreamGetProperty(s->stream, ONI_STREAM_PROPERTY_HORIZONTAL_FOV, &hfov,
                                       &size) == ONI_STATUS_OK;
     size = (int)sizeof vfov;
-    bool has_v = oniStreamGetProperty(s->stream, ONI_STREAM_PROPERTY_VERTICAL_FOV, &vfov,
-                                      &size) == ONI_STATUS_OK;
+    bool has_v = oniStreamGetProperty(s->stream, ONI_STREAM_PROPERTY_VERTICAL_FOV, &vfov, &size) ==
+                 ONI_STATUS_OK;
     if (has_h && has_v && hfov > 0.01f && hfov < 3.1f && vfov > 0.01f && vfov < 3.1f) {
         info->has_intrinsics = true;
         info->intrinsics = (sk2_intrinsics_t){
@@ -242,6 +253,11 @@ static int s_open_device(s_oni_t *self)
 
 static void s_close(s_oni_t *self)
 {
+    /* A driver whose stop returns before its thread ends (DummyDevice) still touches the
+     * stream for up to a frame: give it that long before the stream goes. */
+    if (self->was_started)
+        nanosleep(&(struct timespec){.tv_nsec = S_DRIVER_GRACE_NS}, NULL);
+    self->was_started = false;
     for (size_t i = 0; i < S_STREAMS; i++)
         if (self->streams[i].stream) {
             oniStreamDestroy(self->streams[i].stream);
@@ -253,9 +269,6 @@ static void s_close(s_oni_t *self)
     if (self->device)
         oniDeviceClose(self->device);
     self->device = NULL;
-    if (self->is_initialized)
-        oniShutdown();
-    self->is_initialized = false;
     self->stream_count = 0;
 }
 
@@ -265,7 +278,6 @@ static int s_open(void *impl)
     int rc = s_init();
     if (rc != 0)
         return rc;
-    self->is_initialized = true;
     if (s_open_device(self) != 0) {
         SK2_DEBUG("openni2", "no device \"%s\": %s", self->uri, oniGetExtendedError());
         s_close(self);
@@ -454,6 +466,7 @@ static int s_start(void *impl)
     s_oni_t *self = impl;
     atomic_store(&self->should_stop, false);
     self->start_us = self->last_frame_us = sk2_clock_mono_us();
+    self->was_started = true;
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
