@@ -161,13 +161,13 @@ static void test_fakenect_is_listed_as_one_camera(void **state)
     assert_true(sk2_device_backend_is_camera(backend));
     sk2_camera_info_t cameras[4];
     assert_int_equal(sk2_device_backend_enumerate(backend, cameras, 4), 1);
-    assert_string_equal(cameras[0].uri, "freenect:0");
+    assert_string_equal(cameras[0].uri, "#0");
     assert_non_null(strstr(cameras[0].name, "Kinect v1"));
     /* Counting only. */
     assert_int_equal(sk2_device_backend_enumerate(backend, NULL, 0), 1);
 
     sk2_device_t *device = sk2_device_new("freenect");
-    assert_int_equal(sk2_device_set_uri(device, "freenect:7"), 0);
+    assert_int_equal(sk2_device_set_uri(device, "#7"), 0);
     assert_int_equal(sk2_device_open(device), SK2_EDEVICE);
     assert_false(sk2_device_is_open(device));
     sk2_device_destroy(&device);
@@ -179,7 +179,7 @@ static void test_the_recorded_pixels_come_back(void **state)
     sk2_device_t *device = sk2_device_new("freenect");
     assert_non_null(device);
     assert_int_equal(sk2_device_set_fps(device, 30), SK2_EUNSUPPORTED);
-    assert_int_equal(sk2_device_set_uri(device, "freenect:0"), 0);
+    assert_int_equal(sk2_device_set_uri(device, "#0"), 0);
     assert_int_equal(sk2_device_open(device), 0);
     assert_string_equal(sk2_device_serial(device), ""); /* fakenect has no serials */
     /* fakenect plays depth and RGB only: no IR stream. */

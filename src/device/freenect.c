@@ -124,7 +124,7 @@ static int s_enumerate(sk2_camera_info_t *cameras, size_t capacity)
         if (serials[i][0] != '\0')
             snprintf(camera->uri, sizeof camera->uri, "%.*s", SK2_CAMERA_SERIAL_MAX, serials[i]);
         else
-            snprintf(camera->uri, sizeof camera->uri, "freenect:%d", i);
+            snprintf(camera->uri, sizeof camera->uri, "#%d", i);
         snprintf(camera->name, sizeof camera->name, "Kinect v1 (libfreenect #%d)", i);
     }
     freenect_shutdown(context);
@@ -380,16 +380,16 @@ static void s_describe(s_freenect_t *self)
     }
 }
 
-/* Parses "freenect:N"; returns N or -1. */
+/* Parses "#N" (the Nth camera libfreenect lists); returns N, 0 for "", or -1. */
 static int s_index_of_uri(const char *uri)
 {
     if (uri[0] == '\0')
         return 0;
-    if (strncmp(uri, "freenect:", 9) != 0)
+    if (uri[0] != '#')
         return -1;
     char *end = NULL;
-    long index = strtol(uri + 9, &end, 10);
-    return end != uri + 9 && *end == '\0' && index >= 0 && index < S_MAX_DEVICES ? (int)index : -1;
+    long index = strtol(uri + 1, &end, 10);
+    return end != uri + 1 && *end == '\0' && index >= 0 && index < S_MAX_DEVICES ? (int)index : -1;
 }
 
 static int s_open(void *impl)
