@@ -1,8 +1,8 @@
 /* The OpenNI2 backend: every camera an OpenNI2 driver can open. Debian's libopenni2-0 brings
- * drivers for PrimeSense devices (Kinect v1 through its PS1080 driver's Kinect support is not
- * there; Asus Xtion, PrimeSense Carmine, Orbbec Astra through their PS1080-compatible
- * firmware), a player for .oni recordings (OniFile) and a test device (DummyDevice, opened as
- * "Dummy"); libfreenect2's OpenNI2 driver adds Kinect v2 and libfreenect's adds Kinect v1.
+ * the PS1080 and PSLink drivers (Asus Xtion, PrimeSense Carmine, Orbbec cameras with
+ * PS1080-compatible firmware), a player for .oni recordings (OniFile) and a test device
+ * (DummyDevice, opened as "Dummy"); libfreenect2's OpenNI2 driver adds Kinect v2 and
+ * libfreenect's adds Kinect v1.
  *
  * Streams: depth (in mm: DEPTH_1_MM as is, DEPTH_100_UM rounded to mm), colour (RGB888) and IR
  * (GRAY16, or GRAY8 widened), each in the driver's default mode if that format fits, else the
