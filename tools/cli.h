@@ -51,6 +51,7 @@ cli_verb_fn cli_browse;
 cli_verb_fn cli_codecs;
 cli_verb_fn cli_encode;
 cli_verb_fn cli_decode;
+cli_verb_fn cli_devices;
 
 /* ---- Signals ---- */
 

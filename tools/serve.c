@@ -1,5 +1,7 @@
-/* `sk2 serve`: runs a server with N mock devices until Ctrl-C or SIGTERM, printing the control
- * endpoint, the device ids and a status line of the server's counters every interval. With
+/* `sk2 serve`: runs a server until Ctrl-C or SIGTERM with the cameras asked for (--device), N
+ * mock devices (--mock), or, given neither, the first camera any camera backend finds and a
+ * mock device if none does; it prints the control endpoint, the device ids and a status line
+ * of the server's counters every interval. With
  * --endpoint-file it also publishes the control endpoint in a file, replaced atomically so
  * that a script waiting for it never reads half a line; the file is removed on exit. */
 #include <errno.h>
@@ -14,13 +16,19 @@
 
 static const char *const s_verb = "serve";
 
+#define S_MAX_DEVICE_OPTIONS 16
+
 typedef struct {
-    long mock;        /* mock devices to serve, 0..64 */
-    const char *name; /* server name, NULL for the library's default */
-    const char *bind; /* address to bind, "*" for every interface */
-    long port;        /* control port, 0 = chosen by the OS */
-    double fps;       /* frames per second per device, 0 = as fast as possible */
-    long color_width; /* mock colour size, 0 = the backend's default */
+    long mock;                                 /* mock devices to serve, 0..64; -1 = not given */
+    const char *devices[S_MAX_DEVICE_OPTIONS]; /* --device BACKEND[:URI], as given */
+    size_t device_count;
+    double unplug_after_s; /* mock fault injection: unplug the first mock after, 0 = never */
+    double replug_after_s; /* ... and plug it back this long after unplugging, 0 = never */
+    const char *name;      /* server name, NULL for the library's default */
+    const char *bind;      /* address to bind, "*" for every interface */
+    long port;             /* control port, 0 = chosen by the OS */
+    double fps;            /* frames per second per device, 0 = as fast as possible */
+    long color_width;      /* mock colour size, 0 = the backend's default */
     long color_height;
     long jpeg_quality;         /* 0 = the library's default */
     long queue;                /* frames queued per encoder, 0 = library default */
@@ -41,20 +49,31 @@ enum {
     OPT_STATUS_INTERVAL,
     OPT_NO_STATUS,
     OPT_NO_ANNOUNCE,
+    OPT_DEVICE,
+    OPT_UNPLUG_AFTER,
+    OPT_REPLUG_AFTER,
     OPT_COLOR_SIZE,
     OPT_JPEG_QUALITY,
 };
 
 static void s_print_usage(void)
 {
-    printf("usage: sk2 serve [--mock N] [--name NAME] [--bind ADDR] [--port PORT] [--fps F]\n"
-           "                 [--queue N] [--endpoint-file PATH] [--status-interval S]\n"
-           "                 [--color-size WxH] [--jpeg-quality Q] [--no-status] [--no-announce]\n"
+    printf("usage: sk2 serve [--device BACKEND[:URI]]... [--mock N] [--name NAME]\n"
+           "                 [--bind ADDR] [--port PORT] [--fps F] [--queue N]\n"
+           "                 [--endpoint-file PATH] [--status-interval S] [--no-status]\n"
+           "                 [--no-announce] [--mock-unplug-after S [--mock-replug-after S]]\n"
+           "                 [--color-size WxH] [--jpeg-quality Q]\n"
            "                 [-v|-q]\n"
            "\n"
-           "Serves N mock depth cameras on a streamkinect2 control endpoint until Ctrl-C.\n"
+           "Serves depth cameras on a streamkinect2 control endpoint until Ctrl-C. Without\n"
+           "--device or --mock: the first camera a camera backend finds (see `sk2 devices`),\n"
+           "else one mock device; it says which.\n"
            "\n"
-           "  --mock N               mock devices to serve, 0..64 (default 1)\n"
+           "  --device B[:URI]       serve the camera of backend B (openni2, freenect) with\n"
+           "                         this uri or serial (default: its first camera); up to 16\n"
+           "  --mock N               mock devices to serve, 0..64\n"
+           "  --mock-unplug-after S  fault injection: 'unplug' the first mock after S seconds\n"
+           "  --mock-replug-after S  ... and plug it back S seconds after that\n"
            "  --name NAME            server name (default \"sk2 on <host name>\")\n"
            "  --bind ADDR            address to bind (default 127.0.0.1; '*' = every interface)\n"
            "  --port PORT            control port, 0..65535 (default 0: the OS picks one)\n"
@@ -171,6 +190,22 @@ static int s_apply_option(void *options, int opt, const char *arg)
     case OPT_NO_ANNOUNCE:
         opts->is_announced = false;
         break;
+    case OPT_DEVICE:
+        if (!*arg || *arg == ':')
+            return cli_usage_error(s_verb, "--device needs a backend name, as BACKEND[:URI]");
+        if (opts->device_count == S_MAX_DEVICE_OPTIONS)
+            return cli_usage_error(s_verb, "at most %d --device options", S_MAX_DEVICE_OPTIONS);
+        opts->devices[opts->device_count++] = arg;
+        break;
+    case OPT_UNPLUG_AFTER:
+    case OPT_REPLUG_AFTER:
+        if (cli_parse_double(arg, 0.1, 86400.0,
+                             opt == OPT_UNPLUG_AFTER ? &opts->unplug_after_s
+                                                     : &opts->replug_after_s) != 0)
+            return cli_usage_error(
+                s_verb, "%s must be 0.1..86400 s, not '%s'",
+                opt == OPT_UNPLUG_AFTER ? "--mock-unplug-after" : "--mock-replug-after", arg);
+        break;
     }
     return CLI_CONTINUE;
 }
@@ -189,6 +224,9 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"status-interval", required_argument, NULL, OPT_STATUS_INTERVAL},
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
         {"no-announce", no_argument, NULL, OPT_NO_ANNOUNCE},
+        {"device", required_argument, NULL, OPT_DEVICE},
+        {"mock-unplug-after", required_argument, NULL, OPT_UNPLUG_AFTER},
+        {"mock-replug-after", required_argument, NULL, OPT_REPLUG_AFTER},
         {"color-size", required_argument, NULL, OPT_COLOR_SIZE},
         {"jpeg-quality", required_argument, NULL, OPT_JPEG_QUALITY},
         CLI_COMMON_LONG_OPTIONS,
@@ -199,6 +237,10 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         return rc;
     if (optind < argc)
         return cli_usage_error(s_verb, "unexpected argument '%s'", argv[optind]);
+    if (opts->replug_after_s > 0 && opts->unplug_after_s <= 0)
+        return cli_usage_error(s_verb, "--mock-replug-after needs --mock-unplug-after");
+    if (opts->unplug_after_s > 0 && opts->mock == 0)
+        return cli_usage_error(s_verb, "--mock-unplug-after needs a mock device");
     return CLI_CONTINUE;
 }
 
@@ -250,43 +292,87 @@ static int s_write_endpoint_file(const char *path, const char *endpoint)
     return rc;
 }
 
-/* Opens one mock device and hands it to the server, printing its id. */
-static int s_add_mock(sk2_server_t *server, const serve_options_t *opts)
+/* Opens one device of `backend` (the camera `uri`, or its first for NULL) and hands it to the
+ * server, printing its id; the serial of a mock goes to mock_serial if not NULL. */
+static int s_add_device(sk2_server_t *server, const char *backend, const char *uri,
+                        const serve_options_t *opts, char *mock_serial, size_t serial_size)
 {
-    sk2_device_t *device = sk2_device_new("mock");
+    sk2_device_t *device = sk2_device_new(backend);
     if (!device) {
-        fprintf(stderr, "sk2 serve: this library has no mock device backend\n");
+        fprintf(stderr,
+                "sk2 serve: this library has no \"%s\" device backend (see `sk2 devices`)\n",
+                backend);
         return CLI_EXIT_FAILURE;
     }
-    /* Opening first fixes the id, which we copy: the server owns the device afterwards. */
+    bool is_mock = strcmp(backend, "mock") == 0;
+    /* Cameras run at their own rate and size; only the mock takes --fps and --color-size. */
     double fps = opts->fps;
-    int rc = sk2_device_set_fps(device, fps);
-    if (rc == 0 && opts->color_width > 0)
+    int rc = is_mock ? sk2_device_set_fps(device, fps) : 0;
+    if (rc == 0 && is_mock && opts->color_width > 0)
         rc = sk2_device_set_color_size(device, (uint32_t)opts->color_width,
                                        (uint32_t)opts->color_height);
+    if (rc == 0 && uri && *uri)
+        rc = sk2_device_set_uri(device, uri);
+    /* Opening first fixes the id, which we copy: the server owns the device afterwards. */
     if (rc == 0)
         rc = sk2_device_open(device);
     if (rc != 0) {
-        fprintf(stderr, "sk2 serve: cannot open a mock device: %s\n", sk2_strerror(rc));
+        fprintf(stderr, "sk2 serve: cannot open %s device%s%s: %s\n", backend, uri ? " " : "",
+                uri ? uri : "", sk2_strerror(rc));
         sk2_device_destroy(&device);
         return CLI_EXIT_FAILURE;
     }
-    char id[SK2_DEVICE_ID_MAX + 1];
+    char id[SK2_DEVICE_ID_MAX + 1], serial[SK2_CAMERA_SERIAL_MAX + 1];
     snprintf(id, sizeof id, "%s", sk2_device_id(device));
+    snprintf(serial, sizeof serial, "%s", sk2_device_serial(device));
+    if (mock_serial && is_mock)
+        snprintf(mock_serial, serial_size, "%s", serial);
     rc = sk2_server_add_device(server, &device);
     if (rc != 0) {
         fprintf(stderr, "sk2 serve: cannot serve device %s: %s\n", id, sk2_strerror(rc));
         return CLI_EXIT_FAILURE;
     }
-    if (fps > 0)
+    if (!is_mock)
+        printf("sk2 serve: device %s (%s camera, serial %s)\n", id, backend,
+               serial[0] ? serial : "none");
+    else if (fps > 0)
         printf("sk2 serve: device %s (mock, %.4g fps)\n", id, fps);
     else
         printf("sk2 serve: device %s (mock, as fast as possible)\n", id);
     return CLI_EXIT_OK;
 }
 
-/* Creates, binds and populates the server; returns CLI_EXIT_OK or an exit code. */
-static int s_start(const serve_options_t *opts, sk2_server_t **server_p)
+/* No --device, no --mock: the first camera any camera backend sees, else one mock. */
+static int s_add_default(sk2_server_t *server, const serve_options_t *opts, char *mock_serial,
+                         size_t serial_size)
+{
+    char looked[256] = "";
+    for (size_t i = 0; i < sk2_device_backend_count(); i++) {
+        if (!sk2_device_backend_is_camera(i))
+            continue;
+        const char *backend = sk2_device_backend_name(i);
+        sk2_camera_info_t camera;
+        int count = sk2_device_backend_enumerate(i, &camera, 1);
+        size_t used = strlen(looked);
+        snprintf(looked + used, sizeof looked - used, "%s%s %d", used ? ", " : "", backend,
+                 count < 0 ? 0 : count);
+        if (count <= 0)
+            continue;
+        char safe[4 * SK2_CAMERA_NAME_MAX + 1];
+        cli_safe(camera.name, safe, sizeof safe);
+        printf("sk2 serve: serving the first camera found: %s %s (%s)\n", backend, camera.uri,
+               safe);
+        return s_add_device(server, backend, camera.uri, opts, NULL, 0);
+    }
+    printf("sk2 serve: no camera found (%s); serving a mock device\n",
+           looked[0] ? looked : "no camera backend built in");
+    return s_add_device(server, "mock", NULL, opts, mock_serial, serial_size);
+}
+
+/* Creates, binds and populates the server; returns CLI_EXIT_OK or an exit code. The first
+ * mock's serial goes to mock_serial, for fault injection. */
+static int s_start(const serve_options_t *opts, sk2_server_t **server_p, char *mock_serial,
+                   size_t serial_size)
 {
     sk2_server_t *server = sk2_server_new(opts->name);
     *server_p = server;
@@ -317,11 +403,25 @@ static int s_start(const serve_options_t *opts, sk2_server_t **server_p)
     }
     printf("sk2 serve: \"%s\" control endpoint %s\n", sk2_server_name(server),
            sk2_server_endpoint(server));
-    for (long i = 0; i < opts->mock; i++) {
-        rc = s_add_mock(server, opts);
+    for (size_t i = 0; i < opts->device_count; i++) {
+        char backend[64];
+        const char *colon = strchr(opts->devices[i], ':');
+        size_t length = colon ? (size_t)(colon - opts->devices[i]) : strlen(opts->devices[i]);
+        snprintf(backend, sizeof backend, "%.*s", (int)(length < 63 ? length : 63),
+                 opts->devices[i]);
+        rc = s_add_device(server, backend, colon ? colon + 1 : NULL, opts, mock_serial,
+                          mock_serial[0] ? 0 : serial_size);
         if (rc != CLI_EXIT_OK)
             return rc;
     }
+    for (long i = 0; i < opts->mock; i++) {
+        rc =
+            s_add_device(server, "mock", NULL, opts, mock_serial, mock_serial[0] ? 0 : serial_size);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+    }
+    if (opts->mock < 0 && opts->device_count == 0)
+        return s_add_default(server, opts, mock_serial, serial_size);
     return CLI_EXIT_OK;
 }
 
@@ -365,20 +465,42 @@ static void s_note_announce(sk2_server_t *server, cli_status_t *status, char *la
         cli_status_note(status, "sk2 serve: announced as \"%s\"", safe);
 }
 
-/* Waits for Ctrl-C, printing a status line every interval. */
-static void s_run(sk2_server_t *server, const serve_options_t *opts, cli_status_t *status)
+/* Mock fault injection on schedule: unplug the first mock, and later plug it back. */
+static void s_inject(const serve_options_t *opts, const char *mock_serial, int64_t start_us,
+                     int64_t now_us, int64_t *unplugged_us, cli_status_t *status)
 {
+    if (opts->unplug_after_s <= 0 || !mock_serial[0])
+        return;
+    if (*unplugged_us == 0 && now_us - start_us >= (int64_t)(opts->unplug_after_s * 1e6)) {
+        sk2_mock_set_unplugged(mock_serial, true);
+        *unplugged_us = now_us;
+        cli_status_note(status, "sk2 serve: mock %s unplugged (fault injection)", mock_serial);
+    } else if (*unplugged_us > 0 && opts->replug_after_s > 0 &&
+               now_us - *unplugged_us >= (int64_t)(opts->replug_after_s * 1e6)) {
+        sk2_mock_set_unplugged(mock_serial, false);
+        *unplugged_us = -1; /* done */
+        cli_status_note(status, "sk2 serve: mock %s plugged back (fault injection)", mock_serial);
+    }
+}
+
+/* Waits for Ctrl-C, printing a status line every interval. */
+static void s_run(sk2_server_t *server, const serve_options_t *opts, cli_status_t *status,
+                  const char *mock_serial)
+{
+    int64_t unplugged_us = 0;
     char announced[SK2_SERVER_NAME_MAX + 1] = "";
     const int64_t interval_us = (int64_t)(opts->status_interval_s * 1e6);
     sk2_server_stats_t before = {0};
     sk2_server_stats(server, &before);
     int64_t before_us = sk2_clock_mono_us();
     int64_t next_us = before_us + interval_us;
+    const int64_t start_us = before_us;
 
     while (!cli_is_interrupted()) {
         if (opts->is_announced)
             s_note_announce(server, status, announced, sizeof announced);
         int64_t now_us = sk2_clock_mono_us();
+        s_inject(opts, mock_serial, start_us, now_us, &unplugged_us, status);
         if (now_us < next_us) {
             /* Short naps, so that a signal caught by another thread still stops us soon. */
             cli_sleep_ms(cli_wait_ms(now_us, next_us, 100));
@@ -412,7 +534,7 @@ static void s_print_summary(sk2_server_t *server, int64_t elapsed_us)
 
 int cli_serve(int argc, char **argv)
 {
-    serve_options_t opts = {.mock = 1,
+    serve_options_t opts = {.mock = -1,
                             .bind = "127.0.0.1",
                             .fps = 30.0,
                             .status_interval_s = 1.0,
@@ -425,7 +547,8 @@ int cli_serve(int argc, char **argv)
     int64_t start_us = sk2_clock_mono_us();
     bool has_endpoint_file = false;
     sk2_server_t *server = NULL;
-    rc = s_start(&opts, &server);
+    char mock_serial[SK2_CAMERA_SERIAL_MAX + 1] = "";
+    rc = s_start(&opts, &server, mock_serial, sizeof mock_serial);
     if (rc != CLI_EXIT_OK)
         goto out;
     /* Written only once the devices are served, so that whoever waits for the file finds them
@@ -442,7 +565,7 @@ int cli_serve(int argc, char **argv)
 
     cli_status_t status;
     cli_status_init(&status, stdout, opts.has_status);
-    s_run(server, &opts, &status);
+    s_run(server, &opts, &status, mock_serial);
     cli_status_close(&status);
     s_print_summary(server, sk2_clock_mono_us() - start_us);
     rc = CLI_EXIT_OK;

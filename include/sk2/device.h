@@ -1,5 +1,5 @@
-/* Devices: anything that produces frames (the mock device now; recordings and real cameras
- * later) behind one interface, chosen by backend name.
+/* Devices: anything that produces frames (the mock device, real cameras through OpenNI2 and
+ * libfreenect when built with them) behind one interface, chosen by backend name.
  *
  * Life cycle: sk2_device_new(backend) -> setters -> sk2_device_open() -> sk2_device_start(sink)
  * -> frames arrive on the device's own thread -> sk2_device_stop() -> sk2_device_destroy().
@@ -45,6 +45,56 @@ typedef struct {
 SK2_EXPORT size_t sk2_device_backend_count(void);
 SK2_EXPORT const char *sk2_device_backend_name(size_t index);
 
+/* ---- Cameras ----------------------------------------------------------------------------
+ * Camera backends (openni2, freenect: whichever were built) drive real hardware; the others
+ * (mock) make their frames. A camera backend can list the cameras it sees now, and a device
+ * can be told which one to open before open (sk2_device_set_uri). */
+
+/* Longest camera uri, serial and name, in bytes, without the terminating NUL. */
+#define SK2_CAMERA_URI_MAX    255
+#define SK2_CAMERA_SERIAL_MAX 127
+#define SK2_CAMERA_NAME_MAX   127
+
+/* One camera a backend sees. Plain data; every field NUL-terminated. */
+typedef struct {
+    char uri[SK2_CAMERA_URI_MAX + 1];       /* what sk2_device_set_uri() takes to open it */
+    char serial[SK2_CAMERA_SERIAL_MAX + 1]; /* its serial number, "" if unknown */
+    char name[SK2_CAMERA_NAME_MAX + 1];     /* model or description, for people */
+} sk2_camera_info_t;
+
+/* Whether backend `index` drives cameras (false for mock and for an index past the end). */
+SK2_EXPORT bool sk2_device_backend_is_camera(size_t index);
+
+/* Lists the cameras backend `index` sees now: fills up to `capacity` entries of `cameras`
+ * (NULL with 0 to count only) and returns how many it sees, which may exceed capacity; 0 for a
+ * backend that is not a camera backend. May take a second or two: it asks the drivers.
+ * Returns a count >= 0, SK2_ENOTFOUND (no backend `index`), SK2_EINVAL, SK2_EDEVICE (the
+ * backend's library failed; the log says why). */
+SK2_EXPORT int sk2_device_backend_enumerate(size_t index, sk2_camera_info_t *cameras,
+                                            size_t capacity);
+
+/* Which camera to open: a uri or serial number from sk2_device_backend_enumerate(), or
+ * whatever else the backend documents (openni2: "Dummy", the path of a .oni recording). The
+ * default, "", is the first camera found. Before open. 1..SK2_CAMERA_URI_MAX bytes of
+ * printable text (spaces allowed). Returns 0, SK2_EINVAL, SK2_ESTATE (open),
+ * SK2_EUNSUPPORTED (the backend has nothing to choose from). */
+SK2_EXPORT int sk2_device_set_uri(sk2_device_t *self, const char *uri);
+/* The uri set before open ("" if none). Valid while the device lives. */
+SK2_EXPORT const char *sk2_device_uri(const sk2_device_t *self);
+
+/* Told once when a running device is lost: unplugged, or no longer delivering frames. Runs on
+ * a device thread; it should only note the fact. No frame follows until the device is
+ * stopped; a lost device cannot be started again, so bring the camera back by opening a new
+ * device of the same backend and serial (the server does this by itself, see server.h). */
+typedef void(sk2_device_lost_fn)(void *arg, sk2_device_t *device, const char *reason);
+
+/* Sets the function told of loss, or NULL for none. Not while running. Returns 0, SK2_EINVAL
+ * or SK2_ESTATE. */
+SK2_EXPORT int sk2_device_set_lost_handler(sk2_device_t *self, sk2_device_lost_fn *handler,
+                                           void *arg);
+/* Whether the device was lost since it was opened. Any thread. */
+SK2_EXPORT bool sk2_device_is_lost(const sk2_device_t *self);
+
 /* A new, closed device of the named backend ("mock"), owned by the caller; NULL if the backend
  * is unknown or memory runs out. Touches no hardware. */
 SK2_EXPORT sk2_device_t *sk2_device_new(const char *backend);
@@ -65,7 +115,8 @@ SK2_EXPORT int sk2_device_set_id(sk2_device_t *self, const char *id);
 SK2_EXPORT int sk2_device_open(sk2_device_t *self);
 
 /* Starts producing: `sink` is called with each frame on the device's thread until stop.
- * Opens the device first if needed. Returns 0, SK2_ESTATE (running), SK2_EINVAL, SK2_ESYS. */
+ * Opens the device first if needed. Returns 0, SK2_ESTATE (running, or lost), SK2_EINVAL,
+ * SK2_ESYS. */
 SK2_EXPORT int sk2_device_start(sk2_device_t *self, sk2_frame_sink_fn *sink, void *sink_arg);
 
 /* Stops producing; when it returns the sink is not running and will not be called again.
@@ -128,6 +179,13 @@ SK2_EXPORT int sk2_mock_match(const uint16_t *depth, uint32_t width, uint32_t he
 
 /* The mock IR value of a pixel at this depth: bright when near, like an active IR camera. */
 SK2_EXPORT uint16_t sk2_mock_ir(uint16_t depth_mm);
+
+/* Fault injection, for tests and demonstrations: "unplugs" (true) or "plugs back" (false) the
+ * mock camera with this serial number (sk2_device_serial(), "mock-" and the start of its id).
+ * A running mock device with that serial is lost at its next frame (sk2_device_lost_fn says
+ * "unplugged"); opening one fails with SK2_EDEVICE until it is plugged back. Any thread.
+ * Returns 0, SK2_EINVAL (NULL or ""), SK2_ELIMIT (too many unplugged at once: 64). */
+SK2_EXPORT int sk2_mock_set_unplugged(const char *serial, bool is_unplugged);
 
 #ifdef __cplusplus
 }

@@ -103,7 +103,14 @@ SK2_EXPORT const char *sk2_server_announce_reason(sk2_server_t *self);
  * SK2_ESTATE (not bound), SK2_EEXIST (id already served), SK2_EBIND, SK2_EDEVICE. */
 SK2_EXPORT int sk2_server_add_device(sk2_server_t *self, sk2_device_t **device_p);
 
-/* Stops and removes the device with this id. Returns 0 or SK2_ENOTFOUND. */
+/* A device that reports itself lost (sk2_device_lost_fn: a camera unplugged) is removed by the
+ * server itself, so clients see it vanish from `me`; the server then tries once a second to
+ * open a new device of the same backend and serial number, and when that works (the camera is
+ * back) adds it under the same id, so clients see it return. The server never stops because a
+ * device went away. */
+
+/* Stops and removes the device with this id, also one lost and waiting to come back. Returns 0
+ * or SK2_ENOTFOUND. */
 SK2_EXPORT int sk2_server_remove_device(sk2_server_t *self, const char *device_id);
 
 /* Number of devices served now. */

@@ -21,10 +21,18 @@
 #include "core/log_internal.h"
 #include "device/device_impl.h"
 #include "sk2/error.h"
+#include "sk2_config.h"
 
-/* The registry: one line per backend built into this library. */
+/* The registry: one line per backend built into this library. Cameras after the mock, in the
+ * order `sk2 serve` tries them. */
 static const sk2_device_backend_t *const s_backends[] = {
     &sk2_device_backend_mock,
+#if SK2_HAVE_OPENNI2
+    &sk2_device_backend_openni2,
+#endif
+#if SK2_HAVE_FREENECT
+    &sk2_device_backend_freenect,
+#endif
 };
 
 #define S_BACKEND_COUNT (sizeof s_backends / sizeof s_backends[0])
@@ -49,6 +57,14 @@ struct sk2_device {
     uint64_t next_sequence[SK2_DEVICE_MAX_STREAMS];
     _Atomic uint64_t frames_produced; /* frames given to the sink since open; read anywhere */
     _Atomic bool is_wanted[SK2_DEVICE_MAX_STREAMS]; /* per stream index; set from any thread */
+    /* What a replacement needs to repeat (sk2_device_new_replacement), as set before open. */
+    char uri[SK2_CAMERA_URI_MAX + 1];
+    double fps;
+    bool has_fps;
+    uint32_t color_width, color_height; /* 0 = the backend's default */
+    sk2_device_lost_fn *lost_handler;   /* set while not running, read by backend threads */
+    void *lost_arg;
+    _Atomic bool is_lost; /* set once by sk2_device_report_lost() */
 };
 
 size_t sk2_device_backend_count(void)
@@ -59,6 +75,22 @@ size_t sk2_device_backend_count(void)
 const char *sk2_device_backend_name(size_t index)
 {
     return index < S_BACKEND_COUNT ? s_backends[index]->name : NULL;
+}
+
+bool sk2_device_backend_is_camera(size_t index)
+{
+    return index < S_BACKEND_COUNT && s_backends[index]->enumerate != NULL;
+}
+
+int sk2_device_backend_enumerate(size_t index, sk2_camera_info_t *cameras, size_t capacity)
+{
+    if (index >= S_BACKEND_COUNT)
+        return SK2_ENOTFOUND;
+    if (!cameras && capacity > 0)
+        return SK2_EINVAL;
+    if (!s_backends[index]->enumerate)
+        return 0;
+    return s_backends[index]->enumerate(cameras, capacity);
 }
 
 /* Fills buf with random bytes from the kernel. getrandom(2) first; /dev/urandom for kernels
@@ -128,6 +160,7 @@ sk2_device_t *sk2_device_new_backend(const sk2_device_backend_t *found)
     self->backend = found;
     self->state = S_STATE_CLOSED;
     atomic_init(&self->frames_produced, 0);
+    atomic_init(&self->is_lost, false);
     for (size_t i = 0; i < SK2_DEVICE_MAX_STREAMS; i++)
         atomic_init(&self->is_wanted[i], false);
     if (s_generate_id(self->id) != 0) {
@@ -163,7 +196,83 @@ int sk2_device_set_fps(sk2_device_t *self, double fps)
         return SK2_ESTATE;
     if (!self->backend->set_fps)
         return SK2_EUNSUPPORTED;
-    return self->backend->set_fps(self->impl, fps);
+    int rc = self->backend->set_fps(self->impl, fps);
+    if (rc == 0) {
+        self->fps = fps;
+        self->has_fps = true;
+    }
+    return rc;
+}
+
+int sk2_device_set_uri(sk2_device_t *self, const char *uri)
+{
+    if (!self || !uri)
+        return SK2_EINVAL;
+    size_t length = 0;
+    for (; uri[length] != '\0'; length++)
+        if ((unsigned char)uri[length] < ' ' || (unsigned char)uri[length] > '~' ||
+            length >= SK2_CAMERA_URI_MAX)
+            return SK2_EINVAL;
+    if (length == 0)
+        return SK2_EINVAL;
+    if (self->state != S_STATE_CLOSED)
+        return SK2_ESTATE;
+    if (!self->backend->set_uri)
+        return SK2_EUNSUPPORTED;
+    int rc = self->backend->set_uri(self->impl, uri);
+    if (rc == 0)
+        memcpy(self->uri, uri, length + 1);
+    return rc;
+}
+
+const char *sk2_device_uri(const sk2_device_t *self)
+{
+    return self ? self->uri : "";
+}
+
+int sk2_device_set_lost_handler(sk2_device_t *self, sk2_device_lost_fn *handler, void *arg)
+{
+    if (!self)
+        return SK2_EINVAL;
+    if (self->state == S_STATE_RUNNING)
+        return SK2_ESTATE;
+    self->lost_handler = handler;
+    self->lost_arg = arg;
+    return 0;
+}
+
+bool sk2_device_is_lost(const sk2_device_t *self)
+{
+    return self && atomic_load(&self->is_lost);
+}
+
+void sk2_device_report_lost(sk2_device_t *self, const char *reason)
+{
+    if (atomic_exchange(&self->is_lost, true))
+        return;
+    SK2_WARN("device", "%s device %s lost: %s", self->backend->name, self->id,
+             reason ? reason : "no reason given");
+    if (self->lost_handler)
+        self->lost_handler(self->lost_arg, self, reason ? reason : "");
+}
+
+sk2_device_t *sk2_device_new_replacement(const sk2_device_t *lost)
+{
+    sk2_device_t *self = sk2_device_new_backend(lost->backend);
+    if (!self)
+        return NULL;
+    strcpy(self->id, lost->id);
+    /* The serial finds the same camera wherever it is plugged back in; the uri may not. */
+    const char *serial = sk2_device_serial(lost);
+    const char *uri = serial[0] != '\0' && lost->backend->enumerate ? serial : lost->uri;
+    if (uri[0] != '\0' && sk2_device_set_uri(self, uri) != 0 && uri != lost->uri &&
+        lost->uri[0] != '\0')
+        sk2_device_set_uri(self, lost->uri);
+    if (lost->has_fps)
+        sk2_device_set_fps(self, lost->fps);
+    if (lost->color_width > 0)
+        sk2_device_set_color_size(self, lost->color_width, lost->color_height);
+    return self;
 }
 
 /* Ids travel in text protocols and on command lines, so they are kept to one printable word. */
@@ -205,7 +314,7 @@ int sk2_device_open(sk2_device_t *self)
 
 int sk2_device_start(sk2_device_t *self, sk2_frame_sink_fn *sink, void *sink_arg)
 {
-    if (self->state == S_STATE_RUNNING)
+    if (self->state == S_STATE_RUNNING || atomic_load(&self->is_lost))
         return SK2_ESTATE;
     if (!sink)
         return SK2_EINVAL;
@@ -340,5 +449,10 @@ int sk2_device_set_color_size(sk2_device_t *self, uint32_t width, uint32_t heigh
         return SK2_ESTATE;
     if (!self->backend->set_color_size)
         return SK2_EUNSUPPORTED;
-    return self->backend->set_color_size(self->impl, width, height);
+    int rc = self->backend->set_color_size(self->impl, width, height);
+    if (rc == 0) {
+        self->color_width = width;
+        self->color_height = height;
+    }
+    return rc;
 }

@@ -46,6 +46,12 @@ typedef struct {
     /* Sets the colour stream's size before open; NULL if it cannot be chosen. Returns 0 or
      * SK2_EINVAL. */
     int (*set_color_size)(void *impl, uint32_t width, uint32_t height);
+    /* Camera backends only (NULL otherwise): lists the cameras seen now into up to `capacity`
+     * entries, returns how many are seen or SK2_EDEVICE. Needs no device. */
+    int (*enumerate)(sk2_camera_info_t *cameras, size_t capacity);
+    /* Chooses the camera before open (a checked, non-empty uri); NULL if there is no choice.
+     * Returns 0 or SK2_EINVAL. */
+    int (*set_uri)(void *impl, const char *uri);
 } sk2_device_backend_t;
 
 /* Hands a captured frame of stream `stream_index` to the device, which takes ownership of
@@ -59,10 +65,21 @@ void sk2_device_emit(sk2_device_t *self, size_t stream_index, sk2_frame_t **fram
  * skip the work for streams nobody wants. Any thread. */
 bool sk2_device_stream_wanted(const sk2_device_t *self, size_t stream_index);
 
+/* Tells the device it is lost (unplugged, or no longer delivering frames), with a short reason
+ * for the log. The first call counts; it calls the user's sk2_device_lost_fn. A backend calls
+ * it from one of its threads while started and emits nothing afterwards. */
+void sk2_device_report_lost(sk2_device_t *self, const char *reason);
+
+/* A new, closed device to bring a lost one back: same backend and id, its serial number as
+ * the uri (its uri if it has no serial), same rate and colour size. NULL if out of memory. */
+sk2_device_t *sk2_device_new_replacement(const sk2_device_t *lost);
+
 /* A new device of a backend that need not be in the registry (benchmarks and tests define
  * their own). Same contract as sk2_device_new(). */
 sk2_device_t *sk2_device_new_backend(const sk2_device_backend_t *backend);
 
 extern const sk2_device_backend_t sk2_device_backend_mock;
+extern const sk2_device_backend_t sk2_device_backend_openni2;  /* when SK2_HAVE_OPENNI2 */
+extern const sk2_device_backend_t sk2_device_backend_freenect; /* when SK2_HAVE_FREENECT */
 
 #endif

@@ -34,6 +34,12 @@
 /* Interval between repeats of the out-of-memory warning. */
 #define S_OOM_WARN_INTERVAL_US 5000000
 
+/* Fault injection: the serials of the mock cameras "unplugged" now. Few and short-lived, so a
+ * small table under a lock; the capture threads look at it once per frame. */
+#define S_UNPLUGGED_MAX 64
+static pthread_mutex_t s_unplugged_lock = PTHREAD_MUTEX_INITIALIZER;
+static char s_unplugged[S_UNPLUGGED_MAX][32];
+
 /* The scene, built once (pthread_once) and read-only afterwards. */
 static pthread_once_t s_scene_once = PTHREAD_ONCE_INIT;
 static uint16_t s_wall[SK2_MOCK_HEIGHT];                   /* mm, per row: it has no x term */
@@ -146,6 +152,39 @@ int sk2_mock_match(const uint16_t *depth, uint32_t width, uint32_t height, unsig
         }
     }
     return SK2_ENOTFOUND;
+}
+
+int sk2_mock_set_unplugged(const char *serial, bool is_unplugged)
+{
+    if (!serial || serial[0] == '\0' || strlen(serial) >= sizeof s_unplugged[0])
+        return SK2_EINVAL;
+    int rc = 0;
+    pthread_mutex_lock(&s_unplugged_lock);
+    int found = -1, free_slot = -1;
+    for (int i = 0; i < S_UNPLUGGED_MAX; i++) {
+        if (strcmp(s_unplugged[i], serial) == 0)
+            found = i;
+        else if (s_unplugged[i][0] == '\0' && free_slot < 0)
+            free_slot = i;
+    }
+    if (!is_unplugged && found >= 0)
+        s_unplugged[found][0] = '\0';
+    else if (is_unplugged && found < 0 && free_slot < 0)
+        rc = SK2_ELIMIT;
+    else if (is_unplugged && found < 0)
+        strcpy(s_unplugged[free_slot], serial);
+    pthread_mutex_unlock(&s_unplugged_lock);
+    return rc;
+}
+
+static bool s_is_unplugged(const char *serial)
+{
+    bool is_unplugged = false;
+    pthread_mutex_lock(&s_unplugged_lock);
+    for (int i = 0; i < S_UNPLUGGED_MAX && !is_unplugged; i++)
+        is_unplugged = strcmp(s_unplugged[i], serial) == 0;
+    pthread_mutex_unlock(&s_unplugged_lock);
+    return is_unplugged;
 }
 
 static int64_t s_mono_ns(void)
@@ -284,6 +323,11 @@ static void *s_capture_thread(void *arg)
     int64_t period_ns = s_period_ns(self->fps);
     int64_t deadline_ns = self->start_ns;
     while (s_wait_until(self, deadline_ns)) {
+        if (s_is_unplugged(self->serial)) {
+            /* Like a camera pulled out: no more frames, whatever the application wants. */
+            sk2_device_report_lost(self->owner, "unplugged (mock fault injection)");
+            break;
+        }
         s_capture_one(self);
         if (period_ns == 0)
             continue;
@@ -354,6 +398,10 @@ static int s_open(void *impl)
     s_mock_t *self = impl;
     /* Build the shared tables now so that the first frame does not pay for them. */
     pthread_once(&s_scene_once, s_scene_build);
+    char serial[sizeof self->serial];
+    snprintf(serial, sizeof serial, "mock-%.12s", sk2_device_id(self->owner));
+    if (s_is_unplugged(serial))
+        return SK2_EDEVICE;
     self->scene = malloc((size_t)SK2_MOCK_WIDTH * SK2_MOCK_HEIGHT * sizeof(uint16_t));
     if (!self->scene)
         return SK2_ENOMEM;

@@ -18,6 +18,7 @@
 
 #include "core/log_internal.h"
 #include "core/runtime.h"
+#include "device/device_impl.h"
 #include "proto/header.h"
 #include "server/pipeline.h"
 #include "sk2/codec.h"
@@ -64,6 +65,7 @@ struct sk2_pipeline {
     zsock_t *queue_in;    /* receiving end of the frame queue: the actor's */
     zsock_t *queue_out;   /* sending end: the device thread's while it runs */
     int start_rc;         /* result of starting the device, set before the actor signals */
+    _Atomic bool is_lost; /* set on the device's thread when it reports the device lost */
     char id[SK2_DEVICE_ID_MAX + 1];
     char depth_endpoint[128];               /* advertised address of `v1` */
     char streams_endpoint[128];             /* advertised address of `streams` */
@@ -124,6 +126,15 @@ static void s_sink(void *arg, sk2_frame_t **frame_p)
         SK2_WARN("server", "device %s: encoder behind, dropping frames (%llu more not logged)",
                  self->id, (unsigned long long)held);
     sk2_frame_destroy(frame_p);
+}
+
+/* Runs on a device thread when the device is lost: the server actor polls for it. */
+static void s_lost(void *arg, sk2_device_t *device, const char *reason)
+{
+    (void)device;
+    (void)reason;
+    sk2_pipeline_t *self = arg;
+    atomic_store(&self->is_lost, true);
 }
 
 /* ---- Encoding and publishing ---------------------------------------------------------------- */
@@ -462,6 +473,8 @@ int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsi
         self->stream_count = S_MAX_STREAMS;
     for (size_t i = 0; i < self->stream_count; i++)
         sk2_device_stream_info(self->device, i, &self->infos[i]);
+    atomic_init(&self->is_lost, false);
+    sk2_device_set_lost_handler(self->device, s_lost, self);
 
     self->options = sk2_codec_options_new();
     int rc =
@@ -521,6 +534,16 @@ void sk2_pipeline_destroy(sk2_pipeline_t **pipeline_p, sk2_server_stats_t *final
     sk2_codec_options_destroy(&self->options);
     free(self);
     *pipeline_p = NULL;
+}
+
+bool sk2_pipeline_is_lost(const sk2_pipeline_t *self)
+{
+    return atomic_load(&self->is_lost);
+}
+
+sk2_device_t *sk2_pipeline_new_replacement(const sk2_pipeline_t *self)
+{
+    return sk2_device_new_replacement(self->device);
 }
 
 const char *sk2_pipeline_device_id(const sk2_pipeline_t *self)

@@ -28,6 +28,14 @@ int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsi
  * by then either published or dropped). */
 void sk2_pipeline_destroy(sk2_pipeline_t **pipeline_p, sk2_server_stats_t *final_stats);
 
+/* Whether the device reported itself lost (unplugged); the server then removes the pipeline
+ * and tries a replacement now and then. Any thread. */
+bool sk2_pipeline_is_lost(const sk2_pipeline_t *self);
+
+/* A new, closed device to bring this pipeline's lost device back (same backend, id, serial,
+ * rate); NULL if out of memory. */
+sk2_device_t *sk2_pipeline_new_replacement(const sk2_pipeline_t *self);
+
 /* The device id and the advertised `depth` endpoint; valid while the pipeline lives. */
 const char *sk2_pipeline_device_id(const sk2_pipeline_t *self);
 const char *sk2_pipeline_depth_endpoint(const sk2_pipeline_t *self);

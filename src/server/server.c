@@ -25,6 +25,10 @@
 
 #define SK2_MAX_DEVICES          256
 #define SK2_DEFAULT_QUEUE_FRAMES 2
+/* How often the actor looks for lost devices while it serves any, and how often it tries to
+ * open a lost one again. */
+#define S_WATCH_MS      200
+#define S_REPLUG_TRY_US 1000000
 
 struct sk2_server {
     zactor_t *actor;           /* owns everything below the pipe */
@@ -52,6 +56,9 @@ typedef struct {
     uint64_t bad_requests;                      /* of which with an error */
     bool is_announced;                          /* announce once bound */
     sk2_announcer_t *announcer;                 /* while announcing */
+    sk2_device_t *lost[SK2_MAX_DEVICES];        /* closed replacements of lost devices */
+    int64_t next_try_us[SK2_MAX_DEVICES];       /* per lost entry: when to try opening it */
+    size_t lost_count;                          /* entries used in lost */
 } s_actor_t;
 
 /* ---- The actor ------------------------------------------------------------------------ */
@@ -194,6 +201,11 @@ static int s_add(s_actor_t *self, sk2_device_t *device)
             sk2_device_destroy(&device);
             return SK2_EEXIST;
         }
+    for (size_t i = 0; i < self->lost_count; i++)
+        if (streq(sk2_device_id(self->lost[i]), sk2_device_id(device))) {
+            sk2_device_destroy(&device);
+            return SK2_EEXIST;
+        }
     sk2_pipeline_t *pipeline = NULL;
     int rc = sk2_pipeline_new(&device, &self->address, self->queue_frames, self->jpeg_quality,
                               &pipeline);
@@ -208,8 +220,25 @@ static int s_add(s_actor_t *self, sk2_device_t *device)
     return 0;
 }
 
+static void s_forget_lost(s_actor_t *self, size_t index)
+{
+    sk2_device_destroy(&self->lost[index]);
+    memmove(&self->lost[index], &self->lost[index + 1],
+            (self->lost_count - index - 1) * sizeof self->lost[0]);
+    memmove(&self->next_try_us[index], &self->next_try_us[index + 1],
+            (self->lost_count - index - 1) * sizeof self->next_try_us[0]);
+    self->lost_count--;
+}
+
 static int s_remove(s_actor_t *self, const char *id)
 {
+    /* A lost device waiting to come back is the application's to give up on, too. */
+    for (size_t i = 0; i < self->lost_count; i++)
+        if (streq(sk2_device_id(self->lost[i]), id)) {
+            s_forget_lost(self, i);
+            SK2_INFO("server", "lost device %s removed", id);
+            return 0;
+        }
     for (size_t i = 0; i < self->count; i++) {
         if (!streq(sk2_pipeline_device_id(self->pipelines[i]), id))
             continue;
@@ -225,6 +254,49 @@ static int s_remove(s_actor_t *self, const char *id)
         return 0;
     }
     return SK2_ENOTFOUND;
+}
+
+/* Turns lost devices into removals that clients see in `me`, and tries to open each lost one
+ * again now and then: once it opens (the camera is back), it is added with its old id. */
+static void s_watch(s_actor_t *self)
+{
+    int64_t now = sk2_clock_mono_us();
+    for (size_t i = self->count; i-- > 0;) {
+        if (!sk2_pipeline_is_lost(self->pipelines[i]))
+            continue;
+        sk2_device_t *replacement = sk2_pipeline_new_replacement(self->pipelines[i]);
+        char id[SK2_DEVICE_ID_MAX + 1];
+        snprintf(id, sizeof id, "%s", sk2_pipeline_device_id(self->pipelines[i]));
+        s_remove(self, id);
+        if (!replacement) {
+            SK2_ERROR("server", "device %s lost; out of memory to watch for its return", id);
+            continue;
+        }
+        SK2_WARN("server", "device %s lost: removed until it is back", id);
+        self->lost[self->lost_count] = replacement;
+        self->next_try_us[self->lost_count++] = now + S_REPLUG_TRY_US;
+    }
+    for (size_t i = 0; i < self->lost_count;) {
+        if (now < self->next_try_us[i]) {
+            i++;
+            continue;
+        }
+        if (sk2_device_open(self->lost[i]) != 0) {
+            self->next_try_us[i] = now + S_REPLUG_TRY_US;
+            i++;
+            continue;
+        }
+        sk2_device_t *device = self->lost[i];
+        self->lost[i] = NULL;
+        s_forget_lost(self, i);
+        char id[SK2_DEVICE_ID_MAX + 1];
+        snprintf(id, sizeof id, "%s", sk2_device_id(device));
+        int rc = s_add(self, device);
+        if (rc == 0)
+            SK2_INFO("server", "device %s is back", id);
+        else
+            SK2_ERROR("server", "device %s is back but cannot be served: %s", id, sk2_strerror(rc));
+    }
 }
 
 static void s_stats(s_actor_t *self, sk2_server_stats_t *stats)
@@ -309,7 +381,8 @@ static void s_actor(zsock_t *pipe, void *arg)
     self.poller = zpoller_new(pipe, NULL);
     zsock_signal(pipe, 0);
     while (self.poller) {
-        zsock_t *which = zpoller_wait(self.poller, -1);
+        zsock_t *which =
+            zpoller_wait(self.poller, self.count > 0 || self.lost_count > 0 ? S_WATCH_MS : -1);
         if (which == pipe) {
             if (!s_command(&self))
                 break;
@@ -324,11 +397,14 @@ static void s_actor(zsock_t *pipe, void *arg)
         } else if (zpoller_terminated(self.poller)) {
             break;
         }
+        s_watch(&self);
     }
     /* Goodbye first, so browsers stop offering a server that is about to go. */
     sk2_announcer_destroy(&self.announcer);
     while (self.count > 0)
         sk2_pipeline_destroy(&self.pipelines[--self.count], NULL);
+    while (self.lost_count > 0)
+        sk2_device_destroy(&self.lost[--self.lost_count]);
     json_decref(self.me);
     zpoller_destroy(&self.poller);
     zsock_destroy(&self.control);

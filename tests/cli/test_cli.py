@@ -84,6 +84,13 @@ def main():
         r = run(verb, "--help")
         check(f"{verb} --help exits 0", r.returncode == 0 and verb in r.stdout, r.stdout)
 
+    r = run("devices")
+    check("devices exits 0 and names the mock backend",
+          r.returncode == 0 and "mock: built in" in r.stdout, r.stdout)
+    r = run("serve", "--no-announce", "--device", "nosuchbackend")
+    check("serve --device with an unknown backend fails (1) and says so",
+          r.returncode == 1 and "nosuchbackend" in r.stderr, r.stderr)
+
     usage_errors = [
         ("no verb", []),
         ("unknown verb", ["fly"]),
@@ -94,6 +101,11 @@ def main():
         ("port out of range", ["serve", "--port", "70000"]),
         ("empty name", ["serve", "--name", ""]),
         ("queue zero", ["serve", "--queue", "0"]),
+        ("replug without unplug", ["serve", "--mock-replug-after", "1"]),
+        ("unplug without a mock", ["serve", "--mock", "0", "--mock-unplug-after", "1"]),
+        ("unplug too soon", ["serve", "--mock-unplug-after", "0"]),
+        ("device without a backend", ["serve", "--device", ":x"]),
+        ("devices with an argument", ["devices", "extra"]),
         ("browse with a bad timeout", ["browse", "--timeout", "soon"]),
         ("browse with an argument", ["browse", "extra"]),
         ("bad browse timeout", ["info", "somewhere", "--browse-timeout", "0"]),
