@@ -6,8 +6,11 @@
 #include <net/if.h>
 #include <netdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include <zmq.h>
 
 #include "server/address.h"
 #include "sk2/error.h"
@@ -133,4 +136,21 @@ int sk2_address_endpoint(const char *host, int port, char *buf, size_t size)
 {
     int n = snprintf(buf, size, "tcp://%s:%d", host, port);
     return n < 0 || (size_t)n >= size ? SK2_ELIMIT : 0;
+}
+
+int sk2_address_bind_ephemeral(void *socket, const char *bind_host)
+{
+    char endpoint[128];
+    if (snprintf(endpoint, sizeof endpoint, "tcp://%s:*", bind_host) >= (int)sizeof endpoint)
+        return -1;
+    /* libzmq's own wildcard binds port 0, leaving the choice to the kernel. */
+    if (zmq_bind(socket, endpoint) != 0)
+        return -1;
+    char last[256];
+    size_t size = sizeof last;
+    if (zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, last, &size) != 0)
+        return -1;
+    const char *colon = strrchr(last, ':');
+    long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+    return port > 0 && port <= 65535 ? (int)port : -1;
 }

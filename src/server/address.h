@@ -20,6 +20,13 @@ int sk2_address_resolve(const char *address, sk2_address_t *out);
  * a wildcard or an address no interface holds. */
 unsigned sk2_address_interface(const sk2_address_t *address);
 
+/* Binds a ZeroMQ socket (void *, as libzmq takes it) to a port the kernel picks on bind_host
+ * and returns that port, or -1 (zmq_errno() says why). The kernel picks at random from its
+ * ephemeral range, unlike CZMQ's "tcp://host:*", which scans upward from 49152 and so gives a
+ * port just closed to the next bind: a client still reconnecting to a server that went away
+ * (ZeroMQ retries on its own) would then subscribe to whatever was bound there next. */
+int sk2_address_bind_ephemeral(void *socket, const char *bind_host);
+
 /* Formats "tcp://host:port" into buf. Returns 0 or SK2_ELIMIT if it does not fit. */
 int sk2_address_endpoint(const char *host, int port, char *buf, size_t size);
 

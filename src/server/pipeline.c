@@ -394,7 +394,7 @@ static zsock_t *s_bind_xpub(const sk2_address_t *address, int hwm, char *endpoin
     zmq_setsockopt(zsock_resolve(xpub), ZMQ_XPUB_VERBOSER, &on, sizeof on);
     if (address->is_ipv6)
         zsock_set_ipv6(xpub, 1);
-    int port = zsock_bind(xpub, "tcp://%s:*", address->bind_host);
+    int port = sk2_address_bind_ephemeral(zsock_resolve(xpub), address->bind_host);
     if (port < 0 || sk2_address_endpoint(address->advertise_host, port, endpoint, size) != 0)
         zsock_destroy(&xpub);
     return xpub;

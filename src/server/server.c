@@ -151,7 +151,7 @@ static int s_bind(s_actor_t *self, const char *address, int port)
     if (self->address.is_ipv6)
         zsock_set_ipv6(control, 1);
     int bound = port ? zsock_bind(control, "tcp://%s:%d", self->address.bind_host, port)
-                     : zsock_bind(control, "tcp://%s:*", self->address.bind_host);
+                     : sk2_address_bind_ephemeral(zsock_resolve(control), self->address.bind_host);
     if (bound < 0) {
         SK2_ERROR("server", "cannot bind tcp://%s:%d: %s", self->address.bind_host, port,
                   zmq_strerror(zmq_errno()));
