@@ -25,6 +25,10 @@ typedef struct {
     double status_interval_s;  /* seconds between status lines */
     bool has_status;           /* print status lines */
     bool is_announced;         /* announce over DNS-SD */
+    const char *replay;        /* recording or TUM folder to serve, or NULL */
+    double rate;               /* replay speed, 0 = as fast as possible */
+    bool is_looping;           /* replay again after the end */
+    bool has_mock_option;      /* --mock given (else 0 with --replay) */
 } serve_options_t;
 
 enum {
@@ -38,17 +42,27 @@ enum {
     OPT_STATUS_INTERVAL,
     OPT_NO_STATUS,
     OPT_NO_ANNOUNCE,
+    OPT_REPLAY,
+    OPT_RATE,
+    OPT_LOOP,
 };
 
 static void s_print_usage(void)
 {
     printf("usage: sk2 serve [--mock N] [--name NAME] [--bind ADDR] [--port PORT] [--fps F]\n"
            "                 [--queue N] [--endpoint-file PATH] [--status-interval S]\n"
-           "                 [--no-status] [--no-announce] [-v|-q]\n"
+           "                 [--no-status] [--no-announce] [--replay PATH [--rate X] [--loop]]\n"
+           "                 [-v|-q]\n"
            "\n"
-           "Serves N mock depth cameras on a streamkinect2 control endpoint until Ctrl-C.\n"
+           "Serves N mock depth cameras, or the devices of a recording, on a streamkinect2\n"
+           "control endpoint until Ctrl-C.\n"
            "\n"
-           "  --mock N               mock devices to serve, 0..64 (default 1)\n"
+           "  --mock N               mock devices to serve, 0..64 (default 1, 0 with --replay)\n"
+           "  --replay PATH          serve every device of a recording (or TUM RGB-D folder)\n"
+           "                         with its recorded streams, intrinsics, serial and id\n"
+           "  --rate X               replay speed: 1 = as recorded (default), 0 = as fast as\n"
+           "                         possible, 0..1000\n"
+           "  --loop                 start the recording again after its last frame\n"
            "  --name NAME            server name (default \"sk2 on <host name>\")\n"
            "  --bind ADDR            address to bind (default 127.0.0.1; '*' = every interface)\n"
            "  --port PORT            control port, 0..65535 (default 0: the OS picks one)\n"
@@ -104,6 +118,19 @@ static int s_apply_option(serve_options_t *opts, int opt, const char *arg)
     case OPT_MOCK:
         if (cli_parse_long(arg, 0, 64, &opts->mock) != 0)
             return cli_usage_error(s_verb, "--mock must be a whole number 0..64, not '%s'", arg);
+        opts->has_mock_option = true;
+        break;
+    case OPT_REPLAY:
+        if (!*arg)
+            return cli_usage_error(s_verb, "--replay needs a recording or TUM folder");
+        opts->replay = arg;
+        break;
+    case OPT_RATE:
+        if (cli_parse_double(arg, 0.0, 1000.0, &opts->rate) != 0)
+            return cli_usage_error(s_verb, "--rate must be a number 0..1000, not '%s'", arg);
+        break;
+    case OPT_LOOP:
+        opts->is_looping = true;
         break;
     case OPT_NAME:
         if (!*arg || strlen(arg) > SK2_SERVER_NAME_MAX || !s_is_utf8(arg))
@@ -161,6 +188,9 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"status-interval", required_argument, NULL, OPT_STATUS_INTERVAL},
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
         {"no-announce", no_argument, NULL, OPT_NO_ANNOUNCE},
+        {"replay", required_argument, NULL, OPT_REPLAY},
+        {"rate", required_argument, NULL, OPT_RATE},
+        {"loop", no_argument, NULL, OPT_LOOP},
         {"help", no_argument, NULL, 'h'},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
@@ -182,6 +212,10 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
     }
     if (optind < argc)
         return cli_usage_error(s_verb, "unexpected argument '%s'", argv[optind]);
+    if (!opts->replay && (opts->rate != 1.0 || opts->is_looping))
+        return cli_usage_error(s_verb, "--rate and --loop go with --replay");
+    if (opts->replay && !opts->has_mock_option)
+        opts->mock = 0;
     return CLI_CONTINUE;
 }
 
@@ -264,6 +298,48 @@ static int s_add_mock(sk2_server_t *server, double fps)
     return CLI_EXIT_OK;
 }
 
+/* Serves every device of a recording as a replay device. */
+static int s_add_replays(sk2_server_t *server, const serve_options_t *opts)
+{
+    sk2_recording_reader_t *reader = sk2_recording_reader_new();
+    if (!reader || sk2_recording_reader_open(reader, opts->replay) != 0) {
+        fprintf(stderr, "sk2 serve: %s: %s\n", opts->replay,
+                reader ? sk2_recording_reader_why(reader) : "out of memory");
+        sk2_recording_reader_destroy(&reader);
+        return CLI_EXIT_FAILURE;
+    }
+    size_t count = sk2_recording_reader_device_count(reader);
+    sk2_recording_reader_destroy(&reader);
+    for (size_t d = 0; d < count; d++) {
+        sk2_device_t *device = sk2_device_new("replay");
+        int rc = device ? sk2_device_set_replay_source(device, opts->replay, d) : SK2_ENOMEM;
+        if (rc == 0)
+            rc = sk2_device_set_replay_rate(device, opts->rate);
+        if (rc == 0)
+            rc = sk2_device_set_replay_loop(device, opts->is_looping);
+        if (rc == 0)
+            rc = sk2_device_open(device);
+        if (rc != 0) {
+            fprintf(stderr, "sk2 serve: cannot replay device %zu of %s: %s\n", d, opts->replay,
+                    sk2_strerror(rc));
+            sk2_device_destroy(&device);
+            return CLI_EXIT_FAILURE;
+        }
+        char id[SK2_DEVICE_ID_MAX + 1];
+        snprintf(id, sizeof id, "%s", sk2_device_id(device));
+        rc = sk2_server_add_device(server, &device);
+        if (rc != 0) {
+            fprintf(stderr, "sk2 serve: cannot serve device %s: %s\n", id, sk2_strerror(rc));
+            return CLI_EXIT_FAILURE;
+        }
+        char safe[4 * SK2_DEVICE_ID_MAX + 1];
+        printf("sk2 serve: device %s (replay of device %zu, rate %.4g%s)\n", cli_safe(id, safe, sizeof safe),
+               d, opts->rate,
+               opts->is_looping ? ", looping" : "");
+    }
+    return CLI_EXIT_OK;
+}
+
 /* Creates, binds and populates the server; returns CLI_EXIT_OK or an exit code. */
 static int s_start(const serve_options_t *opts, sk2_server_t **server_p)
 {
@@ -296,7 +372,7 @@ static int s_start(const serve_options_t *opts, sk2_server_t **server_p)
         if (rc != CLI_EXIT_OK)
             return rc;
     }
-    return CLI_EXIT_OK;
+    return opts->replay ? s_add_replays(server, opts) : CLI_EXIT_OK;
 }
 
 static void s_print_status(cli_status_t *status, const sk2_server_stats_t *now,
@@ -391,7 +467,8 @@ int cli_serve(int argc, char **argv)
                             .fps = 30.0,
                             .status_interval_s = 1.0,
                             .has_status = true,
-                            .is_announced = true};
+                            .is_announced = true,
+                            .rate = 1.0};
     int rc = s_parse(argc, argv, &opts);
     if (rc != CLI_CONTINUE)
         return rc;

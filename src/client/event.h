@@ -15,6 +15,10 @@ struct sk2_event {
     const char *codec;      /* FRAME: codec name (static) */
     int64_t latency_us;     /* FRAME: capture to decoded, microseconds; -1 if unknown */
     uint64_t gap;           /* FRAME: frames missed just before this one */
+    void *wire_msg;         /* FRAME (streams endpoint): the zmsg_t it came in, owned */
+    const uint8_t *wire_header;  /* FRAME: its frame header, inside wire_msg */
+    size_t wire_header_size;     /* bytes of wire_header */
+    const uint8_t *wire_payload; /* FRAME: its encoded payload (wire_bytes long), inside wire_msg */
     char *json;             /* STATS: the reply, owned */
     int64_t rtt_us;         /* PONG: round trip, microseconds */
     int error;              /* DISCONNECTED/ERROR: SK2_E* cause */
