@@ -10,7 +10,7 @@
 set -eu
 
 build="cmake make gcc pkg-config libczmq-dev libzmq3-dev libjansson-dev liblz4-dev libturbojpeg0-dev
-       libpng-dev libavahi-client-dev"
+       libpng-dev zlib1g-dev libavahi-client-dev"
 # The codec benchmark's references (bench/bench_codecs.c), built with everything else.
 bench="libzstd-dev libblosc-dev libcharls-dev"
 test="libcmocka-dev libpng-dev clang clang-format libclang-rt-14-dev python3 python3-zmq python3-lz4

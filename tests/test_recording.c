@@ -126,9 +126,9 @@ static void test_round_trip_keeps_devices_frames_and_bytes(void **state)
     const char *path = s_path("round.sk2r");
     sk2_recording_writer_t *w = sk2_recording_writer_new();
     assert_int_equal(sk2_recording_writer_open(w, path), 0);
-    sk2_stream_info_t a[2] = {s_depth_info(16, 12),
-                              {.kind = SK2_STREAM_COLOR, .format = SK2_PIXEL_RGB24, .width = 10,
-                               .height = 4, .fps = 15}};
+    sk2_stream_info_t a[2] = {
+        s_depth_info(16, 12),
+        {.kind = SK2_STREAM_COLOR, .format = SK2_PIXEL_RGB24, .width = 10, .height = 4, .fps = 15}};
     size_t da = 0, db = 0;
     assert_int_equal(sk2_recording_writer_add_device(w, "alpha", "S-1", "mock", a, 2, &da), 0);
     assert_int_equal(sk2_recording_writer_add_device(w, "beta", NULL, NULL, a, 1, &db), 0);
@@ -274,8 +274,8 @@ static void test_a_damaged_crc_is_reported_and_the_rest_stays_readable(void **st
     /* The last byte of frame 1's chunk: find it by its payload size from the index. */
     uint64_t footer_at = size - SK2_REC_CHUNK_HEADER - SK2_REC_FOOTER_BODY;
     uint64_t index_at = sk2_rec_get64(data + footer_at + SK2_REC_CHUNK_HEADER);
-    const uint8_t *entry = data + index_at + SK2_REC_CHUNK_HEADER + SK2_REC_INDEX_HEAD + 8 +
-                           SK2_REC_INDEX_ENTRY;
+    const uint8_t *entry =
+        data + index_at + SK2_REC_CHUNK_HEADER + SK2_REC_INDEX_HEAD + 8 + SK2_REC_INDEX_ENTRY;
     uint64_t frame1 = sk2_rec_get64(entry);
     data[frame1 + SK2_REC_CHUNK_HEADER + SK2_REC_PREFIX + 64 + fi.stored_bytes - 1] ^= 0x40;
     s_spit(path, data, size);
@@ -440,14 +440,16 @@ static void test_tum_export_and_import_give_back_pixels_and_times(void **state)
     const char *path = s_path("tum.sk2r");
     sk2_recording_writer_t *w = sk2_recording_writer_new();
     assert_int_equal(sk2_recording_writer_open(w, path), 0);
-    sk2_stream_info_t infos[2] = {s_depth_info(16, 12),
-                                  {.kind = SK2_STREAM_COLOR, .format = SK2_PIXEL_RGB24,
-                                   .width = 10, .height = 4, .fps = 30}};
+    sk2_stream_info_t infos[2] = {
+        s_depth_info(16, 12),
+        {.kind = SK2_STREAM_COLOR, .format = SK2_PIXEL_RGB24, .width = 10, .height = 4, .fps = 30}};
     assert_int_equal(sk2_recording_writer_add_device(w, "tumdev", "SN9", "mock", infos, 2, NULL),
                      0);
     for (int i = 0; i < 4; i++) {
-        sk2_frame_t *d = s_depth_frame(16, 12, (uint32_t)i, (uint64_t)i, 1311868164363181 + i * 33333);
-        sk2_frame_t *c = s_color_frame(10, 4, (uint32_t)i, (uint64_t)i, 1311868164373000 + i * 33333);
+        sk2_frame_t *d =
+            s_depth_frame(16, 12, (uint32_t)i, (uint64_t)i, 1311868164363181 + i * 33333);
+        sk2_frame_t *c =
+            s_color_frame(10, 4, (uint32_t)i, (uint64_t)i, 1311868164373000 + i * 33333);
         assert_int_equal(sk2_recording_writer_add_frame(w, 0, d, sk2_codec_find("sk2d")), 0);
         assert_int_equal(sk2_recording_writer_add_frame(w, 0, c, sk2_codec_find("raw")), 0);
         sk2_frame_destroy(&d);

@@ -100,7 +100,7 @@ int cli_encode(int argc, char **argv)
     sk2_codec_options_t *options_set = NULL;
     int rc = CLI_EXIT_FAILURE;
     if (sk2_frame_read_png(in_path, is_ir ? SK2_PIXEL_GRAY16 : SK2_PIXEL_DEPTH_MM16, &frame, why,
-                   sizeof why) != 0) {
+                           sizeof why) != 0) {
         fprintf(stderr, "sk2 encode: %s: %s\n", in_path, why);
         goto out;
     }

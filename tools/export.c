@@ -55,8 +55,8 @@ static int s_parse(const char *verb, int argc, char **argv, void (*usage)(void),
                 return cli_usage_error(verb, "unknown codec '%s' (see `sk2 codecs`)", optarg);
             codecs[opt == OPT_COLOR_CODEC] = optarg;
         } else {
-            return cli_option_error(verb, opt == '?' || opt == ':' ? opt : '?', optstring,
-                                    options, argv);
+            return cli_option_error(verb, opt == '?' || opt == ':' ? opt : '?', optstring, options,
+                                    argv);
         }
     }
     if (optind + 2 != argc)
@@ -130,7 +130,8 @@ int cli_import(int argc, char **argv)
     sk2_recording_writer_t *writer = sk2_recording_writer_new();
     rc = CLI_EXIT_FAILURE;
     if (!writer || sk2_recording_writer_open(writer, path) != 0) {
-        fprintf(stderr, "sk2 import: %s\n", writer ? sk2_recording_writer_why(writer) : "no memory");
+        fprintf(stderr, "sk2 import: %s\n",
+                writer ? sk2_recording_writer_why(writer) : "no memory");
         goto out;
     }
     for (size_t d = 0; d < sk2_recording_reader_device_count(reader); d++) {
@@ -141,8 +142,8 @@ int cli_import(int argc, char **argv)
         size_t index = 0;
         if (sk2_recording_writer_add_device(writer, sk2_recording_reader_device_id(reader, d),
                                             sk2_recording_reader_device_serial(reader, d),
-                                            sk2_recording_reader_device_backend(reader, d),
-                                            infos, count < 8 ? count : 8, &index) != 0 ||
+                                            sk2_recording_reader_device_backend(reader, d), infos,
+                                            count < 8 ? count : 8, &index) != 0 ||
             index != d) {
             fprintf(stderr, "sk2 import: %s\n", sk2_recording_writer_why(writer));
             goto out;

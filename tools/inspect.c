@@ -35,15 +35,15 @@ static void s_print_stream_info(const sk2_stream_info_t *info)
         printf(", unit %.6g m", info->depth_unit_m);
     if (info->has_intrinsics)
         printf(", fx %.6g fy %.6g cx %.6g cy %.6g k1 %.4g k2 %.4g k3 %.4g p1 %.4g p2 %.4g",
-               info->intrinsics.fx, info->intrinsics.fy, info->intrinsics.cx,
-               info->intrinsics.cy, info->intrinsics.k1, info->intrinsics.k2,
-               info->intrinsics.k3, info->intrinsics.p1, info->intrinsics.p2);
+               info->intrinsics.fx, info->intrinsics.fy, info->intrinsics.cx, info->intrinsics.cy,
+               info->intrinsics.k1, info->intrinsics.k2, info->intrinsics.k3, info->intrinsics.p1,
+               info->intrinsics.p2);
     printf("\n");
 }
 
 /* Gathers per-stream figures from the index. Returns the number of streams, or 0. */
-static size_t s_gather(const sk2_recording_reader_t *reader, inspect_stream_t *streams,
-                       size_t max, int64_t *first_us, int64_t *last_us)
+static size_t s_gather(const sk2_recording_reader_t *reader, inspect_stream_t *streams, size_t max,
+                       int64_t *first_us, int64_t *last_us)
 {
     size_t count = 0;
     size_t frames = sk2_recording_reader_frame_count(reader);
@@ -145,8 +145,8 @@ int cli_inspect(int argc, char **argv)
     }
     inspect_stream_t streams[SK2_RECORDING_MAX_DEVICES * 4];
     int64_t first_us = 0, last_us = 0;
-    size_t count = s_gather(reader, streams, sizeof streams / sizeof streams[0], &first_us,
-                            &last_us);
+    size_t count =
+        s_gather(reader, streams, sizeof streams / sizeof streams[0], &first_us, &last_us);
     size_t frames = sk2_recording_reader_frame_count(reader);
     printf("frames    %zu\n", frames);
     printf("duration  %.3f s\n", frames ? (double)(last_us - first_us) / 1e6 : 0.0);
@@ -158,8 +158,8 @@ int cli_inspect(int argc, char **argv)
                s->device, sk2_stream_kind_name(s->kind), s->is_mixed ? "mixed" : s->codec,
                (unsigned long long)s->frames, (unsigned long long)s->first_seq,
                (unsigned long long)s->last_seq, seconds,
-               seconds > 0 ? (double)(s->frames - 1) / seconds : 0.0,
-               (unsigned long long)s->gaps, (unsigned long long)s->missing, cli_mb(s->bytes));
+               seconds > 0 ? (double)(s->frames - 1) / seconds : 0.0, (unsigned long long)s->gaps,
+               (unsigned long long)s->missing, cli_mb(s->bytes));
     }
     sk2_recording_reader_destroy(&reader);
     return CLI_EXIT_OK;

@@ -22,8 +22,8 @@ typedef struct {
     long frames;
     double seconds;
     const char *device_id;
-    bool wants[S_KINDS];            /* --streams; all by default */
-    const char *codecs[S_KINDS];    /* --codec KIND=CODEC, NULL: the default choice */
+    bool wants[S_KINDS];         /* --streams; all by default */
+    const char *codecs[S_KINDS]; /* --codec KIND=CODEC, NULL: the default choice */
     double status_interval_s;
     bool has_status;
     int timeout_ms;
@@ -258,10 +258,9 @@ static void s_add_device(record_t *self, const char *id)
         return;
     }
     record_device_t *device = &self->devices[self->device_count];
-    int rc = sk2_recording_writer_add_device(self->writer, id,
-                                             sk2_client_device_serial(self->client, id),
-                                             sk2_client_device_backend(self->client, id), infos,
-                                             count, &device->index);
+    int rc = sk2_recording_writer_add_device(
+        self->writer, id, sk2_client_device_serial(self->client, id),
+        sk2_client_device_backend(self->client, id), infos, count, &device->index);
     if (rc != 0) {
         cli_status_close(&self->status);
         fprintf(stderr, "sk2 record: %s: %s\n", self->opts->path,
@@ -393,7 +392,7 @@ static bool s_step(record_t *self)
         return false;
     if (self->is_connected && now_us >= self->next_status_us)
         s_print_status(self, now_us);
-    int64_t deadline = !self->is_connected         ? self->connect_until_us
+    int64_t deadline = !self->is_connected                    ? self->connect_until_us
                        : self->stop_us < self->next_status_us ? self->stop_us
                                                               : self->next_status_us;
     sk2_event_t *event = NULL;

@@ -333,9 +333,8 @@ static int s_add_replays(sk2_server_t *server, const serve_options_t *opts)
             return CLI_EXIT_FAILURE;
         }
         char safe[4 * SK2_DEVICE_ID_MAX + 1];
-        printf("sk2 serve: device %s (replay of device %zu, rate %.4g%s)\n", cli_safe(id, safe, sizeof safe),
-               d, opts->rate,
-               opts->is_looping ? ", looping" : "");
+        printf("sk2 serve: device %s (replay of device %zu, rate %.4g%s)\n",
+               cli_safe(id, safe, sizeof safe), d, opts->rate, opts->is_looping ? ", looping" : "");
     }
     return CLI_EXIT_OK;
 }

@@ -23,8 +23,8 @@ SK2_EXPORT int sk2_frame_read_png(const char *path, sk2_pixel_format_t format16,
 /* Writes a frame as PNG: 16-bit formats as 16-bit grayscale, rgb24 as RGB, bgra32 as RGBA,
  * with zlib level `level` (0..9; 1 is fast, 6 libpng's default). Returns 0, SK2_EINVAL,
  * SK2_ESYS with why. Any thread. */
-SK2_EXPORT int sk2_frame_write_png(const sk2_frame_t *frame, const char *path, int level,
-                                   char *why, size_t why_size);
+SK2_EXPORT int sk2_frame_write_png(const sk2_frame_t *frame, const char *path, int level, char *why,
+                                   size_t why_size);
 
 #ifdef __cplusplus
 }

@@ -434,8 +434,8 @@ static s_subscription_t *s_find_subscription(s_device_t *device, sk2_stream_kind
 }
 
 /* Decodes one message of the streams endpoint: [topic][header][payload]. */
-static int s_decode_stream(s_device_t *device, zmsg_t *msg, bool is_decoding,
-                           sk2_event_t **event_p, char *why, size_t why_size)
+static int s_decode_stream(s_device_t *device, zmsg_t *msg, bool is_decoding, sk2_event_t **event_p,
+                           char *why, size_t why_size)
 {
     if (zmsg_size(msg) != 3) {
         snprintf(why, why_size, "stream message of %zu parts, not 3", zmsg_size(msg));

@@ -280,8 +280,7 @@ uint64_t sk2_device_frames_produced(const sk2_device_t *self)
     return atomic_load_explicit(&self->frames_produced, memory_order_relaxed);
 }
 
-static void s_emit(sk2_device_t *self, size_t stream_index, sk2_frame_t **frame_p,
-                   bool is_numbered)
+static void s_emit(sk2_device_t *self, size_t stream_index, sk2_frame_t **frame_p, bool is_numbered)
 {
     assert(stream_index < SK2_DEVICE_MAX_STREAMS);
     assert(frame_p && *frame_p);

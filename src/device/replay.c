@@ -23,7 +23,7 @@
 #include "sk2/error.h"
 #include "sk2/recording.h"
 
-#define S_WARN_INTERVAL_US 5000000
+#define S_WARN_INTERVAL_US  5000000
 #define S_DEFAULT_PERIOD_US 33333 /* loop pause after a recording of one instant */
 
 typedef struct {
@@ -133,14 +133,14 @@ static void *s_play_thread(void *arg)
         size_t index = self->frames[self->position];
         sk2_recording_frame_info_t info;
         sk2_recording_reader_frame_info(self->reader, index, &info);
-        int64_t offset_us = info.capture_time_us - self->origin_us +
-                            (int64_t)self->loops * self->span_us;
+        int64_t offset_us =
+            info.capture_time_us - self->origin_us + (int64_t)self->loops * self->span_us;
         if (offset_us < self->last_offset_us) /* out of order in the file: play at once */
             offset_us = self->last_offset_us;
-        int64_t due_ns = self->rate > 0 ? resume_ns + (int64_t)((double)(offset_us -
-                                                                         resume_offset_us) *
-                                                                1000.0 / self->rate)
-                                        : 0;
+        int64_t due_ns = self->rate > 0
+                             ? resume_ns + (int64_t)((double)(offset_us - resume_offset_us) *
+                                                     1000.0 / self->rate)
+                             : 0;
         if (!s_wait_until(self, due_ns))
             break;
         s_play(self, &info, index, offset_us);

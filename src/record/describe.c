@@ -78,12 +78,13 @@ json_t *sk2_rec_device_to_json(const char *id, const char *serial, const char *b
         const sk2_stream_info_t *info = &streams[i];
         json_t *stream =
             json_pack("{s:s, s:s, s:i, s:i, s:f}", "kind", sk2_stream_kind_name(info->kind),
-                      "format", sk2_pixel_format_name(info->format), "width", info->width,
-                      "height", info->height, "fps", info->fps);
+                      "format", sk2_pixel_format_name(info->format), "width", info->width, "height",
+                      info->height, "fps", info->fps);
         if (stream && info->depth_unit_m > 0)
             json_object_set_new(stream, "depth_unit_m", json_real(info->depth_unit_m));
         if (stream && info->has_intrinsics)
-            json_object_set_new(stream, "intrinsics", sk2_rec_intrinsics_to_json(&info->intrinsics));
+            json_object_set_new(stream, "intrinsics",
+                                sk2_rec_intrinsics_to_json(&info->intrinsics));
         if (!stream || json_array_append_new(list, stream) != 0) {
             json_decref(list);
             return NULL;
@@ -126,9 +127,8 @@ static bool s_parse_stream(const json_t *object, sk2_stream_info_t *info)
     json_t *width = json_object_get(object, "width"), *height = json_object_get(object, "height");
     json_t *fps = json_object_get(object, "fps"), *unit = json_object_get(object, "depth_unit_m");
     if (!json_is_object(object) || !s_copy_string(object, "kind", kind, sizeof kind, false) ||
-        !s_copy_string(object, "format", format, sizeof format, false) ||
-        !json_is_integer(width) || !json_is_integer(height) || !json_is_number(fps) ||
-        (unit && !json_is_number(unit)))
+        !s_copy_string(object, "format", format, sizeof format, false) || !json_is_integer(width) ||
+        !json_is_integer(height) || !json_is_number(fps) || (unit && !json_is_number(unit)))
         return false;
     memset(info, 0, sizeof *info);
     for (int k = SK2_STREAM_DEPTH; k <= SK2_STREAM_BODY; k++)
@@ -168,8 +168,7 @@ int sk2_rec_device_parse(const uint8_t *text, size_t size, sk2_rec_device_t *dev
     }
     memset(device, 0, sizeof *device);
     json_t *streams = json_object_get(root, "streams");
-    if (!json_is_object(root) ||
-        !s_copy_string(root, "id", device->id, sizeof device->id, false) ||
+    if (!json_is_object(root) || !s_copy_string(root, "id", device->id, sizeof device->id, false) ||
         !s_copy_string(root, "serial", device->serial, sizeof device->serial, true) ||
         !s_copy_string(root, "backend", device->backend, sizeof device->backend, true) ||
         !json_is_array(streams) || json_array_size(streams) < 1 ||
@@ -185,8 +184,8 @@ int sk2_rec_device_parse(const uint8_t *text, size_t size, sk2_rec_device_t *dev
             goto out;
         }
     char check_why[128];
-    if (sk2_rec_streams_check(device->streams, device->stream_count, check_why,
-                              sizeof check_why) != 0) {
+    if (sk2_rec_streams_check(device->streams, device->stream_count, check_why, sizeof check_why) !=
+        0) {
         snprintf(why, why_size, "device %s: %s", device->id, check_why);
         goto out;
     }

@@ -22,13 +22,13 @@
 #define SK2_REC_INDEX  "INDX" /* where every device and frame chunk is, written at close */
 #define SK2_REC_FOOTER "FOOT" /* u64 index chunk offset, u64 frame count: the file's end */
 
-#define SK2_REC_PREFIX       4    /* device index + reserved, before a frame's wire header */
-#define SK2_REC_INDEX_HEAD   16   /* u32 devices, u32 frames, u32 entry size, u32 0 */
-#define SK2_REC_INDEX_ENTRY  48   /* bytes per frame in the index */
-#define SK2_REC_FOOTER_BODY  16   /* bytes of a footer's body */
-#define SK2_REC_JSON_MAX     65536 /* bytes of a device description */
-#define SK2_REC_HEADER_MAX   1024  /* bytes of a frame's wire header */
-#define SK2_REC_STREAMS_MAX  8     /* streams per device */
+#define SK2_REC_PREFIX      4     /* device index + reserved, before a frame's wire header */
+#define SK2_REC_INDEX_HEAD  16    /* u32 devices, u32 frames, u32 entry size, u32 0 */
+#define SK2_REC_INDEX_ENTRY 48    /* bytes per frame in the index */
+#define SK2_REC_FOOTER_BODY 16    /* bytes of a footer's body */
+#define SK2_REC_JSON_MAX    65536 /* bytes of a device description */
+#define SK2_REC_HEADER_MAX  1024  /* bytes of a frame's wire header */
+#define SK2_REC_STREAMS_MAX 8     /* streams per device */
 /* Largest body a chunk may have: a frame with the largest header and payload. */
 #define SK2_REC_BODY_MAX ((uint64_t)SK2_REC_PREFIX + SK2_REC_HEADER_MAX + SK2_RECORDING_MAX_PAYLOAD)
 /* Smallest frame chunk: chunk header, prefix and a 64-byte wire header. Bounds the frame count

@@ -125,10 +125,10 @@ static int s_read_chunk(sk2_recording_reader_t *self, uint64_t offset, uint64_t 
         return sk2_rec_fail(self, SK2_ECORRUPT, "chunk at byte %llu claims %llu bytes",
                             (unsigned long long)offset, (unsigned long long)body);
     if (end - offset - SK2_REC_CHUNK_HEADER < body)
-        return sk2_rec_fail(self, SK2_ECORRUPT, "chunk at byte %llu is cut off (%llu of %llu bytes)",
-                            (unsigned long long)offset,
-                            (unsigned long long)(end - offset - SK2_REC_CHUNK_HEADER),
-                            (unsigned long long)body);
+        return sk2_rec_fail(
+            self, SK2_ECORRUPT, "chunk at byte %llu is cut off (%llu of %llu bytes)",
+            (unsigned long long)offset, (unsigned long long)(end - offset - SK2_REC_CHUNK_HEADER),
+            (unsigned long long)body);
     rc = s_reserve(self, body + 1);
     if (rc == 0)
         rc = s_pread(self, self->buffer, body, offset + SK2_REC_CHUNK_HEADER);
@@ -202,8 +202,8 @@ static int s_parse_device(sk2_recording_reader_t *self, const uint8_t *body, siz
         return sk2_rec_fail(self, SK2_ECORRUPT, "device chunk at byte %llu is not device %zu",
                             (unsigned long long)offset, expected);
     char why[256];
-    if (sk2_rec_device_parse(body + SK2_REC_PREFIX, size - SK2_REC_PREFIX,
-                             &self->devices[expected], why, sizeof why) != 0)
+    if (sk2_rec_device_parse(body + SK2_REC_PREFIX, size - SK2_REC_PREFIX, &self->devices[expected],
+                             why, sizeof why) != 0)
         return sk2_rec_fail(self, SK2_ECORRUPT, "device chunk at byte %llu: %s",
                             (unsigned long long)offset, why);
     return 0;
@@ -345,8 +345,8 @@ static int s_open_file(sk2_recording_reader_t *self)
         return sk2_rec_fail(self, SK2_ECORRUPT, "the recording's file header fails its CRC");
     if (self->major != SK2_RECORDING_VERSION_MAJOR)
         return sk2_rec_fail(self, SK2_EUNSUPPORTED,
-                            "recording format version %u.%u; this library reads %d.x",
-                            self->major, self->minor, SK2_RECORDING_VERSION_MAJOR);
+                            "recording format version %u.%u; this library reads %d.x", self->major,
+                            self->minor, SK2_RECORDING_VERSION_MAJOR);
     if (sk2_rec_get32(header + 12) != SK2_REC_FILE_HEADER_SIZE)
         return sk2_rec_fail(self, SK2_ECORRUPT, "file header of %u bytes",
                             sk2_rec_get32(header + 12));

@@ -206,12 +206,11 @@ static int s_probe(sk2_recording_reader_t *self, const sk2_rec_entry_t *entry, u
         size_t size = 0;
         uint8_t *data = s_slurp(entry->path, S_IMAGE_MAX, &size);
         if (!data)
-            return sk2_rec_fail(self, SK2_ESYS, "cannot read %s: %s", entry->path,
-                                strerror(errno));
+            return sk2_rec_fail(self, SK2_ESYS, "cannot read %s: %s", entry->path, strerror(errno));
         tjhandle tj = tjInitDecompress();
         int w = 0, h = 0, sub = 0, space = 0;
-        int ok = tj && tjDecompressHeader3(tj, data, (unsigned long)size, &w, &h, &sub,
-                                           &space) == 0;
+        int ok =
+            tj && tjDecompressHeader3(tj, data, (unsigned long)size, &w, &h, &sub, &space) == 0;
         if (tj)
             tjDestroy(tj);
         free(data);
@@ -255,9 +254,9 @@ static int s_read_sidecar(sk2_recording_reader_t *self, const char *dir, bool *h
     int saved = errno;
     free(path);
     if (!text)
-        return saved == ENOENT ? 0
-                               : sk2_rec_fail(self, SK2_ESYS, "cannot read sk2.json: %s",
-                                              strerror(saved));
+        return saved == ENOENT
+                   ? 0
+                   : sk2_rec_fail(self, SK2_ESYS, "cannot read sk2.json: %s", strerror(saved));
     json_error_t error;
     json_t *root = json_loadb((const char *)text, size, JSON_REJECT_DUPLICATES, &error);
     free(text);
@@ -268,8 +267,8 @@ static int s_read_sidecar(sk2_recording_reader_t *self, const char *dir, bool *h
     char why[256] = "not a JSON object with device and depth_png_unit_m";
     if (!device_text || !json_is_number(unit) || !(json_number_value(unit) > 0) ||
         json_number_value(unit) > 1 ||
-        sk2_rec_device_parse((const uint8_t *)device_text, strlen(device_text),
-                             &self->devices[0], why, sizeof why) != 0)
+        sk2_rec_device_parse((const uint8_t *)device_text, strlen(device_text), &self->devices[0],
+                             why, sizeof why) != 0)
         rc = sk2_rec_fail(self, SK2_ECORRUPT, "sk2.json: %s", why);
     else {
         *png_unit_m = json_number_value(unit);

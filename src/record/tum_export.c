@@ -75,8 +75,7 @@ static int s_write_sidecar(sk2_recording_reader_t *reader, size_t device, const 
     json_t *description =
         sk2_rec_device_to_json(d->id, d->serial, d->backend, d->streams, d->stream_count);
     json_t *root = description ? json_pack("{s:s, s:i, s:o, s:f}", "format", "sk2-tum", "version",
-                                           1, "device", description, "depth_png_unit_m",
-                                           png_unit_m)
+                                           1, "device", description, "depth_png_unit_m", png_unit_m)
                                : NULL;
     char path[4096];
     snprintf(path, sizeof path, "%s/sk2.json", dir);
@@ -140,8 +139,8 @@ int sk2_recording_export_tum(sk2_recording_reader_t *reader, size_t device, cons
             for (size_t p = 0; p < n && rc == 0; p++) {
                 if (px[p] > 65535 / factor)
                     rc = s_fail(why, why_size, SK2_ELIMIT,
-                                "a depth of %u does not fit TUM's 16-bit 1/5000 m after x%u",
-                                px[p], factor);
+                                "a depth of %u does not fit TUM's 16-bit 1/5000 m after x%u", px[p],
+                                factor);
                 px[p] = (uint16_t)(px[p] * factor);
             }
         }
@@ -155,8 +154,8 @@ int sk2_recording_export_tum(sk2_recording_reader_t *reader, size_t device, cons
             rc = s_fail(why, why_size, SK2_ESYS, "%s: %s", path, png_why);
         sk2_frame_destroy(&frame);
         if (rc == 0 && fprintf(list->file, "%s %s\n", stamp, name) < 0)
-            rc = s_fail(why, why_size, SK2_ESYS, "cannot write %s: %s", list->list,
-                        strerror(errno));
+            rc =
+                s_fail(why, why_size, SK2_ESYS, "cannot write %s: %s", list->list, strerror(errno));
         list->last_time = e->capture_time_us;
         list->has_frames = true;
     }

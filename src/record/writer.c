@@ -27,14 +27,14 @@ typedef struct {
 
 struct sk2_recording_writer {
     int fd;
-    bool has_failed;   /* a write failed: no more frames */
-    uint64_t size;     /* bytes written: the end of the last complete chunk */
+    bool has_failed; /* a write failed: no more frames */
+    uint64_t size;   /* bytes written: the end of the last complete chunk */
     s_device_t devices[SK2_RECORDING_MAX_DEVICES];
     size_t device_count;
-    uint8_t *index;    /* SK2_REC_INDEX_ENTRY bytes per frame, in file order */
+    uint8_t *index; /* SK2_REC_INDEX_ENTRY bytes per frame, in file order */
     size_t frames;
-    size_t index_cap;  /* entries */
-    uint8_t *scratch;  /* encode buffer of add_frame */
+    size_t index_cap; /* entries */
+    uint8_t *scratch; /* encode buffer of add_frame */
     size_t scratch_cap;
     char why[256];
 };
@@ -327,8 +327,8 @@ int sk2_recording_writer_add_frame(sk2_recording_writer_t *self, size_t device_i
     uint8_t bytes[SK2_HEADER_SIZE];
     if (sk2_header_write(&header, bytes) != 0)
         return s_fail(self, SK2_EINVAL, "frame cannot be described by a wire header");
-    return sk2_recording_writer_add_encoded(self, device_index, bytes, sizeof bytes,
-                                            self->scratch, length);
+    return sk2_recording_writer_add_encoded(self, device_index, bytes, sizeof bytes, self->scratch,
+                                            length);
 }
 
 int sk2_recording_writer_close(sk2_recording_writer_t *self)
