@@ -144,7 +144,8 @@ static s_result_t s_replay(const char *path, size_t frames)
     double seconds = (double)(sk2_clock_mono_us() - start) / 1e6;
     sk2_device_stop(d);
     double cpu_us = s_cpu_us() - cpu;
-    s_result_t result = {0, cpu_us / (double)frames, (double)atomic_load(&counter.frames) / seconds};
+    s_result_t result = {0, cpu_us / (double)frames,
+                         (double)atomic_load(&counter.frames) / seconds};
     sk2_device_destroy(&d);
     return result;
 }
