@@ -12,7 +12,7 @@ set -eu
 # libopenni2-dev and libfreenect-dev bring the camera backends (and, in libopenni2-0 and
 # libfreenect0.5, the Dummy/OniFile drivers and fakenect the backend tests run against).
 build="cmake make gcc pkg-config libczmq-dev libzmq3-dev libjansson-dev liblz4-dev libturbojpeg0-dev
-       libpng-dev libavahi-client-dev libopenni2-dev libfreenect-dev"
+       libpng-dev zlib1g-dev libavahi-client-dev libopenni2-dev libfreenect-dev"
 # The codec benchmark's references (bench/bench_codecs.c), built with everything else.
 bench="libzstd-dev libblosc-dev libcharls-dev"
 test="libcmocka-dev libpng-dev clang clang-format libclang-rt-14-dev python3 python3-zmq python3-lz4

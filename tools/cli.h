@@ -52,6 +52,10 @@ cli_verb_fn cli_codecs;
 cli_verb_fn cli_encode;
 cli_verb_fn cli_decode;
 cli_verb_fn cli_devices;
+cli_verb_fn cli_record;
+cli_verb_fn cli_inspect;
+cli_verb_fn cli_export;
+cli_verb_fn cli_import;
 
 /* ---- Signals ---- */
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
-#include "pngio.h"
+
 #include "sk2/sk2.h"
 #include "sk2f.h"
 
@@ -75,7 +75,7 @@ int cli_decode(int argc, char **argv)
         fprintf(stderr, "sk2 decode: %s: %s payload: %s\n", in_path, file.codec, sk2_strerror(err));
         goto out;
     }
-    if (pngio_write(out_path, frame, why, sizeof why) != 0) {
+    if (sk2_frame_write_png(frame, out_path, 6, why, sizeof why) != 0) {
         fprintf(stderr, "sk2 decode: %s: %s\n", out_path, why);
         goto out;
     }

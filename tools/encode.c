@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "pngio.h"
+
 #include "sk2/sk2.h"
 #include "sk2f.h"
 
@@ -103,8 +103,8 @@ int cli_encode(int argc, char **argv)
     uint8_t *buf = NULL;
     sk2_codec_options_t *options_set = NULL;
     int rc = CLI_EXIT_FAILURE;
-    if (pngio_read(in_path, is_ir ? SK2_PIXEL_GRAY16 : SK2_PIXEL_DEPTH_MM16, &frame, why,
-                   sizeof why) != 0) {
+    if (sk2_frame_read_png(in_path, is_ir ? SK2_PIXEL_GRAY16 : SK2_PIXEL_DEPTH_MM16, &frame, why,
+                           sizeof why) != 0) {
         fprintf(stderr, "sk2 encode: %s: %s\n", in_path, why);
         goto out;
     }

@@ -36,6 +36,9 @@ typedef struct {
     double status_interval_s;  /* seconds between status lines */
     bool has_status;           /* print status lines */
     bool is_announced;         /* announce over DNS-SD */
+    const char *replay;        /* recording or TUM folder to serve, or NULL */
+    double rate;               /* replay speed, 0 = as fast as possible */
+    bool is_looping;           /* replay again after the end */
 } serve_options_t;
 
 enum {
@@ -54,6 +57,9 @@ enum {
     OPT_REPLUG_AFTER,
     OPT_COLOR_SIZE,
     OPT_JPEG_QUALITY,
+    OPT_REPLAY,
+    OPT_RATE,
+    OPT_LOOP,
 };
 
 static void s_print_usage(void)
@@ -63,17 +69,23 @@ static void s_print_usage(void)
            "                 [--endpoint-file PATH] [--status-interval S] [--no-status]\n"
            "                 [--no-announce] [--mock-unplug-after S [--mock-replug-after S]]\n"
            "                 [--color-size WxH] [--jpeg-quality Q]\n"
-           "                 [-v|-q]\n"
+           "                 [--replay PATH [--rate X] [--loop]] [-v|-q]\n"
            "\n"
-           "Serves depth cameras on a streamkinect2 control endpoint until Ctrl-C. Without\n"
-           "--device or --mock: the first camera a camera backend finds (see `sk2 devices`),\n"
-           "else one mock device; it says which.\n"
+           "Serves depth cameras on a streamkinect2 control endpoint until Ctrl-C: cameras\n"
+           "(--device), mock ones (--mock) or the devices of a recording (--replay). With\n"
+           "none of these: the first camera a camera backend finds (see `sk2 devices`), else\n"
+           "one mock device; it says which.\n"
            "\n"
            "  --device B[:URI]       serve the camera of backend B (openni2, freenect) with\n"
            "                         this uri or serial (default: its first camera); up to 16\n"
            "  --mock N               mock devices to serve, 0..64\n"
            "  --mock-unplug-after S  fault injection: 'unplug' the first mock after S seconds\n"
            "  --mock-replug-after S  ... and plug it back S seconds after that\n"
+           "  --replay PATH          serve every device of a recording (or TUM RGB-D folder)\n"
+           "                         with its recorded streams, intrinsics, serial and id\n"
+           "  --rate X               replay speed: 1 = as recorded (default), 0 = as fast as\n"
+           "                         possible, 0..1000\n"
+           "  --loop                 start the recording again after its last frame\n"
            "  --name NAME            server name (default \"sk2 on <host name>\")\n"
            "  --bind ADDR            address to bind (default 127.0.0.1; '*' = every interface)\n"
            "  --port PORT            control port, 0..65535 (default 0: the OS picks one)\n"
@@ -134,6 +146,18 @@ static int s_apply_option(void *options, int opt, const char *arg)
     case OPT_MOCK:
         if (cli_parse_long(arg, 0, 64, &opts->mock) != 0)
             return cli_usage_error(s_verb, "--mock must be a whole number 0..64, not '%s'", arg);
+        break;
+    case OPT_REPLAY:
+        if (!*arg)
+            return cli_usage_error(s_verb, "--replay needs a recording or TUM folder");
+        opts->replay = arg;
+        break;
+    case OPT_RATE:
+        if (cli_parse_double(arg, 0.0, 1000.0, &opts->rate) != 0)
+            return cli_usage_error(s_verb, "--rate must be a number 0..1000, not '%s'", arg);
+        break;
+    case OPT_LOOP:
+        opts->is_looping = true;
         break;
     case OPT_NAME:
         if (!*arg || strlen(arg) > SK2_SERVER_NAME_MAX || !s_is_utf8(arg))
@@ -229,6 +253,9 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"mock-replug-after", required_argument, NULL, OPT_REPLUG_AFTER},
         {"color-size", required_argument, NULL, OPT_COLOR_SIZE},
         {"jpeg-quality", required_argument, NULL, OPT_JPEG_QUALITY},
+        {"replay", required_argument, NULL, OPT_REPLAY},
+        {"rate", required_argument, NULL, OPT_RATE},
+        {"loop", no_argument, NULL, OPT_LOOP},
         CLI_COMMON_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
@@ -241,6 +268,8 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         return cli_usage_error(s_verb, "--mock-replug-after needs --mock-unplug-after");
     if (opts->unplug_after_s > 0 && opts->mock == 0)
         return cli_usage_error(s_verb, "--mock-unplug-after needs a mock device");
+    if (!opts->replay && (opts->rate != 1.0 || opts->is_looping))
+        return cli_usage_error(s_verb, "--rate and --loop go with --replay");
     return CLI_CONTINUE;
 }
 
@@ -342,6 +371,47 @@ static int s_add_device(sk2_server_t *server, const char *backend, const char *u
     return CLI_EXIT_OK;
 }
 
+/* Serves every device of a recording as a replay device. */
+static int s_add_replays(sk2_server_t *server, const serve_options_t *opts)
+{
+    sk2_recording_reader_t *reader = sk2_recording_reader_new();
+    if (!reader || sk2_recording_reader_open(reader, opts->replay) != 0) {
+        fprintf(stderr, "sk2 serve: %s: %s\n", opts->replay,
+                reader ? sk2_recording_reader_why(reader) : "out of memory");
+        sk2_recording_reader_destroy(&reader);
+        return CLI_EXIT_FAILURE;
+    }
+    size_t count = sk2_recording_reader_device_count(reader);
+    sk2_recording_reader_destroy(&reader);
+    for (size_t d = 0; d < count; d++) {
+        sk2_device_t *device = sk2_device_new("replay");
+        int rc = device ? sk2_device_set_replay_source(device, opts->replay, d) : SK2_ENOMEM;
+        if (rc == 0)
+            rc = sk2_device_set_replay_rate(device, opts->rate);
+        if (rc == 0)
+            rc = sk2_device_set_replay_loop(device, opts->is_looping);
+        if (rc == 0)
+            rc = sk2_device_open(device);
+        if (rc != 0) {
+            fprintf(stderr, "sk2 serve: cannot replay device %zu of %s: %s\n", d, opts->replay,
+                    sk2_strerror(rc));
+            sk2_device_destroy(&device);
+            return CLI_EXIT_FAILURE;
+        }
+        char id[SK2_DEVICE_ID_MAX + 1];
+        snprintf(id, sizeof id, "%s", sk2_device_id(device));
+        rc = sk2_server_add_device(server, &device);
+        if (rc != 0) {
+            fprintf(stderr, "sk2 serve: cannot serve device %s: %s\n", id, sk2_strerror(rc));
+            return CLI_EXIT_FAILURE;
+        }
+        char safe[4 * SK2_DEVICE_ID_MAX + 1];
+        printf("sk2 serve: device %s (replay of device %zu, rate %.4g%s)\n",
+               cli_safe(id, safe, sizeof safe), d, opts->rate, opts->is_looping ? ", looping" : "");
+    }
+    return CLI_EXIT_OK;
+}
+
 /* No --device, no --mock: the first camera any camera backend sees, else one mock. */
 static int s_add_default(sk2_server_t *server, const serve_options_t *opts, char *mock_serial,
                          size_t serial_size)
@@ -420,6 +490,8 @@ static int s_start(const serve_options_t *opts, sk2_server_t **server_p, char *m
         if (rc != CLI_EXIT_OK)
             return rc;
     }
+    if (opts->replay)
+        return s_add_replays(server, opts);
     if (opts->mock < 0 && opts->device_count == 0)
         return s_add_default(server, opts, mock_serial, serial_size);
     return CLI_EXIT_OK;
@@ -539,7 +611,8 @@ int cli_serve(int argc, char **argv)
                             .fps = 30.0,
                             .status_interval_s = 1.0,
                             .has_status = true,
-                            .is_announced = true};
+                            .is_announced = true,
+                            .rate = 1.0};
     int rc = s_parse(argc, argv, &opts);
     if (rc != CLI_CONTINUE)
         return rc;

@@ -16,7 +16,7 @@ typedef struct {
 } verb_t;
 
 static const verb_t s_verbs[] = {
-    {"serve", cli_serve, "serve depth cameras (or mock ones) until Ctrl-C"},
+    {"serve", cli_serve, "serve cameras, mock ones or recordings until Ctrl-C"},
     {"ping", cli_ping, "check that a server answers, and how fast"},
     {"info", cli_info, "describe a server: name, devices, endpoints"},
     {"stream", cli_stream, "receive depth frames and measure rate and compression"},
@@ -25,6 +25,10 @@ static const verb_t s_verbs[] = {
     {"encode", cli_encode, "encode a PNG into one frame file with a codec"},
     {"decode", cli_decode, "decode a frame file back into a PNG"},
     {"devices", cli_devices, "list the device backends and the cameras they see"},
+    {"record", cli_record, "record a server's streams into a file, frames as sent"},
+    {"inspect", cli_inspect, "describe a recording (or TUM folder): devices, streams, gaps"},
+    {"export", cli_export, "write a recording as a TUM RGB-D folder (PNGs + lists)"},
+    {"import", cli_import, "turn a TUM RGB-D folder into a recording"},
 };
 
 enum { OPT_VERSION = 256 };

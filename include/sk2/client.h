@@ -55,6 +55,11 @@ SK2_EXPORT int sk2_client_set_heartbeat_ms(sk2_client_t *self, int interval_ms);
 /* How long to wait for any reply before the server counts as lost (100 .. 600000 ms). */
 SK2_EXPORT int sk2_client_set_response_timeout_ms(sk2_client_t *self, int timeout_ms);
 
+/* Whether FRAME events of the streams endpoint carry a decoded frame (default: yes). A
+ * recorder that keeps frames as they were sent turns decoding off: sk2_event_frame is then
+ * NULL and sk2_event_encoded has the frame. Returns 0 or SK2_EINVAL. */
+SK2_EXPORT int sk2_client_set_decode(sk2_client_t *self, bool is_decoding);
+
 /* Connects to a control endpoint ("tcp://host:port", or "host:port") and sends `who`.
  * Returns 0, SK2_EINVAL (malformed endpoint), SK2_ECONNECT, SK2_ESTATE (already connected).
  * Success means the request is under way; SK2_EVENT_CONNECTED follows when `me` arrives. */
@@ -101,6 +106,8 @@ SK2_EXPORT const char *sk2_client_stream_codecs(sk2_client_t *self, const char *
                                                 sk2_stream_kind_t kind);
 /* A device's serial number from `me`, or NULL. */
 SK2_EXPORT const char *sk2_client_device_serial(const sk2_client_t *self, const char *device_id);
+/* A device's backend from `me` ("mock", "replay", ...), or NULL. */
+SK2_EXPORT const char *sk2_client_device_backend(const sk2_client_t *self, const char *device_id);
 
 /* Asks the server for its counters; SK2_EVENT_STATS follows with the reply as JSON text (a
  * version-1 server answers with an error instead). Returns 0, SK2_ESTATE, SK2_EAGAIN. */
@@ -162,6 +169,13 @@ SK2_EXPORT int64_t sk2_event_latency_us(const sk2_event_t *self);
 SK2_EXPORT uint64_t sk2_event_gap(const sk2_event_t *self);
 /* For a STATS event: the server's counters as JSON text (borrowed), else NULL. */
 SK2_EXPORT const char *sk2_event_json(const sk2_event_t *self);
+/* For a FRAME from the streams endpoint: the frame exactly as it arrived, its frame header
+ * (docs/protocol.md, checked) and its encoded payload, borrowed while the event lives. Any of
+ * the pointers may be NULL. Returns 0, or SK2_ENOTFOUND for other events and for version-1
+ * depth frames, which arrive without a header. */
+SK2_EXPORT int sk2_event_encoded(const sk2_event_t *self, const uint8_t **header,
+                                 size_t *header_size, const uint8_t **payload,
+                                 size_t *payload_size);
 /* Encoded size on the wire of a FRAME event, in bytes. */
 SK2_EXPORT size_t sk2_event_wire_bytes(const sk2_event_t *self);
 /* Round trip of a PONG, microseconds. */

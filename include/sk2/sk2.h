@@ -12,6 +12,8 @@
 #include "server.h"
 #include "client.h"
 #include "browser.h"
+#include "image.h"
+#include "recording.h"
 
 #ifdef __cplusplus
 extern "C" {

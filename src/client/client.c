@@ -72,6 +72,7 @@ struct sk2_client {
     sk2_event_queue_t queue;            /* events ready for the caller */
     sk2_client_handler_fn *handler;     /* for dispatch */
     void *handler_arg;
+    bool is_skipping_decode; /* sk2_client_set_decode(false): streams frames stay encoded */
 };
 
 /* ---- Event queue -------------------------------------------------------------------------- */
@@ -409,8 +410,8 @@ static s_subscription_t *s_find_subscription(s_device_t *device, sk2_stream_kind
 }
 
 /* Decodes one message of the streams endpoint: [topic][header][payload]. */
-static int s_decode_stream(s_device_t *device, zmsg_t *msg, sk2_event_t **event_p, char *why,
-                           size_t why_size)
+static int s_decode_stream(s_device_t *device, zmsg_t *msg, bool is_decoding, sk2_event_t **event_p,
+                           char *why, size_t why_size)
 {
     if (zmsg_size(msg) != 3) {
         snprintf(why, why_size, "stream message of %zu parts, not 3", zmsg_size(msg));
@@ -436,10 +437,13 @@ static int s_decode_stream(s_device_t *device, zmsg_t *msg, sk2_event_t **event_
     s_subscription_t *subscription = s_find_subscription(device, kind, codec);
     if (!subscription)
         return SK2_ENOTFOUND; /* in flight from before an unsubscribe */
-    sk2_frame_t *frame = sk2_frame_new(kind, header.format, header.width, header.height);
-    if (!frame)
-        return SK2_ENOMEM;
-    rc = sk2_codec_decode(codec, zframe_data(payload), zframe_size(payload), frame);
+    sk2_frame_t *frame = NULL;
+    if (is_decoding) {
+        frame = sk2_frame_new(kind, header.format, header.width, header.height);
+        if (!frame)
+            return SK2_ENOMEM;
+        rc = sk2_codec_decode(codec, zframe_data(payload), zframe_size(payload), frame);
+    }
     sk2_event_t *event = rc == 0 ? sk2_event_new(SK2_EVENT_FRAME, device->id, 0, NULL) : NULL;
     if (!event) {
         snprintf(why, why_size, "undecodable %s frame in %s", sk2_stream_kind_name(kind),
@@ -447,9 +451,11 @@ static int s_decode_stream(s_device_t *device, zmsg_t *msg, sk2_event_t **event_
         sk2_frame_destroy(&frame);
         return rc ? rc : SK2_ENOMEM;
     }
-    sk2_frame_set_sequence(frame, header.sequence);
-    sk2_frame_set_device_timestamp_us(frame, header.device_timestamp_us);
-    sk2_frame_set_capture_time_us(frame, header.capture_time_us);
+    if (frame) {
+        sk2_frame_set_sequence(frame, header.sequence);
+        sk2_frame_set_device_timestamp_us(frame, header.device_timestamp_us);
+        sk2_frame_set_capture_time_us(frame, header.capture_time_us);
+    }
     if (subscription->has_last && header.sequence > subscription->last_sequence)
         event->gap = header.sequence - subscription->last_sequence - 1;
     subscription->has_last = true;
@@ -458,6 +464,9 @@ static int s_decode_stream(s_device_t *device, zmsg_t *msg, sk2_event_t **event_
     event->wire_bytes = zframe_size(payload);
     event->codec = sk2_codec_name(codec);
     event->latency_us = sk2_clock_wall_us() - header.capture_time_us;
+    event->wire_header = zframe_data(head);
+    event->wire_header_size = zframe_size(head);
+    event->wire_payload = zframe_data(payload);
     *event_p = event;
     return 0;
 }
@@ -471,7 +480,12 @@ static void s_read_stream(sk2_client_t *self, s_device_t *device)
         return;
     sk2_event_t *event = NULL;
     char why[160];
-    int rc = s_decode_stream(device, msg, &event, why, sizeof why);
+    int rc = s_decode_stream(device, msg, !self->is_skipping_decode, &event, why, sizeof why);
+    if (rc == 0) {
+        /* The event keeps the message: sk2_event_encoded hands out its header and payload. */
+        event->wire_msg = msg;
+        msg = NULL;
+    }
     zmsg_destroy(&msg);
     if (rc == 0)
         sk2_event_queue_push(&self->queue, event);
@@ -638,6 +652,14 @@ int sk2_client_set_heartbeat_ms(sk2_client_t *self, int interval_ms)
     self->heartbeat_ms = interval_ms;
     if (self->is_connected)
         self->next_heartbeat_us = sk2_clock_mono_us() + interval_ms * 1000LL;
+    return 0;
+}
+
+int sk2_client_set_decode(sk2_client_t *self, bool is_decoding)
+{
+    if (!self)
+        return SK2_EINVAL;
+    self->is_skipping_decode = !is_decoding;
     return 0;
 }
 
@@ -979,6 +1001,20 @@ const char *sk2_client_device_serial(const sk2_client_t *self, const char *devic
         json_t *record = json_array_get(json_object_get(self->me->payload, "devices"), i);
         json_t *serial = json_object_get(record, "serial");
         return json_is_string(serial) ? json_string_value(serial) : NULL;
+    }
+    return NULL;
+}
+
+const char *sk2_client_device_backend(const sk2_client_t *self, const char *device_id)
+{
+    if (!self || !self->me || !device_id)
+        return NULL;
+    for (size_t i = 0; i < self->me->device_count; i++) {
+        if (strcmp(self->me->devices[i].id, device_id) != 0)
+            continue;
+        json_t *record = json_array_get(json_object_get(self->me->payload, "devices"), i);
+        json_t *backend = json_object_get(record, "backend");
+        return json_is_string(backend) ? json_string_value(backend) : NULL;
     }
     return NULL;
 }

@@ -2,8 +2,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <czmq.h>
+
 #include "client/event.h"
 #include "sk2/browser.h"
+#include "sk2/error.h"
 
 sk2_event_t *sk2_event_new(sk2_event_type_t type, const char *device_id, int error,
                            const char *reason)
@@ -26,6 +29,8 @@ void sk2_event_destroy(sk2_event_t **self_p)
         return;
     sk2_event_t *self = *self_p;
     sk2_frame_destroy(&self->frame);
+    zmsg_t *msg = self->wire_msg;
+    zmsg_destroy(&msg);
     free(self->device_id);
     free(self->reason);
     free(self->json);
@@ -89,6 +94,22 @@ sk2_frame_t *sk2_event_take_frame(sk2_event_t *self)
     sk2_frame_t *frame = self->frame;
     self->frame = NULL;
     return frame;
+}
+
+int sk2_event_encoded(const sk2_event_t *self, const uint8_t **header, size_t *header_size,
+                      const uint8_t **payload, size_t *payload_size)
+{
+    if (!self || !self->wire_msg)
+        return SK2_ENOTFOUND;
+    if (header)
+        *header = self->wire_header;
+    if (header_size)
+        *header_size = self->wire_header_size;
+    if (payload)
+        *payload = self->wire_payload;
+    if (payload_size)
+        *payload_size = self->wire_bytes;
+    return 0;
 }
 
 size_t sk2_event_wire_bytes(const sk2_event_t *self)

@@ -9,24 +9,28 @@
 
 struct sk2_event {
     sk2_event_type_t type;
-    char *device_id;        /* device events and frames, else NULL */
-    sk2_frame_t *frame;     /* FRAME: the decoded frame, owned until taken */
-    size_t wire_bytes;      /* FRAME: encoded bytes received */
-    const char *codec;      /* FRAME: codec name (static) */
-    int64_t latency_us;     /* FRAME: capture to decoded, microseconds; -1 if unknown */
-    uint64_t gap;           /* FRAME: frames missed just before this one */
-    char *json;             /* STATS: the reply, owned */
-    int64_t rtt_us;         /* PONG: round trip, microseconds */
-    int error;              /* DISCONNECTED/ERROR: SK2_E* cause */
-    char *reason;           /* DISCONNECTED/ERROR: text, else NULL */
-    char *server_name;      /* SERVER_*: instance name */
-    char *endpoint;         /* SERVER_*: tcp://<address>:<port> */
-    char *host;             /* SERVER_*: SRV target */
-    uint16_t port;          /* SERVER_*: SRV port */
-    char **addresses;       /* SERVER_*: distinct numeric addresses */
-    size_t address_count;   /* entries in addresses */
-    sk2_txt_t *txt;         /* SERVER_*: TXT pairs, or NULL */
-    struct sk2_event *next; /* the client's queue */
+    char *device_id;             /* device events and frames, else NULL */
+    sk2_frame_t *frame;          /* FRAME: the decoded frame, owned until taken */
+    size_t wire_bytes;           /* FRAME: encoded bytes received */
+    const char *codec;           /* FRAME: codec name (static) */
+    int64_t latency_us;          /* FRAME: capture to decoded, microseconds; -1 if unknown */
+    uint64_t gap;                /* FRAME: frames missed just before this one */
+    void *wire_msg;              /* FRAME (streams endpoint): the zmsg_t it came in, owned */
+    const uint8_t *wire_header;  /* FRAME: its frame header, inside wire_msg */
+    size_t wire_header_size;     /* bytes of wire_header */
+    const uint8_t *wire_payload; /* FRAME: its encoded payload (wire_bytes long), inside wire_msg */
+    char *json;                  /* STATS: the reply, owned */
+    int64_t rtt_us;              /* PONG: round trip, microseconds */
+    int error;                   /* DISCONNECTED/ERROR: SK2_E* cause */
+    char *reason;                /* DISCONNECTED/ERROR: text, else NULL */
+    char *server_name;           /* SERVER_*: instance name */
+    char *endpoint;              /* SERVER_*: tcp://<address>:<port> */
+    char *host;                  /* SERVER_*: SRV target */
+    uint16_t port;               /* SERVER_*: SRV port */
+    char **addresses;            /* SERVER_*: distinct numeric addresses */
+    size_t address_count;        /* entries in addresses */
+    sk2_txt_t *txt;              /* SERVER_*: TXT pairs, or NULL */
+    struct sk2_event *next;      /* the client's queue */
 };
 
 /* A first-in first-out queue of events, linked through their `next`. Zero-initialised is

@@ -27,6 +27,7 @@
  * order `sk2 serve` tries them. */
 static const sk2_device_backend_t *const s_backends[] = {
     &sk2_device_backend_mock,
+    &sk2_device_backend_replay,
 #if SK2_HAVE_OPENNI2
     &sk2_device_backend_openni2,
 #endif
@@ -388,17 +389,36 @@ uint64_t sk2_device_frames_produced(const sk2_device_t *self)
     return atomic_load_explicit(&self->frames_produced, memory_order_relaxed);
 }
 
-void sk2_device_emit(sk2_device_t *self, size_t stream_index, sk2_frame_t **frame_p)
+static void s_emit(sk2_device_t *self, size_t stream_index, sk2_frame_t **frame_p, bool is_numbered)
 {
     assert(stream_index < SK2_DEVICE_MAX_STREAMS);
     assert(frame_p && *frame_p);
     sk2_frame_t *frame = *frame_p;
     *frame_p = NULL;
-    sk2_frame_set_sequence(frame, self->next_sequence[stream_index]++);
+    uint64_t sequence = self->next_sequence[stream_index];
+    if (is_numbered && sk2_frame_sequence(frame) > sequence)
+        sequence = sk2_frame_sequence(frame);
+    self->next_sequence[stream_index] = sequence + 1;
+    sk2_frame_set_sequence(frame, sequence);
     atomic_fetch_add_explicit(&self->frames_produced, 1, memory_order_relaxed);
     self->sink(self->sink_arg, &frame);
     /* A sink that only looked at the frame leaves it to us; never leak it. */
     sk2_frame_destroy(&frame);
+}
+
+void sk2_device_emit(sk2_device_t *self, size_t stream_index, sk2_frame_t **frame_p)
+{
+    s_emit(self, stream_index, frame_p, false);
+}
+
+void sk2_device_emit_numbered(sk2_device_t *self, size_t stream_index, sk2_frame_t **frame_p)
+{
+    s_emit(self, stream_index, frame_p, true);
+}
+
+void *sk2_device_impl(sk2_device_t *self, const sk2_device_backend_t *backend)
+{
+    return self && self->backend == backend ? self->impl : NULL;
 }
 
 /* The index of the device's stream of this kind, or -1. */

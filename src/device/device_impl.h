@@ -61,6 +61,15 @@ typedef struct {
  * thread at a time. */
 void sk2_device_emit(sk2_device_t *self, size_t stream_index, sk2_frame_t **frame_p);
 
+/* Like sk2_device_emit, but keeps the frame's own sequence number when it is above the last
+ * one emitted on that stream (else numbers on from there): for sources that carry their own
+ * numbering, such as replays, whose gaps a receiver should see as they were. */
+void sk2_device_emit_numbered(sk2_device_t *self, size_t stream_index, sk2_frame_t **frame_p);
+
+/* The backend state of a device if it belongs to `backend`, else NULL: for a backend's own
+ * public setters (sk2_device_set_replay_source). */
+void *sk2_device_impl(sk2_device_t *self, const sk2_device_backend_t *backend);
+
 /* Whether anyone wants stream `stream_index` now (sk2_device_set_stream_enabled). Backends
  * skip the work for streams nobody wants. Any thread. */
 bool sk2_device_stream_wanted(const sk2_device_t *self, size_t stream_index);
@@ -79,6 +88,7 @@ sk2_device_t *sk2_device_new_replacement(const sk2_device_t *lost);
 sk2_device_t *sk2_device_new_backend(const sk2_device_backend_t *backend);
 
 extern const sk2_device_backend_t sk2_device_backend_mock;
+extern const sk2_device_backend_t sk2_device_backend_replay;
 extern const sk2_device_backend_t sk2_device_backend_openni2;  /* when SK2_HAVE_OPENNI2 */
 extern const sk2_device_backend_t sk2_device_backend_freenect; /* when SK2_HAVE_FREENECT */
 

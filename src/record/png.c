@@ -1,7 +1,8 @@
-/* PNG reading and writing for the codec verbs, over libpng's classic API. libpng reports
- * errors by longjmp to the setjmp in each function; what must be freed afterwards is kept in
- * variables that do not change after the setjmp (or are volatile). */
-#include "pngio.h"
+/* PNG reading and writing of frames, over libpng's classic API: the codec verbs' files and
+ * TUM RGB-D folders. libpng reports errors by longjmp to the setjmp in each function; what must
+ * be freed afterwards is kept in variables that do not change after the setjmp (or are
+ * volatile). */
+#include "sk2/image.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "sk2/error.h"
 
 static bool s_host_is_little_endian(void)
 {
@@ -32,21 +35,23 @@ static void s_on_warning(png_structp png, png_const_charp message)
     (void)message;
 }
 
-int pngio_read(const char *path, sk2_pixel_format_t format16, sk2_frame_t **frame, char *why,
-               size_t why_size)
+int sk2_frame_read_png(const char *path, sk2_pixel_format_t format16, sk2_frame_t **frame,
+                       char *why, size_t why_size)
 {
+    if (!frame)
+        return SK2_EINVAL;
     *frame = NULL;
     char error[256] = "";
     FILE *file = fopen(path, "rb");
     if (!file) {
         snprintf(why, why_size, "cannot open: %s", strerror(errno));
-        return -1;
+        return SK2_ESYS;
     }
     uint8_t signature[8];
     if (fread(signature, 1, 8, file) != 8 || png_sig_cmp(signature, 0, 8) != 0) {
         fclose(file);
         snprintf(why, why_size, "not a PNG file");
-        return -1;
+        return SK2_ECORRUPT;
     }
     png_structp png =
         png_create_read_struct(PNG_LIBPNG_VER_STRING, error, s_on_error, s_on_warning);
@@ -60,7 +65,7 @@ int pngio_read(const char *path, sk2_pixel_format_t format16, sk2_frame_t **fram
         png_destroy_read_struct(&png, &info, NULL);
         fclose(file);
         snprintf(why, why_size, "bad PNG: %s", error[0] ? error : "out of memory");
-        return -1;
+        return SK2_ECORRUPT;
     }
     png_init_io(png, file);
     png_set_sig_bytes(png, 8);
@@ -87,7 +92,7 @@ int pngio_read(const char *path, sk2_pixel_format_t format16, sk2_frame_t **fram
                  : type == PNG_COLOR_TYPE_PALETTE    ? "palette"
                  : type == PNG_COLOR_TYPE_RGB        ? "RGB"
                                                      : "RGBA");
-        return -1;
+        return SK2_EUNSUPPORTED;
     }
     if (depth == 16 && s_host_is_little_endian())
         png_set_swap(png); /* PNG is big-endian; frames hold host order */
@@ -111,13 +116,18 @@ int pngio_read(const char *path, sk2_pixel_format_t format16, sk2_frame_t **fram
     return 0;
 }
 
-int pngio_write(const char *path, const sk2_frame_t *frame, char *why, size_t why_size)
+int sk2_frame_write_png(const sk2_frame_t *frame, const char *path, int level, char *why,
+                        size_t why_size)
 {
     char error[256] = "";
+    if (!frame || !path || level < 0 || level > 9) {
+        snprintf(why, why_size, "no frame or path, or a zlib level outside 0..9");
+        return SK2_EINVAL;
+    }
     FILE *file = fopen(path, "wb");
     if (!file) {
         snprintf(why, why_size, "cannot create: %s", strerror(errno));
-        return -1;
+        return SK2_ESYS;
     }
     png_structp png =
         png_create_write_struct(PNG_LIBPNG_VER_STRING, error, s_on_error, s_on_warning);
@@ -126,9 +136,10 @@ int pngio_write(const char *path, const sk2_frame_t *frame, char *why, size_t wh
         png_destroy_write_struct(&png, &info);
         fclose(file);
         snprintf(why, why_size, "cannot write PNG: %s", error[0] ? error : "out of memory");
-        return -1;
+        return SK2_ESYS;
     }
     png_init_io(png, file);
+    png_set_compression_level(png, level);
     sk2_pixel_format_t format = sk2_frame_format(frame);
     int depth = sk2_pixel_format_bytes(format) == 2 ? 16 : 8;
     int type = format == SK2_PIXEL_RGB24    ? PNG_COLOR_TYPE_RGB
@@ -148,7 +159,7 @@ int pngio_write(const char *path, const sk2_frame_t *frame, char *why, size_t wh
     png_destroy_write_struct(&png, &info);
     if (fclose(file) != 0) {
         snprintf(why, why_size, "cannot write: %s", strerror(errno));
-        return -1;
+        return SK2_ESYS;
     }
     return 0;
 }

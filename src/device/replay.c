@@ -1,0 +1,402 @@
+/* The replay device: plays one device of a recording (or of a TUM RGB-D folder) through the
+ * device interface, so a server serves it like a camera. Its streams, intrinsics, serial and id
+ * are the recorded ones; only its backend name, "replay", tells it apart.
+ *
+ * Timing: frames are due on the recorded spacing of their capture times, divided by the rate
+ * (0: no waiting), measured from start on the monotonic clock. Each frame leaves with a new
+ * capture time (the wall clock when it is played, as a camera would stamp it), a device
+ * timestamp that counts from the first start at the played spacing, and its recorded sequence
+ * number; a loop adds the stream's span of sequence numbers, so numbers only ever grow and the
+ * recorded gaps reappear where they were. Streams nobody wants are skipped without decoding. */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log_internal.h"
+#include "device/device_impl.h"
+#include "sk2/error.h"
+#include "sk2/recording.h"
+
+#define S_WARN_INTERVAL_US  5000000
+#define S_DEFAULT_PERIOD_US 33333 /* loop pause after a recording of one instant */
+
+typedef struct {
+    sk2_device_t *owner;
+    char *path;             /* the recording, owned */
+    size_t recorded_device; /* which of its devices */
+    double rate;            /* 1 = recorded spacing, 0 = as fast as possible */
+    bool is_looping;
+    sk2_recording_reader_t *reader; /* open from open(); the capture thread's while running */
+    sk2_stream_info_t streams[SK2_DEVICE_MAX_STREAMS]; /* recorded streams that have frames */
+    size_t stream_count;
+    uint64_t first_sequence[SK2_DEVICE_MAX_STREAMS];
+    uint64_t last_sequence[SK2_DEVICE_MAX_STREAMS];
+    size_t *frames; /* this device's frame indexes in the reader, in file order */
+    size_t frame_count;
+    int64_t origin_us; /* capture time of its first frame */
+    int64_t span_us;   /* recorded time one loop takes */
+    char serial[SK2_DEVICE_ID_MAX + 1];
+    /* Playing position, kept across stop and start: capture thread only while running. */
+    size_t position;
+    uint64_t loops;
+    int64_t last_offset_us; /* recorded-time offset of the last frame played */
+    bool has_clock;
+    int64_t clock_origin_ns; /* monotonic time of recorded offset 0 at the first start */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool should_stop;
+    pthread_t thread;
+    _Atomic bool is_finished;
+    sk2_ratelimit_t warn_limit;
+} s_replay_t;
+
+static int64_t s_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Waits until deadline_ns (monotonic) or stop; false if the thread should stop. */
+static bool s_wait_until(s_replay_t *self, int64_t deadline_ns)
+{
+    struct timespec deadline = {
+        .tv_sec = (time_t)(deadline_ns / 1000000000),
+        .tv_nsec = (long)(deadline_ns % 1000000000),
+    };
+    pthread_mutex_lock(&self->lock);
+    while (!self->should_stop && s_mono_ns() < deadline_ns) {
+        int rc = pthread_cond_timedwait(&self->wake, &self->lock, &deadline);
+        if (rc != 0 && rc != ETIMEDOUT)
+            break;
+    }
+    bool should_run = !self->should_stop;
+    pthread_mutex_unlock(&self->lock);
+    return should_run;
+}
+
+static int s_stream_index(const s_replay_t *self, sk2_stream_kind_t kind)
+{
+    for (size_t i = 0; i < self->stream_count; i++)
+        if (self->streams[i].kind == kind)
+            return (int)i;
+    return -1;
+}
+
+static void s_warn(s_replay_t *self, size_t index)
+{
+    uint64_t suppressed = 0;
+    if (sk2_ratelimit_pass(&self->warn_limit, S_WARN_INTERVAL_US, &suppressed))
+        SK2_WARN("replay", "%s: frame %zu skipped: %s (%llu more before)", self->path, index,
+                 sk2_recording_reader_why(self->reader), (unsigned long long)suppressed);
+}
+
+/* Plays the frame at the current position, if its stream is wanted. */
+static void s_play(s_replay_t *self, const sk2_recording_frame_info_t *info, size_t index,
+                   int64_t offset_us)
+{
+    int stream = s_stream_index(self, info->kind);
+    if (stream < 0 || !sk2_device_stream_wanted(self->owner, (size_t)stream))
+        return;
+    sk2_frame_t *frame = NULL;
+    if (sk2_recording_reader_read_frame(self->reader, index, &frame) != 0) {
+        s_warn(self, index);
+        return;
+    }
+    uint64_t span = self->last_sequence[stream] - self->first_sequence[stream] + 1;
+    sk2_frame_set_sequence(frame, info->sequence + self->loops * span);
+    double rate = self->rate > 0 ? self->rate : 1.0;
+    sk2_frame_set_device_timestamp_us(frame, self->rate > 0
+                                                 ? (int64_t)((double)offset_us / rate)
+                                                 : (s_mono_ns() - self->clock_origin_ns) / 1000);
+    sk2_frame_set_capture_time_us(frame, sk2_clock_wall_us());
+    sk2_device_emit_numbered(self->owner, (size_t)stream, &frame);
+}
+
+static void *s_play_thread(void *arg)
+{
+    s_replay_t *self = arg;
+    /* Resume on the recorded spacing from wherever the last run stopped. */
+    int64_t resume_offset_us = self->last_offset_us;
+    int64_t resume_ns = s_mono_ns();
+    if (!self->has_clock) {
+        self->clock_origin_ns = resume_ns;
+        self->has_clock = true;
+    }
+    while (!atomic_load(&self->is_finished)) {
+        size_t index = self->frames[self->position];
+        sk2_recording_frame_info_t info;
+        sk2_recording_reader_frame_info(self->reader, index, &info);
+        int64_t offset_us =
+            info.capture_time_us - self->origin_us + (int64_t)self->loops * self->span_us;
+        if (offset_us < self->last_offset_us) /* out of order in the file: play at once */
+            offset_us = self->last_offset_us;
+        int64_t due_ns = self->rate > 0
+                             ? resume_ns + (int64_t)((double)(offset_us - resume_offset_us) *
+                                                     1000.0 / self->rate)
+                             : 0;
+        if (!s_wait_until(self, due_ns))
+            break;
+        s_play(self, &info, index, offset_us);
+        self->last_offset_us = offset_us;
+        if (++self->position == self->frame_count) {
+            self->position = 0;
+            if (self->is_looping)
+                self->loops++;
+            else
+                atomic_store(&self->is_finished, true);
+        }
+    }
+    /* Finished: idle like a camera with nothing in view until stopped. */
+    s_wait_until(self, INT64_MAX);
+    return NULL;
+}
+
+static int s_create(sk2_device_t *owner, void **impl_p)
+{
+    s_replay_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return SK2_ENOMEM;
+    self->owner = owner;
+    self->rate = 1.0;
+    atomic_init(&self->is_finished, false);
+    pthread_condattr_t attr;
+    if (pthread_mutex_init(&self->lock, NULL) != 0) {
+        free(self);
+        return SK2_ENOMEM;
+    }
+    bool ok = pthread_condattr_init(&attr) == 0;
+    if (ok) {
+        ok = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
+             pthread_cond_init(&self->wake, &attr) == 0;
+        pthread_condattr_destroy(&attr);
+    }
+    if (!ok) {
+        pthread_mutex_destroy(&self->lock);
+        free(self);
+        return SK2_ENOMEM;
+    }
+    *impl_p = self;
+    return 0;
+}
+
+static void s_destroy(void *impl)
+{
+    s_replay_t *self = impl;
+    sk2_recording_reader_destroy(&self->reader);
+    free(self->frames);
+    free(self->path);
+    pthread_cond_destroy(&self->wake);
+    pthread_mutex_destroy(&self->lock);
+    free(self);
+}
+
+/* Gathers the device's frames and the streams that have any. */
+static int s_collect(s_replay_t *self)
+{
+    size_t total = sk2_recording_reader_frame_count(self->reader);
+    self->frames = malloc((total ? total : 1) * sizeof *self->frames);
+    if (!self->frames)
+        return SK2_ENOMEM;
+    bool has_frames[SK2_DEVICE_MAX_STREAMS] = {false};
+    size_t recorded = sk2_recording_reader_stream_count(self->reader, self->recorded_device);
+    sk2_stream_info_t infos[SK2_DEVICE_MAX_STREAMS];
+    for (size_t s = 0; s < recorded && s < SK2_DEVICE_MAX_STREAMS; s++)
+        sk2_recording_reader_stream_info(self->reader, self->recorded_device, s, &infos[s]);
+    int64_t last_us = 0, first_stream_last_us = 0;
+    size_t first_stream_count = 0;
+    sk2_stream_kind_t first_kind = 0;
+    for (size_t i = 0; i < total; i++) {
+        sk2_recording_frame_info_t info;
+        if (sk2_recording_reader_frame_info(self->reader, i, &info) != 0 ||
+            info.device != self->recorded_device)
+            continue;
+        size_t s = 0;
+        while (s < recorded && infos[s].kind != info.kind)
+            s++;
+        if (s == recorded || s >= SK2_DEVICE_MAX_STREAMS)
+            continue;
+        if (self->frame_count == 0) {
+            self->origin_us = info.capture_time_us;
+            first_kind = info.kind;
+        }
+        if (!has_frames[s]) {
+            has_frames[s] = true;
+            self->first_sequence[s] = info.sequence;
+        }
+        if (info.sequence > self->last_sequence[s])
+            self->last_sequence[s] = info.sequence;
+        if (info.kind == first_kind) {
+            first_stream_count++;
+            first_stream_last_us = info.capture_time_us;
+        }
+        if (info.capture_time_us > last_us || self->frame_count == 0)
+            last_us = info.capture_time_us;
+        self->frames[self->frame_count++] = i;
+    }
+    if (self->frame_count == 0)
+        return SK2_ENOTFOUND;
+    /* Streams are renumbered to those with frames; sequences follow their stream. */
+    uint64_t first[SK2_DEVICE_MAX_STREAMS], last[SK2_DEVICE_MAX_STREAMS];
+    for (size_t s = 0; s < recorded && s < SK2_DEVICE_MAX_STREAMS; s++) {
+        if (!has_frames[s])
+            continue;
+        first[self->stream_count] = self->first_sequence[s];
+        last[self->stream_count] = self->last_sequence[s];
+        self->streams[self->stream_count++] = infos[s];
+    }
+    memcpy(self->first_sequence, first, sizeof first);
+    memcpy(self->last_sequence, last, sizeof last);
+    int64_t period = first_stream_count > 1 ? (first_stream_last_us - self->origin_us) /
+                                                  (int64_t)(first_stream_count - 1)
+                                            : S_DEFAULT_PERIOD_US;
+    self->span_us = (last_us > self->origin_us ? last_us - self->origin_us : 0) +
+                    (period > 0 ? period : S_DEFAULT_PERIOD_US);
+    return 0;
+}
+
+static int s_open(void *impl)
+{
+    s_replay_t *self = impl;
+    if (!self->path) {
+        SK2_ERROR("replay", "no recording to play: sk2_device_set_replay_source first");
+        return SK2_EDEVICE;
+    }
+    self->reader = sk2_recording_reader_new();
+    if (!self->reader)
+        return SK2_ENOMEM;
+    int rc = sk2_recording_reader_open(self->reader, self->path);
+    if (rc != 0) {
+        SK2_ERROR("replay", "cannot play %s: %s", self->path,
+                  sk2_recording_reader_why(self->reader));
+        return rc == SK2_ENOMEM ? rc : SK2_EDEVICE;
+    }
+    if (self->recorded_device >= sk2_recording_reader_device_count(self->reader)) {
+        SK2_ERROR("replay", "%s has %zu device(s), no device %zu", self->path,
+                  sk2_recording_reader_device_count(self->reader), self->recorded_device);
+        return SK2_EDEVICE;
+    }
+    rc = s_collect(self);
+    if (rc != 0) {
+        if (rc == SK2_ENOTFOUND)
+            SK2_ERROR("replay", "%s holds no frames of device %zu", self->path,
+                      self->recorded_device);
+        return rc == SK2_ENOMEM ? rc : SK2_EDEVICE;
+    }
+    const char *id = sk2_recording_reader_device_id(self->reader, self->recorded_device);
+    if (sk2_device_set_id(self->owner, id) != 0)
+        SK2_WARN("replay", "recorded id '%.64s' is not a valid device id; a new one is used", id);
+    snprintf(self->serial, sizeof self->serial, "%s",
+             sk2_recording_reader_device_serial(self->reader, self->recorded_device));
+    return 0;
+}
+
+static int s_start(void *impl)
+{
+    s_replay_t *self = impl;
+    self->should_stop = false;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&self->thread, NULL, s_play_thread, self);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc == 0 ? 0 : SK2_ESYS;
+}
+
+static void s_stop(void *impl)
+{
+    s_replay_t *self = impl;
+    pthread_mutex_lock(&self->lock);
+    self->should_stop = true;
+    pthread_cond_signal(&self->wake);
+    pthread_mutex_unlock(&self->lock);
+    pthread_join(self->thread, NULL);
+}
+
+static size_t s_stream_count(const void *impl)
+{
+    const s_replay_t *self = impl;
+    return self->stream_count;
+}
+
+static int s_stream_info(const void *impl, size_t index, sk2_stream_info_t *info)
+{
+    const s_replay_t *self = impl;
+    if (index >= self->stream_count)
+        return SK2_ENOTFOUND;
+    *info = self->streams[index];
+    info->fps = self->rate > 0 ? info->fps * self->rate : 0;
+    return 0;
+}
+
+static const char *s_serial(const void *impl)
+{
+    const s_replay_t *self = impl;
+    return self->serial;
+}
+
+const sk2_device_backend_t sk2_device_backend_replay = {
+    .name = "replay",
+    .create = s_create,
+    .destroy = s_destroy,
+    .set_fps = NULL,
+    .open = s_open,
+    .start = s_start,
+    .stop = s_stop,
+    .stream_count = s_stream_count,
+    .stream_info = s_stream_info,
+    .serial = s_serial,
+    .set_color_size = NULL,
+};
+
+/* ---- Public setters ---- */
+
+int sk2_device_set_replay_source(sk2_device_t *device, const char *path, size_t recorded_device)
+{
+    s_replay_t *self = sk2_device_impl(device, &sk2_device_backend_replay);
+    if (!self || !path || !*path || recorded_device >= SK2_RECORDING_MAX_DEVICES)
+        return SK2_EINVAL;
+    if (sk2_device_is_open(device))
+        return SK2_ESTATE;
+    char *copy = strdup(path);
+    if (!copy)
+        return SK2_ENOMEM;
+    free(self->path);
+    self->path = copy;
+    self->recorded_device = recorded_device;
+    return 0;
+}
+
+int sk2_device_set_replay_rate(sk2_device_t *device, double rate)
+{
+    s_replay_t *self = sk2_device_impl(device, &sk2_device_backend_replay);
+    if (!self || isnan(rate) || rate < 0 || rate > 1000)
+        return SK2_EINVAL;
+    if (sk2_device_is_running(device))
+        return SK2_ESTATE;
+    self->rate = rate;
+    return 0;
+}
+
+int sk2_device_set_replay_loop(sk2_device_t *device, bool is_looping)
+{
+    s_replay_t *self = sk2_device_impl(device, &sk2_device_backend_replay);
+    if (!self)
+        return SK2_EINVAL;
+    if (sk2_device_is_running(device))
+        return SK2_ESTATE;
+    self->is_looping = is_looping;
+    return 0;
+}
+
+bool sk2_device_replay_is_finished(const sk2_device_t *device)
+{
+    s_replay_t *self = sk2_device_impl((sk2_device_t *)device, &sk2_device_backend_replay);
+    return self && atomic_load(&self->is_finished);
+}

@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""Recording and replay end to end, as a user runs them: record a mock server, replay the file
+with `sk2 serve --replay`, record the replay, and check every depth and IR frame bit for bit;
+a recorder killed with SIGKILL leaves a readable file; export to a TUM folder and import back
+gives the same pixels (same sk2d bytes) and times; damaged files give clear errors.
+
+The recordings are read here by an independent reader written from docs/recording.md, which
+checks every chunk's CRC and the index.
+
+Usage: test_record_cli.py /path/to/sk2
+"""
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+
+SK2 = sys.argv[1] if len(sys.argv) > 1 else "sk2"
+os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/nonexistent/sk2-record-test-bus"
+results = []
+TMP = tempfile.mkdtemp(prefix="sk2-record-")
+KINDS = {1: "depth", 2: "color", 3: "ir", 4: "body"}
+
+
+def check(name, condition, detail=""):
+    results.append(bool(condition))
+    print(("PASS " if condition else "FAIL ") + name + ("" if condition else f": {detail}"))
+
+
+def run(*args, timeout=60):
+    return subprocess.run([SK2, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def path(name):
+    return os.path.join(TMP, name)
+
+
+# ---- An independent reader of the format (docs/recording.md) ----
+
+def read_recording(file_name):
+    """Returns (devices, frames, has_index); frames are dicts with the header fields and the
+    payload. Stops at the first incomplete or damaged chunk, as the format says."""
+    data = open(file_name, "rb").read()
+    assert data[:8] == b"SK2REC\r\n", "magic"
+    major, minor, header_size = struct.unpack_from("<HHI", data, 8)
+    assert (major, header_size) == (1, 32), "version or header size"
+    assert zlib.crc32(data[:28]) == struct.unpack_from("<I", data, 28)[0], "file header CRC"
+    devices, frames, offset, has_index = [], [], 32, False
+    while offset + 12 <= len(data):
+        kind, size, crc = data[offset:offset + 4], *struct.unpack_from("<II", data, offset + 4)
+        body = data[offset + 12:offset + 12 + size]
+        if len(body) < size or zlib.crc32(data[offset:offset + 8] + body) != crc:
+            break
+        if kind == b"DEVC":
+            assert struct.unpack_from("<H", body)[0] == len(devices)
+            devices.append(json.loads(body[4:]))
+        elif kind == b"FRAM":
+            device, = struct.unpack_from("<H", body)
+            head = body[4:68]
+            assert head[:4] == b"sk2h"
+            hsize, = struct.unpack_from("<H", head, 6)
+            width, height, payload_size, seq, dev_ts, capture = struct.unpack_from(
+                "<IIIQqq", head, 12)
+            payload = body[4 + hsize:]
+            assert len(payload) == payload_size
+            frames.append(dict(device=device, kind=KINDS[head[8]], codec=head[10], width=width,
+                               height=height, seq=seq, capture=capture, payload=payload,
+                               offset=offset))
+        elif kind == b"INDX":
+            ndev, nframes, entry = struct.unpack_from("<III", body)
+            assert entry == 48 and nframes == len(frames) and ndev == len(devices)
+            for i, f in enumerate(frames):
+                at = 16 + 8 * ndev + 48 * i
+                assert struct.unpack_from("<QQ", body, at) == (f["offset"], f["seq"])
+        elif kind == b"FOOT":
+            has_index = offset + 12 + size == len(data)
+        offset += 12 + size
+    return devices, frames, has_index
+
+
+# ---- Servers ----
+
+def start_server(*extra):
+    endpoint_file = path(f"endpoint-{time.monotonic_ns()}")
+    proc = subprocess.Popen([SK2, "serve", "--bind", "127.0.0.1", "--endpoint-file",
+                             endpoint_file, "--no-status", "--no-announce", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and proc.poll() is None:
+        if os.path.exists(endpoint_file):
+            with open(endpoint_file) as f:
+                return proc, f.read().strip()
+        time.sleep(0.05)
+    proc.kill()
+    out, err = proc.communicate()
+    raise RuntimeError(f"sk2 serve {extra} did not start: {err}")
+
+
+def stop_server(proc):
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()
+
+
+def by_kind(frames):
+    out = {}
+    for f in frames:
+        out.setdefault(f["kind"], []).append(f)
+    return out
+
+
+def main():
+    for verb in ("record", "inspect", "export", "import"):
+        r = run(verb, "--help")
+        check(f"{verb} --help exits 0", r.returncode == 0 and verb in r.stdout, r.stdout)
+    for name, args in [("record without -o", ["record", "127.0.0.1:5"]),
+                       ("record with a bad stream", ["record", "-o", "x", "--streams", "sound"]),
+                       ("record with a bad codec", ["record", "-o", "x", "--codec", "depth=zip"]),
+                       ("inspect without a file", ["inspect"]),
+                       ("--loop without --replay", ["serve", "--loop"])]:
+        r = run(*args)
+        check(f"usage error exits 2: {name}", r.returncode == 2 and r.stderr.strip(),
+              f"rc={r.returncode} {r.stderr!r}")
+
+    # 1. Record a mock server for 2 s.
+    a = path("a.sk2r")
+    server, endpoint = start_server("--mock", "1")
+    r = run("record", endpoint, "-o", a, "--seconds", "2", "--streams", "depth,ir",
+            "--status-interval", "0.5")
+    stop_server(server)
+    check("record of a mock server exits 0", r.returncode == 0, r.stderr)
+    check("record prints status lines with frames, MB and drops",
+          "frames" in r.stdout and "MB" in r.stdout and "drops" in r.stdout, r.stdout)
+    devices_a, frames_a, has_index = read_recording(a)
+    kinds_a = by_kind(frames_a)
+    check("the recording is closed with an index", has_index)
+    check("about 2 s of depth and IR were recorded",
+          40 <= len(kinds_a.get("depth", [])) <= 80 and 40 <= len(kinds_a.get("ir", [])) <= 80,
+          {k: len(v) for k, v in kinds_a.items()})
+    check("the device description has intrinsics and a serial",
+          devices_a and devices_a[0]["serial"].startswith("mock-") and
+          "intrinsics" in devices_a[0]["streams"][0], devices_a)
+    r = run("inspect", a)
+    check("inspect shows devices, streams and frame counts",
+          r.returncode == 0 and "index ok" in r.stdout and
+          f"frames    {len(frames_a)}" in r.stdout and "gaps" in r.stdout, r.stdout + r.stderr)
+
+    # 2. Replay it (looping), record the replay for longer than one loop.
+    b = path("b.sk2r")
+    server, endpoint = start_server("--replay", a, "--loop")
+    info = run("info", endpoint, "--json")
+    me = json.loads(info.stdout) if info.returncode == 0 else {}
+    record = (me.get("devices") or [{}])[0]
+    check("the replay serves the recorded id, serial and intrinsics, as backend replay",
+          record.get("backend") == "replay" and record.get("id") == devices_a[0]["id"] and
+          record.get("serial") == devices_a[0]["serial"] and
+          record["streams"][0]["intrinsics"]["fx"] ==
+          devices_a[0]["streams"][0]["intrinsics"]["fx"], info.stdout)
+    r = run("record", endpoint, "-o", b, "--seconds", "4", "--streams", "depth,ir", "--no-status")
+    stop_server(server)
+    check("record of the replay exits 0", r.returncode == 0, r.stderr)
+    _, frames_b, _ = read_recording(b)
+    mismatches, seen = 0, set()
+    for kind, frames in by_kind(frames_b).items():
+        originals = {f["seq"]: f for f in kinds_a[kind]}
+        first, last = min(originals), max(originals)
+        span = last - first + 1
+        for f in frames:
+            original = originals.get(first + (f["seq"] - first) % span)
+            if (original is None or original["payload"] != f["payload"] or
+                    original["codec"] != f["codec"] or original["width"] != f["width"]):
+                mismatches += 1
+            else:
+                seen.add((kind, original["seq"]))
+    check("every replayed frame is bit for bit the recorded one (sequence numbers kept)",
+          mismatches == 0 and len(frames_b) > 0, f"{mismatches} of {len(frames_b)} differ")
+    check("every recorded frame came back at least once",
+          seen == {(f["kind"], f["seq"]) for f in frames_a},
+          f"{len(seen)} of {len(frames_a)}")
+    gaps_b = [g["capture"] - f["capture"] for f, g in zip(by_kind(frames_b)["depth"],
+                                                          by_kind(frames_b)["depth"][1:])]
+    check("the replay keeps the recorded spacing (real time)",
+          gaps_b and 25000 < sorted(gaps_b)[len(gaps_b) // 2] < 42000, gaps_b[:10])
+
+    # 3. A recorder killed with SIGKILL leaves a readable file.
+    k = path("killed.sk2r")
+    server, endpoint = start_server("--mock", "1")
+    proc = subprocess.Popen([SK2, "record", endpoint, "-o", k, "--streams", "depth",
+                             "--no-status"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (not os.path.exists(k) or os.path.getsize(k) < 200000):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stop_server(server)
+    _, frames_k, has_index = read_recording(k)
+    r = run("inspect", k)
+    check("a recorder killed with SIGKILL leaves frames that read back",
+          len(frames_k) > 3 and not has_index and r.returncode == 0 and
+          "rebuilt by scanning" in r.stdout, r.stdout + r.stderr)
+    r = run("export", k, path("killed-tum"))
+    check("and it exports like a closed one", r.returncode == 0, r.stderr)
+
+    # 4. Export to TUM and import back: the same sk2d bytes, so the same pixels, and times.
+    tum, c = path("tum"), path("c.sk2r")
+    r = run("export", a, tum)
+    check("export writes a TUM folder", r.returncode == 0 and
+          os.path.exists(os.path.join(tum, "depth.txt")), r.stderr)
+    lines = [l for l in open(os.path.join(tum, "depth.txt")) if not l.startswith("#")]
+    check("depth.txt lists every depth frame as 'timestamp depth/<t>.png'",
+          len(lines) == len(kinds_a["depth"]) and lines[0].split()[1].startswith("depth/"),
+          lines[:2])
+    r = run("export", a, tum)
+    check("export refuses a folder that holds an export", r.returncode == 1, r.stderr)
+    r = run("import", tum, c)
+    check("import turns the folder into a recording", r.returncode == 0, r.stderr)
+    _, frames_c, _ = read_recording(c)
+    same = {(f["kind"], f["capture"]): f["payload"] for f in frames_c}
+    lossless = all(same.get((f["kind"], f["capture"])) == f["payload"] for f in frames_a)
+    check("export then import gives back every frame losslessly",
+          lossless and len(frames_c) == len(frames_a), f"{len(frames_c)} vs {len(frames_a)}")
+    server, endpoint = start_server("--replay", tum, "--rate", "0")
+    info = run("info", endpoint, "--json")
+    stop_server(server)
+    check("serve --replay plays a TUM folder directly",
+          info.returncode == 0 and '"backend":"replay"' in info.stdout.replace(" ", ""),
+          info.stdout + info.stderr)
+
+    # 5. Damaged files: clear errors.
+    data = open(a, "rb").read()
+    cut = path("cut.sk2r")
+    open(cut, "wb").write(data[:len(data) // 2])
+    r = run("inspect", cut)
+    check("a truncated file reads up to its last whole frame",
+          r.returncode == 0 and "ignored" in r.stdout, r.stdout + r.stderr)
+    bad = bytearray(data)
+    bad[20] ^= 1
+    open(path("crc.sk2r"), "wb").write(bad)
+    r = run("inspect", path("crc.sk2r"))
+    check("a damaged file header is refused", r.returncode == 1 and "CRC" in r.stderr, r.stderr)
+    bad = bytearray(data)
+    bad[8:10] = struct.pack("<H", 2)
+    bad[28:32] = struct.pack("<I", zlib.crc32(bytes(bad[:28])))
+    open(path("v2.sk2r"), "wb").write(bad)
+    r = run("inspect", path("v2.sk2r"))
+    check("another major version is refused by name",
+          r.returncode == 1 and "version 2.0" in r.stderr, r.stderr)
+    r = run("serve", "--replay", path("v2.sk2r"), "--no-announce", "--no-status")
+    check("serve --replay of an unreadable file exits 1", r.returncode == 1 and r.stderr,
+          r.stderr)
+    r = run("inspect", path("nothing-here"))
+    check("a missing file is said to be missing", r.returncode == 1 and "No such file" in r.stderr,
+          r.stderr)
+
+    shutil.rmtree(TMP, ignore_errors=True)
+    passed = sum(results)
+    print(f"{passed} passed, {len(results) - passed} failed")
+    return 0 if passed == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,464 @@
+/* `sk2 record`: subscribes to the streams of a server's devices and writes every frame as it
+ * arrived (header and encoded payload, no re-encoding) into an sk2 recording, with each
+ * device's description. Frames are not decoded: recording costs a copy to the kernel per frame.
+ * A status line shows frames, megabytes and drops (sequence gaps). Ctrl-C, --seconds or
+ * --frames end it with the index written; a killed recorder or a full disk leaves a file that
+ * reads up to its last complete frame. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "sk2/sk2.h"
+
+static const char *const s_verb = "record";
+
+static const sk2_stream_kind_t s_kinds[] = {SK2_STREAM_DEPTH, SK2_STREAM_IR, SK2_STREAM_COLOR};
+#define S_KINDS (sizeof s_kinds / sizeof s_kinds[0])
+
+typedef struct {
+    const char *endpoint_arg;
+    const char *path;
+    long frames;
+    double seconds;
+    const char *device_id;
+    bool wants[S_KINDS];         /* --streams; all by default */
+    const char *codecs[S_KINDS]; /* --codec KIND=CODEC, NULL: the default choice */
+    double status_interval_s;
+    bool has_status;
+    int timeout_ms;
+    int browse_ms;
+} record_options_t;
+
+typedef struct {
+    char id[SK2_DEVICE_ID_MAX + 1];
+    size_t index; /* in the recording */
+} record_device_t;
+
+typedef struct {
+    const record_options_t *opts;
+    sk2_client_t *client;
+    sk2_recording_writer_t *writer;
+    char endpoint[CLI_ENDPOINT_MAX];
+    cli_status_t status;
+    record_device_t devices[SK2_RECORDING_MAX_DEVICES];
+    size_t device_count;
+    uint64_t drops;
+    bool is_connected, is_done, has_write_failed;
+    int end_rc;
+    int64_t connect_until_us, started_us, stop_us, next_status_us, last_status_us;
+    uint64_t last_bytes, last_frames;
+} record_t;
+
+enum {
+    OPT_FRAMES = 256,
+    OPT_SECONDS,
+    OPT_DEVICE,
+    OPT_STREAMS,
+    OPT_CODEC,
+    OPT_STATUS_INTERVAL,
+    OPT_NO_STATUS,
+    OPT_TIMEOUT,
+    OPT_BROWSE_TIMEOUT,
+};
+
+static void s_print_usage(void)
+{
+    printf("usage: sk2 record [SERVER] -o FILE [--seconds S] [--frames N] [--device ID]\n"
+           "                  [--streams LIST] [--codec KIND=CODEC] [--status-interval S]\n"
+           "                  [--no-status] [--timeout MS] [--browse-timeout S] [-v|-q]\n"
+           "\n"
+           "Records a server's streams into FILE, frames exactly as sent (no re-encoding).\n"
+           "\n" CLI_TARGET_HELP
+           "  -o, --output FILE     the recording to write (replaced if it exists)\n"
+           "  --seconds S           stop S seconds after connecting\n"
+           "  --frames N            stop after N frames in all\n"
+           "  --device ID           only this device (default: every device, also new ones)\n"
+           "  --streams LIST        comma-separated kinds: depth,ir,color (default: all the\n"
+           "                        server offers)\n"
+           "  --codec KIND=CODEC    codec to receive a kind in (default: sk2d for depth and IR,\n"
+           "                        jpeg for colour, or the first lossless one offered)\n"
+           "  --status-interval S   seconds between status lines (default 1)\n"
+           "  --no-status           no status lines\n"
+           "  --timeout MS          wait at most MS ms for the server (default %d)\n"
+           "\n"
+           "Without --seconds or --frames, records until Ctrl-C. `sk2 inspect FILE` shows\n"
+           "what a recording holds; `sk2 serve --replay FILE` plays it.\n"
+           "Exit status: 0 frames recorded; 1 none, or the file could not be written (it\n"
+           "then holds every frame before the failure); 2 usage; 3 server lost.\n",
+           SK2_CLIENT_RESPONSE_TIMEOUT_MS);
+}
+
+static int s_kind_slot(const char *name, size_t length)
+{
+    for (size_t i = 0; i < S_KINDS; i++) {
+        const char *known = sk2_stream_kind_name(s_kinds[i]);
+        if (strlen(known) == length && strncmp(known, name, length) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+static int s_apply_option(record_options_t *opts, int opt, const char *arg)
+{
+    switch (opt) {
+    case 'o':
+        if (!*arg)
+            return cli_usage_error(s_verb, "-o needs a file name");
+        opts->path = arg;
+        break;
+    case OPT_FRAMES:
+        if (cli_parse_long(arg, 1, 1000000000L, &opts->frames) != 0)
+            return cli_usage_error(s_verb, "--frames must be 1..1000000000, not '%s'", arg);
+        break;
+    case OPT_SECONDS:
+        if (cli_parse_double(arg, 0.001, 31536000.0, &opts->seconds) != 0)
+            return cli_usage_error(s_verb, "--seconds must be 0.001..31536000, not '%s'", arg);
+        break;
+    case OPT_DEVICE:
+        if (!*arg || strlen(arg) > SK2_DEVICE_ID_MAX)
+            return cli_usage_error(s_verb, "--device must be 1..%d bytes", SK2_DEVICE_ID_MAX);
+        opts->device_id = arg;
+        break;
+    case OPT_STREAMS: {
+        bool wants[S_KINDS] = {false};
+        for (const char *p = arg; *p;) {
+            size_t length = strcspn(p, ",");
+            int slot = s_kind_slot(p, length);
+            if (slot < 0)
+                return cli_usage_error(s_verb, "--streams takes depth, ir and color, not '%s'",
+                                       arg);
+            wants[slot] = true;
+            p += length + (p[length] == ',');
+        }
+        memcpy(opts->wants, wants, sizeof wants);
+        break;
+    }
+    case OPT_CODEC: {
+        const char *equals = strchr(arg, '=');
+        int slot = equals ? s_kind_slot(arg, (size_t)(equals - arg)) : -1;
+        if (slot < 0 || !sk2_codec_find(equals + 1))
+            return cli_usage_error(s_verb, "--codec takes KIND=CODEC (e.g. depth=rvl), not '%s'",
+                                   arg);
+        opts->codecs[slot] = equals + 1;
+        break;
+    }
+    case OPT_STATUS_INTERVAL:
+        if (cli_parse_double(arg, 0.1, 3600.0, &opts->status_interval_s) != 0)
+            return cli_usage_error(s_verb, "--status-interval must be 0.1..3600 s, not '%s'", arg);
+        break;
+    case OPT_NO_STATUS:
+        opts->has_status = false;
+        break;
+    case OPT_TIMEOUT:
+        if (cli_parse_timeout_ms(arg, &opts->timeout_ms) != 0)
+            return cli_usage_error(s_verb, "--timeout must be %d..%d ms, not '%s'",
+                                   CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, arg);
+        break;
+    case OPT_BROWSE_TIMEOUT:
+        return cli_parse_browse_timeout(s_verb, arg, &opts->browse_ms);
+    }
+    return CLI_CONTINUE;
+}
+
+static int s_parse(int argc, char **argv, record_options_t *opts)
+{
+    static const char optstring[] = ":ho:vq";
+    static const struct option options[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"frames", required_argument, NULL, OPT_FRAMES},
+        {"seconds", required_argument, NULL, OPT_SECONDS},
+        {"device", required_argument, NULL, OPT_DEVICE},
+        {"streams", required_argument, NULL, OPT_STREAMS},
+        {"codec", required_argument, NULL, OPT_CODEC},
+        {"status-interval", required_argument, NULL, OPT_STATUS_INTERVAL},
+        {"no-status", no_argument, NULL, OPT_NO_STATUS},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
+        {"help", no_argument, NULL, 'h'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
+        if (cli_common_option(opt))
+            continue;
+        if (opt == 'h') {
+            s_print_usage();
+            return CLI_EXIT_OK;
+        }
+        if (opt == '?' || opt == ':')
+            return cli_option_error(s_verb, opt, optstring, options, argv);
+        int rc = s_apply_option(opts, opt, optarg);
+        if (rc != CLI_CONTINUE)
+            return rc;
+    }
+    if (optind + 1 < argc)
+        return cli_usage_error(s_verb, "unexpected argument '%s'", argv[optind + 1]);
+    if (!opts->path)
+        return cli_usage_error(s_verb, "missing -o FILE");
+    opts->endpoint_arg = optind < argc ? argv[optind] : NULL;
+    return CLI_CONTINUE;
+}
+
+/* The codec to receive a stream in: the one asked for, else the first offered of a preference
+ * list (lossless for 16-bit streams; JPEG for colour, as the camera's own compression). */
+static const char *s_pick_codec(const record_options_t *opts, size_t slot, const char *offered,
+                                char *out, size_t size)
+{
+    static const char *const depth_order[] = {"sk2d", "rvl", "raw"};
+    static const char *const color_order[] = {"jpeg", "raw"};
+    const char *const *order = s_kinds[slot] == SK2_STREAM_COLOR ? color_order : depth_order;
+    size_t count = s_kinds[slot] == SK2_STREAM_COLOR ? 2 : 3;
+    char list[256];
+    snprintf(list, sizeof list, ",%s,", offered);
+    for (size_t i = 0; i < (opts->codecs[slot] ? 1 : count); i++) {
+        const char *want = opts->codecs[slot] ? opts->codecs[slot] : order[i];
+        char needle[64];
+        snprintf(needle, sizeof needle, ",%s,", want);
+        if (strstr(list, needle)) {
+            snprintf(out, size, "%s", want);
+            return out;
+        }
+    }
+    return NULL;
+}
+
+/* Describes a device in the recording and subscribes to its chosen streams. */
+static void s_add_device(record_t *self, const char *id)
+{
+    if (self->opts->device_id && strcmp(self->opts->device_id, id) != 0)
+        return;
+    for (size_t i = 0; i < self->device_count; i++)
+        if (strcmp(self->devices[i].id, id) == 0)
+            return;
+    char safe[4 * SK2_DEVICE_ID_MAX + 1];
+    cli_safe(id, safe, sizeof safe);
+    sk2_stream_info_t infos[S_KINDS];
+    char codecs[S_KINDS][32];
+    size_t count = 0;
+    bool chosen[S_KINDS] = {false};
+    for (size_t slot = 0; slot < S_KINDS; slot++) {
+        const char *offered = sk2_client_stream_codecs(self->client, id, s_kinds[slot]);
+        if (!self->opts->wants[slot] || !offered ||
+            sk2_client_stream_info(self->client, id, s_kinds[slot], &infos[count]) != 0)
+            continue;
+        if (!s_pick_codec(self->opts, slot, offered, codecs[slot], sizeof codecs[slot])) {
+            cli_status_note(&self->status, "sk2 record: device %s offers no %s for %s (only %s)",
+                            safe, self->opts->codecs[slot] ? self->opts->codecs[slot] : "codec",
+                            sk2_stream_kind_name(s_kinds[slot]), offered);
+            continue;
+        }
+        chosen[slot] = true;
+        count++;
+    }
+    if (count == 0 || self->device_count >= SK2_RECORDING_MAX_DEVICES) {
+        cli_status_note(&self->status, "sk2 record: nothing to record from device %s", safe);
+        return;
+    }
+    record_device_t *device = &self->devices[self->device_count];
+    int rc = sk2_recording_writer_add_device(
+        self->writer, id, sk2_client_device_serial(self->client, id),
+        sk2_client_device_backend(self->client, id), infos, count, &device->index);
+    if (rc != 0) {
+        cli_status_close(&self->status);
+        fprintf(stderr, "sk2 record: %s: %s\n", self->opts->path,
+                sk2_recording_writer_why(self->writer));
+        self->has_write_failed = self->is_done = true;
+        return;
+    }
+    snprintf(device->id, sizeof device->id, "%s", id);
+    self->device_count++;
+    for (size_t slot = 0; slot < S_KINDS; slot++) {
+        if (!chosen[slot])
+            continue;
+        rc = sk2_client_subscribe(self->client, id, s_kinds[slot], codecs[slot]);
+        if (rc != 0)
+            cli_status_note(&self->status, "sk2 record: cannot subscribe to %s/%s of %s: %s",
+                            sk2_stream_kind_name(s_kinds[slot]), codecs[slot], safe,
+                            sk2_strerror(rc));
+        else
+            cli_status_note(&self->status, "sk2 record: device %s: %s in %s", safe,
+                            sk2_stream_kind_name(s_kinds[slot]), codecs[slot]);
+    }
+}
+
+static void s_on_connected(record_t *self)
+{
+    self->is_connected = true;
+    self->started_us = sk2_clock_mono_us();
+    if (self->opts->seconds > 0)
+        self->stop_us = self->started_us + (int64_t)(self->opts->seconds * 1e6);
+    self->last_status_us = self->started_us;
+    self->next_status_us = self->started_us + (int64_t)(self->opts->status_interval_s * 1e6);
+    for (size_t i = 0; i < sk2_client_device_count(self->client); i++)
+        s_add_device(self, sk2_client_device_id(self->client, i));
+    if (self->device_count == 0 && !self->is_done) {
+        cli_status_close(&self->status);
+        fprintf(stderr, "sk2 record: %s has %s\n", self->endpoint,
+                self->opts->device_id ? "no such device"
+                                      : "no device with a streams endpoint (a version-1 server "
+                                        "cannot be recorded)");
+        self->end_rc = CLI_EXIT_FAILURE;
+        self->is_done = true;
+    }
+}
+
+static void s_on_frame(record_t *self, const sk2_event_t *event)
+{
+    const char *id = sk2_event_device_id(event);
+    const uint8_t *header = NULL, *payload = NULL;
+    size_t header_size = 0, payload_size = 0;
+    if (!id || sk2_event_encoded(event, &header, &header_size, &payload, &payload_size) != 0)
+        return;
+    for (size_t i = 0; i < self->device_count; i++) {
+        if (strcmp(self->devices[i].id, id) != 0)
+            continue;
+        self->drops += sk2_event_gap(event);
+        if (sk2_recording_writer_add_encoded(self->writer, self->devices[i].index, header,
+                                             header_size, payload, payload_size) != 0) {
+            cli_status_close(&self->status);
+            fprintf(stderr, "sk2 record: %s: %s; the file holds the %llu frames before\n",
+                    self->opts->path, sk2_recording_writer_why(self->writer),
+                    (unsigned long long)sk2_recording_writer_frames(self->writer));
+            self->has_write_failed = self->is_done = true;
+        }
+        break;
+    }
+    if (self->opts->frames > 0 &&
+        sk2_recording_writer_frames(self->writer) >= (uint64_t)self->opts->frames)
+        self->is_done = true;
+}
+
+static void s_on_event(record_t *self, sk2_event_t *event)
+{
+    char reason[256];
+    switch (sk2_event_type(event)) {
+    case SK2_EVENT_CONNECTED:
+        s_on_connected(self);
+        break;
+    case SK2_EVENT_DEVICE_ADDED:
+        if (self->is_connected && sk2_event_device_id(event))
+            s_add_device(self, sk2_event_device_id(event));
+        break;
+    case SK2_EVENT_FRAME:
+        s_on_frame(self, event);
+        break;
+    case SK2_EVENT_DISCONNECTED:
+        cli_status_close(&self->status);
+        self->end_rc = cli_report_lost(s_verb, self->endpoint, event, self->opts->timeout_ms);
+        self->is_done = true;
+        break;
+    case SK2_EVENT_ERROR:
+        cli_status_close(&self->status);
+        fprintf(stderr, "sk2 record: %s: %s\n", self->endpoint,
+                cli_event_reason(event, reason, sizeof reason));
+        break;
+    default:
+        break;
+    }
+}
+
+static void s_print_status(record_t *self, int64_t now_us)
+{
+    uint64_t frames = sk2_recording_writer_frames(self->writer);
+    uint64_t bytes = sk2_recording_writer_bytes(self->writer);
+    int64_t interval_us = now_us - self->last_status_us;
+    cli_status_print(&self->status, "frames %llu | %.1f fps | %.2f MB | %.2f MB/s | drops %llu",
+                     (unsigned long long)frames,
+                     cli_per_second(frames - self->last_frames, interval_us), cli_mb(bytes),
+                     cli_mb_per_second(bytes - self->last_bytes, interval_us),
+                     (unsigned long long)self->drops);
+    self->last_status_us = now_us;
+    self->last_frames = frames;
+    self->last_bytes = bytes;
+    int64_t step_us = (int64_t)(self->opts->status_interval_s * 1e6);
+    self->next_status_us += step_us;
+    if (self->next_status_us <= now_us)
+        self->next_status_us = now_us + step_us;
+}
+
+static bool s_step(record_t *self)
+{
+    if (self->is_done || cli_is_interrupted())
+        return false;
+    int64_t now_us = sk2_clock_mono_us();
+    if (!self->is_connected && now_us >= self->connect_until_us) {
+        self->end_rc = cli_report_lost(s_verb, self->endpoint, NULL, self->opts->timeout_ms);
+        return false;
+    }
+    if (self->is_connected && now_us >= self->stop_us)
+        return false;
+    if (self->is_connected && now_us >= self->next_status_us)
+        s_print_status(self, now_us);
+    int64_t deadline = !self->is_connected                    ? self->connect_until_us
+                       : self->stop_us < self->next_status_us ? self->stop_us
+                                                              : self->next_status_us;
+    sk2_event_t *event = NULL;
+    int rc = sk2_client_recv(self->client, &event, cli_wait_ms(now_us, deadline, 250));
+    if (rc == SK2_ETIMEDOUT || rc == SK2_EINTR)
+        return true;
+    if (rc != 0) {
+        cli_status_close(&self->status);
+        self->end_rc = cli_report_lost(s_verb, self->endpoint, NULL, self->opts->timeout_ms);
+        return false;
+    }
+    s_on_event(self, event);
+    sk2_event_destroy(&event);
+    return true;
+}
+
+int cli_record(int argc, char **argv)
+{
+    record_options_t opts = {.wants = {true, true, true},
+                             .status_interval_s = 1.0,
+                             .has_status = true,
+                             .timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS,
+                             .browse_ms = CLI_BROWSE_DEFAULT_MS};
+    int rc = s_parse(argc, argv, &opts);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    record_t self = {.opts = &opts, .stop_us = CLI_NEVER, .next_status_us = CLI_NEVER};
+    self.writer = sk2_recording_writer_new();
+    if (!self.writer || sk2_recording_writer_open(self.writer, opts.path) != 0) {
+        fprintf(stderr, "sk2 record: %s\n",
+                self.writer ? sk2_recording_writer_why(self.writer) : "out of memory");
+        sk2_recording_writer_destroy(&self.writer);
+        return CLI_EXIT_FAILURE;
+    }
+    rc = cli_client_open(s_verb, opts.endpoint_arg, opts.timeout_ms, opts.browse_ms, self.endpoint,
+                         &self.client);
+    if (rc != CLI_CONTINUE) {
+        sk2_recording_writer_destroy(&self.writer);
+        return rc;
+    }
+    sk2_client_set_decode(self.client, false);
+    cli_status_init(&self.status, stdout, opts.has_status);
+    self.connect_until_us = sk2_clock_mono_us() + (int64_t)opts.timeout_ms * 1000;
+    while (s_step(&self))
+        ;
+    cli_status_close(&self.status);
+    sk2_client_destroy(&self.client);
+    uint64_t frames = sk2_recording_writer_frames(self.writer);
+    double seconds =
+        self.is_connected ? (double)(sk2_clock_mono_us() - self.started_us) / 1e6 : 0.0;
+    if (sk2_recording_writer_close(self.writer) != 0 && !self.has_write_failed) {
+        fprintf(stderr, "sk2 record: %s: %s\n", opts.path, sk2_recording_writer_why(self.writer));
+        self.has_write_failed = true;
+    }
+    uint64_t bytes = sk2_recording_writer_bytes(self.writer);
+    sk2_recording_writer_destroy(&self.writer);
+    printf("sk2 record: %llu frames, %.2f MB in %.2f s from %zu device(s) into %s, drops %llu\n",
+           (unsigned long long)frames, cli_mb(bytes), seconds, self.device_count, opts.path,
+           (unsigned long long)self.drops);
+    if (self.end_rc)
+        return self.end_rc;
+    if (self.has_write_failed)
+        return CLI_EXIT_FAILURE;
+    if (frames == 0) {
+        fprintf(stderr, "sk2 record: no frames arrived\n");
+        return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
+}
