@@ -9,37 +9,28 @@
 
 #define S_MAX_CAMERAS 32
 
-static void s_usage(FILE *out)
+static void s_print_usage(void)
 {
-    fprintf(out, "usage: sk2 devices\n"
-                 "\n"
-                 "List the device backends built into libsk2 and the cameras each one sees now.\n"
-                 "Camera uris go to `sk2 serve --device BACKEND:URI`. Asking the drivers may\n"
-                 "take a second or two.\n"
-                 "\n"
-                 "options:\n"
-                 "  -h, --help       show this help and exit\n");
+    printf("usage: sk2 devices\n"
+           "\n"
+           "List the device backends built into libsk2 and the cameras each one sees now.\n"
+           "Camera uris go to `sk2 serve --device BACKEND:URI`. Asking the drivers may\n"
+           "take a second or two.\n"
+           "\n"
+           "options:\n"
+           "  -h, --help       show this help and exit\n");
 }
 
 int cli_devices(int argc, char **argv)
 {
     static const char optstring[] = "+:hvq";
     static const struct option options[] = {
-        {"help", no_argument, NULL, 'h'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},
-        {NULL, 0, NULL, 0},
+        CLI_COMMON_LONG_OPTIONS,
     };
-    int opt;
-    while ((opt = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
-        if (cli_common_option(opt))
-            continue;
-        if (opt == 'h') {
-            s_usage(stdout);
-            return CLI_EXIT_OK;
-        }
-        return cli_option_error("devices", opt, optstring, options, argv);
-    }
+    const cli_parser_t parser = {"devices", optstring, options, s_print_usage, NULL};
+    int parsed = cli_parse_options(&parser, argc, argv, NULL);
+    if (parsed != CLI_CONTINUE)
+        return parsed;
     if (optind < argc)
         return cli_usage_error("devices", "unexpected argument '%s'", argv[optind]);
     int rc = CLI_EXIT_OK;

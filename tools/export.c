@@ -23,44 +23,38 @@ static sk2_recording_reader_t *s_open(const char *verb, const char *path)
     return reader;
 }
 
-/* Parses the options both verbs share; returns CLI_CONTINUE or an exit code. */
-static int s_parse(const char *verb, int argc, char **argv, void (*usage)(void), long *device,
-                   const char **codecs)
+/* The options of export (--device) and import (--depth-codec, --color-codec). */
+typedef struct {
+    const char *verb;
+    long device;           /* export: the recording's device, -1 = all */
+    const char *codecs[2]; /* import: [0] depth and IR, [1] colour */
+} s_options_t;
+
+static int s_apply_option(void *options, int opt, const char *arg)
 {
-    static const char optstring[] = ":hvq";
-    static const struct option options[] = {
-        {"device", required_argument, NULL, OPT_DEVICE},
-        {"depth-codec", required_argument, NULL, OPT_DEPTH_CODEC},
-        {"color-codec", required_argument, NULL, OPT_COLOR_CODEC},
-        {"help", no_argument, NULL, 'h'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},
-        {NULL, 0, NULL, 0},
-    };
-    int opt;
-    while ((opt = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
-        if (cli_common_option(opt))
-            continue;
-        if (opt == 'h') {
-            usage();
-            return CLI_EXIT_OK;
-        }
-        if (opt == OPT_DEVICE && device) {
-            if (cli_parse_long(optarg, 0, SK2_RECORDING_MAX_DEVICES - 1, device) != 0)
-                return cli_usage_error(verb, "--device must be 0..%d, not '%s'",
-                                       SK2_RECORDING_MAX_DEVICES - 1, optarg);
-        } else if ((opt == OPT_DEPTH_CODEC || opt == OPT_COLOR_CODEC) && codecs) {
-            const sk2_codec_t *codec = sk2_codec_find(optarg);
-            if (!codec)
-                return cli_usage_error(verb, "unknown codec '%s' (see `sk2 codecs`)", optarg);
-            codecs[opt == OPT_COLOR_CODEC] = optarg;
-        } else {
-            return cli_option_error(verb, opt == '?' || opt == ':' ? opt : '?', optstring, options,
-                                    argv);
-        }
+    s_options_t *opts = options;
+    if (opt == OPT_DEVICE) {
+        if (cli_parse_long(arg, 0, SK2_RECORDING_MAX_DEVICES - 1, &opts->device) != 0)
+            return cli_usage_error(opts->verb, "--device must be 0..%d, not '%s'",
+                                   SK2_RECORDING_MAX_DEVICES - 1, arg);
+    } else if (opt == OPT_DEPTH_CODEC || opt == OPT_COLOR_CODEC) {
+        if (!sk2_codec_find(arg))
+            return cli_usage_error(opts->verb, "unknown codec '%s' (see `sk2 codecs`)", arg);
+        opts->codecs[opt == OPT_COLOR_CODEC] = arg;
     }
+    return CLI_CONTINUE;
+}
+
+/* Reads a verb's options and its two operands; returns CLI_CONTINUE or an exit code. */
+static int s_parse(const struct option *options, int argc, char **argv, void (*usage)(void),
+                   s_options_t *opts)
+{
+    const cli_parser_t parser = {opts->verb, ":hvq", options, usage, s_apply_option};
+    int rc = cli_parse_options(&parser, argc, argv, opts);
+    if (rc != CLI_CONTINUE)
+        return rc;
     if (optind + 2 != argc)
-        return cli_usage_error(verb, "expected two arguments");
+        return cli_usage_error(opts->verb, "expected two arguments");
     return CLI_CONTINUE;
 }
 
@@ -76,8 +70,13 @@ static void s_export_usage(void)
 
 int cli_export(int argc, char **argv)
 {
-    long device = -1;
-    int rc = s_parse("export", argc, argv, s_export_usage, &device, NULL);
+    static const struct option options[] = {
+        {"device", required_argument, NULL, OPT_DEVICE},
+        CLI_COMMON_LONG_OPTIONS,
+    };
+    s_options_t opts = {.verb = "export", .device = -1};
+    int rc = s_parse(options, argc, argv, s_export_usage, &opts);
+    long device = opts.device;
     if (rc != CLI_CONTINUE)
         return rc;
     const char *path = argv[optind], *dir = argv[optind + 1];
@@ -119,8 +118,14 @@ static void s_import_usage(void)
 
 int cli_import(int argc, char **argv)
 {
-    const char *codecs[2] = {SK2_CODEC_SK2D, SK2_CODEC_RAW};
-    int rc = s_parse("import", argc, argv, s_import_usage, NULL, codecs);
+    static const struct option options[] = {
+        {"depth-codec", required_argument, NULL, OPT_DEPTH_CODEC},
+        {"color-codec", required_argument, NULL, OPT_COLOR_CODEC},
+        CLI_COMMON_LONG_OPTIONS,
+    };
+    s_options_t opts = {.verb = "import", .codecs = {SK2_CODEC_SK2D, SK2_CODEC_RAW}};
+    int rc = s_parse(options, argc, argv, s_import_usage, &opts);
+    const char **codecs = opts.codecs;
     if (rc != CLI_CONTINUE)
         return rc;
     const char *dir = argv[optind], *path = argv[optind + 1];

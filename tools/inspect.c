@@ -87,21 +87,12 @@ int cli_inspect(int argc, char **argv)
 {
     static const char optstring[] = ":hvq";
     static const struct option options[] = {
-        {"help", no_argument, NULL, 'h'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},
-        {NULL, 0, NULL, 0},
+        CLI_COMMON_LONG_OPTIONS,
     };
-    int opt;
-    while ((opt = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
-        if (cli_common_option(opt))
-            continue;
-        if (opt == 'h') {
-            s_print_usage();
-            return CLI_EXIT_OK;
-        }
-        return cli_option_error(s_verb, opt, optstring, options, argv);
-    }
+    const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, NULL};
+    int parsed = cli_parse_options(&parser, argc, argv, NULL);
+    if (parsed != CLI_CONTINUE)
+        return parsed;
     if (optind + 1 != argc)
         return cli_usage_error(s_verb, "expected one FILE or TUM folder");
     const char *path = argv[optind];

@@ -99,8 +99,9 @@ static int s_kind_slot(const char *name, size_t length)
     return -1;
 }
 
-static int s_apply_option(record_options_t *opts, int opt, const char *arg)
+static int s_apply_option(void *options, int opt, const char *arg)
 {
+    record_options_t *opts = options;
     switch (opt) {
     case 'o':
         if (!*arg)
@@ -175,25 +176,12 @@ static int s_parse(int argc, char **argv, record_options_t *opts)
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
-        {"help", no_argument, NULL, 'h'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},
-        {NULL, 0, NULL, 0},
+        CLI_COMMON_LONG_OPTIONS,
     };
-    int opt;
-    while ((opt = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
-        if (cli_common_option(opt))
-            continue;
-        if (opt == 'h') {
-            s_print_usage();
-            return CLI_EXIT_OK;
-        }
-        if (opt == '?' || opt == ':')
-            return cli_option_error(s_verb, opt, optstring, options, argv);
-        int rc = s_apply_option(opts, opt, optarg);
-        if (rc != CLI_CONTINUE)
-            return rc;
-    }
+    const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
+    int parsed = cli_parse_options(&parser, argc, argv, opts);
+    if (parsed != CLI_CONTINUE)
+        return parsed;
     if (optind + 1 < argc)
         return cli_usage_error(s_verb, "unexpected argument '%s'", argv[optind + 1]);
     if (!opts->path)
