@@ -150,14 +150,13 @@ static void s_on_depth(freenect_device *device, void *data, uint32_t timestamp)
     sk2_frame_t *frame = sk2_frame_new(SK2_STREAM_DEPTH, SK2_PIXEL_DEPTH_MM16, width, height);
     if (!frame)
         return;
-    const uint16_t *in = data;
+    /* The library's buffer need not be 2-byte aligned (fakenect's is not): copy, then map. */
     uint16_t *out = sk2_frame_data16(frame);
     size_t pixels = (size_t)width * height;
-    if (self->is_depth_mm) {
-        memcpy(out, in, pixels * sizeof *out);
-    } else {
+    memcpy(out, data, pixels * sizeof *out);
+    if (!self->is_depth_mm) {
         for (size_t i = 0; i < pixels; i++)
-            out[i] = in[i] < S_RAW_COUNT ? self->raw_to_mm[in[i]] : 0;
+            out[i] = out[i] < S_RAW_COUNT ? self->raw_to_mm[out[i]] : 0;
     }
     s_emit(self, SK2_STREAM_DEPTH, frame);
 }
