@@ -16,6 +16,9 @@
  * 2 bytes a pixel. */
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "codec/codec_impl.h"
 #include "codec/scratch.h"
@@ -77,6 +80,38 @@ typedef uint8_t s_v8 __attribute__((vector_size(8)));
 static void s_contexts(const uint16_t *prev, const uint16_t *valid, uint32_t width, uint8_t *ctx)
 {
     uint32_t x = 0;
+#if defined(__SSE2__)
+    /* SSE2 has saturating 16-bit arithmetic but no unsigned compare: |b - c| is the OR of the
+     * two saturated differences, the sum saturates instead of clamping each term (the same
+     * contexts: any term over 80 puts both sums over 80), and min(sum, 81) fits a signed byte,
+     * so sixteen pixels are compared at once. */
+    const __m128i none = _mm_setzero_si128(), cap = _mm_set1_epi16(81);
+    for (; x + 16 <= width; x += 16) {
+        __m128i act[2], hole[2];
+        for (int i = 0; i < 2; i++) {
+            const uint16_t *p = prev + x + 8 * i;
+            __m128i b = _mm_loadu_si128((const __m128i *)(const void *)p);
+            __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(p - 1));
+            __m128i d = _mm_loadu_si128((const __m128i *)(const void *)(p + 1));
+            __m128i left = _mm_or_si128(_mm_subs_epu16(b, c), _mm_subs_epu16(c, b));
+            __m128i right = _mm_or_si128(_mm_subs_epu16(d, b), _mm_subs_epu16(b, d));
+            __m128i sum = _mm_adds_epu16(left, right);
+            act[i] = _mm_sub_epi16(sum, _mm_subs_epu16(sum, cap));
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(valid + x + 8 * i));
+            hole[i] = _mm_cmpeq_epi16(v, none);
+        }
+        __m128i a = _mm_packus_epi16(act[0], act[1]);
+        __m128i k =
+            _mm_add_epi8(_mm_cmpgt_epi8(a, _mm_set1_epi8(2)), _mm_cmpgt_epi8(a, _mm_set1_epi8(5)));
+        k = _mm_add_epi8(k, _mm_cmpgt_epi8(a, _mm_set1_epi8(12)));
+        k = _mm_add_epi8(k, _mm_cmpgt_epi8(a, _mm_set1_epi8(30)));
+        k = _mm_add_epi8(k, _mm_cmpgt_epi8(a, _mm_set1_epi8(80)));
+        k = _mm_sub_epi8(none, k);
+        __m128i h = _mm_packs_epi16(hole[0], hole[1]);
+        k = _mm_or_si128(_mm_andnot_si128(h, k), _mm_and_si128(h, _mm_set1_epi8(S_HOLE)));
+        _mm_storeu_si128((__m128i *)(void *)(ctx + x), k);
+    }
+#endif
     const s_v16 zero = {0}, one = zero + 1, clamp = zero + 255;
     for (; x + S_LANES <= width; x += S_LANES) {
         s_v16 b, c, d, v;
@@ -574,9 +609,34 @@ static void s_reconstruct(half_t *h, uint32_t width)
     const uint16_t *prev = h->prev;
     uint16_t *cur = h->cur, *out = h->out;
     uint16_t *res = h->res;
+    uint32_t x = 0;
+#if defined(__SSE2__)
+    /* Eight pixels at a time: the steps, their prefix sum in three shifted additions, plus
+     * the last pixel of the eight before, broadcast. */
+    __m128i carry = _mm_set1_epi16((short)prev[0]);
+    const __m128i one = _mm_set1_epi16(1);
+    for (; x + 8 <= width; x += 8) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(prev + x));
+        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(prev + x - 1));
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(res + x));
+        __m128i r = _mm_xor_si128(_mm_srli_epi16(v, 1),
+                                  _mm_sub_epi16(_mm_setzero_si128(), _mm_and_si128(v, one)));
+        __m128i sum = _mm_add_epi16(_mm_sub_epi16(b, c), r);
+        sum = _mm_add_epi16(sum, _mm_slli_si128(sum, 2));
+        sum = _mm_add_epi16(sum, _mm_slli_si128(sum, 4));
+        sum = _mm_add_epi16(sum, _mm_slli_si128(sum, 8));
+        sum = _mm_add_epi16(sum, carry);
+        _mm_storeu_si128((__m128i *)(void *)(cur + x), sum);
+        __m128i o = _mm_loadu_si128((const __m128i *)(const void *)(out + x));
+        _mm_storeu_si128((__m128i *)(void *)(out + x), _mm_and_si128(o, sum));
+        carry = _mm_shuffle_epi32(_mm_shufflehi_epi16(sum, 0xff), 0xff);
+    }
+    uint32_t tail = x;
+#else
+    uint32_t tail = 0;
+#endif
     /* First what each pixel adds to its left neighbour, b - c + residual, eight at a time. A
      * hole's residual is 0 (its table decodes token 0 from no bits), so no mask is needed. */
-    uint32_t x = 0;
     for (; x + S_LANES <= width; x += S_LANES) {
         s_v16 b, c, v;
         memcpy(&b, prev + x, sizeof b);
@@ -590,8 +650,8 @@ static void s_reconstruct(half_t *h, uint32_t width)
         res[x] = (uint16_t)(prev[x] - (prev - 1)[x] + ((v >> 1) ^ (0u - (v & 1u))));
     }
     /* Then the running sum, modulo 2^16. */
-    uint32_t a = prev[0];
-    for (x = 0; x < width; x++) {
+    uint32_t a = tail ? cur[tail - 1] : prev[0];
+    for (x = tail; x < width; x++) {
         a += res[x];
         cur[x] = (uint16_t)a;
         out[x] &= (uint16_t)a;
