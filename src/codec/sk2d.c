@@ -185,15 +185,85 @@ static void s_write_header(const sk2_codec_shape_t *shape, int mode, uint8_t *ds
 #define S_COUNT_COPIES 4
 typedef uint32_t counts_t[S_COUNT_COPIES][S_TABLES << 6];
 
+/* One row's working pixels and records (token | context << 6 | raw bits << 16, one per pixel,
+ * holes included) from the pixels, the working row above and the contexts. */
+static void s_model_row(const uint16_t *px, const uint16_t *prev, const uint8_t *ctx,
+                        uint32_t width, uint16_t *cur, uint32_t *rec)
+{
+    uint32_t x = 0;
+#if defined(__SSE2__)
+    /* With D(x) = W(x, y) - W(x, y-1), the prediction a + b - c is b + D(x-1), a hole
+     * keeps D(x) = D(x-1) and a valid pixel sets D(x) = pixel - b: the working row is a
+     * forward fill of the differences over the holes, three shifted steps for eight pixels,
+     * and the residual is D(x) - D(x-1). D(-1) = 0, since W(-1, y) = W(-1, y-1) = b(0). */
+    const __m128i none = _mm_setzero_si128(), fifteen = _mm_set1_epi16(15);
+    __m128i carry = none;
+    for (; x + 8 <= width; x += 8) {
+        __m128i p = _mm_loadu_si128((const __m128i *)(const void *)(px + x));
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(prev + x));
+        __m128i valid = _mm_xor_si128(_mm_cmpeq_epi16(p, none), _mm_set1_epi16(-1));
+        __m128i dv = _mm_sub_epi16(p, b);
+        __m128i d = _mm_and_si128(dv, valid), m = valid;
+        d = _mm_or_si128(d, _mm_andnot_si128(m, _mm_slli_si128(d, 2)));
+        m = _mm_or_si128(m, _mm_slli_si128(m, 2));
+        d = _mm_or_si128(d, _mm_andnot_si128(m, _mm_slli_si128(d, 4)));
+        m = _mm_or_si128(m, _mm_slli_si128(m, 4));
+        d = _mm_or_si128(d, _mm_andnot_si128(m, _mm_slli_si128(d, 8)));
+        m = _mm_or_si128(m, _mm_slli_si128(m, 8));
+        d = _mm_or_si128(d, _mm_andnot_si128(m, carry));
+        __m128i before = _mm_or_si128(_mm_slli_si128(d, 2), _mm_srli_si128(carry, 14));
+        _mm_storeu_si128((__m128i *)(void *)(cur + x), _mm_add_epi16(b, d));
+        carry = _mm_shuffle_epi32(_mm_shufflehi_epi16(d, 0xff), 0xff);
+        __m128i r = _mm_sub_epi16(dv, before);
+        __m128i zz = _mm_xor_si128(_mm_slli_epi16(r, 1), _mm_srai_epi16(r, 15));
+        /* Tokens from 16 on: the float of the value has the top bit's position in its
+         * exponent and the bit below it first in its mantissa. */
+        __m128i small = _mm_cmpeq_epi16(_mm_subs_epu16(zz, fifteen), none);
+        __m128i lo = _mm_castps_si128(_mm_cvtepi32_ps(_mm_unpacklo_epi16(zz, none)));
+        __m128i hi = _mm_castps_si128(_mm_cvtepi32_ps(_mm_unpackhi_epi16(zz, none)));
+        __m128i big = _mm_sub_epi16(_mm_packs_epi32(_mm_srli_epi32(lo, 22), _mm_srli_epi32(hi, 22)),
+                                    _mm_set1_epi16(246));
+        __m128i token = _mm_or_si128(_mm_and_si128(small, zz), _mm_andnot_si128(small, big));
+        /* The raw bits: those under the top two. */
+        __m128i below = _mm_srli_epi16(zz, 2);
+        below = _mm_or_si128(below, _mm_srli_epi16(below, 1));
+        below = _mm_or_si128(below, _mm_srli_epi16(below, 2));
+        below = _mm_or_si128(below, _mm_srli_epi16(below, 4));
+        below = _mm_or_si128(below, _mm_srli_epi16(below, 8));
+        __m128i extra = _mm_andnot_si128(small, _mm_and_si128(zz, below));
+        __m128i k =
+            _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(const void *)(ctx + x)), none);
+        __m128i index = _mm_or_si128(token, _mm_slli_epi16(k, 6));
+        _mm_storeu_si128((__m128i *)(void *)(rec + x), _mm_unpacklo_epi16(index, extra));
+        _mm_storeu_si128((__m128i *)(void *)(rec + x + 4), _mm_unpackhi_epi16(index, extra));
+    }
+#endif
+    /* Modulo 2^16 throughout, as in the decoder: `a` is reduced only when stored. */
+    uint32_t a = x ? cur[x - 1] : prev[0];
+    for (; x < width; x++) {
+        uint32_t pred = a + prev[x] - (prev - 1)[x];
+        uint32_t value = px[x];
+        uint16_t r = (uint16_t)(value - pred);
+        uint32_t zigzag = (uint16_t)((uint32_t)r << 1 ^ (0u - (uint32_t)(r >> 15)));
+        unsigned extra_bits;
+        unsigned token = s_token(zigzag, &extra_bits);
+        uint32_t extra = zigzag & ((1u << extra_bits) - 1);
+        rec[x] = token | (uint32_t)ctx[x] << 6 | extra << S_RECORD_EXTRA_SHIFT;
+        a = value ? value : pred;
+        cur[x] = (uint16_t)a;
+    }
+}
+
 /* Pass one over rows [y0, y1): builds each working row (a hole takes its prediction), the
  * contexts, and a record per valid pixel; counts tokens; returns the number of records.
- * `rows` has room for two working rows of width + 2 and a row of contexts. */
+ * `rows` has room for two working rows of width + 2, a row of contexts and a row of records. */
 static size_t s_model_half(const uint16_t *in, uint32_t width, uint32_t y0, uint32_t y1,
                            uint16_t *rows, uint32_t *records, counts_t counts)
 {
     uint16_t *prev = rows + 1;
     uint16_t *cur = rows + width + 3;
     uint8_t *ctx = (uint8_t *)(rows + 2 * (size_t)width + 4);
+    uint32_t *rec = (uint32_t *)(void *)(rows + ((3 * (size_t)width + 17) & ~(size_t)1));
     memset(rows, 0, sizeof(uint16_t) * (2 * (size_t)width + 4));
     size_t count = 0;
     for (uint32_t y = y0; y < y1; y++) {
@@ -201,23 +271,22 @@ static size_t s_model_half(const uint16_t *in, uint32_t width, uint32_t y0, uint
         prev[-1] = prev[0];
         prev[width] = prev[width - 1];
         s_contexts(prev, px, width, ctx);
-        /* Modulo 2^16 throughout, as in the decoder: `a` is reduced only when stored. */
-        uint32_t a = prev[0];
-        for (uint32_t x = 0; x < width; x++) {
-            uint32_t pred = a + prev[x] - (prev - 1)[x];
-            uint32_t value = px[x];
-            uint16_t r = (uint16_t)(value - pred);
-            uint32_t zigzag = (uint16_t)((uint32_t)r << 1 ^ (0u - (uint32_t)(r >> 15)));
-            unsigned extra_bits;
-            unsigned token = s_token(zigzag, &extra_bits);
-            uint32_t extra = zigzag & ((1u << extra_bits) - 1);
-            uint32_t record = token | (uint32_t)ctx[x] << 6 | extra << S_RECORD_EXTRA_SHIFT;
-            /* Holes cost no bits: their record is written and then overwritten. */
-            records[count] = record;
-            count += value != 0;
-            counts[x % S_COUNT_COPIES][record & S_RECORD_INDEX_MASK] += value != 0;
-            a = value ? value : pred;
-            cur[x] = (uint16_t)a;
+        s_model_row(px, prev, ctx, width, cur, rec);
+        /* Holes cost no bits: their record is written and then overwritten, and counted in
+         * the hole context, which no code is built for. */
+        uint32_t x = 0;
+        for (; x + S_COUNT_COPIES <= width; x += S_COUNT_COPIES) {
+            for (int i = 0; i < S_COUNT_COPIES; i++) {
+                uint32_t record = rec[x + i];
+                records[count] = record;
+                count += ctx[x + i] != S_HOLE;
+                counts[i][record & S_RECORD_INDEX_MASK]++;
+            }
+        }
+        for (; x < width; x++) {
+            records[count] = rec[x];
+            count += ctx[x] != S_HOLE;
+            counts[0][rec[x] & S_RECORD_INDEX_MASK]++;
         }
         uint16_t *t = prev;
         prev = cur;
@@ -339,7 +408,7 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
     uint32_t *records = (uint32_t *)(void *)sk2_scratch(SK2_SCRATCH_SK2D_TOKENS,
                                                         sizeof(uint32_t) * (2 * count + 1));
     uint16_t *rows = (uint16_t *)(void *)sk2_scratch(SK2_SCRATCH_SK2D_ROWS,
-                                                     sizeof(uint16_t) * (3 * (size_t)width + 8));
+                                                     sizeof(uint16_t) * (5 * (size_t)width + 24));
     if (!records || !rows)
         return SK2_ENOMEM;
     uint32_t *runs = records + count;
