@@ -295,6 +295,28 @@ static size_t s_model_half(const uint16_t *in, uint32_t width, uint32_t y0, uint
     return count;
 }
 
+/* The first pixel from `i` on that is a hole (is_hole) or valid (!is_hole), or `count`. */
+static size_t s_scan(const uint16_t *in, size_t i, size_t count, bool is_hole)
+{
+#if defined(__SSE2__)
+    /* Sixteen pixels a step, one bit each. */
+    const __m128i none = _mm_setzero_si128();
+    unsigned flip = is_hole ? 0 : 0xffffu;
+    for (; i + 16 <= count; i += 16) {
+        __m128i lo =
+            _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)(in + i)), none);
+        __m128i hi =
+            _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)(in + i + 8)), none);
+        unsigned found = ((unsigned)_mm_movemask_epi8(_mm_packs_epi16(lo, hi))) ^ flip;
+        if (found)
+            return i + (unsigned)__builtin_ctz(found);
+    }
+#endif
+    while (i < count && (in[i] == 0) != is_hole)
+        i++;
+    return i;
+}
+
 /* Run lengths of the hole mask in raster order: a run of zeros (possibly empty) first, then
  * valid and zero runs alternately, each at least 1 long. Fills runs[] and returns how many. */
 static size_t s_mask_runs(const uint16_t *in, size_t count, uint32_t *runs)
@@ -303,12 +325,8 @@ static size_t s_mask_runs(const uint16_t *in, size_t count, uint32_t *runs)
     bool want_valid = false;
     while (i < count) {
         size_t start = i;
-        if (want_valid)
-            while (i < count && in[i] != 0)
-                i++;
-        else
-            while (i < count && in[i] == 0)
-                i++;
+        /* A run of holes ends at the first valid pixel, a valid run at the first hole. */
+        i = s_scan(in, i, count, want_valid);
         runs[n++] = (uint32_t)(i - start);
         want_valid = !want_valid;
     }
