@@ -19,6 +19,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "codec/codec_impl.h"
 #include "codec/scratch.h"
@@ -77,7 +80,13 @@ typedef uint16_t s_v16 __attribute__((vector_size(16)));
 typedef uint8_t s_v8 __attribute__((vector_size(8)));
 #define S_LANES 8
 
-static void s_contexts(const uint16_t *prev, const uint16_t *valid, uint32_t width, uint8_t *ctx)
+/* What the decoder keeps of a context: the offset of its decoding table. */
+#define S_TABLE_BITS SK2D_HUFF_MAX_BITS
+#define S_WORD(k)    ((uint16_t)((k) << S_TABLE_BITS))
+
+/* Writes the contexts of one row to ctx (bytes) or, when ctx is NULL, to words (S_WORD). */
+static void s_contexts(const uint16_t *prev, const uint16_t *valid, uint32_t width, uint8_t *ctx,
+                       uint16_t *words)
 {
     uint32_t x = 0;
 #if defined(__SSE2__)
@@ -109,7 +118,14 @@ static void s_contexts(const uint16_t *prev, const uint16_t *valid, uint32_t wid
         k = _mm_sub_epi8(none, k);
         __m128i h = _mm_packs_epi16(hole[0], hole[1]);
         k = _mm_or_si128(_mm_andnot_si128(h, k), _mm_and_si128(h, _mm_set1_epi8(S_HOLE)));
-        _mm_storeu_si128((__m128i *)(void *)(ctx + x), k);
+        if (ctx) {
+            _mm_storeu_si128((__m128i *)(void *)(ctx + x), k);
+            continue;
+        }
+        __m128i w0 = _mm_slli_epi16(_mm_unpacklo_epi8(k, none), S_TABLE_BITS);
+        __m128i w1 = _mm_slli_epi16(_mm_unpackhi_epi8(k, none), S_TABLE_BITS);
+        _mm_storeu_si128((__m128i *)(void *)(words + x), w0);
+        _mm_storeu_si128((__m128i *)(void *)(words + x + 8), w1);
     }
 #endif
     const s_v16 zero = {0}, one = zero + 1, clamp = zero + 255;
@@ -130,15 +146,24 @@ static void s_contexts(const uint16_t *prev, const uint16_t *valid, uint32_t wid
                   (s_v16)((s_v16)(act > 80) & one);
         s_v16 hole = (s_v16)(v == zero);
         k = (k & ~hole) | ((zero + S_HOLE) & hole);
-        s_v8 narrow = __builtin_convertvector(k, s_v8);
-        memcpy(ctx + x, &narrow, sizeof narrow);
+        if (ctx) {
+            s_v8 narrow = __builtin_convertvector(k, s_v8);
+            memcpy(ctx + x, &narrow, sizeof narrow);
+        } else {
+            s_v16 w = k << S_TABLE_BITS;
+            memcpy(words + x, &w, sizeof w);
+        }
     }
     for (; x < width; x++) {
         int left = abs((int)prev[x] - (int)(prev - 1)[x]);
         int right = abs((int)prev[x + 1] - (int)prev[x]);
         int act = (left < 255 ? left : 255) + (right < 255 ? right : 255);
         int k = (act > 2) + (act > 5) + (act > 12) + (act > 30) + (act > 80);
-        ctx[x] = (uint8_t)(valid[x] ? k : S_HOLE);
+        k = valid[x] ? k : S_HOLE;
+        if (ctx)
+            ctx[x] = (uint8_t)k;
+        else
+            words[x] = S_WORD(k);
     }
 }
 
@@ -270,7 +295,7 @@ static size_t s_model_half(const uint16_t *in, uint32_t width, uint32_t y0, uint
         const uint16_t *px = in + (size_t)y * width;
         prev[-1] = prev[0];
         prev[width] = prev[width - 1];
-        s_contexts(prev, px, width, ctx);
+        s_contexts(prev, px, width, ctx, NULL);
         s_model_row(px, prev, ctx, width, cur, rec);
         /* Holes cost no bits: their record is written and then overwritten, and counted in
          * the hole context, which no code is built for. */
@@ -562,13 +587,13 @@ static inline void s_fill(uint16_t *dst, size_t length, uint16_t *end, uint64_t 
 /* Fills pixels with 0 for holes and 0xffff for valid pixels from the run stream. `table` has
  * room for two decoding tables. */
 static int s_decode_mask(stream_t *s, const sk2d_huff_t *codes, uint16_t *out, size_t count,
-                         uint16_t *table)
+                         uint32_t *table)
 {
     /* Entries: code length in bits 0..3, token from bit 4. */
-    static uint16_t payload[S_RUN_TOKENS][SK2D_HUFF_MAX_BITS + 1];
+    static uint32_t payload[S_RUN_TOKENS][SK2D_HUFF_MAX_BITS + 1];
     for (unsigned t = 0; t < S_RUN_TOKENS; t++)
         for (unsigned bits = 0; bits <= SK2D_HUFF_MAX_BITS; bits++)
-            payload[t][bits] = (uint16_t)(bits | t << 4);
+            payload[t][bits] = bits | t << 4;
     for (int k = 0; k < 2; k++)
         sk2d_huff_table(&codes[k], payload, table + ((size_t)k << SK2D_HUFF_MAX_BITS));
     size_t done = 0;
@@ -593,80 +618,102 @@ static int s_decode_mask(stream_t *s, const sk2d_huff_t *codes, uint16_t *out, s
     return s_stream_is_exact(s) ? 0 : SK2_ECORRUPT;
 }
 
-/* Residual decoding tables: entry = bits taken (code + raw, bits 0..4) | code bits (5..8) |
- * token (9..14). The hole table is all zero: no bits, token 0. */
-static void s_residual_tables(const sk2d_huff_t *codes, uint16_t *tables)
+/* Residual decoding tables, one of 2^S_TABLE_BITS entries for each context and holes: entry =
+ * bits taken (code + raw, bits 0..5) | code bits << 8 | the token's base value << 16. The hole
+ * table is all 0: no bits, residual 0. */
+#define S_DECODE_ENTRIES (S_TABLES << S_TABLE_BITS)
+static void s_residual_tables(const sk2d_huff_t *codes, uint32_t *tables)
 {
-    static uint16_t payload[S_RESIDUAL_TOKENS][SK2D_HUFF_MAX_BITS + 1];
+    static uint32_t payload[S_RESIDUAL_TOKENS][SK2D_HUFF_MAX_BITS + 1];
     for (unsigned t = 0; t < S_RESIDUAL_TOKENS; t++) {
         unsigned extra_bits;
-        s_token_base(t, &extra_bits);
+        uint32_t base = s_token_base(t, &extra_bits);
         for (unsigned bits = 0; bits <= SK2D_HUFF_MAX_BITS; bits++)
-            payload[t][bits] = (uint16_t)((bits + extra_bits) | bits << 5 | t << 9);
+            payload[t][bits] = (bits + extra_bits) | bits << 8 | base << 16;
     }
     for (int k = 0; k < S_CONTEXTS; k++)
-        sk2d_huff_table(&codes[k], payload, tables + ((size_t)k << SK2D_HUFF_MAX_BITS));
-    memset(tables + ((size_t)S_HOLE << SK2D_HUFF_MAX_BITS), 0,
-           sizeof(uint16_t) << SK2D_HUFF_MAX_BITS);
+        sk2d_huff_table(&codes[k], payload, tables + ((size_t)k << S_TABLE_BITS));
+    memset(tables + (S_HOLE << S_TABLE_BITS), 0, sizeof(uint32_t) << S_TABLE_BITS);
 }
 
-/* Each token's base value (bits 0..15) and raw-bit mask (16..31). */
-static void s_token_table(uint32_t *tokens)
-{
-    for (unsigned t = 0; t < 64; t++) {
-        unsigned extra_bits = 0;
-        uint32_t base = t < S_RESIDUAL_TOKENS ? s_token_base(t, &extra_bits) : 0;
-        tokens[t] = base | ((1u << extra_bits) - 1) << 16;
-    }
-}
-
-#define S_DECODE_TOKEN(r, context, res)                                                            \
+/* The residual loop keeps its bit reader in locals: `count` is the reader's count modulo 64
+ * (the loop subtracts whole table entries from it, whose bits from 8 on do not matter there),
+ * which the refill and the shifts use modulo 64 anyway. */
+#define S_REFILL(bits, src, count)                                                                 \
     do {                                                                                           \
-        uint32_t e_ = tables[(uint32_t)(context) << SK2D_HUFF_MAX_BITS |                           \
-                             ((uint32_t)(r).bits & ((1u << SK2D_HUFF_MAX_BITS) - 1))];             \
-        uint32_t t_ = tokens[e_ >> 9];                                                             \
-        (res) =                                                                                    \
-            (uint16_t)((t_ & 0xffffu) + ((uint32_t)((r).bits >> ((e_ >> 5) & 15u)) & (t_ >> 16))); \
-        (r).bits >>= e_ & 31u;                                                                     \
-        (r).count -= e_ & 31u;                                                                     \
+        (bits) |= sk2d_load64(src) << ((count)&63);                                                \
+        (src) += (~(count)&63) >> 3;                                                               \
+        (count) |= 56;                                                                             \
     } while (0)
 
-/* Decodes one row's zigzagged residuals in each of two halves, interleaved so that the two
- * bit streams' dependency chains overlap. A pixel takes at most 10 + 14 bits, so one refill
- * serves two. */
-static void s_decode_residuals2(sk2d_reader_t *r0, sk2d_reader_t *r1, const uint8_t *ctx0,
-                                const uint8_t *ctx1, uint16_t *res0, uint16_t *res1, uint32_t width,
-                                const uint16_t *tables, const uint32_t *tokens)
-{
-    sk2d_reader_t s0 = *r0, s1 = *r1;
-    uint32_t x = 0;
-    for (; x + 2 <= width; x += 2) {
-        sk2d_refill(&s0);
-        sk2d_refill(&s1);
-        S_DECODE_TOKEN(s0, ctx0[x], res0[x]);
-        S_DECODE_TOKEN(s1, ctx1[x], res1[x]);
-        S_DECODE_TOKEN(s0, ctx0[x + 1], res0[x + 1]);
-        S_DECODE_TOKEN(s1, ctx1[x + 1], res1[x + 1]);
-    }
-    if (x < width) {
-        sk2d_refill(&s0);
-        sk2d_refill(&s1);
-        S_DECODE_TOKEN(s0, ctx0[x], res0[x]);
-        S_DECODE_TOKEN(s1, ctx1[x], res1[x]);
-    }
-    *r0 = s0;
-    *r1 = s1;
-}
+/* One token and its raw bits, in place of its context word: the table entry from the word and
+ * the next bits, then the raw bits, those under the entry's bit count above its code bits
+ * (LOW_BITS(x, e) keeps the (e & 63) low bits of x; e & 0xc0 is 0). */
+#define S_DECODE_TOKEN(LOW_BITS, bits, count, slot)                                                \
+    do {                                                                                           \
+        uint32_t e_ = (tables + (slot))[(bits) & ((1u << S_TABLE_BITS) - 1)];                      \
+        uint64_t raw_ = LOW_BITS(bits, e_);                                                        \
+        (slot) = (uint16_t)((e_ >> 16) + (uint32_t)(raw_ >> ((e_ >> 8) & 63)));                    \
+        (bits) >>= e_ & 63;                                                                        \
+        (count) -= e_;                                                                             \
+    } while (0)
 
-static void s_decode_residuals(sk2d_reader_t *r0, const uint8_t *ctx0, uint16_t *res0,
-                               uint32_t width, const uint16_t *tables, const uint32_t *tokens)
-{
-    sk2d_reader_t s0 = *r0;
-    for (uint32_t x = 0; x < width; x++) {
-        sk2d_refill(&s0);
-        S_DECODE_TOKEN(s0, ctx0[x], res0[x]);
+/* Decodes one row's zigzagged residuals over its context words, in each of two halves (r1
+ * NULL: the first alone), interleaved so that the two bit streams' dependency chains overlap.
+ * A pixel takes at most 10 + 14 bits, so one refill serves two. */
+#define S_DEFINE_RESIDUALS(name, ATTRIBUTES, LOW_BITS)                                             \
+    ATTRIBUTES static void name(sk2d_reader_t *r0, sk2d_reader_t *r1, uint16_t *row0,              \
+                                uint16_t *row1, uint32_t width, const uint32_t *tables)            \
+    {                                                                                              \
+        uint64_t bits0 = r0->bits, count0 = r0->count;                                             \
+        const uint8_t *src0 = r0->src;                                                             \
+        uint16_t *p = row0, *end = row0 + width;                                                   \
+        if (r1) {                                                                                  \
+            uint64_t bits1 = r1->bits, count1 = r1->count;                                         \
+            const uint8_t *src1 = r1->src;                                                         \
+            ptrdiff_t other = row1 - row0;                                                         \
+            for (; p + 2 <= end; p += 2) {                                                         \
+                S_REFILL(bits0, src0, count0);                                                     \
+                S_REFILL(bits1, src1, count1);                                                     \
+                S_DECODE_TOKEN(LOW_BITS, bits0, count0, p[0]);                                     \
+                S_DECODE_TOKEN(LOW_BITS, bits1, count1, p[other]);                                 \
+                S_DECODE_TOKEN(LOW_BITS, bits0, count0, p[1]);                                     \
+                S_DECODE_TOKEN(LOW_BITS, bits1, count1, p[other + 1]);                             \
+            }                                                                                      \
+            if (p < end) {                                                                         \
+                S_REFILL(bits1, src1, count1);                                                     \
+                S_DECODE_TOKEN(LOW_BITS, bits1, count1, p[other]);                                 \
+            }                                                                                      \
+            *r1 = (sk2d_reader_t){.src = src1, .bits = bits1, .count = (unsigned)(count1 & 63)};   \
+        }                                                                                          \
+        for (; p < end; p++) {                                                                     \
+            S_REFILL(bits0, src0, count0);                                                         \
+            S_DECODE_TOKEN(LOW_BITS, bits0, count0, p[0]);                                         \
+        }                                                                                          \
+        *r0 = (sk2d_reader_t){.src = src0, .bits = bits0, .count = (unsigned)(count0 & 63)};       \
     }
-    *r0 = s0;
+
+typedef void (*s_residuals_fn)(sk2d_reader_t *r0, sk2d_reader_t *r1, uint16_t *row0, uint16_t *row1,
+                               uint32_t width, const uint32_t *tables);
+
+#define S_LOW_BITS(x, e) ((x) & ((UINT64_C(1) << ((e)&63)) - 1))
+S_DEFINE_RESIDUALS(s_residuals_plain, , S_LOW_BITS)
+
+/* BMI2 keeps the low bits in one instruction (bzhi) and shifts by a register without tying up
+ * CL (shrx), where plain x86-64 takes three: picked at run time on CPUs that have it. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__BMI2__)
+#define S_HAVE_BMI2_CLONE 1
+S_DEFINE_RESIDUALS(s_residuals_bmi2, __attribute__((target("bmi2"))), _bzhi_u64)
+#endif
+
+static s_residuals_fn s_pick_residuals(void)
+{
+#if defined(S_HAVE_BMI2_CLONE)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("bmi2"))
+        return s_residuals_bmi2;
+#endif
+    return s_residuals_plain;
 }
 
 /* One half while its rows are decoded. */
@@ -674,8 +721,7 @@ typedef struct {
     stream_t *stream;
     uint16_t *prev; /* working row above, with a margin pixel each side */
     uint16_t *cur;  /* working row being decoded, likewise */
-    uint8_t *ctx;   /* this row's contexts */
-    uint16_t *res;  /* this row's zigzagged residuals */
+    uint16_t *ctx;  /* this row's context words (S_WORD), then its zigzagged residuals */
     uint16_t *out;  /* the frame's row: the mask on entry, pixels on exit */
 } half_t;
 
@@ -683,7 +729,7 @@ static void s_row_contexts(half_t *h, uint32_t width)
 {
     h->prev[-1] = h->prev[0];
     h->prev[width] = h->prev[width - 1];
-    s_contexts(h->prev, h->out, width, h->ctx);
+    s_contexts(h->prev, h->out, width, NULL, h->ctx);
 }
 
 /* Rebuilds the row from its residuals: the gradient prediction from the working rows, the
@@ -695,7 +741,7 @@ static void s_reconstruct(half_t *h, uint32_t width)
 {
     const uint16_t *prev = h->prev;
     uint16_t *cur = h->cur, *out = h->out;
-    uint16_t *res = h->res;
+    uint16_t *res = h->ctx;
     uint32_t x = 0;
 #if defined(__SSE2__)
     /* Eight pixels at a time: the steps, their prefix sum in three shifted additions, plus
@@ -796,13 +842,14 @@ static int s_decode(const sk2_codec_shape_t *shape, const uint8_t *src, size_t s
      * refill, plus what one row can take (24 bits a pixel at most) before the overrun check
      * at the end of the row. */
     size_t pad = 3 * (size_t)width + 16;
-    size_t table_bytes = sizeof(uint16_t) * ((size_t)S_TABLES << SK2D_HUFF_MAX_BITS);
+    /* The residual tables; the two run tables, used first, share their room (2 x 1024). */
+    size_t table_bytes = sizeof(uint32_t) * ((size_t)S_DECODE_ENTRIES + 7);
     size_t row_bytes = sizeof(uint16_t) * ((size_t)width + 16);
     uint8_t *copy = sk2_scratch(SK2_SCRATCH_SK2D_STREAM, src_len + 3 * pad);
-    uint8_t *work = sk2_scratch(SK2_SCRATCH_SK2D_ROWS, table_bytes + 10 * row_bytes);
+    uint8_t *work = sk2_scratch(SK2_SCRATCH_SK2D_ROWS, table_bytes + 6 * row_bytes);
     if (!copy || !work)
         return SK2_ENOMEM;
-    uint16_t *tables = (uint16_t *)(void *)work;
+    uint32_t *tables = (uint32_t *)(void *)work;
     stream_t streams[3];
     uint8_t *c = copy;
     for (int i = 0; i < 3; i++) {
@@ -817,23 +864,21 @@ static int s_decode(const sk2_codec_shape_t *shape, const uint8_t *src, size_t s
     if (rc != 0)
         return rc;
 
-    uint32_t tokens[64];
-    s_token_table(tokens);
     s_residual_tables(residual_codes, tables);
+    s_residuals_fn residuals = s_pick_residuals();
 
-    /* Per half: two working rows, contexts and residuals, each row_bytes long. */
+    /* Per half: two working rows and one of contexts, then residuals, each row_bytes long. */
     uint8_t *rows = work + table_bytes;
-    memset(rows, 0, 10 * row_bytes);
+    memset(rows, 0, 6 * row_bytes);
     uint32_t top_rows = (height + 1) / 2, bottom_rows = height / 2;
     half_t halves[2];
     for (int i = 0; i < 2; i++) {
-        uint8_t *base = rows + 5 * row_bytes * (size_t)i;
+        uint8_t *base = rows + 3 * row_bytes * (size_t)i;
         halves[i] = (half_t){
             .stream = &streams[1 + i],
             .prev = (uint16_t *)(void *)base + 1,
             .cur = (uint16_t *)(void *)(base + row_bytes) + 1,
-            .ctx = base + 2 * row_bytes,
-            .res = (uint16_t *)(void *)(base + 3 * row_bytes),
+            .ctx = (uint16_t *)(void *)(base + 2 * row_bytes),
             .out = out + (size_t)(i ? top_rows : 0) * width,
         };
     }
@@ -842,12 +887,11 @@ static int s_decode(const sk2_codec_shape_t *shape, const uint8_t *src, size_t s
         s_row_contexts(h0, width);
         if (y < bottom_rows) {
             s_row_contexts(h1, width);
-            s_decode_residuals2(&h0->stream->reader, &h1->stream->reader, h0->ctx, h1->ctx, h0->res,
-                                h1->res, width, tables, tokens);
+            residuals(&h0->stream->reader, &h1->stream->reader, h0->ctx, h1->ctx, width, tables);
             s_reconstruct(h0, width);
             s_reconstruct(h1, width);
         } else {
-            s_decode_residuals(&h0->stream->reader, h0->ctx, h0->res, width, tables, tokens);
+            residuals(&h0->stream->reader, NULL, h0->ctx, NULL, width, tables);
             s_reconstruct(h0, width);
         }
         if (s_stream_is_overrun(h0->stream) || s_stream_is_overrun(h1->stream))
