@@ -28,13 +28,14 @@
 #include "codec/sk2d_huff.h"
 #include "sk2/error.h"
 
-#define S_VERSION      1
+#define S_VERSION      2
 #define S_MODE_STORED  0
 #define S_MODE_PREDICT 1
 /* version, mode, 2 reserved bytes, width, height */
 #define S_HEADER_BYTES 12u
-/* The lengths of the three bit streams, after the code descriptions. */
-#define S_LENGTHS_BYTES 12u
+/* The bit streams: the mask runs, then per half one for its even and one for its odd columns. */
+#define S_STREAMS       5
+#define S_LENGTHS_BYTES (4u * S_STREAMS)
 
 /* Residual tables, chosen by the activity |b - c| + |d - b| of the row above; holes get a
  * context of their own, whose table is a 0-bit code for token 0, so that the decoder spends no
@@ -280,17 +281,20 @@ static void s_model_row(const uint16_t *px, const uint16_t *prev, const uint8_t 
 }
 
 /* Pass one over rows [y0, y1): builds each working row (a hole takes its prediction), the
- * contexts, and a record per valid pixel; counts tokens; returns the number of records.
+ * contexts, and a record per valid pixel, those of even columns in records[0] and of odd ones
+ * in records[1], whose numbers go to made[]; counts tokens, copy c for columns x % 4 = c.
  * `rows` has room for two working rows of width + 2, a row of contexts and a row of records. */
-static size_t s_model_half(const uint16_t *in, uint32_t width, uint32_t y0, uint32_t y1,
-                           uint16_t *rows, uint32_t *records, counts_t counts)
+static void s_model_half(const uint16_t *in, uint32_t width, uint32_t y0, uint32_t y1,
+                         uint16_t *rows, uint32_t *const records[2], counts_t counts,
+                         size_t made[2])
 {
     uint16_t *prev = rows + 1;
     uint16_t *cur = rows + width + 3;
     uint8_t *ctx = (uint8_t *)(rows + 2 * (size_t)width + 4);
     uint32_t *rec = (uint32_t *)(void *)(rows + ((3 * (size_t)width + 17) & ~(size_t)1));
     memset(rows, 0, sizeof(uint16_t) * (2 * (size_t)width + 4));
-    size_t count = 0;
+    uint32_t *even = records[0], *odd = records[1];
+    size_t n_even = 0, n_odd = 0;
     for (uint32_t y = y0; y < y1; y++) {
         const uint16_t *px = in + (size_t)y * width;
         prev[-1] = prev[0];
@@ -301,23 +305,35 @@ static size_t s_model_half(const uint16_t *in, uint32_t width, uint32_t y0, uint
          * the hole context, which no code is built for. */
         uint32_t x = 0;
         for (; x + S_COUNT_COPIES <= width; x += S_COUNT_COPIES) {
-            for (int i = 0; i < S_COUNT_COPIES; i++) {
+            for (int i = 0; i < S_COUNT_COPIES; i += 2) {
                 uint32_t record = rec[x + i];
-                records[count] = record;
-                count += ctx[x + i] != S_HOLE;
+                even[n_even] = record;
+                n_even += ctx[x + i] != S_HOLE;
                 counts[i][record & S_RECORD_INDEX_MASK]++;
+                record = rec[x + i + 1];
+                odd[n_odd] = record;
+                n_odd += ctx[x + i + 1] != S_HOLE;
+                counts[i + 1][record & S_RECORD_INDEX_MASK]++;
             }
         }
         for (; x < width; x++) {
-            records[count] = rec[x];
-            count += ctx[x] != S_HOLE;
-            counts[0][rec[x] & S_RECORD_INDEX_MASK]++;
+            uint32_t record = rec[x];
+            bool is_valid = ctx[x] != S_HOLE;
+            if (x % 2 == 0) {
+                even[n_even] = record;
+                n_even += is_valid;
+            } else {
+                odd[n_odd] = record;
+                n_odd += is_valid;
+            }
+            counts[x % S_COUNT_COPIES][record & S_RECORD_INDEX_MASK]++;
         }
         uint16_t *t = prev;
         prev = cur;
         cur = t;
     }
-    return count;
+    made[0] = n_even;
+    made[1] = n_odd;
 }
 
 /* The first pixel from `i` on that is a hole (is_hole) or valid (!is_hole), or `count`. */
@@ -378,11 +394,11 @@ static void s_encode_table(const sk2d_huff_t *codes, uint32_t *encode)
     }
 }
 
-/* Bits a half's stream takes, from its counts. */
-static uint64_t s_stream_bits(const counts_t counts, const uint32_t *encode)
+/* Bits the stream of a half's even (parity 0) or odd columns takes, from its counts. */
+static uint64_t s_stream_bits(const counts_t counts, int parity, const uint32_t *encode)
 {
     uint64_t bits = 0;
-    for (int c = 0; c < S_COUNT_COPIES; c++)
+    for (int c = parity; c < S_COUNT_COPIES; c += 2)
         for (unsigned i = 0; i < (S_CONTEXTS << 6); i++)
             bits += (uint64_t)counts[c][i] * ((encode[i] >> 16) & 0xffu);
     return bits;
@@ -460,9 +476,16 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
     counts_t counts[2];
     memcpy(counts[0], zero_counts, sizeof zero_counts);
     memcpy(counts[1], zero_counts, sizeof zero_counts);
-    size_t top_count = s_model_half(in, width, 0, top_rows, rows, records, counts[0]);
-    size_t bottom_count =
-        s_model_half(in, width, top_rows, height, rows, records + top_count, counts[1]);
+    /* Records of each residual stream, in regions as large as its pixels. */
+    uint32_t even_columns = (width + 1) / 2, odd_columns = width / 2;
+    uint32_t *streams[4];
+    streams[0] = records;
+    streams[1] = streams[0] + (size_t)top_rows * even_columns;
+    streams[2] = streams[1] + (size_t)top_rows * odd_columns;
+    streams[3] = streams[2] + (size_t)(height - top_rows) * even_columns;
+    size_t made[4];
+    s_model_half(in, width, 0, top_rows, rows, streams, counts[0], made);
+    s_model_half(in, width, top_rows, height, rows, streams + 2, counts[1], made + 2);
     size_t run_count = s_mask_runs(in, count, runs);
 
     /* One set of codes for both halves. */
@@ -494,13 +517,13 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
     uint32_t encode[S_TABLES << 6];
     s_encode_table(residual_codes, encode);
 
-    size_t stream_bytes[3] = {
-        (size_t)((run_bits + 7) / 8),
-        (size_t)((s_stream_bits(counts[0], encode) + 7) / 8),
-        (size_t)((s_stream_bits(counts[1], encode) + 7) / 8),
-    };
-    size_t total = S_HEADER_BYTES + tables_bytes + S_LENGTHS_BYTES + stream_bytes[0] +
-                   stream_bytes[1] + stream_bytes[2];
+    size_t stream_bytes[S_STREAMS] = {(size_t)((run_bits + 7) / 8)};
+    size_t total = S_HEADER_BYTES + tables_bytes + S_LENGTHS_BYTES + stream_bytes[0];
+    for (int i = 1; i < S_STREAMS; i++) {
+        stream_bytes[i] =
+            (size_t)((s_stream_bits(counts[(i - 1) / 2], (i - 1) % 2, encode) + 7) / 8);
+        total += stream_bytes[i];
+    }
     if (total >= S_HEADER_BYTES + 2 * count)
         return s_encode_stored(shape, in, dst, dst_cap, dst_len);
     if (dst_cap < total)
@@ -520,7 +543,7 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
         p = sk2d_huff_write(&run_codes[k], p);
     for (int k = 0; k < S_CONTEXTS; k++)
         p = sk2d_huff_write(&residual_codes[k], p);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < S_STREAMS; i++)
         s_put_le32(p + 4 * i, (uint32_t)stream_bytes[i]);
     p += S_LENGTHS_BYTES;
 
@@ -535,14 +558,12 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
         sk2d_flush(&w);
     }
     s_finish(&w);
-    p += stream_bytes[0];
-    w.dst = p;
-    s_emit_records(records, top_count, encode, &w);
-    s_finish(&w);
-    p += stream_bytes[1];
-    w.dst = p;
-    s_emit_records(records + top_count, bottom_count, encode, &w);
-    s_finish(&w);
+    for (int i = 1; i < S_STREAMS; i++) {
+        p += stream_bytes[i - 1];
+        w.dst = p;
+        s_emit_records(streams[i - 1], made[i - 1], encode, &w);
+        s_finish(&w);
+    }
     if (out != dst)
         memcpy(dst, out, total);
     *dst_len = total;
@@ -658,42 +679,72 @@ static void s_residual_tables(const sk2d_huff_t *codes, uint32_t *tables)
         (count) -= e_;                                                                             \
     } while (0)
 
-/* Decodes one row's zigzagged residuals over its context words, in each of two halves (r1
- * NULL: the first alone), interleaved so that the two bit streams' dependency chains overlap.
- * A pixel takes at most 10 + 14 bits, so one refill serves two. */
-#define S_DEFINE_RESIDUALS(name, ATTRIBUTES, LOW_BITS)                                             \
-    ATTRIBUTES static void name(sk2d_reader_t *r0, sk2d_reader_t *r1, uint16_t *row0,              \
-                                uint16_t *row1, uint32_t width, const uint32_t *tables)            \
+/* Decodes one row's zigzagged residuals over its context words: s[0] and s[1] are the streams
+ * of the even and odd columns of row0, s[2] and s[3] those of row1 when is_pair (else the
+ * first half's last row is alone). The four streams are interleaved so that their dependency
+ * chains overlap. A pixel takes at most 10 + 14 bits, so a refill serves two of a stream's. */
+#define S_LOCAL_READER(i)                                                                          \
+    uint64_t bits##i = s[i].reader.bits, count##i = s[i].reader.count;                             \
+    const uint8_t *src##i = s[i].reader.src
+#define S_STORE_READER(i)                                                                          \
+    s[i].reader = (sk2d_reader_t)                                                                  \
     {                                                                                              \
-        uint64_t bits0 = r0->bits, count0 = r0->count;                                             \
-        const uint8_t *src0 = r0->src;                                                             \
+        .src = src##i, .bits = bits##i, .count = (unsigned)(count##i & 63)                         \
+    }
+#define S_DEFINE_RESIDUALS(name, ATTRIBUTES, LOW_BITS)                                             \
+    ATTRIBUTES static void name(stream_t *s, bool is_pair, uint16_t *row0, uint16_t *row1,         \
+                                uint32_t width, const uint32_t *tables)                            \
+    {                                                                                              \
+        S_LOCAL_READER(0);                                                                         \
+        S_LOCAL_READER(1);                                                                         \
         uint16_t *p = row0, *end = row0 + width;                                                   \
-        if (r1) {                                                                                  \
-            uint64_t bits1 = r1->bits, count1 = r1->count;                                         \
-            const uint8_t *src1 = r1->src;                                                         \
+        if (is_pair) {                                                                             \
+            S_LOCAL_READER(2);                                                                     \
+            S_LOCAL_READER(3);                                                                     \
             ptrdiff_t other = row1 - row0;                                                         \
-            for (; p + 2 <= end; p += 2) {                                                         \
+            for (; end - p >= 4; p += 4) {                                                         \
                 S_REFILL(bits0, src0, count0);                                                     \
                 S_REFILL(bits1, src1, count1);                                                     \
+                S_REFILL(bits2, src2, count2);                                                     \
+                S_REFILL(bits3, src3, count3);                                                     \
                 S_DECODE_TOKEN(LOW_BITS, bits0, count0, p[0]);                                     \
-                S_DECODE_TOKEN(LOW_BITS, bits1, count1, p[other]);                                 \
-                S_DECODE_TOKEN(LOW_BITS, bits0, count0, p[1]);                                     \
-                S_DECODE_TOKEN(LOW_BITS, bits1, count1, p[other + 1]);                             \
+                S_DECODE_TOKEN(LOW_BITS, bits1, count1, p[1]);                                     \
+                S_DECODE_TOKEN(LOW_BITS, bits2, count2, p[other]);                                 \
+                S_DECODE_TOKEN(LOW_BITS, bits3, count3, p[other + 1]);                             \
+                S_DECODE_TOKEN(LOW_BITS, bits0, count0, p[2]);                                     \
+                S_DECODE_TOKEN(LOW_BITS, bits1, count1, p[3]);                                     \
+                S_DECODE_TOKEN(LOW_BITS, bits2, count2, p[other + 2]);                             \
+                S_DECODE_TOKEN(LOW_BITS, bits3, count3, p[other + 3]);                             \
             }                                                                                      \
-            if (p < end) {                                                                         \
-                S_REFILL(bits1, src1, count1);                                                     \
-                S_DECODE_TOKEN(LOW_BITS, bits1, count1, p[other]);                                 \
+            for (; p < end; p += 2) {                                                              \
+                S_REFILL(bits0, src0, count0);                                                     \
+                S_REFILL(bits2, src2, count2);                                                     \
+                S_DECODE_TOKEN(LOW_BITS, bits0, count0, p[0]);                                     \
+                S_DECODE_TOKEN(LOW_BITS, bits2, count2, p[other]);                                 \
+                if (end - p >= 2) {                                                                \
+                    S_REFILL(bits1, src1, count1);                                                 \
+                    S_REFILL(bits3, src3, count3);                                                 \
+                    S_DECODE_TOKEN(LOW_BITS, bits1, count1, p[1]);                                 \
+                    S_DECODE_TOKEN(LOW_BITS, bits3, count3, p[other + 1]);                         \
+                }                                                                                  \
             }                                                                                      \
-            *r1 = (sk2d_reader_t){.src = src1, .bits = bits1, .count = (unsigned)(count1 & 63)};   \
+            S_STORE_READER(2);                                                                     \
+            S_STORE_READER(3);                                                                     \
+        } else {                                                                                   \
+            for (; p < end; p += 2) {                                                              \
+                S_REFILL(bits0, src0, count0);                                                     \
+                S_DECODE_TOKEN(LOW_BITS, bits0, count0, p[0]);                                     \
+                if (end - p >= 2) {                                                                \
+                    S_REFILL(bits1, src1, count1);                                                 \
+                    S_DECODE_TOKEN(LOW_BITS, bits1, count1, p[1]);                                 \
+                }                                                                                  \
+            }                                                                                      \
         }                                                                                          \
-        for (; p < end; p++) {                                                                     \
-            S_REFILL(bits0, src0, count0);                                                         \
-            S_DECODE_TOKEN(LOW_BITS, bits0, count0, p[0]);                                         \
-        }                                                                                          \
-        *r0 = (sk2d_reader_t){.src = src0, .bits = bits0, .count = (unsigned)(count0 & 63)};       \
+        S_STORE_READER(0);                                                                         \
+        S_STORE_READER(1);                                                                         \
     }
 
-typedef void (*s_residuals_fn)(sk2d_reader_t *r0, sk2d_reader_t *r1, uint16_t *row0, uint16_t *row1,
+typedef void (*s_residuals_fn)(stream_t *s, bool is_pair, uint16_t *row0, uint16_t *row1,
                                uint32_t width, const uint32_t *tables);
 
 #define S_LOW_BITS(x, e) ((x) & ((UINT64_C(1) << ((e)&63)) - 1))
@@ -718,7 +769,6 @@ static s_residuals_fn s_pick_residuals(void)
 
 /* One half while its rows are decoded. */
 typedef struct {
-    stream_t *stream;
     uint16_t *prev; /* working row above, with a margin pixel each side */
     uint16_t *cur;  /* working row being decoded, likewise */
     uint16_t *ctx;  /* this row's context words (S_WORD), then its zigzagged residuals */
@@ -832,11 +882,16 @@ static int s_decode(const sk2_codec_shape_t *shape, const uint8_t *src, size_t s
             return SK2_ECORRUPT;
     if ((size_t)(end - p) < S_LENGTHS_BYTES)
         return SK2_ECORRUPT;
-    size_t bytes[3] = {s_get_le32(p), s_get_le32(p + 4), s_get_le32(p + 8)};
+    size_t bytes[S_STREAMS];
+    for (int i = 0; i < S_STREAMS; i++)
+        bytes[i] = s_get_le32(p + 4 * i);
     p += S_LENGTHS_BYTES;
     size_t left = (size_t)(end - p);
-    if (bytes[0] > left || bytes[1] > left - bytes[0] || bytes[2] != left - bytes[0] - bytes[1])
-        return SK2_ECORRUPT;
+    for (int i = 0; i < S_STREAMS; i++) {
+        if (bytes[i] > left || (i == S_STREAMS - 1 && bytes[i] != left))
+            return SK2_ECORRUPT;
+        left -= bytes[i];
+    }
 
     /* Each stream gets zero padding behind it for the reader to run into: 8 bytes for a
      * refill, plus what one row can take (24 bits a pixel at most) before the overrun check
@@ -845,14 +900,14 @@ static int s_decode(const sk2_codec_shape_t *shape, const uint8_t *src, size_t s
     /* The residual tables; the two run tables, used first, share their room (2 x 1024). */
     size_t table_bytes = sizeof(uint32_t) * ((size_t)S_DECODE_ENTRIES + 7);
     size_t row_bytes = sizeof(uint16_t) * ((size_t)width + 16);
-    uint8_t *copy = sk2_scratch(SK2_SCRATCH_SK2D_STREAM, src_len + 3 * pad);
+    uint8_t *copy = sk2_scratch(SK2_SCRATCH_SK2D_STREAM, src_len + S_STREAMS * pad);
     uint8_t *work = sk2_scratch(SK2_SCRATCH_SK2D_ROWS, table_bytes + 6 * row_bytes);
     if (!copy || !work)
         return SK2_ENOMEM;
     uint32_t *tables = (uint32_t *)(void *)work;
-    stream_t streams[3];
+    stream_t streams[S_STREAMS];
     uint8_t *c = copy;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < S_STREAMS; i++) {
         memcpy(c, p, bytes[i]);
         memset(c + bytes[i], 0, pad);
         streams[i] = (stream_t){.start = c, .bytes = bytes[i], .reader = {.src = c}};
@@ -875,7 +930,6 @@ static int s_decode(const sk2_codec_shape_t *shape, const uint8_t *src, size_t s
     for (int i = 0; i < 2; i++) {
         uint8_t *base = rows + 3 * row_bytes * (size_t)i;
         halves[i] = (half_t){
-            .stream = &streams[1 + i],
             .prev = (uint16_t *)(void *)base + 1,
             .cur = (uint16_t *)(void *)(base + row_bytes) + 1,
             .ctx = (uint16_t *)(void *)(base + 2 * row_bytes),
@@ -887,18 +941,20 @@ static int s_decode(const sk2_codec_shape_t *shape, const uint8_t *src, size_t s
         s_row_contexts(h0, width);
         if (y < bottom_rows) {
             s_row_contexts(h1, width);
-            residuals(&h0->stream->reader, &h1->stream->reader, h0->ctx, h1->ctx, width, tables);
+            residuals(streams + 1, true, h0->ctx, h1->ctx, width, tables);
             s_reconstruct(h0, width);
             s_reconstruct(h1, width);
         } else {
-            residuals(&h0->stream->reader, NULL, h0->ctx, NULL, width, tables);
+            residuals(streams + 1, false, h0->ctx, NULL, width, tables);
             s_reconstruct(h0, width);
         }
-        if (s_stream_is_overrun(h0->stream) || s_stream_is_overrun(h1->stream))
-            return SK2_ECORRUPT;
+        for (int i = 1; i < S_STREAMS; i++)
+            if (s_stream_is_overrun(&streams[i]))
+                return SK2_ECORRUPT;
     }
-    if (!s_stream_is_exact(&streams[1]) || !s_stream_is_exact(&streams[2]))
-        return SK2_ECORRUPT;
+    for (int i = 1; i < S_STREAMS; i++)
+        if (!s_stream_is_exact(&streams[i]))
+            return SK2_ECORRUPT;
     return 0;
 }
 
