@@ -10,8 +10,10 @@
  * token (a Huffman code from one of six tables picked by the activity of the row above) plus
  * raw low bits, as in Deflate's lengths. Codes are built per frame and sent in front.
  *
- * For speed the image is cut into a top and a bottom half with a bit stream each, decoded in
- * one loop so that the two dependency chains overlap; holes are handled without branches. An
+ * For speed the image is cut into a top and a bottom half, and each half's residuals into a
+ * bit stream for its even and one for its odd columns, decoded in one loop so that the four
+ * dependency chains overlap; holes are handled without branches, and the passes around the
+ * bit streams are SSE2 (with portable fallbacks). An
  * image that would not shrink is stored as it is, so the output never exceeds the header plus
  * 2 bytes a pixel. */
 #include <stdlib.h>
