@@ -187,8 +187,11 @@ static void test_noise_round_trips_and_stays_within_the_bound(void **state)
 static void test_odd_and_tiny_shapes_round_trip(void **state)
 {
     (void)state;
-    const uint32_t shapes[][2] = {{1, 1}, {3, 1},   {1, 3},   {511, 2}, {1, 500}, {500, 1},
-                                  {3, 3}, {511, 7}, {17, 19}, {2, 1},   {7, 1000}};
+    /* Widths of every remainder modulo 16 and 4 (sk2d's vector passes and its four column
+     * streams), heights odd and even (its two halves). */
+    const uint32_t shapes[][2] = {{1, 1},  {3, 1},   {1, 3},   {511, 2}, {1, 500},  {500, 1},
+                                  {3, 3},  {511, 7}, {17, 19}, {2, 1},   {7, 1000}, {6, 5},
+                                  {14, 9}, {22, 4},  {9, 2},   {2, 7},   {30, 31},  {33, 6}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         sk2_frame_t *frame = s_depth_frame(shapes[i][0], shapes[i][1]);
         s_round_trip_all(frame);
@@ -314,15 +317,16 @@ static void test_rvl_bound_covers_the_worst_case(void **state)
  * 32 valid (31: token 17 and 3 raw bits 111), both tables 0-bit codes; run stream 0x07. Each
  * half is one row predicted from a row of zeros: the first pixel's residual 1000 (zigzag 2000:
  * token 29 and 9 raw bits 464) then fifteen 0s, all in context 0, whose code gives tokens 0
- * and 29 one bit each ('0' and '1'). A stream: 1, 464 << 1, fifteen 0 bits: 25 bits,
- * 0x3a1. */
+ * and 29 one bit each ('0' and '1'). A half's even columns: 1, 464 << 1, seven 0 bits: 17 bits,
+ * 0x3a1 in 3 bytes; its odd columns: eight 0 bits, one byte. */
 static const uint8_t s_sk2d_bytes[] = {
-    0x01, 0x01, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, /* header */
+    0x02, 0x01, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, /* header */
     0x00, 0x00, 0x00, 0x11,                                                 /* run codes */
     0x1e, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* context 0 */
     0x00, 0x00, 0x00, 0x10,                                                 /* ... */
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,             /* contexts 1-5 */
-    0x01, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, /* lengths */
+    0x01, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, /* lengths: runs, */
+    0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,                         /* top, bottom */
     0x07,                                                                   /* runs */
     0xa1, 0x03, 0x00, 0x00,                                                 /* top half */
     0xa1, 0x03, 0x00, 0x00,                                                 /* bottom half */
@@ -337,7 +341,7 @@ static void test_sk2d_encodes_the_hand_derived_bytes(void **state)
     s_assert_golden("sk2d", 16, 2, pixels, s_sk2d_bytes, sizeof s_sk2d_bytes);
     /* A 2 x 1 frame would grow: it is stored, header then little-endian pixels. */
     const uint16_t tiny[2] = {0x1234, 0};
-    const uint8_t stored[] = {0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00,
+    const uint8_t stored[] = {0x02, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00,
                               0x01, 0x00, 0x00, 0x00, 0x34, 0x12, 0x00, 0x00};
     s_assert_golden("sk2d", 2, 1, tiny, stored, sizeof stored);
 }
@@ -357,6 +361,10 @@ static void test_sk2d_refuses_other_shapes_versions_and_trailing_bytes(void **st
         wire[bytes_to_break[i]] ^= 0x40;
         assert_int_equal(s_decode_exact(codec, wire, sizeof s_sk2d_bytes, frame), SK2_ECORRUPT);
     }
+    /* Version 1 (three streams) is not read any more. */
+    memcpy(wire, s_sk2d_bytes, sizeof s_sk2d_bytes);
+    wire[0] = 1;
+    assert_int_equal(s_decode_exact(codec, wire, sizeof s_sk2d_bytes, frame), SK2_ECORRUPT);
     memcpy(wire, s_sk2d_bytes, sizeof s_sk2d_bytes);
     wire[sizeof s_sk2d_bytes] = 0;
     assert_int_equal(s_decode_exact(codec, wire, sizeof wire, frame), SK2_ECORRUPT);

@@ -10,25 +10,34 @@
  * token (a Huffman code from one of six tables picked by the activity of the row above) plus
  * raw low bits, as in Deflate's lengths. Codes are built per frame and sent in front.
  *
- * For speed the image is cut into a top and a bottom half with a bit stream each, decoded in
- * one loop so that the two dependency chains overlap; holes are handled without branches. An
+ * For speed the image is cut into a top and a bottom half, and each half's residuals into a
+ * bit stream for its even and one for its odd columns, decoded in one loop so that the four
+ * dependency chains overlap; holes are handled without branches, and the passes around the
+ * bit streams are SSE2 (with portable fallbacks). An
  * image that would not shrink is stored as it is, so the output never exceeds the header plus
  * 2 bytes a pixel. */
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "codec/codec_impl.h"
 #include "codec/scratch.h"
 #include "codec/sk2d_huff.h"
 #include "sk2/error.h"
 
-#define S_VERSION      1
+#define S_VERSION      2
 #define S_MODE_STORED  0
 #define S_MODE_PREDICT 1
 /* version, mode, 2 reserved bytes, width, height */
 #define S_HEADER_BYTES 12u
-/* The lengths of the three bit streams, after the code descriptions. */
-#define S_LENGTHS_BYTES 12u
+/* The bit streams: the mask runs, then per half one for its even and one for its odd columns. */
+#define S_STREAMS       5
+#define S_LENGTHS_BYTES (4u * S_STREAMS)
 
 /* Residual tables, chosen by the activity |b - c| + |d - b| of the row above; holes get a
  * context of their own, whose table is a 0-bit code for token 0, so that the decoder spends no
@@ -74,9 +83,54 @@ typedef uint16_t s_v16 __attribute__((vector_size(16)));
 typedef uint8_t s_v8 __attribute__((vector_size(8)));
 #define S_LANES 8
 
-static void s_contexts(const uint16_t *prev, const uint16_t *valid, uint32_t width, uint8_t *ctx)
+/* What the decoder keeps of a context: the offset of its decoding table. */
+#define S_TABLE_BITS SK2D_HUFF_MAX_BITS
+#define S_WORD(k)    ((uint16_t)((k) << S_TABLE_BITS))
+
+/* Writes the contexts of one row to ctx (bytes) or, when ctx is NULL, to words (S_WORD). */
+static void s_contexts(const uint16_t *prev, const uint16_t *valid, uint32_t width, uint8_t *ctx,
+                       uint16_t *words)
 {
     uint32_t x = 0;
+#if defined(__SSE2__)
+    /* SSE2 has saturating 16-bit arithmetic but no unsigned compare: |b - c| is the OR of the
+     * two saturated differences, the sum saturates instead of clamping each term (the same
+     * contexts: any term over 80 puts both sums over 80), and min(sum, 81) fits a signed byte,
+     * so sixteen pixels are compared at once. */
+    const __m128i none = _mm_setzero_si128(), cap = _mm_set1_epi16(81);
+    for (; x + 16 <= width; x += 16) {
+        __m128i act[2], hole[2];
+        for (int i = 0; i < 2; i++) {
+            const uint16_t *p = prev + x + 8 * i;
+            __m128i b = _mm_loadu_si128((const __m128i *)(const void *)p);
+            __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(p - 1));
+            __m128i d = _mm_loadu_si128((const __m128i *)(const void *)(p + 1));
+            __m128i left = _mm_or_si128(_mm_subs_epu16(b, c), _mm_subs_epu16(c, b));
+            __m128i right = _mm_or_si128(_mm_subs_epu16(d, b), _mm_subs_epu16(b, d));
+            __m128i sum = _mm_adds_epu16(left, right);
+            act[i] = _mm_sub_epi16(sum, _mm_subs_epu16(sum, cap));
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(valid + x + 8 * i));
+            hole[i] = _mm_cmpeq_epi16(v, none);
+        }
+        __m128i a = _mm_packus_epi16(act[0], act[1]);
+        __m128i k =
+            _mm_add_epi8(_mm_cmpgt_epi8(a, _mm_set1_epi8(2)), _mm_cmpgt_epi8(a, _mm_set1_epi8(5)));
+        k = _mm_add_epi8(k, _mm_cmpgt_epi8(a, _mm_set1_epi8(12)));
+        k = _mm_add_epi8(k, _mm_cmpgt_epi8(a, _mm_set1_epi8(30)));
+        k = _mm_add_epi8(k, _mm_cmpgt_epi8(a, _mm_set1_epi8(80)));
+        k = _mm_sub_epi8(none, k);
+        __m128i h = _mm_packs_epi16(hole[0], hole[1]);
+        k = _mm_or_si128(_mm_andnot_si128(h, k), _mm_and_si128(h, _mm_set1_epi8(S_HOLE)));
+        if (ctx) {
+            _mm_storeu_si128((__m128i *)(void *)(ctx + x), k);
+            continue;
+        }
+        __m128i w0 = _mm_slli_epi16(_mm_unpacklo_epi8(k, none), S_TABLE_BITS);
+        __m128i w1 = _mm_slli_epi16(_mm_unpackhi_epi8(k, none), S_TABLE_BITS);
+        _mm_storeu_si128((__m128i *)(void *)(words + x), w0);
+        _mm_storeu_si128((__m128i *)(void *)(words + x + 8), w1);
+    }
+#endif
     const s_v16 zero = {0}, one = zero + 1, clamp = zero + 255;
     for (; x + S_LANES <= width; x += S_LANES) {
         s_v16 b, c, d, v;
@@ -95,15 +149,24 @@ static void s_contexts(const uint16_t *prev, const uint16_t *valid, uint32_t wid
                   (s_v16)((s_v16)(act > 80) & one);
         s_v16 hole = (s_v16)(v == zero);
         k = (k & ~hole) | ((zero + S_HOLE) & hole);
-        s_v8 narrow = __builtin_convertvector(k, s_v8);
-        memcpy(ctx + x, &narrow, sizeof narrow);
+        if (ctx) {
+            s_v8 narrow = __builtin_convertvector(k, s_v8);
+            memcpy(ctx + x, &narrow, sizeof narrow);
+        } else {
+            s_v16 w = k << S_TABLE_BITS;
+            memcpy(words + x, &w, sizeof w);
+        }
     }
     for (; x < width; x++) {
         int left = abs((int)prev[x] - (int)(prev - 1)[x]);
         int right = abs((int)prev[x + 1] - (int)prev[x]);
         int act = (left < 255 ? left : 255) + (right < 255 ? right : 255);
         int k = (act > 2) + (act > 5) + (act > 12) + (act > 30) + (act > 80);
-        ctx[x] = (uint8_t)(valid[x] ? k : S_HOLE);
+        k = valid[x] ? k : S_HOLE;
+        if (ctx)
+            ctx[x] = (uint8_t)k;
+        else
+            words[x] = S_WORD(k);
     }
 }
 
@@ -150,45 +213,151 @@ static void s_write_header(const sk2_codec_shape_t *shape, int mode, uint8_t *ds
 #define S_COUNT_COPIES 4
 typedef uint32_t counts_t[S_COUNT_COPIES][S_TABLES << 6];
 
+/* One row's working pixels and records (token | context << 6 | raw bits << 16, one per pixel,
+ * holes included) from the pixels, the working row above and the contexts. */
+static void s_model_row(const uint16_t *px, const uint16_t *prev, const uint8_t *ctx,
+                        uint32_t width, uint16_t *cur, uint32_t *rec)
+{
+    uint32_t x = 0;
+#if defined(__SSE2__)
+    /* With D(x) = W(x, y) - W(x, y-1), the prediction a + b - c is b + D(x-1), a hole
+     * keeps D(x) = D(x-1) and a valid pixel sets D(x) = pixel - b: the working row is a
+     * forward fill of the differences over the holes, three shifted steps for eight pixels,
+     * and the residual is D(x) - D(x-1). D(-1) = 0, since W(-1, y) = W(-1, y-1) = b(0). */
+    const __m128i none = _mm_setzero_si128(), fifteen = _mm_set1_epi16(15);
+    __m128i carry = none;
+    for (; x + 8 <= width; x += 8) {
+        __m128i p = _mm_loadu_si128((const __m128i *)(const void *)(px + x));
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(prev + x));
+        __m128i valid = _mm_xor_si128(_mm_cmpeq_epi16(p, none), _mm_set1_epi16(-1));
+        __m128i dv = _mm_sub_epi16(p, b);
+        __m128i d = _mm_and_si128(dv, valid), m = valid;
+        d = _mm_or_si128(d, _mm_andnot_si128(m, _mm_slli_si128(d, 2)));
+        m = _mm_or_si128(m, _mm_slli_si128(m, 2));
+        d = _mm_or_si128(d, _mm_andnot_si128(m, _mm_slli_si128(d, 4)));
+        m = _mm_or_si128(m, _mm_slli_si128(m, 4));
+        d = _mm_or_si128(d, _mm_andnot_si128(m, _mm_slli_si128(d, 8)));
+        m = _mm_or_si128(m, _mm_slli_si128(m, 8));
+        d = _mm_or_si128(d, _mm_andnot_si128(m, carry));
+        __m128i before = _mm_or_si128(_mm_slli_si128(d, 2), _mm_srli_si128(carry, 14));
+        _mm_storeu_si128((__m128i *)(void *)(cur + x), _mm_add_epi16(b, d));
+        carry = _mm_shuffle_epi32(_mm_shufflehi_epi16(d, 0xff), 0xff);
+        __m128i r = _mm_sub_epi16(dv, before);
+        __m128i zz = _mm_xor_si128(_mm_slli_epi16(r, 1), _mm_srai_epi16(r, 15));
+        /* Tokens from 16 on: the float of the value has the top bit's position in its
+         * exponent and the bit below it first in its mantissa. */
+        __m128i small = _mm_cmpeq_epi16(_mm_subs_epu16(zz, fifteen), none);
+        __m128i lo = _mm_castps_si128(_mm_cvtepi32_ps(_mm_unpacklo_epi16(zz, none)));
+        __m128i hi = _mm_castps_si128(_mm_cvtepi32_ps(_mm_unpackhi_epi16(zz, none)));
+        __m128i big = _mm_sub_epi16(_mm_packs_epi32(_mm_srli_epi32(lo, 22), _mm_srli_epi32(hi, 22)),
+                                    _mm_set1_epi16(246));
+        __m128i token = _mm_or_si128(_mm_and_si128(small, zz), _mm_andnot_si128(small, big));
+        /* The raw bits: those under the top two. */
+        __m128i below = _mm_srli_epi16(zz, 2);
+        below = _mm_or_si128(below, _mm_srli_epi16(below, 1));
+        below = _mm_or_si128(below, _mm_srli_epi16(below, 2));
+        below = _mm_or_si128(below, _mm_srli_epi16(below, 4));
+        below = _mm_or_si128(below, _mm_srli_epi16(below, 8));
+        __m128i extra = _mm_andnot_si128(small, _mm_and_si128(zz, below));
+        __m128i k =
+            _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(const void *)(ctx + x)), none);
+        __m128i index = _mm_or_si128(token, _mm_slli_epi16(k, 6));
+        _mm_storeu_si128((__m128i *)(void *)(rec + x), _mm_unpacklo_epi16(index, extra));
+        _mm_storeu_si128((__m128i *)(void *)(rec + x + 4), _mm_unpackhi_epi16(index, extra));
+    }
+#endif
+    /* Modulo 2^16 throughout, as in the decoder: `a` is reduced only when stored. */
+    uint32_t a = x ? cur[x - 1] : prev[0];
+    for (; x < width; x++) {
+        uint32_t pred = a + prev[x] - (prev - 1)[x];
+        uint32_t value = px[x];
+        uint16_t r = (uint16_t)(value - pred);
+        uint32_t zigzag = (uint16_t)((uint32_t)r << 1 ^ (0u - (uint32_t)(r >> 15)));
+        unsigned extra_bits;
+        unsigned token = s_token(zigzag, &extra_bits);
+        uint32_t extra = zigzag & ((1u << extra_bits) - 1);
+        rec[x] = token | (uint32_t)ctx[x] << 6 | extra << S_RECORD_EXTRA_SHIFT;
+        a = value ? value : pred;
+        cur[x] = (uint16_t)a;
+    }
+}
+
 /* Pass one over rows [y0, y1): builds each working row (a hole takes its prediction), the
- * contexts, and a record per valid pixel; counts tokens; returns the number of records.
- * `rows` has room for two working rows of width + 2 and a row of contexts. */
-static size_t s_model_half(const uint16_t *in, uint32_t width, uint32_t y0, uint32_t y1,
-                           uint16_t *rows, uint32_t *records, counts_t counts)
+ * contexts, and a record per valid pixel, those of even columns in records[0] and of odd ones
+ * in records[1], whose numbers go to made[]; counts tokens, copy c for columns x % 4 = c.
+ * `rows` has room for two working rows of width + 2, a row of contexts and a row of records. */
+static void s_model_half(const uint16_t *in, uint32_t width, uint32_t y0, uint32_t y1,
+                         uint16_t *rows, uint32_t *const records[2], counts_t counts,
+                         size_t made[2])
 {
     uint16_t *prev = rows + 1;
     uint16_t *cur = rows + width + 3;
     uint8_t *ctx = (uint8_t *)(rows + 2 * (size_t)width + 4);
+    uint32_t *rec = (uint32_t *)(void *)(rows + ((3 * (size_t)width + 17) & ~(size_t)1));
     memset(rows, 0, sizeof(uint16_t) * (2 * (size_t)width + 4));
-    size_t count = 0;
+    uint32_t *even = records[0], *odd = records[1];
+    size_t n_even = 0, n_odd = 0;
     for (uint32_t y = y0; y < y1; y++) {
         const uint16_t *px = in + (size_t)y * width;
         prev[-1] = prev[0];
         prev[width] = prev[width - 1];
-        s_contexts(prev, px, width, ctx);
-        /* Modulo 2^16 throughout, as in the decoder: `a` is reduced only when stored. */
-        uint32_t a = prev[0];
-        for (uint32_t x = 0; x < width; x++) {
-            uint32_t pred = a + prev[x] - (prev - 1)[x];
-            uint32_t value = px[x];
-            uint16_t r = (uint16_t)(value - pred);
-            uint32_t zigzag = (uint16_t)((uint32_t)r << 1 ^ (0u - (uint32_t)(r >> 15)));
-            unsigned extra_bits;
-            unsigned token = s_token(zigzag, &extra_bits);
-            uint32_t extra = zigzag & ((1u << extra_bits) - 1);
-            uint32_t record = token | (uint32_t)ctx[x] << 6 | extra << S_RECORD_EXTRA_SHIFT;
-            /* Holes cost no bits: their record is written and then overwritten. */
-            records[count] = record;
-            count += value != 0;
-            counts[x % S_COUNT_COPIES][record & S_RECORD_INDEX_MASK] += value != 0;
-            a = value ? value : pred;
-            cur[x] = (uint16_t)a;
+        s_contexts(prev, px, width, ctx, NULL);
+        s_model_row(px, prev, ctx, width, cur, rec);
+        /* Holes cost no bits: their record is written and then overwritten, and counted in
+         * the hole context, which no code is built for. */
+        uint32_t x = 0;
+        for (; x + S_COUNT_COPIES <= width; x += S_COUNT_COPIES) {
+            for (int i = 0; i < S_COUNT_COPIES; i += 2) {
+                uint32_t record = rec[x + i];
+                even[n_even] = record;
+                n_even += ctx[x + i] != S_HOLE;
+                counts[i][record & S_RECORD_INDEX_MASK]++;
+                record = rec[x + i + 1];
+                odd[n_odd] = record;
+                n_odd += ctx[x + i + 1] != S_HOLE;
+                counts[i + 1][record & S_RECORD_INDEX_MASK]++;
+            }
+        }
+        for (; x < width; x++) {
+            uint32_t record = rec[x];
+            bool is_valid = ctx[x] != S_HOLE;
+            if (x % 2 == 0) {
+                even[n_even] = record;
+                n_even += is_valid;
+            } else {
+                odd[n_odd] = record;
+                n_odd += is_valid;
+            }
+            counts[x % S_COUNT_COPIES][record & S_RECORD_INDEX_MASK]++;
         }
         uint16_t *t = prev;
         prev = cur;
         cur = t;
     }
-    return count;
+    made[0] = n_even;
+    made[1] = n_odd;
+}
+
+/* The first pixel from `i` on that is a hole (is_hole) or valid (!is_hole), or `count`. */
+static size_t s_scan(const uint16_t *in, size_t i, size_t count, bool is_hole)
+{
+#if defined(__SSE2__)
+    /* Sixteen pixels a step, one bit each. */
+    const __m128i none = _mm_setzero_si128();
+    unsigned flip = is_hole ? 0 : 0xffffu;
+    for (; i + 16 <= count; i += 16) {
+        __m128i lo =
+            _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)(in + i)), none);
+        __m128i hi =
+            _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)(in + i + 8)), none);
+        unsigned found = ((unsigned)_mm_movemask_epi8(_mm_packs_epi16(lo, hi))) ^ flip;
+        if (found)
+            return i + (unsigned)__builtin_ctz(found);
+    }
+#endif
+    while (i < count && (in[i] == 0) != is_hole)
+        i++;
+    return i;
 }
 
 /* Run lengths of the hole mask in raster order: a run of zeros (possibly empty) first, then
@@ -199,12 +368,8 @@ static size_t s_mask_runs(const uint16_t *in, size_t count, uint32_t *runs)
     bool want_valid = false;
     while (i < count) {
         size_t start = i;
-        if (want_valid)
-            while (i < count && in[i] != 0)
-                i++;
-        else
-            while (i < count && in[i] == 0)
-                i++;
+        /* A run of holes ends at the first valid pixel, a valid run at the first hole. */
+        i = s_scan(in, i, count, want_valid);
         runs[n++] = (uint32_t)(i - start);
         want_valid = !want_valid;
     }
@@ -231,11 +396,11 @@ static void s_encode_table(const sk2d_huff_t *codes, uint32_t *encode)
     }
 }
 
-/* Bits a half's stream takes, from its counts. */
-static uint64_t s_stream_bits(const counts_t counts, const uint32_t *encode)
+/* Bits the stream of a half's even (parity 0) or odd columns takes, from its counts. */
+static uint64_t s_stream_bits(const counts_t counts, int parity, const uint32_t *encode)
 {
     uint64_t bits = 0;
-    for (int c = 0; c < S_COUNT_COPIES; c++)
+    for (int c = parity; c < S_COUNT_COPIES; c += 2)
         for (unsigned i = 0; i < (S_CONTEXTS << 6); i++)
             bits += (uint64_t)counts[c][i] * ((encode[i] >> 16) & 0xffu);
     return bits;
@@ -304,7 +469,7 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
     uint32_t *records = (uint32_t *)(void *)sk2_scratch(SK2_SCRATCH_SK2D_TOKENS,
                                                         sizeof(uint32_t) * (2 * count + 1));
     uint16_t *rows = (uint16_t *)(void *)sk2_scratch(SK2_SCRATCH_SK2D_ROWS,
-                                                     sizeof(uint16_t) * (3 * (size_t)width + 8));
+                                                     sizeof(uint16_t) * (5 * (size_t)width + 24));
     if (!records || !rows)
         return SK2_ENOMEM;
     uint32_t *runs = records + count;
@@ -313,9 +478,16 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
     counts_t counts[2];
     memcpy(counts[0], zero_counts, sizeof zero_counts);
     memcpy(counts[1], zero_counts, sizeof zero_counts);
-    size_t top_count = s_model_half(in, width, 0, top_rows, rows, records, counts[0]);
-    size_t bottom_count =
-        s_model_half(in, width, top_rows, height, rows, records + top_count, counts[1]);
+    /* Records of each residual stream, in regions as large as its pixels. */
+    uint32_t even_columns = (width + 1) / 2, odd_columns = width / 2;
+    uint32_t *streams[4];
+    streams[0] = records;
+    streams[1] = streams[0] + (size_t)top_rows * even_columns;
+    streams[2] = streams[1] + (size_t)top_rows * odd_columns;
+    streams[3] = streams[2] + (size_t)(height - top_rows) * even_columns;
+    size_t made[4];
+    s_model_half(in, width, 0, top_rows, rows, streams, counts[0], made);
+    s_model_half(in, width, top_rows, height, rows, streams + 2, counts[1], made + 2);
     size_t run_count = s_mask_runs(in, count, runs);
 
     /* One set of codes for both halves. */
@@ -347,13 +519,13 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
     uint32_t encode[S_TABLES << 6];
     s_encode_table(residual_codes, encode);
 
-    size_t stream_bytes[3] = {
-        (size_t)((run_bits + 7) / 8),
-        (size_t)((s_stream_bits(counts[0], encode) + 7) / 8),
-        (size_t)((s_stream_bits(counts[1], encode) + 7) / 8),
-    };
-    size_t total = S_HEADER_BYTES + tables_bytes + S_LENGTHS_BYTES + stream_bytes[0] +
-                   stream_bytes[1] + stream_bytes[2];
+    size_t stream_bytes[S_STREAMS] = {(size_t)((run_bits + 7) / 8)};
+    size_t total = S_HEADER_BYTES + tables_bytes + S_LENGTHS_BYTES + stream_bytes[0];
+    for (int i = 1; i < S_STREAMS; i++) {
+        stream_bytes[i] =
+            (size_t)((s_stream_bits(counts[(i - 1) / 2], (i - 1) % 2, encode) + 7) / 8);
+        total += stream_bytes[i];
+    }
     if (total >= S_HEADER_BYTES + 2 * count)
         return s_encode_stored(shape, in, dst, dst_cap, dst_len);
     if (dst_cap < total)
@@ -373,7 +545,7 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
         p = sk2d_huff_write(&run_codes[k], p);
     for (int k = 0; k < S_CONTEXTS; k++)
         p = sk2d_huff_write(&residual_codes[k], p);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < S_STREAMS; i++)
         s_put_le32(p + 4 * i, (uint32_t)stream_bytes[i]);
     p += S_LENGTHS_BYTES;
 
@@ -388,14 +560,12 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
         sk2d_flush(&w);
     }
     s_finish(&w);
-    p += stream_bytes[0];
-    w.dst = p;
-    s_emit_records(records, top_count, encode, &w);
-    s_finish(&w);
-    p += stream_bytes[1];
-    w.dst = p;
-    s_emit_records(records + top_count, bottom_count, encode, &w);
-    s_finish(&w);
+    for (int i = 1; i < S_STREAMS; i++) {
+        p += stream_bytes[i - 1];
+        w.dst = p;
+        s_emit_records(streams[i - 1], made[i - 1], encode, &w);
+        s_finish(&w);
+    }
     if (out != dst)
         memcpy(dst, out, total);
     *dst_len = total;
@@ -440,13 +610,13 @@ static inline void s_fill(uint16_t *dst, size_t length, uint16_t *end, uint64_t 
 /* Fills pixels with 0 for holes and 0xffff for valid pixels from the run stream. `table` has
  * room for two decoding tables. */
 static int s_decode_mask(stream_t *s, const sk2d_huff_t *codes, uint16_t *out, size_t count,
-                         uint16_t *table)
+                         uint32_t *table)
 {
     /* Entries: code length in bits 0..3, token from bit 4. */
-    static uint16_t payload[S_RUN_TOKENS][SK2D_HUFF_MAX_BITS + 1];
+    static uint32_t payload[S_RUN_TOKENS][SK2D_HUFF_MAX_BITS + 1];
     for (unsigned t = 0; t < S_RUN_TOKENS; t++)
         for (unsigned bits = 0; bits <= SK2D_HUFF_MAX_BITS; bits++)
-            payload[t][bits] = (uint16_t)(bits | t << 4);
+            payload[t][bits] = bits | t << 4;
     for (int k = 0; k < 2; k++)
         sk2d_huff_table(&codes[k], payload, table + ((size_t)k << SK2D_HUFF_MAX_BITS));
     size_t done = 0;
@@ -471,89 +641,139 @@ static int s_decode_mask(stream_t *s, const sk2d_huff_t *codes, uint16_t *out, s
     return s_stream_is_exact(s) ? 0 : SK2_ECORRUPT;
 }
 
-/* Residual decoding tables: entry = bits taken (code + raw, bits 0..4) | code bits (5..8) |
- * token (9..14). The hole table is all zero: no bits, token 0. */
-static void s_residual_tables(const sk2d_huff_t *codes, uint16_t *tables)
+/* Residual decoding tables, one of 2^S_TABLE_BITS entries for each context and holes: entry =
+ * bits taken (code + raw, bits 0..5) | code bits << 8 | the token's base value << 16. The hole
+ * table is all 0: no bits, residual 0. */
+#define S_DECODE_ENTRIES (S_TABLES << S_TABLE_BITS)
+static void s_residual_tables(const sk2d_huff_t *codes, uint32_t *tables)
 {
-    static uint16_t payload[S_RESIDUAL_TOKENS][SK2D_HUFF_MAX_BITS + 1];
+    static uint32_t payload[S_RESIDUAL_TOKENS][SK2D_HUFF_MAX_BITS + 1];
     for (unsigned t = 0; t < S_RESIDUAL_TOKENS; t++) {
         unsigned extra_bits;
-        s_token_base(t, &extra_bits);
+        uint32_t base = s_token_base(t, &extra_bits);
         for (unsigned bits = 0; bits <= SK2D_HUFF_MAX_BITS; bits++)
-            payload[t][bits] = (uint16_t)((bits + extra_bits) | bits << 5 | t << 9);
+            payload[t][bits] = (bits + extra_bits) | bits << 8 | base << 16;
     }
     for (int k = 0; k < S_CONTEXTS; k++)
-        sk2d_huff_table(&codes[k], payload, tables + ((size_t)k << SK2D_HUFF_MAX_BITS));
-    memset(tables + ((size_t)S_HOLE << SK2D_HUFF_MAX_BITS), 0,
-           sizeof(uint16_t) << SK2D_HUFF_MAX_BITS);
+        sk2d_huff_table(&codes[k], payload, tables + ((size_t)k << S_TABLE_BITS));
+    memset(tables + (S_HOLE << S_TABLE_BITS), 0, sizeof(uint32_t) << S_TABLE_BITS);
 }
 
-/* Each token's base value (bits 0..15) and raw-bit mask (16..31). */
-static void s_token_table(uint32_t *tokens)
-{
-    for (unsigned t = 0; t < 64; t++) {
-        unsigned extra_bits = 0;
-        uint32_t base = t < S_RESIDUAL_TOKENS ? s_token_base(t, &extra_bits) : 0;
-        tokens[t] = base | ((1u << extra_bits) - 1) << 16;
-    }
-}
-
-#define S_DECODE_TOKEN(r, context, res)                                                            \
+/* The residual loop keeps its bit reader in locals: `count` is the reader's count modulo 64
+ * (the loop subtracts whole table entries from it, whose bits from 8 on do not matter there),
+ * which the refill and the shifts use modulo 64 anyway. */
+#define S_REFILL(bits, src, count)                                                                 \
     do {                                                                                           \
-        uint32_t e_ = tables[(uint32_t)(context) << SK2D_HUFF_MAX_BITS |                           \
-                             ((uint32_t)(r).bits & ((1u << SK2D_HUFF_MAX_BITS) - 1))];             \
-        uint32_t t_ = tokens[e_ >> 9];                                                             \
-        (res) =                                                                                    \
-            (uint16_t)((t_ & 0xffffu) + ((uint32_t)((r).bits >> ((e_ >> 5) & 15u)) & (t_ >> 16))); \
-        (r).bits >>= e_ & 31u;                                                                     \
-        (r).count -= e_ & 31u;                                                                     \
+        (bits) |= sk2d_load64(src) << ((count)&63);                                                \
+        (src) += (~(count)&63) >> 3;                                                               \
+        (count) |= 56;                                                                             \
     } while (0)
 
-/* Decodes one row's zigzagged residuals in each of two halves, interleaved so that the two
- * bit streams' dependency chains overlap. A pixel takes at most 10 + 14 bits, so one refill
- * serves two. */
-static void s_decode_residuals2(sk2d_reader_t *r0, sk2d_reader_t *r1, const uint8_t *ctx0,
-                                const uint8_t *ctx1, uint16_t *res0, uint16_t *res1, uint32_t width,
-                                const uint16_t *tables, const uint32_t *tokens)
-{
-    sk2d_reader_t s0 = *r0, s1 = *r1;
-    uint32_t x = 0;
-    for (; x + 2 <= width; x += 2) {
-        sk2d_refill(&s0);
-        sk2d_refill(&s1);
-        S_DECODE_TOKEN(s0, ctx0[x], res0[x]);
-        S_DECODE_TOKEN(s1, ctx1[x], res1[x]);
-        S_DECODE_TOKEN(s0, ctx0[x + 1], res0[x + 1]);
-        S_DECODE_TOKEN(s1, ctx1[x + 1], res1[x + 1]);
-    }
-    if (x < width) {
-        sk2d_refill(&s0);
-        sk2d_refill(&s1);
-        S_DECODE_TOKEN(s0, ctx0[x], res0[x]);
-        S_DECODE_TOKEN(s1, ctx1[x], res1[x]);
-    }
-    *r0 = s0;
-    *r1 = s1;
-}
+/* One token and its raw bits, in place of its context word: the table entry from the word and
+ * the next bits, then the raw bits, those under the entry's bit count above its code bits
+ * (LOW_BITS(x, e) keeps the (e & 63) low bits of x; e & 0xc0 is 0). */
+#define S_DECODE_TOKEN(LOW_BITS, bits, count, slot)                                                \
+    do {                                                                                           \
+        uint32_t e_ = (tables + (slot))[(bits) & ((1u << S_TABLE_BITS) - 1)];                      \
+        uint64_t raw_ = LOW_BITS(bits, e_);                                                        \
+        (slot) = (uint16_t)((e_ >> 16) + (uint32_t)(raw_ >> ((e_ >> 8) & 63)));                    \
+        (bits) >>= e_ & 63;                                                                        \
+        (count) -= e_;                                                                             \
+    } while (0)
 
-static void s_decode_residuals(sk2d_reader_t *r0, const uint8_t *ctx0, uint16_t *res0,
-                               uint32_t width, const uint16_t *tables, const uint32_t *tokens)
-{
-    sk2d_reader_t s0 = *r0;
-    for (uint32_t x = 0; x < width; x++) {
-        sk2d_refill(&s0);
-        S_DECODE_TOKEN(s0, ctx0[x], res0[x]);
+/* Decodes one row's zigzagged residuals over its context words: s[0] and s[1] are the streams
+ * of the even and odd columns of row0, s[2] and s[3] those of row1 when is_pair (else the
+ * first half's last row is alone). The four streams are interleaved so that their dependency
+ * chains overlap. A pixel takes at most 10 + 14 bits, so a refill serves two of a stream's. */
+#define S_LOCAL_READER(i)                                                                          \
+    uint64_t bits##i = s[i].reader.bits, count##i = s[i].reader.count;                             \
+    const uint8_t *src##i = s[i].reader.src
+#define S_STORE_READER(i)                                                                          \
+    s[i].reader = (sk2d_reader_t)                                                                  \
+    {                                                                                              \
+        .src = src##i, .bits = bits##i, .count = (unsigned)(count##i & 63)                         \
     }
-    *r0 = s0;
+#define S_DEFINE_RESIDUALS(name, ATTRIBUTES, LOW_BITS)                                             \
+    ATTRIBUTES static void name(stream_t *s, bool is_pair, uint16_t *row0, uint16_t *row1,         \
+                                uint32_t width, const uint32_t *tables)                            \
+    {                                                                                              \
+        S_LOCAL_READER(0);                                                                         \
+        S_LOCAL_READER(1);                                                                         \
+        uint16_t *p = row0, *end = row0 + width;                                                   \
+        if (is_pair) {                                                                             \
+            S_LOCAL_READER(2);                                                                     \
+            S_LOCAL_READER(3);                                                                     \
+            ptrdiff_t other = row1 - row0;                                                         \
+            for (; end - p >= 4; p += 4) {                                                         \
+                S_REFILL(bits0, src0, count0);                                                     \
+                S_REFILL(bits1, src1, count1);                                                     \
+                S_REFILL(bits2, src2, count2);                                                     \
+                S_REFILL(bits3, src3, count3);                                                     \
+                S_DECODE_TOKEN(LOW_BITS, bits0, count0, p[0]);                                     \
+                S_DECODE_TOKEN(LOW_BITS, bits1, count1, p[1]);                                     \
+                S_DECODE_TOKEN(LOW_BITS, bits2, count2, p[other]);                                 \
+                S_DECODE_TOKEN(LOW_BITS, bits3, count3, p[other + 1]);                             \
+                S_DECODE_TOKEN(LOW_BITS, bits0, count0, p[2]);                                     \
+                S_DECODE_TOKEN(LOW_BITS, bits1, count1, p[3]);                                     \
+                S_DECODE_TOKEN(LOW_BITS, bits2, count2, p[other + 2]);                             \
+                S_DECODE_TOKEN(LOW_BITS, bits3, count3, p[other + 3]);                             \
+            }                                                                                      \
+            for (; p < end; p += 2) {                                                              \
+                S_REFILL(bits0, src0, count0);                                                     \
+                S_REFILL(bits2, src2, count2);                                                     \
+                S_DECODE_TOKEN(LOW_BITS, bits0, count0, p[0]);                                     \
+                S_DECODE_TOKEN(LOW_BITS, bits2, count2, p[other]);                                 \
+                if (end - p >= 2) {                                                                \
+                    S_REFILL(bits1, src1, count1);                                                 \
+                    S_REFILL(bits3, src3, count3);                                                 \
+                    S_DECODE_TOKEN(LOW_BITS, bits1, count1, p[1]);                                 \
+                    S_DECODE_TOKEN(LOW_BITS, bits3, count3, p[other + 1]);                         \
+                }                                                                                  \
+            }                                                                                      \
+            S_STORE_READER(2);                                                                     \
+            S_STORE_READER(3);                                                                     \
+        } else {                                                                                   \
+            for (; p < end; p += 2) {                                                              \
+                S_REFILL(bits0, src0, count0);                                                     \
+                S_DECODE_TOKEN(LOW_BITS, bits0, count0, p[0]);                                     \
+                if (end - p >= 2) {                                                                \
+                    S_REFILL(bits1, src1, count1);                                                 \
+                    S_DECODE_TOKEN(LOW_BITS, bits1, count1, p[1]);                                 \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        S_STORE_READER(0);                                                                         \
+        S_STORE_READER(1);                                                                         \
+    }
+
+typedef void (*s_residuals_fn)(stream_t *s, bool is_pair, uint16_t *row0, uint16_t *row1,
+                               uint32_t width, const uint32_t *tables);
+
+#define S_LOW_BITS(x, e) ((x) & ((UINT64_C(1) << ((e)&63)) - 1))
+S_DEFINE_RESIDUALS(s_residuals_plain, , S_LOW_BITS)
+
+/* BMI2 keeps the low bits in one instruction (bzhi) and shifts by a register without tying up
+ * CL (shrx), where plain x86-64 takes three: picked at run time on CPUs that have it. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__BMI2__)
+#define S_HAVE_BMI2_CLONE 1
+S_DEFINE_RESIDUALS(s_residuals_bmi2, __attribute__((target("bmi2"))), _bzhi_u64)
+#endif
+
+static s_residuals_fn s_pick_residuals(void)
+{
+#if defined(S_HAVE_BMI2_CLONE)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("bmi2"))
+        return s_residuals_bmi2;
+#endif
+    return s_residuals_plain;
 }
 
 /* One half while its rows are decoded. */
 typedef struct {
-    stream_t *stream;
     uint16_t *prev; /* working row above, with a margin pixel each side */
     uint16_t *cur;  /* working row being decoded, likewise */
-    uint8_t *ctx;   /* this row's contexts */
-    uint16_t *res;  /* this row's zigzagged residuals */
+    uint16_t *ctx;  /* this row's context words (S_WORD), then its zigzagged residuals */
     uint16_t *out;  /* the frame's row: the mask on entry, pixels on exit */
 } half_t;
 
@@ -561,7 +781,7 @@ static void s_row_contexts(half_t *h, uint32_t width)
 {
     h->prev[-1] = h->prev[0];
     h->prev[width] = h->prev[width - 1];
-    s_contexts(h->prev, h->out, width, h->ctx);
+    s_contexts(h->prev, h->out, width, NULL, h->ctx);
 }
 
 /* Rebuilds the row from its residuals: the gradient prediction from the working rows, the
@@ -573,10 +793,35 @@ static void s_reconstruct(half_t *h, uint32_t width)
 {
     const uint16_t *prev = h->prev;
     uint16_t *cur = h->cur, *out = h->out;
-    uint16_t *res = h->res;
+    uint16_t *res = h->ctx;
+    uint32_t x = 0;
+#if defined(__SSE2__)
+    /* Eight pixels at a time: the steps, their prefix sum in three shifted additions, plus
+     * the last pixel of the eight before, broadcast. */
+    __m128i carry = _mm_set1_epi16((short)prev[0]);
+    const __m128i one = _mm_set1_epi16(1);
+    for (; x + 8 <= width; x += 8) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(prev + x));
+        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(prev + x - 1));
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(res + x));
+        __m128i r = _mm_xor_si128(_mm_srli_epi16(v, 1),
+                                  _mm_sub_epi16(_mm_setzero_si128(), _mm_and_si128(v, one)));
+        __m128i sum = _mm_add_epi16(_mm_sub_epi16(b, c), r);
+        sum = _mm_add_epi16(sum, _mm_slli_si128(sum, 2));
+        sum = _mm_add_epi16(sum, _mm_slli_si128(sum, 4));
+        sum = _mm_add_epi16(sum, _mm_slli_si128(sum, 8));
+        sum = _mm_add_epi16(sum, carry);
+        _mm_storeu_si128((__m128i *)(void *)(cur + x), sum);
+        __m128i o = _mm_loadu_si128((const __m128i *)(const void *)(out + x));
+        _mm_storeu_si128((__m128i *)(void *)(out + x), _mm_and_si128(o, sum));
+        carry = _mm_shuffle_epi32(_mm_shufflehi_epi16(sum, 0xff), 0xff);
+    }
+    uint32_t tail = x;
+#else
+    uint32_t tail = 0;
+#endif
     /* First what each pixel adds to its left neighbour, b - c + residual, eight at a time. A
      * hole's residual is 0 (its table decodes token 0 from no bits), so no mask is needed. */
-    uint32_t x = 0;
     for (; x + S_LANES <= width; x += S_LANES) {
         s_v16 b, c, v;
         memcpy(&b, prev + x, sizeof b);
@@ -590,8 +835,8 @@ static void s_reconstruct(half_t *h, uint32_t width)
         res[x] = (uint16_t)(prev[x] - (prev - 1)[x] + ((v >> 1) ^ (0u - (v & 1u))));
     }
     /* Then the running sum, modulo 2^16. */
-    uint32_t a = prev[0];
-    for (x = 0; x < width; x++) {
+    uint32_t a = tail ? cur[tail - 1] : prev[0];
+    for (x = tail; x < width; x++) {
         a += res[x];
         cur[x] = (uint16_t)a;
         out[x] &= (uint16_t)a;
@@ -639,26 +884,32 @@ static int s_decode(const sk2_codec_shape_t *shape, const uint8_t *src, size_t s
             return SK2_ECORRUPT;
     if ((size_t)(end - p) < S_LENGTHS_BYTES)
         return SK2_ECORRUPT;
-    size_t bytes[3] = {s_get_le32(p), s_get_le32(p + 4), s_get_le32(p + 8)};
+    size_t bytes[S_STREAMS];
+    for (int i = 0; i < S_STREAMS; i++)
+        bytes[i] = s_get_le32(p + 4 * i);
     p += S_LENGTHS_BYTES;
     size_t left = (size_t)(end - p);
-    if (bytes[0] > left || bytes[1] > left - bytes[0] || bytes[2] != left - bytes[0] - bytes[1])
-        return SK2_ECORRUPT;
+    for (int i = 0; i < S_STREAMS; i++) {
+        if (bytes[i] > left || (i == S_STREAMS - 1 && bytes[i] != left))
+            return SK2_ECORRUPT;
+        left -= bytes[i];
+    }
 
     /* Each stream gets zero padding behind it for the reader to run into: 8 bytes for a
      * refill, plus what one row can take (24 bits a pixel at most) before the overrun check
      * at the end of the row. */
     size_t pad = 3 * (size_t)width + 16;
-    size_t table_bytes = sizeof(uint16_t) * ((size_t)S_TABLES << SK2D_HUFF_MAX_BITS);
+    /* The residual tables; the two run tables, used first, share their room (2 x 1024). */
+    size_t table_bytes = sizeof(uint32_t) * ((size_t)S_DECODE_ENTRIES + 7);
     size_t row_bytes = sizeof(uint16_t) * ((size_t)width + 16);
-    uint8_t *copy = sk2_scratch(SK2_SCRATCH_SK2D_STREAM, src_len + 3 * pad);
-    uint8_t *work = sk2_scratch(SK2_SCRATCH_SK2D_ROWS, table_bytes + 10 * row_bytes);
+    uint8_t *copy = sk2_scratch(SK2_SCRATCH_SK2D_STREAM, src_len + S_STREAMS * pad);
+    uint8_t *work = sk2_scratch(SK2_SCRATCH_SK2D_ROWS, table_bytes + 6 * row_bytes);
     if (!copy || !work)
         return SK2_ENOMEM;
-    uint16_t *tables = (uint16_t *)(void *)work;
-    stream_t streams[3];
+    uint32_t *tables = (uint32_t *)(void *)work;
+    stream_t streams[S_STREAMS];
     uint8_t *c = copy;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < S_STREAMS; i++) {
         memcpy(c, p, bytes[i]);
         memset(c + bytes[i], 0, pad);
         streams[i] = (stream_t){.start = c, .bytes = bytes[i], .reader = {.src = c}};
@@ -670,23 +921,20 @@ static int s_decode(const sk2_codec_shape_t *shape, const uint8_t *src, size_t s
     if (rc != 0)
         return rc;
 
-    uint32_t tokens[64];
-    s_token_table(tokens);
     s_residual_tables(residual_codes, tables);
+    s_residuals_fn residuals = s_pick_residuals();
 
-    /* Per half: two working rows, contexts and residuals, each row_bytes long. */
+    /* Per half: two working rows and one of contexts, then residuals, each row_bytes long. */
     uint8_t *rows = work + table_bytes;
-    memset(rows, 0, 10 * row_bytes);
+    memset(rows, 0, 6 * row_bytes);
     uint32_t top_rows = (height + 1) / 2, bottom_rows = height / 2;
     half_t halves[2];
     for (int i = 0; i < 2; i++) {
-        uint8_t *base = rows + 5 * row_bytes * (size_t)i;
+        uint8_t *base = rows + 3 * row_bytes * (size_t)i;
         halves[i] = (half_t){
-            .stream = &streams[1 + i],
             .prev = (uint16_t *)(void *)base + 1,
             .cur = (uint16_t *)(void *)(base + row_bytes) + 1,
-            .ctx = base + 2 * row_bytes,
-            .res = (uint16_t *)(void *)(base + 3 * row_bytes),
+            .ctx = (uint16_t *)(void *)(base + 2 * row_bytes),
             .out = out + (size_t)(i ? top_rows : 0) * width,
         };
     }
@@ -695,19 +943,20 @@ static int s_decode(const sk2_codec_shape_t *shape, const uint8_t *src, size_t s
         s_row_contexts(h0, width);
         if (y < bottom_rows) {
             s_row_contexts(h1, width);
-            s_decode_residuals2(&h0->stream->reader, &h1->stream->reader, h0->ctx, h1->ctx, h0->res,
-                                h1->res, width, tables, tokens);
+            residuals(streams + 1, true, h0->ctx, h1->ctx, width, tables);
             s_reconstruct(h0, width);
             s_reconstruct(h1, width);
         } else {
-            s_decode_residuals(&h0->stream->reader, h0->ctx, h0->res, width, tables, tokens);
+            residuals(streams + 1, false, h0->ctx, NULL, width, tables);
             s_reconstruct(h0, width);
         }
-        if (s_stream_is_overrun(h0->stream) || s_stream_is_overrun(h1->stream))
-            return SK2_ECORRUPT;
+        for (int i = 1; i < S_STREAMS; i++)
+            if (s_stream_is_overrun(&streams[i]))
+                return SK2_ECORRUPT;
     }
-    if (!s_stream_is_exact(&streams[1]) || !s_stream_is_exact(&streams[2]))
-        return SK2_ECORRUPT;
+    for (int i = 1; i < S_STREAMS; i++)
+        if (!s_stream_is_exact(&streams[i]))
+            return SK2_ECORRUPT;
     return 0;
 }
 

@@ -1,73 +1,62 @@
 /* Length-limited canonical Huffman codes for sk2d: building, describing, reading back, and
  * the one-lookup decoding tables.
  *
- * The lengths come from a plain Huffman tree over at most 66 symbols (quadratic, but a frame
- * builds a handful of them). When the tree is deeper than SK2D_HUFF_MAX_BITS the frequencies
- * are halved (keeping every used symbol at 1 or more) and the tree built again: simpler than
- * package-merge, always complete, and on depth residuals within a fraction of a percent of
- * the optimum, since only symbols rarer than 2^-11 are affected. */
+ * The lengths come from a plain Huffman tree over at most 66 symbols, built with two queues
+ * after an insertion sort (a frame builds eight of them, which on small frames is not free). When
+ * the tree is deeper than SK2D_HUFF_MAX_BITS the frequencies are halved (keeping every used symbol
+ * at 1 or more) and the tree built again: simpler than package-merge, always complete, and on depth
+ * residuals within a fraction of a percent of the optimum, since only symbols rarer than 2^-11 are
+ * affected. */
 #include "codec/sk2d_huff.h"
 
 #include <string.h>
 
 #include "sk2/error.h"
 
-/* Code lengths of a Huffman tree over freq (used symbols only); returns the longest. */
+/* Code lengths of a Huffman tree over freq (used symbols only, at least two); returns the
+ * longest. The used symbols sorted by frequency (ties by symbol) and the merged nodes, which
+ * come out in order of weight, are two queues: each merge takes the two lightest fronts,
+ * a symbol before a node of the same weight. */
 static int s_tree_lengths(const uint32_t *freq, int symbols, uint8_t *length)
 {
-    /* Nodes: leaves 0 .. symbols-1, then internal nodes. */
-    uint64_t weight[2 * SK2D_HUFF_MAX_SYMBOLS];
-    int parent[2 * SK2D_HUFF_MAX_SYMBOLS];
-    bool is_free[2 * SK2D_HUFF_MAX_SYMBOLS];
-    int nodes = symbols;
-    int alive = 0;
+    int order[SK2D_HUFF_MAX_SYMBOLS];
+    int n = 0;
     for (int i = 0; i < symbols; i++) {
-        weight[i] = freq[i];
-        parent[i] = -1;
-        is_free[i] = freq[i] > 0;
-        alive += is_free[i];
+        length[i] = 0;
+        if (!freq[i])
+            continue;
+        int j = n++;
+        for (; j > 0 && freq[order[j - 1]] > freq[i]; j--)
+            order[j] = order[j - 1];
+        order[j] = i;
     }
-    /* The free nodes, so that each merge scans only them. */
-    int pool[2 * SK2D_HUFF_MAX_SYMBOLS];
-    int pooled = 0;
-    for (int i = 0; i < symbols; i++)
-        if (is_free[i])
-            pool[pooled++] = i;
-    while (alive > 1) {
-        int a = -1, b = -1;
-        for (int p = 0; p < pooled; p++) {
-            int i = pool[p];
-            if (a < 0 || weight[i] < weight[a]) {
-                b = a;
-                a = i;
-            } else if (b < 0 || weight[i] < weight[b]) {
-                b = i;
+    /* Node m (0 .. n-2) has weight[m]; a symbol's parent is leaf_parent[its rank]. */
+    uint64_t weight[SK2D_HUFF_MAX_SYMBOLS];
+    int leaf_parent[SK2D_HUFF_MAX_SYMBOLS], node_parent[SK2D_HUFF_MAX_SYMBOLS];
+    int leaf = 0, node = 0;
+    for (int m = 0; m < n - 1; m++) {
+        weight[m] = 0;
+        for (int pick = 0; pick < 2; pick++) {
+            if (leaf < n && (node >= m || freq[order[leaf]] <= weight[node])) {
+                weight[m] += freq[order[leaf]];
+                leaf_parent[leaf++] = m;
+            } else {
+                weight[m] += weight[node];
+                node_parent[node++] = m;
             }
         }
-        weight[nodes] = weight[a] + weight[b];
-        parent[nodes] = -1;
-        is_free[nodes] = true;
-        is_free[a] = is_free[b] = false;
-        parent[a] = parent[b] = nodes;
-        /* Out with a and b, in with the new node. */
-        int kept = 0;
-        for (int p = 0; p < pooled; p++)
-            if (pool[p] != a && pool[p] != b)
-                pool[kept++] = pool[p];
-        pool[kept++] = nodes;
-        pooled = kept;
-        nodes++;
-        alive--;
     }
+    /* Depths from the root (the last node) down; nodes reuse node_parent for theirs. */
+    int depth[SK2D_HUFF_MAX_SYMBOLS];
+    depth[n - 2] = 0;
+    for (int m = n - 3; m >= 0; m--)
+        depth[m] = depth[node_parent[m]] + 1;
     int longest = 0;
-    for (int i = 0; i < symbols; i++) {
-        int depth = 0;
-        if (freq[i] > 0)
-            for (int n = i; parent[n] >= 0; n = parent[n])
-                depth++;
-        length[i] = (uint8_t)depth;
-        if (depth > longest)
-            longest = depth;
+    for (int r = 0; r < n; r++) {
+        int bits = depth[leaf_parent[r]] + 1;
+        length[order[r]] = (uint8_t)bits;
+        if (bits > longest)
+            longest = bits;
     }
     return longest;
 }
@@ -194,8 +183,8 @@ int sk2d_huff_read(sk2d_huff_t *self, int symbols, const uint8_t **src, const ui
     return 0;
 }
 
-void sk2d_huff_table(const sk2d_huff_t *self, uint16_t (*payload)[SK2D_HUFF_MAX_BITS + 1],
-                     uint16_t *table)
+void sk2d_huff_table(const sk2d_huff_t *self, const uint32_t (*payload)[SK2D_HUFF_MAX_BITS + 1],
+                     uint32_t *table)
 {
     const uint32_t size = 1u << SK2D_HUFF_MAX_BITS;
     if (self->single >= 0) {
@@ -207,7 +196,7 @@ void sk2d_huff_table(const sk2d_huff_t *self, uint16_t (*payload)[SK2D_HUFF_MAX_
         unsigned bits = self->length[s];
         if (!bits)
             continue;
-        uint16_t entry = payload[s][bits];
+        uint32_t entry = payload[s][bits];
         for (uint32_t i = self->code[s]; i < size; i += 1u << bits)
             table[i] = entry;
     }

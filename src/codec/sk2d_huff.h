@@ -41,8 +41,8 @@ int sk2d_huff_read(sk2d_huff_t *self, int symbols, const uint8_t **src, const ui
 
 /* Fills a decoding table of 2^SK2D_HUFF_MAX_BITS entries: the entry at the next
  * SK2D_HUFF_MAX_BITS input bits is payload[symbol][code length]. */
-void sk2d_huff_table(const sk2d_huff_t *self, uint16_t (*payload)[SK2D_HUFF_MAX_BITS + 1],
-                     uint16_t *table);
+void sk2d_huff_table(const sk2d_huff_t *self, const uint32_t (*payload)[SK2D_HUFF_MAX_BITS + 1],
+                     uint32_t *table);
 
 /* ---- Bits ---- */
 
