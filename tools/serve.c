@@ -1,8 +1,12 @@
 /* `sk2 serve`: runs a server with N mock devices until Ctrl-C or SIGTERM, printing the control
  * endpoint, the device ids and a status line of the server's counters every interval. With
  * --endpoint-file it also publishes the control endpoint in a file, replaced atomically so
- * that a script waiting for it never reads half a line; the file is removed on exit. */
+ * that a script waiting for it never reads half a line; the file is removed on exit. With
+ * --http it runs the web gateway (sk2/gateway.h) on its own devices. SIGUSR1 adds one more
+ * mock device and SIGUSR2 removes the newest one, so that scripts and tests can make devices
+ * come and go. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +29,22 @@ typedef struct {
     double status_interval_s;  /* seconds between status lines */
     bool has_status;           /* print status lines */
     bool is_announced;         /* announce over DNS-SD */
+    const char *http;          /* ADDR:PORT of the web gateway, or NULL */
 } serve_options_t;
+
+/* Mock devices added (SIGUSR1) or removed (SIGUSR2) on request, counted by the handlers. */
+static volatile sig_atomic_t s_add_requests = 0;
+static volatile sig_atomic_t s_remove_requests = 0;
+
+#define S_ADDED_MAX 64
+
+static void s_on_usr(int signum)
+{
+    if (signum == SIGUSR1)
+        s_add_requests++;
+    else
+        s_remove_requests++;
+}
 
 enum {
     OPT_MOCK = 256,
@@ -38,13 +57,14 @@ enum {
     OPT_STATUS_INTERVAL,
     OPT_NO_STATUS,
     OPT_NO_ANNOUNCE,
+    OPT_HTTP,
 };
 
 static void s_print_usage(void)
 {
     printf("usage: sk2 serve [--mock N] [--name NAME] [--bind ADDR] [--port PORT] [--fps F]\n"
            "                 [--queue N] [--endpoint-file PATH] [--status-interval S]\n"
-           "                 [--no-status] [--no-announce] [-v|-q]\n"
+           "                 [--no-status] [--no-announce] [--http ADDR:PORT] [-v|-q]\n"
            "\n"
            "Serves N mock depth cameras on a streamkinect2 control endpoint until Ctrl-C.\n"
            "\n"
@@ -59,6 +79,10 @@ static void s_print_usage(void)
            "  --status-interval S    seconds between status lines (default 1)\n"
            "  --no-status            no status lines\n"
            "  --no-announce          do not announce the server on the local network\n"
+           "  --http ADDR:PORT       also serve the web viewer and HTTP API for these devices\n"
+           "                         (e.g. 127.0.0.1:8080; port 0: the OS picks one)\n"
+           "\n"
+           "SIGUSR1 adds one more mock device; SIGUSR2 removes the newest one.\n"
            "\n"
            "The server is announced over DNS-SD (_kinect2._tcp, through avahi-daemon) under\n"
            "its name, on the interface of the bound address, so that `sk2 browse` and\n"
@@ -143,6 +167,14 @@ static int s_apply_option(serve_options_t *opts, int opt, const char *arg)
     case OPT_NO_ANNOUNCE:
         opts->is_announced = false;
         break;
+    case OPT_HTTP: {
+        char address[128];
+        uint16_t port;
+        if (cli_parse_http(arg, address, sizeof address, &port) != 0)
+            return cli_usage_error(s_verb, "--http must be ADDR:PORT, not '%s'", arg);
+        opts->http = arg;
+        break;
+    }
     }
     return CLI_CONTINUE;
 }
@@ -161,6 +193,7 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"status-interval", required_argument, NULL, OPT_STATUS_INTERVAL},
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
         {"no-announce", no_argument, NULL, OPT_NO_ANNOUNCE},
+        {"http", required_argument, NULL, OPT_HTTP},
         {"help", no_argument, NULL, 'h'},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
@@ -233,6 +266,10 @@ static int s_write_endpoint_file(const char *path, const char *endpoint)
     return rc;
 }
 
+/* Ids of the mock devices served, oldest first (for SIGUSR2). */
+static char s_ids[S_ADDED_MAX][SK2_DEVICE_ID_MAX + 1];
+static size_t s_id_count = 0;
+
 /* Opens one mock device and hands it to the server, printing its id. */
 static int s_add_mock(sk2_server_t *server, double fps)
 {
@@ -257,6 +294,8 @@ static int s_add_mock(sk2_server_t *server, double fps)
         fprintf(stderr, "sk2 serve: cannot serve device %s: %s\n", id, sk2_strerror(rc));
         return CLI_EXIT_FAILURE;
     }
+    if (s_id_count < S_ADDED_MAX)
+        snprintf(s_ids[s_id_count++], sizeof s_ids[0], "%s", id);
     if (fps > 0)
         printf("sk2 serve: device %s (mock, %.4g fps)\n", id, fps);
     else
@@ -349,7 +388,20 @@ static void s_run(sk2_server_t *server, const serve_options_t *opts, cli_status_
     int64_t before_us = sk2_clock_mono_us();
     int64_t next_us = before_us + interval_us;
 
+    sig_atomic_t added = 0, removed = 0;
     while (!cli_is_interrupted()) {
+        while (added != s_add_requests) {
+            added++;
+            cli_status_close(status);
+            s_add_mock(server, opts->fps);
+        }
+        while (removed != s_remove_requests) {
+            removed++;
+            if (s_id_count > 0 && sk2_server_remove_device(server, s_ids[--s_id_count]) == 0) {
+                cli_status_close(status);
+                printf("sk2 serve: device %s removed\n", s_ids[s_id_count]);
+            }
+        }
         if (opts->is_announced)
             s_note_announce(server, status, announced, sizeof announced);
         int64_t now_us = sk2_clock_mono_us();
@@ -399,6 +451,7 @@ int cli_serve(int argc, char **argv)
     int64_t start_us = sk2_clock_mono_us();
     bool has_endpoint_file = false;
     sk2_server_t *server = NULL;
+    sk2_gateway_t *gateway = NULL;
     rc = s_start(&opts, &server);
     if (rc != CLI_EXIT_OK)
         goto out;
@@ -414,6 +467,25 @@ int cli_serve(int argc, char **argv)
         has_endpoint_file = true;
     }
 
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = s_on_usr;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGUSR1, &action, NULL);
+    sigaction(SIGUSR2, &action, NULL);
+
+    if (opts.http) {
+        gateway = sk2_gateway_new();
+        if (!gateway || sk2_gateway_add_server(gateway, sk2_server_endpoint(server)) != 0) {
+            fprintf(stderr, "sk2 serve: cannot set up the web gateway\n");
+            rc = CLI_EXIT_FAILURE;
+            goto out;
+        }
+        rc = cli_gateway_start(s_verb, gateway, opts.http);
+        if (rc != CLI_CONTINUE)
+            goto out;
+    }
+
     cli_status_t status;
     cli_status_init(&status, stdout, opts.has_status);
     s_run(server, &opts, &status);
@@ -421,6 +493,7 @@ int cli_serve(int argc, char **argv)
     s_print_summary(server, sk2_clock_mono_us() - start_us);
     rc = CLI_EXIT_OK;
 out:
+    sk2_gateway_destroy(&gateway);
     sk2_server_destroy(&server);
     if (has_endpoint_file)
         unlink(opts.endpoint_file);

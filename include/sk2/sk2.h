@@ -12,6 +12,7 @@
 #include "server.h"
 #include "client.h"
 #include "browser.h"
+#include "gateway.h"
 
 #ifdef __cplusplus
 extern "C" {
