@@ -6,6 +6,7 @@
  * mock device and SIGUSR2 removes the newest one, so that scripts and tests can make devices
  * come and go. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@ typedef struct {
     bool has_status;           /* print status lines */
     bool is_announced;         /* announce over DNS-SD */
     const char *http;          /* ADDR:PORT of the web gateway, or NULL */
+    long color_width;          /* mock colour stream size, 0 = the backend's default */
+    long color_height;
 } serve_options_t;
 
 /* Mock devices added (SIGUSR1) or removed (SIGUSR2) on request, counted by the handlers. */
@@ -58,13 +61,15 @@ enum {
     OPT_NO_STATUS,
     OPT_NO_ANNOUNCE,
     OPT_HTTP,
+    OPT_COLOR_SIZE,
 };
 
 static void s_print_usage(void)
 {
     printf("usage: sk2 serve [--mock N] [--name NAME] [--bind ADDR] [--port PORT] [--fps F]\n"
            "                 [--queue N] [--endpoint-file PATH] [--status-interval S]\n"
-           "                 [--no-status] [--no-announce] [--http ADDR:PORT] [-v|-q]\n"
+           "                 [--no-status] [--no-announce] [--color-size WxH]\n"
+           "                 [--http ADDR:PORT] [-v|-q]\n"
            "\n"
            "Serves N mock depth cameras on a streamkinect2 control endpoint until Ctrl-C.\n"
            "\n"
@@ -79,6 +84,7 @@ static void s_print_usage(void)
            "  --status-interval S    seconds between status lines (default 1)\n"
            "  --no-status            no status lines\n"
            "  --no-announce          do not announce the server on the local network\n"
+           "  --color-size WxH       the mock colour stream's size (default 1920x1080)\n"
            "  --http ADDR:PORT       also serve the web viewer and HTTP API for these devices\n"
            "                         (e.g. 127.0.0.1:8080; port 0: the OS picks one)\n"
            "\n"
@@ -167,6 +173,15 @@ static int s_apply_option(serve_options_t *opts, int opt, const char *arg)
     case OPT_NO_ANNOUNCE:
         opts->is_announced = false;
         break;
+    case OPT_COLOR_SIZE: {
+        char extra;
+        if (sscanf(arg, "%4ldx%4ld%c", &opts->color_width, &opts->color_height, &extra) != 2 ||
+            opts->color_width < 16 || opts->color_height < 16 || opts->color_width > 1920 ||
+            opts->color_height > 1080 || opts->color_width % 2 || opts->color_height % 2)
+            return cli_usage_error(s_verb, "--color-size must be WxH, even, 16x16..1920x1080, not "
+                                           "'%s'", arg);
+        break;
+    }
     case OPT_HTTP: {
         char address[128];
         uint16_t port;
@@ -194,6 +209,7 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
         {"no-announce", no_argument, NULL, OPT_NO_ANNOUNCE},
         {"http", required_argument, NULL, OPT_HTTP},
+        {"color-size", required_argument, NULL, OPT_COLOR_SIZE},
         {"help", no_argument, NULL, 'h'},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
@@ -271,8 +287,9 @@ static char s_ids[S_ADDED_MAX][SK2_DEVICE_ID_MAX + 1];
 static size_t s_id_count = 0;
 
 /* Opens one mock device and hands it to the server, printing its id. */
-static int s_add_mock(sk2_server_t *server, double fps)
+static int s_add_mock(sk2_server_t *server, const serve_options_t *opts)
 {
+    double fps = opts->fps;
     sk2_device_t *device = sk2_device_new("mock");
     if (!device) {
         fprintf(stderr, "sk2 serve: this library has no mock device backend\n");
@@ -280,6 +297,9 @@ static int s_add_mock(sk2_server_t *server, double fps)
     }
     /* Opening first fixes the id, which we copy: the server owns the device afterwards. */
     int rc = sk2_device_set_fps(device, fps);
+    if (rc == 0 && opts->color_width > 0)
+        rc = sk2_device_set_color_size(device, (uint32_t)opts->color_width,
+                                       (uint32_t)opts->color_height);
     if (rc == 0)
         rc = sk2_device_open(device);
     if (rc != 0) {
@@ -331,7 +351,7 @@ static int s_start(const serve_options_t *opts, sk2_server_t **server_p)
     printf("sk2 serve: \"%s\" control endpoint %s\n", sk2_server_name(server),
            sk2_server_endpoint(server));
     for (long i = 0; i < opts->mock; i++) {
-        rc = s_add_mock(server, opts->fps);
+        rc = s_add_mock(server, opts);
         if (rc != CLI_EXIT_OK)
             return rc;
     }
@@ -393,7 +413,7 @@ static void s_run(sk2_server_t *server, const serve_options_t *opts, cli_status_
         while (added != s_add_requests) {
             added++;
             cli_status_close(status);
-            s_add_mock(server, opts->fps);
+            s_add_mock(server, opts);
         }
         while (removed != s_remove_requests) {
             removed++;
@@ -473,6 +493,12 @@ int cli_serve(int argc, char **argv)
     sigemptyset(&action.sa_mask);
     sigaction(SIGUSR1, &action, NULL);
     sigaction(SIGUSR2, &action, NULL);
+    /* A parent may hand us these blocked (node's child_process does): take them. */
+    sigset_t usr;
+    sigemptyset(&usr);
+    sigaddset(&usr, SIGUSR1);
+    sigaddset(&usr, SIGUSR2);
+    pthread_sigmask(SIG_UNBLOCK, &usr, NULL);
 
     if (opts.http) {
         gateway = sk2_gateway_new();
