@@ -749,6 +749,7 @@ void *gw_upstream_thread(void *arg)
         }
     }
     s_publish_state(up);
+    s_publish_stats(up, now_us);
     while (!atomic_load(&gw->should_stop))
         s_loop_once(up);
     sk2_browser_destroy(&up->browser);

@@ -31,6 +31,7 @@ _Static_assert(GW_BLOB_PRE >= LWS_PRE, "blob headroom must hold libwebsockets' h
 #define S_ENCODING_JPEG 2       /* payload: a JPEG */
 #define S_PROTOCOL      "sk2-view"
 #define S_HEADERS_MAX   8192    /* bytes of request headers we answer */
+#define S_SMALL_BODY    2048    /* bodies up to this go out with the headers */
 
 typedef struct {
     char device_id[SK2_DEVICE_ID_MAX + 1];
@@ -53,7 +54,6 @@ typedef struct {
 typedef struct {
     gw_blob_t *body; /* response body being written */
     size_t sent;     /* bytes of it written */
-    bool is_closing; /* close after the body (the request was not a plain GET) */
 } s_http_t;
 
 struct gw_web {
@@ -246,7 +246,7 @@ static int s_respond(struct lws *wsi, s_http_t *http, unsigned status, const cha
         atomic_fetch_add_explicit(&gw->counters.http_client_errors, 1, memory_order_relaxed);
     gw_blob_t *body = *body_p;
     *body_p = NULL;
-    uint8_t buf[LWS_PRE + 2048];
+    uint8_t buf[LWS_PRE + 2048 + S_SMALL_BODY];
     uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
     size_t len = body ? body->len : 0;
     static const char nosniff[] = "nosniff";
@@ -267,13 +267,28 @@ static int s_respond(struct lws *wsi, s_http_t *http, unsigned status, const cha
         is_ok = lws_add_http_header_by_name(wsi, (const unsigned char *)extra[i].name,
                                             (const unsigned char *)extra[i].value,
                                             (int)strlen(extra[i].value), &p, end) == 0;
-    if (!is_ok || lws_finalize_write_http_header(wsi, start, &p, end) != 0) {
+    if (!is_ok) {
         gw_blob_unref(&body);
         return -1;
     }
-    if (len == 0) {
+    /* A small body goes out with the headers, in one write (as lws_return_http_status does);
+     * a large one from the writeable callback, a chunk at a time. */
+    if (len <= S_SMALL_BODY) {
+        if (lws_finalize_http_header(wsi, &p, end) != 0 || (size_t)(end - p) < len) {
+            gw_blob_unref(&body);
+            return -1;
+        }
+        if (len)
+            memcpy(p, body->data, len);
+        p += len;
         gw_blob_unref(&body);
-        return http->is_closing || lws_http_transaction_completed(wsi) ? -1 : 0;
+        if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) < 0)
+            return -1;
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+    if (lws_finalize_write_http_header(wsi, start, &p, end) != 0) {
+        gw_blob_unref(&body);
+        return -1;
     }
     gw_blob_unref(&http->body);
     http->body = body;
@@ -572,14 +587,10 @@ static size_t s_header_bytes(struct lws *wsi)
 
 static int s_http_request(struct lws *wsi, s_http_t *http, const char *path)
 {
-    if (s_header_bytes(wsi) > S_HEADERS_MAX) {
-        http->is_closing = true;
+    if (s_header_bytes(wsi) > S_HEADERS_MAX)
         return s_respond_error(wsi, http, 431, "request headers too large");
-    }
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
-        http->is_closing = true;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
         return s_respond_error(wsi, http, 405, "only GET is served");
-    }
     if (strlen(path) > 1024)
         return s_respond_error(wsi, http, 414, "path too long");
     if (strcmp(path, "/api") == 0 || strncmp(path, "/api/", 5) == 0)
@@ -611,7 +622,7 @@ static int s_http_writeable(struct lws *wsi, s_http_t *http)
         return 0;
     }
     gw_blob_unref(&http->body);
-    return http->is_closing || lws_http_transaction_completed(wsi) ? -1 : 0;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
 /* ---- WebSocket ----------------------------------------------------------------------------- */
@@ -902,12 +913,15 @@ int gw_web_bind(sk2_gateway_t *gw, const char *address, uint16_t port)
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
     if (!strchr(address, ':'))
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    /* Limits against idle and slow peers: a 16 KiB header buffer (S_HEADERS_MAX are answered),
-     * for up to 128 connections at once, 10 s to send the headers, 10 s of keep-alive idling. */
+    /* Limits against idle and slow peers. Every connection holds a header buffer from accept
+     * until its headers are in: 16 KiB each (S_HEADERS_MAX are answered), allocated as needed,
+     * for up to 512 connections at once (8 MiB at worst), so that hundreds of idle or slow
+     * peers cannot keep a new request waiting for one. A peer gets 5 s to send its headers,
+     * 10 s for anything else, and 10 s of keep-alive idling. */
     info.max_http_header_data = 16384;
-    info.max_http_header_pool = 128;
+    info.max_http_header_pool = 512;
     info.timeout_secs = 10;
-    info.timeout_secs_ah_idle = 10;
+    info.timeout_secs_ah_idle = 5;
     info.keepalive_timeout = 10;
     info.fd_limit_per_thread = 1024;
     info.vhost_name = "sk2";
