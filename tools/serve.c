@@ -178,8 +178,10 @@ static int s_apply_option(serve_options_t *opts, int opt, const char *arg)
         if (sscanf(arg, "%4ldx%4ld%c", &opts->color_width, &opts->color_height, &extra) != 2 ||
             opts->color_width < 16 || opts->color_height < 16 || opts->color_width > 1920 ||
             opts->color_height > 1080 || opts->color_width % 2 || opts->color_height % 2)
-            return cli_usage_error(s_verb, "--color-size must be WxH, even, 16x16..1920x1080, not "
-                                           "'%s'", arg);
+            return cli_usage_error(s_verb,
+                                   "--color-size must be WxH, even, 16x16..1920x1080, not "
+                                   "'%s'",
+                                   arg);
         break;
     }
     case OPT_HTTP: {

@@ -106,7 +106,8 @@ int main(int argc, char **argv)
     if (rc != CLI_CONTINUE)
         return rc;
     if (optind >= argc)
-        return cli_usage_error(NULL, "missing verb (one of serve, ping, info, stream, browse, view, ...)");
+        return cli_usage_error(
+            NULL, "missing verb (one of serve, ping, info, stream, browse, view, ...)");
     const verb_t *verb = s_find_verb(argv[optind]);
     if (!verb)
         return cli_usage_error(NULL, "unknown verb '%s'", argv[optind]);

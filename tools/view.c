@@ -80,8 +80,7 @@ static int s_parse(int argc, char **argv, view_options_t *opts)
             break;
         case OPT_REFRESH:
             if (cli_parse_long(optarg, 100, 60000, &opts->refresh_ms) != 0)
-                return cli_usage_error(s_verb, "--refresh must be 100..60000 ms, not '%s'",
-                                       optarg);
+                return cli_usage_error(s_verb, "--refresh must be 100..60000 ms, not '%s'", optarg);
             break;
         case OPT_BROWSE:
             browse = 1;
@@ -154,15 +153,14 @@ static void s_run(sk2_gateway_t *gateway, const view_options_t *opts)
         sk2_gateway_stats_t now;
         sk2_gateway_stats(gateway, &now);
         int64_t span = now_us - before_us;
-        cli_status_print(&status,
-                         "servers %u devices %u | received %.1f fps | websockets %u sent %.1f "
-                         "fps skipped %llu | http %llu",
-                         (unsigned)now.servers, (unsigned)now.devices,
-                         cli_per_second(now.frames_received - before.frames_received, span),
-                         (unsigned)now.websockets,
-                         cli_per_second(now.frames_sent - before.frames_sent, span),
-                         (unsigned long long)now.frames_skipped,
-                         (unsigned long long)now.http_requests);
+        cli_status_print(
+            &status,
+            "servers %u devices %u | received %.1f fps | websockets %u sent %.1f "
+            "fps skipped %llu | http %llu",
+            (unsigned)now.servers, (unsigned)now.devices,
+            cli_per_second(now.frames_received - before.frames_received, span),
+            (unsigned)now.websockets, cli_per_second(now.frames_sent - before.frames_sent, span),
+            (unsigned long long)now.frames_skipped, (unsigned long long)now.http_requests);
         before = now;
         before_us = now_us;
         next_us += interval_us;

@@ -30,13 +30,13 @@ typedef struct sk2_gateway sk2_gateway_t;
 
 /* Counters since start. Plain data. */
 typedef struct {
-    uint32_t servers;           /* servers known now (connected or not) */
-    uint32_t devices;           /* devices known now */
-    uint32_t websockets;        /* WebSocket connections open now */
-    uint64_t frames_received;   /* frames decoded from the servers */
-    uint64_t frames_sent;       /* frames written to WebSockets */
-    uint64_t frames_skipped;    /* frames a WebSocket never got because it was behind */
-    uint64_t http_requests;     /* HTTP requests answered (any status) */
+    uint32_t servers;            /* servers known now (connected or not) */
+    uint32_t devices;            /* devices known now */
+    uint32_t websockets;         /* WebSocket connections open now */
+    uint64_t frames_received;    /* frames decoded from the servers */
+    uint64_t frames_sent;        /* frames written to WebSockets */
+    uint64_t frames_skipped;     /* frames a WebSocket never got because it was behind */
+    uint64_t http_requests;      /* HTTP requests answered (any status) */
     uint64_t http_client_errors; /* of which were answered 4xx */
 } sk2_gateway_stats_t;
 

@@ -52,10 +52,10 @@ struct sk2_gateway {
     /* Set before start, read-only afterwards. */
     char *endpoints[SK2_GATEWAY_SERVERS_MAX]; /* servers given by endpoint */
     size_t endpoint_count;
-    bool is_browsing;     /* follow discovered servers too */
-    int refresh_ms;       /* `who` interval */
-    char url[128];        /* "http://address:port/" */
-    uint16_t port;        /* bound HTTP port */
+    bool is_browsing; /* follow discovered servers too */
+    int refresh_ms;   /* `who` interval */
+    char url[128];    /* "http://address:port/" */
+    uint16_t port;    /* bound HTTP port */
     bool is_started;
     struct lws_context *lws; /* the listener, made by bind, serviced by the web thread */
     struct gw_web *web;      /* the web thread's own state (web.c) */
@@ -72,7 +72,7 @@ struct sk2_gateway {
 
     gw_counters_t counters;
     atomic_bool should_stop;
-    int wake_pipe[2];   /* web thread -> client thread: wants changed; front end: stop */
+    int wake_pipe[2]; /* web thread -> client thread: wants changed; front end: stop */
     pthread_t client_thread;
     pthread_t web_thread;
     bool has_client_thread;

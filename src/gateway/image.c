@@ -15,8 +15,8 @@
 
 /* Near to far: red, orange, yellow, green, cyan, blue, dark blue (web/app.js: STOPS). */
 static const uint8_t s_stops[][3] = {
-    {200, 30, 30}, {245, 130, 30}, {240, 220, 50}, {80, 200, 90},
-    {40, 190, 220}, {40, 90, 220}, {40, 30, 120},
+    {200, 30, 30},  {245, 130, 30}, {240, 220, 50}, {80, 200, 90},
+    {40, 190, 220}, {40, 90, 220},  {40, 30, 120},
 };
 #define S_STOP_COUNT (sizeof s_stops / sizeof s_stops[0])
 /* One entry per 1/1024 of the range. */
@@ -197,8 +197,8 @@ int gw_image_jpeg(const uint8_t *rgb, uint32_t width, uint32_t height, int quali
     unsigned char *jpeg = NULL;
     unsigned long jpeg_len = 0;
     int rc = -1;
-    if (tjCompress2(handle, rgb, (int)width, 0, (int)height, TJPF_RGB, &jpeg, &jpeg_len,
-                    TJSAMP_420, quality, TJFLAG_FASTDCT) != 0)
+    if (tjCompress2(handle, rgb, (int)width, 0, (int)height, TJPF_RGB, &jpeg, &jpeg_len, TJSAMP_420,
+                    quality, TJFLAG_FASTDCT) != 0)
         goto out;
     if (!*blob && !(*blob = gw_blob_new(jpeg_len)))
         goto out;

@@ -45,14 +45,14 @@ typedef enum {
 } gw_image_t;
 
 typedef struct {
-    atomic_int refs;                    /* owners; freed at 0 */
-    sk2_frame_t *frame;                 /* the decoded frame, owned */
+    atomic_int refs;    /* owners; freed at 0 */
+    sk2_frame_t *frame; /* the decoded frame, owned */
     char device_id[SK2_DEVICE_ID_MAX + 1];
-    sk2_stream_kind_t kind;             /* the stream */
-    int64_t latency_us;                 /* capture to decoded, -1 when unknown */
-    size_t wire_bytes;                  /* encoded size it arrived in */
-    const char *codec;                  /* codec it arrived in, static */
-    gw_blob_t *images[GW_IMAGE_COUNT];  /* made lazily by the web thread */
+    sk2_stream_kind_t kind;            /* the stream */
+    int64_t latency_us;                /* capture to decoded, -1 when unknown */
+    size_t wire_bytes;                 /* encoded size it arrived in */
+    const char *codec;                 /* codec it arrived in, static */
+    gw_blob_t *images[GW_IMAGE_COUNT]; /* made lazily by the web thread */
 } gw_shot_t;
 
 /* A shot that owns *frame_p (taken, NULL afterwards), with one reference; NULL on out of memory

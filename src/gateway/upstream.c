@@ -52,7 +52,7 @@ typedef struct {
 typedef struct {
     char id[SK2_DEVICE_ID_MAX + 1];
     char serial[128];
-    bool is_v1;        /* no streams endpoint: depth12 on the version-1 endpoint */
+    bool is_v1; /* no streams endpoint: depth12 on the version-1 endpoint */
     s_stream_t streams[S_KINDS];
 } s_device_t;
 
@@ -60,17 +60,17 @@ typedef struct s_up s_up_t;
 
 typedef struct {
     s_up_t *up;
-    int number;                          /* stable id "s<number>" for the API */
-    char endpoint[GW_ENDPOINT_MAX];      /* control endpoint */
+    int number;                                 /* stable id "s<number>" for the API */
+    char endpoint[GW_ENDPOINT_MAX];             /* control endpoint */
     char browse_name[SK2_BROWSER_NAME_MAX + 1]; /* "" unless found by the browser */
-    bool is_given;                       /* given by endpoint: reconnect forever */
-    sk2_client_t *client;                /* while connecting or connected */
-    bool is_connected;                   /* `me` arrived */
-    bool is_lost;                        /* set inside dispatch, handled after it */
-    int64_t reconnect_us;                /* monotonic time of the next attempt, 0 none */
-    char name[SK2_SERVER_NAME_MAX + 1];  /* from `me` */
-    char error[256];                     /* why it is not connected */
-    json_t *stats;                       /* the server's last stats reply */
+    bool is_given;                              /* given by endpoint: reconnect forever */
+    sk2_client_t *client;                       /* while connecting or connected */
+    bool is_connected;                          /* `me` arrived */
+    bool is_lost;                               /* set inside dispatch, handled after it */
+    int64_t reconnect_us;                       /* monotonic time of the next attempt, 0 none */
+    char name[SK2_SERVER_NAME_MAX + 1];         /* from `me` */
+    char error[256];                            /* why it is not connected */
+    json_t *stats;                              /* the server's last stats reply */
     s_device_t *devices[S_DEVICES_MAX];
     size_t device_count;
 } s_server_t;
@@ -298,8 +298,7 @@ static void s_on_frame(s_server_t *server, sk2_event_t *event)
     shot->latency_us = latency_us;
     shot->wire_bytes = sk2_event_wire_bytes(event);
     shot->codec = sk2_event_codec(event);
-    atomic_fetch_add_explicit(&server->up->gw->counters.frames_received, 1,
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&server->up->gw->counters.frames_received, 1, memory_order_relaxed);
     s_slot_publish(server->up->gw, shot);
     gw_web_wake(server->up->gw);
 }
@@ -483,7 +482,8 @@ static json_t *s_device_json(const s_server_t *server, const s_device_t *device)
         json_t *stream = json_pack("{s:s, s:b, s:s?}", "kind", sk2_stream_kind_name(s_kinds[k]),
                                    "subscribed", s->codec != NULL, "codec", s->codec);
         if (s->has_info) {
-            json_object_set_new(stream, "format", json_string(sk2_pixel_format_name(s->info.format)));
+            json_object_set_new(stream, "format",
+                                json_string(sk2_pixel_format_name(s->info.format)));
             json_object_set_new(stream, "width", json_integer(s->info.width));
             json_object_set_new(stream, "height", json_integer(s->info.height));
             json_object_set_new(stream, "fps", json_real(s->info.fps));
@@ -531,17 +531,17 @@ static void s_publish_state(s_up_t *up)
         const char *me = server->is_connected ? sk2_client_me_json(server->client) : NULL;
         json_t *me_json = me && strlen(me) < S_JSON_MAX ? json_loads(me, 0, NULL) : NULL;
         json_t *endpoints = me_json ? json_object_get(me_json, "endpoints") : NULL;
-        json_t *server_json = json_pack(
-            "{s:s, s:s, s:s, s:b, s:s?, s:s, s:O?, s:o}", "id", id, "name", server->name,
-            "endpoint", server->endpoint, "connected", server->is_connected, "discovered_as",
-            server->browse_name[0] ? server->browse_name : NULL, "status",
-            server->is_connected ? "connected" : server->error, "endpoints", endpoints, "devices",
-            ids);
+        json_t *server_json =
+            json_pack("{s:s, s:s, s:s, s:b, s:s?, s:s, s:O?, s:o}", "id", id, "name", server->name,
+                      "endpoint", server->endpoint, "connected", server->is_connected,
+                      "discovered_as", server->browse_name[0] ? server->browse_name : NULL,
+                      "status", server->is_connected ? "connected" : server->error, "endpoints",
+                      endpoints, "devices", ids);
         json_decref(me_json);
         json_array_append_new(servers, server_json);
     }
-    json_t *state = json_pack("{s:s, s:o, s:o}", "sk2", sk2_version(), "servers", servers,
-                              "devices", devices);
+    json_t *state =
+        json_pack("{s:s, s:o, s:o}", "sk2", sk2_version(), "servers", servers, "devices", devices);
     sk2_gateway_t *gw = up->gw;
     size_t device_count = json_array_size(devices);
     pthread_mutex_lock(&gw->lock);
@@ -595,8 +595,8 @@ static void s_publish_stats(s_up_t *up, int64_t now_us)
         }
         char id[16];
         snprintf(id, sizeof id, "s%d", server->number);
-        json_array_append_new(servers, json_pack("{s:s, s:s, s:O?}", "id", id, "name",
-                                                 server->name, "stats", server->stats));
+        json_array_append_new(servers, json_pack("{s:s, s:s, s:O?}", "id", id, "name", server->name,
+                                                 "stats", server->stats));
         if (server->is_connected)
             sk2_client_request_stats(server->client);
     }

@@ -20,18 +20,18 @@
 
 _Static_assert(GW_BLOB_PRE >= LWS_PRE, "blob headroom must hold libwebsockets' header");
 
-#define S_WS_SUBS_MAX   48      /* streams one WebSocket may follow */
-#define S_WS_MAX        256     /* WebSockets at once; more are refused */
-#define S_WS_RX_MAX     16384   /* longest message a browser may send */
-#define S_CHUNK         65536   /* HTTP body bytes written per writeable callback */
-#define S_COLOR_WS_MAX  640     /* colour frames are shrunk to this width for the page */
+#define S_WS_SUBS_MAX   48    /* streams one WebSocket may follow */
+#define S_WS_MAX        256   /* WebSockets at once; more are refused */
+#define S_WS_RX_MAX     16384 /* longest message a browser may send */
+#define S_CHUNK         65536 /* HTTP body bytes written per writeable callback */
+#define S_COLOR_WS_MAX  640   /* colour frames are shrunk to this width for the page */
 #define S_JPEG_QUALITY  85
-#define S_HEADER_BYTES  48      /* WebSocket frame header before the device id */
-#define S_ENCODING_U16  1       /* payload: uint16 little-endian pixels */
-#define S_ENCODING_JPEG 2       /* payload: a JPEG */
+#define S_HEADER_BYTES  48 /* WebSocket frame header before the device id */
+#define S_ENCODING_U16  1  /* payload: uint16 little-endian pixels */
+#define S_ENCODING_JPEG 2  /* payload: a JPEG */
 #define S_PROTOCOL      "sk2-view"
-#define S_HEADERS_MAX   8192    /* bytes of request headers we answer */
-#define S_SMALL_BODY    2048    /* bodies up to this go out with the headers */
+#define S_HEADERS_MAX   8192 /* bytes of request headers we answer */
+#define S_SMALL_BODY    2048 /* bodies up to this go out with the headers */
 
 typedef struct {
     char device_id[SK2_DEVICE_ID_MAX + 1];
@@ -43,12 +43,12 @@ typedef struct {
 typedef struct {
     s_sub_t subs[S_WS_SUBS_MAX];
     size_t sub_count;
-    size_t next_sub;             /* round robin between streams */
-    uint64_t state_sent;         /* state version last sent */
-    uint64_t stats_sent;         /* stats version last sent */
-    char *rx;                    /* message being received */
+    size_t next_sub;     /* round robin between streams */
+    uint64_t state_sent; /* state version last sent */
+    uint64_t stats_sent; /* stats version last sent */
+    char *rx;            /* message being received */
     size_t rx_len;
-    bool is_listed;              /* in gw_web.sockets */
+    bool is_listed; /* in gw_web.sockets */
 } s_ws_t;
 
 typedef struct {
@@ -231,7 +231,7 @@ static sk2_gateway_t *s_gateway(struct lws *wsi)
 }
 
 typedef struct {
-    const char *name;  /* lower case, with the colon: "x-sk2-sequence:" */
+    const char *name; /* lower case, with the colon: "x-sk2-sequence:" */
     char value[64];
 } s_header_t;
 
@@ -253,16 +253,16 @@ static int s_respond(struct lws *wsi, s_http_t *http, unsigned status, const cha
     static const char no_store[] = "no-store";
     static const char csp[] = "default-src 'self'; img-src 'self' blob: data:; "
                               "connect-src 'self'; frame-ancestors 'none'";
-    bool is_ok = lws_add_http_common_headers(wsi, status, type, len, &p, end) == 0 &&
-                 lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
-                                             (const unsigned char *)nosniff,
-                                             (int)strlen(nosniff), &p, end) == 0 &&
-                 lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-                                             (const unsigned char *)no_store,
-                                             (int)strlen(no_store), &p, end) == 0 &&
-                 lws_add_http_header_by_name(wsi, (const unsigned char *)"content-security-policy:",
-                                             (const unsigned char *)csp, (int)strlen(csp), &p,
-                                             end) == 0;
+    bool is_ok =
+        lws_add_http_common_headers(wsi, status, type, len, &p, end) == 0 &&
+        lws_add_http_header_by_name(
+            wsi, (const unsigned char *)"x-content-type-options:", (const unsigned char *)nosniff,
+            (int)strlen(nosniff), &p, end) == 0 &&
+        lws_add_http_header_by_name(
+            wsi, (const unsigned char *)"cache-control:", (const unsigned char *)no_store,
+            (int)strlen(no_store), &p, end) == 0 &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"content-security-policy:",
+                                    (const unsigned char *)csp, (int)strlen(csp), &p, end) == 0;
     for (size_t i = 0; is_ok && i < extra_count; i++)
         is_ok = lws_add_http_header_by_name(wsi, (const unsigned char *)extra[i].name,
                                             (const unsigned char *)extra[i].value,
@@ -398,8 +398,9 @@ static int s_frame_response(struct lws *wsi, s_http_t *http, const char *id, siz
     }
     long min = s_query_u16(wsi, "min="), max = s_query_u16(wsi, "max=");
     if (min == -2 || max == -2 || (min >= 0) != (max >= 0) || (min >= 0 && min >= max))
-        return s_respond_error(wsi, http, 400, "min and max must be given together, 0..65535, "
-                                               "min < max");
+        return s_respond_error(wsi, http, 400,
+                               "min and max must be given together, 0..65535, "
+                               "min < max");
     char device_id[SK2_DEVICE_ID_MAX + 1];
     if (id_len > SK2_DEVICE_ID_MAX)
         return s_respond_error(wsi, http, 404, "no such device");
@@ -420,10 +421,10 @@ static int s_frame_response(struct lws *wsi, s_http_t *http, const char *id, siz
     if (!shot) {
         gw_wake_upstream(gw);
         s_header_t retry = {"retry-after:", "1"};
-        return s_respond_json(wsi, http, 503,
-                              json_pack("{s:s}", "error",
-                                        "no frame of this stream yet: subscribed now, retry"),
-                              &retry, 1);
+        return s_respond_json(
+            wsi, http, 503,
+            json_pack("{s:s}", "error", "no frame of this stream yet: subscribed now, retry"),
+            &retry, 1);
     }
     gw_blob_t *body = NULL;
     uint16_t lo = (uint16_t)(min > 0 ? min : 0), hi = (uint16_t)(max > 0 ? max : 0);
@@ -444,8 +445,8 @@ static int s_frame_response(struct lws *wsi, s_http_t *http, const char *id, siz
     }
     const sk2_frame_t *frame = shot->frame;
     s_header_t headers[7] = {
-        {"x-sk2-sequence:", ""},  {"x-sk2-capture-time-us:", ""}, {"x-sk2-device-time-us:", ""},
-        {"x-sk2-format:", ""},    {"x-sk2-codec:", ""},           {"x-sk2-latency-us:", ""},
+        {"x-sk2-sequence:", ""}, {"x-sk2-capture-time-us:", ""}, {"x-sk2-device-time-us:", ""},
+        {"x-sk2-format:", ""},   {"x-sk2-codec:", ""},           {"x-sk2-latency-us:", ""},
         {"x-sk2-range-mm:", ""},
     };
     snprintf(headers[0].value, 64, "%llu", (unsigned long long)sk2_frame_sequence(frame));
@@ -527,25 +528,21 @@ static int s_api_response(struct lws *wsi, s_http_t *http, const char *path)
     size_t len[6];
     size_t n = s_split(path, seg, len, 5);
     if (n == 1)
-        return s_respond_json(
-            wsi, http, 200,
-            json_pack("{s:[s,s,s,s,s,s,s]}", "endpoints", "/api/servers", "/api/devices",
-                      "/api/devices/{id}", "/api/streams", "/api/stats",
-                      "/api/devices/{id}/{kind}/latest.png",
-                      "/api/devices/{id}/{kind}/latest-view.png|latest.jpg"),
-            NULL, 0);
+        return s_respond_json(wsi, http, 200,
+                              json_pack("{s:[s,s,s,s,s,s,s]}", "endpoints", "/api/servers",
+                                        "/api/devices", "/api/devices/{id}", "/api/streams",
+                                        "/api/stats", "/api/devices/{id}/{kind}/latest.png",
+                                        "/api/devices/{id}/{kind}/latest-view.png|latest.jpg"),
+                              NULL, 0);
     if (n == 2 && s_seg_is(seg[1], len[1], "servers"))
-        return s_respond_json(wsi, http, 200,
-                              json_pack("{s:o}", "servers", s_shared(gw, false, "servers")), NULL,
-                              0);
+        return s_respond_json(
+            wsi, http, 200, json_pack("{s:o}", "servers", s_shared(gw, false, "servers")), NULL, 0);
     if (n == 2 && s_seg_is(seg[1], len[1], "devices"))
-        return s_respond_json(wsi, http, 200,
-                              json_pack("{s:o}", "devices", s_shared(gw, false, "devices")), NULL,
-                              0);
+        return s_respond_json(
+            wsi, http, 200, json_pack("{s:o}", "devices", s_shared(gw, false, "devices")), NULL, 0);
     if (n == 2 && s_seg_is(seg[1], len[1], "streams"))
-        return s_respond_json(wsi, http, 200,
-                              json_pack("{s:o}", "streams", s_shared(gw, true, "streams")), NULL,
-                              0);
+        return s_respond_json(
+            wsi, http, 200, json_pack("{s:o}", "streams", s_shared(gw, true, "streams")), NULL, 0);
     if (n == 2 && s_seg_is(seg[1], len[1], "stats")) {
         json_t *stats = s_shared(gw, true, NULL);
         return s_respond_json(wsi, http, 200, json_is_object(stats) ? stats : json_object(), NULL,
@@ -709,8 +706,7 @@ static int s_ws_receive(struct lws *wsi, s_ws_t *ws, const void *in, size_t len)
     ws->rx_len = 0;
     if (rc != 0) {
         static const char why[] = "expected {\"type\":\"subscribe\",\"streams\":[...]}";
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why,
-                         strlen(why));
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, strlen(why));
         return -1;
     }
     lws_callback_on_writable(wsi);
@@ -819,8 +815,8 @@ static void s_on_wake(struct lws *wsi, sk2_gateway_t *gw)
     lws_callback_on_writable_all_protocol(lws_get_context(wsi), &s_protocols[1]);
 }
 
-static int s_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                           void *in, size_t len)
+static int s_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                           size_t len)
 {
     s_http_t *http = user;
     switch (reason) {
