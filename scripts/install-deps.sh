@@ -12,16 +12,22 @@ set -eu
 # libopenni2-dev and libfreenect-dev bring the camera backends (and, in libopenni2-0 and
 # libfreenect0.5, the Dummy/OniFile drivers and fakenect the backend tests run against).
 build="cmake make gcc pkg-config libczmq-dev libzmq3-dev libjansson-dev liblz4-dev libturbojpeg0-dev
-       libpng-dev zlib1g-dev libavahi-client-dev libopenni2-dev libfreenect-dev"
+       libpng-dev zlib1g-dev libavahi-client-dev libopenni2-dev libfreenect-dev libwebsockets-dev"
 # The codec benchmark's references (bench/bench_codecs.c), built with everything else.
 bench="libzstd-dev libblosc-dev libcharls-dev"
 test="libcmocka-dev libpng-dev clang clang-format libclang-rt-14-dev python3 python3-zmq python3-lz4
-      avahi-daemon dbus-daemon dbus-bin python3-zeroconf iproute2 util-linux"
+      avahi-daemon dbus-daemon dbus-bin python3-zeroconf iproute2 util-linux
+      nodejs chromium chromium-driver"
 case "${1:-all}" in
 build) wanted="$build $bench" ;;
 test | all) wanted="$build $bench $test" ;;
 *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
 esac
+# The browser test installs playwright-core with npm (tests/web/npm-ci.sh). Debian's nodejs
+# needs its npm package; a nodejs that brings its own npm (NodeSource's) conflicts with it.
+if [ "$wanted" != "$build $bench" ] && ! command -v npm >/dev/null 2>&1; then
+    wanted="$wanted npm"
+fi
 
 missing=""
 for pkg in $wanted; do

@@ -551,3 +551,51 @@ double cli_mb(uint64_t bytes)
 {
     return (double)bytes / 1e6;
 }
+
+/* ---- Web gateway ---- */
+
+int cli_parse_http(const char *text, char *address, size_t size, uint16_t *port)
+{
+    const char *colon = strrchr(text, ':');
+    if (!colon || colon == text)
+        return -1;
+    long value;
+    if (cli_parse_long(colon + 1, 0, 65535, &value) != 0)
+        return -1;
+    const char *start = text;
+    size_t len = (size_t)(colon - text);
+    if (text[0] == '[') {
+        if (len < 3 || text[len - 1] != ']')
+            return -1;
+        start++;
+        len -= 2;
+    }
+    if (len == 0 || len >= size)
+        return -1;
+    memcpy(address, start, len);
+    address[len] = '\0';
+    *port = (uint16_t)value;
+    return 0;
+}
+
+int cli_gateway_start(const char *verb, sk2_gateway_t *gateway, const char *http)
+{
+    char address[128];
+    uint16_t port = 0;
+    if (cli_parse_http(http, address, sizeof address, &port) != 0) {
+        fprintf(stderr, "sk2 %s: --http must be ADDR:PORT, not '%s'\n", verb, http);
+        return CLI_EXIT_FAILURE;
+    }
+    int rc = sk2_gateway_bind(gateway, address, port);
+    if (rc != 0) {
+        fprintf(stderr, "sk2 %s: cannot serve HTTP on %s: %s\n", verb, http, sk2_strerror(rc));
+        return CLI_EXIT_FAILURE;
+    }
+    rc = sk2_gateway_start(gateway);
+    if (rc != 0) {
+        fprintf(stderr, "sk2 %s: cannot start the web gateway: %s\n", verb, sk2_strerror(rc));
+        return CLI_EXIT_FAILURE;
+    }
+    printf("sk2 %s: web viewer %s\n", verb, sk2_gateway_url(gateway));
+    return CLI_CONTINUE;
+}

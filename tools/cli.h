@@ -56,6 +56,7 @@ cli_verb_fn cli_record;
 cli_verb_fn cli_inspect;
 cli_verb_fn cli_export;
 cli_verb_fn cli_import;
+cli_verb_fn cli_view;
 
 /* ---- Signals ---- */
 
@@ -173,6 +174,19 @@ int cli_report_lost(const char *verb, const char *endpoint, const sk2_event_t *e
 
 /* An event's reason, made safe to print, or the text of its error code if it has none. */
 const char *cli_event_reason(const sk2_event_t *event, char *out, size_t size);
+
+/* ---- Web gateway (serve --http, view) ---- */
+
+/* The default --http address of `sk2 view`. */
+#define CLI_HTTP_DEFAULT "127.0.0.1:8080"
+
+/* Splits --http ADDR:PORT ("127.0.0.1:8080", "[::1]:0") into address (size bytes) and port.
+ * Returns 0 or -1 (no port, bad port, empty or too long address). */
+int cli_parse_http(const char *text, char *address, size_t size, uint16_t *port);
+
+/* Binds and starts a gateway that is set up already, then prints "sk2 VERB: web viewer URL"
+ * on stdout. Returns CLI_CONTINUE, or CLI_EXIT_FAILURE after saying why on stderr. */
+int cli_gateway_start(const char *verb, sk2_gateway_t *gateway, const char *http);
 
 /* ---- JSON ---- */
 

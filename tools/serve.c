@@ -3,8 +3,13 @@
  * mock device if none does; it prints the control endpoint, the device ids and a status line
  * of the server's counters every interval. With
  * --endpoint-file it also publishes the control endpoint in a file, replaced atomically so
- * that a script waiting for it never reads half a line; the file is removed on exit. */
+ * that a script waiting for it never reads half a line; the file is removed on exit. With
+ * --http it runs the web gateway (sk2/gateway.h) on its own devices. SIGUSR1 adds one more
+ * mock device and SIGUSR2 removes the newest one, so that scripts and tests can make devices
+ * come and go. */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +44,22 @@ typedef struct {
     const char *replay;        /* recording or TUM folder to serve, or NULL */
     double rate;               /* replay speed, 0 = as fast as possible */
     bool is_looping;           /* replay again after the end */
+    const char *http;          /* ADDR:PORT of the web gateway, or NULL */
 } serve_options_t;
+
+/* Mock devices added (SIGUSR1) or removed (SIGUSR2) on request, counted by the handlers. */
+static volatile sig_atomic_t s_add_requests = 0;
+static volatile sig_atomic_t s_remove_requests = 0;
+
+#define S_ADDED_MAX 64
+
+static void s_on_usr(int signum)
+{
+    if (signum == SIGUSR1)
+        s_add_requests++;
+    else
+        s_remove_requests++;
+}
 
 enum {
     OPT_MOCK = 256,
@@ -60,6 +80,7 @@ enum {
     OPT_REPLAY,
     OPT_RATE,
     OPT_LOOP,
+    OPT_HTTP,
 };
 
 static void s_print_usage(void)
@@ -69,7 +90,8 @@ static void s_print_usage(void)
            "                 [--endpoint-file PATH] [--status-interval S] [--no-status]\n"
            "                 [--no-announce] [--mock-unplug-after S [--mock-replug-after S]]\n"
            "                 [--color-size WxH] [--jpeg-quality Q]\n"
-           "                 [--replay PATH [--rate X] [--loop]] [-v|-q]\n"
+           "                 [--replay PATH [--rate X] [--loop]] [--http ADDR:PORT]\n"
+           "                 [-v|-q]\n"
            "\n"
            "Serves depth cameras on a streamkinect2 control endpoint until Ctrl-C: cameras\n"
            "(--device), mock ones (--mock) or the devices of a recording (--replay). With\n"
@@ -99,6 +121,11 @@ static void s_print_usage(void)
            "  --status-interval S    seconds between status lines (default 1)\n"
            "  --no-status            no status lines\n"
            "  --no-announce          do not announce the server on the local network\n"
+           "  --color-size WxH       the mock colour stream's size (default 1920x1080)\n"
+           "  --http ADDR:PORT       also serve the web viewer and HTTP API for these devices\n"
+           "                         (e.g. 127.0.0.1:8080; port 0: the OS picks one)\n"
+           "\n"
+           "SIGUSR1 adds one more mock device; SIGUSR2 removes the newest one.\n"
            "\n"
            "The server is announced over DNS-SD (_kinect2._tcp, through avahi-daemon) under\n"
            "its name, on the interface of the bound address, so that `sk2 browse` and\n"
@@ -230,6 +257,14 @@ static int s_apply_option(void *options, int opt, const char *arg)
                 s_verb, "%s must be 0.1..86400 s, not '%s'",
                 opt == OPT_UNPLUG_AFTER ? "--mock-unplug-after" : "--mock-replug-after", arg);
         break;
+    case OPT_HTTP: {
+        char address[128];
+        uint16_t port;
+        if (cli_parse_http(arg, address, sizeof address, &port) != 0)
+            return cli_usage_error(s_verb, "--http must be ADDR:PORT, not '%s'", arg);
+        opts->http = arg;
+        break;
+    }
     }
     return CLI_CONTINUE;
 }
@@ -256,6 +291,7 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"replay", required_argument, NULL, OPT_REPLAY},
         {"rate", required_argument, NULL, OPT_RATE},
         {"loop", no_argument, NULL, OPT_LOOP},
+        {"http", required_argument, NULL, OPT_HTTP},
         CLI_COMMON_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
@@ -321,6 +357,10 @@ static int s_write_endpoint_file(const char *path, const char *endpoint)
     return rc;
 }
 
+/* Ids of the mock devices served, oldest first (for SIGUSR2). */
+static char s_ids[S_ADDED_MAX][SK2_DEVICE_ID_MAX + 1];
+static size_t s_id_count = 0;
+
 /* Opens one device of `backend` (the camera `uri`, or its first for NULL) and hands it to the
  * server, printing its id; the serial of a mock goes to mock_serial if not NULL. */
 static int s_add_device(sk2_server_t *server, const char *backend, const char *uri,
@@ -361,6 +401,8 @@ static int s_add_device(sk2_server_t *server, const char *backend, const char *u
         fprintf(stderr, "sk2 serve: cannot serve device %s: %s\n", id, sk2_strerror(rc));
         return CLI_EXIT_FAILURE;
     }
+    if (is_mock && s_id_count < S_ADDED_MAX)
+        snprintf(s_ids[s_id_count++], sizeof s_ids[0], "%s", id);
     if (!is_mock)
         printf("sk2 serve: device %s (%s camera, serial %s)\n", id, backend,
                serial[0] ? serial : "none");
@@ -568,7 +610,20 @@ static void s_run(sk2_server_t *server, const serve_options_t *opts, cli_status_
     int64_t next_us = before_us + interval_us;
     const int64_t start_us = before_us;
 
+    sig_atomic_t added = 0, removed = 0;
     while (!cli_is_interrupted()) {
+        while (added != s_add_requests) {
+            added++;
+            cli_status_close(status);
+            s_add_device(server, "mock", NULL, opts, NULL, 0);
+        }
+        while (removed != s_remove_requests) {
+            removed++;
+            if (s_id_count > 0 && sk2_server_remove_device(server, s_ids[--s_id_count]) == 0) {
+                cli_status_close(status);
+                printf("sk2 serve: device %s removed\n", s_ids[s_id_count]);
+            }
+        }
         if (opts->is_announced)
             s_note_announce(server, status, announced, sizeof announced);
         int64_t now_us = sk2_clock_mono_us();
@@ -621,6 +676,7 @@ int cli_serve(int argc, char **argv)
     bool has_endpoint_file = false;
     sk2_server_t *server = NULL;
     char mock_serial[SK2_CAMERA_SERIAL_MAX + 1] = "";
+    sk2_gateway_t *gateway = NULL;
     rc = s_start(&opts, &server, mock_serial, sizeof mock_serial);
     if (rc != CLI_EXIT_OK)
         goto out;
@@ -636,6 +692,31 @@ int cli_serve(int argc, char **argv)
         has_endpoint_file = true;
     }
 
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = s_on_usr;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGUSR1, &action, NULL);
+    sigaction(SIGUSR2, &action, NULL);
+    /* A parent may hand us these blocked (node's child_process does): take them. */
+    sigset_t usr;
+    sigemptyset(&usr);
+    sigaddset(&usr, SIGUSR1);
+    sigaddset(&usr, SIGUSR2);
+    pthread_sigmask(SIG_UNBLOCK, &usr, NULL);
+
+    if (opts.http) {
+        gateway = sk2_gateway_new();
+        if (!gateway || sk2_gateway_add_server(gateway, sk2_server_endpoint(server)) != 0) {
+            fprintf(stderr, "sk2 serve: cannot set up the web gateway\n");
+            rc = CLI_EXIT_FAILURE;
+            goto out;
+        }
+        rc = cli_gateway_start(s_verb, gateway, opts.http);
+        if (rc != CLI_CONTINUE)
+            goto out;
+    }
+
     cli_status_t status;
     cli_status_init(&status, stdout, opts.has_status);
     s_run(server, &opts, &status, mock_serial);
@@ -643,6 +724,7 @@ int cli_serve(int argc, char **argv)
     s_print_summary(server, sk2_clock_mono_us() - start_us);
     rc = CLI_EXIT_OK;
 out:
+    sk2_gateway_destroy(&gateway);
     sk2_server_destroy(&server);
     if (has_endpoint_file)
         unlink(opts.endpoint_file);

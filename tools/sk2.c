@@ -21,6 +21,7 @@ static const verb_t s_verbs[] = {
     {"info", cli_info, "describe a server: name, devices, endpoints"},
     {"stream", cli_stream, "receive depth frames and measure rate and compression"},
     {"browse", cli_browse, "list the servers on the local network as they come and go"},
+    {"view", cli_view, "serve a web page and HTTP API showing servers' streams live"},
     {"codecs", cli_codecs, "list the frame codecs"},
     {"encode", cli_encode, "encode a PNG into one frame file with a codec"},
     {"decode", cli_decode, "decode a frame file back into a PNG"},
@@ -110,7 +111,8 @@ int main(int argc, char **argv)
     if (rc != CLI_CONTINUE)
         return rc;
     if (optind >= argc)
-        return cli_usage_error(NULL, "missing verb (one of serve, ping, info, stream, browse)");
+        return cli_usage_error(
+            NULL, "missing verb (one of serve, ping, info, stream, browse, view, ...)");
     const verb_t *verb = s_find_verb(argv[optind]);
     if (!verb)
         return cli_usage_error(NULL, "unknown verb '%s'", argv[optind]);

@@ -12,6 +12,7 @@
 #include "server.h"
 #include "client.h"
 #include "browser.h"
+#include "gateway.h"
 #include "image.h"
 #include "recording.h"
 

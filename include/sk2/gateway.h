@@ -1,0 +1,84 @@
+/* The gateway: an sk2 client of one or more servers that serves what it receives to web
+ * browsers and HTTP programs (the page in web/, a JSON API, the latest frame of any stream as
+ * PNG or JPEG, and a WebSocket that pushes frames). `sk2 view` and `sk2 serve --http` run one.
+ *
+ * Threads: sk2_gateway_start() starts two. The client thread owns the sk2 clients (and the
+ * browser, with use_browser): it receives and decodes every frame once and keeps only the
+ * newest frame of each stream. The web thread runs the libwebsockets event loop: it answers
+ * HTTP, and writes to each WebSocket only when that socket can take more, always the newest
+ * frame, so a slow browser skips frames instead of queueing them or slowing anyone else.
+ * Images for people (colour-mapped PNG/JPEG) are made lazily, once per frame, and only when
+ * someone asks. All calls on one gateway must come from one thread (the one that created it).
+ * See docs/http-api.md for what it serves. */
+#ifndef SK2_GATEWAY_H
+#define SK2_GATEWAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sk2_gateway sk2_gateway_t;
+
+/* Most servers one gateway follows (given and discovered together). */
+#define SK2_GATEWAY_SERVERS_MAX 64
+
+/* Counters since start. Plain data. */
+typedef struct {
+    uint32_t servers;            /* servers known now (connected or not) */
+    uint32_t devices;            /* devices known now */
+    uint32_t websockets;         /* WebSocket connections open now */
+    uint64_t frames_received;    /* frames decoded from the servers */
+    uint64_t frames_sent;        /* frames written to WebSockets */
+    uint64_t frames_skipped;     /* frames a WebSocket never got because it was behind */
+    uint64_t http_requests;      /* HTTP requests answered (any status) */
+    uint64_t http_client_errors; /* of which were answered 4xx */
+} sk2_gateway_stats_t;
+
+/* A new gateway with no servers, not bound, no threads; NULL on out of memory. */
+SK2_EXPORT sk2_gateway_t *sk2_gateway_new(void);
+
+/* Stops both threads, closes every connection and client, frees; sets *self_p to NULL. Safe
+ * on NULL. */
+SK2_EXPORT void sk2_gateway_destroy(sk2_gateway_t **self_p);
+
+/* Follows the server at this control endpoint ("tcp://host:port" or "host:port"); if it is
+ * lost, the gateway reconnects every 2 s. Before start. Returns 0, SK2_EINVAL (empty or too
+ * long), SK2_ELIMIT (SK2_GATEWAY_SERVERS_MAX reached), SK2_ESTATE (started). */
+SK2_EXPORT int sk2_gateway_add_server(sk2_gateway_t *self, const char *endpoint);
+
+/* Also follows every server announced on the local network (DNS-SD, browser.h), as they come
+ * and go. Before start. Returns 0 or SK2_ESTATE. If browsing cannot start (no avahi-daemon),
+ * start() still succeeds, logs why once, and serves the servers given by endpoint. */
+SK2_EXPORT int sk2_gateway_use_browser(sk2_gateway_t *self, bool is_browsing);
+
+/* How often the gateway asks each server for `who` (device changes show this fast), in ms,
+ * 100..60000 (default 1000). Before start. Returns 0, SK2_EINVAL or SK2_ESTATE. */
+SK2_EXPORT int sk2_gateway_set_refresh_ms(sk2_gateway_t *self, int interval_ms);
+
+/* Binds the HTTP and WebSocket listener to address:port (an IPv4 or IPv6 literal; port 0 lets
+ * the OS choose). Returns 0, SK2_EINVAL, SK2_EBIND (address unusable or port taken),
+ * SK2_ESTATE (bound already). */
+SK2_EXPORT int sk2_gateway_bind(sk2_gateway_t *self, const char *address, uint16_t port);
+
+/* The bound port (0 before bind), and the page's URL ("http://127.0.0.1:8080/"; NULL before
+ * bind; valid until destroy). */
+SK2_EXPORT uint16_t sk2_gateway_port(const sk2_gateway_t *self);
+SK2_EXPORT const char *sk2_gateway_url(const sk2_gateway_t *self);
+
+/* Starts the client and web threads. Returns 0, SK2_ESTATE (not bound, or started), SK2_ESYS,
+ * SK2_ENOMEM. */
+SK2_EXPORT int sk2_gateway_start(sk2_gateway_t *self);
+
+/* Fills *stats with the counters now. Returns 0 or SK2_EINVAL. Any time after new. */
+SK2_EXPORT int sk2_gateway_stats(sk2_gateway_t *self, sk2_gateway_stats_t *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

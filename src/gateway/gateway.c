@@ -1,0 +1,196 @@
+/* The gateway's front end: settings, bind, start and stop of its two threads, counters. The
+ * work happens in upstream.c (the client thread) and web.c (the web thread); see
+ * gateway_impl.h for what they share and how they wake each other. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log_internal.h"
+#include "gateway/gateway_impl.h"
+#include "sk2/error.h"
+
+sk2_gateway_t *sk2_gateway_new(void)
+{
+    sk2_gateway_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->refresh_ms = 1000;
+    self->wake_pipe[0] = self->wake_pipe[1] = -1;
+    if (pthread_mutex_init(&self->lock, NULL) != 0) {
+        free(self);
+        return NULL;
+    }
+    if (pipe(self->wake_pipe) != 0) {
+        pthread_mutex_destroy(&self->lock);
+        free(self);
+        return NULL;
+    }
+    for (int i = 0; i < 2; i++) {
+        fcntl(self->wake_pipe[i], F_SETFL, fcntl(self->wake_pipe[i], F_GETFL) | O_NONBLOCK);
+        fcntl(self->wake_pipe[i], F_SETFD, FD_CLOEXEC);
+    }
+    atomic_init(&self->should_stop, false);
+    return self;
+}
+
+void sk2_gateway_destroy(sk2_gateway_t **self_p)
+{
+    sk2_gateway_t *self = *self_p;
+    if (!self)
+        return;
+    *self_p = NULL;
+    atomic_store(&self->should_stop, true);
+    gw_wake_upstream(self);
+    if (self->has_client_thread)
+        pthread_join(self->client_thread, NULL);
+    if (self->has_web_thread) {
+        gw_web_wake(self);
+        pthread_join(self->web_thread, NULL);
+    }
+    gw_web_destroy(self);
+    for (size_t i = 0; i < self->slot_count; i++)
+        gw_shot_unref(&self->slots[i].latest);
+    free(self->slots);
+    json_decref(self->state);
+    json_decref(self->stats);
+    for (size_t i = 0; i < self->endpoint_count; i++)
+        free(self->endpoints[i]);
+    close(self->wake_pipe[0]);
+    close(self->wake_pipe[1]);
+    pthread_mutex_destroy(&self->lock);
+    free(self);
+}
+
+int sk2_gateway_add_server(sk2_gateway_t *self, const char *endpoint)
+{
+    if (!self || !endpoint || !*endpoint || strlen(endpoint) >= GW_ENDPOINT_MAX - 6)
+        return SK2_EINVAL;
+    if (self->is_started)
+        return SK2_ESTATE;
+    if (self->endpoint_count >= SK2_GATEWAY_SERVERS_MAX)
+        return SK2_ELIMIT;
+    char *copy = strdup(endpoint);
+    if (!copy)
+        return SK2_ENOMEM;
+    self->endpoints[self->endpoint_count++] = copy;
+    return 0;
+}
+
+int sk2_gateway_use_browser(sk2_gateway_t *self, bool is_browsing)
+{
+    if (!self)
+        return SK2_EINVAL;
+    if (self->is_started)
+        return SK2_ESTATE;
+    self->is_browsing = is_browsing;
+    return 0;
+}
+
+int sk2_gateway_set_refresh_ms(sk2_gateway_t *self, int interval_ms)
+{
+    if (!self || interval_ms < 100 || interval_ms > 60000)
+        return SK2_EINVAL;
+    if (self->is_started)
+        return SK2_ESTATE;
+    self->refresh_ms = interval_ms;
+    return 0;
+}
+
+int sk2_gateway_bind(sk2_gateway_t *self, const char *address, uint16_t port)
+{
+    if (!self || !address || !*address || strlen(address) > 64)
+        return SK2_EINVAL;
+    if (self->lws)
+        return SK2_ESTATE;
+    int rc = gw_web_bind(self, address, port);
+    if (rc != 0)
+        return rc;
+    bool is_v6 = strchr(address, ':') != NULL;
+    snprintf(self->url, sizeof self->url, "http://%s%s%s:%u/", is_v6 ? "[" : "", address,
+             is_v6 ? "]" : "", (unsigned)self->port);
+    return 0;
+}
+
+uint16_t sk2_gateway_port(const sk2_gateway_t *self)
+{
+    return self ? self->port : 0;
+}
+
+const char *sk2_gateway_url(const sk2_gateway_t *self)
+{
+    return self && self->lws ? self->url : NULL;
+}
+
+int sk2_gateway_start(sk2_gateway_t *self)
+{
+    if (!self)
+        return SK2_EINVAL;
+    if (!self->lws || self->is_started)
+        return SK2_ESTATE;
+    self->is_started = true;
+    /* Signals belong to the application: the threads block them all. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = 0;
+    if (pthread_create(&self->web_thread, NULL, gw_web_thread, self) != 0)
+        rc = SK2_ESYS;
+    else
+        self->has_web_thread = true;
+    if (rc == 0) {
+        if (pthread_create(&self->client_thread, NULL, gw_upstream_thread, self) != 0)
+            rc = SK2_ESYS;
+        else
+            self->has_client_thread = true;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+int sk2_gateway_stats(sk2_gateway_t *self, sk2_gateway_stats_t *stats)
+{
+    if (!self || !stats)
+        return SK2_EINVAL;
+    const gw_counters_t *c = &self->counters;
+    *stats = (sk2_gateway_stats_t){
+        .servers = atomic_load_explicit(&c->servers, memory_order_relaxed),
+        .devices = atomic_load_explicit(&c->devices, memory_order_relaxed),
+        .websockets = atomic_load_explicit(&c->websockets, memory_order_relaxed),
+        .frames_received = atomic_load_explicit(&c->frames_received, memory_order_relaxed),
+        .frames_sent = atomic_load_explicit(&c->frames_sent, memory_order_relaxed),
+        .frames_skipped = atomic_load_explicit(&c->frames_skipped, memory_order_relaxed),
+        .http_requests = atomic_load_explicit(&c->http_requests, memory_order_relaxed),
+        .http_client_errors = atomic_load_explicit(&c->http_client_errors, memory_order_relaxed),
+    };
+    return 0;
+}
+
+gw_slot_t *gw_slot_find(sk2_gateway_t *gw, const char *device_id, sk2_stream_kind_t kind)
+{
+    for (size_t i = 0; i < gw->slot_count; i++)
+        if (gw->slots[i].kind == kind && strcmp(gw->slots[i].device_id, device_id) == 0)
+            return &gw->slots[i];
+    return NULL;
+}
+
+void gw_wake_upstream(sk2_gateway_t *gw)
+{
+    /* A full pipe already means "wake up": nothing is lost when this write fails. */
+    char byte = 1;
+    ssize_t n = write(gw->wake_pipe[1], &byte, 1);
+    (void)n;
+}
+
+sk2_stream_kind_t gw_kind_from_name(const char *name, size_t len)
+{
+    static const sk2_stream_kind_t kinds[] = {SK2_STREAM_DEPTH, SK2_STREAM_IR, SK2_STREAM_COLOR};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        const char *k = sk2_stream_kind_name(kinds[i]);
+        if (strlen(k) == len && memcmp(k, name, len) == 0)
+            return kinds[i];
+    }
+    return (sk2_stream_kind_t)0;
+}

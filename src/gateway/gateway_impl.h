@@ -1,0 +1,105 @@
+/* What the gateway's front end, client thread (gateway.c, upstream.c) and web thread (web.c)
+ * share. Private to libsk2.
+ *
+ * The shared part is small on purpose: the newest shot of every stream (slots), the JSON that
+ * describes servers and devices (state) and their figures (stats), each replaced whole and
+ * never changed once published, all under one mutex held only to swap or take a reference;
+ * and counters as relaxed atomics. The client thread writes slots, state and stats; the web
+ * thread writes only the want-counts of slots. Each side wakes the other: the client thread
+ * with lws_cancel_service(), the web thread through the wake pipe. */
+#ifndef SK2_GATEWAY_IMPL_H
+#define SK2_GATEWAY_IMPL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "gateway/shot.h"
+#include "sk2/gateway.h"
+
+struct lws_context;
+struct gw_web;
+
+/* The newest frame of one stream of one device. */
+typedef struct {
+    char device_id[SK2_DEVICE_ID_MAX + 1];
+    sk2_stream_kind_t kind;
+    gw_shot_t *latest;     /* newest shot, or NULL before the first */
+    int ws_wanted;         /* WebSockets subscribed to it now (web thread writes) */
+    int64_t http_until_us; /* an HTTP request wanted it: keep it subscribed until then
+                              (monotonic; web thread writes) */
+} gw_slot_t;
+
+#define GW_ENDPOINT_MAX 1024
+/* How long an HTTP request for a stream keeps the gateway subscribed to it. */
+#define GW_HTTP_LEASE_US 15000000
+
+typedef struct {
+    atomic_uint_fast64_t frames_received;
+    atomic_uint_fast64_t frames_sent;
+    atomic_uint_fast64_t frames_skipped;
+    atomic_uint_fast64_t http_requests;
+    atomic_uint_fast64_t http_client_errors;
+    atomic_uint websockets;
+    atomic_uint servers;
+    atomic_uint devices;
+} gw_counters_t;
+
+typedef struct gw_upstream gw_upstream_t;
+
+struct sk2_gateway {
+    /* Set before start, read-only afterwards. */
+    char *endpoints[SK2_GATEWAY_SERVERS_MAX]; /* servers given by endpoint */
+    size_t endpoint_count;
+    bool is_browsing; /* follow discovered servers too */
+    int refresh_ms;   /* `who` interval */
+    char url[128];    /* "http://address:port/" */
+    uint16_t port;    /* bound HTTP port */
+    bool is_started;
+    struct lws_context *lws; /* the listener, made by bind, serviced by the web thread */
+    struct gw_web *web;      /* the web thread's own state (web.c) */
+
+    /* Shared, under lock. */
+    pthread_mutex_t lock;
+    gw_slot_t *slots;
+    size_t slot_count;
+    size_t slot_cap;
+    json_t *state;          /* {"servers": [...], "devices": [...]}, immutable once set */
+    uint64_t state_version; /* bumps with every new state */
+    json_t *stats;          /* {"gateway": {...}, "streams": [...], "servers": [...]} */
+    uint64_t stats_version;
+
+    gw_counters_t counters;
+    atomic_bool should_stop;
+    int wake_pipe[2]; /* web thread -> client thread: wants changed; front end: stop */
+    pthread_t client_thread;
+    pthread_t web_thread;
+    bool has_client_thread;
+    bool has_web_thread;
+};
+
+/* ---- web.c: the libwebsockets side ---- */
+
+/* Creates the listener on address:port. 0, SK2_EBIND, SK2_EINVAL. Front end thread. */
+int gw_web_bind(sk2_gateway_t *gw, const char *address, uint16_t port);
+/* The web thread's body. */
+void *gw_web_thread(void *arg);
+/* Wakes the web thread (thread-safe): something new to send. */
+void gw_web_wake(sk2_gateway_t *gw);
+/* Frees the listener after the web thread has stopped. */
+void gw_web_destroy(sk2_gateway_t *gw);
+
+/* ---- upstream.c: the client thread ---- */
+void *gw_upstream_thread(void *arg);
+
+/* ---- gateway.c: shared helpers ---- */
+
+/* The slot of a device's stream, or NULL. Caller holds the lock. */
+gw_slot_t *gw_slot_find(sk2_gateway_t *gw, const char *device_id, sk2_stream_kind_t kind);
+/* Wakes the client thread (any thread). */
+void gw_wake_upstream(sk2_gateway_t *gw);
+/* "depth", "ir", "color" to a kind; 0 for anything else. */
+sk2_stream_kind_t gw_kind_from_name(const char *name, size_t len);
+
+#endif

@@ -1,0 +1,760 @@
+/* The gateway's client thread: one sk2 client per server (given by endpoint or found by the
+ * browser), all polled in one loop with the wake pipe. Every frame is decoded once, by the
+ * client, and becomes the newest shot of its stream; the web thread is woken to send it. Depth
+ * is always subscribed, so the API always has a latest depth frame; IR and colour only while
+ * a WebSocket or a recent HTTP request wants them, since they cost the server an encode each.
+ * Once a second this thread turns its counters into the stats JSON and asks each server for
+ * its own. Servers given by endpoint are reconnected every 2 s while lost. */
+#include <inttypes.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log_internal.h"
+#include "gateway/gateway_impl.h"
+#include "sk2/browser.h"
+#include "sk2/client.h"
+#include "sk2/codec.h"
+#include "sk2/server.h"
+#include "sk2/sk2.h"
+#include "sk2/error.h"
+
+#define S_DEVICES_MAX     64      /* devices followed per server */
+#define S_KINDS           3       /* depth, ir, color */
+#define S_RECONNECT_US    2000000 /* retry a lost server after this */
+#define S_STATS_US        1000000 /* stats window */
+#define S_POLL_MAX        512     /* descriptors polled at once */
+#define S_DISPATCH_ROUNDS 8       /* dispatch calls per client per loop, so one cannot hog it */
+#define S_JSON_MAX        (1u << 20)
+
+static const sk2_stream_kind_t s_kinds[S_KINDS] = {SK2_STREAM_DEPTH, SK2_STREAM_IR,
+                                                   SK2_STREAM_COLOR};
+
+typedef struct {
+    bool is_offered;          /* the device has this stream */
+    bool has_info;            /* info is valid (sk2 servers; not version 1) */
+    sk2_stream_info_t info;   /* from `me` */
+    char codecs[256];         /* offered codecs, comma-separated */
+    const char *codec;        /* subscribed codec (static), NULL if not subscribed */
+    uint64_t frames;          /* frames received since the device appeared */
+    uint64_t dropped;         /* sequence gaps: frames the server sent that never came */
+    uint64_t last_sequence;   /* of the newest frame */
+    uint64_t w_frames;        /* this window: frames */
+    uint64_t w_wire;          /* encoded bytes */
+    uint64_t w_raw;           /* decoded bytes */
+    int64_t w_latency_sum_us; /* sum of known latencies */
+    uint64_t w_latency_n;     /* how many were known */
+    int64_t w_latency_max_us;
+    double fps, mbit_s, ratio, latency_ms, latency_max_ms; /* the last full window */
+} s_stream_t;
+
+typedef struct {
+    char id[SK2_DEVICE_ID_MAX + 1];
+    char serial[128];
+    bool is_v1; /* no streams endpoint: depth12 on the version-1 endpoint */
+    s_stream_t streams[S_KINDS];
+} s_device_t;
+
+typedef struct s_up s_up_t;
+
+typedef struct {
+    s_up_t *up;
+    int number;                                 /* stable id "s<number>" for the API */
+    char endpoint[GW_ENDPOINT_MAX];             /* control endpoint */
+    char browse_name[SK2_BROWSER_NAME_MAX + 1]; /* "" unless found by the browser */
+    bool is_given;                              /* given by endpoint: reconnect forever */
+    sk2_client_t *client;                       /* while connecting or connected */
+    bool is_connected;                          /* `me` arrived */
+    bool is_lost;                               /* set inside dispatch, handled after it */
+    int64_t reconnect_us;                       /* monotonic time of the next attempt, 0 none */
+    char name[SK2_SERVER_NAME_MAX + 1];         /* from `me` */
+    char error[256];                            /* why it is not connected */
+    json_t *stats;                              /* the server's last stats reply */
+    s_device_t *devices[S_DEVICES_MAX];
+    size_t device_count;
+} s_server_t;
+
+struct s_up {
+    sk2_gateway_t *gw;
+    s_server_t *servers[SK2_GATEWAY_SERVERS_MAX];
+    size_t server_count;
+    int next_number;
+    sk2_browser_t *browser;
+    bool is_state_dirty;
+    int64_t window_start_us;
+    int64_t next_stats_us;
+};
+
+/* ---- Slots (shared with the web thread) ---------------------------------------------------- */
+
+static void s_slot_add(sk2_gateway_t *gw, const char *device_id, sk2_stream_kind_t kind)
+{
+    pthread_mutex_lock(&gw->lock);
+    if (!gw_slot_find(gw, device_id, kind)) {
+        if (gw->slot_count == gw->slot_cap) {
+            size_t cap = gw->slot_cap ? gw->slot_cap * 2 : 16;
+            gw_slot_t *slots = realloc(gw->slots, cap * sizeof *slots);
+            if (!slots) {
+                pthread_mutex_unlock(&gw->lock);
+                return;
+            }
+            gw->slots = slots;
+            gw->slot_cap = cap;
+        }
+        gw_slot_t *slot = &gw->slots[gw->slot_count++];
+        memset(slot, 0, sizeof *slot);
+        snprintf(slot->device_id, sizeof slot->device_id, "%s", device_id);
+        slot->kind = kind;
+    }
+    pthread_mutex_unlock(&gw->lock);
+}
+
+static void s_slots_remove(sk2_gateway_t *gw, const char *device_id)
+{
+    gw_shot_t *gone[S_KINDS] = {NULL};
+    size_t n = 0;
+    pthread_mutex_lock(&gw->lock);
+    for (size_t i = 0; i < gw->slot_count;) {
+        if (strcmp(gw->slots[i].device_id, device_id) == 0) {
+            if (n < S_KINDS)
+                gone[n++] = gw->slots[i].latest;
+            else
+                gw_shot_unref(&gw->slots[i].latest);
+            gw->slots[i] = gw->slots[--gw->slot_count];
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&gw->lock);
+    for (size_t i = 0; i < n; i++)
+        gw_shot_unref(&gone[i]);
+}
+
+static void s_slot_publish(sk2_gateway_t *gw, gw_shot_t *shot)
+{
+    gw_shot_t *old = NULL;
+    pthread_mutex_lock(&gw->lock);
+    gw_slot_t *slot = gw_slot_find(gw, shot->device_id, shot->kind);
+    if (slot) {
+        old = slot->latest;
+        slot->latest = shot;
+        shot = NULL;
+    }
+    pthread_mutex_unlock(&gw->lock);
+    gw_shot_unref(&old);
+    gw_shot_unref(&shot);
+}
+
+/* Whether the web side wants a stream now. */
+static bool s_is_wanted(sk2_gateway_t *gw, const char *device_id, sk2_stream_kind_t kind,
+                        int64_t now_us)
+{
+    pthread_mutex_lock(&gw->lock);
+    gw_slot_t *slot = gw_slot_find(gw, device_id, kind);
+    bool wanted = slot && (slot->ws_wanted > 0 || slot->http_until_us > now_us);
+    pthread_mutex_unlock(&gw->lock);
+    return wanted;
+}
+
+/* ---- Devices ------------------------------------------------------------------------------- */
+
+static int s_kind_index(sk2_stream_kind_t kind)
+{
+    for (int i = 0; i < S_KINDS; i++)
+        if (s_kinds[i] == kind)
+            return i;
+    return -1;
+}
+
+/* The codec to ask for: lossless and cheap for 16-bit streams, JPEG for colour. */
+static const char *s_pick_codec(const char *offered, sk2_stream_kind_t kind)
+{
+    static const char *const depth_order[] = {SK2_CODEC_RVL, SK2_CODEC_SK2D, SK2_CODEC_RAW};
+    static const char *const color_order[] = {SK2_CODEC_JPEG, SK2_CODEC_RAW};
+    const char *const *order = kind == SK2_STREAM_COLOR ? color_order : depth_order;
+    size_t count = kind == SK2_STREAM_COLOR ? 2 : 3;
+    for (size_t i = 0; i < count; i++) {
+        size_t len = strlen(order[i]);
+        for (const char *p = offered; p && *p;) {
+            const char *end = strchr(p, ',');
+            size_t n = end ? (size_t)(end - p) : strlen(p);
+            if (n == len && memcmp(p, order[i], len) == 0)
+                return order[i];
+            p = end ? end + 1 : NULL;
+        }
+    }
+    return NULL;
+}
+
+static void s_stream_subscribe(s_server_t *server, s_device_t *device, int k, bool is_wanted)
+{
+    s_stream_t *stream = &device->streams[k];
+    if (!stream->is_offered || is_wanted == (stream->codec != NULL))
+        return;
+    if (device->is_v1) {
+        if (s_kinds[k] != SK2_STREAM_DEPTH)
+            return;
+        int rc = is_wanted ? sk2_client_enable_depth(server->client, device->id)
+                           : sk2_client_disable_depth(server->client, device->id);
+        if (rc == 0)
+            stream->codec = is_wanted ? SK2_CODEC_DEPTH12 : NULL;
+    } else if (is_wanted) {
+        const char *codec = s_pick_codec(stream->codecs, s_kinds[k]);
+        if (codec && sk2_client_subscribe(server->client, device->id, s_kinds[k], codec) == 0)
+            stream->codec = codec;
+    } else {
+        sk2_client_unsubscribe(server->client, device->id, s_kinds[k], stream->codec);
+        stream->codec = NULL;
+    }
+    server->up->is_state_dirty = true;
+}
+
+static void s_device_add(s_server_t *server, const char *id)
+{
+    if (server->device_count >= S_DEVICES_MAX || strlen(id) > SK2_DEVICE_ID_MAX) {
+        SK2_WARN("gateway", "server %s: device %.64s not followed (limit %d)", server->endpoint, id,
+                 S_DEVICES_MAX);
+        return;
+    }
+    s_device_t *device = calloc(1, sizeof *device);
+    if (!device)
+        return;
+    snprintf(device->id, sizeof device->id, "%s", id);
+    const char *serial = sk2_client_device_serial(server->client, id);
+    snprintf(device->serial, sizeof device->serial, "%s", serial ? serial : "");
+    device->is_v1 = sk2_client_device_endpoint(server->client, id, "streams") == NULL;
+    for (int k = 0; k < S_KINDS; k++) {
+        s_stream_t *stream = &device->streams[k];
+        if (device->is_v1) {
+            stream->is_offered = s_kinds[k] == SK2_STREAM_DEPTH &&
+                                 sk2_client_device_endpoint(server->client, id, "depth");
+            continue;
+        }
+        if (sk2_client_stream_info(server->client, id, s_kinds[k], &stream->info) != 0)
+            continue;
+        stream->is_offered = stream->has_info = true;
+        const char *codecs = sk2_client_stream_codecs(server->client, id, s_kinds[k]);
+        snprintf(stream->codecs, sizeof stream->codecs, "%s", codecs ? codecs : "");
+    }
+    server->devices[server->device_count++] = device;
+    for (int k = 0; k < S_KINDS; k++)
+        if (device->streams[k].is_offered)
+            s_slot_add(server->up->gw, id, s_kinds[k]);
+    s_stream_subscribe(server, device, 0, true);
+    server->up->is_state_dirty = true;
+}
+
+static void s_device_remove_at(s_server_t *server, size_t index)
+{
+    s_device_t *device = server->devices[index];
+    s_slots_remove(server->up->gw, device->id);
+    free(device);
+    server->devices[index] = server->devices[--server->device_count];
+    server->up->is_state_dirty = true;
+}
+
+static s_device_t *s_device_find(s_server_t *server, const char *id, size_t *index)
+{
+    for (size_t i = 0; i < server->device_count; i++) {
+        if (strcmp(server->devices[i]->id, id) == 0) {
+            if (index)
+                *index = i;
+            return server->devices[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---- Frames -------------------------------------------------------------------------------- */
+
+static void s_on_frame(s_server_t *server, sk2_event_t *event)
+{
+    s_device_t *device = s_device_find(server, sk2_event_device_id(event), NULL);
+    const sk2_frame_t *frame = sk2_event_frame(event);
+    if (!device || !frame)
+        return;
+    int k = s_kind_index(sk2_frame_kind(frame));
+    if (k < 0)
+        return;
+    s_stream_t *stream = &device->streams[k];
+    int64_t latency_us = sk2_event_latency_us(event);
+    stream->frames++;
+    stream->dropped += sk2_event_gap(event);
+    stream->last_sequence = sk2_frame_sequence(frame);
+    stream->w_frames++;
+    stream->w_wire += sk2_event_wire_bytes(event);
+    stream->w_raw += sk2_frame_size(frame);
+    if (latency_us >= 0) {
+        stream->w_latency_sum_us += latency_us;
+        stream->w_latency_n++;
+        if (latency_us > stream->w_latency_max_us)
+            stream->w_latency_max_us = latency_us;
+    }
+    sk2_frame_t *taken = sk2_event_take_frame(event);
+    gw_shot_t *shot = gw_shot_new(&taken, device->id);
+    if (!shot)
+        return;
+    shot->latency_us = latency_us;
+    shot->wire_bytes = sk2_event_wire_bytes(event);
+    shot->codec = sk2_event_codec(event);
+    atomic_fetch_add_explicit(&server->up->gw->counters.frames_received, 1, memory_order_relaxed);
+    s_slot_publish(server->up->gw, shot);
+    gw_web_wake(server->up->gw);
+}
+
+/* ---- Servers ------------------------------------------------------------------------------- */
+
+static void s_server_drop_devices(s_server_t *server)
+{
+    while (server->device_count > 0)
+        s_device_remove_at(server, server->device_count - 1);
+}
+
+static void s_on_event(void *arg, sk2_client_t *client, sk2_event_t *event)
+{
+    s_server_t *server = arg;
+    const char *device_id = sk2_event_device_id(event);
+    size_t index;
+    switch (sk2_event_type(event)) {
+    case SK2_EVENT_FRAME:
+        s_on_frame(server, event);
+        break;
+    case SK2_EVENT_CONNECTED: {
+        const char *name = sk2_client_server_name(client);
+        snprintf(server->name, sizeof server->name, "%s", name ? name : "");
+        server->is_connected = true;
+        server->error[0] = '\0';
+        server->up->is_state_dirty = true;
+        break;
+    }
+    case SK2_EVENT_DEVICE_ADDED:
+        if (device_id && !s_device_find(server, device_id, NULL))
+            s_device_add(server, device_id);
+        break;
+    case SK2_EVENT_DEVICE_REMOVED:
+        if (device_id && s_device_find(server, device_id, &index))
+            s_device_remove_at(server, index);
+        break;
+    case SK2_EVENT_DISCONNECTED:
+        snprintf(server->error, sizeof server->error, "%s",
+                 *sk2_event_reason(event) ? sk2_event_reason(event)
+                                          : sk2_strerror(sk2_event_error(event)));
+        server->is_lost = true;
+        break;
+    case SK2_EVENT_STATS: {
+        const char *text = sk2_event_json(event);
+        json_t *stats = text && strlen(text) < S_JSON_MAX ? json_loads(text, 0, NULL) : NULL;
+        json_decref(server->stats);
+        server->stats = stats;
+        break;
+    }
+    case SK2_EVENT_ERROR:
+        SK2_DEBUG("gateway", "server %s: %s", server->endpoint, sk2_event_reason(event));
+        break;
+    default:
+        break;
+    }
+}
+
+static void s_server_close(s_server_t *server)
+{
+    s_server_drop_devices(server);
+    sk2_client_destroy(&server->client);
+    if (server->is_connected)
+        server->up->is_state_dirty = true;
+    server->is_connected = false;
+    server->is_lost = false;
+}
+
+static void s_server_connect(s_server_t *server, int64_t now_us)
+{
+    server->reconnect_us = now_us + S_RECONNECT_US;
+    server->client = sk2_client_new();
+    if (!server->client)
+        return;
+    sk2_client_set_handler(server->client, s_on_event, server);
+    sk2_client_set_heartbeat_ms(server->client, server->up->gw->refresh_ms);
+    int rc = sk2_client_connect(server->client, server->endpoint);
+    if (rc != 0) {
+        snprintf(server->error, sizeof server->error, "cannot connect: %s", sk2_strerror(rc));
+        sk2_client_destroy(&server->client);
+        server->up->is_state_dirty = true;
+    }
+}
+
+static s_server_t *s_server_add(s_up_t *up, const char *endpoint, const char *browse_name)
+{
+    if (up->server_count >= SK2_GATEWAY_SERVERS_MAX) {
+        SK2_WARN("gateway", "more than %d servers: %s not followed", SK2_GATEWAY_SERVERS_MAX,
+                 endpoint);
+        return NULL;
+    }
+    s_server_t *server = calloc(1, sizeof *server);
+    if (!server)
+        return NULL;
+    server->up = up;
+    server->number = up->next_number++;
+    snprintf(server->endpoint, sizeof server->endpoint, "%s", endpoint);
+    snprintf(server->browse_name, sizeof server->browse_name, "%s", browse_name ? browse_name : "");
+    server->is_given = browse_name == NULL;
+    snprintf(server->error, sizeof server->error, "connecting");
+    up->servers[up->server_count++] = server;
+    up->is_state_dirty = true;
+    return server;
+}
+
+static void s_server_remove_at(s_up_t *up, size_t index)
+{
+    s_server_t *server = up->servers[index];
+    s_server_close(server);
+    json_decref(server->stats);
+    free(server);
+    up->servers[index] = up->servers[--up->server_count];
+    up->is_state_dirty = true;
+}
+
+/* ---- Discovery ----------------------------------------------------------------------------- */
+
+static void s_on_browser_event(void *arg, sk2_browser_t *browser, sk2_event_t *event)
+{
+    (void)browser;
+    s_up_t *up = arg;
+    const char *name = sk2_event_server_name(event);
+    const char *endpoint = sk2_event_endpoint(event);
+    sk2_event_type_t type = sk2_event_type(event);
+    if (!name)
+        return;
+    for (size_t i = 0; i < up->server_count; i++) {
+        s_server_t *server = up->servers[i];
+        bool is_same_name = strcmp(server->browse_name, name) == 0;
+        bool is_same_endpoint = endpoint && strcmp(server->endpoint, endpoint) == 0;
+        if (type == SK2_EVENT_SERVER_REMOVED && is_same_name && !server->is_given) {
+            s_server_remove_at(up, i);
+            return;
+        }
+        if (type == SK2_EVENT_SERVER_UPDATED && is_same_name && endpoint && !is_same_endpoint &&
+            !server->is_given) {
+            s_server_close(server);
+            snprintf(server->endpoint, sizeof server->endpoint, "%s", endpoint);
+            server->reconnect_us = 1;
+            up->is_state_dirty = true;
+            return;
+        }
+        if (is_same_name || is_same_endpoint)
+            return; /* known already (perhaps given by endpoint too) */
+    }
+    if ((type == SK2_EVENT_SERVER_ADDED || type == SK2_EVENT_SERVER_UPDATED) && endpoint) {
+        s_server_t *server = s_server_add(up, endpoint, name);
+        if (server)
+            server->reconnect_us = 1;
+    }
+}
+
+/* ---- State and stats JSON ------------------------------------------------------------------ */
+
+static json_t *s_intrinsics_json(const sk2_intrinsics_t *k)
+{
+    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "fx", k->fx, "fy", k->fy,
+                     "cx", k->cx, "cy", k->cy, "k1", k->k1, "k2", k->k2, "k3", k->k3, "p1", k->p1,
+                     "p2", k->p2);
+}
+
+static json_t *s_codecs_json(const char *list)
+{
+    json_t *array = json_array();
+    for (const char *p = list; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        json_array_append_new(array, json_stringn(p, n));
+        p = end ? end + 1 : NULL;
+    }
+    return array;
+}
+
+static json_t *s_device_json(const s_server_t *server, const s_device_t *device)
+{
+    json_t *streams = json_array();
+    for (int k = 0; k < S_KINDS; k++) {
+        const s_stream_t *s = &device->streams[k];
+        if (!s->is_offered)
+            continue;
+        json_t *stream = json_pack("{s:s, s:b, s:s?}", "kind", sk2_stream_kind_name(s_kinds[k]),
+                                   "subscribed", s->codec != NULL, "codec", s->codec);
+        if (s->has_info) {
+            json_object_set_new(stream, "format",
+                                json_string(sk2_pixel_format_name(s->info.format)));
+            json_object_set_new(stream, "width", json_integer(s->info.width));
+            json_object_set_new(stream, "height", json_integer(s->info.height));
+            json_object_set_new(stream, "fps", json_real(s->info.fps));
+            if (s->info.depth_unit_m > 0)
+                json_object_set_new(stream, "depth_unit_m", json_real(s->info.depth_unit_m));
+            if (s->info.has_intrinsics)
+                json_object_set_new(stream, "intrinsics", s_intrinsics_json(&s->info.intrinsics));
+            json_object_set_new(stream, "codecs", s_codecs_json(s->codecs));
+        } else {
+            json_object_set_new(stream, "format", json_string("depth_mm16"));
+            json_object_set_new(stream, "width", json_integer(SK2_MOCK_WIDTH));
+            json_object_set_new(stream, "height", json_integer(SK2_MOCK_HEIGHT));
+            json_object_set_new(stream, "depth_unit_m", json_real(0.001));
+            json_object_set_new(stream, "codecs", s_codecs_json(SK2_CODEC_DEPTH12));
+        }
+        json_array_append_new(streams, stream);
+    }
+    json_t *endpoints = json_object();
+    const char *names[] = {"depth", "streams"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *e = sk2_client_device_endpoint(server->client, device->id, names[i]);
+        if (e)
+            json_object_set_new(endpoints, names[i], json_string(e));
+    }
+    char server_id[16];
+    snprintf(server_id, sizeof server_id, "s%d", server->number);
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "id", device->id, "server", server_id,
+                     "server_name", server->name, "serial", device->serial, "endpoints", endpoints,
+                     "streams", streams);
+}
+
+static void s_publish_state(s_up_t *up)
+{
+    json_t *servers = json_array();
+    json_t *devices = json_array();
+    for (size_t i = 0; i < up->server_count; i++) {
+        s_server_t *server = up->servers[i];
+        json_t *ids = json_array();
+        for (size_t d = 0; d < server->device_count; d++) {
+            json_array_append_new(ids, json_string(server->devices[d]->id));
+            json_array_append_new(devices, s_device_json(server, server->devices[d]));
+        }
+        char id[16];
+        snprintf(id, sizeof id, "s%d", server->number);
+        const char *me = server->is_connected ? sk2_client_me_json(server->client) : NULL;
+        json_t *me_json = me && strlen(me) < S_JSON_MAX ? json_loads(me, 0, NULL) : NULL;
+        json_t *endpoints = me_json ? json_object_get(me_json, "endpoints") : NULL;
+        json_t *server_json =
+            json_pack("{s:s, s:s, s:s, s:b, s:s?, s:s, s:O?, s:o}", "id", id, "name", server->name,
+                      "endpoint", server->endpoint, "connected", server->is_connected,
+                      "discovered_as", server->browse_name[0] ? server->browse_name : NULL,
+                      "status", server->is_connected ? "connected" : server->error, "endpoints",
+                      endpoints, "devices", ids);
+        json_decref(me_json);
+        json_array_append_new(servers, server_json);
+    }
+    json_t *state =
+        json_pack("{s:s, s:o, s:o}", "sk2", sk2_version(), "servers", servers, "devices", devices);
+    sk2_gateway_t *gw = up->gw;
+    size_t device_count = json_array_size(devices);
+    pthread_mutex_lock(&gw->lock);
+    json_t *old = gw->state;
+    gw->state = state;
+    gw->state_version++;
+    pthread_mutex_unlock(&gw->lock);
+    json_decref(old);
+    atomic_store_explicit(&gw->counters.servers, (unsigned)up->server_count, memory_order_relaxed);
+    atomic_store_explicit(&gw->counters.devices, (unsigned)device_count, memory_order_relaxed);
+    up->is_state_dirty = false;
+    gw_web_wake(gw);
+}
+
+static json_t *s_stream_stats_json(const s_device_t *device, int k)
+{
+    const s_stream_t *s = &device->streams[k];
+    return json_pack("{s:s, s:s, s:b, s:s?, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f}", "device",
+                     device->id, "kind", sk2_stream_kind_name(s_kinds[k]), "subscribed",
+                     s->codec != NULL, "codec", s->codec, "frames", (json_int_t)s->frames,
+                     "sequence", (json_int_t)s->last_sequence, "dropped", (json_int_t)s->dropped,
+                     "fps", s->fps, "mbit_s", s->mbit_s, "ratio", s->ratio, "latency_ms",
+                     s->latency_ms, "latency_max_ms", s->latency_max_ms);
+}
+
+static void s_publish_stats(s_up_t *up, int64_t now_us)
+{
+    double window_s = (double)(now_us - up->window_start_us) / 1e6;
+    if (window_s <= 0)
+        window_s = 1;
+    json_t *streams = json_array();
+    json_t *servers = json_array();
+    for (size_t i = 0; i < up->server_count; i++) {
+        s_server_t *server = up->servers[i];
+        for (size_t d = 0; d < server->device_count; d++) {
+            s_device_t *device = server->devices[d];
+            for (int k = 0; k < S_KINDS; k++) {
+                s_stream_t *s = &device->streams[k];
+                if (!s->is_offered)
+                    continue;
+                s->fps = (double)s->w_frames / window_s;
+                s->mbit_s = (double)s->w_wire * 8 / 1e6 / window_s;
+                s->ratio = s->w_wire ? (double)s->w_raw / (double)s->w_wire : 0;
+                s->latency_ms =
+                    s->w_latency_n ? (double)s->w_latency_sum_us / (double)s->w_latency_n / 1e3 : 0;
+                s->latency_max_ms = (double)s->w_latency_max_us / 1e3;
+                s->w_frames = s->w_wire = s->w_raw = s->w_latency_n = 0;
+                s->w_latency_sum_us = s->w_latency_max_us = 0;
+                json_array_append_new(streams, s_stream_stats_json(device, k));
+            }
+        }
+        char id[16];
+        snprintf(id, sizeof id, "s%d", server->number);
+        json_array_append_new(servers, json_pack("{s:s, s:s, s:O?}", "id", id, "name", server->name,
+                                                 "stats", server->stats));
+        if (server->is_connected)
+            sk2_client_request_stats(server->client);
+    }
+    sk2_gateway_stats_t c;
+    sk2_gateway_stats(up->gw, &c);
+    json_t *gateway = json_pack(
+        "{s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I}", "servers", (int)c.servers, "devices",
+        (int)c.devices, "websockets", (int)c.websockets, "frames_received",
+        (json_int_t)c.frames_received, "frames_sent", (json_int_t)c.frames_sent, "frames_skipped",
+        (json_int_t)c.frames_skipped, "http_requests", (json_int_t)c.http_requests,
+        "http_client_errors", (json_int_t)c.http_client_errors);
+    json_t *stats =
+        json_pack("{s:o, s:o, s:o}", "gateway", gateway, "streams", streams, "servers", servers);
+    sk2_gateway_t *gw = up->gw;
+    pthread_mutex_lock(&gw->lock);
+    json_t *old = gw->stats;
+    gw->stats = stats;
+    gw->stats_version++;
+    pthread_mutex_unlock(&gw->lock);
+    json_decref(old);
+    up->window_start_us = now_us;
+    gw_web_wake(gw);
+}
+
+/* ---- The loop ------------------------------------------------------------------------------ */
+
+static void s_apply_wants(s_up_t *up, int64_t now_us)
+{
+    for (size_t i = 0; i < up->server_count; i++) {
+        s_server_t *server = up->servers[i];
+        if (!server->is_connected)
+            continue;
+        for (size_t d = 0; d < server->device_count; d++) {
+            s_device_t *device = server->devices[d];
+            for (int k = 1; k < S_KINDS; k++) /* depth (k = 0) stays subscribed */
+                if (device->streams[k].is_offered)
+                    s_stream_subscribe(server, device, k,
+                                       s_is_wanted(up->gw, device->id, s_kinds[k], now_us));
+        }
+    }
+}
+
+static int s_min_timeout(int a, int b)
+{
+    if (a < 0)
+        return b;
+    if (b < 0)
+        return a;
+    return a < b ? a : b;
+}
+
+static void s_loop_once(s_up_t *up)
+{
+    sk2_gateway_t *gw = up->gw;
+    struct pollfd fds[S_POLL_MAX];
+    size_t n = 0;
+    int64_t now_us = sk2_clock_mono_us();
+    int timeout = (int)((up->next_stats_us - now_us + 999) / 1000);
+    if (timeout < 0)
+        timeout = 0;
+    fds[n++] = (struct pollfd){.fd = gw->wake_pipe[0], .events = POLLIN};
+    for (size_t i = 0; i < up->server_count; i++) {
+        s_server_t *server = up->servers[i];
+        if (!server->client) {
+            if (server->reconnect_us > 0) {
+                int wait = server->reconnect_us <= now_us
+                               ? 0
+                               : (int)((server->reconnect_us - now_us + 999) / 1000);
+                timeout = s_min_timeout(timeout, wait);
+            }
+            continue;
+        }
+        int client_fds[16];
+        size_t count = sk2_client_fds(server->client, client_fds, 16);
+        for (size_t f = 0; f < count && f < 16 && n < S_POLL_MAX; f++)
+            fds[n++] = (struct pollfd){.fd = client_fds[f], .events = POLLIN};
+        timeout = s_min_timeout(timeout, sk2_client_timeout_ms(server->client));
+    }
+    if (up->browser) {
+        int browser_fds[16];
+        size_t count = sk2_browser_fds(up->browser, browser_fds, 16);
+        for (size_t f = 0; f < count && f < 16 && n < S_POLL_MAX; f++)
+            fds[n++] = (struct pollfd){.fd = browser_fds[f], .events = POLLIN};
+        timeout = s_min_timeout(timeout, sk2_browser_timeout_ms(up->browser));
+    }
+    poll(fds, n, timeout);
+    if (fds[0].revents & POLLIN) {
+        char drain[64];
+        while (read(gw->wake_pipe[0], drain, sizeof drain) > 0) {
+        }
+    }
+    /* ZMQ descriptors are edge-triggered: dispatch every client, whatever poll said. */
+    for (size_t i = 0; i < up->server_count; i++) {
+        s_server_t *server = up->servers[i];
+        for (int round = 0; server->client && round < S_DISPATCH_ROUNDS; round++)
+            if (sk2_client_dispatch(server->client, 0) <= 0)
+                break;
+        if (server->is_lost) {
+            SK2_INFO("gateway", "server %s lost: %s", server->endpoint, server->error);
+            s_server_close(server);
+            server->reconnect_us = sk2_clock_mono_us() + S_RECONNECT_US;
+        }
+    }
+    if (up->browser)
+        sk2_browser_dispatch(up->browser, 0);
+    now_us = sk2_clock_mono_us();
+    for (size_t i = 0; i < up->server_count; i++) {
+        s_server_t *server = up->servers[i];
+        if (!server->client && server->reconnect_us > 0 && server->reconnect_us <= now_us)
+            s_server_connect(server, now_us);
+    }
+    s_apply_wants(up, now_us);
+    if (now_us >= up->next_stats_us) {
+        s_publish_stats(up, now_us);
+        up->next_stats_us = now_us + S_STATS_US;
+    }
+    if (up->is_state_dirty)
+        s_publish_state(up);
+}
+
+void *gw_upstream_thread(void *arg)
+{
+    sk2_gateway_t *gw = arg;
+    s_up_t *up = calloc(1, sizeof *up);
+    if (!up) {
+        SK2_ERROR("gateway", "out of memory: no client thread");
+        return NULL;
+    }
+    up->gw = gw;
+    int64_t now_us = sk2_clock_mono_us();
+    up->window_start_us = now_us;
+    up->next_stats_us = now_us + S_STATS_US;
+    for (size_t i = 0; i < gw->endpoint_count; i++) {
+        char endpoint[GW_ENDPOINT_MAX];
+        bool has_scheme = strstr(gw->endpoints[i], "://") != NULL;
+        snprintf(endpoint, sizeof endpoint, "%s%s", has_scheme ? "" : "tcp://", gw->endpoints[i]);
+        s_server_t *server = s_server_add(up, endpoint, NULL);
+        if (server)
+            s_server_connect(server, now_us);
+    }
+    if (gw->is_browsing) {
+        up->browser = sk2_browser_new();
+        if (up->browser) {
+            sk2_browser_set_handler(up->browser, s_on_browser_event, up);
+            if (sk2_browser_start(up->browser) != 0) {
+                SK2_WARN("gateway", "cannot look for servers on the network: %s",
+                         sk2_browser_error(up->browser));
+                sk2_browser_destroy(&up->browser);
+            }
+        }
+    }
+    s_publish_state(up);
+    s_publish_stats(up, now_us);
+    while (!atomic_load(&gw->should_stop))
+        s_loop_once(up);
+    sk2_browser_destroy(&up->browser);
+    while (up->server_count > 0)
+        s_server_remove_at(up, up->server_count - 1);
+    free(up);
+    return NULL;
+}

@@ -1,0 +1,965 @@
+/* The gateway's web thread: one libwebsockets event loop serving the page, the JSON API, the
+ * latest frames as images and the WebSocket that pushes frames to the page.
+ *
+ * libwebsockets parses HTTP and WebSocket and enforces the limits on headers and idle
+ * connections; this file only routes. Nothing here waits: a frame is written to a WebSocket
+ * only in LWS_CALLBACK_SERVER_WRITEABLE, which libwebsockets delivers once the socket has
+ * taken everything written before. Each connection remembers the sequence it last got per
+ * stream, so when it can take more it gets the newest frame there is, and whatever came in
+ * between is skipped (and counted): a slow browser costs itself frames, and holds no more than
+ * one message in memory. Images are made from a shot on first demand and kept with it. */
+#include <libwebsockets.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log_internal.h"
+#include "gateway/assets.h"
+#include "gateway/gateway_impl.h"
+#include "gateway/image.h"
+#include "sk2/error.h"
+
+_Static_assert(GW_BLOB_PRE >= LWS_PRE, "blob headroom must hold libwebsockets' header");
+
+#define S_WS_SUBS_MAX   48    /* streams one WebSocket may follow */
+#define S_WS_MAX        256   /* WebSockets at once; more are refused */
+#define S_WS_RX_MAX     16384 /* longest message a browser may send */
+#define S_CHUNK         65536 /* HTTP body bytes written per writeable callback */
+#define S_COLOR_WS_MAX  640   /* colour frames are shrunk to this width for the page */
+#define S_JPEG_QUALITY  85
+#define S_HEADER_BYTES  48 /* WebSocket frame header before the device id */
+#define S_ENCODING_U16  1  /* payload: uint16 little-endian pixels */
+#define S_ENCODING_JPEG 2  /* payload: a JPEG */
+#define S_PROTOCOL      "sk2-view"
+#define S_HEADERS_MAX   8192 /* bytes of request headers we answer */
+#define S_SMALL_BODY    2048 /* bodies up to this go out with the headers */
+
+typedef struct {
+    char device_id[SK2_DEVICE_ID_MAX + 1];
+    sk2_stream_kind_t kind;
+    bool has_sent;          /* last_sequence is set */
+    uint64_t last_sequence; /* of the frame last sent */
+} s_sub_t;
+
+typedef struct {
+    s_sub_t subs[S_WS_SUBS_MAX];
+    size_t sub_count;
+    size_t next_sub;     /* round robin between streams */
+    uint64_t state_sent; /* state version last sent */
+    uint64_t stats_sent; /* stats version last sent */
+    char *rx;            /* message being received */
+    size_t rx_len;
+    bool is_listed; /* in gw_web.sockets */
+} s_ws_t;
+
+typedef struct {
+    gw_blob_t *body; /* response body being written */
+    size_t sent;     /* bytes of it written */
+} s_http_t;
+
+struct gw_web {
+    s_ws_t *sockets[S_WS_MAX]; /* open WebSockets */
+    size_t socket_count;
+    uint64_t state_seen; /* state version the want-counts were last made for */
+};
+
+/* ---- Images of a shot ---------------------------------------------------------------------- */
+
+static bool s_is_little_endian(void)
+{
+    const uint16_t one = 1;
+    uint8_t first;
+    memcpy(&first, &one, 1);
+    return first == 1;
+}
+
+static void s_put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void s_put_double(uint8_t *p, double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, 8);
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(bits >> (8 * i));
+}
+
+/* The colour frame as RGB (malloc'd copy), or NULL. */
+static uint8_t *s_rgb_of(const sk2_frame_t *frame)
+{
+    size_t pixels = (size_t)sk2_frame_width(frame) * sk2_frame_height(frame);
+    uint8_t *rgb = malloc(pixels * 3);
+    if (!rgb)
+        return NULL;
+    const uint8_t *src = sk2_frame_cdata(frame);
+    if (sk2_frame_format(frame) == SK2_PIXEL_RGB24) {
+        memcpy(rgb, src, pixels * 3);
+    } else {
+        for (size_t i = 0; i < pixels; i++) {
+            rgb[i * 3] = src[i * 4 + 2];
+            rgb[i * 3 + 1] = src[i * 4 + 1];
+            rgb[i * 3 + 2] = src[i * 4];
+        }
+    }
+    return rgb;
+}
+
+/* The frame for eyes as RGB: depth colour-mapped over [min, max] (auto when min == max == 0;
+ * the range used is returned), IR as grey, colour as it is. malloc'd, or NULL. */
+static uint8_t *s_view_rgb(const sk2_frame_t *frame, uint16_t *min, uint16_t *max)
+{
+    sk2_pixel_format_t format = sk2_frame_format(frame);
+    if (format != SK2_PIXEL_DEPTH_MM16 && format != SK2_PIXEL_GRAY16)
+        return s_rgb_of(frame);
+    size_t pixels = (size_t)sk2_frame_width(frame) * sk2_frame_height(frame);
+    uint8_t *rgb = malloc(pixels * 3);
+    if (!rgb)
+        return NULL;
+    const uint16_t *data = sk2_frame_cdata16(frame);
+    if (*min == 0 && *max == 0)
+        gw_image_range(data, pixels, min, max);
+    if (format == SK2_PIXEL_DEPTH_MM16)
+        gw_image_colormap(data, pixels, *min, *max, rgb);
+    else
+        gw_image_ir(data, pixels, *max, rgb);
+    return rgb;
+}
+
+/* The WebSocket message for a shot: a fixed header, the device id, then the pixels (16-bit
+ * streams, as they are) or a JPEG (colour, shrunk). See docs/http-api.md. */
+static gw_blob_t *s_ws_message(const gw_shot_t *shot)
+{
+    const sk2_frame_t *frame = shot->frame;
+    size_t id_len = strlen(shot->device_id);
+    uint32_t offset = (uint32_t)((S_HEADER_BYTES + id_len + 7) / 8 * 8);
+    uint32_t width = sk2_frame_width(frame), height = sk2_frame_height(frame);
+    gw_blob_t *blob = NULL;
+    uint8_t encoding;
+    if (sk2_frame_cdata16(frame)) {
+        encoding = S_ENCODING_U16;
+        size_t bytes = sk2_frame_size(frame);
+        if (!(blob = gw_blob_new(offset + bytes)))
+            return NULL;
+        uint8_t *dst = blob->data + offset;
+        if (s_is_little_endian()) {
+            memcpy(dst, sk2_frame_cdata(frame), bytes);
+        } else {
+            const uint16_t *src = sk2_frame_cdata16(frame);
+            for (size_t i = 0; i < bytes / 2; i++) {
+                dst[2 * i] = (uint8_t)src[i];
+                dst[2 * i + 1] = (uint8_t)(src[i] >> 8);
+            }
+        }
+        blob->len = offset + bytes;
+    } else {
+        encoding = S_ENCODING_JPEG;
+        uint8_t *rgb = s_rgb_of(frame);
+        uint32_t w = 0, h = 0;
+        uint8_t *small = rgb ? gw_image_shrink(rgb, width, height, S_COLOR_WS_MAX, &w, &h) : NULL;
+        free(rgb);
+        if (!small || !(blob = gw_blob_new(offset + (size_t)w * h)))
+            goto fail;
+        blob->len = offset;
+        if (gw_image_jpeg(small, w, h, S_JPEG_QUALITY, &blob) != 0)
+            goto fail;
+        free(small);
+        width = w;
+        height = h;
+        goto header;
+    fail:
+        free(small);
+        gw_blob_unref(&blob);
+        return NULL;
+    }
+header:;
+    uint8_t *p = blob->data;
+    memset(p, 0, offset);
+    memcpy(p, "SK2W", 4);
+    p[4] = 1;
+    p[5] = (uint8_t)shot->kind;
+    p[6] = encoding;
+    p[7] = (uint8_t)id_len;
+    s_put32(p + 8, width);
+    s_put32(p + 12, height);
+    s_put_double(p + 16, (double)sk2_frame_sequence(frame));
+    s_put_double(p + 24, (double)sk2_frame_capture_time_us(frame));
+    s_put_double(p + 32, (double)shot->latency_us);
+    s_put32(p + 40, (uint32_t)(shot->wire_bytes > UINT32_MAX ? UINT32_MAX : shot->wire_bytes));
+    s_put32(p + 44, offset);
+    memcpy(p + S_HEADER_BYTES, shot->device_id, id_len);
+    return blob;
+}
+
+/* The image `which` of a shot, made on first use and kept with the shot. Returns a new
+ * reference, or NULL on failure. Web thread only. */
+static gw_blob_t *s_image(gw_shot_t *shot, gw_image_t which)
+{
+    if (shot->images[which])
+        return gw_blob_ref(shot->images[which]);
+    const sk2_frame_t *frame = shot->frame;
+    uint32_t width = sk2_frame_width(frame), height = sk2_frame_height(frame);
+    gw_blob_t *blob = NULL;
+    int rc = -1;
+    if (which == GW_IMAGE_WS) {
+        blob = s_ws_message(shot);
+        rc = blob ? 0 : -1;
+    } else if (which == GW_IMAGE_PNG && sk2_frame_cdata16(frame)) {
+        rc = gw_image_png(sk2_frame_cdata16(frame), width, height, 1, &blob);
+    } else {
+        uint16_t min = 0, max = 0;
+        uint8_t *rgb = which == GW_IMAGE_PNG ? s_rgb_of(frame) : s_view_rgb(frame, &min, &max);
+        if (rgb)
+            rc = which == GW_IMAGE_JPEG ? gw_image_jpeg(rgb, width, height, S_JPEG_QUALITY, &blob)
+                                        : gw_image_png(rgb, width, height, 3, &blob);
+        free(rgb);
+    }
+    if (rc != 0) {
+        gw_blob_unref(&blob);
+        return NULL;
+    }
+    shot->images[which] = blob;
+    return gw_blob_ref(blob);
+}
+
+/* ---- HTTP responses ------------------------------------------------------------------------ */
+
+static sk2_gateway_t *s_gateway(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
+typedef struct {
+    const char *name; /* lower case, with the colon: "x-sk2-sequence:" */
+    char value[64];
+} s_header_t;
+
+/* Sends the status line and headers, then the body (taken: *body_p is NULL afterwards) from
+ * the writeable callback. Returns what the callback should return. */
+static int s_respond(struct lws *wsi, s_http_t *http, unsigned status, const char *type,
+                     gw_blob_t **body_p, const s_header_t *extra, size_t extra_count)
+{
+    sk2_gateway_t *gw = s_gateway(wsi);
+    atomic_fetch_add_explicit(&gw->counters.http_requests, 1, memory_order_relaxed);
+    if (status >= 400 && status < 500)
+        atomic_fetch_add_explicit(&gw->counters.http_client_errors, 1, memory_order_relaxed);
+    gw_blob_t *body = *body_p;
+    *body_p = NULL;
+    uint8_t buf[LWS_PRE + 2048 + S_SMALL_BODY];
+    uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+    size_t len = body ? body->len : 0;
+    static const char nosniff[] = "nosniff";
+    static const char no_store[] = "no-store";
+    static const char csp[] = "default-src 'self'; img-src 'self' blob: data:; "
+                              "connect-src 'self'; frame-ancestors 'none'";
+    bool is_ok =
+        lws_add_http_common_headers(wsi, status, type, len, &p, end) == 0 &&
+        lws_add_http_header_by_name(
+            wsi, (const unsigned char *)"x-content-type-options:", (const unsigned char *)nosniff,
+            (int)strlen(nosniff), &p, end) == 0 &&
+        lws_add_http_header_by_name(
+            wsi, (const unsigned char *)"cache-control:", (const unsigned char *)no_store,
+            (int)strlen(no_store), &p, end) == 0 &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"content-security-policy:",
+                                    (const unsigned char *)csp, (int)strlen(csp), &p, end) == 0;
+    for (size_t i = 0; is_ok && i < extra_count; i++)
+        is_ok = lws_add_http_header_by_name(wsi, (const unsigned char *)extra[i].name,
+                                            (const unsigned char *)extra[i].value,
+                                            (int)strlen(extra[i].value), &p, end) == 0;
+    if (!is_ok) {
+        gw_blob_unref(&body);
+        return -1;
+    }
+    /* A small body goes out with the headers, in one write (as lws_return_http_status does);
+     * a large one from the writeable callback, a chunk at a time. */
+    if (len <= S_SMALL_BODY) {
+        if (lws_finalize_http_header(wsi, &p, end) != 0 || (size_t)(end - p) < len) {
+            gw_blob_unref(&body);
+            return -1;
+        }
+        if (len)
+            memcpy(p, body->data, len);
+        p += len;
+        gw_blob_unref(&body);
+        if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) < 0)
+            return -1;
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+    if (lws_finalize_write_http_header(wsi, start, &p, end) != 0) {
+        gw_blob_unref(&body);
+        return -1;
+    }
+    gw_blob_unref(&http->body);
+    http->body = body;
+    http->sent = 0;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static gw_blob_t *s_text_blob(const char *text)
+{
+    size_t len = strlen(text);
+    gw_blob_t *blob = gw_blob_new(len);
+    if (blob) {
+        memcpy(blob->data, text, len);
+        blob->len = len;
+    }
+    return blob;
+}
+
+static int s_respond_json(struct lws *wsi, s_http_t *http, unsigned status, json_t *json,
+                          const s_header_t *extra, size_t extra_count)
+{
+    char *text = json ? json_dumps(json, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(json);
+    gw_blob_t *body = NULL;
+    if (text) {
+        size_t len = strlen(text);
+        body = gw_blob_new(len + 1);
+        if (body) {
+            memcpy(body->data, text, len);
+            body->data[len] = '\n';
+            body->len = len + 1;
+        }
+        free(text);
+    }
+    if (!body)
+        return -1;
+    return s_respond(wsi, http, status, "application/json", &body, extra, extra_count);
+}
+
+static int s_respond_error(struct lws *wsi, s_http_t *http, unsigned status, const char *why)
+{
+    s_header_t allow = {"allow:", "GET"};
+    return s_respond_json(wsi, http, status, json_pack("{s:s}", "error", why), &allow,
+                          status == 405 ? 1 : 0);
+}
+
+/* Copies a member of the shared state or stats (or the whole, for member NULL). */
+static json_t *s_shared(sk2_gateway_t *gw, bool is_stats, const char *member)
+{
+    pthread_mutex_lock(&gw->lock);
+    json_t *root = json_incref(is_stats ? gw->stats : gw->state);
+    pthread_mutex_unlock(&gw->lock);
+    json_t *value = member ? json_incref(json_object_get(root, member)) : json_incref(root);
+    json_decref(root);
+    return value ? value : json_array();
+}
+
+static json_t *s_find_device(sk2_gateway_t *gw, const char *id, size_t id_len)
+{
+    json_t *devices = s_shared(gw, false, "devices");
+    json_t *found = NULL;
+    size_t i;
+    json_t *device;
+    json_array_foreach(devices, i, device)
+    {
+        const char *this_id = json_string_value(json_object_get(device, "id"));
+        if (this_id && strlen(this_id) == id_len && memcmp(this_id, id, id_len) == 0) {
+            found = json_incref(device);
+            break;
+        }
+    }
+    json_decref(devices);
+    return found;
+}
+
+/* A whole number 0..65535 from the query string, or -1 if absent or malformed. */
+static long s_query_u16(struct lws *wsi, const char *name)
+{
+    char buf[32];
+    const char *value = lws_get_urlarg_by_name(wsi, name, buf, sizeof buf);
+    if (!value || !*value || strlen(value) > 5)
+        return -1;
+    char *end;
+    long v = strtol(value, &end, 10);
+    return *end || v < 0 || v > 65535 ? -2 : v;
+}
+
+/* GET /api/devices/ID/KIND/latest{.png,-view.png,.jpg} */
+static int s_frame_response(struct lws *wsi, s_http_t *http, const char *id, size_t id_len,
+                            sk2_stream_kind_t kind, const char *file)
+{
+    sk2_gateway_t *gw = s_gateway(wsi);
+    gw_image_t which;
+    const char *type;
+    if (strcmp(file, "latest.png") == 0) {
+        which = GW_IMAGE_PNG;
+        type = "image/png";
+    } else if (strcmp(file, "latest-view.png") == 0) {
+        which = GW_IMAGE_VIEW;
+        type = "image/png";
+    } else if (strcmp(file, "latest.jpg") == 0) {
+        which = GW_IMAGE_JPEG;
+        type = "image/jpeg";
+    } else {
+        return s_respond_error(wsi, http, 404, "no such resource");
+    }
+    long min = s_query_u16(wsi, "min="), max = s_query_u16(wsi, "max=");
+    if (min == -2 || max == -2 || (min >= 0) != (max >= 0) || (min >= 0 && min >= max))
+        return s_respond_error(wsi, http, 400,
+                               "min and max must be given together, 0..65535, "
+                               "min < max");
+    char device_id[SK2_DEVICE_ID_MAX + 1];
+    if (id_len > SK2_DEVICE_ID_MAX)
+        return s_respond_error(wsi, http, 404, "no such device");
+    memcpy(device_id, id, id_len);
+    device_id[id_len] = '\0';
+
+    pthread_mutex_lock(&gw->lock);
+    gw_slot_t *slot = gw_slot_find(gw, device_id, kind);
+    gw_shot_t *shot = NULL;
+    if (slot) {
+        /* Keeps IR and colour subscribed while a program polls them. */
+        slot->http_until_us = sk2_clock_mono_us() + GW_HTTP_LEASE_US;
+        shot = gw_shot_ref(slot->latest);
+    }
+    pthread_mutex_unlock(&gw->lock);
+    if (!slot)
+        return s_respond_error(wsi, http, 404, "no such device or stream");
+    if (!shot) {
+        gw_wake_upstream(gw);
+        s_header_t retry = {"retry-after:", "1"};
+        return s_respond_json(
+            wsi, http, 503,
+            json_pack("{s:s}", "error", "no frame of this stream yet: subscribed now, retry"),
+            &retry, 1);
+    }
+    gw_blob_t *body = NULL;
+    uint16_t lo = (uint16_t)(min > 0 ? min : 0), hi = (uint16_t)(max > 0 ? max : 0);
+    bool is_custom = min >= 0 && which != GW_IMAGE_PNG;
+    if (is_custom) {
+        uint8_t *rgb = s_view_rgb(shot->frame, &lo, &hi);
+        uint32_t w = sk2_frame_width(shot->frame), h = sk2_frame_height(shot->frame);
+        if (rgb && (which == GW_IMAGE_JPEG ? gw_image_jpeg(rgb, w, h, S_JPEG_QUALITY, &body)
+                                           : gw_image_png(rgb, w, h, 3, &body)) != 0)
+            gw_blob_unref(&body);
+        free(rgb);
+    } else {
+        body = s_image(shot, which);
+        if (which != GW_IMAGE_PNG && sk2_frame_cdata16(shot->frame))
+            gw_image_range(sk2_frame_cdata16(shot->frame),
+                           (size_t)sk2_frame_width(shot->frame) * sk2_frame_height(shot->frame),
+                           &lo, &hi);
+    }
+    const sk2_frame_t *frame = shot->frame;
+    s_header_t headers[7] = {
+        {"x-sk2-sequence:", ""}, {"x-sk2-capture-time-us:", ""}, {"x-sk2-device-time-us:", ""},
+        {"x-sk2-format:", ""},   {"x-sk2-codec:", ""},           {"x-sk2-latency-us:", ""},
+        {"x-sk2-range-mm:", ""},
+    };
+    snprintf(headers[0].value, 64, "%llu", (unsigned long long)sk2_frame_sequence(frame));
+    snprintf(headers[1].value, 64, "%lld", (long long)sk2_frame_capture_time_us(frame));
+    snprintf(headers[2].value, 64, "%lld", (long long)sk2_frame_device_timestamp_us(frame));
+    snprintf(headers[3].value, 64, "%s", sk2_pixel_format_name(sk2_frame_format(frame)));
+    snprintf(headers[4].value, 64, "%s", shot->codec);
+    snprintf(headers[5].value, 64, "%lld", (long long)shot->latency_us);
+    snprintf(headers[6].value, 64, "%u,%u", (unsigned)lo, (unsigned)hi);
+    size_t header_count = which != GW_IMAGE_PNG && kind != SK2_STREAM_COLOR ? 7 : 6;
+    gw_shot_unref(&shot);
+    if (!body)
+        return s_respond_error(wsi, http, 500, "cannot make the image");
+    return s_respond(wsi, http, 200, type, &body, headers, header_count);
+}
+
+static const char *s_content_type(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    if (!dot)
+        return "application/octet-stream";
+    if (strcmp(dot, ".html") == 0)
+        return "text/html; charset=utf-8";
+    if (strcmp(dot, ".js") == 0)
+        return "text/javascript; charset=utf-8";
+    if (strcmp(dot, ".css") == 0)
+        return "text/css; charset=utf-8";
+    if (strcmp(dot, ".svg") == 0)
+        return "image/svg+xml";
+    return "application/octet-stream";
+}
+
+static int s_asset_response(struct lws *wsi, s_http_t *http, const char *path)
+{
+    if (strcmp(path, "/") == 0)
+        path = "/index.html";
+    for (size_t i = 0; i < gw_asset_count; i++) {
+        if (strcmp(gw_assets[i].path, path) != 0)
+            continue;
+        gw_blob_t *body = gw_blob_new(gw_assets[i].size);
+        if (!body)
+            return -1;
+        memcpy(body->data, gw_assets[i].data, gw_assets[i].size);
+        body->len = gw_assets[i].size;
+        return s_respond(wsi, http, 200, s_content_type(path), &body, NULL, 0);
+    }
+    return s_respond_error(wsi, http, 404, "no such page");
+}
+
+/* Splits "/a/b/c" into at most `max` segments (pointers into path, with lengths). Returns the
+ * count, or max + 1 if there are more. */
+static size_t s_split(const char *path, const char **seg, size_t *len, size_t max)
+{
+    size_t n = 0;
+    while (*path == '/') {
+        path++;
+        if (!*path)
+            break;
+        if (n == max)
+            return max + 1;
+        const char *end = strchr(path, '/');
+        seg[n] = path;
+        len[n] = end ? (size_t)(end - path) : strlen(path);
+        n++;
+        path += len[n - 1];
+    }
+    return n;
+}
+
+static bool s_seg_is(const char *seg, size_t len, const char *word)
+{
+    return strlen(word) == len && memcmp(seg, word, len) == 0;
+}
+
+static int s_api_response(struct lws *wsi, s_http_t *http, const char *path)
+{
+    sk2_gateway_t *gw = s_gateway(wsi);
+    const char *seg[6];
+    size_t len[6];
+    size_t n = s_split(path, seg, len, 5);
+    if (n == 1)
+        return s_respond_json(wsi, http, 200,
+                              json_pack("{s:[s,s,s,s,s,s,s]}", "endpoints", "/api/servers",
+                                        "/api/devices", "/api/devices/{id}", "/api/streams",
+                                        "/api/stats", "/api/devices/{id}/{kind}/latest.png",
+                                        "/api/devices/{id}/{kind}/latest-view.png|latest.jpg"),
+                              NULL, 0);
+    if (n == 2 && s_seg_is(seg[1], len[1], "servers"))
+        return s_respond_json(
+            wsi, http, 200, json_pack("{s:o}", "servers", s_shared(gw, false, "servers")), NULL, 0);
+    if (n == 2 && s_seg_is(seg[1], len[1], "devices"))
+        return s_respond_json(
+            wsi, http, 200, json_pack("{s:o}", "devices", s_shared(gw, false, "devices")), NULL, 0);
+    if (n == 2 && s_seg_is(seg[1], len[1], "streams"))
+        return s_respond_json(
+            wsi, http, 200, json_pack("{s:o}", "streams", s_shared(gw, true, "streams")), NULL, 0);
+    if (n == 2 && s_seg_is(seg[1], len[1], "stats")) {
+        json_t *stats = s_shared(gw, true, NULL);
+        return s_respond_json(wsi, http, 200, json_is_object(stats) ? stats : json_object(), NULL,
+                              0);
+    }
+    if (n >= 3 && n <= 5 && s_seg_is(seg[1], len[1], "devices")) {
+        json_t *device = s_find_device(gw, seg[2], len[2]);
+        if (!device)
+            return s_respond_error(wsi, http, 404, "no such device");
+        if (n == 3)
+            return s_respond_json(wsi, http, 200, device, NULL, 0);
+        json_decref(device);
+        sk2_stream_kind_t kind = gw_kind_from_name(seg[3], len[3]);
+        if (!kind)
+            return s_respond_error(wsi, http, 404, "no such stream (depth, ir or color)");
+        if (n == 5) {
+            char file[32];
+            if (len[4] >= sizeof file)
+                return s_respond_error(wsi, http, 404, "no such resource");
+            memcpy(file, seg[4], len[4]);
+            file[len[4]] = '\0';
+            return s_frame_response(wsi, http, seg[2], len[2], kind, file);
+        }
+    }
+    return s_respond_error(wsi, http, 404, "no such resource");
+}
+
+/* Bytes of the request's known headers. libwebsockets 4.1 hangs up on requests whose headers
+ * overflow its buffer (16 KiB here); below that, more than S_HEADERS_MAX is answered 431. */
+static size_t s_header_bytes(struct lws *wsi)
+{
+    size_t total = 0;
+    for (int t = 0; t < (int)WSI_TOKEN_COUNT; t++) {
+        int n = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
+        total += n > 0 ? (size_t)n : 0;
+    }
+    return total;
+}
+
+static int s_http_request(struct lws *wsi, s_http_t *http, const char *path)
+{
+    if (s_header_bytes(wsi) > S_HEADERS_MAX)
+        return s_respond_error(wsi, http, 431, "request headers too large");
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
+        return s_respond_error(wsi, http, 405, "only GET is served");
+    if (strlen(path) > 1024)
+        return s_respond_error(wsi, http, 414, "path too long");
+    if (strcmp(path, "/api") == 0 || strncmp(path, "/api/", 5) == 0)
+        return s_api_response(wsi, http, path);
+    if (strcmp(path, "/ws") == 0)
+        return s_respond_error(wsi, http, 400, "this path takes a WebSocket (protocol sk2-view)");
+    return s_asset_response(wsi, http, path);
+}
+
+static int s_http_writeable(struct lws *wsi, s_http_t *http)
+{
+    if (!http->body)
+        return 0;
+    size_t left = http->body->len - http->sent;
+    size_t n = left > S_CHUNK ? S_CHUNK : left;
+    bool is_last = n == left;
+    /* lws_write may use the LWS_PRE bytes before the pointer: save and restore them, since
+     * the blob's bytes there belong to the previous chunk. */
+    uint8_t *p = http->body->data + http->sent;
+    uint8_t saved[LWS_PRE];
+    memcpy(saved, p - LWS_PRE, LWS_PRE);
+    int written = lws_write(wsi, p, n, is_last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
+    memcpy(p - LWS_PRE, saved, LWS_PRE);
+    if (written < 0)
+        return -1;
+    http->sent += n;
+    if (!is_last) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    gw_blob_unref(&http->body);
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* ---- WebSocket ----------------------------------------------------------------------------- */
+
+/* Makes every slot's ws_wanted count the sockets that follow it now. */
+static void s_recount_wants(sk2_gateway_t *gw)
+{
+    struct gw_web *web = gw->web;
+    pthread_mutex_lock(&gw->lock);
+    for (size_t i = 0; i < gw->slot_count; i++)
+        gw->slots[i].ws_wanted = 0;
+    for (size_t s = 0; s < web->socket_count; s++) {
+        const s_ws_t *ws = web->sockets[s];
+        for (size_t i = 0; i < ws->sub_count; i++) {
+            gw_slot_t *slot = gw_slot_find(gw, ws->subs[i].device_id, ws->subs[i].kind);
+            if (slot)
+                slot->ws_wanted++;
+        }
+    }
+    web->state_seen = gw->state_version;
+    pthread_mutex_unlock(&gw->lock);
+    gw_wake_upstream(gw);
+}
+
+/* {"type": "subscribe", "streams": [{"device": ID, "kind": "depth"}, ...]} replaces the set of
+ * streams the socket follows. Returns 0, or -1 for a message that breaks the protocol. */
+static int s_ws_message_in(sk2_gateway_t *gw, s_ws_t *ws)
+{
+    json_error_t error;
+    json_t *msg = json_loadb(ws->rx, ws->rx_len, 0, &error);
+    json_t *streams = json_object_get(msg, "streams");
+    const char *type = json_string_value(json_object_get(msg, "type"));
+    if (!type || strcmp(type, "subscribe") != 0 || !json_is_array(streams) ||
+        json_array_size(streams) > S_WS_SUBS_MAX) {
+        json_decref(msg);
+        return -1;
+    }
+    s_sub_t subs[S_WS_SUBS_MAX];
+    size_t count = 0;
+    size_t i;
+    json_t *entry;
+    json_array_foreach(streams, i, entry)
+    {
+        const char *device = json_string_value(json_object_get(entry, "device"));
+        const char *kind_name = json_string_value(json_object_get(entry, "kind"));
+        sk2_stream_kind_t kind = kind_name ? gw_kind_from_name(kind_name, strlen(kind_name)) : 0;
+        if (!device || !kind || strlen(device) > SK2_DEVICE_ID_MAX) {
+            json_decref(msg);
+            return -1;
+        }
+        s_sub_t *sub = &subs[count++];
+        memset(sub, 0, sizeof *sub);
+        snprintf(sub->device_id, sizeof sub->device_id, "%s", device);
+        sub->kind = kind;
+        /* Keep what was sent already for streams followed before. */
+        for (size_t k = 0; k < ws->sub_count; k++)
+            if (ws->subs[k].kind == kind && strcmp(ws->subs[k].device_id, device) == 0)
+                *sub = ws->subs[k];
+    }
+    json_decref(msg);
+    memcpy(ws->subs, subs, count * sizeof subs[0]);
+    ws->sub_count = count;
+    ws->next_sub = 0;
+    s_recount_wants(gw);
+    return 0;
+}
+
+static int s_ws_receive(struct lws *wsi, s_ws_t *ws, const void *in, size_t len)
+{
+    sk2_gateway_t *gw = s_gateway(wsi);
+    if (lws_frame_is_binary(wsi) || ws->rx_len + len > S_WS_RX_MAX) {
+        static const char why[] = "text messages of at most 16 KiB only";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
+                         strlen(why));
+        return -1;
+    }
+    if (!ws->rx && !(ws->rx = malloc(S_WS_RX_MAX)))
+        return -1;
+    memcpy(ws->rx + ws->rx_len, in, len);
+    ws->rx_len += len;
+    if (!lws_is_final_fragment(wsi))
+        return 0;
+    int rc = s_ws_message_in(gw, ws);
+    ws->rx_len = 0;
+    if (rc != 0) {
+        static const char why[] = "expected {\"type\":\"subscribe\",\"streams\":[...]}";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, strlen(why));
+        return -1;
+    }
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* Writes a text message {"type": type, "data": value}; takes value. */
+static int s_ws_send_json(struct lws *wsi, const char *type, json_t *value)
+{
+    json_t *msg = json_pack("{s:s, s:o}", "type", type, "data", value ? value : json_null());
+    char *text = msg ? json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(msg);
+    gw_blob_t *blob = text ? s_text_blob(text) : NULL;
+    free(text);
+    if (!blob)
+        return -1;
+    int n = lws_write(wsi, blob->data, blob->len, LWS_WRITE_TEXT);
+    gw_blob_unref(&blob);
+    return n < 0 ? -1 : 0;
+}
+
+/* One message per writeable callback: the state when it changed, else the stats when they
+ * changed, else the newest frame of the next stream that has one this socket has not had. */
+static int s_ws_writeable(struct lws *wsi, s_ws_t *ws)
+{
+    sk2_gateway_t *gw = s_gateway(wsi);
+    pthread_mutex_lock(&gw->lock);
+    uint64_t state_version = gw->state_version, stats_version = gw->stats_version;
+    json_t *state = state_version != ws->state_sent ? json_incref(gw->state) : NULL;
+    json_t *stats = !state && stats_version != ws->stats_sent ? json_incref(gw->stats) : NULL;
+    gw_shot_t *shot = NULL;
+    s_sub_t *sub = NULL;
+    size_t pending = 0;
+    for (size_t i = 0; i < ws->sub_count; i++) {
+        s_sub_t *candidate = &ws->subs[(ws->next_sub + i) % ws->sub_count];
+        gw_slot_t *slot = gw_slot_find(gw, candidate->device_id, candidate->kind);
+        if (!slot || !slot->latest ||
+            (candidate->has_sent &&
+             sk2_frame_sequence(slot->latest->frame) == candidate->last_sequence))
+            continue;
+        pending++;
+        if (!shot && !state && !stats) {
+            shot = gw_shot_ref(slot->latest);
+            sub = candidate;
+            ws->next_sub = (ws->next_sub + i + 1) % ws->sub_count;
+        }
+    }
+    pthread_mutex_unlock(&gw->lock);
+
+    int rc = 0;
+    if (state) {
+        ws->state_sent = state_version;
+        rc = s_ws_send_json(wsi, "state", state);
+    } else if (stats) {
+        ws->stats_sent = stats_version;
+        rc = s_ws_send_json(wsi, "stats", stats);
+    } else if (shot) {
+        uint64_t sequence = sk2_frame_sequence(shot->frame);
+        if (sub->has_sent && sequence > sub->last_sequence + 1)
+            atomic_fetch_add_explicit(&gw->counters.frames_skipped,
+                                      sequence - sub->last_sequence - 1, memory_order_relaxed);
+        sub->has_sent = true;
+        sub->last_sequence = sequence;
+        gw_blob_t *blob = s_image(shot, GW_IMAGE_WS);
+        gw_shot_unref(&shot);
+        if (blob) {
+            rc = lws_write(wsi, blob->data, blob->len, LWS_WRITE_BINARY) < 0 ? -1 : 0;
+            gw_blob_unref(&blob);
+            atomic_fetch_add_explicit(&gw->counters.frames_sent, 1, memory_order_relaxed);
+            pending--;
+        }
+    }
+    if (rc == 0 && (pending > 0 || state || (stats_version != ws->stats_sent)))
+        lws_callback_on_writable(wsi);
+    return rc;
+}
+
+static void s_ws_list(struct gw_web *web, s_ws_t *ws, bool is_open)
+{
+    if (is_open) {
+        web->sockets[web->socket_count++] = ws;
+        ws->is_listed = true;
+        return;
+    }
+    for (size_t i = 0; i < web->socket_count; i++) {
+        if (web->sockets[i] == ws) {
+            web->sockets[i] = web->sockets[--web->socket_count];
+            break;
+        }
+    }
+    ws->is_listed = false;
+}
+
+/* ---- Callbacks ----------------------------------------------------------------------------- */
+
+static const struct lws_protocols s_protocols[];
+
+static void s_on_wake(struct lws *wsi, sk2_gateway_t *gw)
+{
+    pthread_mutex_lock(&gw->lock);
+    bool has_new_state = gw->web->state_seen != gw->state_version;
+    pthread_mutex_unlock(&gw->lock);
+    /* Slots come and go with devices: count the wants again for the new ones. */
+    if (has_new_state)
+        s_recount_wants(gw);
+    lws_callback_on_writable_all_protocol(lws_get_context(wsi), &s_protocols[1]);
+}
+
+static int s_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                           size_t len)
+{
+    s_http_t *http = user;
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return s_http_request(wsi, http, in ? in : "/");
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return s_http_writeable(wsi, http);
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (http)
+            gw_blob_unref(&http->body);
+        break;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return -1; /* a WebSocket without our protocol */
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static int s_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+    s_ws_t *ws = user;
+    sk2_gateway_t *gw = lws_context_user(lws_get_context(wsi));
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return gw->web->socket_count >= S_WS_MAX ? -1 : 0;
+    case LWS_CALLBACK_ESTABLISHED:
+        memset(ws, 0, sizeof *ws);
+        s_ws_list(gw->web, ws, true);
+        atomic_fetch_add_explicit(&gw->counters.websockets, 1, memory_order_relaxed);
+        lws_callback_on_writable(wsi);
+        break;
+    case LWS_CALLBACK_CLOSED:
+        if (ws->is_listed) {
+            s_ws_list(gw->web, ws, false);
+            atomic_fetch_sub_explicit(&gw->counters.websockets, 1, memory_order_relaxed);
+            s_recount_wants(gw);
+        }
+        free(ws->rx);
+        ws->rx = NULL;
+        break;
+    case LWS_CALLBACK_RECEIVE:
+        return s_ws_receive(wsi, ws, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return s_ws_writeable(wsi, ws);
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        s_on_wake(wsi, gw);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static const struct lws_protocols s_protocols[] = {
+    {"http", s_http_callback, sizeof(s_http_t), 0, 0, NULL, 0},
+    {S_PROTOCOL, s_ws_callback, sizeof(s_ws_t), 4096, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* libwebsockets' own log lines, through sk2's handler: its errors as sk2 warnings (they are
+ * mostly about a peer), the rest as debug. */
+static void s_lws_log(int level, const char *line)
+{
+    char text[512];
+    snprintf(text, sizeof text, "%s", line);
+    size_t n = strlen(text);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        text[--n] = '\0';
+    if (level & LLL_ERR)
+        SK2_WARN("gateway", "libwebsockets: %s", text);
+    else
+        SK2_DEBUG("gateway", "libwebsockets: %s", text);
+}
+
+int gw_web_bind(sk2_gateway_t *gw, const char *address, uint16_t port)
+{
+    gw->web = calloc(1, sizeof *gw->web);
+    if (!gw->web)
+        return SK2_ENOMEM;
+    lws_set_log_level(LLL_ERR | (sk2_log_level() >= SK2_LOG_DEBUG ? LLL_WARN : 0), s_lws_log);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = port;
+    info.iface = address;
+    info.protocols = s_protocols;
+    info.user = gw;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (!strchr(address, ':'))
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    /* Limits against idle and slow peers. Every connection holds a header buffer from accept
+     * until its headers are in: 16 KiB each (S_HEADERS_MAX are answered), allocated as needed,
+     * for up to 512 connections at once (8 MiB at worst), so that hundreds of idle or slow
+     * peers cannot keep a new request waiting for one. A peer gets 5 s to send its headers,
+     * 10 s for anything else, and 10 s of keep-alive idling. */
+    info.max_http_header_data = 16384;
+    info.max_http_header_pool = 512;
+    info.timeout_secs = 10;
+    info.timeout_secs_ah_idle = 5;
+    info.keepalive_timeout = 10;
+    info.fd_limit_per_thread = 1024;
+    info.vhost_name = "sk2";
+    gw->lws = lws_create_context(&info);
+    if (!gw->lws) {
+        free(gw->web);
+        gw->web = NULL;
+        return SK2_EBIND;
+    }
+    struct lws_vhost *vhost = lws_get_vhost_by_name(gw->lws, "sk2");
+    int bound = vhost ? lws_get_vhost_listen_port(vhost) : -1;
+    if (bound <= 0 || bound > 65535) {
+        lws_context_destroy(gw->lws);
+        gw->lws = NULL;
+        free(gw->web);
+        gw->web = NULL;
+        return SK2_EBIND;
+    }
+    gw->port = (uint16_t)bound;
+    return 0;
+}
+
+void *gw_web_thread(void *arg)
+{
+    sk2_gateway_t *gw = arg;
+    while (!atomic_load(&gw->should_stop))
+        if (lws_service(gw->lws, 0) < 0)
+            break;
+    return NULL;
+}
+
+void gw_web_wake(sk2_gateway_t *gw)
+{
+    if (gw->lws)
+        lws_cancel_service(gw->lws);
+}
+
+void gw_web_destroy(sk2_gateway_t *gw)
+{
+    if (gw->lws)
+        lws_context_destroy(gw->lws);
+    gw->lws = NULL;
+    free(gw->web);
+    gw->web = NULL;
+}

@@ -1,0 +1,232 @@
+// The web viewer in a real browser: Debian's Chromium, headless, driven by playwright-core,
+// against `sk2 serve --http` with a mock device. Checks that the page loads without console
+// errors, that the depth tile's frame counter advances by at least 20 frames in 2 s, that the
+// depth tile of a screenshot is not blank, that a device added on the server (SIGUSR1)
+// appears, and that the point cloud draws and turns when dragged. Screenshots go to OUT_DIR.
+//
+// usage: node view_test.cjs SK2_BINARY NODE_MODULES_DIR OUT_DIR
+// Exit 0 pass, 1 fail, 77 skip (no Chromium or no playwright-core, unless CI=true).
+'use strict';
+const { spawn } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+const zlib = require('zlib');
+
+const [sk2, modulesDir, outDir] = process.argv.slice(2);
+const CHROMIUM = process.env.SK2_CHROMIUM || '/usr/bin/chromium';
+const isCi = process.env.CI === 'true';
+const minFrames = Number(process.env.SK2_WEB_MIN_FRAMES || 20);
+
+function skip(why) {
+  console.log(`SKIP: ${why}`);
+  process.exit(isCi ? 1 : 77);
+}
+
+let playwright;
+try {
+  playwright = require(path.join(modulesDir, 'playwright-core'));
+} catch (e) {
+  skip(`playwright-core not installed in ${modulesDir} (npm ci): ${e.message}`);
+}
+if (!fs.existsSync(CHROMIUM)) skip(`${CHROMIUM} not found (apt-get install chromium)`);
+
+let failures = 0;
+let passes = 0;
+function check(ok, what) {
+  console.log(`${ok ? 'ok' : 'FAIL'}: ${what}`);
+  if (ok) passes++;
+  else failures++;
+}
+
+// A PNG (8-bit RGB or RGBA, as Chromium writes screenshots) to {width, height, channels, data}.
+function decodePng(buf) {
+  let pos = 8, width = 0, height = 0, channels = 0;
+  const idat = [];
+  while (pos < buf.length) {
+    const len = buf.readUInt32BE(pos), type = buf.toString('ascii', pos + 4, pos + 8);
+    const data = buf.subarray(pos + 8, pos + 8 + len);
+    if (type === 'IHDR') {
+      width = data.readUInt32BE(0);
+      height = data.readUInt32BE(4);
+      if (data[8] !== 8 || data[12] !== 0) throw new Error('only 8-bit non-interlaced PNG');
+      channels = { 2: 3, 6: 4 }[data[9]];
+      if (!channels) throw new Error('only RGB or RGBA PNG');
+    } else if (type === 'IDAT') idat.push(data);
+    pos += 12 + len;
+  }
+  const raw = zlib.inflateSync(Buffer.concat(idat));
+  const stride = width * channels, out = Buffer.alloc(stride * height);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)];
+    for (let x = 0; x < stride; x++) {
+      const cur = raw[y * (stride + 1) + 1 + x];
+      const a = x >= channels ? out[y * stride + x - channels] : 0;
+      const b = y > 0 ? out[(y - 1) * stride + x] : 0;
+      const c = x >= channels && y > 0 ? out[(y - 1) * stride + x - channels] : 0;
+      let p;
+      if (filter === 0) p = 0;
+      else if (filter === 1) p = a;
+      else if (filter === 2) p = b;
+      else if (filter === 3) p = (a + b) >> 1;
+      else {
+        const e = a + b - c, pa = Math.abs(e - a), pb = Math.abs(e - b), pc = Math.abs(e - c);
+        p = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
+      out[y * stride + x] = (cur + p) & 0xff;
+    }
+  }
+  return { width, height, channels, data: out };
+}
+
+// How many distinct colours, and how many pixels differ from the most common one.
+function variety(png) {
+  const counts = new Map();
+  for (let i = 0; i < png.data.length; i += png.channels) {
+    const key = (png.data[i] << 16) | (png.data[i + 1] << 8) | png.data[i + 2];
+    counts.set(key, (counts.get(key) || 0) + 1);
+  }
+  const top = Math.max(...counts.values());
+  return { colours: counts.size, other: png.width * png.height - top };
+}
+
+function startServer() {
+  return new Promise((resolve, reject) => {
+    const child = spawn(sk2, ['serve', '--mock', '1', '--fps', '30', '--no-announce', '--no-status',
+      '--bind', '127.0.0.1', '--color-size', '640x360', '--http', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no URL from sk2 serve: ${out}`)), 10000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      for (const line of String(d).split('\n')) if (/device .* (removed|\(mock)/.test(line)) console.log(`  ${line}`);
+      const m = out.match(/web viewer (http:\/\/\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, url: m[1] });
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`sk2 serve exited ${code}: ${out}`)));
+  });
+}
+
+// Polls fn in the page every 100 ms until it returns something truthy (page.waitForFunction
+// would evaluate a string, which the page's Content-Security-Policy rightly forbids).
+async function waitFor(page, fn, arg, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await page.evaluate(fn, arg)) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+function tileIds(page) {
+  return page.evaluate(() => [...document.querySelectorAll('#devices .tile')].map((t) => t.dataset.device));
+}
+
+async function counter(page, deviceIndex) {
+  return page.$$eval('.tile .view.depth .frames', (els, i) =>
+    els[i] ? Number(els[i].dataset.frames) : -1, deviceIndex);
+}
+
+async function main() {
+  fs.mkdirSync(outDir, { recursive: true });
+  const { child, url } = await startServer();
+  const browser = await playwright.chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
+  const killAll = async () => {
+    await browser.close().catch(() => {});
+    child.kill('SIGTERM');
+  };
+  const watchdog = setTimeout(() => {
+    console.log('FAIL: the test took more than 90 s');
+    killAll().then(() => process.exit(1));
+  }, 90000);
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const errors = [];
+    page.on('console', (msg) => { if (msg.type() === 'error') errors.push(msg.text()); });
+    page.on('pageerror', (err) => errors.push(String(err)));
+    await page.goto(url, { waitUntil: 'load' });
+    await page.waitForSelector('.tile .view.depth .frames', { timeout: 10000 });
+    check(await waitFor(page, () => {
+      const e = document.querySelector('#devices .tile .view.depth .frames');
+      return e && Number(e.dataset.frames) > 0;
+    }, null, 10000), 'the page shows a depth tile that receives frames');
+    const [firstId] = await tileIds(page);
+
+    const before = await counter(page, 0);
+    await page.waitForTimeout(2000);
+    const after = await counter(page, 0);
+    check(after - before >= minFrames,
+      `depth frame counter advanced by ${after - before} in 2 s (>= ${minFrames})`);
+
+    const shot = decodePng(await page.locator('.tile .view.depth canvas.image').first().screenshot());
+    const v = variety(shot);
+    check(v.colours >= 20 && v.other > shot.width * shot.height * 0.2,
+      `depth tile screenshot ${shot.width}x${shot.height} has ${v.colours} colours, ` +
+      `${v.other} pixels off the commonest`);
+
+    // The point cloud draws, and turns when dragged.
+    const cloud = page.locator('.tile .view.cloud canvas.image').first();
+    const cloudShot = decodePng(await cloud.screenshot());
+    const cv = variety(cloudShot);
+    const points = Number(await cloud.getAttribute('data-points'));
+    check(points > 10000 && cv.other > 5000,
+      `point cloud drew ${points} points, ${cv.other} pixels off the background`);
+    const box = await cloud.boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2 + 120, box.y + box.height / 2 + 30, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForTimeout(200);
+    const turned = decodePng(await cloud.screenshot());
+    let changed = 0;
+    for (let i = 0; i < turned.data.length && i < cloudShot.data.length; i += 4)
+      if (turned.data[i] !== cloudShot.data[i] || turned.data[i + 1] !== cloudShot.data[i + 1]) changed++;
+    check(changed > 2000, `dragging turned the point cloud (${changed} pixels changed)`);
+
+    // IR and colour tiles fill once subscribed.
+    for (const kind of ['ir', 'color']) {
+      check(await waitFor(page, (k) => {
+        const e = document.querySelector(`#devices .tile .view.${k} .frames`);
+        return e && Number(e.dataset.frames) > 3;
+      }, kind, 10000), `the ${kind} view receives frames`);
+    }
+
+    await page.screenshot({ path: path.join(outDir, 'viewer.png'), fullPage: true });
+
+    // A device added on the server appears on the page.
+    child.kill('SIGUSR1');
+    const appeared = await waitFor(page, () => document.querySelectorAll('#devices .tile').length === 2,
+      null, 10000);
+    check(appeared, 'a device added on the server (SIGUSR1) appears as a second tile');
+    if (appeared) {
+      const ok = await waitFor(page, () => {
+        const e = document.querySelectorAll('#devices .tile .view.depth .frames')[1];
+        return e && Number(e.dataset.frames) > 5;
+      }, null, 10000);
+      check(ok, 'the new device\'s depth tile receives frames');
+    }
+    child.kill('SIGUSR2');
+    const vanished = await waitFor(page, () => document.querySelectorAll('#devices .tile').length === 1,
+      null, 10000);
+    const left = await tileIds(page);
+    check(vanished && left[0] === firstId,
+      'a device removed on the server (SIGUSR2) vanishes from the page, the first one stays');
+    await page.screenshot({ path: path.join(outDir, 'viewer-final.png'), fullPage: true });
+
+    check(errors.length === 0, `no console errors (${JSON.stringify(errors)})`);
+  } finally {
+    clearTimeout(watchdog);
+    await killAll();
+  }
+  console.log(`${passes} passed, ${failures} failed`);
+  process.exit(failures ? 1 : 0);
+}
+
+main().catch((e) => {
+  console.log(`FAIL: ${e.stack || e}`);
+  process.exit(1);
+});

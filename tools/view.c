@@ -1,0 +1,202 @@
+/* `sk2 view`: the web gateway on its own. Follows the servers named on the command line (or,
+ * with none, every server announced on the local network, as they come and go), and serves
+ * the viewer page and the HTTP API (docs/http-api.md) until Ctrl-C, with a status line of the
+ * gateway's counters. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "sk2/sk2.h"
+
+static const char *const s_verb = "view";
+
+typedef struct {
+    const char *http;         /* ADDR:PORT to serve on */
+    long refresh_ms;          /* `who` interval */
+    int browse_ms;            /* how long to look for a server given by name */
+    bool is_browsing;         /* also follow discovered servers */
+    double status_interval_s; /* seconds between status lines */
+    bool has_status;
+} view_options_t;
+
+enum { OPT_HTTP = 256, OPT_REFRESH, OPT_BROWSE, OPT_NO_BROWSE, OPT_BROWSE_TIMEOUT, OPT_NO_STATUS };
+
+static void s_print_usage(void)
+{
+    printf("usage: sk2 view [SERVER...] [--http ADDR:PORT] [--browse | --no-browse]\n"
+           "                [--refresh MS] [--browse-timeout S] [--no-status] [-v|-q]\n"
+           "\n"
+           "Serves a web page and an HTTP API that show the servers' devices live: depth,\n"
+           "IR and colour, a point cloud, figures per stream, and the latest frame of any\n"
+           "stream as a 16-bit PNG, a colour-mapped PNG or a JPEG (docs/http-api.md).\n"
+           "\n"
+           "SERVER is an endpoint (tcp://HOST:PORT or HOST:PORT) or the NAME of a server on\n"
+           "the local network. With no SERVER, every server announced on the local network\n"
+           "is shown, as they come and go.\n"
+           "  --http ADDR:PORT     where to serve (default " CLI_HTTP_DEFAULT "; port 0: the OS\n"
+           "                       picks one). Bind to loopback unless others should see it.\n"
+           "  --browse             follow discovered servers as well as the SERVERs given\n"
+           "  --no-browse          follow only the SERVERs given\n"
+           "  --refresh MS         how often to ask servers for their devices (default 1000)\n"
+           "  --browse-timeout S   look for a NAME for at most S seconds (default 3)\n"
+           "  --no-status          no status lines\n"
+           "\n"
+           "Exit status: 0 after Ctrl-C or SIGTERM, 1 if it cannot serve, 2 usage,\n"
+           "3 a SERVER NAME was not found.\n");
+}
+
+static int s_parse(int argc, char **argv, view_options_t *opts)
+{
+    static const char optstring[] = ":hvq";
+    static const struct option options[] = {
+        {"http", required_argument, NULL, OPT_HTTP},
+        {"refresh", required_argument, NULL, OPT_REFRESH},
+        {"browse", no_argument, NULL, OPT_BROWSE},
+        {"no-browse", no_argument, NULL, OPT_NO_BROWSE},
+        {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
+        {"no-status", no_argument, NULL, OPT_NO_STATUS},
+        {"help", no_argument, NULL, 'h'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    int browse = -1;
+    while ((opt = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
+        if (cli_common_option(opt))
+            continue;
+        char address[128];
+        uint16_t port;
+        int rc;
+        switch (opt) {
+        case 'h':
+            s_print_usage();
+            return CLI_EXIT_OK;
+        case OPT_HTTP:
+            if (cli_parse_http(optarg, address, sizeof address, &port) != 0)
+                return cli_usage_error(s_verb, "--http must be ADDR:PORT, not '%s'", optarg);
+            opts->http = optarg;
+            break;
+        case OPT_REFRESH:
+            if (cli_parse_long(optarg, 100, 60000, &opts->refresh_ms) != 0)
+                return cli_usage_error(s_verb, "--refresh must be 100..60000 ms, not '%s'", optarg);
+            break;
+        case OPT_BROWSE:
+            browse = 1;
+            break;
+        case OPT_NO_BROWSE:
+            browse = 0;
+            break;
+        case OPT_BROWSE_TIMEOUT:
+            rc = cli_parse_browse_timeout(s_verb, optarg, &opts->browse_ms);
+            if (rc != CLI_CONTINUE)
+                return rc;
+            break;
+        case OPT_NO_STATUS:
+            opts->has_status = false;
+            break;
+        default:
+            return cli_option_error(s_verb, opt, optstring, options, argv);
+        }
+    }
+    bool has_servers = optind < argc;
+    if (browse == 0 && !has_servers)
+        return cli_usage_error(s_verb, "--no-browse needs at least one SERVER");
+    opts->is_browsing = browse < 0 ? !has_servers : browse == 1;
+    return CLI_CONTINUE;
+}
+
+/* Adds one SERVER argument: an endpoint as it is, a name once found on the network. */
+static int s_add_server(sk2_gateway_t *gateway, const char *target, int browse_ms)
+{
+    char endpoint[CLI_ENDPOINT_MAX];
+    if (cli_is_endpoint(target)) {
+        if (cli_endpoint_normalise(target, endpoint, sizeof endpoint) != 0)
+            return cli_usage_error(s_verb, "bad endpoint '%s'", target);
+    } else {
+        sk2_browser_t *browser = sk2_browser_new();
+        int rc = browser ? sk2_browser_find(browser, target, browse_ms, endpoint, sizeof endpoint)
+                         : SK2_ENOMEM;
+        char why[256];
+        snprintf(why, sizeof why, "%s", browser ? sk2_browser_error(browser) : "");
+        sk2_browser_destroy(&browser);
+        if (rc != 0) {
+            char safe[256];
+            fprintf(stderr, "sk2 view: server \"%s\" not found: %s%s%s\n",
+                    cli_safe(target, safe, sizeof safe), sk2_strerror(rc), *why ? ": " : "", why);
+            return rc == SK2_ETIMEDOUT ? CLI_EXIT_LOST : CLI_EXIT_FAILURE;
+        }
+    }
+    int rc = sk2_gateway_add_server(gateway, endpoint);
+    if (rc != 0) {
+        fprintf(stderr, "sk2 view: cannot follow %s: %s\n", endpoint, sk2_strerror(rc));
+        return CLI_EXIT_FAILURE;
+    }
+    return CLI_CONTINUE;
+}
+
+static void s_run(sk2_gateway_t *gateway, const view_options_t *opts)
+{
+    cli_status_t status;
+    cli_status_init(&status, stdout, opts->has_status);
+    const int64_t interval_us = (int64_t)(opts->status_interval_s * 1e6);
+    sk2_gateway_stats_t before = {0};
+    int64_t before_us = sk2_clock_mono_us();
+    int64_t next_us = before_us + interval_us;
+    while (!cli_is_interrupted()) {
+        int64_t now_us = sk2_clock_mono_us();
+        if (now_us < next_us) {
+            cli_sleep_ms(cli_wait_ms(now_us, next_us, 100));
+            continue;
+        }
+        sk2_gateway_stats_t now;
+        sk2_gateway_stats(gateway, &now);
+        int64_t span = now_us - before_us;
+        cli_status_print(
+            &status,
+            "servers %u devices %u | received %.1f fps | websockets %u sent %.1f "
+            "fps skipped %llu | http %llu",
+            (unsigned)now.servers, (unsigned)now.devices,
+            cli_per_second(now.frames_received - before.frames_received, span),
+            (unsigned)now.websockets, cli_per_second(now.frames_sent - before.frames_sent, span),
+            (unsigned long long)now.frames_skipped, (unsigned long long)now.http_requests);
+        before = now;
+        before_us = now_us;
+        next_us += interval_us;
+        if (next_us <= now_us)
+            next_us = now_us + interval_us;
+    }
+    cli_status_close(&status);
+}
+
+int cli_view(int argc, char **argv)
+{
+    view_options_t opts = {.http = CLI_HTTP_DEFAULT,
+                           .refresh_ms = 1000,
+                           .browse_ms = CLI_BROWSE_DEFAULT_MS,
+                           .status_interval_s = 1.0,
+                           .has_status = true};
+    int rc = s_parse(argc, argv, &opts);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    sk2_gateway_t *gateway = sk2_gateway_new();
+    if (!gateway) {
+        fprintf(stderr, "sk2 view: out of memory\n");
+        return CLI_EXIT_FAILURE;
+    }
+    rc = CLI_CONTINUE;
+    for (int i = optind; i < argc && rc == CLI_CONTINUE; i++)
+        rc = s_add_server(gateway, argv[i], opts.browse_ms);
+    if (rc == CLI_CONTINUE) {
+        sk2_gateway_use_browser(gateway, opts.is_browsing);
+        sk2_gateway_set_refresh_ms(gateway, (int)opts.refresh_ms);
+        rc = cli_gateway_start(s_verb, gateway, opts.http);
+    }
+    if (rc == CLI_CONTINUE) {
+        s_run(gateway, &opts);
+        rc = CLI_EXIT_OK;
+    }
+    sk2_gateway_destroy(&gateway);
+    return rc;
+}

@@ -1,0 +1,321 @@
+// The sk2 viewer page. One WebSocket to the gateway (protocol "sk2-view") brings the state
+// (servers, devices, streams), the figures once a second, and binary frames; the page says
+// which streams it wants. Frames are only stored as they arrive; drawing happens once per
+// animation frame with the newest frame of each stream, so a page that cannot keep up skips
+// frames rather than falling behind. The message format is in docs/http-api.md.
+'use strict';
+
+// Near to far, as src/gateway/image.c: red, orange, yellow, green, cyan, blue, dark blue.
+const STOPS = [[200, 30, 30], [245, 130, 30], [240, 220, 50], [80, 200, 90],
+  [40, 190, 220], [40, 90, 220], [40, 30, 120]];
+const LUT = new Uint32Array(1024); // ABGR, for Uint32 views of ImageData (little-endian)
+const LUT_RGB = [];
+for (let i = 0; i < 1024; i++) {
+  const t = (i / 1023) * (STOPS.length - 1);
+  const k = Math.min(Math.floor(t), STOPS.length - 2), f = t - k;
+  const c = [0, 1, 2].map((j) => Math.round(STOPS[k][j] * (1 - f) + STOPS[k + 1][j] * f));
+  LUT[i] = (0xff000000 | (c[2] << 16) | (c[1] << 8) | c[0]) >>> 0;
+  LUT_RGB.push(c);
+}
+const KINDS = { 1: 'depth', 2: 'color', 3: 'ir' };
+
+const tiles = new Map(); // device id -> tile
+let socket = null;
+let state = { servers: [], devices: [] };
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function fmt(x, digits) {
+  return typeof x === 'number' && isFinite(x) ? x.toFixed(digits) : '–';
+}
+
+// ---- Servers and devices -------------------------------------------------------------------
+
+function renderServers() {
+  const box = document.getElementById('servers');
+  box.replaceChildren();
+  if (!state.servers.length) box.append(el('p', 'empty', 'No servers yet.'));
+  for (const s of state.servers) {
+    const div = el('div', 'server' + (s.connected ? ' connected' : ''));
+    div.dataset.server = s.id;
+    div.append(el('b', null, s.name || s.discovered_as || s.endpoint), ' ');
+    div.append(el('span', 'status', s.connected ? `${s.devices.length} device(s)` : s.status));
+    div.append(el('div', 'endpoint', s.endpoint));
+    box.append(div);
+  }
+}
+
+function makeTile(device) {
+  const node = document.getElementById('tile').content.firstElementChild.cloneNode(true);
+  node.dataset.device = device.id;
+  node.querySelector('.name').textContent = device.id;
+  const tile = { node, device, views: {}, frames: {}, skipped: {}, lastSeq: {}, cloud: null };
+  for (const kind of ['depth', 'ir', 'color']) {
+    const fig = node.querySelector('.view.' + kind);
+    tile.views[kind] = { fig, canvas: fig.querySelector('canvas.image'), pending: null, busy: false,
+      counter: fig.querySelector('.frames') };
+    tile.frames[kind] = 0;
+    tile.skipped[kind] = 0;
+  }
+  tile.cloud = new PointCloud(node.querySelector('.view.cloud canvas'));
+  const bar = node.querySelector('.legend .bar').getContext('2d');
+  for (let x = 0; x < 256; x++) {
+    const c = LUT_RGB[Math.round((x / 255) * 1023)];
+    bar.fillStyle = `rgb(${c[0]},${c[1]},${c[2]})`;
+    bar.fillRect(x, 0, 1, 10);
+  }
+  const depthCanvas = tile.views.depth.canvas;
+  const cursor = node.querySelector('.cursor');
+  depthCanvas.addEventListener('mousemove', (e) => {
+    const f = tile.depthFrame;
+    if (!f) return;
+    const r = depthCanvas.getBoundingClientRect();
+    const u = Math.floor(((e.clientX - r.left) / r.width) * f.width);
+    const v = Math.floor(((e.clientY - r.top) / r.height) * f.height);
+    if (u < 0 || v < 0 || u >= f.width || v >= f.height) return;
+    const d = f.pixels[v * f.width + u];
+    cursor.textContent = `(${u}, ${v}) ${d ? d + ' mm' : 'no reading'}`;
+  });
+  depthCanvas.addEventListener('mouseleave', () => { cursor.textContent = '—'; });
+  return tile;
+}
+
+function updateTile(tile, device) {
+  tile.device = device;
+  const server = state.servers.find((s) => s.id === device.server);
+  tile.node.querySelector('.where').textContent =
+    `serial ${device.serial || '–'} · ${device.server_name || ''} ${server ? server.endpoint : ''}`;
+  for (const kind of ['ir', 'color']) {
+    tile.views[kind].fig.hidden = !device.streams.some((s) => s.kind === kind);
+  }
+  const lines = [`id        ${device.id}`, `serial    ${device.serial || '–'}`,
+    `server    ${device.server_name} (${server ? server.endpoint : '?'})`];
+  for (const [name, e] of Object.entries(device.endpoints || {})) lines.push(`${name.padEnd(9)} ${e}`);
+  for (const s of device.streams) {
+    lines.push('', `${s.kind}: ${s.width}x${s.height} ${s.format}, ${fmt(s.fps, 1)} fps, codecs ${(s.codecs || []).join(',')}`);
+    if (s.intrinsics) {
+      const k = s.intrinsics;
+      lines.push(`  fx ${fmt(k.fx, 3)} fy ${fmt(k.fy, 3)} cx ${fmt(k.cx, 3)} cy ${fmt(k.cy, 3)}`,
+        `  k1 ${fmt(k.k1, 5)} k2 ${fmt(k.k2, 5)} k3 ${fmt(k.k3, 5)} p1 ${fmt(k.p1, 5)} p2 ${fmt(k.p2, 5)}`);
+    }
+  }
+  tile.node.querySelector('.details').textContent = lines.join('\n');
+}
+
+function applyState(next) {
+  state = next;
+  renderServers();
+  const main = document.getElementById('devices');
+  const ids = new Set(state.devices.map((d) => d.id));
+  for (const [id, tile] of tiles) {
+    if (!ids.has(id)) { tile.node.remove(); tiles.delete(id); }
+  }
+  for (const device of state.devices) {
+    let tile = tiles.get(device.id);
+    if (!tile) {
+      tile = makeTile(device);
+      tiles.set(device.id, tile);
+      main.append(tile.node);
+    }
+    updateTile(tile, device);
+  }
+  const empty = main.querySelector(':scope > .empty');
+  if (empty) empty.hidden = tiles.size > 0;
+  subscribe();
+}
+
+function subscribe() {
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  const streams = [];
+  for (const device of state.devices) {
+    for (const s of device.streams) streams.push({ device: device.id, kind: s.kind });
+  }
+  socket.send(JSON.stringify({ type: 'subscribe', streams }));
+}
+
+function applyStats(stats) {
+  const g = stats.gateway || {};
+  document.getElementById('totals').textContent =
+    `${g.servers || 0} server(s), ${g.devices || 0} device(s), ${g.websockets || 0} viewer(s)`;
+  for (const tile of tiles.values()) {
+    const body = tile.node.querySelector('table.stats tbody');
+    body.replaceChildren();
+    for (const s of (stats.streams || []).filter((x) => x.device === tile.device.id)) {
+      const tr = el('tr');
+      tr.dataset.kind = s.kind;
+      const cells = [s.kind, s.subscribed ? s.codec : 'off', fmt(s.fps, 1), fmt(s.mbit_s, 2),
+        fmt(s.ratio, 2), fmt(s.latency_ms, 2), String(s.dropped), String(tile.skipped[s.kind] || 0)];
+      for (const c of cells) tr.append(el('td', null, c));
+      body.append(tr);
+    }
+  }
+}
+
+// ---- Frames ---------------------------------------------------------------------------------
+
+function parseFrame(buf) {
+  const view = new DataView(buf);
+  if (buf.byteLength < 48 || view.getUint32(0, false) !== 0x534b3257) return null; // "SK2W"
+  const idLen = view.getUint8(7), offset = view.getUint32(44, true);
+  if (offset > buf.byteLength || 48 + idLen > buf.byteLength) return null;
+  const frame = {
+    kind: KINDS[view.getUint8(5)], encoding: view.getUint8(6),
+    id: new TextDecoder().decode(new Uint8Array(buf, 48, idLen)),
+    width: view.getUint32(8, true), height: view.getUint32(12, true),
+    sequence: view.getFloat64(16, true), captureUs: view.getFloat64(24, true),
+    latencyUs: view.getFloat64(32, true), wireBytes: view.getUint32(40, true),
+  };
+  if (frame.encoding === 1) {
+    if (offset + frame.width * frame.height * 2 > buf.byteLength) return null;
+    frame.pixels = new Uint16Array(buf, offset, frame.width * frame.height);
+  } else {
+    frame.jpeg = new Uint8Array(buf, offset);
+  }
+  return frame;
+}
+
+function onFrame(frame) {
+  const tile = tiles.get(frame.id);
+  if (!tile || !frame.kind) return;
+  const last = tile.lastSeq[frame.kind];
+  if (last !== undefined && frame.sequence > last + 1) tile.skipped[frame.kind] += frame.sequence - last - 1;
+  tile.lastSeq[frame.kind] = frame.sequence;
+  const view = tile.views[frame.kind];
+  view.pending = frame; // the newest wins
+  tile.frames[frame.kind]++;
+  view.counter.dataset.frames = String(tile.frames[frame.kind]);
+  view.counter.textContent = `${tile.frames[frame.kind]} frames · #${frame.sequence}`;
+}
+
+function range(pixels) {
+  let lo = 65535, hi = 0;
+  for (let i = 0; i < pixels.length; i++) {
+    const d = pixels[i];
+    if (d === 0) continue;
+    if (d < lo) lo = d;
+    if (d > hi) hi = d;
+  }
+  return hi ? [lo, hi] : [0, 0];
+}
+
+function fit(canvas, width, height) {
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width;
+    canvas.height = height;
+    canvas._image = null;
+  }
+  if (!canvas._image) {
+    canvas._ctx = canvas.getContext('2d');
+    canvas._image = canvas._ctx.createImageData(width, height);
+    canvas._px = new Uint32Array(canvas._image.data.buffer);
+  }
+  return canvas._px;
+}
+
+function drawDepth(tile, frame) {
+  const canvas = tile.views.depth.canvas;
+  const px = fit(canvas, frame.width, frame.height);
+  const [lo, hi] = range(frame.pixels);
+  const span = hi > lo ? hi - lo : 1;
+  const p = frame.pixels;
+  for (let i = 0; i < p.length; i++) {
+    const d = p[i];
+    if (d === 0) { px[i] = 0xff000000; continue; }
+    px[i] = LUT[(((d - lo) * 1023) / span) | 0];
+  }
+  canvas._ctx.putImageData(canvas._image, 0, 0);
+  tile.node.querySelector('.legend .min').textContent = `${lo} mm`;
+  tile.node.querySelector('.legend .max').textContent = `${hi} mm`;
+  tile.depthFrame = frame;
+  const stream = tile.device.streams.find((s) => s.kind === 'depth');
+  const k = stream && stream.intrinsics ? stream.intrinsics
+    : { fx: 365.456, fy: 365.456, cx: frame.width / 2, cy: frame.height / 2 };
+  tile.cloud.draw(frame.pixels, frame.width, frame.height, k, lo, hi, LUT);
+}
+
+function drawIr(tile, frame) {
+  const canvas = tile.views.ir.canvas;
+  const px = fit(canvas, frame.width, frame.height);
+  const [, hi] = range(frame.pixels);
+  const scale = hi ? 1 / hi : 0;
+  const p = frame.pixels;
+  for (let i = 0; i < p.length; i++) {
+    const g = Math.round(255 * Math.sqrt(p[i] * scale));
+    px[i] = (0xff000000 | (g << 16) | (g << 8) | g) >>> 0;
+  }
+  canvas._ctx.putImageData(canvas._image, 0, 0);
+}
+
+function drawColor(tile, frame) {
+  const view = tile.views.color;
+  if (view.busy) { view.pending = frame; return; }
+  view.busy = true;
+  createImageBitmap(new Blob([frame.jpeg], { type: 'image/jpeg' })).then((bitmap) => {
+    const canvas = view.canvas;
+    if (canvas.width !== bitmap.width || canvas.height !== bitmap.height) {
+      canvas.width = bitmap.width;
+      canvas.height = bitmap.height;
+    }
+    canvas.getContext('2d').drawImage(bitmap, 0, 0);
+    bitmap.close();
+  }).catch(() => {}).finally(() => { view.busy = false; });
+}
+
+function draw() {
+  for (const tile of tiles.values()) {
+    for (const kind of ['depth', 'ir', 'color']) {
+      const view = tile.views[kind];
+      const frame = view.pending;
+      if (!frame) continue;
+      view.pending = null;
+      if (kind === 'depth') drawDepth(tile, frame);
+      else if (kind === 'ir') drawIr(tile, frame);
+      else drawColor(tile, frame);
+    }
+    if (tile.cloud.dirty && tile.depthFrame) {
+      const f = tile.depthFrame;
+      const [lo, hi] = range(f.pixels);
+      const stream = tile.device.streams.find((s) => s.kind === 'depth');
+      tile.cloud.draw(f.pixels, f.width, f.height, stream && stream.intrinsics
+        ? stream.intrinsics : { fx: 365.456, fy: 365.456, cx: f.width / 2, cy: f.height / 2 }, lo, hi, LUT);
+    }
+  }
+  requestAnimationFrame(draw);
+}
+
+// ---- Connection -----------------------------------------------------------------------------
+
+function connect() {
+  const link = document.getElementById('link');
+  const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
+  socket = new WebSocket(scheme + location.host + '/ws', 'sk2-view');
+  socket.binaryType = 'arraybuffer';
+  socket.onopen = () => {
+    link.textContent = 'live';
+    link.className = 'badge ok';
+    subscribe();
+  };
+  socket.onmessage = (e) => {
+    if (typeof e.data === 'string') {
+      const msg = JSON.parse(e.data);
+      if (msg.type === 'state') applyState(msg.data);
+      else if (msg.type === 'stats') applyStats(msg.data);
+      return;
+    }
+    const frame = parseFrame(e.data);
+    if (frame) onFrame(frame);
+  };
+  socket.onclose = () => {
+    link.textContent = 'gateway lost: reconnecting';
+    link.className = 'badge bad';
+    setTimeout(connect, 1000);
+  };
+}
+
+connect();
+requestAnimationFrame(draw);
