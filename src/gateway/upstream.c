@@ -167,10 +167,11 @@ static int s_kind_index(sk2_stream_kind_t kind)
     return -1;
 }
 
-/* The codec to ask for: lossless and cheap for 16-bit streams, JPEG for colour. */
+/* The codec to ask for: lossless and compact for 16-bit streams (sk2d, the best ratio at
+ * several hundred MB/s each way; rvl from servers that lack it), JPEG for colour. */
 static const char *s_pick_codec(const char *offered, sk2_stream_kind_t kind)
 {
-    static const char *const depth_order[] = {SK2_CODEC_RVL, SK2_CODEC_SK2D, SK2_CODEC_RAW};
+    static const char *const depth_order[] = {SK2_CODEC_SK2D, SK2_CODEC_RVL, SK2_CODEC_RAW};
     static const char *const color_order[] = {SK2_CODEC_JPEG, SK2_CODEC_RAW};
     const char *const *order = kind == SK2_STREAM_COLOR ? color_order : depth_order;
     size_t count = kind == SK2_STREAM_COLOR ? 2 : 3;
