@@ -234,6 +234,62 @@ def test_cli_verbs_take_names_or_nothing():
     check("with no server at all, info exits 3", r.returncode == 3, f"rc={r.returncode}")
 
 
+def http_json(port, path):
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return json.loads(r.read().decode())
+    except (OSError, ValueError):
+        return None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=WAIT_S):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    return None
+
+
+def test_view_follows_servers_as_they_come_and_go():
+    """`sk2 view` with no SERVER shows every announced server, live (issue: web viewer)."""
+    port = free_port()
+    view = Child([SK2, "view", "--http", f"127.0.0.1:{port}", "--no-status"])
+    first = serve("view one", "--mock", "1")
+    check("a server for the viewer is announced", announced(first) == "view one", first.err)
+
+    def names():
+        servers = (http_json(port, "/api/servers") or {}).get("servers", [])
+        return {s.get("name"): s for s in servers if s.get("connected")}
+
+    seen = wait_for(lambda: "view one" in names() and names())
+    check("the viewer lists the announced server, connected", seen and "view one" in seen,
+          names())
+    devices = wait_for(lambda: (http_json(port, "/api/devices") or {}).get("devices"))
+    check("and its device", devices and len(devices) == 1, devices)
+    second = serve("view two", "--mock", "2")
+    announced(second)
+    both = wait_for(lambda: {"view one", "view two"} <= set(names()) and names())
+    check("a second server appears on its own", both, names())
+    devices = wait_for(lambda: len((http_json(port, "/api/devices") or {})
+                                   .get("devices", [])) == 3)
+    check("with its devices (1 + 2)", devices, http_json(port, "/api/devices"))
+    first.stop()
+    gone = wait_for(lambda: "view one" not in names() and "view two" in names())
+    check("a server that stops vanishes from the viewer", gone, names())
+    second.stop()
+    rc = view.stop()
+    check("sk2 view exits 0 on Ctrl-C", rc == 0, f"rc={rc} {view.err[-3:]}")
+
+
 def daemon_pid():
     try:
         return int(open("/run/avahi-daemon/pid").read())
@@ -281,6 +337,7 @@ def main():
                  test_sk2_finds_a_zeroconf_announcement,
                  test_name_conflicts_across_implementations,
                  test_cli_verbs_take_names_or_nothing,
+                 test_view_follows_servers_as_they_come_and_go,
                  test_server_announces_again_after_the_daemon_restarts):
         print(f"-- {test.__name__}", flush=True)
         test()
