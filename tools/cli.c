@@ -179,6 +179,16 @@ int cli_apply_status_interval(const char *verb, const char *arg, double *interva
     return CLI_CONTINUE;
 }
 
+int cli_apply_http(const char *verb, const char *arg, const char **http)
+{
+    char address[128];
+    uint16_t port;
+    if (cli_parse_http(arg, address, sizeof address, &port) != 0)
+        return cli_usage_error(verb, "--http must be ADDR:PORT, not '%s'", arg);
+    *http = arg;
+    return CLI_CONTINUE;
+}
+
 int cli_parse_target(const char *verb, int argc, char **argv, const char **target)
 {
     if (optind + 1 < argc)

@@ -183,6 +183,8 @@ const char *cli_event_reason(const sk2_event_t *event, char *out, size_t size);
 /* Splits --http ADDR:PORT ("127.0.0.1:8080", "[::1]:0") into address (size bytes) and port.
  * Returns 0 or -1 (no port, bad port, empty or too long address). */
 int cli_parse_http(const char *text, char *address, size_t size, uint16_t *port);
+/* --http ADDR:PORT: checks it and keeps it in *http; CLI_CONTINUE or a usage error. */
+int cli_apply_http(const char *verb, const char *arg, const char **http);
 
 /* Binds and starts a gateway that is set up already, then prints "sk2 VERB: web viewer URL"
  * on stdout. Returns CLI_CONTINUE, or CLI_EXIT_FAILURE after saying why on stderr. */

@@ -257,14 +257,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
                 s_verb, "%s must be 0.1..86400 s, not '%s'",
                 opt == OPT_UNPLUG_AFTER ? "--mock-unplug-after" : "--mock-replug-after", arg);
         break;
-    case OPT_HTTP: {
-        char address[128];
-        uint16_t port;
-        if (cli_parse_http(arg, address, sizeof address, &port) != 0)
-            return cli_usage_error(s_verb, "--http must be ADDR:PORT, not '%s'", arg);
-        opts->http = arg;
-        break;
-    }
+    case OPT_HTTP:
+        return cli_apply_http(s_verb, arg, &opts->http);
     }
     return CLI_CONTINUE;
 }

@@ -15,6 +15,7 @@ typedef struct {
     const char *http;         /* ADDR:PORT to serve on */
     long refresh_ms;          /* `who` interval */
     int browse_ms;            /* how long to look for a server given by name */
+    int browse;               /* --browse 1, --no-browse 0, neither -1 */
     bool is_browsing;         /* also follow discovered servers */
     double status_interval_s; /* seconds between status lines */
     bool has_status;
@@ -46,6 +47,29 @@ static void s_print_usage(void)
            "3 a SERVER NAME was not found.\n");
 }
 
+static int s_apply_option(void *options, int opt, const char *arg)
+{
+    view_options_t *opts = options;
+    switch (opt) {
+    case OPT_HTTP:
+        return cli_apply_http(s_verb, arg, &opts->http);
+    case OPT_REFRESH:
+        if (cli_parse_long(arg, 100, 60000, &opts->refresh_ms) != 0)
+            return cli_usage_error(s_verb, "--refresh must be 100..60000 ms, not '%s'", arg);
+        break;
+    case OPT_BROWSE:
+    case OPT_NO_BROWSE:
+        opts->browse = opt == OPT_BROWSE ? 1 : 0;
+        break;
+    case OPT_BROWSE_TIMEOUT:
+        return cli_parse_browse_timeout(s_verb, arg, &opts->browse_ms);
+    case OPT_NO_STATUS:
+        opts->has_status = false;
+        break;
+    }
+    return CLI_CONTINUE;
+}
+
 static int s_parse(int argc, char **argv, view_options_t *opts)
 {
     static const char optstring[] = ":hvq";
@@ -56,54 +80,16 @@ static int s_parse(int argc, char **argv, view_options_t *opts)
         {"no-browse", no_argument, NULL, OPT_NO_BROWSE},
         {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
-        {"help", no_argument, NULL, 'h'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},
-        {NULL, 0, NULL, 0},
+        CLI_COMMON_LONG_OPTIONS,
     };
-    int opt;
-    int browse = -1;
-    while ((opt = getopt_long(argc, argv, optstring, options, NULL)) != -1) {
-        if (cli_common_option(opt))
-            continue;
-        char address[128];
-        uint16_t port;
-        int rc;
-        switch (opt) {
-        case 'h':
-            s_print_usage();
-            return CLI_EXIT_OK;
-        case OPT_HTTP:
-            if (cli_parse_http(optarg, address, sizeof address, &port) != 0)
-                return cli_usage_error(s_verb, "--http must be ADDR:PORT, not '%s'", optarg);
-            opts->http = optarg;
-            break;
-        case OPT_REFRESH:
-            if (cli_parse_long(optarg, 100, 60000, &opts->refresh_ms) != 0)
-                return cli_usage_error(s_verb, "--refresh must be 100..60000 ms, not '%s'", optarg);
-            break;
-        case OPT_BROWSE:
-            browse = 1;
-            break;
-        case OPT_NO_BROWSE:
-            browse = 0;
-            break;
-        case OPT_BROWSE_TIMEOUT:
-            rc = cli_parse_browse_timeout(s_verb, optarg, &opts->browse_ms);
-            if (rc != CLI_CONTINUE)
-                return rc;
-            break;
-        case OPT_NO_STATUS:
-            opts->has_status = false;
-            break;
-        default:
-            return cli_option_error(s_verb, opt, optstring, options, argv);
-        }
-    }
+    const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
+    int rc = cli_parse_options(&parser, argc, argv, opts);
+    if (rc != CLI_CONTINUE)
+        return rc;
     bool has_servers = optind < argc;
-    if (browse == 0 && !has_servers)
+    if (opts->browse == 0 && !has_servers)
         return cli_usage_error(s_verb, "--no-browse needs at least one SERVER");
-    opts->is_browsing = browse < 0 ? !has_servers : browse == 1;
+    opts->is_browsing = opts->browse < 0 ? !has_servers : opts->browse == 1;
     return CLI_CONTINUE;
 }
 
@@ -175,6 +161,7 @@ int cli_view(int argc, char **argv)
     view_options_t opts = {.http = CLI_HTTP_DEFAULT,
                            .refresh_ms = 1000,
                            .browse_ms = CLI_BROWSE_DEFAULT_MS,
+                           .browse = -1,
                            .status_interval_s = 1.0,
                            .has_status = true};
     int rc = s_parse(argc, argv, &opts);
