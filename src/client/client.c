@@ -844,17 +844,21 @@ static int s_subscription_args(sk2_client_t *self, const char *device_id, sk2_st
     return *codec ? 0 : SK2_EUNSUPPORTED;
 }
 
-/* The stream record of a device in `me`, or NULL. */
-static json_t *s_me_stream(const sk2_client_t *self, const char *device_id, sk2_stream_kind_t kind)
+/* A device's record in the last `me` (borrowed), or NULL. */
+static json_t *s_device_record(const sk2_client_t *self, const char *device_id)
 {
     if (!self || !self->me || !device_id)
         return NULL;
-    const sk2_me_device_t *device = sk2_me_find(self->me, device_id);
-    json_t *record = NULL;
-    for (size_t i = 0; device && i < self->me->device_count; i++)
-        if (&self->me->devices[i] == device)
-            record = json_array_get(json_object_get(self->me->payload, "devices"), i);
-    json_t *streams = json_object_get(record, "streams");
+    for (size_t i = 0; i < self->me->device_count; i++)
+        if (strcmp(self->me->devices[i].id, device_id) == 0)
+            return json_array_get(json_object_get(self->me->payload, "devices"), i);
+    return NULL;
+}
+
+/* The stream record of a device in `me`, or NULL. */
+static json_t *s_me_stream(const sk2_client_t *self, const char *device_id, sk2_stream_kind_t kind)
+{
+    json_t *streams = json_object_get(s_device_record(self, device_id), "streams");
     size_t index;
     json_t *stream;
     json_array_foreach(streams, index, stream)
@@ -991,32 +995,21 @@ const char *sk2_client_stream_codecs(sk2_client_t *self, const char *device_id,
     return text;
 }
 
+/* A string field of a device's record, or NULL. */
+static const char *s_device_string(const sk2_client_t *self, const char *device_id, const char *key)
+{
+    json_t *value = json_object_get(s_device_record(self, device_id), key);
+    return json_is_string(value) ? json_string_value(value) : NULL;
+}
+
 const char *sk2_client_device_serial(const sk2_client_t *self, const char *device_id)
 {
-    if (!self || !self->me || !device_id)
-        return NULL;
-    for (size_t i = 0; i < self->me->device_count; i++) {
-        if (strcmp(self->me->devices[i].id, device_id) != 0)
-            continue;
-        json_t *record = json_array_get(json_object_get(self->me->payload, "devices"), i);
-        json_t *serial = json_object_get(record, "serial");
-        return json_is_string(serial) ? json_string_value(serial) : NULL;
-    }
-    return NULL;
+    return s_device_string(self, device_id, "serial");
 }
 
 const char *sk2_client_device_backend(const sk2_client_t *self, const char *device_id)
 {
-    if (!self || !self->me || !device_id)
-        return NULL;
-    for (size_t i = 0; i < self->me->device_count; i++) {
-        if (strcmp(self->me->devices[i].id, device_id) != 0)
-            continue;
-        json_t *record = json_array_get(json_object_get(self->me->payload, "devices"), i);
-        json_t *backend = json_object_get(record, "backend");
-        return json_is_string(backend) ? json_string_value(backend) : NULL;
-    }
-    return NULL;
+    return s_device_string(self, device_id, "backend");
 }
 
 int sk2_client_request_stats(sk2_client_t *self)
