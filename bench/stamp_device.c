@@ -4,19 +4,16 @@
  * it; sk2_device_new_backend() gives it the same generic device (numbering, sink, states) as
  * the built-in backends.
  *
- * Pacing is the mock's: one capture thread, frames due on a fixed grid of absolute monotonic
- * deadlines, a timed wait on a condition variable so that stop wakes it at once. The capture
+ * Pacing is the mock's, from the same helper (src/device/device_thread.h): one capture thread,
+ * frames due on a fixed grid of absolute monotonic deadlines, a timed wait on a condition
+ * variable so that stop wakes it at once. The capture
  * time is read from CLOCK_REALTIME because the client compares it with its own wall clock;
  * on one host both read the same clock, so the difference is the latency. */
-#include <errno.h>
-#include <math.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "device/device_impl.h"
+#include "device/device_thread.h"
 #include "sk2/error.h"
 #include "stamp_device.h"
 
@@ -26,14 +23,10 @@
 #define S_TIME_MASK ((INT64_C(1) << (S_BITS * S_TIME_PX)) - 1)
 
 typedef struct {
-    sk2_device_t *owner;  /* the generic device, for sk2_device_emit */
-    double fps;           /* frames per second; 0 = as fast as possible */
-    pthread_mutex_t lock; /* guards should_stop */
-    pthread_cond_t wake;  /* on CLOCK_MONOTONIC; signalled by stop */
-    bool should_stop;     /* set by stop, read by the capture thread */
-    pthread_t thread;     /* the capture thread while started */
-    int64_t start_ns;     /* monotonic ns at start: origin of device timestamps */
-    uint64_t sequence;    /* next frame's number from open; capture thread only */
+    sk2_device_t *owner;        /* the generic device, for sk2_device_emit */
+    double fps;                 /* frames per second; 0 = as fast as possible */
+    sk2_device_thread_t thread; /* paces capture; its start is the origin of timestamps */
+    uint64_t sequence;          /* next frame's number from open; capture thread only */
 } s_stamp_t;
 
 void stamp_write(uint16_t *pixels, int64_t capture_time_us, uint64_t sequence)
@@ -58,64 +51,27 @@ void stamp_read(const uint16_t *pixels, int64_t now_us, int64_t *age_us, uint64_
     *sequence = number;
 }
 
-static int64_t s_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* Waits until the monotonic clock reaches deadline_ns or stop is asked; false means stop. */
-static bool s_wait_until(s_stamp_t *self, int64_t deadline_ns)
-{
-    struct timespec deadline = {
-        .tv_sec = (time_t)(deadline_ns / 1000000000),
-        .tv_nsec = (long)(deadline_ns % 1000000000),
-    };
-    pthread_mutex_lock(&self->lock);
-    while (!self->should_stop && s_mono_ns() < deadline_ns) {
-        int rc = pthread_cond_timedwait(&self->wake, &self->lock, &deadline);
-        if (rc != 0 && rc != ETIMEDOUT)
-            break;
-    }
-    bool should_run = !self->should_stop;
-    pthread_mutex_unlock(&self->lock);
-    return should_run;
-}
-
 static void s_capture_one(s_stamp_t *self)
 {
     sk2_frame_t *frame =
         sk2_frame_new(SK2_STREAM_DEPTH, SK2_PIXEL_DEPTH_MM16, SK2_MOCK_WIDTH, SK2_MOCK_HEIGHT);
     if (!frame)
         return; /* out of memory: the frame is simply not made, as in the mock */
-    int64_t now_ns = s_mono_ns();
+    int64_t now_ns = sk2_device_thread_now_ns();
     int64_t capture_time_us = sk2_clock_wall_us();
     uint16_t *pixels = sk2_frame_data16(frame);
     sk2_mock_render(pixels, sk2_mock_dx(capture_time_us));
     stamp_write(pixels, capture_time_us, self->sequence++);
-    sk2_frame_set_device_timestamp_us(frame, (now_ns - self->start_ns) / 1000);
+    sk2_frame_set_device_timestamp_us(frame,
+                                      (now_ns - sk2_device_thread_start_ns(&self->thread)) / 1000);
     sk2_frame_set_capture_time_us(frame, capture_time_us);
     sk2_device_emit(self->owner, 0, &frame);
 }
 
-/* Frames are due on start + k * period; after a hiccup of a period or more the missed grid
- * points are skipped rather than sent in a burst. */
-static void *s_capture_thread(void *arg)
+static bool s_tick(void *arg)
 {
-    s_stamp_t *self = arg;
-    int64_t period_ns = self->fps > 0 ? (int64_t)llround(1e9 / self->fps) : 0;
-    int64_t deadline_ns = self->start_ns;
-    while (s_wait_until(self, deadline_ns)) {
-        s_capture_one(self);
-        if (period_ns == 0)
-            continue;
-        deadline_ns += period_ns;
-        int64_t late_ns = s_mono_ns() - deadline_ns;
-        if (late_ns >= period_ns)
-            deadline_ns += late_ns / period_ns * period_ns;
-    }
-    return NULL;
+    s_capture_one(arg);
+    return true;
 }
 
 static int s_create(sk2_device_t *owner, void **impl_p)
@@ -124,23 +80,9 @@ static int s_create(sk2_device_t *owner, void **impl_p)
     if (!self)
         return SK2_ENOMEM;
     self->owner = owner;
-    pthread_condattr_t attr;
-    if (pthread_condattr_init(&attr) != 0) {
+    if (sk2_device_thread_init(&self->thread) != 0) {
         free(self);
         return SK2_ENOMEM;
-    }
-    int rc = SK2_ENOMEM;
-    if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
-        pthread_cond_init(&self->wake, &attr) == 0) {
-        if (pthread_mutex_init(&self->lock, NULL) == 0)
-            rc = 0;
-        else
-            pthread_cond_destroy(&self->wake);
-    }
-    pthread_condattr_destroy(&attr);
-    if (rc != 0) {
-        free(self);
-        return rc;
     }
     *impl_p = self;
     return 0;
@@ -149,8 +91,7 @@ static int s_create(sk2_device_t *owner, void **impl_p)
 static void s_destroy(void *impl)
 {
     s_stamp_t *self = impl;
-    pthread_cond_destroy(&self->wake);
-    pthread_mutex_destroy(&self->lock);
+    sk2_device_thread_fini(&self->thread);
     free(self);
 }
 
@@ -170,26 +111,13 @@ static int s_open(void *impl)
 static int s_start(void *impl)
 {
     s_stamp_t *self = impl;
-    self->should_stop = false;
-    self->start_ns = s_mono_ns();
-    /* Signals belong to the application, as in every library thread. */
-    sigset_t all;
-    sigset_t old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&self->thread, NULL, s_capture_thread, self);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rc == 0 ? 0 : SK2_ESYS;
+    return sk2_device_thread_start_paced(&self->thread, self->fps, s_tick, self);
 }
 
 static void s_stop(void *impl)
 {
     s_stamp_t *self = impl;
-    pthread_mutex_lock(&self->lock);
-    self->should_stop = true;
-    pthread_cond_signal(&self->wake);
-    pthread_mutex_unlock(&self->lock);
-    pthread_join(self->thread, NULL);
+    sk2_device_thread_stop(&self->thread);
 }
 
 static size_t s_stream_count(const void *impl)

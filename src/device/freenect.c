@@ -13,16 +13,13 @@
  * Each device has its own libfreenect context and one thread that runs the library's event
  * loop; the frame callbacks run on it and hand copies to sk2_device_emit(). The library reports
  * an unplugged camera as an error from its event loop; a camera that sends nothing for
- * S_STALL_US while streams are on counts as lost too.
+ * SK2_DEVICE_STALL_US while streams are on counts as lost too.
  *
  * Functions that fakenect lacks (device serials, calibration) are looked up at run time with
  * dlsym, so the same build runs against the real library and against fakenect. */
 #define _GNU_SOURCE /* RTLD_DEFAULT */
 #include <dlfcn.h>
 #include <math.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,11 +29,11 @@
 
 #include "core/log_internal.h"
 #include "device/device_impl.h"
+#include "device/device_thread.h"
 #include "sk2/error.h"
 
 #define S_DEPTH_MAX_MM  10000 /* FREENECT_DEPTH_MM_MAX_VALUE */
 #define S_RAW_COUNT     2048  /* 11-bit disparity values */
-#define S_STALL_US      3000000
 #define S_EVENT_WAIT_US 100000
 #define S_MAX_DEVICES   64 /* cameras one context lists, at most */
 
@@ -59,12 +56,10 @@ typedef struct {
     int index_of[5]; /* stream index per sk2_stream_kind_t, S_NONE if not offered */
     size_t stream_count;
     uint16_t raw_to_mm[S_RAW_COUNT];
-    pthread_t thread;
-    atomic_bool should_stop;
+    sk2_device_thread_t thread; /* runs the event loop; its start is the origin of timestamps */
     /* Capture thread only: */
     bool is_depth_on;
     int video_kind; /* SK2_STREAM_COLOR, SK2_STREAM_IR or S_NONE: what the camera sends now */
-    int64_t start_us, last_frame_us;
 } s_freenect_t;
 
 static void *s_symbol(const char *name)
@@ -135,9 +130,10 @@ static int s_enumerate(sk2_camera_info_t *cameras, size_t capacity)
 
 static void s_emit(s_freenect_t *self, sk2_stream_kind_t kind, sk2_frame_t *frame)
 {
+    sk2_device_thread_note_frame(&self->thread);
     int64_t now = sk2_clock_mono_us();
-    self->last_frame_us = now;
-    sk2_frame_set_device_timestamp_us(frame, now - self->start_us);
+    sk2_frame_set_device_timestamp_us(frame,
+                                      now - sk2_device_thread_start_ns(&self->thread) / 1000);
     sk2_frame_set_capture_time_us(frame, sk2_clock_wall_us());
     sk2_device_emit(self->owner, (size_t)self->index_of[kind], &frame);
 }
@@ -202,7 +198,7 @@ static bool s_follow_wanted(s_freenect_t *self)
         if (rc < 0)
             return false;
         self->is_depth_on = want_depth;
-        self->last_frame_us = sk2_clock_mono_us();
+        sk2_device_thread_note_frame(&self->thread);
     }
     int video = s_wanted(self, SK2_STREAM_COLOR) ? SK2_STREAM_COLOR
                 : s_wanted(self, SK2_STREAM_IR)  ? SK2_STREAM_IR
@@ -217,7 +213,7 @@ static bool s_follow_wanted(s_freenect_t *self)
                 freenect_start_video(self->device) < 0)
                 return false;
             self->video_kind = video;
-            self->last_frame_us = sk2_clock_mono_us();
+            sk2_device_thread_note_frame(&self->thread);
         }
     }
     return true;
@@ -227,7 +223,7 @@ static void *s_capture(void *arg)
 {
     s_freenect_t *self = arg;
     const char *lost = NULL;
-    while (!atomic_load(&self->should_stop)) {
+    while (!sk2_device_thread_should_stop(&self->thread)) {
         if (!s_follow_wanted(self)) {
             lost = "the camera refused to start a stream";
             break;
@@ -238,10 +234,8 @@ static void *s_capture(void *arg)
             break;
         }
         bool is_streaming = self->is_depth_on || self->video_kind != S_NONE;
-        if (is_streaming && sk2_clock_mono_us() - self->last_frame_us > S_STALL_US) {
-            lost = "no frames for 3 s";
+        if (is_streaming && (lost = sk2_device_thread_stall(&self->thread)))
             break;
-        }
     }
     if (lost)
         sk2_device_report_lost(self->owner, lost);
@@ -262,7 +256,10 @@ static int s_create(sk2_device_t *owner, void **impl_p)
     if (!self)
         return SK2_ENOMEM;
     self->owner = owner;
-    atomic_init(&self->should_stop, false);
+    if (sk2_device_thread_init(&self->thread) != 0) {
+        free(self);
+        return SK2_ENOMEM;
+    }
     *impl_p = self;
     return 0;
 }
@@ -281,6 +278,7 @@ static void s_destroy(void *impl)
 {
     s_freenect_t *self = impl;
     s_close(self);
+    sk2_device_thread_fini(&self->thread);
     free(self);
 }
 
@@ -434,23 +432,15 @@ static int s_open(void *impl)
 static int s_start(void *impl)
 {
     s_freenect_t *self = impl;
-    atomic_store(&self->should_stop, false);
-    self->start_us = self->last_frame_us = sk2_clock_mono_us();
     self->is_depth_on = false;
     self->video_kind = S_NONE;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&self->thread, NULL, s_capture, self);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rc == 0 ? 0 : SK2_ESYS;
+    return sk2_device_thread_start(&self->thread, s_capture, self);
 }
 
 static void s_stop(void *impl)
 {
     s_freenect_t *self = impl;
-    atomic_store(&self->should_stop, true);
-    pthread_join(self->thread, NULL);
+    sk2_device_thread_stop(&self->thread);
 }
 
 static size_t s_stream_count(const void *impl)

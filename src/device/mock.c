@@ -5,21 +5,19 @@
  * The scene is a wall behind a sphere that swings left and right with the sine of the wall
  * clock. Its two tables never change, so they are built once per process and shared read-only
  * by every mock device and by the verification helpers. Each running device has one capture
- * thread that renders a frame per period on absolute monotonic deadlines, and waits on a
- * condition variable rather than sleeping so that stop can wake it at once. */
-#include <errno.h>
+ * thread that renders a frame per period on absolute monotonic deadlines (device_thread.h), so
+ * that stop can wake it at once. */
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/log_internal.h"
 #include "device/device_impl.h"
+#include "device/device_thread.h"
 #include "sk2/error.h"
 
 #define S_W ((int)SK2_MOCK_WIDTH)
@@ -29,8 +27,6 @@
 #define S_DX_MAX 100
 
 #define S_DEFAULT_FPS 30.0
-/* Longest period we pace to; keeps absurdly small rates from overflowing the arithmetic. */
-#define S_PERIOD_MAX_NS (3600LL * 1000000000LL)
 /* Interval between repeats of the out-of-memory warning. */
 #define S_OOM_WARN_INTERVAL_US 5000000
 
@@ -57,14 +53,10 @@ typedef struct {
     double fps;           /* frames per second; 0 = as fast as possible */
     uint32_t color_width; /* colour stream size, pixels */
     uint32_t color_height;
-    uint16_t *scene;           /* depth of the current instant, mm: capture thread only */
-    char serial[32];           /* "mock-" + the start of the id, fixed at open */
-    pthread_mutex_t lock;      /* guards should_stop */
-    pthread_cond_t wake;       /* on CLOCK_MONOTONIC; signalled by stop */
-    bool should_stop;          /* set by stop, read by the capture thread */
-    pthread_t thread;          /* the capture thread while started */
-    int64_t start_ns;          /* monotonic ns at start: origin of device timestamps */
-    sk2_ratelimit_t oom_limit; /* capture thread only */
+    uint16_t *scene;            /* depth of the current instant, mm: capture thread only */
+    char serial[32];            /* "mock-" + the start of the id, fixed at open */
+    sk2_device_thread_t thread; /* paces capture; its start is the origin of timestamps */
+    sk2_ratelimit_t oom_limit;  /* capture thread only */
 } s_mock_t;
 
 static void s_scene_build(void)
@@ -187,44 +179,6 @@ static bool s_is_unplugged(const char *serial)
     return is_unplugged;
 }
 
-static int64_t s_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* The pacing period for a rate, 0 for as fast as possible. */
-static int64_t s_period_ns(double fps)
-{
-    if (fps <= 0)
-        return 0;
-    double period = 1e9 / fps;
-    return period > (double)S_PERIOD_MAX_NS ? S_PERIOD_MAX_NS : (int64_t)llround(period);
-}
-
-/* Waits until the monotonic clock reaches deadline_ns or stop is asked. Returns false if the
- * thread should stop. A timed wait on the condition variable, not a sleep, so that stop needs
- * no more than a wake-up however long the period. */
-static bool s_wait_until(s_mock_t *self, int64_t deadline_ns)
-{
-    struct timespec deadline = {
-        .tv_sec = (time_t)(deadline_ns / 1000000000),
-        .tv_nsec = (long)(deadline_ns % 1000000000),
-    };
-    pthread_mutex_lock(&self->lock);
-    while (!self->should_stop && s_mono_ns() < deadline_ns) {
-        int rc = pthread_cond_timedwait(&self->wake, &self->lock, &deadline);
-        /* Anything but a wake-up or a timeout means the wait cannot work: go on rather than
-         * spin, and let the next deadline try again. */
-        if (rc != 0 && rc != ETIMEDOUT)
-            break;
-    }
-    bool should_run = !self->should_stop;
-    pthread_mutex_unlock(&self->lock);
-    return should_run;
-}
-
 static sk2_frame_t *s_new_frame(s_mock_t *self, sk2_stream_kind_t kind, sk2_pixel_format_t format,
                                 uint32_t width, uint32_t height)
 {
@@ -284,9 +238,9 @@ static void s_capture_one(s_mock_t *self)
 {
     /* The instant of capture: the same wall time picks the scene for every stream and travels
      * with the frames, so a receiver can recompute the scene from a frame alone. */
-    int64_t now_ns = s_mono_ns();
+    int64_t now_ns = sk2_device_thread_now_ns();
     int64_t capture_time_us = sk2_clock_wall_us();
-    int64_t timestamp_us = (now_ns - self->start_ns) / 1000;
+    int64_t timestamp_us = (now_ns - sk2_device_thread_start_ns(&self->thread)) / 1000;
     sk2_mock_render(self->scene, sk2_mock_dx(capture_time_us));
     size_t pixels = (size_t)SK2_MOCK_WIDTH * SK2_MOCK_HEIGHT;
 
@@ -313,30 +267,18 @@ static void s_capture_one(s_mock_t *self)
     }
 }
 
-/* The capture thread. Frames are due on a fixed grid start + k * period, so the rate does not
- * drift with the time each frame takes. After a hiccup at most one late frame goes out at once;
- * if a whole period or more was lost, the grid points already missed are skipped instead of
- * sending a burst to catch up. */
-static void *s_capture_thread(void *arg)
+/* One frame on the capture thread's grid (sk2_device_thread_start_paced), unless the camera was
+ * pulled out. */
+static bool s_tick(void *arg)
 {
     s_mock_t *self = arg;
-    int64_t period_ns = s_period_ns(self->fps);
-    int64_t deadline_ns = self->start_ns;
-    while (s_wait_until(self, deadline_ns)) {
-        if (s_is_unplugged(self->serial)) {
-            /* Like a camera pulled out: no more frames, whatever the application wants. */
-            sk2_device_report_lost(self->owner, "unplugged (mock fault injection)");
-            break;
-        }
-        s_capture_one(self);
-        if (period_ns == 0)
-            continue;
-        deadline_ns += period_ns;
-        int64_t late_ns = s_mono_ns() - deadline_ns;
-        if (late_ns >= period_ns)
-            deadline_ns += late_ns / period_ns * period_ns;
+    if (s_is_unplugged(self->serial)) {
+        /* Like a camera pulled out: no more frames, whatever the application wants. */
+        sk2_device_report_lost(self->owner, "unplugged (mock fault injection)");
+        return false;
     }
-    return NULL;
+    s_capture_one(self);
+    return true;
 }
 
 static int s_create(sk2_device_t *owner, void **impl_p)
@@ -348,30 +290,9 @@ static int s_create(sk2_device_t *owner, void **impl_p)
     self->fps = S_DEFAULT_FPS;
     self->color_width = S_COLOR_MAX_WIDTH;
     self->color_height = S_COLOR_MAX_HEIGHT;
-
-    pthread_condattr_t attr;
-    bool has_lock = false;
-    bool has_attr = false;
-    int rc = SK2_ENOMEM;
-    if (pthread_mutex_init(&self->lock, NULL) != 0)
-        goto out;
-    has_lock = true;
-    if (pthread_condattr_init(&attr) != 0)
-        goto out;
-    has_attr = true;
-    /* Deadlines are monotonic: a wall clock step must not stall or rush the capture. */
-    if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
-        pthread_cond_init(&self->wake, &attr) != 0)
-        goto out;
-    rc = 0;
-out:
-    if (has_attr)
-        pthread_condattr_destroy(&attr);
-    if (rc != 0) {
-        if (has_lock)
-            pthread_mutex_destroy(&self->lock);
+    if (sk2_device_thread_init(&self->thread) != 0) {
         free(self);
-        return rc;
+        return SK2_ENOMEM;
     }
     *impl_p = self;
     return 0;
@@ -381,8 +302,7 @@ static void s_destroy(void *impl)
 {
     s_mock_t *self = impl;
     free(self->scene);
-    pthread_cond_destroy(&self->wake);
-    pthread_mutex_destroy(&self->lock);
+    sk2_device_thread_fini(&self->thread);
     free(self);
 }
 
@@ -429,28 +349,13 @@ static int s_set_color_size(void *impl, uint32_t width, uint32_t height)
 static int s_start(void *impl)
 {
     s_mock_t *self = impl;
-    self->should_stop = false;
-    self->start_ns = s_mono_ns();
-
-    /* The capture thread blocks all signals: they belong to the application (see STYLE.md),
-     * which may wait for them in one thread of its choosing. */
-    sigset_t all;
-    sigset_t old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&self->thread, NULL, s_capture_thread, self);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rc == 0 ? 0 : SK2_ESYS;
+    return sk2_device_thread_start_paced(&self->thread, self->fps, s_tick, self);
 }
 
 static void s_stop(void *impl)
 {
     s_mock_t *self = impl;
-    pthread_mutex_lock(&self->lock);
-    self->should_stop = true;
-    pthread_cond_signal(&self->wake);
-    pthread_mutex_unlock(&self->lock);
-    pthread_join(self->thread, NULL);
+    sk2_device_thread_stop(&self->thread);
 }
 
 static size_t s_stream_count(const void *impl)

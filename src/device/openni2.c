@@ -12,10 +12,9 @@
  *
  * One thread per device waits on the OpenNI2 streams that are on, copies each frame and hands
  * it to sk2_device_emit(). Loss is OpenNI2's deviceDisconnected event for our uri, an error
- * from the wait, or no frame for S_STALL_US while streams are on. */
+ * from the wait, or no frame for SK2_DEVICE_STALL_US while streams are on. */
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,13 +23,13 @@
 
 #include "core/log_internal.h"
 #include "device/device_impl.h"
+#include "device/device_thread.h"
 #include "device/oni.h"
 #include "sk2/error.h"
 
 #define S_STREAMS         3
 #define S_WAIT_MS         100
 #define S_IDLE_NS         20000000L
-#define S_STALL_US        3000000
 #define S_MAX_WIDTH       4096
 #define S_MAX_HEIGHT      4096
 #define S_BAD_FRAME_US    5000000
@@ -57,9 +56,7 @@ typedef struct {
     size_t stream_count;       /* infos used; streams[] with a handle, in the same order */
     size_t info_of[S_STREAMS]; /* infos index of streams[i] */
     atomic_bool is_unplugged;  /* set by OpenNI2's disconnect callback */
-    atomic_bool should_stop;
-    pthread_t thread;
-    int64_t start_us, last_frame_us; /* capture thread */
+    sk2_device_thread_t thread;
     sk2_ratelimit_t bad_frame_limit; /* capture thread */
 } s_oni_t;
 
@@ -366,7 +363,7 @@ static void s_read_one(s_oni_t *self, size_t i)
     sk2_frame_t *frame = s_convert(s, info, in);
     int64_t device_us = (int64_t)in->timestamp;
     oniFrameRelease(in);
-    self->last_frame_us = sk2_clock_mono_us();
+    sk2_device_thread_note_frame(&self->thread);
     if (!frame) {
         uint64_t held = 0;
         if (sk2_ratelimit_pass(&self->bad_frame_limit, S_BAD_FRAME_US, &held))
@@ -383,7 +380,7 @@ static void *s_capture(void *arg)
 {
     s_oni_t *self = arg;
     const char *lost = NULL;
-    while (!atomic_load(&self->should_stop) && !lost) {
+    while (!sk2_device_thread_should_stop(&self->thread) && !lost) {
         OniStreamHandle on[S_STREAMS];
         size_t which[S_STREAMS];
         int count = 0;
@@ -396,7 +393,7 @@ static void *s_capture(void *arg)
                     break;
                 }
                 s->is_on = true;
-                self->last_frame_us = sk2_clock_mono_us();
+                sk2_device_thread_note_frame(&self->thread);
             } else if (!want && s->is_on) {
                 oniStreamStop(s->stream);
                 s->is_on = false;
@@ -411,7 +408,7 @@ static void *s_capture(void *arg)
         if (lost)
             break;
         if (count == 0) {
-            nanosleep(&(struct timespec){.tv_nsec = S_IDLE_NS}, NULL);
+            sk2_device_thread_wait_until(&self->thread, sk2_device_thread_now_ns() + S_IDLE_NS);
             continue;
         }
         int ready = -1;
@@ -420,8 +417,8 @@ static void *s_capture(void *arg)
             s_read_one(self, which[ready]);
         else if (status != ONI_STATUS_TIME_OUT)
             lost = "OpenNI2 stopped delivering frames";
-        if (!lost && sk2_clock_mono_us() - self->last_frame_us > S_STALL_US)
-            lost = "no frames for 3 s";
+        if (!lost)
+            lost = sk2_device_thread_stall(&self->thread);
     }
     if (lost)
         sk2_device_report_lost(self->owner, lost);
@@ -442,7 +439,10 @@ static int s_create(sk2_device_t *owner, void **impl_p)
         return SK2_ENOMEM;
     self->owner = owner;
     atomic_init(&self->is_unplugged, false);
-    atomic_init(&self->should_stop, false);
+    if (sk2_device_thread_init(&self->thread) != 0) {
+        free(self);
+        return SK2_ENOMEM;
+    }
     *impl_p = self;
     return 0;
 }
@@ -451,6 +451,7 @@ static void s_destroy(void *impl)
 {
     s_oni_t *self = impl;
     s_close(self);
+    sk2_device_thread_fini(&self->thread);
     free(self);
 }
 
@@ -464,22 +465,14 @@ static int s_set_uri(void *impl, const char *uri)
 static int s_start(void *impl)
 {
     s_oni_t *self = impl;
-    atomic_store(&self->should_stop, false);
-    self->start_us = self->last_frame_us = sk2_clock_mono_us();
     self->was_started = true;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&self->thread, NULL, s_capture, self);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rc == 0 ? 0 : SK2_ESYS;
+    return sk2_device_thread_start(&self->thread, s_capture, self);
 }
 
 static void s_stop(void *impl)
 {
     s_oni_t *self = impl;
-    atomic_store(&self->should_stop, true);
-    pthread_join(self->thread, NULL);
+    sk2_device_thread_stop(&self->thread);
 }
 
 static size_t s_stream_count(const void *impl)

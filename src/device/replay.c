@@ -8,18 +8,16 @@
  * timestamp that counts from the first start at the played spacing, and its recorded sequence
  * number; a loop adds the stream's span of sequence numbers, so numbers only ever grow and the
  * recorded gaps reappear where they were. Streams nobody wants are skipped without decoding. */
-#include <errno.h>
 #include <math.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/log_internal.h"
 #include "device/device_impl.h"
+#include "device/device_thread.h"
 #include "sk2/error.h"
 #include "sk2/recording.h"
 
@@ -48,38 +46,10 @@ typedef struct {
     int64_t last_offset_us; /* recorded-time offset of the last frame played */
     bool has_clock;
     int64_t clock_origin_ns; /* monotonic time of recorded offset 0 at the first start */
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool should_stop;
-    pthread_t thread;
+    sk2_device_thread_t thread;
     _Atomic bool is_finished;
     sk2_ratelimit_t warn_limit;
 } s_replay_t;
-
-static int64_t s_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* Waits until deadline_ns (monotonic) or stop; false if the thread should stop. */
-static bool s_wait_until(s_replay_t *self, int64_t deadline_ns)
-{
-    struct timespec deadline = {
-        .tv_sec = (time_t)(deadline_ns / 1000000000),
-        .tv_nsec = (long)(deadline_ns % 1000000000),
-    };
-    pthread_mutex_lock(&self->lock);
-    while (!self->should_stop && s_mono_ns() < deadline_ns) {
-        int rc = pthread_cond_timedwait(&self->wake, &self->lock, &deadline);
-        if (rc != 0 && rc != ETIMEDOUT)
-            break;
-    }
-    bool should_run = !self->should_stop;
-    pthread_mutex_unlock(&self->lock);
-    return should_run;
-}
 
 static int s_stream_index(const s_replay_t *self, sk2_stream_kind_t kind)
 {
@@ -112,9 +82,9 @@ static void s_play(s_replay_t *self, const sk2_recording_frame_info_t *info, siz
     uint64_t span = self->last_sequence[stream] - self->first_sequence[stream] + 1;
     sk2_frame_set_sequence(frame, info->sequence + self->loops * span);
     double rate = self->rate > 0 ? self->rate : 1.0;
-    sk2_frame_set_device_timestamp_us(frame, self->rate > 0
-                                                 ? (int64_t)((double)offset_us / rate)
-                                                 : (s_mono_ns() - self->clock_origin_ns) / 1000);
+    sk2_frame_set_device_timestamp_us(
+        frame, self->rate > 0 ? (int64_t)((double)offset_us / rate)
+                              : (sk2_device_thread_now_ns() - self->clock_origin_ns) / 1000);
     sk2_frame_set_capture_time_us(frame, sk2_clock_wall_us());
     sk2_device_emit_numbered(self->owner, (size_t)stream, &frame);
 }
@@ -124,7 +94,7 @@ static void *s_play_thread(void *arg)
     s_replay_t *self = arg;
     /* Resume on the recorded spacing from wherever the last run stopped. */
     int64_t resume_offset_us = self->last_offset_us;
-    int64_t resume_ns = s_mono_ns();
+    int64_t resume_ns = sk2_device_thread_now_ns();
     if (!self->has_clock) {
         self->clock_origin_ns = resume_ns;
         self->has_clock = true;
@@ -141,7 +111,7 @@ static void *s_play_thread(void *arg)
                              ? resume_ns + (int64_t)((double)(offset_us - resume_offset_us) *
                                                      1000.0 / self->rate)
                              : 0;
-        if (!s_wait_until(self, due_ns))
+        if (!sk2_device_thread_wait_until(&self->thread, due_ns))
             break;
         s_play(self, &info, index, offset_us);
         self->last_offset_us = offset_us;
@@ -154,7 +124,7 @@ static void *s_play_thread(void *arg)
         }
     }
     /* Finished: idle like a camera with nothing in view until stopped. */
-    s_wait_until(self, INT64_MAX);
+    sk2_device_thread_wait_until(&self->thread, INT64_MAX);
     return NULL;
 }
 
@@ -166,19 +136,7 @@ static int s_create(sk2_device_t *owner, void **impl_p)
     self->owner = owner;
     self->rate = 1.0;
     atomic_init(&self->is_finished, false);
-    pthread_condattr_t attr;
-    if (pthread_mutex_init(&self->lock, NULL) != 0) {
-        free(self);
-        return SK2_ENOMEM;
-    }
-    bool ok = pthread_condattr_init(&attr) == 0;
-    if (ok) {
-        ok = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
-             pthread_cond_init(&self->wake, &attr) == 0;
-        pthread_condattr_destroy(&attr);
-    }
-    if (!ok) {
-        pthread_mutex_destroy(&self->lock);
+    if (sk2_device_thread_init(&self->thread) != 0) {
         free(self);
         return SK2_ENOMEM;
     }
@@ -192,8 +150,7 @@ static void s_destroy(void *impl)
     sk2_recording_reader_destroy(&self->reader);
     free(self->frames);
     free(self->path);
-    pthread_cond_destroy(&self->wake);
-    pthread_mutex_destroy(&self->lock);
+    sk2_device_thread_fini(&self->thread);
     free(self);
 }
 
@@ -300,23 +257,13 @@ static int s_open(void *impl)
 static int s_start(void *impl)
 {
     s_replay_t *self = impl;
-    self->should_stop = false;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&self->thread, NULL, s_play_thread, self);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rc == 0 ? 0 : SK2_ESYS;
+    return sk2_device_thread_start(&self->thread, s_play_thread, self);
 }
 
 static void s_stop(void *impl)
 {
     s_replay_t *self = impl;
-    pthread_mutex_lock(&self->lock);
-    self->should_stop = true;
-    pthread_cond_signal(&self->wake);
-    pthread_mutex_unlock(&self->lock);
-    pthread_join(self->thread, NULL);
+    sk2_device_thread_stop(&self->thread);
 }
 
 static size_t s_stream_count(const void *impl)
