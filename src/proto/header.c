@@ -186,3 +186,20 @@ int sk2_topic_parse(const uint8_t *topic, size_t size, sk2_stream_kind_t *kind,
     *codec = sk2_codec_find(name);
     return *kind && *codec ? 0 : SK2_EUNSUPPORTED;
 }
+
+sk2_header_t sk2_header_of_frame(const sk2_frame_t *frame, const sk2_codec_t *codec,
+                                 uint32_t payload_size, int64_t send_time_us)
+{
+    return (sk2_header_t){
+        .kind = sk2_frame_kind(frame),
+        .format = sk2_frame_format(frame),
+        .codec = codec,
+        .width = sk2_frame_width(frame),
+        .height = sk2_frame_height(frame),
+        .payload_size = payload_size,
+        .sequence = sk2_frame_sequence(frame),
+        .device_timestamp_us = sk2_frame_device_timestamp_us(frame),
+        .capture_time_us = sk2_frame_capture_time_us(frame),
+        .send_time_us = send_time_us,
+    };
+}

@@ -32,6 +32,11 @@ typedef struct {
  * id, or an unknown kind or format). */
 int sk2_header_write(const sk2_header_t *header, uint8_t out[SK2_HEADER_SIZE]);
 
+/* The header of `frame` encoded with `codec` into payload_size bytes and sent at send_time_us
+ * (wall clock): kind, format, size, sequence and times come from the frame. */
+sk2_header_t sk2_header_of_frame(const sk2_frame_t *frame, const sk2_codec_t *codec,
+                                 uint32_t payload_size, int64_t send_time_us);
+
 /* Reads a header frame of `size` bytes. Returns 0, SK2_EPROTO (bad magic, version, size or a
  * field out of range) or SK2_EUNSUPPORTED (a codec this library does not have), with a
  * reason in why. */

@@ -312,18 +312,9 @@ int sk2_recording_writer_add_frame(sk2_recording_writer_t *self, size_t device_i
                       sk2_strerror(rc));
     if (length > SK2_RECORDING_MAX_PAYLOAD)
         return s_fail(self, SK2_ELIMIT, "encoded frame of %zu bytes", length);
-    sk2_header_t header = {
-        .kind = sk2_frame_kind(frame),
-        .format = sk2_frame_format(frame),
-        .codec = codec,
-        .width = sk2_frame_width(frame),
-        .height = sk2_frame_height(frame),
-        .payload_size = (uint32_t)length,
-        .sequence = sk2_frame_sequence(frame),
-        .device_timestamp_us = sk2_frame_device_timestamp_us(frame),
-        .capture_time_us = sk2_frame_capture_time_us(frame),
-        .send_time_us = sk2_frame_capture_time_us(frame),
-    };
+    /* Never sent: the send time is the capture time. */
+    sk2_header_t header =
+        sk2_header_of_frame(frame, codec, (uint32_t)length, sk2_frame_capture_time_us(frame));
     uint8_t bytes[SK2_HEADER_SIZE];
     if (sk2_header_write(&header, bytes) != 0)
         return s_fail(self, SK2_EINVAL, "frame cannot be described by a wire header");

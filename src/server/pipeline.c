@@ -201,18 +201,7 @@ static bool s_send_stream(sk2_pipeline_t *self, const sk2_frame_t *frame, const 
         return false;
     char topic[SK2_TOPIC_MAX];
     size_t topic_length = sk2_topic_format(sk2_frame_kind(frame), codec, topic, sizeof topic);
-    sk2_header_t header = {
-        .kind = sk2_frame_kind(frame),
-        .format = sk2_frame_format(frame),
-        .codec = codec,
-        .width = sk2_frame_width(frame),
-        .height = sk2_frame_height(frame),
-        .payload_size = (uint32_t)length,
-        .sequence = sk2_frame_sequence(frame),
-        .device_timestamp_us = sk2_frame_device_timestamp_us(frame),
-        .capture_time_us = sk2_frame_capture_time_us(frame),
-        .send_time_us = sk2_clock_wall_us(),
-    };
+    sk2_header_t header = sk2_header_of_frame(frame, codec, (uint32_t)length, sk2_clock_wall_us());
     uint8_t bytes[SK2_HEADER_SIZE];
     if (topic_length == 0 || sk2_header_write(&header, bytes) != 0)
         return false;
