@@ -2,7 +2,7 @@
 the gateway's CPU per frame.
 
 A mock server (`sk2 serve`) and the gateway (`sk2 view ENDPOINT`) run as separate processes,
-so /proc/PID/stat of the gateway counts the gateway alone: its client thread (receive + rvl
+so /proc/PID/stat of the gateway counts the gateway alone: its client thread (receive + sk2d
 decode of every frame) and its web thread (WebSocket writes). Each client is a thread with a
 plain socket (bench/ws_client.py) that subscribes to the device's depth stream and reads
 whole messages. After a warm-up, each run measures for --seconds; the table gives medians over
@@ -141,7 +141,7 @@ def main():
     parser.add_argument("--fps", type=float, nargs="+", default=[30, 100])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 10])
     args = parser.parse_args()
-    print(f"sk2 view gateway, depth 512x424 (rvl from the server, raw 16-bit to the clients), "
+    print(f"sk2 view gateway, depth 512x424 (sk2d from the server, raw 16-bit to the clients), "
           f"{args.runs} runs of {args.seconds:g} s, medians")
     print()
     print("| device fps | clients | fps/client | min fps/client | total fps | skipped | "
