@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "session.h"
 #include "sk2/sk2.h"
 
 static const char *const s_verb = "record";
@@ -37,16 +38,12 @@ typedef struct {
 
 typedef struct {
     const record_options_t *opts;
-    sk2_client_t *client;
+    cli_session_t session; /* client, clocks, status line */
     sk2_recording_writer_t *writer;
-    char endpoint[CLI_ENDPOINT_MAX];
-    cli_status_t status;
     record_device_t devices[SK2_RECORDING_MAX_DEVICES];
     size_t device_count;
     uint64_t drops;
-    bool is_connected, is_done, has_write_failed;
-    int end_rc;
-    int64_t connect_until_us, started_us, stop_us, next_status_us, last_status_us;
+    bool has_write_failed;
     uint64_t last_bytes, last_frames;
 } record_t;
 
@@ -228,13 +225,14 @@ static void s_add_device(record_t *self, const char *id)
     size_t count = 0;
     bool chosen[S_KINDS] = {false};
     for (size_t slot = 0; slot < S_KINDS; slot++) {
-        const char *offered = sk2_client_stream_codecs(self->client, id, s_kinds[slot]);
+        const char *offered = sk2_client_stream_codecs(self->session.client, id, s_kinds[slot]);
         if (!self->opts->wants[slot] || !offered ||
-            sk2_client_stream_info(self->client, id, s_kinds[slot], &infos[count]) != 0)
+            sk2_client_stream_info(self->session.client, id, s_kinds[slot], &infos[count]) != 0)
             continue;
         if (!s_pick_codec(self->opts, slot, offered, codecs[slot], sizeof codecs[slot])) {
-            cli_status_note(&self->status, "sk2 record: device %s offers no %s for %s (only %s)",
-                            safe, self->opts->codecs[slot] ? self->opts->codecs[slot] : "codec",
+            cli_status_note(&self->session.status,
+                            "sk2 record: device %s offers no %s for %s (only %s)", safe,
+                            self->opts->codecs[slot] ? self->opts->codecs[slot] : "codec",
                             sk2_stream_kind_name(s_kinds[slot]), offered);
             continue;
         }
@@ -242,18 +240,19 @@ static void s_add_device(record_t *self, const char *id)
         count++;
     }
     if (count == 0 || self->device_count >= SK2_RECORDING_MAX_DEVICES) {
-        cli_status_note(&self->status, "sk2 record: nothing to record from device %s", safe);
+        cli_status_note(&self->session.status, "sk2 record: nothing to record from device %s",
+                        safe);
         return;
     }
     record_device_t *device = &self->devices[self->device_count];
     int rc = sk2_recording_writer_add_device(
-        self->writer, id, sk2_client_device_serial(self->client, id),
-        sk2_client_device_backend(self->client, id), infos, count, &device->index);
+        self->writer, id, sk2_client_device_serial(self->session.client, id),
+        sk2_client_device_backend(self->session.client, id), infos, count, &device->index);
     if (rc != 0) {
-        cli_status_close(&self->status);
+        cli_status_close(&self->session.status);
         fprintf(stderr, "sk2 record: %s: %s\n", self->opts->path,
                 sk2_recording_writer_why(self->writer));
-        self->has_write_failed = self->is_done = true;
+        self->has_write_failed = self->session.is_done = true;
         return;
     }
     snprintf(device->id, sizeof device->id, "%s", id);
@@ -261,35 +260,30 @@ static void s_add_device(record_t *self, const char *id)
     for (size_t slot = 0; slot < S_KINDS; slot++) {
         if (!chosen[slot])
             continue;
-        rc = sk2_client_subscribe(self->client, id, s_kinds[slot], codecs[slot]);
+        rc = sk2_client_subscribe(self->session.client, id, s_kinds[slot], codecs[slot]);
         if (rc != 0)
-            cli_status_note(&self->status, "sk2 record: cannot subscribe to %s/%s of %s: %s",
-                            sk2_stream_kind_name(s_kinds[slot]), codecs[slot], safe,
-                            sk2_strerror(rc));
+            cli_status_note(
+                &self->session.status, "sk2 record: cannot subscribe to %s/%s of %s: %s",
+                sk2_stream_kind_name(s_kinds[slot]), codecs[slot], safe, sk2_strerror(rc));
         else
-            cli_status_note(&self->status, "sk2 record: device %s: %s in %s", safe,
+            cli_status_note(&self->session.status, "sk2 record: device %s: %s in %s", safe,
                             sk2_stream_kind_name(s_kinds[slot]), codecs[slot]);
     }
 }
 
 static void s_on_connected(record_t *self)
 {
-    self->is_connected = true;
-    self->started_us = sk2_clock_mono_us();
-    if (self->opts->seconds > 0)
-        self->stop_us = self->started_us + (int64_t)(self->opts->seconds * 1e6);
-    self->last_status_us = self->started_us;
-    self->next_status_us = self->started_us + (int64_t)(self->opts->status_interval_s * 1e6);
-    for (size_t i = 0; i < sk2_client_device_count(self->client); i++)
-        s_add_device(self, sk2_client_device_id(self->client, i));
-    if (self->device_count == 0 && !self->is_done) {
-        cli_status_close(&self->status);
-        fprintf(stderr, "sk2 record: %s has %s\n", self->endpoint,
+    cli_session_connected(&self->session, self->opts->seconds, self->opts->status_interval_s);
+    for (size_t i = 0; i < sk2_client_device_count(self->session.client); i++)
+        s_add_device(self, sk2_client_device_id(self->session.client, i));
+    if (self->device_count == 0 && !self->session.is_done) {
+        cli_status_close(&self->session.status);
+        fprintf(stderr, "sk2 record: %s has %s\n", self->session.endpoint,
                 self->opts->device_id ? "no such device"
                                       : "no device with a streams endpoint (a version-1 server "
                                         "cannot be recorded)");
-        self->end_rc = CLI_EXIT_FAILURE;
-        self->is_done = true;
+        self->session.end_rc = CLI_EXIT_FAILURE;
+        self->session.is_done = true;
     }
 }
 
@@ -306,95 +300,50 @@ static void s_on_frame(record_t *self, const sk2_event_t *event)
         self->drops += sk2_event_gap(event);
         if (sk2_recording_writer_add_encoded(self->writer, self->devices[i].index, header,
                                              header_size, payload, payload_size) != 0) {
-            cli_status_close(&self->status);
+            cli_status_close(&self->session.status);
             fprintf(stderr, "sk2 record: %s: %s; the file holds the %llu frames before\n",
                     self->opts->path, sk2_recording_writer_why(self->writer),
                     (unsigned long long)sk2_recording_writer_frames(self->writer));
-            self->has_write_failed = self->is_done = true;
+            self->has_write_failed = self->session.is_done = true;
         }
         break;
     }
     if (self->opts->frames > 0 &&
         sk2_recording_writer_frames(self->writer) >= (uint64_t)self->opts->frames)
-        self->is_done = true;
+        self->session.is_done = true;
 }
 
-static void s_on_event(record_t *self, sk2_event_t *event)
+static void s_on_event(void *verb, const sk2_event_t *event)
 {
-    char reason[256];
+    record_t *self = verb;
     switch (sk2_event_type(event)) {
     case SK2_EVENT_CONNECTED:
         s_on_connected(self);
         break;
     case SK2_EVENT_DEVICE_ADDED:
-        if (self->is_connected && sk2_event_device_id(event))
+        if (self->session.is_connected && sk2_event_device_id(event))
             s_add_device(self, sk2_event_device_id(event));
         break;
     case SK2_EVENT_FRAME:
         s_on_frame(self, event);
-        break;
-    case SK2_EVENT_DISCONNECTED:
-        cli_status_close(&self->status);
-        self->end_rc = cli_report_lost(s_verb, self->endpoint, event, self->opts->timeout_ms);
-        self->is_done = true;
-        break;
-    case SK2_EVENT_ERROR:
-        cli_status_close(&self->status);
-        fprintf(stderr, "sk2 record: %s: %s\n", self->endpoint,
-                cli_event_reason(event, reason, sizeof reason));
         break;
     default:
         break;
     }
 }
 
-static void s_print_status(record_t *self, int64_t now_us)
+static void s_print_status(void *verb, int64_t interval_us)
 {
+    record_t *self = verb;
     uint64_t frames = sk2_recording_writer_frames(self->writer);
     uint64_t bytes = sk2_recording_writer_bytes(self->writer);
-    int64_t interval_us = now_us - self->last_status_us;
-    cli_status_print(&self->status, "frames %llu | %.1f fps | %.2f MB | %.2f MB/s | drops %llu",
-                     (unsigned long long)frames,
-                     cli_per_second(frames - self->last_frames, interval_us), cli_mb(bytes),
-                     cli_mb_per_second(bytes - self->last_bytes, interval_us),
-                     (unsigned long long)self->drops);
-    self->last_status_us = now_us;
+    cli_status_print(
+        &self->session.status, "frames %llu | %.1f fps | %.2f MB | %.2f MB/s | drops %llu",
+        (unsigned long long)frames, cli_per_second(frames - self->last_frames, interval_us),
+        cli_mb(bytes), cli_mb_per_second(bytes - self->last_bytes, interval_us),
+        (unsigned long long)self->drops);
     self->last_frames = frames;
     self->last_bytes = bytes;
-    int64_t step_us = (int64_t)(self->opts->status_interval_s * 1e6);
-    self->next_status_us += step_us;
-    if (self->next_status_us <= now_us)
-        self->next_status_us = now_us + step_us;
-}
-
-static bool s_step(record_t *self)
-{
-    if (self->is_done || cli_is_interrupted())
-        return false;
-    int64_t now_us = sk2_clock_mono_us();
-    if (!self->is_connected && now_us >= self->connect_until_us) {
-        self->end_rc = cli_report_lost(s_verb, self->endpoint, NULL, self->opts->timeout_ms);
-        return false;
-    }
-    if (self->is_connected && now_us >= self->stop_us)
-        return false;
-    if (self->is_connected && now_us >= self->next_status_us)
-        s_print_status(self, now_us);
-    int64_t deadline = !self->is_connected                    ? self->connect_until_us
-                       : self->stop_us < self->next_status_us ? self->stop_us
-                                                              : self->next_status_us;
-    sk2_event_t *event = NULL;
-    int rc = sk2_client_recv(self->client, &event, cli_wait_ms(now_us, deadline, 250));
-    if (rc == SK2_ETIMEDOUT || rc == SK2_EINTR)
-        return true;
-    if (rc != 0) {
-        cli_status_close(&self->status);
-        self->end_rc = cli_report_lost(s_verb, self->endpoint, NULL, self->opts->timeout_ms);
-        return false;
-    }
-    s_on_event(self, event);
-    sk2_event_destroy(&event);
-    return true;
 }
 
 int cli_record(int argc, char **argv)
@@ -407,7 +356,7 @@ int cli_record(int argc, char **argv)
     int rc = s_parse(argc, argv, &opts);
     if (rc != CLI_CONTINUE)
         return rc;
-    record_t self = {.opts = &opts, .stop_us = CLI_NEVER, .next_status_us = CLI_NEVER};
+    record_t self = {.opts = &opts};
     self.writer = sk2_recording_writer_new();
     if (!self.writer || sk2_recording_writer_open(self.writer, opts.path) != 0) {
         fprintf(stderr, "sk2 record: %s\n",
@@ -415,22 +364,20 @@ int cli_record(int argc, char **argv)
         sk2_recording_writer_destroy(&self.writer);
         return CLI_EXIT_FAILURE;
     }
-    rc = cli_client_open(s_verb, opts.endpoint_arg, opts.timeout_ms, opts.browse_ms, self.endpoint,
-                         &self.client);
+    rc = cli_session_open(&self.session, s_verb, opts.endpoint_arg, opts.timeout_ms, opts.browse_ms,
+                          stdout, opts.has_status);
     if (rc != CLI_CONTINUE) {
         sk2_recording_writer_destroy(&self.writer);
         return rc;
     }
-    sk2_client_set_decode(self.client, false);
-    cli_status_init(&self.status, stdout, opts.has_status);
-    self.connect_until_us = sk2_clock_mono_us() + (int64_t)opts.timeout_ms * 1000;
-    while (s_step(&self))
+    /* Frames are written as they arrived: nothing to decode. */
+    sk2_client_set_decode(self.session.client, false);
+    static const cli_session_hooks_t hooks = {s_on_event, s_print_status};
+    while (cli_session_step(&self.session, &hooks, &self))
         ;
-    cli_status_close(&self.status);
-    sk2_client_destroy(&self.client);
+    double seconds = cli_session_seconds(&self.session);
+    cli_session_close(&self.session);
     uint64_t frames = sk2_recording_writer_frames(self.writer);
-    double seconds =
-        self.is_connected ? (double)(sk2_clock_mono_us() - self.started_us) / 1e6 : 0.0;
     if (sk2_recording_writer_close(self.writer) != 0 && !self.has_write_failed) {
         fprintf(stderr, "sk2 record: %s: %s\n", opts.path, sk2_recording_writer_why(self.writer));
         self.has_write_failed = true;
@@ -440,8 +387,8 @@ int cli_record(int argc, char **argv)
     printf("sk2 record: %llu frames, %.2f MB in %.2f s from %zu device(s) into %s, drops %llu\n",
            (unsigned long long)frames, cli_mb(bytes), seconds, self.device_count, opts.path,
            (unsigned long long)self.drops);
-    if (self.end_rc)
-        return self.end_rc;
+    if (self.session.end_rc)
+        return self.session.end_rc;
     if (self.has_write_failed)
         return CLI_EXIT_FAILURE;
     if (frames == 0) {

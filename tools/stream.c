@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "meter.h"
+#include "session.h"
 #include "sk2/sk2.h"
 
 static const char *const s_verb = "stream";
@@ -65,29 +66,19 @@ typedef struct {
 
 typedef struct {
     const stream_options_t *opts;
-    sk2_client_t *client;
-    char endpoint[CLI_ENDPOINT_MAX]; /* normalised */
-    cli_status_t status;
+    cli_session_t session;    /* client, clocks, status line */
     stream_device_t *devices; /* every device enabled so far */
     size_t device_count;
     size_t device_cap;
     stream_meter_t *meters; /* one per (device, stream, codec) seen so far */
     size_t meter_count;
     size_t meter_cap;
-    uint64_t frames;     /* frames received */
-    uint64_t wire_bytes; /* encoded bytes received */
-    uint64_t raw_bytes;  /* decoded pixel bytes */
-    uint64_t gaps;       /* frames missed (sequence jumps), streams endpoint only */
-    uint64_t mismatches; /* frames that are not the mock scene */
-    uint64_t removed;    /* DEVICE_REMOVED events */
-    bool is_connected;
-    bool is_done;             /* --frames reached, or the server said goodbye */
-    int end_rc;               /* exit code the loop ended with (server lost, ...), else 0 */
-    int64_t connect_until_us; /* give up waiting for `me` then */
-    int64_t connected_us;     /* when CONNECTED arrived */
-    int64_t stop_us;          /* --seconds after connecting, or CLI_NEVER */
-    int64_t next_status_us;   /* when the next status line is due */
-    int64_t last_status_us;   /* when the previous one was printed */
+    uint64_t frames;          /* frames received */
+    uint64_t wire_bytes;      /* encoded bytes received */
+    uint64_t raw_bytes;       /* decoded pixel bytes */
+    uint64_t gaps;            /* frames missed (sequence jumps), streams endpoint only */
+    uint64_t mismatches;      /* frames that are not the mock scene */
+    uint64_t removed;         /* DEVICE_REMOVED events */
     uint64_t last_frames;     /* frames at the previous status line */
     uint64_t last_wire_bytes; /* wire bytes at the previous status line */
 } stream_t;
@@ -286,13 +277,13 @@ static size_t s_subscribe(stream_t *self, const char *id)
     size_t taken = 0;
     for (size_t i = 0; i < self->opts->wanted_count; i++) {
         const stream_wanted_t *wanted = &self->opts->wanted[i];
-        int rc = sk2_client_subscribe(self->client, id, wanted->kind, wanted->codec);
+        int rc = sk2_client_subscribe(self->session.client, id, wanted->kind, wanted->codec);
         if (rc == 0) {
             taken++;
             continue;
         }
-        const char *offered = sk2_client_stream_codecs(self->client, id, wanted->kind);
-        cli_status_close(&self->status);
+        const char *offered = sk2_client_stream_codecs(self->session.client, id, wanted->kind);
+        cli_status_close(&self->session.status);
         if (rc == SK2_EUNSUPPORTED && offered)
             fprintf(stderr, "sk2 stream: device %s offers %s only in %s\n",
                     cli_safe(id, safe, sizeof safe), sk2_stream_kind_name(wanted->kind), offered);
@@ -317,9 +308,9 @@ static void s_enable(stream_t *self, const char *id)
         if (s_subscribe(self, id) == 0)
             return;
     } else {
-        int rc = sk2_client_enable_depth(self->client, id);
+        int rc = sk2_client_enable_depth(self->session.client, id);
         if (rc != 0) {
-            cli_status_close(&self->status);
+            cli_status_close(&self->session.status);
             fprintf(stderr, "sk2 stream: cannot stream device %s: %s\n",
                     cli_safe(id, safe, sizeof safe), sk2_strerror(rc));
             return;
@@ -329,28 +320,23 @@ static void s_enable(stream_t *self, const char *id)
         device->is_active = true;
     char endpoint[CLI_ENDPOINT_MAX];
     const char *name = self->opts->wanted_count > 0 ? "streams" : "depth";
-    const char *address = sk2_client_device_endpoint(self->client, id, name);
-    cli_status_note(&self->status, "sk2 stream: device %s %s %s", cli_safe(id, safe, sizeof safe),
-                    name, address ? cli_safe(address, endpoint, sizeof endpoint) : "?");
+    const char *address = sk2_client_device_endpoint(self->session.client, id, name);
+    cli_status_note(&self->session.status, "sk2 stream: device %s %s %s",
+                    cli_safe(id, safe, sizeof safe), name,
+                    address ? cli_safe(address, endpoint, sizeof endpoint) : "?");
 }
 
 /* ---- Events ---- */
 
 static void s_on_connected(stream_t *self)
 {
-    if (self->is_connected)
+    if (self->session.is_connected)
         return;
-    int64_t now_us = sk2_clock_mono_us();
-    self->is_connected = true;
-    self->connected_us = now_us;
-    self->last_status_us = now_us;
-    self->next_status_us = now_us + (int64_t)(self->opts->status_interval_s * 1e6);
-    if (self->opts->seconds > 0)
-        self->stop_us = now_us + (int64_t)(self->opts->seconds * 1e6);
+    cli_session_connected(&self->session, self->opts->seconds, self->opts->status_interval_s);
 
-    size_t count = sk2_client_device_count(self->client);
+    size_t count = sk2_client_device_count(self->session.client);
     for (size_t i = 0; i < count; i++) {
-        const char *id = sk2_client_device_id(self->client, i);
+        const char *id = sk2_client_device_id(self->session.client, i);
         if (id && s_is_wanted(self, id))
             s_enable(self, id);
     }
@@ -358,19 +344,19 @@ static void s_on_connected(stream_t *self)
         return;
     bool has_wanted = false;
     for (size_t i = 0; i < count; i++) {
-        const char *id = sk2_client_device_id(self->client, i);
+        const char *id = sk2_client_device_id(self->session.client, i);
         has_wanted |= id && s_is_wanted(self, id);
     }
     if (has_wanted) {
         /* The devices are there but refused every --stream: waiting would not change that. */
-        cli_status_close(&self->status);
-        fprintf(stderr, "sk2 stream: nothing to receive from %s\n", self->endpoint);
-        self->end_rc = CLI_EXIT_FAILURE;
-        self->is_done = true;
+        cli_status_close(&self->session.status);
+        fprintf(stderr, "sk2 stream: nothing to receive from %s\n", self->session.endpoint);
+        self->session.end_rc = CLI_EXIT_FAILURE;
+        self->session.is_done = true;
         return;
     }
-    cli_status_note(&self->status, "sk2 stream: %s serves no %s yet; waiting", self->endpoint,
-                    self->opts->device_id ? "such device" : "devices");
+    cli_status_note(&self->session.status, "sk2 stream: %s serves no %s yet; waiting",
+                    self->session.endpoint, self->opts->device_id ? "such device" : "devices");
 }
 
 static void s_on_removed(stream_t *self, const char *id)
@@ -381,7 +367,7 @@ static void s_on_removed(stream_t *self, const char *id)
     char safe[SK2_DEVICE_ID_MAX * 4 + 1];
     device->is_active = false;
     self->removed++;
-    cli_status_note(&self->status, "sk2 stream: device %s removed",
+    cli_status_note(&self->session.status, "sk2 stream: device %s removed",
                     cli_safe(id, safe, sizeof safe));
 }
 
@@ -427,7 +413,7 @@ static void s_check_mock(stream_t *self, const sk2_frame_t *frame, const char *i
     self->mismatches++;
     if (self->mismatches <= STREAM_MISMATCH_NOTES) {
         char safe[SK2_DEVICE_ID_MAX * 4 + 1];
-        cli_status_close(&self->status);
+        cli_status_close(&self->session.status);
         fprintf(stderr, "sk2 stream: frame %llu (%ux%u %s) of device %s is not the mock scene%s\n",
                 (unsigned long long)self->frames, (unsigned)sk2_frame_width(frame),
                 (unsigned)sk2_frame_height(frame), sk2_pixel_format_name(sk2_frame_format(frame)),
@@ -459,19 +445,19 @@ static void s_on_frame(stream_t *self, const sk2_event_t *event)
     if (self->opts->is_check_mock)
         s_check_mock(self, frame, id, codec ? codec : "");
     if (self->opts->frames > 0 && self->frames >= (uint64_t)self->opts->frames)
-        self->is_done = true;
+        self->session.is_done = true;
 }
 
-static void s_on_event(stream_t *self, const sk2_event_t *event)
+static void s_on_event(void *verb, const sk2_event_t *event)
 {
+    stream_t *self = verb;
     const char *id = sk2_event_device_id(event);
-    char reason[256];
     switch (sk2_event_type(event)) {
     case SK2_EVENT_CONNECTED:
         s_on_connected(self);
         break;
     case SK2_EVENT_DEVICE_ADDED:
-        if (self->is_connected && id && s_is_wanted(self, id))
+        if (self->session.is_connected && id && s_is_wanted(self, id))
             s_enable(self, id);
         break;
     case SK2_EVENT_DEVICE_REMOVED:
@@ -479,16 +465,6 @@ static void s_on_event(stream_t *self, const sk2_event_t *event)
         break;
     case SK2_EVENT_FRAME:
         s_on_frame(self, event);
-        break;
-    case SK2_EVENT_DISCONNECTED:
-        cli_status_close(&self->status);
-        self->end_rc = cli_report_lost(s_verb, self->endpoint, event, self->opts->timeout_ms);
-        self->is_done = true;
-        break;
-    case SK2_EVENT_ERROR:
-        cli_status_close(&self->status);
-        fprintf(stderr, "sk2 stream: %s answered with an error: %s\n", self->endpoint,
-                cli_event_reason(event, reason, sizeof reason));
         break;
     default:
         break;
@@ -551,19 +527,19 @@ static void s_print_stream_status(stream_t *self, int64_t interval_us)
     if (self->opts->is_check_mock && used < sizeof line)
         snprintf(line + strlen(line), sizeof line - strlen(line), " | mismatches %llu",
                  (unsigned long long)self->mismatches);
-    cli_status_print(&self->status, "%s", line);
+    cli_status_print(&self->session.status, "%s", line);
 }
 
-static void s_print_status(stream_t *self, int64_t now_us)
+static void s_print_status(void *verb, int64_t interval_us)
 {
-    int64_t interval_us = now_us - self->last_status_us;
+    stream_t *self = verb;
     if (self->opts->wanted_count > 0) {
         s_print_stream_status(self, interval_us);
     } else {
         char mismatches[32] = "n/a";
         if (self->opts->is_check_mock)
             snprintf(mismatches, sizeof mismatches, "%llu", (unsigned long long)self->mismatches);
-        cli_status_print(&self->status,
+        cli_status_print(&self->session.status,
                          "frames %llu | %.1f fps | %.2f MB/s wire | ratio %.2f | devices %zu | "
                          "mismatches %s | gaps n/a",
                          (unsigned long long)self->frames,
@@ -572,13 +548,8 @@ static void s_print_status(stream_t *self, int64_t now_us)
                          s_ratio(self->raw_bytes, self->wire_bytes), s_active_devices(self),
                          mismatches);
     }
-    self->last_status_us = now_us;
     self->last_frames = self->frames;
     self->last_wire_bytes = self->wire_bytes;
-    int64_t step_us = (int64_t)(self->opts->status_interval_s * 1e6);
-    self->next_status_us += step_us;
-    if (self->next_status_us <= now_us)
-        self->next_status_us = now_us + step_us;
 }
 
 /* A JSON number, or null for an unknown (negative) value. */
@@ -660,9 +631,8 @@ static void s_print_text(const stream_t *self, double seconds)
 
 static void s_print_summary(stream_t *self)
 {
-    cli_status_close(&self->status);
-    double seconds =
-        self->is_connected ? (double)(sk2_clock_mono_us() - self->connected_us) / 1e6 : 0.0;
+    cli_status_close(&self->session.status);
+    double seconds = cli_session_seconds(&self->session);
     if (self->opts->is_json)
         s_print_json(self, seconds);
     else
@@ -674,8 +644,8 @@ static void s_print_summary(stream_t *self)
 /* The exit code once the loop has ended. */
 static int s_exit_code(const stream_t *self)
 {
-    if (self->end_rc)
-        return self->end_rc;
+    if (self->session.end_rc)
+        return self->session.end_rc;
     if (self->mismatches > 0)
         return CLI_EXIT_FAILURE;
     if (self->frames == 0) {
@@ -692,51 +662,6 @@ static int s_exit_code(const stream_t *self)
     return CLI_EXIT_OK;
 }
 
-/* The next moment the loop must wake up for, besides events. */
-static int64_t s_next_deadline(const stream_t *self)
-{
-    if (!self->is_connected)
-        return self->connect_until_us;
-    return self->stop_us < self->next_status_us ? self->stop_us : self->next_status_us;
-}
-
-/* One turn: checks the clocks, then waits for and handles at most one event. Returns false
- * when the loop must end. */
-static bool s_step(stream_t *self)
-{
-    if (self->is_done || cli_is_interrupted())
-        return false;
-    int64_t now_us = sk2_clock_mono_us();
-    if (!self->is_connected && now_us >= self->connect_until_us) {
-        self->end_rc = cli_report_lost(s_verb, self->endpoint, NULL, self->opts->timeout_ms);
-        return false;
-    }
-    if (self->is_connected && now_us >= self->stop_us)
-        return false;
-    if (self->is_connected && now_us >= self->next_status_us)
-        s_print_status(self, now_us);
-
-    /* Slices of 250 ms at most: a signal that lands on a library thread still stops us soon. */
-    sk2_event_t *event = NULL;
-    int rc = sk2_client_recv(self->client, &event, cli_wait_ms(now_us, s_next_deadline(self), 250));
-    if (rc == SK2_ETIMEDOUT || rc == SK2_EINTR)
-        return true;
-    if (rc == SK2_ESTATE) {
-        cli_status_close(&self->status);
-        self->end_rc = cli_report_lost(s_verb, self->endpoint, NULL, self->opts->timeout_ms);
-        return false;
-    }
-    if (rc != 0) {
-        cli_status_close(&self->status);
-        fprintf(stderr, "sk2 stream: %s\n", sk2_strerror(rc));
-        self->end_rc = CLI_EXIT_FAILURE;
-        return false;
-    }
-    s_on_event(self, event);
-    sk2_event_destroy(&event);
-    return true;
-}
-
 int cli_stream(int argc, char **argv)
 {
     stream_options_t opts = {.status_interval_s = 1.0,
@@ -747,20 +672,18 @@ int cli_stream(int argc, char **argv)
     if (rc != CLI_CONTINUE)
         return rc;
 
-    stream_t self = {.opts = &opts, .stop_us = CLI_NEVER, .next_status_us = CLI_NEVER};
-    rc = cli_client_open(s_verb, opts.endpoint_arg, opts.timeout_ms, opts.browse_ms, self.endpoint,
-                         &self.client);
+    stream_t self = {.opts = &opts};
+    /* With --json, stdout holds only the summary: status lines and notes go to stderr. */
+    rc = cli_session_open(&self.session, s_verb, opts.endpoint_arg, opts.timeout_ms, opts.browse_ms,
+                          opts.is_json ? stderr : stdout, opts.has_status);
     if (rc != CLI_CONTINUE)
         return rc;
-    /* With --json, stdout holds only the summary: status lines and notes go to stderr. */
-    cli_status_init(&self.status, opts.is_json ? stderr : stdout, opts.has_status);
-    self.connect_until_us = sk2_clock_mono_us() + (int64_t)opts.timeout_ms * 1000;
-
-    while (s_step(&self))
+    static const cli_session_hooks_t hooks = {s_on_event, s_print_status};
+    while (cli_session_step(&self.session, &hooks, &self))
         ;
     s_print_summary(&self);
     rc = s_exit_code(&self);
-    sk2_client_destroy(&self.client);
+    cli_session_close(&self.session);
     for (size_t i = 0; i < self.meter_count; i++)
         meter_free(&self.meters[i].meter);
     free(self.meters);
