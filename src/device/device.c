@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -66,6 +67,10 @@ struct sk2_device {
     sk2_device_lost_fn *lost_handler;   /* set while not running, read by backend threads */
     void *lost_arg;
     _Atomic bool is_lost; /* set once by sk2_device_report_lost() */
+    /* Declared by backends without stream_count/stream_info/serial, during open. */
+    sk2_stream_info_t streams[SK2_DEVICE_MAX_STREAMS];
+    size_t stream_count;
+    char serial[SK2_CAMERA_SERIAL_MAX + 1];
 };
 
 size_t sk2_device_backend_count(void)
@@ -306,7 +311,7 @@ int sk2_device_open(sk2_device_t *self)
     if (rc != 0)
         return rc;
     /* The backends are part of this library: more streams than we number is our bug. */
-    assert(self->backend->stream_count(self->impl) <= SK2_DEVICE_MAX_STREAMS);
+    assert(sk2_device_stream_count(self) <= SK2_DEVICE_MAX_STREAMS);
     self->state = S_STATE_OPEN;
     /* Depth is what every client of the original protocol wants; the rest costs until asked. */
     sk2_device_set_stream_enabled(self, SK2_STREAM_DEPTH, true);
@@ -371,16 +376,35 @@ const char *sk2_device_backend(const sk2_device_t *self)
 
 size_t sk2_device_stream_count(const sk2_device_t *self)
 {
-    return self->backend->stream_count(self->impl);
+    return self->backend->stream_count ? self->backend->stream_count(self->impl)
+                                       : self->stream_count;
 }
 
 int sk2_device_stream_info(const sk2_device_t *self, size_t index, sk2_stream_info_t *info)
 {
     if (!info)
         return SK2_EINVAL;
-    if (index >= self->backend->stream_count(self->impl))
+    if (index >= sk2_device_stream_count(self))
         return SK2_ENOTFOUND;
-    return self->backend->stream_info(self->impl, index, info);
+    if (self->backend->stream_info)
+        return self->backend->stream_info(self->impl, index, info);
+    *info = self->streams[index];
+    return 0;
+}
+
+int sk2_device_set_streams(sk2_device_t *self, const sk2_stream_info_t *infos, size_t count)
+{
+    if (count > SK2_DEVICE_MAX_STREAMS)
+        return SK2_ELIMIT;
+    if (count > 0)
+        memcpy(self->streams, infos, count * sizeof *infos);
+    self->stream_count = count;
+    return 0;
+}
+
+void sk2_device_set_serial(sk2_device_t *self, const char *serial)
+{
+    snprintf(self->serial, sizeof self->serial, "%s", serial ? serial : "");
 }
 
 uint64_t sk2_device_frames_produced(const sk2_device_t *self)
@@ -457,7 +481,9 @@ bool sk2_device_stream_wanted(const sk2_device_t *self, size_t stream_index)
 
 const char *sk2_device_serial(const sk2_device_t *self)
 {
-    const char *serial = self && self->backend->serial ? self->backend->serial(self->impl) : NULL;
+    if (!self)
+        return "";
+    const char *serial = self->backend->serial ? self->backend->serial(self->impl) : self->serial;
     return serial ? serial : "";
 }
 

@@ -37,11 +37,14 @@ typedef struct {
     int (*start)(void *impl);
     /* Stops capture and returns only when no backend thread will emit again. Cannot fail. */
     void (*stop)(void *impl);
-    /* Streams on offer, at most SK2_DEVICE_MAX_STREAMS; fixed once open. */
+    /* Streams on offer, at most SK2_DEVICE_MAX_STREAMS; fixed once open. NULL for a backend
+     * that declares its streams in open() with sk2_device_set_streams(). */
     size_t (*stream_count)(const void *impl);
-    /* Fills *info for a stream index below stream_count(). Returns 0 or SK2_ENOTFOUND. */
+    /* Fills *info for a stream index below stream_count(). Returns 0 or SK2_ENOTFOUND. NULL
+     * exactly when stream_count is. */
     int (*stream_info)(const void *impl, size_t index, sk2_stream_info_t *info);
-    /* The serial number, or NULL for none. Valid after open. */
+    /* The serial number, or NULL for none. Valid after open. NULL for a backend that declares
+     * it in open() with sk2_device_set_serial() (or has none). */
     const char *(*serial)(const void *impl);
     /* Sets the colour stream's size before open; NULL if it cannot be chosen. Returns 0 or
      * SK2_EINVAL. */
@@ -53,6 +56,13 @@ typedef struct {
      * Returns 0 or SK2_EINVAL. */
     int (*set_uri)(void *impl, const char *uri);
 } sk2_device_backend_t;
+
+/* For backends that learn their streams when they open (cameras, recordings): declares them,
+ * from open() only; the device keeps a copy and answers sk2_device_stream_count/_info with it.
+ * Returns 0 or SK2_ELIMIT (more than SK2_DEVICE_MAX_STREAMS). */
+int sk2_device_set_streams(sk2_device_t *self, const sk2_stream_info_t *infos, size_t count);
+/* Likewise the serial number (copied, truncated to SK2_CAMERA_SERIAL_MAX). */
+void sk2_device_set_serial(sk2_device_t *self, const char *serial);
 
 /* Hands a captured frame of stream `stream_index` to the device, which takes ownership of
  * *frame_p (and sets it to NULL), stamps its sequence number (consecutive from 0 per stream

@@ -52,9 +52,7 @@ typedef struct {
     freenect_frame_mode depth_mode, color_mode, ir_mode;
     bool is_depth_mm; /* depth_mode is FREENECT_DEPTH_MM, else 11-bit raw */
     bool has_color, has_ir;
-    sk2_stream_info_t infos[3];
     int index_of[5]; /* stream index per sk2_stream_kind_t, S_NONE if not offered */
-    size_t stream_count;
     uint16_t raw_to_mm[S_RAW_COUNT];
     sk2_device_thread_t thread; /* runs the event loop; its start is the origin of timestamps */
     /* Capture thread only: */
@@ -331,12 +329,14 @@ static void s_find_modes(s_freenect_t *self)
     }
 }
 
+/* Declares the streams (and serial) the open camera offers to the device. */
 static void s_describe(s_freenect_t *self)
 {
+    sk2_stream_info_t infos[3];
+    size_t count = 0;
     for (size_t k = 0; k < 5; k++)
         self->index_of[k] = S_NONE;
-    self->stream_count = 0;
-    sk2_stream_info_t *info = &self->infos[self->stream_count];
+    sk2_stream_info_t *info = &infos[count];
     *info = (sk2_stream_info_t){.kind = SK2_STREAM_DEPTH,
                                 .format = SK2_PIXEL_DEPTH_MM16,
                                 .width = (uint32_t)self->depth_mode.width,
@@ -356,25 +356,25 @@ static void s_describe(s_freenect_t *self)
                 (sk2_intrinsics_t){.fx = 1000.0 / wx, .fy = 1000.0 / wx, .cx = cx, .cy = cy};
         }
     }
-    self->index_of[SK2_STREAM_DEPTH] = (int)self->stream_count++;
+    self->index_of[SK2_STREAM_DEPTH] = (int)count++;
     if (self->has_color) {
-        self->infos[self->stream_count] =
-            (sk2_stream_info_t){.kind = SK2_STREAM_COLOR,
-                                .format = SK2_PIXEL_RGB24,
-                                .width = (uint32_t)self->color_mode.width,
-                                .height = (uint32_t)self->color_mode.height,
-                                .fps = self->color_mode.framerate};
-        self->index_of[SK2_STREAM_COLOR] = (int)self->stream_count++;
+        infos[count] = (sk2_stream_info_t){.kind = SK2_STREAM_COLOR,
+                                           .format = SK2_PIXEL_RGB24,
+                                           .width = (uint32_t)self->color_mode.width,
+                                           .height = (uint32_t)self->color_mode.height,
+                                           .fps = self->color_mode.framerate};
+        self->index_of[SK2_STREAM_COLOR] = (int)count++;
     }
     if (self->has_ir) {
-        self->infos[self->stream_count] =
-            (sk2_stream_info_t){.kind = SK2_STREAM_IR,
-                                .format = SK2_PIXEL_GRAY16,
-                                .width = (uint32_t)self->ir_mode.width,
-                                .height = (uint32_t)self->ir_mode.height,
-                                .fps = self->ir_mode.framerate};
-        self->index_of[SK2_STREAM_IR] = (int)self->stream_count++;
+        infos[count] = (sk2_stream_info_t){.kind = SK2_STREAM_IR,
+                                           .format = SK2_PIXEL_GRAY16,
+                                           .width = (uint32_t)self->ir_mode.width,
+                                           .height = (uint32_t)self->ir_mode.height,
+                                           .fps = self->ir_mode.framerate};
+        self->index_of[SK2_STREAM_IR] = (int)count++;
     }
+    sk2_device_set_streams(self->owner, infos, count);
+    sk2_device_set_serial(self->owner, self->serial);
 }
 
 /* Parses "#N" (the Nth camera libfreenect lists); returns N, 0 for "", or -1. */
@@ -443,27 +443,6 @@ static void s_stop(void *impl)
     sk2_device_thread_stop(&self->thread);
 }
 
-static size_t s_stream_count(const void *impl)
-{
-    const s_freenect_t *self = impl;
-    return self->stream_count;
-}
-
-static int s_stream_info(const void *impl, size_t index, sk2_stream_info_t *info)
-{
-    const s_freenect_t *self = impl;
-    if (index >= self->stream_count)
-        return SK2_ENOTFOUND;
-    *info = self->infos[index];
-    return 0;
-}
-
-static const char *s_serial(const void *impl)
-{
-    const s_freenect_t *self = impl;
-    return self->serial;
-}
-
 const sk2_device_backend_t sk2_device_backend_freenect = {
     .name = "freenect",
     .create = s_create,
@@ -471,9 +450,6 @@ const sk2_device_backend_t sk2_device_backend_freenect = {
     .open = s_open,
     .start = s_start,
     .stop = s_stop,
-    .stream_count = s_stream_count,
-    .stream_info = s_stream_info,
-    .serial = s_serial,
     .enumerate = s_enumerate,
     .set_uri = s_set_uri,
 };

@@ -325,14 +325,9 @@ static int s_open(void *impl)
     self->scene = malloc((size_t)SK2_MOCK_WIDTH * SK2_MOCK_HEIGHT * sizeof(uint16_t));
     if (!self->scene)
         return SK2_ENOMEM;
-    snprintf(self->serial, sizeof self->serial, "mock-%.12s", sk2_device_id(self->owner));
+    memcpy(self->serial, serial, sizeof serial);
+    sk2_device_set_serial(self->owner, self->serial);
     return 0;
-}
-
-static const char *s_serial(const void *impl)
-{
-    const s_mock_t *self = impl;
-    return self->serial;
 }
 
 static int s_set_color_size(void *impl, uint32_t width, uint32_t height)
@@ -429,6 +424,5 @@ const sk2_device_backend_t sk2_device_backend_mock = {
     .stop = s_stop,
     .stream_count = s_stream_count,
     .stream_info = s_stream_info,
-    .serial = s_serial,
     .set_color_size = s_set_color_size,
 };

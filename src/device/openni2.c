@@ -304,6 +304,8 @@ static int s_open(void *impl)
     atomic_store(&self->is_unplugged, false);
     if (oniRegisterDeviceCallbacks(&callbacks, self, &self->callbacks) != ONI_STATUS_OK)
         self->callbacks = NULL; /* the stall watch still notices a camera gone */
+    sk2_device_set_streams(self->owner, self->infos, self->stream_count);
+    sk2_device_set_serial(self->owner, self->serial);
     SK2_INFO("openni2", "%s open (%s %s), %zu streams", self->open_uri, info.vendor, info.name,
              self->stream_count);
     return 0;
@@ -475,27 +477,6 @@ static void s_stop(void *impl)
     sk2_device_thread_stop(&self->thread);
 }
 
-static size_t s_stream_count(const void *impl)
-{
-    const s_oni_t *self = impl;
-    return self->stream_count;
-}
-
-static int s_stream_info(const void *impl, size_t index, sk2_stream_info_t *info)
-{
-    const s_oni_t *self = impl;
-    if (index >= self->stream_count)
-        return SK2_ENOTFOUND;
-    *info = self->infos[index];
-    return 0;
-}
-
-static const char *s_serial(const void *impl)
-{
-    const s_oni_t *self = impl;
-    return self->serial;
-}
-
 const sk2_device_backend_t sk2_device_backend_openni2 = {
     .name = "openni2",
     .create = s_create,
@@ -503,9 +484,6 @@ const sk2_device_backend_t sk2_device_backend_openni2 = {
     .open = s_open,
     .start = s_start,
     .stop = s_stop,
-    .stream_count = s_stream_count,
-    .stream_info = s_stream_info,
-    .serial = s_serial,
     .enumerate = s_enumerate,
     .set_uri = s_set_uri,
 };

@@ -39,7 +39,6 @@ typedef struct {
     size_t frame_count;
     int64_t origin_us; /* capture time of its first frame */
     int64_t span_us;   /* recorded time one loop takes */
-    char serial[SK2_DEVICE_ID_MAX + 1];
     /* Playing position, kept across stop and start: capture thread only while running. */
     size_t position;
     uint64_t loops;
@@ -249,8 +248,8 @@ static int s_open(void *impl)
     const char *id = sk2_recording_reader_device_id(self->reader, self->recorded_device);
     if (sk2_device_set_id(self->owner, id) != 0)
         SK2_WARN("replay", "recorded id '%.64s' is not a valid device id; a new one is used", id);
-    snprintf(self->serial, sizeof self->serial, "%s",
-             sk2_recording_reader_device_serial(self->reader, self->recorded_device));
+    sk2_device_set_serial(self->owner,
+                          sk2_recording_reader_device_serial(self->reader, self->recorded_device));
     return 0;
 }
 
@@ -266,6 +265,8 @@ static void s_stop(void *impl)
     sk2_device_thread_stop(&self->thread);
 }
 
+/* The streams as recorded, answered here rather than declared at open because their rate
+ * follows sk2_device_set_replay_rate(), which may change after open. */
 static size_t s_stream_count(const void *impl)
 {
     const s_replay_t *self = impl;
@@ -282,12 +283,6 @@ static int s_stream_info(const void *impl, size_t index, sk2_stream_info_t *info
     return 0;
 }
 
-static const char *s_serial(const void *impl)
-{
-    const s_replay_t *self = impl;
-    return self->serial;
-}
-
 const sk2_device_backend_t sk2_device_backend_replay = {
     .name = "replay",
     .create = s_create,
@@ -298,7 +293,6 @@ const sk2_device_backend_t sk2_device_backend_replay = {
     .stop = s_stop,
     .stream_count = s_stream_count,
     .stream_info = s_stream_info,
-    .serial = s_serial,
     .set_color_size = NULL,
 };
 
