@@ -288,39 +288,6 @@ static void s_run(const bench_codec_t *codec, input_t *inputs, size_t n, int rep
 
 /* ---- Input ---- */
 
-static sk2_frame_t *s_read_png16(const char *path)
-{
-    FILE *file = fopen(path, "rb");
-    if (!file)
-        return NULL;
-    sk2_frame_t *frame = NULL;
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png_create_info_struct(png);
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_read_struct(&png, &info, NULL);
-        fclose(file);
-        sk2_frame_destroy(&frame);
-        return NULL;
-    }
-    png_init_io(png, file);
-    png_read_info(png, info);
-    if (png_get_bit_depth(png, info) != 16 ||
-        png_get_color_type(png, info) != PNG_COLOR_TYPE_GRAY ||
-        png_get_interlace_type(png, info) != PNG_INTERLACE_NONE)
-        png_error(png, "not a 16-bit grayscale PNG");
-    frame = sk2_frame_new(SK2_STREAM_DEPTH, SK2_PIXEL_DEPTH_MM16, png_get_image_width(png, info),
-                          png_get_image_height(png, info));
-    if (!frame)
-        png_error(png, "too large");
-    png_set_swap(png);
-    uint32_t w = sk2_frame_width(frame);
-    for (uint32_t y = 0; y < sk2_frame_height(frame); y++)
-        png_read_row(png, (png_bytep)(sk2_frame_data16(frame) + (size_t)y * w), NULL);
-    png_destroy_read_struct(&png, &info, NULL);
-    fclose(file);
-    return frame;
-}
-
 /* The scene of the six Azure Kinect test frames; any other file is a set of its own. */
 static const char *s_set_of(const char *path)
 {
@@ -396,9 +363,13 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         inputs[i].path = paths[i];
         inputs[i].set = s_set_of(paths[i]);
-        inputs[i].frame = s_read_png16(paths[i]);
-        if (!inputs[i].frame) {
-            fprintf(stderr, "bench_codecs: %s: not a readable 16-bit grayscale PNG\n", paths[i]);
+        char why[256] = "";
+        if (sk2_frame_read_png(paths[i], SK2_PIXEL_DEPTH_MM16, &inputs[i].frame, why, sizeof why) !=
+                0 ||
+            sk2_frame_format(inputs[i].frame) != SK2_PIXEL_DEPTH_MM16) {
+            fprintf(stderr, "bench_codecs: %s: %s\n", paths[i],
+                    why[0] ? why : "not a 16-bit grayscale PNG");
+            sk2_frame_destroy(&inputs[i].frame);
             return 1;
         }
         inputs[i].back = sk2_frame_dup(inputs[i].frame);

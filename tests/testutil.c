@@ -2,8 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <png.h>
-
 #include "testutil.h"
 
 uint8_t *testutil_read_file(const char *path, size_t *size)
@@ -48,63 +46,14 @@ void testutil_fill_noise(sk2_frame_t *frame, uint32_t seed, uint16_t max)
     }
 }
 
-/* The libpng part of testutil_read_png16. libpng reports errors by longjmp to the setjmp
- * below; the only locals used after one (png, info) do not change after setjmp, and what was
- * allocated on the way is left in *frame and *row for the caller to free. */
-static int s_png_decode(FILE *file, sk2_frame_t **frame, uint8_t **row)
-{
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!info) {
-        png_destroy_read_struct(&png, NULL, NULL);
-        return -1;
-    }
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_read_struct(&png, &info, NULL);
-        return -1;
-    }
-    png_init_io(png, file);
-    png_read_info(png, info);
-    png_uint_32 width = png_get_image_width(png, info);
-    png_uint_32 height = png_get_image_height(png, info);
-    if (png_get_bit_depth(png, info) != 16 ||
-        png_get_color_type(png, info) != PNG_COLOR_TYPE_GRAY ||
-        png_get_interlace_type(png, info) != PNG_INTERLACE_NONE) {
-        png_destroy_read_struct(&png, &info, NULL);
-        return -1;
-    }
-    *frame = sk2_frame_new(SK2_STREAM_DEPTH, SK2_PIXEL_DEPTH_MM16, width, height);
-    *row = *frame ? malloc((size_t)width * 2) : NULL;
-    if (!*row) {
-        png_destroy_read_struct(&png, &info, NULL);
-        return -1;
-    }
-    uint16_t *px = sk2_frame_data16(*frame);
-    for (png_uint_32 y = 0; y < height; y++) {
-        png_read_row(png, *row, NULL);
-        /* PNG stores 16-bit samples big-endian, whatever the host. */
-        for (png_uint_32 x = 0; x < width; x++)
-            px[(size_t)y * width + x] = (uint16_t)((*row)[2 * x] << 8 | (*row)[2 * x + 1]);
-    }
-    png_read_end(png, NULL);
-    png_destroy_read_struct(&png, &info, NULL);
-    return 0;
-}
-
 int testutil_read_png16(const char *path, sk2_frame_t **frame)
 {
-    *frame = NULL;
-    FILE *file = fopen(path, "rb");
-    if (!file)
+    /* The library's reader; only 16-bit grayscale is a depth frame here. */
+    if (sk2_frame_read_png(path, SK2_PIXEL_DEPTH_MM16, frame, NULL, 0) != 0)
         return -1;
-    sk2_frame_t *decoded = NULL;
-    uint8_t *row = NULL;
-    int rc = s_png_decode(file, &decoded, &row);
-    fclose(file);
-    free(row);
-    if (rc == 0)
-        *frame = decoded;
-    else
-        sk2_frame_destroy(&decoded);
-    return rc;
+    if (sk2_frame_format(*frame) != SK2_PIXEL_DEPTH_MM16) {
+        sk2_frame_destroy(frame);
+        return -1;
+    }
+    return 0;
 }

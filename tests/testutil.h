@@ -17,8 +17,8 @@ const char *testutil_data_path(const char *name);
 void testutil_fill_noise(sk2_frame_t *frame, uint32_t seed, uint16_t max);
 
 /* Reads a 16-bit grayscale PNG into a new SK2_PIXEL_DEPTH_MM16 depth frame (caller destroys
- * it), pixels in host order. Returns 0, or -1 (and *frame NULL) if the file cannot be read or
- * is not a non-interlaced 16-bit grayscale PNG. */
+ * it), pixels in host order, through sk2_frame_read_png. Returns 0, or -1 (and *frame NULL) if the
+ * file cannot be read or is not a non-interlaced 16-bit grayscale PNG. */
 int testutil_read_png16(const char *path, sk2_frame_t **frame);
 
 #endif
