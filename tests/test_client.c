@@ -12,6 +12,7 @@
 #include <czmq.h>
 
 #include "sk2/sk2.h"
+#include "testutil.h"
 
 static sk2_server_t *s_server(int devices)
 {
@@ -25,33 +26,12 @@ static sk2_server_t *s_server(int devices)
     return server;
 }
 
-/* Receives events until one of `type` arrives (returned, owned) or timeout_ms passes. Other
- * events are counted into seen[type] and dropped. */
-static sk2_event_t *s_wait(sk2_client_t *client, sk2_event_type_t type, int timeout_ms, int *seen)
-{
-    int64_t deadline = sk2_clock_mono_us() + timeout_ms * 1000LL;
-    while (sk2_clock_mono_us() < deadline) {
-        sk2_event_t *event = NULL;
-        int rc = sk2_client_recv(client, &event, 100);
-        if (rc == SK2_ETIMEDOUT)
-            continue;
-        if (rc != 0)
-            return NULL;
-        if (sk2_event_type(event) == type)
-            return event;
-        if (seen)
-            seen[sk2_event_type(event)]++;
-        sk2_event_destroy(&event);
-    }
-    return NULL;
-}
-
 static sk2_client_t *s_connected(sk2_server_t *server)
 {
     sk2_client_t *client = sk2_client_new();
     assert_non_null(client);
     assert_int_equal(sk2_client_connect(client, sk2_server_endpoint(server)), 0);
-    sk2_event_t *event = s_wait(client, SK2_EVENT_CONNECTED, 5000, NULL);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_CONNECTED, NULL, 5000, NULL);
     assert_non_null(event);
     sk2_event_destroy(&event);
     return client;
@@ -89,13 +69,13 @@ static void test_connect_reports_the_server_and_each_device(void **state)
     /* "host:port" means tcp. */
     assert_int_equal(sk2_client_connect(client, sk2_server_endpoint(server) + 6), 0);
     assert_int_equal(sk2_client_connect(client, sk2_server_endpoint(server)), SK2_ESTATE);
-    sk2_event_t *event = s_wait(client, SK2_EVENT_CONNECTED, 5000, NULL);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_CONNECTED, NULL, 5000, NULL);
     assert_non_null(event);
     sk2_event_destroy(&event);
     assert_string_equal(sk2_client_server_name(client), "client test");
     assert_int_equal(sk2_client_device_count(client), 2);
     for (int i = 0; i < 2; i++) {
-        event = s_wait(client, SK2_EVENT_DEVICE_ADDED, 1000, NULL);
+        event = testutil_wait_event(client, SK2_EVENT_DEVICE_ADDED, NULL, 1000, NULL);
         assert_non_null(event);
         assert_string_equal(sk2_event_device_id(event), sk2_client_device_id(client, (size_t)i));
         sk2_event_destroy(&event);
@@ -120,7 +100,7 @@ static void test_depth_frames_arrive_decoded_and_bit_exact(void **state)
     assert_int_equal(sk2_client_enable_depth(client, id), 0);
     assert_int_equal(sk2_client_enable_depth(client, id), 0); /* idempotent */
     for (uint64_t i = 0; i < 15; i++) {
-        sk2_event_t *event = s_wait(client, SK2_EVENT_FRAME, 5000, NULL);
+        sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_FRAME, NULL, 5000, NULL);
         assert_non_null(event);
         const sk2_frame_t *frame = sk2_event_frame(event);
         assert_non_null(frame);
@@ -142,9 +122,9 @@ static void test_depth_frames_arrive_decoded_and_bit_exact(void **state)
     }
     /* Disabled: after the frames already in flight, nothing more. */
     assert_int_equal(sk2_client_disable_depth(client, id), 0);
-    sk2_event_t *event = s_wait(client, SK2_EVENT_FRAME, 400, NULL);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_FRAME, NULL, 400, NULL);
     sk2_event_destroy(&event);
-    event = s_wait(client, SK2_EVENT_FRAME, 400, NULL);
+    event = testutil_wait_event(client, SK2_EVENT_FRAME, NULL, 400, NULL);
     assert_null(event);
     sk2_client_destroy(&client);
     sk2_server_destroy(&server);
@@ -158,7 +138,7 @@ static void test_ping_gets_a_pong_with_its_round_trip(void **state)
     assert_int_equal(sk2_client_ping(client), 0);
     assert_int_equal(sk2_client_ping(client), 0); /* pipelined */
     for (int i = 0; i < 2; i++) {
-        sk2_event_t *event = s_wait(client, SK2_EVENT_PONG, 5000, NULL);
+        sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_PONG, NULL, 5000, NULL);
         assert_non_null(event);
         assert_true(sk2_event_rtt_us(event) > 0 && sk2_event_rtt_us(event) < 5000000);
         sk2_event_destroy(&event);
@@ -174,25 +154,25 @@ static void test_devices_added_and_removed_on_the_server_become_events(void **st
     sk2_client_t *client = sk2_client_new();
     assert_int_equal(sk2_client_set_heartbeat_ms(client, 100), 0);
     assert_int_equal(sk2_client_connect(client, sk2_server_endpoint(server)), 0);
-    sk2_event_t *event = s_wait(client, SK2_EVENT_DEVICE_ADDED, 5000, NULL);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_DEVICE_ADDED, NULL, 5000, NULL);
     assert_non_null(event);
     sk2_event_destroy(&event);
 
     sk2_device_t *device = sk2_device_new("mock");
     assert_int_equal(sk2_device_set_id(device, "second"), 0);
     assert_int_equal(sk2_server_add_device(server, &device), 0);
-    event = s_wait(client, SK2_EVENT_DEVICE_ADDED, 3000, NULL);
+    event = testutil_wait_event(client, SK2_EVENT_DEVICE_ADDED, NULL, 3000, NULL);
     assert_non_null(event);
     assert_string_equal(sk2_event_device_id(event), "second");
     sk2_event_destroy(&event);
     assert_int_equal(sk2_client_enable_depth(client, "second"), 0);
-    event = s_wait(client, SK2_EVENT_FRAME, 3000, NULL);
+    event = testutil_wait_event(client, SK2_EVENT_FRAME, NULL, 3000, NULL);
     assert_non_null(event);
     assert_string_equal(sk2_event_device_id(event), "second");
     sk2_event_destroy(&event);
 
     assert_int_equal(sk2_server_remove_device(server, "second"), 0);
-    event = s_wait(client, SK2_EVENT_DEVICE_REMOVED, 3000, NULL);
+    event = testutil_wait_event(client, SK2_EVENT_DEVICE_REMOVED, NULL, 3000, NULL);
     assert_non_null(event);
     assert_string_equal(sk2_event_device_id(event), "second");
     sk2_event_destroy(&event);
@@ -210,13 +190,13 @@ static void test_a_dead_server_is_reported_lost_after_the_timeout(void **state)
     assert_int_equal(sk2_client_set_heartbeat_ms(client, 100), 0);
     assert_int_equal(sk2_client_set_response_timeout_ms(client, 500), 0);
     assert_int_equal(sk2_client_connect(client, sk2_server_endpoint(server)), 0);
-    sk2_event_t *event = s_wait(client, SK2_EVENT_CONNECTED, 5000, NULL);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_CONNECTED, NULL, 5000, NULL);
     assert_non_null(event);
     sk2_event_destroy(&event);
     assert_int_equal(sk2_client_enable_depth(client, sk2_client_device_id(client, 0)), 0);
     sk2_server_destroy(&server); /* dies mid-stream */
     int64_t start = sk2_clock_mono_us();
-    event = s_wait(client, SK2_EVENT_DISCONNECTED, 5000, NULL);
+    event = testutil_wait_event(client, SK2_EVENT_DISCONNECTED, NULL, 5000, NULL);
     assert_non_null(event);
     assert_int_equal(sk2_event_error(event), SK2_ETIMEDOUT);
     assert_non_null(strstr(sk2_event_reason(event), "no reply"));
@@ -256,7 +236,7 @@ static void test_nothing_listening_means_lost_not_hung(void **state)
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
     assert_int_equal(sk2_client_connect(client, endpoint), 0);
-    sk2_event_t *event = s_wait(client, SK2_EVENT_DISCONNECTED, 3000, NULL);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_DISCONNECTED, NULL, 3000, NULL);
     assert_non_null(event);
     sk2_event_destroy(&event);
     sk2_client_destroy(&client);
@@ -293,7 +273,7 @@ static void test_a_me_of_another_version_is_a_protocol_error(void **state)
     snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
     assert_int_equal(sk2_client_connect(client, endpoint), 0);
     int seen[8] = {0};
-    sk2_event_t *event = s_wait(client, SK2_EVENT_ERROR, 5000, seen);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_ERROR, NULL, 5000, seen);
     assert_non_null(event);
     assert_int_equal(sk2_event_error(event), SK2_EPROTO);
     assert_non_null(strstr(sk2_event_reason(event), "version"));

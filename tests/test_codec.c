@@ -34,21 +34,6 @@ static const sk2_codec_t *s_depth12(void)
     return codec;
 }
 
-static sk2_frame_t *s_depth_frame(uint32_t width, uint32_t height)
-{
-    sk2_frame_t *frame = sk2_frame_new(SK2_STREAM_DEPTH, SK2_PIXEL_DEPTH_MM16, width, height);
-    assert_non_null(frame);
-    return frame;
-}
-
-static void s_fill(sk2_frame_t *frame, uint16_t value)
-{
-    uint16_t *px = sk2_frame_data16(frame);
-    size_t count = (size_t)sk2_frame_width(frame) * sk2_frame_height(frame);
-    for (size_t i = 0; i < count; i++)
-        px[i] = value;
-}
-
 /* The mock device's scene at t = 0 (PROTOCOL.md, "The mock device"). */
 static void s_fill_mock_scene(sk2_frame_t *frame)
 {
@@ -103,7 +88,7 @@ static size_t s_assert_round_trip(const sk2_frame_t *frame)
     sk2_frame_t *back = sk2_frame_new(sk2_frame_kind(frame), sk2_frame_format(frame),
                                       sk2_frame_width(frame), sk2_frame_height(frame));
     assert_non_null(back);
-    s_fill(back, 0xbeef); /* so that a pixel the decoder forgets cannot pass */
+    testutil_fill(back, 0xbeef); /* so that a pixel the decoder forgets cannot pass */
     assert_int_equal(s_decode_exact(buf, len, back), 0);
 
     const uint16_t *in = sk2_frame_cdata16(frame);
@@ -171,7 +156,7 @@ static void test_null_arguments_are_invalid(void **state)
 {
     (void)state;
     const sk2_codec_t *codec = s_depth12();
-    sk2_frame_t *frame = s_depth_frame(4, 2);
+    sk2_frame_t *frame = testutil_depth_frame(4, 2);
     uint8_t buf[64];
     size_t len = 99;
     assert_int_equal(sk2_codec_encode(NULL, frame, buf, sizeof buf, &len), SK2_EINVAL);
@@ -187,7 +172,7 @@ static void test_null_arguments_are_invalid(void **state)
 static void test_all_zero_frame_round_trips(void **state)
 {
     (void)state;
-    sk2_frame_t *frame = s_depth_frame(512, 424);
+    sk2_frame_t *frame = testutil_depth_frame(512, 424);
     assert_int_equal(s_assert_round_trip(frame), 0);
     sk2_frame_destroy(&frame);
 }
@@ -195,8 +180,8 @@ static void test_all_zero_frame_round_trips(void **state)
 static void test_all_0x0fff_frame_round_trips(void **state)
 {
     (void)state;
-    sk2_frame_t *frame = s_depth_frame(64, 48);
-    s_fill(frame, 0x0fff);
+    sk2_frame_t *frame = testutil_depth_frame(64, 48);
+    testutil_fill(frame, 0x0fff);
     assert_int_equal(s_assert_round_trip(frame), 0);
     sk2_frame_destroy(&frame);
 }
@@ -204,8 +189,8 @@ static void test_all_0x0fff_frame_round_trips(void **state)
 static void test_all_0xffff_frame_comes_back_as_0x0fff(void **state)
 {
     (void)state;
-    sk2_frame_t *frame = s_depth_frame(64, 48);
-    s_fill(frame, 0xffff);
+    sk2_frame_t *frame = testutil_depth_frame(64, 48);
+    testutil_fill(frame, 0xffff);
     assert_int_equal(s_assert_round_trip(frame), 64 * 48);
     sk2_frame_destroy(&frame);
 }
@@ -213,7 +198,7 @@ static void test_all_0xffff_frame_comes_back_as_0x0fff(void **state)
 static void test_values_from_4096_come_back_modulo_4096(void **state)
 {
     (void)state;
-    sk2_frame_t *frame = s_depth_frame(100, 30);
+    sk2_frame_t *frame = testutil_depth_frame(100, 30);
     testutil_fill_noise(frame, 7, 0xffff);
     /* 16-bit noise: nearly every pixel has bits above the 12 kept, and they all go. */
     assert_true(s_assert_round_trip(frame) > 100 * 30 * 9 / 10);
@@ -224,7 +209,7 @@ static void test_values_from_4096_come_back_modulo_4096(void **state)
     px[3] = 12345;
     size_t len;
     uint8_t *buf = s_encode(frame, &len);
-    sk2_frame_t *back = s_depth_frame(100, 30);
+    sk2_frame_t *back = testutil_depth_frame(100, 30);
     assert_int_equal(s_decode_exact(buf, len, back), 0);
     const uint16_t *out = sk2_frame_cdata16(back);
     assert_int_equal(out[0], 0);
@@ -239,7 +224,7 @@ static void test_values_from_4096_come_back_modulo_4096(void **state)
 static void test_12_bit_noise_round_trips_bit_exact(void **state)
 {
     (void)state;
-    sk2_frame_t *frame = s_depth_frame(512, 424);
+    sk2_frame_t *frame = testutil_depth_frame(512, 424);
     testutil_fill_noise(frame, 12345, 0x0fff);
     assert_int_equal(s_assert_round_trip(frame), 0);
     sk2_frame_destroy(&frame);
@@ -254,7 +239,7 @@ static void test_12_bit_noise_round_trips_bit_exact(void **state)
 static void test_2x1_frame_round_trips(void **state)
 {
     (void)state;
-    sk2_frame_t *frame = s_depth_frame(2, 1);
+    sk2_frame_t *frame = testutil_depth_frame(2, 1);
     uint16_t *px = sk2_frame_data16(frame);
     px[0] = 0x0abc;
     px[1] = 0x0123;
@@ -265,7 +250,7 @@ static void test_2x1_frame_round_trips(void **state)
 static void test_mock_scene_round_trips_and_compresses(void **state)
 {
     (void)state;
-    sk2_frame_t *frame = s_depth_frame(512, 424);
+    sk2_frame_t *frame = testutil_depth_frame(512, 424);
     s_fill_mock_scene(frame);
     assert_int_equal(s_assert_round_trip(frame), 0);
     size_t len;
@@ -281,7 +266,7 @@ static void test_mock_scene_round_trips_and_compresses(void **state)
 static void test_depth_and_gray_frames_encode_to_the_same_bytes(void **state)
 {
     (void)state;
-    sk2_frame_t *depth = s_depth_frame(40, 10);
+    sk2_frame_t *depth = testutil_depth_frame(40, 10);
     sk2_frame_t *gray = sk2_frame_new(SK2_STREAM_IR, SK2_PIXEL_GRAY16, 40, 10);
     assert_non_null(gray);
     testutil_fill_noise(depth, 5, 0x0fff);
@@ -301,7 +286,7 @@ static void test_odd_width_is_unsupported(void **state)
 {
     (void)state;
     const sk2_codec_t *codec = s_depth12();
-    sk2_frame_t *frame = s_depth_frame(3, 2);
+    sk2_frame_t *frame = testutil_depth_frame(3, 2);
     uint8_t buf[256];
     size_t len = 99;
     assert_int_equal(sk2_codec_encode_bound(codec, SK2_PIXEL_DEPTH_MM16, 3, 2), 0);
@@ -330,7 +315,7 @@ static void test_too_small_dst_is_enospc(void **state)
 {
     (void)state;
     const sk2_codec_t *codec = s_depth12();
-    sk2_frame_t *frame = s_depth_frame(64, 8);
+    sk2_frame_t *frame = testutil_depth_frame(64, 8);
     testutil_fill_noise(frame, 3, 0x0fff);
     size_t exact;
     uint8_t *expected = s_encode(frame, &exact);
@@ -364,7 +349,7 @@ static void test_encode_bound_really_bounds(void **state)
         sk2_codec_encode_bound(codec, SK2_PIXEL_DEPTH_MM16, SK2_FRAME_MAX_WIDTH + 2, 1), 0);
     const uint32_t sizes[][2] = {{2, 1}, {4, 2}, {6, 4}, {32, 32}, {512, 424}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        sk2_frame_t *frame = s_depth_frame(sizes[i][0], sizes[i][1]);
+        sk2_frame_t *frame = testutil_depth_frame(sizes[i][0], sizes[i][1]);
         /* Both planes of 12-bit noise are random bytes: LZ4 can only expand them, so this is
          * close to the worst case the bound must cover. */
         testutil_fill_noise(frame, (uint32_t)i + 1, 0x0fff);
@@ -401,7 +386,7 @@ static const uint8_t s_golden_bytes[] = {
 static void test_encoding_of_a_4x2_frame_is_the_hand_derived_bytes(void **state)
 {
     (void)state;
-    sk2_frame_t *frame = s_depth_frame(4, 2);
+    sk2_frame_t *frame = testutil_depth_frame(4, 2);
     memcpy(sk2_frame_data16(frame), s_golden_pixels, sizeof s_golden_pixels);
     size_t len;
     uint8_t *buf = s_encode(frame, &len);
@@ -414,7 +399,7 @@ static void test_encoding_of_a_4x2_frame_is_the_hand_derived_bytes(void **state)
 static void test_hand_derived_bytes_decode_to_the_4x2_frame(void **state)
 {
     (void)state;
-    sk2_frame_t *frame = s_depth_frame(4, 2);
+    sk2_frame_t *frame = testutil_depth_frame(4, 2);
     assert_int_equal(s_decode_exact(s_golden_bytes, sizeof s_golden_bytes, frame), 0);
     const uint16_t *px = sk2_frame_cdata16(frame);
     for (size_t i = 0; i < 8; i++)
@@ -435,7 +420,7 @@ static void test_hand_built_block_with_a_match_decodes(void **state)
         0x80, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, /* 8 literals ... */
         0x55,                                           /* ... to the end of the block */
     };
-    sk2_frame_t *frame = s_depth_frame(4, 4);
+    sk2_frame_t *frame = testutil_depth_frame(4, 4);
     assert_int_equal(s_decode_exact(wire, sizeof wire, frame), 0);
     const uint16_t *px = sk2_frame_cdata16(frame);
     for (size_t i = 0; i < 16; i++)
@@ -446,11 +431,11 @@ static void test_hand_built_block_with_a_match_decodes(void **state)
 static void test_every_truncation_is_corrupt(void **state)
 {
     (void)state;
-    sk2_frame_t *frame = s_depth_frame(6, 4);
+    sk2_frame_t *frame = testutil_depth_frame(6, 4);
     testutil_fill_noise(frame, 11, 0x0fff);
     size_t len;
     uint8_t *buf = s_encode(frame, &len);
-    sk2_frame_t *back = s_depth_frame(6, 4);
+    sk2_frame_t *back = testutil_depth_frame(6, 4);
     for (size_t prefix = 0; prefix < len; prefix++)
         if (s_decode_exact(buf, prefix, back) != SK2_ECORRUPT)
             fail_msg("a %zu-byte prefix of %zu was not refused", prefix, len);
@@ -461,8 +446,8 @@ static void test_every_truncation_is_corrupt(void **state)
     sk2_frame_destroy(&frame);
 
     /* The same with a compressible frame, whose block holds matches to cut through. */
-    frame = s_depth_frame(64, 16);
-    back = s_depth_frame(64, 16);
+    frame = testutil_depth_frame(64, 16);
+    back = testutil_depth_frame(64, 16);
     s_fill_mock_scene(frame);
     buf = s_encode(frame, &len);
     assert_true(len < 4 + 64 * 16 * 3 / 2);
@@ -479,7 +464,7 @@ static void test_zero_length_input_is_corrupt(void **state)
 {
     (void)state;
     const sk2_codec_t *codec = s_depth12();
-    sk2_frame_t *frame = s_depth_frame(4, 2);
+    sk2_frame_t *frame = testutil_depth_frame(4, 2);
     uint8_t byte = 0;
     assert_int_equal(sk2_codec_decode(codec, NULL, 0, frame), SK2_ECORRUPT);
     assert_int_equal(sk2_codec_decode(codec, &byte, 0, frame), SK2_ECORRUPT);
@@ -489,7 +474,7 @@ static void test_zero_length_input_is_corrupt(void **state)
 static void test_wrong_declared_size_is_corrupt(void **state)
 {
     (void)state;
-    sk2_frame_t *frame = s_depth_frame(4, 2);
+    sk2_frame_t *frame = testutil_depth_frame(4, 2);
     uint8_t wire[sizeof s_golden_bytes];
     const uint32_t lies[] = {0, 11, 13, 24, 0x0100000c, 0xffffffff};
     for (size_t i = 0; i < sizeof lies / sizeof lies[0]; i++) {
@@ -506,7 +491,7 @@ static void test_wrong_declared_size_is_corrupt(void **state)
 static void test_trailing_bytes_are_corrupt(void **state)
 {
     (void)state;
-    sk2_frame_t *frame = s_depth_frame(4, 2);
+    sk2_frame_t *frame = testutil_depth_frame(4, 2);
     uint8_t wire[sizeof s_golden_bytes + 1];
     memcpy(wire, s_golden_bytes, sizeof s_golden_bytes);
     wire[sizeof s_golden_bytes] = 0x00;
@@ -517,8 +502,8 @@ static void test_trailing_bytes_are_corrupt(void **state)
 static void test_garbage_is_corrupt(void **state)
 {
     (void)state;
-    sk2_frame_t *frame = s_depth_frame(512, 424);
-    sk2_frame_t *noise = s_depth_frame(256, 64);
+    sk2_frame_t *frame = testutil_depth_frame(512, 424);
+    sk2_frame_t *noise = testutil_depth_frame(256, 64);
     for (uint32_t seed = 1; seed <= 32; seed++) {
         /* 256 x 64 x 2 bytes of noise, used as bytes, a few lengths of it. */
         testutil_fill_noise(noise, seed, 0xffff);
@@ -539,19 +524,19 @@ static void test_garbage_is_corrupt(void **state)
 static void test_decoding_into_a_frame_of_another_size_is_corrupt(void **state)
 {
     (void)state;
-    sk2_frame_t *frame = s_depth_frame(4, 2);
+    sk2_frame_t *frame = testutil_depth_frame(4, 2);
     memcpy(sk2_frame_data16(frame), s_golden_pixels, sizeof s_golden_pixels);
     size_t len;
     uint8_t *buf = s_encode(frame, &len);
     const uint32_t others[][2] = {{6, 2}, {2, 2}, {4, 4}, {512, 424}, {2, 1}};
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
-        sk2_frame_t *other = s_depth_frame(others[i][0], others[i][1]);
+        sk2_frame_t *other = testutil_depth_frame(others[i][0], others[i][1]);
         assert_int_equal(s_decode_exact(buf, len, other), SK2_ECORRUPT);
         sk2_frame_destroy(&other);
     }
     /* The format carries a length, not a geometry: the same pixel count in another shape
      * (2 x 4) cannot be told apart and decodes. Callers know the shape from elsewhere. */
-    sk2_frame_t *transposed = s_depth_frame(2, 4);
+    sk2_frame_t *transposed = testutil_depth_frame(2, 4);
     assert_int_equal(s_decode_exact(buf, len, transposed), 0);
     sk2_frame_destroy(&transposed);
     free(buf);

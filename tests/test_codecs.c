@@ -32,21 +32,6 @@ static const sk2_codec_t *s_codec(const char *name)
     return codec;
 }
 
-static sk2_frame_t *s_depth_frame(uint32_t width, uint32_t height)
-{
-    sk2_frame_t *frame = sk2_frame_new(SK2_STREAM_DEPTH, SK2_PIXEL_DEPTH_MM16, width, height);
-    assert_non_null(frame);
-    return frame;
-}
-
-static void s_fill(sk2_frame_t *frame, uint16_t value)
-{
-    uint16_t *px = sk2_frame_data16(frame);
-    size_t count = (size_t)sk2_frame_width(frame) * sk2_frame_height(frame);
-    for (size_t i = 0; i < count; i++)
-        px[i] = value;
-}
-
 /* Encodes with a bound-sized buffer; the caller frees the result. */
 static uint8_t *s_encode(const sk2_codec_t *codec, const sk2_frame_t *frame, size_t *len)
 {
@@ -150,7 +135,7 @@ static void test_options_take_quality_0_to_100_only(void **state)
 static void test_all_zero_frames_round_trip(void **state)
 {
     (void)state;
-    sk2_frame_t *frame = s_depth_frame(512, 424);
+    sk2_frame_t *frame = testutil_depth_frame(512, 424);
     s_round_trip_all(frame);
     /* Nothing but holes: sk2d takes a few dozen bytes, rvl a word. */
     assert_true(s_assert_round_trip(s_codec("sk2d"), frame) < 64);
@@ -161,8 +146,8 @@ static void test_all_zero_frames_round_trip(void **state)
 static void test_all_0xffff_frames_round_trip(void **state)
 {
     (void)state;
-    sk2_frame_t *frame = s_depth_frame(64, 48);
-    s_fill(frame, 0xffff);
+    sk2_frame_t *frame = testutil_depth_frame(64, 48);
+    testutil_fill(frame, 0xffff);
     s_round_trip_all(frame);
     sk2_frame_destroy(&frame);
 }
@@ -172,13 +157,13 @@ static void test_noise_round_trips_and_stays_within_the_bound(void **state)
     (void)state;
     const uint16_t maxima[] = {0xffff, 0x0fff, 3, 1};
     for (size_t m = 0; m < sizeof maxima / sizeof maxima[0]; m++) {
-        sk2_frame_t *frame = s_depth_frame(100, 37);
+        sk2_frame_t *frame = testutil_depth_frame(100, 37);
         testutil_fill_noise(frame, (uint32_t)m + 7, maxima[m]);
         s_round_trip_all(frame);
         sk2_frame_destroy(&frame);
     }
     /* 16-bit noise cannot shrink: sk2d falls back to storing it (12 bytes of header). */
-    sk2_frame_t *frame = s_depth_frame(320, 288);
+    sk2_frame_t *frame = testutil_depth_frame(320, 288);
     testutil_fill_noise(frame, 99, 0xffff);
     assert_int_equal(s_assert_round_trip(s_codec("sk2d"), frame), 12 + 320 * 288 * 2);
     sk2_frame_destroy(&frame);
@@ -193,7 +178,7 @@ static void test_odd_and_tiny_shapes_round_trip(void **state)
                                   {3, 3},  {511, 7}, {17, 19}, {2, 1},   {7, 1000}, {6, 5},
                                   {14, 9}, {22, 4},  {9, 2},   {2, 7},   {30, 31},  {33, 6}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        sk2_frame_t *frame = s_depth_frame(shapes[i][0], shapes[i][1]);
+        sk2_frame_t *frame = testutil_depth_frame(shapes[i][0], shapes[i][1]);
         s_round_trip_all(frame);
         testutil_fill_noise(frame, (uint32_t)i + 1, 0xffff);
         s_round_trip_all(frame);
@@ -251,13 +236,13 @@ static void s_assert_golden(const char *codec_name, uint32_t width, uint32_t hei
                             const uint16_t *pixels, const uint8_t *bytes, size_t bytes_len)
 {
     const sk2_codec_t *codec = s_codec(codec_name);
-    sk2_frame_t *frame = s_depth_frame(width, height);
+    sk2_frame_t *frame = testutil_depth_frame(width, height);
     memcpy(sk2_frame_data16(frame), pixels, sk2_frame_size(frame));
     size_t len;
     uint8_t *buf = s_encode(codec, frame, &len);
     assert_int_equal(len, bytes_len);
     assert_memory_equal(buf, bytes, bytes_len);
-    sk2_frame_t *back = s_depth_frame(width, height);
+    sk2_frame_t *back = testutil_depth_frame(width, height);
     assert_int_equal(s_decode_exact(codec, bytes, bytes_len, back), 0);
     assert_memory_equal(sk2_frame_cdata(back), pixels, sk2_frame_size(frame));
     /* Every shorter prefix is refused. */
@@ -279,7 +264,7 @@ static void test_rvl_refuses_bad_padding_and_trailing_words(void **state)
 {
     (void)state;
     const sk2_codec_t *codec = s_codec("rvl");
-    sk2_frame_t *frame = s_depth_frame(4, 1);
+    sk2_frame_t *frame = testutil_depth_frame(4, 1);
     uint8_t wire[8];
     memcpy(wire, s_rvl_bytes_a, 4);
     wire[0] = 0x01; /* a non-zero padding nibble */
@@ -299,7 +284,7 @@ static void test_rvl_bound_covers_the_worst_case(void **state)
     (void)state;
     const sk2_codec_t *codec = s_codec("rvl");
     /* Every pixel non-zero with a difference of +-65534: six nibbles each. */
-    sk2_frame_t *frame = s_depth_frame(333, 5);
+    sk2_frame_t *frame = testutil_depth_frame(333, 5);
     uint16_t *px = sk2_frame_data16(frame);
     for (size_t i = 0; i < 333 * 5; i++)
         px[i] = i % 2 ? 0xffff : 1;
@@ -350,10 +335,10 @@ static void test_sk2d_refuses_other_shapes_versions_and_trailing_bytes(void **st
 {
     (void)state;
     const sk2_codec_t *codec = s_codec("sk2d");
-    sk2_frame_t *other = s_depth_frame(32, 1);
+    sk2_frame_t *other = testutil_depth_frame(32, 1);
     assert_int_equal(s_decode_exact(codec, s_sk2d_bytes, sizeof s_sk2d_bytes, other), SK2_ECORRUPT);
     sk2_frame_destroy(&other);
-    sk2_frame_t *frame = s_depth_frame(16, 2);
+    sk2_frame_t *frame = testutil_depth_frame(16, 2);
     uint8_t wire[sizeof s_sk2d_bytes + 1];
     const size_t bytes_to_break[] = {0, 1, 2, 3, 4, 8};
     for (size_t i = 0; i < sizeof bytes_to_break / sizeof bytes_to_break[0]; i++) {
@@ -379,7 +364,7 @@ static void test_damaged_encodings_are_refused_or_harmless(void **state)
     sk2_frame_t *frame = NULL;
     assert_int_equal(
         testutil_read_png16(testutil_data_path("depth/azure_kinect/frame_004.png"), &frame), 0);
-    sk2_frame_t *back = s_depth_frame(320, 288);
+    sk2_frame_t *back = testutil_depth_frame(320, 288);
     const char *names[] = {"raw", "rvl", "sk2d"};
     for (size_t c = 0; c < 3; c++) {
         const sk2_codec_t *codec = s_codec(names[c]);
@@ -442,7 +427,7 @@ static void test_raw_carries_colour_and_checks_its_length(void **state)
     assert_int_equal(s_decode_exact(codec, bytes, sizeof bytes, rgb), SK2_ECORRUPT);
     sk2_frame_destroy(&rgb);
     /* 16-bit samples are little-endian on the wire. */
-    sk2_frame_t *depth = s_depth_frame(1, 1);
+    sk2_frame_t *depth = testutil_depth_frame(1, 1);
     sk2_frame_data16(depth)[0] = 0x1234;
     size_t len;
     uint8_t *buf = s_encode(codec, depth, &len);
@@ -512,7 +497,7 @@ static void test_jpeg_codes_colour_with_a_quality(void **state)
         sk2_frame_destroy(&frame);
     }
     /* No depth through a lossy colour codec. */
-    sk2_frame_t *depth = s_depth_frame(8, 8);
+    sk2_frame_t *depth = testutil_depth_frame(8, 8);
     uint8_t out[4096];
     size_t len;
     assert_int_equal(sk2_codec_encode(jpeg, depth, out, sizeof out, &len), SK2_EUNSUPPORTED);
@@ -524,7 +509,7 @@ static void test_jpeg_refuses_garbage(void **state)
     (void)state;
     const sk2_codec_t *jpeg = s_codec("jpeg");
     sk2_frame_t *frame = sk2_frame_new(SK2_STREAM_COLOR, SK2_PIXEL_RGB24, 32, 32);
-    sk2_frame_t *noise = s_depth_frame(64, 64);
+    sk2_frame_t *noise = testutil_depth_frame(64, 64);
     for (uint32_t seed = 1; seed <= 16; seed++) {
         testutil_fill_noise(noise, seed, 0xffff);
         uint8_t *bytes = sk2_frame_data(noise);

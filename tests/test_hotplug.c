@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "sk2/sk2.h"
+#include "testutil.h"
 
 typedef struct {
     atomic_int lost;      /* times the lost handler ran */
@@ -139,31 +140,10 @@ static void test_an_unplugged_mock_is_lost_and_cannot_open_until_plugged_back(vo
     sk2_device_destroy(&device);
 }
 
-/* Receives client events until one of `type` (for device `id` if not NULL) arrives, and
- * returns it (owned), or NULL after timeout_ms. Others are dropped. */
-static sk2_event_t *s_wait_event(sk2_client_t *client, sk2_event_type_t type, const char *id,
-                                 int timeout_ms)
-{
-    int64_t deadline = sk2_clock_mono_us() + timeout_ms * 1000LL;
-    while (sk2_clock_mono_us() < deadline) {
-        sk2_event_t *event = NULL;
-        int rc = sk2_client_recv(client, &event, 50);
-        if (rc == SK2_ETIMEDOUT)
-            continue;
-        if (rc != 0)
-            return NULL;
-        if (sk2_event_type(event) == type &&
-            (!id || (sk2_event_device_id(event) && strcmp(sk2_event_device_id(event), id) == 0)))
-            return event;
-        sk2_event_destroy(&event);
-    }
-    return NULL;
-}
-
 /* Waits for a depth frame of the mock scene on `id` and checks it pixel for pixel. */
 static void s_expect_mock_frame(sk2_client_t *client, const char *id)
 {
-    sk2_event_t *event = s_wait_event(client, SK2_EVENT_FRAME, id, 5000);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_FRAME, id, 5000, NULL);
     assert_non_null(event);
     const sk2_frame_t *frame = sk2_event_frame(event);
     assert_non_null(frame);
@@ -197,7 +177,7 @@ static void test_the_server_removes_a_lost_camera_and_adds_it_back_with_its_id(v
     sk2_client_t *client = sk2_client_new();
     assert_int_equal(sk2_client_set_heartbeat_ms(client, 100), 0);
     assert_int_equal(sk2_client_connect(client, sk2_server_endpoint(server)), 0);
-    sk2_event_t *event = s_wait_event(client, SK2_EVENT_DEVICE_ADDED, id, 5000);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_DEVICE_ADDED, id, 5000, NULL);
     assert_non_null(event);
     sk2_event_destroy(&event);
     assert_int_equal(sk2_client_enable_depth(client, id), 0);
@@ -205,7 +185,7 @@ static void test_the_server_removes_a_lost_camera_and_adds_it_back_with_its_id(v
 
     for (int round = 0; round < 2; round++) {
         assert_int_equal(sk2_mock_set_unplugged(serial, true), 0);
-        event = s_wait_event(client, SK2_EVENT_DEVICE_REMOVED, id, 5000);
+        event = testutil_wait_event(client, SK2_EVENT_DEVICE_REMOVED, id, 5000, NULL);
         assert_non_null(event);
         sk2_event_destroy(&event);
         assert_int_equal(sk2_server_device_count(server), 1);
@@ -215,12 +195,12 @@ static void test_the_server_removes_a_lost_camera_and_adds_it_back_with_its_id(v
         usleep(1500000);
         assert_int_equal(sk2_server_device_count(server), 1);
         assert_int_equal(sk2_client_ping(client), 0);
-        event = s_wait_event(client, SK2_EVENT_PONG, NULL, 5000);
+        event = testutil_wait_event(client, SK2_EVENT_PONG, NULL, 5000, NULL);
         assert_non_null(event);
         sk2_event_destroy(&event);
 
         assert_int_equal(sk2_mock_set_unplugged(serial, false), 0);
-        event = s_wait_event(client, SK2_EVENT_DEVICE_ADDED, id, 5000);
+        event = testutil_wait_event(client, SK2_EVENT_DEVICE_ADDED, id, 5000, NULL);
         assert_non_null(event);
         sk2_event_destroy(&event);
         assert_int_equal(sk2_server_device_count(server), 2);
@@ -233,13 +213,13 @@ static void test_the_server_removes_a_lost_camera_and_adds_it_back_with_its_id(v
 
     /* Removing a camera while it is away gives up on it: it does not come back. */
     assert_int_equal(sk2_mock_set_unplugged(serial, true), 0);
-    event = s_wait_event(client, SK2_EVENT_DEVICE_REMOVED, id, 5000);
+    event = testutil_wait_event(client, SK2_EVENT_DEVICE_REMOVED, id, 5000, NULL);
     assert_non_null(event);
     sk2_event_destroy(&event);
     assert_int_equal(sk2_server_remove_device(server, id), 0);
     assert_int_equal(sk2_server_remove_device(server, id), SK2_ENOTFOUND);
     assert_int_equal(sk2_mock_set_unplugged(serial, false), 0);
-    event = s_wait_event(client, SK2_EVENT_DEVICE_ADDED, id, 2500);
+    event = testutil_wait_event(client, SK2_EVENT_DEVICE_ADDED, id, 2500, NULL);
     assert_null(event);
     assert_int_equal(sk2_server_device_count(server), 1);
 

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "sk2/sk2.h"
+#include "testutil.h"
 
 static sk2_server_t *s_server(double fps)
 {
@@ -26,34 +27,15 @@ static sk2_server_t *s_server(double fps)
     return server;
 }
 
-static sk2_event_t *s_wait(sk2_client_t *client, sk2_event_type_t type, int timeout_ms)
-{
-    int64_t deadline = sk2_clock_mono_us() + timeout_ms * 1000LL;
-    while (sk2_clock_mono_us() < deadline) {
-        sk2_event_t *event = NULL;
-        int rc = sk2_client_recv(client, &event, 50);
-        if (rc == SK2_ETIMEDOUT)
-            continue;
-        if (rc != 0)
-            return NULL;
-        if (sk2_event_type(event) == type)
-            return event;
-        if (sk2_event_type(event) == SK2_EVENT_ERROR)
-            print_message("event error: %s\n", sk2_event_reason(event));
-        sk2_event_destroy(&event);
-    }
-    return NULL;
-}
-
 static sk2_client_t *s_client(sk2_server_t *server)
 {
     sk2_client_t *client = sk2_client_new();
     assert_int_equal(sk2_client_connect(client, sk2_server_endpoint(server)), 0);
-    sk2_event_t *event = s_wait(client, SK2_EVENT_CONNECTED, 5000);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_CONNECTED, NULL, 5000, NULL);
     assert_non_null(event);
     sk2_event_destroy(&event);
     /* Subscriptions name devices, which the client knows once it has seen them added. */
-    event = s_wait(client, SK2_EVENT_DEVICE_ADDED, 5000);
+    event = testutil_wait_event(client, SK2_EVENT_DEVICE_ADDED, NULL, 5000, NULL);
     assert_non_null(event);
     assert_string_equal(sk2_event_device_id(event), "cam");
     sk2_event_destroy(&event);
@@ -111,7 +93,7 @@ static void s_check_frame(sk2_event_t *event, void *arg)
 static json_t *s_stats(sk2_client_t *client)
 {
     assert_int_equal(sk2_client_request_stats(client), 0);
-    sk2_event_t *event = s_wait(client, SK2_EVENT_STATS, 5000);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_STATS, NULL, 5000, NULL);
     assert_non_null(event);
     json_error_t error;
     json_t *stats = json_loads(sk2_event_json(event), 0, &error);
@@ -227,7 +209,7 @@ static void test_subscriptions_are_checked_against_what_the_server_offers(void *
 
     /* A depth frame becomes a point cloud with those intrinsics. */
     assert_int_equal(sk2_client_subscribe(client, "cam", SK2_STREAM_DEPTH, "rvl"), 0);
-    sk2_event_t *event = s_wait(client, SK2_EVENT_FRAME, 5000);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_FRAME, NULL, 5000, NULL);
     assert_non_null(event);
     const sk2_frame_t *frame = sk2_event_frame(event);
     float *xyz = malloc(512 * 424 * 3 * sizeof(float));
@@ -249,7 +231,7 @@ static void test_a_slow_client_sees_gaps_and_slows_nobody(void **state)
     sk2_client_t *fast = s_client(server);
     assert_int_equal(sk2_client_subscribe(slow, "cam", SK2_STREAM_DEPTH, "raw"), 0);
     assert_int_equal(sk2_client_subscribe(fast, "cam", SK2_STREAM_DEPTH, "raw"), 0);
-    sk2_event_t *event = s_wait(slow, SK2_EVENT_FRAME, 5000);
+    sk2_event_t *event = testutil_wait_event(slow, SK2_EVENT_FRAME, NULL, 5000, NULL);
     assert_non_null(event);
     sk2_event_destroy(&event);
     /* The slow client reads nothing for a second; the fast one keeps up. */

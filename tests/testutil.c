@@ -1,6 +1,7 @@
 /* Helpers shared by the test programs. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "testutil.h"
 
@@ -56,4 +57,45 @@ int testutil_read_png16(const char *path, sk2_frame_t **frame)
         return -1;
     }
     return 0;
+}
+
+sk2_frame_t *testutil_depth_frame(uint32_t width, uint32_t height)
+{
+    sk2_frame_t *frame = sk2_frame_new(SK2_STREAM_DEPTH, SK2_PIXEL_DEPTH_MM16, width, height);
+    if (!frame) {
+        fprintf(stderr, "testutil: cannot make a %ux%u depth frame\n", width, height);
+        abort();
+    }
+    return frame;
+}
+
+void testutil_fill(sk2_frame_t *frame, uint16_t value)
+{
+    uint16_t *px = sk2_frame_data16(frame);
+    size_t count = (size_t)sk2_frame_width(frame) * sk2_frame_height(frame);
+    for (size_t i = 0; i < count; i++)
+        px[i] = value;
+}
+
+sk2_event_t *testutil_wait_event(sk2_client_t *client, sk2_event_type_t type, const char *device_id,
+                                 int timeout_ms, int *seen)
+{
+    int64_t deadline = sk2_clock_mono_us() + timeout_ms * 1000LL;
+    while (sk2_clock_mono_us() < deadline) {
+        sk2_event_t *event = NULL;
+        int rc = sk2_client_recv(client, &event, 50);
+        if (rc == SK2_ETIMEDOUT)
+            continue;
+        if (rc != 0)
+            return NULL;
+        const char *id = sk2_event_device_id(event);
+        if (sk2_event_type(event) == type && (!device_id || (id && strcmp(id, device_id) == 0)))
+            return event;
+        if (sk2_event_type(event) == SK2_EVENT_ERROR)
+            fprintf(stderr, "testutil: event error: %s\n", sk2_event_reason(event));
+        if (seen)
+            seen[sk2_event_type(event)]++;
+        sk2_event_destroy(&event);
+    }
+    return NULL;
 }

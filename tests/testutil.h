@@ -21,4 +21,17 @@ void testutil_fill_noise(sk2_frame_t *frame, uint32_t seed, uint16_t max);
  * file cannot be read or is not a non-interlaced 16-bit grayscale PNG. */
 int testutil_read_png16(const char *path, sk2_frame_t **frame);
 
+/* A new depth frame (SK2_PIXEL_DEPTH_MM16) of this size; aborts the test program if it cannot be
+ * made (the sizes tests ask for are valid). */
+sk2_frame_t *testutil_depth_frame(uint32_t width, uint32_t height);
+
+/* Sets every pixel of a 16-bit frame to value. */
+void testutil_fill(sk2_frame_t *frame, uint16_t value);
+
+/* Receives events until one of `type` arrives (for device_id's device, unless NULL) and
+ * returns it (caller destroys), or NULL after timeout_ms or on a receive error. Other events
+ * are counted into seen[their type] (if seen is not NULL), ERROR reasons printed, and dropped. */
+sk2_event_t *testutil_wait_event(sk2_client_t *client, sk2_event_type_t type, const char *device_id,
+                                 int timeout_ms, int *seen);
+
 #endif
