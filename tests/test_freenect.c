@@ -25,6 +25,7 @@
 #include <libfreenect.h>
 
 #include "sk2/sk2.h"
+#include "testutil.h"
 
 #define S_W      640
 #define S_H      480
@@ -137,11 +138,10 @@ static void s_lost(void *arg, sk2_device_t *device, const char *reason)
 
 static size_t s_backend(const char *name)
 {
-    for (size_t i = 0; i < sk2_device_backend_count(); i++)
-        if (strcmp(sk2_device_backend_name(i), name) == 0)
-            return i;
-    fail_msg("no backend %s", name);
-    return 0;
+    size_t index = testutil_backend_index(name);
+    if (index == SIZE_MAX)
+        fail_msg("no backend %s", name);
+    return index;
 }
 
 static void test_it_runs_against_fakenect(void **state)

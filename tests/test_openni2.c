@@ -20,6 +20,7 @@
 
 #include "device/oni.h"
 #include "sk2/sk2.h"
+#include "testutil.h"
 
 #define S_W      320
 #define S_H      240
@@ -109,11 +110,10 @@ static void s_dummy_color(int frame_id, uint8_t *rgb)
 
 static size_t s_backend(const char *name)
 {
-    for (size_t i = 0; i < sk2_device_backend_count(); i++)
-        if (strcmp(sk2_device_backend_name(i), name) == 0)
-            return i;
-    fail_msg("no backend %s", name);
-    return 0;
+    size_t index = testutil_backend_index(name);
+    if (index == SIZE_MAX)
+        fail_msg("no backend %s", name);
+    return index;
 }
 
 static void test_the_backend_lists_what_openni2_sees(void **state)

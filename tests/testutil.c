@@ -1,5 +1,6 @@
 /* Helpers shared by the test programs. */
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,4 +99,12 @@ sk2_event_t *testutil_wait_event(sk2_client_t *client, sk2_event_type_t type, co
         sk2_event_destroy(&event);
     }
     return NULL;
+}
+
+size_t testutil_backend_index(const char *name)
+{
+    for (size_t i = 0; i < sk2_device_backend_count(); i++)
+        if (strcmp(sk2_device_backend_name(i), name) == 0)
+            return i;
+    return SIZE_MAX;
 }

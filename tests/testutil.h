@@ -34,4 +34,7 @@ void testutil_fill(sk2_frame_t *frame, uint16_t value);
 sk2_event_t *testutil_wait_event(sk2_client_t *client, sk2_event_type_t type, const char *device_id,
                                  int timeout_ms, int *seen);
 
+/* The registry index of the device backend called name, or SIZE_MAX if it is not built in. */
+size_t testutil_backend_index(const char *name);
+
 #endif

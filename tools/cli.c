@@ -189,6 +189,28 @@ int cli_apply_http(const char *verb, const char *arg, const char **http)
     return CLI_CONTINUE;
 }
 
+int cli_apply_frames(const char *verb, const char *arg, long *frames)
+{
+    if (cli_parse_long(arg, 1, 1000000000L, frames) != 0)
+        return cli_usage_error(verb, "--frames must be 1..1000000000, not '%s'", arg);
+    return CLI_CONTINUE;
+}
+
+int cli_apply_seconds(const char *verb, const char *arg, double *seconds)
+{
+    if (cli_parse_double(arg, 0.001, 31536000.0, seconds) != 0)
+        return cli_usage_error(verb, "--seconds must be 0.001..31536000, not '%s'", arg);
+    return CLI_CONTINUE;
+}
+
+int cli_apply_device(const char *verb, const char *arg, const char **device_id)
+{
+    if (!*arg || strlen(arg) > SK2_DEVICE_ID_MAX)
+        return cli_usage_error(verb, "--device must be 1..%d bytes", SK2_DEVICE_ID_MAX);
+    *device_id = arg;
+    return CLI_CONTINUE;
+}
+
 int cli_parse_target(const char *verb, int argc, char **argv, const char **target)
 {
     if (optind + 1 < argc)

@@ -113,6 +113,11 @@ int cli_parse_options(const cli_parser_t *parser, int argc, char **argv, void *o
  * the same for every verb: return CLI_CONTINUE or a usage error naming the range. */
 int cli_apply_timeout(const char *verb, const char *arg, int *timeout_ms);
 int cli_apply_status_interval(const char *verb, const char *arg, double *interval_s);
+/* --frames N (1..10^9), --seconds S (0.001 .. a year) and --device ID (1..SK2_DEVICE_ID_MAX
+ * bytes) of the verbs that receive: CLI_CONTINUE or a usage error naming the range. */
+int cli_apply_frames(const char *verb, const char *arg, long *frames);
+int cli_apply_seconds(const char *verb, const char *arg, double *seconds);
+int cli_apply_device(const char *verb, const char *arg, const char **device_id);
 /* For verbs that take at most one SERVER operand: sets *target to it, or NULL. Returns
  * CLI_CONTINUE or a usage error for a second operand. */
 int cli_parse_target(const char *verb, int argc, char **argv, const char **target);

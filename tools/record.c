@@ -106,18 +106,11 @@ static int s_apply_option(void *options, int opt, const char *arg)
         opts->path = arg;
         break;
     case OPT_FRAMES:
-        if (cli_parse_long(arg, 1, 1000000000L, &opts->frames) != 0)
-            return cli_usage_error(s_verb, "--frames must be 1..1000000000, not '%s'", arg);
-        break;
+        return cli_apply_frames(s_verb, arg, &opts->frames);
     case OPT_SECONDS:
-        if (cli_parse_double(arg, 0.001, 31536000.0, &opts->seconds) != 0)
-            return cli_usage_error(s_verb, "--seconds must be 0.001..31536000, not '%s'", arg);
-        break;
+        return cli_apply_seconds(s_verb, arg, &opts->seconds);
     case OPT_DEVICE:
-        if (!*arg || strlen(arg) > SK2_DEVICE_ID_MAX)
-            return cli_usage_error(s_verb, "--device must be 1..%d bytes", SK2_DEVICE_ID_MAX);
-        opts->device_id = arg;
-        break;
+        return cli_apply_device(s_verb, arg, &opts->device_id);
     case OPT_STREAMS: {
         bool wants[S_KINDS] = {false};
         for (const char *p = arg; *p;) {
