@@ -160,6 +160,26 @@ static void test_bind_hands_out_numeric_endpoints_with_os_ports(void **state)
     sk2_server_destroy(&server);
 }
 
+/* A port just closed is not handed straight to the next server: a client still reconnecting
+ * to the old one (ZeroMQ retries by itself) must not land on a stranger. The kernel picks at
+ * random from thousands of ports, so three servers in a row all on their predecessor's port
+ * would mean ports are scanned, not picked. */
+static void test_a_port_just_closed_is_not_the_next_servers(void **state)
+{
+    (void)state;
+    int reused = 0;
+    uint16_t previous = 0;
+    for (int i = 0; i < 4; i++) {
+        sk2_server_t *server = sk2_server_new("port");
+        assert_int_equal(sk2_server_bind(server, "127.0.0.1", 0), 0);
+        uint16_t port = sk2_server_port(server);
+        reused += i > 0 && port == previous;
+        previous = port;
+        sk2_server_destroy(&server);
+    }
+    assert_true(reused < 3);
+}
+
 static void test_devices_need_a_bound_server_and_unique_ids(void **state)
 {
     (void)state;
@@ -456,6 +476,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_new_refuses_bad_names_and_destroy_is_idempotent),
         cmocka_unit_test(test_bind_hands_out_numeric_endpoints_with_os_ports),
+        cmocka_unit_test(test_a_port_just_closed_is_not_the_next_servers),
         cmocka_unit_test(test_devices_need_a_bound_server_and_unique_ids),
         cmocka_unit_test(test_who_describes_the_server_as_protocol_version_1),
         cmocka_unit_test(test_ping_is_answered_with_an_empty_pong),

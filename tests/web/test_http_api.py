@@ -172,6 +172,9 @@ def test_frames(port, device_id):
     check(width == 512 and height == 424 and mismatches == 0,
           f"the 16-bit PNG of frame {headers['x-sk2-sequence']} is exactly the mock scene for "
           f"its capture time (dx {dx}): {mismatches} pixels differ")
+    check(headers.get("x-sk2-codec") == "sk2d",
+          f"the gateway receives depth in sk2d, the most compact codec the server offers "
+          f"({headers.get('x-sk2-codec')})")
     status, headers, body = get(port, base + "latest-view.png")
     check(status == 200 and body[:8] == b"\x89PNG\r\n\x1a\n" and
           re.fullmatch(r"\d+,\d+", headers.get("x-sk2-range-mm", "")),
