@@ -765,9 +765,9 @@ static void test_fps_zero_runs_as_fast_as_possible(void **state)
     uint64_t seen = s_seen(c);
     print_message("fps 0: %llu frames in %.3f s = %.0f frames/s\n", (unsigned long long)seen,
                   seconds, (double)seen / seconds);
-    /* Unpaced: clearly more than the default 30 fps would give. Not a speed test (a loaded
-     * sanitizer build renders ~100 frames/s, an idle release build ~27000). */
-    assert_true(seen > 60);
+    /* Unpaced: far more than any paced rate would give (an idle release build renders ~27000
+     * frames/s, a sanitizer build ~700). */
+    assert_true(seen > 200);
     sk2_device_destroy(&dev);
     s_collector_destroy(&c);
 }
