@@ -18,10 +18,11 @@ build: deps
 	cmake -S . -B $(BUILD) -DSK2_WERROR=ON $(CMAKE_ARGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
-# A mock Kinect served on loopback with the web viewer, and a live status line. Ctrl-C stops it.
+# A mock Kinect served on loopback with the web viewer, the commands to try next (with the real
+# control endpoint) and a live status line. Ctrl-C stops it.
 run: build
 	@echo "sk2: open http://127.0.0.1:8080/ in a browser (Ctrl-C stops the server)"
-	./$(BUILD)/tools/sk2 serve --mock 1 --bind 127.0.0.1 --http 127.0.0.1:8080
+	./$(BUILD)/tools/sk2 serve --mock 1 --bind 127.0.0.1 --http 127.0.0.1:8080 --hints
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

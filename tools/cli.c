@@ -35,6 +35,19 @@ static void s_on_signal(int signum)
     s_interrupted = 1;
 }
 
+static const char *s_program = "sk2";
+
+void cli_set_program(const char *path)
+{
+    if (path && *path)
+        s_program = path;
+}
+
+const char *cli_program(void)
+{
+    return s_program;
+}
+
 void cli_signals_install(void)
 {
     /* CZMQ, under the library, installs its own SIGINT/SIGTERM handler when it first starts
@@ -610,7 +623,7 @@ int cli_parse_http(const char *text, char *address, size_t size, uint16_t *port)
     return 0;
 }
 
-int cli_gateway_start(const char *verb, sk2_gateway_t *gateway, const char *http)
+int cli_gateway_start(const char *verb, sk2_gateway_t *gateway, const char *http, bool may_move)
 {
     char address[128];
     uint16_t port = 0;
@@ -619,6 +632,16 @@ int cli_gateway_start(const char *verb, sk2_gateway_t *gateway, const char *http
         return CLI_EXIT_FAILURE;
     }
     int rc = sk2_gateway_bind(gateway, address, port);
+    /* The default port may be taken (by `make run`'s server, say): a user who named no port
+     * wants a viewer, so take the next free one of a few and say which. */
+    for (int step = 1;
+         rc == SK2_EBIND && may_move && port != 0 && step < CLI_HTTP_TRIES && port + step <= 65535;
+         step++) {
+        rc = sk2_gateway_bind(gateway, address, (uint16_t)(port + step));
+        if (rc == 0)
+            fprintf(stderr, "sk2 %s: %s is in use; serving on port %u instead\n", verb, http,
+                    (unsigned)(port + step));
+    }
     if (rc != 0) {
         fprintf(stderr, "sk2 %s: cannot serve HTTP on %s: %s\n", verb, http, sk2_strerror(rc));
         return CLI_EXIT_FAILURE;

@@ -63,6 +63,11 @@ cli_verb_fn cli_view;
 /* Makes SIGINT and SIGTERM set a flag instead of killing the process. Installed without
  * SA_RESTART so that a blocking wait in the library returns SK2_EINTR. Idempotent. */
 void cli_signals_install(void);
+
+/* The path the sk2 tool was started by (argv[0] of main), for messages that show commands to
+ * type; "sk2" until cli_set_program() is called. */
+void cli_set_program(const char *path);
+const char *cli_program(void);
 /* True once SIGINT or SIGTERM arrived. */
 bool cli_is_interrupted(void);
 
@@ -184,6 +189,8 @@ const char *cli_event_reason(const sk2_event_t *event, char *out, size_t size);
 
 /* The default --http address of `sk2 view`. */
 #define CLI_HTTP_DEFAULT "127.0.0.1:8080"
+/* Ports tried from the default one up when it is taken and the user named none. */
+#define CLI_HTTP_TRIES 10
 
 /* Splits --http ADDR:PORT ("127.0.0.1:8080", "[::1]:0") into address (size bytes) and port.
  * Returns 0 or -1 (no port, bad port, empty or too long address). */
@@ -192,8 +199,10 @@ int cli_parse_http(const char *text, char *address, size_t size, uint16_t *port)
 int cli_apply_http(const char *verb, const char *arg, const char **http);
 
 /* Binds and starts a gateway that is set up already, then prints "sk2 VERB: web viewer URL"
- * on stdout. Returns CLI_CONTINUE, or CLI_EXIT_FAILURE after saying why on stderr. */
-int cli_gateway_start(const char *verb, sk2_gateway_t *gateway, const char *http);
+ * on stdout. With may_move (the user named no address), a port in use makes it try the next
+ * CLI_HTTP_TRIES - 1 ports and say which it took. Returns CLI_CONTINUE, or CLI_EXIT_FAILURE
+ * after saying why on stderr. */
+int cli_gateway_start(const char *verb, sk2_gateway_t *gateway, const char *http, bool may_move);
 
 /* ---- JSON ---- */
 

@@ -45,6 +45,7 @@ typedef struct {
     double rate;               /* replay speed, 0 = as fast as possible */
     bool is_looping;           /* replay again after the end */
     const char *http;          /* ADDR:PORT of the web gateway, or NULL */
+    bool has_hints;            /* print the commands to try next */
 } serve_options_t;
 
 /* Mock devices added (SIGUSR1) or removed (SIGUSR2) on request, counted by the handlers. */
@@ -81,6 +82,7 @@ enum {
     OPT_RATE,
     OPT_LOOP,
     OPT_HTTP,
+    OPT_HINTS,
 };
 
 static void s_print_usage(void)
@@ -90,7 +92,7 @@ static void s_print_usage(void)
            "                 [--endpoint-file PATH] [--status-interval S] [--no-status]\n"
            "                 [--no-announce] [--mock-unplug-after S [--mock-replug-after S]]\n"
            "                 [--color-size WxH] [--jpeg-quality Q]\n"
-           "                 [--replay PATH [--rate X] [--loop]] [--http ADDR:PORT]\n"
+           "                 [--replay PATH [--rate X] [--loop]] [--http ADDR:PORT] [--hints]\n"
            "                 [-v|-q]\n"
            "\n"
            "Serves depth cameras on a streamkinect2 control endpoint until Ctrl-C: cameras\n"
@@ -124,6 +126,8 @@ static void s_print_usage(void)
            "  --color-size WxH       the mock colour stream's size (default 1920x1080)\n"
            "  --http ADDR:PORT       also serve the web viewer and HTTP API for these devices\n"
            "                         (e.g. 127.0.0.1:8080; port 0: the OS picks one)\n"
+           "  --hints                once serving, print commands to try next with this\n"
+           "                         server's real endpoint (what `make run` shows)\n"
            "\n"
            "SIGUSR1 adds one more mock device; SIGUSR2 removes the newest one.\n"
            "\n"
@@ -259,6 +263,9 @@ static int s_apply_option(void *options, int opt, const char *arg)
         break;
     case OPT_HTTP:
         return cli_apply_http(s_verb, arg, &opts->http);
+    case OPT_HINTS:
+        opts->has_hints = true;
+        break;
     }
     return CLI_CONTINUE;
 }
@@ -286,6 +293,7 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"rate", required_argument, NULL, OPT_RATE},
         {"loop", no_argument, NULL, OPT_LOOP},
         {"http", required_argument, NULL, OPT_HTTP},
+        {"hints", no_argument, NULL, OPT_HINTS},
         CLI_COMMON_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
@@ -653,6 +661,24 @@ static void s_print_summary(sk2_server_t *server, int64_t elapsed_us)
            (unsigned long long)stats.bad_requests);
 }
 
+/* What a newcomer types next, with this server's real endpoint, so that the first minutes need
+ * no guessing of ports (`make run` passes --hints). The tool's path is the one it was started
+ * by, so the lines work as shown from the same directory. */
+static void s_print_hints(const char *endpoint, const char *url)
+{
+    const char *sk2 = cli_program();
+    printf("sk2 serve: try, in another terminal:\n"
+           "  %s info %s\n"
+           "  %s stream %s --frames 90 --check-mock\n"
+           "  %s stream %s --stream depth --stream ir --seconds 3\n"
+           "  %s record %s -o take.sk2r --seconds 5\n",
+           sk2, endpoint, sk2, endpoint, sk2, endpoint, sk2, endpoint);
+    if (url)
+        printf("  open %s in a browser (the web viewer of this server)\n", url);
+    else
+        printf("  %s view %s\n", sk2, endpoint);
+}
+
 int cli_serve(int argc, char **argv)
 {
     serve_options_t opts = {.mock = -1,
@@ -706,10 +732,13 @@ int cli_serve(int argc, char **argv)
             rc = CLI_EXIT_FAILURE;
             goto out;
         }
-        rc = cli_gateway_start(s_verb, gateway, opts.http);
+        rc = cli_gateway_start(s_verb, gateway, opts.http, false);
         if (rc != CLI_CONTINUE)
             goto out;
     }
+
+    if (opts.has_hints)
+        s_print_hints(sk2_server_endpoint(server), gateway ? sk2_gateway_url(gateway) : NULL);
 
     cli_status_t status;
     cli_status_init(&status, stdout, opts.has_status);

@@ -105,6 +105,7 @@ static int s_parse_global(int argc, char **argv)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    cli_set_program(argv[0]);
     cli_signals_install();
 
     int rc = s_parse_global(argc, argv);

@@ -35,8 +35,9 @@ static void s_print_usage(void)
            "SERVER is an endpoint (tcp://HOST:PORT or HOST:PORT) or the NAME of a server on\n"
            "the local network. With no SERVER, every server announced on the local network\n"
            "is shown, as they come and go.\n"
-           "  --http ADDR:PORT     where to serve (default " CLI_HTTP_DEFAULT "; port 0: the OS\n"
-           "                       picks one). Bind to loopback unless others should see it.\n"
+           "  --http ADDR:PORT     where to serve (default " CLI_HTTP_DEFAULT ", or the next free\n"
+           "                       port of the 10 from there; port 0: the OS picks one). Bind\n"
+           "                       to loopback unless others should see it.\n"
            "  --browse             follow discovered servers as well as the SERVERs given\n"
            "  --no-browse          follow only the SERVERs given\n"
            "  --refresh MS         how often to ask servers for their devices (default 1000)\n"
@@ -156,9 +157,12 @@ static void s_run(sk2_gateway_t *gateway, const view_options_t *opts)
     cli_status_close(&status);
 }
 
+/* The default --http; compared by address to tell it from one the user typed. */
+static const char s_http_default_text[] = CLI_HTTP_DEFAULT;
+
 int cli_view(int argc, char **argv)
 {
-    view_options_t opts = {.http = CLI_HTTP_DEFAULT,
+    view_options_t opts = {.http = s_http_default_text,
                            .refresh_ms = 1000,
                            .browse_ms = CLI_BROWSE_DEFAULT_MS,
                            .browse = -1,
@@ -178,7 +182,7 @@ int cli_view(int argc, char **argv)
     if (rc == CLI_CONTINUE) {
         sk2_gateway_use_browser(gateway, opts.is_browsing);
         sk2_gateway_set_refresh_ms(gateway, (int)opts.refresh_ms);
-        rc = cli_gateway_start(s_verb, gateway, opts.http);
+        rc = cli_gateway_start(s_verb, gateway, opts.http, opts.http == s_http_default_text);
     }
     if (rc == CLI_CONTINUE) {
         s_run(gateway, &opts);

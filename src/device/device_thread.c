@@ -110,20 +110,26 @@ const char *sk2_device_thread_stall(const sk2_device_thread_t *self)
                                                                            : NULL;
 }
 
+int64_t sk2_device_thread_next_deadline_ns(int64_t deadline_ns, int64_t period_ns, int64_t now_ns)
+{
+    if (period_ns <= 0)
+        return now_ns;
+    deadline_ns += period_ns;
+    int64_t late_ns = now_ns - deadline_ns;
+    if (late_ns >= period_ns)
+        deadline_ns += late_ns / period_ns * period_ns;
+    return deadline_ns;
+}
+
 static void *s_paced(void *arg)
 {
     sk2_device_thread_t *self = arg;
-    int64_t period_ns = self->period_ns;
     int64_t deadline_ns = self->start_ns;
     while (sk2_device_thread_wait_until(self, deadline_ns)) {
         if (!self->tick(self->tick_arg))
             break;
-        if (period_ns == 0)
-            continue;
-        deadline_ns += period_ns;
-        int64_t late_ns = sk2_device_thread_now_ns() - deadline_ns;
-        if (late_ns >= period_ns)
-            deadline_ns += late_ns / period_ns * period_ns;
+        deadline_ns = sk2_device_thread_next_deadline_ns(deadline_ns, self->period_ns,
+                                                         sk2_device_thread_now_ns());
     }
     return NULL;
 }

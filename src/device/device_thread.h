@@ -57,6 +57,13 @@ int sk2_device_thread_start(sk2_device_thread_t *self, void *(*run)(void *), voi
 int sk2_device_thread_start_paced(sk2_device_thread_t *self, double fps, sk2_device_tick_fn *tick,
                                   void *arg);
 
+/* The pacing rule, apart from any clock so that it can be tested on made-up times: the grid
+ * point after `deadline_ns` for a call that ended at `now_ns`. Normally deadline + period (the
+ * time a call takes does not push the grid); when a whole period or more was lost, the points
+ * already missed are skipped, so at most one late call is made at once and never a burst. A
+ * period of 0 (as fast as possible) returns now_ns. */
+int64_t sk2_device_thread_next_deadline_ns(int64_t deadline_ns, int64_t period_ns, int64_t now_ns);
+
 /* Asks the thread to stop and returns when it has ended. Only when started. */
 void sk2_device_thread_stop(sk2_device_thread_t *self);
 
