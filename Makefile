@@ -7,7 +7,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 SOURCES     = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find include src tools tests bench -name '*.[ch]')
 
-.PHONY: all deps build run test asan fuzz format format-check bench bench-discovery clean
+.PHONY: all deps build run test test-under-load asan fuzz format format-check bench bench-discovery clean
 
 all: build
 
@@ -26,6 +26,11 @@ run: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The suite three times in a row while `stress` keeps every core busy (issue 11: no test may
+# depend on an idle machine).
+test-under-load: build
+	scripts/test-under-load.sh $(BUILD) 3
 
 # The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
 asan: deps

@@ -17,7 +17,7 @@ build="cmake make gcc pkg-config libczmq-dev libzmq3-dev libjansson-dev liblz4-d
 bench="libzstd-dev libblosc-dev libcharls-dev"
 test="libcmocka-dev libpng-dev clang clang-format libclang-rt-14-dev python3 python3-zmq python3-lz4
       avahi-daemon dbus-daemon dbus-bin python3-zeroconf iproute2 util-linux
-      nodejs chromium chromium-driver"
+      nodejs chromium chromium-driver stress"
 case "${1:-all}" in
 build) wanted="$build $bench" ;;
 test | all) wanted="$build $bench $test" ;;
