@@ -460,7 +460,11 @@ static int s_frame_response(struct lws *wsi, s_http_t *http, const char *key,
     gw_slot_t *slot = gw_slot_find(gw, key, kind);
     gw_shot_t *shot = NULL;
     int64_t max_age_us = 0;
+    bool was_subscribed = true;
     if (slot) {
+        /* Depth is always subscribed; IR and colour only while wanted. */
+        was_subscribed =
+            kind == SK2_STREAM_DEPTH || slot->ws_wanted > 0 || slot->http_until_us > now_us;
         /* Keeps IR and colour subscribed while a program polls them. */
         slot->http_until_us = now_us + GW_HTTP_LEASE_US;
         shot = gw_shot_ref(slot->latest);
@@ -470,6 +474,8 @@ static int s_frame_response(struct lws *wsi, s_http_t *http, const char *key,
     if (!slot)
         return s_respond_error(wsi, http, 404, "no such device or stream");
     s_header_t retry = {"retry-after:", "1"};
+    if (shot && !was_subscribed) /* what is left from the last time it was wanted */
+        gw_shot_unref(&shot);
     if (!shot) {
         gw_wake_upstream(gw);
         return s_respond_json(

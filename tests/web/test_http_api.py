@@ -483,6 +483,11 @@ def test_same_device_id(tmp):
 
 
 def test_stale(tmp):
+    for bad in ("50", "3600001", "2s"):
+        r = subprocess.run([SK2, "view", "127.0.0.1:1", "--max-age", bad, "--no-status"],
+                           capture_output=True, text=True, timeout=10)
+        check(r.returncode == 2 and "--max-age" in r.stderr,
+              f"sk2 view --max-age {bad} is a usage error ({r.returncode}: {r.stderr.strip()})")
     folder = os.path.join(tmp, "short")
     write_tum(folder, 40)  # 1.3 s of frames, played at half speed: 2.6 s, then nothing
     server, endpoint = start(["serve", "--replay", folder, "--rate", "0.5", "--no-announce",
