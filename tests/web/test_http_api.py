@@ -552,8 +552,11 @@ def test_view(port_unused):
         devices = wait_for(lambda: get_json(port, "/api/devices")[1]["devices"])
         check(bool(devices), "sk2 view ENDPOINT shows the server's device")
         if devices:
-            status, headers, body = get(port, f"/api/devices/{devices[0]['id']}/depth/latest.png")
-            check(status == 200 and decode_png16(body)[0] == 512, "sk2 view serves its frames")
+            path = f"/api/devices/{devices[0]['id']}/depth/latest.png"
+            wait_for(lambda: get(port, path)[0] == 200)
+            status, headers, body = get(port, path)
+            check(status == 200 and decode_png16(body)[0] == 512,
+                  f"sk2 view serves its frames ({status}: {body[:100] if status != 200 else ''})")
         stop(server)
         gone = wait_for(lambda: not get_json(port, "/api/servers")[1]["servers"][0]["connected"],
                         timeout=25)
