@@ -90,7 +90,7 @@ def run_once(sk2, fps, clients, seconds):
         for _ in range(100):
             devices = api(port, "/api/devices")["devices"]
             if devices:
-                device = devices[0]["id"]
+                device = devices[0]["key"]
                 break
             time.sleep(0.1)
         workers = [Client(port, device) for _ in range(clients)]

@@ -14,6 +14,7 @@ static const char *const s_verb = "view";
 typedef struct {
     const char *http;         /* ADDR:PORT to serve on */
     long refresh_ms;          /* `who` interval */
+    long max_age_ms;          /* newest frame older than this: 503; 0 = from the stream's rate */
     int browse_ms;            /* how long to look for a server given by name */
     int browse;               /* --browse 1, --no-browse 0, neither -1 */
     bool is_browsing;         /* also follow discovered servers */
@@ -21,12 +22,21 @@ typedef struct {
     bool has_status;
 } view_options_t;
 
-enum { OPT_HTTP = 256, OPT_REFRESH, OPT_BROWSE, OPT_NO_BROWSE, OPT_BROWSE_TIMEOUT, OPT_NO_STATUS };
+enum {
+    OPT_HTTP = 256,
+    OPT_REFRESH,
+    OPT_MAX_AGE,
+    OPT_BROWSE,
+    OPT_NO_BROWSE,
+    OPT_BROWSE_TIMEOUT,
+    OPT_NO_STATUS
+};
 
 static void s_print_usage(void)
 {
     printf("usage: sk2 view [SERVER...] [--http ADDR:PORT] [--browse | --no-browse]\n"
-           "                [--refresh MS] [--browse-timeout S] [--no-status] [-v|-q]\n"
+           "                [--refresh MS] [--max-age MS] [--browse-timeout S] [--no-status]\n"
+           "                [-v|-q]\n"
            "\n"
            "Serves a web page and an HTTP API that show the servers' devices live: depth,\n"
            "IR and colour, a point cloud, figures per stream, and the latest frame of any\n"
@@ -41,6 +51,9 @@ static void s_print_usage(void)
            "  --browse             follow discovered servers as well as the SERVERs given\n"
            "  --no-browse          follow only the SERVERs given\n"
            "  --refresh MS         how often to ask servers for their devices (default 1000)\n"
+           "  --max-age MS         answer latest.* with 503 once a stream's newest frame is\n"
+           "                       older than MS, 100..3600000 (default: 2 s or 5 frame\n"
+           "                       periods, whichever is longer)\n"
            "  --browse-timeout S   look for a NAME for at most S seconds (default 3)\n"
            "  --no-status          no status lines\n"
            "\n"
@@ -57,6 +70,10 @@ static int s_apply_option(void *options, int opt, const char *arg)
     case OPT_REFRESH:
         if (cli_parse_long(arg, 100, 60000, &opts->refresh_ms) != 0)
             return cli_usage_error(s_verb, "--refresh must be 100..60000 ms, not '%s'", arg);
+        break;
+    case OPT_MAX_AGE:
+        if (cli_parse_long(arg, 100, 3600000, &opts->max_age_ms) != 0)
+            return cli_usage_error(s_verb, "--max-age must be 100..3600000 ms, not '%s'", arg);
         break;
     case OPT_BROWSE:
     case OPT_NO_BROWSE:
@@ -77,6 +94,7 @@ static int s_parse(int argc, char **argv, view_options_t *opts)
     static const struct option options[] = {
         {"http", required_argument, NULL, OPT_HTTP},
         {"refresh", required_argument, NULL, OPT_REFRESH},
+        {"max-age", required_argument, NULL, OPT_MAX_AGE},
         {"browse", no_argument, NULL, OPT_BROWSE},
         {"no-browse", no_argument, NULL, OPT_NO_BROWSE},
         {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
@@ -182,6 +200,7 @@ int cli_view(int argc, char **argv)
     if (rc == CLI_CONTINUE) {
         sk2_gateway_use_browser(gateway, opts.is_browsing);
         sk2_gateway_set_refresh_ms(gateway, (int)opts.refresh_ms);
+        sk2_gateway_set_max_age_ms(gateway, (int)opts.max_age_ms);
         rc = cli_gateway_start(s_verb, gateway, opts.http, opts.http == s_http_default_text);
     }
     if (rc == CLI_CONTINUE) {

@@ -19,7 +19,7 @@ for (let i = 0; i < 1024; i++) {
 }
 const KINDS = { 1: 'depth', 2: 'color', 3: 'ir' };
 
-const tiles = new Map(); // device id -> tile
+const tiles = new Map(); // device key ("s0:ID": one per server and device) -> tile
 let socket = null;
 let state = { servers: [], devices: [] };
 
@@ -32,6 +32,21 @@ function el(tag, cls, text) {
 
 function fmt(x, digits) {
   return typeof x === 'number' && isFinite(x) ? x.toFixed(digits) : '–';
+}
+
+// The depth stream's description, and its metres per value (0: the server named no unit).
+function depthStream(device) {
+  return device.streams.find((s) => s.kind === 'depth');
+}
+function unitOf(device) {
+  const s = depthStream(device);
+  return s && typeof s.depth_unit_m === 'number' && s.depth_unit_m > 0 ? s.depth_unit_m : 0;
+}
+
+// A depth value as a distance: metres with 3 decimals, or the bare value when the unit is
+// unknown.
+function distance(value, unit) {
+  return unit ? `${(value * unit).toFixed(3)} m` : `${value} (unit unknown)`;
 }
 
 // ---- Servers and devices -------------------------------------------------------------------
@@ -52,7 +67,7 @@ function renderServers() {
 
 function makeTile(device) {
   const node = document.getElementById('tile').content.firstElementChild.cloneNode(true);
-  node.dataset.device = device.id;
+  node.dataset.device = device.key;
   node.querySelector('.name').textContent = device.id;
   const tile = { node, device, views: {}, frames: {}, skipped: {}, lastSeq: {}, cloud: null };
   for (const kind of ['depth', 'ir', 'color']) {
@@ -79,7 +94,7 @@ function makeTile(device) {
     const v = Math.floor(((e.clientY - r.top) / r.height) * f.height);
     if (u < 0 || v < 0 || u >= f.width || v >= f.height) return;
     const d = f.pixels[v * f.width + u];
-    cursor.textContent = `(${u}, ${v}) ${d ? d + ' mm' : 'no reading'}`;
+    cursor.textContent = `(${u}, ${v}) ${d ? distance(d, unitOf(tile.device)) : 'no reading'}`;
   });
   depthCanvas.addEventListener('mouseleave', () => { cursor.textContent = '—'; });
   return tile;
@@ -93,33 +108,52 @@ function updateTile(tile, device) {
   for (const kind of ['ir', 'color']) {
     tile.views[kind].fig.hidden = !device.streams.some((s) => s.kind === kind);
   }
-  const lines = [`id        ${device.id}`, `serial    ${device.serial || '–'}`,
+  const lines = [`id        ${device.id}`, `key       ${device.key}`,
+    `serial    ${device.serial || '–'}`,
     `server    ${device.server_name} (${server ? server.endpoint : '?'})`];
   for (const [name, e] of Object.entries(device.endpoints || {})) lines.push(`${name.padEnd(9)} ${e}`);
   for (const s of device.streams) {
     lines.push('', `${s.kind}: ${s.width}x${s.height} ${s.format}, ${fmt(s.fps, 1)} fps, codecs ${(s.codecs || []).join(',')}`);
-    if (s.intrinsics) {
+    if (s.kind === 'depth') {
+      lines.push(s.depth_unit_m ? `  depth unit ${s.depth_unit_m} m (${fmt(1 / s.depth_unit_m, 0)} per metre)`
+        : '  depth unit: none given by the server');
+    }
+    if (s.has_intrinsics && s.intrinsics) {
       const k = s.intrinsics;
       lines.push(`  fx ${fmt(k.fx, 3)} fy ${fmt(k.fy, 3)} cx ${fmt(k.cx, 3)} cy ${fmt(k.cy, 3)}`,
         `  k1 ${fmt(k.k1, 5)} k2 ${fmt(k.k2, 5)} k3 ${fmt(k.k3, 5)} p1 ${fmt(k.p1, 5)} p2 ${fmt(k.p2, 5)}`);
+    } else {
+      lines.push('  intrinsics: none given by the server');
     }
   }
   tile.node.querySelector('.details').textContent = lines.join('\n');
+  // A point cloud needs the depth stream's intrinsics and unit: without them the page says so
+  // rather than drawing one with a guessed lens or scale.
+  const depth = depthStream(device);
+  const why = !depth ? 'no depth stream'
+    : !(depth.has_intrinsics && depth.intrinsics) ? 'no point cloud: the server gives no intrinsics for this depth stream'
+      : !unitOf(device) ? 'no point cloud: the server gives no unit for this depth stream' : '';
+  const cloudFig = tile.node.querySelector('.view.cloud');
+  cloudFig.querySelector('canvas.image').hidden = !!why;
+  const note = cloudFig.querySelector('.note');
+  note.hidden = !why;
+  note.textContent = why;
+  tile.cloudReason = why;
 }
 
 function applyState(next) {
   state = next;
   renderServers();
   const main = document.getElementById('devices');
-  const ids = new Set(state.devices.map((d) => d.id));
-  for (const [id, tile] of tiles) {
-    if (!ids.has(id)) { tile.node.remove(); tiles.delete(id); }
+  const keys = new Set(state.devices.map((d) => d.key));
+  for (const [key, tile] of tiles) {
+    if (!keys.has(key)) { tile.node.remove(); tiles.delete(key); }
   }
   for (const device of state.devices) {
-    let tile = tiles.get(device.id);
+    let tile = tiles.get(device.key);
     if (!tile) {
       tile = makeTile(device);
-      tiles.set(device.id, tile);
+      tiles.set(device.key, tile);
       main.append(tile.node);
     }
     updateTile(tile, device);
@@ -133,7 +167,7 @@ function subscribe() {
   if (!socket || socket.readyState !== WebSocket.OPEN) return;
   const streams = [];
   for (const device of state.devices) {
-    for (const s of device.streams) streams.push({ device: device.id, kind: s.kind });
+    for (const s of device.streams) streams.push({ device: device.key, kind: s.kind });
   }
   socket.send(JSON.stringify({ type: 'subscribe', streams }));
 }
@@ -145,7 +179,7 @@ function applyStats(stats) {
   for (const tile of tiles.values()) {
     const body = tile.node.querySelector('table.stats tbody');
     body.replaceChildren();
-    for (const s of (stats.streams || []).filter((x) => x.device === tile.device.id)) {
+    for (const s of (stats.streams || []).filter((x) => x.key === tile.device.key)) {
       const tr = el('tr');
       tr.dataset.kind = s.kind;
       const cells = [s.kind, s.subscribed ? s.codec : 'off', fmt(s.fps, 1), fmt(s.mbit_s, 2),
@@ -229,13 +263,22 @@ function drawDepth(tile, frame) {
     px[i] = LUT[(((d - lo) * 1023) / span) | 0];
   }
   canvas._ctx.putImageData(canvas._image, 0, 0);
-  tile.node.querySelector('.legend .min').textContent = `${lo} mm`;
-  tile.node.querySelector('.legend .max').textContent = `${hi} mm`;
+  const unit = unitOf(tile.device);
+  const legend = tile.node.querySelector('.legend');
+  legend.querySelector('.min').textContent = distance(lo, unit);
+  legend.querySelector('.max').textContent = distance(hi, unit);
+  legend.dataset.minM = unit ? String(lo * unit) : '';
+  legend.dataset.maxM = unit ? String(hi * unit) : '';
   tile.depthFrame = frame;
-  const stream = tile.device.streams.find((s) => s.kind === 'depth');
-  const k = stream && stream.intrinsics ? stream.intrinsics
-    : { fx: 365.456, fy: 365.456, cx: frame.width / 2, cy: frame.height / 2 };
-  tile.cloud.draw(frame.pixels, frame.width, frame.height, k, lo, hi, LUT);
+  drawCloud(tile, frame, lo, hi);
+}
+
+// The point cloud of a depth frame, only with the stream's own intrinsics and unit.
+function drawCloud(tile, frame, lo, hi) {
+  const stream = depthStream(tile.device);
+  const unit = unitOf(tile.device);
+  if (tile.cloudReason || !stream || !stream.intrinsics || !unit) return;
+  tile.cloud.draw(frame.pixels, frame.width, frame.height, stream.intrinsics, unit, lo, hi, LUT);
 }
 
 function drawIr(tile, frame) {
@@ -278,11 +321,8 @@ function draw() {
       else drawColor(tile, frame);
     }
     if (tile.cloud.dirty && tile.depthFrame) {
-      const f = tile.depthFrame;
-      const [lo, hi] = range(f.pixels);
-      const stream = tile.device.streams.find((s) => s.kind === 'depth');
-      tile.cloud.draw(f.pixels, f.width, f.height, stream && stream.intrinsics
-        ? stream.intrinsics : { fx: 365.456, fy: 365.456, cx: f.width / 2, cy: f.height / 2 }, lo, hi, LUT);
+      const [lo, hi] = range(tile.depthFrame.pixels);
+      drawCloud(tile, tile.depthFrame, lo, hi);
     }
   }
   requestAnimationFrame(draw);

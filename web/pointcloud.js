@@ -41,15 +41,16 @@ class PointCloud {
     this.dirty = true;
   }
 
-  // depth: Uint16Array (mm), k: {fx, fy, cx, cy}, lut: colour of each 1/1024 of [min, max]
-  draw(depth, width, height, k, min, max, lut) {
+  // depth: Uint16Array in the stream's unit (unitM metres per value), k: {fx, fy, cx, cy},
+  // lut: colour of each 1/1024 of [min, max] (values, not metres)
+  draw(depth, width, height, k, unitM, min, max, lut) {
     const W = this.canvas.width, H = this.canvas.height;
     const px = this.pixels, zbuf = this.zbuf;
     px.fill(0xff1a1614);
     zbuf.fill(Infinity);
     const step = 2;
     // The centre to turn about: the middle of the depth range, on the optical axis.
-    const zc = (min + max) / 2000;
+    const zc = ((min + max) / 2) * unitM;
     const cy = Math.cos(this.yaw), sy = Math.sin(this.yaw);
     const cp = Math.cos(this.pitch), sp = Math.sin(this.pitch);
     const dist = Math.max(1.5, zc * 2.2) / this.zoom; // camera distance from the centre, m
@@ -62,7 +63,7 @@ class PointCloud {
       for (let u = 0; u < width; u += step) {
         const d = depth[row + u];
         if (d === 0) continue;
-        const z = d / 1000;
+        const z = d * unitM;
         const x = ((u - k.cx) / k.fx) * z, y = yn * z;
         const zr = z - zc;
         // yaw about the vertical axis, then pitch about the horizontal one

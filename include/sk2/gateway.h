@@ -61,6 +61,12 @@ SK2_EXPORT int sk2_gateway_use_browser(sk2_gateway_t *self, bool is_browsing);
  * 100..60000 (default 1000). Before start. Returns 0, SK2_EINVAL or SK2_ESTATE. */
 SK2_EXPORT int sk2_gateway_set_refresh_ms(sk2_gateway_t *self, int interval_ms);
 
+/* How old the newest frame of a stream may be (time since the gateway received it) before the
+ * HTTP API answers its latest.* resources with 503 instead of serving it, in ms: 100..3600000,
+ * or 0 (the default) for max(2000 ms, 5 frame periods of the stream's nominal rate). Before
+ * start. Returns 0, SK2_EINVAL or SK2_ESTATE. */
+SK2_EXPORT int sk2_gateway_set_max_age_ms(sk2_gateway_t *self, int max_age_ms);
+
 /* Binds the HTTP and WebSocket listener to address:port (an IPv4 or IPv6 literal; port 0 lets
  * the OS choose). Returns 0, SK2_EINVAL, SK2_EBIND (address unusable or port taken),
  * SK2_ESTATE (bound already). */

@@ -99,6 +99,16 @@ int sk2_gateway_set_refresh_ms(sk2_gateway_t *self, int interval_ms)
     return 0;
 }
 
+int sk2_gateway_set_max_age_ms(sk2_gateway_t *self, int max_age_ms)
+{
+    if (!self || (max_age_ms != 0 && (max_age_ms < 100 || max_age_ms > 3600000)))
+        return SK2_EINVAL;
+    if (self->is_started)
+        return SK2_ESTATE;
+    self->max_age_ms = max_age_ms;
+    return 0;
+}
+
 int sk2_gateway_bind(sk2_gateway_t *self, const char *address, uint16_t port)
 {
     if (!self || !address || !*address || strlen(address) > 64)
@@ -168,10 +178,10 @@ int sk2_gateway_stats(sk2_gateway_t *self, sk2_gateway_stats_t *stats)
     return 0;
 }
 
-gw_slot_t *gw_slot_find(sk2_gateway_t *gw, const char *device_id, sk2_stream_kind_t kind)
+gw_slot_t *gw_slot_find(sk2_gateway_t *gw, const char *key, sk2_stream_kind_t kind)
 {
     for (size_t i = 0; i < gw->slot_count; i++)
-        if (gw->slots[i].kind == kind && strcmp(gw->slots[i].device_id, device_id) == 0)
+        if (gw->slots[i].kind == kind && strcmp(gw->slots[i].key, key) == 0)
             return &gw->slots[i];
     return NULL;
 }

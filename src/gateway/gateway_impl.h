@@ -23,9 +23,10 @@ struct gw_web;
 
 /* The newest frame of one stream of one device. */
 typedef struct {
-    char device_id[SK2_DEVICE_ID_MAX + 1];
+    char key[GW_KEY_MAX + 1]; /* the device's key, "s<server number>:<device id>" */
     sk2_stream_kind_t kind;
     gw_shot_t *latest;     /* newest shot, or NULL before the first */
+    int64_t max_age_us;    /* a newest shot older than this is stale (client thread sets) */
     int ws_wanted;         /* WebSockets subscribed to it now (web thread writes) */
     int64_t http_until_us; /* an HTTP request wanted it: keep it subscribed until then
                               (monotonic; web thread writes) */
@@ -54,6 +55,7 @@ struct sk2_gateway {
     size_t endpoint_count;
     bool is_browsing; /* follow discovered servers too */
     int refresh_ms;   /* `who` interval */
+    int max_age_ms;   /* newest frame older than this: 503; 0 = from the stream's rate */
     char url[128];    /* "http://address:port/" */
     uint16_t port;    /* bound HTTP port */
     bool is_started;
@@ -95,8 +97,8 @@ void *gw_upstream_thread(void *arg);
 
 /* ---- gateway.c: shared helpers ---- */
 
-/* The slot of a device's stream, or NULL. Caller holds the lock. */
-gw_slot_t *gw_slot_find(sk2_gateway_t *gw, const char *device_id, sk2_stream_kind_t kind);
+/* The slot of a device's stream by device key, or NULL. Caller holds the lock. */
+gw_slot_t *gw_slot_find(sk2_gateway_t *gw, const char *key, sk2_stream_kind_t kind);
 /* Wakes the client thread (any thread). */
 void gw_wake_upstream(sk2_gateway_t *gw);
 /* "depth", "ir", "color" to a kind; 0 for anything else. */

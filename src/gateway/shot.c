@@ -56,7 +56,7 @@ void gw_blob_unref(gw_blob_t **self_p)
     free(self);
 }
 
-gw_shot_t *gw_shot_new(sk2_frame_t **frame_p, const char *device_id)
+gw_shot_t *gw_shot_new(sk2_frame_t **frame_p, const char *key)
 {
     gw_shot_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -66,7 +66,7 @@ gw_shot_t *gw_shot_new(sk2_frame_t **frame_p, const char *device_id)
     self->frame = *frame_p;
     *frame_p = NULL;
     self->kind = sk2_frame_kind(self->frame);
-    snprintf(self->device_id, sizeof self->device_id, "%s", device_id);
+    snprintf(self->key, sizeof self->key, "%s", key);
     self->latency_us = -1;
     self->codec = "";
     atomic_init(&self->refs, 1);

@@ -16,6 +16,10 @@
 #include "sk2/device.h"
 #include "sk2/frame.h"
 
+/* Longest device key: "s<server number>:<device id>", unique in one gateway even when two
+ * servers serve devices with the same id. */
+#define GW_KEY_MAX (SK2_DEVICE_ID_MAX + 16)
+
 /* Bytes kept free in front of every blob's data (libwebsockets needs LWS_PRE there). */
 #define GW_BLOB_PRE 64
 
@@ -45,10 +49,12 @@ typedef enum {
 } gw_image_t;
 
 typedef struct {
-    atomic_int refs;    /* owners; freed at 0 */
-    sk2_frame_t *frame; /* the decoded frame, owned */
-    char device_id[SK2_DEVICE_ID_MAX + 1];
+    atomic_int refs;                   /* owners; freed at 0 */
+    sk2_frame_t *frame;                /* the decoded frame, owned */
+    char key[GW_KEY_MAX + 1];          /* the device's key in the gateway, "s0:ID" */
     sk2_stream_kind_t kind;            /* the stream */
+    double depth_unit_m;               /* metres per depth value; 0 unknown or not depth */
+    int64_t received_us;               /* when the gateway had it decoded (monotonic) */
     int64_t latency_us;                /* capture to decoded, -1 when unknown */
     size_t wire_bytes;                 /* encoded size it arrived in */
     const char *codec;                 /* codec it arrived in, static */
@@ -57,7 +63,7 @@ typedef struct {
 
 /* A shot that owns *frame_p (taken, NULL afterwards), with one reference; NULL on out of memory
  * (the frame is destroyed). */
-gw_shot_t *gw_shot_new(sk2_frame_t **frame_p, const char *device_id);
+gw_shot_t *gw_shot_new(sk2_frame_t **frame_p, const char *key);
 gw_shot_t *gw_shot_ref(gw_shot_t *self);
 void gw_shot_unref(gw_shot_t **self_p);
 

@@ -46,11 +46,13 @@ typedef struct {
     int64_t w_latency_sum_us; /* sum of known latencies */
     uint64_t w_latency_n;     /* how many were known */
     int64_t w_latency_max_us;
+    int64_t last_received_us; /* monotonic time of the newest frame, 0 before the first */
     double fps, mbit_s, ratio, latency_ms, latency_max_ms; /* the last full window */
 } s_stream_t;
 
 typedef struct {
-    char id[SK2_DEVICE_ID_MAX + 1];
+    char id[SK2_DEVICE_ID_MAX + 1]; /* as its server calls it */
+    char key[GW_KEY_MAX + 1];       /* "s<server number>:<id>": unique in the gateway */
     char serial[128];
     bool is_v1; /* no streams endpoint: depth12 on the version-1 endpoint */
     s_stream_t streams[S_KINDS];
@@ -88,10 +90,11 @@ struct s_up {
 
 /* ---- Slots (shared with the web thread) ---------------------------------------------------- */
 
-static void s_slot_add(sk2_gateway_t *gw, const char *device_id, sk2_stream_kind_t kind)
+static void s_slot_add(sk2_gateway_t *gw, const char *key, sk2_stream_kind_t kind,
+                       int64_t max_age_us)
 {
     pthread_mutex_lock(&gw->lock);
-    if (!gw_slot_find(gw, device_id, kind)) {
+    if (!gw_slot_find(gw, key, kind)) {
         if (gw->slot_count == gw->slot_cap) {
             size_t cap = gw->slot_cap ? gw->slot_cap * 2 : 16;
             gw_slot_t *slots = realloc(gw->slots, cap * sizeof *slots);
@@ -104,19 +107,20 @@ static void s_slot_add(sk2_gateway_t *gw, const char *device_id, sk2_stream_kind
         }
         gw_slot_t *slot = &gw->slots[gw->slot_count++];
         memset(slot, 0, sizeof *slot);
-        snprintf(slot->device_id, sizeof slot->device_id, "%s", device_id);
+        snprintf(slot->key, sizeof slot->key, "%s", key);
         slot->kind = kind;
+        slot->max_age_us = max_age_us;
     }
     pthread_mutex_unlock(&gw->lock);
 }
 
-static void s_slots_remove(sk2_gateway_t *gw, const char *device_id)
+static void s_slots_remove(sk2_gateway_t *gw, const char *key)
 {
     gw_shot_t *gone[S_KINDS] = {NULL};
     size_t n = 0;
     pthread_mutex_lock(&gw->lock);
     for (size_t i = 0; i < gw->slot_count;) {
-        if (strcmp(gw->slots[i].device_id, device_id) == 0) {
+        if (strcmp(gw->slots[i].key, key) == 0) {
             if (n < S_KINDS)
                 gone[n++] = gw->slots[i].latest;
             else
@@ -135,7 +139,7 @@ static void s_slot_publish(sk2_gateway_t *gw, gw_shot_t *shot)
 {
     gw_shot_t *old = NULL;
     pthread_mutex_lock(&gw->lock);
-    gw_slot_t *slot = gw_slot_find(gw, shot->device_id, shot->kind);
+    gw_slot_t *slot = gw_slot_find(gw, shot->key, shot->kind);
     if (slot) {
         old = slot->latest;
         slot->latest = shot;
@@ -147,11 +151,10 @@ static void s_slot_publish(sk2_gateway_t *gw, gw_shot_t *shot)
 }
 
 /* Whether the web side wants a stream now. */
-static bool s_is_wanted(sk2_gateway_t *gw, const char *device_id, sk2_stream_kind_t kind,
-                        int64_t now_us)
+static bool s_is_wanted(sk2_gateway_t *gw, const char *key, sk2_stream_kind_t kind, int64_t now_us)
 {
     pthread_mutex_lock(&gw->lock);
-    gw_slot_t *slot = gw_slot_find(gw, device_id, kind);
+    gw_slot_t *slot = gw_slot_find(gw, key, kind);
     bool wanted = slot && (slot->ws_wanted > 0 || slot->http_until_us > now_us);
     pthread_mutex_unlock(&gw->lock);
     return wanted;
@@ -211,6 +214,32 @@ static void s_stream_subscribe(s_server_t *server, s_device_t *device, int k, bo
     server->up->is_state_dirty = true;
 }
 
+/* Metres per value of a depth stream: from `me`, or mm for a version-1 server's depth12; 0
+ * when the server did not say (or for IR and colour). */
+static double s_depth_unit_m(const s_device_t *device, int k)
+{
+    if (s_kinds[k] != SK2_STREAM_DEPTH)
+        return 0;
+    if (device->is_v1)
+        return 0.001;
+    return device->streams[k].has_info ? device->streams[k].info.depth_unit_m : 0;
+}
+
+/* How old a stream's newest frame may get before the API calls it stale: the gateway's
+ * setting, else 2 s or 5 frame periods of the stream's nominal rate, whichever is longer. */
+static int64_t s_max_age_us(const sk2_gateway_t *gw, const s_stream_t *stream)
+{
+    if (gw->max_age_ms > 0)
+        return (int64_t)gw->max_age_ms * 1000;
+    int64_t max_age_us = 2000000;
+    if (stream->has_info && stream->info.fps > 0) {
+        double periods_us = 5e6 / stream->info.fps;
+        if (periods_us > (double)max_age_us)
+            max_age_us = periods_us > 3.6e9 ? 3600000000LL : (int64_t)periods_us;
+    }
+    return max_age_us;
+}
+
 static void s_device_add(s_server_t *server, const char *id)
 {
     if (server->device_count >= S_DEVICES_MAX || strlen(id) > SK2_DEVICE_ID_MAX) {
@@ -222,6 +251,7 @@ static void s_device_add(s_server_t *server, const char *id)
     if (!device)
         return;
     snprintf(device->id, sizeof device->id, "%s", id);
+    snprintf(device->key, sizeof device->key, "s%d:%s", server->number, id);
     const char *serial = sk2_client_device_serial(server->client, id);
     snprintf(device->serial, sizeof device->serial, "%s", serial ? serial : "");
     device->is_v1 = sk2_client_device_endpoint(server->client, id, "streams") == NULL;
@@ -241,7 +271,8 @@ static void s_device_add(s_server_t *server, const char *id)
     server->devices[server->device_count++] = device;
     for (int k = 0; k < S_KINDS; k++)
         if (device->streams[k].is_offered)
-            s_slot_add(server->up->gw, id, s_kinds[k]);
+            s_slot_add(server->up->gw, device->key, s_kinds[k],
+                       s_max_age_us(server->up->gw, &device->streams[k]));
     s_stream_subscribe(server, device, 0, true);
     server->up->is_state_dirty = true;
 }
@@ -249,7 +280,7 @@ static void s_device_add(s_server_t *server, const char *id)
 static void s_device_remove_at(s_server_t *server, size_t index)
 {
     s_device_t *device = server->devices[index];
-    s_slots_remove(server->up->gw, device->id);
+    s_slots_remove(server->up->gw, device->key);
     free(device);
     server->devices[index] = server->devices[--server->device_count];
     server->up->is_state_dirty = true;
@@ -292,10 +323,13 @@ static void s_on_frame(s_server_t *server, sk2_event_t *event)
         if (latency_us > stream->w_latency_max_us)
             stream->w_latency_max_us = latency_us;
     }
+    stream->last_received_us = sk2_clock_mono_us();
     sk2_frame_t *taken = sk2_event_take_frame(event);
-    gw_shot_t *shot = gw_shot_new(&taken, device->id);
+    gw_shot_t *shot = gw_shot_new(&taken, device->key);
     if (!shot)
         return;
+    shot->received_us = stream->last_received_us;
+    shot->depth_unit_m = s_depth_unit_m(device, k);
     shot->latency_us = latency_us;
     shot->wire_bytes = sk2_event_wire_bytes(event);
     shot->codec = sk2_event_codec(event);
@@ -488,18 +522,27 @@ static json_t *s_device_json(const s_server_t *server, const s_device_t *device)
             json_object_set_new(stream, "width", json_integer(s->info.width));
             json_object_set_new(stream, "height", json_integer(s->info.height));
             json_object_set_new(stream, "fps", json_real(s->info.fps));
-            if (s->info.depth_unit_m > 0)
-                json_object_set_new(stream, "depth_unit_m", json_real(s->info.depth_unit_m));
-            if (s->info.has_intrinsics)
-                json_object_set_new(stream, "intrinsics", s_intrinsics_json(&s->info.intrinsics));
             json_object_set_new(stream, "codecs", s_codecs_json(s->codecs));
         } else {
             json_object_set_new(stream, "format", json_string("depth_mm16"));
             json_object_set_new(stream, "width", json_integer(SK2_MOCK_WIDTH));
             json_object_set_new(stream, "height", json_integer(SK2_MOCK_HEIGHT));
-            json_object_set_new(stream, "depth_unit_m", json_real(0.001));
             json_object_set_new(stream, "codecs", s_codecs_json(SK2_CODEC_DEPTH12));
         }
+        /* Units and intrinsics exactly as the server gave them: a depth stream whose server
+         * named no unit says null, a stream without intrinsics says has_intrinsics false, so
+         * that no one silently assumes millimetres or a Kinect v2's lens. */
+        if (s_kinds[k] == SK2_STREAM_DEPTH) {
+            double unit_m = s_depth_unit_m(device, k);
+            json_object_set_new(stream, "depth_unit_m",
+                                unit_m > 0 ? json_real(unit_m) : json_null());
+        }
+        bool has_intrinsics = s->has_info && s->info.has_intrinsics;
+        json_object_set_new(stream, "has_intrinsics", json_boolean(has_intrinsics));
+        if (has_intrinsics)
+            json_object_set_new(stream, "intrinsics", s_intrinsics_json(&s->info.intrinsics));
+        json_object_set_new(stream, "max_age_ms",
+                            json_integer(s_max_age_us(server->up->gw, s) / 1000));
         json_array_append_new(streams, stream);
     }
     json_t *endpoints = json_object();
@@ -511,9 +554,9 @@ static json_t *s_device_json(const s_server_t *server, const s_device_t *device)
     }
     char server_id[16];
     snprintf(server_id, sizeof server_id, "s%d", server->number);
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "id", device->id, "server", server_id,
-                     "server_name", server->name, "serial", device->serial, "endpoints", endpoints,
-                     "streams", streams);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "key", device->key, "id", device->id,
+                     "server", server_id, "server_name", server->name, "serial", device->serial,
+                     "endpoints", endpoints, "streams", streams);
 }
 
 static void s_publish_state(s_up_t *up)
@@ -523,8 +566,10 @@ static void s_publish_state(s_up_t *up)
     for (size_t i = 0; i < up->server_count; i++) {
         s_server_t *server = up->servers[i];
         json_t *ids = json_array();
+        json_t *keys = json_array();
         for (size_t d = 0; d < server->device_count; d++) {
             json_array_append_new(ids, json_string(server->devices[d]->id));
+            json_array_append_new(keys, json_string(server->devices[d]->key));
             json_array_append_new(devices, s_device_json(server, server->devices[d]));
         }
         char id[16];
@@ -533,11 +578,11 @@ static void s_publish_state(s_up_t *up)
         json_t *me_json = me && strlen(me) < S_JSON_MAX ? json_loads(me, 0, NULL) : NULL;
         json_t *endpoints = me_json ? json_object_get(me_json, "endpoints") : NULL;
         json_t *server_json =
-            json_pack("{s:s, s:s, s:s, s:b, s:s?, s:s, s:O?, s:o}", "id", id, "name", server->name,
-                      "endpoint", server->endpoint, "connected", server->is_connected,
+            json_pack("{s:s, s:s, s:s, s:b, s:s?, s:s, s:O?, s:o, s:o}", "id", id, "name",
+                      server->name, "endpoint", server->endpoint, "connected", server->is_connected,
                       "discovered_as", server->browse_name[0] ? server->browse_name : NULL,
                       "status", server->is_connected ? "connected" : server->error, "endpoints",
-                      endpoints, "devices", ids);
+                      endpoints, "devices", ids, "device_keys", keys);
         json_decref(me_json);
         json_array_append_new(servers, server_json);
     }
@@ -557,15 +602,19 @@ static void s_publish_state(s_up_t *up)
     gw_web_wake(gw);
 }
 
-static json_t *s_stream_stats_json(const s_device_t *device, int k)
+static json_t *s_stream_stats_json(const s_device_t *device, int k, int64_t now_us)
 {
     const s_stream_t *s = &device->streams[k];
-    return json_pack("{s:s, s:s, s:b, s:s?, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f}", "device",
-                     device->id, "kind", sk2_stream_kind_name(s_kinds[k]), "subscribed",
-                     s->codec != NULL, "codec", s->codec, "frames", (json_int_t)s->frames,
-                     "sequence", (json_int_t)s->last_sequence, "dropped", (json_int_t)s->dropped,
-                     "fps", s->fps, "mbit_s", s->mbit_s, "ratio", s->ratio, "latency_ms",
-                     s->latency_ms, "latency_max_ms", s->latency_max_ms);
+    json_t *age_ms = s->last_received_us > 0
+                         ? json_integer((json_int_t)((now_us - s->last_received_us) / 1000))
+                         : json_null();
+    return json_pack("{s:s, s:s, s:s, s:b, s:s?, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:o}",
+                     "key", device->key, "device", device->id, "kind",
+                     sk2_stream_kind_name(s_kinds[k]), "subscribed", s->codec != NULL, "codec",
+                     s->codec, "frames", (json_int_t)s->frames, "sequence",
+                     (json_int_t)s->last_sequence, "dropped", (json_int_t)s->dropped, "fps", s->fps,
+                     "mbit_s", s->mbit_s, "ratio", s->ratio, "latency_ms", s->latency_ms,
+                     "latency_max_ms", s->latency_max_ms, "age_ms", age_ms);
 }
 
 static void s_publish_stats(s_up_t *up, int64_t now_us)
@@ -591,7 +640,7 @@ static void s_publish_stats(s_up_t *up, int64_t now_us)
                 s->latency_max_ms = (double)s->w_latency_max_us / 1e3;
                 s->w_frames = s->w_wire = s->w_raw = s->w_latency_n = 0;
                 s->w_latency_sum_us = s->w_latency_max_us = 0;
-                json_array_append_new(streams, s_stream_stats_json(device, k));
+                json_array_append_new(streams, s_stream_stats_json(device, k, now_us));
             }
         }
         char id[16];
@@ -635,7 +684,7 @@ static void s_apply_wants(s_up_t *up, int64_t now_us)
             for (int k = 1; k < S_KINDS; k++) /* depth (k = 0) stays subscribed */
                 if (device->streams[k].is_offered)
                     s_stream_subscribe(server, device, k,
-                                       s_is_wanted(up->gw, device->id, s_kinds[k], now_us));
+                                       s_is_wanted(up->gw, device->key, s_kinds[k], now_us));
         }
     }
 }

@@ -9,8 +9,12 @@
  * between is skipped (and counted): a slow browser costs itself frames, and holds no more than
  * one message in memory. Images are made from a shot on first demand and kept with it. */
 #include <libwebsockets.h>
+#include <linux/tcp.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 
 #include "core/log_internal.h"
 #include "gateway/assets.h"
@@ -30,11 +34,14 @@ _Static_assert(GW_BLOB_PRE >= LWS_PRE, "blob headroom must hold libwebsockets' h
 #define S_ENCODING_U16  1  /* payload: uint16 little-endian pixels */
 #define S_ENCODING_JPEG 2  /* payload: a JPEG */
 #define S_PROTOCOL      "sk2-view"
-#define S_HEADERS_MAX   8192 /* bytes of request headers we answer */
-#define S_SMALL_BODY    2048 /* bodies up to this go out with the headers */
+#define S_HEADERS_MAX   8192  /* bytes of request line and headers we answer */
+#define S_HEADER_BUFFER 65536 /* libwebsockets' buffer: between the two, 431 */
+#define S_ALLOW         "GET, HEAD"
+#define S_MM_MAX        1000000 /* largest ?min=/max= in mm */
+#define S_SMALL_BODY    2048    /* bodies up to this go out with the headers */
 
 typedef struct {
-    char device_id[SK2_DEVICE_ID_MAX + 1];
+    char key[GW_KEY_MAX + 1]; /* the device's key */
     sk2_stream_kind_t kind;
     bool has_sent;          /* last_sequence is set */
     uint64_t last_sequence; /* of the frame last sent */
@@ -52,9 +59,16 @@ typedef struct {
 } s_ws_t;
 
 typedef struct {
-    gw_blob_t *body; /* response body being written */
-    size_t sent;     /* bytes of it written */
+    gw_blob_t *body;   /* response body being written */
+    size_t sent;       /* bytes of it written */
+    bool is_head;      /* the request is HEAD: headers only */
+    bool is_refusing;  /* answering an upgrade we refuse: libwebsockets completes it */
+    bool has_answered; /* fallback connection: its 405 is written */
 } s_http_t;
+/* The fallback protocol (s_raw_callback) uses s_http_t too: libwebsockets allocates a new
+ * connection's per-connection data at the fallback protocol's size and may hand it to the HTTP
+ * callback (LWS_CALLBACK_CLOSED_HTTP of a request it could not parse), so both must be one
+ * type. */
 
 struct gw_web {
     s_ws_t *sockets[S_WS_MAX]; /* open WebSockets */
@@ -132,7 +146,7 @@ static uint8_t *s_view_rgb(const sk2_frame_t *frame, uint16_t *min, uint16_t *ma
 static gw_blob_t *s_ws_message(const gw_shot_t *shot)
 {
     const sk2_frame_t *frame = shot->frame;
-    size_t id_len = strlen(shot->device_id);
+    size_t id_len = strlen(shot->key);
     uint32_t offset = (uint32_t)((S_HEADER_BYTES + id_len + 7) / 8 * 8);
     uint32_t width = sk2_frame_width(frame), height = sk2_frame_height(frame);
     gw_blob_t *blob = NULL;
@@ -188,7 +202,7 @@ header:;
     s_put_double(p + 32, (double)shot->latency_us);
     s_put32(p + 40, (uint32_t)(shot->wire_bytes > UINT32_MAX ? UINT32_MAX : shot->wire_bytes));
     s_put32(p + 44, offset);
-    memcpy(p + S_HEADER_BYTES, shot->device_id, id_len);
+    memcpy(p + S_HEADER_BYTES, shot->key, id_len);
     return blob;
 }
 
@@ -236,10 +250,12 @@ typedef struct {
 } s_header_t;
 
 /* Sends the status line and headers, then the body (taken: *body_p is NULL afterwards) from
- * the writeable callback. Returns what the callback should return. */
+ * the writeable callback; for HEAD, the same status and headers (Content-Length included) and
+ * no body. Returns what the callback should return. */
 static int s_respond(struct lws *wsi, s_http_t *http, unsigned status, const char *type,
                      gw_blob_t **body_p, const s_header_t *extra, size_t extra_count)
 {
+    bool is_head = http && http->is_head;
     sk2_gateway_t *gw = s_gateway(wsi);
     atomic_fetch_add_explicit(&gw->counters.http_requests, 1, memory_order_relaxed);
     if (status >= 400 && status < 500)
@@ -273,17 +289,20 @@ static int s_respond(struct lws *wsi, s_http_t *http, unsigned status, const cha
     }
     /* A small body goes out with the headers, in one write (as lws_return_http_status does);
      * a large one from the writeable callback, a chunk at a time. */
-    if (len <= S_SMALL_BODY) {
-        if (lws_finalize_http_header(wsi, &p, end) != 0 || (size_t)(end - p) < len) {
+    if (len <= S_SMALL_BODY || is_head) {
+        size_t body_len = is_head ? 0 : len;
+        if (lws_finalize_http_header(wsi, &p, end) != 0 || (size_t)(end - p) < body_len) {
             gw_blob_unref(&body);
             return -1;
         }
-        if (len)
-            memcpy(p, body->data, len);
-        p += len;
+        if (body_len)
+            memcpy(p, body->data, body_len);
+        p += body_len;
         gw_blob_unref(&body);
         if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) < 0)
             return -1;
+        if (http && http->is_refusing)
+            return 1; /* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: "answered it myself" */
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
     if (lws_finalize_write_http_header(wsi, start, &p, end) != 0) {
@@ -331,7 +350,7 @@ static int s_respond_json(struct lws *wsi, s_http_t *http, unsigned status, json
 
 static int s_respond_error(struct lws *wsi, s_http_t *http, unsigned status, const char *why)
 {
-    s_header_t allow = {"allow:", "GET"};
+    s_header_t allow = {"allow:", S_ALLOW};
     return s_respond_json(wsi, http, status, json_pack("{s:s}", "error", why), &allow,
                           status == 405 ? 1 : 0);
 }
@@ -347,38 +366,70 @@ static json_t *s_shared(sk2_gateway_t *gw, bool is_stats, const char *member)
     return value ? value : json_array();
 }
 
-static json_t *s_find_device(sk2_gateway_t *gw, const char *id, size_t id_len)
+static bool s_json_is(const json_t *value, const char *text, size_t len)
+{
+    const char *s = json_string_value(value);
+    return s && json_string_length(value) == len && memcmp(s, text, len) == 0;
+}
+
+/* The device a path segment names: its key ("s0:ID"), or its id alone while only one server
+ * has a device of that id (so URLs made before keys existed keep working). Returns a new
+ * reference, or NULL with *status 404 (no such device) or 409 (several servers have a device
+ * of that id: only the key says which). */
+static json_t *s_find_device(sk2_gateway_t *gw, const char *name, size_t len, unsigned *status)
 {
     json_t *devices = s_shared(gw, false, "devices");
-    json_t *found = NULL;
+    json_t *by_key = NULL, *by_id = NULL;
+    size_t id_matches = 0;
     size_t i;
     json_t *device;
     json_array_foreach(devices, i, device)
     {
-        const char *this_id = json_string_value(json_object_get(device, "id"));
-        if (this_id && strlen(this_id) == id_len && memcmp(this_id, id, id_len) == 0) {
-            found = json_incref(device);
-            break;
-        }
+        if (s_json_is(json_object_get(device, "key"), name, len))
+            by_key = device;
+        if (s_json_is(json_object_get(device, "id"), name, len) && id_matches++ == 0)
+            by_id = device;
     }
+    json_t *found = by_key ? by_key : id_matches == 1 ? by_id : NULL;
+    json_incref(found);
     json_decref(devices);
+    *status = found ? 200 : id_matches > 1 ? 409 : 404;
     return found;
 }
 
-/* A whole number 0..65535 from the query string, or -1 if absent or malformed. */
-static long s_query_u16(struct lws *wsi, const char *name)
+static int s_respond_no_device(struct lws *wsi, s_http_t *http, unsigned status)
+{
+    return s_respond_error(wsi, http, status,
+                           status == 409 ? "several servers have a device of this id: name it by "
+                                           "its key (\"key\" in /api/devices, e.g. s0:ID)"
+                                         : "no such device");
+}
+
+/* A whole number 0..max from the query string; -1 if absent, -2 if malformed. */
+static long s_query_number(struct lws *wsi, const char *name, long max)
 {
     char buf[32];
     const char *value = lws_get_urlarg_by_name(wsi, name, buf, sizeof buf);
-    if (!value || !*value || strlen(value) > 5)
+    if (!value)
         return -1;
+    if (!*value || strlen(value) > 7 || *value < '0' || *value > '9')
+        return -2;
     char *end;
     long v = strtol(value, &end, 10);
-    return *end || v < 0 || v > 65535 ? -2 : v;
+    return *end || v < 0 || v > max ? -2 : v;
 }
 
-/* GET /api/devices/ID/KIND/latest{.png,-view.png,.jpg} */
-static int s_frame_response(struct lws *wsi, s_http_t *http, const char *id, size_t id_len,
+/* Millimetres to a depth stream's own values (rounded, at most 65535); as they are when the
+ * stream's unit is unknown. */
+static uint16_t s_mm_to_value(long mm, double unit_m)
+{
+    double v = unit_m > 0 ? (double)mm / (unit_m * 1000.0) : (double)mm;
+    return v >= 65535 ? 65535 : (uint16_t)lround(v);
+}
+
+/* GET /api/devices/KEY/KIND/latest{.png,-view.png,.jpg}: the newest frame, unless it is older
+ * than the stream's bound (the stream has stalled: 503, not an old frame passed off as now). */
+static int s_frame_response(struct lws *wsi, s_http_t *http, const char *key,
                             sk2_stream_kind_t kind, const char *file)
 {
     sk2_gateway_t *gw = s_gateway(wsi);
@@ -396,58 +447,85 @@ static int s_frame_response(struct lws *wsi, s_http_t *http, const char *id, siz
     } else {
         return s_respond_error(wsi, http, 404, "no such resource");
     }
-    long min = s_query_u16(wsi, "min="), max = s_query_u16(wsi, "max=");
+    /* min and max: mm for depth, the stream's own values for IR. */
+    long max_query = kind == SK2_STREAM_DEPTH ? S_MM_MAX : 65535;
+    long min = s_query_number(wsi, "min=", max_query), max = s_query_number(wsi, "max=", max_query);
     if (min == -2 || max == -2 || (min >= 0) != (max >= 0) || (min >= 0 && min >= max))
         return s_respond_error(wsi, http, 400,
-                               "min and max must be given together, 0..65535, "
-                               "min < max");
-    char device_id[SK2_DEVICE_ID_MAX + 1];
-    if (id_len > SK2_DEVICE_ID_MAX)
-        return s_respond_error(wsi, http, 404, "no such device");
-    memcpy(device_id, id, id_len);
-    device_id[id_len] = '\0';
+                               "min and max must be given together, whole numbers (mm for "
+                               "depth, at most 1000000; 0..65535 for IR), min < max");
 
+    int64_t now_us = sk2_clock_mono_us();
     pthread_mutex_lock(&gw->lock);
-    gw_slot_t *slot = gw_slot_find(gw, device_id, kind);
+    gw_slot_t *slot = gw_slot_find(gw, key, kind);
     gw_shot_t *shot = NULL;
+    int64_t max_age_us = 0;
+    bool was_subscribed = true;
     if (slot) {
+        /* Depth is always subscribed; IR and colour only while wanted. */
+        was_subscribed =
+            kind == SK2_STREAM_DEPTH || slot->ws_wanted > 0 || slot->http_until_us > now_us;
         /* Keeps IR and colour subscribed while a program polls them. */
-        slot->http_until_us = sk2_clock_mono_us() + GW_HTTP_LEASE_US;
+        slot->http_until_us = now_us + GW_HTTP_LEASE_US;
         shot = gw_shot_ref(slot->latest);
+        max_age_us = slot->max_age_us;
     }
     pthread_mutex_unlock(&gw->lock);
     if (!slot)
         return s_respond_error(wsi, http, 404, "no such device or stream");
+    s_header_t retry = {"retry-after:", "1"};
+    if (shot && !was_subscribed) /* what is left from the last time it was wanted */
+        gw_shot_unref(&shot);
     if (!shot) {
         gw_wake_upstream(gw);
-        s_header_t retry = {"retry-after:", "1"};
         return s_respond_json(
             wsi, http, 503,
             json_pack("{s:s}", "error", "no frame of this stream yet: subscribed now, retry"),
             &retry, 1);
     }
+    int64_t age_us = now_us - shot->received_us;
+    if (age_us > max_age_us) {
+        gw_shot_unref(&shot);
+        char why[160];
+        snprintf(why, sizeof why,
+                 "the newest frame of this stream is %.1f s old, more than %.1f s: the stream "
+                 "has stalled",
+                 (double)age_us / 1e6, (double)max_age_us / 1e6);
+        return s_respond_json(wsi, http, 503,
+                              json_pack("{s:s, s:I, s:I}", "error", why, "age_ms",
+                                        (json_int_t)(age_us / 1000), "max_age_ms",
+                                        (json_int_t)(max_age_us / 1000)),
+                              &retry, 1);
+    }
+    const sk2_frame_t *frame = shot->frame;
+    double unit_m = kind == SK2_STREAM_DEPTH ? shot->depth_unit_m : 0;
     gw_blob_t *body = NULL;
-    uint16_t lo = (uint16_t)(min > 0 ? min : 0), hi = (uint16_t)(max > 0 ? max : 0);
-    bool is_custom = min >= 0 && which != GW_IMAGE_PNG;
-    if (is_custom) {
-        uint8_t *rgb = s_view_rgb(shot->frame, &lo, &hi);
-        uint32_t w = sk2_frame_width(shot->frame), h = sk2_frame_height(shot->frame);
+    uint16_t lo = 0, hi = 0;
+    if (min >= 0 && which != GW_IMAGE_PNG && sk2_frame_cdata16(frame)) {
+        lo = kind == SK2_STREAM_DEPTH ? s_mm_to_value(min, unit_m) : (uint16_t)min;
+        hi = kind == SK2_STREAM_DEPTH ? s_mm_to_value(max, unit_m) : (uint16_t)max;
+        if (lo >= hi) {
+            gw_shot_unref(&shot);
+            return s_respond_error(wsi, http, 400,
+                                   "min and max are the same value in this "
+                                   "stream's unit");
+        }
+        uint8_t *rgb = s_view_rgb(frame, &lo, &hi);
+        uint32_t w = sk2_frame_width(frame), h = sk2_frame_height(frame);
         if (rgb && (which == GW_IMAGE_JPEG ? gw_image_jpeg(rgb, w, h, S_JPEG_QUALITY, &body)
                                            : gw_image_png(rgb, w, h, 3, &body)) != 0)
             gw_blob_unref(&body);
         free(rgb);
     } else {
         body = s_image(shot, which);
-        if (which != GW_IMAGE_PNG && sk2_frame_cdata16(shot->frame))
-            gw_image_range(sk2_frame_cdata16(shot->frame),
-                           (size_t)sk2_frame_width(shot->frame) * sk2_frame_height(shot->frame),
-                           &lo, &hi);
+        if (which != GW_IMAGE_PNG && sk2_frame_cdata16(frame))
+            gw_image_range(sk2_frame_cdata16(frame),
+                           (size_t)sk2_frame_width(frame) * sk2_frame_height(frame), &lo, &hi);
     }
-    const sk2_frame_t *frame = shot->frame;
-    s_header_t headers[7] = {
+    s_header_t headers[11] = {
         {"x-sk2-sequence:", ""}, {"x-sk2-capture-time-us:", ""}, {"x-sk2-device-time-us:", ""},
         {"x-sk2-format:", ""},   {"x-sk2-codec:", ""},           {"x-sk2-latency-us:", ""},
-        {"x-sk2-range-mm:", ""},
+        {"x-sk2-age-ms:", ""},
     };
     snprintf(headers[0].value, 64, "%llu", (unsigned long long)sk2_frame_sequence(frame));
     snprintf(headers[1].value, 64, "%lld", (long long)sk2_frame_capture_time_us(frame));
@@ -455,12 +533,29 @@ static int s_frame_response(struct lws *wsi, s_http_t *http, const char *id, siz
     snprintf(headers[3].value, 64, "%s", sk2_pixel_format_name(sk2_frame_format(frame)));
     snprintf(headers[4].value, 64, "%s", shot->codec);
     snprintf(headers[5].value, 64, "%lld", (long long)shot->latency_us);
-    snprintf(headers[6].value, 64, "%u,%u", (unsigned)lo, (unsigned)hi);
-    size_t header_count = which != GW_IMAGE_PNG && kind != SK2_STREAM_COLOR ? 7 : 6;
+    snprintf(headers[6].value, 64, "%lld", (long long)(age_us / 1000));
+    size_t count = 7;
+    if (kind == SK2_STREAM_DEPTH) {
+        headers[count].name = "x-sk2-depth-unit-m:";
+        if (unit_m > 0)
+            snprintf(headers[count].value, 64, "%.9g", unit_m);
+        else
+            snprintf(headers[count].value, 64, "unknown");
+        count++;
+    }
+    if (which != GW_IMAGE_PNG && kind != SK2_STREAM_COLOR) {
+        headers[count].name = "x-sk2-range:";
+        snprintf(headers[count++].value, 64, "%u,%u", (unsigned)lo, (unsigned)hi);
+        if (unit_m > 0) {
+            headers[count].name = "x-sk2-range-mm:";
+            snprintf(headers[count++].value, 64, "%.6g,%.6g", lo * unit_m * 1000.0,
+                     hi * unit_m * 1000.0);
+        }
+    }
     gw_shot_unref(&shot);
     if (!body)
         return s_respond_error(wsi, http, 500, "cannot make the image");
-    return s_respond(wsi, http, 200, type, &body, headers, header_count);
+    return s_respond(wsi, http, 200, type, &body, headers, count);
 }
 
 static const char *s_content_type(const char *path)
@@ -549,11 +644,15 @@ static int s_api_response(struct lws *wsi, s_http_t *http, const char *path)
                               0);
     }
     if (n >= 3 && n <= 5 && s_seg_is(seg[1], len[1], "devices")) {
-        json_t *device = s_find_device(gw, seg[2], len[2]);
+        unsigned status;
+        json_t *device = s_find_device(gw, seg[2], len[2], &status);
         if (!device)
-            return s_respond_error(wsi, http, 404, "no such device");
+            return s_respond_no_device(wsi, http, status);
         if (n == 3)
             return s_respond_json(wsi, http, 200, device, NULL, 0);
+        char key[GW_KEY_MAX + 1];
+        const char *device_key = json_string_value(json_object_get(device, "key"));
+        snprintf(key, sizeof key, "%s", device_key ? device_key : "");
         json_decref(device);
         sk2_stream_kind_t kind = gw_kind_from_name(seg[3], len[3]);
         if (!kind)
@@ -564,30 +663,47 @@ static int s_api_response(struct lws *wsi, s_http_t *http, const char *path)
                 return s_respond_error(wsi, http, 404, "no such resource");
             memcpy(file, seg[4], len[4]);
             file[len[4]] = '\0';
-            return s_frame_response(wsi, http, seg[2], len[2], kind, file);
+            return s_frame_response(wsi, http, key, kind, file);
         }
     }
     return s_respond_error(wsi, http, 404, "no such resource");
 }
 
-/* Bytes of the request's known headers. libwebsockets 4.1 hangs up on requests whose headers
- * overflow its buffer (16 KiB here); below that, more than S_HEADERS_MAX is answered 431. */
-static size_t s_header_bytes(struct lws *wsi)
+/* Bytes of this request's line and headers. libwebsockets 4.1 keeps the headers it knows by
+ * name and those it does not separately and tells only the sizes of the first; so the size
+ * is taken from what the connection has received since the previous request (TCP_INFO), which
+ * counts every byte the peer sent. The count at the previous request is kept in the
+ * connection's opaque pointer, since libwebsockets clears the per-connection data between
+ * keep-alive requests. Requests that overflow libwebsockets' buffer (S_HEADER_BUFFER) never
+ * get here: it hangs up on them. */
+static uint64_t s_request_bytes(struct lws *wsi)
 {
-    size_t total = 0;
+    uint64_t known = 0;
     for (int t = 0; t < (int)WSI_TOKEN_COUNT; t++) {
         int n = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
-        total += n > 0 ? (size_t)n : 0;
+        known += n > 0 ? (uint64_t)n : 0;
     }
-    return total;
+    struct tcp_info info;
+    socklen_t size = sizeof info;
+    memset(&info, 0, sizeof info);
+    if (getsockopt(lws_get_socket_fd(wsi), IPPROTO_TCP, TCP_INFO, &info, &size) != 0 ||
+        size < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof info.tcpi_bytes_received)
+        return known;
+    uintptr_t seen = (uintptr_t)lws_get_opaque_user_data(wsi);
+    uintptr_t received = (uintptr_t)info.tcpi_bytes_received - seen;
+    lws_set_opaque_user_data(wsi, (void *)(uintptr_t)info.tcpi_bytes_received);
+    return received > known ? received : known;
 }
 
 static int s_http_request(struct lws *wsi, s_http_t *http, const char *path)
 {
-    if (s_header_bytes(wsi) > S_HEADERS_MAX)
-        return s_respond_error(wsi, http, 431, "request headers too large");
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
-        return s_respond_error(wsi, http, 405, "only GET is served");
+    http->is_head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
+    /* The method first: a POST's body may have come in with its headers. */
+    uint64_t request_bytes = s_request_bytes(wsi);
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0 && !http->is_head)
+        return s_respond_error(wsi, http, 405, "only GET and HEAD are served");
+    if (request_bytes > S_HEADERS_MAX)
+        return s_respond_error(wsi, http, 431, "request headers too large (8 KiB at most)");
     if (strlen(path) > 1024)
         return s_respond_error(wsi, http, 414, "path too long");
     if (strcmp(path, "/api") == 0 || strncmp(path, "/api/", 5) == 0)
@@ -595,6 +711,59 @@ static int s_http_request(struct lws *wsi, s_http_t *http, const char *path)
     if (strcmp(path, "/ws") == 0)
         return s_respond_error(wsi, http, 400, "this path takes a WebSocket (protocol sk2-view)");
     return s_asset_response(wsi, http, path);
+}
+
+/* Whether a Sec-WebSocket-Key is what RFC 6455 asks for: 16 bytes in base64 (24 characters,
+ * the last two "=="). */
+static bool s_is_ws_key(const char *key)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    if (strlen(key) != 24 || strcmp(key + 22, "==") != 0)
+        return false;
+    for (size_t i = 0; i < 22; i++)
+        if (!strchr(b64, key[i]))
+            return false;
+    return true;
+}
+
+/* A WebSocket upgrade, before libwebsockets answers it: only to /ws, version 13, a well-formed
+ * key and our protocol; anything else gets a clear HTTP answer instead of a socket that half
+ * works (libwebsockets 4.1 takes any version and key). Returns 0 (go on), 1 (answered). */
+static int s_confirm_upgrade(struct lws *wsi, s_http_t *http, const char *upgrade)
+{
+    if (!upgrade || strcasecmp(upgrade, "websocket") != 0)
+        return 0;
+    char path[64] = "", version[16] = "", key[64] = "", protocols[256] = "";
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) < (int)sizeof path)
+        lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI);
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_VERSION) < (int)sizeof version)
+        lws_hdr_copy(wsi, version, sizeof version, WSI_TOKEN_VERSION);
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_KEY) < (int)sizeof key)
+        lws_hdr_copy(wsi, key, sizeof key, WSI_TOKEN_KEY);
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) < (int)sizeof protocols)
+        lws_hdr_copy(wsi, protocols, sizeof protocols, WSI_TOKEN_PROTOCOL);
+    http->is_refusing = true;
+    int rc = 0;
+    if (strcmp(path, "/ws") != 0) {
+        rc = s_respond_error(wsi, http, 404, "WebSockets are served on /ws only");
+    } else if (strcmp(version, "13") != 0) {
+        /* RFC 6455 4.4: 426 with the version this server speaks. */
+        s_header_t supported = {"sec-websocket-version:", "13"};
+        rc = s_respond_json(wsi, http, 426,
+                            json_pack("{s:s}", "error", "only WebSocket version 13 is spoken"),
+                            &supported, 1);
+    } else if (!s_is_ws_key(key)) {
+        rc = s_respond_error(wsi, http, 400, "Sec-WebSocket-Key is not 16 bytes in base64");
+    } else {
+        bool has_protocol = false;
+        for (char *save = NULL, *p = strtok_r(protocols, ", ", &save); p && !has_protocol;
+             p = strtok_r(NULL, ", ", &save))
+            has_protocol = strcmp(p, S_PROTOCOL) == 0;
+        if (!has_protocol)
+            rc = s_respond_error(wsi, http, 400, "Sec-WebSocket-Protocol must offer " S_PROTOCOL);
+    }
+    http->is_refusing = false;
+    return rc;
 }
 
 static int s_http_writeable(struct lws *wsi, s_http_t *http)
@@ -634,7 +803,7 @@ static void s_recount_wants(sk2_gateway_t *gw)
     for (size_t s = 0; s < web->socket_count; s++) {
         const s_ws_t *ws = web->sockets[s];
         for (size_t i = 0; i < ws->sub_count; i++) {
-            gw_slot_t *slot = gw_slot_find(gw, ws->subs[i].device_id, ws->subs[i].kind);
+            gw_slot_t *slot = gw_slot_find(gw, ws->subs[i].key, ws->subs[i].kind);
             if (slot)
                 slot->ws_wanted++;
         }
@@ -644,7 +813,32 @@ static void s_recount_wants(sk2_gateway_t *gw)
     gw_wake_upstream(gw);
 }
 
-/* {"type": "subscribe", "streams": [{"device": ID, "kind": "depth"}, ...]} replaces the set of
+/* The key of the device a subscription names: its key, or its id while only one server has a
+ * device of that id; else the name as it is (a device that may come later, or none). */
+static void s_resolve_key(sk2_gateway_t *gw, const char *name, char *key, size_t size)
+{
+    snprintf(key, size, "%s", name);
+    bool is_found = false;
+    size_t id_matches = 0;
+    pthread_mutex_lock(&gw->lock);
+    for (size_t i = 0; i < gw->slot_count && !is_found; i++) {
+        const char *slot_key = gw->slots[i].key;
+        const char *colon = strchr(slot_key, ':');
+        if (strcmp(slot_key, name) == 0) {
+            is_found = true;
+        } else if (colon && strcmp(colon + 1, name) == 0) {
+            if (id_matches == 0 || strcmp(key, slot_key) != 0) {
+                snprintf(key, size, "%s", slot_key);
+                id_matches++;
+            }
+        }
+    }
+    pthread_mutex_unlock(&gw->lock);
+    if (is_found || id_matches != 1)
+        snprintf(key, size, "%s", name);
+}
+
+/* {"type": "subscribe", "streams": [{"device": KEY, "kind": "depth"}, ...]} replaces the set of
  * streams the socket follows. Returns 0, or -1 for a message that breaks the protocol. */
 static int s_ws_message_in(sk2_gateway_t *gw, s_ws_t *ws)
 {
@@ -666,17 +860,17 @@ static int s_ws_message_in(sk2_gateway_t *gw, s_ws_t *ws)
         const char *device = json_string_value(json_object_get(entry, "device"));
         const char *kind_name = json_string_value(json_object_get(entry, "kind"));
         sk2_stream_kind_t kind = kind_name ? gw_kind_from_name(kind_name, strlen(kind_name)) : 0;
-        if (!device || !kind || strlen(device) > SK2_DEVICE_ID_MAX) {
+        if (!device || !kind || strlen(device) > GW_KEY_MAX) {
             json_decref(msg);
             return -1;
         }
         s_sub_t *sub = &subs[count++];
         memset(sub, 0, sizeof *sub);
-        snprintf(sub->device_id, sizeof sub->device_id, "%s", device);
+        s_resolve_key(gw, device, sub->key, sizeof sub->key);
         sub->kind = kind;
         /* Keep what was sent already for streams followed before. */
         for (size_t k = 0; k < ws->sub_count; k++)
-            if (ws->subs[k].kind == kind && strcmp(ws->subs[k].device_id, device) == 0)
+            if (ws->subs[k].kind == kind && strcmp(ws->subs[k].key, sub->key) == 0)
                 *sub = ws->subs[k];
     }
     json_decref(msg);
@@ -742,7 +936,7 @@ static int s_ws_writeable(struct lws *wsi, s_ws_t *ws)
     size_t pending = 0;
     for (size_t i = 0; i < ws->sub_count; i++) {
         s_sub_t *candidate = &ws->subs[(ws->next_sub + i) % ws->sub_count];
-        gw_slot_t *slot = gw_slot_find(gw, candidate->device_id, candidate->kind);
+        gw_slot_t *slot = gw_slot_find(gw, candidate->key, candidate->kind);
         if (!slot || !slot->latest ||
             (candidate->has_sent &&
              sk2_frame_sequence(slot->latest->frame) == candidate->last_sequence))
@@ -829,12 +1023,62 @@ static int s_http_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         if (http)
             gw_blob_unref(&http->body);
         break;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return http ? s_confirm_upgrade(wsi, http, in) : -1;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return -1; /* a WebSocket without our protocol */
     default:
         break;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* Requests libwebsockets' HTTP parser hands over as they are (LWS_SERVER_OPTION_FALLBACK_TO_
+ * APPLY_LISTEN_ACCEPT_CONFIG): methods it does not know (TRACE, anything made up) and
+ * CONNECT. They get the 405 every method but GET and HEAD gets, then the connection is closed:
+ * first our side, then, once the peer has read the answer and closed or after 2 s, for good. */
+static int s_raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                          size_t len)
+{
+    (void)in;
+    (void)len;
+    s_http_t *raw = user;
+    sk2_gateway_t *gw = s_gateway(wsi);
+    switch (reason) {
+    case LWS_CALLBACK_RAW_ADOPT:
+        if (raw)
+            raw->has_answered = false;
+        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+        lws_callback_on_writable(wsi);
+        return 0;
+    case LWS_CALLBACK_RAW_RX:
+        return 0; /* the request: nothing in it changes the answer */
+    case LWS_CALLBACK_RAW_WRITEABLE: {
+        if (!raw)
+            return -1;
+        if (raw->has_answered) {
+            shutdown(lws_get_socket_fd(wsi), SHUT_WR);
+            lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, 2);
+            return 0;
+        }
+        static const char body[] = "{\"error\":\"only GET and HEAD are served\"}\n";
+        uint8_t buf[LWS_PRE + 512];
+        int n = snprintf((char *)buf + LWS_PRE, sizeof buf - LWS_PRE,
+                         "HTTP/1.1 405 Method Not Allowed\r\nallow: " S_ALLOW
+                         "\r\ncontent-type: application/json\r\ncontent-length: %zu\r\n"
+                         "cache-control: no-store\r\nconnection: close\r\n\r\n%s",
+                         sizeof body - 1, body);
+        raw->has_answered = true;
+        atomic_fetch_add_explicit(&gw->counters.http_requests, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&gw->counters.http_client_errors, 1, memory_order_relaxed);
+        if (lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_RAW) < 0)
+            return -1;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    default:
+        return 0;
+    }
 }
 
 static int s_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -876,6 +1120,7 @@ static int s_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 static const struct lws_protocols s_protocols[] = {
     {"http", s_http_callback, sizeof(s_http_t), 0, 0, NULL, 0},
     {S_PROTOCOL, s_ws_callback, sizeof(s_ws_t), 4096, 0, NULL, 0},
+    {"sk2-fallback", s_raw_callback, sizeof(s_http_t), 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -906,15 +1151,21 @@ int gw_web_bind(sk2_gateway_t *gw, const char *address, uint16_t port)
     info.iface = address;
     info.protocols = s_protocols;
     info.user = gw;
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.options =
+        LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
+    info.listen_accept_role = "raw-skt";
+    info.listen_accept_protocol = "sk2-fallback";
     if (!strchr(address, ':'))
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     /* Limits against idle and slow peers. Every connection holds a header buffer from accept
-     * until its headers are in: 16 KiB each (S_HEADERS_MAX are answered), allocated as needed,
-     * for up to 512 connections at once (8 MiB at worst), so that hundreds of idle or slow
-     * peers cannot keep a new request waiting for one. A peer gets 5 s to send its headers,
-     * 10 s for anything else, and 10 s of keep-alive idling. */
-    info.max_http_header_data = 16384;
+     * until its headers are in: 64 KiB each, allocated as needed, for up to 512 connections at
+     * once (32 MiB at worst), so that hundreds of idle or slow peers cannot keep a new request
+     * waiting for one. The buffer is larger than what is served (S_HEADERS_MAX) so that
+     * requests between the two get their 431; libwebsockets 4.1 hangs up on the larger ones
+     * without an answer. A peer gets 5 s to send its headers, 10 s for anything else, and 10 s
+     * of keep-alive idling. */
+    info.max_http_header_data = 0;
+    info.max_http_header_data2 = S_HEADER_BUFFER;
     info.max_http_header_pool = 512;
     info.timeout_secs = 10;
     info.timeout_secs_ah_idle = 5;

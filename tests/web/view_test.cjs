@@ -2,7 +2,10 @@
 // against `sk2 serve --http` with a mock device. Checks that the page loads without console
 // errors, that the depth tile's frame counter advances by at least 20 frames in 2 s, that the
 // depth tile of a screenshot is not blank, that a device added on the server (SIGUSR1)
-// appears, and that the point cloud draws and turns when dragged. Screenshots go to OUT_DIR.
+// appears, and that the point cloud draws and turns when dragged. Then, against a replay of a
+// TUM RGB-D folder written here (5000 values per metre, no intrinsics): that the legend shows
+// the true range in metres and the point cloud is replaced by a note saying there are no
+// intrinsics. Screenshots go to OUT_DIR.
 //
 // usage: node view_test.cjs SK2_BINARY NODE_MODULES_DIR OUT_DIR
 // Exit 0 pass, 1 fail, 77 skip (no Chromium or no playwright-core, unless CI=true).
@@ -92,9 +95,51 @@ function variety(png) {
   return { colours: counts.size, other: png.width * png.height - top };
 }
 
-function startServer() {
+// A TUM RGB-D folder of 30 identical 64x48 depth frames at 5000 values per metre: 1.000 m in
+// the top row to 1.094 m in the bottom one, no reading in the left column; no sk2.json, so no
+// intrinsics.
+function writeTum(dir) {
+  const W = 64, H = 48;
+  const raw = Buffer.alloc(H * (1 + W * 2));
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) raw.writeUInt16BE(x === 0 ? 0 : 5000 + 10 * y, y * (1 + W * 2) + 1 + x * 2);
+  }
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4), sum = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(W, 0);
+  ihdr.writeUInt32BE(H, 4);
+  ihdr[8] = 16;
+  const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  fs.mkdirSync(path.join(dir, 'depth'), { recursive: true });
+  const lines = [];
+  for (let i = 0; i < 30; i++) {
+    const t = (1000 + i / 30).toFixed(6);
+    fs.writeFileSync(path.join(dir, 'depth', `${t}.png`), png);
+    lines.push(`${t} depth/${t}.png`);
+  }
+  fs.writeFileSync(path.join(dir, 'depth.txt'), lines.join('\n') + '\n');
+}
+
+function startServer(args) {
   return new Promise((resolve, reject) => {
-    const child = spawn(sk2, ['serve', '--mock', '1', '--fps', '30', '--no-announce', '--no-status',
+    const child = spawn(sk2, args || ['serve', '--mock', '1', '--fps', '30', '--no-announce', '--no-status',
       '--bind', '127.0.0.1', '--color-size', '640x360', '--http', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     const timer = setTimeout(() => reject(new Error(`no URL from sk2 serve: ${out}`)), 60000);
@@ -232,8 +277,66 @@ async function main() {
     clearTimeout(watchdog);
     await killAll();
   }
+  await tumPage();
   console.log(`${passes} passed, ${failures} failed`);
   process.exit(failures ? 1 : 0);
+}
+
+// The page of a TUM replay: true distances in the legend and under the cursor, and no point
+// cloud (a note instead) since the folder gives no intrinsics.
+async function tumPage() {
+  const dir = fs.mkdtempSync(path.join(require('os').tmpdir(), 'sk2-view-tum-'));
+  const tum = path.join(dir, 'tum');
+  writeTum(tum);
+  const { child, url } = await startServer(['serve', '--replay', tum, '--loop', '--no-announce',
+    '--no-status', '--bind', '127.0.0.1', '--http', '127.0.0.1:0']);
+  const browser = await playwright.chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
+  const watchdog = setTimeout(() => {
+    console.log('FAIL: the TUM page test took more than 60 s');
+    child.kill('SIGTERM');
+    browser.close().finally(() => process.exit(1));
+  }, 60000);
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const errors = [];
+    page.on('pageerror', (err) => errors.push(String(err)));
+    await page.goto(url, { waitUntil: 'load' });
+    const ok = await waitFor(page, () => {
+      const e = document.querySelector('#devices .tile .view.depth .frames');
+      return e && Number(e.dataset.frames) > 2;
+    }, null, 15000);
+    check(ok, 'the TUM replay\'s depth tile receives frames');
+    const legend = await page.evaluate(() => {
+      const l = document.querySelector('#devices .tile .legend');
+      return { min: l.querySelector('.min').textContent, max: l.querySelector('.max').textContent };
+    });
+    check(legend.min === '1.000 m' && legend.max === '1.094 m',
+      `the legend shows the true range of a 5000-per-metre stream: ${legend.min} .. ${legend.max} ` +
+      '(want 1.000 m .. 1.094 m)');
+    const canvas = page.locator('.tile .view.depth canvas.image').first();
+    const box = await canvas.boundingBox();
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * (10.5 / 48));
+    const cursor = await page.locator('.tile .view.depth .cursor').first().textContent();
+    check(/\(3[0-3], 10\) 1\.020 m/.test(cursor), `the value under the cursor is a true distance: ${cursor}`);
+    const cloud = await page.evaluate(() => {
+      const fig = document.querySelector('#devices .tile .view.cloud');
+      const note = fig.querySelector('.note');
+      return { canvasHidden: fig.querySelector('canvas.image').hidden, noteHidden: note.hidden,
+        note: note.textContent, points: fig.querySelector('canvas.image').dataset.points || '0' };
+    });
+    check(cloud.canvasHidden && !cloud.noteHidden && /no intrinsics/.test(cloud.note) && cloud.points === '0',
+      `without intrinsics there is no point cloud but a note: "${cloud.note}" (${cloud.points} points)`);
+    await page.screenshot({ path: path.join(outDir, 'viewer-tum.png'), fullPage: true });
+    check(errors.length === 0, `no page errors on the TUM page (${JSON.stringify(errors)})`);
+  } finally {
+    clearTimeout(watchdog);
+    await browser.close().catch(() => {});
+    child.kill('SIGTERM');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 main().catch((e) => {
