@@ -172,6 +172,18 @@ SK2_EXPORT int sk2_recording_reader_read_frame(sk2_recording_reader_t *self, siz
 SK2_EXPORT int sk2_recording_export_tum(sk2_recording_reader_t *reader, size_t device,
                                         const char *dir, char *why, size_t why_size);
 
+/* Called by an export after each frame written: done of total frames. Return true to go on,
+ * false to stop there. */
+typedef bool (*sk2_recording_progress_fn)(void *arg, size_t done, size_t total);
+
+/* sk2_recording_export_tum, calling progress (if not NULL) after every frame. Also returns
+ * SK2_EINTR when progress asked to stop: dir then holds part of the export, which the caller
+ * removes (the CLI exports into a temporary folder and renames it on success). */
+SK2_EXPORT int sk2_recording_export_tum_with_progress(sk2_recording_reader_t *reader, size_t device,
+                                                      const char *dir,
+                                                      sk2_recording_progress_fn progress, void *arg,
+                                                      char *why, size_t why_size);
+
 /* ---- Replay devices ----
  * sk2_device_new("replay") makes a device that plays one device of a recording (or TUM
  * folder): its streams, intrinsics, serial and, from open, its id are the recorded ones, and
