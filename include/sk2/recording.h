@@ -222,6 +222,7 @@ typedef enum {
 /* Where a replay is. Plain data. */
 typedef struct {
     bool is_waiting;      /* holding the first frame until someone listens */
+    bool is_listened;     /* some client subscribes to one of its streams now */
     bool is_paused;       /* held by SK2_REPLAY_PAUSE */
     bool is_ended;        /* played the last frame (not looping) */
     uint64_t played;      /* frames played since open (seeks and loops included) */

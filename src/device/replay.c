@@ -476,6 +476,7 @@ int sk2_device_replay_control(sk2_device_t *device, sk2_replay_action_t action,
     if (status) {
         *status = (sk2_replay_status_t){
             .is_waiting = atomic_load(&self->is_waiting),
+            .is_listened = sk2_device_is_listened(device),
             .is_paused = atomic_load(&self->is_paused),
             .is_ended = atomic_load(&self->is_finished),
             .played = atomic_load(&self->played),

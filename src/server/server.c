@@ -118,9 +118,9 @@ static json_t *s_replay_control(s_actor_t *self, const json_t *request, bool *is
         sk2_device_t *device = sk2_pipeline_device(self->pipelines[i]);
         bool is_replay = streq(sk2_device_backend(device), "replay");
         replays += is_replay;
-        if (device_id ? streq(sk2_pipeline_device_id(self->pipelines[i]),
-                              json_string_value(device_id))
-                      : is_replay && !found)
+        if (device_id
+                ? streq(sk2_pipeline_device_id(self->pipelines[i]), json_string_value(device_id))
+                : is_replay && !found)
             found = self->pipelines[i];
     }
     if (!found || (!device_id && replays > 1))
@@ -135,16 +135,17 @@ static json_t *s_replay_control(s_actor_t *self, const json_t *request, bool *is
                                      : rc == SK2_EINVAL     ? "position must be 0 or more seconds"
                                                             : sk2_strerror(rc));
     *is_error = false;
-    return json_pack("{s:s, s:s, s:s, s:f, s:f, s:I, s:I, s:I, s:I}", "device",
+    return json_pack("{s:s, s:s, s:s, s:b, s:f, s:f, s:I, s:I, s:I, s:I}", "device",
                      sk2_pipeline_device_id(found), "action", sk2_replay_action_name(action),
                      "state",
-                     status.is_waiting  ? "waiting"
-                     : status.is_paused ? "paused"
-                     : status.is_ended  ? "ended"
-                                        : "playing",
-                     "position", status.position_s, "duration", status.duration_s, "frame",
-                     (json_int_t)status.position, "frames", (json_int_t)status.frames, "played",
-                     (json_int_t)status.played, "loops", (json_int_t)status.loops);
+                     status.is_paused    ? "paused"
+                     : status.is_waiting ? "waiting"
+                     : status.is_ended   ? "ended"
+                                         : "playing",
+                     "listened", status.is_listened, "position", status.position_s, "duration",
+                     status.duration_s, "frame", (json_int_t)status.position, "frames",
+                     (json_int_t)status.frames, "played", (json_int_t)status.played, "loops",
+                     (json_int_t)status.loops);
 }
 
 static void s_answer(s_actor_t *self, zmsg_t *request)

@@ -386,6 +386,91 @@ def main():
           open(mine, "rb").read() == b"my precious recording" and
           not glob.glob(mine + ".partial-*"), f"rc={proc.returncode} {err}")
 
+    # 8. Replay behaves like a tool: it waits for a first listener, pauses, resumes, seeks and
+    # says when it reached the end.
+    depth_a = kinds_a["depth"]
+    origin = frames_a[0]["capture"]
+    server, endpoint = start_server("--replay", a)
+    time.sleep(2)  # a client that comes late; not a measurement
+    r = run("record", endpoint, "-o", path("late.sk2r"), "--frames", "5", "--streams", "depth",
+            "--no-status")
+    _, frames_late, _ = read_recording(path("late.sk2r")) if r.returncode == 0 else ({}, [], 0)
+    check("a replay waits for its first listener: a late client gets the first frame",
+          frames_late and frames_late[0]["seq"] == depth_a[0]["seq"],
+          f"{[f['seq'] for f in frames_late]} vs first {depth_a[0]['seq']} {r.stderr}")
+    stop_server(server)
+
+    def status(endpoint):
+        r = run("replay", endpoint, "status", "--json")
+        return json.loads(r.stdout) if r.returncode == 0 else {"error": r.stderr}
+
+    def wait_status(endpoint, test, seconds=10):
+        deadline = time.monotonic() + seconds
+        st = status(endpoint)
+        while time.monotonic() < deadline and not test(st):
+            time.sleep(0.05)
+            st = status(endpoint)
+        return st
+
+    server, endpoint = start_server("--replay", a, "--loop")
+    st = status(endpoint)
+    check("sk2 replay status says the replay waits, with its frames and duration",
+          st.get("state") == "waiting" and st.get("played") == 0 and
+          st.get("frames") == len(frames_a) and 1.5 < st.get("duration", 0) < 3, st)
+    r = run("replay", endpoint, "pause")
+    check("sk2 replay pause answers paused", r.returncode == 0 and ": paused at " in r.stdout,
+          r.stdout + r.stderr)
+    r = run("record", endpoint, "-o", path("paused.sk2r"), "--seconds", "1", "--streams",
+            "depth", "--no-status")
+    check("a paused replay sends nothing", r.returncode == 1 and "no frames" in r.stderr,
+          r.stdout + r.stderr)
+    r = run("replay", endpoint, "seek", "1.0")
+    st = wait_status(endpoint, lambda st: st.get("position", 0) >= 1.0)
+    check("seek moves the paused replay to the first frame at or after 1 s",
+          r.returncode == 0 and st.get("state") == "paused" and 1.0 <= st["position"] < 1.2, st)
+    expected = next(f for f in depth_a if f["capture"] - origin >= 1000000)
+    span = depth_a[-1]["seq"] - depth_a[0]["seq"] + 1
+    proc = subprocess.Popen([SK2, "record", endpoint, "-o", path("seek.sk2r"), "--frames", "5",
+                             "--streams", "depth", "--no-status"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    st = wait_status(endpoint, lambda st: st.get("listened"))
+    r = run("replay", endpoint, "resume")
+    out, err = proc.communicate(timeout=30)
+    _, frames_seek, _ = read_recording(path("seek.sk2r")) if proc.returncode == 0 else (
+        {}, [], 0)
+    seqs = [f["seq"] for f in frames_seek]
+    check("after seek and resume the first frame is the recorded one at 1 s, numbers growing",
+          st.get("listened") and r.returncode == 0 and seqs and
+          (seqs[0] - expected["seq"]) % span == 0 and seqs == sorted(seqs), f"{seqs} expected {expected['seq']} (mod {span}) {err}")
+    r = run("replay", endpoint, "seek", "0.1")
+    st = wait_status(endpoint, lambda st: st.get("position", 9) < 1.0)
+    check("a seek backwards plays on and says where it is",
+          r.returncode == 0 and st.get("state") == "playing" and st.get("played", 0) > 5, st)
+    r = run("record", endpoint, "-o", path("back.sk2r"), "--frames", "3", "--streams", "depth",
+            "--no-status")
+    _, frames_back, _ = read_recording(path("back.sk2r")) if r.returncode == 0 else ({}, [], 0)
+    check("after a seek backwards sequence numbers still grow",
+          frames_back and frames_back[0]["seq"] > seqs[-1], [f["seq"] for f in frames_back])
+    r = run("replay", endpoint, "--device", "no-such-device", "status")
+    check("sk2 replay of an unknown device is refused by the server",
+          r.returncode == 1 and "no such device" in r.stderr, r.stderr)
+    r = run("replay", endpoint, "seek")
+    check("sk2 replay seek without SECONDS is a usage error", r.returncode == 2, r.stderr)
+    stop_server(server)
+    server, endpoint = start_server("--mock", "1")
+    r = run("replay", endpoint, "status")
+    stop_server(server)
+    check("sk2 replay of a server without a replay is refused",
+          r.returncode == 1 and "plays no recording" in r.stderr, r.stderr)
+
+    server, endpoint = start_server("--replay", a, "--rate", "0", "--no-wait")
+    st = wait_status(endpoint, lambda st: st.get("state") == "ended")
+    out, err = stop_server(server)
+    check("--no-wait plays at once and the status says ended with every frame played",
+          st.get("state") == "ended" and st.get("played") == len(frames_a), st)
+    check("serve says when the replay reached the end",
+          f"reached the end after {len(frames_a)} frames" in out, out + err)
+
     shutil.rmtree(TMP, ignore_errors=True)
     passed = sum(results)
     print(f"{passed} passed, {len(results) - passed} failed")
