@@ -33,8 +33,7 @@ static void s_print_usage(void)
            "  seek SECONDS   go to that time of the recording (from its first frame)\n"
            "  status         only say where it is: waiting (for a first listener), playing,\n"
            "                 paused or ended, position, frames played, loops\n"
-           "\n" CLI_TARGET_HELP
-           "  --device ID    which replay (default: the server's only one)\n"
+           "\n" CLI_TARGET_HELP "  --device ID    which replay (default: the server's only one)\n"
            "  --json         print the server's answer as JSON\n"
            "  --timeout MS   wait at most MS ms for the answer (default %d)\n"
            "\n"
@@ -114,8 +113,8 @@ static const char *s_field(const char *json, const char *key, char *out, size_t 
 
 static void s_print_answer(const char *json)
 {
-    char id[SK2_DEVICE_ID_MAX + 1], state[16], position[32], duration[32], frame[24],
-        frames[24], played[24], loops[24], safe[4 * SK2_DEVICE_ID_MAX + 1];
+    char id[SK2_DEVICE_ID_MAX + 1], state[16], position[32], duration[32], frame[24], frames[24],
+        played[24], loops[24], safe[4 * SK2_DEVICE_ID_MAX + 1];
     printf("replay %s: %s at %.3f of %.3f s (frame %s of %s), %s played, %s loops\n",
            cli_safe(s_field(json, "device", id, sizeof id), safe, sizeof safe),
            s_field(json, "state", state, sizeof state),
@@ -138,8 +137,8 @@ static int s_run(sk2_client_t *client, const char *endpoint, const replay_option
             return CLI_EXIT_FAILURE;
         }
         if (!is_sent) {
-            int rc = sk2_client_replay_control(client, opts->device_id, opts->action,
-                                               opts->position_s);
+            int rc =
+                sk2_client_replay_control(client, opts->device_id, opts->action, opts->position_s);
             if (rc != 0 && rc != SK2_ESTATE) {
                 fprintf(stderr, "sk2 replay: %s\n", sk2_strerror(rc));
                 return CLI_EXIT_FAILURE;

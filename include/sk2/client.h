@@ -119,9 +119,10 @@ SK2_EXPORT int sk2_client_request_stats(sk2_client_t *self);
  * "seek" (to position_s seconds into the recording) or "status"; device_id NULL means the
  * server's only replay. SK2_EVENT_REPLAY follows with where the replay is as JSON text
  * ({"device", "state": "waiting"|"playing"|"paused"|"ended", "listened", "position",
- * "duration", "frame", "frames", "played", "loops"}), or SK2_EVENT_ERROR with the server's reason (no such device,
- * not a replay; a version-1 server knows no such request). Returns 0, SK2_EINVAL (unknown
- * action, a negative or NaN position, an id too long), SK2_ESTATE, SK2_EAGAIN, SK2_ENOMEM. */
+ * "duration", "frame", "frames", "played", "loops"}), or SK2_EVENT_ERROR with the server's reason
+ * (no such device, not a replay; a version-1 server knows no such request). Returns 0, SK2_EINVAL
+ * (unknown action, a negative or NaN position, an id too long), SK2_ESTATE, SK2_EAGAIN, SK2_ENOMEM.
+ */
 SK2_EXPORT int sk2_client_replay_control(sk2_client_t *self, const char *device_id,
                                          const char *action, double position_s);
 

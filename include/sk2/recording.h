@@ -221,23 +221,23 @@ typedef enum {
 
 /* Where a replay is. Plain data. */
 typedef struct {
-    bool is_waiting;      /* holding the first frame until someone listens */
-    bool is_listened;     /* some client subscribes to one of its streams now */
-    bool is_paused;       /* held by SK2_REPLAY_PAUSE */
-    bool is_ended;        /* played the last frame (not looping) */
-    uint64_t played;      /* frames played since open (seeks and loops included) */
-    uint64_t loops;       /* times it started again after the end (--loop) */
-    size_t position;      /* the next frame to play, 0 .. frames-1 */
-    size_t frames;        /* frames of the recorded device */
-    double position_s;    /* recorded time of the next frame, from the first, seconds */
-    double duration_s;    /* recorded time one pass takes, seconds */
+    bool is_waiting;   /* holding the first frame until someone listens */
+    bool is_listened;  /* some client subscribes to one of its streams now */
+    bool is_paused;    /* held by SK2_REPLAY_PAUSE */
+    bool is_ended;     /* played the last frame (not looping) */
+    uint64_t played;   /* frames played since open (seeks and loops included) */
+    uint64_t loops;    /* times it started again after the end (--loop) */
+    size_t position;   /* the next frame to play, 0 .. frames-1 */
+    size_t frames;     /* frames of the recorded device */
+    double position_s; /* recorded time of the next frame, from the first, seconds */
+    double duration_s; /* recorded time one pass takes, seconds */
 } sk2_replay_status_t;
 
 /* Controls a running (or open) replay from any thread and reports where it is in *status (may
  * be NULL). The playing thread takes a request within some 50 ms; *status is the state when
- * asked (a pause shows at once, a seek in a later status). Returns 0, SK2_EINVAL (NULL device, unknown action, a
- * position that is negative or NaN), SK2_EUNSUPPORTED (not a replay device), SK2_ESTATE (not
- * open). */
+ * asked (a pause shows at once, a seek in a later status). Returns 0, SK2_EINVAL (NULL device,
+ * unknown action, a position that is negative or NaN), SK2_EUNSUPPORTED (not a replay device),
+ * SK2_ESTATE (not open). */
 SK2_EXPORT int sk2_device_replay_control(sk2_device_t *device, sk2_replay_action_t action,
                                          double position_s, sk2_replay_status_t *status);
 /* "pause", "resume", "seek", "status" for an action and back; NULL / -1 (SK2_EINVAL) else. */

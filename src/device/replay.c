@@ -29,7 +29,7 @@
 #include "sk2/recording.h"
 
 #define S_WARN_INTERVAL_US  5000000
-#define S_DEFAULT_PERIOD_US 33333 /* loop pause after a recording of one instant */
+#define S_DEFAULT_PERIOD_US 33333    /* loop pause after a recording of one instant */
 #define S_SLICE_NS          50000000 /* longest wait before looking at control requests */
 #define S_NO_SEEK           INT64_MIN
 
@@ -152,7 +152,8 @@ static void *s_play_thread(void *arg)
         self->has_clock = true;
     }
     bool was_holding = false;
-    for (;;) {
+    /* At rate 0 nothing waits between frames: the stop request is looked at here. */
+    while (!sk2_device_thread_should_stop(&self->thread)) {
         int64_t seek_us = atomic_exchange(&self->seek_us, S_NO_SEEK);
         if (seek_us != S_NO_SEEK) {
             s_apply_seek(self, seek_us);
@@ -447,8 +448,8 @@ int sk2_device_set_replay_wait(sk2_device_t *device, bool is_waiting)
     return 0;
 }
 
-int sk2_device_replay_control(sk2_device_t *device, sk2_replay_action_t action,
-                              double position_s, sk2_replay_status_t *status)
+int sk2_device_replay_control(sk2_device_t *device, sk2_replay_action_t action, double position_s,
+                              sk2_replay_status_t *status)
 {
     if (!device)
         return SK2_EINVAL;

@@ -392,8 +392,8 @@ def main():
     origin = frames_a[0]["capture"]
     server, endpoint = start_server("--replay", a)
     time.sleep(2)  # a client that comes late; not a measurement
-    r = run("record", endpoint, "-o", path("late.sk2r"), "--frames", "5", "--streams", "depth",
-            "--no-status")
+    r = run("record", endpoint, "-o", path("late.sk2r"), "--frames", "5", "--seconds", "10",
+            "--streams", "depth", "--no-status")
     _, frames_late, _ = read_recording(path("late.sk2r")) if r.returncode == 0 else ({}, [], 0)
     check("a replay waits for its first listener: a late client gets the first frame",
           frames_late and frames_late[0]["seq"] == depth_a[0]["seq"],
