@@ -719,8 +719,7 @@ static void test_replay_waits_for_a_listener_and_pauses_resumes_and_seeks(void *
     uint64_t next = sk2_frame_sequence(sk2_event_frame(event));
     sk2_event_destroy(&event);
     assert_true(next == 16 || next == 56);
-    assert_true(next > last || last >= 16);
-    assert_int_equal((next - 16) % 40, 0);
+    assert_true(next > last);
 
     /* A device that is not a replay says so. */
     sk2_device_t *mock = sk2_device_new("mock");
