@@ -76,6 +76,22 @@ static void test_each_type_travels_only_one_way(void **state)
     }
     assert_int_equal(s_parse("\x01", 1, NULL, 0, 1, SK2_MSG_FROM_SERVER, &msg, why), SK2_EPROTO);
     assert_int_equal(s_parse("\x03", 1, NULL, 0, 1, SK2_MSG_FROM_SERVER, &msg, why), SK2_EPROTO);
+    /* sk2's replay control: the request from clients, the reply from servers. */
+    const char *replay = "{\"action\":\"pause\"}";
+    assert_int_equal(s_parse("\x07", 1, replay, strlen(replay), 2, SK2_MSG_FROM_CLIENT, &msg, why),
+                     0);
+    assert_int_equal(msg.type, SK2_MSG_REPLAY);
+    assert_true(json_is_object(msg.payload));
+    sk2_msg_clear(&msg);
+    assert_int_equal(s_parse("\x07", 1, NULL, 0, 1, SK2_MSG_FROM_SERVER, &msg, why), SK2_EPROTO);
+    assert_int_equal(s_parse("\x08", 1, "{}", 2, 2, SK2_MSG_FROM_SERVER, &msg, why), 0);
+    assert_int_equal(msg.type, SK2_MSG_REPLAY_REPLY);
+    sk2_msg_clear(&msg);
+    assert_int_equal(s_parse("\x08", 1, NULL, 0, 1, SK2_MSG_FROM_CLIENT, &msg, why), SK2_EPROTO);
+    assert_int_equal(s_parse("\x09", 1, NULL, 0, 1, SK2_MSG_FROM_CLIENT, &msg, why), SK2_EPROTO);
+    assert_non_null(strstr(why, "unknown message type"));
+    assert_string_equal(sk2_msg_type_name(SK2_MSG_REPLAY), "replay");
+    assert_string_equal(sk2_msg_type_name(SK2_MSG_REPLAY_REPLY), "replay-reply");
 }
 
 static void test_payloads_over_the_limit_are_refused_unparsed(void **state)

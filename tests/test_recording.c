@@ -618,6 +618,117 @@ static void test_replay_plays_recorded_frames_sequences_and_intrinsics(void **st
     sk2_device_destroy(&d);
 }
 
+/* Receives frames until `quiet_ms` pass without one (or a REPLAY answer, if asked for, has come
+ * and then quiet_ms passed); returns how many came and the last sequence in *last. */
+static int s_drain(sk2_client_t *client, int quiet_ms, uint64_t *last)
+{
+    int count = 0;
+    sk2_event_t *event;
+    while ((event = testutil_wait_event(client, SK2_EVENT_FRAME, NULL, quiet_ms, NULL))) {
+        *last = sk2_frame_sequence(sk2_event_frame(event));
+        count++;
+        sk2_event_destroy(&event);
+    }
+    return count;
+}
+
+/* Sends a replay request and returns the answer's JSON (caller frees). */
+static char *s_replay_request(sk2_client_t *client, const char *action, double position_s)
+{
+    assert_int_equal(sk2_client_replay_control(client, NULL, action, position_s), 0);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_REPLAY, NULL, 5000, NULL);
+    assert_non_null(event);
+    char *json = strdup(sk2_event_json(event));
+    sk2_event_destroy(&event);
+    return json;
+}
+
+static void test_replay_waits_for_a_listener_and_pauses_resumes_and_seeks(void **state)
+{
+    (void)state;
+    /* 40 frames 10 ms apart, sequences 5, 6, 8, 9 .. 44, played ten times slower. */
+    const char *path = s_path("control.sk2r");
+    s_write_small(path, 40);
+    sk2_device_t *d = sk2_device_new("replay");
+    assert_non_null(d);
+    assert_int_equal(sk2_device_replay_control(d, SK2_REPLAY_STATUS, 0, NULL), SK2_ESTATE);
+    assert_int_equal(sk2_device_set_replay_source(d, path, 0), 0);
+    assert_int_equal(sk2_device_set_replay_rate(d, 0.1), 0);
+    assert_int_equal(sk2_device_set_replay_wait(d, true), 0);
+    assert_int_equal(sk2_device_open(d), 0);
+    sk2_device_t *replay = d; /* borrowed once the server owns it */
+    sk2_server_t *server = sk2_server_new("replay test");
+    assert_non_null(server);
+    assert_int_equal(sk2_server_bind(server, "127.0.0.1", 0), 0);
+    assert_int_equal(sk2_server_add_device(server, &d), 0);
+    /* Longer than the whole recording would take if it played to nobody. */
+    usleep(600000);
+    sk2_replay_status_t status;
+    assert_int_equal(sk2_device_replay_control(replay, SK2_REPLAY_STATUS, 0, &status), 0);
+    assert_true(status.is_waiting);
+    assert_int_equal(status.played, 0);
+    assert_int_equal(status.frames, 40);
+    assert_int_equal(sk2_device_replay_control(replay, SK2_REPLAY_SEEK, -1, NULL), SK2_EINVAL);
+    assert_int_equal(sk2_device_replay_control(replay, (sk2_replay_action_t)9, 0, NULL),
+                     SK2_EINVAL);
+
+    sk2_client_t *client = sk2_client_new();
+    assert_non_null(client);
+    assert_int_equal(sk2_client_replay_control(client, NULL, "rewind", 0), SK2_EINVAL);
+    assert_int_equal(sk2_client_replay_control(client, NULL, "seek", -2), SK2_EINVAL);
+    assert_int_equal(sk2_client_connect(client, sk2_server_endpoint(server)), 0);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_CONNECTED, NULL, 5000, NULL);
+    assert_non_null(event);
+    sk2_event_destroy(&event);
+    char *json = s_replay_request(client, "status", 0);
+    assert_non_null(strstr(json, "\"state\":\"waiting\""));
+    free(json);
+    assert_int_equal(sk2_client_subscribe(client, "dev-a", SK2_STREAM_DEPTH, "raw"), 0);
+    /* The first frame a late listener gets is the recording's first. */
+    event = testutil_wait_event(client, SK2_EVENT_FRAME, NULL, 5000, NULL);
+    assert_non_null(event);
+    assert_int_equal(sk2_frame_sequence(sk2_event_frame(event)), 5);
+    sk2_event_destroy(&event);
+
+    /* Paused: at most a frame already on its way, then nothing. */
+    json = s_replay_request(client, "pause", 0);
+    assert_non_null(strstr(json, "\"state\":\"paused\""));
+    free(json);
+    uint64_t last = 5;
+    s_drain(client, 300, &last);
+    assert_int_equal(s_drain(client, 500, &last), 0);
+    assert_true(last < 44);
+
+    /* Seek back to 0.1 s (frame 10, sequence 16) and resume: that frame comes next, numbered
+     * on as a new pass (16 + 40), so that numbers only grow. */
+    json = s_replay_request(client, "seek", 0.1);
+    free(json);
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(sk2_device_replay_control(replay, SK2_REPLAY_STATUS, 0, &status), 0);
+        if (status.position == 10)
+            break;
+        usleep(10000);
+    }
+    assert_int_equal(status.position, 10);
+    assert_true(status.is_paused);
+    json = s_replay_request(client, "resume", 0);
+    assert_non_null(strstr(json, "\"state\":\"playing\""));
+    free(json);
+    event = testutil_wait_event(client, SK2_EVENT_FRAME, NULL, 5000, NULL);
+    assert_non_null(event);
+    uint64_t next = sk2_frame_sequence(sk2_event_frame(event));
+    sk2_event_destroy(&event);
+    assert_true(next == 16 || next == 56);
+    assert_true(next > last);
+
+    /* A device that is not a replay says so. */
+    sk2_device_t *mock = sk2_device_new("mock");
+    assert_int_equal(sk2_device_replay_control(mock, SK2_REPLAY_PAUSE, 0, NULL), SK2_EUNSUPPORTED);
+    sk2_device_destroy(&mock);
+    sk2_client_destroy(&client);
+    sk2_server_destroy(&server);
+}
+
 static int s_setup(void **state)
 {
     (void)state;
@@ -645,6 +756,7 @@ int main(void)
         cmocka_unit_test(test_a_full_disk_leaves_every_frame_written_before_it),
         cmocka_unit_test(test_tum_export_and_import_give_back_pixels_and_times),
         cmocka_unit_test(test_replay_plays_recorded_frames_sequences_and_intrinsics),
+        cmocka_unit_test(test_replay_waits_for_a_listener_and_pauses_resumes_and_seeks),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -19,6 +19,9 @@
 #define CLI_EXIT_FAILURE 1 /* runtime failure: nothing arrived, check failed, bind failed */
 #define CLI_EXIT_USAGE   2 /* unknown verb or option, bad number, missing argument */
 #define CLI_EXIT_LOST    3 /* server unreachable or lost */
+/* Stopped by Ctrl-C (SIGINT) or SIGTERM before finishing, as shells report 128 + SIGINT; used
+ * by verbs whose output is all-or-nothing (export, import). */
+#define CLI_EXIT_INTERRUPTED 130
 
 /* Returned by option parsers when the verb should go on running (any other value is an exit
  * code). */
@@ -56,6 +59,7 @@ cli_verb_fn cli_record;
 cli_verb_fn cli_inspect;
 cli_verb_fn cli_export;
 cli_verb_fn cli_import;
+cli_verb_fn cli_replay;
 cli_verb_fn cli_view;
 
 /* ---- Signals ---- */

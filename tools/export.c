@@ -1,15 +1,53 @@
 /* `sk2 export` and `sk2 import`: between sk2 recordings and TUM RGB-D folders (16-bit depth
  * PNGs, colour PNGs, depth.txt and rgb.txt with timestamps), the layout SLAM and
  * reconstruction tools read and many public RGB-D datasets come in. Export then import gives
- * back the same pixels and capture times (sk2.json keeps what the layout cannot). */
+ * back the same pixels and capture times (sk2.json keeps what the layout cannot).
+ *
+ * Both write under a temporary name beside the output (output.h) and rename it into place
+ * only when complete, so Ctrl-C or a failure leaves no half-written output and whatever was
+ * there before untouched. On a terminal they show how far they are. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "output.h"
 #include "sk2/sk2.h"
 
-enum { OPT_DEVICE = 256, OPT_DEPTH_CODEC, OPT_COLOR_CODEC };
+enum { OPT_DEVICE = 256, OPT_DEPTH_CODEC, OPT_COLOR_CODEC, OPT_FORCE };
+
+/* A progress line on stderr, rewritten in place; only on a terminal and without -q. */
+typedef struct {
+    const char *verb;
+    bool is_shown;
+    int last_percent;
+} s_progress_t;
+
+static void s_progress_init(s_progress_t *self, const char *verb)
+{
+    *self = (s_progress_t){
+        .verb = verb, .is_shown = !cli_is_quiet() && isatty(STDERR_FILENO), .last_percent = -1};
+}
+
+/* Shows done of total and says whether to go on (no Ctrl-C yet). */
+static bool s_progress(void *arg, size_t done, size_t total)
+{
+    s_progress_t *self = arg;
+    int percent = total ? (int)(100.0 * (double)done / (double)total) : 100;
+    if (self->is_shown && percent != self->last_percent) {
+        fprintf(stderr, "\r%s: %zu/%zu frames (%d%%)", self->verb, done, total, percent);
+        fflush(stderr);
+        self->last_percent = percent;
+    }
+    return !cli_is_interrupted();
+}
+
+static void s_progress_end(s_progress_t *self)
+{
+    if (self->is_shown && self->last_percent >= 0)
+        fprintf(stderr, "\n");
+}
 
 static sk2_recording_reader_t *s_open(const char *verb, const char *path)
 {
@@ -28,6 +66,7 @@ typedef struct {
     const char *verb;
     long device;           /* export: the recording's device, -1 = all */
     const char *codecs[2]; /* import: [0] depth and IR, [1] colour */
+    bool is_forced;        /* import: --force */
 } s_options_t;
 
 static int s_apply_option(void *options, int opt, const char *arg)
@@ -41,6 +80,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
         if (!sk2_codec_find(arg))
             return cli_usage_error(opts->verb, "unknown codec '%s' (see `sk2 codecs`)", arg);
         opts->codecs[opt == OPT_COLOR_CODEC] = arg;
+    } else if (opt == OPT_FORCE) {
+        opts->is_forced = true;
     }
     return CLI_CONTINUE;
 }
@@ -65,7 +106,10 @@ static void s_export_usage(void)
            "Writes a recording's frames as a TUM RGB-D folder: depth/*.png (16-bit, 5000 per\n"
            "metre), rgb/*.png, ir/*.png, depth.txt, rgb.txt, ir.txt, and sk2.json.\n"
            "  --device N   which recorded device (default 0; needed when there are several)\n"
-           "Exit status: 0 written, 1 cannot read or write, 2 usage.\n");
+           "DIR must not exist or be empty: the export is written into DIR.partial-XXXXXX\n"
+           "and renamed to DIR when complete. On a terminal, a line shows the progress.\n"
+           "Exit status: 0 written, 1 cannot read or write, 2 usage (also DIR not empty),\n"
+           "130 interrupted (Ctrl-C): nothing is left behind.\n");
 }
 
 int cli_export(int argc, char **argv)
@@ -86,34 +130,54 @@ int cli_export(int argc, char **argv)
     size_t devices = sk2_recording_reader_device_count(reader);
     rc = CLI_EXIT_FAILURE;
     char why[512];
+    cli_output_t output = {.temp_path = ""};
+    s_progress_t progress;
+    s_progress_init(&progress, "export");
     if (device < 0 && devices > 1) {
         rc = cli_usage_error("export", "%s holds %zu devices: choose one with --device", path,
                              devices);
     } else if (device >= (long)devices) {
         rc = cli_usage_error("export", "%s has no device %ld", path, device);
-    } else if (sk2_recording_export_tum(reader, device < 0 ? 0 : (size_t)device, dir, why,
-                                        sizeof why) != 0) {
-        fprintf(stderr, "sk2 export: %s\n", why);
+    } else if ((rc = cli_output_begin(&output, "export", dir, true, false)) != CLI_CONTINUE) {
+        /* said why */
+    } else if ((rc = sk2_recording_export_tum_with_progress(reader, device < 0 ? 0 : (size_t)device,
+                                                            output.temp_path, s_progress, &progress,
+                                                            why, sizeof why)) != 0) {
+        s_progress_end(&progress);
+        if (rc == SK2_EINTR)
+            fprintf(stderr, "sk2 export: interrupted (%s); nothing written\n", why);
+        else
+            fprintf(stderr, "sk2 export: %s\n", why);
+        rc = rc == SK2_EINTR ? CLI_EXIT_INTERRUPTED : CLI_EXIT_FAILURE;
+    } else if (s_progress_end(&progress), cli_output_commit(&output) != 0) {
+        rc = CLI_EXIT_FAILURE;
     } else {
         if (!cli_is_quiet())
             printf("sk2 export: device %ld of %s written to %s\n", device < 0 ? 0 : device, path,
                    dir);
         rc = CLI_EXIT_OK;
     }
+    cli_output_abandon(&output);
     sk2_recording_reader_destroy(&reader);
     return rc;
 }
 
 static void s_import_usage(void)
 {
-    printf("usage: sk2 import DIR FILE [--depth-codec C] [--color-codec C] [-v|-q]\n"
+    printf("usage: sk2 import DIR FILE [--depth-codec C] [--color-codec C] [--force] [-v|-q]\n"
            "\n"
            "Turns a TUM RGB-D folder (depth.txt, rgb.txt and their images) into a recording.\n"
            "  --depth-codec C   codec for depth and IR (default sk2d, lossless)\n"
-           "  --color-codec C   codec for colour (default raw, lossless; jpeg is smaller)\n"
+           "  --color-codec C   codec for colour (default jpeg at quality %d; raw keeps\n"
+           "                    every pixel but is about 20 times larger)\n"
+           "  --force           replace FILE if it exists (default: refuse)\n"
            "Depth keeps the PNGs' values: TUM's 5000 per metre is recorded as the depth unit\n"
            "(or, for folders sk2 exported, the original unit comes back exactly).\n"
-           "Exit status: 0 written, 1 cannot read or write, 2 usage.\n");
+           "FILE is written as FILE.partial-XXXXXX and renamed when complete; on a terminal,\n"
+           "a line shows the progress.\n"
+           "Exit status: 0 written, 1 cannot read or write, 2 usage (also FILE exists without\n"
+           "--force), 130 interrupted (Ctrl-C): FILE is left as it was.\n",
+           SK2_CODEC_DEFAULT_QUALITY);
 }
 
 int cli_import(int argc, char **argv)
@@ -121,20 +185,35 @@ int cli_import(int argc, char **argv)
     static const struct option options[] = {
         {"depth-codec", required_argument, NULL, OPT_DEPTH_CODEC},
         {"color-codec", required_argument, NULL, OPT_COLOR_CODEC},
+        {"force", no_argument, NULL, OPT_FORCE},
         CLI_COMMON_LONG_OPTIONS,
     };
-    s_options_t opts = {.verb = "import", .codecs = {SK2_CODEC_SK2D, SK2_CODEC_RAW}};
+    /* Colour is compressed by default: stored raw, a TUM folder of PNGs grows some 17 times. */
+    s_options_t opts = {.verb = "import", .codecs = {SK2_CODEC_SK2D, SK2_CODEC_JPEG}};
     int rc = s_parse(options, argc, argv, s_import_usage, &opts);
     const char **codecs = opts.codecs;
     if (rc != CLI_CONTINUE)
         return rc;
     const char *dir = argv[optind], *path = argv[optind + 1];
+    if (!sk2_codec_is_lossless(sk2_codec_find(codecs[0])))
+        return cli_usage_error("import",
+                               "%s is lossy: it would change the depth values; choose "
+                               "a lossless codec for depth and IR",
+                               codecs[0]);
     sk2_recording_reader_t *reader = s_open("import", dir);
     if (!reader)
         return CLI_EXIT_FAILURE;
+    cli_output_t output;
+    rc = cli_output_begin(&output, "import", path, false, opts.is_forced);
+    if (rc != CLI_CONTINUE) {
+        sk2_recording_reader_destroy(&reader);
+        return rc;
+    }
+    s_progress_t progress;
+    s_progress_init(&progress, "import");
     sk2_recording_writer_t *writer = sk2_recording_writer_new();
     rc = CLI_EXIT_FAILURE;
-    if (!writer || sk2_recording_writer_open(writer, path) != 0) {
+    if (!writer || sk2_recording_writer_open(writer, output.temp_path) != 0) {
         fprintf(stderr, "sk2 import: %s\n",
                 writer ? sk2_recording_writer_why(writer) : "no memory");
         goto out;
@@ -155,7 +234,14 @@ int cli_import(int argc, char **argv)
         }
     }
     size_t frames = sk2_recording_reader_frame_count(reader);
-    for (size_t i = 0; i < frames && !cli_is_interrupted(); i++) {
+    for (size_t i = 0; i < frames; i++) {
+        if (!s_progress(&progress, i, frames)) {
+            s_progress_end(&progress);
+            fprintf(stderr, "sk2 import: interrupted after %zu of %zu frames; %s not written\n", i,
+                    frames, path);
+            rc = CLI_EXIT_INTERRUPTED;
+            goto out;
+        }
         sk2_recording_frame_info_t info;
         sk2_frame_t *frame = NULL;
         sk2_recording_reader_frame_info(reader, i, &info);
@@ -171,20 +257,21 @@ int cli_import(int argc, char **argv)
             goto out;
         }
     }
+    s_progress(&progress, frames, frames);
+    s_progress_end(&progress);
     if (sk2_recording_writer_close(writer) != 0) {
         fprintf(stderr, "sk2 import: %s\n", sk2_recording_writer_why(writer));
         goto out;
     }
-    if (cli_is_interrupted()) {
-        fprintf(stderr, "sk2 import: interrupted; %s holds the frames before\n", path);
+    if (cli_output_commit(&output) != 0)
         goto out;
-    }
     if (!cli_is_quiet())
         printf("sk2 import: %zu frames from %s into %s (%.2f MB)\n", frames, dir, path,
                cli_mb(sk2_recording_writer_bytes(writer)));
     rc = CLI_EXIT_OK;
 out:
     sk2_recording_writer_destroy(&writer);
+    cli_output_abandon(&output);
     sk2_recording_reader_destroy(&reader);
     return rc;
 }

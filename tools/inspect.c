@@ -1,6 +1,8 @@
 /* `sk2 inspect`: what a recording (or TUM RGB-D folder) holds: its format and whether it was
  * closed properly, the devices with their streams and intrinsics, and per stream the frames,
- * codec, sequence range, duration, rate, gaps and bytes. Reads the index only. */
+ * codec, sequence range, duration, rate, gaps and bytes. Then it reads every frame back and
+ * checks it (the chunk's CRC in an sk2 file, that the image decodes in a TUM folder) and lists
+ * each damaged one: an index that is whole says nothing about the bytes it points to. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +23,15 @@ typedef struct {
 
 static void s_print_usage(void)
 {
-    printf("usage: sk2 inspect FILE_OR_TUM_DIR [-v|-q]\n"
+    printf("usage: sk2 inspect FILE_OR_TUM_DIR [--index-only] [-v|-q]\n"
            "\n"
-           "Describes a recording: devices, streams, frame counts, duration, gaps.\n"
-           "Exit status: 0 readable (also when cut short: it says so), 1 not readable, 2 usage.\n");
+           "Describes a recording: devices, streams, frame counts, duration, gaps, and checks\n"
+           "every frame (CRC, or that a TUM image decodes), listing the damaged ones.\n"
+           "\n"
+           "  --index-only   describe from the index alone; do not read the frames\n"
+           "\n"
+           "Exit status: 0 readable and no frame damaged (also when cut short: it says so),\n"
+           "1 not readable or some frame damaged, 2 usage.\n");
 }
 
 static void s_print_stream_info(const sk2_stream_info_t *info)
@@ -83,14 +90,59 @@ static size_t s_gather(const sk2_recording_reader_t *reader, inspect_stream_t *s
     return count;
 }
 
+/* Reads every frame back and prints the damaged ones. Returns how many were damaged. */
+static size_t s_verify(sk2_recording_reader_t *reader)
+{
+    bool is_tum = strcmp(sk2_recording_reader_format(reader), "tum") == 0;
+    size_t frames = sk2_recording_reader_frame_count(reader);
+    size_t damaged = 0;
+    for (size_t i = 0; i < frames; i++) {
+        sk2_recording_frame_info_t info;
+        if (sk2_recording_reader_frame_info(reader, i, &info) != 0)
+            continue;
+        int rc;
+        if (is_tum) {
+            /* A TUM folder has no checksums: the best check is that the image decodes. */
+            sk2_frame_t *frame = NULL;
+            rc = sk2_recording_reader_read_frame(reader, i, &frame);
+            sk2_frame_destroy(&frame);
+        } else {
+            const uint8_t *header = NULL, *payload = NULL;
+            size_t header_size = 0, payload_size = 0;
+            rc = sk2_recording_reader_read_encoded(reader, i, &header, &header_size, &payload,
+                                                   &payload_size);
+        }
+        if (rc == 0)
+            continue;
+        char safe[1024];
+        printf("damaged   frame %zu: device %zu %s sequence %llu: %s\n", i, info.device,
+               sk2_stream_kind_name(info.kind), (unsigned long long)info.sequence,
+               cli_safe(sk2_recording_reader_why(reader), safe, sizeof safe));
+        damaged++;
+    }
+    return damaged;
+}
+
+enum { OPT_INDEX_ONLY = 256 };
+
+static int s_apply_option(void *options, int opt, const char *arg)
+{
+    (void)arg;
+    if (opt == OPT_INDEX_ONLY)
+        *(bool *)options = true;
+    return CLI_CONTINUE;
+}
+
 int cli_inspect(int argc, char **argv)
 {
     static const char optstring[] = ":hvq";
     static const struct option options[] = {
+        {"index-only", no_argument, NULL, OPT_INDEX_ONLY},
         CLI_COMMON_LONG_OPTIONS,
     };
-    const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, NULL};
-    int parsed = cli_parse_options(&parser, argc, argv, NULL);
+    bool is_index_only = false;
+    const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
+    int parsed = cli_parse_options(&parser, argc, argv, &is_index_only);
     if (parsed != CLI_CONTINUE)
         return parsed;
     if (optind + 1 != argc)
@@ -152,6 +204,16 @@ int cli_inspect(int argc, char **argv)
                seconds > 0 ? (double)(s->frames - 1) / seconds : 0.0, (unsigned long long)s->gaps,
                (unsigned long long)s->missing, cli_mb(s->bytes));
     }
+    int exit_code = CLI_EXIT_OK;
+    if (!is_index_only) {
+        size_t damaged = s_verify(reader);
+        printf("checked   %zu frames, %zu damaged\n", frames, damaged);
+        if (damaged > 0) {
+            fprintf(stderr, "sk2 inspect: %s: %zu of %zu frames are damaged\n",
+                    cli_safe(path, safe, sizeof safe), damaged, frames);
+            exit_code = CLI_EXIT_FAILURE;
+        }
+    }
     sk2_recording_reader_destroy(&reader);
-    return CLI_EXIT_OK;
+    return exit_code;
 }

@@ -3,12 +3,18 @@
  * device's description. Frames are not decoded: recording costs a copy to the kernel per frame.
  * A status line shows frames, megabytes and drops (sequence gaps). Ctrl-C, --seconds or
  * --frames end it with the index written; a killed recorder or a full disk leaves a file that
- * reads up to its last complete frame. */
+ * reads up to its last complete frame.
+ *
+ * The file is written as FILE.partial-XXXXXX beside FILE and renamed onto FILE once the
+ * recording holds at least one frame and is closed: a recorder that never reached its server,
+ * or got nothing from it, leaves an existing FILE as it was. A killed recorder leaves the
+ * .partial file (readable, as above). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "output.h"
 #include "session.h"
 #include "sk2/sk2.h"
 
@@ -24,6 +30,9 @@ typedef struct {
     double seconds;
     const char *device_id;
     bool wants[S_KINDS];         /* --streams; all by default */
+    bool is_streams_given;       /* --streams named the kinds: each must record something */
+    bool is_forced;              /* --force: replace an existing FILE */
+    bool is_lossy_allowed;       /* --allow-lossy: a lossy codec for depth or IR */
     const char *codecs[S_KINDS]; /* --codec KIND=CODEC, NULL: the default choice */
     double status_interval_s;
     bool has_status;
@@ -43,6 +52,7 @@ typedef struct {
     record_device_t devices[SK2_RECORDING_MAX_DEVICES];
     size_t device_count;
     uint64_t drops;
+    uint64_t kind_frames[S_KINDS]; /* frames recorded per kind, all devices */
     bool has_write_failed;
     uint64_t last_bytes, last_frames;
 } record_t;
@@ -57,17 +67,22 @@ enum {
     OPT_NO_STATUS,
     OPT_TIMEOUT,
     OPT_BROWSE_TIMEOUT,
+    OPT_FORCE,
+    OPT_ALLOW_LOSSY,
 };
 
 static void s_print_usage(void)
 {
     printf("usage: sk2 record [SERVER] -o FILE [--seconds S] [--frames N] [--device ID]\n"
            "                  [--streams LIST] [--codec KIND=CODEC] [--status-interval S]\n"
-           "                  [--no-status] [--timeout MS] [--browse-timeout S] [-v|-q]\n"
+           "                  [--no-status] [--timeout MS] [--browse-timeout S] [--force]\n"
+           "                  [--allow-lossy] [-v|-q]\n"
            "\n"
            "Records a server's streams into FILE, frames exactly as sent (no re-encoding).\n"
            "\n" CLI_TARGET_HELP
-           "  -o, --output FILE     the recording to write (replaced if it exists)\n"
+           "  -o, --output FILE     the recording to write; written as FILE.partial-XXXXXX and\n"
+           "                        renamed onto FILE once it holds a frame\n"
+           "  --force               replace FILE if it exists (default: refuse)\n"
            "  --seconds S           stop S seconds after connecting\n"
            "  --frames N            stop after N frames in all\n"
            "  --device ID           only this device (default: every device, also new ones)\n"
@@ -75,14 +90,17 @@ static void s_print_usage(void)
            "                        server offers)\n"
            "  --codec KIND=CODEC    codec to receive a kind in (default: sk2d for depth and IR,\n"
            "                        jpeg for colour, or the first lossless one offered)\n"
+           "  --allow-lossy         accept a lossy codec (e.g. jpeg) for depth or IR\n"
            "  --status-interval S   seconds between status lines (default 1)\n"
            "  --no-status           no status lines\n"
            "  --timeout MS          wait at most MS ms for the server (default %d)\n"
            "\n"
            "Without --seconds or --frames, records until Ctrl-C. `sk2 inspect FILE` shows\n"
            "what a recording holds; `sk2 serve --replay FILE` plays it.\n"
-           "Exit status: 0 frames recorded; 1 none, or the file could not be written (it\n"
-           "then holds every frame before the failure); 2 usage; 3 server lost.\n",
+           "Exit status: 0 frames recorded; 1 none (an existing FILE is kept), a kind named\n"
+           "by --streams or --codec recorded nothing, or the file could not be written (it\n"
+           "then holds every frame before the failure); 2 usage (also FILE exists without\n"
+           "--force); 3 server lost.\n",
            SK2_CLIENT_RESPONSE_TIMEOUT_MS);
 }
 
@@ -123,6 +141,7 @@ static int s_apply_option(void *options, int opt, const char *arg)
             p += length + (p[length] == ',');
         }
         memcpy(opts->wants, wants, sizeof wants);
+        opts->is_streams_given = true;
         break;
     }
     case OPT_CODEC: {
@@ -148,6 +167,12 @@ static int s_apply_option(void *options, int opt, const char *arg)
         break;
     case OPT_BROWSE_TIMEOUT:
         return cli_parse_browse_timeout(s_verb, arg, &opts->browse_ms);
+    case OPT_FORCE:
+        opts->is_forced = true;
+        break;
+    case OPT_ALLOW_LOSSY:
+        opts->is_lossy_allowed = true;
+        break;
     }
     return CLI_CONTINUE;
 }
@@ -166,6 +191,8 @@ static int s_parse(int argc, char **argv, record_options_t *opts)
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
+        {"force", no_argument, NULL, OPT_FORCE},
+        {"allow-lossy", no_argument, NULL, OPT_ALLOW_LOSSY},
         CLI_COMMON_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
@@ -176,6 +203,15 @@ static int s_parse(int argc, char **argv, record_options_t *opts)
         return cli_usage_error(s_verb, "unexpected argument '%s'", argv[optind + 1]);
     if (!opts->path)
         return cli_usage_error(s_verb, "missing -o FILE");
+    /* A lossy codec changes depth values: a recording made with one is no longer the
+     * measurement, and replaying it shows other distances. Only on request. */
+    for (size_t slot = 0; slot < S_KINDS; slot++)
+        if (opts->codecs[slot] && s_kinds[slot] != SK2_STREAM_COLOR && !opts->is_lossy_allowed &&
+            !sk2_codec_is_lossless(sk2_codec_find(opts->codecs[slot])))
+            return cli_usage_error(s_verb,
+                                   "%s is lossy: it would change the recorded %s values; choose "
+                                   "a lossless codec (see `sk2 codecs`) or give --allow-lossy",
+                                   opts->codecs[slot], sk2_stream_kind_name(s_kinds[slot]));
     opts->endpoint_arg = optind < argc ? argv[optind] : NULL;
     return CLI_CONTINUE;
 }
@@ -291,6 +327,10 @@ static void s_on_frame(record_t *self, const sk2_event_t *event)
         if (strcmp(self->devices[i].id, id) != 0)
             continue;
         self->drops += sk2_event_gap(event);
+        /* The kind is byte 8 of the frame header (docs/protocol.md), checked by the writer. */
+        for (size_t slot = 0; slot < S_KINDS && header_size > 8; slot++)
+            if ((uint8_t)s_kinds[slot] == header[8])
+                self->kind_frames[slot]++;
         if (sk2_recording_writer_add_encoded(self->writer, self->devices[i].index, header,
                                              header_size, payload, payload_size) != 0) {
             cli_status_close(&self->session.status);
@@ -350,17 +390,23 @@ int cli_record(int argc, char **argv)
     if (rc != CLI_CONTINUE)
         return rc;
     record_t self = {.opts = &opts};
+    cli_output_t output;
+    rc = cli_output_begin(&output, s_verb, opts.path, false, opts.is_forced);
+    if (rc != CLI_CONTINUE)
+        return rc;
     self.writer = sk2_recording_writer_new();
-    if (!self.writer || sk2_recording_writer_open(self.writer, opts.path) != 0) {
+    if (!self.writer || sk2_recording_writer_open(self.writer, output.temp_path) != 0) {
         fprintf(stderr, "sk2 record: %s\n",
                 self.writer ? sk2_recording_writer_why(self.writer) : "out of memory");
         sk2_recording_writer_destroy(&self.writer);
+        cli_output_abandon(&output);
         return CLI_EXIT_FAILURE;
     }
     rc = cli_session_open(&self.session, s_verb, opts.endpoint_arg, opts.timeout_ms, opts.browse_ms,
                           stdout, opts.has_status);
     if (rc != CLI_CONTINUE) {
         sk2_recording_writer_destroy(&self.writer);
+        cli_output_abandon(&output);
         return rc;
     }
     /* Frames are written as they arrived: nothing to decode. */
@@ -377,16 +423,33 @@ int cli_record(int argc, char **argv)
     }
     uint64_t bytes = sk2_recording_writer_bytes(self.writer);
     sk2_recording_writer_destroy(&self.writer);
+    /* Success, for the file, is a recording with a frame in it: it replaces FILE even when the
+     * server was lost or the disk filled up later (the frames before are the user's). With no
+     * frame, FILE stays as it was. */
+    bool is_kept = frames > 0 && cli_output_commit(&output) == 0;
+    if (frames == 0)
+        cli_output_abandon(&output);
     printf("sk2 record: %llu frames, %.2f MB in %.2f s from %zu device(s) into %s, drops %llu\n",
-           (unsigned long long)frames, cli_mb(bytes), seconds, self.device_count, opts.path,
-           (unsigned long long)self.drops);
+           (unsigned long long)frames, cli_mb(bytes), seconds, self.device_count,
+           is_kept ? opts.path : "nothing", (unsigned long long)self.drops);
     if (self.session.end_rc)
         return self.session.end_rc;
-    if (self.has_write_failed)
+    if (self.has_write_failed || (frames > 0 && !is_kept))
         return CLI_EXIT_FAILURE;
     if (frames == 0) {
-        fprintf(stderr, "sk2 record: no frames arrived\n");
+        fprintf(stderr, "sk2 record: no frames arrived; %s was not written\n", opts.path);
         return CLI_EXIT_FAILURE;
     }
-    return CLI_EXIT_OK;
+    /* A kind asked for by name that never arrived (not offered, not in that codec, or the
+     * device never sent one) is a failed request, not a smaller recording. */
+    int missing = 0;
+    for (size_t slot = 0; slot < S_KINDS; slot++)
+        if (self.kind_frames[slot] == 0 &&
+            (opts.codecs[slot] || (opts.is_streams_given && opts.wants[slot]))) {
+            fprintf(stderr, "sk2 record: no %s frames were recorded%s%s\n",
+                    sk2_stream_kind_name(s_kinds[slot]), opts.codecs[slot] ? " in " : "",
+                    opts.codecs[slot] ? opts.codecs[slot] : "");
+            missing++;
+        }
+    return missing ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }

@@ -44,6 +44,7 @@ typedef struct {
     const char *replay;        /* recording or TUM folder to serve, or NULL */
     double rate;               /* replay speed, 0 = as fast as possible */
     bool is_looping;           /* replay again after the end */
+    bool is_replay_eager;      /* --no-wait: play without waiting for a first listener */
     const char *http;          /* ADDR:PORT of the web gateway, or NULL */
     bool has_hints;            /* print the commands to try next */
 } serve_options_t;
@@ -81,6 +82,7 @@ enum {
     OPT_REPLAY,
     OPT_RATE,
     OPT_LOOP,
+    OPT_NO_WAIT,
     OPT_HTTP,
     OPT_HINTS,
 };
@@ -92,7 +94,10 @@ static void s_print_usage(void)
            "                 [--endpoint-file PATH] [--status-interval S] [--no-status]\n"
            "                 [--no-announce] [--mock-unplug-after S [--mock-replug-after S]]\n"
            "                 [--color-size WxH] [--jpeg-quality Q]\n"
-           "                 [--replay PATH [--rate X] [--loop]] [--http ADDR:PORT] [--hints]\n"
+           "                 [--replay PATH [--rate X] [--loop] [--no-wait]] [--http ADDR:PORT]
+"
+           "                 [--hints] [-v|-q]
+"
            "                 [-v|-q]\n"
            "\n"
            "Serves depth cameras on a streamkinect2 control endpoint until Ctrl-C: cameras\n"
@@ -110,6 +115,8 @@ static void s_print_usage(void)
            "  --rate X               replay speed: 1 = as recorded (default), 0 = as fast as\n"
            "                         possible, 0..1000\n"
            "  --loop                 start the recording again after its last frame\n"
+           "  --no-wait              play at once (default: hold the first frame until a\n"
+           "                         client subscribes to a stream, then play)\n"
            "  --name NAME            server name (default \"sk2 on <host name>\")\n"
            "  --bind ADDR            address to bind (default 127.0.0.1; '*' = every interface)\n"
            "  --port PORT            control port, 0..65535 (default 0: the OS picks one)\n"
@@ -189,6 +196,9 @@ static int s_apply_option(void *options, int opt, const char *arg)
         break;
     case OPT_LOOP:
         opts->is_looping = true;
+        break;
+    case OPT_NO_WAIT:
+        opts->is_replay_eager = true;
         break;
     case OPT_NAME:
         if (!*arg || strlen(arg) > SK2_SERVER_NAME_MAX || !s_is_utf8(arg))
@@ -292,6 +302,7 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"replay", required_argument, NULL, OPT_REPLAY},
         {"rate", required_argument, NULL, OPT_RATE},
         {"loop", no_argument, NULL, OPT_LOOP},
+        {"no-wait", no_argument, NULL, OPT_NO_WAIT},
         {"http", required_argument, NULL, OPT_HTTP},
         {"hints", no_argument, NULL, OPT_HINTS},
         CLI_COMMON_LONG_OPTIONS,
@@ -306,8 +317,8 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         return cli_usage_error(s_verb, "--mock-replug-after needs --mock-unplug-after");
     if (opts->unplug_after_s > 0 && opts->mock == 0)
         return cli_usage_error(s_verb, "--mock-unplug-after needs a mock device");
-    if (!opts->replay && (opts->rate != 1.0 || opts->is_looping))
-        return cli_usage_error(s_verb, "--rate and --loop go with --replay");
+    if (!opts->replay && (opts->rate != 1.0 || opts->is_looping || opts->is_replay_eager))
+        return cli_usage_error(s_verb, "--rate, --loop and --no-wait go with --replay");
     return CLI_CONTINUE;
 }
 
@@ -415,6 +426,33 @@ static int s_add_device(sk2_server_t *server, const char *backend, const char *u
     return CLI_EXIT_OK;
 }
 
+/* The replays being served, to say when one reached its end. The pointers are borrowed from
+ * the server, which keeps a replay device until it stops (replays are never lost, replaced or
+ * removed by a signal); sk2_device_replay_control is safe from this thread. */
+static struct {
+    sk2_device_t *device;
+    char id[SK2_DEVICE_ID_MAX + 1];
+    bool is_end_said;
+} s_replays[SK2_RECORDING_MAX_DEVICES];
+static size_t s_replay_count;
+
+/* Prints a line for each replay that reached its end since the last look. */
+static void s_note_replay_ends(cli_status_t *status)
+{
+    for (size_t i = 0; i < s_replay_count; i++) {
+        sk2_replay_status_t now;
+        if (sk2_device_replay_control(s_replays[i].device, SK2_REPLAY_STATUS, 0, &now) != 0)
+            continue;
+        if (now.is_ended && !s_replays[i].is_end_said) {
+            char safe[4 * SK2_DEVICE_ID_MAX + 1];
+            cli_status_note(status, "sk2 serve: replay of %s reached the end after %llu frames",
+                            cli_safe(s_replays[i].id, safe, sizeof safe),
+                            (unsigned long long)now.played);
+        }
+        s_replays[i].is_end_said = now.is_ended; /* a seek starts it again */
+    }
+}
+
 /* Serves every device of a recording as a replay device. */
 static int s_add_replays(sk2_server_t *server, const serve_options_t *opts)
 {
@@ -435,6 +473,8 @@ static int s_add_replays(sk2_server_t *server, const serve_options_t *opts)
         if (rc == 0)
             rc = sk2_device_set_replay_loop(device, opts->is_looping);
         if (rc == 0)
+            rc = sk2_device_set_replay_wait(device, !opts->is_replay_eager);
+        if (rc == 0)
             rc = sk2_device_open(device);
         if (rc != 0) {
             fprintf(stderr, "sk2 serve: cannot replay device %zu of %s: %s\n", d, opts->replay,
@@ -444,14 +484,21 @@ static int s_add_replays(sk2_server_t *server, const serve_options_t *opts)
         }
         char id[SK2_DEVICE_ID_MAX + 1];
         snprintf(id, sizeof id, "%s", sk2_device_id(device));
+        sk2_device_t *borrowed = device;
         rc = sk2_server_add_device(server, &device);
         if (rc != 0) {
             fprintf(stderr, "sk2 serve: cannot serve device %s: %s\n", id, sk2_strerror(rc));
             return CLI_EXIT_FAILURE;
         }
+        if (s_replay_count < SK2_RECORDING_MAX_DEVICES) {
+            s_replays[s_replay_count].device = borrowed;
+            snprintf(s_replays[s_replay_count].id, sizeof s_replays[s_replay_count].id, "%s", id);
+            s_replay_count++;
+        }
         char safe[4 * SK2_DEVICE_ID_MAX + 1];
-        printf("sk2 serve: device %s (replay of device %zu, rate %.4g%s)\n",
-               cli_safe(id, safe, sizeof safe), d, opts->rate, opts->is_looping ? ", looping" : "");
+        printf("sk2 serve: device %s (replay of device %zu, rate %.4g%s%s)\n",
+               cli_safe(id, safe, sizeof safe), d, opts->rate, opts->is_looping ? ", looping" : "",
+               opts->is_replay_eager ? "" : ", waits for a first listener");
     }
     return CLI_EXIT_OK;
 }
@@ -630,6 +677,7 @@ static void s_run(sk2_server_t *server, const serve_options_t *opts, cli_status_
             s_note_announce(server, status, announced, sizeof announced);
         int64_t now_us = sk2_clock_mono_us();
         s_inject(opts, mock_serial, start_us, now_us, &unplugged_us, status);
+        s_note_replay_ends(status);
         if (now_us < next_us) {
             /* Short naps, so that a signal caught by another thread still stops us soon. */
             cli_sleep_ms(cli_wait_ms(now_us, next_us, 100));

@@ -30,6 +30,7 @@ static const verb_t s_verbs[] = {
     {"inspect", cli_inspect, "describe a recording (or TUM folder): devices, streams, gaps"},
     {"export", cli_export, "write a recording as a TUM RGB-D folder (PNGs + lists)"},
     {"import", cli_import, "turn a TUM RGB-D folder into a recording"},
+    {"replay", cli_replay, "pause, resume or seek the replay a server plays, or ask where it is"},
 };
 
 enum { OPT_VERSION = 256 };

@@ -38,6 +38,8 @@ typedef enum {
     SK2_EVENT_SERVER_ADDED = 9,    /* browser: a server appeared on the network (browser.h) */
     SK2_EVENT_SERVER_REMOVED = 10, /* browser: a server left the network */
     SK2_EVENT_SERVER_UPDATED = 11, /* browser: what a server announces changed (endpoint, TXT) */
+    SK2_EVENT_REPLAY = 12,         /* the answer to sk2_client_replay_control(): sk2_event_json,
+                                      where the replay is (docs/protocol.md) */
 } sk2_event_type_t;
 
 /* Defaults of the original streamkinect2 client. */
@@ -112,6 +114,17 @@ SK2_EXPORT const char *sk2_client_device_backend(const sk2_client_t *self, const
 /* Asks the server for its counters; SK2_EVENT_STATS follows with the reply as JSON text (a
  * version-1 server answers with an error instead). Returns 0, SK2_ESTATE, SK2_EAGAIN. */
 SK2_EXPORT int sk2_client_request_stats(sk2_client_t *self);
+
+/* Controls a replay device of the server (sk2 serve --replay): action is "pause", "resume",
+ * "seek" (to position_s seconds into the recording) or "status"; device_id NULL means the
+ * server's only replay. SK2_EVENT_REPLAY follows with where the replay is as JSON text
+ * ({"device", "state": "waiting"|"playing"|"paused"|"ended", "listened", "position",
+ * "duration", "frame", "frames", "played", "loops"}), or SK2_EVENT_ERROR with the server's reason
+ * (no such device, not a replay; a version-1 server knows no such request). Returns 0, SK2_EINVAL
+ * (unknown action, a negative or NaN position, an id too long), SK2_ESTATE, SK2_EAGAIN, SK2_ENOMEM.
+ */
+SK2_EXPORT int sk2_client_replay_control(sk2_client_t *self, const char *device_id,
+                                         const char *action, double position_s);
 
 /* Waits up to timeout_ms (0: do not wait, -1: forever) for the next event and hands it to the
  * caller in *event_p (caller owns it). Returns 0, SK2_ETIMEDOUT (nothing happened),

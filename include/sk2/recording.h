@@ -172,6 +172,18 @@ SK2_EXPORT int sk2_recording_reader_read_frame(sk2_recording_reader_t *self, siz
 SK2_EXPORT int sk2_recording_export_tum(sk2_recording_reader_t *reader, size_t device,
                                         const char *dir, char *why, size_t why_size);
 
+/* Called by an export after each frame written: done of total frames. Return true to go on,
+ * false to stop there. */
+typedef bool (*sk2_recording_progress_fn)(void *arg, size_t done, size_t total);
+
+/* sk2_recording_export_tum, calling progress (if not NULL) after every frame. Also returns
+ * SK2_EINTR when progress asked to stop: dir then holds part of the export, which the caller
+ * removes (the CLI exports into a temporary folder and renames it on success). */
+SK2_EXPORT int sk2_recording_export_tum_with_progress(sk2_recording_reader_t *reader, size_t device,
+                                                      const char *dir,
+                                                      sk2_recording_progress_fn progress, void *arg,
+                                                      char *why, size_t why_size);
+
 /* ---- Replay devices ----
  * sk2_device_new("replay") makes a device that plays one device of a recording (or TUM
  * folder): its streams, intrinsics, serial and, from open, its id are the recorded ones, and
@@ -192,6 +204,45 @@ SK2_EXPORT int sk2_device_set_replay_rate(sk2_device_t *device, double rate);
 SK2_EXPORT int sk2_device_set_replay_loop(sk2_device_t *device, bool is_looping);
 /* Whether a replay has played its last frame and does not loop. */
 SK2_EXPORT bool sk2_device_replay_is_finished(const sk2_device_t *device);
+/* Whether the replay holds at its first frame until someone listens (a server saw a first
+ * subscription to any of its streams) rather than playing to nobody. Default false; `sk2 serve
+ * --replay` sets it unless --no-wait. Before start. Returns 0, SK2_EINVAL, SK2_ESTATE. */
+SK2_EXPORT int sk2_device_set_replay_wait(sk2_device_t *device, bool is_waiting);
+
+/* What sk2_device_replay_control does. */
+typedef enum {
+    SK2_REPLAY_STATUS = 0, /* nothing: only report */
+    SK2_REPLAY_PAUSE = 1,  /* hold the current frame; the clock stops */
+    SK2_REPLAY_RESUME = 2, /* go on from where it was held, at the recorded spacing */
+    SK2_REPLAY_SEEK = 3,   /* go to the first frame at or after position_s of the recording
+                              (the last frame if none), also after the end; paused stays
+                              paused */
+} sk2_replay_action_t;
+
+/* Where a replay is. Plain data. */
+typedef struct {
+    bool is_waiting;   /* holding the first frame until someone listens */
+    bool is_listened;  /* some client subscribes to one of its streams now */
+    bool is_paused;    /* held by SK2_REPLAY_PAUSE */
+    bool is_ended;     /* played the last frame (not looping) */
+    uint64_t played;   /* frames played since open (seeks and loops included) */
+    uint64_t loops;    /* times it started again after the end (--loop) */
+    size_t position;   /* the next frame to play, 0 .. frames-1 */
+    size_t frames;     /* frames of the recorded device */
+    double position_s; /* recorded time of the next frame, from the first, seconds */
+    double duration_s; /* recorded time one pass takes, seconds */
+} sk2_replay_status_t;
+
+/* Controls a running (or open) replay from any thread and reports where it is in *status (may
+ * be NULL). The playing thread takes a request within some 50 ms; *status is the state when
+ * asked (a pause shows at once, a seek in a later status). Returns 0, SK2_EINVAL (NULL device,
+ * unknown action, a position that is negative or NaN), SK2_EUNSUPPORTED (not a replay device),
+ * SK2_ESTATE (not open). */
+SK2_EXPORT int sk2_device_replay_control(sk2_device_t *device, sk2_replay_action_t action,
+                                         double position_s, sk2_replay_status_t *status);
+/* "pause", "resume", "seek", "status" for an action and back; NULL / -1 (SK2_EINVAL) else. */
+SK2_EXPORT const char *sk2_replay_action_name(sk2_replay_action_t action);
+SK2_EXPORT int sk2_replay_action_parse(const char *name, sk2_replay_action_t *action);
 
 #ifdef __cplusplus
 }

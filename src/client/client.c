@@ -6,6 +6,7 @@
  * The control socket is a DEALER speaking to the server's REP (an empty delimiter frame
  * first). Unlike REQ it lets a request time out without wedging the socket, and requests may
  * be pipelined: REP answers them in order, so a FIFO of pending requests matches replies. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,7 @@
 #include "sk2/codec.h"
 #include "sk2/device.h"
 #include "sk2/error.h"
+#include "sk2/recording.h"
 
 #define S_MAX_PENDING             16         /* requests in flight at once */
 #define S_MAX_ENDPOINT            1024       /* longest endpoint string accepted */
@@ -185,18 +187,23 @@ static void s_lost(sk2_client_t *self, int error, const char *reason)
     s_push_new(self, SK2_EVENT_DISCONNECTED, NULL, error, reason);
 }
 
-static int s_request(sk2_client_t *self, sk2_msg_type_t type)
+static int s_request_with(sk2_client_t *self, sk2_msg_type_t type, const json_t *payload)
 {
     if (!self->is_connected)
         return SK2_ESTATE;
     if (self->pending_count == S_MAX_PENDING)
         return SK2_EAGAIN;
-    int rc = sk2_msg_send(zsock_resolve(self->control), true, type, NULL);
+    int rc = sk2_msg_send(zsock_resolve(self->control), true, type, payload);
     if (rc != 0)
         return rc;
     size_t slot = (self->pending_head + self->pending_count++) % S_MAX_PENDING;
     self->pending[slot] = (s_pending_t){.type = type, .sent_us = sk2_clock_mono_us()};
     return 0;
+}
+
+static int s_request(sk2_client_t *self, sk2_msg_type_t type)
+{
+    return s_request_with(self, type, NULL);
 }
 
 static bool s_who_pending(const sk2_client_t *self)
@@ -341,8 +348,11 @@ static void s_reply(sk2_client_t *self, zmsg_t *reply)
         if (event)
             event->rtt_us = sk2_clock_mono_us() - request.sent_us;
         sk2_event_queue_push(&self->queue, event);
-    } else if (request.type == SK2_MSG_STATS && msg.type == SK2_MSG_STATS_REPLY && msg.payload) {
-        sk2_event_t *event = sk2_event_new(SK2_EVENT_STATS, NULL, 0, NULL);
+    } else if ((request.type == SK2_MSG_STATS && msg.type == SK2_MSG_STATS_REPLY && msg.payload) ||
+               (request.type == SK2_MSG_REPLAY && msg.type == SK2_MSG_REPLAY_REPLY &&
+                json_is_object(msg.payload))) {
+        sk2_event_t *event = sk2_event_new(
+            request.type == SK2_MSG_STATS ? SK2_EVENT_STATS : SK2_EVENT_REPLAY, NULL, 0, NULL);
         if (event && !(event->json = json_dumps(msg.payload, JSON_COMPACT)))
             sk2_event_destroy(&event);
         sk2_event_queue_push(&self->queue, event);
@@ -1015,4 +1025,23 @@ const char *sk2_client_device_backend(const sk2_client_t *self, const char *devi
 int sk2_client_request_stats(sk2_client_t *self)
 {
     return self ? s_request(self, SK2_MSG_STATS) : SK2_EINVAL;
+}
+
+int sk2_client_replay_control(sk2_client_t *self, const char *device_id, const char *action,
+                              double position_s)
+{
+    sk2_replay_action_t parsed;
+    if (!self || sk2_replay_action_parse(action, &parsed) != 0 || isnan(position_s) ||
+        position_s < 0 || position_s > 1e9 || (device_id && strlen(device_id) > SK2_DEVICE_ID_MAX))
+        return SK2_EINVAL;
+    json_t *payload = json_pack("{s:s}", "action", action);
+    if (payload && parsed == SK2_REPLAY_SEEK)
+        json_object_set_new(payload, "position", json_real(position_s));
+    if (payload && device_id)
+        json_object_set_new(payload, "device", json_string(device_id));
+    if (!payload)
+        return SK2_ENOMEM;
+    int rc = s_request_with(self, SK2_MSG_REPLAY, payload);
+    json_decref(payload);
+    return rc;
 }

@@ -75,6 +75,8 @@ const char *sk2_event_type_name(sk2_event_type_t type)
         return "server-removed";
     case SK2_EVENT_SERVER_UPDATED:
         return "server-updated";
+    case SK2_EVENT_REPLAY:
+        return "replay";
     }
     return "unknown";
 }

@@ -59,6 +59,7 @@ struct sk2_device {
     uint64_t next_sequence[SK2_DEVICE_MAX_STREAMS];
     _Atomic uint64_t frames_produced; /* frames given to the sink since open; read anywhere */
     _Atomic bool is_wanted[SK2_DEVICE_MAX_STREAMS]; /* per stream index; set from any thread */
+    _Atomic bool is_listened; /* some client subscribes to some stream (the pipeline says) */
     /* What a replacement needs to repeat (sk2_device_new_replacement), as set before open. */
     char uri[SK2_CAMERA_URI_MAX + 1];
     double fps;
@@ -169,6 +170,7 @@ sk2_device_t *sk2_device_new_backend(const sk2_device_backend_t *found)
     atomic_init(&self->is_lost, false);
     for (size_t i = 0; i < SK2_DEVICE_MAX_STREAMS; i++)
         atomic_init(&self->is_wanted[i], false);
+    atomic_init(&self->is_listened, false);
     if (s_generate_id(self->id) != 0) {
         /* Nothing else can report why a constructor returned NULL, so say it here. */
         SK2_ERROR("device", "no random source for a device id (getrandom and /dev/urandom)");
@@ -472,6 +474,17 @@ bool sk2_device_is_stream_enabled(const sk2_device_t *self, sk2_stream_kind_t ki
 {
     int index = self ? s_stream_index(self, kind) : -1;
     return index >= 0 && atomic_load(&self->is_wanted[index]);
+}
+
+bool sk2_device_is_listened(const sk2_device_t *self)
+{
+    return self && atomic_load(&self->is_listened);
+}
+
+void sk2_device_set_listened(sk2_device_t *self, bool is_listened)
+{
+    if (self)
+        atomic_store(&self->is_listened, is_listened);
 }
 
 bool sk2_device_stream_wanted(const sk2_device_t *self, size_t stream_index)

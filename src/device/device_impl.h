@@ -80,6 +80,12 @@ void sk2_device_emit_numbered(sk2_device_t *self, size_t stream_index, sk2_frame
  * public setters (sk2_device_set_replay_source). */
 void *sk2_device_impl(sk2_device_t *self, const sk2_device_backend_t *backend);
 
+/* Whether any client listens to any of the device's streams now: the server's pipeline sets it
+ * from the subscriptions its sockets see (sk2_device_set_listened). Any thread. A replay holds
+ * its first frame until then, rather than playing to nobody. */
+bool sk2_device_is_listened(const sk2_device_t *self);
+void sk2_device_set_listened(sk2_device_t *self, bool is_listened);
+
 /* Whether anyone wants stream `stream_index` now (sk2_device_set_stream_enabled). Backends
  * skip the work for streams nobody wants. Any thread. */
 bool sk2_device_stream_wanted(const sk2_device_t *self, size_t stream_index);

@@ -7,7 +7,14 @@
  * capture time (the wall clock when it is played, as a camera would stamp it), a device
  * timestamp that counts from the first start at the played spacing, and its recorded sequence
  * number; a loop adds the stream's span of sequence numbers, so numbers only ever grow and the
- * recorded gaps reappear where they were. Streams nobody wants are skipped without decoding. */
+ * recorded gaps reappear where they were. Streams nobody wants are skipped without decoding.
+ *
+ * Control (sk2_device_replay_control) comes from other threads: it only sets atomics (pause,
+ * a seek target) that the playing thread reads between frames and at least every S_SLICE_NS
+ * while it waits, so that nothing here needs a lock. Holding (paused, waiting for a first
+ * listener, ended) stops the replay's clock: it resumes at the recorded spacing from the frame
+ * it held. A seek backwards counts as a new pass for numbering, like a loop, so sequence
+ * numbers still only grow and still tell which recorded frame is which. */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -22,7 +29,9 @@
 #include "sk2/recording.h"
 
 #define S_WARN_INTERVAL_US  5000000
-#define S_DEFAULT_PERIOD_US 33333 /* loop pause after a recording of one instant */
+#define S_DEFAULT_PERIOD_US 33333    /* loop pause after a recording of one instant */
+#define S_SLICE_NS          50000000 /* longest wait before looking at control requests */
+#define S_NO_SEEK           INT64_MIN
 
 typedef struct {
     sk2_device_t *owner;
@@ -41,12 +50,21 @@ typedef struct {
     int64_t span_us;   /* recorded time one loop takes */
     /* Playing position, kept across stop and start: capture thread only while running. */
     size_t position;
-    uint64_t loops;
+    uint64_t loops;         /* passes for numbering: loops, and seeks backwards */
     int64_t last_offset_us; /* recorded-time offset of the last frame played */
+    bool is_wait_listener;  /* hold the first frame until the device is listened to */
     bool has_clock;
     int64_t clock_origin_ns; /* monotonic time of recorded offset 0 at the first start */
     sk2_device_thread_t thread;
     _Atomic bool is_finished;
+    /* Control and status, shared with any thread. */
+    _Atomic bool is_paused;
+    _Atomic bool is_waiting;
+    _Atomic int64_t seek_us; /* recorded offset asked for, S_NO_SEEK for none */
+    _Atomic uint64_t played;
+    _Atomic uint64_t loop_count; /* wraps at the end (--loop) only */
+    _Atomic size_t next_position;
+    _Atomic int64_t next_offset_us; /* recorded offset of the next frame, within a pass */
     sk2_ratelimit_t warn_limit;
 } s_replay_t;
 
@@ -88,6 +106,41 @@ static void s_play(s_replay_t *self, const sk2_recording_frame_info_t *info, siz
     sk2_device_emit_numbered(self->owner, (size_t)stream, &frame);
 }
 
+/* Recorded offset, within a pass, of the frame at position p of this device's frames. */
+static int64_t s_offset_of(s_replay_t *self, size_t p)
+{
+    sk2_recording_frame_info_t info;
+    if (p >= self->frame_count ||
+        sk2_recording_reader_frame_info(self->reader, self->frames[p], &info) != 0)
+        return self->span_us;
+    return info.capture_time_us - self->origin_us;
+}
+
+static void s_publish_position(s_replay_t *self)
+{
+    bool is_end = atomic_load(&self->is_finished);
+    atomic_store(&self->next_position, is_end ? self->frame_count : self->position);
+    atomic_store(&self->next_offset_us, is_end ? self->span_us : s_offset_of(self, self->position));
+}
+
+/* Goes to the first frame at or after target_us (the last frame if none). A step backwards, or
+ * out of the end, starts a new pass for numbering so that sequence numbers keep growing. A
+ * linear walk: seeks are rare and one pass over the index is cheap next to decoding. */
+static void s_apply_seek(s_replay_t *self, int64_t target_us)
+{
+    size_t p = 0;
+    while (p + 1 < self->frame_count && s_offset_of(self, p) < target_us)
+        p++;
+    if (p < self->position || atomic_load(&self->is_finished))
+        self->loops++;
+    self->position = p;
+    atomic_store(&self->is_finished, false);
+    int64_t offset_us = s_offset_of(self, p) + (int64_t)self->loops * self->span_us;
+    if (offset_us > self->last_offset_us)
+        self->last_offset_us = offset_us;
+    s_publish_position(self);
+}
+
 static void *s_play_thread(void *arg)
 {
     s_replay_t *self = arg;
@@ -98,7 +151,30 @@ static void *s_play_thread(void *arg)
         self->clock_origin_ns = resume_ns;
         self->has_clock = true;
     }
-    while (!atomic_load(&self->is_finished)) {
+    bool was_holding = false;
+    /* At rate 0 nothing waits between frames: the stop request is looked at here. */
+    while (!sk2_device_thread_should_stop(&self->thread)) {
+        int64_t seek_us = atomic_exchange(&self->seek_us, S_NO_SEEK);
+        if (seek_us != S_NO_SEEK) {
+            s_apply_seek(self, seek_us);
+            was_holding = true; /* the clock starts again from the new frame */
+        }
+        bool is_waiting = self->is_wait_listener && atomic_load(&self->played) == 0 &&
+                          !sk2_device_is_listened(self->owner);
+        atomic_store(&self->is_waiting, is_waiting);
+        int64_t now_ns = sk2_device_thread_now_ns();
+        if (is_waiting || atomic_load(&self->is_paused) || atomic_load(&self->is_finished)) {
+            /* Held: idle like a camera with nothing in view, looking at requests. */
+            was_holding = true;
+            if (!sk2_device_thread_wait_until(&self->thread, now_ns + S_SLICE_NS))
+                break;
+            continue;
+        }
+        if (was_holding) {
+            resume_ns = now_ns;
+            resume_offset_us = self->last_offset_us;
+            was_holding = false;
+        }
         size_t index = self->frames[self->position];
         sk2_recording_frame_info_t info;
         sk2_recording_reader_frame_info(self->reader, index, &info);
@@ -110,20 +186,30 @@ static void *s_play_thread(void *arg)
                              ? resume_ns + (int64_t)((double)(offset_us - resume_offset_us) *
                                                      1000.0 / self->rate)
                              : 0;
-        if (!sk2_device_thread_wait_until(&self->thread, due_ns))
-            break;
+        if (due_ns > now_ns) {
+            /* Long gaps are waited in slices, and requests are looked at again before the
+             * frame is played, so that a pause holds the frame it was asked at. */
+            int64_t until_ns = due_ns - now_ns > S_SLICE_NS ? now_ns + S_SLICE_NS : due_ns;
+            if (!sk2_device_thread_wait_until(&self->thread, until_ns))
+                break;
+            continue;
+        }
         s_play(self, &info, index, offset_us);
         self->last_offset_us = offset_us;
+        uint64_t played = atomic_fetch_add(&self->played, 1) + 1;
         if (++self->position == self->frame_count) {
             self->position = 0;
-            if (self->is_looping)
+            if (self->is_looping) {
                 self->loops++;
-            else
+                atomic_fetch_add(&self->loop_count, 1);
+            } else {
                 atomic_store(&self->is_finished, true);
+                SK2_INFO("replay", "%s: reached the end after %llu frames", self->path,
+                         (unsigned long long)played);
+            }
         }
+        s_publish_position(self);
     }
-    /* Finished: idle like a camera with nothing in view until stopped. */
-    sk2_device_thread_wait_until(&self->thread, INT64_MAX);
     return NULL;
 }
 
@@ -135,6 +221,13 @@ static int s_create(sk2_device_t *owner, void **impl_p)
     self->owner = owner;
     self->rate = 1.0;
     atomic_init(&self->is_finished, false);
+    atomic_init(&self->is_paused, false);
+    atomic_init(&self->is_waiting, false);
+    atomic_init(&self->seek_us, S_NO_SEEK);
+    atomic_init(&self->played, 0);
+    atomic_init(&self->loop_count, 0);
+    atomic_init(&self->next_position, 0);
+    atomic_init(&self->next_offset_us, 0);
     if (sk2_device_thread_init(&self->thread) != 0) {
         free(self);
         return SK2_ENOMEM;
@@ -340,4 +433,79 @@ bool sk2_device_replay_is_finished(const sk2_device_t *device)
 {
     s_replay_t *self = sk2_device_impl((sk2_device_t *)device, &sk2_device_backend_replay);
     return self && atomic_load(&self->is_finished);
+}
+
+int sk2_device_set_replay_wait(sk2_device_t *device, bool is_waiting)
+{
+    s_replay_t *self = sk2_device_impl(device, &sk2_device_backend_replay);
+    if (!self)
+        return SK2_EINVAL;
+    if (sk2_device_is_running(device))
+        return SK2_ESTATE;
+    self->is_wait_listener = is_waiting;
+    /* Reported as waiting from the start, before the thread first looks. */
+    atomic_store(&self->is_waiting, is_waiting && atomic_load(&self->played) == 0);
+    return 0;
+}
+
+int sk2_device_replay_control(sk2_device_t *device, sk2_replay_action_t action, double position_s,
+                              sk2_replay_status_t *status)
+{
+    if (!device)
+        return SK2_EINVAL;
+    s_replay_t *self = sk2_device_impl(device, &sk2_device_backend_replay);
+    if (!self)
+        return SK2_EUNSUPPORTED;
+    if (!sk2_device_is_open(device) || self->frame_count == 0)
+        return SK2_ESTATE;
+    switch (action) {
+    case SK2_REPLAY_STATUS:
+        break;
+    case SK2_REPLAY_PAUSE:
+    case SK2_REPLAY_RESUME:
+        atomic_store(&self->is_paused, action == SK2_REPLAY_PAUSE);
+        break;
+    case SK2_REPLAY_SEEK:
+        /* Up to about 31 years: far past any recording, and safe to turn into microseconds. */
+        if (isnan(position_s) || position_s < 0 || position_s > 1e9)
+            return SK2_EINVAL;
+        atomic_store(&self->seek_us, (int64_t)(position_s * 1e6));
+        break;
+    default:
+        return SK2_EINVAL;
+    }
+    if (status) {
+        *status = (sk2_replay_status_t){
+            .is_waiting = atomic_load(&self->is_waiting),
+            .is_listened = sk2_device_is_listened(device),
+            .is_paused = atomic_load(&self->is_paused),
+            .is_ended = atomic_load(&self->is_finished),
+            .played = atomic_load(&self->played),
+            .loops = atomic_load(&self->loop_count),
+            .position = atomic_load(&self->next_position),
+            .frames = self->frame_count,
+            .position_s = (double)atomic_load(&self->next_offset_us) / 1e6,
+            .duration_s = (double)self->span_us / 1e6,
+        };
+    }
+    return 0;
+}
+
+static const char *const s_action_names[] = {"status", "pause", "resume", "seek"};
+
+const char *sk2_replay_action_name(sk2_replay_action_t action)
+{
+    return (unsigned)action < sizeof s_action_names / sizeof s_action_names[0]
+               ? s_action_names[action]
+               : NULL;
+}
+
+int sk2_replay_action_parse(const char *name, sk2_replay_action_t *action)
+{
+    for (size_t i = 0; name && i < sizeof s_action_names / sizeof s_action_names[0]; i++)
+        if (strcmp(name, s_action_names[i]) == 0) {
+            *action = (sk2_replay_action_t)i;
+            return 0;
+        }
+    return SK2_EINVAL;
 }

@@ -26,13 +26,18 @@ const char *sk2_msg_type_name(int type)
         return "stats";
     case SK2_MSG_STATS_REPLY:
         return "stats-reply";
+    case SK2_MSG_REPLAY:
+        return "replay";
+    case SK2_MSG_REPLAY_REPLY:
+        return "replay-reply";
     }
     return "unknown";
 }
 
 static bool s_is_from_client(sk2_msg_type_t type)
 {
-    return type == SK2_MSG_PING || type == SK2_MSG_WHO || type == SK2_MSG_STATS;
+    return type == SK2_MSG_PING || type == SK2_MSG_WHO || type == SK2_MSG_STATS ||
+           type == SK2_MSG_REPLAY;
 }
 
 void sk2_msg_clear(sk2_msg_t *msg)
@@ -56,7 +61,7 @@ int sk2_msg_parse(size_t count, const uint8_t *const *frames, const size_t *size
         return SK2_EPROTO;
     }
     int type = frames[0][0];
-    if (type > SK2_MSG_STATS_REPLY) {
+    if (type > SK2_MSG_REPLAY_REPLY) {
         snprintf(why, why_size, "unknown message type 0x%02x", (unsigned)type);
         return SK2_EPROTO;
     }

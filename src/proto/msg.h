@@ -24,8 +24,10 @@ typedef enum {
     SK2_MSG_WHO = 0x03,
     SK2_MSG_ME = 0x04,
     /* sk2's additions (a version-1 server answers them with an error): */
-    SK2_MSG_STATS = 0x05,       /* client asks for counters */
-    SK2_MSG_STATS_REPLY = 0x06, /* server answers with them */
+    SK2_MSG_STATS = 0x05,        /* client asks for counters */
+    SK2_MSG_STATS_REPLY = 0x06,  /* server answers with them */
+    SK2_MSG_REPLAY = 0x07,       /* client controls a replay device: {"device", "action", ...} */
+    SK2_MSG_REPLAY_REPLY = 0x08, /* server answers with where the replay is */
 } sk2_msg_type_t;
 
 /* Who sent the message being parsed: each type may travel only one way. */
@@ -51,7 +53,8 @@ void sk2_msg_clear(sk2_msg_t *msg);
 /* The payload of an error reply: {"code": 400, "reason": reason}. Owned by the caller. */
 json_t *sk2_msg_error_payload(const char *reason);
 
-/* "error", "ping", "pong", "who", "me", "stats", "stats-reply" or "unknown". */
+/* "error", "ping", "pong", "who", "me", "stats", "stats-reply", "replay", "replay-reply" or
+ * "unknown". */
 const char *sk2_msg_type_name(int type);
 
 /* Sends one control message on a ZeroMQ socket (a void * from libzmq). With `delimiter`, an

@@ -374,9 +374,14 @@ static int s_open_file(sk2_recording_reader_t *self)
     } else {
         self->why[0] = '\0';
     }
-    if (self->device_count == 0)
-        return sk2_rec_fail(self, SK2_ECORRUPT, "the recording describes no device (%.400s)",
-                            self->why);
+    if (self->device_count == 0) {
+        /* The note so far must be copied out first: formatting self->why into itself overlaps
+         * source and destination, which garbled the message. */
+        char note[sizeof self->why];
+        snprintf(note, sizeof note, "%s", self->why);
+        return sk2_rec_fail(self, SK2_ECORRUPT, "the recording describes no device%s%.400s%s",
+                            note[0] ? " (" : "", note, note[0] ? ")" : "");
+    }
     return 0;
 }
 

@@ -96,29 +96,36 @@ static char *s_join(const char *dir, const char *name)
     return path;
 }
 
-/* Reads a whole small file; NULL (and errno) on failure or above max bytes. */
+/* Reads a whole small file; NULL (and errno) on failure or above max bytes. Every call that
+ * touches the file is checked: a short read, a failed fstat or a failed close is an error, not a
+ * shorter image. */
 static uint8_t *s_slurp(const char *path, size_t max, size_t *size)
 {
     FILE *file = fopen(path, "rb");
     if (!file)
         return NULL;
     uint8_t *data = NULL;
+    int saved = 0;
     struct stat st;
-    if (fstat(fileno(file), &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size <= max) {
-        data = malloc((size_t)st.st_size + 1);
-        if (data && fread(data, 1, (size_t)st.st_size, file) != (size_t)st.st_size) {
-            free(data);
-            data = NULL;
-            errno = EIO;
-        }
-        if (data) {
-            data[st.st_size] = '\0';
-            *size = (size_t)st.st_size;
-        }
-    } else if (errno == 0 || (uint64_t)st.st_size > max) {
-        errno = EFBIG;
+    if (fstat(fileno(file), &st) != 0)
+        saved = errno;
+    else if (!S_ISREG(st.st_mode))
+        saved = EISDIR;
+    else if (st.st_size < 0 || (uint64_t)st.st_size > max)
+        saved = EFBIG;
+    else if (!(data = malloc((size_t)st.st_size + 1)))
+        saved = ENOMEM;
+    else if (fread(data, 1, (size_t)st.st_size, file) != (size_t)st.st_size)
+        saved = ferror(file) ? EIO : ENODATA; /* an error, or the file shrank under us */
+    if (fclose(file) != 0 && saved == 0)
+        saved = errno;
+    if (saved != 0) {
+        free(data);
+        errno = saved;
+        return NULL;
     }
-    fclose(file);
+    data[st.st_size] = '\0';
+    *size = (size_t)st.st_size;
     return data;
 }
 

@@ -89,6 +89,13 @@ static int s_write_sidecar(sk2_recording_reader_t *reader, size_t device, const 
 int sk2_recording_export_tum(sk2_recording_reader_t *reader, size_t device, const char *dir,
                              char *why, size_t why_size)
 {
+    return sk2_recording_export_tum_with_progress(reader, device, dir, NULL, NULL, why, why_size);
+}
+
+int sk2_recording_export_tum_with_progress(sk2_recording_reader_t *reader, size_t device,
+                                           const char *dir, sk2_recording_progress_fn progress,
+                                           void *arg, char *why, size_t why_size)
+{
     if (!reader || !dir || !reader->is_open || device >= reader->device_count)
         return s_fail(why, why_size, SK2_EINVAL, "no open recording or no such device");
     char path[4096];
@@ -109,6 +116,12 @@ int sk2_recording_export_tum(sk2_recording_reader_t *reader, size_t device, cons
         if (reader->devices[device].streams[s].kind == SK2_STREAM_DEPTH)
             factor = s_depth_factor(&reader->devices[device].streams[s], &png_unit_m);
 
+    /* The frames to write, counted first so that progress can say "of how many". */
+    size_t total = 0, done = 0;
+    for (size_t i = 0; i < reader->entry_count; i++)
+        for (size_t l = 0; l < list_count; l++)
+            total +=
+                reader->entries[i].device == device && reader->entries[i].kind == lists[l].kind;
     int rc = 0;
     sk2_frame_t *frame = NULL;
     for (size_t i = 0; i < reader->entry_count && rc == 0; i++) {
@@ -158,6 +171,9 @@ int sk2_recording_export_tum(sk2_recording_reader_t *reader, size_t device, cons
                 s_fail(why, why_size, SK2_ESYS, "cannot write %s: %s", list->list, strerror(errno));
         list->last_time = e->capture_time_us;
         list->has_frames = true;
+        done++;
+        if (rc == 0 && progress && !progress(arg, done, total))
+            rc = s_fail(why, why_size, SK2_EINTR, "stopped after %zu of %zu frames", done, total);
     }
     for (size_t l = 0; l < list_count; l++)
         if (lists[l].file && fclose(lists[l].file) != 0 && rc == 0)

@@ -253,6 +253,12 @@ static void s_process(sk2_pipeline_t *self, const sk2_frame_t *frame, s_scratch_
 
 static void s_update_device(sk2_pipeline_t *self)
 {
+    /* Whether anyone listens at all, depth included: a replay waits for it. */
+    bool is_listened = false;
+    for (size_t k = 0; k < S_KINDS; k++)
+        for (size_t c = 0; c < S_MAX_CODECS; c++)
+            is_listened |= S_LOAD(self->encodings[k][c].subscribers) > 0;
+    sk2_device_set_listened(self->device, is_listened);
     /* Depth stays on (it is what version-1 clients get); the rest follows demand. */
     for (size_t i = 0; i < self->stream_count; i++) {
         sk2_stream_kind_t kind = self->infos[i].kind;
@@ -538,6 +544,11 @@ sk2_device_t *sk2_pipeline_new_replacement(const sk2_pipeline_t *self)
 const char *sk2_pipeline_device_id(const sk2_pipeline_t *self)
 {
     return self->id;
+}
+
+sk2_device_t *sk2_pipeline_device(const sk2_pipeline_t *self)
+{
+    return self->device;
 }
 
 const char *sk2_pipeline_depth_endpoint(const sk2_pipeline_t *self)

@@ -38,6 +38,9 @@ sk2_device_t *sk2_pipeline_new_replacement(const sk2_pipeline_t *self);
 
 /* The device id and the advertised `depth` endpoint; valid while the pipeline lives. */
 const char *sk2_pipeline_device_id(const sk2_pipeline_t *self);
+/* The device the pipeline owns, borrowed: for calls the device makes safe from any thread
+ * (sk2_device_replay_control). */
+sk2_device_t *sk2_pipeline_device(const sk2_pipeline_t *self);
 const char *sk2_pipeline_depth_endpoint(const sk2_pipeline_t *self);
 
 /* Adds this pipeline's counters to *stats (all fields but devices/requests). Any thread. */

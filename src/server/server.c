@@ -21,6 +21,7 @@
 #include "server/pipeline.h"
 #include "sk2/codec.h"
 #include "sk2/error.h"
+#include "sk2/recording.h"
 #include "sk2/server.h"
 
 #define SK2_MAX_DEVICES          256
@@ -94,6 +95,59 @@ static json_t *s_stats_json(s_actor_t *self)
                      "bad_requests", (json_int_t)totals.bad_requests, "devices", devices);
 }
 
+/* The `replay` request (docs/protocol.md): finds the replay device named by "device" (or the
+ * only one), applies "action" through the device's own thread-safe control call, and answers
+ * where the replay is. Sets *is_error and returns an error payload for a request it refuses. */
+static json_t *s_replay_control(s_actor_t *self, const json_t *request, bool *is_error)
+{
+    *is_error = true;
+    const json_t *device_id = json_object_get(request, "device");
+    const json_t *action_name = json_object_get(request, "action");
+    const json_t *position = json_object_get(request, "position");
+    sk2_replay_action_t action;
+    if (!json_is_object(request) || !json_is_string(action_name) ||
+        sk2_replay_action_parse(json_string_value(action_name), &action) != 0 ||
+        (device_id && !json_is_string(device_id)) ||
+        (action == SK2_REPLAY_SEEK && !json_is_number(position)))
+        return sk2_msg_error_payload("replay takes {\"device\": ID, \"action\": \"pause\", "
+                                     "\"resume\", \"seek\" (with \"position\": seconds) or "
+                                     "\"status\"}");
+    sk2_pipeline_t *found = NULL;
+    size_t replays = 0;
+    for (size_t i = 0; i < self->count; i++) {
+        sk2_device_t *device = sk2_pipeline_device(self->pipelines[i]);
+        bool is_replay = streq(sk2_device_backend(device), "replay");
+        replays += is_replay;
+        if (device_id
+                ? streq(sk2_pipeline_device_id(self->pipelines[i]), json_string_value(device_id))
+                : is_replay && !found)
+            found = self->pipelines[i];
+    }
+    if (!found || (!device_id && replays > 1))
+        return sk2_msg_error_payload(!found && device_id ? "no such device"
+                                     : !found            ? "this server plays no recording"
+                                                         : "several replays: name the device");
+    sk2_replay_status_t status;
+    int rc = sk2_device_replay_control(sk2_pipeline_device(found), action,
+                                       position ? json_number_value(position) : 0.0, &status);
+    if (rc != 0)
+        return sk2_msg_error_payload(rc == SK2_EUNSUPPORTED ? "the device is not a replay"
+                                     : rc == SK2_EINVAL     ? "position must be 0 or more seconds"
+                                                            : sk2_strerror(rc));
+    *is_error = false;
+    return json_pack("{s:s, s:s, s:s, s:b, s:f, s:f, s:I, s:I, s:I, s:I}", "device",
+                     sk2_pipeline_device_id(found), "action", sk2_replay_action_name(action),
+                     "state",
+                     status.is_paused    ? "paused"
+                     : status.is_waiting ? "waiting"
+                     : status.is_ended   ? "ended"
+                                         : "playing",
+                     "listened", status.is_listened, "position", status.position_s, "duration",
+                     status.duration_s, "frame", (json_int_t)status.position, "frames",
+                     (json_int_t)status.frames, "played", (json_int_t)status.played, "loops",
+                     (json_int_t)status.loops);
+}
+
 static void s_answer(s_actor_t *self, zmsg_t *request)
 {
     /* Look at no more than three frames: three already makes the message invalid. */
@@ -128,6 +182,12 @@ static void s_answer(s_actor_t *self, zmsg_t *request)
         json_t *stats = s_stats_json(self);
         sk2_msg_send(socket, false, SK2_MSG_STATS_REPLY, stats);
         json_decref(stats);
+    } else if (msg.type == SK2_MSG_REPLAY) {
+        bool is_error = false;
+        json_t *reply = s_replay_control(self, msg.payload, &is_error);
+        self->bad_requests += is_error;
+        sk2_msg_send(socket, false, is_error ? SK2_MSG_ERROR : SK2_MSG_REPLAY_REPLY, reply);
+        json_decref(reply);
     } else {
         if (!self->me)
             s_rebuild_me(self);

@@ -9,6 +9,7 @@ checks every chunk's CRC and the index.
 
 Usage: test_record_cli.py /path/to/sk2
 """
+import glob
 import json
 import os
 import shutil
@@ -212,12 +213,20 @@ def main():
     server, endpoint = start_server("--mock", "1")
     proc = subprocess.Popen([SK2, "record", endpoint, "-o", k, "--streams", "depth",
                              "--no-status"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The recorder writes k.partial-XXXXXX and renames it onto k only when it closes.
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and (not os.path.exists(k) or os.path.getsize(k) < 200000):
+    partial = []
+    while time.monotonic() < deadline and (
+            not partial or os.path.getsize(partial[0]) < 200000):
+        partial = glob.glob(k + ".partial-*")
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     stop_server(server)
+    check("a killed recorder leaves FILE.partial-XXXXXX, not FILE",
+          len(partial) == 1 and not os.path.exists(k), partial)
+    if partial:
+        os.rename(partial[0], k)
     _, frames_k, has_index = read_recording(k)
     r = run("inspect", k)
     check("a recorder killed with SIGKILL leaves frames that read back",
@@ -227,7 +236,7 @@ def main():
     check("and it exports like a closed one", r.returncode == 0, r.stderr)
 
     # 4. Export to TUM and import back: the same sk2d bytes, so the same pixels, and times.
-    tum, c = path("tum"), path("c.sk2r")
+    tum, c = path("tum"), path("c-imported.sk2r")
     r = run("export", a, tum)
     check("export writes a TUM folder", r.returncode == 0 and
           os.path.exists(os.path.join(tum, "depth.txt")), r.stderr)
@@ -236,7 +245,8 @@ def main():
           len(lines) == len(kinds_a["depth"]) and lines[0].split()[1].startswith("depth/"),
           lines[:2])
     r = run("export", a, tum)
-    check("export refuses a folder that holds an export", r.returncode == 1, r.stderr)
+    check("export refuses a folder that holds an export",
+          r.returncode == 2 and "not an empty folder" in r.stderr, r.stderr)
     r = run("import", tum, c)
     check("import turns the folder into a recording", r.returncode == 0, r.stderr)
     _, frames_c, _ = read_recording(c)
@@ -276,6 +286,190 @@ def main():
     r = run("inspect", path("nothing-here"))
     check("a missing file is said to be missing", r.returncode == 1 and "No such file" in r.stderr,
           r.stderr)
+
+    # 6. Damage inside a frame is found by inspect, which names the frame and fails.
+    bad = bytearray(data)
+    victim = frames_a[5]
+    bad[victim["offset"] + 12 + 4 + 64 + 10] ^= 0x10
+    open(path("flipped.sk2r"), "wb").write(bad)
+    r = run("inspect", path("flipped.sk2r"))
+    check("inspect reports a frame with a flipped byte and exits 1",
+          r.returncode == 1 and "damaged   frame 5: device 0 " + victim["kind"] in r.stdout and
+          "fails its CRC" in r.stdout and "1 damaged" in r.stdout, r.stdout + r.stderr)
+    r = run("inspect", a)
+    check("inspect checks every frame of an intact recording",
+          r.returncode == 0 and f"checked   {len(frames_a)} frames, 0 damaged" in r.stdout,
+          r.stdout + r.stderr)
+    open(path("header-only.sk2r"), "wb").write(data[:32])
+    r = run("inspect", path("header-only.sk2r"))
+    check("a recording with no device says so in plain words (the note is not garbled)",
+          r.returncode == 1 and "the recording describes no device (index missing (no footer" in
+          r.stderr, r.stderr)
+
+    # 7. Never destroy a user's file.
+    mine = path("mine.sk2r")
+    open(mine, "wb").write(b"my precious recording")
+    server, endpoint = start_server("--mock", "1")
+    r = run("record", endpoint, "-o", mine, "--frames", "5", "--no-status")
+    check("record -o EXISTING without --force is refused and the file is unchanged",
+          r.returncode == 2 and "--force" in r.stderr and
+          open(mine, "rb").read() == b"my precious recording", r.stderr)
+    r = run("record", endpoint, "-o", path("lossy.sk2r"), "--codec", "depth=jpeg", "--frames",
+            "5", "--no-status")
+    check("record --codec depth=jpeg is refused as lossy",
+          r.returncode == 2 and "lossy" in r.stderr and "--allow-lossy" in r.stderr and
+          not os.path.exists(path("lossy.sk2r")), r.stderr)
+    r = run("record", endpoint, "-o", path("ir-only.sk2r"), "--streams", "ir", "--codec",
+            "depth=rvl", "--frames", "5", "--no-status")
+    check("a kind asked for with --codec that recorded nothing fails the run",
+          r.returncode == 1 and "no depth frames were recorded" in r.stderr, r.stderr)
+    col = path("colour.sk2r")
+    r = run("record", endpoint, "-o", col, "--seconds", "2", "--no-status")
+    check("record of depth, IR and colour exits 0", r.returncode == 0, r.stderr)
+    r = run("record", endpoint, "-o", mine, "--frames", "5", "--no-status", "--force")
+    stop_server(server)
+    check("record --force replaces an existing file with a recording",
+          r.returncode == 0 and read_recording(mine)[1], r.stderr)
+    open(mine, "wb").write(b"my precious recording")
+    r = run("record", "127.0.0.1:1", "-o", mine, "--force", "--timeout", "500", "--no-status")
+    check("record with no server leaves an existing file intact",
+          r.returncode == 3 and open(mine, "rb").read() == b"my precious recording" and
+          not glob.glob(mine + ".partial-*"), f"rc={r.returncode} {r.stderr}")
+
+    # Import compresses colour (a TUM folder of PNGs stored raw grew 17-fold).
+    _, frames_col, _ = read_recording(col)
+    colour = by_kind(frames_col).get("color", [])
+    tum_col, imported = path("tum-colour"), path("imported-colour.sk2r")
+    r = run("export", col, tum_col)
+    check("export of a colour recording", r.returncode == 0 and colour, r.stderr)
+    r = run("import", tum_col, imported)
+    _, frames_imp, _ = read_recording(imported)
+    colour_imp = by_kind(frames_imp).get("color", [])
+    raw_bytes = sum(f["width"] * f["height"] * 3 for f in colour_imp)
+    stored = sum(len(f["payload"]) for f in colour_imp)
+    check("import stores colour as JPEG, far under its raw size",
+          r.returncode == 0 and len(colour_imp) == len(colour) and
+          all(f["payload"][:2] == b"\xff\xd8" for f in colour_imp) and stored * 5 < raw_bytes,
+          f"rc={r.returncode} {len(colour_imp)} frames, {stored} of {raw_bytes} bytes {r.stderr}")
+    r = run("inspect", imported)
+    check("and the imported colour decodes", r.returncode == 0 and "0 damaged" in r.stdout,
+          r.stdout + r.stderr)
+
+    # Ctrl-C during export or import leaves no half-written output, and an existing file as
+    # it was. The signal is sent once the temporary output holds some frames (process state,
+    # not timing); the 1080p colour makes both run long enough.
+    out_dir = path("interrupted-tum")
+    proc = subprocess.Popen([SK2, "export", col, out_dir], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None and \
+            not glob.glob(out_dir + ".partial-*/depth.txt"):
+        time.sleep(0.02)
+    was_running = proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    check("export stopped by SIGINT exits 130 and leaves nothing behind",
+          was_running and proc.returncode == 130 and not os.path.exists(out_dir) and
+          not glob.glob(out_dir + ".partial-*"), f"rc={proc.returncode} {err}")
+    open(mine, "wb").write(b"my precious recording")
+    proc = subprocess.Popen([SK2, "import", tum_col, mine, "--force"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None and not any(
+            os.path.getsize(p) > 100000 for p in glob.glob(mine + ".partial-*")):
+        time.sleep(0.02)
+    was_running = proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    check("import stopped by SIGINT exits 130 and leaves the existing file as it was",
+          was_running and proc.returncode == 130 and
+          open(mine, "rb").read() == b"my precious recording" and
+          not glob.glob(mine + ".partial-*"), f"rc={proc.returncode} {err}")
+
+    # 8. Replay behaves like a tool: it waits for a first listener, pauses, resumes, seeks and
+    # says when it reached the end.
+    depth_a = kinds_a["depth"]
+    origin = frames_a[0]["capture"]
+    server, endpoint = start_server("--replay", a)
+    time.sleep(2)  # a client that comes late; not a measurement
+    r = run("record", endpoint, "-o", path("late.sk2r"), "--frames", "5", "--seconds", "10",
+            "--streams", "depth", "--no-status")
+    _, frames_late, _ = read_recording(path("late.sk2r")) if r.returncode == 0 else ({}, [], 0)
+    check("a replay waits for its first listener: a late client gets the first frame",
+          frames_late and frames_late[0]["seq"] == depth_a[0]["seq"],
+          f"{[f['seq'] for f in frames_late]} vs first {depth_a[0]['seq']} {r.stderr}")
+    stop_server(server)
+
+    def status(endpoint):
+        r = run("replay", endpoint, "status", "--json")
+        return json.loads(r.stdout) if r.returncode == 0 else {"error": r.stderr}
+
+    def wait_status(endpoint, test, seconds=10):
+        deadline = time.monotonic() + seconds
+        st = status(endpoint)
+        while time.monotonic() < deadline and not test(st):
+            time.sleep(0.05)
+            st = status(endpoint)
+        return st
+
+    server, endpoint = start_server("--replay", a, "--loop")
+    st = status(endpoint)
+    check("sk2 replay status says the replay waits, with its frames and duration",
+          st.get("state") == "waiting" and st.get("played") == 0 and
+          st.get("frames") == len(frames_a) and 1.5 < st.get("duration", 0) < 3, st)
+    r = run("replay", endpoint, "pause")
+    check("sk2 replay pause answers paused", r.returncode == 0 and ": paused at " in r.stdout,
+          r.stdout + r.stderr)
+    r = run("record", endpoint, "-o", path("paused.sk2r"), "--seconds", "1", "--streams",
+            "depth", "--no-status")
+    check("a paused replay sends nothing", r.returncode == 1 and "no frames" in r.stderr,
+          r.stdout + r.stderr)
+    r = run("replay", endpoint, "seek", "1.0")
+    st = wait_status(endpoint, lambda st: st.get("position", 0) >= 1.0)
+    check("seek moves the paused replay to the first frame at or after 1 s",
+          r.returncode == 0 and st.get("state") == "paused" and 1.0 <= st["position"] < 1.2, st)
+    expected = next(f for f in depth_a if f["capture"] - origin >= 1000000)
+    span = depth_a[-1]["seq"] - depth_a[0]["seq"] + 1
+    proc = subprocess.Popen([SK2, "record", endpoint, "-o", path("seek.sk2r"), "--frames", "5",
+                             "--streams", "depth", "--no-status"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    st = wait_status(endpoint, lambda st: st.get("listened"))
+    r = run("replay", endpoint, "resume")
+    out, err = proc.communicate(timeout=30)
+    _, frames_seek, _ = read_recording(path("seek.sk2r")) if proc.returncode == 0 else (
+        {}, [], 0)
+    seqs = [f["seq"] for f in frames_seek]
+    check("after seek and resume the first frame is the recorded one at 1 s, numbers growing",
+          st.get("listened") and r.returncode == 0 and seqs and
+          (seqs[0] - expected["seq"]) % span == 0 and seqs == sorted(seqs), f"{seqs} expected {expected['seq']} (mod {span}) {err}")
+    r = run("replay", endpoint, "seek", "0.1")
+    st = wait_status(endpoint, lambda st: st.get("position", 9) < 1.0)
+    check("a seek backwards plays on and says where it is",
+          r.returncode == 0 and st.get("state") == "playing" and st.get("played", 0) > 5, st)
+    r = run("record", endpoint, "-o", path("back.sk2r"), "--frames", "3", "--streams", "depth",
+            "--no-status")
+    _, frames_back, _ = read_recording(path("back.sk2r")) if r.returncode == 0 else ({}, [], 0)
+    check("after a seek backwards sequence numbers still grow",
+          frames_back and frames_back[0]["seq"] > seqs[-1], [f["seq"] for f in frames_back])
+    r = run("replay", endpoint, "--device", "no-such-device", "status")
+    check("sk2 replay of an unknown device is refused by the server",
+          r.returncode == 1 and "no such device" in r.stderr, r.stderr)
+    r = run("replay", endpoint, "seek")
+    check("sk2 replay seek without SECONDS is a usage error", r.returncode == 2, r.stderr)
+    stop_server(server)
+    server, endpoint = start_server("--mock", "1")
+    r = run("replay", endpoint, "status")
+    stop_server(server)
+    check("sk2 replay of a server without a replay is refused",
+          r.returncode == 1 and "plays no recording" in r.stderr, r.stderr)
+
+    server, endpoint = start_server("--replay", a, "--rate", "0", "--no-wait")
+    st = wait_status(endpoint, lambda st: st.get("state") == "ended")
+    out, err = stop_server(server)
+    check("--no-wait plays at once and the status says ended with every frame played",
+          st.get("state") == "ended" and st.get("played") == len(frames_a), st)
+    check("serve says when the replay reached the end",
+          f"reached the end after {len(frames_a)} frames" in out, out + err)
 
     shutil.rmtree(TMP, ignore_errors=True)
     passed = sum(results)
