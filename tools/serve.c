@@ -94,10 +94,8 @@ static void s_print_usage(void)
            "                 [--endpoint-file PATH] [--status-interval S] [--no-status]\n"
            "                 [--no-announce] [--mock-unplug-after S [--mock-replug-after S]]\n"
            "                 [--color-size WxH] [--jpeg-quality Q]\n"
-           "                 [--replay PATH [--rate X] [--loop] [--no-wait]] [--http ADDR:PORT]
-"
-           "                 [--hints] [-v|-q]
-"
+           "                 [--replay PATH [--rate X] [--loop] [--no-wait]] [--http ADDR:PORT]\n"
+           "                 [--hints] [-v|-q]\n"
            "                 [-v|-q]\n"
            "\n"
            "Serves depth cameras on a streamkinect2 control endpoint until Ctrl-C: cameras\n"
