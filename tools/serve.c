@@ -96,7 +96,6 @@ static void s_print_usage(void)
            "                 [--color-size WxH] [--jpeg-quality Q]\n"
            "                 [--replay PATH [--rate X] [--loop] [--no-wait]] [--http ADDR:PORT]\n"
            "                 [--hints] [-v|-q]\n"
-           "                 [-v|-q]\n"
            "\n"
            "Serves depth cameras on a streamkinect2 control endpoint until Ctrl-C: cameras\n"
            "(--device), mock ones (--mock) or the devices of a recording (--replay). With\n"
