@@ -19,6 +19,7 @@
 #include "device.h"
 #include "export.h"
 #include "frame.h"
+#include "limits.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -29,9 +30,9 @@ extern "C" {
 #define SK2_RECORDING_VERSION_MINOR 0
 
 /* Limits, checked when writing and when reading. */
-#define SK2_RECORDING_MAX_DEVICES 64           /* devices in one recording */
-#define SK2_RECORDING_MAX_FRAMES  (1u << 26)   /* frames in one recording */
-#define SK2_RECORDING_MAX_PAYLOAD (256u << 20) /* bytes of one encoded frame */
+#define SK2_RECORDING_MAX_DEVICES 64                    /* devices in one recording */
+#define SK2_RECORDING_MAX_FRAMES  (1u << 26)            /* frames in one recording */
+#define SK2_RECORDING_MAX_PAYLOAD SK2_LIMIT_PAYLOAD_MAX /* bytes of one encoded frame */
 
 typedef struct sk2_recording_writer sk2_recording_writer_t;
 typedef struct sk2_recording_reader sk2_recording_reader_t;
