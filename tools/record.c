@@ -57,13 +57,15 @@ enum {
     OPT_NO_STATUS,
     OPT_TIMEOUT,
     OPT_BROWSE_TIMEOUT,
+    OPT_MAX_FRAME_MB,
 };
 
 static void s_print_usage(void)
 {
     printf("usage: sk2 record [SERVER] -o FILE [--seconds S] [--frames N] [--device ID]\n"
            "                  [--streams LIST] [--codec KIND=CODEC] [--status-interval S]\n"
-           "                  [--no-status] [--timeout MS] [--browse-timeout S] [-v|-q]\n"
+           "                  [--no-status] [--timeout MS] [--browse-timeout S]\n"
+           "                  [--max-frame-mb M] [-v|-q]\n"
            "\n"
            "Records a server's streams into FILE, frames exactly as sent (no re-encoding).\n"
            "\n" CLI_TARGET_HELP
@@ -77,8 +79,8 @@ static void s_print_usage(void)
            "                        jpeg for colour, or the first lossless one offered)\n"
            "  --status-interval S   seconds between status lines (default 1)\n"
            "  --no-status           no status lines\n"
-           "  --timeout MS          wait at most MS ms for the server (default %d)\n"
-           "\n"
+           "  --timeout MS          wait at most MS ms for the server (default "
+           "%d)\n" CLI_MAX_FRAME_HELP "\n"
            "Without --seconds or --frames, records until Ctrl-C. `sk2 inspect FILE` shows\n"
            "what a recording holds; `sk2 serve --replay FILE` plays it.\n"
            "Exit status: 0 frames recorded; 1 none, or the file could not be written (it\n"
@@ -148,6 +150,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
         break;
     case OPT_BROWSE_TIMEOUT:
         return cli_parse_browse_timeout(s_verb, arg, &opts->browse_ms);
+    case OPT_MAX_FRAME_MB:
+        return cli_apply_max_frame_mb(s_verb, arg, NULL);
     }
     return CLI_CONTINUE;
 }
@@ -166,6 +170,7 @@ static int s_parse(int argc, char **argv, record_options_t *opts)
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
+        {"max-frame-mb", required_argument, NULL, OPT_MAX_FRAME_MB},
         CLI_COMMON_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};

@@ -19,14 +19,24 @@ typedef struct {
     bool is_browsing;         /* also follow discovered servers */
     double status_interval_s; /* seconds between status lines */
     bool has_status;
+    size_t max_frame_bytes; /* every client's frame budget */
 } view_options_t;
 
-enum { OPT_HTTP = 256, OPT_REFRESH, OPT_BROWSE, OPT_NO_BROWSE, OPT_BROWSE_TIMEOUT, OPT_NO_STATUS };
+enum {
+    OPT_HTTP = 256,
+    OPT_REFRESH,
+    OPT_BROWSE,
+    OPT_NO_BROWSE,
+    OPT_BROWSE_TIMEOUT,
+    OPT_NO_STATUS,
+    OPT_MAX_FRAME_MB,
+};
 
 static void s_print_usage(void)
 {
     printf("usage: sk2 view [SERVER...] [--http ADDR:PORT] [--browse | --no-browse]\n"
-           "                [--refresh MS] [--browse-timeout S] [--no-status] [-v|-q]\n"
+           "                [--refresh MS] [--browse-timeout S] [--no-status]\n"
+           "                [--max-frame-mb M] [-v|-q]\n"
            "\n"
            "Serves a web page and an HTTP API that show the servers' devices live: depth,\n"
            "IR and colour, a point cloud, figures per stream, and the latest frame of any\n"
@@ -41,8 +51,7 @@ static void s_print_usage(void)
            "  --no-browse          follow only the SERVERs given\n"
            "  --refresh MS         how often to ask servers for their devices (default 1000)\n"
            "  --browse-timeout S   look for a NAME for at most S seconds (default 3)\n"
-           "  --no-status          no status lines\n"
-           "\n"
+           "  --no-status          no status lines\n" CLI_MAX_FRAME_HELP "\n"
            "Exit status: 0 after Ctrl-C or SIGTERM, 1 if it cannot serve, 2 usage,\n"
            "3 a SERVER NAME was not found.\n");
 }
@@ -66,6 +75,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
     case OPT_NO_STATUS:
         opts->has_status = false;
         break;
+    case OPT_MAX_FRAME_MB:
+        return cli_apply_max_frame_mb(s_verb, arg, &opts->max_frame_bytes);
     }
     return CLI_CONTINUE;
 }
@@ -80,6 +91,7 @@ static int s_parse(int argc, char **argv, view_options_t *opts)
         {"no-browse", no_argument, NULL, OPT_NO_BROWSE},
         {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
+        {"max-frame-mb", required_argument, NULL, OPT_MAX_FRAME_MB},
         CLI_COMMON_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
@@ -142,11 +154,12 @@ static void s_run(sk2_gateway_t *gateway, const view_options_t *opts)
         cli_status_print(
             &status,
             "servers %u devices %u | received %.1f fps | websockets %u sent %.1f "
-            "fps skipped %llu | http %llu",
+            "fps skipped %llu | http %llu | rejected %llu",
             (unsigned)now.servers, (unsigned)now.devices,
             cli_per_second(now.frames_received - before.frames_received, span),
             (unsigned)now.websockets, cli_per_second(now.frames_sent - before.frames_sent, span),
-            (unsigned long long)now.frames_skipped, (unsigned long long)now.http_requests);
+            (unsigned long long)now.frames_skipped, (unsigned long long)now.http_requests,
+            (unsigned long long)now.frames_rejected);
         before = now;
         before_us = now_us;
         next_us += interval_us;
@@ -163,7 +176,8 @@ int cli_view(int argc, char **argv)
                            .browse_ms = CLI_BROWSE_DEFAULT_MS,
                            .browse = -1,
                            .status_interval_s = 1.0,
-                           .has_status = true};
+                           .has_status = true,
+                           .max_frame_bytes = SK2_LIMIT_FRAME_BYTES};
     int rc = s_parse(argc, argv, &opts);
     if (rc != CLI_CONTINUE)
         return rc;
@@ -178,6 +192,7 @@ int cli_view(int argc, char **argv)
     if (rc == CLI_CONTINUE) {
         sk2_gateway_use_browser(gateway, opts.is_browsing);
         sk2_gateway_set_refresh_ms(gateway, (int)opts.refresh_ms);
+        sk2_gateway_set_max_frame_bytes(gateway, opts.max_frame_bytes);
         rc = cli_gateway_start(s_verb, gateway, opts.http);
     }
     if (rc == CLI_CONTINUE) {
