@@ -21,10 +21,13 @@ typedef struct {
 
 static void s_print_usage(void)
 {
-    printf("usage: sk2 inspect FILE_OR_TUM_DIR [-v|-q]\n"
+    printf("usage: sk2 inspect FILE_OR_TUM_DIR [--max-frame-mb M] [-v|-q]\n"
            "\n"
-           "Describes a recording: devices, streams, frame counts, duration, gaps.\n"
-           "Exit status: 0 readable (also when cut short: it says so), 1 not readable, 2 usage.\n");
+           "Describes a recording: devices, streams, frame counts, duration, gaps, and frames\n"
+           "out of limits (unlike their stream's description, or over the frame budget).\n"
+           "\n" CLI_MAX_FRAME_HELP "\n"
+           "Exit status: 0 readable (also when cut short: it says so), 1 not readable or\n"
+           "frames out of limits, 2 usage.\n");
 }
 
 static void s_print_stream_info(const sk2_stream_info_t *info)
@@ -83,20 +86,47 @@ static size_t s_gather(const sk2_recording_reader_t *reader, inspect_stream_t *s
     return count;
 }
 
+/* Frames that break the limits (sk2_recording_reader_check_frame): counted, the first named. */
+static size_t s_check_limits(sk2_recording_reader_t *reader)
+{
+    size_t bad = 0;
+    char safe[1024];
+    for (size_t i = 0; i < sk2_recording_reader_frame_count(reader); i++) {
+        if (sk2_recording_reader_check_frame(reader, i) == 0)
+            continue;
+        if (bad++ == 0)
+            printf("limits    %s\n", cli_safe(sk2_recording_reader_why(reader), safe, sizeof safe));
+    }
+    if (bad)
+        printf("limits    %zu frames out of limits (unreadable: replay skips them)\n", bad);
+    return bad;
+}
+
+enum { OPT_MAX_FRAME_MB = 256 };
+
+static int s_apply_option(void *options, int opt, const char *arg)
+{
+    return opt == OPT_MAX_FRAME_MB ? cli_apply_max_frame_mb(s_verb, arg, options) : CLI_CONTINUE;
+}
+
 int cli_inspect(int argc, char **argv)
 {
     static const char optstring[] = ":hvq";
     static const struct option options[] = {
+        {"max-frame-mb", required_argument, NULL, OPT_MAX_FRAME_MB},
         CLI_COMMON_LONG_OPTIONS,
     };
-    const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, NULL};
-    int parsed = cli_parse_options(&parser, argc, argv, NULL);
+    size_t max_frame_bytes = SK2_LIMIT_FRAME_BYTES;
+    const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
+    int parsed = cli_parse_options(&parser, argc, argv, &max_frame_bytes);
     if (parsed != CLI_CONTINUE)
         return parsed;
     if (optind + 1 != argc)
         return cli_usage_error(s_verb, "expected one FILE or TUM folder");
     const char *path = argv[optind];
     sk2_recording_reader_t *reader = sk2_recording_reader_new();
+    if (reader)
+        sk2_recording_reader_set_max_frame_bytes(reader, max_frame_bytes);
     int rc = reader ? sk2_recording_reader_open(reader, path) : SK2_ENOMEM;
     if (rc != 0) {
         fprintf(stderr, "sk2 inspect: %s: %s\n", path,
@@ -152,6 +182,7 @@ int cli_inspect(int argc, char **argv)
                seconds > 0 ? (double)(s->frames - 1) / seconds : 0.0, (unsigned long long)s->gaps,
                (unsigned long long)s->missing, cli_mb(s->bytes));
     }
+    size_t out_of_limits = s_check_limits(reader);
     sk2_recording_reader_destroy(&reader);
-    return CLI_EXIT_OK;
+    return out_of_limits ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }

@@ -66,6 +66,12 @@ SK2_EXPORT int sk2_server_set_queue_frames(sk2_server_t *self, unsigned frames);
  * added from now on publish in "jpeg". Returns 0 or SK2_EINVAL. */
 SK2_EXPORT int sk2_server_set_jpeg_quality(sk2_server_t *self, int quality);
 
+/* The frame budget (include/sk2/limits.h): a device frame that would take more bytes is neither
+ * encoded nor published, but counted as dropped and logged once per device. `me` advertises it
+ * as max_frame_bytes. SK2_LIMIT_FRAME_BYTES_MIN..SK2_LIMIT_FRAME_BYTES_MAX (default
+ * SK2_LIMIT_FRAME_BYTES). Any time. Returns 0 or SK2_EINVAL. */
+SK2_EXPORT int sk2_server_set_max_frame_bytes(sk2_server_t *self, size_t max_frame_bytes);
+
 /* Whether to announce the server on the local network once bound (default false, so that
  * programs and tests touch mDNS only when they ask). The announcement is a `_kinect2._tcp`
  * service named after the server (a name taken on the network is replaced by "NAME #2",

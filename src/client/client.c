@@ -261,6 +261,15 @@ static void s_apply_me(sk2_client_t *self, sk2_me_t *me)
     bool first = !self->has_me;
     if (first)
         s_push_new(self, SK2_EVENT_CONNECTED, NULL, 0, NULL);
+    /* An sk2 server says how large its frames may get: a lower budget here is worth a word,
+     * since frames above it will be dropped (and counted) rather than shown. */
+    json_t *server_max = json_object_get(me->payload, "max_frame_bytes");
+    if (first && json_is_integer(server_max) &&
+        json_integer_value(server_max) > (json_int_t)self->max_frame_bytes)
+        SK2_INFO("client",
+                 "server %s sends frames of up to %lld bytes; this client's limit is %zu: "
+                 "larger frames will be dropped",
+                 self->endpoint, (long long)json_integer_value(server_max), self->max_frame_bytes);
     /* Keep the state (open streams, counters) of devices still listed; note new ones. */
     for (size_t i = 0; i < me->device_count; i++) {
         const char *depth = sk2_me_endpoint(&me->devices[i], "depth");
