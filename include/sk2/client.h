@@ -60,7 +60,7 @@ SK2_EXPORT int sk2_client_set_response_timeout_ms(sk2_client_t *self, int timeou
  * over it, or one whose size or format differs from what its stream advertised in `me` (or
  * whose payload is longer than its codec can make of such a frame), is dropped before
  * anything is allocated for it and counted (sk2_client_frames_rejected); the first of each
- * kind per device and stream is logged and reported as one ERROR event. Stream sockets read
+ * reason per device and stream is logged (a warning), the rest only counted. Stream sockets read
  * messages up to sk2_limit_wire_bytes(budget). Before connecting. Returns 0, SK2_EINVAL (out
  * of range) or SK2_ESTATE (connected). */
 SK2_EXPORT int sk2_client_set_max_frame_bytes(sk2_client_t *self, size_t max_frame_bytes);

@@ -377,19 +377,20 @@ static void s_reply(sk2_client_t *self, zmsg_t *reply)
 
 /* ---- Frames ------------------------------------------------------------------------------- */
 
-/* Drops a frame that breaks the limits: counted, and logged (with one ERROR event) only the
- * first time for this device, stream and reason, so a flood of them cannot flood the log. */
+/* Drops a frame that breaks the limits: counted, and logged only the first time for this
+ * device, stream and reason (rc: SK2_EPROTO not as advertised, SK2_ECORRUPT a payload too long
+ * for its size, SK2_ELIMIT over the budget), so a flood of them cannot flood the log. */
 static void s_reject(sk2_client_t *self, s_device_t *device, sk2_stream_kind_t kind, int rc,
                      const char *why)
 {
     self->frames_rejected++;
-    uint32_t bit = 1u << (((unsigned)kind & 7u) * 2 + (rc == SK2_ELIMIT));
+    unsigned reason = rc == SK2_ELIMIT ? 1 : rc == SK2_ECORRUPT ? 2 : 0;
+    uint32_t bit = 1u << (((unsigned)kind & 7u) * 4 + reason);
     if (device->warned & bit)
         return;
     device->warned |= bit;
     SK2_WARN("client", "device %s: frame dropped (and any more like it, counted): %s", device->id,
              why);
-    s_push_new(self, SK2_EVENT_ERROR, device->id, rc, why);
 }
 
 /* Sizes version-1 cameras produce (Kinect v2, OpenNI2 and libfreenect VGA/QVGA, Azure Kinect
@@ -471,7 +472,7 @@ static void s_read_frame(sk2_client_t *self, s_device_t *device)
         rc = SK2_EPROTO;
         snprintf(why, sizeof why, "undecodable depth frame (a message of several parts)");
     }
-    if (rc == SK2_ELIMIT || (rc == SK2_EPROTO && !more)) {
+    if (!more && (rc == SK2_ELIMIT || rc == SK2_EPROTO)) {
         s_reject(self, device, (sk2_stream_kind_t)0, rc, why);
         return;
     }

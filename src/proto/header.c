@@ -174,7 +174,7 @@ int sk2_header_check(const sk2_header_t *h, const sk2_stream_info_t *advertised,
         snprintf(why, why_size, "%s payload of %u bytes is more than %s makes of a %ux%u frame",
                  sk2_stream_kind_name(h->kind), h->payload_size, sk2_codec_name(h->codec), h->width,
                  h->height);
-        return SK2_EPROTO;
+        return SK2_ECORRUPT;
     }
     return 0;
 }

@@ -49,8 +49,8 @@ int sk2_header_read(const uint8_t *in, size_t size, sk2_header_t *header, char *
  * (`advertised`: the stream's record in `me` or in a recording; NULL when there is none) and
  * a frame budget (bytes of the decoded frame, include/sk2/limits.h), before anything is
  * allocated for the frame. Returns 0, SK2_EPROTO (kind, format or size differ from the
- * advertised stream, or the payload is larger than its codec can make of such a frame) or
- * SK2_ELIMIT (the decoded frame would exceed the budget), with a reason in why. */
+ * advertised stream), SK2_ECORRUPT (the payload is longer than its codec makes of such a
+ * frame) or SK2_ELIMIT (the decoded frame would exceed the budget), with a reason in why. */
 int sk2_header_check(const sk2_header_t *header, const sk2_stream_info_t *advertised,
                      size_t max_frame_bytes, char *why, size_t why_size);
 
