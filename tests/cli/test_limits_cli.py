@@ -137,6 +137,32 @@ def frame_header(codec, width, height, payload_size, sequence):
             b"\0" * 8)
 
 
+def rvl(counts_and_deltas):
+    """RVL (docs/codecs.md): each number a variable-length code of 3-bit nibbles, high bit set
+    when another follows, nibbles filling little-endian 32-bit words from the top."""
+    nibbles = []
+    for value in counts_and_deltas:
+        while True:
+            nibble, value = value & 7, value >> 3
+            nibbles.append(nibble | (8 if value else 0))
+            if not value:
+                break
+    nibbles += [0] * (-len(nibbles) % 8)
+    words = [int("".join("%x" % n for n in nibbles[i:i + 8]), 16)
+             for i in range(0, len(nibbles), 8)]
+    return struct.pack(f"<{len(words)}I", *words)
+
+
+def rvl_constant(count, value):
+    """RVL of `count` pixels all `value`: no zeros, count non-zeros, one difference, then 0s."""
+    return rvl([0, count, 2 * value] + [0] * (count - 1))
+
+
+# The decompression bomb: 2^28 zero pixels (a whole 16384 x 16384 frame) in 8 bytes.
+RVL_BOMB = rvl([16384 * 16384, 0])
+assert len(RVL_BOMB) == 8
+
+
 def depth12(width, height, value):
     count = width * height
     high = bytes([(value >> 4) & 0xFF]) * count
@@ -188,15 +214,16 @@ class Hostile:
     def publish(self):
         sequence = 0
         legit_raw = struct.pack("<H", LEGIT_VALUE) * (512 * 424)
+        legit_rvl = rvl_constant(512 * 424, LEGIT_VALUE)
         legit_v1 = depth12(512, 424, LEGIT_VALUE)
         bomb_v1 = struct.pack("<I", 16384 * 16384 // 2 * 3) + b"\x10\x00"
         middle = b"\0" * (12 << 20)
         rounds = 0
         while self.running:
-            for codec in ("rvl", "raw"):
+            for codec, bomb in (("rvl", RVL_BOMB), ("raw", b"\x01" * 8)):
                 self.streams.send_multipart([f"depth/{codec}/".encode(),
                                              frame_header(codec, 16384, 16384, 8, sequence),
-                                             b"\x01" * 8])
+                                             bomb])
                 sequence += 1
             if rounds % 5 == 0:
                 self.streams.send_multipart([b"depth/raw/",
@@ -208,6 +235,9 @@ class Hostile:
             self.streams.send_multipart([b"depth/raw/",
                                          frame_header("raw", 512, 424, len(legit_raw), sequence),
                                          legit_raw])
+            self.streams.send_multipart([b"depth/rvl/",
+                                         frame_header("rvl", 512, 424, len(legit_rvl), sequence),
+                                         legit_rvl])
             sequence += 1
             self.v1.send(legit_v1)
             rounds += 1
@@ -261,7 +291,7 @@ def main():
         summary = json.loads(out) if out.strip().startswith("{") else {}
         check("sk2 stream against forged headers stays under 200 MB", 0 < peak < RSS_BOUND_KB,
               f"{peak} kB")
-        check("... still receives the legitimate frames", summary.get("frames", 0) >= 3,
+        check("... still receives the legitimate frames", summary.get("frames", 0) >= 6,
               out + err[-500:])
         check("... decodes only 512x424 frames",
               summary.get("frames") and summary.get("raw_bytes") == summary["frames"] * 512 * 424 * 2,
@@ -284,8 +314,8 @@ def main():
 
     finally:
         hostile.close()
-    # The gateway picks the best codec offered: offer only raw, where the legitimate frames are.
-    hostile = Hostile(["raw"])
+    # The gateway picks the best codec offered (rvl here): the bomb above decodes in it.
+    hostile = Hostile(["raw", "rvl"])
     try:
         view = subprocess.Popen([SK2, "view", hostile.endpoint, "--http", "127.0.0.1:0",
                                  "--no-browse", "--no-status"], stdout=subprocess.PIPE,
@@ -339,7 +369,7 @@ def main():
                       [len(data)])
     # Cut the index off (the reader then scans), add the forged frame, then a good one again.
     body = frames[-1][1]
-    forged = body[:4] + frame_header("rvl", 16384, 16384, 8, 99) + b"\x01" * 8
+    forged = body[:4] + frame_header("rvl", 16384, 16384, 8, 99) + RVL_BOMB
     bomb = path("bomb.sk2r")
     with open(bomb, "wb") as f:
         f.write(data[:first_index] + chunk(b"FRAM", forged) + chunk(b"FRAM", body))
