@@ -473,6 +473,7 @@ static void s_read_frame(sk2_client_t *self, s_device_t *device)
         snprintf(why, sizeof why, "undecodable depth frame (a message of several parts)");
     }
     if (!more && (rc == SK2_ELIMIT || rc == SK2_EPROTO)) {
+        sk2_frame_destroy(&frame); /* NULL: refused before allocation */
         s_reject(self, device, (sk2_stream_kind_t)0, rc, why);
         return;
     }
