@@ -7,7 +7,8 @@
    publishes forged frames: a 16384x16384 header with an 8-byte payload (RVL and raw), a 12 MiB
    payload (between the old 8 MiB socket limit and the header's 256 MiB), a depth12 frame that
    declares a huge plane. `sk2 stream` and the gateway (`sk2 view SERVER`) stay small, count
-   the drops and still receive the legitimate frames sent after the forged ones.
+   the drops and still receive the legitimate frames sent after the forged ones; a legitimate
+   9.4 MB colour frame (over the old 8 MiB socket limit) arrives.
 3. A recording holding such a frame with valid checksums: `sk2 serve --replay` stays small and
    skips it with a log line; `sk2 inspect` names it and exits 1.
 
@@ -125,14 +126,14 @@ def stop(proc):
 
 # ---- A hostile server ----
 
-KINDS = {"depth": 1}
+COLOR_SIZE = (2048, 1536)  # an RGB frame of 9.4 MB: over the old 8 MiB socket limit
 CODECS = {"depth12": 1, "raw": 2, "rvl": 3}
 LEGIT_VALUE = 1234  # every pixel of a legitimate frame, in mm
 
 
-def frame_header(codec, width, height, payload_size, sequence):
+def frame_header(codec, width, height, payload_size, sequence, kind=1, pixel_format=1):
     now = int(time.time() * 1e6)
-    return (b"sk2h" + struct.pack("<HHBBBBIIIQqqq", 1, 64, KINDS["depth"], 1, CODECS[codec], 0,
+    return (b"sk2h" + struct.pack("<HHBBBBIIIQqqq", 1, 64, kind, pixel_format, CODECS[codec], 0,
                                   width, height, payload_size, sequence, 0, now, now) +
             b"\0" * 8)
 
@@ -190,7 +191,9 @@ class Hostile:
                        "depth": self.v1.getsockopt_string(zmq.LAST_ENDPOINT),
                        "streams": self.streams.getsockopt_string(zmq.LAST_ENDPOINT)},
                        "streams": [{"kind": "depth", "format": "depth_mm16", "width": 512,
-                                    "height": 424, "fps": 30.0, "codecs": codecs}]}]}
+                                    "height": 424, "fps": 30.0, "codecs": codecs},
+                                   {"kind": "color", "format": "rgb24", "width": COLOR_SIZE[0],
+                                    "height": COLOR_SIZE[1], "fps": 5.0, "codecs": ["raw"]}]}]}
         self.running = True
         self.threads = [threading.Thread(target=self.answer), threading.Thread(target=self.publish)]
         for t in self.threads:
@@ -218,6 +221,7 @@ class Hostile:
         legit_v1 = depth12(512, 424, LEGIT_VALUE)
         bomb_v1 = struct.pack("<I", 16384 * 16384 // 2 * 3) + b"\x10\x00"
         middle = b"\0" * (12 << 20)
+        color = b"\x40" * (COLOR_SIZE[0] * COLOR_SIZE[1] * 3)
         rounds = 0
         while self.running:
             for codec, bomb in (("rvl", RVL_BOMB), ("raw", b"\x01" * 8)):
@@ -240,6 +244,10 @@ class Hostile:
                                          legit_rvl])
             sequence += 1
             self.v1.send(legit_v1)
+            if rounds % 3 == 0:
+                self.streams.send_multipart([b"color/raw/",
+                                             frame_header("raw", *COLOR_SIZE, len(color), rounds,
+                                                          kind=2, pixel_format=3), color])
             rounds += 1
             time.sleep(0.1)
 
@@ -317,6 +325,17 @@ def main():
     # The gateway picks the best codec offered (rvl here): the bomb above decodes in it.
     hostile = Hostile(["raw", "rvl"])
     try:
+        # A legitimate frame larger than the old 8 MiB socket limit: it used to make the
+        # subscriber drop the connection and reconnect in a silent loop.
+        rc, out, err, peak = run_watched(["stream", hostile.endpoint, "--stream", "color:raw",
+                                          "--frames", "2", "--seconds", "10", "--no-status",
+                                          "--json"])
+        summary = json.loads(out) if out.strip().startswith("{") else {}
+        size = COLOR_SIZE[0] * COLOR_SIZE[1] * 3
+        check("a legitimate 9.4 MB colour frame arrives (over the old 8 MiB socket limit)",
+              summary.get("frames", 0) >= 2 and summary.get("raw_bytes") == summary["frames"] * size
+              and summary.get("rejected") == 0, out + err[-300:])
+
         view = subprocess.Popen([SK2, "view", hostile.endpoint, "--http", "127.0.0.1:0",
                                  "--no-browse", "--no-status"], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
