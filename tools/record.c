@@ -374,6 +374,7 @@ int cli_record(int argc, char **argv)
     while (cli_session_step(&self.session, &hooks, &self))
         ;
     double seconds = cli_session_seconds(&self.session);
+    uint64_t rejected = sk2_client_frames_rejected(self.session.client);
     cli_session_close(&self.session);
     uint64_t frames = sk2_recording_writer_frames(self.writer);
     if (sk2_recording_writer_close(self.writer) != 0 && !self.has_write_failed) {
@@ -385,6 +386,10 @@ int cli_record(int argc, char **argv)
     printf("sk2 record: %llu frames, %.2f MB in %.2f s from %zu device(s) into %s, drops %llu\n",
            (unsigned long long)frames, cli_mb(bytes), seconds, self.device_count, opts.path,
            (unsigned long long)self.drops);
+    if (rejected)
+        printf("sk2 record: %llu frames not recorded: over the frame limit or not as their "
+               "stream advertised\n",
+               (unsigned long long)rejected);
     if (self.session.end_rc)
         return self.session.end_rc;
     if (self.has_write_failed)

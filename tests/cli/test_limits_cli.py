@@ -325,6 +325,17 @@ def main():
     # The gateway picks the best codec offered (rvl here): the bomb above decodes in it.
     hostile = Hostile(["raw", "rvl"])
     try:
+        # sk2 record keeps frames encoded, but checks them all the same.
+        recorded = path("hostile.sk2r")
+        rc, out, err, peak = run_watched(["record", hostile.endpoint, "-o", recorded, "--streams",
+                                          "depth", "--codec", "depth=rvl", "--seconds", "2",
+                                          "--no-status"])
+        check("sk2 record leaves the forged frames out and says so",
+              rc == 0 and "not recorded" in out and err.count("16384x16384") == 1,
+              out + err[-300:])
+        r = subprocess.run([SK2, "inspect", recorded], capture_output=True, text=True, timeout=30)
+        check("... so its recording is within limits", r.returncode == 0, r.stdout + r.stderr)
+
         # A legitimate frame larger than the old 8 MiB socket limit: it used to make the
         # subscriber drop the connection and reconnect in a silent loop.
         rc, out, err, peak = run_watched(["stream", hostile.endpoint, "--stream", "color:raw",
