@@ -175,7 +175,7 @@ class Hostile:
     """Answers who with a `me` of one 512x424 depth device, then publishes forged frames and,
     after each round of them, legitimate ones (sequence numbers keep counting)."""
 
-    def __init__(self, codecs):
+    def __init__(self, codecs, v1_size=None):
         self.ctx = zmq.Context()
         self.rep = self.ctx.socket(zmq.REP)
         self.rep.bind("tcp://127.0.0.1:*")
@@ -194,6 +194,11 @@ class Hostile:
                                     "height": 424, "fps": 30.0, "codecs": codecs},
                                    {"kind": "color", "format": "rgb24", "width": COLOR_SIZE[0],
                                     "height": COLOR_SIZE[1], "fps": 5.0, "codecs": ["raw"]}]}]}
+        self.v1_size = v1_size
+        if v1_size:
+            # As the original server: no stream records, so the size is not said anywhere.
+            device = self.me["devices"][0]
+            del device["streams"], device["endpoints"]["streams"]
         self.running = True
         self.threads = [threading.Thread(target=self.answer), threading.Thread(target=self.publish)]
         for t in self.threads:
@@ -218,7 +223,7 @@ class Hostile:
         sequence = 0
         legit_raw = struct.pack("<H", LEGIT_VALUE) * (512 * 424)
         legit_rvl = rvl_constant(512 * 424, LEGIT_VALUE)
-        legit_v1 = depth12(512, 424, LEGIT_VALUE)
+        legit_v1 = depth12(*(self.v1_size or (512, 424)), LEGIT_VALUE)
         bomb_v1 = struct.pack("<I", 16384 * 16384 // 2 * 3) + b"\x10\x00"
         middle = b"\0" * (12 << 20)
         color = b"\x40" * (COLOR_SIZE[0] * COLOR_SIZE[1] * 3)
@@ -289,6 +294,22 @@ def main():
         check(f"... decoded at {width}x{height}",
               frames and summary.get("raw_bytes") == frames * width * height * 2, summary)
         check(f"... with no undecodable frames", "undecodable" not in r.stderr, r.stderr[:300])
+
+    # A version-1 server says no size: the length a depth12 frame declares gives it (the
+    # forged depth12 frame it also sends is refused, as below).
+    for size in ((640, 480), (320, 288)):
+        v1 = Hostile([], v1_size=size)
+        try:
+            r = subprocess.run([SK2, "stream", v1.endpoint, "--frames", "3", "--seconds", "10",
+                                "--no-status", "--json"], capture_output=True, text=True,
+                               timeout=30)
+        finally:
+            v1.close()
+        summary = json.loads(r.stdout) if r.stdout.strip().startswith("{") else {}
+        check(f"from a v1 server without stream records, {size[0]}x{size[1]} frames decode",
+              summary.get("frames", 0) >= 3 and
+              summary.get("raw_bytes") == summary["frames"] * size[0] * size[1] * 2,
+              r.stdout + r.stderr[-300:])
 
     # 2. A hostile server against sk2 stream (streams endpoint and v1) and the gateway.
     hostile = Hostile(["raw", "rvl"])
