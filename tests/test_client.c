@@ -437,6 +437,28 @@ static void test_the_frame_budget_is_settable_and_enforced(void **state)
     sk2_server_destroy(&server);
 }
 
+/* A server with a budget below its device's frames publishes none of them: they are counted
+ * as dropped, and `me` says the budget. */
+static void test_a_server_does_not_publish_frames_over_its_budget(void **state)
+{
+    (void)state;
+    sk2_server_t *server = s_server(1);
+    assert_int_equal(sk2_server_set_max_frame_bytes(server, SK2_LIMIT_FRAME_BYTES_MIN - 1),
+                     SK2_EINVAL);
+    assert_int_equal(sk2_server_set_max_frame_bytes(server, 100000), 0);
+    sk2_client_t *client = s_connected(server);
+    assert_non_null(strstr(sk2_client_me_json(client), "\"max_frame_bytes\":100000"));
+    assert_int_equal(sk2_client_enable_depth(client, sk2_client_device_id(client, 0)), 0);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_FRAME, NULL, 1000, NULL);
+    assert_null(event);
+    sk2_server_stats_t stats;
+    assert_int_equal(sk2_server_stats(server, &stats), 0);
+    assert_true(stats.frames_dropped > 0);
+    assert_int_equal(stats.frames_published, 0);
+    sk2_client_destroy(&client);
+    sk2_server_destroy(&server);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -451,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_callbacks_run_in_dispatch_driven_by_the_callers_poll),
         cmocka_unit_test(test_v1_depth_of_any_size_decodes_at_the_advertised_size),
         cmocka_unit_test(test_the_frame_budget_is_settable_and_enforced),
+        cmocka_unit_test(test_a_server_does_not_publish_frames_over_its_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

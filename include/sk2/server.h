@@ -28,8 +28,8 @@ typedef struct {
     uint64_t frames_encoded;   /* frames encoded for at least one subscriber */
     uint64_t frames_published; /* frames sent on at least one endpoint */
     uint64_t frames_idle;      /* frames nobody subscribed to, so never encoded */
-    uint64_t frames_dropped;   /* frames dropped: encoder behind, encode failure, or queued at
-                                  shutdown */
+    uint64_t frames_dropped;   /* frames dropped: encoder behind, encode failure, over the
+                                  frame budget, or queued at shutdown */
     uint64_t encodings;        /* encode operations: a frame may be encoded by several codecs */
     uint64_t bytes_raw;        /* pixel bytes of the encodings */
     uint64_t bytes_published;  /* encoded bytes sent */
