@@ -328,6 +328,137 @@ static void test_callbacks_run_in_dispatch_driven_by_the_callers_poll(void **sta
     sk2_server_destroy(&server);
 }
 
+/* A TUM folder of `count` depth frames of width x height in dir: pixel (x, y) of frame i is
+ * 500 + x + 2y + i (in TUM's units of 1/5000 m, which replay keeps; below 4096, so depth12
+ * carries it exactly). */
+static void s_tum_folder(const char *dir, uint32_t width, uint32_t height, int count)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/depth", dir);
+    assert_int_equal(zsys_dir_create("%s", path), 0);
+    snprintf(path, sizeof path, "%s/depth.txt", dir);
+    FILE *list = fopen(path, "w");
+    assert_non_null(list);
+    for (int i = 0; i < count; i++) {
+        sk2_frame_t *frame = sk2_frame_new(SK2_STREAM_DEPTH, SK2_PIXEL_DEPTH_MM16, width, height);
+        assert_non_null(frame);
+        uint16_t *px = sk2_frame_data16(frame);
+        for (uint32_t y = 0; y < height; y++)
+            for (uint32_t x = 0; x < width; x++)
+                px[y * width + x] = (uint16_t)(500 + x + 2 * y + (uint32_t)i);
+        char why[128];
+        snprintf(path, sizeof path, "%s/depth/%d.png", dir, i);
+        assert_int_equal(sk2_frame_write_png(frame, path, 1, why, sizeof why), 0);
+        fprintf(list, "%d.%06d depth/%d.png\n", 1000 + i, 0, i);
+        sk2_frame_destroy(&frame);
+    }
+    fclose(list);
+}
+
+/* The version-1 endpoint has no header: frames must come out at the size the server's `me`
+ * gives the depth stream, not at Kinect v2's 512x424 (an OpenNI2 or libfreenect camera, or a
+ * replayed TUM folder, is 640x480 or smaller). */
+static void test_v1_depth_of_any_size_decodes_at_the_advertised_size(void **state)
+{
+    (void)state;
+    static const uint32_t sizes[][2] = {{640, 480}, {320, 288}};
+    for (size_t k = 0; k < 2; k++) {
+        uint32_t width = sizes[k][0], height = sizes[k][1];
+        char dir[] = "/tmp/sk2-v1-size-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        s_tum_folder(dir, width, height, 3);
+        sk2_server_t *server = sk2_server_new("v1 size test");
+        assert_int_equal(sk2_server_bind(server, "127.0.0.1", 0), 0);
+        sk2_device_t *device = sk2_device_new("replay");
+        assert_int_equal(sk2_device_set_replay_source(device, dir, 0), 0);
+        assert_int_equal(sk2_device_set_replay_loop(device, true), 0);
+        assert_int_equal(sk2_server_add_device(server, &device), 0);
+        sk2_client_t *client = s_connected(server);
+        const char *id = sk2_client_device_id(client, 0);
+        assert_int_equal(sk2_client_enable_depth(client, id), 0);
+        for (int n = 0; n < 4; n++) {
+            sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_FRAME, NULL, 5000, NULL);
+            assert_non_null(event);
+            const sk2_frame_t *frame = sk2_event_frame(event);
+            assert_int_equal(sk2_frame_width(frame), width);
+            assert_int_equal(sk2_frame_height(frame), height);
+            const uint16_t *px = sk2_frame_cdata16(frame);
+            /* Which of the 3 frames this is shows in the corner; the rest must follow. */
+            uint32_t i = px[0] - 500u;
+            assert_true(i < 3);
+            for (uint32_t y = 0; y < height; y += 7)
+                for (uint32_t x = 0; x < width; x += 5)
+                    assert_int_equal(px[y * width + x], 500 + x + 2 * y + i);
+            assert_int_equal(px[width * height - 1], 500 + (width - 1) + 2 * (height - 1) + i);
+            sk2_event_destroy(&event);
+        }
+        assert_int_equal(sk2_client_frames_rejected(client), 0);
+        sk2_client_destroy(&client);
+        sk2_server_destroy(&server);
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        assert_int_equal(system(cmd), 0);
+    }
+}
+
+/* A budget below the advertised depth frames is refused when the stream is asked for, and
+ * the setters check their range. */
+static void test_the_frame_budget_is_settable_and_enforced(void **state)
+{
+    (void)state;
+    sk2_client_t *client = sk2_client_new();
+    assert_int_equal(sk2_client_max_frame_bytes(client), SK2_LIMIT_FRAME_BYTES);
+    assert_int_equal(sk2_client_set_max_frame_bytes(client, SK2_LIMIT_FRAME_BYTES_MIN - 1),
+                     SK2_EINVAL);
+    assert_int_equal(sk2_client_set_max_frame_bytes(client, SK2_LIMIT_FRAME_BYTES_MAX + 1),
+                     SK2_EINVAL);
+    assert_int_equal(sk2_client_set_max_frame_bytes(client, 100000), 0);
+    sk2_server_t *server = s_server(1);
+    assert_int_equal(sk2_client_connect(client, sk2_server_endpoint(server)), 0);
+    assert_int_equal(sk2_client_set_max_frame_bytes(client, 200000), SK2_ESTATE);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_CONNECTED, NULL, 5000, NULL);
+    assert_non_null(event);
+    sk2_event_destroy(&event);
+    const char *id = sk2_client_device_id(client, 0);
+    /* 512 x 424 x 2 bytes = 434176, over 100000. */
+    assert_int_equal(sk2_client_enable_depth(client, id), SK2_ELIMIT);
+    assert_int_equal(sk2_client_subscribe(client, id, SK2_STREAM_DEPTH, "rvl"), SK2_ELIMIT);
+    assert_true(sk2_limit_wire_bytes(SK2_LIMIT_FRAME_BYTES) > SK2_LIMIT_FRAME_BYTES);
+    assert_true(sk2_limit_payload_bytes(SK2_LIMIT_FRAME_BYTES_MAX) <= SK2_LIMIT_PAYLOAD_MAX);
+    /* Every codec's bound for a frame within a budget fits the payload limit of that budget. */
+    for (size_t c = 0; c < sk2_codec_count(); c++)
+        for (int f = SK2_PIXEL_DEPTH_MM16; f <= SK2_PIXEL_BGRA32; f++) {
+            size_t bytes = sk2_limit_frame_bytes((sk2_pixel_format_t)f, 1920, 1080);
+            size_t bound =
+                sk2_codec_encode_bound(sk2_codec_at(c), (sk2_pixel_format_t)f, 1920, 1080);
+            assert_true(bound <= sk2_limit_payload_bytes(bytes));
+        }
+    sk2_client_destroy(&client);
+    sk2_server_destroy(&server);
+}
+
+/* A server with a budget below its device's frames publishes none of them: they are counted
+ * as dropped, and `me` says the budget. */
+static void test_a_server_does_not_publish_frames_over_its_budget(void **state)
+{
+    (void)state;
+    sk2_server_t *server = s_server(1);
+    assert_int_equal(sk2_server_set_max_frame_bytes(server, SK2_LIMIT_FRAME_BYTES_MIN - 1),
+                     SK2_EINVAL);
+    assert_int_equal(sk2_server_set_max_frame_bytes(server, 100000), 0);
+    sk2_client_t *client = s_connected(server);
+    assert_non_null(strstr(sk2_client_me_json(client), "\"max_frame_bytes\":100000"));
+    assert_int_equal(sk2_client_enable_depth(client, sk2_client_device_id(client, 0)), 0);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_FRAME, NULL, 1000, NULL);
+    assert_null(event);
+    sk2_server_stats_t stats;
+    assert_int_equal(sk2_server_stats(server, &stats), 0);
+    assert_true(stats.frames_dropped > 0);
+    assert_int_equal(stats.frames_published, 0);
+    sk2_client_destroy(&client);
+    sk2_server_destroy(&server);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -340,6 +471,9 @@ int main(void)
         cmocka_unit_test(test_nothing_listening_means_lost_not_hung),
         cmocka_unit_test(test_a_me_of_another_version_is_a_protocol_error),
         cmocka_unit_test(test_callbacks_run_in_dispatch_driven_by_the_callers_poll),
+        cmocka_unit_test(test_v1_depth_of_any_size_decodes_at_the_advertised_size),
+        cmocka_unit_test(test_the_frame_budget_is_settable_and_enforced),
+        cmocka_unit_test(test_a_server_does_not_publish_frames_over_its_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -183,6 +183,50 @@ static void test_point_clouds_follow_the_pinhole_model(void **state)
     sk2_frame_destroy(&depth);
 }
 
+/* The limits check: a header is compared with its stream's advertised record and the budget
+ * before a client allocates anything from it. */
+static void test_headers_are_checked_against_their_stream_and_the_budget(void **state)
+{
+    (void)state;
+    const sk2_stream_info_t depth = {
+        .kind = SK2_STREAM_DEPTH, .format = SK2_PIXEL_DEPTH_MM16, .width = 512, .height = 424};
+    sk2_header_t h = {.kind = SK2_STREAM_DEPTH,
+                      .format = SK2_PIXEL_DEPTH_MM16,
+                      .codec = sk2_codec_find("rvl"),
+                      .width = 512,
+                      .height = 424,
+                      .payload_size = 1000};
+    char why[200];
+    assert_int_equal(sk2_header_check(&h, &depth, SK2_LIMIT_FRAME_BYTES, why, sizeof why), 0);
+    assert_int_equal(sk2_header_check(&h, NULL, SK2_LIMIT_FRAME_BYTES, why, sizeof why), 0);
+    /* The bomb: 16384 x 16384 announced, 8 bytes sent. */
+    sk2_header_t bomb = h;
+    bomb.width = bomb.height = 16384;
+    bomb.payload_size = 8;
+    assert_int_equal(sk2_header_check(&bomb, &depth, SK2_LIMIT_FRAME_BYTES, why, sizeof why),
+                     SK2_EPROTO);
+    assert_non_null(strstr(why, "16384x16384"));
+    /* Without a record, the budget alone stops it (512 MiB decoded). */
+    assert_int_equal(sk2_header_check(&bomb, NULL, SK2_LIMIT_FRAME_BYTES, why, sizeof why),
+                     SK2_ELIMIT);
+    /* Within a smaller budget than the stream needs. */
+    assert_int_equal(sk2_header_check(&h, &depth, 100000, why, sizeof why), SK2_ELIMIT);
+    /* Another format than advertised. */
+    sk2_header_t gray = h;
+    gray.format = SK2_PIXEL_GRAY16;
+    assert_int_equal(sk2_header_check(&gray, &depth, SK2_LIMIT_FRAME_BYTES, why, sizeof why),
+                     SK2_EPROTO);
+    /* A payload longer than any rvl frame of that size. */
+    sk2_header_t long_payload = h;
+    long_payload.payload_size = 12u << 20;
+    assert_int_equal(
+        sk2_header_check(&long_payload, &depth, SK2_LIMIT_FRAME_BYTES, why, sizeof why),
+        SK2_ECORRUPT);
+    long_payload.payload_size = (uint32_t)sk2_codec_encode_bound(h.codec, h.format, 512, 424);
+    assert_int_equal(
+        sk2_header_check(&long_payload, &depth, SK2_LIMIT_FRAME_BYTES, why, sizeof why), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +235,7 @@ int main(void)
         cmocka_unit_test(test_topics_name_a_stream_and_a_codec),
         cmocka_unit_test(test_codec_wire_numbers_are_stable),
         cmocka_unit_test(test_point_clouds_follow_the_pinhole_model),
+        cmocka_unit_test(test_headers_are_checked_against_their_stream_and_the_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

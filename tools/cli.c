@@ -298,6 +298,25 @@ int cli_endpoint_normalise(const char *text, char *out, size_t out_size)
 
 /* ---- Clients ---- */
 
+/* The frame budget of every client this process opens: one process runs one verb. */
+static size_t s_max_frame_bytes = SK2_LIMIT_FRAME_BYTES;
+
+int cli_apply_max_frame_mb(const char *verb, const char *arg, size_t *bytes)
+{
+    double mb = 0;
+    const double min_mb = (double)SK2_LIMIT_FRAME_BYTES_MIN / (1 << 20);
+    const double max_mb = (double)SK2_LIMIT_FRAME_BYTES_MAX / (1 << 20);
+    if (cli_parse_double(arg, min_mb, max_mb, &mb) != 0)
+        return cli_usage_error(verb, "--max-frame-mb must be %.3f..%.0f MiB, not '%s'", min_mb,
+                               max_mb, arg);
+    s_max_frame_bytes = (size_t)(mb * (1 << 20));
+    if (s_max_frame_bytes < SK2_LIMIT_FRAME_BYTES_MIN)
+        s_max_frame_bytes = SK2_LIMIT_FRAME_BYTES_MIN;
+    if (bytes)
+        *bytes = s_max_frame_bytes;
+    return CLI_CONTINUE;
+}
+
 int cli_client_connect(const char *verb, const char *endpoint_arg, int timeout_ms, char *endpoint,
                        sk2_client_t **client_p)
 {
@@ -315,6 +334,8 @@ int cli_client_connect(const char *verb, const char *endpoint_arg, int timeout_m
     int rc = sk2_client_set_response_timeout_ms(client, timeout_ms);
     if (rc == 0)
         rc = sk2_client_set_heartbeat_ms(client, CLI_HEARTBEAT_MS);
+    if (rc == 0)
+        rc = sk2_client_set_max_frame_bytes(client, s_max_frame_bytes);
     if (rc == 0)
         rc = sk2_client_connect(client, endpoint);
     if (rc != 0) {

@@ -127,6 +127,15 @@ int cli_apply_status_interval(const char *verb, const char *arg, double *interva
 int cli_apply_frames(const char *verb, const char *arg, long *frames);
 int cli_apply_seconds(const char *verb, const char *arg, double *seconds);
 int cli_apply_device(const char *verb, const char *arg, const char **device_id);
+/* --max-frame-mb M: the frame budget (include/sk2/limits.h) in MiB, for the clients this
+ * process opens afterwards (cli_client_connect applies it) or for a server or replay (the
+ * value is stored in *bytes too). CLI_CONTINUE or a usage error naming the range. */
+int cli_apply_max_frame_mb(const char *verb, const char *arg, size_t *bytes);
+#define CLI_MAX_FRAME_HELP                                                                         \
+    "  --max-frame-mb M      drop (and count) frames that would decode to more than M MiB,\n"      \
+    "                        or that differ from their stream's advertised size; 0.004..128\n"     \
+    "                        (default 64)\n"
+
 /* For verbs that take at most one SERVER operand: sets *target to it, or NULL. Returns
  * CLI_CONTINUE or a usage error for a second operand. */
 int cli_parse_target(const char *verb, int argc, char **argv, const char **target);

@@ -23,15 +23,16 @@ typedef struct {
 
 static void s_print_usage(void)
 {
-    printf("usage: sk2 inspect FILE_OR_TUM_DIR [--index-only] [-v|-q]\n"
+    printf("usage: sk2 inspect FILE_OR_TUM_DIR [--index-only] [--max-frame-mb M] [-v|-q]\n"
            "\n"
-           "Describes a recording: devices, streams, frame counts, duration, gaps, and checks\n"
-           "every frame (CRC, or that a TUM image decodes), listing the damaged ones.\n"
+           "Describes a recording: devices, streams, frame counts, duration, gaps; frames out\n"
+           "of limits (unlike their stream's description, or over the frame budget); and\n"
+           "checks every frame (CRC, or that a TUM image decodes), listing the damaged ones.\n"
            "\n"
-           "  --index-only   describe from the index alone; do not read the frames\n"
-           "\n"
-           "Exit status: 0 readable and no frame damaged (also when cut short: it says so),\n"
-           "1 not readable or some frame damaged, 2 usage.\n");
+           "  --index-only   describe from the index alone; do not read the "
+           "frames\n" CLI_MAX_FRAME_HELP "\n"
+           "Exit status: 0 readable, no frame damaged or out of limits (also when cut short:\n"
+           "it says so), 1 not readable or some frame damaged or out of limits, 2 usage.\n");
 }
 
 static void s_print_stream_info(const sk2_stream_info_t *info)
@@ -123,13 +124,36 @@ static size_t s_verify(sk2_recording_reader_t *reader)
     return damaged;
 }
 
-enum { OPT_INDEX_ONLY = 256 };
+/* Frames that break the limits (sk2_recording_reader_check_frame): counted, the first named. */
+static size_t s_check_limits(sk2_recording_reader_t *reader)
+{
+    size_t bad = 0;
+    char safe[1024];
+    for (size_t i = 0; i < sk2_recording_reader_frame_count(reader); i++) {
+        if (sk2_recording_reader_check_frame(reader, i) == 0)
+            continue;
+        if (bad++ == 0)
+            printf("limits    %s\n", cli_safe(sk2_recording_reader_why(reader), safe, sizeof safe));
+    }
+    if (bad)
+        printf("limits    %zu frames out of limits (unreadable: replay skips them)\n", bad);
+    return bad;
+}
+
+typedef struct {
+    bool is_index_only;
+    size_t max_frame_bytes;
+} inspect_options_t;
+
+enum { OPT_INDEX_ONLY = 256, OPT_MAX_FRAME_MB };
 
 static int s_apply_option(void *options, int opt, const char *arg)
 {
-    (void)arg;
+    inspect_options_t *opts = options;
     if (opt == OPT_INDEX_ONLY)
-        *(bool *)options = true;
+        opts->is_index_only = true;
+    else if (opt == OPT_MAX_FRAME_MB)
+        return cli_apply_max_frame_mb(s_verb, arg, &opts->max_frame_bytes);
     return CLI_CONTINUE;
 }
 
@@ -138,17 +162,20 @@ int cli_inspect(int argc, char **argv)
     static const char optstring[] = ":hvq";
     static const struct option options[] = {
         {"index-only", no_argument, NULL, OPT_INDEX_ONLY},
+        {"max-frame-mb", required_argument, NULL, OPT_MAX_FRAME_MB},
         CLI_COMMON_LONG_OPTIONS,
     };
-    bool is_index_only = false;
+    inspect_options_t opts = {.max_frame_bytes = SK2_LIMIT_FRAME_BYTES};
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
-    int parsed = cli_parse_options(&parser, argc, argv, &is_index_only);
+    int parsed = cli_parse_options(&parser, argc, argv, &opts);
     if (parsed != CLI_CONTINUE)
         return parsed;
     if (optind + 1 != argc)
         return cli_usage_error(s_verb, "expected one FILE or TUM folder");
     const char *path = argv[optind];
     sk2_recording_reader_t *reader = sk2_recording_reader_new();
+    if (reader)
+        sk2_recording_reader_set_max_frame_bytes(reader, opts.max_frame_bytes);
     int rc = reader ? sk2_recording_reader_open(reader, path) : SK2_ENOMEM;
     if (rc != 0) {
         fprintf(stderr, "sk2 inspect: %s: %s\n", path,
@@ -205,7 +232,9 @@ int cli_inspect(int argc, char **argv)
                (unsigned long long)s->missing, cli_mb(s->bytes));
     }
     int exit_code = CLI_EXIT_OK;
-    if (!is_index_only) {
+    if (s_check_limits(reader) > 0)
+        exit_code = CLI_EXIT_FAILURE;
+    if (!opts.is_index_only) {
         size_t damaged = s_verify(reader);
         printf("checked   %zu frames, %zu damaged\n", frames, damaged);
         if (damaged > 0) {

@@ -69,6 +69,7 @@ enum {
     OPT_BROWSE_TIMEOUT,
     OPT_FORCE,
     OPT_ALLOW_LOSSY,
+    OPT_MAX_FRAME_MB,
 };
 
 static void s_print_usage(void)
@@ -76,7 +77,7 @@ static void s_print_usage(void)
     printf("usage: sk2 record [SERVER] -o FILE [--seconds S] [--frames N] [--device ID]\n"
            "                  [--streams LIST] [--codec KIND=CODEC] [--status-interval S]\n"
            "                  [--no-status] [--timeout MS] [--browse-timeout S] [--force]\n"
-           "                  [--allow-lossy] [-v|-q]\n"
+           "                  [--allow-lossy] [--max-frame-mb M] [-v|-q]\n"
            "\n"
            "Records a server's streams into FILE, frames exactly as sent (no re-encoding).\n"
            "\n" CLI_TARGET_HELP
@@ -93,8 +94,8 @@ static void s_print_usage(void)
            "  --allow-lossy         accept a lossy codec (e.g. jpeg) for depth or IR\n"
            "  --status-interval S   seconds between status lines (default 1)\n"
            "  --no-status           no status lines\n"
-           "  --timeout MS          wait at most MS ms for the server (default %d)\n"
-           "\n"
+           "  --timeout MS          wait at most MS ms for the server (default "
+           "%d)\n" CLI_MAX_FRAME_HELP "\n"
            "Without --seconds or --frames, records until Ctrl-C. `sk2 inspect FILE` shows\n"
            "what a recording holds; `sk2 serve --replay FILE` plays it.\n"
            "Exit status: 0 frames recorded; 1 none (an existing FILE is kept), a kind named\n"
@@ -173,6 +174,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
     case OPT_ALLOW_LOSSY:
         opts->is_lossy_allowed = true;
         break;
+    case OPT_MAX_FRAME_MB:
+        return cli_apply_max_frame_mb(s_verb, arg, NULL);
     }
     return CLI_CONTINUE;
 }
@@ -193,6 +196,7 @@ static int s_parse(int argc, char **argv, record_options_t *opts)
         {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
         {"force", no_argument, NULL, OPT_FORCE},
         {"allow-lossy", no_argument, NULL, OPT_ALLOW_LOSSY},
+        {"max-frame-mb", required_argument, NULL, OPT_MAX_FRAME_MB},
         CLI_COMMON_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
@@ -415,6 +419,7 @@ int cli_record(int argc, char **argv)
     while (cli_session_step(&self.session, &hooks, &self))
         ;
     double seconds = cli_session_seconds(&self.session);
+    uint64_t rejected = sk2_client_frames_rejected(self.session.client);
     cli_session_close(&self.session);
     uint64_t frames = sk2_recording_writer_frames(self.writer);
     if (sk2_recording_writer_close(self.writer) != 0 && !self.has_write_failed) {
@@ -432,6 +437,10 @@ int cli_record(int argc, char **argv)
     printf("sk2 record: %llu frames, %.2f MB in %.2f s from %zu device(s) into %s, drops %llu\n",
            (unsigned long long)frames, cli_mb(bytes), seconds, self.device_count,
            is_kept ? opts.path : "nothing", (unsigned long long)self.drops);
+    if (rejected)
+        printf("sk2 record: %llu frames not recorded: over the frame limit or not as their "
+               "stream advertised\n",
+               (unsigned long long)rejected);
     if (self.session.end_rc)
         return self.session.end_rc;
     if (self.has_write_failed || (frames > 0 && !is_kept))

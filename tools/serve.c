@@ -36,6 +36,7 @@ typedef struct {
     long color_width;      /* mock colour size, 0 = the backend's default */
     long color_height;
     long jpeg_quality;         /* 0 = the library's default */
+    size_t max_frame_bytes;    /* the frame budget of the server and of replays */
     long queue;                /* frames queued per encoder, 0 = library default */
     const char *endpoint_file; /* where to publish the control endpoint, or NULL */
     double status_interval_s;  /* seconds between status lines */
@@ -85,6 +86,7 @@ enum {
     OPT_NO_WAIT,
     OPT_HTTP,
     OPT_HINTS,
+    OPT_MAX_FRAME_MB,
 };
 
 static void s_print_usage(void)
@@ -95,7 +97,7 @@ static void s_print_usage(void)
            "                 [--no-announce] [--mock-unplug-after S [--mock-replug-after S]]\n"
            "                 [--color-size WxH] [--jpeg-quality Q]\n"
            "                 [--replay PATH [--rate X] [--loop] [--no-wait]] [--http ADDR:PORT]\n"
-           "                 [--hints] [-v|-q]\n"
+           "                 [--max-frame-mb M] [--hints] [-v|-q]\n"
            "\n"
            "Serves depth cameras on a streamkinect2 control endpoint until Ctrl-C: cameras\n"
            "(--device), mock ones (--mock) or the devices of a recording (--replay). With\n"
@@ -128,6 +130,9 @@ static void s_print_usage(void)
            "  --no-status            no status lines\n"
            "  --no-announce          do not announce the server on the local network\n"
            "  --color-size WxH       the mock colour stream's size (default 1920x1080)\n"
+           "  --max-frame-mb M       frames over M MiB are neither published nor replayed\n"
+           "                         (counted as dropped, logged once); 0.004..128 (default\n"
+           "                         64). Also the limit of the --http viewer\n"
            "  --http ADDR:PORT       also serve the web viewer and HTTP API for these devices\n"
            "                         (e.g. 127.0.0.1:8080; port 0: the OS picks one)\n"
            "  --hints                once serving, print commands to try next with this\n"
@@ -231,6 +236,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
                 s_verb, "--color-size must be WxH, even, 16x16..1920x1080, not '%s'", arg);
         break;
     }
+    case OPT_MAX_FRAME_MB:
+        return cli_apply_max_frame_mb(s_verb, arg, &opts->max_frame_bytes);
     case OPT_JPEG_QUALITY:
         if (cli_parse_long(arg, 1, 100, &opts->jpeg_quality) != 0)
             return cli_usage_error(s_verb, "--jpeg-quality must be 1..100, not '%s'", arg);
@@ -296,6 +303,7 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"mock-replug-after", required_argument, NULL, OPT_REPLUG_AFTER},
         {"color-size", required_argument, NULL, OPT_COLOR_SIZE},
         {"jpeg-quality", required_argument, NULL, OPT_JPEG_QUALITY},
+        {"max-frame-mb", required_argument, NULL, OPT_MAX_FRAME_MB},
         {"replay", required_argument, NULL, OPT_REPLAY},
         {"rate", required_argument, NULL, OPT_RATE},
         {"loop", no_argument, NULL, OPT_LOOP},
@@ -469,6 +477,8 @@ static int s_add_replays(sk2_server_t *server, const serve_options_t *opts)
             rc = sk2_device_set_replay_rate(device, opts->rate);
         if (rc == 0)
             rc = sk2_device_set_replay_loop(device, opts->is_looping);
+        if (rc == 0 && opts->max_frame_bytes)
+            rc = sk2_device_set_replay_max_frame_bytes(device, opts->max_frame_bytes);
         if (rc == 0)
             rc = sk2_device_set_replay_wait(device, !opts->is_replay_eager);
         if (rc == 0)
@@ -544,6 +554,8 @@ static int s_start(const serve_options_t *opts, sk2_server_t **server_p, char *m
         return CLI_EXIT_FAILURE;
     }
     rc = opts->jpeg_quality > 0 ? sk2_server_set_jpeg_quality(server, (int)opts->jpeg_quality) : 0;
+    if (rc == 0 && opts->max_frame_bytes)
+        rc = sk2_server_set_max_frame_bytes(server, opts->max_frame_bytes);
     if (rc != 0) {
         fprintf(stderr, "sk2 serve: cannot set --jpeg-quality: %s\n", sk2_strerror(rc));
         return CLI_EXIT_FAILURE;
@@ -777,6 +789,8 @@ int cli_serve(int argc, char **argv)
             rc = CLI_EXIT_FAILURE;
             goto out;
         }
+        if (opts.max_frame_bytes)
+            sk2_gateway_set_max_frame_bytes(gateway, opts.max_frame_bytes);
         rc = cli_gateway_start(s_verb, gateway, opts.http, false);
         if (rc != CLI_CONTINUE)
             goto out;

@@ -94,13 +94,15 @@ enum {
     OPT_TIMEOUT,
     OPT_BROWSE_TIMEOUT,
     OPT_STREAM,
+    OPT_MAX_FRAME_MB,
 };
 
 static void s_print_usage(void)
 {
     printf("usage: sk2 stream [SERVER] [--stream KIND[:CODEC]]... [--frames N] [--seconds S]\n"
            "                  [--device ID] [--check-mock] [--status-interval S] [--no-status]\n"
-           "                  [--json] [--timeout MS] [--browse-timeout S] [-v|-q]\n"
+           "                  [--json] [--timeout MS] [--browse-timeout S]\n"
+           "                  [--max-frame-mb M] [-v|-q]\n"
            "\n"
            "Receives frames from a server and measures them per stream.\n"
            "\n" CLI_TARGET_HELP
@@ -118,8 +120,7 @@ static void s_print_usage(void)
            "  --json                print the summary as one JSON object on stdout (status\n"
            "                        lines then go to stderr)\n"
            "  --timeout MS          wait at most MS milliseconds for the server, %d..%d\n"
-           "                        (default %d)\n"
-           "\n"
+           "                        (default %d)\n" CLI_MAX_FRAME_HELP "\n"
            "Per stream it shows fps, MB/s on the wire, compression ratio, latency p50/p99\n"
            "(capture to decoded, over the last %d frames; meaningful when both hosts' clocks\n"
            "agree) and gaps (frames missed, from sequence numbers). The v1 depth endpoint\n"
@@ -193,6 +194,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
         return cli_parse_browse_timeout(s_verb, arg, &opts->browse_ms);
     case OPT_STREAM:
         return s_parse_stream(opts, arg);
+    case OPT_MAX_FRAME_MB:
+        return cli_apply_max_frame_mb(s_verb, arg, NULL);
     }
     return CLI_CONTINUE;
 }
@@ -211,6 +214,7 @@ static int s_parse(int argc, char **argv, stream_options_t *opts)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
         {"stream", required_argument, NULL, OPT_STREAM},
+        {"max-frame-mb", required_argument, NULL, OPT_MAX_FRAME_MB},
         CLI_COMMON_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
@@ -563,6 +567,8 @@ static void s_print_json(const stream_t *self, double seconds)
            (unsigned long long)self->frames, seconds, fps, (unsigned long long)self->wire_bytes,
            (unsigned long long)self->raw_bytes, s_ratio(self->raw_bytes, self->wire_bytes),
            self->device_count, (unsigned long long)self->mismatches);
+    printf("\"rejected\":%llu,",
+           (unsigned long long)sk2_client_frames_rejected(self->session.client));
     if (has_seq)
         printf("\"gaps\":%llu,\"streams\":[", (unsigned long long)self->gaps);
     else
@@ -596,6 +602,10 @@ static void s_print_text(const stream_t *self, double seconds)
     printf("  wire %.2f MB (%.2f MB/s), decoded %.2f MB, ratio %.2f\n", cli_mb(self->wire_bytes),
            seconds > 0 ? cli_mb(self->wire_bytes) / seconds : 0.0, cli_mb(self->raw_bytes),
            s_ratio(self->raw_bytes, self->wire_bytes));
+    uint64_t rejected = sk2_client_frames_rejected(self->session.client);
+    if (rejected)
+        printf("  %llu frames dropped: over the frame limit or not as their stream advertised\n",
+               (unsigned long long)rejected);
     if (self->opts->is_check_mock)
         printf("  mock check: %llu mismatches\n", (unsigned long long)self->mismatches);
     if (self->opts->wanted_count == 0)

@@ -20,6 +20,7 @@ typedef struct {
     bool is_browsing;         /* also follow discovered servers */
     double status_interval_s; /* seconds between status lines */
     bool has_status;
+    size_t max_frame_bytes; /* every client's frame budget */
 } view_options_t;
 
 enum {
@@ -29,14 +30,15 @@ enum {
     OPT_BROWSE,
     OPT_NO_BROWSE,
     OPT_BROWSE_TIMEOUT,
-    OPT_NO_STATUS
+    OPT_NO_STATUS,
+    OPT_MAX_FRAME_MB,
 };
 
 static void s_print_usage(void)
 {
     printf("usage: sk2 view [SERVER...] [--http ADDR:PORT] [--browse | --no-browse]\n"
            "                [--refresh MS] [--max-age MS] [--browse-timeout S] [--no-status]\n"
-           "                [-v|-q]\n"
+           "                [--max-frame-mb M] [-v|-q]\n"
            "\n"
            "Serves a web page and an HTTP API that show the servers' devices live: depth,\n"
            "IR and colour, a point cloud, figures per stream, and the latest frame of any\n"
@@ -55,8 +57,7 @@ static void s_print_usage(void)
            "                       older than MS, 100..3600000 (default: 2 s or 5 frame\n"
            "                       periods, whichever is longer)\n"
            "  --browse-timeout S   look for a NAME for at most S seconds (default 3)\n"
-           "  --no-status          no status lines\n"
-           "\n"
+           "  --no-status          no status lines\n" CLI_MAX_FRAME_HELP "\n"
            "Exit status: 0 after Ctrl-C or SIGTERM, 1 if it cannot serve, 2 usage,\n"
            "3 a SERVER NAME was not found.\n");
 }
@@ -84,6 +85,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
     case OPT_NO_STATUS:
         opts->has_status = false;
         break;
+    case OPT_MAX_FRAME_MB:
+        return cli_apply_max_frame_mb(s_verb, arg, &opts->max_frame_bytes);
     }
     return CLI_CONTINUE;
 }
@@ -99,6 +102,7 @@ static int s_parse(int argc, char **argv, view_options_t *opts)
         {"no-browse", no_argument, NULL, OPT_NO_BROWSE},
         {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
+        {"max-frame-mb", required_argument, NULL, OPT_MAX_FRAME_MB},
         CLI_COMMON_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
@@ -161,11 +165,12 @@ static void s_run(sk2_gateway_t *gateway, const view_options_t *opts)
         cli_status_print(
             &status,
             "servers %u devices %u | received %.1f fps | websockets %u sent %.1f "
-            "fps skipped %llu | http %llu",
+            "fps skipped %llu | http %llu | rejected %llu",
             (unsigned)now.servers, (unsigned)now.devices,
             cli_per_second(now.frames_received - before.frames_received, span),
             (unsigned)now.websockets, cli_per_second(now.frames_sent - before.frames_sent, span),
-            (unsigned long long)now.frames_skipped, (unsigned long long)now.http_requests);
+            (unsigned long long)now.frames_skipped, (unsigned long long)now.http_requests,
+            (unsigned long long)now.frames_rejected);
         before = now;
         before_us = now_us;
         next_us += interval_us;
@@ -185,7 +190,8 @@ int cli_view(int argc, char **argv)
                            .browse_ms = CLI_BROWSE_DEFAULT_MS,
                            .browse = -1,
                            .status_interval_s = 1.0,
-                           .has_status = true};
+                           .has_status = true,
+                           .max_frame_bytes = SK2_LIMIT_FRAME_BYTES};
     int rc = s_parse(argc, argv, &opts);
     if (rc != CLI_CONTINUE)
         return rc;
@@ -201,6 +207,7 @@ int cli_view(int argc, char **argv)
         sk2_gateway_use_browser(gateway, opts.is_browsing);
         sk2_gateway_set_refresh_ms(gateway, (int)opts.refresh_ms);
         sk2_gateway_set_max_age_ms(gateway, (int)opts.max_age_ms);
+        sk2_gateway_set_max_frame_bytes(gateway, opts.max_frame_bytes);
         rc = cli_gateway_start(s_verb, gateway, opts.http, opts.http == s_http_default_text);
     }
     if (rc == CLI_CONTINUE) {

@@ -57,6 +57,19 @@ SK2_EXPORT int sk2_client_set_heartbeat_ms(sk2_client_t *self, int interval_ms);
 /* How long to wait for any reply before the server counts as lost (100 .. 600000 ms). */
 SK2_EXPORT int sk2_client_set_response_timeout_ms(sk2_client_t *self, int timeout_ms);
 
+/* The frame budget: the most bytes one decoded frame may take (SK2_LIMIT_FRAME_BYTES_MIN ..
+ * SK2_LIMIT_FRAME_BYTES_MAX, default SK2_LIMIT_FRAME_BYTES; include/sk2/limits.h). A frame
+ * over it, or one whose size or format differs from what its stream advertised in `me` (or
+ * whose payload is longer than its codec can make of such a frame), is dropped before
+ * anything is allocated for it and counted (sk2_client_frames_rejected); the first of each
+ * reason per device and stream is logged (a warning), the rest only counted. Stream sockets read
+ * messages up to sk2_limit_wire_bytes(budget). Before connecting. Returns 0, SK2_EINVAL (out
+ * of range) or SK2_ESTATE (connected). */
+SK2_EXPORT int sk2_client_set_max_frame_bytes(sk2_client_t *self, size_t max_frame_bytes);
+SK2_EXPORT size_t sk2_client_max_frame_bytes(const sk2_client_t *self);
+/* Frames dropped so far because they broke the limits above. */
+SK2_EXPORT uint64_t sk2_client_frames_rejected(const sk2_client_t *self);
+
 /* Whether FRAME events of the streams endpoint carry a decoded frame (default: yes). A
  * recorder that keeps frames as they were sent turns decoding off: sk2_event_frame is then
  * NULL and sk2_event_encoded has the frame. Returns 0 or SK2_EINVAL. */
@@ -80,8 +93,11 @@ SK2_EXPORT int sk2_client_ping(sk2_client_t *self);
 /* Sends `who` now (besides the heartbeat), to see device changes sooner. 0 or SK2_ESTATE. */
 SK2_EXPORT int sk2_client_refresh(sk2_client_t *self);
 
-/* Starts/stops receiving a device's depth frames (decoded). Returns 0, SK2_ENOTFOUND (unknown
- * device or no depth endpoint), SK2_ECONNECT, SK2_ESTATE (not connected). Enabling twice or
+/* Starts/stops receiving a device's depth frames (decoded) from its version-1 endpoint, at the
+ * depth size the server's `me` advertises (or, from a server that does not say, the camera
+ * size the frames declare). Returns 0, SK2_ENOTFOUND (unknown device or no depth endpoint),
+ * SK2_ELIMIT (the advertised depth frames are over the frame budget), SK2_ECONNECT,
+ * SK2_ESTATE (not connected). Enabling twice or
  * disabling a disabled stream is not an error. */
 SK2_EXPORT int sk2_client_enable_depth(sk2_client_t *self, const char *device_id);
 SK2_EXPORT int sk2_client_disable_depth(sk2_client_t *self, const char *device_id);
@@ -91,7 +107,8 @@ SK2_EXPORT int sk2_client_disable_depth(sk2_client_t *self, const char *device_i
  * metadata (sequence, timestamps, latency, gaps). Subscribing twice is not an error. Returns
  * 0, SK2_ENOTFOUND (unknown device or stream, or a version-1 server without a streams
  * endpoint), SK2_EUNSUPPORTED (codec not offered for that stream), SK2_ELIMIT (16
- * subscriptions per device), SK2_ECONNECT, SK2_ESTATE (not connected). */
+ * subscriptions per device, or the stream's advertised frames are over the frame budget),
+ * SK2_ECONNECT, SK2_ESTATE (not connected). */
 SK2_EXPORT int sk2_client_subscribe(sk2_client_t *self, const char *device_id,
                                     sk2_stream_kind_t kind, const char *codec);
 /* Undoes sk2_client_subscribe. Returns 0, SK2_ENOTFOUND (not subscribed), SK2_ESTATE. */

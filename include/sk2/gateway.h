@@ -38,6 +38,7 @@ typedef struct {
     uint64_t frames_skipped;     /* frames a WebSocket never got because it was behind */
     uint64_t http_requests;      /* HTTP requests answered (any status) */
     uint64_t http_client_errors; /* of which were answered 4xx */
+    uint64_t frames_rejected;    /* frames dropped by the frame limits (sk2/limits.h) */
 } sk2_gateway_stats_t;
 
 /* A new gateway with no servers, not bound, no threads; NULL on out of memory. */
@@ -66,6 +67,11 @@ SK2_EXPORT int sk2_gateway_set_refresh_ms(sk2_gateway_t *self, int interval_ms);
  * or 0 (the default) for max(2000 ms, 5 frame periods of the stream's nominal rate). Before
  * start. Returns 0, SK2_EINVAL or SK2_ESTATE. */
 SK2_EXPORT int sk2_gateway_set_max_age_ms(sk2_gateway_t *self, int max_age_ms);
+/* The frame budget of every server's client (sk2_client_set_max_frame_bytes): frames over
+ * it, or unlike their stream's advertised size, are dropped before allocation and counted in
+ * frames_rejected. SK2_LIMIT_FRAME_BYTES_MIN..SK2_LIMIT_FRAME_BYTES_MAX (default
+ * SK2_LIMIT_FRAME_BYTES). Before start. Returns 0, SK2_EINVAL or SK2_ESTATE. */
+SK2_EXPORT int sk2_gateway_set_max_frame_bytes(sk2_gateway_t *self, size_t max_frame_bytes);
 
 /* Binds the HTTP and WebSocket listener to address:port (an IPv4 or IPv6 literal; port 0 lets
  * the OS choose). Returns 0, SK2_EINVAL, SK2_EBIND (address unusable or port taken),

@@ -19,6 +19,7 @@
 #include "device.h"
 #include "export.h"
 #include "frame.h"
+#include "limits.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -29,9 +30,9 @@ extern "C" {
 #define SK2_RECORDING_VERSION_MINOR 0
 
 /* Limits, checked when writing and when reading. */
-#define SK2_RECORDING_MAX_DEVICES 64           /* devices in one recording */
-#define SK2_RECORDING_MAX_FRAMES  (1u << 26)   /* frames in one recording */
-#define SK2_RECORDING_MAX_PAYLOAD (256u << 20) /* bytes of one encoded frame */
+#define SK2_RECORDING_MAX_DEVICES 64                    /* devices in one recording */
+#define SK2_RECORDING_MAX_FRAMES  (1u << 26)            /* frames in one recording */
+#define SK2_RECORDING_MAX_PAYLOAD SK2_LIMIT_PAYLOAD_MAX /* bytes of one encoded frame */
 
 typedef struct sk2_recording_writer sk2_recording_writer_t;
 typedef struct sk2_recording_reader sk2_recording_reader_t;
@@ -148,6 +149,17 @@ SK2_EXPORT int sk2_recording_reader_frame_info(const sk2_recording_reader_t *sel
 SK2_EXPORT size_t sk2_recording_reader_find_time(const sk2_recording_reader_t *self,
                                                  int64_t time_us);
 
+/* The frame budget (include/sk2/limits.h): SK2_LIMIT_FRAME_BYTES_MIN..SK2_LIMIT_FRAME_BYTES_MAX,
+ * default SK2_LIMIT_FRAME_BYTES. Returns 0 or SK2_EINVAL. */
+SK2_EXPORT int sk2_recording_reader_set_max_frame_bytes(sk2_recording_reader_t *self,
+                                                        size_t max_frame_bytes);
+/* Checks frame `index` against its stream's description in the recording (kind, format, width,
+ * height; a payload no longer than its codec makes of such a frame) and the frame budget,
+ * without reading or allocating anything. A file with valid checksums may still hold such a
+ * frame. read_encoded and read_frame check this first. Returns 0, SK2_ENOTFOUND, SK2_ECORRUPT
+ * (not as described) or SK2_ELIMIT (over the budget), with the reason in why. */
+SK2_EXPORT int sk2_recording_reader_check_frame(sk2_recording_reader_t *self, size_t index);
+
 /* Reads frame `index` as stored: the wire header and the encoded payload, borrowed until the
  * next read or close. Returns 0, SK2_ENOTFOUND, SK2_ECORRUPT (CRC or header wrong), SK2_ESYS,
  * SK2_EUNSUPPORTED (a TUM folder stores images, not wire frames). */
@@ -201,6 +213,10 @@ SK2_EXPORT int sk2_device_set_replay_source(sk2_device_t *device, const char *pa
  * SK2_ESTATE (running). */
 SK2_EXPORT int sk2_device_set_replay_rate(sk2_device_t *device, double rate);
 /* Whether to start again after the last frame (default: stop producing). Before start. */
+/* The frame budget of the replay's reader (sk2_recording_reader_set_max_frame_bytes): frames
+ * over it, or unlike their stream's description, are skipped with a warning. Before open.
+ * Returns 0, SK2_EINVAL or SK2_ESTATE. */
+SK2_EXPORT int sk2_device_set_replay_max_frame_bytes(sk2_device_t *device, size_t max_frame_bytes);
 SK2_EXPORT int sk2_device_set_replay_loop(sk2_device_t *device, bool is_looping);
 /* Whether a replay has played its last frame and does not loop. */
 SK2_EXPORT bool sk2_device_replay_is_finished(const sk2_device_t *device);

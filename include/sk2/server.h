@@ -28,8 +28,8 @@ typedef struct {
     uint64_t frames_encoded;   /* frames encoded for at least one subscriber */
     uint64_t frames_published; /* frames sent on at least one endpoint */
     uint64_t frames_idle;      /* frames nobody subscribed to, so never encoded */
-    uint64_t frames_dropped;   /* frames dropped: encoder behind, encode failure, or queued at
-                                  shutdown */
+    uint64_t frames_dropped;   /* frames dropped: encoder behind, encode failure, over the
+                                  frame budget, or queued at shutdown */
     uint64_t encodings;        /* encode operations: a frame may be encoded by several codecs */
     uint64_t bytes_raw;        /* pixel bytes of the encodings */
     uint64_t bytes_published;  /* encoded bytes sent */
@@ -65,6 +65,12 @@ SK2_EXPORT int sk2_server_set_queue_frames(sk2_server_t *self, unsigned frames);
 /* JPEG quality (1..100, default SK2_CODEC_DEFAULT_QUALITY) of the colour frames the devices
  * added from now on publish in "jpeg". Returns 0 or SK2_EINVAL. */
 SK2_EXPORT int sk2_server_set_jpeg_quality(sk2_server_t *self, int quality);
+
+/* The frame budget (include/sk2/limits.h): a device frame that would take more bytes is neither
+ * encoded nor published, but counted as dropped and logged once per device. `me` advertises it
+ * as max_frame_bytes. SK2_LIMIT_FRAME_BYTES_MIN..SK2_LIMIT_FRAME_BYTES_MAX (default
+ * SK2_LIMIT_FRAME_BYTES). Any time. Returns 0 or SK2_EINVAL. */
+SK2_EXPORT int sk2_server_set_max_frame_bytes(sk2_server_t *self, size_t max_frame_bytes);
 
 /* Whether to announce the server on the local network once bound (default false, so that
  * programs and tests touch mDNS only when they ask). The announcement is a `_kinect2._tcp`

@@ -7,6 +7,7 @@
 #include "error.h"
 #include "log.h"
 #include "frame.h"
+#include "limits.h"
 #include "codec.h"
 #include "device.h"
 #include "server.h"

@@ -23,13 +23,13 @@
 #include "sk2/device.h"
 #include "sk2/error.h"
 #include "sk2/recording.h"
+#include "sk2/limits.h"
 
-#define S_MAX_PENDING             16         /* requests in flight at once */
-#define S_MAX_ENDPOINT            1024       /* longest endpoint string accepted */
-#define S_MAX_FRAME_WIRE          (8u << 20) /* largest depth message read off a SUB socket */
-#define S_SUB_HWM                 4          /* frames queued per stream before libzmq drops */
-#define S_MAX_EVENTS_PER_DISPATCH 256        /* so a flood of frames cannot pin dispatch forever */
-#define S_MAX_SUBSCRIPTIONS       16         /* (stream, codec) pairs per device */
+#define S_MAX_PENDING             16   /* requests in flight at once */
+#define S_MAX_ENDPOINT            1024 /* longest endpoint string accepted */
+#define S_SUB_HWM                 4    /* frames queued per stream before libzmq drops */
+#define S_MAX_EVENTS_PER_DISPATCH 256  /* so a flood of frames cannot pin dispatch forever */
+#define S_MAX_SUBSCRIPTIONS       16   /* (stream, codec) pairs per device */
 
 typedef struct {
     sk2_msg_type_t type; /* what was asked */
@@ -50,6 +50,7 @@ typedef struct {
     zsock_t *sub;         /* SUB on `depth` while depth is enabled */
     zsock_t *streams_sub; /* SUB on `streams` while anything is subscribed */
     uint64_t received;    /* frames received on `depth`: v1 carries no sequence numbers */
+    uint32_t warned;      /* limit reasons already logged for this device (s_reject) */
     s_subscription_t subscriptions[S_MAX_SUBSCRIPTIONS];
     size_t subscription_count;
 } s_device_t;
@@ -74,7 +75,9 @@ struct sk2_client {
     sk2_event_queue_t queue;            /* events ready for the caller */
     sk2_client_handler_fn *handler;     /* for dispatch */
     void *handler_arg;
-    bool is_skipping_decode; /* sk2_client_set_decode(false): streams frames stay encoded */
+    bool is_skipping_decode;  /* sk2_client_set_decode(false): streams frames stay encoded */
+    size_t max_frame_bytes;   /* the frame budget (include/sk2/limits.h) */
+    uint64_t frames_rejected; /* frames dropped by the limits, for sk2_client_frames_rejected */
 };
 
 /* ---- Event queue -------------------------------------------------------------------------- */
@@ -101,13 +104,16 @@ static void s_device_free(s_device_t *device)
     free(device->streams);
 }
 
-static zsock_t *s_sub_new(const char *endpoint)
+/* A SUB socket that reads messages up to the wire size of the frame budget: anything a frame
+ * within the budget can be reaches the client and is checked there, with a clear reason,
+ * instead of libzmq dropping the connection and reconnecting in a silent loop. */
+static zsock_t *s_sub_new(const char *endpoint, size_t max_frame_bytes)
 {
     zsock_t *sub = zsock_new(ZMQ_SUB);
     if (!sub)
         return NULL;
     zsock_set_rcvhwm(sub, S_SUB_HWM);
-    zsock_set_maxmsgsize(sub, S_MAX_FRAME_WIRE);
+    zsock_set_maxmsgsize(sub, (int)sk2_limit_wire_bytes(max_frame_bytes));
     zsock_set_linger(sub, 0);
     if (zsock_connect(sub, "%s", endpoint) != 0)
         zsock_destroy(&sub);
@@ -122,14 +128,14 @@ static void s_topic_subscribe(zsock_t *sub, const s_subscription_t *subscription
 }
 
 /* (Re)connects the streams socket and subscribes every topic the device has. */
-static int s_streams_open(s_device_t *device)
+static int s_streams_open(s_device_t *device, size_t max_frame_bytes)
 {
     zsock_destroy(&device->streams_sub);
     if (device->subscription_count == 0)
         return 0;
     if (!device->streams)
         return SK2_ENOTFOUND;
-    device->streams_sub = s_sub_new(device->streams);
+    device->streams_sub = s_sub_new(device->streams, max_frame_bytes);
     if (!device->streams_sub)
         return SK2_ECONNECT;
     for (size_t i = 0; i < device->subscription_count; i++) {
@@ -147,13 +153,13 @@ static s_device_t *s_find_device(const sk2_client_t *self, const char *id)
     return NULL; /* ids are NULL only in records already moved into a new list */
 }
 
-static int s_device_open(s_device_t *device)
+static int s_device_open(s_device_t *device, size_t max_frame_bytes)
 {
     if (device->sub)
         return 0;
     if (!device->depth)
         return SK2_ENOTFOUND;
-    device->sub = s_sub_new(device->depth);
+    device->sub = s_sub_new(device->depth, max_frame_bytes);
     if (!device->sub)
         return SK2_ECONNECT;
     zsock_set_subscribe(device->sub, "");
@@ -262,6 +268,15 @@ static void s_apply_me(sk2_client_t *self, sk2_me_t *me)
     bool first = !self->has_me;
     if (first)
         s_push_new(self, SK2_EVENT_CONNECTED, NULL, 0, NULL);
+    /* An sk2 server says how large its frames may get: a lower budget here is worth a word,
+     * since frames above it will be dropped (and counted) rather than shown. */
+    json_t *server_max = json_object_get(me->payload, "max_frame_bytes");
+    if (first && json_is_integer(server_max) &&
+        json_integer_value(server_max) > (json_int_t)self->max_frame_bytes)
+        SK2_INFO("client",
+                 "server %s sends frames of up to %lld bytes; this client's limit is %zu: "
+                 "larger frames will be dropped",
+                 self->endpoint, (long long)json_integer_value(server_max), self->max_frame_bytes);
     /* Keep the state (open streams, counters) of devices still listed; note new ones. */
     for (size_t i = 0; i < me->device_count; i++) {
         const char *depth = sk2_me_endpoint(&me->devices[i], "depth");
@@ -282,12 +297,12 @@ static void s_apply_me(sk2_client_t *self, sk2_me_t *me)
                 free(now->depth);
                 now->depth = depth ? strdup(depth) : NULL;
                 if (was_open && now->depth)
-                    s_device_open(now);
+                    s_device_open(now, self->max_frame_bytes);
             }
             if (s_moved(now->streams, streams)) {
                 free(now->streams);
                 now->streams = streams ? strdup(streams) : NULL;
-                s_streams_open(now);
+                s_streams_open(now, self->max_frame_bytes);
             }
         } else {
             now->id = strdup(me->devices[i].id);
@@ -372,6 +387,74 @@ static void s_reply(sk2_client_t *self, zmsg_t *reply)
 
 /* ---- Frames ------------------------------------------------------------------------------- */
 
+/* Drops a frame that breaks the limits: counted, and logged only the first time for this
+ * device, stream and reason (rc: SK2_EPROTO not as advertised, SK2_ECORRUPT a payload too long
+ * for its size, SK2_ELIMIT over the budget), so a flood of them cannot flood the log. */
+static void s_reject(sk2_client_t *self, s_device_t *device, sk2_stream_kind_t kind, int rc,
+                     const char *why)
+{
+    self->frames_rejected++;
+    unsigned reason = rc == SK2_ELIMIT ? 1 : rc == SK2_ECORRUPT ? 2 : 0;
+    uint32_t bit = 1u << (((unsigned)kind & 7u) * 4 + reason);
+    if (device->warned & bit)
+        return;
+    device->warned |= bit;
+    SK2_WARN("client", "device %s: frame dropped (and any more like it, counted): %s", device->id,
+             why);
+}
+
+/* Sizes version-1 cameras produce (Kinect v2, OpenNI2 and libfreenect VGA/QVGA, Azure Kinect
+ * modes, QQVGA), for a server whose `me` does not say: their pixel counts all differ, so the
+ * length a depth12 frame declares picks one. */
+static const struct {
+    uint32_t width, height;
+} s_v1_sizes[] = {{512, 424}, {640, 480},   {320, 240}, {320, 288},
+                  {640, 576}, {1024, 1024}, {160, 120}, {80, 60}};
+
+/* The size of a depth12 message on a device's version-1 endpoint, which carries no header:
+ * the depth stream's size in `me` (sk2 servers say it), else the camera size whose plane
+ * length the message declares, else 512x424 (the original's only size). Returns 0,
+ * SK2_ECORRUPT (too short to be depth12), SK2_EPROTO (not a frame of that size) or SK2_ELIMIT
+ * (the frame would exceed the budget), with a reason in why. Nothing is allocated. */
+static int s_v1_size(sk2_client_t *self, const s_device_t *device, const uint8_t *data, size_t size,
+                     uint32_t *width, uint32_t *height, char *why, size_t why_size)
+{
+    if (size < 4) {
+        snprintf(why, why_size, "undecodable depth frame (%zu bytes)", size);
+        return SK2_ECORRUPT;
+    }
+    uint32_t declared = (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 |
+                        (uint32_t)data[3] << 24;
+    sk2_stream_info_t info;
+    *width = SK2_MOCK_WIDTH;
+    *height = SK2_MOCK_HEIGHT;
+    if (sk2_client_stream_info(self, device->id, SK2_STREAM_DEPTH, &info) == 0) {
+        *width = info.width;
+        *height = info.height;
+    } else {
+        for (size_t i = 0; i < sizeof s_v1_sizes / sizeof s_v1_sizes[0]; i++)
+            if ((uint64_t)s_v1_sizes[i].width * s_v1_sizes[i].height / 2 * 3 == declared) {
+                *width = s_v1_sizes[i].width;
+                *height = s_v1_sizes[i].height;
+            }
+    }
+    size_t frame_bytes = sk2_limit_frame_bytes(SK2_PIXEL_DEPTH_MM16, *width, *height);
+    if (frame_bytes > self->max_frame_bytes) {
+        snprintf(why, why_size, "depth frame of %ux%u needs %zu bytes, over the limit of %zu",
+                 *width, *height, frame_bytes, self->max_frame_bytes);
+        return SK2_ELIMIT;
+    }
+    size_t bound = sk2_codec_encode_bound(sk2_codec_find(SK2_CODEC_DEPTH12), SK2_PIXEL_DEPTH_MM16,
+                                          *width, *height);
+    if ((uint64_t)declared != (uint64_t)*width * *height / 2 * 3 || size > bound) {
+        snprintf(why, why_size,
+                 "depth12 frame declaring %u plane bytes in %zu does not fit its stream (%ux%u)",
+                 declared, size, *width, *height);
+        return SK2_EPROTO;
+    }
+    return 0;
+}
+
 static void s_read_frame(sk2_client_t *self, s_device_t *device)
 {
     zmq_msg_t wire;
@@ -382,16 +465,27 @@ static void s_read_frame(sk2_client_t *self, s_device_t *device)
     }
     size_t size = zmq_msg_size(&wire);
     bool more = zmq_msg_more(&wire);
-    sk2_frame_t *frame =
-        sk2_frame_new(SK2_STREAM_DEPTH, SK2_PIXEL_DEPTH_MM16, SK2_MOCK_WIDTH, SK2_MOCK_HEIGHT);
-    int rc = frame ? sk2_codec_decode(sk2_codec_find(SK2_CODEC_DEPTH12), zmq_msg_data(&wire), size,
+    uint32_t width = 0, height = 0;
+    char why[192];
+    int rc = s_v1_size(self, device, zmq_msg_data(&wire), size, &width, &height, why, sizeof why);
+    sk2_frame_t *frame = NULL;
+    if (rc == 0 && !more) {
+        frame = sk2_frame_new(SK2_STREAM_DEPTH, SK2_PIXEL_DEPTH_MM16, width, height);
+        rc = frame ? sk2_codec_decode(sk2_codec_find(SK2_CODEC_DEPTH12), zmq_msg_data(&wire), size,
                                       frame)
                    : SK2_ENOMEM;
+    }
     zmq_msg_close(&wire);
     if (more) {
         /* The depth endpoint carries single-frame messages; skip the rest of this one. */
         zsock_flush(device->sub);
         rc = SK2_EPROTO;
+        snprintf(why, sizeof why, "undecodable depth frame (a message of several parts)");
+    }
+    if (!more && (rc == SK2_ELIMIT || rc == SK2_EPROTO)) {
+        sk2_frame_destroy(&frame); /* NULL: refused before allocation */
+        s_reject(self, device, (sk2_stream_kind_t)0, rc, why);
+        return;
     }
     if (rc != 0) {
         sk2_frame_destroy(&frame);
@@ -420,9 +514,11 @@ static s_subscription_t *s_find_subscription(s_device_t *device, sk2_stream_kind
 }
 
 /* Decodes one message of the streams endpoint: [topic][header][payload]. */
-static int s_decode_stream(s_device_t *device, zmsg_t *msg, bool is_decoding, sk2_event_t **event_p,
-                           char *why, size_t why_size)
+static int s_decode_stream(sk2_client_t *self, s_device_t *device, zmsg_t *msg,
+                           sk2_event_t **event_p, sk2_stream_kind_t *rejected, char *why,
+                           size_t why_size)
 {
+    bool is_decoding = !self->is_skipping_decode;
     if (zmsg_size(msg) != 3) {
         snprintf(why, why_size, "stream message of %zu parts, not 3", zmsg_size(msg));
         return SK2_EPROTO;
@@ -447,6 +543,16 @@ static int s_decode_stream(s_device_t *device, zmsg_t *msg, bool is_decoding, sk
     s_subscription_t *subscription = s_find_subscription(device, kind, codec);
     if (!subscription)
         return SK2_ENOTFOUND; /* in flight from before an unsubscribe */
+    /* Checked against the stream's record in `me` and the budget before a byte is allocated:
+     * the header alone may announce any size up to the protocol's maximum. */
+    sk2_stream_info_t info;
+    bool is_advertised = sk2_client_stream_info(self, device->id, kind, &info) == 0;
+    rc = sk2_header_check(&header, is_advertised ? &info : NULL, self->max_frame_bytes, why,
+                          why_size);
+    if (rc != 0) {
+        *rejected = kind;
+        return rc;
+    }
     sk2_frame_t *frame = NULL;
     if (is_decoding) {
         frame = sk2_frame_new(kind, header.format, header.width, header.height);
@@ -489,8 +595,9 @@ static void s_read_stream(sk2_client_t *self, s_device_t *device)
     if (!msg)
         return;
     sk2_event_t *event = NULL;
-    char why[160];
-    int rc = s_decode_stream(device, msg, !self->is_skipping_decode, &event, why, sizeof why);
+    char why[192];
+    sk2_stream_kind_t rejected = (sk2_stream_kind_t)0;
+    int rc = s_decode_stream(self, device, msg, &event, &rejected, why, sizeof why);
     if (rc == 0) {
         /* The event keeps the message: sk2_event_encoded hands out its header and payload. */
         event->wire_msg = msg;
@@ -499,6 +606,8 @@ static void s_read_stream(sk2_client_t *self, s_device_t *device)
     zmsg_destroy(&msg);
     if (rc == 0)
         sk2_event_queue_push(&self->queue, event);
+    else if (rejected)
+        s_reject(self, device, rejected, rc, why);
     else if (rc != SK2_ENOTFOUND)
         s_push_new(self, SK2_EVENT_ERROR, device->id, rc, why);
 }
@@ -640,6 +749,7 @@ sk2_client_t *sk2_client_new(void)
         return NULL;
     self->heartbeat_ms = SK2_CLIENT_HEARTBEAT_MS;
     self->response_timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS;
+    self->max_frame_bytes = SK2_LIMIT_FRAME_BYTES;
     return self;
 }
 
@@ -671,6 +781,27 @@ int sk2_client_set_decode(sk2_client_t *self, bool is_decoding)
         return SK2_EINVAL;
     self->is_skipping_decode = !is_decoding;
     return 0;
+}
+
+int sk2_client_set_max_frame_bytes(sk2_client_t *self, size_t max_frame_bytes)
+{
+    if (!self || max_frame_bytes < SK2_LIMIT_FRAME_BYTES_MIN ||
+        max_frame_bytes > SK2_LIMIT_FRAME_BYTES_MAX)
+        return SK2_EINVAL;
+    if (self->is_connected)
+        return SK2_ESTATE; /* the sockets already open were sized for the old budget */
+    self->max_frame_bytes = max_frame_bytes;
+    return 0;
+}
+
+size_t sk2_client_max_frame_bytes(const sk2_client_t *self)
+{
+    return self ? self->max_frame_bytes : 0;
+}
+
+uint64_t sk2_client_frames_rejected(const sk2_client_t *self)
+{
+    return self ? self->frames_rejected : 0;
 }
 
 int sk2_client_set_response_timeout_ms(sk2_client_t *self, int timeout_ms)
@@ -740,6 +871,22 @@ int sk2_client_refresh(sk2_client_t *self)
     return self ? s_request(self, SK2_MSG_WHO) : SK2_EINVAL;
 }
 
+/* Whether a stream's advertised frames are over the budget: refused with a clear error when
+ * asked for, rather than every frame being dropped. Logged, since the caller only gets a code. */
+static bool s_over_budget(const sk2_client_t *self, const char *device_id, sk2_stream_kind_t kind)
+{
+    sk2_stream_info_t info;
+    if (sk2_client_stream_info(self, device_id, kind, &info) != 0)
+        return false;
+    size_t bytes = sk2_limit_frame_bytes(info.format, info.width, info.height);
+    if (bytes <= self->max_frame_bytes)
+        return false;
+    SK2_WARN("client", "device %s: %s frames of %ux%u need %zu bytes, over the limit of %zu",
+             device_id, sk2_stream_kind_name(kind), info.width, info.height, bytes,
+             self->max_frame_bytes);
+    return true;
+}
+
 int sk2_client_enable_depth(sk2_client_t *self, const char *device_id)
 {
     if (!self || !device_id)
@@ -747,7 +894,11 @@ int sk2_client_enable_depth(sk2_client_t *self, const char *device_id)
     if (!self->is_connected)
         return SK2_ESTATE;
     s_device_t *device = s_find_device(self, device_id);
-    return device ? s_device_open(device) : SK2_ENOTFOUND;
+    if (!device)
+        return SK2_ENOTFOUND;
+    if (s_over_budget(self, device_id, SK2_STREAM_DEPTH))
+        return SK2_ELIMIT;
+    return s_device_open(device, self->max_frame_bytes);
 }
 
 int sk2_client_disable_depth(sk2_client_t *self, const char *device_id)
@@ -907,6 +1058,8 @@ int sk2_client_subscribe(sk2_client_t *self, const char *device_id, sk2_stream_k
         return SK2_ENOTFOUND;
     if (!s_codec_offered(self, device_id, kind, codec_name))
         return SK2_EUNSUPPORTED;
+    if (s_over_budget(self, device_id, kind))
+        return SK2_ELIMIT;
     if (s_find_subscription(device, kind, codec))
         return 0;
     if (device->subscription_count == S_MAX_SUBSCRIPTIONS)
@@ -914,7 +1067,7 @@ int sk2_client_subscribe(sk2_client_t *self, const char *device_id, sk2_stream_k
     s_subscription_t *subscription = &device->subscriptions[device->subscription_count++];
     *subscription = (s_subscription_t){.kind = kind, .codec = codec};
     if (!device->streams_sub)
-        return s_streams_open(device);
+        return s_streams_open(device, self->max_frame_bytes);
     s_topic_subscribe(device->streams_sub, subscription, true);
     return 0;
 }

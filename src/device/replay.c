@@ -26,6 +26,7 @@
 #include "device/device_impl.h"
 #include "device/device_thread.h"
 #include "sk2/error.h"
+#include "sk2/limits.h"
 #include "sk2/recording.h"
 
 #define S_WARN_INTERVAL_US  5000000
@@ -39,6 +40,7 @@ typedef struct {
     size_t recorded_device; /* which of its devices */
     double rate;            /* 1 = recorded spacing, 0 = as fast as possible */
     bool is_looping;
+    size_t max_frame_bytes;         /* the reader's frame budget; 0 = the library's default */
     sk2_recording_reader_t *reader; /* open from open(); the capture thread's while running */
     sk2_stream_info_t streams[SK2_DEVICE_MAX_STREAMS]; /* recorded streams that have frames */
     size_t stream_count;
@@ -320,6 +322,8 @@ static int s_open(void *impl)
     self->reader = sk2_recording_reader_new();
     if (!self->reader)
         return SK2_ENOMEM;
+    if (self->max_frame_bytes)
+        sk2_recording_reader_set_max_frame_bytes(self->reader, self->max_frame_bytes);
     int rc = sk2_recording_reader_open(self->reader, self->path);
     if (rc != 0) {
         SK2_ERROR("replay", "cannot play %s: %s", self->path,
@@ -415,6 +419,18 @@ int sk2_device_set_replay_rate(sk2_device_t *device, double rate)
     if (sk2_device_is_running(device))
         return SK2_ESTATE;
     self->rate = rate;
+    return 0;
+}
+
+int sk2_device_set_replay_max_frame_bytes(sk2_device_t *device, size_t max_frame_bytes)
+{
+    s_replay_t *self = sk2_device_impl(device, &sk2_device_backend_replay);
+    if (!self || max_frame_bytes < SK2_LIMIT_FRAME_BYTES_MIN ||
+        max_frame_bytes > SK2_LIMIT_FRAME_BYTES_MAX)
+        return SK2_EINVAL;
+    if (self->reader)
+        return SK2_ESTATE;
+    self->max_frame_bytes = max_frame_bytes;
     return 0;
 }
 

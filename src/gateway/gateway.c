@@ -11,6 +11,7 @@
 #include "core/log_internal.h"
 #include "gateway/gateway_impl.h"
 #include "sk2/error.h"
+#include "sk2/limits.h"
 
 sk2_gateway_t *sk2_gateway_new(void)
 {
@@ -18,6 +19,7 @@ sk2_gateway_t *sk2_gateway_new(void)
     if (!self)
         return NULL;
     self->refresh_ms = 1000;
+    self->max_frame_bytes = SK2_LIMIT_FRAME_BYTES;
     self->wake_pipe[0] = self->wake_pipe[1] = -1;
     if (pthread_mutex_init(&self->lock, NULL) != 0) {
         free(self);
@@ -109,6 +111,17 @@ int sk2_gateway_set_max_age_ms(sk2_gateway_t *self, int max_age_ms)
     return 0;
 }
 
+int sk2_gateway_set_max_frame_bytes(sk2_gateway_t *self, size_t max_frame_bytes)
+{
+    if (!self || max_frame_bytes < SK2_LIMIT_FRAME_BYTES_MIN ||
+        max_frame_bytes > SK2_LIMIT_FRAME_BYTES_MAX)
+        return SK2_EINVAL;
+    if (self->is_started)
+        return SK2_ESTATE;
+    self->max_frame_bytes = max_frame_bytes;
+    return 0;
+}
+
 int sk2_gateway_bind(sk2_gateway_t *self, const char *address, uint16_t port)
 {
     if (!self || !address || !*address || strlen(address) > 64)
@@ -172,6 +185,7 @@ int sk2_gateway_stats(sk2_gateway_t *self, sk2_gateway_stats_t *stats)
         .frames_received = atomic_load_explicit(&c->frames_received, memory_order_relaxed),
         .frames_sent = atomic_load_explicit(&c->frames_sent, memory_order_relaxed),
         .frames_skipped = atomic_load_explicit(&c->frames_skipped, memory_order_relaxed),
+        .frames_rejected = atomic_load_explicit(&c->frames_rejected, memory_order_relaxed),
         .http_requests = atomic_load_explicit(&c->http_requests, memory_order_relaxed),
         .http_client_errors = atomic_load_explicit(&c->http_client_errors, memory_order_relaxed),
     };

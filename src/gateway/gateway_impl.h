@@ -40,6 +40,7 @@ typedef struct {
     atomic_uint_fast64_t frames_received;
     atomic_uint_fast64_t frames_sent;
     atomic_uint_fast64_t frames_skipped;
+    atomic_uint_fast64_t frames_rejected;
     atomic_uint_fast64_t http_requests;
     atomic_uint_fast64_t http_client_errors;
     atomic_uint websockets;
@@ -53,11 +54,12 @@ struct sk2_gateway {
     /* Set before start, read-only afterwards. */
     char *endpoints[SK2_GATEWAY_SERVERS_MAX]; /* servers given by endpoint */
     size_t endpoint_count;
-    bool is_browsing; /* follow discovered servers too */
-    int refresh_ms;   /* `who` interval */
-    int max_age_ms;   /* newest frame older than this: 503; 0 = from the stream's rate */
-    char url[128];    /* "http://address:port/" */
-    uint16_t port;    /* bound HTTP port */
+    bool is_browsing;       /* follow discovered servers too */
+    int refresh_ms;         /* `who` interval */
+    int max_age_ms;         /* newest frame older than this: 503; 0 = from the stream's rate */
+    size_t max_frame_bytes; /* every client's frame budget (sk2/limits.h) */
+    char url[128];          /* "http://address:port/" */
+    uint16_t port;          /* bound HTTP port */
     bool is_started;
     struct lws_context *lws; /* the listener, made by bind, serviced by the web thread */
     struct gw_web *web;      /* the web thread's own state (web.c) */

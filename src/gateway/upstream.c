@@ -73,6 +73,7 @@ typedef struct {
     char name[SK2_SERVER_NAME_MAX + 1];         /* from `me` */
     char error[256];                            /* why it is not connected */
     json_t *stats;                              /* the server's last stats reply */
+    uint64_t rejected_seen;                     /* client's frames_rejected already counted */
     s_device_t *devices[S_DEVICES_MAX];
     size_t device_count;
 } s_server_t;
@@ -392,8 +393,19 @@ static void s_on_event(void *arg, sk2_client_t *client, sk2_event_t *event)
     }
 }
 
+/* Adds what the server's client dropped by the limits since last time to the gateway's count. */
+static void s_count_rejected(s_server_t *server)
+{
+    uint64_t now = sk2_client_frames_rejected(server->client);
+    if (now > server->rejected_seen)
+        atomic_fetch_add_explicit(&server->up->gw->counters.frames_rejected,
+                                  now - server->rejected_seen, memory_order_relaxed);
+    server->rejected_seen = now;
+}
+
 static void s_server_close(s_server_t *server)
 {
+    s_count_rejected(server);
     s_server_drop_devices(server);
     sk2_client_destroy(&server->client);
     if (server->is_connected)
@@ -410,6 +422,8 @@ static void s_server_connect(s_server_t *server, int64_t now_us)
         return;
     sk2_client_set_handler(server->client, s_on_event, server);
     sk2_client_set_heartbeat_ms(server->client, server->up->gw->refresh_ms);
+    sk2_client_set_max_frame_bytes(server->client, server->up->gw->max_frame_bytes);
+    server->rejected_seen = 0;
     int rc = sk2_client_connect(server->client, server->endpoint);
     if (rc != 0) {
         snprintf(server->error, sizeof server->error, "cannot connect: %s", sk2_strerror(rc));
@@ -649,15 +663,17 @@ static void s_publish_stats(s_up_t *up, int64_t now_us)
                                                  "stats", server->stats));
         if (server->is_connected)
             sk2_client_request_stats(server->client);
+        s_count_rejected(server);
     }
     sk2_gateway_stats_t c;
     sk2_gateway_stats(up->gw, &c);
     json_t *gateway = json_pack(
-        "{s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I}", "servers", (int)c.servers, "devices",
+        "{s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "servers", (int)c.servers, "devices",
         (int)c.devices, "websockets", (int)c.websockets, "frames_received",
         (json_int_t)c.frames_received, "frames_sent", (json_int_t)c.frames_sent, "frames_skipped",
         (json_int_t)c.frames_skipped, "http_requests", (json_int_t)c.http_requests,
-        "http_client_errors", (json_int_t)c.http_client_errors);
+        "http_client_errors", (json_int_t)c.http_client_errors, "frames_rejected",
+        (json_int_t)c.frames_rejected);
     json_t *stats =
         json_pack("{s:o, s:o, s:o}", "gateway", gateway, "streams", streams, "servers", servers);
     sk2_gateway_t *gw = up->gw;

@@ -148,6 +148,37 @@ int sk2_header_read(const uint8_t *in, size_t size, sk2_header_t *h, char *why, 
     return 0;
 }
 
+int sk2_header_check(const sk2_header_t *h, const sk2_stream_info_t *advertised,
+                     size_t max_frame_bytes, char *why, size_t why_size)
+{
+    /* The advertised description first: a server that says 512x424 and sends 16384x16384 is
+     * wrong (or hostile) whatever the budget, and the size a client shows must not change
+     * under it. */
+    if (advertised && (h->kind != advertised->kind || h->format != advertised->format ||
+                       h->width != advertised->width || h->height != advertised->height)) {
+        snprintf(why, why_size, "%s frame of %ux%u %s does not match its stream (%ux%u %s)",
+                 sk2_stream_kind_name(h->kind), h->width, h->height,
+                 sk2_pixel_format_name(h->format), advertised->width, advertised->height,
+                 sk2_pixel_format_name(advertised->format));
+        return SK2_EPROTO;
+    }
+    size_t frame_bytes = sk2_limit_frame_bytes(h->format, h->width, h->height);
+    if (frame_bytes == 0 || frame_bytes > max_frame_bytes) {
+        snprintf(why, why_size, "%s frame of %ux%u needs %zu bytes, over the limit of %zu",
+                 sk2_stream_kind_name(h->kind), h->width, h->height, frame_bytes, max_frame_bytes);
+        return SK2_ELIMIT;
+    }
+    /* No encoder makes more than its bound; a longer payload cannot be a frame of this size. */
+    size_t bound = sk2_codec_encode_bound(h->codec, h->format, h->width, h->height);
+    if (bound == 0 || h->payload_size > bound) {
+        snprintf(why, why_size, "%s payload of %u bytes is more than %s makes of a %ux%u frame",
+                 sk2_stream_kind_name(h->kind), h->payload_size, sk2_codec_name(h->codec), h->width,
+                 h->height);
+        return SK2_ECORRUPT;
+    }
+    return 0;
+}
+
 sk2_stream_kind_t sk2_stream_kind_from_name(const char *name, size_t length)
 {
     for (int kind = SK2_STREAM_DEPTH; kind <= SK2_STREAM_BODY; kind++) {

@@ -8,12 +8,14 @@
 #include <stdint.h>
 
 #include "sk2/codec.h"
+#include "sk2/device.h"
 #include "sk2/frame.h"
+#include "sk2/limits.h"
 
-#define SK2_HEADER_SIZE    64           /* bytes of a version-1 header */
-#define SK2_HEADER_VERSION 1            /* the version this library writes */
-#define SK2_TOPIC_MAX      64           /* longest topic, bytes */
-#define SK2_PAYLOAD_MAX    (256u << 20) /* largest payload a header may announce */
+#define SK2_HEADER_SIZE    64                    /* bytes of a version-1 header */
+#define SK2_HEADER_VERSION 1                     /* the version this library writes */
+#define SK2_TOPIC_MAX      64                    /* longest topic, bytes */
+#define SK2_PAYLOAD_MAX    SK2_LIMIT_PAYLOAD_MAX /* largest payload a header may announce */
 
 typedef struct {
     sk2_stream_kind_t kind;      /* what the frame shows */
@@ -42,6 +44,15 @@ sk2_header_t sk2_header_of_frame(const sk2_frame_t *frame, const sk2_codec_t *co
  * reason in why. */
 int sk2_header_read(const uint8_t *in, size_t size, sk2_header_t *header, char *why,
                     size_t why_size);
+
+/* Checks a header that sk2_header_read accepted against what its stream advertised
+ * (`advertised`: the stream's record in `me` or in a recording; NULL when there is none) and
+ * a frame budget (bytes of the decoded frame, include/sk2/limits.h), before anything is
+ * allocated for the frame. Returns 0, SK2_EPROTO (kind, format or size differ from the
+ * advertised stream), SK2_ECORRUPT (the payload is longer than its codec makes of such a
+ * frame) or SK2_ELIMIT (the decoded frame would exceed the budget), with a reason in why. */
+int sk2_header_check(const sk2_header_t *header, const sk2_stream_info_t *advertised,
+                     size_t max_frame_bytes, char *why, size_t why_size);
 
 /* The stable number a codec travels as (1..255), or 0 if it has none. */
 uint8_t sk2_codec_wire_id(const sk2_codec_t *codec);

@@ -10,12 +10,14 @@
 
 #include <jansson.h>
 
+#include "sk2/limits.h"
+
 /* Largest JSON payload accepted in a control message, bytes. A `me` for 256 devices is far
  * smaller; anything bigger is refused with an error rather than parsed. */
-#define SK2_MSG_MAX_PAYLOAD (64 * 1024)
+#define SK2_MSG_MAX_PAYLOAD SK2_LIMIT_CONTROL_BYTES
 /* Largest message libzmq will even read off a control connection: above this the connection
  * is dropped by libzmq itself, below it the sender at least gets an error reply. */
-#define SK2_MSG_MAX_WIRE (16 * 1024 * 1024)
+#define SK2_MSG_MAX_WIRE SK2_LIMIT_CONTROL_WIRE
 
 typedef enum {
     SK2_MSG_ERROR = 0x00,

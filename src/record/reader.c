@@ -30,9 +30,20 @@ int sk2_rec_fail(sk2_recording_reader_t *self, int rc, const char *fmt, ...)
 sk2_recording_reader_t *sk2_recording_reader_new(void)
 {
     sk2_recording_reader_t *self = calloc(1, sizeof *self);
-    if (self)
+    if (self) {
         self->fd = -1;
+        self->max_frame_bytes = SK2_LIMIT_FRAME_BYTES;
+    }
     return self;
+}
+
+int sk2_recording_reader_set_max_frame_bytes(sk2_recording_reader_t *self, size_t max_frame_bytes)
+{
+    if (!self || max_frame_bytes < SK2_LIMIT_FRAME_BYTES_MIN ||
+        max_frame_bytes > SK2_LIMIT_FRAME_BYTES_MAX)
+        return SK2_EINVAL;
+    self->max_frame_bytes = max_frame_bytes;
+    return 0;
 }
 
 static void s_close(sk2_recording_reader_t *self)
@@ -561,19 +572,52 @@ size_t sk2_recording_reader_find_time(const sk2_recording_reader_t *self, int64_
     return low;
 }
 
+int sk2_recording_reader_check_frame(sk2_recording_reader_t *self, size_t index)
+{
+    if (!self || !self->is_open || index >= self->entry_count)
+        return SK2_ENOTFOUND;
+    const sk2_rec_entry_t *e = &self->entries[index];
+    const sk2_stream_info_t *stream = s_stream(&self->devices[e->device], e->kind);
+    char why[256];
+    if (e->stored != SK2_REC_STORED_WIRE) {
+        /* A TUM image: its size came from the folder's first image; only the budget applies. */
+        size_t bytes = sk2_limit_frame_bytes((sk2_pixel_format_t)e->format, e->width, e->height);
+        if (bytes == 0 || bytes > self->max_frame_bytes)
+            return sk2_rec_fail(self, SK2_ELIMIT,
+                                "frame %zu of %ux%u is over the limit of %zu bytes", index,
+                                e->width, e->height, self->max_frame_bytes);
+        return 0;
+    }
+    sk2_header_t h = {.kind = (sk2_stream_kind_t)e->kind,
+                      .format = (sk2_pixel_format_t)e->format,
+                      .codec = sk2_codec_from_wire_id(e->codec),
+                      .width = e->width,
+                      .height = e->height,
+                      .payload_size = e->stored_bytes};
+    if (!h.codec)
+        return sk2_rec_fail(self, SK2_EUNSUPPORTED, "frame %zu uses codec number %u", index,
+                            e->codec);
+    int rc = sk2_header_check(&h, stream, self->max_frame_bytes, why, sizeof why);
+    if (rc != 0)
+        return sk2_rec_fail(self, rc == SK2_ELIMIT ? rc : SK2_ECORRUPT, "frame %zu: %s", index,
+                            why);
+    return 0;
+}
+
 int sk2_recording_reader_read_encoded(sk2_recording_reader_t *self, size_t index,
                                       const uint8_t **header, size_t *header_size,
                                       const uint8_t **payload, size_t *payload_size)
 {
-    if (!self || !self->is_open || index >= self->entry_count)
-        return SK2_ENOTFOUND;
+    int rc = sk2_recording_reader_check_frame(self, index);
+    if (rc != 0)
+        return rc;
     const sk2_rec_entry_t *e = &self->entries[index];
     if (e->stored != SK2_REC_STORED_WIRE)
         return sk2_rec_fail(self, SK2_EUNSUPPORTED,
                             "a TUM folder holds images, not frames as sent on the wire");
     char type[5];
     size_t size = 0;
-    int rc = s_read_chunk(self, e->offset, self->file_size, type, &size);
+    rc = s_read_chunk(self, e->offset, self->file_size, type, &size);
     if (rc != 0)
         return rc;
     if (memcmp(type, SK2_REC_FRAME, 4) != 0)
@@ -608,11 +652,14 @@ int sk2_recording_reader_read_frame(sk2_recording_reader_t *self, size_t index,
     if (!self || !self->is_open || index >= self->entry_count)
         return SK2_ENOTFOUND;
     const sk2_rec_entry_t *e = &self->entries[index];
+    int rc = sk2_recording_reader_check_frame(self, index);
+    if (rc != 0)
+        return rc;
     if (e->stored != SK2_REC_STORED_WIRE)
         return sk2_rec_tum_read_frame(self, e, frame_p);
     const uint8_t *payload = NULL;
     size_t payload_size = 0;
-    int rc = sk2_recording_reader_read_encoded(self, index, NULL, NULL, &payload, &payload_size);
+    rc = sk2_recording_reader_read_encoded(self, index, NULL, NULL, &payload, &payload_size);
     if (rc != 0)
         return rc;
     const sk2_codec_t *codec = sk2_codec_from_wire_id(e->codec);

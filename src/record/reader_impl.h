@@ -61,6 +61,7 @@ struct sk2_recording_reader {
     /* TUM: depth values in the PNGs are multiplied by this to give the recorded units (1 when
      * no conversion is needed). */
     unsigned tum_depth_divisor;
+    size_t max_frame_bytes; /* the frame budget (sk2/limits.h) */
     char why[512];
 };
 

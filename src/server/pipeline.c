@@ -66,6 +66,8 @@ struct sk2_pipeline {
     zsock_t *queue_out;   /* sending end: the device thread's while it runs */
     int start_rc;         /* result of starting the device, set before the actor signals */
     _Atomic bool is_lost; /* set on the device's thread when it reports the device lost */
+    _Atomic size_t max_frame_bytes; /* the frame budget, set by the server actor */
+    bool has_warned_limit;          /* the pipeline thread logged a frame over the budget */
     char id[SK2_DEVICE_ID_MAX + 1];
     char depth_endpoint[128];               /* advertised address of `v1` */
     char streams_endpoint[128];             /* advertised address of `streams` */
@@ -218,6 +220,20 @@ static void s_process(sk2_pipeline_t *self, const sk2_frame_t *frame, s_scratch_
 {
     sk2_stream_kind_t kind = sk2_frame_kind(frame);
     s_stream_t *stream = &self->per_kind[kind % S_KINDS];
+    /* A frame over the budget would be dropped by every client with the same limits: it is not
+     * published at all, so none of them has to read it. */
+    size_t max_frame_bytes = S_LOAD(self->max_frame_bytes);
+    if (sk2_frame_size(frame) > max_frame_bytes) {
+        S_INC(stream->dropped, 1);
+        if (!self->has_warned_limit)
+            SK2_WARN("server",
+                     "device %s: %s frames of %ux%u (%zu bytes) are over the limit of "
+                     "%zu bytes: dropped, not published",
+                     self->id, sk2_stream_kind_name(kind), sk2_frame_width(frame),
+                     sk2_frame_height(frame), sk2_frame_size(frame), max_frame_bytes);
+        self->has_warned_limit = true;
+        return;
+    }
     bool wanted = false, sent = false;
     if (kind == SK2_STREAM_DEPTH &&
         S_LOAD(
@@ -469,6 +485,7 @@ int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsi
     for (size_t i = 0; i < self->stream_count; i++)
         sk2_device_stream_info(self->device, i, &self->infos[i]);
     atomic_init(&self->is_lost, false);
+    atomic_init(&self->max_frame_bytes, (size_t)SK2_LIMIT_FRAME_BYTES);
     sk2_device_set_lost_handler(self->device, s_lost, self);
 
     self->options = sk2_codec_options_new();
@@ -529,6 +546,11 @@ void sk2_pipeline_destroy(sk2_pipeline_t **pipeline_p, sk2_server_stats_t *final
     sk2_codec_options_destroy(&self->options);
     free(self);
     *pipeline_p = NULL;
+}
+
+void sk2_pipeline_set_max_frame_bytes(sk2_pipeline_t *self, size_t max_frame_bytes)
+{
+    atomic_store_explicit(&self->max_frame_bytes, max_frame_bytes, memory_order_relaxed);
 }
 
 bool sk2_pipeline_is_lost(const sk2_pipeline_t *self)

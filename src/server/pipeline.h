@@ -23,6 +23,10 @@ typedef struct sk2_pipeline sk2_pipeline_t;
 int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsigned queue_frames,
                      int jpeg_quality, sk2_pipeline_t **pipeline_p);
 
+/* The frame budget (sk2/limits.h): a frame of the device larger than this is not encoded or
+ * published but counted as dropped, and logged once. Any thread. */
+void sk2_pipeline_set_max_frame_bytes(sk2_pipeline_t *self, size_t max_frame_bytes);
+
 /* Stops the device, drains the queue, closes the sockets and joins the thread; then, if
  * final_stats is not NULL, adds the pipeline's final counters to it (every frame produced is
  * by then either published or dropped). */

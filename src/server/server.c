@@ -49,6 +49,7 @@ typedef struct {
     char endpoint[128];                         /* advertised control endpoint */
     unsigned queue_frames;                      /* per-device encoder queue */
     int jpeg_quality;                           /* for devices added from now on */
+    size_t max_frame_bytes;                     /* the frame budget of every device */
     sk2_pipeline_t *pipelines[SK2_MAX_DEVICES]; /* devices, in order of addition */
     size_t count;                               /* entries used in pipelines */
     json_t *me;                                 /* cached `me` payload, rebuilt on change */
@@ -70,8 +71,11 @@ static void s_rebuild_me(s_actor_t *self)
     for (size_t i = 0; i < self->count; i++) /* v1 fields first, then sk2's additions */
         json_array_append(devices, sk2_pipeline_description(self->pipelines[i]));
     json_decref(self->me);
-    self->me = json_pack("{s:i, s:s, s:{s:s}, s:o}", "version", 1, "name", self->name, "endpoints",
-                         "control", self->endpoint, "devices", devices);
+    /* max_frame_bytes is an addition version-1 clients ignore: sk2 clients compare it with
+     * their own budget and say so when theirs is lower. */
+    self->me = json_pack("{s:i, s:s, s:{s:s}, s:o, s:I}", "version", 1, "name", self->name,
+                         "endpoints", "control", self->endpoint, "devices", devices,
+                         "max_frame_bytes", (json_int_t)self->max_frame_bytes);
 }
 
 static void s_stats(s_actor_t *self, sk2_server_stats_t *stats);
@@ -271,6 +275,7 @@ static int s_add(s_actor_t *self, sk2_device_t *device)
                               &pipeline);
     if (rc != 0)
         return rc;
+    sk2_pipeline_set_max_frame_bytes(pipeline, self->max_frame_bytes);
     self->pipelines[self->count++] = pipeline;
     s_rebuild_me(self);
     if (self->announcer)
@@ -407,6 +412,14 @@ static bool s_command(s_actor_t *self)
         self->jpeg_quality = quality ? atoi(quality) : self->jpeg_quality;
         zsock_send(self->pipe, "i", 0);
         zstr_free(&quality);
+    } else if (streq(command, "LIMIT")) {
+        char *bytes = zmsg_popstr(msg);
+        self->max_frame_bytes = bytes ? (size_t)strtoull(bytes, NULL, 10) : self->max_frame_bytes;
+        for (size_t i = 0; i < self->count; i++)
+            sk2_pipeline_set_max_frame_bytes(self->pipelines[i], self->max_frame_bytes);
+        s_rebuild_me(self);
+        zsock_send(self->pipe, "i", 0);
+        zstr_free(&bytes);
     } else if (streq(command, "ANNOUNCE")) {
         char *on = zmsg_popstr(msg);
         int rc = self->control ? SK2_ESTATE : 0;
@@ -436,7 +449,8 @@ static void s_actor(zsock_t *pipe, void *arg)
     s_actor_t self = {.pipe = pipe,
                       .name = arg,
                       .queue_frames = SK2_DEFAULT_QUEUE_FRAMES,
-                      .jpeg_quality = SK2_CODEC_DEFAULT_QUALITY};
+                      .jpeg_quality = SK2_CODEC_DEFAULT_QUALITY,
+                      .max_frame_bytes = SK2_LIMIT_FRAME_BYTES};
     sk2_runtime_block_signals();
     self.poller = zpoller_new(pipe, NULL);
     zsock_signal(pipe, 0);
@@ -527,6 +541,19 @@ int sk2_server_set_queue_frames(sk2_server_t *self, unsigned frames)
     char text[16];
     snprintf(text, sizeof text, "%u", frames);
     if (zstr_sendx(self->actor, "QUEUE", text, NULL) == 0)
+        zsock_recv(self->actor, "i", &rc);
+    return rc;
+}
+
+int sk2_server_set_max_frame_bytes(sk2_server_t *self, size_t max_frame_bytes)
+{
+    if (!self || max_frame_bytes < SK2_LIMIT_FRAME_BYTES_MIN ||
+        max_frame_bytes > SK2_LIMIT_FRAME_BYTES_MAX)
+        return SK2_EINVAL;
+    int rc = SK2_EINVAL;
+    char text[32];
+    snprintf(text, sizeof text, "%zu", max_frame_bytes);
+    if (zstr_sendx(self->actor, "LIMIT", text, NULL) == 0)
         zsock_recv(self->actor, "i", &rc);
     return rc;
 }

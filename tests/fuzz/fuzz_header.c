@@ -1,5 +1,6 @@
-/* Fuzzes the stream-endpoint topic and header parsers. The first byte splits the input into a
- * topic and a header; a header that parses must write back to the same bytes. */
+/* Fuzzes the stream-endpoint topic and header parsers and the limits check. The first byte
+ * splits the input into a topic and a header; a header that parses must write back to the same
+ * bytes. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,5 +33,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (sk2_header_write(&header, again) != 0 || memcmp(again, read, 56) != 0)
             abort(); /* read and write disagree */
     }
+    /* A header that passes the limits check against a 512x424 depth stream is one a client may
+     * allocate for: exactly that size, within the budget. */
+    const sk2_stream_info_t depth = {
+        .kind = SK2_STREAM_DEPTH, .format = SK2_PIXEL_DEPTH_MM16, .width = 512, .height = 424};
+    if (sk2_header_read(data + split, size - split, &header, why, sizeof why) == 0 &&
+        sk2_header_check(&header, &depth, SK2_LIMIT_FRAME_BYTES, why, sizeof why) == 0 &&
+        (header.width != 512 || header.height != 424 ||
+         header.payload_size > sk2_limit_payload_bytes(512 * 424 * 2)))
+        abort();
     return 0;
 }
