@@ -438,7 +438,7 @@ def main():
           r.stdout + r.stderr)
 
     proc = subprocess.Popen([SK2, "serve", "--bind", "127.0.0.1", "--no-status", "--no-announce",
-                             "--replay", bomb, "--loop", "--rate", "0"],
+                             "--replay", bomb, "--loop", "--rate", "0", "--no-wait"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
     deadline = time.monotonic() + 3
