@@ -13,9 +13,11 @@ endpoint). A block that cannot run here says so in the line right above it:
 and the test prints each skipped block with its reason, so nothing is skipped silently.
 
 An output line is matched loosely where the README cannot know the value: every number
-matches any number, a 32-digit hex device id any id, runs of spaces any run of spaces, and a
-line "..." any number of lines. Each promised line must appear, in order, in what the command
-printed (on stdout or stderr). Every command must exit 0.
+matches any number, a hex id or serial (8 digits or more) any of its length, runs of spaces any
+run of spaces, a line "..." any number of lines, and case is ignored (HTTP header names vary).
+Each promised line must appear, in order, in what the command printed (on stdout or stderr);
+lines starting with "#" are comments. A command NAME=$(...) sets NAME for the rest of the
+session, as in a shell. Every command must exit 0.
 
 usage: test_readme.py README.md BUILD_TOOLS_DIR
 """
@@ -31,7 +33,8 @@ import time
 FENCE = re.compile(r"^```(\w*)\s*$")
 SKIP = re.compile(r"<!--\s*readme-test:\s*skip:\s*(.*?)\s*-->")
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
-HEX_ID = re.compile(r"\b[0-9a-f]{32}\b")
+HEX_ID = re.compile(r"[0-9a-f]*[0-9][0-9a-f]*")
+ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=\$\(.*\)$")
 
 failures = 0
 passes = 0
@@ -82,7 +85,7 @@ def commands(body):
     for line in body:
         if line.startswith("$ "):
             out.append((line[2:].strip(), []))
-        elif out:
+        elif out and not line.lstrip().startswith("#"):
             out[-1][1].append(line)
     return out
 
@@ -91,18 +94,18 @@ def pattern(line):
     """A regex for one promised output line."""
     text = line.strip()
     parts, pos = [], 0
-    for m in re.finditer(r"[0-9a-f]{32}|\d+(?:\.\d+)?|\s+", text):
+    for m in re.finditer(r"\b[0-9a-f]*\d[0-9a-f]*\b|\d+(?:\.\d+)?|\s+", text):
         parts.append(re.escape(text[pos:m.start()]))
         token = m.group(0)
         if token.isspace():
             parts.append(r"\s+")
-        elif len(token) == 32 and HEX_ID.fullmatch(token):
-            parts.append(r"[0-9a-f]{32}")
+        elif len(token) >= 8 and HEX_ID.fullmatch(token):
+            parts.append(r"[0-9a-f]{%d}" % len(token))
         else:
             parts.append(r"\d+(?:\.\d+)?")
         pos = m.end()
     parts.append(re.escape(text[pos:]))
-    return re.compile("".join(parts))
+    return re.compile("".join(parts), re.IGNORECASE)
 
 
 def matches_in_order(promised, printed):
@@ -155,6 +158,17 @@ def main():
                     first = log.read()
                     check(proc.poll() is None and first.strip(), where + "  (running)",
                           first[-2000:])
+                    continue
+                # NAME=$(...) sets a variable for the rest of the session, as in a shell.
+                assign = ASSIGN.match(command)
+                if assign:
+                    r = subprocess.run(["bash", "-o", "pipefail", "-c",
+                                        f"{command} && printf %s \"${assign.group(1)}\""],
+                                       cwd=work, env=env, capture_output=True, text=True,
+                                       timeout=120)
+                    check(r.returncode == 0 and r.stdout.strip() != "", where,
+                          f"exit {r.returncode}: {r.stderr[-2000:]}")
+                    env[assign.group(1)] = r.stdout.strip()
                     continue
                 try:
                     r = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=work,
