@@ -121,7 +121,6 @@ static void s_print_usage(void)
            "  --status-interval S    seconds between status lines (default 1)\n"
            "  --no-status            no status lines\n"
            "  --no-announce          do not announce the server on the local network\n"
-           "  --color-size WxH       the mock colour stream's size (default 1920x1080)\n"
            "  --http ADDR:PORT       also serve the web viewer and HTTP API for these devices\n"
            "                         (e.g. 127.0.0.1:8080; port 0: the OS picks one)\n"
            "\n"
