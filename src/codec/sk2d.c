@@ -86,7 +86,7 @@ typedef uint8_t s_v8 __attribute__((vector_size(8)));
 
 /* What the decoder keeps of a context: the offset of its decoding table. */
 #define S_TABLE_BITS SK2D_HUFF_MAX_BITS
-#define S_WORD(k)    ((uint16_t)((k) << S_TABLE_BITS))
+#define S_WORD(k)    ((uint16_t)((unsigned)(k) << S_TABLE_BITS))
 
 /* Writes the contexts of one row to ctx (bytes) or, when ctx is NULL, to words (S_WORD). */
 static void s_contexts(const uint16_t *prev, const uint16_t *valid, uint32_t width, uint8_t *ctx,
@@ -212,7 +212,7 @@ static void s_write_header(const sk2_codec_shape_t *shape, int mode, uint8_t *ds
 /* Token counts by record index (context << 6 | token), one copy for each of four neighbouring
  * pixels, so that a run of equal tokens does not wait on one counter's store and reload. */
 #define S_COUNT_COPIES 4
-typedef uint32_t counts_t[S_COUNT_COPIES][S_TABLES << 6];
+typedef uint32_t counts_t[S_COUNT_COPIES][(unsigned)S_TABLES << 6];
 
 /* One row's working pixels and records (token | context << 6 | raw bits << 16, one per pixel,
  * holes included) from the pixels, the working row above and the contexts. */
@@ -386,13 +386,14 @@ static uint32_t s_run_value(size_t index, uint32_t length)
  * in 16..23, code bits in 24..31. Holes and unused tokens cost nothing. */
 static void s_encode_table(const sk2d_huff_t *codes, uint32_t *encode)
 {
-    memset(encode, 0, sizeof(uint32_t) * (S_TABLES << 6));
+    memset(encode, 0, sizeof(uint32_t) * ((unsigned)S_TABLES << 6));
     for (int k = 0; k < S_CONTEXTS; k++) {
         for (unsigned t = 0; t < S_RESIDUAL_TOKENS; t++) {
             unsigned extra_bits;
             s_token_base(t, &extra_bits);
             unsigned bits = codes[k].length[t];
-            encode[k << 6 | t] = codes[k].code[t] | (bits + extra_bits) << 16 | bits << 24;
+            encode[(unsigned)k << 6 | t] =
+                codes[k].code[t] | (bits + extra_bits) << 16 | bits << 24;
         }
     }
 }
@@ -403,8 +404,9 @@ static uint64_t s_stream_bits(const uint32_t *counts, int parity, const uint32_t
 {
     uint64_t bits = 0;
     for (int c = parity; c < S_COUNT_COPIES; c += 2)
-        for (unsigned i = 0; i < (S_CONTEXTS << 6); i++)
-            bits += (uint64_t)counts[(size_t)c * (S_TABLES << 6) + i] * ((encode[i] >> 16) & 0xffu);
+        for (unsigned i = 0; i < ((unsigned)S_CONTEXTS << 6); i++)
+            bits += (uint64_t)counts[(size_t)c * ((unsigned)S_TABLES << 6) + i] *
+                    ((encode[i] >> 16) & 0xffu);
     return bits;
 }
 
@@ -500,7 +502,7 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
         for (int t = 0; t < S_RESIDUAL_TOKENS; t++) {
             freq[t] = 0;
             for (int c = 0; c < S_COUNT_COPIES; c++)
-                freq[t] += counts[0][c][k << 6 | t] + counts[1][c][k << 6 | t];
+                freq[t] += counts[0][c][(unsigned)k << 6 | t] + counts[1][c][(unsigned)k << 6 | t];
         }
         sk2d_huff_build(&residual_codes[k], freq, S_RESIDUAL_TOKENS);
         tables_bytes += sk2d_huff_size(&residual_codes[k]);
@@ -518,7 +520,7 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
             run_bits += (uint64_t)run_freq[k][t] * run_codes[k].length[t];
         tables_bytes += sk2d_huff_size(&run_codes[k]);
     }
-    uint32_t encode[S_TABLES << 6];
+    uint32_t encode[(unsigned)S_TABLES << 6];
     s_encode_table(residual_codes, encode);
 
     size_t stream_bytes[S_STREAMS] = {(size_t)((run_bits + 7) / 8)};
@@ -680,13 +682,13 @@ static int s_decode_mask(stream_t *s, const sk2d_huff_t *codes, uint16_t *out, s
 /* Residual decoding tables, one of 2^S_TABLE_BITS entries for each context and holes: entry =
  * bits taken (code + raw, bits 0..5) | code bits << 8 | the token's base value << 16. The hole
  * table is all 0: no bits, residual 0. */
-#define S_DECODE_ENTRIES (S_TABLES << S_TABLE_BITS)
+#define S_DECODE_ENTRIES ((unsigned)S_TABLES << S_TABLE_BITS)
 static void s_residual_tables(const sk2d_huff_t *codes, uint32_t *tables)
 {
     const s_decoder_t *d = s_decoder();
     for (int k = 0; k < S_CONTEXTS; k++)
         sk2d_huff_table(&codes[k], &d->residual_payload, tables + ((size_t)k << S_TABLE_BITS));
-    memset(tables + (S_HOLE << S_TABLE_BITS), 0, sizeof(uint32_t) << S_TABLE_BITS);
+    memset(tables + ((unsigned)S_HOLE << S_TABLE_BITS), 0, sizeof(uint32_t) << S_TABLE_BITS);
 }
 
 /* The residual loop keeps its bit reader in locals: `count` is the reader's count modulo 64
@@ -882,7 +884,7 @@ static int s_decode_stored(const sk2_codec_shape_t *shape, const uint8_t *src, s
         return SK2_ECORRUPT;
     const uint8_t *p = src + S_HEADER_BYTES;
     for (size_t i = 0; i < count; i++)
-        out[i] = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
+        out[i] = (uint16_t)(p[2 * i] | (unsigned)p[2 * i + 1] << 8);
     return 0;
 }
 

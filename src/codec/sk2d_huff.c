@@ -139,7 +139,7 @@ uint8_t *sk2d_huff_write(const sk2d_huff_t *self, uint8_t *dst)
     *dst++ = (uint8_t)n;
     for (int i = 0; i < n; i += 2) {
         uint8_t high = i + 1 < n ? self->length[i + 1] : 0;
-        *dst++ = (uint8_t)(self->length[i] | high << 4);
+        *dst++ = (uint8_t)(self->length[i] | (unsigned)high << 4);
     }
     return dst;
 }

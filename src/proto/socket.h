@@ -22,4 +22,38 @@ int sk2_socket_set_maxmsgsize(zsock_t *socket, int64_t bytes);
 /* Sets an option that takes bytes (ZMQ_SUBSCRIBE, ZMQ_UNSUBSCRIBE). Same returns. */
 int sk2_socket_set_bytes(zsock_t *socket, int option, const void *value, size_t size);
 
+/* Objects handed from one thread to another as a pointer in a ZeroMQ message (a device to the
+ * server actor, a frame to its pipeline). libzmq orders such a hand-over with atomics that
+ * ThreadSanitizer cannot see, libzmq not being built with it, so in a TSan build the sender
+ * calls sk2_handoff_release(object) before sending and the receiver sk2_handoff_acquire(object)
+ * after receiving: what the sender wrote then happens before what the receiver reads. Other
+ * builds compile both to nothing. */
+#if defined(__SANITIZE_THREAD__)
+#define SK2_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SK2_TSAN 1
+#endif
+#endif
+#if defined(SK2_TSAN)
+#include <sanitizer/tsan_interface.h>
+static inline void sk2_handoff_release(void *object)
+{
+    __tsan_release(object);
+}
+static inline void sk2_handoff_acquire(void *object)
+{
+    __tsan_acquire(object);
+}
+#else
+static inline void sk2_handoff_release(void *object)
+{
+    (void)object;
+}
+static inline void sk2_handoff_acquire(void *object)
+{
+    (void)object;
+}
+#endif
+
 #endif

@@ -114,6 +114,7 @@ static void s_sink(void *arg, sk2_frame_t **frame_p)
     sk2_frame_t *frame = *frame_p;
     s_stream_t *stream = &self->per_kind[sk2_frame_kind(frame) % S_KINDS];
     S_INC(stream->produced, 1);
+    sk2_handoff_release(frame);
     if (zmq_send(zsock_resolve(self->queue_out), &frame, sizeof frame, ZMQ_DONTWAIT) ==
         (int)sizeof frame) {
         *frame_p = NULL; /* the queue owns it now */
@@ -319,6 +320,7 @@ static void s_drain(sk2_pipeline_t *self)
     sk2_frame_t *frame = NULL;
     while (zmq_recv(zsock_resolve(self->queue_in), &frame, sizeof frame, ZMQ_DONTWAIT) ==
            (int)sizeof frame) {
+        sk2_handoff_acquire(frame);
         S_INC(self->totals.received, 1);
         S_INC(self->per_kind[sk2_frame_kind(frame) % S_KINDS].dropped, 1);
         sk2_frame_destroy(&frame);
@@ -342,6 +344,7 @@ static void s_actor(zsock_t *pipe, void *arg)
             sk2_frame_t *frame = NULL;
             if (zmq_recv(zsock_resolve(self->queue_in), &frame, sizeof frame, ZMQ_DONTWAIT) ==
                 (int)sizeof frame) {
+                sk2_handoff_acquire(frame);
                 S_INC(self->totals.received, 1);
                 s_process(self, frame, &scratch);
                 sk2_frame_destroy(&frame);

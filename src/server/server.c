@@ -334,6 +334,8 @@ static bool s_command(s_actor_t *self)
         sk2_device_t *device = NULL;
         if (frame && zframe_size(frame) == sizeof device)
             memcpy(&device, zframe_data(frame), sizeof device);
+        if (device)
+            sk2_handoff_acquire(device);
         zframe_destroy(&frame);
         zsock_send(self->pipe, "i", device ? s_add(self, device) : SK2_EINVAL);
     } else if (streq(command, "REMOVE")) {
@@ -584,6 +586,7 @@ int sk2_server_add_device(sk2_server_t *self, sk2_device_t **device_p)
     zmsg_t *msg = zmsg_new();
     zmsg_addstr(msg, "ADD");
     zmsg_addmem(msg, &device, sizeof device);
+    sk2_handoff_release(device);
     int rc = SK2_ESYS;
     if (zmsg_send(&msg, self->actor) == 0)
         zsock_recv(self->actor, "i", &rc);
