@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "discovery/txt.h"
+#include "proto/txt.h"
 #include "sk2/sk2.h"
 
 static void test_announced_keys_say_version_protocol_and_devices(void **state)

@@ -232,6 +232,24 @@ int cli_parse_target(const char *verb, int argc, char **argv, const char **targe
     return CLI_CONTINUE;
 }
 
+int cli_apply_server_option(const char *verb, cli_server_args_t *args, int opt, const char *arg)
+{
+    if (opt == CLI_OPT_TIMEOUT)
+        return cli_apply_timeout(verb, arg, &args->timeout_ms);
+    if (opt == CLI_OPT_BROWSE_TIMEOUT)
+        return cli_parse_browse_timeout(verb, arg, &args->browse_ms);
+    return CLI_CONTINUE;
+}
+
+int cli_parse_server_verb(const cli_parser_t *parser, int argc, char **argv, void *opts,
+                          cli_server_args_t *args)
+{
+    int rc = cli_parse_options(parser, argc, argv, opts);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    return cli_parse_target(parser->verb, argc, argv, &args->target);
+}
+
 int cli_parse_long(const char *text, long min, long max, long *value)
 {
     if (!text || !*text || isspace((unsigned char)text[0]))

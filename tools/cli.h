@@ -140,6 +140,40 @@ int cli_apply_max_frame_mb(const char *verb, const char *arg, size_t *bytes);
  * CLI_CONTINUE or a usage error for a second operand. */
 int cli_parse_target(const char *verb, int argc, char **argv, const char **target);
 
+/* ---- Verbs that ask one server something (info, ping) ---- */
+
+/* What their command lines share: [SERVER] [--timeout MS] [--browse-timeout S]. */
+typedef struct {
+    const char *target; /* SERVER as given, NULL: the only server */
+    int timeout_ms;     /* wait for each answer, and the client's response timeout */
+    int browse_ms;      /* look for a server by name this long */
+} cli_server_args_t;
+
+/* The defaults: the library's response timeout, CLI_BROWSE_DEFAULT_MS. */
+#define CLI_SERVER_ARGS_DEFAULT                                                                    \
+    {                                                                                              \
+        .target = NULL, .timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS,                              \
+        .browse_ms = CLI_BROWSE_DEFAULT_MS                                                         \
+    }
+
+enum { CLI_OPT_TIMEOUT = 0x1000, CLI_OPT_BROWSE_TIMEOUT };
+
+/* The end of such a verb's long-option table, after its own options: --timeout,
+ * --browse-timeout, then CLI_COMMON_LONG_OPTIONS. */
+#define CLI_SERVER_LONG_OPTIONS                                                                    \
+    {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},                                         \
+        {"browse-timeout", required_argument, NULL, CLI_OPT_BROWSE_TIMEOUT},                       \
+        CLI_COMMON_LONG_OPTIONS
+
+/* Applies --timeout or --browse-timeout (opt CLI_OPT_TIMEOUT or CLI_OPT_BROWSE_TIMEOUT) to
+ * args: CLI_CONTINUE or a usage error. For the verb's apply function, for those two opts. */
+int cli_apply_server_option(const char *verb, cli_server_args_t *args, int opt, const char *arg);
+/* Reads the options (through parser, whose apply hands the shared ones to
+ * cli_apply_server_option) and then the SERVER operand into args->target. Returns
+ * CLI_CONTINUE or an exit code. */
+int cli_parse_server_verb(const cli_parser_t *parser, int argc, char **argv, void *opts,
+                          cli_server_args_t *args);
+
 /* Parses a whole decimal integer in min..max; returns 0 or -1 (junk, empty, out of range). */
 int cli_parse_long(const char *text, long min, long max, long *value);
 /* Parses a whole finite decimal number in min..max; returns 0 or -1. */

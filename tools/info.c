@@ -10,13 +10,11 @@
 static const char *const s_verb = "info";
 
 typedef struct {
-    const char *endpoint_arg; /* endpoint or server name as given, NULL: the only server */
+    cli_server_args_t server; /* SERVER, --timeout (wait for `me`), --browse-timeout */
     bool is_json;             /* print the `me` document as it came */
-    int timeout_ms;           /* wait for `me`, and the client's response timeout */
-    int browse_ms;            /* look for a server by name this long */
 } info_options_t;
 
-enum { OPT_JSON = 256, OPT_TIMEOUT, OPT_BROWSE_TIMEOUT };
+enum { OPT_JSON = 256 };
 
 static void s_print_usage(void)
 {
@@ -41,10 +39,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
     case OPT_JSON:
         opts->is_json = true;
         break;
-    case OPT_TIMEOUT:
-        return cli_apply_timeout(s_verb, arg, &opts->timeout_ms);
-    case OPT_BROWSE_TIMEOUT:
-        return cli_parse_browse_timeout(s_verb, arg, &opts->browse_ms);
+    default:
+        return cli_apply_server_option(s_verb, &opts->server, opt, arg);
     }
     return CLI_CONTINUE;
 }
@@ -54,15 +50,10 @@ static int s_parse(int argc, char **argv, info_options_t *opts)
     static const char optstring[] = ":hvq";
     static const struct option options[] = {
         {"json", no_argument, NULL, OPT_JSON},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
-        CLI_COMMON_LONG_OPTIONS,
+        CLI_SERVER_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
-    int rc = cli_parse_options(&parser, argc, argv, opts);
-    if (rc != CLI_CONTINUE)
-        return rc;
-    return cli_parse_target(s_verb, argc, argv, &opts->endpoint_arg);
+    return cli_parse_server_verb(&parser, argc, argv, opts, &opts->server);
 }
 
 /* sk2's additions to a device record, when the server has them (a version-1 server has none):
@@ -132,7 +123,7 @@ static void s_print(sk2_client_t *client, const char *endpoint, bool is_json)
 /* Waits until the first `me` arrives, then prints it; returns the exit code. */
 static int s_run(sk2_client_t *client, const char *endpoint, const info_options_t *opts)
 {
-    const int64_t deadline_us = sk2_clock_mono_us() + (int64_t)opts->timeout_ms * 1000;
+    const int64_t deadline_us = sk2_clock_mono_us() + (int64_t)opts->server.timeout_ms * 1000;
     char reason[256];
     for (;;) {
         if (cli_is_interrupted()) {
@@ -141,13 +132,13 @@ static int s_run(sk2_client_t *client, const char *endpoint, const info_options_
         }
         int64_t now_us = sk2_clock_mono_us();
         if (now_us >= deadline_us)
-            return cli_report_lost(s_verb, endpoint, NULL, opts->timeout_ms);
+            return cli_report_lost(s_verb, endpoint, NULL, opts->server.timeout_ms);
         sk2_event_t *event = NULL;
         int rc = sk2_client_recv(client, &event, cli_wait_ms(now_us, deadline_us, 250));
         if (rc == SK2_ETIMEDOUT || rc == SK2_EINTR)
             continue;
         if (rc == SK2_ESTATE)
-            return cli_report_lost(s_verb, endpoint, NULL, opts->timeout_ms);
+            return cli_report_lost(s_verb, endpoint, NULL, opts->server.timeout_ms);
         if (rc != 0) {
             fprintf(stderr, "sk2 info: %s\n", sk2_strerror(rc));
             return CLI_EXIT_FAILURE;
@@ -158,7 +149,7 @@ static int s_run(sk2_client_t *client, const char *endpoint, const info_options_
             rc = CLI_EXIT_OK;
             break;
         case SK2_EVENT_DISCONNECTED:
-            rc = cli_report_lost(s_verb, endpoint, event, opts->timeout_ms);
+            rc = cli_report_lost(s_verb, endpoint, event, opts->server.timeout_ms);
             break;
         case SK2_EVENT_ERROR:
             fprintf(stderr, "sk2 info: %s answered with an error: %s\n", endpoint,
@@ -177,15 +168,14 @@ static int s_run(sk2_client_t *client, const char *endpoint, const info_options_
 
 int cli_info(int argc, char **argv)
 {
-    info_options_t opts = {.timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS,
-                           .browse_ms = CLI_BROWSE_DEFAULT_MS};
+    info_options_t opts = {.server = CLI_SERVER_ARGS_DEFAULT};
     int rc = s_parse(argc, argv, &opts);
     if (rc != CLI_CONTINUE)
         return rc;
     char endpoint[CLI_ENDPOINT_MAX];
     sk2_client_t *client = NULL;
-    rc = cli_client_open(s_verb, opts.endpoint_arg, opts.timeout_ms, opts.browse_ms, endpoint,
-                         &client);
+    rc = cli_client_open(s_verb, opts.server.target, opts.server.timeout_ms, opts.server.browse_ms,
+                         endpoint, &client);
     if (rc != CLI_CONTINUE)
         return rc;
     rc = s_run(client, endpoint, &opts);

@@ -13,10 +13,8 @@ static const char *const s_verb = "ping";
 #define PING_INTERRUPTED (-11)
 
 typedef struct {
-    const char *endpoint_arg; /* endpoint or server name as given, NULL: the only server */
+    cli_server_args_t server; /* SERVER, --timeout (wait for each pong), --browse-timeout */
     long count;               /* pings to send */
-    int timeout_ms;           /* wait for each pong, and the client's response timeout */
-    int browse_ms;            /* look for a server by name this long */
 } ping_options_t;
 
 typedef struct {
@@ -25,7 +23,7 @@ typedef struct {
     bool is_ping_pending;            /* the ping waits for the connection */
 } ping_t;
 
-enum { OPT_COUNT = 'c', OPT_TIMEOUT = 256, OPT_BROWSE_TIMEOUT };
+enum { OPT_COUNT = 'c' };
 
 static void s_print_usage(void)
 {
@@ -51,10 +49,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
         if (cli_parse_long(arg, 1, 1000000, &opts->count) != 0)
             return cli_usage_error(s_verb, "--count must be 1..1000000, not '%s'", arg);
         break;
-    case OPT_TIMEOUT:
-        return cli_apply_timeout(s_verb, arg, &opts->timeout_ms);
-    case OPT_BROWSE_TIMEOUT:
-        return cli_parse_browse_timeout(s_verb, arg, &opts->browse_ms);
+    default:
+        return cli_apply_server_option(s_verb, &opts->server, opt, arg);
     }
     return CLI_CONTINUE;
 }
@@ -64,15 +60,10 @@ static int s_parse(int argc, char **argv, ping_options_t *opts)
     static const char optstring[] = ":hvqc:";
     static const struct option options[] = {
         {"count", required_argument, NULL, OPT_COUNT},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
-        CLI_COMMON_LONG_OPTIONS,
+        CLI_SERVER_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
-    int rc = cli_parse_options(&parser, argc, argv, opts);
-    if (rc != CLI_CONTINUE)
-        return rc;
-    return cli_parse_target(s_verb, argc, argv, &opts->endpoint_arg);
+    return cli_parse_server_verb(&parser, argc, argv, opts, &opts->server);
 }
 
 /* Sends a ping, or remembers to once connected if the client is not ready for one yet. */
@@ -159,7 +150,7 @@ static int s_run(ping_t *self, const ping_options_t *opts)
         if (rc != CLI_CONTINUE)
             break;
         sent++;
-        rc = s_wait_pong(self, opts->timeout_ms, &rtt_us);
+        rc = s_wait_pong(self, opts->server.timeout_ms, &rtt_us);
         if (rc != PING_PONG)
             break;
         printf("pong from %s: time=%.2f ms\n", self->endpoint, (double)rtt_us / 1e3);
@@ -180,15 +171,13 @@ static int s_run(ping_t *self, const ping_options_t *opts)
 
 int cli_ping(int argc, char **argv)
 {
-    ping_options_t opts = {.count = 1,
-                           .timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS,
-                           .browse_ms = CLI_BROWSE_DEFAULT_MS};
+    ping_options_t opts = {.server = CLI_SERVER_ARGS_DEFAULT, .count = 1};
     int rc = s_parse(argc, argv, &opts);
     if (rc != CLI_CONTINUE)
         return rc;
     ping_t self = {0};
-    rc = cli_client_open(s_verb, opts.endpoint_arg, opts.timeout_ms, opts.browse_ms, self.endpoint,
-                         &self.client);
+    rc = cli_client_open(s_verb, opts.server.target, opts.server.timeout_ms, opts.server.browse_ms,
+                         self.endpoint, &self.client);
     if (rc != CLI_CONTINUE)
         return rc;
     rc = s_run(&self, &opts);

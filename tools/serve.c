@@ -129,7 +129,6 @@ static void s_print_usage(void)
            "  --status-interval S    seconds between status lines (default 1)\n"
            "  --no-status            no status lines\n"
            "  --no-announce          do not announce the server on the local network\n"
-           "  --color-size WxH       the mock colour stream's size (default 1920x1080)\n"
            "  --max-frame-mb M       frames over M MiB are neither published nor replayed\n"
            "                         (counted as dropped, logged once); 0.004..128 (default\n"
            "                         64). Also the limit of the --http viewer\n"

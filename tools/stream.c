@@ -36,7 +36,7 @@ typedef struct {
 } stream_wanted_t;
 
 typedef struct {
-    const char *endpoint_arg; /* endpoint or server name as given, NULL: the only server */
+    cli_server_args_t server; /* SERVER, --timeout (wait for the server), --browse-timeout */
     long frames;              /* stop after this many frames, 0 = no limit */
     double seconds;           /* stop this long after connecting, 0 = no limit */
     const char *device_id;    /* only this device, or NULL for all */
@@ -44,8 +44,6 @@ typedef struct {
     double status_interval_s; /* seconds between status lines */
     bool has_status;          /* print status lines */
     bool is_json;             /* summary as one JSON line */
-    int timeout_ms;           /* wait for the server, and the client's response timeout */
-    int browse_ms;            /* look for a server by name this long */
     stream_wanted_t wanted[STREAM_WANTED_MAX]; /* --stream; none: the v1 depth endpoint */
     size_t wanted_count;
 } stream_options_t;
@@ -91,8 +89,6 @@ enum {
     OPT_STATUS_INTERVAL,
     OPT_NO_STATUS,
     OPT_JSON,
-    OPT_TIMEOUT,
-    OPT_BROWSE_TIMEOUT,
     OPT_STREAM,
     OPT_MAX_FRAME_MB,
 };
@@ -188,10 +184,9 @@ static int s_apply_option(void *options, int opt, const char *arg)
     case OPT_JSON:
         opts->is_json = true;
         break;
-    case OPT_TIMEOUT:
-        return cli_apply_timeout(s_verb, arg, &opts->timeout_ms);
-    case OPT_BROWSE_TIMEOUT:
-        return cli_parse_browse_timeout(s_verb, arg, &opts->browse_ms);
+    case CLI_OPT_TIMEOUT:
+    case CLI_OPT_BROWSE_TIMEOUT:
+        return cli_apply_server_option(s_verb, &opts->server, opt, arg);
     case OPT_STREAM:
         return s_parse_stream(opts, arg);
     case OPT_MAX_FRAME_MB:
@@ -211,17 +206,12 @@ static int s_parse(int argc, char **argv, stream_options_t *opts)
         {"status-interval", required_argument, NULL, OPT_STATUS_INTERVAL},
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
         {"json", no_argument, NULL, OPT_JSON},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
         {"stream", required_argument, NULL, OPT_STREAM},
         {"max-frame-mb", required_argument, NULL, OPT_MAX_FRAME_MB},
-        CLI_COMMON_LONG_OPTIONS,
+        CLI_SERVER_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
-    int rc = cli_parse_options(&parser, argc, argv, opts);
-    if (rc != CLI_CONTINUE)
-        return rc;
-    return cli_parse_target(s_verb, argc, argv, &opts->endpoint_arg);
+    return cli_parse_server_verb(&parser, argc, argv, opts, &opts->server);
 }
 
 /* ---- Devices ---- */
@@ -667,18 +657,16 @@ static int s_exit_code(const stream_t *self)
 
 int cli_stream(int argc, char **argv)
 {
-    stream_options_t opts = {.status_interval_s = 1.0,
-                             .has_status = true,
-                             .timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS,
-                             .browse_ms = CLI_BROWSE_DEFAULT_MS};
+    stream_options_t opts = {
+        .server = CLI_SERVER_ARGS_DEFAULT, .status_interval_s = 1.0, .has_status = true};
     int rc = s_parse(argc, argv, &opts);
     if (rc != CLI_CONTINUE)
         return rc;
 
     stream_t self = {.opts = &opts};
     /* With --json, stdout holds only the summary: status lines and notes go to stderr. */
-    rc = cli_session_open(&self.session, s_verb, opts.endpoint_arg, opts.timeout_ms, opts.browse_ms,
-                          opts.is_json ? stderr : stdout, opts.has_status);
+    rc = cli_session_open(&self.session, s_verb, opts.server.target, opts.server.timeout_ms,
+                          opts.server.browse_ms, opts.is_json ? stderr : stdout, opts.has_status);
     if (rc != CLI_CONTINUE)
         return rc;
     static const cli_session_hooks_t hooks = {s_on_event, s_print_status};

@@ -156,7 +156,9 @@ SK2_EXPORT void sk2_client_set_handler(sk2_client_t *self, sk2_client_handler_fn
                                        void *arg);
 
 /* Like recv, but runs the handler for every event that is ready, waiting up to timeout_ms for
- * the first. Returns the number of events handled (>= 0), or SK2_EINTR / SK2_ESTATE. */
+ * the first; at most 256 in one call, so that a flood of frames cannot keep it from returning
+ * (the rest stay queued for the next call). Returns the number of events handled (>= 0), or
+ * SK2_EINTR / SK2_ESTATE. */
 SK2_EXPORT int sk2_client_dispatch(sk2_client_t *self, int timeout_ms);
 
 /* Writes up to `max` descriptors to poll for reading into fds; returns how many there are

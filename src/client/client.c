@@ -13,11 +13,12 @@
 #include <czmq.h>
 
 #include "client/event.h"
+#include "client/loop.h"
 #include "core/log_internal.h"
-#include "core/runtime.h"
 #include "proto/header.h"
 #include "proto/me.h"
 #include "proto/msg.h"
+#include "proto/socket.h"
 #include "sk2/client.h"
 #include "sk2/codec.h"
 #include "sk2/device.h"
@@ -25,11 +26,10 @@
 #include "sk2/recording.h"
 #include "sk2/limits.h"
 
-#define S_MAX_PENDING             16   /* requests in flight at once */
-#define S_MAX_ENDPOINT            1024 /* longest endpoint string accepted */
-#define S_SUB_HWM                 4    /* frames queued per stream before libzmq drops */
-#define S_MAX_EVENTS_PER_DISPATCH 256  /* so a flood of frames cannot pin dispatch forever */
-#define S_MAX_SUBSCRIPTIONS       16   /* (stream, codec) pairs per device */
+#define S_MAX_PENDING       16   /* requests in flight at once */
+#define S_MAX_ENDPOINT      1024 /* longest endpoint string accepted */
+#define S_SUB_HWM           4    /* frames queued per stream before libzmq drops */
+#define S_MAX_SUBSCRIPTIONS 16   /* (stream, codec) pairs per device */
 
 typedef struct {
     sk2_msg_type_t type; /* what was asked */
@@ -112,19 +112,18 @@ static zsock_t *s_sub_new(const char *endpoint, size_t max_frame_bytes)
     zsock_t *sub = zsock_new(ZMQ_SUB);
     if (!sub)
         return NULL;
-    zsock_set_rcvhwm(sub, S_SUB_HWM);
-    zsock_set_maxmsgsize(sub, (int)sk2_limit_wire_bytes(max_frame_bytes));
-    zsock_set_linger(sub, 0);
-    if (zsock_connect(sub, "%s", endpoint) != 0)
+    if (sk2_socket_set_int(sub, ZMQ_RCVHWM, S_SUB_HWM) != 0 ||
+        sk2_socket_set_maxmsgsize(sub, sk2_limit_wire_bytes(max_frame_bytes)) != 0 ||
+        sk2_socket_set_int(sub, ZMQ_LINGER, 0) != 0 || zsock_connect(sub, "%s", endpoint) != 0)
         zsock_destroy(&sub);
     return sub;
 }
 
-static void s_topic_subscribe(zsock_t *sub, const s_subscription_t *subscription, bool on)
+static int s_topic_subscribe(zsock_t *sub, const s_subscription_t *subscription, bool on)
 {
     char topic[SK2_TOPIC_MAX];
     size_t length = sk2_topic_format(subscription->kind, subscription->codec, topic, sizeof topic);
-    zmq_setsockopt(zsock_resolve(sub), on ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, topic, length);
+    return sk2_socket_set_bytes(sub, on ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, topic, length);
 }
 
 /* (Re)connects the streams socket and subscribes every topic the device has. */
@@ -139,7 +138,10 @@ static int s_streams_open(s_device_t *device, size_t max_frame_bytes)
     if (!device->streams_sub)
         return SK2_ECONNECT;
     for (size_t i = 0; i < device->subscription_count; i++) {
-        s_topic_subscribe(device->streams_sub, &device->subscriptions[i], true);
+        if (s_topic_subscribe(device->streams_sub, &device->subscriptions[i], true) != 0) {
+            zsock_destroy(&device->streams_sub);
+            return SK2_ECONNECT;
+        }
         device->subscriptions[i].has_last = false;
     }
     return 0;
@@ -162,7 +164,10 @@ static int s_device_open(s_device_t *device, size_t max_frame_bytes)
     device->sub = s_sub_new(device->depth, max_frame_bytes);
     if (!device->sub)
         return SK2_ECONNECT;
-    zsock_set_subscribe(device->sub, "");
+    if (sk2_socket_set_bytes(device->sub, ZMQ_SUBSCRIBE, "", 0) != 0) {
+        zsock_destroy(&device->sub);
+        return SK2_ECONNECT;
+    }
     return 0;
 }
 
@@ -626,8 +631,11 @@ static int64_t s_next_timer_us(const sk2_client_t *self)
     return next;
 }
 
-static void s_run_timers(sk2_client_t *self)
+/* A request older than the response timeout means the server is lost; a due heartbeat sends
+ * `who` unless one is pending. Returns when the next timer is due. */
+static int64_t s_run_timers(void *owner)
 {
+    sk2_client_t *self = owner;
     int64_t now = sk2_clock_mono_us();
     if (self->pending_count > 0 && now - self->pending[self->pending_head].sent_us >=
                                        (int64_t)self->response_timeout_ms * 1000) {
@@ -636,18 +644,20 @@ static void s_run_timers(sk2_client_t *self)
                  sk2_msg_type_name(self->pending[self->pending_head].type),
                  self->response_timeout_ms);
         s_lost(self, SK2_ETIMEDOUT, reason);
-        return;
+        return INT64_MAX;
     }
     if (now >= self->next_heartbeat_us) {
         if (!s_who_pending(self))
             s_request(self, SK2_MSG_WHO);
         self->next_heartbeat_us = now + (int64_t)self->heartbeat_ms * 1000;
     }
+    return s_next_timer_us(self);
 }
 
 /* Polls once for at most wait_ms and turns whatever is readable into events. */
-static int s_poll(sk2_client_t *self, int wait_ms)
+static int s_poll(void *owner, int wait_ms)
 {
+    sk2_client_t *self = owner;
     zmq_pollitem_t items[1 + 2 * SK2_ME_MAX_DEVICES];
     s_device_t *owners[1 + 2 * SK2_ME_MAX_DEVICES];
     bool is_streams[1 + 2 * SK2_ME_MAX_DEVICES];
@@ -690,60 +700,44 @@ static int s_poll(sk2_client_t *self, int wait_ms)
     return 0;
 }
 
+static bool s_is_active(void *owner)
+{
+    return ((sk2_client_t *)owner)->is_connected;
+}
+
+static void s_deliver(void *owner, sk2_event_t *event)
+{
+    sk2_client_t *self = owner;
+    if (self->handler)
+        self->handler(self->handler_arg, self, event);
+}
+
+static const sk2_loop_ops_t s_loop_ops = {
+    .is_active = s_is_active,
+    .run_timers = s_run_timers,
+    .poll = s_poll,
+    .deliver = s_deliver,
+};
+
 int sk2_client_recv(sk2_client_t *self, sk2_event_t **event_p, int timeout_ms)
 {
     if (!self || !event_p)
         return SK2_EINVAL;
-    *event_p = NULL;
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : sk2_clock_mono_us() + timeout_ms * 1000LL;
-    for (;;) {
-        if (self->queue.head) {
-            *event_p = sk2_event_queue_pop(&self->queue);
-            return 0;
-        }
-        if (!self->is_connected)
-            return SK2_ESTATE;
-        s_run_timers(self);
-        if (self->queue.head || !self->is_connected)
-            continue;
-        int64_t now = sk2_clock_mono_us();
-        int64_t until = s_next_timer_us(self);
-        if (deadline < until)
-            until = deadline;
-        int64_t wait_us = until > now ? until - now : 0;
-        int rc = s_poll(self, (int)((wait_us + 999) / 1000));
-        if (rc != 0)
-            return rc;
-        if (!self->queue.head && sk2_clock_mono_us() >= deadline)
-            return SK2_ETIMEDOUT;
-    }
+    return sk2_loop_recv(&s_loop_ops, self, &self->queue, event_p, timeout_ms);
 }
 
 int sk2_client_dispatch(sk2_client_t *self, int timeout_ms)
 {
     if (!self)
         return SK2_EINVAL;
-    int handled = 0;
-    sk2_event_t *event = NULL;
-    int rc = sk2_client_recv(self, &event, timeout_ms);
-    while (rc == 0) {
-        if (self->handler)
-            self->handler(self->handler_arg, self, event);
-        sk2_event_destroy(&event);
-        if (++handled == S_MAX_EVENTS_PER_DISPATCH)
-            break;
-        rc = sk2_client_recv(self, &event, 0);
-    }
-    if (handled > 0 || rc == SK2_ETIMEDOUT)
-        return handled;
-    return rc;
+    return sk2_loop_dispatch(&s_loop_ops, self, &self->queue, timeout_ms);
 }
 
 /* ---- Public calls ------------------------------------------------------------------------- */
 
 sk2_client_t *sk2_client_new(void)
 {
-    sk2_runtime_init();
+    sk2_socket_init();
     sk2_client_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
@@ -826,9 +820,9 @@ int sk2_client_connect(sk2_client_t *self, const char *endpoint)
         free(normal);
         return SK2_ENOMEM;
     }
-    zsock_set_linger(control, 0);
-    zsock_set_maxmsgsize(control, SK2_MSG_MAX_PAYLOAD + 1024);
-    if (zsock_connect(control, "%s", normal) != 0) {
+    if (sk2_socket_set_int(control, ZMQ_LINGER, 0) != 0 ||
+        sk2_socket_set_maxmsgsize(control, SK2_MSG_MAX_PAYLOAD + 1024) != 0 ||
+        zsock_connect(control, "%s", normal) != 0) {
         SK2_DEBUG("client", "cannot connect to %s: %s", normal, zmq_strerror(zmq_errno()));
         zsock_destroy(&control);
         free(normal);
@@ -1068,8 +1062,10 @@ int sk2_client_subscribe(sk2_client_t *self, const char *device_id, sk2_stream_k
     *subscription = (s_subscription_t){.kind = kind, .codec = codec};
     if (!device->streams_sub)
         return s_streams_open(device, self->max_frame_bytes);
-    s_topic_subscribe(device->streams_sub, subscription, true);
-    return 0;
+    rc = s_topic_subscribe(device->streams_sub, subscription, true);
+    if (rc != 0)
+        device->subscription_count--;
+    return rc;
 }
 
 int sk2_client_unsubscribe(sk2_client_t *self, const char *device_id, sk2_stream_kind_t kind,
@@ -1083,8 +1079,10 @@ int sk2_client_unsubscribe(sk2_client_t *self, const char *device_id, sk2_stream
     s_subscription_t *subscription = s_find_subscription(device, kind, codec);
     if (!subscription)
         return SK2_ENOTFOUND;
+    /* Even if libzmq refuses the unsubscription, the client forgets the topic: frames of it
+     * that still come are dropped as unsubscribed (s_find_subscription finds none). */
     if (device->streams_sub)
-        s_topic_subscribe(device->streams_sub, subscription, false);
+        (void)s_topic_subscribe(device->streams_sub, subscription, false);
     *subscription = device->subscriptions[--device->subscription_count];
     if (device->subscription_count == 0)
         zsock_destroy(&device->streams_sub);

@@ -4,7 +4,7 @@
 #ifndef SK2_CLIENT_EVENT_H
 #define SK2_CLIENT_EVENT_H
 
-#include "discovery/txt.h"
+#include "proto/txt.h"
 #include "sk2/client.h"
 
 struct sk2_event {

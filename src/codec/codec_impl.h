@@ -57,6 +57,21 @@ struct sk2_codec {
  * `sk2_codec_<id>`; adding a codec is one line here. */
 #define SK2_CODEC_LIST(XX) XX(depth12) XX(raw) XX(rvl) XX(sk2d) XX(jpeg)
 
+/* Little-endian 32-bit words, as depth12 and rvl lay out their counts and words. */
+static inline void sk2_codec_put_le32(uint8_t *dst, uint32_t value)
+{
+    dst[0] = (uint8_t)value;
+    dst[1] = (uint8_t)(value >> 8);
+    dst[2] = (uint8_t)(value >> 16);
+    dst[3] = (uint8_t)(value >> 24);
+}
+
+static inline uint32_t sk2_codec_get_le32(const uint8_t *src)
+{
+    return (uint32_t)src[0] | (uint32_t)src[1] << 8 | (uint32_t)src[2] << 16 |
+           (uint32_t)src[3] << 24;
+}
+
 #define SK2_CODEC_DECLARE(id) extern const struct sk2_codec sk2_codec_##id;
 SK2_CODEC_LIST(SK2_CODEC_DECLARE)
 #undef SK2_CODEC_DECLARE

@@ -30,20 +30,6 @@ static uint8_t *s_scratch(size_t size)
     return sk2_scratch(SK2_SCRATCH_DEPTH12, size);
 }
 
-static void s_put_le32(uint8_t *dst, uint32_t value)
-{
-    dst[0] = (uint8_t)value;
-    dst[1] = (uint8_t)(value >> 8);
-    dst[2] = (uint8_t)(value >> 16);
-    dst[3] = (uint8_t)(value >> 24);
-}
-
-static uint32_t s_get_le32(const uint8_t *src)
-{
-    return (uint32_t)src[0] | (uint32_t)src[1] << 8 | (uint32_t)src[2] << 16 |
-           (uint32_t)src[3] << 24;
-}
-
 /* Both planes of an image of `count` pixels (even). The frame limits keep this below 2^29, so
  * it fits the 4-byte header and LZ4's int. */
 static size_t s_plane_bytes(size_t count)
@@ -103,7 +89,7 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
                                          (int)plane_bytes, (int)block_cap);
     if (block_len <= 0)
         return SK2_ENOSPC;
-    s_put_le32(dst, (uint32_t)plane_bytes);
+    sk2_codec_put_le32(dst, (uint32_t)plane_bytes);
     *dst_len = S_HEADER_BYTES + (size_t)block_len;
     return 0;
 }
@@ -117,7 +103,7 @@ static int s_decode(const sk2_codec_shape_t *shape, const uint8_t *src, size_t s
     size_t plane_bytes = s_plane_bytes(count);
     /* The declared length is the only size in the format: it must be exactly what this frame
      * needs, which also checks the geometry and keeps the scratch at the caller's size. */
-    if (src_len < S_HEADER_BYTES || s_get_le32(src) != plane_bytes)
+    if (src_len < S_HEADER_BYTES || sk2_codec_get_le32(src) != plane_bytes)
         return SK2_ECORRUPT;
     size_t block_len = src_len - S_HEADER_BYTES;
     if (block_len > INT_MAX)

@@ -30,27 +30,13 @@ typedef struct {
     bool is_full;  /* a word did not fit */
 } writer_t;
 
-static void s_put_le32(uint8_t *dst, uint32_t value)
-{
-    dst[0] = (uint8_t)value;
-    dst[1] = (uint8_t)(value >> 8);
-    dst[2] = (uint8_t)(value >> 16);
-    dst[3] = (uint8_t)(value >> 24);
-}
-
-static uint32_t s_get_le32(const uint8_t *src)
-{
-    return (uint32_t)src[0] | (uint32_t)src[1] << 8 | (uint32_t)src[2] << 16 |
-           (uint32_t)src[3] << 24;
-}
-
 static void s_flush_word(writer_t *w, uint32_t word)
 {
     if (w->end - w->dst < 4) {
         w->is_full = true;
         return;
     }
-    s_put_le32(w->dst, word);
+    sk2_codec_put_le32(w->dst, word);
     w->dst += 4;
 }
 
@@ -128,7 +114,7 @@ static int s_get_vle(reader_t *r, int max_nibbles, uint32_t *value)
         if (r->nibbles == 0) {
             if (r->end - r->src < 4)
                 return SK2_ECORRUPT;
-            r->word = s_get_le32(r->src);
+            r->word = sk2_codec_get_le32(r->src);
             r->src += 4;
             r->nibbles = 8;
         }

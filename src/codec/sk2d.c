@@ -16,6 +16,7 @@
  * bit streams are SSE2 (with portable fallbacks). An
  * image that would not shrink is stored as it is, so the output never exceeds the header plus
  * 2 bytes a pixel. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__)
@@ -85,7 +86,7 @@ typedef uint8_t s_v8 __attribute__((vector_size(8)));
 
 /* What the decoder keeps of a context: the offset of its decoding table. */
 #define S_TABLE_BITS SK2D_HUFF_MAX_BITS
-#define S_WORD(k)    ((uint16_t)((k) << S_TABLE_BITS))
+#define S_WORD(k)    ((uint16_t)((unsigned)(k) << S_TABLE_BITS))
 
 /* Writes the contexts of one row to ctx (bytes) or, when ctx is NULL, to words (S_WORD). */
 static void s_contexts(const uint16_t *prev, const uint16_t *valid, uint32_t width, uint8_t *ctx,
@@ -211,7 +212,7 @@ static void s_write_header(const sk2_codec_shape_t *shape, int mode, uint8_t *ds
 /* Token counts by record index (context << 6 | token), one copy for each of four neighbouring
  * pixels, so that a run of equal tokens does not wait on one counter's store and reload. */
 #define S_COUNT_COPIES 4
-typedef uint32_t counts_t[S_COUNT_COPIES][S_TABLES << 6];
+typedef uint32_t counts_t[S_COUNT_COPIES][(unsigned)S_TABLES << 6];
 
 /* One row's working pixels and records (token | context << 6 | raw bits << 16, one per pixel,
  * holes included) from the pixels, the working row above and the contexts. */
@@ -385,24 +386,27 @@ static uint32_t s_run_value(size_t index, uint32_t length)
  * in 16..23, code bits in 24..31. Holes and unused tokens cost nothing. */
 static void s_encode_table(const sk2d_huff_t *codes, uint32_t *encode)
 {
-    memset(encode, 0, sizeof(uint32_t) * (S_TABLES << 6));
+    memset(encode, 0, sizeof(uint32_t) * ((unsigned)S_TABLES << 6));
     for (int k = 0; k < S_CONTEXTS; k++) {
         for (unsigned t = 0; t < S_RESIDUAL_TOKENS; t++) {
             unsigned extra_bits;
             s_token_base(t, &extra_bits);
             unsigned bits = codes[k].length[t];
-            encode[k << 6 | t] = codes[k].code[t] | (bits + extra_bits) << 16 | bits << 24;
+            encode[(unsigned)k << 6 | t] =
+                codes[k].code[t] | (bits + extra_bits) << 16 | bits << 24;
         }
     }
 }
 
-/* Bits the stream of a half's even (parity 0) or odd columns takes, from its counts. */
-static uint64_t s_stream_bits(const counts_t counts, int parity, const uint32_t *encode)
+/* Bits the stream of a half's even (parity 0) or odd columns takes, from its counts (a
+ * counts_t seen as one flat array, which converts to const without a cast). */
+static uint64_t s_stream_bits(const uint32_t *counts, int parity, const uint32_t *encode)
 {
     uint64_t bits = 0;
     for (int c = parity; c < S_COUNT_COPIES; c += 2)
-        for (unsigned i = 0; i < (S_CONTEXTS << 6); i++)
-            bits += (uint64_t)counts[c][i] * ((encode[i] >> 16) & 0xffu);
+        for (unsigned i = 0; i < ((unsigned)S_CONTEXTS << 6); i++)
+            bits += (uint64_t)counts[(size_t)c * ((unsigned)S_TABLES << 6) + i] *
+                    ((encode[i] >> 16) & 0xffu);
     return bits;
 }
 
@@ -498,7 +502,7 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
         for (int t = 0; t < S_RESIDUAL_TOKENS; t++) {
             freq[t] = 0;
             for (int c = 0; c < S_COUNT_COPIES; c++)
-                freq[t] += counts[0][c][k << 6 | t] + counts[1][c][k << 6 | t];
+                freq[t] += counts[0][c][(unsigned)k << 6 | t] + counts[1][c][(unsigned)k << 6 | t];
         }
         sk2d_huff_build(&residual_codes[k], freq, S_RESIDUAL_TOKENS);
         tables_bytes += sk2d_huff_size(&residual_codes[k]);
@@ -516,14 +520,14 @@ static int s_encode(const sk2_codec_shape_t *shape, const sk2_codec_params_t *pa
             run_bits += (uint64_t)run_freq[k][t] * run_codes[k].length[t];
         tables_bytes += sk2d_huff_size(&run_codes[k]);
     }
-    uint32_t encode[S_TABLES << 6];
+    uint32_t encode[(unsigned)S_TABLES << 6];
     s_encode_table(residual_codes, encode);
 
     size_t stream_bytes[S_STREAMS] = {(size_t)((run_bits + 7) / 8)};
     size_t total = S_HEADER_BYTES + tables_bytes + S_LENGTHS_BYTES + stream_bytes[0];
     for (int i = 1; i < S_STREAMS; i++) {
         stream_bytes[i] =
-            (size_t)((s_stream_bits(counts[(i - 1) / 2], (i - 1) % 2, encode) + 7) / 8);
+            (size_t)((s_stream_bits(&counts[(i - 1) / 2][0][0], (i - 1) % 2, encode) + 7) / 8);
         total += stream_bytes[i];
     }
     if (total >= S_HEADER_BYTES + 2 * count)
@@ -592,6 +596,44 @@ static bool s_stream_is_overrun(const stream_t *s)
     return sk2d_bit_position(&s->reader, s->start) > 8 * s->bytes;
 }
 
+/* What every decode shares and nothing changes after it is made: the payloads of the decoding
+ * tables (for the run tables, code length in bits 0..3 and the token from bit 4; for the
+ * residual tables, see s_residual_tables) and the residual loop this CPU runs best. Codecs are
+ * called from any thread at once (every pipeline and client decodes), so it is built exactly
+ * once, under pthread_once, and only read afterwards. */
+typedef void (*s_residuals_fn)(stream_t *s, bool is_pair, uint16_t *row0, uint16_t *row1,
+                               uint32_t width, const uint32_t *tables);
+typedef struct {
+    sk2d_huff_payload_t run_payload;
+    sk2d_huff_payload_t residual_payload;
+    s_residuals_fn residuals;
+} s_decoder_t;
+
+static s_decoder_t s_decoder_state;
+static pthread_once_t s_decoder_once = PTHREAD_ONCE_INIT;
+static s_residuals_fn s_pick_residuals(void);
+
+static void s_decoder_init(void)
+{
+    s_decoder_t *d = &s_decoder_state;
+    for (unsigned t = 0; t < S_RUN_TOKENS; t++)
+        for (unsigned bits = 0; bits <= SK2D_HUFF_MAX_BITS; bits++)
+            d->run_payload.entry[t][bits] = bits | t << 4;
+    for (unsigned t = 0; t < S_RESIDUAL_TOKENS; t++) {
+        unsigned extra_bits;
+        uint32_t base = s_token_base(t, &extra_bits);
+        for (unsigned bits = 0; bits <= SK2D_HUFF_MAX_BITS; bits++)
+            d->residual_payload.entry[t][bits] = (bits + extra_bits) | bits << 8 | base << 16;
+    }
+    d->residuals = s_pick_residuals();
+}
+
+static const s_decoder_t *s_decoder(void)
+{
+    pthread_once(&s_decoder_once, s_decoder_init);
+    return &s_decoder_state;
+}
+
 /* Fills `length` pixels with `value`. Runs are mostly short, where a call to memset costs more
  * than the stores: this writes four pixels at a time and may run up to three past the end of
  * the run (the next run overwrites them), but never past `end`. */
@@ -612,13 +654,9 @@ static inline void s_fill(uint16_t *dst, size_t length, uint16_t *end, uint64_t 
 static int s_decode_mask(stream_t *s, const sk2d_huff_t *codes, uint16_t *out, size_t count,
                          uint32_t *table)
 {
-    /* Entries: code length in bits 0..3, token from bit 4. */
-    static uint32_t payload[S_RUN_TOKENS][SK2D_HUFF_MAX_BITS + 1];
-    for (unsigned t = 0; t < S_RUN_TOKENS; t++)
-        for (unsigned bits = 0; bits <= SK2D_HUFF_MAX_BITS; bits++)
-            payload[t][bits] = bits | t << 4;
+    const s_decoder_t *d = s_decoder();
     for (int k = 0; k < 2; k++)
-        sk2d_huff_table(&codes[k], payload, table + ((size_t)k << SK2D_HUFF_MAX_BITS));
+        sk2d_huff_table(&codes[k], &d->run_payload, table + ((size_t)k << SK2D_HUFF_MAX_BITS));
     size_t done = 0;
     for (size_t i = 0; done < count; i++) {
         sk2d_refill(&s->reader);
@@ -644,19 +682,13 @@ static int s_decode_mask(stream_t *s, const sk2d_huff_t *codes, uint16_t *out, s
 /* Residual decoding tables, one of 2^S_TABLE_BITS entries for each context and holes: entry =
  * bits taken (code + raw, bits 0..5) | code bits << 8 | the token's base value << 16. The hole
  * table is all 0: no bits, residual 0. */
-#define S_DECODE_ENTRIES (S_TABLES << S_TABLE_BITS)
+#define S_DECODE_ENTRIES ((unsigned)S_TABLES << S_TABLE_BITS)
 static void s_residual_tables(const sk2d_huff_t *codes, uint32_t *tables)
 {
-    static uint32_t payload[S_RESIDUAL_TOKENS][SK2D_HUFF_MAX_BITS + 1];
-    for (unsigned t = 0; t < S_RESIDUAL_TOKENS; t++) {
-        unsigned extra_bits;
-        uint32_t base = s_token_base(t, &extra_bits);
-        for (unsigned bits = 0; bits <= SK2D_HUFF_MAX_BITS; bits++)
-            payload[t][bits] = (bits + extra_bits) | bits << 8 | base << 16;
-    }
+    const s_decoder_t *d = s_decoder();
     for (int k = 0; k < S_CONTEXTS; k++)
-        sk2d_huff_table(&codes[k], payload, tables + ((size_t)k << S_TABLE_BITS));
-    memset(tables + (S_HOLE << S_TABLE_BITS), 0, sizeof(uint32_t) << S_TABLE_BITS);
+        sk2d_huff_table(&codes[k], &d->residual_payload, tables + ((size_t)k << S_TABLE_BITS));
+    memset(tables + ((unsigned)S_HOLE << S_TABLE_BITS), 0, sizeof(uint32_t) << S_TABLE_BITS);
 }
 
 /* The residual loop keeps its bit reader in locals: `count` is the reader's count modulo 64
@@ -745,9 +777,6 @@ static void s_residual_tables(const sk2d_huff_t *codes, uint32_t *tables)
         S_STORE_READER(0);                                                                         \
         S_STORE_READER(1);                                                                         \
     }
-
-typedef void (*s_residuals_fn)(stream_t *s, bool is_pair, uint16_t *row0, uint16_t *row1,
-                               uint32_t width, const uint32_t *tables);
 
 #define S_LOW_BITS(x, e) ((x) & ((UINT64_C(1) << ((e)&63)) - 1))
 S_DEFINE_RESIDUALS(s_residuals_plain, , S_LOW_BITS)
@@ -855,7 +884,7 @@ static int s_decode_stored(const sk2_codec_shape_t *shape, const uint8_t *src, s
         return SK2_ECORRUPT;
     const uint8_t *p = src + S_HEADER_BYTES;
     for (size_t i = 0; i < count; i++)
-        out[i] = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
+        out[i] = (uint16_t)(p[2 * i] | (unsigned)p[2 * i + 1] << 8);
     return 0;
 }
 
@@ -922,7 +951,7 @@ static int s_decode(const sk2_codec_shape_t *shape, const uint8_t *src, size_t s
         return rc;
 
     s_residual_tables(residual_codes, tables);
-    s_residuals_fn residuals = s_pick_residuals();
+    s_residuals_fn residuals = s_decoder()->residuals;
 
     /* Per half: two working rows and one of contexts, then residuals, each row_bytes long. */
     uint8_t *rows = work + table_bytes;

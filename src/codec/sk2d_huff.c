@@ -139,7 +139,7 @@ uint8_t *sk2d_huff_write(const sk2d_huff_t *self, uint8_t *dst)
     *dst++ = (uint8_t)n;
     for (int i = 0; i < n; i += 2) {
         uint8_t high = i + 1 < n ? self->length[i + 1] : 0;
-        *dst++ = (uint8_t)(self->length[i] | high << 4);
+        *dst++ = (uint8_t)(self->length[i] | (unsigned)high << 4);
     }
     return dst;
 }
@@ -183,20 +183,19 @@ int sk2d_huff_read(sk2d_huff_t *self, int symbols, const uint8_t **src, const ui
     return 0;
 }
 
-void sk2d_huff_table(const sk2d_huff_t *self, const uint32_t (*payload)[SK2D_HUFF_MAX_BITS + 1],
-                     uint32_t *table)
+void sk2d_huff_table(const sk2d_huff_t *self, const sk2d_huff_payload_t *payload, uint32_t *table)
 {
     const uint32_t size = 1u << SK2D_HUFF_MAX_BITS;
     if (self->single >= 0) {
         for (uint32_t i = 0; i < size; i++)
-            table[i] = payload[self->single][0];
+            table[i] = payload->entry[self->single][0];
         return;
     }
     for (int s = 0; s < self->symbols; s++) {
         unsigned bits = self->length[s];
         if (!bits)
             continue;
-        uint32_t entry = payload[s][bits];
+        uint32_t entry = payload->entry[s][bits];
         for (uint32_t i = self->code[s]; i < size; i += 1u << bits)
             table[i] = entry;
     }

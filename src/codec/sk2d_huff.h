@@ -39,10 +39,16 @@ uint8_t *sk2d_huff_write(const sk2d_huff_t *self, uint8_t *dst);
  * alphabet, has a code longer than SK2D_HUFF_MAX_BITS or is not complete. */
 int sk2d_huff_read(sk2d_huff_t *self, int symbols, const uint8_t **src, const uint8_t *end);
 
+/* What a decoding table holds for each symbol and code length. A struct rather than a bare
+ * 2-D array so that a table built at run time passes as const without a cast (C11 does not
+ * convert a pointer to array to a pointer to const array). */
+typedef struct {
+    uint32_t entry[SK2D_HUFF_MAX_SYMBOLS][SK2D_HUFF_MAX_BITS + 1];
+} sk2d_huff_payload_t;
+
 /* Fills a decoding table of 2^SK2D_HUFF_MAX_BITS entries: the entry at the next
- * SK2D_HUFF_MAX_BITS input bits is payload[symbol][code length]. */
-void sk2d_huff_table(const sk2d_huff_t *self, const uint32_t (*payload)[SK2D_HUFF_MAX_BITS + 1],
-                     uint32_t *table);
+ * SK2D_HUFF_MAX_BITS input bits is payload->entry[symbol][code length]. */
+void sk2d_huff_table(const sk2d_huff_t *self, const sk2d_huff_payload_t *payload, uint32_t *table);
 
 /* ---- Bits ---- */
 

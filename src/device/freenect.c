@@ -18,6 +18,7 @@
  * Functions that fakenect lacks (device serials, calibration) are looked up at run time with
  * dlsym, so the same build runs against the real library and against fakenect. */
 #define _GNU_SOURCE /* RTLD_DEFAULT */
+#include <assert.h>
 #include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
@@ -60,9 +61,15 @@ typedef struct {
     int video_kind; /* SK2_STREAM_COLOR, SK2_STREAM_IR or S_NONE: what the camera sends now */
 } s_freenect_t;
 
-static void *s_symbol(const char *name)
+/* Looks up an optional function of libfreenect into *fn_p (a function pointer of fn_size
+ * bytes); leaves NULL there if this build of the library lacks it. ISO C has no conversion
+ * from dlsym's object pointer to a function pointer; POSIX guarantees they have the same
+ * representation, so the bytes are copied. */
+static void s_symbol(const char *name, void *fn_p, size_t fn_size)
 {
-    return dlsym(RTLD_DEFAULT, name);
+    void *object = dlsym(RTLD_DEFAULT, name);
+    assert(fn_size == sizeof object);
+    memcpy(fn_p, &object, sizeof object);
 }
 
 /* A context that sees cameras only (no motor, no audio), logging errors only. */
@@ -83,8 +90,10 @@ static int s_context(freenect_context **context_p)
 static int s_list(freenect_context *context, char serials[][SK2_CAMERA_SERIAL_MAX + 1],
                   size_t capacity)
 {
-    s_list_fn *list = (s_list_fn *)s_symbol("freenect_list_device_attributes");
-    s_free_list_fn *free_list = (s_free_list_fn *)s_symbol("freenect_free_device_attributes");
+    s_list_fn *list;
+    s_free_list_fn *free_list;
+    s_symbol("freenect_list_device_attributes", &list, sizeof list);
+    s_symbol("freenect_free_device_attributes", &free_list, sizeof free_list);
     if (!list || !free_list) {
         int count = freenect_num_devices(context);
         for (size_t i = 0; i < capacity && (int)i < count; i++)
@@ -345,7 +354,8 @@ static void s_describe(s_freenect_t *self)
                                 .depth_unit_m = 0.001};
     /* The library's calibration, where it has one (not fakenect): a pinhole at the image
      * centre whose focal length camera_to_world gives for a pixel one column off centre. */
-    s_to_world_fn *to_world = (s_to_world_fn *)s_symbol("freenect_camera_to_world");
+    s_to_world_fn *to_world;
+    s_symbol("freenect_camera_to_world", &to_world, sizeof to_world);
     if (to_world && self->is_depth_mm) {
         double wx = 0, wy = 0;
         int cx = self->depth_mode.width / 2, cy = self->depth_mode.height / 2;

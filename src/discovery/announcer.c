@@ -13,7 +13,7 @@
 #include "core/runtime.h"
 #include "discovery/announcer.h"
 #include "discovery/discovery.h"
-#include "discovery/txt.h"
+#include "proto/txt.h"
 #include "sk2/error.h"
 
 struct sk2_announcer {

@@ -16,10 +16,11 @@
 #include <strings.h>
 
 #include "client/event.h"
+#include "client/loop.h"
 #include "core/log_internal.h"
-#include "core/runtime.h"
 #include "discovery/discovery.h"
-#include "discovery/txt.h"
+#include "proto/socket.h"
+#include "proto/txt.h"
 #include "sk2/browser.h"
 #include "sk2/error.h"
 #include "sk2/frame.h"
@@ -27,7 +28,6 @@
 /* Instances tracked at once (a server on a few interfaces, twice each). */
 #define S_MAX_INSTANCES (4 * SK2_BROWSER_SERVERS_MAX)
 /* Events handed to the handler in one dispatch before it returns. */
-#define S_MAX_EVENTS_PER_DISPATCH 256
 /* Endpoint text: "tcp://[" + address with scope + "]:65535". */
 #define S_ENDPOINT_MAX 128
 
@@ -287,9 +287,11 @@ static void s_on_found(void *arg, const sk2_dnssd_found_t *found)
 
 /* ---- The loop ------------------------------------------------------------------------------- */
 
-/* Polls the backend once for at most wait_ms and runs its callbacks. */
-static int s_poll_once(sk2_browser_t *self, int wait_ms)
+/* Polls the backend once for at most wait_ms and runs its callbacks; the backend's own timers
+ * (resolver retries, the end of the first listing) shorten the wait. */
+static int s_poll_once(void *owner, int wait_ms)
 {
+    sk2_browser_t *self = owner;
     zmq_pollitem_t items[SK2_DNSSD_POLL_MAX];
     size_t n = self->backend->poll_items(self->handle, items, SK2_DNSSD_POLL_MAX);
     int timer_ms = self->backend->timeout_ms(self->handle);
@@ -301,64 +303,44 @@ static int s_poll_once(sk2_browser_t *self, int wait_ms)
     return 0;
 }
 
+static bool s_is_active(void *owner)
+{
+    return ((sk2_browser_t *)owner)->handle != NULL;
+}
+
+static void s_deliver(void *owner, sk2_event_t *event)
+{
+    sk2_browser_t *self = owner;
+    if (self->handler)
+        self->handler(self->handler_arg, self, event);
+}
+
+static const sk2_loop_ops_t s_loop_ops = {
+    .is_active = s_is_active,
+    .run_timers = NULL,
+    .poll = s_poll_once,
+    .deliver = s_deliver,
+};
+
 int sk2_browser_recv(sk2_browser_t *self, sk2_event_t **event_p, int timeout_ms)
 {
     if (!self || !event_p)
         return SK2_EINVAL;
-    *event_p = NULL;
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : sk2_clock_mono_us() + timeout_ms * 1000LL;
-    for (;;) {
-        if (self->queue.head) {
-            *event_p = sk2_event_queue_pop(&self->queue);
-            return 0;
-        }
-        if (!self->handle)
-            return SK2_ESTATE;
-        int64_t now = sk2_clock_mono_us();
-        int64_t wait_us = deadline == INT64_MAX ? -1 : deadline > now ? deadline - now : 0;
-        int rc = s_poll_once(self, wait_us < 0 ? -1 : (int)((wait_us + 999) / 1000));
-        if (rc != 0)
-            return rc;
-        if (!self->queue.head && sk2_clock_mono_us() >= deadline)
-            return SK2_ETIMEDOUT;
-    }
-}
-
-/* Hands every queued event to the handler (or drops it); returns how many. */
-static int s_drain(sk2_browser_t *self, int handled)
-{
-    sk2_event_t *event;
-    while (handled < S_MAX_EVENTS_PER_DISPATCH && (event = sk2_event_queue_pop(&self->queue))) {
-        if (self->handler)
-            self->handler(self->handler_arg, self, event);
-        sk2_event_destroy(&event);
-        handled++;
-    }
-    return handled;
+    return sk2_loop_recv(&s_loop_ops, self, &self->queue, event_p, timeout_ms);
 }
 
 int sk2_browser_dispatch(sk2_browser_t *self, int timeout_ms)
 {
     if (!self)
         return SK2_EINVAL;
-    sk2_event_t *event = NULL;
-    int rc = sk2_browser_recv(self, &event, timeout_ms);
-    if (rc != 0)
-        return rc == SK2_ETIMEDOUT ? 0 : rc;
-    if (self->handler)
-        self->handler(self->handler_arg, self, event);
-    sk2_event_destroy(&event);
-    /* Whatever else is ready now, without waiting. */
-    if (self->handle && s_poll_once(self, 0) == SK2_EINTR && !self->queue.head)
-        return 1;
-    return s_drain(self, 1);
+    return sk2_loop_dispatch(&s_loop_ops, self, &self->queue, timeout_ms);
 }
 
 /* ---- Public calls --------------------------------------------------------------------------- */
 
 sk2_browser_t *sk2_browser_new(void)
 {
-    sk2_runtime_init();
+    sk2_socket_init();
     return calloc(1, sizeof(sk2_browser_t));
 }
 
@@ -497,7 +479,11 @@ int sk2_browser_find(sk2_browser_t *self, const char *name, int timeout_ms, char
         /* One round of the backend at a time: being settled is news without an event. */
         int64_t wait_us = deadline == INT64_MAX ? -1 : deadline - now;
         rc = s_poll_once(self, wait_us < 0 ? -1 : (int)((wait_us + 999) / 1000));
-        s_drain(self, 0);
+        sk2_event_t *event;
+        while ((event = sk2_event_queue_pop(&self->queue))) {
+            s_deliver(self, event);
+            sk2_event_destroy(&event);
+        }
         if (rc != 0)
             return rc;
     }

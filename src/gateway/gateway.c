@@ -30,9 +30,20 @@ sk2_gateway_t *sk2_gateway_new(void)
         free(self);
         return NULL;
     }
-    for (int i = 0; i < 2; i++) {
-        fcntl(self->wake_pipe[i], F_SETFL, fcntl(self->wake_pipe[i], F_GETFL) | O_NONBLOCK);
-        fcntl(self->wake_pipe[i], F_SETFD, FD_CLOEXEC);
+    /* The web thread must never block on its wake-up pipe, so a pipe that cannot be made
+     * non-blocking is no gateway at all. */
+    bool is_ready = true;
+    for (int i = 0; i < 2 && is_ready; i++) {
+        int flags = fcntl(self->wake_pipe[i], F_GETFL);
+        is_ready = flags >= 0 && fcntl(self->wake_pipe[i], F_SETFL, flags | O_NONBLOCK) == 0 &&
+                   fcntl(self->wake_pipe[i], F_SETFD, FD_CLOEXEC) == 0;
+    }
+    if (!is_ready) {
+        close(self->wake_pipe[0]);
+        close(self->wake_pipe[1]);
+        pthread_mutex_destroy(&self->lock);
+        free(self);
+        return NULL;
     }
     atomic_init(&self->should_stop, false);
     return self;

@@ -996,7 +996,7 @@ static void s_ws_list(struct gw_web *web, s_ws_t *ws, bool is_open)
 
 /* ---- Callbacks ----------------------------------------------------------------------------- */
 
-static const struct lws_protocols s_protocols[];
+static const struct lws_protocols s_protocols[4];
 
 static void s_on_wake(struct lws *wsi, sk2_gateway_t *gw)
 {
@@ -1117,7 +1117,7 @@ static int s_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     return 0;
 }
 
-static const struct lws_protocols s_protocols[] = {
+static const struct lws_protocols s_protocols[4] = {
     {"http", s_http_callback, sizeof(s_http_t), 0, 0, NULL, 0},
     {S_PROTOCOL, s_ws_callback, sizeof(s_ws_t), 4096, 0, NULL, 0},
     {"sk2-fallback", s_raw_callback, sizeof(s_http_t), 0, 0, NULL, 0},

@@ -56,7 +56,7 @@ static void s_put64(uint8_t *p, uint64_t v)
 
 static uint16_t s_get16(const uint8_t *p)
 {
-    return (uint16_t)(p[0] | p[1] << 8);
+    return (uint16_t)(p[0] | (unsigned)p[1] << 8);
 }
 
 static uint32_t s_get32(const uint8_t *p)

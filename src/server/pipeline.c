@@ -20,6 +20,7 @@
 #include "core/runtime.h"
 #include "device/device_impl.h"
 #include "proto/header.h"
+#include "proto/socket.h"
 #include "server/pipeline.h"
 #include "sk2/codec.h"
 #include "sk2/error.h"
@@ -115,6 +116,7 @@ static void s_sink(void *arg, sk2_frame_t **frame_p)
     sk2_frame_t *frame = *frame_p;
     s_stream_t *stream = &self->per_kind[sk2_frame_kind(frame) % S_KINDS];
     S_INC(stream->produced, 1);
+    sk2_handoff_release(frame);
     if (zmq_send(zsock_resolve(self->queue_out), &frame, sizeof frame, ZMQ_DONTWAIT) ==
         (int)sizeof frame) {
         *frame_p = NULL; /* the queue owns it now */
@@ -211,9 +213,8 @@ static bool s_send_stream(sk2_pipeline_t *self, const sk2_frame_t *frame, const 
     /* Once the first part of a message is accepted, libzmq takes the rest. */
     if (zmq_send(socket, topic, topic_length, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return false;
-    zmq_send(socket, bytes, sizeof bytes, ZMQ_SNDMORE);
-    zmq_send(socket, scratch->data, length, 0);
-    return true;
+    return zmq_send(socket, bytes, sizeof bytes, ZMQ_SNDMORE) >= 0 &&
+           zmq_send(socket, scratch->data, length, 0) >= 0;
 }
 
 static void s_process(sk2_pipeline_t *self, const sk2_frame_t *frame, s_scratch_t *scratch)
@@ -341,6 +342,7 @@ static void s_drain(sk2_pipeline_t *self)
     sk2_frame_t *frame = NULL;
     while (zmq_recv(zsock_resolve(self->queue_in), &frame, sizeof frame, ZMQ_DONTWAIT) ==
            (int)sizeof frame) {
+        sk2_handoff_acquire(frame);
         S_INC(self->totals.received, 1);
         S_INC(self->per_kind[sk2_frame_kind(frame) % S_KINDS].dropped, 1);
         sk2_frame_destroy(&frame);
@@ -364,6 +366,7 @@ static void s_actor(zsock_t *pipe, void *arg)
             sk2_frame_t *frame = NULL;
             if (zmq_recv(zsock_resolve(self->queue_in), &frame, sizeof frame, ZMQ_DONTWAIT) ==
                 (int)sizeof frame) {
+                sk2_handoff_acquire(frame);
                 S_INC(self->totals.received, 1);
                 s_process(self, frame, &scratch);
                 sk2_frame_destroy(&frame);
@@ -396,16 +399,16 @@ static zsock_t *s_bind_xpub(const sk2_address_t *address, int hwm, char *endpoin
     zsock_t *xpub = zsock_new(ZMQ_XPUB);
     if (!xpub)
         return NULL;
-    zsock_set_sndhwm(xpub, hwm);
-    zsock_set_linger(xpub, 0);
-    zsock_set_rcvhwm(xpub, 1000);
-    zsock_set_maxmsgsize(xpub, 1024); /* subscriptions are short; anything else is hostile */
-    /* Every subscribe and unsubscribe, so subscribers can be counted (libzmq >= 4.3). */
-    int on = 1;
-    zmq_setsockopt(zsock_resolve(xpub), ZMQ_XPUB_VERBOSER, &on, sizeof on);
-    if (address->is_ipv6)
-        zsock_set_ipv6(xpub, 1);
-    int port = sk2_address_bind_ephemeral(zsock_resolve(xpub), address->bind_host);
+    /* Subscriptions are short, so anything above 1 KiB is hostile; XPUB_VERBOSER passes every
+     * subscribe and unsubscribe, so subscribers can be counted (libzmq >= 4.3). */
+    int port = -1;
+    if (sk2_socket_set_int(xpub, ZMQ_SNDHWM, hwm) == 0 &&
+        sk2_socket_set_int(xpub, ZMQ_LINGER, 0) == 0 &&
+        sk2_socket_set_int(xpub, ZMQ_RCVHWM, 1000) == 0 &&
+        sk2_socket_set_maxmsgsize(xpub, 1024) == 0 &&
+        sk2_socket_set_int(xpub, ZMQ_XPUB_VERBOSER, 1) == 0 &&
+        (!address->is_ipv6 || sk2_socket_set_int(xpub, ZMQ_IPV6, 1) == 0))
+        port = sk2_address_bind_ephemeral(zsock_resolve(xpub), address->bind_host);
     if (port < 0 || sk2_address_endpoint(address->advertise_host, port, endpoint, size) != 0)
         zsock_destroy(&xpub);
     return xpub;
@@ -419,10 +422,11 @@ static int s_make_queue(sk2_pipeline_t *self, unsigned queue_frames)
     self->queue_out = zsock_new(ZMQ_PAIR);
     if (!self->queue_in || !self->queue_out)
         return SK2_ENOMEM;
-    zsock_set_rcvhwm(self->queue_in, 1);
-    zsock_set_sndhwm(self->queue_out, (int)queue_frames);
-    zsock_set_linger(self->queue_out, 0);
-    zsock_set_linger(self->queue_in, 0);
+    if (sk2_socket_set_int(self->queue_in, ZMQ_RCVHWM, 1) != 0 ||
+        sk2_socket_set_int(self->queue_out, ZMQ_SNDHWM, (int)queue_frames) != 0 ||
+        sk2_socket_set_int(self->queue_out, ZMQ_LINGER, 0) != 0 ||
+        sk2_socket_set_int(self->queue_in, ZMQ_LINGER, 0) != 0)
+        return SK2_ESYS;
     /* A fresh name each time: libzmq releases a closed socket's inproc name asynchronously, so a
      * name taken from an address that malloc reuses could still be in use. */
     static _Atomic uint64_t s_next_queue;

@@ -17,6 +17,7 @@
 #include "core/runtime.h"
 #include "discovery/announcer.h"
 #include "proto/msg.h"
+#include "proto/socket.h"
 #include "server/address.h"
 #include "server/pipeline.h"
 #include "sk2/codec.h"
@@ -210,10 +211,12 @@ static int s_bind(s_actor_t *self, const char *address, int port)
     zsock_t *control = zsock_new(ZMQ_REP);
     if (!control)
         return SK2_ENOMEM;
-    zsock_set_maxmsgsize(control, SK2_MSG_MAX_WIRE);
-    zsock_set_linger(control, 0);
-    if (self->address.is_ipv6)
-        zsock_set_ipv6(control, 1);
+    if (sk2_socket_set_maxmsgsize(control, SK2_MSG_MAX_WIRE) != 0 ||
+        sk2_socket_set_int(control, ZMQ_LINGER, 0) != 0 ||
+        (self->address.is_ipv6 && sk2_socket_set_int(control, ZMQ_IPV6, 1) != 0)) {
+        zsock_destroy(&control);
+        return SK2_EBIND;
+    }
     int bound = port ? zsock_bind(control, "tcp://%s:%d", self->address.bind_host, port)
                      : sk2_address_bind_ephemeral(zsock_resolve(control), self->address.bind_host);
     if (bound < 0) {
@@ -396,6 +399,8 @@ static bool s_command(s_actor_t *self)
         sk2_device_t *device = NULL;
         if (frame && zframe_size(frame) == sizeof device)
             memcpy(&device, zframe_data(frame), sizeof device);
+        if (device)
+            sk2_handoff_acquire(device);
         zframe_destroy(&frame);
         zsock_send(self->pipe, "i", device ? s_add(self, device) : SK2_EINVAL);
     } else if (streq(command, "REMOVE")) {
@@ -498,7 +503,7 @@ static bool s_name_ok(const char *name)
 
 sk2_server_t *sk2_server_new(const char *name)
 {
-    sk2_runtime_init();
+    sk2_socket_init();
     char host[256] = "localhost";
     char fallback[300];
     if (!name) {
@@ -668,6 +673,7 @@ int sk2_server_add_device(sk2_server_t *self, sk2_device_t **device_p)
     zmsg_t *msg = zmsg_new();
     zmsg_addstr(msg, "ADD");
     zmsg_addmem(msg, &device, sizeof device);
+    sk2_handoff_release(device);
     int rc = SK2_ESYS;
     if (zmsg_send(&msg, self->actor) == 0)
         zsock_recv(self->actor, "i", &rc);

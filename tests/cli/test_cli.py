@@ -73,6 +73,36 @@ def start_and_stop_quietly():
     return err
 
 
+def listed_verbs(help_text):
+    """The verbs under 'verbs:' in `sk2 --help`, one per indented line."""
+    verbs, inside = [], False
+    for line in help_text.splitlines():
+        if line.startswith("verbs:"):
+            inside = True
+        elif inside and line.startswith("  ") and line.split():
+            verbs.append(line.split()[0])
+        elif inside:
+            break
+    return verbs
+
+
+def repeated_options(help_text):
+    """Options described more than once in a --help text: each line that starts (after its
+    indent) with '-x', '--name' or '-x, --name' describes those options; the usage synopsis
+    in brackets does not count."""
+    import collections
+    import re
+    seen = collections.Counter()
+    for line in help_text.splitlines():
+        m = re.match(r"^\s+(-[A-Za-z0-9])?(?:,\s*)?(--[a-z0-9-]+)?(?=[\s=]|$)", line)
+        if not m or not (m.group(1) or m.group(2)):
+            continue
+        for name in m.groups():
+            if name:
+                seen[name] += 1
+    return sorted(name for name, n in seen.items() if n > 1)
+
+
 def main():
     r = run("--help")
     check("--help exits 0 and lists the verbs", r.returncode == 0 and all(
@@ -83,6 +113,15 @@ def main():
     for verb in ("serve", "ping", "info", "stream", "browse"):
         r = run(verb, "--help")
         check(f"{verb} --help exits 0", r.returncode == 0 and verb in r.stdout, r.stdout)
+    top = run("--help").stdout
+    check("sk2 --help describes each option once", not repeated_options(top),
+          repeated_options(top))
+    verbs = listed_verbs(top)
+    check("sk2 --help lists at least a dozen verbs", len(verbs) >= 12, verbs)
+    for verb in verbs:
+        text = run(verb, "--help").stdout
+        check(f"{verb} --help describes each option once", not repeated_options(text),
+              repeated_options(text))
 
     r = run("devices")
     check("devices exits 0 and names the mock backend",

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "discovery/txt.h"
+#include "proto/txt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

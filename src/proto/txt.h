@@ -1,7 +1,9 @@
 /* DNS-SD TXT records (RFC 6763, section 6): sk2's own keys, and a parser with limits for what
- * comes from the network. Pure C on buffers; private to libsk2. */
-#ifndef SK2_DISCOVERY_TXT_H
-#define SK2_DISCOVERY_TXT_H
+ * comes from the network. Pure C on buffers, in proto/ because the announcement is part of the
+ * protocol that both sides speak (the announcer writes it, the browser and its events read it);
+ * private to libsk2. */
+#ifndef SK2_PROTO_TXT_H
+#define SK2_PROTO_TXT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "discovery/txt.h"
+#include "proto/txt.h"
 #include "sk2/sk2.h"
 
 void sk2_txt_destroy(sk2_txt_t **self_p)

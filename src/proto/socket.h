@@ -1,0 +1,59 @@
+/* The ZeroMQ plumbing that the server, the client and discovery share: the process-wide set-up
+ * of CZMQ, and socket options whose failure is reported rather than asserted (CZMQ's
+ * zsock_set_* return nothing and abort on an error). Private to libsk2. */
+#ifndef SK2_PROTO_SOCKET_H
+#define SK2_PROTO_SOCKET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <czmq.h>
+
+/* Called by every constructor that uses ZeroMQ; does its work once per process. Keeps CZMQ
+ * from installing SIGINT/SIGTERM handlers: signals belong to the application. Any thread. */
+void sk2_socket_init(void);
+
+/* Sets an int option (ZMQ_LINGER, ZMQ_SNDHWM, ZMQ_IPV6, ...). Returns 0, or SK2_ESYS with a
+ * warning naming the option if libzmq refuses it (a closed context, an option this libzmq
+ * lacks). Called on the thread that owns the socket. */
+int sk2_socket_set_int(zsock_t *socket, int option, int value);
+/* Sets ZMQ_MAXMSGSIZE, the largest message libzmq reads off this socket, bytes. Same returns. */
+int sk2_socket_set_maxmsgsize(zsock_t *socket, int64_t bytes);
+/* Sets an option that takes bytes (ZMQ_SUBSCRIBE, ZMQ_UNSUBSCRIBE). Same returns. */
+int sk2_socket_set_bytes(zsock_t *socket, int option, const void *value, size_t size);
+
+/* Objects handed from one thread to another as a pointer in a ZeroMQ message (a device to the
+ * server actor, a frame to its pipeline). libzmq orders such a hand-over with atomics that
+ * ThreadSanitizer cannot see, libzmq not being built with it, so in a TSan build the sender
+ * calls sk2_handoff_release(object) before sending and the receiver sk2_handoff_acquire(object)
+ * after receiving: what the sender wrote then happens before what the receiver reads. Other
+ * builds compile both to nothing. */
+#if defined(__SANITIZE_THREAD__)
+#define SK2_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SK2_TSAN 1
+#endif
+#endif
+#if defined(SK2_TSAN)
+#include <sanitizer/tsan_interface.h>
+static inline void sk2_handoff_release(void *object)
+{
+    __tsan_release(object);
+}
+static inline void sk2_handoff_acquire(void *object)
+{
+    __tsan_acquire(object);
+}
+#else
+static inline void sk2_handoff_release(void *object)
+{
+    (void)object;
+}
+static inline void sk2_handoff_acquire(void *object)
+{
+    (void)object;
+}
+#endif
+
+#endif
