@@ -55,7 +55,7 @@ static inline void sk2_rec_put64(uint8_t *p, uint64_t v)
 
 static inline uint16_t sk2_rec_get16(const uint8_t *p)
 {
-    return (uint16_t)(p[0] | p[1] << 8);
+    return (uint16_t)((unsigned)p[0] | (unsigned)p[1] << 8);
 }
 
 static inline uint32_t sk2_rec_get32(const uint8_t *p)
