@@ -41,15 +41,14 @@ asan: deps
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 
-# The programs whose tests run several threads at once under ThreadSanitizer: the client
-# against live servers (server actor, pipelines, capture threads: client, hotplug),
-# concurrent decoders (codecs) and libfreenect's event thread (freenect). libzmq and CZMQ
-# are not instrumented: tests/tsan.supp says what is suppressed inside them and why.
-# Optimised like a release, one program at a time: TSan slows code 5-15x, and the server,
-# device, streams and web_api programs also assert frame rates and latencies that a TSan
-# build cannot reach on a busy machine, so they stay with `make test` and `make asan`;
-# openni2 is left out because OpenNI2's drivers race among their own threads at exit.
-TSAN_TESTS ?= ^(client|hotplug|codecs|freenect)$$
+# The programs whose tests run several threads at once under ThreadSanitizer: the server
+# (actor, life-cycle worker, pipelines, capture threads: server, lifecycle, streams, client,
+# hotplug), the capture threads alone (device), concurrent decoders (codecs) and
+# libfreenect's event thread (freenect). libzmq and CZMQ are not instrumented:
+# tests/tsan.supp says what is suppressed inside them and why. Optimised like a release, one
+# program at a time (TSan slows code 5-15x; the tests count with generous deadlines, never a
+# rate). openni2 is left out because OpenNI2's drivers race among their own threads at exit.
+TSAN_TESTS ?= ^(server|lifecycle|streams|client|hotplug|device|codecs|freenect)$$
 tsan: deps
 	cmake -S . -B $(TSAN_BUILD) -DSK2_WERROR=ON -DSK2_TSAN=ON -DSK2_BUILD_BENCH=OFF \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null

@@ -24,7 +24,7 @@ static const sk2_stream_kind_t s_kinds[] = {SK2_STREAM_DEPTH, SK2_STREAM_IR, SK2
 #define S_KINDS (sizeof s_kinds / sizeof s_kinds[0])
 
 typedef struct {
-    const char *endpoint_arg;
+    cli_server_args_t server; /* SERVER, --timeout, --browse-timeout */
     const char *path;
     long frames;
     double seconds;
@@ -36,8 +36,6 @@ typedef struct {
     const char *codecs[S_KINDS]; /* --codec KIND=CODEC, NULL: the default choice */
     double status_interval_s;
     bool has_status;
-    int timeout_ms;
-    int browse_ms;
 } record_options_t;
 
 typedef struct {
@@ -65,8 +63,6 @@ enum {
     OPT_CODEC,
     OPT_STATUS_INTERVAL,
     OPT_NO_STATUS,
-    OPT_TIMEOUT,
-    OPT_BROWSE_TIMEOUT,
     OPT_FORCE,
     OPT_ALLOW_LOSSY,
     OPT_MAX_FRAME_MB,
@@ -161,13 +157,9 @@ static int s_apply_option(void *options, int opt, const char *arg)
     case OPT_NO_STATUS:
         opts->has_status = false;
         break;
-    case OPT_TIMEOUT:
-        if (cli_parse_timeout_ms(arg, &opts->timeout_ms) != 0)
-            return cli_usage_error(s_verb, "--timeout must be %d..%d ms, not '%s'",
-                                   CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, arg);
-        break;
-    case OPT_BROWSE_TIMEOUT:
-        return cli_parse_browse_timeout(s_verb, arg, &opts->browse_ms);
+    case CLI_OPT_TIMEOUT:
+    case CLI_OPT_BROWSE_TIMEOUT:
+        return cli_apply_server_option(s_verb, &opts->server, opt, arg);
     case OPT_FORCE:
         opts->is_forced = true;
         break;
@@ -192,19 +184,15 @@ static int s_parse(int argc, char **argv, record_options_t *opts)
         {"codec", required_argument, NULL, OPT_CODEC},
         {"status-interval", required_argument, NULL, OPT_STATUS_INTERVAL},
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
         {"force", no_argument, NULL, OPT_FORCE},
         {"allow-lossy", no_argument, NULL, OPT_ALLOW_LOSSY},
         {"max-frame-mb", required_argument, NULL, OPT_MAX_FRAME_MB},
-        CLI_COMMON_LONG_OPTIONS,
+        CLI_SERVER_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
-    int parsed = cli_parse_options(&parser, argc, argv, opts);
+    int parsed = cli_parse_server_verb(&parser, argc, argv, opts, &opts->server);
     if (parsed != CLI_CONTINUE)
         return parsed;
-    if (optind + 1 < argc)
-        return cli_usage_error(s_verb, "unexpected argument '%s'", argv[optind + 1]);
     if (!opts->path)
         return cli_usage_error(s_verb, "missing -o FILE");
     /* A lossy codec changes depth values: a recording made with one is no longer the
@@ -216,7 +204,6 @@ static int s_parse(int argc, char **argv, record_options_t *opts)
                                    "%s is lossy: it would change the recorded %s values; choose "
                                    "a lossless codec (see `sk2 codecs`) or give --allow-lossy",
                                    opts->codecs[slot], sk2_stream_kind_name(s_kinds[slot]));
-    opts->endpoint_arg = optind < argc ? argv[optind] : NULL;
     return CLI_CONTINUE;
 }
 
@@ -388,8 +375,7 @@ int cli_record(int argc, char **argv)
     record_options_t opts = {.wants = {true, true, true},
                              .status_interval_s = 1.0,
                              .has_status = true,
-                             .timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS,
-                             .browse_ms = CLI_BROWSE_DEFAULT_MS};
+                             .server = CLI_SERVER_ARGS_DEFAULT};
     int rc = s_parse(argc, argv, &opts);
     if (rc != CLI_CONTINUE)
         return rc;
@@ -406,8 +392,8 @@ int cli_record(int argc, char **argv)
         cli_output_abandon(&output);
         return CLI_EXIT_FAILURE;
     }
-    rc = cli_session_open(&self.session, s_verb, opts.endpoint_arg, opts.timeout_ms, opts.browse_ms,
-                          stdout, opts.has_status);
+    rc = cli_session_open(&self.session, s_verb, opts.server.target, opts.server.timeout_ms,
+                          opts.server.browse_ms, stdout, opts.has_status);
     if (rc != CLI_CONTINUE) {
         sk2_recording_writer_destroy(&self.writer);
         cli_output_abandon(&output);
