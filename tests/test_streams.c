@@ -4,10 +4,13 @@
  * over tcp://127.0.0.1. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -256,12 +259,190 @@ static void test_a_slow_client_sees_gaps_and_slows_nobody(void **state)
     sk2_server_destroy(&server);
 }
 
+/* A whole capture (depth, IR and colour arrive together) fits the default queue: on a machine
+ * with time to spare, every subscribed stream gets every frame. Counts, not rates: the deadline
+ * is many times what 90 frames at 30 fps take. */
+static void test_every_subscribed_stream_gets_every_frame_of_a_capture(void **state)
+{
+    (void)state;
+    sk2_server_t *server = sk2_server_new("every frame");
+    assert_int_equal(sk2_server_bind(server, "127.0.0.1", 0), 0);
+    sk2_device_t *device = sk2_device_new("mock");
+    assert_int_equal(sk2_device_set_id(device, "cam"), 0);
+    assert_int_equal(sk2_device_set_fps(device, 30), 0);
+    assert_int_equal(sk2_device_set_color_size(device, 160, 120), 0);
+    assert_int_equal(sk2_server_add_device(server, &device), 0);
+    sk2_client_t *client = s_client(server);
+    assert_int_equal(sk2_client_subscribe(client, "cam", SK2_STREAM_DEPTH, "rvl"), 0);
+    assert_int_equal(sk2_client_subscribe(client, "cam", SK2_STREAM_IR, "raw"), 0);
+    assert_int_equal(sk2_client_subscribe(client, "cam", SK2_STREAM_COLOR, "jpeg"), 0);
+
+    enum { N = 90 };
+    int frames[5] = {0};    /* per stream kind */
+    uint64_t gaps[5] = {0}; /* frames missed between two received */
+    int64_t deadline = sk2_clock_mono_us() + 60000000;
+    while ((frames[SK2_STREAM_DEPTH] < N || frames[SK2_STREAM_IR] < N ||
+            frames[SK2_STREAM_COLOR] < N) &&
+           sk2_clock_mono_us() < deadline) {
+        sk2_event_t *event = NULL;
+        if (sk2_client_recv(client, &event, 50) != 0)
+            continue;
+        if (sk2_event_type(event) == SK2_EVENT_FRAME) {
+            sk2_stream_kind_t kind = sk2_frame_kind(sk2_event_frame(event));
+            assert_true(kind >= 1 && kind <= 4);
+            frames[kind]++;
+            gaps[kind] += sk2_event_gap(event);
+        }
+        sk2_event_destroy(&event);
+    }
+    print_message(
+        "frames depth %d ir %d color %d, gaps %llu %llu %llu\n", frames[SK2_STREAM_DEPTH],
+        frames[SK2_STREAM_IR], frames[SK2_STREAM_COLOR], (unsigned long long)gaps[SK2_STREAM_DEPTH],
+        (unsigned long long)gaps[SK2_STREAM_IR], (unsigned long long)gaps[SK2_STREAM_COLOR]);
+    /* The server's side first: it dropped none of them. */
+    json_t *stats = s_stats(client);
+    json_int_t dropped[3] = {
+        json_integer_value(json_object_get(s_stream(stats, "depth"), "dropped")),
+        json_integer_value(json_object_get(s_stream(stats, "ir"), "dropped")),
+        json_integer_value(json_object_get(s_stream(stats, "color"), "dropped"))};
+    print_message("server dropped depth %lld ir %lld color %lld\n", (long long)dropped[0],
+                  (long long)dropped[1], (long long)dropped[2]);
+    assert_int_equal(dropped[0], 0);
+    assert_int_equal(dropped[1], 0);
+    assert_int_equal(dropped[2], 0);
+    assert_true(frames[SK2_STREAM_DEPTH] >= N);
+    assert_true(frames[SK2_STREAM_IR] >= N);
+    assert_true(frames[SK2_STREAM_COLOR] >= N);
+    assert_int_equal(gaps[SK2_STREAM_DEPTH], 0);
+    assert_int_equal(gaps[SK2_STREAM_IR], 0);
+    assert_int_equal(gaps[SK2_STREAM_COLOR], 0);
+    json_decref(stats);
+    sk2_client_destroy(&client);
+    sk2_server_destroy(&server);
+}
+
+/* The subscribers of one (stream, codec) as the server's stats report them. */
+static json_int_t s_subscribers(sk2_client_t *client, const char *kind, const char *codec)
+{
+    json_t *stats = s_stats(client);
+    json_t *encoding = s_encoding(s_stream(stats, kind), codec);
+    json_int_t count = encoding ? json_integer_value(json_object_get(encoding, "subscribers")) : 0;
+    json_decref(stats);
+    return count;
+}
+
+/* Waits (bounded) until the stats show `want` subscribers of depth/rvl; returns the last count. */
+static json_int_t s_wait_subscribers(sk2_client_t *client, json_int_t want)
+{
+    json_int_t count = -1;
+    for (int tries = 0; tries < 100 && count != want; tries++) {
+        count = s_subscribers(client, "depth", "rvl");
+        if (count != want)
+            usleep(20000);
+    }
+    return count;
+}
+
+static void test_stats_count_every_subscriber_of_a_topic(void **state)
+{
+    (void)state;
+    sk2_server_t *server = s_server(30);
+    sk2_client_t *clients[2] = {s_client(server), s_client(server)};
+    assert_int_equal(sk2_client_subscribe(clients[0], "cam", SK2_STREAM_DEPTH, "rvl"), 0);
+    assert_int_equal(sk2_client_subscribe(clients[1], "cam", SK2_STREAM_DEPTH, "rvl"), 0);
+    int frames[2] = {0, 0};
+    s_pump(clients, 2, frames, 3, 10000, NULL, NULL);
+    assert_true(frames[0] >= 3 && frames[1] >= 3);
+    /* Both subscriptions have reached the server: both are counted. */
+    assert_int_equal(s_wait_subscribers(clients[0], 2), 2);
+
+    /* One leaves: one is left, and frames still flow to it. */
+    assert_int_equal(sk2_client_unsubscribe(clients[1], "cam", SK2_STREAM_DEPTH, "rvl"), 0);
+    assert_int_equal(s_wait_subscribers(clients[0], 1), 1);
+    frames[0] = 0;
+    s_pump(clients, 1, frames, 3, 10000, NULL, NULL);
+    assert_true(frames[0] >= 3);
+
+    /* It comes back, then goes away without unsubscribing (its connection closes). */
+    assert_int_equal(sk2_client_subscribe(clients[1], "cam", SK2_STREAM_DEPTH, "rvl"), 0);
+    assert_int_equal(s_wait_subscribers(clients[0], 2), 2);
+    sk2_client_destroy(&clients[1]);
+    assert_int_equal(s_wait_subscribers(clients[0], 1), 1);
+
+    /* Version-1 clients on the `depth` endpoint are counted the same way. */
+    sk2_client_t *v1[2] = {s_client(server), s_client(server)};
+    assert_int_equal(sk2_client_enable_depth(v1[0], "cam"), 0);
+    assert_int_equal(sk2_client_enable_depth(v1[1], "cam"), 0);
+    frames[0] = frames[1] = 0;
+    s_pump(v1, 2, frames, 3, 10000, NULL, NULL);
+    assert_true(frames[0] >= 3 && frames[1] >= 3);
+    json_int_t count = -1;
+    for (int tries = 0; tries < 100 && count != 2; tries++)
+        count = s_subscribers(clients[0], "depth", "depth12");
+    assert_int_equal(count, 2);
+    sk2_client_destroy(&v1[1]);
+    for (int tries = 0; tries < 100 && count != 1; tries++) {
+        usleep(20000);
+        count = s_subscribers(clients[0], "depth", "depth12");
+    }
+    assert_int_equal(count, 1);
+    sk2_client_destroy(&v1[0]);
+    sk2_client_destroy(&clients[0]);
+    sk2_server_destroy(&server);
+}
+
+/* "encoder behind" warnings, counted from the log. */
+static atomic_int s_behind;
+
+static void s_log(void *arg, sk2_log_level_t level, const char *component, const char *message)
+{
+    (void)arg;
+    if (strstr(message, "encoder behind"))
+        atomic_fetch_add(&s_behind, 1);
+    if (level <= SK2_LOG_WARN)
+        fprintf(stderr, "sk2 %s: %s: %s\n", sk2_log_level_name(level), component, message);
+}
+
+/* Depth, IR and colour all on and nobody subscribed: nothing is encoded, so nothing can be
+ * behind, and nothing is dropped or said to be. */
+static void test_no_encoder_is_behind_when_nothing_is_encoded(void **state)
+{
+    (void)state;
+    atomic_store(&s_behind, 0);
+    sk2_server_t *server = sk2_server_new("idle");
+    assert_int_equal(sk2_server_bind(server, "127.0.0.1", 0), 0);
+    sk2_device_t *device = sk2_device_new("mock");
+    assert_int_equal(sk2_device_set_fps(device, 30), 0);
+    assert_int_equal(sk2_device_set_color_size(device, 160, 120), 0);
+    assert_int_equal(sk2_device_open(device), 0);
+    assert_int_equal(sk2_device_set_stream_enabled(device, SK2_STREAM_IR, true), 0);
+    assert_int_equal(sk2_device_set_stream_enabled(device, SK2_STREAM_COLOR, true), 0);
+    assert_int_equal(sk2_server_add_device(server, &device), 0);
+    sk2_server_stats_t stats = {0};
+    int64_t deadline = sk2_clock_mono_us() + 60000000;
+    while (stats.frames_produced < 3 * 90 && sk2_clock_mono_us() < deadline) {
+        usleep(20000);
+        assert_int_equal(sk2_server_stats(server, &stats), 0);
+    }
+    assert_true(stats.frames_produced >= 3 * 90);
+    assert_int_equal(stats.encodings, 0);
+    assert_int_equal(stats.frames_dropped, 0);
+    assert_int_equal(atomic_load(&s_behind), 0);
+    sk2_server_destroy(&server);
+    /* Nor at shutdown. */
+    assert_int_equal(atomic_load(&s_behind), 0);
+}
+
 int main(void)
 {
+    sk2_log_set_handler(s_log, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_client_gets_what_it_asked_for_and_nothing_else_is_encoded),
         cmocka_unit_test(test_subscriptions_are_checked_against_what_the_server_offers),
         cmocka_unit_test(test_a_slow_client_sees_gaps_and_slows_nobody),
+        cmocka_unit_test(test_every_subscribed_stream_gets_every_frame_of_a_capture),
+        cmocka_unit_test(test_stats_count_every_subscriber_of_a_topic),
+        cmocka_unit_test(test_no_encoder_is_behind_when_nothing_is_encoded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

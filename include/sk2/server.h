@@ -58,8 +58,10 @@ SK2_EXPORT sk2_server_t *sk2_server_new(const char *name);
 /* Stops every device, closes every socket, joins every thread, frees; sets *self_p to NULL. */
 SK2_EXPORT void sk2_server_destroy(sk2_server_t **self_p);
 
-/* How many frames may wait for each device's encoder before new ones are dropped (1..64,
- * default 2). Before devices are added. Returns 0 or SK2_EINVAL. */
+/* How many frames of each stream may wait for a device's encoder before new ones of that
+ * stream are dropped (1..64, default 2): the depth, IR and colour frames of one capture arrive
+ * together, and each stream has room of its own. Frames of streams nobody subscribes to never
+ * wait. For devices added from now on. Returns 0 or SK2_EINVAL. */
 SK2_EXPORT int sk2_server_set_queue_frames(sk2_server_t *self, unsigned frames);
 
 /* JPEG quality (1..100, default SK2_CODEC_DEFAULT_QUALITY) of the colour frames the devices

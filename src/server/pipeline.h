@@ -1,10 +1,10 @@
 /* A device pipeline: capture -> bounded queue -> encode -> publish, for one device.
  *
- * The device's capture thread hands each frame to the pipeline's queue (an inproc socket with
- * a small high-water mark) and never waits: when the queue is full the frame is dropped and
- * counted. The pipeline's own actor thread encodes frames in order, with each codec someone
- * has subscribed to, and publishes them on the device's `depth` (version 1) and `streams`
- * endpoints. Private to libsk2. */
+ * The device's capture thread hands each frame someone subscribes to to the pipeline's queue
+ * (an inproc socket, bounded per stream) and never waits: when its stream's share of the queue
+ * is full the frame is dropped and counted. The pipeline's own actor thread encodes frames in
+ * order, with each codec someone has subscribed to, and publishes them on the device's `depth`
+ * (version 1) and `streams` endpoints. Private to libsk2. */
 #ifndef SK2_SERVER_PIPELINE_H
 #define SK2_SERVER_PIPELINE_H
 
