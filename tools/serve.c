@@ -124,7 +124,7 @@ static void s_print_usage(void)
            "  --color-size WxH       mock colour stream size, even, 16x16..1920x1080 (default\n"
            "                         1920x1080 like Kinect v2)\n"
            "  --jpeg-quality Q       quality of colour frames sent as jpeg, 1..100 (default %d)\n"
-           "  --queue N              frames waiting per encoder before dropping, 1..64\n"
+           "  --queue N              frames of each stream that may wait to be encoded, 1..64\n"
            "  --endpoint-file PATH   write the control endpoint to PATH (removed on exit)\n"
            "  --status-interval S    seconds between status lines (default 1)\n"
            "  --no-status            no status lines\n"

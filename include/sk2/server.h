@@ -58,8 +58,10 @@ SK2_EXPORT sk2_server_t *sk2_server_new(const char *name);
 /* Stops every device, closes every socket, joins every thread, frees; sets *self_p to NULL. */
 SK2_EXPORT void sk2_server_destroy(sk2_server_t **self_p);
 
-/* How many frames may wait for each device's encoder before new ones are dropped (1..64,
- * default 2). Before devices are added. Returns 0 or SK2_EINVAL. */
+/* How many frames of each stream may wait for a device's encoder before new ones of that
+ * stream are dropped (1..64, default 2): the depth, IR and colour frames of one capture arrive
+ * together, and each stream has room of its own. Frames of streams nobody subscribes to never
+ * wait. For devices added from now on. Returns 0 or SK2_EINVAL. */
 SK2_EXPORT int sk2_server_set_queue_frames(sk2_server_t *self, unsigned frames);
 
 /* JPEG quality (1..100, default SK2_CODEC_DEFAULT_QUALITY) of the colour frames the devices
@@ -105,18 +107,25 @@ SK2_EXPORT const char *sk2_server_announced_name(sk2_server_t *self);
 SK2_EXPORT const char *sk2_server_announce_reason(sk2_server_t *self);
 
 /* Adds a device and starts streaming it; takes ownership of *device_p (NULL afterwards, even
- * on error). Opens the device if needed. Clients see it in the next `me`. Returns 0,
- * SK2_ESTATE (not bound), SK2_EEXIST (id already served), SK2_EBIND, SK2_EDEVICE. */
+ * on error). Opens the device if needed. Returns once the device is served or refused (a slow
+ * camera makes this call slow, not the server's answers to clients); clients see it in the
+ * next `me`. Returns 0, SK2_ESTATE (not bound), SK2_EEXIST (id already served, or lost and
+ * awaited), SK2_ELIMIT (256 devices already), SK2_EBIND, SK2_EDEVICE. */
 SK2_EXPORT int sk2_server_add_device(sk2_server_t *self, sk2_device_t **device_p);
 
 /* A device that reports itself lost (sk2_device_lost_fn: a camera unplugged) is removed by the
  * server itself, so clients see it vanish from `me`; the server then tries once a second to
  * open a new device of the same backend and serial number, and when that works (the camera is
  * back) adds it under the same id, so clients see it return. The server never stops because a
- * device went away. */
+ * device went away. It watches for at most SK2_SERVER_LOST_MAX lost devices at once: when one
+ * more is lost, the one lost longest ago is forgotten (logged as a warning) and does not come
+ * back by itself. Opening, starting, stopping and closing devices, lost ones included, happen
+ * on a worker thread of the server, so control requests (`ping`, `who`) are answered while a
+ * camera takes its time. */
+#define SK2_SERVER_LOST_MAX 32
 
-/* Stops and removes the device with this id, also one lost and waiting to come back. Returns 0
- * or SK2_ENOTFOUND. */
+/* Stops and removes the device with this id, also one lost and waiting to come back; returns
+ * once it is stopped and closed. Returns 0 or SK2_ENOTFOUND. */
 SK2_EXPORT int sk2_server_remove_device(sk2_server_t *self, const char *device_id);
 
 /* Number of devices served now. */

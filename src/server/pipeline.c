@@ -1,7 +1,14 @@
 /* Device pipelines. Three threads touch a pipeline and each owns its part: the device thread
  * owns the sending end of the frame queue; the pipeline actor owns the receiving end and both
- * publishing sockets; the server actor owns the pipeline object. Counters are the only state
- * shared between threads: relaxed atomics, read only for statistics.
+ * publishing sockets; the server actor (or, while it starts or stops, the server's life-cycle
+ * worker) owns the pipeline object. Counters are the only state shared between threads:
+ * relaxed atomics, read for statistics and, on the device thread, to decide about a frame
+ * (does anyone want its stream, how many of its stream are waiting).
+ *
+ * The queue is bounded per stream: up to queue_frames frames of each stream may wait, so the
+ * depth, IR and colour frames of one capture, which arrive together, all fit, and a frame is
+ * dropped only when its own stream's encoding has fallen behind. Frames of a stream nobody
+ * subscribes to never enter the queue: they are counted as idle on the device thread.
  *
  * Both endpoints are XPUB sockets, so the actor learns every subscription. The version-1
  * `depth` endpoint carries depth12 and is encoded only while it has subscribers; the `streams`
@@ -49,6 +56,7 @@ typedef struct {
     _Atomic uint64_t produced; /* frames of this stream handed over by the device */
     _Atomic uint64_t dropped;  /* of which not processed (queue full, failure, shutdown) */
     _Atomic uint64_t idle;     /* processed while nobody wanted this stream */
+    _Atomic int64_t waiting;   /* frames of this stream in the queue now */
 } s_stream_t;
 
 typedef struct {
@@ -59,14 +67,16 @@ typedef struct {
 } s_totals_t;
 
 struct sk2_pipeline {
-    zactor_t *actor;      /* the encode/publish thread */
-    sk2_device_t *device; /* owned; started and stopped by the actor */
-    zsock_t *v1;          /* `depth` XPUB (version 1): the actor's */
-    zsock_t *streams;     /* `streams` XPUB: the actor's */
-    zsock_t *queue_in;    /* receiving end of the frame queue: the actor's */
-    zsock_t *queue_out;   /* sending end: the device thread's while it runs */
-    int start_rc;         /* result of starting the device, set before the actor signals */
-    _Atomic bool is_lost; /* set on the device's thread when it reports the device lost */
+    zactor_t *actor;          /* the encode/publish thread */
+    sk2_device_t *device;     /* owned; started and stopped by the actor */
+    zsock_t *v1;              /* `depth` XPUB (version 1): the actor's */
+    zsock_t *streams;         /* `streams` XPUB: the actor's */
+    zsock_t *queue_in;        /* receiving end of the frame queue: the actor's */
+    zsock_t *queue_out;       /* sending end: the device thread's while it runs */
+    int start_rc;             /* result of starting the device, set before the actor signals */
+    unsigned queue_frames;    /* frames of one stream that may wait for the encoder */
+    _Atomic bool is_lost;     /* set on the device's thread when it reports the device lost */
+    _Atomic bool is_stopping; /* set by the actor once it reads the queue no more */
     _Atomic size_t max_frame_bytes; /* the frame budget, set by the server actor */
     bool has_warned_limit;          /* the pipeline thread logged a frame over the budget */
     char id[SK2_DEVICE_ID_MAX + 1];
@@ -109,26 +119,53 @@ static bool s_offered(const sk2_codec_t *codec, sk2_pixel_format_t format)
 
 /* ---- The device thread ---------------------------------------------------------------------- */
 
+/* Whether anyone subscribes to this stream now, with any codec. Any thread. */
+static bool s_is_wanted(sk2_pipeline_t *self, sk2_stream_kind_t kind)
+{
+    for (size_t c = 0; c < S_MAX_CODECS; c++)
+        if (S_LOAD(self->encodings[kind % S_KINDS][c].subscribers) > 0)
+            return true;
+    return false;
+}
+
 /* Runs on the device's thread: hand the frame over or drop it, never wait. */
 static void s_sink(void *arg, sk2_frame_t **frame_p)
 {
     sk2_pipeline_t *self = arg;
     sk2_frame_t *frame = *frame_p;
-    s_stream_t *stream = &self->per_kind[sk2_frame_kind(frame) % S_KINDS];
+    sk2_stream_kind_t kind = sk2_frame_kind(frame);
+    s_stream_t *stream = &self->per_kind[kind % S_KINDS];
     S_INC(stream->produced, 1);
-    sk2_handoff_release(frame);
-    if (zmq_send(zsock_resolve(self->queue_out), &frame, sizeof frame, ZMQ_DONTWAIT) ==
-        (int)sizeof frame) {
-        *frame_p = NULL; /* the queue owns it now */
-        S_INC(self->totals.queued, 1);
+    if (atomic_load(&self->is_stopping)) {
+        S_INC(stream->dropped, 1); /* shutting down: nobody will read it */
+        sk2_frame_destroy(frame_p);
         return;
+    }
+    if (!s_is_wanted(self, kind)) {
+        S_INC(stream->idle, 1); /* nothing to encode: no need to queue it */
+        sk2_frame_destroy(frame_p);
+        return;
+    }
+    /* Only this thread adds to `waiting`, so it cannot rise past the bound between the check
+     * and the increment. */
+    if (S_LOAD(stream->waiting) < (int64_t)self->queue_frames) {
+        S_INC(stream->waiting, 1);
+        sk2_handoff_release(frame);
+        if (zmq_send(zsock_resolve(self->queue_out), &frame, sizeof frame, ZMQ_DONTWAIT) ==
+            (int)sizeof frame) {
+            *frame_p = NULL; /* the queue owns it now */
+            S_INC(self->totals.queued, 1);
+            return;
+        }
+        S_INC(stream->waiting, -1);
     }
     S_INC(stream->dropped, 1);
     static _Thread_local sk2_ratelimit_t limit;
     uint64_t held = 0;
     if (sk2_ratelimit_pass(&limit, 5000000, &held))
-        SK2_WARN("server", "device %s: encoder behind, dropping frames (%llu more not logged)",
-                 self->id, (unsigned long long)held);
+        SK2_WARN("server",
+                 "device %s: encoder behind, dropping %s frames (%llu more drops not logged)",
+                 self->id, sk2_stream_kind_name(kind), (unsigned long long)held);
     sk2_frame_destroy(frame_p);
 }
 
@@ -337,13 +374,23 @@ static void s_subscriptions(sk2_pipeline_t *self, zsock_t *socket)
 /* ---- The actor --------------------------------------------------------------------------------
  */
 
+/* Takes the next frame off the queue, or returns NULL. */
+static sk2_frame_t *s_take(sk2_pipeline_t *self)
+{
+    sk2_frame_t *frame = NULL;
+    if (zmq_recv(zsock_resolve(self->queue_in), &frame, sizeof frame, ZMQ_DONTWAIT) !=
+        (int)sizeof frame)
+        return NULL;
+    sk2_handoff_acquire(frame);
+    S_INC(self->totals.received, 1);
+    S_INC(self->per_kind[sk2_frame_kind(frame) % S_KINDS].waiting, -1);
+    return frame;
+}
+
 static void s_drain(sk2_pipeline_t *self)
 {
     sk2_frame_t *frame = NULL;
-    while (zmq_recv(zsock_resolve(self->queue_in), &frame, sizeof frame, ZMQ_DONTWAIT) ==
-           (int)sizeof frame) {
-        sk2_handoff_acquire(frame);
-        S_INC(self->totals.received, 1);
+    while ((frame = s_take(self)) != NULL) {
         S_INC(self->per_kind[sk2_frame_kind(frame) % S_KINDS].dropped, 1);
         sk2_frame_destroy(&frame);
     }
@@ -363,11 +410,8 @@ static void s_actor(zsock_t *pipe, void *arg)
     while (poller) {
         zsock_t *which = zpoller_wait(poller, -1);
         if (which == self->queue_in) {
-            sk2_frame_t *frame = NULL;
-            if (zmq_recv(zsock_resolve(self->queue_in), &frame, sizeof frame, ZMQ_DONTWAIT) ==
-                (int)sizeof frame) {
-                sk2_handoff_acquire(frame);
-                S_INC(self->totals.received, 1);
+            sk2_frame_t *frame = s_take(self);
+            if (frame) {
                 s_process(self, frame, &scratch);
                 sk2_frame_destroy(&frame);
             }
@@ -383,7 +427,9 @@ static void s_actor(zsock_t *pipe, void *arg)
             break; /* interrupted or terminated context */
         }
     }
-    /* Stop the producer first so nothing enters the queue while it is drained. */
+    /* Stop the producer first so nothing enters the queue while it is drained; what it still
+     * produces meanwhile is dropped as at shutdown, not as an encoder falling behind. */
+    atomic_store(&self->is_stopping, true);
     if (sk2_device_is_running(self->device))
         sk2_device_stop(self->device);
     s_drain(self);
@@ -416,14 +462,17 @@ static zsock_t *s_bind_xpub(const sk2_address_t *address, int hwm, char *endpoin
 
 static int s_make_queue(sk2_pipeline_t *self, unsigned queue_frames)
 {
-    /* For inproc, libzmq sizes the pipe from the sender's SNDHWM plus the receiver's RCVHWM,
-     * so the queue holds queue_frames + 1 frames at most, plus the one being encoded. */
+    /* The bound is the per-stream `waiting` count, checked in s_sink. libzmq's own limit must
+     * never be the one that bites: its writer learns of frames read only in batches, so a pipe
+     * sized to the bound would refuse frames a reader has already taken (which dropped the
+     * colour frame of almost every capture). Twice the most that can wait is ample. */
+    self->queue_frames = queue_frames;
     self->queue_in = zsock_new(ZMQ_PAIR);
     self->queue_out = zsock_new(ZMQ_PAIR);
     if (!self->queue_in || !self->queue_out)
         return SK2_ENOMEM;
     if (sk2_socket_set_int(self->queue_in, ZMQ_RCVHWM, 1) != 0 ||
-        sk2_socket_set_int(self->queue_out, ZMQ_SNDHWM, (int)queue_frames) != 0 ||
+        sk2_socket_set_int(self->queue_out, ZMQ_SNDHWM, (int)(2 * queue_frames * S_KINDS)) != 0 ||
         sk2_socket_set_int(self->queue_out, ZMQ_LINGER, 0) != 0 ||
         sk2_socket_set_int(self->queue_in, ZMQ_LINGER, 0) != 0)
         return SK2_ESYS;
@@ -490,6 +539,7 @@ int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsi
         sk2_device_stream_info(self->device, i, &self->infos[i]);
     atomic_init(&self->is_lost, false);
     atomic_init(&self->max_frame_bytes, (size_t)SK2_LIMIT_FRAME_BYTES);
+    atomic_init(&self->is_stopping, false);
     sk2_device_set_lost_handler(self->device, s_lost, self);
 
     self->options = sk2_codec_options_new();

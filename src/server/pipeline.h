@@ -1,10 +1,10 @@
 /* A device pipeline: capture -> bounded queue -> encode -> publish, for one device.
  *
- * The device's capture thread hands each frame to the pipeline's queue (an inproc socket with
- * a small high-water mark) and never waits: when the queue is full the frame is dropped and
- * counted. The pipeline's own actor thread encodes frames in order, with each codec someone
- * has subscribed to, and publishes them on the device's `depth` (version 1) and `streams`
- * endpoints. Private to libsk2. */
+ * The device's capture thread hands each frame someone subscribes to to the pipeline's queue
+ * (an inproc socket, bounded per stream) and never waits: when its stream's share of the queue
+ * is full the frame is dropped and counted. The pipeline's own actor thread encodes frames in
+ * order, with each codec someone has subscribed to, and publishes them on the device's `depth`
+ * (version 1) and `streams` endpoints. Private to libsk2. */
 #ifndef SK2_SERVER_PIPELINE_H
 #define SK2_SERVER_PIPELINE_H
 
@@ -18,8 +18,8 @@ typedef struct sk2_pipeline sk2_pipeline_t;
 
 /* Binds a PUB socket for the device on the address (OS-chosen port), starts the pipeline
  * thread and then the device. Takes ownership of *device_p (NULL afterwards, even on error);
- * the device must be open. Returns 0, SK2_EBIND, SK2_EDEVICE or SK2_ENOMEM. Call from the
- * server actor's thread. */
+ * the device must be open. Returns 0, SK2_EBIND, SK2_EDEVICE or SK2_ENOMEM. Starting a camera
+ * can take long: the server calls this from its life-cycle worker, never its control actor. */
 int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsigned queue_frames,
                      int jpeg_quality, sk2_pipeline_t **pipeline_p);
 
@@ -27,7 +27,8 @@ int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsi
  * published but counted as dropped, and logged once. Any thread. */
 void sk2_pipeline_set_max_frame_bytes(sk2_pipeline_t *self, size_t max_frame_bytes);
 
-/* Stops the device, drains the queue, closes the sockets and joins the thread; then, if
+/* Stops the device, drains the queue, closes the sockets and joins the thread (the life-cycle
+ * worker's job, like sk2_pipeline_new); then, if
  * final_stats is not NULL, adds the pipeline's final counters to it (every frame produced is
  * by then either published or dropped). */
 void sk2_pipeline_destroy(sk2_pipeline_t **pipeline_p, sk2_server_stats_t *final_stats);

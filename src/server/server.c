@@ -4,6 +4,11 @@
  *
  * The control loop answers every request with exactly one reply, promptly: it never waits on
  * a device or an encoder, and refuses anything malformed with an error naming the problem.
+ * Device work that can take long (open, start, stop, join, close, and trying lost devices
+ * again) runs on a life-cycle worker (src/server/lifecycle.c) that this actor owns: the actor
+ * sends it requests and reads its results in its poll loop, and keeps only the table of
+ * devices being served. While the front end waits for an add or a removal, the actor goes on
+ * answering clients and replies to the front end when the worker's result arrives.
  * Announcing over DNS-SD runs in its own actor (src/discovery/announcer.c), which this one
  * owns, tells the device count and reads state changes from without ever waiting on it. */
 #include <stdlib.h>
@@ -19,6 +24,7 @@
 #include "proto/msg.h"
 #include "proto/socket.h"
 #include "server/address.h"
+#include "server/lifecycle.h"
 #include "server/pipeline.h"
 #include "sk2/codec.h"
 #include "sk2/error.h"
@@ -27,10 +33,15 @@
 
 #define SK2_MAX_DEVICES          256
 #define SK2_DEFAULT_QUEUE_FRAMES 2
-/* How often the actor looks for lost devices while it serves any, and how often it tries to
- * open a lost one again. */
-#define S_WATCH_MS      200
-#define S_REPLUG_TRY_US 1000000
+/* How often the actor looks for lost devices while it serves any. */
+#define S_WATCH_MS 200
+
+/* What the front end is waiting for, if anything: it makes one call at a time. */
+typedef enum { S_WAIT_NONE, S_WAIT_ADD, S_WAIT_REMOVE } s_wait_t;
+
+/* Tags of RETIRE requests: whether the front end waits for the result. */
+#define S_TAG_QUIET 0
+#define S_TAG_FRONT 1
 
 struct sk2_server {
     zactor_t *actor;           /* owns everything below the pipe */
@@ -59,9 +70,9 @@ typedef struct {
     uint64_t bad_requests;                      /* of which with an error */
     bool is_announced;                          /* announce once bound */
     sk2_announcer_t *announcer;                 /* while announcing */
-    sk2_device_t *lost[SK2_MAX_DEVICES];        /* closed replacements of lost devices */
-    int64_t next_try_us[SK2_MAX_DEVICES];       /* per lost entry: when to try opening it */
-    size_t lost_count;                          /* entries used in lost */
+    zactor_t *worker;                           /* the life-cycle worker */
+    s_wait_t waiting;                           /* the front end's call in progress */
+    char waiting_id[SK2_DEVICE_ID_MAX + 1];     /* the id it removes, for S_WAIT_REMOVE */
 } s_actor_t;
 
 /* ---- The actor ------------------------------------------------------------------------ */
@@ -244,127 +255,205 @@ static int s_bind(s_actor_t *self, const char *address, int port)
     return bound;
 }
 
-static int s_add(s_actor_t *self, sk2_device_t *device)
+/* Tells the worker the settings for devices it opens from now on. */
+static void s_send_config(s_actor_t *self)
 {
-    if (!self->control) {
-        sk2_device_destroy(&device);
-        return SK2_ESTATE;
-    }
-    if (self->count == SK2_MAX_DEVICES) {
-        sk2_device_destroy(&device);
-        return SK2_ELIMIT;
-    }
-    if (!sk2_device_is_open(device)) {
-        int rc = sk2_device_open(device);
-        if (rc != 0) {
-            SK2_ERROR("server", "cannot open %s device: %s", sk2_device_backend(device),
-                      sk2_strerror(rc));
-            sk2_device_destroy(&device);
-            return SK2_EDEVICE;
-        }
-    }
+    zsock_send(self->worker, "sbii", "CONFIG", &self->address, sizeof self->address,
+               (int)self->queue_frames, self->jpeg_quality);
+}
+
+static ssize_t s_find(const s_actor_t *self, const char *id)
+{
     for (size_t i = 0; i < self->count; i++)
-        if (streq(sk2_pipeline_device_id(self->pipelines[i]), sk2_device_id(device))) {
-            sk2_device_destroy(&device);
-            return SK2_EEXIST;
-        }
-    for (size_t i = 0; i < self->lost_count; i++)
-        if (streq(sk2_device_id(self->lost[i]), sk2_device_id(device))) {
-            sk2_device_destroy(&device);
-            return SK2_EEXIST;
-        }
-    sk2_pipeline_t *pipeline = NULL;
-    int rc = sk2_pipeline_new(&device, &self->address, self->queue_frames, self->jpeg_quality,
-                              &pipeline);
-    if (rc != 0)
-        return rc;
-    sk2_pipeline_set_max_frame_bytes(pipeline, self->max_frame_bytes);
-    self->pipelines[self->count++] = pipeline;
+        if (streq(sk2_pipeline_device_id(self->pipelines[i]), id))
+            return (ssize_t)i;
+    return -1;
+}
+
+/* The device table changed: rebuild `me` and tell the announcer. */
+static void s_changed(s_actor_t *self)
+{
     s_rebuild_me(self);
     if (self->announcer)
         sk2_announcer_set_devices(self->announcer, (unsigned)self->count);
-    SK2_INFO("server", "device %s added, depth on %s", sk2_pipeline_device_id(pipeline),
-             sk2_pipeline_depth_endpoint(pipeline));
+}
+
+/* Hands a pipeline to the worker to stop and destroy (its final counters come back). */
+static void s_retire(s_actor_t *self, sk2_pipeline_t *pipeline, int tag, bool is_lost)
+{
+    zsock_send(self->worker, "spii", "RETIRE", pipeline, tag, is_lost ? 1 : 0);
+}
+
+/* Checks what can be checked here, then lets the worker open and start the device; the front
+ * end gets its answer when the worker's ADDED arrives. */
+static void s_add(s_actor_t *self, sk2_device_t *device)
+{
+    int verdict = 0;
+    if (!self->control)
+        verdict = SK2_ESTATE;
+    else if (self->count == SK2_MAX_DEVICES)
+        verdict = SK2_ELIMIT;
+    else if (s_find(self, sk2_device_id(device)) >= 0)
+        verdict = SK2_EEXIST;
+    self->waiting = S_WAIT_ADD;
+    zsock_send(self->worker, "spi", "ADD", device, verdict);
+}
+
+/* Takes a started pipeline into the table, or gives it back to the worker if it cannot be
+ * served after all (an add or a return raced with another of the same id, or the table
+ * filled up meanwhile). Returns 0, SK2_EEXIST or SK2_ELIMIT. */
+static int s_take(s_actor_t *self, sk2_pipeline_t *pipeline)
+{
+    int rc = s_find(self, sk2_pipeline_device_id(pipeline)) >= 0 ? SK2_EEXIST
+             : self->count == SK2_MAX_DEVICES                    ? SK2_ELIMIT
+                                                                 : 0;
+    if (rc != 0) {
+        s_retire(self, pipeline, S_TAG_QUIET, false);
+        return rc;
+    }
+    sk2_pipeline_set_max_frame_bytes(pipeline, self->max_frame_bytes);
+    self->pipelines[self->count++] = pipeline;
+    s_changed(self);
     return 0;
 }
 
-static void s_forget_lost(s_actor_t *self, size_t index)
+/* Takes the pipeline out of the table and hands it to the worker. */
+static void s_remove_at(s_actor_t *self, size_t index, int tag, bool is_lost)
 {
-    sk2_device_destroy(&self->lost[index]);
-    memmove(&self->lost[index], &self->lost[index + 1],
-            (self->lost_count - index - 1) * sizeof self->lost[0]);
-    memmove(&self->next_try_us[index], &self->next_try_us[index + 1],
-            (self->lost_count - index - 1) * sizeof self->next_try_us[0]);
-    self->lost_count--;
+    sk2_pipeline_t *pipeline = self->pipelines[index];
+    memmove(&self->pipelines[index], &self->pipelines[index + 1],
+            (self->count - index - 1) * sizeof self->pipelines[0]);
+    self->count--;
+    s_changed(self);
+    s_retire(self, pipeline, tag, is_lost);
 }
 
-static int s_remove(s_actor_t *self, const char *id)
+/* A served device goes now (the front end hears when the worker has stopped it); a lost one
+ * waiting to come back is the application's to give up on, too, and only the worker knows
+ * those. */
+static void s_remove(s_actor_t *self, const char *id)
 {
-    /* A lost device waiting to come back is the application's to give up on, too. */
-    for (size_t i = 0; i < self->lost_count; i++)
-        if (streq(sk2_device_id(self->lost[i]), id)) {
-            s_forget_lost(self, i);
-            SK2_INFO("server", "lost device %s removed", id);
-            return 0;
-        }
-    for (size_t i = 0; i < self->count; i++) {
-        if (!streq(sk2_pipeline_device_id(self->pipelines[i]), id))
-            continue;
-        sk2_pipeline_t *pipeline = self->pipelines[i];
-        memmove(&self->pipelines[i], &self->pipelines[i + 1],
-                (self->count - i - 1) * sizeof self->pipelines[0]);
-        self->count--;
-        s_rebuild_me(self);
-        if (self->announcer)
-            sk2_announcer_set_devices(self->announcer, (unsigned)self->count);
+    snprintf(self->waiting_id, sizeof self->waiting_id, "%s", id);
+    self->waiting = S_WAIT_REMOVE;
+    ssize_t index = s_find(self, id);
+    if (index >= 0) {
         SK2_INFO("server", "device %s removed", id);
-        sk2_pipeline_destroy(&pipeline, &self->retired);
-        return 0;
+        s_remove_at(self, (size_t)index, S_TAG_FRONT, false);
+    } else {
+        zsock_send(self->worker, "ss", "FORGET", id);
     }
-    return SK2_ENOTFOUND;
 }
 
-/* Turns lost devices into removals that clients see in `me`, and tries to open each lost one
- * again now and then: once it opens (the camera is back), it is added with its old id. */
+/* Turns lost devices into removals that clients see in `me`; the worker keeps a replacement of
+ * each and tries to open it now and then. */
 static void s_watch(s_actor_t *self)
 {
-    int64_t now = sk2_clock_mono_us();
     for (size_t i = self->count; i-- > 0;) {
         if (!sk2_pipeline_is_lost(self->pipelines[i]))
             continue;
-        sk2_device_t *replacement = sk2_pipeline_new_replacement(self->pipelines[i]);
-        char id[SK2_DEVICE_ID_MAX + 1];
-        snprintf(id, sizeof id, "%s", sk2_pipeline_device_id(self->pipelines[i]));
-        s_remove(self, id);
-        if (!replacement) {
-            SK2_ERROR("server", "device %s lost; out of memory to watch for its return", id);
-            continue;
-        }
-        SK2_WARN("server", "device %s lost: removed until it is back", id);
-        self->lost[self->lost_count] = replacement;
-        self->next_try_us[self->lost_count++] = now + S_REPLUG_TRY_US;
+        SK2_WARN("server", "device %s lost: removed until it is back",
+                 sk2_pipeline_device_id(self->pipelines[i]));
+        s_remove_at(self, i, S_TAG_QUIET, true);
     }
-    for (size_t i = 0; i < self->lost_count;) {
-        if (now < self->next_try_us[i]) {
-            i++;
-            continue;
+}
+
+static void s_reply(s_actor_t *self, int rc)
+{
+    self->waiting = S_WAIT_NONE;
+    zsock_send(self->pipe, "i", rc);
+}
+
+static void s_pointer(zmsg_t *msg, void **pointer)
+{
+    zframe_t *frame = zmsg_pop(msg);
+    *pointer = NULL;
+    if (frame && zframe_size(frame) == sizeof *pointer)
+        memcpy(pointer, zframe_data(frame), sizeof *pointer);
+    zframe_destroy(&frame);
+}
+
+static int s_int(zmsg_t *msg)
+{
+    char *text = zmsg_popstr(msg);
+    int value = text ? atoi(text) : SK2_EINVAL;
+    zstr_free(&text);
+    return value;
+}
+
+/* Handles one result from the worker. Returns false once it has said STOPPED. While shutting
+ * down (is_stopping), pipelines it hands over are destroyed here: nobody waits for replies any
+ * more, so blocking is fine. */
+static bool s_result(s_actor_t *self, bool is_stopping)
+{
+    zmsg_t *msg = zmsg_recv(self->worker);
+    if (!msg)
+        return false;
+    char *what = zmsg_popstr(msg);
+    bool keep_going = what && !streq(what, "STOPPED");
+    if (what && (streq(what, "ADDED") || streq(what, "BACK"))) {
+        bool is_added = streq(what, "ADDED");
+        int rc = is_added ? s_int(msg) : 0;
+        void *pointer = NULL;
+        s_pointer(msg, &pointer);
+        sk2_pipeline_t *pipeline = pointer;
+        if (is_stopping) {
+            sk2_pipeline_destroy(&pipeline, NULL);
+        } else {
+            if (rc == 0 && pipeline) {
+                char id[SK2_DEVICE_ID_MAX + 1];
+                snprintf(id, sizeof id, "%s", sk2_pipeline_device_id(pipeline));
+                rc = s_take(self, pipeline);
+                if (rc == 0 && is_added)
+                    SK2_INFO("server", "device %s added, depth on %s", id,
+                             sk2_pipeline_depth_endpoint(self->pipelines[self->count - 1]));
+                else if (rc == 0)
+                    SK2_INFO("server", "device %s is back", id);
+                else if (!is_added)
+                    SK2_ERROR("server", "device %s is back but cannot be served: %s", id,
+                              sk2_strerror(rc));
+            } else if (rc == 0) {
+                rc = SK2_ESYS;
+            }
+            if (is_added && self->waiting == S_WAIT_ADD)
+                s_reply(self, rc);
         }
-        if (sk2_device_open(self->lost[i]) != 0) {
-            self->next_try_us[i] = now + S_REPLUG_TRY_US;
-            i++;
-            continue;
+    } else if (what && streq(what, "RETIRED")) {
+        int tag = s_int(msg);
+        zframe_t *frame = zmsg_pop(msg);
+        if (frame && zframe_size(frame) == sizeof(sk2_server_stats_t)) {
+            sk2_server_stats_t stats;
+            memcpy(&stats, zframe_data(frame), sizeof stats);
+            self->retired.frames_produced += stats.frames_produced;
+            self->retired.frames_encoded += stats.frames_encoded;
+            self->retired.frames_published += stats.frames_published;
+            self->retired.frames_idle += stats.frames_idle;
+            self->retired.frames_dropped += stats.frames_dropped;
+            self->retired.encodings += stats.encodings;
+            self->retired.bytes_raw += stats.bytes_raw;
+            self->retired.bytes_published += stats.bytes_published;
+            self->retired.encode_time_us += stats.encode_time_us;
         }
-        sk2_device_t *device = self->lost[i];
-        self->lost[i] = NULL;
-        s_forget_lost(self, i);
-        char id[SK2_DEVICE_ID_MAX + 1];
-        snprintf(id, sizeof id, "%s", sk2_device_id(device));
-        int rc = s_add(self, device);
-        if (rc == 0)
-            SK2_INFO("server", "device %s is back", id);
-        else
-            SK2_ERROR("server", "device %s is back but cannot be served: %s", id, sk2_strerror(rc));
+        zframe_destroy(&frame);
+        if (tag == S_TAG_FRONT && self->waiting == S_WAIT_REMOVE && !is_stopping)
+            s_reply(self, 0);
+    } else if (what && streq(what, "FORGOT")) {
+        int rc = s_int(msg);
+        if (self->waiting == S_WAIT_REMOVE && !is_stopping) {
+            /* A lost device that came back just before the request is in the table now. */
+            ssize_t index = rc == 0 ? -1 : s_find(self, self->waiting_id);
+            if (index >= 0) {
+                SK2_INFO("server", "device %s removed", self->waiting_id);
+                s_remove_at(self, (size_t)index, S_TAG_FRONT, false);
+            } else {
+                s_reply(self, rc);
+            }
+        }
+    } else if (keep_going) {
+        SK2_ERROR("server", "internal: unknown life-cycle result %s", what);
     }
+    zstr_free(&what);
+    zmsg_destroy(&msg);
+    return keep_going;
 }
 
 static void s_stats(s_actor_t *self, sk2_server_stats_t *stats)
@@ -391,6 +480,8 @@ static bool s_command(s_actor_t *self)
         char *address = zmsg_popstr(msg);
         char *port = zmsg_popstr(msg);
         int rc = s_bind(self, address, port ? atoi(port) : 0);
+        if (rc >= 0)
+            s_send_config(self);
         zsock_send(self->pipe, "is", rc, rc >= 0 ? self->endpoint : "");
         zstr_free(&address);
         zstr_free(&port);
@@ -402,19 +493,27 @@ static bool s_command(s_actor_t *self)
         if (device)
             sk2_handoff_acquire(device);
         zframe_destroy(&frame);
-        zsock_send(self->pipe, "i", device ? s_add(self, device) : SK2_EINVAL);
+        if (device)
+            s_add(self, device); /* answered when the worker is done */
+        else
+            zsock_send(self->pipe, "i", SK2_EINVAL);
     } else if (streq(command, "REMOVE")) {
         char *id = zmsg_popstr(msg);
-        zsock_send(self->pipe, "i", id ? s_remove(self, id) : SK2_EINVAL);
+        if (id)
+            s_remove(self, id); /* likewise */
+        else
+            zsock_send(self->pipe, "i", SK2_EINVAL);
         zstr_free(&id);
     } else if (streq(command, "QUEUE")) {
         char *frames = zmsg_popstr(msg);
         self->queue_frames = frames ? (unsigned)atoi(frames) : self->queue_frames;
+        s_send_config(self);
         zsock_send(self->pipe, "i", 0);
         zstr_free(&frames);
     } else if (streq(command, "QUALITY")) {
         char *quality = zmsg_popstr(msg);
         self->jpeg_quality = quality ? atoi(quality) : self->jpeg_quality;
+        s_send_config(self);
         zsock_send(self->pipe, "i", 0);
         zstr_free(&quality);
     } else if (streq(command, "LIMIT")) {
@@ -457,14 +556,17 @@ static void s_actor(zsock_t *pipe, void *arg)
                       .jpeg_quality = SK2_CODEC_DEFAULT_QUALITY,
                       .max_frame_bytes = SK2_LIMIT_FRAME_BYTES};
     sk2_runtime_block_signals();
-    self.poller = zpoller_new(pipe, NULL);
+    self.worker = zactor_new(sk2_lifecycle_actor, NULL);
+    self.poller = self.worker ? zpoller_new(pipe, self.worker, NULL) : NULL;
     zsock_signal(pipe, 0);
     while (self.poller) {
-        zsock_t *which =
-            zpoller_wait(self.poller, self.count > 0 || self.lost_count > 0 ? S_WATCH_MS : -1);
+        zsock_t *which = zpoller_wait(self.poller, self.count > 0 ? S_WATCH_MS : -1);
         if (which == pipe) {
+            /* The front end makes one call at a time, so nothing arrives while it waits. */
             if (!s_command(&self))
                 break;
+        } else if (which && which == (void *)self.worker) {
+            s_result(&self, false);
         } else if (which && which == self.control) {
             zmsg_t *request = zmsg_recv(self.control);
             if (request)
@@ -480,10 +582,14 @@ static void s_actor(zsock_t *pipe, void *arg)
     }
     /* Goodbye first, so browsers stop offering a server that is about to go. */
     sk2_announcer_destroy(&self.announcer);
+    /* Let the worker finish what it is doing; pipelines it still hands over go with the rest.
+     * (zactor_destroy alone would discard those results unread.) */
+    if (self.worker && zstr_send(self.worker, "STOP") == 0)
+        while (s_result(&self, true))
+            ;
+    zactor_destroy(&self.worker);
     while (self.count > 0)
         sk2_pipeline_destroy(&self.pipelines[--self.count], NULL);
-    while (self.lost_count > 0)
-        sk2_device_destroy(&self.lost[--self.lost_count]);
     json_decref(self.me);
     zpoller_destroy(&self.poller);
     zsock_destroy(&self.control);
