@@ -16,6 +16,7 @@
 #include "server/address.h"
 #include "server/lifecycle.h"
 #include "server/pipeline.h"
+#include "proto/socket.h"
 #include "sk2/codec.h"
 #include "sk2/error.h"
 #include "sk2/server.h"
@@ -85,6 +86,8 @@ static void s_add(s_worker_t *self, sk2_device_t *device, int verdict)
     if (rc == 0)
         rc = s_serve(self, &device, &pipeline);
     sk2_device_destroy(&device); /* NULL already if the pipeline took it */
+    if (pipeline)
+        sk2_handoff_release(pipeline);
     zsock_send(self->pipe, "sip", "ADDED", rc, pipeline);
 }
 
@@ -136,10 +139,12 @@ static void s_watch(s_worker_t *self)
         snprintf(id, sizeof id, "%s", sk2_device_id(device));
         sk2_pipeline_t *pipeline = NULL;
         int rc = s_serve(self, &device, &pipeline);
-        if (rc == 0)
+        if (rc == 0) {
+            sk2_handoff_release(pipeline);
             zsock_send(self->pipe, "sp", "BACK", pipeline);
-        else
+        } else {
             SK2_ERROR("server", "device %s is back but cannot be served: %s", id, sk2_strerror(rc));
+        }
     }
 }
 
@@ -173,6 +178,8 @@ static bool s_request(s_worker_t *self)
         char *text = zmsg_popstr(msg);
         if (frame && zframe_size(frame) == sizeof device && text) {
             memcpy(&device, zframe_data(frame), sizeof device);
+            if (device)
+                sk2_handoff_acquire(device);
             verdict = atoi(text);
         }
         zframe_destroy(&frame);
@@ -185,6 +192,8 @@ static bool s_request(s_worker_t *self)
         char *is_lost = zmsg_popstr(msg);
         if (frame && zframe_size(frame) == sizeof pipeline)
             memcpy(&pipeline, zframe_data(frame), sizeof pipeline);
+        if (pipeline)
+            sk2_handoff_acquire(pipeline);
         s_retire(self, pipeline, tag ? atoi(tag) : 0, is_lost && streq(is_lost, "1"));
         zframe_destroy(&frame);
         zstr_free(&tag);

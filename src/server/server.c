@@ -281,6 +281,7 @@ static void s_changed(s_actor_t *self)
 /* Hands a pipeline to the worker to stop and destroy (its final counters come back). */
 static void s_retire(s_actor_t *self, sk2_pipeline_t *pipeline, int tag, bool is_lost)
 {
+    sk2_handoff_release(pipeline);
     zsock_send(self->worker, "spii", "RETIRE", pipeline, tag, is_lost ? 1 : 0);
 }
 
@@ -296,6 +297,8 @@ static void s_add(s_actor_t *self, sk2_device_t *device)
     else if (s_find(self, sk2_device_id(device)) >= 0)
         verdict = SK2_EEXIST;
     self->waiting = S_WAIT_ADD;
+    if (device)
+        sk2_handoff_release(device);
     zsock_send(self->worker, "spi", "ADD", device, verdict);
 }
 
@@ -395,6 +398,8 @@ static bool s_result(s_actor_t *self, bool is_stopping)
         int rc = is_added ? s_int(msg) : 0;
         void *pointer = NULL;
         s_pointer(msg, &pointer);
+        if (pointer)
+            sk2_handoff_acquire(pointer);
         sk2_pipeline_t *pipeline = pointer;
         if (is_stopping) {
             sk2_pipeline_destroy(&pipeline, NULL);
