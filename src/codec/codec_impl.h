@@ -55,7 +55,7 @@ struct sk2_codec {
 /* Every codec, one per file in src/codec/, in registry order (sk2_codec_at numbering, which
  * tools may print, so append rather than insert). XX(id) names the codec's table
  * `sk2_codec_<id>`; adding a codec is one line here. */
-#define SK2_CODEC_LIST(XX) XX(depth12) XX(raw) XX(rvl) XX(sk2d) XX(jpeg)
+#define SK2_CODEC_LIST(XX) XX(depth12) XX(raw) XX(rvl) XX(sk2d) XX(jpeg) XX(png)
 
 #define SK2_CODEC_DECLARE(id) extern const struct sk2_codec sk2_codec_##id;
 SK2_CODEC_LIST(SK2_CODEC_DECLARE)
