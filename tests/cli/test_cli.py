@@ -184,7 +184,7 @@ def main():
               all(d["id"] in r.stdout for d in me.get("devices", [])), r.stdout)
         check("info lists each device's serial, streams endpoint, codecs and intrinsics",
               r.stdout.count("serial   mock-") == 2 and r.stdout.count("streams  tcp://") == 2 and
-              r.stdout.count("depth  512x424 depth_mm16 30 fps, codecs raw,rvl,sk2d") == 2 and
+              r.stdout.count("depth  512x424 depth_mm16 30 fps, codecs raw,rvl,sk2d,png") == 2 and
               r.stdout.count("color  1920x1080 rgb24") == 2 and "fx 365.46" in r.stdout,
               r.stdout)
         r = run("stream", endpoint.replace("tcp://", ""), "--frames", "40", "--check-mock",
