@@ -230,6 +230,7 @@ static const bench_codec_t s_codecs[] = {
     {"raw", "", s_sk2_encode, s_sk2_decode, "raw"},
     {"rvl", "", s_sk2_encode, s_sk2_decode, "rvl"},
     {"sk2d", "", s_sk2_encode, s_sk2_decode, "sk2d"},
+    {"png", "sk2's png: Paeth, zlib RLE", s_sk2_encode, s_sk2_decode, "png"},
     {"lz4", "LZ4_compress_default", s_lz4_encode, s_lz4_decode, NULL},
     {"zstd-1", "", s_zstd_encode, s_zstd_decode, &s_levels[0]},
     {"zstd-3", "", s_zstd_encode, s_zstd_decode, &s_levels[1]},

@@ -1,5 +1,5 @@
-/* Codecs beyond depth12: raw, rvl, sk2d and jpeg, on awkward, hostile, hand-derived and real
- * frames, and the encoder options.
+/* Codecs beyond depth12: raw, rvl, sk2d, jpeg and png, on awkward, hostile, hand-derived and
+ * real frames, and the encoder options.
  *
  * Usage in short: pick a lossless codec for depth, size a buffer with its bound, encode,
  * decode into a frame of the same shape:
@@ -19,11 +19,14 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <png.h>
+#include <zlib.h>
 
 #include "sk2/sk2.h"
 #include "testutil.h"
 
-static const char *const s_lossless[] = {SK2_CODEC_RAW, SK2_CODEC_RVL, SK2_CODEC_SK2D};
+static const char *const s_lossless[] = {SK2_CODEC_RAW, SK2_CODEC_RVL, SK2_CODEC_SK2D,
+                                         SK2_CODEC_PNG};
 #define S_LOSSLESS_COUNT (sizeof s_lossless / sizeof s_lossless[0])
 
 static const sk2_codec_t *s_codec(const char *name)
@@ -90,7 +93,7 @@ static void s_round_trip_all(const sk2_frame_t *frame)
 static void test_registry_lists_every_codec_with_its_formats(void **state)
 {
     (void)state;
-    const char *names[] = {"depth12", "raw", "rvl", "sk2d", "jpeg"};
+    const char *names[] = {"depth12", "raw", "rvl", "sk2d", "jpeg", "png"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         assert_ptr_equal(sk2_codec_at(i), s_codec(names[i]));
     for (size_t i = 0; i < S_LOSSLESS_COUNT; i++) {
@@ -112,6 +115,8 @@ static void test_registry_lists_every_codec_with_its_formats(void **state)
     assert_true(sk2_codec_supports(jpeg, SK2_PIXEL_BGRA32));
     assert_false(sk2_codec_supports(jpeg, SK2_PIXEL_DEPTH_MM16));
     assert_false(sk2_codec_supports(jpeg, SK2_PIXEL_GRAY16));
+    assert_true(sk2_codec_supports(s_codec("png"), SK2_PIXEL_RGB24));
+    assert_true(sk2_codec_supports(s_codec("png"), SK2_PIXEL_BGRA32));
     assert_false(sk2_codec_has_quality(NULL));
 }
 
@@ -216,9 +221,11 @@ static void test_real_frames_round_trip(void **state)
         size_t raw = s_assert_round_trip(s_codec("raw"), frame);
         size_t rvl = s_assert_round_trip(s_codec("rvl"), frame);
         size_t sk2d = s_assert_round_trip(s_codec("sk2d"), frame);
+        size_t png = s_assert_round_trip(s_codec("png"), frame);
         assert_int_equal(raw, 320 * 288 * 2);
         assert_true(rvl < raw * 2 / 5);
         assert_true(sk2d < rvl * 2 / 3);
+        assert_true(png < raw / 2);
         sk2_frame_destroy(&frame);
     }
 }
@@ -419,8 +426,8 @@ static void test_damaged_encodings_are_refused_or_harmless(void **state)
     assert_int_equal(
         testutil_read_png16(testutil_data_path("depth/azure_kinect/frame_004.png"), &frame), 0);
     sk2_frame_t *back = testutil_depth_frame(320, 288);
-    const char *names[] = {"raw", "rvl", "sk2d"};
-    for (size_t c = 0; c < 3; c++) {
+    const char *names[] = {"raw", "rvl", "sk2d", "png"};
+    for (size_t c = 0; c < 4; c++) {
         const sk2_codec_t *codec = s_codec(names[c]);
         size_t len;
         uint8_t *buf = s_encode(codec, frame, &len);
@@ -575,6 +582,378 @@ static void test_jpeg_refuses_garbage(void **state)
     sk2_frame_destroy(&frame);
 }
 
+/* ---- png ---------------------------------------------------------------------------------- */
+
+static const uint8_t s_png_signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+
+static uint32_t s_get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void s_put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* Writes a PNG chunk (length, type, data, CRC) at out; returns its size, 12 + len. */
+static size_t s_png_chunk(uint8_t *out, const char *type, const uint8_t *data, uint32_t len)
+{
+    s_put_be32(out, len);
+    memcpy(out + 4, type, 4);
+    if (len)
+        memcpy(out + 8, data, len);
+    s_put_be32(out + 8 + len, (uint32_t)crc32(0, out + 4, 4 + len));
+    return 12 + (size_t)len;
+}
+
+/* Sets a frame's bytes from a xorshift sequence: every byte value, no structure. */
+static void s_fill_bytes(sk2_frame_t *frame, uint32_t seed)
+{
+    uint32_t x = seed;
+    for (size_t i = 0; i < sk2_frame_size(frame); i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        sk2_frame_data(frame)[i] = (uint8_t)(x >> 7);
+    }
+}
+
+/* A colour frame made of a real depth frame: its high byte, low byte and middle bits as red,
+ * green and blue (alpha, for bgra32, from the coordinates), so that PNG's filters meet camera
+ * noise, edges and holes, not a synthetic pattern. */
+static sk2_frame_t *s_real_colour_frame(sk2_pixel_format_t format, int index)
+{
+    char name[64];
+    snprintf(name, sizeof name, "depth/azure_kinect/frame_%03d.png", index);
+    sk2_frame_t *depth = NULL;
+    assert_int_equal(testutil_read_png16(testutil_data_path(name), &depth), 0);
+    uint32_t width = sk2_frame_width(depth), height = sk2_frame_height(depth);
+    sk2_frame_t *frame = sk2_frame_new(SK2_STREAM_COLOR, format, width, height);
+    assert_non_null(frame);
+    size_t bpp = sk2_pixel_format_bytes(format);
+    const uint16_t *d = sk2_frame_data16(depth);
+    uint8_t *p = sk2_frame_data(frame);
+    for (uint32_t y = 0; y < height; y++)
+        for (uint32_t x = 0; x < width; x++, d++, p += bpp) {
+            p[0] = (uint8_t)(*d >> 8);
+            p[1] = (uint8_t)*d;
+            p[2] = (uint8_t)(*d >> 4);
+            if (bpp == 4)
+                p[3] = (uint8_t)(x ^ y);
+        }
+    sk2_frame_destroy(&depth);
+    return frame;
+}
+
+/* The encoding is a plain PNG: signature, then IHDR with the frame's geometry, bit depth and
+ * colour type, not interlaced. */
+static void s_assert_png_header(const uint8_t *buf, size_t len, const sk2_frame_t *frame)
+{
+    assert_true(len > 33);
+    assert_memory_equal(buf, s_png_signature, 8);
+    assert_memory_equal(buf + 12, "IHDR", 4);
+    assert_int_equal(s_get_be32(buf + 16), sk2_frame_width(frame));
+    assert_int_equal(s_get_be32(buf + 20), sk2_frame_height(frame));
+    sk2_pixel_format_t format = sk2_frame_format(frame);
+    assert_int_equal(buf[24], sk2_pixel_format_bytes(format) == 2 ? 16 : 8);
+    assert_int_equal(buf[25], format == SK2_PIXEL_RGB24    ? PNG_COLOR_TYPE_RGB
+                              : format == SK2_PIXEL_BGRA32 ? PNG_COLOR_TYPE_RGB_ALPHA
+                                                           : PNG_COLOR_TYPE_GRAY);
+    assert_int_equal(buf[28], 0);
+}
+
+static void test_png_round_trips_colour_bit_exact(void **state)
+{
+    (void)state;
+    const sk2_codec_t *png = s_codec("png");
+    assert_true(sk2_codec_is_lossless(png));
+    assert_false(sk2_codec_has_quality(png));
+    const sk2_pixel_format_t formats[] = {SK2_PIXEL_RGB24, SK2_PIXEL_BGRA32};
+    const uint32_t shapes[][2] = {{1, 1}, {3, 1}, {1, 3}, {2, 7}, {17, 19}, {511, 2}, {96, 64}};
+    for (size_t f = 0; f < 2; f++) {
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+            sk2_frame_t *frame =
+                sk2_frame_new(SK2_STREAM_COLOR, formats[f], shapes[i][0], shapes[i][1]);
+            assert_non_null(frame);
+            memset(sk2_frame_data(frame), 0, sk2_frame_size(frame));
+            s_assert_round_trip(png, frame);
+            memset(sk2_frame_data(frame), 0xff, sk2_frame_size(frame));
+            s_assert_round_trip(png, frame);
+            s_fill_card(frame);
+            s_assert_round_trip(png, frame);
+            /* Noise cannot shrink: the encoding must still fit the bound (s_encode checks). */
+            s_fill_bytes(frame, (uint32_t)(i + 1));
+            s_assert_round_trip(png, frame);
+            sk2_frame_destroy(&frame);
+        }
+        for (int r = 0; r < 6; r++) {
+            sk2_frame_t *frame = s_real_colour_frame(formats[f], r);
+            size_t len;
+            uint8_t *buf = s_encode(png, frame, &len);
+            s_assert_png_header(buf, len, frame);
+            assert_true(len < sk2_frame_size(frame) / 2);
+            assert_int_equal(s_assert_round_trip(png, frame), len);
+            /* One byte short of the encoding is too small; exactly its size is enough. */
+            size_t out = 99;
+            assert_int_equal(sk2_codec_encode(png, frame, buf, len - 1, &out), SK2_ENOSPC);
+            assert_int_equal(out, 0);
+            assert_int_equal(sk2_codec_encode(png, frame, buf, len, &out), 0);
+            assert_int_equal(out, len);
+            free(buf);
+            sk2_frame_destroy(&frame);
+        }
+    }
+}
+
+/* Inflates and unfilters the one row of a one-row encoding whose IDAT follows IHDR: row_len
+ * bytes of samples with `bpp` bytes per pixel. */
+static void s_unfilter_row(const uint8_t *buf, size_t bpp, uint8_t *row, size_t row_len)
+{
+    assert_memory_equal(buf + 37, "IDAT", 4);
+    uint8_t filtered[1 + 16];
+    assert_true(row_len < sizeof filtered);
+    uLongf inflated = (uLongf)(row_len + 1);
+    assert_int_equal(uncompress(filtered, &inflated, buf + 41, s_get_be32(buf + 33)), Z_OK);
+    assert_int_equal(inflated, row_len + 1);
+    /* With no row above, Paeth and Sub both predict from the left neighbour only. */
+    uint8_t filter = filtered[0];
+    assert_true(filter == PNG_FILTER_VALUE_NONE || filter == PNG_FILTER_VALUE_SUB ||
+                filter == PNG_FILTER_VALUE_PAETH);
+    for (size_t i = 0; i < row_len; i++)
+        row[i] = (uint8_t)(filtered[1 + i] +
+                           (filter != PNG_FILTER_VALUE_NONE && i >= bpp ? row[i - bpp] : 0));
+}
+
+/* The samples are as PNG says, whatever the host: 16-bit ones big-endian, colour in R, G, B
+ * (A) order. Checked on the inflated bytes, below libpng's decoder. */
+static void test_png_stores_samples_as_png_says(void **state)
+{
+    (void)state;
+    sk2_frame_t *depth = testutil_depth_frame(2, 1);
+    sk2_frame_data16(depth)[0] = 0x1234;
+    sk2_frame_data16(depth)[1] = 0xfffe;
+    size_t len;
+    uint8_t *buf = s_encode(s_codec("png"), depth, &len);
+    s_assert_png_header(buf, len, depth);
+    uint8_t row[4];
+    s_unfilter_row(buf, 2, row, sizeof row);
+    const uint8_t big_endian[4] = {0x12, 0x34, 0xff, 0xfe};
+    assert_memory_equal(row, big_endian, 4);
+    free(buf);
+    sk2_frame_destroy(&depth);
+    sk2_frame_t *bgra = sk2_frame_new(SK2_STREAM_COLOR, SK2_PIXEL_BGRA32, 2, 1);
+    const uint8_t pixels[8] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88}; /* B G R A */
+    memcpy(sk2_frame_data(bgra), pixels, 8);
+    buf = s_encode(s_codec("png"), bgra, &len);
+    s_assert_png_header(buf, len, bgra);
+    uint8_t rgba[8];
+    s_unfilter_row(buf, 4, rgba, sizeof rgba);
+    const uint8_t expected[8] = {0x33, 0x22, 0x11, 0x44, 0x77, 0x66, 0x55, 0x88};
+    assert_memory_equal(rgba, expected, 8);
+    free(buf);
+    sk2_frame_destroy(&bgra);
+}
+
+/* PNG files written by another encoder (the test frames') decode as they are. */
+static void test_png_decodes_files_other_encoders_wrote(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 6; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "depth/azure_kinect/frame_%03d.png", i);
+        sk2_frame_t *expected = NULL;
+        assert_int_equal(testutil_read_png16(testutil_data_path(name), &expected), 0);
+        size_t size;
+        uint8_t *file = testutil_read_file(testutil_data_path(name), &size);
+        assert_non_null(file);
+        sk2_frame_t *depth = testutil_depth_frame(320, 288);
+        sk2_frame_t *ir = sk2_frame_new(SK2_STREAM_IR, SK2_PIXEL_GRAY16, 320, 288);
+        assert_int_equal(s_decode_exact(s_codec("png"), file, size, depth), 0);
+        assert_int_equal(s_decode_exact(s_codec("png"), file, size, ir), 0);
+        assert_memory_equal(sk2_frame_cdata(depth), sk2_frame_cdata(expected),
+                            sk2_frame_size(expected));
+        assert_memory_equal(sk2_frame_cdata(ir), sk2_frame_cdata(expected),
+                            sk2_frame_size(expected));
+        sk2_frame_destroy(&ir);
+        sk2_frame_destroy(&depth);
+        sk2_frame_destroy(&expected);
+        free(file);
+    }
+}
+
+/* An interlaced (Adam7) PNG, written here with libpng's own writer, decodes to its pixels. */
+static void test_png_decodes_interlaced_images(void **state)
+{
+    (void)state;
+    sk2_frame_t *frame = sk2_frame_new(SK2_STREAM_COLOR, SK2_PIXEL_RGB24, 33, 17);
+    assert_non_null(frame);
+    s_fill_bytes(frame, 5);
+    char *bytes = NULL;
+    size_t size = 0;
+    FILE *memory = open_memstream(&bytes, &size);
+    assert_non_null(memory);
+    png_structp writer = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(writer);
+    assert_non_null(info);
+    if (setjmp(png_jmpbuf(writer)))
+        fail_msg("libpng could not write the interlaced image");
+    png_init_io(writer, memory);
+    png_set_IHDR(writer, info, 33, 17, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_ADAM7,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(writer, info);
+    int passes = png_set_interlace_handling(writer);
+    for (int pass = 0; pass < passes; pass++)
+        for (uint32_t y = 0; y < 17; y++)
+            png_write_row(writer, sk2_frame_cdata(frame) + (size_t)y * 33 * 3);
+    png_write_end(writer, NULL);
+    png_destroy_write_struct(&writer, &info);
+    assert_int_equal(fclose(memory), 0);
+    assert_int_equal((uint8_t)bytes[28], PNG_INTERLACE_ADAM7);
+    sk2_frame_t *back = sk2_frame_new(SK2_STREAM_COLOR, SK2_PIXEL_RGB24, 33, 17);
+    assert_int_equal(s_decode_exact(s_codec("png"), (const uint8_t *)bytes, size, back), 0);
+    assert_memory_equal(sk2_frame_cdata(back), sk2_frame_cdata(frame), sk2_frame_size(frame));
+    free(bytes);
+    sk2_frame_destroy(&back);
+    sk2_frame_destroy(&frame);
+}
+
+/* The frame a decoder fills says what the image must be: another geometry, bit depth or
+ * colour type is corrupt, never converted. */
+static void test_png_refuses_images_that_are_not_the_frame(void **state)
+{
+    (void)state;
+    const sk2_codec_t *png = s_codec("png");
+    sk2_frame_t *rgb = sk2_frame_new(SK2_STREAM_COLOR, SK2_PIXEL_RGB24, 96, 64);
+    s_fill_card(rgb);
+    size_t len;
+    uint8_t *buf = s_encode(png, rgb, &len);
+    const struct {
+        sk2_stream_kind_t kind;
+        sk2_pixel_format_t format;
+        uint32_t width, height;
+    } others[] = {
+        {SK2_STREAM_COLOR, SK2_PIXEL_RGB24, 95, 64},
+        {SK2_STREAM_COLOR, SK2_PIXEL_RGB24, 97, 64},
+        {SK2_STREAM_COLOR, SK2_PIXEL_RGB24, 96, 63},
+        {SK2_STREAM_COLOR, SK2_PIXEL_RGB24, 64, 96},
+        {SK2_STREAM_COLOR, SK2_PIXEL_BGRA32, 96, 64},
+        {SK2_STREAM_DEPTH, SK2_PIXEL_DEPTH_MM16, 96, 64},
+        {SK2_STREAM_IR, SK2_PIXEL_GRAY16, 96, 64},
+        {SK2_STREAM_DEPTH, SK2_PIXEL_DEPTH_MM16, 144, 64},
+    };
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        sk2_frame_t *other =
+            sk2_frame_new(others[i].kind, others[i].format, others[i].width, others[i].height);
+        assert_non_null(other);
+        assert_int_equal(s_decode_exact(png, buf, len, other), SK2_ECORRUPT);
+        sk2_frame_destroy(&other);
+    }
+    free(buf);
+    /* Depth into colour of the same geometry. */
+    sk2_frame_t *depth = testutil_depth_frame(96, 64);
+    testutil_fill_noise(depth, 8, 0x0fff);
+    buf = s_encode(png, depth, &len);
+    assert_int_equal(s_decode_exact(png, buf, len, rgb), SK2_ECORRUPT);
+    free(buf);
+    sk2_frame_destroy(&depth);
+    sk2_frame_destroy(&rgb);
+}
+
+/* A copy of buf with `chunk` put in at byte `at`; the caller frees it. */
+static uint8_t *s_insert(const uint8_t *buf, size_t len, size_t at, const uint8_t *chunk,
+                         size_t chunk_len)
+{
+    uint8_t *out = malloc(len + chunk_len);
+    assert_non_null(out);
+    memcpy(out, buf, at);
+    memcpy(out + at, chunk, chunk_len);
+    memcpy(out + at + chunk_len, buf + at, len - at);
+    return out;
+}
+
+static void test_png_refuses_damaged_and_altered_streams(void **state)
+{
+    (void)state;
+    const sk2_codec_t *png = s_codec("png");
+    sk2_frame_t *frame = sk2_frame_new(SK2_STREAM_COLOR, SK2_PIXEL_RGB24, 24, 8);
+    sk2_frame_t *back = sk2_frame_new(SK2_STREAM_COLOR, SK2_PIXEL_RGB24, 24, 8);
+    s_fill_card(frame);
+    size_t len;
+    uint8_t *buf = s_encode(png, frame, &len);
+    /* Every truncation, and every byte with a bit flipped: the signature, the chunks' CRCs
+     * and the IEND at the end leave no damage unseen. */
+    for (size_t cut = 0; cut < len; cut++)
+        assert_int_equal(s_decode_exact(png, buf, cut, back), SK2_ECORRUPT);
+    for (size_t at = 0; at < len; at++)
+        for (int bit = 0; bit < 8; bit += 5) {
+            buf[at] ^= (uint8_t)(1u << bit);
+            if (s_decode_exact(png, buf, len, back) != SK2_ECORRUPT)
+                fail_msg("byte %zu with bit %d flipped was accepted", at, bit);
+            buf[at] ^= (uint8_t)(1u << bit);
+        }
+    assert_int_equal(s_decode_exact(png, buf, len, back), 0);
+    /* Anything after IEND. */
+    uint8_t *longer = malloc(len + 12);
+    memcpy(longer, buf, len);
+    longer[len] = 0;
+    assert_int_equal(s_decode_exact(png, longer, len + 1, back), SK2_ECORRUPT);
+    memcpy(longer + len, buf + len - 12, 12);
+    assert_int_equal(s_decode_exact(png, longer, len + 12, back), SK2_ECORRUPT);
+    free(longer);
+    /* IHDR changed, with a CRC that matches: wider (beyond the limits set from the frame),
+     * narrower, taller, 16-bit, RGBA, grayscale, palette. */
+    const struct {
+        size_t at;
+        uint8_t value;
+    } patches[] = {{19, 25}, {19, 23}, {23, 9}, {24, 16}, {25, 6}, {25, 0}, {25, 3}};
+    for (size_t i = 0; i < sizeof patches / sizeof patches[0]; i++) {
+        uint8_t *altered = malloc(len);
+        memcpy(altered, buf, len);
+        altered[patches[i].at] = patches[i].value;
+        s_put_be32(altered + 29, (uint32_t)crc32(0, altered + 12, 17));
+        if (s_decode_exact(png, altered, len, back) != SK2_ECORRUPT)
+            fail_msg("IHDR byte %zu set to %u was accepted", patches[i].at, patches[i].value);
+        free(altered);
+    }
+    /* An unknown ancillary chunk after IHDR is skipped; one with a bad CRC, one larger than
+     * the decoder's chunk limit, or an unknown critical chunk is refused. */
+    enum { S_BIG = 70000 };
+    uint8_t *data = calloc(1, S_BIG);
+    uint8_t *chunk = malloc(12 + S_BIG);
+    size_t chunk_len = s_png_chunk(chunk, "skTs", data, 100);
+    uint8_t *altered = s_insert(buf, len, 33, chunk, chunk_len);
+    memset(sk2_frame_data(back), 0, sk2_frame_size(back));
+    assert_int_equal(s_decode_exact(png, altered, len + chunk_len, back), 0);
+    assert_memory_equal(sk2_frame_cdata(back), sk2_frame_cdata(frame), sk2_frame_size(frame));
+    altered[33 + chunk_len - 1] ^= 1;
+    assert_int_equal(s_decode_exact(png, altered, len + chunk_len, back), SK2_ECORRUPT);
+    free(altered);
+    chunk_len = s_png_chunk(chunk, "SKTS", data, 100);
+    altered = s_insert(buf, len, 33, chunk, chunk_len);
+    assert_int_equal(s_decode_exact(png, altered, len + chunk_len, back), SK2_ECORRUPT);
+    free(altered);
+    chunk_len = s_png_chunk(chunk, "skTs", data, S_BIG);
+    altered = s_insert(buf, len, 33, chunk, chunk_len);
+    assert_int_equal(s_decode_exact(png, altered, len + chunk_len, back), SK2_ECORRUPT);
+    free(altered);
+    free(chunk);
+    free(data);
+    /* Not a PNG at all. */
+    assert_int_equal(s_decode_exact(png, buf, 0, back), SK2_ECORRUPT);
+    assert_int_equal(s_decode_exact(png, s_png_signature, 8, back), SK2_ECORRUPT);
+    uint8_t jpeg[4096];
+    size_t jpeg_len;
+    assert_int_equal(sk2_codec_encode(s_codec("jpeg"), frame, jpeg, sizeof jpeg, &jpeg_len), 0);
+    assert_int_equal(s_decode_exact(png, jpeg, jpeg_len, back), SK2_ECORRUPT);
+    free(buf);
+    sk2_frame_destroy(&back);
+    sk2_frame_destroy(&frame);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -597,6 +976,12 @@ int main(void)
         cmocka_unit_test(test_raw_carries_colour_and_checks_its_length),
         cmocka_unit_test(test_jpeg_codes_colour_with_a_quality),
         cmocka_unit_test(test_jpeg_refuses_garbage),
+        cmocka_unit_test(test_png_round_trips_colour_bit_exact),
+        cmocka_unit_test(test_png_stores_samples_as_png_says),
+        cmocka_unit_test(test_png_decodes_files_other_encoders_wrote),
+        cmocka_unit_test(test_png_decodes_interlaced_images),
+        cmocka_unit_test(test_png_refuses_images_that_are_not_the_frame),
+        cmocka_unit_test(test_png_refuses_damaged_and_altered_streams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

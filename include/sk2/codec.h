@@ -32,6 +32,8 @@ typedef struct sk2_codec_options sk2_codec_options_t;
 #define SK2_CODEC_SK2D "sk2d"
 /* JPEG through libjpeg-turbo: lossy colour (rgb24, bgra32), quality 1..100. */
 #define SK2_CODEC_JPEG "jpeg"
+/* PNG through libpng: lossless colour (rgb24, bgra32) and 16-bit depth/IR, any reader opens it. */
+#define SK2_CODEC_PNG "png"
 
 /* The quality a codec with has_quality uses when none is set. */
 #define SK2_CODEC_DEFAULT_QUALITY 90

@@ -86,6 +86,12 @@ SK2_EXPORT int sk2_recording_writer_add_encoded(sk2_recording_writer_t *self, si
  * the frame's sequence and timestamps. Same returns, plus the encoder's. */
 SK2_EXPORT int sk2_recording_writer_add_frame(sk2_recording_writer_t *self, size_t device_index,
                                               const sk2_frame_t *frame, const sk2_codec_t *codec);
+/* add_frame with encoder options (a JPEG quality); NULL options means the defaults. Same
+ * returns. */
+SK2_EXPORT int sk2_recording_writer_add_frame_opts(sk2_recording_writer_t *self,
+                                                   size_t device_index, const sk2_frame_t *frame,
+                                                   const sk2_codec_t *codec,
+                                                   const sk2_codec_options_t *options);
 
 /* Writes the index, flushes the file to disk and closes it. Returns 0, SK2_ESTATE (not open),
  * SK2_ESYS (the index could not be written: the frames are still readable by scanning). */

@@ -55,7 +55,7 @@ struct sk2_codec {
 /* Every codec, one per file in src/codec/, in registry order (sk2_codec_at numbering, which
  * tools may print, so append rather than insert). XX(id) names the codec's table
  * `sk2_codec_<id>`; adding a codec is one line here. */
-#define SK2_CODEC_LIST(XX) XX(depth12) XX(raw) XX(rvl) XX(sk2d) XX(jpeg)
+#define SK2_CODEC_LIST(XX) XX(depth12) XX(raw) XX(rvl) XX(sk2d) XX(jpeg) XX(png)
 
 /* Little-endian 32-bit words, as depth12 and rvl lay out their counts and words. */
 static inline void sk2_codec_put_le32(uint8_t *dst, uint32_t value)

@@ -14,7 +14,7 @@ static const struct {
     const char *name;
     uint8_t id;
 } s_wire_ids[] = {
-    {"depth12", 1}, {"raw", 2}, {"rvl", 3}, {"sk2d", 4}, {"jpeg", 5},
+    {"depth12", 1}, {"raw", 2}, {"rvl", 3}, {"sk2d", 4}, {"jpeg", 5}, {"png", 6},
 };
 
 #define S_WIRE_IDS (sizeof s_wire_ids / sizeof s_wire_ids[0])

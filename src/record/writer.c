@@ -291,6 +291,13 @@ int sk2_recording_writer_add_encoded(sk2_recording_writer_t *self, size_t device
 int sk2_recording_writer_add_frame(sk2_recording_writer_t *self, size_t device_index,
                                    const sk2_frame_t *frame, const sk2_codec_t *codec)
 {
+    return sk2_recording_writer_add_frame_opts(self, device_index, frame, codec, NULL);
+}
+
+int sk2_recording_writer_add_frame_opts(sk2_recording_writer_t *self, size_t device_index,
+                                        const sk2_frame_t *frame, const sk2_codec_t *codec,
+                                        const sk2_codec_options_t *options)
+{
     if (!self || !frame || !codec)
         return SK2_EINVAL;
     size_t bound = sk2_codec_encode_bound(codec, sk2_frame_format(frame), sk2_frame_width(frame),
@@ -306,7 +313,8 @@ int sk2_recording_writer_add_frame(sk2_recording_writer_t *self, size_t device_i
         self->scratch_cap = bound;
     }
     size_t length = 0;
-    int rc = sk2_codec_encode(codec, frame, self->scratch, self->scratch_cap, &length);
+    int rc =
+        sk2_codec_encode_opts(codec, frame, options, self->scratch, self->scratch_cap, &length);
     if (rc != 0)
         return s_fail(self, rc, "cannot encode with %s: %s", sk2_codec_name(codec),
                       sk2_strerror(rc));

@@ -150,7 +150,7 @@ def main():
         ("bad browse timeout", ["info", "somewhere", "--browse-timeout", "0"]),
         ("stream with bad frames", ["stream", "127.0.0.1:5", "--frames", "0"]),
         ("stream of an unknown kind", ["stream", "127.0.0.1:5", "--stream", "sound"]),
-        ("stream in an unknown codec", ["stream", "127.0.0.1:5", "--stream", "depth:png"]),
+        ("stream in an unknown codec", ["stream", "127.0.0.1:5", "--stream", "depth:zip"]),
         ("stream in the v1 codec", ["stream", "127.0.0.1:5", "--stream", "depth:depth12"]),
         ("colour size odd", ["serve", "--color-size", "641x480"]),
         ("colour size too big", ["serve", "--color-size", "3840x2160"]),
@@ -223,7 +223,7 @@ def main():
               all(d["id"] in r.stdout for d in me.get("devices", [])), r.stdout)
         check("info lists each device's serial, streams endpoint, codecs and intrinsics",
               r.stdout.count("serial   mock-") == 2 and r.stdout.count("streams  tcp://") == 2 and
-              r.stdout.count("depth  512x424 depth_mm16 30 fps, codecs raw,rvl,sk2d") == 2 and
+              r.stdout.count("depth  512x424 depth_mm16 30 fps, codecs raw,rvl,sk2d,png") == 2 and
               r.stdout.count("color  1920x1080 rgb24") == 2 and "fx 365.46" in r.stdout,
               r.stdout)
         r = run("stream", endpoint.replace("tcp://", ""), "--frames", "40", "--check-mock",
@@ -251,6 +251,15 @@ def main():
         check("stream --stream: sk2d compresses the mock depth better than rvl",
               streams.get(("depth", "sk2d"), {}).get("ratio", 0) >
               streams.get(("depth", "rvl"), {}).get("ratio", 1), summary)
+        # png is offered for colour and encoded only for whoever asks; the client decodes it.
+        r = run("stream", endpoint, "--device", one, "--stream", "color:png", "--frames", "3",
+                "--json", "--no-status")
+        summary = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else {}
+        got = [(s["kind"], s["codec"], s["frames"]) for s in summary.get("streams", [])]
+        check("stream --stream color:png receives and decodes lossless colour",
+              len(got) == 1 and got[0][:2] == ("color", "png") and got[0][2] >= 3 and
+              summary.get("raw_bytes", 0) > summary.get("wire_bytes", 0) > 0,
+              r.stdout + r.stderr)
         r = run("stream", endpoint, "--stream", "color:rvl", "--frames", "1", "--no-status")
         check("stream exits 1 when no device offers the asked codec", r.returncode == 1 and
               "only in" in r.stderr and "nothing to receive" in r.stderr, r.stderr)

@@ -97,14 +97,14 @@ def main():
 
     r = run("codecs")
     check("codecs lists every codec", r.returncode == 0 and all(
-        n in r.stdout for n in ("depth12", "raw", "rvl", "sk2d", "jpeg")), r.stdout)
+        n in r.stdout for n in ("depth12", "raw", "rvl", "sk2d", "jpeg", "png")), r.stdout)
     r = run("codecs", "--json")
     listed = {c["name"]: c for c in json.loads(r.stdout)} if r.returncode == 0 else {}
     check("codecs --json says which are lossless", listed.get("sk2d", {}).get("lossless") is True
           and listed.get("jpeg", {}).get("lossless") is False
           and "rgb24" in listed.get("jpeg", {}).get("formats", ""), r.stdout)
 
-    for codec in ("raw", "rvl", "sk2d"):
+    for codec in ("raw", "rvl", "sk2d", "png"):
         exact = True
         for i, frame in enumerate(frames):
             out = os.path.join(tmp, f"{codec}_{i}.sk2f")
@@ -132,6 +132,20 @@ def main():
     r2 = run("decode", os.path.join(tmp, "card.raw"), os.path.join(tmp, "card_raw.png"))
     check("raw round-trips an RGB PNG", r.returncode == 0 and r2.returncode == 0 and
           read_png(os.path.join(tmp, "card_raw.png"))[4] == read_png(rgb)[4], r.stderr + r2.stderr)
+    # png: exact, and its payload (after the SK2F header) is itself a PNG of the card.
+    card_png = os.path.join(tmp, "card.png.sk2f")
+    r = run("encode", "--codec", "png", rgb, card_png)
+    r2 = run("decode", card_png, os.path.join(tmp, "card_png.png"))
+    payload = os.path.join(tmp, "card_payload.png")
+    if r.returncode == 0:
+        with open(card_png, "rb") as f:
+            data = f.read()
+        with open(payload, "wb") as f:
+            f.write(data[19 + data[6]:])
+    check("png round-trips an RGB PNG, and its payload is a PNG of the same pixels",
+          r.returncode == 0 and r2.returncode == 0 and
+          read_png(os.path.join(tmp, "card_png.png"))[4] == read_png(rgb)[4] and
+          read_png(payload) == read_png(rgb), r.stderr + r2.stderr)
     sizes = []
     for q in ("10", "95"):
         out = os.path.join(tmp, f"card_{q}.jpg.sk2f")

@@ -21,6 +21,8 @@ import tempfile
 import time
 import zlib
 
+from test_codecs_cli import read_png
+
 SK2 = sys.argv[1] if len(sys.argv) > 1 else "sk2"
 os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/nonexistent/sk2-record-test-bus"
 results = []
@@ -354,6 +356,66 @@ def main():
     r = run("inspect", imported)
     check("and the imported colour decodes", r.returncode == 0 and "0 damaged" in r.stdout,
           r.stdout + r.stderr)
+
+    # --color-codec png keeps every colour pixel. All frames: exported again, the colour PNGs
+    # are the very files of the folder (sk2's exporter writes the same bytes for the same
+    # pixels, and PNG files with the same bytes have the same pixels), while those of the JPEG
+    # import differ. One frame also directly: the stored payload and the folder's PNG, both
+    # decoded here by test_codecs_cli's own PNG reader (zlib, not libpng).
+    imported_png = path("imported-png.sk2r")
+    r = run("import", tum_col, imported_png, "--color-codec", "png")
+    _, frames_png, _ = read_recording(imported_png) if r.returncode == 0 else ({}, [], 0)
+    colour_png = by_kind(frames_png).get("color", [])
+    stored_png = sum(len(f["payload"]) for f in colour_png)
+    check("import --color-codec png stores colour as PNG (codec 6), far under its raw size",
+          r.returncode == 0 and len(colour_png) == len(colour) and
+          all(f["payload"][:8] == b"\x89PNG\r\n\x1a\n" and f["codec"] == 6
+              for f in colour_png) and stored_png * 5 < raw_bytes,
+          f"rc={r.returncode} {len(colour_png)} frames, {stored_png} of {raw_bytes} {r.stderr}")
+    again_png, again_jpeg = path("tum-again-png"), path("tum-again-jpeg")
+    r1, r2 = run("export", imported_png, again_png), run("export", imported, again_jpeg)
+
+    def rgb_files(folder):
+        names = sorted(os.listdir(os.path.join(folder, "rgb")))
+        return {n: open(os.path.join(folder, "rgb", n), "rb").read() for n in names}
+    source = rgb_files(tum_col) if os.path.isdir(tum_col) else {}
+    check("and every colour frame comes back bit for bit (the JPEG import's do not)",
+          r1.returncode == 0 and r2.returncode == 0 and len(source) == len(colour) and
+          rgb_files(again_png) == source and rgb_files(again_jpeg) != source,
+          r1.stderr + r2.stderr)
+    if colour_png and source:
+        middle = colour_png[len(colour_png) // 2]
+        name = "%d.%06d.png" % divmod(middle["capture"], 1000000)
+        payload_file = path("payload.png")
+        open(payload_file, "wb").write(middle["payload"])
+        decoded = read_png(payload_file)
+        expected = read_png(os.path.join(tum_col, "rgb", name))
+        check("and a stored PNG decodes, without libpng, to the folder's pixels",
+              decoded[:4] == (middle["width"], middle["height"], 8, 2) and
+              decoded == expected, f"{decoded[:4]} vs {expected[:4]}")
+    else:
+        check("and a stored PNG decodes, without libpng, to the folder's pixels", False,
+              "no colour frames")
+    smaller = path("imported-q30.sk2r")
+    r = run("import", tum_col, smaller, "--color-quality", "30")
+    _, frames_q30, _ = read_recording(smaller) if r.returncode == 0 else ({}, [], 0)
+    stored_q30 = sum(len(f["payload"]) for f in by_kind(frames_q30).get("color", []))
+    check("import --color-quality 30 stores smaller JPEGs than the default 90",
+          r.returncode == 0 and 0 < stored_q30 < stored, f"{stored_q30} vs {stored} {r.stderr}")
+    for name, extra, words in [
+            ("--color-quality with png", ["--color-codec", "png", "--color-quality", "50"],
+             "png is lossless and has no quality"),
+            ("--color-quality with raw", ["--color-codec", "raw", "--color-quality", "50"],
+             "raw is lossless and has no quality"),
+            ("--color-quality 0", ["--color-quality", "0"], "takes 1..100, not '0'"),
+            ("--color-quality 101", ["--color-quality", "101"], "takes 1..100, not '101'"),
+            ("--color-quality x", ["--color-quality", "x"], "takes 1..100, not 'x'"),
+            ("a depth codec for colour", ["--color-codec", "rvl"], "rvl cannot store colour")]:
+        refused = path("refused.sk2r")
+        r = run("import", tum_col, refused, *extra)
+        check(f"import with {name} is a usage error that writes nothing",
+              r.returncode == 2 and words in r.stderr and not os.path.exists(refused) and
+              not glob.glob(refused + ".partial-*"), f"rc={r.returncode} {r.stderr}")
 
     # Ctrl-C during export or import leaves no half-written output, and an existing file as
     # it was. The signal is sent once the temporary output holds some frames (process state,
