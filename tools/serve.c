@@ -701,6 +701,8 @@ static void s_run(sk2_server_t *server, const serve_options_t *opts, cli_status_
         if (next_us <= now_us)
             next_us = now_us + interval_us;
     }
+    /* A replay that ended just before the stop is still said, not lost to the loop's timing. */
+    s_note_replay_ends(status);
 }
 
 static void s_print_summary(sk2_server_t *server, int64_t elapsed_us)
