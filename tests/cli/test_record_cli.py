@@ -311,7 +311,9 @@ def main():
     # 7. Never destroy a user's file.
     mine = path("mine.sk2r")
     open(mine, "wb").write(b"my precious recording")
-    server, endpoint = start_server("--mock", "1")
+    # 640x480 colour: a sanitizer build on a busy machine encodes 1080p JPEG too slowly for the
+    # colour recording below to be sure of frames.
+    server, endpoint = start_server("--mock", "1", "--color-size", "640x480")
     r = run("record", endpoint, "-o", mine, "--frames", "5", "--no-status")
     check("record -o EXISTING without --force is refused and the file is unchanged",
           r.returncode == 2 and "--force" in r.stderr and
@@ -326,7 +328,8 @@ def main():
     check("a kind asked for with --codec that recorded nothing fails the run",
           r.returncode == 1 and "no depth frames were recorded" in r.stderr, r.stderr)
     col = path("colour.sk2r")
-    r = run("record", endpoint, "-o", col, "--seconds", "2", "--no-status")
+    r = run("record", endpoint, "-o", col, "--seconds", "4", "--streams", "depth,ir,color",
+            "--no-status")
     check("record of depth, IR and colour exits 0", r.returncode == 0, r.stderr)
     r = run("record", endpoint, "-o", mine, "--frames", "5", "--no-status", "--force")
     stop_server(server)

@@ -255,8 +255,9 @@ async function main() {
     // A device added on the server appears on the page.
     child.kill('SIGUSR1');
     const appeared = await waitFor(page, () => document.querySelectorAll('#devices .tile').length === 2,
-      null, 60000);
-    check(appeared, 'a device added on the server (SIGUSR1) appears as a second tile');
+      null, 120000);
+    const tiles = await page.evaluate(() => document.querySelectorAll('#devices .tile').length);
+    check(appeared, `a device added on the server (SIGUSR1) appears as a second tile (${tiles} tiles)`);
     if (appeared) {
       const ok = await waitFor(page, () => {
         const e = document.querySelectorAll('#devices .tile .view.depth .frames')[1];
@@ -310,6 +311,12 @@ async function tumPage() {
       return e && Number(e.dataset.frames) > 2;
     }, null, 60000);
     check(ok, 'the TUM replay\'s depth tile receives frames');
+    // The legend is filled once the page has the stream's unit and a frame's range: wait for
+    // it rather than race it.
+    await waitFor(page, () => {
+      const l = document.querySelector('#devices .tile .legend .max');
+      return l && l.textContent.trim() !== '';
+    }, null, 60000);
     const legend = await page.evaluate(() => {
       const l = document.querySelector('#devices .tile .legend');
       return { min: l.querySelector('.min').textContent, max: l.querySelector('.max').textContent };
