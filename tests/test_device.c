@@ -757,9 +757,8 @@ static void test_a_slow_sink_keeps_frames_on_the_grid(void **state)
     assert_int_equal(sk2_device_start(dev, s_sink, c), 0);
     assert_true(s_wait_seen(c, 26, 30000));
     assert_int_equal(sk2_device_stop(dev), 0);
-    for (size_t i = 1; i < 26; i++)
-        assert_true(c->device_timestamp_us[i] - c->device_timestamp_us[i - 1] > 0);
-    assert_true(s_mean_interval_ms(c, 26) >= 19.9);
+    for (size_t i = 0; i < 26; i++)
+        assert_true(c->device_timestamp_us[i] >= (int64_t)i * 20000);
     sk2_device_destroy(&dev);
     s_collector_destroy(&c);
 }
