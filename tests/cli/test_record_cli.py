@@ -133,10 +133,11 @@ def main():
         check(f"usage error exits 2: {name}", r.returncode == 2 and r.stderr.strip(),
               f"rc={r.returncode} {r.stderr!r}")
 
-    # 1. Record a mock server for 2 s.
+    # 1. Record 40 frames of a mock server at 10 fps (a rate that a sanitizer build on a busy
+    # machine replays and re-encodes without dropping frames, which section 2 needs).
     a = path("a.sk2r")
-    server, endpoint = start_server("--mock", "1")
-    r = run("record", endpoint, "-o", a, "--seconds", "2", "--streams", "depth,ir",
+    server, endpoint = start_server("--mock", "1", "--fps", "10")
+    r = run("record", endpoint, "-o", a, "--frames", "40", "--streams", "depth,ir",
             "--status-interval", "0.5")
     stop_server(server)
     check("record of a mock server exits 0", r.returncode == 0, r.stderr)
@@ -145,9 +146,9 @@ def main():
     devices_a, frames_a, has_index = read_recording(a)
     kinds_a = by_kind(frames_a)
     check("the recording is closed with an index", has_index)
-    check("about 2 s of depth and IR were recorded",
-          40 <= len(kinds_a.get("depth", [])) <= 80 and 40 <= len(kinds_a.get("ir", [])) <= 80,
-          {k: len(v) for k, v in kinds_a.items()})
+    check("40 frames of depth and IR were recorded",
+          len(frames_a) == 40 and len(kinds_a.get("depth", [])) >= 15 and
+          len(kinds_a.get("ir", [])) >= 15, {k: len(v) for k, v in kinds_a.items()})
     check("the device description has intrinsics and a serial",
           devices_a and devices_a[0]["serial"].startswith("mock-") and
           "intrinsics" in devices_a[0]["streams"][0], devices_a)
@@ -195,9 +196,10 @@ def main():
     gaps_b = [g["capture"] - f["capture"] for f, g in zip(by_kind(frames_b)["depth"],
                                                           by_kind(frames_b)["depth"][1:])]
     check("--rate 0.5 doubles the recorded spacing",
-          gaps_b and 50000 < sorted(gaps_b)[len(gaps_b) // 2] < 1000000, gaps_b[:10])
+          gaps_b and 150000 < sorted(gaps_b)[len(gaps_b) // 2] < 2000000, gaps_b[:10])
 
-    # By default a replay runs in real time: the recorded ~33 ms between frames.
+    # By default a replay runs in real time: the recorded ~100 ms between frames (as fast as
+    # possible would give next to nothing; a busy machine only adds).
     c = path("c.sk2r")
     server, endpoint = start_server("--replay", a)
     r = run("record", endpoint, "-o", c, "--seconds", "1.5", "--streams", "depth",
@@ -207,7 +209,7 @@ def main():
     depth_c = by_kind(frames_c).get("depth", [])
     gaps_c = [g["capture"] - f["capture"] for f, g in zip(depth_c, depth_c[1:])]
     check("the replay keeps the recorded spacing (real time)",
-          r.returncode == 0 and gaps_c and 25000 < sorted(gaps_c)[len(gaps_c) // 2] < 1000000,
+          r.returncode == 0 and gaps_c and 75000 < sorted(gaps_c)[len(gaps_c) // 2] < 1000000,
           gaps_c[:10])
 
     # 3. A recorder killed with SIGKILL leaves a readable file.
@@ -481,7 +483,7 @@ def main():
     st = status(endpoint)
     check("sk2 replay status says the replay waits, with its frames and duration",
           st.get("state") == "waiting" and st.get("played") == 0 and
-          st.get("frames") == len(frames_a) and 1.5 < st.get("duration", 0) < 3, st)
+          st.get("frames") == len(frames_a) and 1.5 < st.get("duration", 0) < 10, st)
     r = run("replay", endpoint, "pause")
     check("sk2 replay pause answers paused", r.returncode == 0 and ": paused at " in r.stdout,
           r.stdout + r.stderr)
@@ -492,7 +494,7 @@ def main():
     r = run("replay", endpoint, "seek", "1.0")
     st = wait_status(endpoint, lambda st: st.get("position", 0) >= 1.0)
     check("seek moves the paused replay to the first frame at or after 1 s",
-          r.returncode == 0 and st.get("state") == "paused" and 1.0 <= st["position"] < 1.2, st)
+          r.returncode == 0 and st.get("state") == "paused" and 1.0 <= st["position"] < 1.5, st)
     expected = next(f for f in depth_a if f["capture"] - origin >= 1000000)
     span = depth_a[-1]["seq"] - depth_a[0]["seq"] + 1
     proc = subprocess.Popen([SK2, "record", endpoint, "-o", path("seek.sk2r"), "--frames", "5",
