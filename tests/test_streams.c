@@ -261,6 +261,29 @@ static void test_subscriptions_are_checked_against_what_the_server_offers(void *
     sk2_server_destroy(&server);
 }
 
+/* A device as fast as it renders keeps the encoder busy all the time: a subscriber who comes
+ * then must still be counted and get its stream (the pipeline once served only its frame queue
+ * while that was ready, so a new subscription waited forever). */
+static void test_a_subscription_is_taken_while_the_encoder_is_busy(void **state)
+{
+    (void)state;
+    sk2_server_t *server = s_server(0);
+    sk2_client_t *first = s_client(server);
+    assert_int_equal(sk2_client_subscribe(first, "cam", SK2_STREAM_IR, "sk2d"), 0);
+    sk2_event_t *event = testutil_wait_event(first, SK2_EVENT_FRAME, NULL, 30000, NULL);
+    assert_non_null(event);
+    sk2_event_destroy(&event);
+    sk2_client_t *second = s_client(server);
+    assert_int_equal(sk2_client_subscribe(second, "cam", SK2_STREAM_DEPTH, "sk2d"), 0);
+    event = testutil_wait_event(second, SK2_EVENT_FRAME, NULL, 30000, NULL);
+    assert_non_null(event);
+    assert_int_equal(sk2_frame_kind(sk2_event_frame(event)), SK2_STREAM_DEPTH);
+    sk2_event_destroy(&event);
+    sk2_client_destroy(&second);
+    sk2_client_destroy(&first);
+    sk2_server_destroy(&server);
+}
+
 static void test_a_slow_client_sees_gaps_and_slows_nobody(void **state)
 {
     (void)state;
@@ -668,6 +691,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_client_gets_what_it_asked_for_and_nothing_else_is_encoded),
         cmocka_unit_test(test_subscriptions_are_checked_against_what_the_server_offers),
+        cmocka_unit_test(test_a_subscription_is_taken_while_the_encoder_is_busy),
         cmocka_unit_test(test_a_slow_client_sees_gaps_and_slows_nobody),
         cmocka_unit_test(test_every_subscribed_stream_gets_every_frame_of_a_capture),
         cmocka_unit_test(test_stats_count_every_subscriber_of_a_topic),

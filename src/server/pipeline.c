@@ -415,6 +415,11 @@ static void s_actor(zsock_t *pipe, void *arg)
                 s_process(self, frame, &scratch);
                 sk2_frame_destroy(&frame);
             }
+            /* While the encoder is behind, the queue is always ready and zpoller answers the
+             * first ready socket in its list: take subscriptions after every frame, or a new
+             * subscriber would never be counted (and its stream never encoded). */
+            s_subscriptions(self, self->v1);
+            s_subscriptions(self, self->streams);
         } else if (which == self->v1 || which == self->streams) {
             s_subscriptions(self, which);
         } else if (which == pipe) {
