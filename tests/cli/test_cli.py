@@ -13,57 +13,17 @@ import sys
 import tempfile
 import time
 
-SK2 = sys.argv[1] if len(sys.argv) > 1 else "sk2"
-# No mDNS here, whatever runs on this machine: the system bus address points nowhere, so
-# announcing and browsing fail at once (the real thing is tested in a private namespace by
-# tests/discovery/).
-os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/nonexistent/sk2-cli-test-bus"
+import cliutil as cu
+
+SK2, TMP = cu.setup("cli")
 EXAMPLE = sys.argv[2] if len(sys.argv) > 2 else None  # examples/print_depth
-results = []
 
 
 def run(*args, timeout=20):
-    return subprocess.run([SK2, *args], capture_output=True, text=True, timeout=timeout)
+    return cu.run(*args, timeout=timeout)
 
 
-def check(name, condition, detail=""):
-    results.append(bool(condition))
-    print(("PASS " if condition else "FAIL ") + name + ("" if condition else f": {detail}"))
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(*extra):
-    tmp = tempfile.mkdtemp(prefix="sk2-cli-")
-    endpoint_file = os.path.join(tmp, "endpoint")
-    proc = subprocess.Popen([SK2, "serve", "--bind", "127.0.0.1", "--endpoint-file",
-                             endpoint_file, "--no-status", "--no-announce", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and proc.poll() is None:
-        if os.path.exists(endpoint_file):
-            with open(endpoint_file) as f:
-                return proc, f.read().strip(), endpoint_file
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    raise RuntimeError("sk2 serve did not write its endpoint file within 10 s")
-
-
-def stop_server(proc, sig=signal.SIGINT):
-    proc.send_signal(sig)
-    try:
-        out, err = proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        return None, "", "did not stop within 10 s"
-    return proc.returncode, out, err
+check, free_port, start_server, stop_server = cu.check, cu.free_port, cu.start_server, cu.stop
 
 
 def start_and_stop_quietly():
@@ -315,9 +275,7 @@ def main():
         stream.wait()
         check("stream exits 3 when the server dies mid-stream", False, "hung")
 
-    passed = sum(results)
-    print(f"{passed} passed, {len(results) - passed} failed")
-    return 0 if passed == len(results) else 1
+    return cu.summary()
 
 
 if __name__ == "__main__":

@@ -13,23 +13,13 @@ import glob
 import json
 import os
 import struct
-import subprocess
 import sys
-import tempfile
 import zlib
 
-SK2 = sys.argv[1] if len(sys.argv) > 1 else "sk2"
+import cliutil as cu
+
 DATA = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "..", "data")
-results = []
-
-
-def run(*args):
-    return subprocess.run([SK2, *args], capture_output=True, text=True, timeout=60)
-
-
-def check(name, condition, detail=""):
-    results.append(bool(condition))
-    print(("PASS " if condition else "FAIL ") + name + ("" if condition else f": {detail}"))
+check, run = cu.check, cu.run
 
 
 def png_chunk(kind, body):
@@ -91,7 +81,7 @@ def read_png(path):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="sk2-codecs-")
+    _, tmp = cu.setup("codecs")
     frames = sorted(glob.glob(os.path.join(DATA, "depth", "azure_kinect", "*.png")))
     check("the real frames are there", len(frames) == 6, frames)
 
@@ -235,9 +225,7 @@ def main():
         r = run(verb, "--help")
         check(f"{verb} --help exits 0", r.returncode == 0 and verb in r.stdout, r.stdout)
 
-    passed = sum(results)
-    print(f"{passed} passed, {len(results) - passed} failed")
-    return 0 if passed == len(results) else 1
+    return cu.summary()
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -30,24 +29,17 @@ import zlib
 import lz4.block
 import zmq
 
-SK2 = sys.argv[1] if len(sys.argv) > 1 else "sk2"
-os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/nonexistent/sk2-limits-test-bus"
-TMP = tempfile.mkdtemp(prefix="sk2-limits-")
+import cliutil as cu
+
+SK2, TMP = cu.setup("limits")
 RSS_BOUND_KB = 200 * 1024  # generous: a forged header used to cost 535 MB to 1.06 GB
 # Under AddressSanitizer (make asan) freed memory sits in a quarantine of 256 MB by default,
 # which a replay churning frames fills: keep it small so that the bound measures the program.
 os.environ["ASAN_OPTIONS"] = ":".join(
     filter(None, [os.environ.get("ASAN_OPTIONS", ""), "quarantine_size_mb=16"]))
-results = []
 
 
-def check(name, condition, detail=""):
-    results.append(bool(condition))
-    print(("PASS " if condition else "FAIL ") + name + ("" if condition else f": {detail}"))
-
-
-def path(name):
-    return os.path.join(TMP, name)
+check, path = cu.check, cu.path
 
 
 def peak_rss_kb(pid):
@@ -105,27 +97,13 @@ def tum_folder(name, width, height, frames):
 
 
 def start_server(*extra):
-    endpoint_file = path(f"endpoint-{time.monotonic_ns()}")
-    proc = subprocess.Popen([SK2, "serve", "--bind", "127.0.0.1", "--endpoint-file",
-                             endpoint_file, "--no-status", "--no-announce", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and proc.poll() is None:
-        if os.path.exists(endpoint_file):
-            with open(endpoint_file) as f:
-                return proc, f.read().strip()
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"sk2 serve {extra} did not start: {proc.communicate()[1]}")
+    proc, endpoint, _ = cu.start_server(*extra)
+    return proc, endpoint
 
 
 def stop(proc):
-    proc.send_signal(signal.SIGINT)
-    try:
-        return proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.communicate()
+    _, out, err = cu.stop(proc)
+    return out, err
 
 
 # ---- A hostile server ----
@@ -451,9 +429,7 @@ def main():
           err[-500:])
 
     shutil.rmtree(TMP, ignore_errors=True)
-    passed = sum(results)
-    print(f"{passed} passed, {len(results) - passed} failed")
-    return 0 if passed == len(results) else 1
+    return cu.summary()
 
 
 if __name__ == "__main__":

@@ -17,30 +17,21 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import zlib
 
+import cliutil as cu
 from test_codecs_cli import read_png
 
-SK2 = sys.argv[1] if len(sys.argv) > 1 else "sk2"
-os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/nonexistent/sk2-record-test-bus"
-results = []
-TMP = tempfile.mkdtemp(prefix="sk2-record-")
+SK2, TMP = cu.setup("record")
 KINDS = {1: "depth", 2: "color", 3: "ir", 4: "body"}
 
 
-def check(name, condition, detail=""):
-    results.append(bool(condition))
-    print(("PASS " if condition else "FAIL ") + name + ("" if condition else f": {detail}"))
+check, path = cu.check, cu.path
 
 
 def run(*args, timeout=60):
-    return subprocess.run([SK2, *args], capture_output=True, text=True, timeout=timeout)
-
-
-def path(name):
-    return os.path.join(TMP, name)
+    return cu.run(*args, timeout=timeout)
 
 
 # ---- An independent reader of the format (docs/recording.md) ----
@@ -89,28 +80,13 @@ def read_recording(file_name):
 # ---- Servers ----
 
 def start_server(*extra):
-    endpoint_file = path(f"endpoint-{time.monotonic_ns()}")
-    proc = subprocess.Popen([SK2, "serve", "--bind", "127.0.0.1", "--endpoint-file",
-                             endpoint_file, "--no-status", "--no-announce", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and proc.poll() is None:
-        if os.path.exists(endpoint_file):
-            with open(endpoint_file) as f:
-                return proc, f.read().strip()
-        time.sleep(0.05)
-    proc.kill()
-    out, err = proc.communicate()
-    raise RuntimeError(f"sk2 serve {extra} did not start: {err}")
+    proc, endpoint, _ = cu.start_server(*extra)
+    return proc, endpoint
 
 
 def stop_server(proc):
-    proc.send_signal(signal.SIGINT)
-    try:
-        return proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.communicate()
+    _, out, err = cu.stop(proc)
+    return out, err
 
 
 def by_kind(frames):
@@ -539,9 +515,7 @@ def main():
           f"reached the end after {len(frames_a)} frames" in out, out + err)
 
     shutil.rmtree(TMP, ignore_errors=True)
-    passed = sum(results)
-    print(f"{passed} passed, {len(results) - passed} failed")
-    return 0 if passed == len(results) else 1
+    return cu.summary()
 
 
 if __name__ == "__main__":
