@@ -37,6 +37,7 @@ typedef struct {
     long color_height;
     long jpeg_quality;         /* 0 = the library's default */
     size_t max_frame_bytes;    /* the frame budget of the server and of replays */
+    long max_streams;          /* cap on encoded streams, -1 = the library's default */
     long queue;                /* frames queued per encoder, 0 = library default */
     const char *endpoint_file; /* where to publish the control endpoint, or NULL */
     double status_interval_s;  /* seconds between status lines */
@@ -87,6 +88,7 @@ enum {
     OPT_HTTP,
     OPT_HINTS,
     OPT_MAX_FRAME_MB,
+    OPT_MAX_STREAMS,
 };
 
 static void s_print_usage(void)
@@ -97,7 +99,7 @@ static void s_print_usage(void)
            "                 [--no-announce] [--mock-unplug-after S [--mock-replug-after S]]\n"
            "                 [--color-size WxH] [--jpeg-quality Q]\n"
            "                 [--replay PATH [--rate X] [--loop] [--no-wait]] [--http ADDR:PORT]\n"
-           "                 [--max-frame-mb M] [--hints] [-v|-q]\n"
+           "                 [--max-frame-mb M] [--max-streams N] [--hints] [-v|-q]\n"
            "\n"
            "Serves depth cameras on a streamkinect2 control endpoint until Ctrl-C: cameras\n"
            "(--device), mock ones (--mock) or the devices of a recording (--replay). With\n"
@@ -132,6 +134,11 @@ static void s_print_usage(void)
            "  --max-frame-mb M       frames over M MiB are neither published nor replayed\n"
            "                         (counted as dropped, logged once); 0.004..128 (default\n"
            "                         64). Also the limit of the --http viewer\n"
+           "  --max-streams N        encode at most N streams (kind and codec, all devices\n"
+           "                         together) at once; a subscription over it gets no\n"
+           "                         frames until one ends, and `stats` marks it refused;\n"
+           "                         0..4096, 0 = no cap (default %d). The v1 depth\n"
+           "                         endpoint is never capped\n"
            "  --http ADDR:PORT       also serve the web viewer and HTTP API for these devices\n"
            "                         (e.g. 127.0.0.1:8080; port 0: the OS picks one)\n"
            "  --hints                once serving, print commands to try next with this\n"
@@ -147,7 +154,7 @@ static void s_print_usage(void)
            "\n"
            "Prints the control endpoint and the device ids on stdout, then a status line.\n"
            "Exit status: 0 after Ctrl-C or SIGTERM, 1 if the server cannot start, 2 usage.\n",
-           SK2_CODEC_DEFAULT_QUALITY);
+           SK2_CODEC_DEFAULT_QUALITY, SK2_SERVER_MAX_STREAMS_DEFAULT);
 }
 
 /* True if s is well-formed UTF-8 (no overlongs, surrogates or values above U+10FFFF). */
@@ -237,6 +244,11 @@ static int s_apply_option(void *options, int opt, const char *arg)
     }
     case OPT_MAX_FRAME_MB:
         return cli_apply_max_frame_mb(s_verb, arg, &opts->max_frame_bytes);
+    case OPT_MAX_STREAMS:
+        if (cli_parse_long(arg, 0, SK2_SERVER_MAX_STREAMS_MAX, &opts->max_streams) != 0)
+            return cli_usage_error(s_verb, "--max-streams must be 0..%d, not '%s'",
+                                   SK2_SERVER_MAX_STREAMS_MAX, arg);
+        break;
     case OPT_JPEG_QUALITY:
         if (cli_parse_long(arg, 1, 100, &opts->jpeg_quality) != 0)
             return cli_usage_error(s_verb, "--jpeg-quality must be 1..100, not '%s'", arg);
@@ -303,6 +315,7 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"color-size", required_argument, NULL, OPT_COLOR_SIZE},
         {"jpeg-quality", required_argument, NULL, OPT_JPEG_QUALITY},
         {"max-frame-mb", required_argument, NULL, OPT_MAX_FRAME_MB},
+        {"max-streams", required_argument, NULL, OPT_MAX_STREAMS},
         {"replay", required_argument, NULL, OPT_REPLAY},
         {"rate", required_argument, NULL, OPT_RATE},
         {"loop", no_argument, NULL, OPT_LOOP},
@@ -559,6 +572,12 @@ static int s_start(const serve_options_t *opts, sk2_server_t **server_p, char *m
         fprintf(stderr, "sk2 serve: cannot set --jpeg-quality: %s\n", sk2_strerror(rc));
         return CLI_EXIT_FAILURE;
     }
+    rc = opts->max_streams >= 0 ? sk2_server_set_max_streams(server, (unsigned)opts->max_streams)
+                                : 0;
+    if (rc != 0) {
+        fprintf(stderr, "sk2 serve: cannot set --max-streams: %s\n", sk2_strerror(rc));
+        return CLI_EXIT_FAILURE;
+    }
     rc = sk2_server_set_announce(server, opts->is_announced);
     if (rc != 0) {
         fprintf(stderr, "sk2 serve: cannot set up announcing: %s\n", sk2_strerror(rc));
@@ -740,6 +759,7 @@ static void s_print_hints(const char *endpoint, const char *url)
 int cli_serve(int argc, char **argv)
 {
     serve_options_t opts = {.mock = -1,
+                            .max_streams = -1,
                             .bind = "127.0.0.1",
                             .fps = 30.0,
                             .status_interval_s = 1.0,

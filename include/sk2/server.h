@@ -36,6 +36,13 @@ typedef struct {
     uint64_t encode_time_us;   /* time spent encoding, microseconds */
     uint64_t requests;         /* control requests answered */
     uint64_t bad_requests;     /* of which were answered with an error */
+    uint64_t control_dropped;  /* answers dropped because their client had gone or did not read
+                                  them (its queue of 64 answers was full) */
+    uint64_t control_ignored;  /* control messages without a request envelope (no empty
+                                  delimiter frame, nothing after it, over 8 routing frames):
+                                  not answered, as a version-1 REP socket would not */
+    uint64_t streams_refused;  /* stream subscriptions not encoded: the cap was reached
+                                  (sk2_server_set_max_streams) */
 } sk2_server_stats_t;
 
 /* Where announcing the server over DNS-SD (mDNS, `_kinect2._tcp`) stands. */
@@ -63,6 +70,17 @@ SK2_EXPORT void sk2_server_destroy(sk2_server_t **self_p);
  * together, and each stream has room of its own. Frames of streams nobody subscribes to never
  * wait. For devices added from now on. Returns 0 or SK2_EINVAL. */
 SK2_EXPORT int sk2_server_set_queue_frames(sk2_server_t *self, unsigned frames);
+
+/* How many (stream, codec) pairs the `streams` endpoints of all the server's devices encode at
+ * once, default SK2_SERVER_MAX_STREAMS_DEFAULT, 0 = no cap, at most SK2_SERVER_MAX_STREAMS_MAX.
+ * A pair takes a place when its first subscriber comes and gives it back when its last one
+ * goes; a subscription to a pair that finds every place taken is not encoded (no frames for
+ * it), counted in streams_refused, logged, and marked "refused" in the `stats` reply, until a
+ * place frees. The version-1 `depth` endpoint is never capped. A lower cap does not stop pairs
+ * already encoded. Any time. Returns 0 or SK2_EINVAL. */
+#define SK2_SERVER_MAX_STREAMS_DEFAULT 8
+#define SK2_SERVER_MAX_STREAMS_MAX     4096
+SK2_EXPORT int sk2_server_set_max_streams(sk2_server_t *self, unsigned max_streams);
 
 /* JPEG quality (1..100, default SK2_CODEC_DEFAULT_QUALITY) of the colour frames the devices
  * added from now on publish in "jpeg". Returns 0 or SK2_EINVAL. */

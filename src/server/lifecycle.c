@@ -36,6 +36,7 @@ typedef struct {
     bool has_config;       /* a CONFIG has arrived (the server is bound) */
     unsigned queue_frames;
     int jpeg_quality;
+    sk2_stream_cap_t *cap;              /* the server's, shared by every pipeline; may be NULL */
     s_lost_t lost[SK2_SERVER_LOST_MAX]; /* oldest loss first */
     size_t lost_count;
 } s_worker_t;
@@ -64,7 +65,7 @@ static int s_serve(s_worker_t *self, sk2_device_t **device_p, sk2_pipeline_t **p
         return SK2_ESTATE;
     }
     return sk2_pipeline_new(device_p, &self->address, self->queue_frames, self->jpeg_quality,
-                            pipeline_p);
+                            self->cap, pipeline_p);
 }
 
 static void s_add(s_worker_t *self, sk2_device_t *device, int verdict)
@@ -221,8 +222,8 @@ static bool s_request(s_worker_t *self)
 
 void sk2_lifecycle_actor(zsock_t *pipe, void *arg)
 {
-    (void)arg;
-    s_worker_t self = {.pipe = pipe, .jpeg_quality = SK2_CODEC_DEFAULT_QUALITY, .queue_frames = 2};
+    s_worker_t self = {
+        .pipe = pipe, .cap = arg, .jpeg_quality = SK2_CODEC_DEFAULT_QUALITY, .queue_frames = 2};
     sk2_runtime_block_signals();
     zpoller_t *poller = zpoller_new(pipe, NULL);
     zsock_signal(pipe, 0);

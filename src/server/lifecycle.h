@@ -27,7 +27,9 @@
 
 #include <czmq.h>
 
-/* The worker's actor function, for zactor_new(sk2_lifecycle_actor, NULL). */
+/* The worker's actor function, for zactor_new(sk2_lifecycle_actor, cap): every pipeline it
+ * makes shares the server's cap on encoded streams (a sk2_stream_cap_t that outlives the
+ * worker and its pipelines, or NULL for none). */
 void sk2_lifecycle_actor(zsock_t *pipe, void *arg);
 
 #endif

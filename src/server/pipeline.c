@@ -39,6 +39,9 @@
 #define S_KINDS       5  /* stream kinds are 1..4 */
 #define S_MAX_CODECS  16 /* codecs the registry may hold */
 #define S_MAX_STREAMS 8  /* streams a device may offer */
+/* How often a pipeline whose subscribers wait for a place under the server's cap looks for a
+ * free one (another device's pair may have given its place back). */
+#define S_ADMIT_RETRY_MS 250
 
 #define S_INC(field, n) atomic_fetch_add_explicit(&(field), (n), memory_order_relaxed)
 #define S_LOAD(field)   atomic_load_explicit(&(field), memory_order_relaxed)
@@ -46,6 +49,8 @@
 /* One (stream, codec) pair. */
 typedef struct {
     _Atomic int64_t subscribers;     /* subscriptions now (XPUB_VERBOSER counts each) */
+    _Atomic bool is_admitted;        /* holds a place under the server's cap (see s_admit) */
+    _Atomic uint64_t refused;        /* subscriptions that found the cap full */
     _Atomic uint64_t encoded;        /* frames encoded */
     _Atomic uint64_t bytes_raw;      /* their pixel bytes */
     _Atomic uint64_t bytes_out;      /* encoded bytes sent */
@@ -79,6 +84,7 @@ struct sk2_pipeline {
     _Atomic bool is_stopping; /* set by the actor once it reads the queue no more */
     _Atomic size_t max_frame_bytes; /* the frame budget, set by the server actor */
     bool has_warned_limit;          /* the pipeline thread logged a frame over the budget */
+    sk2_stream_cap_t *cap;          /* the server's cap on encodings, shared; may be NULL */
     char id[SK2_DEVICE_ID_MAX + 1];
     char depth_endpoint[128];               /* advertised address of `v1` */
     char streams_endpoint[128];             /* advertised address of `streams` */
@@ -117,13 +123,21 @@ static bool s_offered(const sk2_codec_t *codec, sk2_pixel_format_t format)
            strcmp(sk2_codec_name(codec), SK2_CODEC_DEPTH12) != 0;
 }
 
+/* Whether this pair is encoded now: someone subscribes to it and it holds a place under the
+ * server's cap (the version-1 depth12 pair always does). Any thread. */
+static bool s_is_encoded(s_encoding_t *encoding)
+{
+    return S_LOAD(encoding->subscribers) > 0 &&
+           atomic_load_explicit(&encoding->is_admitted, memory_order_relaxed);
+}
+
 /* ---- The device thread ---------------------------------------------------------------------- */
 
-/* Whether anyone subscribes to this stream now, with any codec. Any thread. */
+/* Whether this stream is encoded now, with any codec. Any thread. */
 static bool s_is_wanted(sk2_pipeline_t *self, sk2_stream_kind_t kind)
 {
     for (size_t c = 0; c < S_MAX_CODECS; c++)
-        if (S_LOAD(self->encodings[kind % S_KINDS][c].subscribers) > 0)
+        if (s_is_encoded(&self->encodings[kind % S_KINDS][c]))
             return true;
     return false;
 }
@@ -273,17 +287,15 @@ static void s_process(sk2_pipeline_t *self, const sk2_frame_t *frame, s_scratch_
         return;
     }
     bool wanted = false, sent = false;
-    if (kind == SK2_STREAM_DEPTH &&
-        S_LOAD(
-            self->encodings[kind][s_codec_index(sk2_codec_find(SK2_CODEC_DEPTH12))].subscribers) >
-            0) {
+    size_t depth12 = s_codec_index(sk2_codec_find(SK2_CODEC_DEPTH12));
+    if (kind == SK2_STREAM_DEPTH && depth12 < S_MAX_CODECS &&
+        s_is_encoded(&self->encodings[kind][depth12])) {
         wanted = true;
         sent |= s_send_v1(self, frame, scratch);
     }
     for (size_t i = 0; i < sk2_codec_count() && i < S_MAX_CODECS; i++) {
         s_encoding_t *encoding = &self->encodings[kind % S_KINDS][i];
-        if (S_LOAD(encoding->subscribers) <= 0 ||
-            !s_offered(sk2_codec_at(i), sk2_frame_format(frame)))
+        if (!s_is_encoded(encoding) || !s_offered(sk2_codec_at(i), sk2_frame_format(frame)))
             continue;
         wanted = true;
         sent |= s_send_stream(self, frame, sk2_codec_at(i), encoding, scratch);
@@ -311,7 +323,7 @@ static void s_update_device(sk2_pipeline_t *self)
     bool is_listened = false;
     for (size_t k = 0; k < S_KINDS; k++)
         for (size_t c = 0; c < S_MAX_CODECS; c++)
-            is_listened |= S_LOAD(self->encodings[k][c].subscribers) > 0;
+            is_listened |= s_is_encoded(&self->encodings[k][c]);
     sk2_device_set_listened(self->device, is_listened);
     /* Depth stays on (it is what version-1 clients get); the rest follows demand. */
     for (size_t i = 0; i < self->stream_count; i++) {
@@ -320,7 +332,7 @@ static void s_update_device(sk2_pipeline_t *self)
             continue;
         bool wanted = false;
         for (size_t c = 0; c < S_MAX_CODECS; c++)
-            wanted |= S_LOAD(self->encodings[kind % S_KINDS][c].subscribers) > 0;
+            wanted |= s_is_encoded(&self->encodings[kind % S_KINDS][c]);
         sk2_device_set_stream_enabled(self->device, kind, wanted);
     }
 }
@@ -332,6 +344,85 @@ static void s_count(s_encoding_t *encoding, bool is_subscribe)
         S_INC(encoding->subscribers, 1);
     else if (S_LOAD(encoding->subscribers) > 0)
         S_INC(encoding->subscribers, -1);
+}
+
+/* Takes a place under the server's cap for a pair of the `streams` endpoint, if it has none:
+ * true if it holds one now. Only the pipeline actor admits and releases its pairs; the count of
+ * places is shared with the other pipelines, hence the compare-and-swap. */
+static bool s_admit(sk2_pipeline_t *self, s_encoding_t *encoding)
+{
+    if (atomic_load(&encoding->is_admitted))
+        return true;
+    if (self->cap) {
+        unsigned max = atomic_load(&self->cap->max_streams);
+        unsigned active = atomic_load(&self->cap->active);
+        do {
+            if (max > 0 && active >= max)
+                return false;
+        } while (!atomic_compare_exchange_weak(&self->cap->active, &active, active + 1));
+    }
+    atomic_store(&encoding->is_admitted, true);
+    return true;
+}
+
+static void s_release(sk2_pipeline_t *self, s_encoding_t *encoding)
+{
+    if (!atomic_exchange(&encoding->is_admitted, false))
+        return;
+    if (self->cap)
+        atomic_fetch_sub(&self->cap->active, 1);
+}
+
+/* Gives a place to pairs whose subscribers wait for one (in a fixed order: kind, then codec).
+ * Returns whether some still wait. */
+static bool s_admit_waiting(sk2_pipeline_t *self)
+{
+    bool is_waiting = false;
+    for (size_t k = 0; k < S_KINDS; k++)
+        for (size_t c = 0; c < S_MAX_CODECS; c++) {
+            s_encoding_t *encoding = &self->encodings[k][c];
+            if (S_LOAD(encoding->subscribers) > 0 && !atomic_load(&encoding->is_admitted) &&
+                !s_admit(self, encoding))
+                is_waiting = true;
+        }
+    return is_waiting;
+}
+
+static bool s_has_waiting(sk2_pipeline_t *self)
+{
+    for (size_t k = 0; k < S_KINDS; k++)
+        for (size_t c = 0; c < S_MAX_CODECS; c++)
+            if (S_LOAD(self->encodings[k][c].subscribers) > 0 &&
+                !atomic_load(&self->encodings[k][c].is_admitted))
+                return true;
+    return false;
+}
+
+/* After a subscription to a `streams` pair: the first subscriber asks for a place, the last one
+ * leaving gives it back (and another pipeline or pair may take it). */
+static void s_settle(sk2_pipeline_t *self, sk2_stream_kind_t kind, const sk2_codec_t *codec,
+                     bool is_subscribe)
+{
+    s_encoding_t *encoding = &self->encodings[kind][s_codec_index(codec)];
+    if (S_LOAD(encoding->subscribers) == 0) {
+        s_release(self, encoding);
+        s_admit_waiting(self);
+        return;
+    }
+    if (!is_subscribe || s_admit(self, encoding))
+        return;
+    S_INC(encoding->refused, 1);
+    if (self->cap)
+        S_INC(self->cap->refused, 1);
+    static _Thread_local sk2_ratelimit_t limit;
+    uint64_t held = 0;
+    if (sk2_ratelimit_pass(&limit, 60000000, &held))
+        SK2_WARN("server",
+                 "device %s: %s/%s not encoded: the server encodes %u streams already, its cap "
+                 "(--max-streams); the subscriber waits for one to end (%llu more refusals not "
+                 "logged)",
+                 self->id, sk2_stream_kind_name(kind), sk2_codec_name(codec),
+                 atomic_load(&self->cap->max_streams), (unsigned long long)held);
 }
 
 /* Reads every pending subscription message from one XPUB socket. */
@@ -363,6 +454,7 @@ static void s_subscriptions(sk2_pipeline_t *self, zsock_t *socket)
             continue;
         }
         s_count(&self->encodings[kind][s_codec_index(codec)], is_subscribe);
+        s_settle(self, kind, codec, is_subscribe);
         SK2_DEBUG("server", "device %s: %s %s/%s", self->id,
                   is_subscribe ? "subscribe" : "unsubscribe", sk2_stream_kind_name(kind),
                   sk2_codec_name(codec));
@@ -407,8 +499,14 @@ static void s_actor(zsock_t *pipe, void *arg)
     zpoller_t *poller = self->start_rc == 0
                             ? zpoller_new(pipe, self->queue_in, self->v1, self->streams, NULL)
                             : zpoller_new(pipe, NULL);
+    bool is_waiting = false; /* some pair waits for a place under the server's cap */
     while (poller) {
-        zsock_t *which = zpoller_wait(poller, -1);
+        zsock_t *which = zpoller_wait(poller, is_waiting ? S_ADMIT_RETRY_MS : -1);
+        if (!which && zpoller_expired(poller)) {
+            is_waiting = s_admit_waiting(self);
+            s_update_device(self);
+            continue;
+        }
         if (which == self->queue_in) {
             sk2_frame_t *frame = s_take(self);
             if (frame) {
@@ -431,6 +529,7 @@ static void s_actor(zsock_t *pipe, void *arg)
         } else {
             break; /* interrupted or terminated context */
         }
+        is_waiting = s_has_waiting(self);
     }
     /* Stop the producer first so nothing enters the queue while it is drained; what it still
      * produces meanwhile is dropped as at shutdown, not as an encoder falling behind. */
@@ -526,7 +625,7 @@ static json_t *s_describe(sk2_pipeline_t *self)
 }
 
 int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsigned queue_frames,
-                     int jpeg_quality, sk2_pipeline_t **pipeline_p)
+                     int jpeg_quality, sk2_stream_cap_t *cap, sk2_pipeline_t **pipeline_p)
 {
     *pipeline_p = NULL;
     sk2_pipeline_t *self = calloc(1, sizeof *self);
@@ -545,6 +644,11 @@ int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsi
     atomic_init(&self->is_lost, false);
     atomic_init(&self->max_frame_bytes, (size_t)SK2_LIMIT_FRAME_BYTES);
     atomic_init(&self->is_stopping, false);
+    self->cap = cap;
+    /* The version-1 depth endpoint is never capped (see sk2_stream_cap_t). */
+    size_t depth12 = s_codec_index(sk2_codec_find(SK2_CODEC_DEPTH12));
+    if (depth12 < S_MAX_CODECS)
+        atomic_store(&self->encodings[SK2_STREAM_DEPTH][depth12].is_admitted, true);
     sk2_device_set_lost_handler(self->device, s_lost, self);
 
     self->options = sk2_codec_options_new();
@@ -591,6 +695,12 @@ void sk2_pipeline_destroy(sk2_pipeline_t **pipeline_p, sk2_server_stats_t *final
         return;
     sk2_pipeline_t *self = *pipeline_p;
     zactor_destroy(&self->actor); /* stops the device and joins the thread */
+    /* Give back the places this device's pairs held under the server's cap. */
+    size_t depth12 = s_codec_index(sk2_codec_find(SK2_CODEC_DEPTH12));
+    for (size_t k = 0; k < S_KINDS; k++)
+        for (size_t c = 0; c < S_MAX_CODECS; c++)
+            if (!(k == SK2_STREAM_DEPTH && c == depth12))
+                s_release(self, &self->encodings[k][c]);
     sk2_device_destroy(&self->device);
     zsock_destroy(&self->queue_out);
     zsock_destroy(&self->queue_in);
@@ -672,14 +782,20 @@ json_t *sk2_pipeline_stats_json(const sk2_pipeline_t *self)
             s_encoding_t *e = &p->encodings[kind % S_KINDS][c];
             int64_t subscribers = S_LOAD(e->subscribers);
             uint64_t encoded = S_LOAD(e->encoded);
-            if (subscribers == 0 && encoded == 0)
+            uint64_t refused = S_LOAD(e->refused);
+            if (subscribers == 0 && encoded == 0 && refused == 0)
                 continue; /* never asked for */
             const char *name = sk2_codec_name(sk2_codec_at(c));
+            /* "refused": subscribed to, but over the server's cap, so not encoded. */
+            const char *state = subscribers == 0  ? "idle"
+                                : s_is_encoded(e) ? "encoding"
+                                                  : "refused";
             json_array_append_new(
                 encodings,
-                json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "codec", name, "endpoint",
-                          strcmp(name, SK2_CODEC_DEPTH12) == 0 ? "depth" : "streams", "subscribers",
-                          (json_int_t)subscribers, "encoded", (json_int_t)encoded, "bytes_raw",
+                json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "codec", name,
+                          "endpoint", strcmp(name, SK2_CODEC_DEPTH12) == 0 ? "depth" : "streams",
+                          "state", state, "subscribers", (json_int_t)subscribers, "encoded",
+                          (json_int_t)encoded, "refused", (json_int_t)refused, "bytes_raw",
                           (json_int_t)S_LOAD(e->bytes_raw), "bytes",
                           (json_int_t)S_LOAD(e->bytes_out), "encode_us",
                           (json_int_t)S_LOAD(e->encode_time_us)));

@@ -8,6 +8,9 @@
 #ifndef SK2_SERVER_PIPELINE_H
 #define SK2_SERVER_PIPELINE_H
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 #include <jansson.h>
 
 #include "server/address.h"
@@ -16,12 +19,24 @@
 
 typedef struct sk2_pipeline sk2_pipeline_t;
 
+/* The server's cap on encodings (stream, codec pairs) that the `streams` endpoints of all its
+ * devices encode at once, shared by its pipelines: atomics, any thread. A pair takes a place
+ * when its first subscriber comes and gives it back when its last one goes; a pair that finds
+ * no place is not encoded (its subscriptions are counted as refused) until one frees. The
+ * version-1 `depth` endpoint takes no place: version-1 clients could not be told why. */
+typedef struct {
+    _Atomic unsigned max_streams; /* 0: no cap */
+    _Atomic unsigned active;      /* places taken now */
+    _Atomic uint64_t refused;     /* subscriptions refused since the server started */
+} sk2_stream_cap_t;
+
 /* Binds a PUB socket for the device on the address (OS-chosen port), starts the pipeline
- * thread and then the device. Takes ownership of *device_p (NULL afterwards, even on error);
+ * thread and then the device. Its encodings share `cap` (may be NULL: no cap), which must
+ * outlive the pipeline. Takes ownership of *device_p (NULL afterwards, even on error);
  * the device must be open. Returns 0, SK2_EBIND, SK2_EDEVICE or SK2_ENOMEM. Starting a camera
  * can take long: the server calls this from its life-cycle worker, never its control actor. */
 int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsigned queue_frames,
-                     int jpeg_quality, sk2_pipeline_t **pipeline_p);
+                     int jpeg_quality, sk2_stream_cap_t *cap, sk2_pipeline_t **pipeline_p);
 
 /* The frame budget (sk2/limits.h): a frame of the device larger than this is not encoded or
  * published but counted as dropped, and logged once. Any thread. */

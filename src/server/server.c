@@ -1,5 +1,6 @@
-/* The server: a front end (sk2_server_t) over an actor thread that owns the control REP
- * socket and the table of device pipelines. The front end only sends commands down the actor
+/* The server: a front end (sk2_server_t) over an actor thread that owns the control socket
+ * (a ROUTER that answers each peer by its envelope, as version 1's REP did) and the table of
+ * device pipelines. The front end only sends commands down the actor
  * pipe and waits for the answer, so no server state is ever shared between threads.
  *
  * The control loop answers every request with exactly one reply, promptly: it never waits on
@@ -11,6 +12,7 @@
  * answering clients and replies to the front end when the worker's result arrives.
  * Announcing over DNS-SD runs in its own actor (src/discovery/announcer.c), which this one
  * owns, tells the device count and reads state changes from without ever waiting on it. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,6 +37,13 @@
 #define SK2_DEFAULT_QUEUE_FRAMES 2
 /* How often the actor looks for lost devices while it serves any. */
 #define S_WATCH_MS 200
+/* Control requests answered per turn of the poll loop (see s_answer_batch). */
+#define S_CONTROL_BATCH 32
+/* Messages the control socket queues per peer, each way. A client has at most a few requests
+ * in flight (sk2's a ping and a who, a REQ socket one), so this only bounds what a peer that
+ * floods or stops reading can make the server hold: beyond it libzmq stops reading that
+ * peer's connection, and answers to it are dropped. */
+#define S_CONTROL_HWM 64
 
 /* What the front end is waiting for, if anything: it makes one call at a time. */
 typedef enum { S_WAIT_NONE, S_WAIT_ADD, S_WAIT_REMOVE } s_wait_t;
@@ -54,7 +63,7 @@ struct sk2_server {
 
 typedef struct {
     zsock_t *pipe;                              /* commands from the front end */
-    zsock_t *control;                           /* REP, NULL until bound */
+    zsock_t *control;                           /* ROUTER, NULL until bound */
     zpoller_t *poller;                          /* pipe (+ control once bound) */
     const char *name;                           /* borrowed from the front end */
     sk2_address_t address;                      /* where we bound, what we advertise */
@@ -68,11 +77,14 @@ typedef struct {
     sk2_server_stats_t retired;                 /* counters of devices already removed */
     uint64_t requests;                          /* control requests answered */
     uint64_t bad_requests;                      /* of which with an error */
-    bool is_announced;                          /* announce once bound */
-    sk2_announcer_t *announcer;                 /* while announcing */
-    zactor_t *worker;                           /* the life-cycle worker */
-    s_wait_t waiting;                           /* the front end's call in progress */
-    char waiting_id[SK2_DEVICE_ID_MAX + 1];     /* the id it removes, for S_WAIT_REMOVE */
+    uint64_t control_dropped;                   /* answers dropped: peer gone or not reading */
+    uint64_t control_ignored;                   /* messages without a request envelope */
+    sk2_stream_cap_t cap;       /* encodings of all devices' streams endpoints; outlives them */
+    bool is_announced;          /* announce once bound */
+    sk2_announcer_t *announcer; /* while announcing */
+    zactor_t *worker;           /* the life-cycle worker */
+    s_wait_t waiting;           /* the front end's call in progress */
+    char waiting_id[SK2_DEVICE_ID_MAX + 1]; /* the id it removes, for S_WAIT_REMOVE */
 } s_actor_t;
 
 /* ---- The actor ------------------------------------------------------------------------ */
@@ -100,15 +112,23 @@ static json_t *s_stats_json(s_actor_t *self)
     json_t *devices = json_array();
     for (size_t i = 0; i < self->count; i++)
         json_array_append_new(devices, sk2_pipeline_stats_json(self->pipelines[i]));
-    return json_pack("{s:i, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}", "version",
-                     1, "totals", "frames_produced", (json_int_t)totals.frames_produced,
-                     "frames_encoded", (json_int_t)totals.frames_encoded, "frames_published",
-                     (json_int_t)totals.frames_published, "frames_idle",
-                     (json_int_t)totals.frames_idle, "frames_dropped",
-                     (json_int_t)totals.frames_dropped, "encodings", (json_int_t)totals.encodings,
-                     "bytes_raw", (json_int_t)totals.bytes_raw, "bytes_published",
-                     (json_int_t)totals.bytes_published, "requests", (json_int_t)totals.requests,
-                     "bad_requests", (json_int_t)totals.bad_requests, "devices", devices);
+    json_t *stats = json_pack(
+        "{s:i, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}", "version", 1, "totals",
+        "frames_produced", (json_int_t)totals.frames_produced, "frames_encoded",
+        (json_int_t)totals.frames_encoded, "frames_published", (json_int_t)totals.frames_published,
+        "frames_idle", (json_int_t)totals.frames_idle, "frames_dropped",
+        (json_int_t)totals.frames_dropped, "encodings", (json_int_t)totals.encodings, "bytes_raw",
+        (json_int_t)totals.bytes_raw, "bytes_published", (json_int_t)totals.bytes_published,
+        "requests", (json_int_t)totals.requests, "bad_requests", (json_int_t)totals.bad_requests,
+        "devices", devices);
+    /* sk2's later additions, after the fields clients already know. */
+    json_t *sums = json_object_get(stats, "totals");
+    json_object_set_new(sums, "control_dropped", json_integer((json_int_t)totals.control_dropped));
+    json_object_set_new(sums, "control_ignored", json_integer((json_int_t)totals.control_ignored));
+    json_object_set_new(sums, "streams_refused", json_integer((json_int_t)totals.streams_refused));
+    json_object_set_new(stats, "max_streams", json_integer(atomic_load(&self->cap.max_streams)));
+    json_object_set_new(stats, "streams_encoding", json_integer(atomic_load(&self->cap.active)));
+    return stats;
 }
 
 /* The `replay` request (docs/protocol.md): finds the replay device named by "device" (or the
@@ -164,21 +184,118 @@ static json_t *s_replay_control(s_actor_t *self, const json_t *request, bool *is
                      (json_int_t)status.loops);
 }
 
-static void s_answer(s_actor_t *self, zmsg_t *request)
+/* One request as the ROUTER hands it over: the peer's routing id, the routing stack a REP
+ * socket would keep (the frames up to and including the empty delimiter), then the request.
+ * Only the first S_KEPT_FRAMES frames are kept; the rest are read and freed at once, so a
+ * message of many frames costs the server no more than one of a few. */
+#define S_MAX_HOPS    8                /* routing frames a request may carry before its delimiter */
+#define S_KEPT_FRAMES (S_MAX_HOPS + 5) /* id, hops, delimiter, and three request frames */
+
+typedef struct {
+    zmq_msg_t frames[S_KEPT_FRAMES];
+    size_t kept;  /* frames initialised in `frames` */
+    size_t total; /* frames the message had */
+} s_request_t;
+
+/* Reads one whole message off the control socket without waiting. Returns false if none was
+ * there (nothing to close then). */
+static bool s_request_read(void *socket, s_request_t *request)
 {
+    request->kept = request->total = 0;
+    zmq_msg_t scratch;
+    bool is_more = true;
+    while (is_more) {
+        zmq_msg_t *frame =
+            request->kept < S_KEPT_FRAMES ? &request->frames[request->kept] : &scratch;
+        zmq_msg_init(frame);
+        /* The first frame decides whether there is a message; the rest of it has arrived with
+         * it (libzmq delivers a message whole), so these never wait. */
+        if (zmq_msg_recv(frame, socket, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(frame);
+            return request->total > 0;
+        }
+        is_more = zmq_msg_more(frame);
+        request->total++;
+        if (frame == &scratch)
+            zmq_msg_close(&scratch);
+        else
+            request->kept++;
+    }
+    return true;
+}
+
+static void s_request_close(s_request_t *request)
+{
+    for (size_t i = 0; i < request->kept; i++)
+        zmq_msg_close(&request->frames[i]);
+    request->kept = 0;
+}
+
+/* Sends one answer to the peer the request came from, with its envelope, never waiting: an
+ * answer for a peer whose queue is full (it does not read) or who has gone is dropped and
+ * counted. With ZMQ_ROUTER_MANDATORY, libzmq says which on the routing frame, before anything
+ * of the message is queued. */
+static void s_send_answer(s_actor_t *self, s_request_t *request, size_t envelope,
+                          sk2_msg_type_t type, const json_t *payload)
+{
+    void *socket = zsock_resolve(self->control);
+    for (size_t i = 0; i < envelope; i++) {
+        zmq_msg_t copy;
+        zmq_msg_init(&copy);
+        zmq_msg_copy(&copy, &request->frames[i]);
+        if (zmq_msg_send(&copy, socket, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&copy);
+            /* Only the routing frame can be refused: once it is taken, libzmq takes the rest
+             * of the message (or drops it whole if the peer vanished meanwhile). */
+            self->control_dropped++;
+            static sk2_ratelimit_t limit;
+            uint64_t held = 0;
+            if (sk2_ratelimit_pass(&limit, 5000000, &held))
+                SK2_INFO("server",
+                         "answer dropped: the client %s (%llu more dropped answers not logged)",
+                         zmq_errno() == EAGAIN ? "does not read its answers" : "has gone",
+                         (unsigned long long)held);
+            return;
+        }
+    }
+    if (sk2_msg_send(socket, false, type, payload) != 0)
+        self->control_dropped++;
+}
+
+/* Answers one request read off the ROUTER, the way the REP socket of version 1 did: the reply
+ * goes back with the routing stack the request came with. A message without an empty
+ * delimiter, or with nothing after it, or with more than S_MAX_HOPS routing frames, has no
+ * envelope a REP socket would have answered to: it is ignored (and counted). */
+static void s_answer(s_actor_t *self, s_request_t *request)
+{
+    size_t delimiter = 0;
+    for (size_t i = 1; i < request->kept && i <= S_MAX_HOPS + 1 && !delimiter; i++)
+        if (zmq_msg_size(&request->frames[i]) == 0)
+            delimiter = i;
+    if (delimiter == 0 || delimiter + 1 >= request->total) {
+        self->control_ignored++;
+        static sk2_ratelimit_t limit;
+        uint64_t held = 0;
+        if (sk2_ratelimit_pass(&limit, 5000000, &held))
+            SK2_WARN("server",
+                     "control message of %zu frames ignored: no request envelope (%llu more "
+                     "not logged)",
+                     request->total - 1, (unsigned long long)held);
+        return;
+    }
+    size_t envelope = delimiter + 1;
     /* Look at no more than three frames: three already makes the message invalid. */
     const uint8_t *frames[3];
     size_t sizes[3];
-    size_t count = zmsg_size(request), i = 0;
-    for (zframe_t *f = zmsg_first(request); f && i < 3; f = zmsg_next(request), i++) {
-        frames[i] = zframe_data(f);
-        sizes[i] = zframe_size(f);
+    size_t count = request->total - envelope;
+    for (size_t i = 0; i < 3 && envelope + i < request->kept; i++) {
+        frames[i] = zmq_msg_data(&request->frames[envelope + i]);
+        sizes[i] = zmq_msg_size(&request->frames[envelope + i]);
     }
     sk2_msg_t msg;
     char why[256];
     int rc = sk2_msg_parse(count, frames, sizes, SK2_MSG_FROM_CLIENT, &msg, why, sizeof why);
     self->requests++;
-    void *socket = zsock_resolve(self->control);
     if (rc != 0) {
         self->bad_requests++;
         static sk2_ratelimit_t limit;
@@ -187,29 +304,45 @@ static void s_answer(s_actor_t *self, zmsg_t *request)
             SK2_WARN("server", "bad request answered with an error: %s (%llu more not logged)", why,
                      (unsigned long long)held);
         json_t *error = sk2_msg_error_payload(why);
-        sk2_msg_send(socket, false, SK2_MSG_ERROR, error);
+        s_send_answer(self, request, envelope, SK2_MSG_ERROR, error);
         json_decref(error);
         return;
     }
     if (msg.type == SK2_MSG_PING) {
         SK2_DEBUG("server", "ping");
-        sk2_msg_send(socket, false, SK2_MSG_PONG, NULL);
+        s_send_answer(self, request, envelope, SK2_MSG_PONG, NULL);
     } else if (msg.type == SK2_MSG_STATS) {
         json_t *stats = s_stats_json(self);
-        sk2_msg_send(socket, false, SK2_MSG_STATS_REPLY, stats);
+        s_send_answer(self, request, envelope, SK2_MSG_STATS_REPLY, stats);
         json_decref(stats);
     } else if (msg.type == SK2_MSG_REPLAY) {
         bool is_error = false;
         json_t *reply = s_replay_control(self, msg.payload, &is_error);
         self->bad_requests += is_error;
-        sk2_msg_send(socket, false, is_error ? SK2_MSG_ERROR : SK2_MSG_REPLAY_REPLY, reply);
+        s_send_answer(self, request, envelope, is_error ? SK2_MSG_ERROR : SK2_MSG_REPLAY_REPLY,
+                      reply);
         json_decref(reply);
     } else {
         if (!self->me)
             s_rebuild_me(self);
-        sk2_msg_send(socket, false, SK2_MSG_ME, self->me);
+        s_send_answer(self, request, envelope, SK2_MSG_ME, self->me);
     }
     sk2_msg_clear(&msg);
+}
+
+/* Answers what the control socket holds, up to S_CONTROL_BATCH requests, so that the actor
+ * gets back to its other sockets between batches however fast requests come. The ROUTER
+ * takes one message from each peer in turn, so a peer that floods gets its share of these
+ * turns and no more. */
+static void s_answer_batch(s_actor_t *self)
+{
+    s_request_t request;
+    for (int i = 0; i < S_CONTROL_BATCH; i++) {
+        if (!s_request_read(zsock_resolve(self->control), &request))
+            break;
+        s_answer(self, &request);
+        s_request_close(&request);
+    }
 }
 
 static int s_bind(s_actor_t *self, const char *address, int port)
@@ -219,11 +352,19 @@ static int s_bind(s_actor_t *self, const char *address, int port)
     int rc = sk2_address_resolve(address, &self->address);
     if (rc != 0)
         return rc;
-    zsock_t *control = zsock_new(ZMQ_REP);
+    /* A ROUTER, not a REP: a REP answers one request at a time and must send before it reads
+     * again, so one peer's garbage or silence held up everyone's answers. The ROUTER answers
+     * each peer by its envelope (s_answer) and never waits to send (ROUTER_MANDATORY makes a
+     * full or vanished peer an error on a non-blocking send, so its answer is dropped and
+     * counted rather than queued). */
+    zsock_t *control = zsock_new(ZMQ_ROUTER);
     if (!control)
         return SK2_ENOMEM;
     if (sk2_socket_set_maxmsgsize(control, SK2_MSG_MAX_WIRE) != 0 ||
         sk2_socket_set_int(control, ZMQ_LINGER, 0) != 0 ||
+        sk2_socket_set_int(control, ZMQ_ROUTER_MANDATORY, 1) != 0 ||
+        sk2_socket_set_int(control, ZMQ_SNDHWM, S_CONTROL_HWM) != 0 ||
+        sk2_socket_set_int(control, ZMQ_RCVHWM, S_CONTROL_HWM) != 0 ||
         (self->address.is_ipv6 && sk2_socket_set_int(control, ZMQ_IPV6, 1) != 0)) {
         zsock_destroy(&control);
         return SK2_EBIND;
@@ -469,6 +610,9 @@ static void s_stats(s_actor_t *self, sk2_server_stats_t *stats)
     stats->devices = (uint32_t)self->count;
     stats->requests = self->requests;
     stats->bad_requests = self->bad_requests;
+    stats->control_dropped = self->control_dropped;
+    stats->control_ignored = self->control_ignored;
+    stats->streams_refused = atomic_load(&self->cap.refused);
 }
 
 /* Handles one command from the front end; returns false on $TERM. */
@@ -529,6 +673,12 @@ static bool s_command(s_actor_t *self)
         s_rebuild_me(self);
         zsock_send(self->pipe, "i", 0);
         zstr_free(&bytes);
+    } else if (streq(command, "MAXSTREAMS")) {
+        char *streams = zmsg_popstr(msg);
+        if (streams)
+            atomic_store(&self->cap.max_streams, (unsigned)strtoul(streams, NULL, 10));
+        zsock_send(self->pipe, "i", 0);
+        zstr_free(&streams);
     } else if (streq(command, "ANNOUNCE")) {
         char *on = zmsg_popstr(msg);
         int rc = self->control ? SK2_ESTATE : 0;
@@ -560,8 +710,11 @@ static void s_actor(zsock_t *pipe, void *arg)
                       .queue_frames = SK2_DEFAULT_QUEUE_FRAMES,
                       .jpeg_quality = SK2_CODEC_DEFAULT_QUALITY,
                       .max_frame_bytes = SK2_LIMIT_FRAME_BYTES};
+    atomic_init(&self.cap.max_streams, SK2_SERVER_MAX_STREAMS_DEFAULT);
+    atomic_init(&self.cap.active, 0);
+    atomic_init(&self.cap.refused, 0);
     sk2_runtime_block_signals();
-    self.worker = zactor_new(sk2_lifecycle_actor, NULL);
+    self.worker = zactor_new(sk2_lifecycle_actor, &self.cap);
     self.poller = self.worker ? zpoller_new(pipe, self.worker, NULL) : NULL;
     zsock_signal(pipe, 0);
     while (self.poller) {
@@ -573,10 +726,11 @@ static void s_actor(zsock_t *pipe, void *arg)
         } else if (which && which == (void *)self.worker) {
             s_result(&self, false);
         } else if (which && which == self.control) {
-            zmsg_t *request = zmsg_recv(self.control);
-            if (request)
-                s_answer(&self, request);
-            zmsg_destroy(&request);
+            s_answer_batch(&self);
+            /* zpoller answers the first ready socket in its list, and the announcer comes
+             * after the control socket: look at it here too, or a flood would starve it. */
+            if (self.announcer && (zsock_events(sk2_announcer_actor(self.announcer)) & ZMQ_POLLIN))
+                sk2_announcer_read(self.announcer);
         } else if (which && self.announcer &&
                    which == (void *)sk2_announcer_actor(self.announcer)) {
             sk2_announcer_read(self.announcer);
@@ -670,6 +824,18 @@ int sk2_server_set_max_frame_bytes(sk2_server_t *self, size_t max_frame_bytes)
     char text[32];
     snprintf(text, sizeof text, "%zu", max_frame_bytes);
     if (zstr_sendx(self->actor, "LIMIT", text, NULL) == 0)
+        zsock_recv(self->actor, "i", &rc);
+    return rc;
+}
+
+int sk2_server_set_max_streams(sk2_server_t *self, unsigned max_streams)
+{
+    if (!self || max_streams > SK2_SERVER_MAX_STREAMS_MAX)
+        return SK2_EINVAL;
+    int rc = SK2_EINVAL;
+    char text[16];
+    snprintf(text, sizeof text, "%u", max_streams);
+    if (zstr_sendx(self->actor, "MAXSTREAMS", text, NULL) == 0)
         zsock_recv(self->actor, "i", &rc);
     return rc;
 }
