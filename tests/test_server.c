@@ -291,7 +291,7 @@ static void test_every_malformed_request_gets_an_error_and_serving_goes_on(void 
         s_expect_error(peer, 1, d, s, "only be sent by a server");
     }
     {
-        size_t size = 3u << 20; /* megabytes of valid JSON */
+        size_t size = 3u << 19; /* 1.5 MiB of valid JSON: under the socket's limit of 2 MiB */
         char *big = malloc(size);
         memset(big, ' ', size);
         big[0] = '[';
@@ -328,6 +328,65 @@ static void test_peers_that_vanish_mid_request_do_not_disturb_others(void **stat
     assert_int_equal(json_array_size(json_object_get(me, "devices")), 1);
     json_decref(me);
     zsock_destroy(&peer);
+    sk2_server_destroy(&server);
+}
+
+/* The version-1 REP socket kept every frame up to the empty delimiter as the reply's routing
+ * stack, and ignored a message without one; the ROUTER that replaced it must do the same, byte
+ * for byte, and count what it ignores. */
+static void test_answers_keep_the_routing_stack_as_rep_did(void **state)
+{
+    (void)state;
+    sk2_server_t *server = s_server(0);
+    zsock_t *peer = s_peer(server);
+    /* No envelope a REP would answer: no delimiter, nothing after it, or too deep a stack. */
+    assert_int_equal(zstr_send(peer, "\x01"), 0);
+    assert_int_equal(zstr_send(peer, ""), 0);
+    zmsg_t *deep = zmsg_new();
+    for (int i = 0; i < 10; i++)
+        zmsg_addstr(deep, "hop");
+    zmsg_addmem(deep, "", 0);
+    zmsg_addmem(deep, "\x01", 1);
+    assert_int_equal(zmsg_send(&deep, peer), 0);
+    /* Two routing frames, then the delimiter and a ping: the pong comes back under both. */
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, "first hop");
+    zmsg_addmem(msg, "\x00\x01\x02", 3);
+    zmsg_addmem(msg, "", 0);
+    zmsg_addmem(msg, "\x01", 1);
+    assert_int_equal(zmsg_send(&msg, peer), 0);
+    zmsg_t *reply = zmsg_recv(peer); /* the first answer of all: the ignored ones got none */
+    assert_non_null(reply);
+    assert_int_equal(zmsg_size(reply), 4);
+    zframe_t *f = zmsg_first(reply);
+    assert_true(zframe_streq(f, "first hop"));
+    f = zmsg_next(reply);
+    assert_int_equal(zframe_size(f), 3);
+    assert_memory_equal(zframe_data(f), "\x00\x01\x02", 3);
+    assert_int_equal(zframe_size(zmsg_next(reply)), 0);
+    f = zmsg_next(reply);
+    assert_int_equal(zframe_size(f), 1);
+    assert_int_equal(zframe_data(f)[0], 0x02);
+    zmsg_destroy(&reply);
+    sk2_server_stats_t stats;
+    assert_int_equal(sk2_server_stats(server, &stats), 0);
+    assert_int_equal(stats.control_ignored, 3);
+    assert_int_equal(stats.requests, 1);
+    assert_int_equal(stats.control_dropped, 0);
+    zsock_destroy(&peer);
+    sk2_server_destroy(&server);
+}
+
+static void test_max_streams_takes_0_to_its_maximum(void **state)
+{
+    (void)state;
+    sk2_server_t *server = sk2_server_new("cap");
+    assert_int_equal(sk2_server_set_max_streams(NULL, 1), SK2_EINVAL);
+    assert_int_equal(sk2_server_set_max_streams(server, SK2_SERVER_MAX_STREAMS_MAX + 1),
+                     SK2_EINVAL);
+    assert_int_equal(sk2_server_set_max_streams(server, 0), 0);
+    assert_int_equal(sk2_server_set_max_streams(server, SK2_SERVER_MAX_STREAMS_MAX), 0);
+    assert_int_equal(sk2_server_set_max_streams(server, 1), 0);
     sk2_server_destroy(&server);
 }
 
@@ -481,6 +540,8 @@ int main(void)
         cmocka_unit_test(test_ping_is_answered_with_an_empty_pong),
         cmocka_unit_test(test_every_malformed_request_gets_an_error_and_serving_goes_on),
         cmocka_unit_test(test_peers_that_vanish_mid_request_do_not_disturb_others),
+        cmocka_unit_test(test_answers_keep_the_routing_stack_as_rep_did),
+        cmocka_unit_test(test_max_streams_takes_0_to_its_maximum),
         cmocka_unit_test(test_depth_endpoint_carries_the_mock_scene_in_depth12),
         cmocka_unit_test(test_devices_come_and_go_while_serving),
         cmocka_unit_test(test_a_subscriber_that_stops_reading_does_not_stall_the_others),

@@ -39,8 +39,11 @@ extern "C" {
 #define SK2_LIMIT_WIRE_SLACK (64u << 10)
 /* Largest JSON payload of a control message (who, me, stats...), bytes. */
 #define SK2_LIMIT_CONTROL_BYTES (64u << 10)
-/* Largest control message libzmq reads at all; above it the connection is dropped. */
-#define SK2_LIMIT_CONTROL_WIRE (16u << 20)
+/* Largest frame of a control message the server reads at all; above it libzmq drops the
+ * connection. Up to it the sender gets an error that names the size: 2 MiB is far above any
+ * real request (the payload limit is 64 KiB) and bounds what each message a peer may have
+ * queued at the server can cost. */
+#define SK2_LIMIT_CONTROL_WIRE (2u << 20)
 
 /* Decoded bytes of a frame of this format and size, or 0 if a dimension is 0 or above the
  * limits, or the format is unknown. */

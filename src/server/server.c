@@ -39,11 +39,13 @@
 #define S_WATCH_MS 200
 /* Control requests answered per turn of the poll loop (see s_answer_batch). */
 #define S_CONTROL_BATCH 32
-/* Messages the control socket queues per peer, each way. A client has at most a few requests
- * in flight (sk2's a ping and a who, a REQ socket one), so this only bounds what a peer that
- * floods or stops reading can make the server hold: beyond it libzmq stops reading that
- * peer's connection, and answers to it are dropped. */
-#define S_CONTROL_HWM 64
+/* Messages the control socket queues per peer. A client has at most a few requests in flight
+ * (sk2's a ping and a who, a REQ socket one), so these only bound what a peer that floods or
+ * stops reading can make the server hold: beyond S_CONTROL_RCVHWM libzmq stops reading that
+ * peer's connection (each message's frames are at most SK2_LIMIT_CONTROL_WIRE), and beyond
+ * S_CONTROL_SNDHWM answers to it are dropped. */
+#define S_CONTROL_RCVHWM 16
+#define S_CONTROL_SNDHWM 64
 
 /* What the front end is waiting for, if anything: it makes one call at a time. */
 typedef enum { S_WAIT_NONE, S_WAIT_ADD, S_WAIT_REMOVE } s_wait_t;
@@ -363,8 +365,8 @@ static int s_bind(s_actor_t *self, const char *address, int port)
     if (sk2_socket_set_maxmsgsize(control, SK2_MSG_MAX_WIRE) != 0 ||
         sk2_socket_set_int(control, ZMQ_LINGER, 0) != 0 ||
         sk2_socket_set_int(control, ZMQ_ROUTER_MANDATORY, 1) != 0 ||
-        sk2_socket_set_int(control, ZMQ_SNDHWM, S_CONTROL_HWM) != 0 ||
-        sk2_socket_set_int(control, ZMQ_RCVHWM, S_CONTROL_HWM) != 0 ||
+        sk2_socket_set_int(control, ZMQ_SNDHWM, S_CONTROL_SNDHWM) != 0 ||
+        sk2_socket_set_int(control, ZMQ_RCVHWM, S_CONTROL_RCVHWM) != 0 ||
         (self->address.is_ipv6 && sk2_socket_set_int(control, ZMQ_IPV6, 1) != 0)) {
         zsock_destroy(&control);
         return SK2_EBIND;

@@ -6,7 +6,7 @@ A real `sk2 serve --mock 1` on 127.0.0.1 while, all at once:
 - a thread opens raw TCP connections to the control port and writes 1 MB of random bytes into
   each, about five connections a second;
 - a thread sends malformed ZeroMQ messages from fresh DEALER and REQ sockets: no delimiter,
-  three frames, unknown types, empty frames, a 100 KB payload, a frame over the 16 MiB socket
+  three frames, unknown types, empty frames, a 100 KB payload, a frame over the 2 MiB socket
   limit, a long routing stack, requests whose sender vanishes before the answer;
 - a DEALER sends 10 000 pings and never reads, and another sends enough `who` requests that
   their answers cannot all be buffered for it (so the server must drop some, and count them).
@@ -111,7 +111,8 @@ def malformed_cases():
         (zmq.DEALER, [b"", PING, b"\xff\xfe"], True),       # not UTF-8 JSON
         (zmq.DEALER, [b"", PONG], True),                    # server-only type
         (zmq.DEALER, [b"hop"] * 40 + [b"", PING], False),   # a routing stack too deep
-        (zmq.DEALER, [b"", PING, b"x" * (17 << 20)], False),  # over the 16 MiB socket limit
+        (zmq.DEALER, [b"", PING, b"x" * (3 << 20)], False),  # over the 2 MiB socket limit
+        (zmq.DEALER, [b"", PING, b"x" * (1 << 20)], True),   # under it: an error reply
         (zmq.DEALER, [b"", WHO], False),                    # gone before the answer
         (zmq.REQ, [b"\x7f"], True),
         (zmq.REQ, [PING, b"{}", b"{}"], True),
