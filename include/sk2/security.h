@@ -23,7 +23,7 @@ extern "C" {
 SK2_EXPORT bool sk2_security_is_available(void);
 
 /* Makes a new CURVE key pair with CZMQ's zcert and saves it in `dir` (created, mode 0700, if
- * missing) as NAME.key (the public certificate, mode 0644) and NAME.key_secret (both keys,
+ * missing, with its parents) as NAME.key (the public certificate, mode 0644) and NAME.key_secret (both keys,
  * mode 0600). NAME is 1..64 characters of [A-Za-z0-9._-] not starting with '.'. Refuses to
  * replace either file unless is_overwriting. Writes the public key (Z85) to public_key
  * (SK2_KEY_TEXT_SIZE bytes). Returns 0, SK2_EINVAL (bad name), SK2_EEXIST (a file is there),

@@ -165,6 +165,23 @@ static bool s_name_ok(const char *name)
     return true;
 }
 
+/* mkdir -p, new folders mode 0700. */
+static int s_make_dirs(const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return -1;
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(path, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 int sk2_security_keygen(const char *dir, const char *name, bool is_overwriting, char *public_key)
 {
     if (!dir || !*dir || !name || !s_name_ok(name) || !public_key)
@@ -175,7 +192,7 @@ int sk2_security_keygen(const char *dir, const char *name, bool is_overwriting, 
     if (snprintf(file, sizeof file, "%s/%s.key", dir, name) >= (int)sizeof file)
         return SK2_EINVAL;
     snprintf(secret_file, sizeof secret_file, "%s" S_SECRET_SUFFIX, file);
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+    if (s_make_dirs(dir) != 0)
         return SK2_ESYS;
     struct stat st;
     if (!is_overwriting && (stat(file, &st) == 0 || stat(secret_file, &st) == 0))

@@ -252,7 +252,8 @@ static int s_bind(s_actor_t *self, const char *address, int port)
     if (self->is_announced) {
         self->announcer =
             sk2_announcer_new(self->name, (uint16_t)bound, sk2_address_interface(&self->address),
-                              (unsigned)self->count);
+                              (unsigned)self->count,
+                              self->curve.is_on ? self->curve.public_key : NULL);
         if (self->announcer)
             zpoller_add(self->poller, sk2_announcer_actor(self->announcer));
         else
