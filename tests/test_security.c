@@ -381,6 +381,81 @@ static void test_one_secure_server_per_process(void **state)
     sk2_server_destroy(&first);
 }
 
+static void s_write(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_known_servers_pin_on_first_use_and_refuse_a_changed_key(void **state)
+{
+    s_keys_t *k = *state;
+    char path[256];
+    snprintf(path, sizeof path, "%s/config/sk2/known_servers", k->root);
+    bool is_new = false;
+    unsigned line = 0;
+    /* First use: pinned, the folders made. */
+    assert_int_equal(sk2_known_servers_check(path, "rig one", k->server_key, &is_new, &line), 0);
+    assert_true(is_new);
+    /* Same key again: known. */
+    assert_int_equal(sk2_known_servers_check(path, "rig one", k->server_key, &is_new, &line), 0);
+    assert_false(is_new);
+    assert_int_equal(line, 1);
+    /* Another server: a second line. */
+    assert_int_equal(sk2_known_servers_check(path, "rig two", k->client_key, &is_new, &line), 0);
+    assert_true(is_new);
+    /* A changed key: refused, with the line to delete, and the file unchanged. */
+    assert_int_equal(sk2_known_servers_check(path, "rig two", k->stranger_key, &is_new, &line),
+                     SK2_EKEYCHANGED);
+    assert_int_equal(line, 2);
+    size_t size = 0;
+    uint8_t *text = testutil_read_file(path, &size);
+    char expected[256];
+    snprintf(expected, sizeof expected, "%s rig one\n%s rig two\n", k->server_key, k->client_key);
+    assert_int_equal(size, strlen(expected));
+    assert_memory_equal(text, expected, size);
+    free(text);
+    /* Names match exactly: a name that only starts the same is another server. */
+    assert_int_equal(sk2_known_servers_check(path, "rig", k->stranger_key, &is_new, &line), 0);
+    assert_true(is_new);
+    /* Bad input changes nothing. */
+    assert_int_equal(sk2_known_servers_check(path, "rig", "short", NULL, NULL), SK2_EINVAL);
+    assert_int_equal(sk2_known_servers_check(path, "two\nlines", k->server_key, NULL, NULL),
+                     SK2_EINVAL);
+    /* A malformed line is reported by number, not skipped. */
+    char broken[256];
+    snprintf(broken, sizeof broken, "%s/broken", k->root);
+    s_write(broken, "# comment\n\nnot a key line\n");
+    assert_int_equal(sk2_known_servers_check(broken, "x", k->server_key, NULL, &line),
+                     SK2_ECORRUPT);
+    assert_int_equal(line, 3);
+}
+
+static void test_known_servers_path_honours_xdg_config_home(void **state)
+{
+    (void)state;
+    char path[512];
+    char *old_xdg = getenv("XDG_CONFIG_HOME") ? strdup(getenv("XDG_CONFIG_HOME")) : NULL;
+    char *old_home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+    setenv("XDG_CONFIG_HOME", "/x/config", 1);
+    assert_int_equal(sk2_known_servers_path(path, sizeof path), 0);
+    assert_string_equal(path, "/x/config/sk2/known_servers");
+    unsetenv("XDG_CONFIG_HOME");
+    setenv("HOME", "/home/u", 1);
+    assert_int_equal(sk2_known_servers_path(path, sizeof path), 0);
+    assert_string_equal(path, "/home/u/.config/sk2/known_servers");
+    unsetenv("HOME");
+    assert_int_equal(sk2_known_servers_path(path, sizeof path), SK2_ENOTFOUND);
+    if (old_xdg)
+        setenv("XDG_CONFIG_HOME", old_xdg, 1);
+    if (old_home)
+        setenv("HOME", old_home, 1);
+    free(old_xdg);
+    free(old_home);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -393,6 +468,8 @@ int main(void)
         cmocka_unit_test(test_plain_client_gets_nothing_from_a_secure_server),
         cmocka_unit_test(test_secure_client_reports_a_plain_server),
         cmocka_unit_test(test_one_secure_server_per_process),
+        cmocka_unit_test(test_known_servers_pin_on_first_use_and_refuse_a_changed_key),
+        cmocka_unit_test(test_known_servers_path_honours_xdg_config_home),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
