@@ -23,9 +23,9 @@ extern "C" {
 SK2_EXPORT bool sk2_security_is_available(void);
 
 /* Makes a new CURVE key pair with CZMQ's zcert and saves it in `dir` (created, mode 0700, if
- * missing, with its parents) as NAME.key (the public certificate, mode 0644) and NAME.key_secret (both keys,
- * mode 0600). NAME is 1..64 characters of [A-Za-z0-9._-] not starting with '.'. Refuses to
- * replace either file unless is_overwriting. Writes the public key (Z85) to public_key
+ * missing, with its parents) as NAME.key (the public certificate, mode 0644) and NAME.key_secret
+ * (both keys, mode 0600). NAME is 1..64 characters of [A-Za-z0-9._-] not starting with '.'. Refuses
+ * to replace either file unless is_overwriting. Writes the public key (Z85) to public_key
  * (SK2_KEY_TEXT_SIZE bytes). Returns 0, SK2_EINVAL (bad name), SK2_EEXIST (a file is there),
  * SK2_EUNSUPPORTED (no CURVE), SK2_ESYS (cannot create or write; errno says why). */
 SK2_EXPORT int sk2_security_keygen(const char *dir, const char *name, bool is_overwriting,

@@ -250,10 +250,9 @@ static int s_bind(s_actor_t *self, const char *address, int port)
     zpoller_add(self->poller, control);
     SK2_INFO("server", "\"%s\" answering on %s", self->name, self->endpoint);
     if (self->is_announced) {
-        self->announcer =
-            sk2_announcer_new(self->name, (uint16_t)bound, sk2_address_interface(&self->address),
-                              (unsigned)self->count,
-                              self->curve.is_on ? self->curve.public_key : NULL);
+        self->announcer = sk2_announcer_new(
+            self->name, (uint16_t)bound, sk2_address_interface(&self->address),
+            (unsigned)self->count, self->curve.is_on ? self->curve.public_key : NULL);
         if (self->announcer)
             zpoller_add(self->poller, sk2_announcer_actor(self->announcer));
         else
