@@ -304,6 +304,80 @@ static void test_find_takes_a_name_or_the_only_server(void **state)
     sk2_browser_destroy(&browser);
 }
 
+/* A secure server announces its key; a secure client that finds it by name without a server
+ * key pins that key on first use, and refuses a server of the same name with another key. */
+static void test_a_secure_server_key_is_pinned_on_first_use_and_a_changed_one_refused(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/sk2-tofu-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    char dirs[4][64], keys[4][SK2_KEY_TEXT_SIZE], config[64], file[96], command[400];
+    const char *names[4] = {"server", "impostor", "client", "allow"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(dirs[i], sizeof dirs[i], "%s/%s", root, names[i]);
+        if (i < 3)
+            assert_int_equal(sk2_security_keygen(dirs[i], names[i], false, keys[i]), 0);
+    }
+    snprintf(command, sizeof command, "mkdir %s && cp %s/client.key %s/", dirs[3], dirs[2],
+             dirs[3]);
+    assert_int_equal(system(command), 0);
+    snprintf(config, sizeof config, "%s/config", root);
+    snprintf(file, sizeof file, "%s/sk2/known_servers", config);
+    setenv("XDG_CONFIG_HOME", config, 1);
+
+    char name[64];
+    s_unique(name, sizeof name, "secure rig");
+    sk2_browser_t *browser = s_browser();
+    for (int round = 0; round < 2; round++) {
+        sk2_server_t *server = sk2_server_new(name);
+        assert_int_equal(sk2_server_set_security(server, dirs[round], dirs[3]), 0);
+        assert_int_equal(sk2_server_set_announce(server, true), 0);
+        assert_int_equal(sk2_server_bind(server, "127.0.0.1", 0), 0);
+        sk2_event_t *event = s_wait_server(browser, SK2_EVENT_SERVER_ADDED, name);
+        assert_string_equal(sk2_event_txt(event, "key"), keys[round]);
+        sk2_event_destroy(&event);
+
+        sk2_client_t *client = sk2_client_new();
+        assert_int_equal(sk2_client_set_security(client, dirs[2], NULL), 0);
+        int rc = sk2_client_connect_name(client, name, S_WAIT_MS);
+        if (round == 0) {
+            /* First use: pinned, and connected with it. */
+            assert_int_equal(rc, 0);
+            assert_string_equal(sk2_client_server_key(client), keys[0]);
+            event = NULL;
+            assert_int_equal(sk2_client_recv(client, &event, 10000), 0);
+            assert_int_equal(sk2_event_type(event), SK2_EVENT_CONNECTED);
+            sk2_event_destroy(&event);
+            FILE *f = fopen(file, "r");
+            assert_non_null(f);
+            char line[512] = "", expected[512];
+            assert_non_null(fgets(line, sizeof line, f));
+            fclose(f);
+            snprintf(expected, sizeof expected, "%s %s\n", keys[0], name);
+            assert_string_equal(line, expected);
+        } else {
+            /* Same name, another key: refused, not connected, the file unchanged. */
+            assert_int_equal(rc, SK2_EKEYCHANGED);
+            assert_false(sk2_client_is_connected(client));
+            /* An explicit server key wins over the pinned one. */
+            sk2_client_destroy(&client);
+            client = sk2_client_new();
+            assert_int_equal(sk2_client_set_security(client, dirs[2], keys[1]), 0);
+            assert_int_equal(sk2_client_connect_name(client, name, S_WAIT_MS), 0);
+            event = NULL;
+            assert_int_equal(sk2_client_recv(client, &event, 10000), 0);
+            assert_int_equal(sk2_event_type(event), SK2_EVENT_CONNECTED);
+            sk2_event_destroy(&event);
+        }
+        sk2_client_destroy(&client);
+        s_destroy_and_see_removed(browser, &server, name);
+    }
+    sk2_browser_destroy(&browser);
+    unsetenv("XDG_CONFIG_HOME");
+    snprintf(command, sizeof command, "rm -rf %s", root);
+    assert_int_equal(system(command), 0);
+}
+
 static void test_a_long_name_is_announced_cut_to_one_label(void **state)
 {
     (void)state;
@@ -412,6 +486,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_events_reach_a_handler_through_fds_and_dispatch),
         cmocka_unit_test(test_find_takes_a_name_or_the_only_server),
         cmocka_unit_test(test_a_long_name_is_announced_cut_to_one_label),
+        cmocka_unit_test(test_a_secure_server_key_is_pinned_on_first_use_and_a_changed_one_refused),
         cmocka_unit_test(test_announcing_is_off_unless_asked_and_only_before_bind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

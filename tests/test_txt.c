@@ -15,14 +15,39 @@
 static void test_announced_keys_say_version_protocol_and_devices(void **state)
 {
     (void)state;
-    char buf[4][64];
-    const char *strings[4];
-    assert_int_equal(sk2_txt_announced(3, buf, strings), 4);
+    char buf[SK2_TXT_ANNOUNCED_MAX][64];
+    const char *strings[SK2_TXT_ANNOUNCED_MAX];
+    assert_int_equal(sk2_txt_announced(3, NULL, buf, strings), 4);
     assert_string_equal(strings[0], "txtvers=1");
     assert_string_equal(strings[1], "protocol=1");
     assert_memory_equal(strings[2], "sk2=", 4);
     assert_string_equal(strings[2] + 4, sk2_version());
     assert_string_equal(strings[3], "devices=3");
+}
+
+static void test_a_secure_server_announces_its_key_and_a_browser_reads_it_back(void **state)
+{
+    (void)state;
+    static const char key[] = "rq:rM>}U?@Lns47E1%kR.o@n%Fcmm=L/@{H8]yf7";
+    char buf[SK2_TXT_ANNOUNCED_MAX][64];
+    const char *strings[SK2_TXT_ANNOUNCED_MAX];
+    size_t count = sk2_txt_announced(2, key, buf, strings);
+    assert_int_equal(count, 5);
+    assert_string_equal(strings[4], "key=rq:rM>}U?@Lns47E1%kR.o@n%Fcmm=L/@{H8]yf7");
+    /* Through the wire format and the parser a browser uses. */
+    uint8_t rdata[512];
+    size_t size = 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t length = strlen(strings[i]);
+        rdata[size++] = (uint8_t)length;
+        memcpy(rdata + size, strings[i], length);
+        size += length;
+    }
+    sk2_txt_t *txt = sk2_txt_parse_rdata(rdata, size);
+    assert_non_null(txt);
+    assert_string_equal(sk2_txt_get(txt, "key"), key);
+    assert_string_equal(sk2_txt_get(txt, "devices"), "2");
+    sk2_txt_destroy(&txt);
 }
 
 static void test_rdata_is_read_by_the_rules(void **state)
@@ -92,6 +117,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_announced_keys_say_version_protocol_and_devices),
+        cmocka_unit_test(test_a_secure_server_announces_its_key_and_a_browser_reads_it_back),
         cmocka_unit_test(test_rdata_is_read_by_the_rules),
         cmocka_unit_test(test_malformed_rdata_is_refused),
         cmocka_unit_test(test_no_more_than_the_entry_limit_is_kept),

@@ -90,7 +90,7 @@ static const char *s_change(sk2_event_type_t type)
 
 static void s_print_json(const sk2_event_t *event)
 {
-    static const char *const keys[] = {"txtvers", "protocol", "sk2", "devices"};
+    static const char *const keys[] = {"txtvers", "protocol", "sk2", "devices", "key"};
     printf("{\"event\":\"%s\",\"name\":", s_change(sk2_event_type(event)));
     cli_json_string(stdout, sk2_event_server_name(event));
     printf(",\"endpoint\":");
@@ -134,8 +134,14 @@ static void s_print_text(const sk2_event_t *event)
         snprintf(devices, sizeof devices, ", %ld device%s", n, n == 1 ? "" : "s");
     else
         devices[0] = '\0'; /* not an sk2 server, or one that does not say */
-    printf("%c \"%s\" %s (host %s%s)\n", type == SK2_EVENT_SERVER_ADDED ? '+' : '~', name,
-           sk2_event_endpoint(event), host, devices);
+    char key[4 * SK2_KEY_TEXT_SIZE + 32] = "";
+    char safe_key[4 * SK2_KEY_TEXT_SIZE];
+    const char *announced = sk2_event_txt(event, "key");
+    if (announced)
+        snprintf(key, sizeof key, ", secure, key %s",
+                 cli_safe(announced, safe_key, sizeof safe_key));
+    printf("%c \"%s\" %s (host %s%s%s)\n", type == SK2_EVENT_SERVER_ADDED ? '+' : '~', name,
+           sk2_event_endpoint(event), host, devices, key);
 }
 
 static void s_on_event(void *arg, sk2_browser_t *browser, sk2_event_t *event)

@@ -238,7 +238,7 @@ int cli_apply_server_option(const char *verb, cli_server_args_t *args, int opt, 
         return cli_apply_timeout(verb, arg, &args->timeout_ms);
     if (opt == CLI_OPT_BROWSE_TIMEOUT)
         return cli_parse_browse_timeout(verb, arg, &args->browse_ms);
-    return CLI_CONTINUE;
+    return cli_apply_security(verb, opt, arg);
 }
 
 int cli_parse_server_verb(const cli_parser_t *parser, int argc, char **argv, void *opts,
@@ -335,8 +335,100 @@ int cli_apply_max_frame_mb(const char *verb, const char *arg, size_t *bytes)
     return CLI_CONTINUE;
 }
 
+/* The keys of every client this process opens, like the frame budget. */
+static const char *s_keys = NULL;
+static const char *s_server_key = NULL;
+
+int cli_apply_security(const char *verb, int opt, const char *arg)
+{
+    if (opt != CLI_OPT_KEYS && opt != CLI_OPT_SERVER_KEY)
+        return CLI_CONTINUE;
+    if (!*arg)
+        return cli_usage_error(verb, "%s needs a value",
+                               opt == CLI_OPT_KEYS ? "--keys" : "--server-key");
+    *(opt == CLI_OPT_KEYS ? &s_keys : &s_server_key) = arg;
+    return CLI_CONTINUE;
+}
+
+const char *cli_security_keys(void)
+{
+    return s_keys;
+}
+
+const char *cli_security_server_key(void)
+{
+    return s_server_key;
+}
+
+/* Applies --keys/--server-key to a new client; server_key_found is the key a server announced
+ * (NULL if not found by name). Returns CLI_CONTINUE or an exit code after saying why. */
+static int s_secure_client(const char *verb, sk2_client_t *client, const char *name,
+                           const char *announced_key)
+{
+    if (!s_keys && !s_server_key)
+        return CLI_CONTINUE;
+    if (!s_keys)
+        return cli_usage_error(verb, "--server-key needs --keys DIR (this client's key pair)");
+    if (!sk2_security_is_available()) {
+        fprintf(stderr, "sk2 %s: --keys needs CURVE, and this libzmq was built without it\n", verb);
+        return CLI_EXIT_FAILURE;
+    }
+    int rc = sk2_client_set_security(client, s_keys, s_server_key);
+    if (rc != 0) {
+        fprintf(stderr, "sk2 %s: cannot use --keys %s%s%s: %s\n", verb, s_keys,
+                s_server_key ? " --server-key " : "", s_server_key ? s_server_key : "",
+                sk2_strerror(rc));
+        return rc == SK2_EINVAL || rc == SK2_ENOTFOUND ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+    }
+    if (s_server_key)
+        return CLI_CONTINUE; /* given explicitly: it wins over anything pinned */
+    if (!name || !announced_key) {
+        fprintf(stderr,
+                "sk2 %s: --keys needs --server-key KEY, unless the server is found by name "
+                "and announces its key\n",
+                verb);
+        return CLI_EXIT_USAGE;
+    }
+    return cli_pin_server_key(verb, client, name, announced_key);
+}
+
+int cli_pin_server_key(const char *verb, sk2_client_t *client, const char *name, const char *key)
+{
+    char path[4096] = "";
+    sk2_known_servers_path(path, sizeof path);
+    bool is_new = false;
+    unsigned line = 0;
+    char safe[4 * SK2_BROWSER_NAME_MAX + 1];
+    cli_safe(name, safe, sizeof safe);
+    int rc = sk2_known_servers_check(NULL, name, key, &is_new, &line);
+    if (rc == SK2_EKEYCHANGED) {
+        fprintf(stderr,
+                "sk2 %s: WARNING: the server \"%s\" announces key %s, not the one pinned for it "
+                "in %s (line %u). Someone may be impersonating it. If its key was changed on "
+                "purpose, delete line %u of that file and try again.\n",
+                verb, safe, key, path, line, line);
+        return CLI_EXIT_FAILURE;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "sk2 %s: cannot check %s%s%u: %s\n", verb, path, line ? " line " : "", line,
+                sk2_strerror(rc));
+        return CLI_EXIT_FAILURE;
+    }
+    if (is_new && !s_is_quiet)
+        fprintf(stderr, "sk2 %s: pinned the key of \"%s\" (%s) in %s\n", verb, safe, key, path);
+    rc = sk2_client_set_server_key(client, key);
+    return rc == 0 ? CLI_CONTINUE : CLI_EXIT_FAILURE;
+}
+
 int cli_client_connect(const char *verb, const char *endpoint_arg, int timeout_ms, char *endpoint,
                        sk2_client_t **client_p)
+{
+    return cli_client_connect_found(verb, endpoint_arg, NULL, NULL, timeout_ms, endpoint, client_p);
+}
+
+int cli_client_connect_found(const char *verb, const char *endpoint_arg, const char *name,
+                             const char *announced_key, int timeout_ms, char *endpoint,
+                             sk2_client_t **client_p)
 {
     *client_p = NULL;
     if (cli_endpoint_normalise(endpoint_arg, endpoint, CLI_ENDPOINT_MAX) != 0)
@@ -354,6 +446,13 @@ int cli_client_connect(const char *verb, const char *endpoint_arg, int timeout_m
         rc = sk2_client_set_heartbeat_ms(client, CLI_HEARTBEAT_MS);
     if (rc == 0)
         rc = sk2_client_set_max_frame_bytes(client, s_max_frame_bytes);
+    if (rc == 0) {
+        int exit_code = s_secure_client(verb, client, name, announced_key);
+        if (exit_code != CLI_CONTINUE) {
+            sk2_client_destroy(&client);
+            return exit_code;
+        }
+    }
     if (rc == 0)
         rc = sk2_client_connect(client, endpoint);
     if (rc != 0) {
@@ -386,7 +485,8 @@ bool cli_is_endpoint(const char *text)
 
 /* Browses for `name` (NULL: the only server); returns CLI_CONTINUE with endpoint set, or an
  * exit code after saying why. */
-static int s_find_server(const char *verb, const char *name, int browse_ms, char *endpoint)
+static int s_find_server(const char *verb, const char *name, int browse_ms, char *endpoint,
+                         char *found_name, char *found_key)
 {
     char safe[4 * SK2_BROWSER_NAME_MAX + 1];
     sk2_browser_t *browser = sk2_browser_new();
@@ -405,6 +505,14 @@ static int s_find_server(const char *verb, const char *name, int browse_ms, char
     }
     rc = sk2_browser_find(browser, name, browse_ms, endpoint, CLI_ENDPOINT_MAX);
     int exit_code = CLI_CONTINUE;
+    for (size_t i = 0; rc == 0 && i < sk2_browser_server_count(browser); i++) {
+        if (strcmp(sk2_browser_server_endpoint(browser, i), endpoint) != 0)
+            continue;
+        const char *key = sk2_browser_server_key(browser, i);
+        snprintf(found_name, SK2_BROWSER_NAME_MAX + 1, "%s", sk2_browser_server_name(browser, i));
+        snprintf(found_key, SK2_KEY_TEXT_SIZE, "%s", key ? key : "");
+        break;
+    }
     if (rc == 0) {
         if (!s_is_quiet)
             fprintf(stderr, "sk2 %s: found \"%s\" at %s\n", verb,
@@ -441,10 +549,14 @@ int cli_client_open(const char *verb, const char *target, int timeout_ms, int br
     if (target && cli_is_endpoint(target))
         return cli_client_connect(verb, target, timeout_ms, endpoint, client_p);
     char found[CLI_ENDPOINT_MAX];
-    int rc = s_find_server(verb, target, browse_ms, found);
+    char found_name[SK2_BROWSER_NAME_MAX + 1] = "";
+    char found_key[SK2_KEY_TEXT_SIZE] = "";
+    int rc = s_find_server(verb, target, browse_ms, found, found_name, found_key);
     if (rc != CLI_CONTINUE)
         return rc;
-    return cli_client_connect(verb, found, timeout_ms, endpoint, client_p);
+    return cli_client_connect_found(verb, found, found_name[0] ? found_name : NULL,
+                                    found_key[0] ? found_key : NULL, timeout_ms, endpoint,
+                                    client_p);
 }
 
 int cli_report_lost(const char *verb, const char *endpoint, const sk2_event_t *event,
@@ -458,6 +570,12 @@ int cli_report_lost(const char *verb, const char *endpoint, const sk2_event_t *e
     if (error == 0) {
         fprintf(stderr, "sk2 %s: disconnected from %s\n", verb, endpoint);
         return CLI_EXIT_LOST;
+    }
+    if (error == SK2_EAUTH) {
+        char reason[256];
+        fprintf(stderr, "sk2 %s: not let in by %s: %s\n", verb, endpoint,
+                cli_event_reason(event, reason, sizeof reason));
+        return CLI_EXIT_FAILURE;
     }
     char reason[256];
     fprintf(stderr, "sk2 %s: lost %s: %s\n", verb, endpoint,

@@ -61,6 +61,7 @@ cli_verb_fn cli_export;
 cli_verb_fn cli_import;
 cli_verb_fn cli_replay;
 cli_verb_fn cli_view;
+cli_verb_fn cli_keygen;
 
 /* ---- Signals ---- */
 
@@ -156,14 +157,32 @@ typedef struct {
         .browse_ms = CLI_BROWSE_DEFAULT_MS                                                         \
     }
 
-enum { CLI_OPT_TIMEOUT = 0x1000, CLI_OPT_BROWSE_TIMEOUT };
+enum { CLI_OPT_TIMEOUT = 0x1000, CLI_OPT_BROWSE_TIMEOUT, CLI_OPT_KEYS, CLI_OPT_SERVER_KEY };
+
+/* --keys DIR and --server-key KEY_OR_FILE of every verb that opens clients: the long options
+ * and their help lines. cli_apply_security applies them (for the clients this process opens
+ * afterwards, through cli_client_connect) and returns CLI_CONTINUE or a usage error. */
+#define CLI_SECURITY_LONG_OPTIONS                                                                  \
+    {"keys", required_argument, NULL, CLI_OPT_KEYS},                                               \
+    {                                                                                              \
+        "server-key", required_argument, NULL, CLI_OPT_SERVER_KEY                                  \
+    }
+#define CLI_SECURITY_HELP                                                                          \
+    "  --keys DIR          connect securely (CURVE) with the key pair in DIR (sk2 keygen)\n"       \
+    "  --server-key KEY    the server's public key (40 characters, or its NAME.key file);\n"       \
+    "                      by NAME, the key it announces is pinned on first use in\n"              \
+    "                      ~/.config/sk2/known_servers\n"
+int cli_apply_security(const char *verb, int opt, const char *arg);
+/* The key pair and server key given (NULL if none). */
+const char *cli_security_keys(void);
+const char *cli_security_server_key(void);
 
 /* The end of such a verb's long-option table, after its own options: --timeout,
  * --browse-timeout, then CLI_COMMON_LONG_OPTIONS. */
 #define CLI_SERVER_LONG_OPTIONS                                                                    \
     {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},                                         \
         {"browse-timeout", required_argument, NULL, CLI_OPT_BROWSE_TIMEOUT},                       \
-        CLI_COMMON_LONG_OPTIONS
+        CLI_SECURITY_LONG_OPTIONS, CLI_COMMON_LONG_OPTIONS
 
 /* Applies --timeout or --browse-timeout (opt CLI_OPT_TIMEOUT or CLI_OPT_BROWSE_TIMEOUT) to
  * args: CLI_CONTINUE or a usage error. For the verb's apply function, for those two opts. */
@@ -197,6 +216,16 @@ int cli_endpoint_normalise(const char *text, char *out, size_t out_size);
  * connect, 1 otherwise); *client_p is then NULL. */
 int cli_client_connect(const char *verb, const char *endpoint_arg, int timeout_ms, char *endpoint,
                        sk2_client_t **client_p);
+/* The same for a server found by name that announced announced_key (NULL: none): with --keys
+ * and no --server-key, that key is checked against, or pinned in, the known_servers file
+ * (cli_pin_server_key). */
+int cli_client_connect_found(const char *verb, const char *endpoint_arg, const char *name,
+                             const char *announced_key, int timeout_ms, char *endpoint,
+                             sk2_client_t **client_p);
+/* Checks key against the one pinned for name (pinning it if there is none) and makes it the
+ * client's server key. Returns CLI_CONTINUE, or 1 after saying why (a changed key: which line
+ * of which file to delete). */
+int cli_pin_server_key(const char *verb, sk2_client_t *client, const char *name, const char *key);
 /* How long info, ping and stream browse for a server given by name (or none), in ms. */
 #define CLI_BROWSE_DEFAULT_MS 3000
 /* Range of --browse-timeout, seconds. */
@@ -211,7 +240,7 @@ int cli_parse_browse_timeout(const char *verb, const char *text, int *browse_ms)
     "SERVER is an endpoint (tcp://HOST:PORT or HOST:PORT) or the NAME of a server on the\n"        \
     "local network, as `sk2 browse` lists it; without SERVER, the only server there.\n"            \
     "  --browse-timeout S  look for NAME (or the only server) for at most S seconds\n"             \
-    "                      (default 3)\n"
+    "                      (default 3)\n" CLI_SECURITY_HELP
 
 /* True if text is meant as an endpoint ("scheme://...", or HOST:PORT with a numeric port);
  * anything else is a server name to look for on the network. */

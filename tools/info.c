@@ -18,7 +18,8 @@ enum { OPT_JSON = 256 };
 
 static void s_print_usage(void)
 {
-    printf("usage: sk2 info [SERVER] [--json] [--timeout MS] [--browse-timeout S] [-v|-q]\n"
+    printf("usage: sk2 info [SERVER] [--json] [--timeout MS] [--browse-timeout S]\n"
+           "                [--keys DIR --server-key KEY] [-v|-q]\n"
            "\n"
            "Prints the name, endpoints and devices of a server.\n"
            "\n" CLI_TARGET_HELP
@@ -96,6 +97,8 @@ static void s_print_listing(sk2_client_t *client, const char *endpoint)
     const char *advertised = sk2_client_server_endpoint(client, "control");
     char shown[CLI_ENDPOINT_MAX];
     printf("control   %s\n", endpoint);
+    if (sk2_client_server_key(client))
+        printf("security  CURVE, server key %s\n", sk2_client_server_key(client));
     if (advertised && strcmp(advertised, endpoint) != 0)
         printf("          (advertised as %s)\n", cli_safe(advertised, shown, sizeof shown));
     printf("devices   %zu\n", count);

@@ -27,7 +27,8 @@ enum { OPT_COUNT = 'c' };
 
 static void s_print_usage(void)
 {
-    printf("usage: sk2 ping [SERVER] [--count N] [--timeout MS] [--browse-timeout S] [-v|-q]\n"
+    printf("usage: sk2 ping [SERVER] [--count N] [--timeout MS] [--browse-timeout S]\n"
+           "                [--keys DIR --server-key KEY] [-v|-q]\n"
            "\n"
            "Checks that a server answers pings, and prints the round trip.\n"
            "\n" CLI_TARGET_HELP

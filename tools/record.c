@@ -73,7 +73,8 @@ static void s_print_usage(void)
     printf("usage: sk2 record [SERVER] -o FILE [--seconds S] [--frames N] [--device ID]\n"
            "                  [--streams LIST] [--codec KIND=CODEC] [--status-interval S]\n"
            "                  [--no-status] [--timeout MS] [--browse-timeout S] [--force]\n"
-           "                  [--allow-lossy] [--max-frame-mb M] [-v|-q]\n"
+           "                  [--allow-lossy] [--max-frame-mb M]\n"
+           "                  [--keys DIR --server-key KEY] [-v|-q]\n"
            "\n"
            "Records a server's streams into FILE, frames exactly as sent (no re-encoding).\n"
            "\n" CLI_TARGET_HELP
@@ -159,6 +160,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
         break;
     case CLI_OPT_TIMEOUT:
     case CLI_OPT_BROWSE_TIMEOUT:
+    case CLI_OPT_KEYS:
+    case CLI_OPT_SERVER_KEY:
         return cli_apply_server_option(s_verb, &opts->server, opt, arg);
     case OPT_FORCE:
         opts->is_forced = true;

@@ -25,7 +25,8 @@ enum { OPT_DEVICE = 256, OPT_JSON, OPT_TIMEOUT, OPT_BROWSE_TIMEOUT };
 static void s_print_usage(void)
 {
     printf("usage: sk2 replay [SERVER] [--device ID] pause|resume|seek SECONDS|status\n"
-           "                  [--json] [--timeout MS] [--browse-timeout S] [-v|-q]\n"
+           "                  [--json] [--timeout MS] [--browse-timeout S]\n"
+           "                  [--keys DIR --server-key KEY] [-v|-q]\n"
            "\n"
            "Controls the replay a server plays (sk2 serve --replay) and says where it is:\n"
            "  pause          hold the current frame\n"
@@ -54,6 +55,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
         return cli_apply_timeout(s_verb, arg, &opts->timeout_ms);
     case OPT_BROWSE_TIMEOUT:
         return cli_parse_browse_timeout(s_verb, arg, &opts->browse_ms);
+    default:
+        return cli_apply_security(s_verb, opt, arg);
     }
     return CLI_CONTINUE;
 }
@@ -66,6 +69,7 @@ static int s_parse(int argc, char **argv, replay_options_t *opts)
         {"json", no_argument, NULL, OPT_JSON},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
+        CLI_SECURITY_LONG_OPTIONS,
         CLI_COMMON_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, ":hvq", options, s_print_usage, s_apply_option};

@@ -49,11 +49,16 @@ typedef struct {
     bool is_replay_eager;      /* --no-wait: play without waiting for a first listener */
     const char *http;          /* ADDR:PORT of the web gateway, or NULL */
     bool has_hints;            /* print the commands to try next */
+    bool is_secure;            /* --secure: CURVE on every socket */
+    const char *keys;          /* --keys: the server's key pair (file or folder) */
+    const char *allow;         /* --allow: folder of the client keys let in */
 } serve_options_t;
 
 /* Mock devices added (SIGUSR1) or removed (SIGUSR2) on request, counted by the handlers. */
 static volatile sig_atomic_t s_add_requests = 0;
 static volatile sig_atomic_t s_remove_requests = 0;
+/* Reloads of the allow folder asked for (SIGHUP). */
+static volatile sig_atomic_t s_reload_requests = 0;
 
 #define S_ADDED_MAX 64
 
@@ -61,6 +66,8 @@ static void s_on_usr(int signum)
 {
     if (signum == SIGUSR1)
         s_add_requests++;
+    else if (signum == SIGHUP)
+        s_reload_requests++;
     else
         s_remove_requests++;
 }
@@ -89,6 +96,9 @@ enum {
     OPT_HINTS,
     OPT_MAX_FRAME_MB,
     OPT_MAX_STREAMS,
+    OPT_SECURE,
+    OPT_KEYS,
+    OPT_ALLOW,
 };
 
 static void s_print_usage(void)
@@ -99,7 +109,8 @@ static void s_print_usage(void)
            "                 [--no-announce] [--mock-unplug-after S [--mock-replug-after S]]\n"
            "                 [--color-size WxH] [--jpeg-quality Q]\n"
            "                 [--replay PATH [--rate X] [--loop] [--no-wait]] [--http ADDR:PORT]\n"
-           "                 [--max-frame-mb M] [--max-streams N] [--hints] [-v|-q]\n"
+           "                 [--max-frame-mb M] [--max-streams N] [--hints]\n"
+           "                 [--secure --keys DIR --allow DIR] [-v|-q]\n"
            "\n"
            "Serves depth cameras on a streamkinect2 control endpoint until Ctrl-C: cameras\n"
            "(--device), mock ones (--mock) or the devices of a recording (--replay). With\n"
@@ -142,9 +153,20 @@ static void s_print_usage(void)
            "  --http ADDR:PORT       also serve the web viewer and HTTP API for these devices\n"
            "                         (e.g. 127.0.0.1:8080; port 0: the OS picks one)\n"
            "  --hints                once serving, print commands to try next with this\n"
-           "                         server's real endpoint (what `make run` shows)\n"
+           "                         server's real endpoint (what `make run` shows)\n",
+           SK2_CODEC_DEFAULT_QUALITY, SK2_SERVER_MAX_STREAMS_DEFAULT);
+    printf("  --secure               encrypt and authenticate every socket with CURVE: only\n"
+           "                         clients whose public key is in --allow get anything\n"
+           "  --keys DIR             the server's key pair (sk2 keygen DIR), or its\n"
+           "                         NAME.key_secret file\n"
+           "  --allow DIR            folder of the client public keys (NAME.key) let in;\n"
+           "                         read again on SIGHUP\n"
            "\n"
-           "SIGUSR1 adds one more mock device; SIGUSR2 removes the newest one.\n"
+           "Without --secure anyone who can reach the ports reads every frame and sends\n"
+           "control messages: bound to anything but loopback, serve says so on stderr.\n"
+           "\n"
+           "SIGUSR1 adds one more mock device; SIGUSR2 removes the newest one; SIGHUP reads\n"
+           "the --allow folder again.\n"
            "\n"
            "The server is announced over DNS-SD (_kinect2._tcp, through avahi-daemon) under\n"
            "its name, on the interface of the bound address, so that `sk2 browse` and\n"
@@ -153,8 +175,7 @@ static void s_print_usage(void)
            "avahi-daemon, serve warns once and serves without announcing.\n"
            "\n"
            "Prints the control endpoint and the device ids on stdout, then a status line.\n"
-           "Exit status: 0 after Ctrl-C or SIGTERM, 1 if the server cannot start, 2 usage.\n",
-           SK2_CODEC_DEFAULT_QUALITY, SK2_SERVER_MAX_STREAMS_DEFAULT);
+           "Exit status: 0 after Ctrl-C or SIGTERM, 1 if the server cannot start, 2 usage.\n");
 }
 
 /* True if s is well-formed UTF-8 (no overlongs, surrogates or values above U+10FFFF). */
@@ -291,6 +312,16 @@ static int s_apply_option(void *options, int opt, const char *arg)
     case OPT_HINTS:
         opts->has_hints = true;
         break;
+    case OPT_SECURE:
+        opts->is_secure = true;
+        break;
+    case OPT_KEYS:
+    case OPT_ALLOW:
+        if (!*arg)
+            return cli_usage_error(s_verb, "%s needs a path",
+                                   opt == OPT_KEYS ? "--keys" : "--allow");
+        *(opt == OPT_KEYS ? &opts->keys : &opts->allow) = arg;
+        break;
     }
     return CLI_CONTINUE;
 }
@@ -322,6 +353,9 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"no-wait", no_argument, NULL, OPT_NO_WAIT},
         {"http", required_argument, NULL, OPT_HTTP},
         {"hints", no_argument, NULL, OPT_HINTS},
+        {"secure", no_argument, NULL, OPT_SECURE},
+        {"keys", required_argument, NULL, OPT_KEYS},
+        {"allow", required_argument, NULL, OPT_ALLOW},
         CLI_COMMON_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
@@ -336,6 +370,14 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         return cli_usage_error(s_verb, "--mock-unplug-after needs a mock device");
     if (!opts->replay && (opts->rate != 1.0 || opts->is_looping || opts->is_replay_eager))
         return cli_usage_error(s_verb, "--rate, --loop and --no-wait go with --replay");
+    if (opts->is_secure && (!opts->keys || !opts->allow))
+        return cli_usage_error(s_verb,
+                               "--secure needs --keys DIR (sk2 keygen DIR) and --allow DIR");
+    if (!opts->is_secure && (opts->keys || opts->allow))
+        return cli_usage_error(s_verb, "--keys and --allow go with --secure");
+    if (opts->is_secure && opts->http)
+        return cli_usage_error(s_verb, "--http cannot be combined with --secure yet: run `sk2 "
+                                       "view --keys DIR --server-key KEY` beside the server");
     return CLI_CONTINUE;
 }
 
@@ -549,6 +591,13 @@ static int s_add_default(sk2_server_t *server, const serve_options_t *opts, char
     return s_add_device(server, "mock", NULL, opts, mock_serial, serial_size);
 }
 
+/* True if only programs on this machine can reach what is bound to address. */
+static bool s_is_loopback_bind(const char *address)
+{
+    return strncmp(address, "127.", 4) == 0 || strcmp(address, "::1") == 0 ||
+           strcmp(address, "[::1]") == 0 || strcmp(address, "localhost") == 0;
+}
+
 /* Creates, binds and populates the server; returns CLI_EXIT_OK or an exit code. The first
  * mock's serial goes to mock_serial, for fault injection. */
 static int s_start(const serve_options_t *opts, sk2_server_t **server_p, char *mock_serial,
@@ -583,12 +632,35 @@ static int s_start(const serve_options_t *opts, sk2_server_t **server_p, char *m
         fprintf(stderr, "sk2 serve: cannot set up announcing: %s\n", sk2_strerror(rc));
         return CLI_EXIT_FAILURE;
     }
+    if (opts->is_secure) {
+        if (!sk2_security_is_available()) {
+            fprintf(stderr, "sk2 serve: --secure needs CURVE, and this libzmq was built without "
+                            "it (no libsodium)\n");
+            return CLI_EXIT_FAILURE;
+        }
+        rc = sk2_server_set_security(server, opts->keys, opts->allow);
+        if (rc != 0) {
+            fprintf(stderr,
+                    "sk2 serve: cannot make the server secure with --keys %s --allow %s: "
+                    "%s\n",
+                    opts->keys, opts->allow, sk2_strerror(rc));
+            return CLI_EXIT_FAILURE;
+        }
+    }
     rc = sk2_server_bind(server, opts->bind, (uint16_t)opts->port);
     if (rc != 0) {
         fprintf(stderr, "sk2 serve: cannot bind %s port %ld: %s\n", opts->bind, opts->port,
                 sk2_strerror(rc));
         return CLI_EXIT_FAILURE;
     }
+    if (opts->is_secure)
+        printf("sk2 serve: secure (CURVE); server public key %s\n", sk2_server_public_key(server));
+    else if (!s_is_loopback_bind(opts->bind))
+        fprintf(stderr,
+                "sk2 serve: WARNING: bound to %s without --secure: anyone who can reach these "
+                "ports can read every frame and send control messages (see `sk2 serve --help`, "
+                "--secure)\n",
+                opts->bind);
     printf("sk2 serve: \"%s\" control endpoint %s\n", sk2_server_name(server),
            sk2_server_endpoint(server));
     for (size_t i = 0; i < opts->device_count; i++) {
@@ -686,8 +758,19 @@ static void s_run(sk2_server_t *server, const serve_options_t *opts, cli_status_
     int64_t next_us = before_us + interval_us;
     const int64_t start_us = before_us;
 
-    sig_atomic_t added = 0, removed = 0;
+    sig_atomic_t added = 0, removed = 0, reloaded = 0;
     while (!cli_is_interrupted()) {
+        while (reloaded != s_reload_requests) {
+            reloaded++;
+            cli_status_close(status);
+            int keys = sk2_server_reload_allow(server);
+            if (keys >= 0)
+                printf("sk2 serve: allow folder %s read again: %d client key%s allowed\n",
+                       opts->allow ? opts->allow : "", keys, keys == 1 ? "" : "s");
+            else
+                fprintf(stderr, "sk2 serve: cannot read the allow folder again: %s\n",
+                        sk2_strerror(keys));
+        }
         while (added != s_add_requests) {
             added++;
             cli_status_close(status);
@@ -796,11 +879,14 @@ int cli_serve(int argc, char **argv)
     sigemptyset(&action.sa_mask);
     sigaction(SIGUSR1, &action, NULL);
     sigaction(SIGUSR2, &action, NULL);
+    if (opts.is_secure)
+        sigaction(SIGHUP, &action, NULL);
     /* A parent may hand us these blocked (node's child_process does): take them. */
     sigset_t usr;
     sigemptyset(&usr);
     sigaddset(&usr, SIGUSR1);
     sigaddset(&usr, SIGUSR2);
+    sigaddset(&usr, SIGHUP);
     pthread_sigmask(SIG_UNBLOCK, &usr, NULL);
 
     if (opts.http) {

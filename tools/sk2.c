@@ -31,6 +31,7 @@ static const verb_t s_verbs[] = {
     {"export", cli_export, "write a recording as a TUM RGB-D folder (PNGs + lists)"},
     {"import", cli_import, "turn a TUM RGB-D folder into a recording"},
     {"replay", cli_replay, "pause, resume or seek the replay a server plays, or ask where it is"},
+    {"keygen", cli_keygen, "make a CURVE key pair for serve --secure and clients' --keys"},
 };
 
 enum { OPT_VERSION = 256 };

@@ -98,7 +98,7 @@ static void s_print_usage(void)
     printf("usage: sk2 stream [SERVER] [--stream KIND[:CODEC]]... [--frames N] [--seconds S]\n"
            "                  [--device ID] [--check-mock] [--status-interval S] [--no-status]\n"
            "                  [--json] [--timeout MS] [--browse-timeout S]\n"
-           "                  [--max-frame-mb M] [-v|-q]\n"
+           "                  [--max-frame-mb M] [--keys DIR --server-key KEY] [-v|-q]\n"
            "\n"
            "Receives frames from a server and measures them per stream.\n"
            "\n" CLI_TARGET_HELP
@@ -186,6 +186,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
         break;
     case CLI_OPT_TIMEOUT:
     case CLI_OPT_BROWSE_TIMEOUT:
+    case CLI_OPT_KEYS:
+    case CLI_OPT_SERVER_KEY:
         return cli_apply_server_option(s_verb, &opts->server, opt, arg);
     case OPT_STREAM:
         return s_parse_stream(opts, arg);

@@ -38,7 +38,7 @@ static void s_print_usage(void)
 {
     printf("usage: sk2 view [SERVER...] [--http ADDR:PORT] [--browse | --no-browse]\n"
            "                [--refresh MS] [--max-age MS] [--browse-timeout S] [--no-status]\n"
-           "                [--max-frame-mb M] [-v|-q]\n"
+           "                [--max-frame-mb M] [--keys DIR --server-key KEY] [-v|-q]\n"
            "\n"
            "Serves a web page and an HTTP API that show the servers' devices live: depth,\n"
            "IR and colour, a point cloud, figures per stream, and the latest frame of any\n"
@@ -87,6 +87,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
         break;
     case OPT_MAX_FRAME_MB:
         return cli_apply_max_frame_mb(s_verb, arg, &opts->max_frame_bytes);
+    default:
+        return cli_apply_security(s_verb, opt, arg);
     }
     return CLI_CONTINUE;
 }
@@ -103,6 +105,7 @@ static int s_parse(int argc, char **argv, view_options_t *opts)
         {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
         {"max-frame-mb", required_argument, NULL, OPT_MAX_FRAME_MB},
+        CLI_SECURITY_LONG_OPTIONS,
         CLI_COMMON_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
@@ -208,6 +211,19 @@ int cli_view(int argc, char **argv)
         sk2_gateway_set_refresh_ms(gateway, (int)opts.refresh_ms);
         sk2_gateway_set_max_age_ms(gateway, (int)opts.max_age_ms);
         sk2_gateway_set_max_frame_bytes(gateway, opts.max_frame_bytes);
+        if (cli_security_keys() || cli_security_server_key()) {
+            int set = cli_security_keys() && cli_security_server_key()
+                          ? sk2_gateway_set_security(gateway, cli_security_keys(),
+                                                     cli_security_server_key())
+                          : SK2_EINVAL;
+            if (set != 0)
+                rc = cli_usage_error(s_verb,
+                                     "--keys DIR and --server-key KEY go together and "
+                                     "must name a key pair and a key (%s)",
+                                     sk2_strerror(set));
+        }
+    }
+    if (rc == CLI_CONTINUE) {
         rc = cli_gateway_start(s_verb, gateway, opts.http, opts.http == s_http_default_text);
     }
     if (rc == CLI_CONTINUE) {

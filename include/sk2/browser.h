@@ -84,6 +84,9 @@ SK2_EXPORT bool sk2_browser_is_settled(const sk2_browser_t *self);
 SK2_EXPORT size_t sk2_browser_server_count(const sk2_browser_t *self);
 SK2_EXPORT const char *sk2_browser_server_name(const sk2_browser_t *self, size_t index);
 SK2_EXPORT const char *sk2_browser_server_endpoint(const sk2_browser_t *self, size_t index);
+/* The CURVE public key a secure server announces (TXT key=, 40 characters of Z85), or NULL
+ * (not secure, or not a well-formed key). Borrowed like the name. */
+SK2_EXPORT const char *sk2_browser_server_key(const sk2_browser_t *self, size_t index);
 
 /* Runs the browser (starting it if needed; handlers run as in dispatch) until it knows the
  * server called `name` (ASCII case ignored), or, for name NULL, until it is settled and
@@ -95,8 +98,13 @@ SK2_EXPORT int sk2_browser_find(sk2_browser_t *self, const char *name, int timeo
                                 char *endpoint, size_t size);
 
 /* Finds the server called `name` (NULL: the only server on the network) with a temporary
- * browser, as sk2_browser_find(), and connects the client to it. Returns 0 (connecting, as
- * sk2_client_connect), sk2_browser_find()'s errors or sk2_client_connect()'s. */
+ * browser, as sk2_browser_find(), and connects the client to it. A secure client without a
+ * server key (sk2_client_set_security) takes the key the server announces, pinned on first
+ * use in the known_servers file (security.h): a server whose key differs from the pinned one
+ * is refused with SK2_EKEYCHANGED (logged with the file and line to delete). Returns 0
+ * (connecting, as sk2_client_connect), sk2_browser_find()'s errors, SK2_EKEYCHANGED,
+ * SK2_EAUTH (secure, and the server announces no key), sk2_known_servers_check()'s or
+ * sk2_client_connect()'s. */
 SK2_EXPORT int sk2_client_connect_name(sk2_client_t *client, const char *name, int timeout_ms);
 
 /* ---- Getters for SERVER_ADDED, SERVER_UPDATED and SERVER_REMOVED events ----

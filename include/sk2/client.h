@@ -75,6 +75,26 @@ SK2_EXPORT uint64_t sk2_client_frames_rejected(const sk2_client_t *self);
  * NULL and sk2_event_encoded has the frame. Returns 0 or SK2_EINVAL. */
 SK2_EXPORT int sk2_client_set_decode(sk2_client_t *self, bool is_decoding);
 
+/* Makes every socket of the client (control, depth, streams) a CURVE client: traffic is
+ * encrypted, the server must prove it holds the secret key of server_key, and the server
+ * checks our key against its allow folder. `keys` is our secret certificate (NAME.key_secret,
+ * from sk2_security_keygen) or a folder holding exactly one; server_key is 40 characters of
+ * Z85 or a certificate file, or NULL to give it later (sk2_client_set_server_key, or
+ * sk2_client_connect_name, which pins the key a server announces: security.h). A refused key
+ * or a wrong server key ends the connection with DISCONNECTED, error SK2_EAUTH and a reason
+ * saying which (read from the control socket's handshake events in sk2_client_recv: no
+ * thread). Before connecting. Returns 0, SK2_EINVAL (not a key; logged), SK2_ENOTFOUND,
+ * SK2_EUNSUPPORTED (libzmq without CURVE) or SK2_ESTATE (connected). */
+SK2_EXPORT int sk2_client_set_security(sk2_client_t *self, const char *keys,
+                                       const char *server_key);
+/* Sets (or replaces) the server's public key of a secure client. Before connecting. Returns
+ * 0, SK2_EINVAL, SK2_ENOTFOUND or SK2_ESTATE (not secure, or connected). */
+SK2_EXPORT int sk2_client_set_server_key(sk2_client_t *self, const char *server_key);
+/* Whether sk2_client_set_security() was called. */
+SK2_EXPORT bool sk2_client_is_secure(const sk2_client_t *self);
+/* The server key a secure client uses (Z85), or NULL. Valid until the next set call. */
+SK2_EXPORT const char *sk2_client_server_key(const sk2_client_t *self);
+
 /* Connects to a control endpoint ("tcp://host:port", or "host:port") and sends `who`.
  * Returns 0, SK2_EINVAL (malformed endpoint), SK2_ECONNECT, SK2_ESTATE (already connected).
  * Success means the request is under way; SK2_EVENT_CONNECTED follows when `me` arrives. */

@@ -31,7 +31,9 @@ extern "C" {
     XX(ESYS, -16, "system call failed")                                                            \
     XX(ESERVER, -17, "server answered with an error")                                              \
     XX(EEXIST, -18, "already exists")                                                              \
-    XX(ELOST, -19, "peer lost")
+    XX(ELOST, -19, "peer lost")                                                                    \
+    XX(EAUTH, -20, "authentication failed (key refused, or not the server's key)")                 \
+    XX(EKEYCHANGED, -21, "the server's key differs from the one pinned for its name")
 
 typedef enum {
     SK2_OK = 0,

@@ -72,6 +72,12 @@ SK2_EXPORT int sk2_gateway_set_max_age_ms(sk2_gateway_t *self, int max_age_ms);
  * frames_rejected. SK2_LIMIT_FRAME_BYTES_MIN..SK2_LIMIT_FRAME_BYTES_MAX (default
  * SK2_LIMIT_FRAME_BYTES). Before start. Returns 0, SK2_EINVAL or SK2_ESTATE. */
 SK2_EXPORT int sk2_gateway_set_max_frame_bytes(sk2_gateway_t *self, size_t max_frame_bytes);
+/* Makes every server's client secure (sk2_client_set_security): our key pair (`keys`, a
+ * NAME.key_secret file or its folder) and the server's public key (40 characters of Z85 or a
+ * certificate file). Both are checked now. Before start. Returns 0, SK2_EINVAL, SK2_ENOTFOUND,
+ * SK2_ENOMEM or SK2_ESTATE. */
+SK2_EXPORT int sk2_gateway_set_security(sk2_gateway_t *self, const char *keys,
+                                        const char *server_key);
 
 /* Binds the HTTP and WebSocket listener to address:port (an IPv4 or IPv6 literal; port 0 lets
  * the OS choose). Returns 0, SK2_EINVAL, SK2_EBIND (address unusable or port taken),

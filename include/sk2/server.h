@@ -100,6 +100,23 @@ SK2_EXPORT int sk2_server_set_max_frame_bytes(sk2_server_t *self, size_t max_fra
  * withdrawn on destroy. Before bind; returns 0, SK2_EINVAL or SK2_ESTATE (already bound). */
 SK2_EXPORT int sk2_server_set_announce(sk2_server_t *self, bool is_announced);
 
+/* Makes every socket of the server (control, version-1 depth, streams) a CURVE server: all
+ * traffic is encrypted, and only clients whose public key is in allow_dir may connect (checked
+ * by the server's ZAP handler; a refused key is logged, at most once per 5 s). `keys` is the
+ * server's secret certificate (NAME.key_secret, made by sk2_security_keygen) or a folder
+ * holding exactly one. allow_dir holds the clients' public certificates (NAME.key); it is read
+ * now and again on sk2_server_reload_allow(). One secure server per process (they would share
+ * libzmq's one ZAP endpoint). Before bind. Returns 0, SK2_EINVAL (not a key pair; logged),
+ * SK2_ENOTFOUND (no such file or folder), SK2_EUNSUPPORTED (libzmq without CURVE), SK2_EEXIST
+ * (another secure server in this process), SK2_ESTATE (bound, or already secure). */
+SK2_EXPORT int sk2_server_set_security(sk2_server_t *self, const char *keys, const char *allow_dir);
+/* Reads the allow folder again (for SIGHUP): clients connecting from now on are checked
+ * against it; connected clients stay. Returns the number of keys allowed, SK2_ENOTFOUND (the
+ * folder cannot be read: the old keys stay, logged) or SK2_ESTATE (not secure). */
+SK2_EXPORT int sk2_server_reload_allow(sk2_server_t *self);
+/* The server's public key (Z85, 40 characters) if secure, else NULL. Valid until destroy. */
+SK2_EXPORT const char *sk2_server_public_key(const sk2_server_t *self);
+
 /* Binds the control endpoint to tcp://address:port. `address` is an IPv4 or IPv6 literal, "*"
  * (every interface) or a host name (resolved once); port 0 lets the OS choose. Device
  * endpoints are later bound on the same address with OS-chosen ports. Returns 0, SK2_EINVAL,

@@ -10,6 +10,7 @@
 #include "limits.h"
 #include "codec.h"
 #include "device.h"
+#include "security.h"
 #include "server.h"
 #include "client.h"
 #include "browser.h"

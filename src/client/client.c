@@ -15,6 +15,7 @@
 #include "client/event.h"
 #include "client/loop.h"
 #include "core/log_internal.h"
+#include "proto/curve.h"
 #include "proto/header.h"
 #include "proto/me.h"
 #include "proto/msg.h"
@@ -78,6 +79,8 @@ struct sk2_client {
     bool is_skipping_decode;  /* sk2_client_set_decode(false): streams frames stay encoded */
     size_t max_frame_bytes;   /* the frame budget (include/sk2/limits.h) */
     uint64_t frames_rejected; /* frames dropped by the limits, for sk2_client_frames_rejected */
+    sk2_curve_t curve;        /* our keys and the server's, when secure (every socket) */
+    sk2_curve_watch_t *watch; /* the control socket's handshakes, while connected securely */
 };
 
 /* ---- Event queue -------------------------------------------------------------------------- */
@@ -107,12 +110,13 @@ static void s_device_free(s_device_t *device)
 /* A SUB socket that reads messages up to the wire size of the frame budget: anything a frame
  * within the budget can be reaches the client and is checked there, with a clear reason,
  * instead of libzmq dropping the connection and reconnecting in a silent loop. */
-static zsock_t *s_sub_new(const char *endpoint, size_t max_frame_bytes)
+static zsock_t *s_sub_new(const char *endpoint, size_t max_frame_bytes, const sk2_curve_t *curve)
 {
     zsock_t *sub = zsock_new(ZMQ_SUB);
     if (!sub)
         return NULL;
-    if (sk2_socket_set_int(sub, ZMQ_RCVHWM, S_SUB_HWM) != 0 ||
+    if (sk2_socket_set_curve_client(sub, curve) != 0 ||
+        sk2_socket_set_int(sub, ZMQ_RCVHWM, S_SUB_HWM) != 0 ||
         sk2_socket_set_maxmsgsize(sub, sk2_limit_wire_bytes(max_frame_bytes)) != 0 ||
         sk2_socket_set_int(sub, ZMQ_LINGER, 0) != 0 || zsock_connect(sub, "%s", endpoint) != 0)
         zsock_destroy(&sub);
@@ -127,14 +131,14 @@ static int s_topic_subscribe(zsock_t *sub, const s_subscription_t *subscription,
 }
 
 /* (Re)connects the streams socket and subscribes every topic the device has. */
-static int s_streams_open(s_device_t *device, size_t max_frame_bytes)
+static int s_streams_open(s_device_t *device, size_t max_frame_bytes, const sk2_curve_t *curve)
 {
     zsock_destroy(&device->streams_sub);
     if (device->subscription_count == 0)
         return 0;
     if (!device->streams)
         return SK2_ENOTFOUND;
-    device->streams_sub = s_sub_new(device->streams, max_frame_bytes);
+    device->streams_sub = s_sub_new(device->streams, max_frame_bytes, curve);
     if (!device->streams_sub)
         return SK2_ECONNECT;
     for (size_t i = 0; i < device->subscription_count; i++) {
@@ -155,13 +159,13 @@ static s_device_t *s_find_device(const sk2_client_t *self, const char *id)
     return NULL; /* ids are NULL only in records already moved into a new list */
 }
 
-static int s_device_open(s_device_t *device, size_t max_frame_bytes)
+static int s_device_open(s_device_t *device, size_t max_frame_bytes, const sk2_curve_t *curve)
 {
     if (device->sub)
         return 0;
     if (!device->depth)
         return SK2_ENOTFOUND;
-    device->sub = s_sub_new(device->depth, max_frame_bytes);
+    device->sub = s_sub_new(device->depth, max_frame_bytes, curve);
     if (!device->sub)
         return SK2_ECONNECT;
     if (sk2_socket_set_bytes(device->sub, ZMQ_SUBSCRIBE, "", 0) != 0) {
@@ -183,6 +187,7 @@ static void s_teardown(sk2_client_t *self)
     sk2_me_destroy(&self->me);
     free(self->me_json);
     self->me_json = NULL;
+    sk2_curve_watch_destroy(&self->watch); /* before the socket it watches */
     zsock_destroy(&self->control);
     free(self->endpoint);
     self->endpoint = NULL;
@@ -302,12 +307,12 @@ static void s_apply_me(sk2_client_t *self, sk2_me_t *me)
                 free(now->depth);
                 now->depth = depth ? strdup(depth) : NULL;
                 if (was_open && now->depth)
-                    s_device_open(now, self->max_frame_bytes);
+                    s_device_open(now, self->max_frame_bytes, &self->curve);
             }
             if (s_moved(now->streams, streams)) {
                 free(now->streams);
                 now->streams = streams ? strdup(streams) : NULL;
-                s_streams_open(now, self->max_frame_bytes);
+                s_streams_open(now, self->max_frame_bytes, &self->curve);
             }
         } else {
             now->id = strdup(me->devices[i].id);
@@ -658,7 +663,7 @@ static int64_t s_run_timers(void *owner)
 static int s_poll(void *owner, int wait_ms)
 {
     sk2_client_t *self = owner;
-    zmq_pollitem_t items[1 + 2 * SK2_ME_MAX_DEVICES];
+    zmq_pollitem_t items[2 + 2 * SK2_ME_MAX_DEVICES];
     s_device_t *owners[1 + 2 * SK2_ME_MAX_DEVICES];
     bool is_streams[1 + 2 * SK2_ME_MAX_DEVICES];
     size_t n = 0;
@@ -675,12 +680,16 @@ static int s_poll(void *owner, int wait_ms)
                 (zmq_pollitem_t){.socket = zsock_resolve(sockets[which]), .events = ZMQ_POLLIN};
         }
     }
+    size_t watch_item = n;
+    if (self->watch)
+        items[n++] = (zmq_pollitem_t){.socket = zsock_resolve(sk2_curve_watch_socket(self->watch)),
+                                      .events = ZMQ_POLLIN};
     if (zmq_poll(items, (int)n, wait_ms) < 0)
         return zmq_errno() == EINTR ? SK2_EINTR : SK2_ESYS;
     if (self->device_count)
         self->next_device = (self->next_device + 1) % self->device_count;
     /* Frames first, so that a `me` removing a device cannot free a socket polled above. */
-    for (size_t i = 1; i < n; i++) {
+    for (size_t i = 1; i < watch_item; i++) {
         if (!(items[i].revents & ZMQ_POLLIN))
             continue;
         if (is_streams[i])
@@ -697,6 +706,10 @@ static int s_poll(void *owner, int wait_ms)
             zmsg_destroy(&reply);
         }
     }
+    /* Last, since a refused handshake tears everything down. */
+    char why[192];
+    if (self->watch && sk2_curve_watch_read(self->watch, why, sizeof why) == SK2_EAUTH)
+        s_lost(self, SK2_EAUTH, why);
     return 0;
 }
 
@@ -806,6 +819,40 @@ int sk2_client_set_response_timeout_ms(sk2_client_t *self, int timeout_ms)
     return 0;
 }
 
+int sk2_client_set_security(sk2_client_t *self, const char *keys, const char *server_key)
+{
+    if (!self || !keys)
+        return SK2_EINVAL;
+    if (self->is_connected)
+        return SK2_ESTATE;
+    sk2_curve_t curve;
+    int rc = sk2_curve_load_pair(keys, &curve);
+    if (rc == 0 && server_key)
+        rc = sk2_curve_read_public(server_key, curve.server_key);
+    if (rc == 0)
+        self->curve = curve;
+    return rc;
+}
+
+int sk2_client_set_server_key(sk2_client_t *self, const char *server_key)
+{
+    if (!self || !server_key || !self->curve.is_on)
+        return self && server_key ? SK2_ESTATE : SK2_EINVAL;
+    if (self->is_connected)
+        return SK2_ESTATE;
+    return sk2_curve_read_public(server_key, self->curve.server_key);
+}
+
+bool sk2_client_is_secure(const sk2_client_t *self)
+{
+    return self && self->curve.is_on;
+}
+
+const char *sk2_client_server_key(const sk2_client_t *self)
+{
+    return self && self->curve.server_key[0] ? self->curve.server_key : NULL;
+}
+
 int sk2_client_connect(sk2_client_t *self, const char *endpoint)
 {
     if (!self)
@@ -820,10 +867,20 @@ int sk2_client_connect(sk2_client_t *self, const char *endpoint)
         free(normal);
         return SK2_ENOMEM;
     }
-    if (sk2_socket_set_int(control, ZMQ_LINGER, 0) != 0 ||
+    if (self->curve.is_on && !self->curve.server_key[0]) {
+        SK2_ERROR("client", "secure, but no server key to connect to %s with", normal);
+        zsock_destroy(&control);
+        free(normal);
+        return SK2_EINVAL;
+    }
+    if (self->curve.is_on)
+        self->watch = sk2_curve_watch_new(control);
+    if (sk2_socket_set_curve_client(control, &self->curve) != 0 ||
+        (self->curve.is_on && !self->watch) || sk2_socket_set_int(control, ZMQ_LINGER, 0) != 0 ||
         sk2_socket_set_maxmsgsize(control, SK2_MSG_MAX_PAYLOAD + 1024) != 0 ||
         zsock_connect(control, "%s", normal) != 0) {
         SK2_DEBUG("client", "cannot connect to %s: %s", normal, zmq_strerror(zmq_errno()));
+        sk2_curve_watch_destroy(&self->watch);
         zsock_destroy(&control);
         free(normal);
         return SK2_ECONNECT;
@@ -892,7 +949,7 @@ int sk2_client_enable_depth(sk2_client_t *self, const char *device_id)
         return SK2_ENOTFOUND;
     if (s_over_budget(self, device_id, SK2_STREAM_DEPTH))
         return SK2_ELIMIT;
-    return s_device_open(device, self->max_frame_bytes);
+    return s_device_open(device, self->max_frame_bytes, &self->curve);
 }
 
 int sk2_client_disable_depth(sk2_client_t *self, const char *device_id)
@@ -1061,7 +1118,7 @@ int sk2_client_subscribe(sk2_client_t *self, const char *device_id, sk2_stream_k
     s_subscription_t *subscription = &device->subscriptions[device->subscription_count++];
     *subscription = (s_subscription_t){.kind = kind, .codec = codec};
     if (!device->streams_sub)
-        return s_streams_open(device, self->max_frame_bytes);
+        return s_streams_open(device, self->max_frame_bytes, &self->curve);
     rc = s_topic_subscribe(device->streams_sub, subscription, true);
     if (rc != 0)
         device->subscription_count--;

@@ -28,6 +28,7 @@ typedef struct {
     uint16_t port;                     /* control port */
     unsigned interface_index;          /* 0: every interface */
     unsigned devices;                  /* devices served, for TXT */
+    char key[41];                      /* the server's public key (Z85), "" if not secure */
 } s_spec_t;
 
 typedef struct {
@@ -106,9 +107,10 @@ static void s_start(s_actor_t *self)
         s_send_state(self, SK2_ANNOUNCE_FAILED, why_unsupported);
         return;
     }
-    char buf[4][64];
-    const char *txt[4];
-    size_t count = sk2_txt_announced(self->spec.devices, buf, txt);
+    char buf[SK2_TXT_ANNOUNCED_MAX][64];
+    const char *txt[SK2_TXT_ANNOUNCED_MAX];
+    size_t count =
+        sk2_txt_announced(self->spec.devices, self->spec.key[0] ? self->spec.key : NULL, buf, txt);
     sk2_dnssd_service_t service = {.name = self->spec.name,
                                    .port = self->spec.port,
                                    .interface_index = self->spec.interface_index,
@@ -128,9 +130,9 @@ static void s_set_devices(s_actor_t *self, unsigned devices)
     self->spec.devices = devices;
     if (!self->handle)
         return;
-    char buf[4][64];
-    const char *txt[4];
-    size_t count = sk2_txt_announced(devices, buf, txt);
+    char buf[SK2_TXT_ANNOUNCED_MAX][64];
+    const char *txt[SK2_TXT_ANNOUNCED_MAX];
+    size_t count = sk2_txt_announced(devices, self->spec.key[0] ? self->spec.key : NULL, buf, txt);
     if (self->backend->set_txt(self->handle, txt, count) != 0)
         SK2_WARN("discovery", "cannot update the device count of \"%s\"", self->name);
 }
@@ -188,7 +190,7 @@ static void s_actor(zsock_t *pipe, void *arg)
 }
 
 sk2_announcer_t *sk2_announcer_new(const char *name, uint16_t port, unsigned interface_index,
-                                   unsigned devices)
+                                   unsigned devices, const char *public_key)
 {
     sk2_announcer_t *self = calloc(1, sizeof *self);
     s_spec_t *spec = calloc(1, sizeof *spec);
@@ -204,6 +206,7 @@ sk2_announcer_t *sk2_announcer_new(const char *name, uint16_t port, unsigned int
     spec->port = port;
     spec->interface_index = interface_index;
     spec->devices = devices;
+    snprintf(spec->key, sizeof spec->key, "%s", public_key ? public_key : "");
     self->state = SK2_ANNOUNCE_PENDING;
     snprintf(self->name, sizeof self->name, "%s", spec->name);
     self->actor = zactor_new(s_actor, spec); /* the actor frees spec */

@@ -18,11 +18,12 @@
 typedef struct sk2_announcer sk2_announcer_t;
 
 /* Starts announcing server `name` (truncated to one DNS label if longer) with control port
- * `port` on one interface (0: all) and TXT devices=`devices`. Returns the announcer, or NULL
+ * `port` on one interface (0: all) and TXT devices=`devices` (and key=`public_key`, the
+ * server's CURVE key, unless NULL). Returns the announcer, or NULL
  * on out of memory. A responder that cannot be reached shows as SK2_ANNOUNCE_FAILED (and one
  * warning in the log), never as NULL. */
 sk2_announcer_t *sk2_announcer_new(const char *name, uint16_t port, unsigned interface_index,
-                                   unsigned devices);
+                                   unsigned devices, const char *public_key);
 
 /* Withdraws the service (goodbye), joins the actor, frees; sets *self_p to NULL. */
 void sk2_announcer_destroy(sk2_announcer_t **self_p);

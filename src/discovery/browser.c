@@ -19,11 +19,13 @@
 #include "client/loop.h"
 #include "core/log_internal.h"
 #include "discovery/discovery.h"
+#include "proto/curve.h"
 #include "proto/socket.h"
 #include "proto/txt.h"
 #include "sk2/browser.h"
 #include "sk2/error.h"
 #include "sk2/frame.h"
+#include "sk2/security.h"
 
 /* Instances tracked at once (a server on a few interfaces, twice each). */
 #define S_MAX_INSTANCES (4 * SK2_BROWSER_SERVERS_MAX)
@@ -435,6 +437,14 @@ const char *sk2_browser_server_endpoint(const sk2_browser_t *self, size_t index)
     return self && index < self->server_count ? self->servers[index].endpoint : NULL;
 }
 
+const char *sk2_browser_server_key(const sk2_browser_t *self, size_t index)
+{
+    if (!self || index >= self->server_count)
+        return NULL;
+    const char *key = sk2_txt_get(self->servers[index].txt, SK2_TXT_KEY);
+    return sk2_curve_key_is_valid(key) ? key : NULL;
+}
+
 /* The server `find` is after, if it is known: 0 and its index, SK2_EEXIST, or SK2_EAGAIN. */
 static int s_lookup(const sk2_browser_t *self, const char *name, size_t *index)
 {
@@ -489,6 +499,31 @@ int sk2_browser_find(sk2_browser_t *self, const char *name, int timeout_ms, char
     }
 }
 
+/* Trust on first use: the key a server announces, checked against the one pinned for its
+ * name, becomes the client's server key. */
+static int s_pin(sk2_client_t *client, const char *name, const char *key)
+{
+    if (!key) {
+        SK2_ERROR("discovery", "\"%s\" announces no key: it is not a secure server", name);
+        return SK2_EAUTH;
+    }
+    char path[4096] = "";
+    sk2_known_servers_path(path, sizeof path);
+    bool is_new = false;
+    unsigned line = 0;
+    int rc = sk2_known_servers_check(NULL, name, key, &is_new, &line);
+    if (rc == SK2_EKEYCHANGED)
+        SK2_ERROR("discovery",
+                  "\"%s\" announces key %s, not the one pinned in %s line %u: someone may be "
+                  "impersonating it; if its key changed on purpose, delete that line",
+                  name, key, path, line);
+    else if (rc != 0)
+        SK2_ERROR("discovery", "cannot check %s (line %u): %s", path, line, sk2_strerror(rc));
+    else if (is_new)
+        SK2_INFO("discovery", "pinned the key of \"%s\" in %s", name, path);
+    return rc == 0 ? sk2_client_set_server_key(client, key) : rc;
+}
+
 int sk2_client_connect_name(sk2_client_t *client, const char *name, int timeout_ms)
 {
     if (!client)
@@ -498,6 +533,10 @@ int sk2_client_connect_name(sk2_client_t *client, const char *name, int timeout_
         return SK2_ENOMEM;
     char endpoint[S_ENDPOINT_MAX];
     int rc = sk2_browser_find(browser, name, timeout_ms, endpoint, sizeof endpoint);
+    size_t index = 0;
+    if (rc == 0 && sk2_client_is_secure(client) && !sk2_client_server_key(client) &&
+        s_lookup(browser, name, &index) == 0)
+        rc = s_pin(client, browser->servers[index].name, sk2_browser_server_key(browser, index));
     sk2_browser_destroy(&browser);
     return rc == 0 ? sk2_client_connect(client, endpoint) : rc;
 }

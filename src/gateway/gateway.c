@@ -10,6 +10,7 @@
 
 #include "core/log_internal.h"
 #include "gateway/gateway_impl.h"
+#include "sk2/client.h"
 #include "sk2/error.h"
 #include "sk2/limits.h"
 
@@ -71,6 +72,8 @@ void sk2_gateway_destroy(sk2_gateway_t **self_p)
     json_decref(self->stats);
     for (size_t i = 0; i < self->endpoint_count; i++)
         free(self->endpoints[i]);
+    free(self->keys);
+    free(self->server_key);
     close(self->wake_pipe[0]);
     close(self->wake_pipe[1]);
     pthread_mutex_destroy(&self->lock);
@@ -131,6 +134,26 @@ int sk2_gateway_set_max_frame_bytes(sk2_gateway_t *self, size_t max_frame_bytes)
         return SK2_ESTATE;
     self->max_frame_bytes = max_frame_bytes;
     return 0;
+}
+
+int sk2_gateway_set_security(sk2_gateway_t *self, const char *keys, const char *server_key)
+{
+    if (!self || !keys || !server_key)
+        return SK2_EINVAL;
+    if (self->is_started)
+        return SK2_ESTATE;
+    /* Checked on a throwaway client, so that a bad path is refused here and not at every
+     * reconnection. */
+    sk2_client_t *probe = sk2_client_new();
+    int rc = probe ? sk2_client_set_security(probe, keys, server_key) : SK2_ENOMEM;
+    sk2_client_destroy(&probe);
+    if (rc != 0)
+        return rc;
+    free(self->keys);
+    free(self->server_key);
+    self->keys = strdup(keys);
+    self->server_key = strdup(server_key);
+    return self->keys && self->server_key ? 0 : SK2_ENOMEM;
 }
 
 int sk2_gateway_bind(sk2_gateway_t *self, const char *address, uint16_t port)

@@ -58,6 +58,8 @@ struct sk2_gateway {
     int refresh_ms;         /* `who` interval */
     int max_age_ms;         /* newest frame older than this: 503; 0 = from the stream's rate */
     size_t max_frame_bytes; /* every client's frame budget (sk2/limits.h) */
+    char *keys;             /* every client's key pair (path), NULL unless secure */
+    char *server_key;       /* the servers' public key (text or path), with keys */
     char url[128];          /* "http://address:port/" */
     uint16_t port;          /* bound HTTP port */
     bool is_started;

@@ -424,7 +424,11 @@ static void s_server_connect(s_server_t *server, int64_t now_us)
     sk2_client_set_heartbeat_ms(server->client, server->up->gw->refresh_ms);
     sk2_client_set_max_frame_bytes(server->client, server->up->gw->max_frame_bytes);
     server->rejected_seen = 0;
-    int rc = sk2_client_connect(server->client, server->endpoint);
+    int rc = server->up->gw->keys ? sk2_client_set_security(server->client, server->up->gw->keys,
+                                                            server->up->gw->server_key)
+                                  : 0;
+    if (rc == 0)
+        rc = sk2_client_connect(server->client, server->endpoint);
     if (rc != 0) {
         snprintf(server->error, sizeof server->error, "cannot connect: %s", sk2_strerror(rc));
         sk2_client_destroy(&server->client);

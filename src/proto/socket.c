@@ -1,6 +1,7 @@
 /* Process set-up of CZMQ and checked socket options (see socket.h). Kept out of core/, which
  * depends on nothing but libc and pthreads; proto/ is the lowest layer that talks to ZeroMQ. */
 #include <pthread.h>
+#include <string.h>
 
 #include "core/log_internal.h"
 #include "proto/socket.h"
@@ -36,4 +37,26 @@ int sk2_socket_set_int(zsock_t *socket, int option, int value)
 int sk2_socket_set_maxmsgsize(zsock_t *socket, int64_t bytes)
 {
     return sk2_socket_set_bytes(socket, ZMQ_MAXMSGSIZE, &bytes, sizeof bytes);
+}
+
+int sk2_socket_set_curve_server(zsock_t *socket, const sk2_curve_t *curve)
+{
+    if (!curve || !curve->is_on)
+        return 0;
+    if (sk2_socket_set_int(socket, ZMQ_CURVE_SERVER, 1) != 0 ||
+        sk2_socket_set_bytes(socket, ZMQ_CURVE_SECRETKEY, curve->secret_key, 40) != 0 ||
+        sk2_socket_set_bytes(socket, ZMQ_ZAP_DOMAIN, SK2_ZAP_DOMAIN, strlen(SK2_ZAP_DOMAIN)) != 0)
+        return SK2_ESYS;
+    return 0;
+}
+
+int sk2_socket_set_curve_client(zsock_t *socket, const sk2_curve_t *curve)
+{
+    if (!curve || !curve->is_on)
+        return 0;
+    if (sk2_socket_set_bytes(socket, ZMQ_CURVE_SERVERKEY, curve->server_key, 40) != 0 ||
+        sk2_socket_set_bytes(socket, ZMQ_CURVE_PUBLICKEY, curve->public_key, 40) != 0 ||
+        sk2_socket_set_bytes(socket, ZMQ_CURVE_SECRETKEY, curve->secret_key, 40) != 0)
+        return SK2_ESYS;
+    return 0;
 }

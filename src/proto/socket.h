@@ -9,6 +9,8 @@
 
 #include <czmq.h>
 
+#include "proto/curve.h"
+
 /* Called by every constructor that uses ZeroMQ; does its work once per process. Keeps CZMQ
  * from installing SIGINT/SIGTERM handlers: signals belong to the application. Any thread. */
 void sk2_socket_init(void);
@@ -21,6 +23,18 @@ int sk2_socket_set_int(zsock_t *socket, int option, int value);
 int sk2_socket_set_maxmsgsize(zsock_t *socket, int64_t bytes);
 /* Sets an option that takes bytes (ZMQ_SUBSCRIBE, ZMQ_UNSUBSCRIBE). Same returns. */
 int sk2_socket_set_bytes(zsock_t *socket, int option, const void *value, size_t size);
+
+/* The one place a socket becomes secure, called right after each socket is created (NULL or
+ * a curve with is_on false: nothing changes, so version 1 works as before). A server socket
+ * gets CURVE_SERVER, our secret key and the ZAP domain "sk2", so that every connection is
+ * checked by the server's ZAP handler (src/server/zap.c); a client socket gets our key pair
+ * and the server's public key. Return 0, or SK2_ESYS with a warning if libzmq refuses (no
+ * CURVE in this libzmq). Called on the thread that owns the socket. */
+int sk2_socket_set_curve_server(zsock_t *socket, const sk2_curve_t *curve);
+int sk2_socket_set_curve_client(zsock_t *socket, const sk2_curve_t *curve);
+
+/* The ZAP domain of sk2's secure server sockets. */
+#define SK2_ZAP_DOMAIN "sk2"
 
 /* Objects handed from one thread to another as a pointer in a ZeroMQ message (a device to the
  * server actor, a frame to its pipeline). libzmq orders such a hand-over with atomics that

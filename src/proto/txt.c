@@ -139,13 +139,18 @@ int sk2_txt_equal(const sk2_txt_t *a, const sk2_txt_t *b)
     return 1;
 }
 
-size_t sk2_txt_announced(unsigned devices, char buf[4][64], const char *strings[4])
+size_t sk2_txt_announced(unsigned devices, const char *public_key,
+                         char buf[SK2_TXT_ANNOUNCED_MAX][64],
+                         const char *strings[SK2_TXT_ANNOUNCED_MAX])
 {
     snprintf(buf[0], 64, "%s=1", SK2_TXT_TXTVERS);
     snprintf(buf[1], 64, "%s=%d", SK2_TXT_PROTOCOL, SK2_PROTOCOL_VERSION);
     snprintf(buf[2], 64, "%s=%s", SK2_TXT_SK2, sk2_version());
     snprintf(buf[3], 64, "%s=%u", SK2_TXT_DEVICES, devices);
-    for (size_t i = 0; i < 4; i++)
+    size_t count = 4;
+    if (public_key)
+        snprintf(buf[count++], 64, "%s=%.40s", SK2_TXT_KEY, public_key);
+    for (size_t i = 0; i < count; i++)
         strings[i] = buf[i];
-    return 4;
+    return count;
 }

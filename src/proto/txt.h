@@ -20,6 +20,9 @@
 #define SK2_TXT_PROTOCOL "protocol" /* streamkinect2 protocol of the control endpoint: "1" */
 #define SK2_TXT_SK2      "sk2"      /* libsk2 version of the server: "0.1.0" */
 #define SK2_TXT_DEVICES  "devices"  /* devices served now: "2" */
+#define SK2_TXT_KEY      "key"      /* a secure server's CURVE public key, Z85 (40 characters) */
+/* Most strings sk2 announces. */
+#define SK2_TXT_ANNOUNCED_MAX 5
 
 /* Parsed pairs. Keys are printable ASCII without '=' and unique ignoring case (the first
  * wins, as RFC 6763 says); values are NUL-terminated text without NULs inside. */
@@ -50,8 +53,10 @@ int sk2_txt_equal(const sk2_txt_t *a, const sk2_txt_t *b);
 
 void sk2_txt_destroy(sk2_txt_t **self_p);
 
-/* Writes the strings sk2 announces into buf (one "key=value" per entry in strings[]);
- * returns how many (at most 4). */
-size_t sk2_txt_announced(unsigned devices, char buf[4][64], const char *strings[4]);
+/* Writes the strings sk2 announces into buf (one "key=value" per entry in strings[]), with
+ * key=KEY when public_key (Z85) is not NULL; returns how many (at most SK2_TXT_ANNOUNCED_MAX). */
+size_t sk2_txt_announced(unsigned devices, const char *public_key,
+                         char buf[SK2_TXT_ANNOUNCED_MAX][64],
+                         const char *strings[SK2_TXT_ANNOUNCED_MAX]);
 
 #endif

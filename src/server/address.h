@@ -5,10 +5,14 @@
 
 #include <stdbool.h>
 
+#include "proto/curve.h"
+
 typedef struct {
     char bind_host[64];      /* host part for zmq bind: "127.0.0.1", "*", "[::1]" */
     char advertise_host[64]; /* host part handed to clients: numeric, bracketed if IPv6 */
     bool is_ipv6;            /* the socket needs ZMQ_IPV6 */
+    sk2_curve_t curve;       /* the server's keys when it is secure: every socket bound here
+                                (control, depth, streams) becomes a CURVE server */
 } sk2_address_t;
 
 /* Resolves `address` (IPv4/IPv6 literal, "*", "0.0.0.0", "::" or a host name). For wildcards

@@ -552,7 +552,8 @@ static zsock_t *s_bind_xpub(const sk2_address_t *address, int hwm, char *endpoin
     /* Subscriptions are short, so anything above 1 KiB is hostile; XPUB_VERBOSER passes every
      * subscribe and unsubscribe, so subscribers can be counted (libzmq >= 4.3). */
     int port = -1;
-    if (sk2_socket_set_int(xpub, ZMQ_SNDHWM, hwm) == 0 &&
+    if (sk2_socket_set_curve_server(xpub, &address->curve) == 0 &&
+        sk2_socket_set_int(xpub, ZMQ_SNDHWM, hwm) == 0 &&
         sk2_socket_set_int(xpub, ZMQ_LINGER, 0) == 0 &&
         sk2_socket_set_int(xpub, ZMQ_RCVHWM, 1000) == 0 &&
         sk2_socket_set_maxmsgsize(xpub, 1024) == 0 &&

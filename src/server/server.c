@@ -28,6 +28,7 @@
 #include "server/address.h"
 #include "server/lifecycle.h"
 #include "server/pipeline.h"
+#include "server/zap.h"
 #include "sk2/codec.h"
 #include "sk2/error.h"
 #include "sk2/recording.h"
@@ -55,12 +56,13 @@ typedef enum { S_WAIT_NONE, S_WAIT_ADD, S_WAIT_REMOVE } s_wait_t;
 #define S_TAG_FRONT 1
 
 struct sk2_server {
-    zactor_t *actor;           /* owns everything below the pipe */
-    char *name;                /* server name, UTF-8 */
-    char endpoint[128];        /* advertised control endpoint, "" before bind */
-    uint16_t port;             /* bound control port, 0 before bind */
-    char announced_name[64];   /* last answer of sk2_server_announced_name() */
-    char announce_reason[256]; /* last answer of sk2_server_announce_reason() */
+    zactor_t *actor;                    /* owns everything below the pipe */
+    char *name;                         /* server name, UTF-8 */
+    char endpoint[128];                 /* advertised control endpoint, "" before bind */
+    uint16_t port;                      /* bound control port, 0 before bind */
+    char announced_name[64];            /* last answer of sk2_server_announced_name() */
+    char announce_reason[256];          /* last answer of sk2_server_announce_reason() */
+    char public_key[SK2_KEY_TEXT_SIZE]; /* Z85, "" unless secure */
 };
 
 typedef struct {
@@ -87,6 +89,8 @@ typedef struct {
     zactor_t *worker;           /* the life-cycle worker */
     s_wait_t waiting;           /* the front end's call in progress */
     char waiting_id[SK2_DEVICE_ID_MAX + 1]; /* the id it removes, for S_WAIT_REMOVE */
+    sk2_curve_t curve;                      /* the server's keys, when secure */
+    sk2_zap_t *zap;                         /* checks client keys, when secure */
 } s_actor_t;
 
 /* ---- The actor ------------------------------------------------------------------------ */
@@ -359,10 +363,12 @@ static int s_bind(s_actor_t *self, const char *address, int port)
      * each peer by its envelope (s_answer) and never waits to send (ROUTER_MANDATORY makes a
      * full or vanished peer an error on a non-blocking send, so its answer is dropped and
      * counted rather than queued). */
+    self->address.curve = self->curve;
     zsock_t *control = zsock_new(ZMQ_ROUTER);
     if (!control)
         return SK2_ENOMEM;
-    if (sk2_socket_set_maxmsgsize(control, SK2_MSG_MAX_WIRE) != 0 ||
+    if (sk2_socket_set_curve_server(control, &self->curve) != 0 ||
+        sk2_socket_set_maxmsgsize(control, SK2_MSG_MAX_WIRE) != 0 ||
         sk2_socket_set_int(control, ZMQ_LINGER, 0) != 0 ||
         sk2_socket_set_int(control, ZMQ_ROUTER_MANDATORY, 1) != 0 ||
         sk2_socket_set_int(control, ZMQ_SNDHWM, S_CONTROL_SNDHWM) != 0 ||
@@ -387,9 +393,9 @@ static int s_bind(s_actor_t *self, const char *address, int port)
     zpoller_add(self->poller, control);
     SK2_INFO("server", "\"%s\" answering on %s", self->name, self->endpoint);
     if (self->is_announced) {
-        self->announcer =
-            sk2_announcer_new(self->name, (uint16_t)bound, sk2_address_interface(&self->address),
-                              (unsigned)self->count);
+        self->announcer = sk2_announcer_new(
+            self->name, (uint16_t)bound, sk2_address_interface(&self->address),
+            (unsigned)self->count, self->curve.is_on ? self->curve.public_key : NULL);
         if (self->announcer)
             zpoller_add(self->poller, sk2_announcer_actor(self->announcer));
         else
@@ -692,6 +698,21 @@ static bool s_command(s_actor_t *self)
         sk2_announcer_t *a = self->announcer;
         zsock_send(self->pipe, "iss", a ? (int)sk2_announcer_state(a) : (int)SK2_ANNOUNCE_OFF,
                    a ? sk2_announcer_name(a) : "", a ? sk2_announcer_reason(a) : "");
+    } else if (streq(command, "SECURITY")) {
+        zframe_t *keys = zmsg_pop(msg);
+        char *allow_dir = zmsg_popstr(msg);
+        int rc = self->control || self->zap ? SK2_ESTATE : SK2_EINVAL;
+        if (rc == SK2_EINVAL && keys && zframe_size(keys) == sizeof self->curve && allow_dir)
+            rc = sk2_zap_new(allow_dir, &self->zap);
+        if (rc == 0) {
+            memcpy(&self->curve, zframe_data(keys), sizeof self->curve);
+            zpoller_add(self->poller, sk2_zap_socket(self->zap));
+        }
+        zsock_send(self->pipe, "i", rc);
+        zframe_destroy(&keys);
+        zstr_free(&allow_dir);
+    } else if (streq(command, "RELOAD")) {
+        zsock_send(self->pipe, "i", self->zap ? sk2_zap_reload(self->zap) : SK2_ESTATE);
     } else if (streq(command, "STATS")) {
         sk2_server_stats_t stats;
         s_stats(self, &stats);
@@ -733,6 +754,8 @@ static void s_actor(zsock_t *pipe, void *arg)
              * after the control socket: look at it here too, or a flood would starve it. */
             if (self.announcer && (zsock_events(sk2_announcer_actor(self.announcer)) & ZMQ_POLLIN))
                 sk2_announcer_read(self.announcer);
+        } else if (which && self.zap && which == sk2_zap_socket(self.zap)) {
+            sk2_zap_answer(self.zap);
         } else if (which && self.announcer &&
                    which == (void *)sk2_announcer_actor(self.announcer)) {
             sk2_announcer_read(self.announcer);
@@ -754,6 +777,7 @@ static void s_actor(zsock_t *pipe, void *arg)
     json_decref(self.me);
     zpoller_destroy(&self.poller);
     zsock_destroy(&self.control);
+    sk2_zap_destroy(&self.zap); /* last: a secure socket without its handler lets anyone in */
 }
 
 /* ---- The front end ---------------------------------------------------------------------- */
@@ -900,6 +924,45 @@ const char *sk2_server_announce_reason(sk2_server_t *self)
     sk2_announce_state_t state = s_announce_query(self);
     return state == SK2_ANNOUNCE_PENDING || state == SK2_ANNOUNCE_FAILED ? self->announce_reason
                                                                          : "";
+}
+
+int sk2_server_set_security(sk2_server_t *self, const char *keys, const char *allow_dir)
+{
+    if (!self || !keys || !allow_dir)
+        return SK2_EINVAL;
+    if (self->port || self->public_key[0])
+        return SK2_ESTATE;
+    sk2_curve_t curve;
+    int rc = sk2_curve_load_pair(keys, &curve);
+    if (rc != 0)
+        return rc;
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, "SECURITY");
+    zmsg_addmem(msg, &curve, sizeof curve);
+    zmsg_addstr(msg, allow_dir);
+    rc = SK2_ESYS;
+    if (zmsg_send(&msg, self->actor) == 0)
+        zsock_recv(self->actor, "i", &rc);
+    zmsg_destroy(&msg);
+    if (rc == 0)
+        memcpy(self->public_key, curve.public_key, sizeof self->public_key);
+    memset(&curve, 0, sizeof curve); /* the secret key lives on in the actor only */
+    return rc;
+}
+
+int sk2_server_reload_allow(sk2_server_t *self)
+{
+    if (!self)
+        return SK2_EINVAL;
+    int rc = SK2_ESYS;
+    if (zstr_send(self->actor, "RELOAD") == 0)
+        zsock_recv(self->actor, "i", &rc);
+    return rc;
+}
+
+const char *sk2_server_public_key(const sk2_server_t *self)
+{
+    return self && self->public_key[0] ? self->public_key : NULL;
 }
 
 int sk2_server_bind(sk2_server_t *self, const char *address, uint16_t port)
