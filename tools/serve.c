@@ -47,6 +47,7 @@ typedef struct {
     bool is_looping;           /* replay again after the end */
     bool is_replay_eager;      /* --no-wait: play without waiting for a first listener */
     const char *http;          /* ADDR:PORT of the web gateway, or NULL */
+    cli_http_access_t access;  /* the gateway's token, --http-insecure, connection cap */
     bool has_hints;            /* print the commands to try next */
 } serve_options_t;
 
@@ -97,7 +98,8 @@ static void s_print_usage(void)
            "                 [--no-announce] [--mock-unplug-after S [--mock-replug-after S]]\n"
            "                 [--color-size WxH] [--jpeg-quality Q]\n"
            "                 [--replay PATH [--rate X] [--loop] [--no-wait]] [--http ADDR:PORT]\n"
-           "                 [--max-frame-mb M] [--hints] [-v|-q]\n"
+           "                 [--http-token TOKEN|auto] [--http-insecure]\n"
+           "                 [--http-max-connections N] [--max-frame-mb M] [--hints] [-v|-q]\n"
            "\n"
            "Serves depth cameras on a streamkinect2 control endpoint until Ctrl-C: cameras\n"
            "(--device), mock ones (--mock) or the devices of a recording (--replay). With\n"
@@ -133,7 +135,10 @@ static void s_print_usage(void)
            "                         (counted as dropped, logged once); 0.004..128 (default\n"
            "                         64). Also the limit of the --http viewer\n"
            "  --http ADDR:PORT       also serve the web viewer and HTTP API for these devices\n"
-           "                         (e.g. 127.0.0.1:8080; port 0: the OS picks one)\n"
+           "                         (e.g. 127.0.0.1:8080; port 0: the OS picks one); any\n"
+           "                         address but loopback needs --http-token or\n"
+           "                         --http-insecure\n"
+           "%s"
            "  --hints                once serving, print commands to try next with this\n"
            "                         server's real endpoint (what `make run` shows)\n"
            "\n"
@@ -147,7 +152,7 @@ static void s_print_usage(void)
            "\n"
            "Prints the control endpoint and the device ids on stdout, then a status line.\n"
            "Exit status: 0 after Ctrl-C or SIGTERM, 1 if the server cannot start, 2 usage.\n",
-           SK2_CODEC_DEFAULT_QUALITY);
+           SK2_CODEC_DEFAULT_QUALITY, CLI_HTTP_ACCESS_HELP("                         "));
 }
 
 /* True if s is well-formed UTF-8 (no overlongs, surrogates or values above U+10FFFF). */
@@ -276,6 +281,10 @@ static int s_apply_option(void *options, int opt, const char *arg)
         break;
     case OPT_HTTP:
         return cli_apply_http(s_verb, arg, &opts->http);
+    case CLI_OPT_HTTP_TOKEN:
+    case CLI_OPT_HTTP_INSECURE:
+    case CLI_OPT_HTTP_MAX_CONNECTIONS:
+        return cli_apply_http_access(s_verb, &opts->access, opt, arg);
     case OPT_HINTS:
         opts->has_hints = true;
         break;
@@ -309,6 +318,7 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"no-wait", no_argument, NULL, OPT_NO_WAIT},
         {"http", required_argument, NULL, OPT_HTTP},
         {"hints", no_argument, NULL, OPT_HINTS},
+        CLI_HTTP_ACCESS_LONG_OPTIONS,
         CLI_COMMON_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
@@ -323,6 +333,10 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         return cli_usage_error(s_verb, "--mock-unplug-after needs a mock device");
     if (!opts->replay && (opts->rate != 1.0 || opts->is_looping || opts->is_replay_eager))
         return cli_usage_error(s_verb, "--rate, --loop and --no-wait go with --replay");
+    if (!opts->http && cli_http_access_is_set(&opts->access))
+        return cli_usage_error(s_verb,
+                               "--http-token, --http-insecure and --http-max-connections go "
+                               "with --http");
     return CLI_CONTINUE;
 }
 
@@ -792,7 +806,7 @@ int cli_serve(int argc, char **argv)
         }
         if (opts.max_frame_bytes)
             sk2_gateway_set_max_frame_bytes(gateway, opts.max_frame_bytes);
-        rc = cli_gateway_start(s_verb, gateway, opts.http, false);
+        rc = cli_gateway_start(s_verb, gateway, opts.http, &opts.access, false);
         if (rc != CLI_CONTINUE)
             goto out;
     }

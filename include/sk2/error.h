@@ -31,7 +31,8 @@ extern "C" {
     XX(ESYS, -16, "system call failed")                                                            \
     XX(ESERVER, -17, "server answered with an error")                                              \
     XX(EEXIST, -18, "already exists")                                                              \
-    XX(ELOST, -19, "peer lost")
+    XX(ELOST, -19, "peer lost")                                                                    \
+    XX(EINSECURE, -20, "would be reachable from the network without a token")
 
 typedef enum {
     SK2_OK = 0,
