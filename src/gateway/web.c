@@ -872,8 +872,12 @@ static int s_api_response(struct lws *wsi, s_http_t *http, const char *path)
             wsi, http, 200, json_pack("{s:o}", "streams", s_shared(gw, true, "streams")), NULL, 0);
     if (n == 2 && s_seg_is(seg[1], len[1], "stats")) {
         json_t *stats = s_shared(gw, true, NULL);
-        return s_respond_json(wsi, http, 200, json_is_object(stats) ? stats : json_object(), NULL,
-                              0);
+        if (!json_is_object(stats)) {
+            /* No figures yet: s_shared's stand-in is an array, the answer an object. */
+            json_decref(stats);
+            stats = json_object();
+        }
+        return s_respond_json(wsi, http, 200, stats, NULL, 0);
     }
     if (n >= 3 && n <= 5 && s_seg_is(seg[1], len[1], "devices")) {
         unsigned status;

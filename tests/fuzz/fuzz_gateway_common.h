@@ -47,6 +47,14 @@ static void s_fuzz_init(void)
     }
 }
 
+/* Connections the gateway holds now. */
+static unsigned s_fuzz_open(sk2_gateway_t *gw)
+{
+    sk2_gateway_stats_t stats;
+    sk2_gateway_stats(gw, &stats);
+    return stats.http_connections;
+}
+
 /* Reads and drops whatever the gateway wrote back. */
 static void s_fuzz_drain(int fd)
 {
@@ -88,12 +96,12 @@ static void s_fuzz_feed(const uint8_t *data, size_t size, const char *prefix)
         s_fuzz_drain(sv[1]);
     }
     shutdown(sv[1], SHUT_WR);
-    for (int turn = 0; turn < 64 && gw->web->conn_count > 0; turn++) {
+    for (int turn = 0; turn < 64 && s_fuzz_open(gw) > 0; turn++) {
         lws_service(gw->lws, -1);
         s_fuzz_drain(sv[1]);
     }
     close(sv[1]);
-    for (int turn = 0; turn < 64 && gw->web->conn_count > 0; turn++)
+    for (int turn = 0; turn < 64 && s_fuzz_open(gw) > 0; turn++)
         lws_service(gw->lws, -1);
 }
 
