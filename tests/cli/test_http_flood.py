@@ -53,11 +53,12 @@ def raise_file_limit(wanted):
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def server_side_established(port):
+def server_side_established(port, pending=None):
     """Connections whose local end is the gateway's port, ESTABLISHED (state 01) and accepted
     (an inode: the ones still in the kernel's accept queue have none), from /proc/net/tcp{,6}:
-    the server's own sockets, whatever the clients hold."""
-    count = 0
+    the server's own sockets, whatever the clients hold. With a list `pending`, appends the
+    count of those still waiting in the accept queue."""
+    count = waiting = 0
     for name in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(name) as f:
@@ -65,11 +66,34 @@ def server_side_established(port):
                 for line in f:
                     fields = line.split()
                     local_port = int(fields[1].rsplit(":", 1)[1], 16)
-                    if local_port == port and fields[3] == "01" and fields[9] != "0":
-                        count += 1
+                    if local_port == port and fields[3] == "01":
+                        if fields[9] != "0":
+                            count += 1
+                        else:
+                            waiting += 1
         except OSError:
             pass
+    if pending is not None:
+        pending.append(waiting)
     return count
+
+
+def settled_count(port, timeout=10):
+    """The server-side count once the accept queue is empty: a read of /proc/net/tcp is not
+    atomic, and while the server accepts a connection and evicts another, one read can count
+    both (the evicted one before its eviction, the new one after its accept)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pending = []
+        count = server_side_established(port, pending)
+        if pending[0] == 0:
+            time.sleep(0.1)
+            again = []
+            count = server_side_established(port, again)
+            if again[0] == 0:
+                return count
+        time.sleep(0.1)
+    return server_side_established(port)
 
 
 def get(port, path, timeout=DEADLINE_S):
@@ -262,10 +286,10 @@ def flood_phase():
         report(f"{HALF_OPEN} half-open held", flooded)
         # The count the server holds, sampled a few times while the flood is held (after the
         # burst: connections still in the kernel's accept queue are not the server's yet).
-        samples = [server_side_established(port)]
+        samples = [settled_count(port)]
         for _ in range(5):
             time.sleep(0.2)
-            samples.append(server_side_established(port))
+            samples.append(settled_count(port))
         print(f"server-side ESTABLISHED: right after the burst {peak}, while held {samples}",
               flush=True)
         if not MEASURE_ONLY:
@@ -290,7 +314,7 @@ def flood_phase():
         # evicted predecessor was counted.
         attacker.is_paused = True
         time.sleep(0.5)
-        samples = [server_side_established(port) for _ in range(3)]
+        samples = [settled_count(port) for _ in range(3)]
         print(f"attacker: {held_before} open before, {attacker.held()} after, "
               f"{attacker.reopened} reopened; server-side ESTABLISHED {samples}", flush=True)
         attacker.stop()
