@@ -20,8 +20,8 @@
  * every request and WebSocket handshake must carry it (http_auth.h). */
 #include <libwebsockets.h>
 #include <linux/tcp.h>
-#include <stdio.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
