@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -780,7 +781,58 @@ int cli_parse_http(const char *text, char *address, size_t size, uint16_t *port)
     return 0;
 }
 
-int cli_gateway_start(const char *verb, sk2_gateway_t *gateway, const char *http, bool may_move)
+int cli_apply_http_access(const char *verb, cli_http_access_t *access, int opt, const char *arg)
+{
+    switch (opt) {
+    case CLI_OPT_HTTP_TOKEN: {
+        if (strcmp(arg, "auto") != 0) {
+            /* The gateway is the judge of a token: ask a throwaway one. */
+            sk2_gateway_t *probe = sk2_gateway_new();
+            int rc = probe ? sk2_gateway_set_token(probe, arg) : SK2_ENOMEM;
+            sk2_gateway_destroy(&probe);
+            if (rc != 0)
+                return cli_usage_error(verb, "--http-token must be auto or 16..128 characters of "
+                                             "A-Z a-z 0-9 . _ ~ -");
+        }
+        access->token = arg;
+        break;
+    }
+    case CLI_OPT_HTTP_INSECURE:
+        access->is_insecure = true;
+        break;
+    case CLI_OPT_HTTP_MAX_CONNECTIONS:
+        if (cli_parse_long(arg, SK2_GATEWAY_MAX_CONNECTIONS_MIN, SK2_GATEWAY_MAX_CONNECTIONS_MAX,
+                           &access->max_connections) != 0)
+            return cli_usage_error(verb, "--http-max-connections must be %d..%d, not '%s'",
+                                   SK2_GATEWAY_MAX_CONNECTIONS_MIN, SK2_GATEWAY_MAX_CONNECTIONS_MAX,
+                                   arg);
+        break;
+    default:
+        break;
+    }
+    return CLI_CONTINUE;
+}
+
+bool cli_http_access_is_set(const cli_http_access_t *access)
+{
+    return access->token || access->is_insecure || access->max_connections > 0;
+}
+
+/* Every connection is a file: make sure the cap, and the sockets to the servers, fit under the
+ * soft limit on open files, raising it towards the hard limit when they do not. */
+static void s_raise_file_limit(long max_connections)
+{
+    struct rlimit limit;
+    rlim_t wanted = (rlim_t)max_connections * 2 + 1024;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= wanted)
+        return;
+    limit.rlim_cur =
+        limit.rlim_max != RLIM_INFINITY && limit.rlim_max < wanted ? limit.rlim_max : wanted;
+    setrlimit(RLIMIT_NOFILE, &limit);
+}
+
+int cli_gateway_start(const char *verb, sk2_gateway_t *gateway, const char *http,
+                      const cli_http_access_t *access, bool may_move)
 {
     char address[128];
     uint16_t port = 0;
@@ -788,7 +840,30 @@ int cli_gateway_start(const char *verb, sk2_gateway_t *gateway, const char *http
         fprintf(stderr, "sk2 %s: --http must be ADDR:PORT, not '%s'\n", verb, http);
         return CLI_EXIT_FAILURE;
     }
-    int rc = sk2_gateway_bind(gateway, address, port);
+    bool is_generated = access->token && strcmp(access->token, "auto") == 0;
+    int rc = is_generated    ? sk2_gateway_generate_token(gateway)
+             : access->token ? sk2_gateway_set_token(gateway, access->token)
+                             : 0;
+    if (rc == 0)
+        rc = sk2_gateway_set_insecure(gateway, access->is_insecure);
+    long max_connections =
+        access->max_connections > 0 ? access->max_connections : SK2_GATEWAY_MAX_CONNECTIONS;
+    if (rc == 0)
+        rc = sk2_gateway_set_max_connections(gateway, (int)max_connections);
+    if (rc != 0) {
+        fprintf(stderr, "sk2 %s: cannot set up the web gateway: %s\n", verb, sk2_strerror(rc));
+        return CLI_EXIT_FAILURE;
+    }
+    s_raise_file_limit(max_connections);
+    rc = sk2_gateway_bind(gateway, address, port);
+    if (rc == SK2_EINSECURE) {
+        fprintf(stderr,
+                "sk2 %s: refusing to serve HTTP on %s without a token: anyone who reaches it "
+                "would see every frame. Add --http-token auto (or --http-token TOKEN) to "
+                "require a token, or --http-insecure to serve it open anyway\n",
+                verb, http);
+        return CLI_EXIT_FAILURE;
+    }
     /* The default port may be taken (by `make run`'s server, say): a user who named no port
      * wants a viewer, so take the next free one of a few and say which. */
     for (int step = 1;
@@ -808,6 +883,14 @@ int cli_gateway_start(const char *verb, sk2_gateway_t *gateway, const char *http
         fprintf(stderr, "sk2 %s: cannot start the web gateway: %s\n", verb, sk2_strerror(rc));
         return CLI_EXIT_FAILURE;
     }
-    printf("sk2 %s: web viewer %s\n", verb, sk2_gateway_url(gateway));
+    if (is_generated)
+        printf("sk2 %s: web viewer %s?token=%s\n", verb, sk2_gateway_url(gateway),
+               sk2_gateway_token(gateway));
+    else if (access->token)
+        printf("sk2 %s: web viewer %s (needs its token: ?token=TOKEN once, or "
+               "Authorization: Bearer TOKEN)\n",
+               verb, sk2_gateway_url(gateway));
+    else
+        printf("sk2 %s: web viewer %s\n", verb, sk2_gateway_url(gateway));
     return CLI_CONTINUE;
 }

@@ -274,11 +274,51 @@ int cli_parse_http(const char *text, char *address, size_t size, uint16_t *port)
 /* --http ADDR:PORT: checks it and keeps it in *http; CLI_CONTINUE or a usage error. */
 int cli_apply_http(const char *verb, const char *arg, const char **http);
 
-/* Binds and starts a gateway that is set up already, then prints "sk2 VERB: web viewer URL"
- * on stdout. With may_move (the user named no address), a port in use makes it try the next
+/* The gateway's access options, shared by serve --http and view. */
+typedef struct {
+    const char *token;    /* --http-token: a token, "auto" (generate one), or NULL */
+    bool is_insecure;     /* --http-insecure: no token needed off loopback */
+    long max_connections; /* --http-max-connections, or 0 for the gateway's default */
+} cli_http_access_t;
+
+enum { CLI_OPT_HTTP_TOKEN = 0x1100, CLI_OPT_HTTP_INSECURE, CLI_OPT_HTTP_MAX_CONNECTIONS };
+
+/* The access options' entries, for a verb's long-option table. */
+#define CLI_HTTP_ACCESS_LONG_OPTIONS                                                               \
+    {"http-token", required_argument, NULL, CLI_OPT_HTTP_TOKEN},                                   \
+        {"http-insecure", no_argument, NULL, CLI_OPT_HTTP_INSECURE},                               \
+    {                                                                                              \
+        "http-max-connections", required_argument, NULL, CLI_OPT_HTTP_MAX_CONNECTIONS              \
+    }
+
+/* Their lines of a usage text; PAD is the spaces that start a description line. */
+#define CLI_HTTP_ACCESS_HELP(PAD)                                                                  \
+    "  --http-token TOKEN|auto\n" PAD                                                              \
+    "every HTTP request and WebSocket must carry TOKEN (16..128\n" PAD                             \
+    "characters of A-Z a-z 0-9 . _ ~ -) as ?token=, a cookie or\n" PAD                             \
+    "Authorization: Bearer; auto makes a random one and prints\n" PAD "the URL with it\n"          \
+    "  --http-insecure\n" PAD "serve on an address other than loopback without a token:\n" PAD     \
+    "anyone who reaches the port sees every frame\n"                                               \
+    "  --http-max-connections N\n" PAD                                                             \
+    "HTTP and WebSocket connections open at once, 16..4096\n" PAD                                  \
+    "(default 256); a new one beyond it closes the one that has\n" PAD                             \
+    "waited longest for a request\n"
+
+/* Applies one access option (opt one of CLI_OPT_HTTP_*) to *access: CLI_CONTINUE or a usage
+ * error. Other opts: CLI_CONTINUE, nothing changed. */
+int cli_apply_http_access(const char *verb, cli_http_access_t *access, int opt, const char *arg);
+/* Whether any access option was given (a verb whose --http is optional refuses them alone). */
+bool cli_http_access_is_set(const cli_http_access_t *access);
+
+/* Binds and starts a gateway that is set up already (access applied: token, insecure, cap),
+ * then prints "sk2 VERB: web viewer URL" on stdout, the URL with ?token= when the token was
+ * generated. Raises the soft limit on open files towards the hard one if the cap needs it.
+ * With may_move (the user named no address), a port in use makes it try the next
  * CLI_HTTP_TRIES - 1 ports and say which it took. Returns CLI_CONTINUE, or CLI_EXIT_FAILURE
- * after saying why on stderr. */
-int cli_gateway_start(const char *verb, sk2_gateway_t *gateway, const char *http, bool may_move);
+ * after saying why on stderr (also when the address is not loopback and there is neither a
+ * token nor --http-insecure). */
+int cli_gateway_start(const char *verb, sk2_gateway_t *gateway, const char *http,
+                      const cli_http_access_t *access, bool may_move);
 
 /* ---- JSON ---- */
 

@@ -48,6 +48,7 @@ typedef struct {
     bool is_looping;           /* replay again after the end */
     bool is_replay_eager;      /* --no-wait: play without waiting for a first listener */
     const char *http;          /* ADDR:PORT of the web gateway, or NULL */
+    cli_http_access_t access;  /* the gateway's token, --http-insecure, connection cap */
     bool has_hints;            /* print the commands to try next */
     bool is_secure;            /* --secure: CURVE on every socket */
     const char *keys;          /* --keys: the server's key pair (file or folder) */
@@ -109,7 +110,9 @@ static void s_print_usage(void)
            "                 [--no-announce] [--mock-unplug-after S [--mock-replug-after S]]\n"
            "                 [--color-size WxH] [--jpeg-quality Q]\n"
            "                 [--replay PATH [--rate X] [--loop] [--no-wait]] [--http ADDR:PORT]\n"
-           "                 [--max-frame-mb M] [--max-streams N] [--hints]\n"
+           "                 [--http-token TOKEN|auto] [--http-insecure]\n"
+           "                 [--http-max-connections N] [--max-frame-mb M]\n"
+           "                 [--max-streams N] [--hints]\n"
            "                 [--secure --keys DIR --allow DIR] [-v|-q]\n"
            "\n"
            "Serves depth cameras on a streamkinect2 control endpoint until Ctrl-C: cameras\n"
@@ -151,10 +154,14 @@ static void s_print_usage(void)
            "                         0..4096, 0 = no cap (default %d). The v1 depth\n"
            "                         endpoint is never capped\n"
            "  --http ADDR:PORT       also serve the web viewer and HTTP API for these devices\n"
-           "                         (e.g. 127.0.0.1:8080; port 0: the OS picks one)\n"
+           "                         (e.g. 127.0.0.1:8080; port 0: the OS picks one); any\n"
+           "                         address but loopback needs --http-token\n"
+           "                         or --http-insecure\n"
+           "%s"
            "  --hints                once serving, print commands to try next with this\n"
            "                         server's real endpoint (what `make run` shows)\n",
-           SK2_CODEC_DEFAULT_QUALITY, SK2_SERVER_MAX_STREAMS_DEFAULT);
+           SK2_CODEC_DEFAULT_QUALITY, SK2_SERVER_MAX_STREAMS_DEFAULT,
+           CLI_HTTP_ACCESS_HELP("                         "));
     printf("  --secure               encrypt and authenticate every socket with CURVE: only\n"
            "                         clients whose public key is in --allow get anything\n"
            "  --keys DIR             the server's key pair (sk2 keygen DIR), or its\n"
@@ -309,6 +316,10 @@ static int s_apply_option(void *options, int opt, const char *arg)
         break;
     case OPT_HTTP:
         return cli_apply_http(s_verb, arg, &opts->http);
+    case CLI_OPT_HTTP_TOKEN:
+    case CLI_OPT_HTTP_INSECURE:
+    case CLI_OPT_HTTP_MAX_CONNECTIONS:
+        return cli_apply_http_access(s_verb, &opts->access, opt, arg);
     case OPT_HINTS:
         opts->has_hints = true;
         break;
@@ -356,6 +367,7 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"secure", no_argument, NULL, OPT_SECURE},
         {"keys", required_argument, NULL, OPT_KEYS},
         {"allow", required_argument, NULL, OPT_ALLOW},
+        CLI_HTTP_ACCESS_LONG_OPTIONS,
         CLI_COMMON_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
@@ -378,6 +390,10 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
     if (opts->is_secure && opts->http)
         return cli_usage_error(s_verb, "--http cannot be combined with --secure yet: run `sk2 "
                                        "view --keys DIR --server-key KEY` beside the server");
+    if (!opts->http && cli_http_access_is_set(&opts->access))
+        return cli_usage_error(s_verb,
+                               "--http-token, --http-insecure and --http-max-connections go "
+                               "with --http");
     return CLI_CONTINUE;
 }
 
@@ -898,7 +914,7 @@ int cli_serve(int argc, char **argv)
         }
         if (opts.max_frame_bytes)
             sk2_gateway_set_max_frame_bytes(gateway, opts.max_frame_bytes);
-        rc = cli_gateway_start(s_verb, gateway, opts.http, false);
+        rc = cli_gateway_start(s_verb, gateway, opts.http, &opts.access, false);
         if (rc != CLI_CONTINUE)
             goto out;
     }

@@ -13,6 +13,7 @@ static const char *const s_verb = "view";
 
 typedef struct {
     const char *http;         /* ADDR:PORT to serve on */
+    cli_http_access_t access; /* token, --http-insecure, connection cap */
     long refresh_ms;          /* `who` interval */
     long max_age_ms;          /* newest frame older than this: 503; 0 = from the stream's rate */
     int browse_ms;            /* how long to look for a server given by name */
@@ -37,6 +38,8 @@ enum {
 static void s_print_usage(void)
 {
     printf("usage: sk2 view [SERVER...] [--http ADDR:PORT] [--browse | --no-browse]\n"
+           "                [--http-token TOKEN|auto] [--http-insecure]\n"
+           "                [--http-max-connections N]\n"
            "                [--refresh MS] [--max-age MS] [--browse-timeout S] [--no-status]\n"
            "                [--max-frame-mb M] [--keys DIR --server-key KEY] [-v|-q]\n"
            "\n"
@@ -49,7 +52,9 @@ static void s_print_usage(void)
            "is shown, as they come and go.\n"
            "  --http ADDR:PORT     where to serve (default " CLI_HTTP_DEFAULT ", or the next free\n"
            "                       port of the 10 from there; port 0: the OS picks one). Bind\n"
-           "                       to loopback unless others should see it.\n"
+           "                       to loopback unless others should see it; any other\n"
+           "                       address needs --http-token or --http-insecure.\n"
+           "%s"
            "  --browse             follow discovered servers as well as the SERVERs given\n"
            "  --no-browse          follow only the SERVERs given\n"
            "  --refresh MS         how often to ask servers for their devices (default 1000)\n"
@@ -59,7 +64,8 @@ static void s_print_usage(void)
            "  --browse-timeout S   look for a NAME for at most S seconds (default 3)\n"
            "  --no-status          no status lines\n" CLI_MAX_FRAME_HELP "\n"
            "Exit status: 0 after Ctrl-C or SIGTERM, 1 if it cannot serve, 2 usage,\n"
-           "3 a SERVER NAME was not found.\n");
+           "3 a SERVER NAME was not found.\n",
+           CLI_HTTP_ACCESS_HELP("                       "));
 }
 
 static int s_apply_option(void *options, int opt, const char *arg)
@@ -68,6 +74,10 @@ static int s_apply_option(void *options, int opt, const char *arg)
     switch (opt) {
     case OPT_HTTP:
         return cli_apply_http(s_verb, arg, &opts->http);
+    case CLI_OPT_HTTP_TOKEN:
+    case CLI_OPT_HTTP_INSECURE:
+    case CLI_OPT_HTTP_MAX_CONNECTIONS:
+        return cli_apply_http_access(s_verb, &opts->access, opt, arg);
     case OPT_REFRESH:
         if (cli_parse_long(arg, 100, 60000, &opts->refresh_ms) != 0)
             return cli_usage_error(s_verb, "--refresh must be 100..60000 ms, not '%s'", arg);
@@ -106,6 +116,7 @@ static int s_parse(int argc, char **argv, view_options_t *opts)
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
         {"max-frame-mb", required_argument, NULL, OPT_MAX_FRAME_MB},
         CLI_SECURITY_LONG_OPTIONS,
+        CLI_HTTP_ACCESS_LONG_OPTIONS,
         CLI_COMMON_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
@@ -224,7 +235,8 @@ int cli_view(int argc, char **argv)
         }
     }
     if (rc == CLI_CONTINUE) {
-        rc = cli_gateway_start(s_verb, gateway, opts.http, opts.http == s_http_default_text);
+        rc = cli_gateway_start(s_verb, gateway, opts.http, &opts.access,
+                               opts.http == s_http_default_text);
     }
     if (rc == CLI_CONTINUE) {
         s_run(gateway, &opts);

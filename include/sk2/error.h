@@ -33,7 +33,8 @@ extern "C" {
     XX(EEXIST, -18, "already exists")                                                              \
     XX(ELOST, -19, "peer lost")                                                                    \
     XX(EAUTH, -20, "authentication failed (key refused, or not the server's key)")                 \
-    XX(EKEYCHANGED, -21, "the server's key differs from the one pinned for its name")
+    XX(EKEYCHANGED, -21, "the server's key differs from the one pinned for its name")              \
+    XX(EINSECURE, -22, "would be reachable from the network without a token")
 
 typedef enum {
     SK2_OK = 0,

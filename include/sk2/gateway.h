@@ -39,7 +39,20 @@ typedef struct {
     uint64_t http_requests;      /* HTTP requests answered (any status) */
     uint64_t http_client_errors; /* of which were answered 4xx */
     uint64_t frames_rejected;    /* frames dropped by the frame limits (sk2/limits.h) */
+    uint32_t http_connections;   /* HTTP and WebSocket connections open now */
+    uint64_t http_evicted;       /* idle connections closed to make room for a new one */
+    uint64_t http_refused;       /* connections answered 503 because all were busy */
+    uint64_t http_timed_out;     /* closed for not sending a whole request head in time */
+    uint64_t http_unauthorized;  /* requests answered 401: token missing or wrong */
 } sk2_gateway_stats_t;
+
+/* Connections the gateway holds open at once unless told otherwise, and the range it takes. */
+#define SK2_GATEWAY_MAX_CONNECTIONS     256
+#define SK2_GATEWAY_MAX_CONNECTIONS_MIN 16
+#define SK2_GATEWAY_MAX_CONNECTIONS_MAX 4096
+/* How long a connection may take to send a whole request head, from its accept or from the
+ * end of its previous answer, before the gateway closes it (ms). */
+#define SK2_GATEWAY_HEAD_TIMEOUT_MS 5000
 
 /* A new gateway with no servers, not bound, no threads; NULL on out of memory. */
 SK2_EXPORT sk2_gateway_t *sk2_gateway_new(void);
@@ -79,9 +92,39 @@ SK2_EXPORT int sk2_gateway_set_max_frame_bytes(sk2_gateway_t *self, size_t max_f
 SK2_EXPORT int sk2_gateway_set_security(sk2_gateway_t *self, const char *keys,
                                         const char *server_key);
 
+/* Requires every HTTP request and WebSocket handshake to carry this token: as
+ * "Authorization: Bearer TOKEN", as ?token=TOKEN (the answer then sets a cookie, so that the
+ * page's own requests and WebSocket carry it too) or in that cookie. Anything else gets 401.
+ * The token is 16..128 characters of [A-Za-z0-9._~-]; NULL removes it. Before bind. Returns 0,
+ * SK2_EINVAL (not such a token), SK2_ESTATE (bound already). */
+SK2_EXPORT int sk2_gateway_set_token(sk2_gateway_t *self, const char *token);
+
+/* Requires a new random token (128 bits from the kernel, 32 hex digits), as set_token does.
+ * Before bind. Returns 0, SK2_ESTATE, SK2_ESYS (no randomness to be had). */
+SK2_EXPORT int sk2_gateway_generate_token(sk2_gateway_t *self);
+
+/* The token required, or NULL if none. Borrowed: valid until destroy or the next set_token or
+ * generate_token. */
+SK2_EXPORT const char *sk2_gateway_token(const sk2_gateway_t *self);
+
+/* Lets bind take an address other than loopback without a token: everyone who reaches the
+ * port sees every frame. Before bind. Returns 0, SK2_EINVAL or SK2_ESTATE. */
+SK2_EXPORT int sk2_gateway_set_insecure(sk2_gateway_t *self, bool is_insecure);
+
+/* How many HTTP and WebSocket connections the gateway holds open at once,
+ * SK2_GATEWAY_MAX_CONNECTIONS_MIN..SK2_GATEWAY_MAX_CONNECTIONS_MAX (default
+ * SK2_GATEWAY_MAX_CONNECTIONS). A new connection beyond it closes the connection that has
+ * waited longest for a request head (an idle keep-alive or a peer that never finished its
+ * request); when every connection is busy answering or is a WebSocket, the new one gets 503.
+ * Each connection may hold a 64 KiB header buffer. Before bind. Returns 0, SK2_EINVAL or
+ * SK2_ESTATE. */
+SK2_EXPORT int sk2_gateway_set_max_connections(sk2_gateway_t *self, int max_connections);
+
 /* Binds the HTTP and WebSocket listener to address:port (an IPv4 or IPv6 literal; port 0 lets
- * the OS choose). Returns 0, SK2_EINVAL, SK2_EBIND (address unusable or port taken),
- * SK2_ESTATE (bound already). */
+ * the OS choose). An address other than loopback (127.0.0.0/8, ::1) needs a token
+ * (set_token, generate_token) or set_insecure. Returns 0, SK2_EINVAL, SK2_EBIND (address
+ * unusable or port taken), SK2_EINSECURE (not loopback, no token, not insecure), SK2_ESTATE
+ * (bound already). */
 SK2_EXPORT int sk2_gateway_bind(sk2_gateway_t *self, const char *address, uint16_t port);
 
 /* The bound port (0 before bind), and the page's URL ("http://127.0.0.1:8080/"; NULL before

@@ -20,6 +20,7 @@ sk2_gateway_t *sk2_gateway_new(void)
     if (!self)
         return NULL;
     self->refresh_ms = 1000;
+    self->max_connections = SK2_GATEWAY_MAX_CONNECTIONS;
     self->max_frame_bytes = SK2_LIMIT_FRAME_BYTES;
     self->wake_pipe[0] = self->wake_pipe[1] = -1;
     if (pthread_mutex_init(&self->lock, NULL) != 0) {
@@ -68,6 +69,7 @@ void sk2_gateway_destroy(sk2_gateway_t **self_p)
     for (size_t i = 0; i < self->slot_count; i++)
         gw_shot_unref(&self->slots[i].latest);
     free(self->slots);
+    memset(self->token, 0, sizeof self->token);
     json_decref(self->state);
     json_decref(self->stats);
     for (size_t i = 0; i < self->endpoint_count; i++)
@@ -156,12 +158,69 @@ int sk2_gateway_set_security(sk2_gateway_t *self, const char *keys, const char *
     return self->keys && self->server_key ? 0 : SK2_ENOMEM;
 }
 
+int sk2_gateway_set_token(sk2_gateway_t *self, const char *token)
+{
+    if (!self || (token && !gw_token_is_valid(token)))
+        return SK2_EINVAL;
+    if (self->lws)
+        return SK2_ESTATE;
+    memset(self->token, 0, sizeof self->token);
+    self->has_token = token != NULL;
+    if (token)
+        memcpy(self->token, token, strlen(token));
+    return 0;
+}
+
+int sk2_gateway_generate_token(sk2_gateway_t *self)
+{
+    if (!self)
+        return SK2_EINVAL;
+    if (self->lws)
+        return SK2_ESTATE;
+    char token[GW_TOKEN_MAX + 1];
+    int rc = gw_token_generate(token, sizeof token);
+    if (rc == 0)
+        rc = sk2_gateway_set_token(self, token);
+    memset(token, 0, sizeof token);
+    return rc;
+}
+
+const char *sk2_gateway_token(const sk2_gateway_t *self)
+{
+    return self && self->has_token ? self->token : NULL;
+}
+
+int sk2_gateway_set_insecure(sk2_gateway_t *self, bool is_insecure)
+{
+    if (!self)
+        return SK2_EINVAL;
+    if (self->lws)
+        return SK2_ESTATE;
+    self->is_insecure = is_insecure;
+    return 0;
+}
+
+int sk2_gateway_set_max_connections(sk2_gateway_t *self, int max_connections)
+{
+    if (!self || max_connections < SK2_GATEWAY_MAX_CONNECTIONS_MIN ||
+        max_connections > SK2_GATEWAY_MAX_CONNECTIONS_MAX)
+        return SK2_EINVAL;
+    if (self->lws)
+        return SK2_ESTATE;
+    self->max_connections = max_connections;
+    return 0;
+}
+
 int sk2_gateway_bind(sk2_gateway_t *self, const char *address, uint16_t port)
 {
     if (!self || !address || !*address || strlen(address) > 64)
         return SK2_EINVAL;
     if (self->lws)
         return SK2_ESTATE;
+    /* Frames are what a rig is for: a gateway that anyone on the network could watch must be
+     * asked for in so many words. */
+    if (!gw_address_is_loopback(address) && !self->has_token && !self->is_insecure)
+        return SK2_EINSECURE;
     int rc = gw_web_bind(self, address, port);
     if (rc != 0)
         return rc;
@@ -222,6 +281,11 @@ int sk2_gateway_stats(sk2_gateway_t *self, sk2_gateway_stats_t *stats)
         .frames_rejected = atomic_load_explicit(&c->frames_rejected, memory_order_relaxed),
         .http_requests = atomic_load_explicit(&c->http_requests, memory_order_relaxed),
         .http_client_errors = atomic_load_explicit(&c->http_client_errors, memory_order_relaxed),
+        .http_connections = atomic_load_explicit(&c->http_connections, memory_order_relaxed),
+        .http_evicted = atomic_load_explicit(&c->http_evicted, memory_order_relaxed),
+        .http_refused = atomic_load_explicit(&c->http_refused, memory_order_relaxed),
+        .http_timed_out = atomic_load_explicit(&c->http_timed_out, memory_order_relaxed),
+        .http_unauthorized = atomic_load_explicit(&c->http_unauthorized, memory_order_relaxed),
     };
     return 0;
 }

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "gateway/http_auth.h"
 #include "gateway/shot.h"
 #include "sk2/gateway.h"
 
@@ -46,6 +47,11 @@ typedef struct {
     atomic_uint websockets;
     atomic_uint servers;
     atomic_uint devices;
+    atomic_uint http_connections;           /* HTTP and WebSocket connections open now */
+    atomic_uint_fast64_t http_evicted;      /* idle connections closed to admit a new one */
+    atomic_uint_fast64_t http_refused;      /* connections turned away with 503 (all busy) */
+    atomic_uint_fast64_t http_timed_out;    /* closed for not sending a request head in time */
+    atomic_uint_fast64_t http_unauthorized; /* requests answered 401 (token missing or wrong) */
 } gw_counters_t;
 
 typedef struct gw_upstream gw_upstream_t;
@@ -60,8 +66,12 @@ struct sk2_gateway {
     size_t max_frame_bytes; /* every client's frame budget (sk2/limits.h) */
     char *keys;             /* every client's key pair (path), NULL unless secure */
     char *server_key;       /* the servers' public key (text or path), with keys */
-    char url[128];          /* "http://address:port/" */
-    uint16_t port;          /* bound HTTP port */
+    char token[GW_TOKEN_MAX + 1]; /* every request must carry it, when has_token */
+    bool has_token;
+    bool is_insecure;    /* a non-loopback address may be bound without a token */
+    int max_connections; /* HTTP and WebSocket connections open at once */
+    char url[128];       /* "http://address:port/" */
+    uint16_t port;       /* bound HTTP port */
     bool is_started;
     struct lws_context *lws; /* the listener, made by bind, serviced by the web thread */
     struct gw_web *web;      /* the web thread's own state (web.c) */

@@ -7,10 +7,21 @@
  * taken everything written before. Each connection remembers the sequence it last got per
  * stream, so when it can take more it gets the newest frame there is, and whatever came in
  * between is skipped (and counted): a slow browser costs itself frames, and holds no more than
- * one message in memory. Images are made from a shot on first demand and kept with it. */
+ * one message in memory. Images are made from a shot on first demand and kept with it.
+ *
+ * Connections are counted and kept in check here, since libwebsockets hands a new connection a
+ * header buffer from a fixed pool and makes it queue when the pool is spent: a few hundred
+ * peers that connect and say nothing would make everyone else wait for their timeouts. So every
+ * connection that is waiting for a request head (new, or idle between keep-alive requests) is
+ * on a list, oldest first. At the cap, a new connection closes the oldest of them, and a
+ * timer closes those that have waited longer than the head timeout; connections that are
+ * being answered or are WebSockets are left alone (when all of them are, a newcomer gets 503).
+ * The pool is larger than the cap, so a connection never waits for a buffer. With a token set,
+ * every request and WebSocket handshake must carry it (http_auth.h). */
 #include <libwebsockets.h>
 #include <linux/tcp.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -39,6 +50,11 @@ _Static_assert(GW_BLOB_PRE >= LWS_PRE, "blob headroom must hold libwebsockets' h
 #define S_ALLOW         "GET, HEAD"
 #define S_MM_MAX        1000000 /* largest ?min=/max= in mm */
 #define S_SMALL_BODY    2048    /* bodies up to this go out with the headers */
+#define S_SWEEP_US      250000  /* how often waiting connections are checked for the timeout */
+/* Connections accepted in one burst, beyond the cap, before the evicted ones are gone (they
+ * close on the next turn of the loop). */
+#define S_BURST  64
+#define S_COOKIE "sk2_token_" /* cookie name, then the port: one per gateway on a host */
 
 typedef struct {
     char key[GW_KEY_MAX + 1]; /* the device's key */
@@ -62,6 +78,7 @@ typedef struct {
     gw_blob_t *body;   /* response body being written */
     size_t sent;       /* bytes of it written */
     bool is_head;      /* the request is HEAD: headers only */
+    bool sets_cookie;  /* the token came in the query: the answer sets the cookie */
     bool is_refusing;  /* answering an upgrade we refuse: libwebsockets completes it */
     bool has_answered; /* fallback connection: its 405 is written */
 } s_http_t;
@@ -70,10 +87,26 @@ typedef struct {
  * callback (LWS_CALLBACK_CLOSED_HTTP of a request it could not parse), so both must be one
  * type. */
 
+/* One open connection, whatever it speaks; hung on its wsi's opaque user data. */
+typedef struct s_conn {
+    struct lws *wsi;
+    int64_t waiting_since_us; /* monotonic: accepted, or its last answer went out */
+    uint64_t bytes_seen;      /* TCP bytes received up to its previous request */
+    bool is_waiting;          /* on the waiting list: no request head yet */
+    bool is_closing;          /* evicted or timed out: goes on the next turn of the loop */
+    struct s_conn *prev;      /* waiting list neighbours, older and newer */
+    struct s_conn *next;
+} s_conn_t;
+
 struct gw_web {
+    sk2_gateway_t *gw;
     s_ws_t *sockets[S_WS_MAX]; /* open WebSockets */
     size_t socket_count;
-    uint64_t state_seen; /* state version the want-counts were last made for */
+    uint64_t state_seen;          /* state version the want-counts were last made for */
+    s_conn_t *oldest;             /* waiting list, oldest first */
+    s_conn_t *newest;             /* and its newest */
+    size_t conn_count;            /* connections open and not closing */
+    lws_sorted_usec_list_t sweep; /* the head-timeout timer */
 };
 
 /* ---- Images of a shot ---------------------------------------------------------------------- */
@@ -244,9 +277,183 @@ static sk2_gateway_t *s_gateway(struct lws *wsi)
     return lws_context_user(lws_get_context(wsi));
 }
 
+/* ---- Connections --------------------------------------------------------------------------- */
+
+static s_conn_t *s_conn_of(struct lws *wsi)
+{
+    return lws_get_opaque_user_data(wsi);
+}
+
+static void s_conn_unlink(struct gw_web *web, s_conn_t *conn)
+{
+    if (!conn->is_waiting)
+        return;
+    if (conn->prev)
+        conn->prev->next = conn->next;
+    else
+        web->oldest = conn->next;
+    if (conn->next)
+        conn->next->prev = conn->prev;
+    else
+        web->newest = conn->prev;
+    conn->prev = conn->next = NULL;
+    conn->is_waiting = false;
+}
+
+/* Puts the connection at the new end of the waiting list: it owes a request head from now. */
+static void s_conn_wait(struct gw_web *web, s_conn_t *conn)
+{
+    s_conn_unlink(web, conn);
+    if (conn->is_closing)
+        return;
+    conn->waiting_since_us = sk2_clock_mono_us();
+    conn->prev = web->newest;
+    conn->next = NULL;
+    if (web->newest)
+        web->newest->next = conn;
+    else
+        web->oldest = conn;
+    web->newest = conn;
+    conn->is_waiting = true;
+}
+
+/* The connection has sent a request head: off the list while it is answered (or for good, when
+ * it becomes a WebSocket). */
+static void s_conn_busy(struct lws *wsi)
+{
+    s_conn_t *conn = s_conn_of(wsi);
+    if (conn)
+        s_conn_unlink(s_gateway(wsi)->web, conn);
+}
+
+/* Its answer is out and it stays open for another request. */
+static void s_conn_idle(struct lws *wsi)
+{
+    s_conn_t *conn = s_conn_of(wsi);
+    if (conn)
+        s_conn_wait(s_gateway(wsi)->web, conn);
+}
+
+static int s_conn_new(struct lws *wsi)
+{
+    sk2_gateway_t *gw = s_gateway(wsi);
+    s_conn_t *conn = calloc(1, sizeof *conn);
+    if (!conn)
+        return -1;
+    conn->wsi = wsi;
+    lws_set_opaque_user_data(wsi, conn);
+    gw->web->conn_count++;
+    atomic_fetch_add_explicit(&gw->counters.http_connections, 1, memory_order_relaxed);
+    s_conn_wait(gw->web, conn);
+    return 0;
+}
+
+/* Closes a connection from outside its own callbacks: shut down at once, so that the peer and
+ * the kernel know now, and freed by libwebsockets on the next turn of the loop (closing it
+ * here, from another connection's callback, would pull a socket out of the poll set that
+ * libwebsockets is walking). */
+static void s_conn_close(sk2_gateway_t *gw, s_conn_t *conn)
+{
+    struct gw_web *web = gw->web;
+    s_conn_unlink(web, conn);
+    if (conn->is_closing)
+        return;
+    conn->is_closing = true;
+    web->conn_count--;
+    atomic_fetch_sub_explicit(&gw->counters.http_connections, 1, memory_order_relaxed);
+    shutdown(lws_get_socket_fd(conn->wsi), SHUT_RDWR);
+    lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+static void s_conn_gone(struct lws *wsi)
+{
+    s_conn_t *conn = s_conn_of(wsi);
+    if (!conn)
+        return;
+    sk2_gateway_t *gw = s_gateway(wsi);
+    s_conn_unlink(gw->web, conn);
+    if (!conn->is_closing) {
+        gw->web->conn_count--;
+        atomic_fetch_sub_explicit(&gw->counters.http_connections, 1, memory_order_relaxed);
+    }
+    lws_set_opaque_user_data(wsi, NULL);
+    free(conn);
+}
+
+/* A connection was accepted (fd, not yet adopted). At the cap, the connection that has waited
+ * longest for a request head makes room; when none is waiting, every connection is doing real
+ * work, and the newcomer is told so and closed. Returns 0 (adopt it) or 1 (closed). */
+static int s_admit(sk2_gateway_t *gw, int fd)
+{
+    struct gw_web *web = gw->web;
+    if (web->conn_count < (size_t)gw->max_connections)
+        return 0;
+    if (web->oldest) {
+        s_conn_close(gw, web->oldest);
+        atomic_fetch_add_explicit(&gw->counters.http_evicted, 1, memory_order_relaxed);
+        return 0;
+    }
+    /* One small write into a fresh socket's empty buffer: it cannot block, and when it does
+     * not go through the peer still sees the connection closed. */
+    static const char busy[] =
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+        "content-length: 49\r\nretry-after: 1\r\ncache-control: no-store\r\n"
+        "connection: close\r\n\r\n{\"error\":\"too many connections: try again later\"}\n";
+    ssize_t n = send(fd, busy, sizeof busy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)n;
+    atomic_fetch_add_explicit(&gw->counters.http_refused, 1, memory_order_relaxed);
+    return 1;
+}
+
+/* Closes the connections that have waited for a request head longer than the head timeout
+ * (the list is in waiting order, so only its old end is looked at), then runs again. */
+static void s_sweep(lws_sorted_usec_list_t *sul)
+{
+    struct gw_web *web = lws_container_of(sul, struct gw_web, sweep);
+    sk2_gateway_t *gw = web->gw;
+    int64_t now_us = sk2_clock_mono_us();
+    while (web->oldest &&
+           now_us - web->oldest->waiting_since_us >= SK2_GATEWAY_HEAD_TIMEOUT_MS * 1000LL) {
+        s_conn_close(gw, web->oldest);
+        atomic_fetch_add_explicit(&gw->counters.http_timed_out, 1, memory_order_relaxed);
+    }
+    lws_sul_schedule(gw->lws, 0, &web->sweep, s_sweep, S_SWEEP_US);
+}
+
+/* ---- Access token -------------------------------------------------------------------------- */
+
+/* Whether the request carries the gateway's token (always, when it has none): in an
+ * Authorization: Bearer header, in ?token= (then *from_query is set, and the answer sets the
+ * cookie) or in the cookie. */
+static bool s_is_authorized(struct lws *wsi, sk2_gateway_t *gw, bool *from_query)
+{
+    *from_query = false;
+    if (!gw->has_token)
+        return true;
+    char buf[4096];
+    const char *token;
+    size_t len;
+    int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n > 0 && n < (int)sizeof buf &&
+        lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
+        gw_http_bearer(buf, &token, &len) && gw_token_equal(gw->token, token, len))
+        return true;
+    const char *query = lws_get_urlarg_by_name(wsi, "token=", buf, (int)sizeof buf);
+    if (query && gw_token_equal(gw->token, query, strlen(query))) {
+        *from_query = true;
+        return true;
+    }
+    n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_COOKIE);
+    char name[32];
+    snprintf(name, sizeof name, S_COOKIE "%u", (unsigned)gw->port);
+    return n > 0 && n < (int)sizeof buf &&
+           lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_COOKIE) > 0 &&
+           gw_http_cookie(buf, name, &token, &len) && gw_token_equal(gw->token, token, len);
+}
+
 typedef struct {
     const char *name; /* lower case, with the colon: "x-sk2-sequence:" */
-    char value[64];
+    char value[GW_TOKEN_MAX + 96];
 } s_header_t;
 
 /* Sends the status line and headers, then the body (taken: *body_p is NULL afterwards) from
@@ -283,6 +490,16 @@ static int s_respond(struct lws *wsi, s_http_t *http, unsigned status, const cha
         is_ok = lws_add_http_header_by_name(wsi, (const unsigned char *)extra[i].name,
                                             (const unsigned char *)extra[i].value,
                                             (int)strlen(extra[i].value), &p, end) == 0;
+    if (is_ok && http && http->sets_cookie) {
+        /* The page's own requests and its WebSocket carry the token from here on. HttpOnly: no
+         * script reads it; SameSite=Strict: no other site's page sends it. */
+        char cookie[GW_TOKEN_MAX + 96];
+        int n = snprintf(cookie, sizeof cookie, S_COOKIE "%u=%s; Path=/; HttpOnly; SameSite=Strict",
+                         (unsigned)gw->port, gw->token);
+        is_ok = n > 0 && (size_t)n < sizeof cookie &&
+                lws_add_http_header_by_name(wsi, (const unsigned char *)"set-cookie:",
+                                            (const unsigned char *)cookie, n, &p, end) == 0;
+    }
     if (!is_ok) {
         gw_blob_unref(&body);
         return -1;
@@ -301,6 +518,7 @@ static int s_respond(struct lws *wsi, s_http_t *http, unsigned status, const cha
         gw_blob_unref(&body);
         if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) < 0)
             return -1;
+        s_conn_idle(wsi);
         if (http && http->is_refusing)
             return 1; /* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: "answered it myself" */
         return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -353,6 +571,20 @@ static int s_respond_error(struct lws *wsi, s_http_t *http, unsigned status, con
     s_header_t allow = {"allow:", S_ALLOW};
     return s_respond_json(wsi, http, status, json_pack("{s:s}", "error", why), &allow,
                           status == 405 ? 1 : 0);
+}
+
+/* 401: the token is missing or wrong. Nothing else about the gateway goes out. */
+static int s_respond_unauthorized(struct lws *wsi, s_http_t *http)
+{
+    sk2_gateway_t *gw = s_gateway(wsi);
+    atomic_fetch_add_explicit(&gw->counters.http_unauthorized, 1, memory_order_relaxed);
+    http->sets_cookie = false;
+    s_header_t challenge = {"www-authenticate:", "Bearer realm=\"sk2\""};
+    return s_respond_json(wsi, http, 401,
+                          json_pack("{s:s}", "error",
+                                    "this gateway needs its token: open the URL it printed at "
+                                    "start (.../?token=...) or send Authorization: Bearer TOKEN"),
+                          &challenge, 1);
 }
 
 /* Copies a member of the shared state or stats (or the whole, for member NULL). */
@@ -640,8 +872,12 @@ static int s_api_response(struct lws *wsi, s_http_t *http, const char *path)
             wsi, http, 200, json_pack("{s:o}", "streams", s_shared(gw, true, "streams")), NULL, 0);
     if (n == 2 && s_seg_is(seg[1], len[1], "stats")) {
         json_t *stats = s_shared(gw, true, NULL);
-        return s_respond_json(wsi, http, 200, json_is_object(stats) ? stats : json_object(), NULL,
-                              0);
+        if (!json_is_object(stats)) {
+            /* No figures yet: s_shared's stand-in is an array, the answer an object. */
+            json_decref(stats);
+            stats = json_object();
+        }
+        return s_respond_json(wsi, http, 200, stats, NULL, 0);
     }
     if (n >= 3 && n <= 5 && s_seg_is(seg[1], len[1], "devices")) {
         unsigned status;
@@ -672,9 +908,9 @@ static int s_api_response(struct lws *wsi, s_http_t *http, const char *path)
 /* Bytes of this request's line and headers. libwebsockets 4.1 keeps the headers it knows by
  * name and those it does not separately and tells only the sizes of the first; so the size
  * is taken from what the connection has received since the previous request (TCP_INFO), which
- * counts every byte the peer sent. The count at the previous request is kept in the
- * connection's opaque pointer, since libwebsockets clears the per-connection data between
- * keep-alive requests. Requests that overflow libwebsockets' buffer (S_HEADER_BUFFER) never
+ * counts every byte the peer sent. The count at the previous request is kept with the
+ * connection (s_conn_t), since libwebsockets clears the per-connection data between keep-alive
+ * requests. Requests that overflow libwebsockets' buffer (S_HEADER_BUFFER) never
  * get here: it hangs up on them. */
 static uint64_t s_request_bytes(struct lws *wsi)
 {
@@ -689,17 +925,23 @@ static uint64_t s_request_bytes(struct lws *wsi)
     if (getsockopt(lws_get_socket_fd(wsi), IPPROTO_TCP, TCP_INFO, &info, &size) != 0 ||
         size < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof info.tcpi_bytes_received)
         return known;
-    uintptr_t seen = (uintptr_t)lws_get_opaque_user_data(wsi);
-    uintptr_t received = (uintptr_t)info.tcpi_bytes_received - seen;
-    lws_set_opaque_user_data(wsi, (void *)(uintptr_t)info.tcpi_bytes_received);
+    s_conn_t *conn = s_conn_of(wsi);
+    uint64_t received = info.tcpi_bytes_received - (conn ? conn->bytes_seen : 0);
+    if (conn)
+        conn->bytes_seen = info.tcpi_bytes_received;
     return received > known ? received : known;
 }
 
 static int s_http_request(struct lws *wsi, s_http_t *http, const char *path)
 {
+    s_conn_busy(wsi);
     http->is_head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
-    /* The method first: a POST's body may have come in with its headers. */
     uint64_t request_bytes = s_request_bytes(wsi);
+    bool from_query = false;
+    if (!s_is_authorized(wsi, s_gateway(wsi), &from_query))
+        return s_respond_unauthorized(wsi, http);
+    http->sets_cookie = from_query;
+    /* The method first: a POST's body may have come in with its headers. */
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0 && !http->is_head)
         return s_respond_error(wsi, http, 405, "only GET and HEAD are served");
     if (request_bytes > S_HEADERS_MAX)
@@ -733,6 +975,15 @@ static int s_confirm_upgrade(struct lws *wsi, s_http_t *http, const char *upgrad
 {
     if (!upgrade || strcasecmp(upgrade, "websocket") != 0)
         return 0;
+    s_conn_busy(wsi);
+    bool from_query = false;
+    http->sets_cookie = false;
+    if (!s_is_authorized(wsi, s_gateway(wsi), &from_query)) {
+        http->is_refusing = true;
+        int rc = s_respond_unauthorized(wsi, http);
+        http->is_refusing = false;
+        return rc;
+    }
     char path[64] = "", version[16] = "", key[64] = "", protocols[256] = "";
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) < (int)sizeof path)
         lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI);
@@ -788,6 +1039,7 @@ static int s_http_writeable(struct lws *wsi, s_http_t *http)
         return 0;
     }
     gw_blob_unref(&http->body);
+    s_conn_idle(wsi);
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
@@ -1014,6 +1266,13 @@ static int s_http_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 {
     s_http_t *http = user;
     switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: /* user is not ours here: in is the socket */
+        return s_admit(s_gateway(wsi), (int)(intptr_t)in);
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        return s_conn_new(wsi);
+    case LWS_CALLBACK_WSI_DESTROY:
+        s_conn_gone(wsi);
+        break;
     case LWS_CALLBACK_HTTP:
         return s_http_request(wsi, http, in ? in : "/");
     case LWS_CALLBACK_HTTP_WRITEABLE:
@@ -1046,6 +1305,7 @@ static int s_raw_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     sk2_gateway_t *gw = s_gateway(wsi);
     switch (reason) {
     case LWS_CALLBACK_RAW_ADOPT:
+        s_conn_busy(wsi); /* timed out below */
         if (raw)
             raw->has_answered = false;
         lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
@@ -1144,6 +1404,7 @@ int gw_web_bind(sk2_gateway_t *gw, const char *address, uint16_t port)
     gw->web = calloc(1, sizeof *gw->web);
     if (!gw->web)
         return SK2_ENOMEM;
+    gw->web->gw = gw;
     lws_set_log_level(LLL_ERR | (sk2_log_level() >= SK2_LOG_DEBUG ? LLL_WARN : 0), s_lws_log);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
@@ -1158,19 +1419,21 @@ int gw_web_bind(sk2_gateway_t *gw, const char *address, uint16_t port)
     if (!strchr(address, ':'))
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     /* Limits against idle and slow peers. Every connection holds a header buffer from accept
-     * until its headers are in: 64 KiB each, allocated as needed, for up to 512 connections at
-     * once (32 MiB at worst), so that hundreds of idle or slow peers cannot keep a new request
-     * waiting for one. The buffer is larger than what is served (S_HEADERS_MAX) so that
-     * requests between the two get their 431; libwebsockets 4.1 hangs up on the larger ones
-     * without an answer. A peer gets 5 s to send its headers, 10 s for anything else, and 10 s
-     * of keep-alive idling. */
+     * until its headers are in: 64 KiB each, allocated as needed. There are as many buffers as
+     * connections can be open (the cap, and the few accepted in one burst before the evicted
+     * ones are gone), so that no connection ever queues for one (s_admit keeps the count). The
+     * buffer is larger than what is served (S_HEADERS_MAX) so that requests between the two
+     * get their 431; libwebsockets 4.1 hangs up on the larger ones without an answer. A peer
+     * gets SK2_GATEWAY_HEAD_TIMEOUT_MS for its request head (s_sweep; libwebsockets' own 5 s
+     * header timer agrees), 10 s for anything else, and 10 s of keep-alive idling. */
+    int connections = gw->max_connections + S_BURST + 8; /* + listener, wake-up pipe */
     info.max_http_header_data = 0;
     info.max_http_header_data2 = S_HEADER_BUFFER;
-    info.max_http_header_pool = 512;
+    info.max_http_header_pool = (unsigned short)connections;
     info.timeout_secs = 10;
-    info.timeout_secs_ah_idle = 5;
+    info.timeout_secs_ah_idle = SK2_GATEWAY_HEAD_TIMEOUT_MS / 1000;
     info.keepalive_timeout = 10;
-    info.fd_limit_per_thread = 1024;
+    info.fd_limit_per_thread = (unsigned int)connections;
     info.vhost_name = "sk2";
     gw->lws = lws_create_context(&info);
     if (!gw->lws) {
@@ -1194,6 +1457,7 @@ int gw_web_bind(sk2_gateway_t *gw, const char *address, uint16_t port)
 void *gw_web_thread(void *arg)
 {
     sk2_gateway_t *gw = arg;
+    lws_sul_schedule(gw->lws, 0, &gw->web->sweep, s_sweep, S_SWEEP_US);
     while (!atomic_load(&gw->should_stop))
         if (lws_service(gw->lws, 0) < 0)
             break;

@@ -5,7 +5,10 @@
 // appears, and that the point cloud draws and turns when dragged. Then, against a replay of a
 // TUM RGB-D folder written here (5000 values per metre, no intrinsics): that the legend shows
 // the true range in metres and the point cloud is replaced by a note saying there are no
-// intrinsics. Screenshots go to OUT_DIR.
+// intrinsics. Last, against a gateway with a token (--http-token auto): the page without the
+// token is a 401 with no frames; with the printed URL (?token=) it receives frames over its
+// WebSocket, and the cookie that URL set lets the plain URL in afterwards. Screenshots go to
+// OUT_DIR.
 //
 // usage: node view_test.cjs SK2_BINARY NODE_MODULES_DIR OUT_DIR
 // Exit 0 pass, 1 fail, 77 skip (no Chromium or no playwright-core, unless CI=true).
@@ -279,6 +282,7 @@ async function main() {
     await killAll();
   }
   await tumPage();
+  await tokenPage();
   console.log(`${passes} passed, ${failures} failed`);
   process.exit(failures ? 1 : 0);
 }
@@ -344,6 +348,63 @@ async function tumPage() {
     await browser.close().catch(() => {});
     child.kill('SIGTERM');
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// The page of a gateway that needs a token: 401 without it, frames with it (the cookie set by
+// ?token= carries it to the page's script, style sheet and WebSocket).
+async function tokenPage() {
+  const { child, url } = await startServer(['serve', '--mock', '1', '--fps', '30', '--no-announce',
+    '--no-status', '--bind', '127.0.0.1', '--color-size', '640x360', '--http', '127.0.0.1:0',
+    '--http-token', 'auto']);
+  const browser = await playwright.chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
+  const watchdog = setTimeout(() => {
+    console.log('FAIL: the token page test took more than 200 s');
+    child.kill('SIGTERM');
+    browser.close().finally(() => process.exit(1));
+  }, 200000);
+  try {
+    const m = url.match(/^(http:\/\/[^/]+\/)\?token=([0-9a-f]{32})$/);
+    check(m !== null, `the printed URL carries the token: ${url}`);
+    const plain = m ? m[1] : url;
+    const stranger = await browser.newContext();
+    const strangerPage = await stranger.newPage();
+    const refused = await strangerPage.goto(plain, { waitUntil: 'load' });
+    const strangerText = await strangerPage.evaluate(() => document.body.innerText);
+    check(refused.status() === 401 && !/tile/.test(await strangerPage.content()) &&
+      /needs its token/.test(strangerText),
+    `without the token the page is a 401 with no viewer (${refused.status()})`);
+    await stranger.close();
+
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.setDefaultTimeout(120000);
+    const errors = [];
+    page.on('pageerror', (err) => errors.push(String(err)));
+    page.on('console', (msg) => { if (msg.type() === 'error') errors.push(msg.text()); });
+    const response = await page.goto(url, { waitUntil: 'load' });
+    check(response.status() === 200, `with ?token= the page loads (${response.status()})`);
+    const frames = await waitFor(page, () => {
+      const e = document.querySelector('#devices .tile .view.depth .frames');
+      return e && Number(e.dataset.frames) > 5;
+    }, null, 60000);
+    check(frames, 'with ?token= the depth tile receives frames over the WebSocket');
+    const again = await page.goto(plain, { waitUntil: 'load' });
+    const framesAgain = await waitFor(page, () => {
+      const e = document.querySelector('#devices .tile .view.depth .frames');
+      return e && Number(e.dataset.frames) > 5;
+    }, null, 60000);
+    check(again.status() === 200 && framesAgain,
+      `the cookie lets the plain URL in afterwards, with frames (${again.status()})`);
+    await page.screenshot({ path: path.join(outDir, 'viewer-token.png'), fullPage: true });
+    check(errors.length === 0, `no console errors with a token (${JSON.stringify(errors)})`);
+  } finally {
+    clearTimeout(watchdog);
+    await browser.close().catch(() => {});
+    child.kill('SIGTERM');
   }
 }
 
