@@ -434,6 +434,32 @@ static void test_a_full_disk_leaves_every_frame_written_before_it(void **state)
     sk2_recording_reader_destroy(&r);
 }
 
+/* frames_synced counts only frames a flush (sync or close) covered: what sk2 record calls
+ * acknowledged. A writer that is not open cannot flush. */
+static void test_sync_counts_the_frames_it_flushed(void **state)
+{
+    (void)state;
+    sk2_recording_writer_t *w = sk2_recording_writer_new();
+    assert_int_equal(sk2_recording_writer_sync(w), SK2_ESTATE);
+    assert_int_equal(sk2_recording_writer_open(w, s_path("synced.sk2r")), 0);
+    sk2_stream_info_t info = s_depth_info(8, 6);
+    assert_int_equal(sk2_recording_writer_add_device(w, "dev", "", "", &info, 1, NULL), 0);
+    for (int i = 0; i < 5; i++) {
+        if (i == 3)
+            assert_int_equal(sk2_recording_writer_sync(w), 0);
+        sk2_frame_t *f = s_depth_frame(8, 6, (uint32_t)i, (uint64_t)i, i);
+        assert_int_equal(sk2_recording_writer_add_frame(w, 0, f, sk2_codec_find("raw")), 0);
+        sk2_frame_destroy(&f);
+    }
+    assert_int_equal(sk2_recording_writer_frames(w), 5);
+    assert_int_equal(sk2_recording_writer_frames_synced(w), 3);
+    assert_int_equal(sk2_recording_writer_close(w), 0);
+    assert_int_equal(sk2_recording_writer_frames_synced(w), 5);
+    assert_int_equal(sk2_recording_writer_sync(w), SK2_ESTATE);
+    sk2_recording_writer_destroy(&w);
+    assert_int_equal(sk2_recording_writer_frames_synced(NULL), 0);
+}
+
 static void test_tum_export_and_import_give_back_pixels_and_times(void **state)
 {
     (void)state;
@@ -754,6 +780,7 @@ int main(void)
         cmocka_unit_test(test_other_versions_and_other_files_are_refused_clearly),
         cmocka_unit_test(test_limits_are_checked_when_writing),
         cmocka_unit_test(test_a_full_disk_leaves_every_frame_written_before_it),
+        cmocka_unit_test(test_sync_counts_the_frames_it_flushed),
         cmocka_unit_test(test_tum_export_and_import_give_back_pixels_and_times),
         cmocka_unit_test(test_replay_plays_recorded_frames_sequences_and_intrinsics),
         cmocka_unit_test(test_replay_waits_for_a_listener_and_pauses_resumes_and_seeks),
