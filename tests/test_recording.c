@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "record/format.h"
 #include "sk2/sk2.h"
@@ -460,6 +461,33 @@ static void test_sync_counts_the_frames_it_flushed(void **state)
     assert_int_equal(sk2_recording_writer_frames_synced(NULL), 0);
 }
 
+/* A TUM folder whose depth PNG declares 16384 x 16384 pixels in a few dozen bytes (a PNG bomb
+ * cut short): refused against the frame budget from its header, before libpng allocates half a
+ * gigabyte for it. */
+static void test_a_tum_png_over_the_frame_budget_is_refused_before_decoding(void **state)
+{
+    (void)state;
+    const char *dir = s_path("bomb-tum");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    char list[4200], image[4200];
+    snprintf(list, sizeof list, "%s/depth.txt", dir);
+    snprintf(image, sizeof image, "%s/d.png", dir);
+    s_spit(list, (const uint8_t *)"1.0 d.png\n", 10);
+    uint8_t png[33] = {0x89, 'P', 'N', 'G',  '\r', '\n', 0x1a, '\n', 0, 0,  0, 13, 'I', 'H', 'D',
+                       'R',  0,   0,   0x40, 0,    0,    0,    0x40, 0, 16, 0, 0,  0,   0};
+    uint32_t crc = (uint32_t)crc32(0, png + 12, 17);
+    png[29] = (uint8_t)(crc >> 24);
+    png[30] = (uint8_t)(crc >> 16);
+    png[31] = (uint8_t)(crc >> 8);
+    png[32] = (uint8_t)crc;
+    s_spit(image, png, sizeof png);
+    sk2_recording_reader_t *r = NULL;
+    assert_int_equal(s_open(dir, &r), SK2_ELIMIT);
+    assert_non_null(
+        strstr(sk2_recording_reader_why(r), "16384x16384 image is over the frame limit"));
+    sk2_recording_reader_destroy(&r);
+}
+
 static void test_tum_export_and_import_give_back_pixels_and_times(void **state)
 {
     (void)state;
@@ -781,6 +809,7 @@ int main(void)
         cmocka_unit_test(test_limits_are_checked_when_writing),
         cmocka_unit_test(test_a_full_disk_leaves_every_frame_written_before_it),
         cmocka_unit_test(test_sync_counts_the_frames_it_flushed),
+        cmocka_unit_test(test_a_tum_png_over_the_frame_budget_is_refused_before_decoding),
         cmocka_unit_test(test_tum_export_and_import_give_back_pixels_and_times),
         cmocka_unit_test(test_replay_plays_recorded_frames_sequences_and_intrinsics),
         cmocka_unit_test(test_replay_waits_for_a_listener_and_pauses_resumes_and_seeks),
