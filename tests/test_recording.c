@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "record/format.h"
 #include "sk2/sk2.h"
@@ -434,6 +435,59 @@ static void test_a_full_disk_leaves_every_frame_written_before_it(void **state)
     sk2_recording_reader_destroy(&r);
 }
 
+/* frames_synced counts only frames a flush (sync or close) covered: what sk2 record calls
+ * acknowledged. A writer that is not open cannot flush. */
+static void test_sync_counts_the_frames_it_flushed(void **state)
+{
+    (void)state;
+    sk2_recording_writer_t *w = sk2_recording_writer_new();
+    assert_int_equal(sk2_recording_writer_sync(w), SK2_ESTATE);
+    assert_int_equal(sk2_recording_writer_open(w, s_path("synced.sk2r")), 0);
+    sk2_stream_info_t info = s_depth_info(8, 6);
+    assert_int_equal(sk2_recording_writer_add_device(w, "dev", "", "", &info, 1, NULL), 0);
+    for (int i = 0; i < 5; i++) {
+        if (i == 3)
+            assert_int_equal(sk2_recording_writer_sync(w), 0);
+        sk2_frame_t *f = s_depth_frame(8, 6, (uint32_t)i, (uint64_t)i, i);
+        assert_int_equal(sk2_recording_writer_add_frame(w, 0, f, sk2_codec_find("raw")), 0);
+        sk2_frame_destroy(&f);
+    }
+    assert_int_equal(sk2_recording_writer_frames(w), 5);
+    assert_int_equal(sk2_recording_writer_frames_synced(w), 3);
+    assert_int_equal(sk2_recording_writer_close(w), 0);
+    assert_int_equal(sk2_recording_writer_frames_synced(w), 5);
+    assert_int_equal(sk2_recording_writer_sync(w), SK2_ESTATE);
+    sk2_recording_writer_destroy(&w);
+    assert_int_equal(sk2_recording_writer_frames_synced(NULL), 0);
+}
+
+/* A TUM folder whose depth PNG declares 16384 x 16384 pixels in a few dozen bytes (a PNG bomb
+ * cut short): refused against the frame budget from its header, before libpng allocates half a
+ * gigabyte for it. */
+static void test_a_tum_png_over_the_frame_budget_is_refused_before_decoding(void **state)
+{
+    (void)state;
+    const char *dir = s_path("bomb-tum");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    char list[4200], image[4200];
+    snprintf(list, sizeof list, "%s/depth.txt", dir);
+    snprintf(image, sizeof image, "%s/d.png", dir);
+    s_spit(list, (const uint8_t *)"1.0 d.png\n", 10);
+    uint8_t png[33] = {0x89, 'P', 'N', 'G',  '\r', '\n', 0x1a, '\n', 0, 0,  0, 13, 'I', 'H', 'D',
+                       'R',  0,   0,   0x40, 0,    0,    0,    0x40, 0, 16, 0, 0,  0,   0};
+    uint32_t crc = (uint32_t)crc32(0, png + 12, 17);
+    png[29] = (uint8_t)(crc >> 24);
+    png[30] = (uint8_t)(crc >> 16);
+    png[31] = (uint8_t)(crc >> 8);
+    png[32] = (uint8_t)crc;
+    s_spit(image, png, sizeof png);
+    sk2_recording_reader_t *r = NULL;
+    assert_int_equal(s_open(dir, &r), SK2_ELIMIT);
+    assert_non_null(
+        strstr(sk2_recording_reader_why(r), "16384x16384 image is over the frame limit"));
+    sk2_recording_reader_destroy(&r);
+}
+
 static void test_tum_export_and_import_give_back_pixels_and_times(void **state)
 {
     (void)state;
@@ -754,6 +808,8 @@ int main(void)
         cmocka_unit_test(test_other_versions_and_other_files_are_refused_clearly),
         cmocka_unit_test(test_limits_are_checked_when_writing),
         cmocka_unit_test(test_a_full_disk_leaves_every_frame_written_before_it),
+        cmocka_unit_test(test_sync_counts_the_frames_it_flushed),
+        cmocka_unit_test(test_a_tum_png_over_the_frame_budget_is_refused_before_decoding),
         cmocka_unit_test(test_tum_export_and_import_give_back_pixels_and_times),
         cmocka_unit_test(test_replay_plays_recorded_frames_sequences_and_intrinsics),
         cmocka_unit_test(test_replay_waits_for_a_listener_and_pauses_resumes_and_seeks),

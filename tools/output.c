@@ -4,7 +4,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,21 @@ static bool s_is_empty_dir(const char *dir)
         is_empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
     closedir(d);
     return is_empty;
+}
+
+/* Flushes the folder that holds path, so that a new or renamed name in it survives a power
+ * cut: fdatasync on a file keeps its bytes, not the directory entry that finds them. Best
+ * effort: a file system that cannot sync a folder (EINVAL) has nothing better to offer, and the
+ * data itself is flushed by the writer either way. */
+static void s_sync_parent(const char *path)
+{
+    char copy[CLI_OUTPUT_PATH_MAX];
+    snprintf(copy, sizeof copy, "%s", path);
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
 }
 
 int cli_output_begin(cli_output_t *self, const char *verb, const char *path, bool is_dir,
@@ -74,6 +91,8 @@ int cli_output_begin(cli_output_t *self, const char *verb, const char *path, boo
         self->temp_path[0] = '\0';
         return CLI_EXIT_FAILURE;
     }
+    /* The temporary is where a crashed recorder's frames are found: its name must last. */
+    s_sync_parent(self->temp_path);
     return CLI_CONTINUE;
 }
 
@@ -88,6 +107,7 @@ int cli_output_commit(cli_output_t *self)
         cli_output_abandon(self);
         return -1;
     }
+    s_sync_parent(self->final_path);
     self->temp_path[0] = '\0';
     return 0;
 }

@@ -8,7 +8,11 @@
  * The file is written as FILE.partial-XXXXXX beside FILE and renamed onto FILE once the
  * recording holds at least one frame and is closed: a recorder that never reached its server,
  * or got nothing from it, leaves an existing FILE as it was. A killed recorder leaves the
- * .partial file (readable, as above). */
+ * .partial file (readable, as above).
+ *
+ * What the recorder acknowledges is on the disk: it flushes the file (fdatasync) at most once a
+ * second while frames arrive, and the status line's "synced N" and the summary count only
+ * frames flushed, so that a power cut after a line was printed keeps every frame it counted. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +23,10 @@
 #include "sk2/sk2.h"
 
 static const char *const s_verb = "record";
+
+/* How often the file is flushed to the disk while frames arrive: a power cut loses at most this
+ * much, and a slow disk spends at most one flush per interval. */
+#define S_SYNC_INTERVAL_US 1000000
 
 static const sk2_stream_kind_t s_kinds[] = {SK2_STREAM_DEPTH, SK2_STREAM_IR, SK2_STREAM_COLOR};
 #define S_KINDS (sizeof s_kinds / sizeof s_kinds[0])
@@ -53,6 +61,7 @@ typedef struct {
     uint64_t kind_frames[S_KINDS]; /* frames recorded per kind, all devices */
     bool has_write_failed;
     uint64_t last_bytes, last_frames;
+    int64_t last_sync_us; /* monotonic time of the last flush */
 } record_t;
 
 enum {
@@ -94,7 +103,9 @@ static void s_print_usage(void)
            "  --timeout MS          wait at most MS ms for the server (default "
            "%d)\n" CLI_MAX_FRAME_HELP "\n"
            "Without --seconds or --frames, records until Ctrl-C. `sk2 inspect FILE` shows\n"
-           "what a recording holds; `sk2 serve --replay FILE` plays it.\n"
+           "what a recording holds; `sk2 serve --replay FILE` plays it. The status line's\n"
+           "'synced N' counts the frames flushed to the disk (once a second), which survive\n"
+           "a power cut; a killed recorder leaves FILE.partial-XXXXXX: rename it onto FILE.\n"
            "Exit status: 0 frames recorded; 1 none (an existing FILE is kept), a kind named\n"
            "by --streams or --codec recorded nothing, or the file could not be written (it\n"
            "then holds every frame before the failure); 2 usage (also FILE exists without\n"
@@ -310,6 +321,26 @@ static void s_on_connected(record_t *self)
     }
 }
 
+/* Flushes the recording when the last flush is S_SYNC_INTERVAL_US old (or at once when
+ * is_forced). A disk that refuses to flush ends the recording like a failed write. */
+static void s_sync(record_t *self, bool is_forced)
+{
+    int64_t now = sk2_clock_mono_us();
+    if (self->has_write_failed || (!is_forced && now - self->last_sync_us < S_SYNC_INTERVAL_US) ||
+        sk2_recording_writer_frames_synced(self->writer) ==
+            sk2_recording_writer_frames(self->writer))
+        return;
+    self->last_sync_us = now;
+    if (sk2_recording_writer_sync(self->writer) != 0) {
+        cli_status_close(&self->session.status);
+        fprintf(stderr, "sk2 record: %s: %s; the file holds %llu frames, %llu of them flushed\n",
+                self->opts->path, sk2_recording_writer_why(self->writer),
+                (unsigned long long)sk2_recording_writer_frames(self->writer),
+                (unsigned long long)sk2_recording_writer_frames_synced(self->writer));
+        self->has_write_failed = self->session.is_done = true;
+    }
+}
+
 static void s_on_frame(record_t *self, const sk2_event_t *event)
 {
     const char *id = sk2_event_device_id(event);
@@ -335,6 +366,7 @@ static void s_on_frame(record_t *self, const sk2_event_t *event)
         }
         break;
     }
+    s_sync(self, false);
     if (self->opts->frames > 0 &&
         sk2_recording_writer_frames(self->writer) >= (uint64_t)self->opts->frames)
         self->session.is_done = true;
@@ -362,13 +394,16 @@ static void s_on_event(void *verb, const sk2_event_t *event)
 static void s_print_status(void *verb, int64_t interval_us)
 {
     record_t *self = verb;
+    s_sync(self, false);
     uint64_t frames = sk2_recording_writer_frames(self->writer);
     uint64_t bytes = sk2_recording_writer_bytes(self->writer);
-    cli_status_print(
-        &self->session.status, "frames %llu | %.1f fps | %.2f MB | %.2f MB/s | drops %llu",
-        (unsigned long long)frames, cli_per_second(frames - self->last_frames, interval_us),
-        cli_mb(bytes), cli_mb_per_second(bytes - self->last_bytes, interval_us),
-        (unsigned long long)self->drops);
+    cli_status_print(&self->session.status,
+                     "frames %llu | synced %llu | %.1f fps | %.2f MB | %.2f MB/s | drops %llu",
+                     (unsigned long long)frames,
+                     (unsigned long long)sk2_recording_writer_frames_synced(self->writer),
+                     cli_per_second(frames - self->last_frames, interval_us), cli_mb(bytes),
+                     cli_mb_per_second(bytes - self->last_bytes, interval_us),
+                     (unsigned long long)self->drops);
     self->last_frames = frames;
     self->last_bytes = bytes;
 }
@@ -416,6 +451,7 @@ int cli_record(int argc, char **argv)
         self.has_write_failed = true;
     }
     uint64_t bytes = sk2_recording_writer_bytes(self.writer);
+    uint64_t synced = sk2_recording_writer_frames_synced(self.writer);
     sk2_recording_writer_destroy(&self.writer);
     /* Success, for the file, is a recording with a frame in it: it replaces FILE even when the
      * server was lost or the disk filled up later (the frames before are the user's). With no
@@ -426,6 +462,10 @@ int cli_record(int argc, char **argv)
     printf("sk2 record: %llu frames, %.2f MB in %.2f s from %zu device(s) into %s, drops %llu\n",
            (unsigned long long)frames, cli_mb(bytes), seconds, self.device_count,
            is_kept ? opts.path : "nothing", (unsigned long long)self.drops);
+    if (synced < frames)
+        printf("sk2 record: only %llu of the frames are known to be on the disk (the last flush "
+               "failed)\n",
+               (unsigned long long)synced);
     if (rejected)
         printf("sk2 record: %llu frames not recorded: over the frame limit or not as their "
                "stream advertised\n",

@@ -446,8 +446,18 @@ static void s_on_event(void *verb, const sk2_event_t *event)
         s_on_connected(self);
         break;
     case SK2_EVENT_DEVICE_ADDED:
-        if (self->session.is_connected && id && s_is_wanted(self, id))
+        if (self->session.is_connected && id && s_is_wanted(self, id)) {
+            /* The first `me` also announces every device, already enabled on CONNECTED. */
+            const stream_device_t *known = s_device_find(self, id);
+            if (known && known->is_active)
+                break;
+            /* Said apart from the enable line, so that a device coming back after a removal
+             * (unplugged and plugged in again) reads as such in a log. */
+            char safe[SK2_DEVICE_ID_MAX * 4 + 1];
+            cli_status_note(&self->session.status, "sk2 stream: device %s added",
+                            cli_safe(id, safe, sizeof safe));
             s_enable(self, id);
+        }
         break;
     case SK2_EVENT_DEVICE_REMOVED:
         s_on_removed(self, id);

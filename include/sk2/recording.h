@@ -97,9 +97,19 @@ SK2_EXPORT int sk2_recording_writer_add_frame_opts(sk2_recording_writer_t *self,
  * SK2_ESYS (the index could not be written: the frames are still readable by scanning). */
 SK2_EXPORT int sk2_recording_writer_close(sk2_recording_writer_t *self);
 
+/* Flushes every frame appended so far to the storage device (fdatasync), so that a power cut
+ * or a crash of the machine keeps them; a killed process keeps them without this. Returns 0
+ * (sk2_recording_writer_frames_synced then counts them all), SK2_ESTATE (not open), SK2_ESYS
+ * (the device refused: see why; the frames stay in the file as far as the kernel has them).
+ * Takes as long as the disk needs: call it periodically, not per frame. */
+SK2_EXPORT int sk2_recording_writer_sync(sk2_recording_writer_t *self);
+
 /* Frames appended, and bytes in the file so far. */
 SK2_EXPORT uint64_t sk2_recording_writer_frames(const sk2_recording_writer_t *self);
 SK2_EXPORT uint64_t sk2_recording_writer_bytes(const sk2_recording_writer_t *self);
+/* Frames known to be on the storage device: those appended before the last successful
+ * sk2_recording_writer_sync or close. */
+SK2_EXPORT uint64_t sk2_recording_writer_frames_synced(const sk2_recording_writer_t *self);
 /* Why the last call failed, in words ("" if it did not). Valid until the next call. */
 SK2_EXPORT const char *sk2_recording_writer_why(const sk2_recording_writer_t *self);
 

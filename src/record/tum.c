@@ -205,6 +205,40 @@ static int s_read_list(sk2_recording_reader_t *self, const char *dir, size_t whi
     return rc;
 }
 
+/* Checks a PNG's declared size against the reader's frame budget before libpng decodes it: a
+ * few hundred bytes of PNG can declare 16384 x 16384 pixels and inflate to a gigabyte, and a
+ * folder from anywhere must not cost more memory than the budget a recording's frames get. Reads
+ * only the signature and the IHDR chunk; a file too short or odd for that is left to libpng,
+ * which says what is wrong with it. Returns 0 or SK2_ELIMIT (with why set). */
+static int s_png_fits(sk2_recording_reader_t *self, const char *path)
+{
+    FILE *file = fopen(path, "rb");
+    if (!file)
+        return 0; /* libpng's open says why */
+    uint8_t head[26];
+    size_t got = fread(head, 1, sizeof head, file);
+    fclose(file);
+    static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (got != sizeof head || memcmp(head, signature, 8) != 0 || memcmp(head + 12, "IHDR", 4) != 0)
+        return 0;
+    uint32_t width =
+        (uint32_t)head[16] << 24 | (uint32_t)head[17] << 16 | (uint32_t)head[18] << 8 | head[19];
+    uint32_t height =
+        (uint32_t)head[20] << 24 | (uint32_t)head[21] << 16 | (uint32_t)head[22] << 8 | head[23];
+    uint8_t depth = head[24], type = head[25];
+    /* The layouts sk2 reads (png.c); any other is refused by it before it allocates. */
+    uint64_t bytes_per_pixel = depth == 16 && type == 0  ? 2
+                               : depth == 8 && type == 2 ? 3
+                               : depth == 8 && type == 6 ? 4
+                                                         : 0;
+    uint64_t bytes = (uint64_t)width * height * bytes_per_pixel;
+    if (bytes > self->max_frame_bytes)
+        return sk2_rec_fail(self, SK2_ELIMIT,
+                            "%s: a %ux%u image is over the frame limit of %zu bytes", path, width,
+                            height, self->max_frame_bytes);
+    return 0;
+}
+
 /* Reads the first image of a stream to learn its size and format. */
 static int s_probe(sk2_recording_reader_t *self, const sk2_rec_entry_t *entry, uint32_t *width,
                    uint32_t *height, sk2_pixel_format_t *format)
@@ -223,6 +257,10 @@ static int s_probe(sk2_recording_reader_t *self, const sk2_rec_entry_t *entry, u
         free(data);
         if (!ok || w < 1 || h < 1 || w > (int)SK2_FRAME_MAX_WIDTH || h > (int)SK2_FRAME_MAX_HEIGHT)
             return sk2_rec_fail(self, SK2_ECORRUPT, "%s is not a JPEG sk2 can read", entry->path);
+        if ((uint64_t)w * (uint64_t)h * 3 > self->max_frame_bytes)
+            return sk2_rec_fail(self, SK2_ELIMIT,
+                                "%s: a %dx%d image is over the frame limit of %zu bytes",
+                                entry->path, w, h, self->max_frame_bytes);
         *width = (uint32_t)w;
         *height = (uint32_t)h;
         *format = SK2_PIXEL_RGB24;
@@ -232,7 +270,10 @@ static int s_probe(sk2_recording_reader_t *self, const sk2_rec_entry_t *entry, u
     char why[300];
     sk2_pixel_format_t format16 =
         entry->kind == SK2_STREAM_IR ? SK2_PIXEL_GRAY16 : SK2_PIXEL_DEPTH_MM16;
-    int rc = sk2_frame_read_png(entry->path, format16, &frame, why, sizeof why);
+    int rc = s_png_fits(self, entry->path);
+    if (rc != 0)
+        return rc;
+    rc = sk2_frame_read_png(entry->path, format16, &frame, why, sizeof why);
     if (rc != 0)
         return sk2_rec_fail(self, rc, "%s: %s", entry->path, why);
     *width = sk2_frame_width(frame);
@@ -427,6 +468,9 @@ int sk2_rec_tum_read_frame(sk2_recording_reader_t *self, const sk2_rec_entry_t *
         char why[300];
         sk2_pixel_format_t format16 =
             entry->kind == SK2_STREAM_IR ? SK2_PIXEL_GRAY16 : SK2_PIXEL_DEPTH_MM16;
+        rc = s_png_fits(self, entry->path);
+        if (rc != 0)
+            return rc;
         rc = sk2_frame_read_png(entry->path, format16, &frame, why, sizeof why);
         if (rc != 0)
             return sk2_rec_fail(self, rc, "%s: %s", entry->path, why);

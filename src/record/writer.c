@@ -1,8 +1,11 @@
 /* The recording writer: appends one chunk per device description and per frame, each written
  * whole with one writev, and an index and footer at close. Nothing is buffered in user space,
  * so whatever the writer has returned from is in the kernel: a killed process loses nothing it
- * was told was written. When a write fails (disk full, file size limit), the file is cut back
- * to the end of the last complete chunk, so that it ends cleanly, and the writer refuses more.
+ * was told was written. A power cut is another matter: only what fdatasync has flushed
+ * (sk2_recording_writer_sync, which the caller runs periodically, and close) is sure to be on
+ * the disk, and frames_synced counts exactly those. When a write fails (disk full, file size
+ * limit), the file is cut back to the end of the last complete chunk, so that it ends cleanly,
+ * and the writer refuses more.
  *
  * The frames' wire headers are checked with the protocol's own parser: a recording holds only
  * frames a client would have accepted. */
@@ -33,8 +36,9 @@ struct sk2_recording_writer {
     size_t device_count;
     uint8_t *index; /* SK2_REC_INDEX_ENTRY bytes per frame, in file order */
     size_t frames;
-    size_t index_cap; /* entries */
-    uint8_t *scratch; /* encode buffer of add_frame */
+    size_t frames_synced; /* frames appended before the last fdatasync that succeeded */
+    size_t index_cap;     /* entries */
+    uint8_t *scratch;     /* encode buffer of add_frame */
     size_t scratch_cap;
     char why[256];
 };
@@ -148,6 +152,7 @@ int sk2_recording_writer_open(sk2_recording_writer_t *self, const char *path)
     self->fd = fd;
     self->size = 0;
     self->frames = 0;
+    self->frames_synced = 0;
     self->device_count = 0;
     self->has_failed = false;
     self->why[0] = '\0';
@@ -359,12 +364,38 @@ int sk2_recording_writer_close(sk2_recording_writer_t *self)
             rc = s_chunk(self, SK2_REC_FOOTER, &part, 1);
         }
     }
-    if (rc == 0 && fsync(self->fd) != 0 && errno != EINVAL)
-        rc = s_fail(self, SK2_ESYS, "cannot flush the recording: %s", strerror(errno));
+    if (fsync(self->fd) != 0 && errno != EINVAL) {
+        if (rc == 0)
+            rc = s_fail(self, SK2_ESYS, "cannot flush the recording: %s", strerror(errno));
+    } else {
+        /* Also after a failed write: the frames before it were cut back to, not lost. */
+        self->frames_synced = self->frames;
+    }
     if (close(self->fd) != 0 && rc == 0)
         rc = s_fail(self, SK2_ESYS, "cannot close the recording: %s", strerror(errno));
     self->fd = -1;
     return rc;
+}
+
+int sk2_recording_writer_sync(sk2_recording_writer_t *self)
+{
+    if (!self)
+        return SK2_EINVAL;
+    if (self->fd < 0)
+        return s_fail(self, SK2_ESTATE, "not open");
+    size_t frames = self->frames;
+    /* EINVAL: a file that cannot be synced (a pipe, some special file systems) has no better
+     * place to be; its frames count as far as they can go. */
+    if (fdatasync(self->fd) != 0 && errno != EINVAL)
+        return s_fail(self, SK2_ESYS, "cannot flush the recording after %zu frames: %s", frames,
+                      strerror(errno));
+    self->frames_synced = frames;
+    return 0;
+}
+
+uint64_t sk2_recording_writer_frames_synced(const sk2_recording_writer_t *self)
+{
+    return self ? self->frames_synced : 0;
 }
 
 uint64_t sk2_recording_writer_frames(const sk2_recording_writer_t *self)
