@@ -2,8 +2,9 @@
  * camera unplugged and plugged back again and again, for SK2_SOAK_SECONDS (default 60).
  *
  * Everything runs in this process (the server's threads and the clients, which this thread
- * drives), so the process's resident memory is the server's and the clients' together: it is
- * read when the warm-up ends and again at the end, and may not grow by 5% or more in between.
+ * drives), so the process's resident memory is the server's and the clients' together: its
+ * median over the ten seconds before the warm-up ends and over the last ten seconds may not
+ * differ by 5% or more.
  * The random choices come from a seed (SK2_SOAK_SEED, else the clock) printed at the start, so
  * a failing run can be repeated. A few clients stay for the whole run; the others come and go,
  * half of them saying goodbye (sk2_client_disconnect) and half simply vanishing.
@@ -36,6 +37,7 @@ enum {
     S_CHECK_MS = 10000,  /* a staying client must get frames in every such window */
     S_SERVED_MS = 3000,  /* a leaving client connected this long must have had frames */
     S_MIN_LIFE_MS = 500, /* a client leaves no sooner than this after joining */
+    S_RSS_RING = 10,     /* RSS samples (one a second) whose median is "the" RSS */
 };
 
 /* How a client receives the steady camera (and the flapping one while it is there). */
@@ -119,6 +121,27 @@ static long s_rss_kb(void)
             break;
     fclose(f);
     return kb;
+}
+
+static int s_cmp_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The median of the last samples (up to S_RSS_RING) of a ring filled `count` times. RSS taken
+ * once moves by several percent from one second to the next (allocators hand memory back in
+ * large pieces; AddressSanitizer's quarantine of freed blocks most of all), so the soak
+ * compares the medians of the ten seconds before the end of the warm-up and before the end. */
+static long s_median_kb(const long *ring, size_t count)
+{
+    size_t n = count < S_RSS_RING ? count : S_RSS_RING;
+    long sorted[S_RSS_RING];
+    if (n == 0)
+        return 0;
+    memcpy(sorted, ring, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, s_cmp_long);
+    return sorted[n / 2];
 }
 
 /* Starts receiving device `id` the slot's way. The flapping camera may have gone again before
@@ -355,6 +378,8 @@ int main(void)
     unsigned unplugs = 0;
     long rss_warm_kb = 0, rss_peak_kb = 0, rss_now_kb = 0;
     int64_t next_rss_ms = 0;
+    long rss_ring[S_RSS_RING] = {0};
+    size_t rss_samples = 0;
 
     /* The run proper ends with the camera plugged in: the last part of it lets every staying
      * client see it return. */
@@ -395,13 +420,14 @@ int main(void)
             next_check_ms = now + S_CHECK_MS;
         }
         if (!rss_warm_kb && now >= warm_ms) {
-            rss_warm_kb = s_rss_kb();
+            rss_warm_kb = s_median_kb(rss_ring, rss_samples);
             printf("soak: warm-up over at %.0f s: RSS %ld kB\n", (double)now / 1000.0, rss_warm_kb);
         }
         if (now >= next_rss_ms) {
             rss_now_kb = s_rss_kb();
             if (rss_now_kb > rss_peak_kb)
                 rss_peak_kb = rss_now_kb;
+            rss_ring[rss_samples++ % S_RSS_RING] = rss_now_kb;
             next_rss_ms = now + 1000;
         }
         if (now >= next_report_ms) {
@@ -413,7 +439,7 @@ int main(void)
             next_report_ms = now + 10000;
         }
     }
-    long rss_end_kb = s_rss_kb();
+    long rss_end_kb = s_median_kb(rss_ring, rss_samples);
 
     for (int i = 0; i < S_STAYERS; i++) {
         s_slot_t *slot = &slots[i];
@@ -436,7 +462,8 @@ int main(void)
     int errors = atomic_load(&s_logged_errors);
     printf("soak: seed %u, %ld s: clients joined %u, left early %u, served %u; frames received "
            "%" PRIu64 " (missed %" PRIu64 "), published %" PRIu64 "; pongs %u; unplug cycles %u; "
-           "RSS %ld kB after warm-up, %ld kB at the end (%+.2f%%), peak %ld kB; library errors "
+           "RSS (median of 10 s) %ld kB after warm-up, %ld kB at the end (%+.2f%%), peak %ld kB; "
+           "library errors "
            "%d; failures %u\n",
            first_seed, seconds, totals.joined, totals.left, totals.served, totals.frames,
            totals.gaps, stats.frames_published, totals.pongs, unplugs, rss_warm_kb, rss_end_kb,
