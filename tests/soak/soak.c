@@ -344,9 +344,9 @@ int main(void)
     long seconds = s_env_long("SK2_SOAK_SECONDS", 60, 20, 7 * 24 * 3600);
     unsigned first_seed =
         (unsigned)s_env_long("SK2_SOAK_SEED", (long)(time(NULL) & 0x7fffffff) | 1, 1, 0x7fffffff);
-    /* A third of the run, at most two minutes: long enough for the allocators (and
+    /* Half the run, at most two minutes: long enough for the allocators (and
      * AddressSanitizer's quarantine of freed blocks) to reach their working size. */
-    long warmup_s = seconds / 3 < 120 ? seconds / 3 : 120;
+    long warmup_s = seconds / 2 < 120 ? seconds / 2 : 120;
     printf("soak: %ld s (warm-up %ld s), seed %u (SK2_SOAK_SEED=%u repeats it)\n", seconds,
            warmup_s, first_seed, first_seed);
     fflush(stdout);
@@ -381,12 +381,12 @@ int main(void)
     long rss_ring[S_RSS_RING] = {0};
     size_t rss_samples = 0;
 
-    /* The run proper ends with the camera plugged in: the last part of it lets every staying
-     * client see it return. */
+    /* The run proper ends with the camera plugged in: no unplugging in its last 15 s, so that
+     * every staying client sees the last return. */
     while (s_now_ms() < end_ms) {
         s_service(slots, 20, &totals);
         int64_t now = s_now_ms();
-        if (now >= next_flap_ms && now < end_ms - 8000) {
+        if (now >= next_flap_ms && now < end_ms - 15000) {
             is_unplugged = !is_unplugged;
             if (sk2_mock_set_unplugged(flappy_serial, is_unplugged) != 0)
                 s_fail(&totals, "cannot %s the camera", is_unplugged ? "unplug" : "plug back");
@@ -394,7 +394,7 @@ int main(void)
                 unplugs++;
             next_flap_ms =
                 now + (is_unplugged ? 1000 + s_random(&seed, 3000) : 6000 + s_random(&seed, 8000));
-        } else if (is_unplugged && now >= end_ms - 8000) {
+        } else if (is_unplugged && now >= end_ms - 15000) {
             is_unplugged = false;
             sk2_mock_set_unplugged(flappy_serial, false);
         }
@@ -441,6 +441,19 @@ int main(void)
     }
     long rss_end_kb = s_median_kb(rss_ring, rss_samples);
 
+    /* The staying clients may still be catching up on a slow machine: let them take in what
+     * is queued (the camera's last return included) for up to 30 s more before counting. */
+    int64_t catch_up_end = s_now_ms() + 30000;
+    while (s_now_ms() < catch_up_end) {
+        bool is_done = true;
+        for (int i = 0; i < S_STAYERS; i++)
+            if (slots[i].client &&
+                (slots[i].flappy_removed < unplugs || slots[i].flappy_added < unplugs))
+                is_done = false;
+        if (is_done)
+            break;
+        s_service(slots, 20, &totals);
+    }
     for (int i = 0; i < S_STAYERS; i++) {
         s_slot_t *slot = &slots[i];
         if (!slot->client)
