@@ -49,19 +49,20 @@ typedef enum {
 } s_mode_t;
 
 typedef struct {
-    sk2_client_t *client;    /* NULL when the slot is free */
-    s_mode_t mode;           /* how it receives */
-    bool is_stayer;          /* stays for the whole run */
-    bool is_connected;       /* CONNECTED arrived */
-    int64_t joined_ms;       /* when it connected (run clock) */
-    int64_t connected_ms;    /* when CONNECTED arrived */
-    uint64_t frames_steady;  /* frames of the steady camera */
-    uint64_t frames_flappy;  /* frames of the flapping camera */
-    uint64_t window_frames;  /* frames_steady at the start of the current check window */
-    unsigned flappy_removed; /* DEVICE_REMOVED of the flapping camera */
-    unsigned flappy_added;   /* DEVICE_ADDED of the flapping camera after the first */
-    bool has_seen_flappy;    /* the first DEVICE_ADDED of the flapping camera came */
-    bool is_lost;            /* an unasked-for DISCONNECTED came: the client is finished */
+    sk2_client_t *client;        /* NULL when the slot is free */
+    s_mode_t mode;               /* how it receives */
+    bool is_stayer;              /* stays for the whole run */
+    bool is_connected;           /* CONNECTED arrived */
+    int64_t joined_ms;           /* when it connected (run clock) */
+    int64_t connected_ms;        /* when CONNECTED arrived */
+    uint64_t frames_steady;      /* frames of the steady camera */
+    uint64_t frames_flappy;      /* frames of the flapping camera */
+    uint64_t window_frames;      /* frames_steady at the start of the current check window */
+    unsigned flappy_removed;     /* DEVICE_REMOVED of the flapping camera */
+    unsigned flappy_added;       /* DEVICE_ADDED of the flapping camera after the first */
+    bool has_seen_flappy;        /* the first DEVICE_ADDED of the flapping camera came */
+    bool is_lost;                /* an unasked-for DISCONNECTED came: the client is finished */
+    uint64_t flappy_since_added; /* frames of the flapping camera since it last came back */
 } s_slot_t;
 
 typedef struct {
@@ -205,6 +206,7 @@ static void s_handle(s_slot_t *slot, sk2_event_t *event, s_totals_t *totals)
             if (slot->has_seen_flappy)
                 slot->flappy_added++;
             slot->has_seen_flappy = true;
+            slot->flappy_since_added = 0;
         }
         s_subscribe(slot, id, totals);
         break;
@@ -224,8 +226,10 @@ static void s_handle(s_slot_t *slot, sk2_event_t *event, s_totals_t *totals)
         totals->gaps += sk2_event_gap(event);
         if (strcmp(id, s_steady_id) == 0)
             slot->frames_steady++;
-        else
+        else {
             slot->frames_flappy++;
+            slot->flappy_since_added++;
+        }
         break;
     case SK2_EVENT_PONG:
         totals->pongs++;
@@ -442,13 +446,14 @@ int main(void)
     long rss_end_kb = s_median_kb(rss_ring, rss_samples);
 
     /* The staying clients may still be catching up on a slow machine: let them take in what
-     * is queued (the camera's last return included) for up to 30 s more before counting. */
+     * is queued (the camera's last return included) and get a frame of the camera since, for
+     * up to 30 s more before counting. */
     int64_t catch_up_end = s_now_ms() + 30000;
     while (s_now_ms() < catch_up_end) {
         bool is_done = true;
         for (int i = 0; i < S_STAYERS; i++)
-            if (slots[i].client &&
-                (slots[i].flappy_removed < unplugs || slots[i].flappy_added < unplugs))
+            if (slots[i].client && (slots[i].flappy_removed != slots[i].flappy_added ||
+                                    slots[i].flappy_since_added == 0))
                 is_done = false;
         if (is_done)
             break;
@@ -458,11 +463,23 @@ int main(void)
         s_slot_t *slot = &slots[i];
         if (!slot->client)
             continue; /* lost the server: already a failure */
-        if (slot->flappy_removed != unplugs || slot->flappy_added != unplugs)
-            s_fail(&totals, "staying client %d saw the camera removed %u and back %u times, not %u",
+        /* A client learns of devices from `me`, which it asks for every 500 ms once the last
+         * answer is in: on a busy machine an outage can begin and end between two answers, so
+         * it may see fewer cycles than there were, never more, and always a return for a
+         * removal. */
+        printf("soak: staying client %d saw %u of %u unplug cycles\n", i, slot->flappy_removed,
+               unplugs);
+        if (slot->flappy_removed != slot->flappy_added || slot->flappy_removed > unplugs ||
+            (unplugs > 0 && slot->flappy_removed == 0))
+            s_fail(&totals,
+                   "staying client %d saw the camera removed %u and back %u times (%u "
+                   "cycles)",
                    i, slot->flappy_removed, slot->flappy_added, unplugs);
-        if (slot->frames_flappy == 0)
-            s_fail(&totals, "staying client %d got no frame of the flapping camera", i);
+        if (slot->flappy_since_added == 0)
+            s_fail(&totals,
+                   "staying client %d got no frame of the flapping camera after its "
+                   "last return",
+                   i);
     }
     for (int i = 0; i < S_SLOTS; i++)
         if (slots[i].client)
