@@ -262,7 +262,7 @@ int main(int argc, char **argv)
     int clients = 200, fps = 30;
     double seconds = 20;
     const char *sk2 = SK2_TOOL_PATH, *only = NULL;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (!value)
             s_usage();
@@ -278,7 +278,6 @@ int main(int argc, char **argv)
             only = value;
         else
             s_usage();
-        i++;
     }
     if (clients < 1 || clients > S_MAX_SUBS || seconds < 1 || seconds > 600 || fps < 1 ||
         fps > 1000)
