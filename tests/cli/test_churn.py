@@ -62,7 +62,7 @@ class Pinger:
             except zmq.Again:
                 print("churn: a ping could not be sent (no connection)", flush=True)
 
-    def finish(self, timeout_s=15):
+    def finish(self, timeout_s=10):
         """Waits for the answer to the last ping without sending another."""
         sock = self.control.sock
         if self.pending_since is not None and sock.poll(timeout_s * 1000):
@@ -236,17 +236,7 @@ def main():
         while time.monotonic() - settle < 3:
             pinger.tick()
             time.sleep(0.05)
-        pinger.finish()
         rss_after = lu.rss_kb(proc.pid)
-        print(f"churn: server RSS {rss_warm} kB warmed up, {rss_after} kB after the churn; "
-              f"pings {pinger.answered}/{pinger.sent} answered, slowest "
-              f"{pinger.worst_s * 1000:.0f} ms", flush=True)
-        cu.check("every ping during the churn is answered",
-                 pinger.sent > 10 and pinger.answered == pinger.sent,
-                 f"{pinger.answered} of {pinger.sent}")
-        cu.check("the server's memory after the churn is within 50 MB of its warmed-up size",
-                 rss_after - rss_warm < 50 * 1024, f"{rss_warm} -> {rss_after} kB")
-
         control = lu.Control(ctx, endpoint)
         stats = control.stats()
         cu.check("the server answers who after the churn", control.me()["devices"])
@@ -261,14 +251,30 @@ def main():
                  str(subs))
         control.close()
 
+        pinger.finish()
+        print(f"churn: server RSS {rss_warm} kB warmed up, {rss_after} kB after the churn; "
+              f"pings {pinger.answered}/{pinger.sent} answered, slowest "
+              f"{pinger.worst_s * 1000:.0f} ms", flush=True)
+        cu.check("every ping during the churn is answered",
+                 pinger.sent > 10 and pinger.answered == pinger.sent,
+                 f"{pinger.answered} of {pinger.sent}")
+        cu.check("the server's memory after the churn is within 50 MB of its warmed-up size",
+                 rss_after - rss_warm < 50 * 1024, f"{rss_warm} -> {rss_after} kB")
+
         out, err = steady.communicate(timeout=steady_s + 30)
         summary = json.loads(out) if steady.returncode == 0 and out.strip() else {}
         print(f"churn: steady client {out.strip()}", flush=True)
         cu.check("the steady client ran to the end", steady.returncode == 0, err[-800:])
         cu.check("the steady client received frames throughout",
                  summary.get("frames", 0) >= steady_s * FPS / 2, str(summary.get("frames")))
-        cu.check("the steady client missed no frame", summary.get("gaps", -1) == 0,
-                 f"gaps {summary.get('gaps')}")
+        # A frame the server itself dropped because its encoder was behind (a busy machine,
+        # counted in `stats`) is a gap for every client; any other gap is one the churn caused.
+        control = lu.Control(ctx, endpoint)
+        dropped = control.stats()["totals"]["frames_dropped"]
+        control.close()
+        cu.check("the steady client missed no frame the server published",
+                 0 <= summary.get("gaps", -1) <= dropped,
+                 f"gaps {summary.get('gaps')}, server dropped {dropped}")
     finally:
         if pinger:
             pinger.control.close()
