@@ -362,6 +362,10 @@ int main(void)
         (unsigned)s_env_long("SK2_SOAK_SEED", (long)(time(NULL) & 0x7fffffff) | 1, 1, 0x7fffffff);
     /* Half the run, at most two minutes: long enough for the allocators (and
      * AddressSanitizer's quarantine of freed blocks) to reach their working size. */
+    /* 5% is the goal of the ten-minute run; the one-minute run in the suite, whose allocators
+     * are still settling after 30 s, gets a looser bound (tests/CMakeLists.txt) that still
+     * catches per-client state that is never freed. */
+    long rss_limit = s_env_long("SK2_SOAK_RSS_LIMIT_PERCENT", 5, 1, 100);
     long warmup_s = seconds / 2 < 120 ? seconds / 2 : 120;
     printf("soak: %ld s (warm-up %ld s), seed %u (SK2_SOAK_SEED=%u repeats it)\n", seconds,
            warmup_s, first_seed, first_seed);
@@ -517,8 +521,9 @@ int main(void)
         fprintf(stderr, "soak: FAIL too short to unplug the camera or serve a client\n");
         is_ok = false;
     }
-    if (rss_warm_kb <= 0 || growth >= 5.0) {
-        fprintf(stderr, "soak: FAIL RSS grew by %.2f%% after warm-up (limit 5%%)\n", growth);
+    if (rss_warm_kb <= 0 || growth >= (double)rss_limit) {
+        fprintf(stderr, "soak: FAIL RSS grew by %.2f%% after warm-up (limit %ld%%)\n", growth,
+                rss_limit);
         is_ok = false;
     }
     printf("soak: %s\n", is_ok ? "PASS" : "FAIL");
