@@ -444,7 +444,13 @@ int cli_client_open(const char *verb, const char *target, int timeout_ms, int br
     int rc = s_find_server(verb, target, browse_ms, found);
     if (rc != CLI_CONTINUE)
         return rc;
-    return cli_client_connect(verb, found, timeout_ms, endpoint, client_p);
+    rc = cli_client_connect(verb, found, timeout_ms, endpoint, client_p);
+    /* A server found by name is looked up again whenever the client reconnects, so that one
+     * back on another port is found; without it the old endpoint is retried. */
+    if (rc == CLI_CONTINUE && sk2_client_follow_name(*client_p, target) != 0 && !s_is_quiet)
+        fprintf(stderr, "sk2 %s: cannot follow the server's name; reconnecting to %s only\n", verb,
+                endpoint);
+    return rc;
 }
 
 int cli_report_lost(const char *verb, const char *endpoint, const sk2_event_t *event,

@@ -95,9 +95,17 @@ SK2_EXPORT int sk2_browser_find(sk2_browser_t *self, const char *name, int timeo
                                 char *endpoint, size_t size);
 
 /* Finds the server called `name` (NULL: the only server on the network) with a temporary
- * browser, as sk2_browser_find(), and connects the client to it. Returns 0 (connecting, as
+ * browser, as sk2_browser_find(), connects the client to it and follows the name for
+ * reconnection (sk2_client_follow_name; a failure there is only logged). Returns 0 (connecting, as
  * sk2_client_connect), sk2_browser_find()'s errors or sk2_client_connect()'s. */
 SK2_EXPORT int sk2_client_connect_name(sk2_client_t *client, const char *name, int timeout_ms);
+
+/* Makes a reconnecting client (sk2_client_set_reconnect) look `name` (NULL: the only server)
+ * up again on each attempt, through a browser of its own that lives as long as the client, so
+ * that a server back under the same name on another port or address is found. Each attempt
+ * may wait up to 250 ms for the daemon. sk2_client_connect_name does this itself. Returns 0,
+ * SK2_EINVAL, SK2_ENOMEM, or sk2_browser_start()'s errors. */
+SK2_EXPORT int sk2_client_follow_name(sk2_client_t *client, const char *name);
 
 /* ---- Getters for SERVER_ADDED, SERVER_UPDATED and SERVER_REMOVED events ----
  * Strings are borrowed from the event; NULL (or 0) for other events. */

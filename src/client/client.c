@@ -30,6 +30,9 @@
 #define S_MAX_ENDPOINT      1024 /* longest endpoint string accepted */
 #define S_SUB_HWM           4    /* frames queued per stream before libzmq drops */
 #define S_MAX_SUBSCRIPTIONS 16   /* (stream, codec) pairs per device */
+#define S_RETRY_FIRST_MS    100  /* reconnection: the first interval between attempts */
+#define S_RETRY_MAX_MS      5000 /* reconnection: the interval doubles up to this */
+#define S_ZMTP_HEARTBEAT_MS 1000 /* ZMTP pings on every socket, so a silent path is torn down */
 
 typedef struct {
     sk2_msg_type_t type; /* what was asked */
@@ -48,6 +51,7 @@ typedef struct {
     char *depth;          /* its version-1 depth endpoint, or NULL */
     char *streams;        /* its streams endpoint (sk2 servers), or NULL */
     zsock_t *sub;         /* SUB on `depth` while depth is enabled */
+    bool wants_depth;     /* depth enabled by the caller: reopened after a reconnection */
     zsock_t *streams_sub; /* SUB on `streams` while anything is subscribed */
     uint64_t received;    /* frames received on `depth`: v1 carries no sequence numbers */
     uint32_t warned;      /* limit reasons already logged for this device (s_reject) */
@@ -78,6 +82,17 @@ struct sk2_client {
     bool is_skipping_decode;  /* sk2_client_set_decode(false): streams frames stay encoded */
     size_t max_frame_bytes;   /* the frame budget (include/sk2/limits.h) */
     uint64_t frames_rejected; /* frames dropped by the limits, for sk2_client_frames_rejected */
+    bool is_reconnect_on;     /* sk2_client_set_reconnect */
+    int64_t give_up_after_ms; /* sk2_client_set_give_up_after_ms; 0: never */
+    bool is_reconnecting;     /* between RECONNECTING and RECONNECTED */
+    int64_t lost_us;          /* monotonic time the loss was noticed */
+    int64_t lost_wall_us;     /* the same, wall clock, for the events */
+    int retry_ms;             /* the interval before the attempt after the next */
+    int64_t next_attempt_us;  /* monotonic time of the next attempt */
+    unsigned jitter_seed;     /* rand_r state for the jitter */
+    sk2_client_resolve_fn *resolve; /* sk2_client_set_resolver */
+    void *resolve_arg;
+    void (*resolve_free)(void *arg);
 };
 
 /* ---- Event queue -------------------------------------------------------------------------- */
@@ -104,6 +119,20 @@ static void s_device_free(s_device_t *device)
     free(device->streams);
 }
 
+/* ZMTP heartbeats: libzmq pings the peer every second and drops a connection that has not
+ * answered for the response timeout's default, then reconnects on its own. Without them a SUB
+ * socket never learns that a TCP path went silent (packets dropped, no reset): it would wait
+ * forever on a connection that is dead. */
+static int s_set_heartbeats(zsock_t *socket)
+{
+    int rc = sk2_socket_set_int(socket, ZMQ_HEARTBEAT_IVL, S_ZMTP_HEARTBEAT_MS);
+    if (rc == 0)
+        rc = sk2_socket_set_int(socket, ZMQ_HEARTBEAT_TIMEOUT, SK2_CLIENT_RESPONSE_TIMEOUT_MS);
+    if (rc == 0)
+        rc = sk2_socket_set_int(socket, ZMQ_HEARTBEAT_TTL, SK2_CLIENT_RESPONSE_TIMEOUT_MS);
+    return rc;
+}
+
 /* A SUB socket that reads messages up to the wire size of the frame budget: anything a frame
  * within the budget can be reaches the client and is checked there, with a clear reason,
  * instead of libzmq dropping the connection and reconnecting in a silent loop. */
@@ -114,7 +143,8 @@ static zsock_t *s_sub_new(const char *endpoint, size_t max_frame_bytes)
         return NULL;
     if (sk2_socket_set_int(sub, ZMQ_RCVHWM, S_SUB_HWM) != 0 ||
         sk2_socket_set_maxmsgsize(sub, sk2_limit_wire_bytes(max_frame_bytes)) != 0 ||
-        sk2_socket_set_int(sub, ZMQ_LINGER, 0) != 0 || zsock_connect(sub, "%s", endpoint) != 0)
+        sk2_socket_set_int(sub, ZMQ_LINGER, 0) != 0 || s_set_heartbeats(sub) != 0 ||
+        zsock_connect(sub, "%s", endpoint) != 0)
         zsock_destroy(&sub);
     return sub;
 }
@@ -126,8 +156,9 @@ static int s_topic_subscribe(zsock_t *sub, const s_subscription_t *subscription,
     return sk2_socket_set_bytes(sub, on ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, topic, length);
 }
 
-/* (Re)connects the streams socket and subscribes every topic the device has. */
-static int s_streams_open(s_device_t *device, size_t max_frame_bytes)
+/* (Re)connects the streams socket and subscribes every topic the device has. Forgets the last
+ * sequence numbers unless keep_sequences: after a reconnection they tell frames missed. */
+static int s_streams_reopen(s_device_t *device, size_t max_frame_bytes, bool keep_sequences)
 {
     zsock_destroy(&device->streams_sub);
     if (device->subscription_count == 0)
@@ -142,9 +173,15 @@ static int s_streams_open(s_device_t *device, size_t max_frame_bytes)
             zsock_destroy(&device->streams_sub);
             return SK2_ECONNECT;
         }
-        device->subscriptions[i].has_last = false;
+        if (!keep_sequences)
+            device->subscriptions[i].has_last = false;
     }
     return 0;
+}
+
+static int s_streams_open(s_device_t *device, size_t max_frame_bytes)
+{
+    return s_streams_reopen(device, max_frame_bytes, false);
 }
 
 static s_device_t *s_find_device(const sk2_client_t *self, const char *id)
@@ -189,10 +226,101 @@ static void s_teardown(sk2_client_t *self)
     self->pending_count = 0;
     self->is_connected = false;
     self->has_me = false;
+    self->is_reconnecting = false;
+}
+
+static char *s_normalise(const char *endpoint);
+
+/* A DEALER to a control endpoint; NULL if libzmq refuses (logged at debug level). */
+static zsock_t *s_control_new(const char *endpoint)
+{
+    zsock_t *control = zsock_new(ZMQ_DEALER);
+    if (!control)
+        return NULL;
+    if (sk2_socket_set_int(control, ZMQ_LINGER, 0) != 0 ||
+        sk2_socket_set_maxmsgsize(control, SK2_MSG_MAX_PAYLOAD + 1024) != 0 ||
+        s_set_heartbeats(control) != 0 || zsock_connect(control, "%s", endpoint) != 0) {
+        SK2_DEBUG("client", "cannot connect to %s: %s", endpoint, zmq_strerror(zmq_errno()));
+        zsock_destroy(&control);
+    }
+    return control;
+}
+
+static int s_send(sk2_client_t *self, sk2_msg_type_t type, const json_t *payload)
+{
+    if (self->pending_count == S_MAX_PENDING)
+        return SK2_EAGAIN;
+    if (!self->control)
+        return SK2_ECONNECT;
+    int rc = sk2_msg_send(zsock_resolve(self->control), true, type, payload);
+    if (rc != 0)
+        return rc;
+    size_t slot = (self->pending_head + self->pending_count++) % S_MAX_PENDING;
+    self->pending[slot] = (s_pending_t){.type = type, .sent_us = sk2_clock_mono_us()};
+    return 0;
+}
+
+/* The interval before the next attempt: retry_ms shortened at random by up to a fifth, so
+ * that the clients of a restarted server do not all knock at once. */
+static int64_t s_jittered_us(sk2_client_t *self)
+{
+    int64_t us = (int64_t)self->retry_ms * 1000;
+    return us - (int64_t)(rand_r(&self->jitter_seed) % (unsigned)(us / 5 + 1));
+}
+
+/* One reconnection attempt: a fresh control socket (so that nothing queued for the old
+ * connection, and no half-dead TCP connection, is reused), to the endpoint the resolver names
+ * if there is one, and a `who`. */
+static void s_attempt(sk2_client_t *self, int64_t now_us)
+{
+    zsock_destroy(&self->control);
+    self->pending_count = 0;
+    if (self->resolve) {
+        char found[S_MAX_ENDPOINT + 1];
+        char *normal = NULL;
+        if (self->resolve(self->resolve_arg, found, sizeof found) == 0 &&
+            (normal = s_normalise(found)) && strcmp(normal, self->endpoint) != 0) {
+            SK2_INFO("client", "server %s is now at %s", self->endpoint, normal);
+            free(self->endpoint);
+            self->endpoint = normal;
+            normal = NULL;
+        }
+        free(normal);
+    }
+    self->control = s_control_new(self->endpoint);
+    if (self->control)
+        (void)s_send(self, SK2_MSG_WHO, NULL); /* a failure is another attempt later */
+    self->next_attempt_us = now_us + s_jittered_us(self);
+    self->retry_ms = self->retry_ms * 2 > S_RETRY_MAX_MS ? S_RETRY_MAX_MS : self->retry_ms * 2;
+}
+
+/* The server went silent with reconnection on: every socket is closed, but the devices, what
+ * was subscribed and the last `me` stay, to be restored when the server answers again. */
+static void s_start_reconnect(sk2_client_t *self, int error, const char *reason)
+{
+    SK2_WARN("client", "server %s lost: %s; reconnecting", self->endpoint, reason);
+    for (size_t i = 0; i < self->device_count; i++) {
+        s_device_close(&self->devices[i]);
+        zsock_destroy(&self->devices[i].streams_sub);
+    }
+    self->is_reconnecting = true;
+    self->has_me = false;
+    self->lost_us = sk2_clock_mono_us();
+    self->lost_wall_us = sk2_clock_wall_us();
+    self->retry_ms = S_RETRY_FIRST_MS;
+    sk2_event_t *event = sk2_event_new(SK2_EVENT_RECONNECTING, NULL, error, reason);
+    if (event)
+        event->lost_at_us = self->lost_wall_us;
+    sk2_event_queue_push(&self->queue, event);
+    s_attempt(self, self->lost_us);
 }
 
 static void s_lost(sk2_client_t *self, int error, const char *reason)
 {
+    if (self->is_reconnect_on) {
+        s_start_reconnect(self, error, reason);
+        return;
+    }
     SK2_WARN("client", "server %s lost: %s", self->endpoint, reason);
     s_teardown(self);
     s_push_new(self, SK2_EVENT_DISCONNECTED, NULL, error, reason);
@@ -202,14 +330,10 @@ static int s_request_with(sk2_client_t *self, sk2_msg_type_t type, const json_t 
 {
     if (!self->is_connected)
         return SK2_ESTATE;
-    if (self->pending_count == S_MAX_PENDING)
-        return SK2_EAGAIN;
-    int rc = sk2_msg_send(zsock_resolve(self->control), true, type, payload);
-    if (rc != 0)
-        return rc;
-    size_t slot = (self->pending_head + self->pending_count++) % S_MAX_PENDING;
-    self->pending[slot] = (s_pending_t){.type = type, .sent_us = sk2_clock_mono_us()};
-    return 0;
+    /* Every attempt sends its own `who`; anything else waits for the server to be back. */
+    if (self->is_reconnecting)
+        return type == SK2_MSG_WHO ? 0 : SK2_EAGAIN;
+    return s_send(self, type, payload);
 }
 
 static int s_request(sk2_client_t *self, sk2_msg_type_t type)
@@ -271,12 +395,30 @@ static void s_apply_me(sk2_client_t *self, sk2_me_t *me)
         return;
     }
     bool first = !self->has_me;
-    if (first)
+    /* A client that never had a `me` is connecting, not coming back, even if it retried. */
+    bool is_return = self->is_reconnecting && self->me != NULL;
+    if (self->is_reconnecting && !is_return) {
+        self->is_reconnecting = false;
+        self->next_heartbeat_us = sk2_clock_mono_us() + self->heartbeat_ms * 1000LL;
+    }
+    if (is_return) {
+        sk2_event_t *event = sk2_event_new(SK2_EVENT_RECONNECTED, NULL, 0, NULL);
+        if (event) {
+            event->outage_us = sk2_clock_mono_us() - self->lost_us;
+            event->lost_at_us = self->lost_wall_us;
+        }
+        sk2_event_queue_push(&self->queue, event);
+        SK2_INFO("client", "server %s back after %.1f s", self->endpoint,
+                 (double)(sk2_clock_mono_us() - self->lost_us) / 1e6);
+        self->is_reconnecting = false;
+        self->next_heartbeat_us = sk2_clock_mono_us() + self->heartbeat_ms * 1000LL;
+    } else if (first) {
         s_push_new(self, SK2_EVENT_CONNECTED, NULL, 0, NULL);
+    }
     /* An sk2 server says how large its frames may get: a lower budget here is worth a word,
      * since frames above it will be dropped (and counted) rather than shown. */
     json_t *server_max = json_object_get(me->payload, "max_frame_bytes");
-    if (first && json_is_integer(server_max) &&
+    if (first && !is_return && json_is_integer(server_max) &&
         json_integer_value(server_max) > (json_int_t)self->max_frame_bytes)
         SK2_INFO("client",
                  "server %s sends frames of up to %lld bytes; this client's limit is %zu: "
@@ -293,6 +435,7 @@ static void s_apply_me(sk2_client_t *self, sk2_me_t *me)
             old->id = NULL; /* moved */
             old->depth = NULL;
             old->sub = NULL;
+            old->wants_depth = false;
             old->streams = NULL;
             old->streams_sub = NULL;
             old->subscription_count = 0;
@@ -309,6 +452,12 @@ static void s_apply_me(sk2_client_t *self, sk2_me_t *me)
                 now->streams = streams ? strdup(streams) : NULL;
                 s_streams_open(now, self->max_frame_bytes);
             }
+            /* Back from an outage every socket was closed: open again what was wanted. A
+             * failure here shows as frames that do not come; the caller may subscribe again. */
+            if (is_return && now->wants_depth && now->depth)
+                s_device_open(now, self->max_frame_bytes);
+            if (is_return && !now->streams_sub && now->subscription_count > 0)
+                s_streams_reopen(now, self->max_frame_bytes, true);
         } else {
             now->id = strdup(me->devices[i].id);
             now->depth = depth ? strdup(depth) : NULL;
@@ -577,6 +726,8 @@ static int s_decode_stream(sk2_client_t *self, s_device_t *device, zmsg_t *msg,
         sk2_frame_set_device_timestamp_us(frame, header.device_timestamp_us);
         sk2_frame_set_capture_time_us(frame, header.capture_time_us);
     }
+    /* A number at or below the last one means the server started numbering again (it was
+     * restarted): no gap can be told, and the frame is not stale, just new. */
     if (subscription->has_last && header.sequence > subscription->last_sequence)
         event->gap = header.sequence - subscription->last_sequence - 1;
     subscription->has_last = true;
@@ -619,8 +770,17 @@ static void s_read_stream(sk2_client_t *self, s_device_t *device)
 
 /* ---- The loop ----------------------------------------------------------------------------- */
 
+static int64_t s_give_up_us(const sk2_client_t *self)
+{
+    return self->give_up_after_ms > 0 ? self->lost_us + self->give_up_after_ms * 1000 : INT64_MAX;
+}
+
 static int64_t s_next_timer_us(const sk2_client_t *self)
 {
+    if (self->is_reconnecting) {
+        int64_t give_up = s_give_up_us(self);
+        return give_up < self->next_attempt_us ? give_up : self->next_attempt_us;
+    }
     int64_t next = self->next_heartbeat_us;
     if (self->pending_count > 0) {
         int64_t due =
@@ -637,6 +797,20 @@ static int64_t s_run_timers(void *owner)
 {
     sk2_client_t *self = owner;
     int64_t now = sk2_clock_mono_us();
+    if (self->is_reconnecting) {
+        if (now >= s_give_up_us(self)) {
+            char reason[160];
+            snprintf(reason, sizeof reason, "no answer from the server for %lld ms; gave up",
+                     (long long)((now - self->lost_us) / 1000));
+            SK2_WARN("client", "server %s lost: %s", self->endpoint, reason);
+            s_teardown(self);
+            s_push_new(self, SK2_EVENT_DISCONNECTED, NULL, SK2_ETIMEDOUT, reason);
+            return INT64_MAX;
+        }
+        if (now >= self->next_attempt_us)
+            s_attempt(self, now);
+        return s_next_timer_us(self);
+    }
     if (self->pending_count > 0 && now - self->pending[self->pending_head].sent_us >=
                                        (int64_t)self->response_timeout_ms * 1000) {
         char reason[128];
@@ -662,7 +836,10 @@ static int s_poll(void *owner, int wait_ms)
     s_device_t *owners[1 + 2 * SK2_ME_MAX_DEVICES];
     bool is_streams[1 + 2 * SK2_ME_MAX_DEVICES];
     size_t n = 0;
-    items[n++] = (zmq_pollitem_t){.socket = zsock_resolve(self->control), .events = ZMQ_POLLIN};
+    /* Between reconnection attempts there may be no control socket: poll a dummy slot. */
+    items[n++] = (zmq_pollitem_t){.socket = self->control ? zsock_resolve(self->control) : NULL,
+                                  .fd = -1,
+                                  .events = self->control ? ZMQ_POLLIN : 0};
     for (size_t k = 0; k < self->device_count; k++) {
         s_device_t *device = &self->devices[(self->next_device + k) % self->device_count];
         zsock_t *sockets[2] = {device->sub, device->streams_sub};
@@ -688,7 +865,7 @@ static int s_poll(void *owner, int wait_ms)
         else
             s_read_frame(self, owners[i]);
     }
-    if (items[0].revents & ZMQ_POLLIN) {
+    if (self->control && (items[0].revents & ZMQ_POLLIN)) {
         while (self->control && (zsock_events(self->control) & ZMQ_POLLIN)) {
             zmsg_t *reply = zmsg_recv(self->control);
             if (!reply)
@@ -744,7 +921,42 @@ sk2_client_t *sk2_client_new(void)
     self->heartbeat_ms = SK2_CLIENT_HEARTBEAT_MS;
     self->response_timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS;
     self->max_frame_bytes = SK2_LIMIT_FRAME_BYTES;
+    self->jitter_seed = (unsigned)sk2_clock_mono_us() ^ (unsigned)(uintptr_t)self;
     return self;
+}
+
+int sk2_client_set_reconnect(sk2_client_t *self, bool is_reconnecting)
+{
+    if (!self)
+        return SK2_EINVAL;
+    self->is_reconnect_on = is_reconnecting;
+    return 0;
+}
+
+int sk2_client_set_give_up_after_ms(sk2_client_t *self, int64_t give_up_after_ms)
+{
+    if (!self || give_up_after_ms < 0 || (give_up_after_ms > 0 && give_up_after_ms < 100) ||
+        give_up_after_ms > INT32_MAX)
+        return SK2_EINVAL;
+    self->give_up_after_ms = give_up_after_ms;
+    return 0;
+}
+
+bool sk2_client_is_reconnecting(const sk2_client_t *self)
+{
+    return self && self->is_reconnecting;
+}
+
+void sk2_client_set_resolver(sk2_client_t *self, sk2_client_resolve_fn *resolve, void *arg,
+                             void (*free_arg)(void *arg))
+{
+    if (!self)
+        return;
+    if (self->resolve_free)
+        self->resolve_free(self->resolve_arg);
+    self->resolve = resolve;
+    self->resolve_arg = arg;
+    self->resolve_free = free_arg;
 }
 
 void sk2_client_destroy(sk2_client_t **self_p)
@@ -754,6 +966,8 @@ void sk2_client_destroy(sk2_client_t **self_p)
     sk2_client_t *self = *self_p;
     s_teardown(self);
     sk2_event_queue_clear(&self->queue);
+    if (self->resolve_free)
+        self->resolve_free(self->resolve_arg);
     free(self->codecs_text);
     free(self);
     *self_p = NULL;
@@ -815,16 +1029,8 @@ int sk2_client_connect(sk2_client_t *self, const char *endpoint)
     char *normal = s_normalise(endpoint);
     if (!normal)
         return SK2_EINVAL;
-    zsock_t *control = zsock_new(ZMQ_DEALER);
+    zsock_t *control = s_control_new(normal);
     if (!control) {
-        free(normal);
-        return SK2_ENOMEM;
-    }
-    if (sk2_socket_set_int(control, ZMQ_LINGER, 0) != 0 ||
-        sk2_socket_set_maxmsgsize(control, SK2_MSG_MAX_PAYLOAD + 1024) != 0 ||
-        zsock_connect(control, "%s", normal) != 0) {
-        SK2_DEBUG("client", "cannot connect to %s: %s", normal, zmq_strerror(zmq_errno()));
-        zsock_destroy(&control);
         free(normal);
         return SK2_ECONNECT;
     }
@@ -892,7 +1098,13 @@ int sk2_client_enable_depth(sk2_client_t *self, const char *device_id)
         return SK2_ENOTFOUND;
     if (s_over_budget(self, device_id, SK2_STREAM_DEPTH))
         return SK2_ELIMIT;
-    return s_device_open(device, self->max_frame_bytes);
+    if (self->is_reconnecting) {
+        device->wants_depth = device->depth != NULL;
+        return device->depth ? 0 : SK2_ENOTFOUND; /* opened when the server is back */
+    }
+    int rc = s_device_open(device, self->max_frame_bytes);
+    device->wants_depth = rc == 0;
+    return rc;
 }
 
 int sk2_client_disable_depth(sk2_client_t *self, const char *device_id)
@@ -905,6 +1117,7 @@ int sk2_client_disable_depth(sk2_client_t *self, const char *device_id)
     if (!device)
         return SK2_ENOTFOUND;
     s_device_close(device);
+    device->wants_depth = false;
     return 0;
 }
 
@@ -919,9 +1132,11 @@ size_t sk2_client_fds(sk2_client_t *self, int *fds, size_t max)
     size_t n = 0;
     if (!self || !self->is_connected)
         return 0;
-    if (n < max)
-        fds[n] = zsock_fd(self->control);
-    n++;
+    if (self->control) {
+        if (n < max)
+            fds[n] = zsock_fd(self->control);
+        n++;
+    }
     for (size_t i = 0; i < self->device_count; i++) {
         zsock_t *sockets[2] = {self->devices[i].sub, self->devices[i].streams_sub};
         for (int which = 0; which < 2; which++) {
@@ -1060,6 +1275,8 @@ int sk2_client_subscribe(sk2_client_t *self, const char *device_id, sk2_stream_k
         return SK2_ELIMIT;
     s_subscription_t *subscription = &device->subscriptions[device->subscription_count++];
     *subscription = (s_subscription_t){.kind = kind, .codec = codec};
+    if (self->is_reconnecting)
+        return 0; /* subscribed when the server is back */
     if (!device->streams_sub)
         return s_streams_open(device, self->max_frame_bytes);
     rc = s_topic_subscribe(device->streams_sub, subscription, true);
