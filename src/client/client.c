@@ -62,6 +62,8 @@ typedef struct {
 struct sk2_client {
     char *codecs_text;                  /* buffer behind sk2_client_stream_codecs */
     zsock_t *control;                   /* DEALER, while connected */
+    zsock_t *monitor;                   /* PAIR: control's disconnections, with reconnect on */
+    unsigned monitor_number;            /* makes each monitor's inproc endpoint unique */
     char *endpoint;                     /* normalised control endpoint */
     bool is_connected;                  /* between connect and disconnect/loss */
     bool has_me;                        /* a valid `me` arrived since connect */
@@ -210,6 +212,50 @@ static int s_device_open(s_device_t *device, size_t max_frame_bytes)
 
 /* ---- Connection ----------------------------------------------------------------------------- */
 
+/* The monitor goes first: libzmq wants it closed before the socket it watches. */
+static void s_control_close(sk2_client_t *self)
+{
+    zsock_destroy(&self->monitor);
+    zsock_destroy(&self->control);
+}
+
+/* With reconnection on, a server that closes the connection (it stopped, or its host
+ * reset it) is known at once from libzmq's monitor, instead of after the response timeout;
+ * ZeroMQ would otherwise reconnect underneath and hide a restart whose `me` then looks like
+ * any change of devices. Best effort: without a monitor the timeout still notices. */
+static void s_monitor_open(sk2_client_t *self)
+{
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "inproc://sk2-client-%p-%u", (void *)self,
+             self->monitor_number++);
+    if (zmq_socket_monitor(zsock_resolve(self->control), endpoint, ZMQ_EVENT_DISCONNECTED) != 0)
+        return;
+    self->monitor = zsock_new(ZMQ_PAIR);
+    if (self->monitor && zsock_connect(self->monitor, "%s", endpoint) != 0)
+        zsock_destroy(&self->monitor);
+    if (!self->monitor)
+        zmq_socket_monitor(zsock_resolve(self->control), NULL, 0);
+}
+
+/* Reads the monitor's events; true if the control connection went down. */
+static bool s_monitor_read(sk2_client_t *self)
+{
+    bool is_down = false;
+    while (self->monitor && (zsock_events(self->monitor) & ZMQ_POLLIN)) {
+        zmsg_t *event = zmsg_recv(self->monitor);
+        if (!event)
+            break;
+        zframe_t *head = zmsg_first(event);
+        if (head && zframe_size(head) >= 2) {
+            const uint8_t *data = zframe_data(head);
+            uint16_t type = (uint16_t)(data[0] | data[1] << 8);
+            is_down |= (type & ZMQ_EVENT_DISCONNECTED) != 0;
+        }
+        zmsg_destroy(&event);
+    }
+    return is_down;
+}
+
 static void s_teardown(sk2_client_t *self)
 {
     for (size_t i = 0; i < self->device_count; i++)
@@ -220,7 +266,7 @@ static void s_teardown(sk2_client_t *self)
     sk2_me_destroy(&self->me);
     free(self->me_json);
     self->me_json = NULL;
-    zsock_destroy(&self->control);
+    s_control_close(self);
     free(self->endpoint);
     self->endpoint = NULL;
     self->pending_count = 0;
@@ -273,7 +319,7 @@ static int64_t s_jittered_us(sk2_client_t *self)
  * if there is one, and a `who`. */
 static void s_attempt(sk2_client_t *self, int64_t now_us)
 {
-    zsock_destroy(&self->control);
+    s_control_close(self);
     self->pending_count = 0;
     if (self->resolve) {
         char found[S_MAX_ENDPOINT + 1];
@@ -288,8 +334,10 @@ static void s_attempt(sk2_client_t *self, int64_t now_us)
         free(normal);
     }
     self->control = s_control_new(self->endpoint);
-    if (self->control)
+    if (self->control) {
+        s_monitor_open(self);
         (void)s_send(self, SK2_MSG_WHO, NULL); /* a failure is another attempt later */
+    }
     self->next_attempt_us = now_us + s_jittered_us(self);
     self->retry_ms = self->retry_ms * 2 > S_RETRY_MAX_MS ? S_RETRY_MAX_MS : self->retry_ms * 2;
 }
@@ -832,14 +880,17 @@ static int64_t s_run_timers(void *owner)
 static int s_poll(void *owner, int wait_ms)
 {
     sk2_client_t *self = owner;
-    zmq_pollitem_t items[1 + 2 * SK2_ME_MAX_DEVICES];
-    s_device_t *owners[1 + 2 * SK2_ME_MAX_DEVICES];
-    bool is_streams[1 + 2 * SK2_ME_MAX_DEVICES];
+    zmq_pollitem_t items[2 + 2 * SK2_ME_MAX_DEVICES];
+    s_device_t *owners[2 + 2 * SK2_ME_MAX_DEVICES];
+    bool is_streams[2 + 2 * SK2_ME_MAX_DEVICES];
     size_t n = 0;
     /* Between reconnection attempts there may be no control socket: poll a dummy slot. */
     items[n++] = (zmq_pollitem_t){.socket = self->control ? zsock_resolve(self->control) : NULL,
                                   .fd = -1,
                                   .events = self->control ? ZMQ_POLLIN : 0};
+    items[n++] = (zmq_pollitem_t){.socket = self->monitor ? zsock_resolve(self->monitor) : NULL,
+                                  .fd = -1,
+                                  .events = self->monitor ? ZMQ_POLLIN : 0};
     for (size_t k = 0; k < self->device_count; k++) {
         s_device_t *device = &self->devices[(self->next_device + k) % self->device_count];
         zsock_t *sockets[2] = {device->sub, device->streams_sub};
@@ -857,7 +908,7 @@ static int s_poll(void *owner, int wait_ms)
     if (self->device_count)
         self->next_device = (self->next_device + 1) % self->device_count;
     /* Frames first, so that a `me` removing a device cannot free a socket polled above. */
-    for (size_t i = 1; i < n; i++) {
+    for (size_t i = 2; i < n; i++) {
         if (!(items[i].revents & ZMQ_POLLIN))
             continue;
         if (is_streams[i])
@@ -874,6 +925,10 @@ static int s_poll(void *owner, int wait_ms)
             zmsg_destroy(&reply);
         }
     }
+    /* A drop while connected is a loss; during attempts libzmq's own retries and the attempt
+     * timer take care of it. */
+    if (self->monitor && s_monitor_read(self) && !self->is_reconnecting && self->is_connected)
+        s_lost(self, SK2_ECONNECT, "the server closed the connection");
     return 0;
 }
 
@@ -930,6 +985,12 @@ int sk2_client_set_reconnect(sk2_client_t *self, bool is_reconnecting)
     if (!self)
         return SK2_EINVAL;
     self->is_reconnect_on = is_reconnecting;
+    if (is_reconnecting && self->control && !self->monitor)
+        s_monitor_open(self);
+    if (!is_reconnecting && self->monitor) {
+        zmq_socket_monitor(zsock_resolve(self->control), NULL, 0);
+        zsock_destroy(&self->monitor);
+    }
     return 0;
 }
 
@@ -1035,6 +1096,8 @@ int sk2_client_connect(sk2_client_t *self, const char *endpoint)
         return SK2_ECONNECT;
     }
     self->control = control;
+    if (self->is_reconnect_on)
+        s_monitor_open(self);
     self->endpoint = normal;
     self->is_connected = true;
     self->has_me = false;
@@ -1132,9 +1195,12 @@ size_t sk2_client_fds(sk2_client_t *self, int *fds, size_t max)
     size_t n = 0;
     if (!self || !self->is_connected)
         return 0;
-    if (self->control) {
+    zsock_t *own[2] = {self->control, self->monitor};
+    for (int which = 0; which < 2; which++) {
+        if (!own[which])
+            continue;
         if (n < max)
-            fds[n] = zsock_fd(self->control);
+            fds[n] = zsock_fd(own[which]);
         n++;
     }
     for (size_t i = 0; i < self->device_count; i++) {
