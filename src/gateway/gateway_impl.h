@@ -46,6 +46,8 @@ typedef struct {
     atomic_uint websockets;
     atomic_uint servers;
     atomic_uint devices;
+    atomic_uint servers_lost;     /* given servers connected once, not now, still retried */
+    atomic_uint servers_given_up; /* given servers no longer retried (give_up_after_ms) */
 } gw_counters_t;
 
 typedef struct gw_upstream gw_upstream_t;
@@ -54,12 +56,13 @@ struct sk2_gateway {
     /* Set before start, read-only afterwards. */
     char *endpoints[SK2_GATEWAY_SERVERS_MAX]; /* servers given by endpoint */
     size_t endpoint_count;
-    bool is_browsing;       /* follow discovered servers too */
-    int refresh_ms;         /* `who` interval */
-    int max_age_ms;         /* newest frame older than this: 503; 0 = from the stream's rate */
-    size_t max_frame_bytes; /* every client's frame budget (sk2/limits.h) */
-    char url[128];          /* "http://address:port/" */
-    uint16_t port;          /* bound HTTP port */
+    bool is_browsing;         /* follow discovered servers too */
+    int refresh_ms;           /* `who` interval */
+    int max_age_ms;           /* newest frame older than this: 503; 0 = from the stream's rate */
+    size_t max_frame_bytes;   /* every client's frame budget (sk2/limits.h) */
+    int64_t give_up_after_ms; /* stop retrying a given server after this; 0: never */
+    char url[128];            /* "http://address:port/" */
+    uint16_t port;            /* bound HTTP port */
     bool is_started;
     struct lws_context *lws; /* the listener, made by bind, serviced by the web thread */
     struct gw_web *web;      /* the web thread's own state (web.c) */

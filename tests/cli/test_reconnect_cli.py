@@ -9,15 +9,19 @@ that the tool carried on:
   the summary (outages, outage_list with frames before it);
 - `sk2 record`: exit 0, `sk2 inspect` reads the file (exit 0), it holds frames of the first and
   of the restarted server (whose mock has a new device id) and lists the gap after a frame > 0;
-- `sk2 view`: the HTTP API serves a depth frame captured after the restart;
-- `sk2 stream --give-up-after 5`: with no server coming back, exits 3 saying it gave up;
+- `sk2 view`: the HTTP API serves a depth frame captured after the restart, and view says when
+  the link was lost and back;
+- `sk2 stream --give-up-after 5` and `sk2 view --give-up-after 5`: with no server coming back,
+  exit 3 saying they gave up;
 - a silent network: a TCP proxy in this test forwards the control connection and then drops
   everything while holding the sockets open; the stream reports the loss, does not hang, and
   reports the server back once the proxy forwards again, then exits 0 on SIGINT.
 
 Outages of 3 s and of 60 s run in parallel threads; the whole file takes about 100 s. On the
 code before reconnection the 60 s cases fail (the tools exit 3 after the response timeout) and
-the 3 s cases fail for want of any outage in the summary or the recording.
+the 3 s cases fail for want of any outage in the summary or the recording. The gateway
+reconnected on its own before (every 2 s), so its fresh-frame checks passed then too; its
+lost/back lines and --give-up-after did not exist.
 """
 import json
 import os
@@ -196,6 +200,29 @@ def case_view(outage_s):
     rc, _, err = cu.stop(view)
     kill(server)
     locked_check(f"{tag}: sk2 view exits 0 on SIGINT", rc == 0, f"rc {rc}: {err[-500:]}")
+    locked_check(f"{tag}: says the link was lost and when it was back",
+                 "reconnecting" in err and "back after" in err, err[-800:])
+
+
+def case_view_give_up():
+    tag = "view --give-up-after 5"
+    server, endpoint = serve(cu.free_port())
+    http_port = cu.free_port()
+    base = f"http://127.0.0.1:{http_port}"
+    view = subprocess.Popen([SK2, "view", endpoint, "--http", f"127.0.0.1:{http_port}",
+                             "--no-browse", "--no-status", "--give-up-after", "5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    locked_check(f"{tag}: serves a frame first", wait_for(lambda: fresh_depth(base, 0), 30),
+                 "none in 30 s")
+    kill(server)
+    try:
+        _, err = view.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        view.kill()
+        _, err = view.communicate()
+    locked_check(f"{tag}: exits 3 once the server stayed away", view.returncode == 3,
+                 f"rc {view.returncode}: {err[-500:]}")
+    locked_check(f"{tag}: says it gave up", "gave up" in err, err[-500:])
 
 
 # ---- give up --------------------------------------------------------------------------------
@@ -336,7 +363,8 @@ def case_silent():
 
 def main():
     cases = [(case_stream, 60), (case_record, 60), (case_view, 60), (case_stream, 3),
-             (case_record, 3), (case_view, 3), (case_give_up,), (case_silent,)]
+             (case_record, 3), (case_view, 3), (case_give_up,), (case_view_give_up,),
+             (case_silent,)]
     threads = []
     for case in cases:
         fn, *args = case
