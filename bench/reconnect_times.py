@@ -8,7 +8,8 @@ status lines every 0.1 s, the server killed with SIGKILL, OUTAGE_S (default 3) s
 it, a new server on the same port. Measured per run, from stream's own output as it arrives:
   notice  kill -> the "lost ...; reconnecting" line
   back    new server listening (its endpoint file written) -> the "back after" line
-  frame   new server listening -> the first status line whose frame count grew (0.1 s steps)
+  frame   new server listening -> the first status line after "back after" whose frame count
+          grew (status lines come every 0.1 s, so this is up to 0.1 s late)
 Prints one line per run and the medians. Loopback only; nothing is asserted.
 """
 import os
@@ -53,7 +54,8 @@ def pump(stream, lines):
 def one_run(n):
     port = free_port()
     server, _ = serve(port, 2 * n)
-    client = subprocess.Popen([SK2, "stream", f"tcp://127.0.0.1:{port}", "--stream", "depth",
+    # Line-buffered stdout, so that each status line is timed as it is written.
+    client = subprocess.Popen(["stdbuf", "-oL", SK2, "stream", f"tcp://127.0.0.1:{port}", "--stream", "depth",
                                "--status-interval", "0.1"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
@@ -74,13 +76,14 @@ def one_run(n):
     server.wait()
     notice = next((t for t, l in lines if "reconnecting" in l), None)
     back = next((t for t, l in lines if "back after" in l), None)
-    frames_at_loss, first = None, None
+    # Frames counted by the status line before the "back after" line are the old server's.
+    frames_before, first = None, None
     for t, l in lines:
         if l.startswith("frames "):
             count = int(l.split()[1])
-            if t < killed:
-                frames_at_loss = count
-            elif t > listening and frames_at_loss is not None and count > frames_at_loss:
+            if back is None or t < back:
+                frames_before = count
+            elif frames_before is not None and count > frames_before:
                 first = t
                 break
     return (notice - killed if notice else None, back - listening if back else None,
