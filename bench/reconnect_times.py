@@ -69,7 +69,9 @@ def one_run(n):
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not any("back after" in l for _, l in lines):
         time.sleep(0.01)
-    time.sleep(1)
+    # A server may answer `who` before its device is added; the device then shows in the next
+    # `me`, a heartbeat (1 s) later. Wait for frames for a while.
+    time.sleep(4)
     client.send_signal(signal.SIGINT)
     client.wait()
     server.send_signal(signal.SIGINT)

@@ -105,7 +105,8 @@ static void s_print_usage(void)
            "Exit status: 0 frames recorded; 1 none (an existing FILE is kept), a kind named\n"
            "by --streams or --codec recorded nothing, or the file could not be written (it\n"
            "then holds every frame before the failure); 2 usage (also FILE exists without\n"
-           "--force); 3 server lost.\n",
+           "--force); 3 server unreachable at the start, or lost for longer than\n"
+           "--give-up-after (the file keeps what was recorded).\n",
            SK2_CLIENT_RESPONSE_TIMEOUT_MS);
 }
 

@@ -139,7 +139,8 @@ static void s_print_usage(void)
            "Exit status: 0 the frame goal was met (or, without --frames, at least one frame\n"
            "arrived) and no mock check failed; 1 nothing arrived, too few frames, a mock\n"
            "check failed or discovery is unavailable; 2 usage (or several servers and none\n"
-           "named); 3 server unreachable or lost (or no server found).\n",
+           "named); 3 server unreachable at the start (or no server found), or lost for\n"
+           "longer than --give-up-after.\n",
            STREAM_WANTED_MAX, CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS,
            SK2_CLIENT_RESPONSE_TIMEOUT_MS, METER_LATENCY_SAMPLES);
 }

@@ -200,7 +200,8 @@ SK2_EXPORT void sk2_client_set_handler(sk2_client_t *self, sk2_client_handler_fn
 SK2_EXPORT int sk2_client_dispatch(sk2_client_t *self, int timeout_ms);
 
 /* Writes up to `max` descriptors to poll for reading into fds; returns how many there are
- * (which may exceed max). They change when streams are enabled or the `me` changes. */
+ * (which may exceed max). They change when streams are enabled, when the `me` changes and at
+ * each reconnection attempt: ask again after every dispatch. */
 SK2_EXPORT size_t sk2_client_fds(sk2_client_t *self, int *fds, size_t max);
 /* Milliseconds until the client has timer work (heartbeat, timeout), -1 if none. */
 SK2_EXPORT int sk2_client_timeout_ms(const sk2_client_t *self);
@@ -221,7 +222,7 @@ SK2_EXPORT const char *sk2_client_device_endpoint(const sk2_client_t *self, cons
 SK2_EXPORT void sk2_event_destroy(sk2_event_t **self_p);
 SK2_EXPORT sk2_event_type_t sk2_event_type(const sk2_event_t *self);
 /* "connected", "disconnected", "device-added", ..., "server-added", "server-removed",
- * "server-updated" */
+ * "server-updated", "replay", "reconnecting", "reconnected" */
 SK2_EXPORT const char *sk2_event_type_name(sk2_event_type_t type);
 /* The device of DEVICE_ADDED, DEVICE_REMOVED and FRAME events, else NULL. Borrowed. */
 SK2_EXPORT const char *sk2_event_device_id(const sk2_event_t *self);
