@@ -7,7 +7,7 @@ Each run: a mock server at 30 fps on a fixed loopback port, `sk2 stream --stream
 status lines every 0.1 s, the server killed with SIGKILL, OUTAGE_S (default 3) seconds without
 it, a new server on the same port. Measured per run, from stream's own output as it arrives:
   notice  kill -> the "lost ...; reconnecting" line
-  back    new server listening (its endpoint file written) -> the "back after" line
+  back    new server listening (its control port takes a TCP connection) -> "back after"
   frame   new server listening -> the first status line after "back after" whose frame count
           grew (status lines come every 0.1 s, so this is up to 0.1 s late)
 Prints one line per run and the medians. Loopback only; nothing is asserted.
@@ -41,9 +41,18 @@ def serve(port, n):
                              "--endpoint-file", path, "--no-status", "--no-announce",
                              "--fps", "30"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Listening means its control port takes a TCP connection (the endpoint file comes later,
+    # once the devices are started, and a client may be answered before it).
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.002)
+    listening = time.monotonic()
     while not os.path.exists(path) or not open(path).read().strip():
         time.sleep(0.005)
-    return proc, time.monotonic()
+    return proc, listening
 
 
 def pump(stream, lines):
@@ -60,7 +69,12 @@ def one_run(n):
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     threading.Thread(target=pump, args=(client.stdout, lines), daemon=True).start()
-    time.sleep(2)
+    # Kill only once frames flow (a busy machine may take a while to connect).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(
+            l.startswith("frames ") and int(l.split()[1]) > 0 for _, l in lines):
+        time.sleep(0.01)
+    time.sleep(0.5)
     killed = time.monotonic()
     server.kill()
     server.wait()

@@ -212,7 +212,8 @@ static int s_device_open(s_device_t *device, size_t max_frame_bytes)
 
 /* ---- Connection ----------------------------------------------------------------------------- */
 
-/* The monitor goes first: libzmq wants it closed before the socket it watches. */
+/* The monitor's reading end goes first: the events the closing socket still reports then
+ * have no reader to wake. */
 static void s_control_close(sk2_client_t *self)
 {
     zsock_destroy(&self->monitor);
