@@ -32,7 +32,11 @@
 #define S_MAX_SUBSCRIPTIONS 16   /* (stream, codec) pairs per device */
 #define S_RETRY_FIRST_MS    100  /* reconnection: the first interval between attempts */
 #define S_RETRY_MAX_MS      5000 /* reconnection: the interval doubles up to this */
-#define S_ZMTP_HEARTBEAT_MS 1000 /* ZMTP pings on every socket, so a silent path is torn down */
+#define S_ZMTP_HEARTBEAT_MS 1000 /* ZMTP pings on the control socket: a silent path is torn down   \
+                                  */
+#define S_KEEPALIVE_IDLE_S  5    /* TCP keepalive of stream sockets: first probe after this... */
+#define S_KEEPALIVE_INTVL_S 1    /* ...then one a second... */
+#define S_KEEPALIVE_CNT     3    /* ...and the connection is dropped after this many unanswered */
 
 typedef struct {
     sk2_msg_type_t type; /* what was asked */
@@ -121,10 +125,13 @@ static void s_device_free(s_device_t *device)
     free(device->streams);
 }
 
-/* ZMTP heartbeats: libzmq pings the peer every second and drops a connection that has not
- * answered for the response timeout's default, then reconnects on its own. Without them a SUB
- * socket never learns that a TCP path went silent (packets dropped, no reset): it would wait
- * forever on a connection that is dead. */
+/* ZMTP heartbeats on the control socket: libzmq pings the peer every second and drops a
+ * connection that has not answered for the response timeout's default, then reconnects on
+ * its own, instead of waiting forever on a TCP connection that went silent (packets dropped,
+ * no reset). Only there: libzmq 4.3 can abort (stream_engine_base.cpp, "!_io_error";
+ * zeromq/libzmq#3937, #4364) when a heartbeat resets a connection whose input is stopped
+ * by a full receive queue, which a SUB with a small RCVHWM has all the time and a control
+ * socket with at most 16 replies in flight never has. */
 static int s_set_heartbeats(zsock_t *socket)
 {
     int rc = sk2_socket_set_int(socket, ZMQ_HEARTBEAT_IVL, S_ZMTP_HEARTBEAT_MS);
@@ -132,6 +139,21 @@ static int s_set_heartbeats(zsock_t *socket)
         rc = sk2_socket_set_int(socket, ZMQ_HEARTBEAT_TIMEOUT, SK2_CLIENT_RESPONSE_TIMEOUT_MS);
     if (rc == 0)
         rc = sk2_socket_set_int(socket, ZMQ_HEARTBEAT_TTL, SK2_CLIENT_RESPONSE_TIMEOUT_MS);
+    return rc;
+}
+
+/* The stream sockets' guard against a silent path instead of ZMTP heartbeats (see above): TCP
+ * keepalive, done by the kernel, drops a connection that stopped answering after about 8 s
+ * without data, and libzmq connects again. */
+static int s_set_keepalive(zsock_t *socket)
+{
+    int rc = sk2_socket_set_int(socket, ZMQ_TCP_KEEPALIVE, 1);
+    if (rc == 0)
+        rc = sk2_socket_set_int(socket, ZMQ_TCP_KEEPALIVE_IDLE, S_KEEPALIVE_IDLE_S);
+    if (rc == 0)
+        rc = sk2_socket_set_int(socket, ZMQ_TCP_KEEPALIVE_INTVL, S_KEEPALIVE_INTVL_S);
+    if (rc == 0)
+        rc = sk2_socket_set_int(socket, ZMQ_TCP_KEEPALIVE_CNT, S_KEEPALIVE_CNT);
     return rc;
 }
 
@@ -145,7 +167,7 @@ static zsock_t *s_sub_new(const char *endpoint, size_t max_frame_bytes)
         return NULL;
     if (sk2_socket_set_int(sub, ZMQ_RCVHWM, S_SUB_HWM) != 0 ||
         sk2_socket_set_maxmsgsize(sub, sk2_limit_wire_bytes(max_frame_bytes)) != 0 ||
-        sk2_socket_set_int(sub, ZMQ_LINGER, 0) != 0 || s_set_heartbeats(sub) != 0 ||
+        sk2_socket_set_int(sub, ZMQ_LINGER, 0) != 0 || s_set_keepalive(sub) != 0 ||
         zsock_connect(sub, "%s", endpoint) != 0)
         zsock_destroy(&sub);
     return sub;
