@@ -32,9 +32,7 @@
 #define S_MAX_SUBSCRIPTIONS 16   /* (stream, codec) pairs per device */
 #define S_RETRY_FIRST_MS    100  /* reconnection: the first interval between attempts */
 #define S_RETRY_MAX_MS      5000 /* reconnection: the interval doubles up to this */
-#define S_ZMTP_HEARTBEAT_MS 1000 /* ZMTP pings on the control socket: a silent path is torn down   \
-                                  */
-#define S_KEEPALIVE_IDLE_S  5    /* TCP keepalive of stream sockets: first probe after this... */
+#define S_KEEPALIVE_IDLE_S  5    /* TCP keepalive: the first probe after this much silence... */
 #define S_KEEPALIVE_INTVL_S 1    /* ...then one a second... */
 #define S_KEEPALIVE_CNT     3    /* ...and the connection is dropped after this many unanswered */
 
@@ -125,26 +123,13 @@ static void s_device_free(s_device_t *device)
     free(device->streams);
 }
 
-/* ZMTP heartbeats on the control socket: libzmq pings the peer every second and drops a
- * connection that has not answered for the response timeout's default, then reconnects on
- * its own, instead of waiting forever on a TCP connection that went silent (packets dropped,
- * no reset). Only there: libzmq 4.3 can abort (stream_engine_base.cpp, "!_io_error";
- * zeromq/libzmq#3937, #4364) when a heartbeat resets a connection whose input is stopped
- * by a full receive queue, which a SUB with a small RCVHWM has all the time and a control
- * socket with at most 16 replies in flight never has. */
-static int s_set_heartbeats(zsock_t *socket)
-{
-    int rc = sk2_socket_set_int(socket, ZMQ_HEARTBEAT_IVL, S_ZMTP_HEARTBEAT_MS);
-    if (rc == 0)
-        rc = sk2_socket_set_int(socket, ZMQ_HEARTBEAT_TIMEOUT, SK2_CLIENT_RESPONSE_TIMEOUT_MS);
-    if (rc == 0)
-        rc = sk2_socket_set_int(socket, ZMQ_HEARTBEAT_TTL, SK2_CLIENT_RESPONSE_TIMEOUT_MS);
-    return rc;
-}
-
-/* The stream sockets' guard against a silent path instead of ZMTP heartbeats (see above): TCP
- * keepalive, done by the kernel, drops a connection that stopped answering after about 8 s
- * without data, and libzmq connects again. */
+/* Every socket's guard against a silent path (packets dropped, no reset), on which libzmq
+ * would otherwise wait forever: TCP keepalive, done by the kernel, drops a connection that
+ * stopped answering after about 8 s without data, and libzmq connects again. (The control
+ * path is also watched by the `who` heartbeat and the response timeout.) Not libzmq's ZMTP
+ * heartbeats: libzmq 4.3 can abort or corrupt memory when one resets a connection whose input
+ * is stopped ("!_io_error", zeromq/libzmq#3937, #4364), which a SUB with a small RCVHWM often
+ * is; `sk2 view` crashed that way as servers stopped. */
 static int s_set_keepalive(zsock_t *socket)
 {
     int rc = sk2_socket_set_int(socket, ZMQ_TCP_KEEPALIVE, 1);
@@ -308,7 +293,7 @@ static zsock_t *s_control_new(const char *endpoint)
         return NULL;
     if (sk2_socket_set_int(control, ZMQ_LINGER, 0) != 0 ||
         sk2_socket_set_maxmsgsize(control, SK2_MSG_MAX_PAYLOAD + 1024) != 0 ||
-        s_set_heartbeats(control) != 0 || zsock_connect(control, "%s", endpoint) != 0) {
+        s_set_keepalive(control) != 0 || zsock_connect(control, "%s", endpoint) != 0) {
         SK2_DEBUG("client", "cannot connect to %s: %s", endpoint, zmq_strerror(zmq_errno()));
         zsock_destroy(&control);
     }
@@ -907,13 +892,6 @@ static int s_poll(void *owner, int wait_ms)
     s_device_t *owners[2 + 2 * SK2_ME_MAX_DEVICES];
     bool is_streams[2 + 2 * SK2_ME_MAX_DEVICES];
     size_t n = 0;
-    /* Between reconnection attempts there may be no control socket: poll a dummy slot. */
-    items[n++] = (zmq_pollitem_t){.socket = self->control ? zsock_resolve(self->control) : NULL,
-                                  .fd = -1,
-                                  .events = self->control ? ZMQ_POLLIN : 0};
-    items[n++] = (zmq_pollitem_t){.socket = self->monitor ? zsock_resolve(self->monitor) : NULL,
-                                  .fd = -1,
-                                  .events = self->monitor ? ZMQ_POLLIN : 0};
     for (size_t k = 0; k < self->device_count; k++) {
         s_device_t *device = &self->devices[(self->next_device + k) % self->device_count];
         zsock_t *sockets[2] = {device->sub, device->streams_sub};
@@ -926,12 +904,21 @@ static int s_poll(void *owner, int wait_ms)
                 (zmq_pollitem_t){.socket = zsock_resolve(sockets[which]), .events = ZMQ_POLLIN};
         }
     }
+    /* The control socket and its monitor last, each only if there is one (between
+     * reconnection attempts there may be neither). */
+    size_t streams = n, control_at = SIZE_MAX;
+    if (self->control) {
+        control_at = n;
+        items[n++] = (zmq_pollitem_t){.socket = zsock_resolve(self->control), .events = ZMQ_POLLIN};
+    }
+    if (self->monitor)
+        items[n++] = (zmq_pollitem_t){.socket = zsock_resolve(self->monitor), .events = ZMQ_POLLIN};
     if (zmq_poll(items, (int)n, wait_ms) < 0)
         return zmq_errno() == EINTR ? SK2_EINTR : SK2_ESYS;
     if (self->device_count)
         self->next_device = (self->next_device + 1) % self->device_count;
     /* Frames first, so that a `me` removing a device cannot free a socket polled above. */
-    for (size_t i = 2; i < n; i++) {
+    for (size_t i = 0; i < streams; i++) {
         if (!(items[i].revents & ZMQ_POLLIN))
             continue;
         if (is_streams[i])
@@ -939,7 +926,7 @@ static int s_poll(void *owner, int wait_ms)
         else
             s_read_frame(self, owners[i]);
     }
-    if (self->control && (items[0].revents & ZMQ_POLLIN)) {
+    if (control_at != SIZE_MAX && self->control && (items[control_at].revents & ZMQ_POLLIN)) {
         while (self->control && (zsock_events(self->control) & ZMQ_POLLIN)) {
             zmsg_t *reply = zmsg_recv(self->control);
             if (!reply)
@@ -950,6 +937,7 @@ static int s_poll(void *owner, int wait_ms)
     }
     /* A drop while connected is a loss; during attempts libzmq's own retries and the attempt
      * timer take care of it. */
+    /* The monitor is read whether or not poll woke for it: its descriptor is edge-triggered. */
     if (self->monitor && s_monitor_read(self) && !self->is_reconnecting && self->is_connected)
         s_lost(self, SK2_ECONNECT, "the server closed the connection");
     return 0;
