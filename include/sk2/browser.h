@@ -101,10 +101,11 @@ SK2_EXPORT int sk2_browser_find(sk2_browser_t *self, const char *name, int timeo
 SK2_EXPORT int sk2_client_connect_name(sk2_client_t *client, const char *name, int timeout_ms);
 
 /* Makes a reconnecting client (sk2_client_set_reconnect) look `name` (NULL: the only server)
- * up again on each attempt, through a browser of its own that lives as long as the client, so
- * that a server back under the same name on another port or address is found. Each attempt
- * may wait up to 250 ms for the daemon. sk2_client_connect_name does this itself. Returns 0,
- * SK2_EINVAL, SK2_ENOMEM, or sk2_browser_start()'s errors. */
+ * up again on each attempt, through a browser of its own, started at the first attempt and
+ * kept as long as the client, so that a server back under the same name on another port or
+ * address is found (if browsing fails, the attempt uses the last endpoint). Each attempt may
+ * wait up to 250 ms for the daemon. sk2_client_connect_name does this itself. Returns 0,
+ * SK2_EINVAL or SK2_ENOMEM. */
 SK2_EXPORT int sk2_client_follow_name(sk2_client_t *client, const char *name);
 
 /* ---- Getters for SERVER_ADDED, SERVER_UPDATED and SERVER_REMOVED events ----

@@ -514,6 +514,19 @@ static void s_follow_free(void *arg)
 static int s_follow_resolve(void *arg, char *endpoint, size_t size)
 {
     s_follow_t *follow = arg;
+    /* Started at the first attempt, not at connect: a short-lived client (sk2 ping, a stream of
+     * five frames) then never opens a browser it would tear down mid-resolution, which left
+     * avahi-daemon answering with servers long gone (tests/discovery/run_interop.py). */
+    if (!follow->browser) {
+        follow->browser = sk2_browser_new();
+        if (!follow->browser)
+            return SK2_ENOMEM;
+        int rc = sk2_browser_start(follow->browser);
+        if (rc != 0) {
+            sk2_browser_destroy(&follow->browser);
+            return rc;
+        }
+    }
     int rc = sk2_browser_dispatch(follow->browser, 0);
     if (rc < 0 && rc != SK2_EINTR)
         return rc;
@@ -527,16 +540,10 @@ int sk2_client_follow_name(sk2_client_t *client, const char *name)
     s_follow_t *follow = calloc(1, sizeof *follow);
     if (!follow)
         return SK2_ENOMEM;
-    follow->browser = sk2_browser_new();
     follow->name = name ? strdup(name) : NULL;
-    if (!follow->browser || (name && !follow->name)) {
+    if (name && !follow->name) {
         s_follow_free(follow);
         return SK2_ENOMEM;
-    }
-    int rc = sk2_browser_start(follow->browser);
-    if (rc != 0) {
-        s_follow_free(follow);
-        return rc;
     }
     sk2_client_set_resolver(client, s_follow_resolve, follow, s_follow_free);
     return 0;
