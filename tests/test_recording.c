@@ -260,6 +260,61 @@ static void test_a_recording_that_was_never_closed_is_read_by_scanning(void **st
     sk2_recording_reader_destroy(&r);
 }
 
+/* Gaps (format 1.1): found through the index at close, and by scanning a file cut before
+ * its index; bad gaps are refused when writing. */
+static void test_gaps_are_kept_through_the_index_and_a_scan(void **state)
+{
+    (void)state;
+    const char *path = s_path("gaps.sk2r");
+    sk2_recording_writer_t *w = sk2_recording_writer_new();
+    assert_int_equal(sk2_recording_writer_open(w, path), 0);
+    sk2_stream_info_t info = s_depth_info(8, 6);
+    assert_int_equal(sk2_recording_writer_add_device(w, "dev-a", "SN1", "mock", &info, 1, NULL), 0);
+    assert_int_equal(sk2_recording_writer_add_gap(w, 0, 5), SK2_EINVAL);
+    assert_int_equal(sk2_recording_writer_add_gap(w, 10, 5), SK2_EINVAL);
+    for (size_t i = 0; i < 4; i++) {
+        if (i == 2)
+            assert_int_equal(sk2_recording_writer_add_gap(w, 1000000015000, 1000003000000), 0);
+        sk2_frame_t *f = s_depth_frame(8, 6, (uint32_t)i, i, 1000000000 + (int64_t)i * 10000);
+        assert_int_equal(sk2_recording_writer_add_frame(w, 0, f, sk2_codec_find("rvl")), 0);
+        sk2_frame_destroy(&f);
+    }
+    assert_int_equal(sk2_recording_writer_add_gap(w, 1000003100000, 1000003200000), 0);
+    assert_int_equal(sk2_recording_writer_close(w), 0);
+    sk2_recording_writer_destroy(&w);
+
+    for (int cut = 0; cut < 2; cut++) {
+        if (cut) { /* drop GAPS, index and footer: only the GAP chunks are left */
+            size_t size = 0;
+            uint8_t *data = s_slurp(path, &size);
+            uint64_t footer_at = size - SK2_REC_CHUNK_HEADER - SK2_REC_FOOTER_BODY;
+            uint64_t index_at = sk2_rec_get64(data + footer_at + SK2_REC_CHUNK_HEADER);
+            uint64_t back = sk2_rec_get32(data + index_at + SK2_REC_CHUNK_HEADER + 12);
+            assert_true(back > 0);
+            s_spit(path, data, index_at - back);
+            free(data);
+        }
+        sk2_recording_reader_t *r = NULL;
+        assert_int_equal(s_open(path, &r), 0);
+        assert_int_equal(sk2_recording_reader_has_index(r), !cut);
+        unsigned major = 0, minor = 0;
+        sk2_recording_reader_version(r, &major, &minor);
+        assert_int_equal(minor, 1);
+        assert_int_equal(sk2_recording_reader_frame_count(r), 4);
+        assert_int_equal(sk2_recording_reader_gap_count(r), 2);
+        int64_t start = 0, end = 0;
+        uint64_t before = 0;
+        assert_int_equal(sk2_recording_reader_gap(r, 0, &start, &end, &before), 0);
+        assert_int_equal(start, 1000000015000);
+        assert_int_equal(end, 1000003000000);
+        assert_int_equal(before, 2);
+        assert_int_equal(sk2_recording_reader_gap(r, 1, NULL, NULL, &before), 0);
+        assert_int_equal(before, 4);
+        assert_int_equal(sk2_recording_reader_gap(r, 2, NULL, NULL, NULL), SK2_ENOTFOUND);
+        sk2_recording_reader_destroy(&r);
+    }
+}
+
 static void test_a_damaged_crc_is_reported_and_the_rest_stays_readable(void **state)
 {
     (void)state;
@@ -317,6 +372,7 @@ static void test_other_versions_and_other_files_are_refused_clearly(void **state
     size_t size = 0;
     uint8_t *data = s_slurp(path, &size);
     sk2_rec_put16(data + 8, 2);
+    sk2_rec_put16(data + 10, 0); /* the writer's own minor version is 1 */
     sk2_rec_put32(data + 28, sk2_rec_crc(0, data, 28));
     s_spit(path, data, size);
     sk2_recording_reader_t *r = NULL;
@@ -804,6 +860,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_keeps_devices_frames_and_bytes),
         cmocka_unit_test(test_a_cut_at_every_byte_reads_up_to_the_last_whole_frame),
         cmocka_unit_test(test_a_recording_that_was_never_closed_is_read_by_scanning),
+        cmocka_unit_test(test_gaps_are_kept_through_the_index_and_a_scan),
         cmocka_unit_test(test_a_damaged_crc_is_reported_and_the_rest_stays_readable),
         cmocka_unit_test(test_other_versions_and_other_files_are_refused_clearly),
         cmocka_unit_test(test_limits_are_checked_when_writing),

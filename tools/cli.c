@@ -555,9 +555,14 @@ int cli_client_open(const char *verb, const char *target, int timeout_ms, int br
     int rc = s_find_server(verb, target, browse_ms, found, found_name, found_key);
     if (rc != CLI_CONTINUE)
         return rc;
-    return cli_client_connect_found(verb, found, found_name[0] ? found_name : NULL,
-                                    found_key[0] ? found_key : NULL, timeout_ms, endpoint,
-                                    client_p);
+    rc = cli_client_connect_found(verb, found, found_name[0] ? found_name : NULL,
+                                  found_key[0] ? found_key : NULL, timeout_ms, endpoint, client_p);
+    /* A server found by name is looked up again whenever the client reconnects, so that one
+     * back on another port is found; without it the old endpoint is retried. */
+    if (rc == CLI_CONTINUE && sk2_client_follow_name(*client_p, target) != 0 && !s_is_quiet)
+        fprintf(stderr, "sk2 %s: cannot follow the server's name; reconnecting to %s only\n", verb,
+                endpoint);
+    return rc;
 }
 
 int cli_report_lost(const char *verb, const char *endpoint, const sk2_event_t *event,

@@ -25,7 +25,8 @@ static void s_print_usage(void)
 {
     printf("usage: sk2 inspect FILE_OR_TUM_DIR [--index-only] [--max-frame-mb M] [-v|-q]\n"
            "\n"
-           "Describes a recording: devices, streams, frame counts, duration, gaps; frames out\n"
+           "Describes a recording: devices, streams, frame counts, duration, gaps (frames\n"
+           "missing from sequence numbers, and outages the recorder marked); frames out\n"
            "of limits (unlike their stream's description, or over the frame budget); and\n"
            "checks every frame (CRC, or that a TUM image decodes), listing the damaged ones.\n"
            "\n"
@@ -230,6 +231,19 @@ int cli_inspect(int argc, char **argv)
                (unsigned long long)s->last_seq, seconds,
                seconds > 0 ? (double)(s->frames - 1) / seconds : 0.0, (unsigned long long)s->gaps,
                (unsigned long long)s->missing, cli_mb(s->bytes));
+    }
+    /* Gaps in time the recorder marked: the server was lost between these instants. */
+    size_t outages = sk2_recording_reader_gap_count(reader);
+    if (outages > 0)
+        printf("outages   %zu (the server was lost; nothing recorded in between)\n", outages);
+    for (size_t i = 0; i < outages; i++) {
+        int64_t start_us = 0, end_us = 0;
+        uint64_t before = 0;
+        if (sk2_recording_reader_gap(reader, i, &start_us, &end_us, &before) == 0)
+            printf("  gap %zu after frame %llu: %.3f s, from %.3f to %.3f s after the first "
+                   "frame\n",
+                   i, (unsigned long long)before, (double)(end_us - start_us) / 1e6,
+                   (double)(start_us - first_us) / 1e6, (double)(end_us - first_us) / 1e6);
     }
     int exit_code = CLI_EXIT_OK;
     if (s_check_limits(reader) > 0)

@@ -44,6 +44,7 @@ typedef struct {
     const char *codecs[S_KINDS]; /* --codec KIND=CODEC, NULL: the default choice */
     double status_interval_s;
     bool has_status;
+    double give_up_s; /* --give-up-after, 0: never */
 } record_options_t;
 
 typedef struct {
@@ -61,7 +62,10 @@ typedef struct {
     uint64_t kind_frames[S_KINDS]; /* frames recorded per kind, all devices */
     bool has_write_failed;
     uint64_t last_bytes, last_frames;
-    int64_t last_sync_us; /* monotonic time of the last flush */
+    int64_t last_sync_us;       /* monotonic time of the last flush */
+    int64_t last_frame_wall_us; /* when the newest frame was written, wall clock */
+    int64_t gap_start_us;       /* while the server is lost: where its gap begins, else 0 */
+    uint64_t gaps;              /* gaps marked in the file */
 } record_t;
 
 enum {
@@ -75,6 +79,7 @@ enum {
     OPT_FORCE,
     OPT_ALLOW_LOSSY,
     OPT_MAX_FRAME_MB,
+    OPT_GIVE_UP_AFTER,
 };
 
 static void s_print_usage(void)
@@ -82,7 +87,7 @@ static void s_print_usage(void)
     printf("usage: sk2 record [SERVER] -o FILE [--seconds S] [--frames N] [--device ID]\n"
            "                  [--streams LIST] [--codec KIND=CODEC] [--status-interval S]\n"
            "                  [--no-status] [--timeout MS] [--browse-timeout S] [--force]\n"
-           "                  [--allow-lossy] [--max-frame-mb M]\n"
+           "                  [--allow-lossy] [--max-frame-mb M] [--give-up-after S]\n"
            "                  [--keys DIR --server-key KEY] [-v|-q]\n"
            "\n"
            "Records a server's streams into FILE, frames exactly as sent (no re-encoding).\n"
@@ -101,7 +106,10 @@ static void s_print_usage(void)
            "  --status-interval S   seconds between status lines (default 1)\n"
            "  --no-status           no status lines\n"
            "  --timeout MS          wait at most MS ms for the server (default "
-           "%d)\n" CLI_MAX_FRAME_HELP "\n"
+           "%d)\n" CLI_MAX_FRAME_HELP CLI_GIVE_UP_HELP "\n"
+           "A lost server is retried until it is back (or --give-up-after); the recording\n"
+           "goes on and marks the gap (from the last frame before to the return), which\n"
+           "`sk2 inspect` lists.\n"
            "Without --seconds or --frames, records until Ctrl-C. `sk2 inspect FILE` shows\n"
            "what a recording holds; `sk2 serve --replay FILE` plays it. The status line's\n"
            "'synced N' counts the frames flushed to the disk (once a second), which survive\n"
@@ -109,7 +117,8 @@ static void s_print_usage(void)
            "Exit status: 0 frames recorded; 1 none (an existing FILE is kept), a kind named\n"
            "by --streams or --codec recorded nothing, or the file could not be written (it\n"
            "then holds every frame before the failure); 2 usage (also FILE exists without\n"
-           "--force); 3 server lost.\n",
+           "--force); 3 server unreachable at the start, or lost for longer than\n"
+           "--give-up-after (the file keeps what was recorded).\n",
            SK2_CLIENT_RESPONSE_TIMEOUT_MS);
 }
 
@@ -182,6 +191,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
         break;
     case OPT_MAX_FRAME_MB:
         return cli_apply_max_frame_mb(s_verb, arg, NULL);
+    case OPT_GIVE_UP_AFTER:
+        return cli_apply_give_up_after(s_verb, arg, &opts->give_up_s);
     }
     return CLI_CONTINUE;
 }
@@ -201,6 +212,7 @@ static int s_parse(int argc, char **argv, record_options_t *opts)
         {"force", no_argument, NULL, OPT_FORCE},
         {"allow-lossy", no_argument, NULL, OPT_ALLOW_LOSSY},
         {"max-frame-mb", required_argument, NULL, OPT_MAX_FRAME_MB},
+        {"give-up-after", required_argument, NULL, OPT_GIVE_UP_AFTER},
         CLI_SERVER_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
@@ -356,6 +368,7 @@ static void s_on_frame(record_t *self, const sk2_event_t *event)
         for (size_t slot = 0; slot < S_KINDS && header_size > 8; slot++)
             if ((uint8_t)s_kinds[slot] == header[8])
                 self->kind_frames[slot]++;
+        self->last_frame_wall_us = sk2_clock_wall_us();
         if (sk2_recording_writer_add_encoded(self->writer, self->devices[i].index, header,
                                              header_size, payload, payload_size) != 0) {
             cli_status_close(&self->session.status);
@@ -372,6 +385,28 @@ static void s_on_frame(record_t *self, const sk2_event_t *event)
         self->session.is_done = true;
 }
 
+/* Marks the gap from gap_start_us to now in the recording, once the server is back (or the
+ * recording ends without it). A recording that has no device yet has nothing to mark. */
+static void s_mark_gap(record_t *self)
+{
+    int64_t start_us = self->gap_start_us;
+    self->gap_start_us = 0;
+    if (start_us <= 0 || self->device_count == 0 || self->has_write_failed)
+        return;
+    int64_t end_us = sk2_clock_wall_us();
+    if (sk2_recording_writer_add_gap(self->writer, start_us,
+                                     end_us < start_us ? start_us : end_us) != 0) {
+        cli_status_close(&self->session.status);
+        fprintf(stderr, "sk2 record: %s: cannot mark the gap: %s\n", self->opts->path,
+                sk2_recording_writer_why(self->writer));
+        return;
+    }
+    self->gaps++;
+    cli_status_note(&self->session.status, "sk2 record: gap of %.1f s marked after frame %llu",
+                    (double)(end_us - start_us) / 1e6,
+                    (unsigned long long)sk2_recording_writer_frames(self->writer));
+}
+
 static void s_on_event(void *verb, const sk2_event_t *event)
 {
     record_t *self = verb;
@@ -385,6 +420,15 @@ static void s_on_event(void *verb, const sk2_event_t *event)
         break;
     case SK2_EVENT_FRAME:
         s_on_frame(self, event);
+        break;
+    case SK2_EVENT_RECONNECTING:
+        /* The gap starts with the last frame written, not when the loss was noticed: the
+         * response timeout lies in between. */
+        self->gap_start_us =
+            self->last_frame_wall_us > 0 ? self->last_frame_wall_us : sk2_event_lost_at_us(event);
+        break;
+    case SK2_EVENT_RECONNECTED:
+        s_mark_gap(self);
         break;
     default:
         break;
@@ -439,9 +483,13 @@ int cli_record(int argc, char **argv)
     }
     /* Frames are written as they arrived: nothing to decode. */
     sk2_client_set_decode(self.session.client, false);
+    cli_session_give_up_after(&self.session, opts.give_up_s);
     static const cli_session_hooks_t hooks = {s_on_event, s_print_status};
     while (cli_session_step(&self.session, &hooks, &self))
         ;
+    /* Stopped while the server was away: the gap runs to the end of the recording. */
+    if (self.gap_start_us > 0)
+        s_mark_gap(&self);
     double seconds = cli_session_seconds(&self.session);
     uint64_t rejected = sk2_client_frames_rejected(self.session.client);
     cli_session_close(&self.session);
@@ -459,9 +507,11 @@ int cli_record(int argc, char **argv)
     bool is_kept = frames > 0 && cli_output_commit(&output) == 0;
     if (frames == 0)
         cli_output_abandon(&output);
-    printf("sk2 record: %llu frames, %.2f MB in %.2f s from %zu device(s) into %s, drops %llu\n",
+    printf("sk2 record: %llu frames, %.2f MB in %.2f s from %zu device(s) into %s, drops %llu, "
+           "gaps %llu\n",
            (unsigned long long)frames, cli_mb(bytes), seconds, self.device_count,
-           is_kept ? opts.path : "nothing", (unsigned long long)self.drops);
+           is_kept ? opts.path : "nothing", (unsigned long long)self.drops,
+           (unsigned long long)self.gaps);
     if (synced < frames)
         printf("sk2 record: only %llu of the frames are known to be on the disk (the last flush "
                "failed)\n",

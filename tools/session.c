@@ -17,7 +17,25 @@ int cli_session_open(cli_session_t *self, const char *verb, const char *target, 
     if (rc != CLI_CONTINUE)
         return rc;
     cli_status_init(&self->status, status_out, has_status);
+    /* A verb that follows a server outlives its restarts: the client retries on its own. */
+    sk2_client_set_reconnect(self->client, true);
     self->connect_until_us = sk2_clock_mono_us() + (int64_t)timeout_ms * 1000;
+    return CLI_CONTINUE;
+}
+
+void cli_session_give_up_after(cli_session_t *self, double seconds)
+{
+    self->give_up_s = seconds;
+    sk2_client_set_give_up_after_ms(self->client, (int64_t)(seconds * 1000.0 + 0.5));
+}
+
+int cli_apply_give_up_after(const char *verb, const char *arg, double *seconds)
+{
+    if (cli_parse_double(arg, 0.0, 31536000.0, seconds) != 0 || (*seconds > 0 && *seconds < 0.1))
+        return cli_usage_error(verb,
+                               "--give-up-after must be 0 (never) or 0.1..31536000 seconds, "
+                               "not '%s'",
+                               arg);
     return CLI_CONTINUE;
 }
 
@@ -51,8 +69,31 @@ static void s_handle(cli_session_t *self, const cli_session_hooks_t *hooks, void
     switch (sk2_event_type(event)) {
     case SK2_EVENT_DISCONNECTED:
         cli_status_close(&self->status);
-        self->end_rc = cli_report_lost(self->verb, self->endpoint, event, self->timeout_ms);
+        if (self->is_down)
+            fprintf(stderr, "sk2 %s: gave up on %s: no answer for %.1f s (--give-up-after)\n",
+                    self->verb, self->endpoint, self->give_up_s);
+        self->end_rc = self->is_down
+                           ? CLI_EXIT_LOST
+                           : cli_report_lost(self->verb, self->endpoint, event, self->timeout_ms);
         self->is_done = true;
+        break;
+    case SK2_EVENT_RECONNECTING:
+        self->is_down = true;
+        if (self->is_connected) {
+            cli_status_close(&self->status);
+            fprintf(stderr, "sk2 %s: lost %s: %s; reconnecting\n", self->verb, self->endpoint,
+                    cli_event_reason(event, reason, sizeof reason));
+        }
+        hooks->on_event(verb, event);
+        break;
+    case SK2_EVENT_RECONNECTED:
+        self->is_down = false;
+        self->outages++;
+        self->outage_us += sk2_event_outage_us(event);
+        cli_status_close(&self->status);
+        fprintf(stderr, "sk2 %s: %s back after %.1f s\n", self->verb, self->endpoint,
+                (double)sk2_event_outage_us(event) / 1e6);
+        hooks->on_event(verb, event);
         break;
     case SK2_EVENT_ERROR:
         cli_status_close(&self->status);

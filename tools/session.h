@@ -1,7 +1,9 @@
 /* A client session: the loop of a verb that follows one server (stream, record) until its goal
- * is met, its time is up, Ctrl-C, or the server is lost. The session keeps the clocks (how long
- * to wait for the first `me`, when to stop, when the next status line is due) and reports a
- * lost or failing server; the verb handles the other events and prints its status lines. */
+ * is met, its time is up, Ctrl-C, or the server is lost for longer than --give-up-after. The
+ * session keeps the clocks (how long to wait for the first `me`, when to stop, when the next
+ * status line is due), turns on the client's reconnection, says when the link is lost and when
+ * it is back (with the gap), and reports a failing server; the verb handles the other events
+ * (RECONNECTING and RECONNECTED too, to note the gap) and prints its status lines. */
 #ifndef SK2_TOOLS_SESSION_H
 #define SK2_TOOLS_SESSION_H
 
@@ -22,7 +24,18 @@ typedef struct {
     int64_t status_step_us;          /* between status lines */
     int64_t next_status_us;          /* when the next status line is due */
     int64_t last_status_us;          /* when the previous one was printed */
+    double give_up_s;                /* --give-up-after, 0: retry forever */
+    bool is_down;                    /* between RECONNECTING and RECONNECTED */
+    uint64_t outages;                /* RECONNECTED events so far */
+    int64_t outage_us;               /* their durations added up */
 } cli_session_t;
+
+/* --give-up-after S of the verbs that follow a server: 0.1 .. a year, or 0 for never (the
+ * default). CLI_CONTINUE or a usage error. */
+int cli_apply_give_up_after(const char *verb, const char *arg, double *seconds);
+#define CLI_GIVE_UP_HELP                                                                           \
+    "  --give-up-after S     when the server is lost, keep reconnecting for at most S seconds,\n"  \
+    "                        then exit 3 (default 0: retry until stopped)\n"
 
 /* What a verb does with its session's events and status ticks. */
 typedef struct {
@@ -36,6 +49,8 @@ typedef struct {
  * client verb, with status lines to status_out. Returns CLI_CONTINUE or an exit code. */
 int cli_session_open(cli_session_t *self, const char *verb, const char *target, int timeout_ms,
                      int browse_ms, FILE *status_out, bool has_status);
+/* Sets how long a lost server is retried (0: forever); after open. */
+void cli_session_give_up_after(cli_session_t *self, double seconds);
 
 /* Starts the clocks once the first `me` arrived: stop seconds later (0: never), status lines
  * every status_interval_s. */

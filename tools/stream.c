@@ -26,6 +26,8 @@ static const char *const s_verb = "stream";
 #define STREAM_WANTED_MAX 8
 /* Streams measured one by one (device x stream x codec); frames of any more count in totals. */
 #define STREAM_METERS_MAX 256
+/* Outages listed one by one in the summary; more are only counted. */
+#define STREAM_OUTAGES_MAX 64
 /* Streams shown on a status line before "+N more". */
 #define STREAM_STATUS_SHOWN 4
 
@@ -44,6 +46,7 @@ typedef struct {
     double status_interval_s; /* seconds between status lines */
     bool has_status;          /* print status lines */
     bool is_json;             /* summary as one JSON line */
+    double give_up_s;         /* --give-up-after, 0: never */
     stream_wanted_t wanted[STREAM_WANTED_MAX]; /* --stream; none: the v1 depth endpoint */
     size_t wanted_count;
 } stream_options_t;
@@ -79,6 +82,12 @@ typedef struct {
     uint64_t removed;         /* DEVICE_REMOVED events */
     uint64_t last_frames;     /* frames at the previous status line */
     uint64_t last_wire_bytes; /* wire bytes at the previous status line */
+    struct {
+        int64_t lost_at_us;        /* wall clock when the loss was noticed */
+        int64_t outage_us;         /* how long until the server answered again */
+        uint64_t frames;           /* frames received before it */
+    } outages[STREAM_OUTAGES_MAX]; /* the gaps in time, for the summary */
+    size_t outage_count;
 } stream_t;
 
 enum {
@@ -91,6 +100,7 @@ enum {
     OPT_JSON,
     OPT_STREAM,
     OPT_MAX_FRAME_MB,
+    OPT_GIVE_UP_AFTER,
 };
 
 static void s_print_usage(void)
@@ -98,7 +108,8 @@ static void s_print_usage(void)
     printf("usage: sk2 stream [SERVER] [--stream KIND[:CODEC]]... [--frames N] [--seconds S]\n"
            "                  [--device ID] [--check-mock] [--status-interval S] [--no-status]\n"
            "                  [--json] [--timeout MS] [--browse-timeout S]\n"
-           "                  [--max-frame-mb M] [--keys DIR --server-key KEY] [-v|-q]\n"
+           "                  [--max-frame-mb M] [--give-up-after S]\n"
+           "                  [--keys DIR --server-key KEY] [-v|-q]\n"
            "\n"
            "Receives frames from a server and measures them per stream.\n"
            "\n" CLI_TARGET_HELP
@@ -116,7 +127,11 @@ static void s_print_usage(void)
            "  --json                print the summary as one JSON object on stdout (status\n"
            "                        lines then go to stderr)\n"
            "  --timeout MS          wait at most MS milliseconds for the server, %d..%d\n"
-           "                        (default %d)\n" CLI_MAX_FRAME_HELP "\n"
+           "                        (default %d)\n" CLI_MAX_FRAME_HELP CLI_GIVE_UP_HELP "\n"
+           "A lost server (no answer within --timeout) is reported on stderr and retried\n"
+           "(100 ms, doubling up to 5 s); when it is back the streams are received again and\n"
+           "the gap is reported, and listed in the summary (\"outages\" with --json).\n"
+           "\n"
            "Per stream it shows fps, MB/s on the wire, compression ratio, latency p50/p99\n"
            "(capture to decoded, over the last %d frames; meaningful when both hosts' clocks\n"
            "agree) and gaps (frames missed, from sequence numbers). The v1 depth endpoint\n"
@@ -125,7 +140,8 @@ static void s_print_usage(void)
            "Exit status: 0 the frame goal was met (or, without --frames, at least one frame\n"
            "arrived) and no mock check failed; 1 nothing arrived, too few frames, a mock\n"
            "check failed or discovery is unavailable; 2 usage (or several servers and none\n"
-           "named); 3 server unreachable or lost (or no server found).\n",
+           "named); 3 server unreachable at the start (or no server found), or lost for\n"
+           "longer than --give-up-after.\n",
            STREAM_WANTED_MAX, CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS,
            SK2_CLIENT_RESPONSE_TIMEOUT_MS, METER_LATENCY_SAMPLES);
 }
@@ -193,6 +209,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
         return s_parse_stream(opts, arg);
     case OPT_MAX_FRAME_MB:
         return cli_apply_max_frame_mb(s_verb, arg, NULL);
+    case OPT_GIVE_UP_AFTER:
+        return cli_apply_give_up_after(s_verb, arg, &opts->give_up_s);
     }
     return CLI_CONTINUE;
 }
@@ -210,6 +228,7 @@ static int s_parse(int argc, char **argv, stream_options_t *opts)
         {"json", no_argument, NULL, OPT_JSON},
         {"stream", required_argument, NULL, OPT_STREAM},
         {"max-frame-mb", required_argument, NULL, OPT_MAX_FRAME_MB},
+        {"give-up-after", required_argument, NULL, OPT_GIVE_UP_AFTER},
         CLI_SERVER_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
@@ -465,6 +484,13 @@ static void s_on_event(void *verb, const sk2_event_t *event)
     case SK2_EVENT_FRAME:
         s_on_frame(self, event);
         break;
+    case SK2_EVENT_RECONNECTED:
+        if (self->outage_count < STREAM_OUTAGES_MAX) {
+            self->outages[self->outage_count].lost_at_us = sk2_event_lost_at_us(event);
+            self->outages[self->outage_count].outage_us = sk2_event_outage_us(event);
+            self->outages[self->outage_count++].frames = self->frames;
+        }
+        break;
     default:
         break;
     }
@@ -592,7 +618,13 @@ static void s_print_json(const stream_t *self, double seconds)
         else
             printf(",\"gaps\":null}");
     }
-    printf("]}\n");
+    printf("],\"outages\":%llu,\"outage_seconds\":%.3f,\"outage_list\":[",
+           (unsigned long long)self->session.outages, (double)self->session.outage_us / 1e6);
+    for (size_t i = 0; i < self->outage_count; i++)
+        printf("%s{\"lost_at_us\":%lld,\"seconds\":%.3f,\"frames_before\":%llu}", i ? "," : "",
+               (long long)self->outages[i].lost_at_us, (double)self->outages[i].outage_us / 1e6,
+               (unsigned long long)self->outages[i].frames);
+    printf("],\"lost\":%s}\n", self->session.is_down ? "true" : "false");
 }
 
 static void s_print_text(const stream_t *self, double seconds)
@@ -615,6 +647,13 @@ static void s_print_text(const stream_t *self, double seconds)
                "times)\n");
     else
         printf("  gaps: %llu frames missed\n", (unsigned long long)self->gaps);
+    if (self->session.outages > 0)
+        printf("  outages: %llu, %.1f s without the server\n",
+               (unsigned long long)self->session.outages, (double)self->session.outage_us / 1e6);
+    for (size_t i = 0; i < self->outage_count; i++)
+        printf("    lost after frame %llu for %.1f s\n",
+               (unsigned long long)self->outages[i].frames,
+               (double)self->outages[i].outage_us / 1e6);
     char safe[SK2_DEVICE_ID_MAX * 4 + 1];
     for (size_t d = 0; d < self->device_count; d++) {
         printf("  device %s: %llu frames\n", cli_safe(self->devices[d].id, safe, sizeof safe),
@@ -681,6 +720,7 @@ int cli_stream(int argc, char **argv)
                           opts.server.browse_ms, opts.is_json ? stderr : stdout, opts.has_status);
     if (rc != CLI_CONTINUE)
         return rc;
+    cli_session_give_up_after(&self.session, opts.give_up_s);
     static const cli_session_hooks_t hooks = {s_on_event, s_print_status};
     while (cli_session_step(&self.session, &hooks, &self))
         ;

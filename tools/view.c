@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "session.h"
 #include "sk2/sk2.h"
 
 static const char *const s_verb = "view";
@@ -22,6 +23,8 @@ typedef struct {
     double status_interval_s; /* seconds between status lines */
     bool has_status;
     size_t max_frame_bytes; /* every client's frame budget */
+    double give_up_s;       /* --give-up-after, 0: never */
+    int server_count;       /* SERVERs given */
 } view_options_t;
 
 enum {
@@ -33,6 +36,7 @@ enum {
     OPT_BROWSE_TIMEOUT,
     OPT_NO_STATUS,
     OPT_MAX_FRAME_MB,
+    OPT_GIVE_UP_AFTER,
 };
 
 static void s_print_usage(void)
@@ -41,7 +45,8 @@ static void s_print_usage(void)
            "                [--http-token TOKEN|auto] [--http-insecure]\n"
            "                [--http-max-connections N]\n"
            "                [--refresh MS] [--max-age MS] [--browse-timeout S] [--no-status]\n"
-           "                [--max-frame-mb M] [--keys DIR --server-key KEY] [-v|-q]\n"
+           "                [--max-frame-mb M] [--give-up-after S]\n"
+           "                [--keys DIR --server-key KEY] [-v|-q]\n"
            "\n"
            "Serves a web page and an HTTP API that show the servers' devices live: depth,\n"
            "IR and colour, a point cloud, figures per stream, and the latest frame of any\n"
@@ -62,9 +67,13 @@ static void s_print_usage(void)
            "                       older than MS, 100..3600000 (default: 2 s or 5 frame\n"
            "                       periods, whichever is longer)\n"
            "  --browse-timeout S   look for a NAME for at most S seconds (default 3)\n"
-           "  --no-status          no status lines\n" CLI_MAX_FRAME_HELP "\n"
+           "  --no-status          no status lines\n" CLI_MAX_FRAME_HELP CLI_GIVE_UP_HELP "\n"
+           "A lost SERVER is retried every 2 s; the loss and the return (with the gap) are\n"
+           "reported on stderr. With --give-up-after, a SERVER unreachable that long is no\n"
+           "longer tried, and once every SERVER is given up (and no browsing) view exits 3.\n"
+           "\n"
            "Exit status: 0 after Ctrl-C or SIGTERM, 1 if it cannot serve, 2 usage,\n"
-           "3 a SERVER NAME was not found.\n",
+           "3 a SERVER NAME was not found, or every SERVER was given up.\n",
            CLI_HTTP_ACCESS_HELP("                       "));
 }
 
@@ -97,6 +106,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
         break;
     case OPT_MAX_FRAME_MB:
         return cli_apply_max_frame_mb(s_verb, arg, &opts->max_frame_bytes);
+    case OPT_GIVE_UP_AFTER:
+        return cli_apply_give_up_after(s_verb, arg, &opts->give_up_s);
     default:
         return cli_apply_security(s_verb, opt, arg);
     }
@@ -115,6 +126,7 @@ static int s_parse(int argc, char **argv, view_options_t *opts)
         {"browse-timeout", required_argument, NULL, OPT_BROWSE_TIMEOUT},
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
         {"max-frame-mb", required_argument, NULL, OPT_MAX_FRAME_MB},
+        {"give-up-after", required_argument, NULL, OPT_GIVE_UP_AFTER},
         CLI_SECURITY_LONG_OPTIONS,
         CLI_HTTP_ACCESS_LONG_OPTIONS,
         CLI_COMMON_LONG_OPTIONS,
@@ -124,6 +136,7 @@ static int s_parse(int argc, char **argv, view_options_t *opts)
     if (rc != CLI_CONTINUE)
         return rc;
     bool has_servers = optind < argc;
+    opts->server_count = argc - optind;
     if (opts->browse == 0 && !has_servers)
         return cli_usage_error(s_verb, "--no-browse needs at least one SERVER");
     opts->is_browsing = opts->browse < 0 ? !has_servers : opts->browse == 1;
@@ -159,8 +172,40 @@ static int s_add_server(sk2_gateway_t *gateway, const char *target, int browse_m
     return CLI_CONTINUE;
 }
 
-static void s_run(sk2_gateway_t *gateway, const view_options_t *opts)
+/* Says when given servers are lost and back (with how long), and whether every one of them was
+ * given up. Returns true when view should end for that. */
+static bool s_watch_links(sk2_gateway_t *gateway, const view_options_t *opts, cli_status_t *status,
+                          uint32_t *was_lost, int64_t *lost_since_us)
 {
+    uint32_t lost = 0, given_up = 0;
+    sk2_gateway_links(gateway, &lost, &given_up);
+    int64_t now_us = sk2_clock_mono_us();
+    if (lost > *was_lost) {
+        cli_status_close(status);
+        fprintf(stderr, "sk2 view: lost %u server(s); reconnecting\n", (unsigned)lost);
+        if (*was_lost == 0)
+            *lost_since_us = now_us;
+    } else if (lost < *was_lost) {
+        cli_status_close(status);
+        fprintf(stderr, "sk2 view: server back after %.1f s\n",
+                (double)(now_us - *lost_since_us) / 1e6);
+    }
+    *was_lost = lost;
+    if (opts->server_count > 0 && !opts->is_browsing && given_up >= (uint32_t)opts->server_count) {
+        cli_status_close(status);
+        fprintf(stderr,
+                "sk2 view: gave up: no answer from any server for %.1f s "
+                "(--give-up-after)\n",
+                opts->give_up_s);
+        return true;
+    }
+    return false;
+}
+
+static int s_run(sk2_gateway_t *gateway, const view_options_t *opts)
+{
+    uint32_t was_lost = 0;
+    int64_t lost_since_us = 0;
     cli_status_t status;
     cli_status_init(&status, stdout, opts->has_status);
     const int64_t interval_us = (int64_t)(opts->status_interval_s * 1e6);
@@ -168,6 +213,10 @@ static void s_run(sk2_gateway_t *gateway, const view_options_t *opts)
     int64_t before_us = sk2_clock_mono_us();
     int64_t next_us = before_us + interval_us;
     while (!cli_is_interrupted()) {
+        if (s_watch_links(gateway, opts, &status, &was_lost, &lost_since_us)) {
+            cli_status_close(&status);
+            return CLI_EXIT_LOST;
+        }
         int64_t now_us = sk2_clock_mono_us();
         if (now_us < next_us) {
             cli_sleep_ms(cli_wait_ms(now_us, next_us, 100));
@@ -192,6 +241,7 @@ static void s_run(sk2_gateway_t *gateway, const view_options_t *opts)
             next_us = now_us + interval_us;
     }
     cli_status_close(&status);
+    return CLI_EXIT_OK;
 }
 
 /* The default --http; compared by address to tell it from one the user typed. */
@@ -222,6 +272,7 @@ int cli_view(int argc, char **argv)
         sk2_gateway_set_refresh_ms(gateway, (int)opts.refresh_ms);
         sk2_gateway_set_max_age_ms(gateway, (int)opts.max_age_ms);
         sk2_gateway_set_max_frame_bytes(gateway, opts.max_frame_bytes);
+        sk2_gateway_set_give_up_after_ms(gateway, (int64_t)(opts.give_up_s * 1000.0 + 0.5));
         if (cli_security_keys() || cli_security_server_key()) {
             int set = cli_security_keys() && cli_security_server_key()
                           ? sk2_gateway_set_security(gateway, cli_security_keys(),
@@ -238,10 +289,8 @@ int cli_view(int argc, char **argv)
         rc = cli_gateway_start(s_verb, gateway, opts.http, &opts.access,
                                opts.http == s_http_default_text);
     }
-    if (rc == CLI_CONTINUE) {
-        s_run(gateway, &opts);
-        rc = CLI_EXIT_OK;
-    }
+    if (rc == CLI_CONTINUE)
+        rc = s_run(gateway, &opts);
     sk2_gateway_destroy(&gateway);
     return rc;
 }

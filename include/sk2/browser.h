@@ -98,7 +98,8 @@ SK2_EXPORT int sk2_browser_find(sk2_browser_t *self, const char *name, int timeo
                                 char *endpoint, size_t size);
 
 /* Finds the server called `name` (NULL: the only server on the network) with a temporary
- * browser, as sk2_browser_find(), and connects the client to it. A secure client without a
+ * browser, as sk2_browser_find(), connects the client to it and follows the name for
+ * reconnection (sk2_client_follow_name; a failure there is only logged). A secure client without a
  * server key (sk2_client_set_security) takes the key the server announces, pinned on first
  * use in the known_servers file (security.h): a server whose key differs from the pinned one
  * is refused with SK2_EKEYCHANGED (logged with the file and line to delete). Returns 0
@@ -106,6 +107,14 @@ SK2_EXPORT int sk2_browser_find(sk2_browser_t *self, const char *name, int timeo
  * SK2_EAUTH (secure, and the server announces no key), sk2_known_servers_check()'s or
  * sk2_client_connect()'s. */
 SK2_EXPORT int sk2_client_connect_name(sk2_client_t *client, const char *name, int timeout_ms);
+
+/* Makes a reconnecting client (sk2_client_set_reconnect) look `name` (NULL: the only server)
+ * up again on each attempt, through a browser of its own, started at the first attempt and
+ * kept as long as the client, so that a server back under the same name on another port or
+ * address is found (if browsing fails, the attempt uses the last endpoint). Each attempt may
+ * wait up to 250 ms for the daemon. sk2_client_connect_name does this itself. Returns 0,
+ * SK2_EINVAL or SK2_ENOMEM. */
+SK2_EXPORT int sk2_client_follow_name(sk2_client_t *client, const char *name);
 
 /* ---- Getters for SERVER_ADDED, SERVER_UPDATED and SERVER_REMOVED events ----
  * Strings are borrowed from the event; NULL (or 0) for other events. */

@@ -40,6 +40,10 @@ typedef enum {
     SK2_EVENT_SERVER_UPDATED = 11, /* browser: what a server announces changed (endpoint, TXT) */
     SK2_EVENT_REPLAY = 12,         /* the answer to sk2_client_replay_control(): sk2_event_json,
                                       where the replay is (docs/protocol.md) */
+    SK2_EVENT_RECONNECTING = 13,   /* with reconnection on: the server went silent (error and
+                                      reason say how); the client keeps retrying */
+    SK2_EVENT_RECONNECTED = 14,    /* the server answered again with a fresh `me`; streams are
+                                      re-subscribed; sk2_event_outage_us says how long it took */
 } sk2_event_type_t;
 
 /* Defaults of the original streamkinect2 client. */
@@ -56,6 +60,40 @@ SK2_EXPORT void sk2_client_destroy(sk2_client_t **self_p);
 SK2_EXPORT int sk2_client_set_heartbeat_ms(sk2_client_t *self, int interval_ms);
 /* How long to wait for any reply before the server counts as lost (100 .. 600000 ms). */
 SK2_EXPORT int sk2_client_set_response_timeout_ms(sk2_client_t *self, int timeout_ms);
+
+/* Reconnection (default: off, so that a caller written for DISCONNECTED still sees it).
+ *
+ * With it on, a lost server (no reply within the response timeout, counted from the heartbeat
+ * that went unanswered) does not end the session: the client queues SK2_EVENT_RECONNECTING
+ * (error SK2_ETIMEDOUT and a reason), closes its sockets and tries again, with a fresh control
+ * socket and `who` per attempt, 100 ms after the loss and then at doubling intervals up to 5 s
+ * (each shortened at random by up to a fifth, so that many clients of one server do not retry
+ * in step). All of it runs inside recv/dispatch; sk2_client_timeout_ms() includes the next
+ * attempt. When a `me` arrives, every device whose depth was enabled is enabled again, every
+ * stream subscribed again, DEVICE_REMOVED / DEVICE_ADDED are queued for ids that vanished or
+ * appeared, then SK2_EVENT_RECONNECTED with the outage's duration (sk2_event_outage_us). The
+ * first frame of each stream afterwards carries the frames missed (sk2_event_gap) when the
+ * server kept its sequence numbers, 0 when it restarted and began again. While reconnecting,
+ * sk2_client_is_connected() stays true, requests other than refresh answer SK2_EAGAIN, and
+ * subscribe/enable calls are remembered and applied on return. Returns 0 or SK2_EINVAL. */
+SK2_EXPORT int sk2_client_set_reconnect(sk2_client_t *self, bool is_reconnecting);
+/* How long to keep retrying before giving up: then SK2_EVENT_DISCONNECTED with SK2_ETIMEDOUT
+ * ends the session. 0 (default) retries forever; otherwise 100 .. 2^31-1 ms. Returns 0 or
+ * SK2_EINVAL. */
+SK2_EXPORT int sk2_client_set_give_up_after_ms(sk2_client_t *self, int64_t give_up_after_ms);
+/* True between SK2_EVENT_RECONNECTING and SK2_EVENT_RECONNECTED (or giving up). */
+SK2_EXPORT bool sk2_client_is_reconnecting(const sk2_client_t *self);
+
+/* Finds the endpoint to try on each reconnection attempt: writes it (at most size bytes with
+ * the NUL) into endpoint and returns 0, or returns a negative SK2_E* code to keep the last
+ * endpoint. Called inside recv/dispatch, so it must not block for long. */
+typedef int(sk2_client_resolve_fn)(void *arg, char *endpoint, size_t size);
+/* Installs a resolver for reconnection attempts (NULL: always the endpoint connected to);
+ * free_arg, if not NULL, is called on arg when it is replaced or the client destroyed. This is
+ * how a client connected by a server's name (sk2_client_follow_name, browser.h) finds it again
+ * on another port. */
+SK2_EXPORT void sk2_client_set_resolver(sk2_client_t *self, sk2_client_resolve_fn *resolve,
+                                        void *arg, void (*free_arg)(void *arg));
 
 /* The frame budget: the most bytes one decoded frame may take (SK2_LIMIT_FRAME_BYTES_MIN ..
  * SK2_LIMIT_FRAME_BYTES_MAX, default SK2_LIMIT_FRAME_BYTES; include/sk2/limits.h). A frame
@@ -182,7 +220,8 @@ SK2_EXPORT void sk2_client_set_handler(sk2_client_t *self, sk2_client_handler_fn
 SK2_EXPORT int sk2_client_dispatch(sk2_client_t *self, int timeout_ms);
 
 /* Writes up to `max` descriptors to poll for reading into fds; returns how many there are
- * (which may exceed max). They change when streams are enabled or the `me` changes. */
+ * (which may exceed max). They change when streams are enabled, when the `me` changes and at
+ * each reconnection attempt: ask again after every dispatch. */
 SK2_EXPORT size_t sk2_client_fds(sk2_client_t *self, int *fds, size_t max);
 /* Milliseconds until the client has timer work (heartbeat, timeout), -1 if none. */
 SK2_EXPORT int sk2_client_timeout_ms(const sk2_client_t *self);
@@ -203,7 +242,7 @@ SK2_EXPORT const char *sk2_client_device_endpoint(const sk2_client_t *self, cons
 SK2_EXPORT void sk2_event_destroy(sk2_event_t **self_p);
 SK2_EXPORT sk2_event_type_t sk2_event_type(const sk2_event_t *self);
 /* "connected", "disconnected", "device-added", ..., "server-added", "server-removed",
- * "server-updated" */
+ * "server-updated", "replay", "reconnecting", "reconnected" */
 SK2_EXPORT const char *sk2_event_type_name(sk2_event_type_t type);
 /* The device of DEVICE_ADDED, DEVICE_REMOVED and FRAME events, else NULL. Borrowed. */
 SK2_EXPORT const char *sk2_event_device_id(const sk2_event_t *self);
@@ -230,10 +269,16 @@ SK2_EXPORT int sk2_event_encoded(const sk2_event_t *self, const uint8_t **header
                                  size_t *payload_size);
 /* Encoded size on the wire of a FRAME event, in bytes. */
 SK2_EXPORT size_t sk2_event_wire_bytes(const sk2_event_t *self);
+/* For RECONNECTED: how long the server was lost, from the loss being noticed to the fresh `me`,
+ * microseconds; 0 for other events. */
+SK2_EXPORT int64_t sk2_event_outage_us(const sk2_event_t *self);
+/* For RECONNECTING and RECONNECTED: the wall-clock time the loss was noticed, microseconds
+ * since 1970 (as frame capture times); 0 for other events. */
+SK2_EXPORT int64_t sk2_event_lost_at_us(const sk2_event_t *self);
 /* Round trip of a PONG, microseconds. */
 SK2_EXPORT int64_t sk2_event_rtt_us(const sk2_event_t *self);
-/* For DISCONNECTED and ERROR: the SK2_E* cause (0 after a plain disconnect) and a reason
- * (never NULL; "" when there is none). */
+/* For DISCONNECTED, RECONNECTING and ERROR: the SK2_E* cause (0 after a plain disconnect) and a
+ * reason (never NULL; "" when there is none). */
 SK2_EXPORT int sk2_event_error(const sk2_event_t *self);
 SK2_EXPORT const char *sk2_event_reason(const sk2_event_t *self);
 

@@ -62,8 +62,9 @@ SK2_EXPORT sk2_gateway_t *sk2_gateway_new(void);
 SK2_EXPORT void sk2_gateway_destroy(sk2_gateway_t **self_p);
 
 /* Follows the server at this control endpoint ("tcp://host:port" or "host:port"); if it is
- * lost, the gateway reconnects every 2 s. Before start. Returns 0, SK2_EINVAL (empty or too
- * long), SK2_ELIMIT (SK2_GATEWAY_SERVERS_MAX reached), SK2_ESTATE (started). */
+ * lost, the gateway reconnects every 2 s, forever unless sk2_gateway_set_give_up_after_ms. Before
+ * start. Returns 0, SK2_EINVAL (empty or too long), SK2_ELIMIT (SK2_GATEWAY_SERVERS_MAX reached),
+ * SK2_ESTATE (started). */
 SK2_EXPORT int sk2_gateway_add_server(sk2_gateway_t *self, const char *endpoint);
 
 /* Also follows every server announced on the local network (DNS-SD, browser.h), as they come
@@ -119,6 +120,17 @@ SK2_EXPORT int sk2_gateway_set_insecure(sk2_gateway_t *self, bool is_insecure);
  * Each connection may hold a 64 KiB header buffer. Before bind. Returns 0, SK2_EINVAL or
  * SK2_ESTATE. */
 SK2_EXPORT int sk2_gateway_set_max_connections(sk2_gateway_t *self, int max_connections);
+
+/* How long a server given by endpoint may stay unreachable (lost, or never reached) before the
+ * gateway stops trying it, in ms: 100..2^31-1, or 0 (the default) to retry forever. A server
+ * given up shows "given up ..." as its status in /api/servers and counts in
+ * sk2_gateway_links(). Before start. Returns 0, SK2_EINVAL or SK2_ESTATE. */
+SK2_EXPORT int sk2_gateway_set_give_up_after_ms(sk2_gateway_t *self, int64_t give_up_after_ms);
+
+/* The links to servers given by endpoint, now: how many are lost (were connected, are not,
+ * still retried) and how many were given up. Any pointer may be NULL. Returns 0 or
+ * SK2_EINVAL. Any time after new, from the thread that made the gateway. */
+SK2_EXPORT int sk2_gateway_links(sk2_gateway_t *self, uint32_t *lost, uint32_t *given_up);
 
 /* Binds the HTTP and WebSocket listener to address:port (an IPv4 or IPv6 literal; port 0 lets
  * the OS choose). An address other than loopback (127.0.0.0/8, ::1) needs a token

@@ -27,12 +27,13 @@ extern "C" {
 
 /* The file format version this library writes; it reads every 1.x. */
 #define SK2_RECORDING_VERSION_MAJOR 1
-#define SK2_RECORDING_VERSION_MINOR 0
+#define SK2_RECORDING_VERSION_MINOR 1
 
 /* Limits, checked when writing and when reading. */
 #define SK2_RECORDING_MAX_DEVICES 64                    /* devices in one recording */
 #define SK2_RECORDING_MAX_FRAMES  (1u << 26)            /* frames in one recording */
 #define SK2_RECORDING_MAX_PAYLOAD SK2_LIMIT_PAYLOAD_MAX /* bytes of one encoded frame */
+#define SK2_RECORDING_MAX_GAPS    4096                  /* gaps marked in one recording */
 
 typedef struct sk2_recording_writer sk2_recording_writer_t;
 typedef struct sk2_recording_reader sk2_recording_reader_t;
@@ -112,6 +113,13 @@ SK2_EXPORT uint64_t sk2_recording_writer_bytes(const sk2_recording_writer_t *sel
 SK2_EXPORT uint64_t sk2_recording_writer_frames_synced(const sk2_recording_writer_t *self);
 /* Why the last call failed, in words ("" if it did not). Valid until the next call. */
 SK2_EXPORT const char *sk2_recording_writer_why(const sk2_recording_writer_t *self);
+/* Marks a gap: from start_us to end_us (wall clock, µs since 1970) nothing could be recorded
+ * (the server was lost), just before the frames added after this call. Written at once, so it
+ * survives a crash, and listed again at close for readers that use the index. At most
+ * SK2_RECORDING_MAX_GAPS. Returns 0, SK2_EINVAL (end before start, a time <= 0), SK2_ELIMIT,
+ * SK2_ESTATE (not open or failed), or a write error. Format 1.1; 1.0 readers skip it. */
+SK2_EXPORT int sk2_recording_writer_add_gap(sk2_recording_writer_t *self, int64_t start_us,
+                                            int64_t end_us);
 
 /* ---- Reader ---- */
 
@@ -157,6 +165,14 @@ SK2_EXPORT int sk2_recording_reader_stream_info(const sk2_recording_reader_t *se
 
 /* Frames stored, in file order (the order they arrived). */
 SK2_EXPORT size_t sk2_recording_reader_frame_count(const sk2_recording_reader_t *self);
+/* The gaps marked in the recording (sk2_recording_writer_add_gap), in the order written; 0 for
+ * a TUM folder or a 1.0 file. */
+SK2_EXPORT size_t sk2_recording_reader_gap_count(const sk2_recording_reader_t *self);
+/* Gap `index`: its start and end (wall clock, µs since 1970) and how many frames of the file
+ * come before it. Any pointer may be NULL. Returns 0 or SK2_ENOTFOUND. */
+SK2_EXPORT int sk2_recording_reader_gap(const sk2_recording_reader_t *self, size_t index,
+                                        int64_t *start_us, int64_t *end_us,
+                                        uint64_t *frames_before);
 /* What frame `index` is, from the index alone. Returns 0 or SK2_ENOTFOUND. */
 SK2_EXPORT int sk2_recording_reader_frame_info(const sk2_recording_reader_t *self, size_t index,
                                                sk2_recording_frame_info_t *info);

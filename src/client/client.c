@@ -31,6 +31,11 @@
 #define S_MAX_ENDPOINT      1024 /* longest endpoint string accepted */
 #define S_SUB_HWM           4    /* frames queued per stream before libzmq drops */
 #define S_MAX_SUBSCRIPTIONS 16   /* (stream, codec) pairs per device */
+#define S_RETRY_FIRST_MS    100  /* reconnection: the first interval between attempts */
+#define S_RETRY_MAX_MS      5000 /* reconnection: the interval doubles up to this */
+#define S_KEEPALIVE_IDLE_S  5    /* TCP keepalive: the first probe after this much silence... */
+#define S_KEEPALIVE_INTVL_S 1    /* ...then one a second... */
+#define S_KEEPALIVE_CNT     3    /* ...and the connection is dropped after this many unanswered */
 
 typedef struct {
     sk2_msg_type_t type; /* what was asked */
@@ -49,6 +54,7 @@ typedef struct {
     char *depth;          /* its version-1 depth endpoint, or NULL */
     char *streams;        /* its streams endpoint (sk2 servers), or NULL */
     zsock_t *sub;         /* SUB on `depth` while depth is enabled */
+    bool wants_depth;     /* depth enabled by the caller: reopened after a reconnection */
     zsock_t *streams_sub; /* SUB on `streams` while anything is subscribed */
     uint64_t received;    /* frames received on `depth`: v1 carries no sequence numbers */
     uint32_t warned;      /* limit reasons already logged for this device (s_reject) */
@@ -59,6 +65,8 @@ typedef struct {
 struct sk2_client {
     char *codecs_text;                  /* buffer behind sk2_client_stream_codecs */
     zsock_t *control;                   /* DEALER, while connected */
+    zsock_t *monitor;                   /* PAIR: control's disconnections, with reconnect on */
+    unsigned monitor_number;            /* makes each monitor's inproc endpoint unique */
     char *endpoint;                     /* normalised control endpoint */
     bool is_connected;                  /* between connect and disconnect/loss */
     bool has_me;                        /* a valid `me` arrived since connect */
@@ -81,6 +89,17 @@ struct sk2_client {
     uint64_t frames_rejected; /* frames dropped by the limits, for sk2_client_frames_rejected */
     sk2_curve_t curve;        /* our keys and the server's, when secure (every socket) */
     sk2_curve_watch_t *watch; /* the control socket's handshakes, while connected securely */
+    bool is_reconnect_on;     /* sk2_client_set_reconnect */
+    int64_t give_up_after_ms; /* sk2_client_set_give_up_after_ms; 0: never */
+    bool is_reconnecting;     /* between RECONNECTING and RECONNECTED */
+    int64_t lost_us;          /* monotonic time the loss was noticed */
+    int64_t lost_wall_us;     /* the same, wall clock, for the events */
+    int retry_ms;             /* the interval before the attempt after the next */
+    int64_t next_attempt_us;  /* monotonic time of the next attempt */
+    unsigned jitter_seed;     /* rand_r state for the jitter */
+    sk2_client_resolve_fn *resolve; /* sk2_client_set_resolver */
+    void *resolve_arg;
+    void (*resolve_free)(void *arg);
 };
 
 /* ---- Event queue -------------------------------------------------------------------------- */
@@ -107,6 +126,25 @@ static void s_device_free(s_device_t *device)
     free(device->streams);
 }
 
+/* Every socket's guard against a silent path (packets dropped, no reset), on which libzmq
+ * would otherwise wait forever: TCP keepalive, done by the kernel, drops a connection that
+ * stopped answering after about 8 s without data, and libzmq connects again. (The control
+ * path is also watched by the `who` heartbeat and the response timeout.) Not libzmq's ZMTP
+ * heartbeats: libzmq 4.3 can abort or corrupt memory when one resets a connection whose input
+ * is stopped ("!_io_error", zeromq/libzmq#3937, #4364), which a SUB with a small RCVHWM often
+ * is; `sk2 view` crashed that way as servers stopped. */
+static int s_set_keepalive(zsock_t *socket)
+{
+    int rc = sk2_socket_set_int(socket, ZMQ_TCP_KEEPALIVE, 1);
+    if (rc == 0)
+        rc = sk2_socket_set_int(socket, ZMQ_TCP_KEEPALIVE_IDLE, S_KEEPALIVE_IDLE_S);
+    if (rc == 0)
+        rc = sk2_socket_set_int(socket, ZMQ_TCP_KEEPALIVE_INTVL, S_KEEPALIVE_INTVL_S);
+    if (rc == 0)
+        rc = sk2_socket_set_int(socket, ZMQ_TCP_KEEPALIVE_CNT, S_KEEPALIVE_CNT);
+    return rc;
+}
+
 /* A SUB socket that reads messages up to the wire size of the frame budget: anything a frame
  * within the budget can be reaches the client and is checked there, with a clear reason,
  * instead of libzmq dropping the connection and reconnecting in a silent loop. */
@@ -118,7 +156,8 @@ static zsock_t *s_sub_new(const char *endpoint, size_t max_frame_bytes, const sk
     if (sk2_socket_set_curve_client(sub, curve) != 0 ||
         sk2_socket_set_int(sub, ZMQ_RCVHWM, S_SUB_HWM) != 0 ||
         sk2_socket_set_maxmsgsize(sub, sk2_limit_wire_bytes(max_frame_bytes)) != 0 ||
-        sk2_socket_set_int(sub, ZMQ_LINGER, 0) != 0 || zsock_connect(sub, "%s", endpoint) != 0)
+        sk2_socket_set_int(sub, ZMQ_LINGER, 0) != 0 || s_set_keepalive(sub) != 0 ||
+        zsock_connect(sub, "%s", endpoint) != 0)
         zsock_destroy(&sub);
     return sub;
 }
@@ -130,8 +169,10 @@ static int s_topic_subscribe(zsock_t *sub, const s_subscription_t *subscription,
     return sk2_socket_set_bytes(sub, on ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, topic, length);
 }
 
-/* (Re)connects the streams socket and subscribes every topic the device has. */
-static int s_streams_open(s_device_t *device, size_t max_frame_bytes, const sk2_curve_t *curve)
+/* (Re)connects the streams socket and subscribes every topic the device has. Forgets the last
+ * sequence numbers unless keep_sequences: after a reconnection they tell frames missed. */
+static int s_streams_reopen(s_device_t *device, size_t max_frame_bytes, const sk2_curve_t *curve,
+                            bool keep_sequences)
 {
     zsock_destroy(&device->streams_sub);
     if (device->subscription_count == 0)
@@ -146,9 +187,15 @@ static int s_streams_open(s_device_t *device, size_t max_frame_bytes, const sk2_
             zsock_destroy(&device->streams_sub);
             return SK2_ECONNECT;
         }
-        device->subscriptions[i].has_last = false;
+        if (!keep_sequences)
+            device->subscriptions[i].has_last = false;
     }
     return 0;
+}
+
+static int s_streams_open(s_device_t *device, size_t max_frame_bytes, const sk2_curve_t *curve)
+{
+    return s_streams_reopen(device, max_frame_bytes, curve, false);
 }
 
 static s_device_t *s_find_device(const sk2_client_t *self, const char *id)
@@ -177,6 +224,54 @@ static int s_device_open(s_device_t *device, size_t max_frame_bytes, const sk2_c
 
 /* ---- Connection ----------------------------------------------------------------------------- */
 
+/* The monitor's reading end goes first: the events the closing socket still reports then
+ * have no reader to wake. */
+static void s_control_close(sk2_client_t *self)
+{
+    sk2_curve_watch_destroy(&self->watch); /* before the socket it watches */
+    zsock_destroy(&self->monitor);
+    zsock_destroy(&self->control);
+}
+
+/* With reconnection on, a server that closes the connection (it stopped, or its host
+ * reset it) is known at once from libzmq's monitor, instead of after the response timeout;
+ * ZeroMQ would otherwise reconnect underneath and hide a restart whose `me` then looks like
+ * any change of devices. Best effort: without a monitor the timeout still notices. */
+static void s_monitor_open(sk2_client_t *self)
+{
+    if (self->watch)
+        return; /* the CURVE handshake watch holds the monitor until the handshake succeeds */
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "inproc://sk2-client-%p-%u", (void *)self,
+             self->monitor_number++);
+    if (zmq_socket_monitor(zsock_resolve(self->control), endpoint, ZMQ_EVENT_DISCONNECTED) != 0)
+        return;
+    self->monitor = zsock_new(ZMQ_PAIR);
+    if (self->monitor && zsock_connect(self->monitor, "%s", endpoint) != 0)
+        zsock_destroy(&self->monitor);
+    if (!self->monitor)
+        zmq_socket_monitor(zsock_resolve(self->control), NULL, 0);
+}
+
+/* Reads the monitor's events; true if the control connection went down. */
+static bool s_monitor_read(sk2_client_t *self)
+{
+    bool is_down = false;
+    while (self->monitor && (zsock_events(self->monitor) & ZMQ_POLLIN)) {
+        zmsg_t *event = zmsg_recv(self->monitor);
+        if (!event)
+            break;
+        zframe_t *head = zmsg_first(event);
+        if (head && zframe_size(head) >= 2) {
+            const uint8_t *data = zframe_data(head);
+            uint16_t type = (uint16_t)(data[0] | data[1] << 8);
+            is_down |= (type & ZMQ_EVENT_DISCONNECTED) != 0;
+        }
+        zmsg_destroy(&event);
+    }
+    return is_down;
+}
+
 static void s_teardown(sk2_client_t *self)
 {
     for (size_t i = 0; i < self->device_count; i++)
@@ -187,17 +282,116 @@ static void s_teardown(sk2_client_t *self)
     sk2_me_destroy(&self->me);
     free(self->me_json);
     self->me_json = NULL;
-    sk2_curve_watch_destroy(&self->watch); /* before the socket it watches */
-    zsock_destroy(&self->control);
+    s_control_close(self);
     free(self->endpoint);
     self->endpoint = NULL;
     self->pending_count = 0;
     self->is_connected = false;
     self->has_me = false;
+    self->is_reconnecting = false;
+}
+
+static char *s_normalise(const char *endpoint);
+
+/* A DEALER to a control endpoint, secure if the client is (with a watch on its handshakes in
+ * self->watch, started before it connects); NULL if libzmq refuses (logged at debug level). */
+static zsock_t *s_control_new(sk2_client_t *self, const char *endpoint)
+{
+    zsock_t *control = zsock_new(ZMQ_DEALER);
+    if (!control)
+        return NULL;
+    sk2_curve_watch_destroy(&self->watch);
+    if (self->curve.is_on)
+        self->watch = sk2_curve_watch_new(control);
+    if (sk2_socket_set_curve_client(control, &self->curve) != 0 ||
+        (self->curve.is_on && !self->watch) || sk2_socket_set_int(control, ZMQ_LINGER, 0) != 0 ||
+        sk2_socket_set_maxmsgsize(control, SK2_MSG_MAX_PAYLOAD + 1024) != 0 ||
+        s_set_keepalive(control) != 0 || zsock_connect(control, "%s", endpoint) != 0) {
+        SK2_DEBUG("client", "cannot connect to %s: %s", endpoint, zmq_strerror(zmq_errno()));
+        sk2_curve_watch_destroy(&self->watch);
+        zsock_destroy(&control);
+    }
+    return control;
+}
+
+static int s_send(sk2_client_t *self, sk2_msg_type_t type, const json_t *payload)
+{
+    if (self->pending_count == S_MAX_PENDING)
+        return SK2_EAGAIN;
+    if (!self->control)
+        return SK2_ECONNECT;
+    int rc = sk2_msg_send(zsock_resolve(self->control), true, type, payload);
+    if (rc != 0)
+        return rc;
+    size_t slot = (self->pending_head + self->pending_count++) % S_MAX_PENDING;
+    self->pending[slot] = (s_pending_t){.type = type, .sent_us = sk2_clock_mono_us()};
+    return 0;
+}
+
+/* The interval before the next attempt: retry_ms shortened at random by up to a fifth, so
+ * that the clients of a restarted server do not all knock at once. */
+static int64_t s_jittered_us(sk2_client_t *self)
+{
+    int64_t us = (int64_t)self->retry_ms * 1000;
+    return us - (int64_t)(rand_r(&self->jitter_seed) % (unsigned)(us / 5 + 1));
+}
+
+/* One reconnection attempt: a fresh control socket (so that nothing queued for the old
+ * connection, and no half-dead TCP connection, is reused), to the endpoint the resolver names
+ * if there is one, and a `who`. */
+static void s_attempt(sk2_client_t *self, int64_t now_us)
+{
+    s_control_close(self);
+    self->pending_count = 0;
+    if (self->resolve) {
+        char found[S_MAX_ENDPOINT + 1];
+        char *normal = NULL;
+        if (self->resolve(self->resolve_arg, found, sizeof found) == 0 &&
+            (normal = s_normalise(found)) && strcmp(normal, self->endpoint) != 0) {
+            SK2_INFO("client", "server %s is now at %s", self->endpoint, normal);
+            free(self->endpoint);
+            self->endpoint = normal;
+            normal = NULL;
+        }
+        free(normal);
+    }
+    self->control = s_control_new(self, self->endpoint);
+    if (self->control) {
+        s_monitor_open(self);
+        (void)s_send(self, SK2_MSG_WHO, NULL); /* a failure is another attempt later */
+    }
+    self->next_attempt_us = now_us + s_jittered_us(self);
+    self->retry_ms = self->retry_ms * 2 > S_RETRY_MAX_MS ? S_RETRY_MAX_MS : self->retry_ms * 2;
+}
+
+/* The server went silent with reconnection on: every socket is closed, but the devices, what
+ * was subscribed and the last `me` stay, to be restored when the server answers again. */
+static void s_start_reconnect(sk2_client_t *self, int error, const char *reason)
+{
+    SK2_WARN("client", "server %s lost: %s; reconnecting", self->endpoint, reason);
+    for (size_t i = 0; i < self->device_count; i++) {
+        s_device_close(&self->devices[i]);
+        zsock_destroy(&self->devices[i].streams_sub);
+    }
+    self->is_reconnecting = true;
+    self->has_me = false;
+    self->lost_us = sk2_clock_mono_us();
+    self->lost_wall_us = sk2_clock_wall_us();
+    self->retry_ms = S_RETRY_FIRST_MS;
+    sk2_event_t *event = sk2_event_new(SK2_EVENT_RECONNECTING, NULL, error, reason);
+    if (event)
+        event->lost_at_us = self->lost_wall_us;
+    sk2_event_queue_push(&self->queue, event);
+    s_attempt(self, self->lost_us);
 }
 
 static void s_lost(sk2_client_t *self, int error, const char *reason)
 {
+    /* A refused key stays refused: retrying would only knock again, so that ends the link. */
+    if (self->is_reconnect_on && error != SK2_EAUTH) {
+        s_start_reconnect(self, error, reason);
+        return;
+    }
     SK2_WARN("client", "server %s lost: %s", self->endpoint, reason);
     s_teardown(self);
     s_push_new(self, SK2_EVENT_DISCONNECTED, NULL, error, reason);
@@ -207,14 +401,10 @@ static int s_request_with(sk2_client_t *self, sk2_msg_type_t type, const json_t 
 {
     if (!self->is_connected)
         return SK2_ESTATE;
-    if (self->pending_count == S_MAX_PENDING)
-        return SK2_EAGAIN;
-    int rc = sk2_msg_send(zsock_resolve(self->control), true, type, payload);
-    if (rc != 0)
-        return rc;
-    size_t slot = (self->pending_head + self->pending_count++) % S_MAX_PENDING;
-    self->pending[slot] = (s_pending_t){.type = type, .sent_us = sk2_clock_mono_us()};
-    return 0;
+    /* Every attempt sends its own `who`; anything else waits for the server to be back. */
+    if (self->is_reconnecting)
+        return type == SK2_MSG_WHO ? 0 : SK2_EAGAIN;
+    return s_send(self, type, payload);
 }
 
 static int s_request(sk2_client_t *self, sk2_msg_type_t type)
@@ -276,12 +466,30 @@ static void s_apply_me(sk2_client_t *self, sk2_me_t *me)
         return;
     }
     bool first = !self->has_me;
-    if (first)
+    /* A client that never had a `me` is connecting, not coming back, even if it retried. */
+    bool is_return = self->is_reconnecting && self->me != NULL;
+    if (self->is_reconnecting && !is_return) {
+        self->is_reconnecting = false;
+        self->next_heartbeat_us = sk2_clock_mono_us() + self->heartbeat_ms * 1000LL;
+    }
+    if (is_return) {
+        sk2_event_t *event = sk2_event_new(SK2_EVENT_RECONNECTED, NULL, 0, NULL);
+        if (event) {
+            event->outage_us = sk2_clock_mono_us() - self->lost_us;
+            event->lost_at_us = self->lost_wall_us;
+        }
+        sk2_event_queue_push(&self->queue, event);
+        SK2_INFO("client", "server %s back after %.1f s", self->endpoint,
+                 (double)(sk2_clock_mono_us() - self->lost_us) / 1e6);
+        self->is_reconnecting = false;
+        self->next_heartbeat_us = sk2_clock_mono_us() + self->heartbeat_ms * 1000LL;
+    } else if (first) {
         s_push_new(self, SK2_EVENT_CONNECTED, NULL, 0, NULL);
+    }
     /* An sk2 server says how large its frames may get: a lower budget here is worth a word,
      * since frames above it will be dropped (and counted) rather than shown. */
     json_t *server_max = json_object_get(me->payload, "max_frame_bytes");
-    if (first && json_is_integer(server_max) &&
+    if (first && !is_return && json_is_integer(server_max) &&
         json_integer_value(server_max) > (json_int_t)self->max_frame_bytes)
         SK2_INFO("client",
                  "server %s sends frames of up to %lld bytes; this client's limit is %zu: "
@@ -298,6 +506,7 @@ static void s_apply_me(sk2_client_t *self, sk2_me_t *me)
             old->id = NULL; /* moved */
             old->depth = NULL;
             old->sub = NULL;
+            old->wants_depth = false;
             old->streams = NULL;
             old->streams_sub = NULL;
             old->subscription_count = 0;
@@ -314,6 +523,12 @@ static void s_apply_me(sk2_client_t *self, sk2_me_t *me)
                 now->streams = streams ? strdup(streams) : NULL;
                 s_streams_open(now, self->max_frame_bytes, &self->curve);
             }
+            /* Back from an outage every socket was closed: open again what was wanted. A
+             * failure here shows as frames that do not come; the caller may subscribe again. */
+            if (is_return && now->wants_depth && now->depth)
+                s_device_open(now, self->max_frame_bytes, &self->curve);
+            if (is_return && !now->streams_sub && now->subscription_count > 0)
+                s_streams_reopen(now, self->max_frame_bytes, &self->curve, true);
         } else {
             now->id = strdup(me->devices[i].id);
             now->depth = depth ? strdup(depth) : NULL;
@@ -582,6 +797,8 @@ static int s_decode_stream(sk2_client_t *self, s_device_t *device, zmsg_t *msg,
         sk2_frame_set_device_timestamp_us(frame, header.device_timestamp_us);
         sk2_frame_set_capture_time_us(frame, header.capture_time_us);
     }
+    /* A number at or below the last one means the server started numbering again (it was
+     * restarted): no gap can be told, and the frame is not stale, just new. */
     if (subscription->has_last && header.sequence > subscription->last_sequence)
         event->gap = header.sequence - subscription->last_sequence - 1;
     subscription->has_last = true;
@@ -624,8 +841,17 @@ static void s_read_stream(sk2_client_t *self, s_device_t *device)
 
 /* ---- The loop ----------------------------------------------------------------------------- */
 
+static int64_t s_give_up_us(const sk2_client_t *self)
+{
+    return self->give_up_after_ms > 0 ? self->lost_us + self->give_up_after_ms * 1000 : INT64_MAX;
+}
+
 static int64_t s_next_timer_us(const sk2_client_t *self)
 {
+    if (self->is_reconnecting) {
+        int64_t give_up = s_give_up_us(self);
+        return give_up < self->next_attempt_us ? give_up : self->next_attempt_us;
+    }
     int64_t next = self->next_heartbeat_us;
     if (self->pending_count > 0) {
         int64_t due =
@@ -642,6 +868,20 @@ static int64_t s_run_timers(void *owner)
 {
     sk2_client_t *self = owner;
     int64_t now = sk2_clock_mono_us();
+    if (self->is_reconnecting) {
+        if (now >= s_give_up_us(self)) {
+            char reason[160];
+            snprintf(reason, sizeof reason, "no answer from the server for %lld ms; gave up",
+                     (long long)((now - self->lost_us) / 1000));
+            SK2_WARN("client", "server %s lost: %s", self->endpoint, reason);
+            s_teardown(self);
+            s_push_new(self, SK2_EVENT_DISCONNECTED, NULL, SK2_ETIMEDOUT, reason);
+            return INT64_MAX;
+        }
+        if (now >= self->next_attempt_us)
+            s_attempt(self, now);
+        return s_next_timer_us(self);
+    }
     if (self->pending_count > 0 && now - self->pending[self->pending_head].sent_us >=
                                        (int64_t)self->response_timeout_ms * 1000) {
         char reason[128];
@@ -664,10 +904,9 @@ static int s_poll(void *owner, int wait_ms)
 {
     sk2_client_t *self = owner;
     zmq_pollitem_t items[2 + 2 * SK2_ME_MAX_DEVICES];
-    s_device_t *owners[1 + 2 * SK2_ME_MAX_DEVICES];
-    bool is_streams[1 + 2 * SK2_ME_MAX_DEVICES];
+    s_device_t *owners[3 + 2 * SK2_ME_MAX_DEVICES];
+    bool is_streams[3 + 2 * SK2_ME_MAX_DEVICES];
     size_t n = 0;
-    items[n++] = (zmq_pollitem_t){.socket = zsock_resolve(self->control), .events = ZMQ_POLLIN};
     for (size_t k = 0; k < self->device_count; k++) {
         s_device_t *device = &self->devices[(self->next_device + k) % self->device_count];
         zsock_t *sockets[2] = {device->sub, device->streams_sub};
@@ -680,7 +919,15 @@ static int s_poll(void *owner, int wait_ms)
                 (zmq_pollitem_t){.socket = zsock_resolve(sockets[which]), .events = ZMQ_POLLIN};
         }
     }
-    size_t watch_item = n;
+    /* The control socket and its monitor last, each only if there is one (between
+     * reconnection attempts there may be neither). */
+    size_t streams = n, control_at = SIZE_MAX;
+    if (self->control) {
+        control_at = n;
+        items[n++] = (zmq_pollitem_t){.socket = zsock_resolve(self->control), .events = ZMQ_POLLIN};
+    }
+    if (self->monitor)
+        items[n++] = (zmq_pollitem_t){.socket = zsock_resolve(self->monitor), .events = ZMQ_POLLIN};
     if (self->watch)
         items[n++] = (zmq_pollitem_t){.socket = zsock_resolve(sk2_curve_watch_socket(self->watch)),
                                       .events = ZMQ_POLLIN};
@@ -689,7 +936,7 @@ static int s_poll(void *owner, int wait_ms)
     if (self->device_count)
         self->next_device = (self->next_device + 1) % self->device_count;
     /* Frames first, so that a `me` removing a device cannot free a socket polled above. */
-    for (size_t i = 1; i < watch_item; i++) {
+    for (size_t i = 0; i < streams; i++) {
         if (!(items[i].revents & ZMQ_POLLIN))
             continue;
         if (is_streams[i])
@@ -697,7 +944,7 @@ static int s_poll(void *owner, int wait_ms)
         else
             s_read_frame(self, owners[i]);
     }
-    if (items[0].revents & ZMQ_POLLIN) {
+    if (control_at != SIZE_MAX && self->control && (items[control_at].revents & ZMQ_POLLIN)) {
         while (self->control && (zsock_events(self->control) & ZMQ_POLLIN)) {
             zmsg_t *reply = zmsg_recv(self->control);
             if (!reply)
@@ -706,10 +953,24 @@ static int s_poll(void *owner, int wait_ms)
             zmsg_destroy(&reply);
         }
     }
-    /* Last, since a refused handshake tears everything down. */
+    /* Last, since a refused handshake tears everything down (or ends the retries). Once the
+     * handshake succeeded the watch has stopped its monitor: the disconnection monitor of
+     * reconnection takes its place (libzmq has one monitor per socket). */
     char why[192];
-    if (self->watch && sk2_curve_watch_read(self->watch, why, sizeof why) == SK2_EAUTH)
+    if (self->watch && sk2_curve_watch_read(self->watch, why, sizeof why) == SK2_EAUTH) {
         s_lost(self, SK2_EAUTH, why);
+        return 0;
+    }
+    if (self->watch && sk2_curve_watch_is_done(self->watch)) {
+        sk2_curve_watch_destroy(&self->watch);
+        if (self->is_reconnect_on && self->control && !self->monitor)
+            s_monitor_open(self);
+    }
+    /* A drop while connected is a loss; during attempts libzmq's own retries and the attempt
+     * timer take care of it. */
+    /* The monitor is read whether or not poll woke for it: its descriptor is edge-triggered. */
+    if (self->monitor && s_monitor_read(self) && !self->is_reconnecting && self->is_connected)
+        s_lost(self, SK2_ECONNECT, "the server closed the connection");
     return 0;
 }
 
@@ -757,7 +1018,48 @@ sk2_client_t *sk2_client_new(void)
     self->heartbeat_ms = SK2_CLIENT_HEARTBEAT_MS;
     self->response_timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS;
     self->max_frame_bytes = SK2_LIMIT_FRAME_BYTES;
+    self->jitter_seed = (unsigned)sk2_clock_mono_us() ^ (unsigned)(uintptr_t)self;
     return self;
+}
+
+int sk2_client_set_reconnect(sk2_client_t *self, bool is_reconnecting)
+{
+    if (!self)
+        return SK2_EINVAL;
+    self->is_reconnect_on = is_reconnecting;
+    if (is_reconnecting && self->control && !self->monitor)
+        s_monitor_open(self);
+    if (!is_reconnecting && self->monitor) {
+        zmq_socket_monitor(zsock_resolve(self->control), NULL, 0);
+        zsock_destroy(&self->monitor);
+    }
+    return 0;
+}
+
+int sk2_client_set_give_up_after_ms(sk2_client_t *self, int64_t give_up_after_ms)
+{
+    if (!self || give_up_after_ms < 0 || (give_up_after_ms > 0 && give_up_after_ms < 100) ||
+        give_up_after_ms > INT32_MAX)
+        return SK2_EINVAL;
+    self->give_up_after_ms = give_up_after_ms;
+    return 0;
+}
+
+bool sk2_client_is_reconnecting(const sk2_client_t *self)
+{
+    return self && self->is_reconnecting;
+}
+
+void sk2_client_set_resolver(sk2_client_t *self, sk2_client_resolve_fn *resolve, void *arg,
+                             void (*free_arg)(void *arg))
+{
+    if (!self)
+        return;
+    if (self->resolve_free)
+        self->resolve_free(self->resolve_arg);
+    self->resolve = resolve;
+    self->resolve_arg = arg;
+    self->resolve_free = free_arg;
 }
 
 void sk2_client_destroy(sk2_client_t **self_p)
@@ -767,6 +1069,8 @@ void sk2_client_destroy(sk2_client_t **self_p)
     sk2_client_t *self = *self_p;
     s_teardown(self);
     sk2_event_queue_clear(&self->queue);
+    if (self->resolve_free)
+        self->resolve_free(self->resolve_arg);
     free(self->codecs_text);
     free(self);
     *self_p = NULL;
@@ -862,30 +1166,19 @@ int sk2_client_connect(sk2_client_t *self, const char *endpoint)
     char *normal = s_normalise(endpoint);
     if (!normal)
         return SK2_EINVAL;
-    zsock_t *control = zsock_new(ZMQ_DEALER);
-    if (!control) {
-        free(normal);
-        return SK2_ENOMEM;
-    }
     if (self->curve.is_on && !self->curve.server_key[0]) {
         SK2_ERROR("client", "secure, but no server key to connect to %s with", normal);
-        zsock_destroy(&control);
         free(normal);
         return SK2_EINVAL;
     }
-    if (self->curve.is_on)
-        self->watch = sk2_curve_watch_new(control);
-    if (sk2_socket_set_curve_client(control, &self->curve) != 0 ||
-        (self->curve.is_on && !self->watch) || sk2_socket_set_int(control, ZMQ_LINGER, 0) != 0 ||
-        sk2_socket_set_maxmsgsize(control, SK2_MSG_MAX_PAYLOAD + 1024) != 0 ||
-        zsock_connect(control, "%s", normal) != 0) {
-        SK2_DEBUG("client", "cannot connect to %s: %s", normal, zmq_strerror(zmq_errno()));
-        sk2_curve_watch_destroy(&self->watch);
-        zsock_destroy(&control);
+    zsock_t *control = s_control_new(self, normal);
+    if (!control) {
         free(normal);
         return SK2_ECONNECT;
     }
     self->control = control;
+    if (self->is_reconnect_on)
+        s_monitor_open(self);
     self->endpoint = normal;
     self->is_connected = true;
     self->has_me = false;
@@ -949,7 +1242,13 @@ int sk2_client_enable_depth(sk2_client_t *self, const char *device_id)
         return SK2_ENOTFOUND;
     if (s_over_budget(self, device_id, SK2_STREAM_DEPTH))
         return SK2_ELIMIT;
-    return s_device_open(device, self->max_frame_bytes, &self->curve);
+    if (self->is_reconnecting) {
+        device->wants_depth = device->depth != NULL;
+        return device->depth ? 0 : SK2_ENOTFOUND; /* opened when the server is back */
+    }
+    int rc = s_device_open(device, self->max_frame_bytes, &self->curve);
+    device->wants_depth = rc == 0;
+    return rc;
 }
 
 int sk2_client_disable_depth(sk2_client_t *self, const char *device_id)
@@ -962,6 +1261,7 @@ int sk2_client_disable_depth(sk2_client_t *self, const char *device_id)
     if (!device)
         return SK2_ENOTFOUND;
     s_device_close(device);
+    device->wants_depth = false;
     return 0;
 }
 
@@ -976,9 +1276,14 @@ size_t sk2_client_fds(sk2_client_t *self, int *fds, size_t max)
     size_t n = 0;
     if (!self || !self->is_connected)
         return 0;
-    if (n < max)
-        fds[n] = zsock_fd(self->control);
-    n++;
+    zsock_t *own[2] = {self->control, self->monitor};
+    for (int which = 0; which < 2; which++) {
+        if (!own[which])
+            continue;
+        if (n < max)
+            fds[n] = zsock_fd(own[which]);
+        n++;
+    }
     for (size_t i = 0; i < self->device_count; i++) {
         zsock_t *sockets[2] = {self->devices[i].sub, self->devices[i].streams_sub};
         for (int which = 0; which < 2; which++) {
@@ -1117,6 +1422,8 @@ int sk2_client_subscribe(sk2_client_t *self, const char *device_id, sk2_stream_k
         return SK2_ELIMIT;
     s_subscription_t *subscription = &device->subscriptions[device->subscription_count++];
     *subscription = (s_subscription_t){.kind = kind, .codec = codec};
+    if (self->is_reconnecting)
+        return 0; /* subscribed when the server is back */
     if (!device->streams_sub)
         return s_streams_open(device, self->max_frame_bytes, &self->curve);
     rc = s_topic_subscribe(device->streams_sub, subscription, true);

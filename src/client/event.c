@@ -77,6 +77,10 @@ const char *sk2_event_type_name(sk2_event_type_t type)
         return "server-updated";
     case SK2_EVENT_REPLAY:
         return "replay";
+    case SK2_EVENT_RECONNECTING:
+        return "reconnecting";
+    case SK2_EVENT_RECONNECTED:
+        return "reconnected";
     }
     return "unknown";
 }
@@ -217,4 +221,16 @@ void sk2_event_queue_clear(sk2_event_queue_t *queue)
     sk2_event_t *event;
     while ((event = sk2_event_queue_pop(queue)))
         sk2_event_destroy(&event);
+}
+
+int64_t sk2_event_outage_us(const sk2_event_t *self)
+{
+    return self && self->type == SK2_EVENT_RECONNECTED ? self->outage_us : 0;
+}
+
+int64_t sk2_event_lost_at_us(const sk2_event_t *self)
+{
+    return self && (self->type == SK2_EVENT_RECONNECTING || self->type == SK2_EVENT_RECONNECTED)
+               ? self->lost_at_us
+               : 0;
 }

@@ -22,7 +22,9 @@ struct sk2_event {
     char *json;                  /* STATS: the reply, owned */
     int64_t rtt_us;              /* PONG: round trip, microseconds */
     int error;                   /* DISCONNECTED/ERROR: SK2_E* cause */
-    char *reason;                /* DISCONNECTED/ERROR: text, else NULL */
+    char *reason;                /* DISCONNECTED/ERROR/RECONNECTING: text, else NULL */
+    int64_t outage_us;           /* RECONNECTED: how long the link was down, microseconds */
+    int64_t lost_at_us;          /* RECONNECTING/RECONNECTED: wall-clock time of the loss */
     char *server_name;           /* SERVER_*: instance name */
     char *endpoint;              /* SERVER_*: tcp://<address>:<port> */
     char *host;                  /* SERVER_*: SRV target */

@@ -524,6 +524,66 @@ static int s_pin(sk2_client_t *client, const char *name, const char *key)
     return rc == 0 ? sk2_client_set_server_key(client, key) : rc;
 }
 
+/* How long one reconnection attempt of a client that follows a name may wait for the browser
+ * to resolve it: long enough for the daemon's answers to a server that reappeared, short enough
+ * not to stall the client's caller. */
+#define S_FOLLOW_WAIT_MS 250
+
+/* What a client that follows a name keeps: a running browser and the name (NULL: the only
+ * server). */
+typedef struct {
+    sk2_browser_t *browser;
+    char *name;
+} s_follow_t;
+
+static void s_follow_free(void *arg)
+{
+    s_follow_t *follow = arg;
+    sk2_browser_destroy(&follow->browser);
+    free(follow->name);
+    free(follow);
+}
+
+/* The client's resolver: first takes in what the daemon said since the last attempt (the
+ * server gone, the same name back on another port), then looks the name up. */
+static int s_follow_resolve(void *arg, char *endpoint, size_t size)
+{
+    s_follow_t *follow = arg;
+    /* Started at the first attempt, not at connect: a short-lived client (sk2 ping, a stream of
+     * five frames) then never opens a browser it would tear down mid-resolution, which left
+     * avahi-daemon answering with servers long gone (tests/discovery/run_interop.py). */
+    if (!follow->browser) {
+        follow->browser = sk2_browser_new();
+        if (!follow->browser)
+            return SK2_ENOMEM;
+        int rc = sk2_browser_start(follow->browser);
+        if (rc != 0) {
+            sk2_browser_destroy(&follow->browser);
+            return rc;
+        }
+    }
+    int rc = sk2_browser_dispatch(follow->browser, 0);
+    if (rc < 0 && rc != SK2_EINTR)
+        return rc;
+    return sk2_browser_find(follow->browser, follow->name, S_FOLLOW_WAIT_MS, endpoint, size);
+}
+
+int sk2_client_follow_name(sk2_client_t *client, const char *name)
+{
+    if (!client || (name && (!*name || strlen(name) > SK2_BROWSER_NAME_MAX)))
+        return SK2_EINVAL;
+    s_follow_t *follow = calloc(1, sizeof *follow);
+    if (!follow)
+        return SK2_ENOMEM;
+    follow->name = name ? strdup(name) : NULL;
+    if (name && !follow->name) {
+        s_follow_free(follow);
+        return SK2_ENOMEM;
+    }
+    sk2_client_set_resolver(client, s_follow_resolve, follow, s_follow_free);
+    return 0;
+}
+
 int sk2_client_connect_name(sk2_client_t *client, const char *name, int timeout_ms)
 {
     if (!client)
@@ -538,5 +598,11 @@ int sk2_client_connect_name(sk2_client_t *client, const char *name, int timeout_
         s_lookup(browser, name, &index) == 0)
         rc = s_pin(client, browser->servers[index].name, sk2_browser_server_key(browser, index));
     sk2_browser_destroy(&browser);
-    return rc == 0 ? sk2_client_connect(client, endpoint) : rc;
+    if (rc != 0)
+        return rc;
+    rc = sk2_client_connect(client, endpoint);
+    /* Only a reconnecting client uses it; without it the client retries the old endpoint. */
+    if (rc == 0 && sk2_client_follow_name(client, name) != 0)
+        SK2_DEBUG("browser", "cannot follow the name of %s for reconnection", endpoint);
+    return rc;
 }

@@ -117,6 +117,28 @@ int sk2_gateway_set_refresh_ms(sk2_gateway_t *self, int interval_ms)
     return 0;
 }
 
+int sk2_gateway_set_give_up_after_ms(sk2_gateway_t *self, int64_t give_up_after_ms)
+{
+    if (!self || give_up_after_ms < 0 || (give_up_after_ms > 0 && give_up_after_ms < 100) ||
+        give_up_after_ms > INT32_MAX)
+        return SK2_EINVAL;
+    if (self->is_started)
+        return SK2_ESTATE;
+    self->give_up_after_ms = give_up_after_ms;
+    return 0;
+}
+
+int sk2_gateway_links(sk2_gateway_t *self, uint32_t *lost, uint32_t *given_up)
+{
+    if (!self)
+        return SK2_EINVAL;
+    if (lost)
+        *lost = atomic_load_explicit(&self->counters.servers_lost, memory_order_relaxed);
+    if (given_up)
+        *given_up = atomic_load_explicit(&self->counters.servers_given_up, memory_order_relaxed);
+    return 0;
+}
+
 int sk2_gateway_set_max_age_ms(sk2_gateway_t *self, int max_age_ms)
 {
     if (!self || (max_age_ms != 0 && (max_age_ms < 100 || max_age_ms > 3600000)))

@@ -52,6 +52,8 @@ typedef struct {
     atomic_uint_fast64_t http_refused;      /* connections turned away with 503 (all busy) */
     atomic_uint_fast64_t http_timed_out;    /* closed for not sending a request head in time */
     atomic_uint_fast64_t http_unauthorized; /* requests answered 401 (token missing or wrong) */
+    atomic_uint servers_lost;     /* given servers connected once, not now, still retried */
+    atomic_uint servers_given_up; /* given servers no longer retried (give_up_after_ms) */
 } gw_counters_t;
 
 typedef struct gw_upstream gw_upstream_t;
@@ -68,10 +70,11 @@ struct sk2_gateway {
     char *server_key;       /* the servers' public key (text or path), with keys */
     char token[GW_TOKEN_MAX + 1]; /* every request must carry it, when has_token */
     bool has_token;
-    bool is_insecure;    /* a non-loopback address may be bound without a token */
-    int max_connections; /* HTTP and WebSocket connections open at once */
-    char url[128];       /* "http://address:port/" */
-    uint16_t port;       /* bound HTTP port */
+    bool is_insecure;         /* a non-loopback address may be bound without a token */
+    int max_connections;      /* HTTP and WebSocket connections open at once */
+    int64_t give_up_after_ms; /* stop retrying a given server after this; 0: never */
+    char url[128];            /* "http://address:port/" */
+    uint16_t port;            /* bound HTTP port */
     bool is_started;
     struct lws_context *lws; /* the listener, made by bind, serviced by the web thread */
     struct gw_web *web;      /* the web thread's own state (web.c) */

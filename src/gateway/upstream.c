@@ -70,6 +70,9 @@ typedef struct {
     bool is_connected;                          /* `me` arrived */
     bool is_lost;                               /* set inside dispatch, handled after it */
     int64_t reconnect_us;                       /* monotonic time of the next attempt, 0 none */
+    int64_t down_since_us;                      /* monotonic time it was lost or added, 0 up */
+    bool was_connected;                         /* had a `me` once: a loss is an outage */
+    bool is_given_up;                           /* no more attempts (give_up_after_ms) */
     char name[SK2_SERVER_NAME_MAX + 1];         /* from `me` */
     char error[256];                            /* why it is not connected */
     json_t *stats;                              /* the server's last stats reply */
@@ -360,6 +363,8 @@ static void s_on_event(void *arg, sk2_client_t *client, sk2_event_t *event)
         const char *name = sk2_client_server_name(client);
         snprintf(server->name, sizeof server->name, "%s", name ? name : "");
         server->is_connected = true;
+        server->was_connected = true;
+        server->down_since_us = 0;
         server->error[0] = '\0';
         server->up->is_state_dirty = true;
         break;
@@ -372,6 +377,7 @@ static void s_on_event(void *arg, sk2_client_t *client, sk2_event_t *event)
         if (device_id && s_device_find(server, device_id, &index))
             s_device_remove_at(server, index);
         break;
+    case SK2_EVENT_RECONNECTING: /* the client noticed first; the gateway reconnects itself */
     case SK2_EVENT_DISCONNECTED:
         snprintf(server->error, sizeof server->error, "%s",
                  *sk2_event_reason(event) ? sk2_event_reason(event)
@@ -421,6 +427,9 @@ static void s_server_connect(s_server_t *server, int64_t now_us)
     if (!server->client)
         return;
     sk2_client_set_handler(server->client, s_on_event, server);
+    /* Only for its prompt notice of a closed connection (RECONNECTING, handled as a loss):
+     * without it a quick restart hides under libzmq's own reconnection. */
+    sk2_client_set_reconnect(server->client, true);
     sk2_client_set_heartbeat_ms(server->client, server->up->gw->refresh_ms);
     sk2_client_set_max_frame_bytes(server->client, server->up->gw->max_frame_bytes);
     server->rejected_seen = 0;
@@ -451,6 +460,7 @@ static s_server_t *s_server_add(s_up_t *up, const char *endpoint, const char *br
     snprintf(server->endpoint, sizeof server->endpoint, "%s", endpoint);
     snprintf(server->browse_name, sizeof server->browse_name, "%s", browse_name ? browse_name : "");
     server->is_given = browse_name == NULL;
+    server->down_since_us = sk2_clock_mono_us();
     snprintf(server->error, sizeof server->error, "connecting");
     up->servers[up->server_count++] = server;
     up->is_state_dirty = true;
@@ -693,6 +703,32 @@ static void s_publish_stats(s_up_t *up, int64_t now_us)
 
 /* ---- The loop ------------------------------------------------------------------------------ */
 
+/* Gives up the given servers that have been unreachable for longer than the gateway allows,
+ * and counts the lost ones for sk2_gateway_links. */
+static void s_check_links(s_up_t *up, int64_t now_us)
+{
+    unsigned lost = 0, given_up = 0;
+    int64_t limit_us = up->gw->give_up_after_ms * 1000;
+    for (size_t i = 0; i < up->server_count; i++) {
+        s_server_t *server = up->servers[i];
+        if (server->is_given && !server->is_given_up && !server->is_connected && limit_us > 0 &&
+            server->down_since_us > 0 && now_us - server->down_since_us >= limit_us) {
+            s_server_close(server);
+            server->is_given_up = true;
+            server->reconnect_us = 0;
+            snprintf(server->error, sizeof server->error, "given up after %.1f s without an answer",
+                     (double)(now_us - server->down_since_us) / 1e6);
+            SK2_WARN("gateway", "server %s: %s", server->endpoint, server->error);
+            up->is_state_dirty = true;
+        }
+        given_up += server->is_given_up;
+        lost += server->is_given && !server->is_given_up && server->was_connected &&
+                !server->is_connected;
+    }
+    atomic_store_explicit(&up->gw->counters.servers_lost, lost, memory_order_relaxed);
+    atomic_store_explicit(&up->gw->counters.servers_given_up, given_up, memory_order_relaxed);
+}
+
 static void s_apply_wants(s_up_t *up, int64_t now_us)
 {
     for (size_t i = 0; i < up->server_count; i++) {
@@ -768,8 +804,11 @@ static void s_loop_once(s_up_t *up)
             SK2_INFO("gateway", "server %s lost: %s", server->endpoint, server->error);
             s_server_close(server);
             server->reconnect_us = sk2_clock_mono_us() + S_RECONNECT_US;
+            if (server->down_since_us == 0)
+                server->down_since_us = sk2_clock_mono_us();
         }
     }
+    s_check_links(up, sk2_clock_mono_us());
     if (up->browser)
         sk2_browser_dispatch(up->browser, 0);
     now_us = sk2_clock_mono_us();

@@ -277,6 +277,11 @@ void sk2_curve_watch_destroy(sk2_curve_watch_t **self_p)
     *self_p = NULL;
 }
 
+bool sk2_curve_watch_is_done(const sk2_curve_watch_t *self)
+{
+    return self && !self->watched;
+}
+
 zsock_t *sk2_curve_watch_socket(sk2_curve_watch_t *self)
 {
     return self ? self->monitor : NULL;

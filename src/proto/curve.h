@@ -48,5 +48,7 @@ zsock_t *sk2_curve_watch_socket(sk2_curve_watch_t *self);
  * handshake failed: the server refused our key, or closed the connection during the
  * handshake (our idea of its key is wrong, or it does not speak CURVE). */
 int sk2_curve_watch_read(sk2_curve_watch_t *self, char *reason, size_t size);
+/* True once a handshake has succeeded: the watch has stopped its monitor and may go. */
+bool sk2_curve_watch_is_done(const sk2_curve_watch_t *self);
 
 #endif

@@ -21,6 +21,11 @@
 #define SK2_REC_FRAME  "FRAM" /* u16 device index, u16 0, wire header, payload */
 #define SK2_REC_INDEX  "INDX" /* where every device and frame chunk is, written at close */
 #define SK2_REC_FOOTER "FOOT" /* u64 index chunk offset, u64 frame count: the file's end */
+#define SK2_REC_GAP    "GAP " /* one gap in the recording (1.1): SK2_REC_GAP_ENTRY bytes */
+#define SK2_REC_GAPS                                                                               \
+    "GAPS" /* every gap, written at close just before the index (1.1): u32                         \
+            * count, u32 0, the entries; the index head's last u32 says how                        \
+            * many bytes before the index it starts (0: no such chunk) */
 
 #define SK2_REC_PREFIX      4     /* device index + reserved, before a frame's wire header */
 #define SK2_REC_INDEX_HEAD  16    /* u32 devices, u32 frames, u32 entry size, u32 0 */
@@ -29,6 +34,8 @@
 #define SK2_REC_JSON_MAX    65536 /* bytes of a device description */
 #define SK2_REC_HEADER_MAX  1024  /* bytes of a frame's wire header */
 #define SK2_REC_STREAMS_MAX 8     /* streams per device */
+#define SK2_REC_GAP_ENTRY   32    /* i64 start µs, i64 end µs, u64 frames before it, u64 0 */
+#define SK2_REC_GAPS_MAX    4096  /* gaps in one recording */
 /* Largest body a chunk may have: a frame with the largest header and payload. */
 #define SK2_REC_BODY_MAX ((uint64_t)SK2_REC_PREFIX + SK2_REC_HEADER_MAX + SK2_RECORDING_MAX_PAYLOAD)
 /* Smallest frame chunk: chunk header, prefix and a 64-byte wire header. Bounds the frame count

@@ -57,6 +57,9 @@ static void s_close(sk2_recording_reader_t *self)
     self->entries = NULL;
     self->entry_count = self->entry_cap = 0;
     self->device_count = 0;
+    free(self->gaps);
+    self->gaps = NULL;
+    self->gap_count = 0;
     self->is_open = false;
 }
 
@@ -220,6 +223,29 @@ static int s_parse_device(sk2_recording_reader_t *self, const uint8_t *body, siz
     return 0;
 }
 
+/* Takes count gap entries (SK2_REC_GAP_ENTRY bytes each) in file order, checking each. */
+static int s_add_gaps(sk2_recording_reader_t *self, const uint8_t *entries, size_t count,
+                      uint64_t offset)
+{
+    if (self->gap_count + count > SK2_REC_GAPS_MAX)
+        return sk2_rec_fail(self, SK2_ECORRUPT, "more than %d gaps at byte %llu", SK2_REC_GAPS_MAX,
+                            (unsigned long long)offset);
+    for (size_t i = 0; i < count; i++) {
+        const uint8_t *e = entries + i * SK2_REC_GAP_ENTRY;
+        int64_t start = (int64_t)sk2_rec_get64(e), end = (int64_t)sk2_rec_get64(e + 8);
+        if (start <= 0 || end < start || sk2_rec_get64(e + 16) > SK2_RECORDING_MAX_FRAMES)
+            return sk2_rec_fail(self, SK2_ECORRUPT, "gap at byte %llu is out of bounds",
+                                (unsigned long long)offset);
+    }
+    uint8_t *gaps = realloc(self->gaps, (self->gap_count + count) * SK2_REC_GAP_ENTRY + 1);
+    if (!gaps)
+        return sk2_rec_fail(self, SK2_ENOMEM, "out of memory for the gaps");
+    memcpy(gaps + self->gap_count * SK2_REC_GAP_ENTRY, entries, count * SK2_REC_GAP_ENTRY);
+    self->gaps = gaps;
+    self->gap_count += count;
+    return 0;
+}
+
 /* Walks the chunks from the first; stops cleanly at the first damaged or incomplete one. */
 static int s_scan(sk2_recording_reader_t *self)
 {
@@ -241,6 +267,14 @@ static int s_scan(sk2_recording_reader_t *self)
             if (rc == 0)
                 rc = sk2_rec_entry_push(self, &entry);
             if (rc == SK2_ENOMEM || rc == SK2_ELIMIT)
+                return rc;
+        }
+        if (rc == 0 && memcmp(type, SK2_REC_GAP, 4) == 0) {
+            rc = size == SK2_REC_GAP_ENTRY
+                     ? s_add_gaps(self, self->buffer, 1, offset)
+                     : sk2_rec_fail(self, SK2_ECORRUPT, "gap chunk at byte %llu of %zu bytes",
+                                    (unsigned long long)offset, size);
+            if (rc == SK2_ENOMEM)
                 return rc;
         }
         if (rc != 0) {
@@ -284,6 +318,7 @@ static int s_read_index(sk2_recording_reader_t *self)
         return sk2_rec_fail(self, SK2_ECORRUPT, "footer does not point at the index");
     uint8_t *head = self->buffer;
     uint64_t devices = sk2_rec_get32(head), count = sk2_rec_get32(head + 4);
+    uint64_t gaps_back = sk2_rec_get32(head + 12); /* 0 in 1.0 files: no GAPS chunk */
     if (devices > SK2_RECORDING_MAX_DEVICES || count != frames ||
         sk2_rec_get32(head + 8) != SK2_REC_INDEX_ENTRY ||
         size != SK2_REC_INDEX_HEAD + 8 * devices + SK2_REC_INDEX_ENTRY * count ||
@@ -335,6 +370,20 @@ static int s_read_index(sk2_recording_reader_t *self)
         rc = sk2_rec_entry_push(self, &e);
     }
     free(index);
+    if (rc == 0 && gaps_back > 0) {
+        uint64_t at = index_at - gaps_back;
+        if (gaps_back > index_at - SK2_REC_FILE_HEADER_SIZE)
+            return sk2_rec_fail(self, SK2_ECORRUPT, "index points at gaps outside the file");
+        rc = s_read_chunk(self, at, index_at, type, &size);
+        if (rc != 0)
+            return rc;
+        uint64_t n = size >= 8 ? sk2_rec_get32(self->buffer) : 0;
+        if (memcmp(type, SK2_REC_GAPS, 4) != 0 || size < 8 ||
+            at + SK2_REC_CHUNK_HEADER + size != index_at || n > SK2_REC_GAPS_MAX ||
+            size != 8 + n * SK2_REC_GAP_ENTRY)
+            return sk2_rec_fail(self, SK2_ECORRUPT, "the gap list before the index is damaged");
+        rc = s_add_gaps(self, self->buffer + 8, (size_t)n, at);
+    }
     return rc;
 }
 
@@ -373,6 +422,7 @@ static int s_open_file(sk2_recording_reader_t *self)
         for (size_t i = 0; i < self->entry_count; i++)
             free(self->entries[i].path);
         self->entry_count = 0;
+        self->gap_count = 0;
         self->device_count = 0;
         self->why[0] = '\0';
         rc = s_scan(self);
@@ -466,6 +516,26 @@ void sk2_recording_reader_version(const sk2_recording_reader_t *self, unsigned *
         *major = self ? self->major : 0;
     if (minor)
         *minor = self ? self->minor : 0;
+}
+
+size_t sk2_recording_reader_gap_count(const sk2_recording_reader_t *self)
+{
+    return self ? self->gap_count : 0;
+}
+
+int sk2_recording_reader_gap(const sk2_recording_reader_t *self, size_t index, int64_t *start_us,
+                             int64_t *end_us, uint64_t *frames_before)
+{
+    if (!self || index >= self->gap_count)
+        return SK2_ENOTFOUND;
+    const uint8_t *e = self->gaps + index * SK2_REC_GAP_ENTRY;
+    if (start_us)
+        *start_us = (int64_t)sk2_rec_get64(e);
+    if (end_us)
+        *end_us = (int64_t)sk2_rec_get64(e + 8);
+    if (frames_before)
+        *frames_before = sk2_rec_get64(e + 16);
+    return 0;
 }
 
 bool sk2_recording_reader_has_index(const sk2_recording_reader_t *self)

@@ -62,6 +62,8 @@ struct sk2_recording_reader {
      * no conversion is needed). */
     unsigned tum_depth_divisor;
     size_t max_frame_bytes; /* the frame budget (sk2/limits.h) */
+    uint8_t *gaps;          /* SK2_REC_GAP_ENTRY bytes per gap, as in the file */
+    size_t gap_count;
     char why[512];
 };
 

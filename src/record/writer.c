@@ -38,7 +38,9 @@ struct sk2_recording_writer {
     size_t frames;
     size_t frames_synced; /* frames appended before the last fdatasync that succeeded */
     size_t index_cap;     /* entries */
-    uint8_t *scratch;     /* encode buffer of add_frame */
+    uint8_t gaps[SK2_REC_GAPS_MAX * SK2_REC_GAP_ENTRY]; /* every gap, for the GAPS chunk */
+    size_t gap_count;
+    uint8_t *scratch; /* encode buffer of add_frame */
     size_t scratch_cap;
     char why[256];
 };
@@ -154,6 +156,7 @@ int sk2_recording_writer_open(sk2_recording_writer_t *self, const char *path)
     self->frames = 0;
     self->frames_synced = 0;
     self->device_count = 0;
+    self->gap_count = 0;
     self->has_failed = false;
     self->why[0] = '\0';
     uint8_t header[SK2_REC_FILE_HEADER_SIZE] = {0};
@@ -227,6 +230,30 @@ int sk2_recording_writer_add_device(sk2_recording_writer_t *self, const char *id
         *device_index = self->device_count;
     self->device_count++;
     return 0;
+}
+
+int sk2_recording_writer_add_gap(sk2_recording_writer_t *self, int64_t start_us, int64_t end_us)
+{
+    if (!self)
+        return SK2_EINVAL;
+    int rc = s_writable(self);
+    if (rc != 0)
+        return rc;
+    if (start_us <= 0 || end_us < start_us)
+        return s_fail(self, SK2_EINVAL, "a gap from %lld to %lld us", (long long)start_us,
+                      (long long)end_us);
+    if (self->gap_count >= SK2_REC_GAPS_MAX)
+        return s_fail(self, SK2_ELIMIT, "more than %d gaps", SK2_REC_GAPS_MAX);
+    uint8_t *entry = self->gaps + self->gap_count * SK2_REC_GAP_ENTRY;
+    memset(entry, 0, SK2_REC_GAP_ENTRY);
+    sk2_rec_put64(entry, (uint64_t)start_us);
+    sk2_rec_put64(entry + 8, (uint64_t)end_us);
+    sk2_rec_put64(entry + 16, self->frames);
+    struct iovec part = {.iov_base = entry, .iov_len = SK2_REC_GAP_ENTRY};
+    rc = s_chunk(self, SK2_REC_GAP, &part, 1);
+    if (rc == 0)
+        self->gap_count++;
+    return rc;
 }
 
 int sk2_recording_writer_add_encoded(sk2_recording_writer_t *self, size_t device_index,
@@ -342,11 +369,24 @@ int sk2_recording_writer_close(sk2_recording_writer_t *self)
     if (self->fd < 0)
         return s_fail(self, SK2_ESTATE, "not open");
     int rc = 0;
-    if (!self->has_failed) {
+    uint64_t gaps_offset = self->size;
+    if (!self->has_failed && self->gap_count > 0) {
+        /* Readers that open the file through its index find the gaps here, by the distance the
+         * index head gives; readers that scan see the GAP chunks written as they came. */
+        uint8_t head[8] = {0};
+        sk2_rec_put32(head, (uint32_t)self->gap_count);
+        struct iovec parts[2] = {
+            {.iov_base = head, .iov_len = sizeof head},
+            {.iov_base = self->gaps, .iov_len = self->gap_count * SK2_REC_GAP_ENTRY}};
+        rc = s_chunk(self, SK2_REC_GAPS, parts, 2);
+    }
+    if (rc == 0 && !self->has_failed) {
         uint8_t head[SK2_REC_INDEX_HEAD] = {0};
         sk2_rec_put32(head, (uint32_t)self->device_count);
         sk2_rec_put32(head + 4, (uint32_t)self->frames);
         sk2_rec_put32(head + 8, SK2_REC_INDEX_ENTRY);
+        if (self->gap_count > 0)
+            sk2_rec_put32(head + 12, (uint32_t)(self->size - gaps_offset));
         uint8_t offsets[SK2_RECORDING_MAX_DEVICES * 8];
         for (size_t i = 0; i < self->device_count; i++)
             sk2_rec_put64(offsets + 8 * i, self->devices[i].offset);

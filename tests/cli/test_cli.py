@@ -258,10 +258,12 @@ def main():
           0 < sizes.get("20", 0) < 0.7 * sizes.get("95", 0), sizes)
     check("serve exits 0 on SIGTERM", rc == 0, f"rc={rc} {err!r}")
 
-    # A server that dies mid-stream: the client reports it lost (3), it does not hang.
+    # A server that dies mid-stream and stays away: with --give-up-after the client reports it
+    # lost (3), it does not hang (without it, stream retries until stopped:
+    # test_reconnect_cli.py).
     proc, endpoint, _ = start_server("--mock", "1")
     stream = subprocess.Popen([SK2, "stream", endpoint, "--seconds", "30", "--timeout", "1000",
-                               "--no-status"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               "--give-up-after", "2", "--no-status"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
     time.sleep(1.0)  # let frames flow before the server goes away
     proc.kill()

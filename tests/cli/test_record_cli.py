@@ -254,7 +254,7 @@ def main():
     r = run("inspect", path("crc.sk2r"))
     check("a damaged file header is refused", r.returncode == 1 and "CRC" in r.stderr, r.stderr)
     bad = bytearray(data)
-    bad[8:10] = struct.pack("<H", 2)
+    bad[8:12] = struct.pack("<HH", 2, 0)
     bad[28:32] = struct.pack("<I", zlib.crc32(bytes(bad[:28])))
     open(path("v2.sk2r"), "wb").write(bad)
     r = run("inspect", path("v2.sk2r"))
