@@ -14,6 +14,8 @@
 
 Usage: test_security_cli.py /path/to/sk2
 """
+import json
+import time
 import os
 import re
 import shutil
@@ -115,7 +117,31 @@ cu.check("the secure server says its key, logs the refused one and the reload",
          server_key in out and stranger_key in err and "read again: 2 client keys" in out,
          out + err)
 
-# 5. the warning
+# 5. a secure client rides out a restart of a secure server (on the same port): the handshake
+# watch hands the control socket over to the reconnection's monitor, and the new connection is
+# secure again.
+port = cu.free_port()
+secure_args = ("--mock", "1", "--secure", "--keys", cu.path("server"), "--allow", cu.path("allow"),
+               "--port", str(port))
+proc, endpoint, _ = cu.start_server(*secure_args)
+stream = subprocess.Popen([SK2, "stream", endpoint, "--keys", cu.path("client"), "--server-key",
+                           public, "--seconds", "25", "--json", "--no-status"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+time.sleep(4)
+proc.kill()
+proc.communicate()
+time.sleep(3)
+proc, endpoint, _ = cu.start_server(*secure_args)
+out, err = stream.communicate(timeout=90)
+cu.stop(proc)
+summary = json.loads(out) if stream.returncode == 0 and out.strip() else {}
+cu.check("a secure stream survives a server restart: one outage, frames on both sides",
+         summary.get("outages") == 1 and summary.get("frames", 0) > 0 and
+         "back after" in err and summary.get("outage_list", [{}])[0].get("frames_before", 0) > 0
+         and summary["frames"] > summary["outage_list"][0]["frames_before"],
+         f"exit {stream.returncode}: {out} {err}")
+
+# 6. the warning
 proc, endpoint, _ = cu.start_server("--mock", "0")
 _, out, err = cu.stop(proc)
 cu.check("a plain server on loopback does not warn", "WARNING" not in err, err)
