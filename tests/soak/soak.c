@@ -104,6 +104,9 @@ static void s_log(void *arg, sk2_log_level_t level, const char *component, const
 }
 
 static void s_fail(s_totals_t *totals, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void s_fail(s_totals_t *totals, const char *format, ...)
 {
     va_list args;
     va_start(args, format);
