@@ -16,11 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "core/log_internal.h"
 #include "device/device_impl.h"
+#include "core/random.h"
 #include "sk2/error.h"
 #include "sk2_config.h"
 
@@ -100,43 +100,13 @@ int sk2_device_backend_enumerate(size_t index, sk2_camera_info_t *cameras, size_
     return s_backends[index]->enumerate(cameras, capacity);
 }
 
-/* Fills buf with random bytes from the kernel. getrandom(2) first; /dev/urandom for kernels
- * or sandboxes without it. Returns 0 or SK2_ESYS. */
-static int s_random_bytes(uint8_t *buf, size_t size)
-{
-    size_t got = 0;
-    while (got < size) {
-        ssize_t n = getrandom(buf + got, size - got, 0);
-        if (n > 0)
-            got += (size_t)n;
-        else if (n < 0 && errno != EINTR)
-            break;
-    }
-    if (got == size)
-        return 0;
-
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return SK2_ESYS;
-    got = 0;
-    while (got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
-        if (n > 0)
-            got += (size_t)n;
-        else if (n == 0 || errno != EINTR)
-            break;
-    }
-    close(fd);
-    return got == size ? 0 : SK2_ESYS;
-}
-
 /* A fresh id as Python's uuid.uuid4().hex spells it: 32 lowercase hex digits, with the version
  * and variant bits set so that it is a valid random UUID too. */
 static int s_generate_id(char id[SK2_DEVICE_ID_MAX + 1])
 {
     static const char digits[] = "0123456789abcdef";
     uint8_t raw[S_ID_RANDOM_BYTES];
-    int rc = s_random_bytes(raw, sizeof raw);
+    int rc = sk2_random_bytes(raw, sizeof raw);
     if (rc != 0)
         return rc;
     raw[6] = (uint8_t)((raw[6] & 0x0f) | 0x40);

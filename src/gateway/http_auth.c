@@ -2,14 +2,11 @@
  * Authorization and Cookie headers. Pure string work (see http_auth.h); web.c decides when a
  * request needs it. */
 #include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
-#include <unistd.h>
 
 #include "gateway/http_auth.h"
+#include "core/random.h"
 #include "sk2/error.h"
 
 static bool s_is_token_char(char c)
@@ -44,44 +41,12 @@ bool gw_token_equal(const char *expected, const char *given, size_t len)
     return diff == 0;
 }
 
-/* Fills buf with n random bytes from the kernel. 0 or SK2_ESYS. */
-static int s_random_bytes(unsigned char *buf, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = getrandom(buf + got, n - got, 0);
-        if (r > 0) {
-            got += (size_t)r;
-            continue;
-        }
-        if (r < 0 && errno == EINTR)
-            continue;
-        break;
-    }
-    if (got == n)
-        return 0;
-    /* A kernel without getrandom(2): the same source through its device. */
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return SK2_ESYS;
-    got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r > 0)
-            got += (size_t)r;
-        else if (!(r < 0 && errno == EINTR))
-            break;
-    }
-    close(fd);
-    return got == n ? 0 : SK2_ESYS;
-}
-
 int gw_token_generate(char *out, size_t size)
 {
     if (!out || size < 2 * GW_TOKEN_RANDOM_BYTES + 1)
         return SK2_ENOSPC;
     unsigned char random[GW_TOKEN_RANDOM_BYTES];
-    int rc = s_random_bytes(random, sizeof random);
+    int rc = sk2_random_bytes(random, sizeof random);
     if (rc != 0)
         return rc;
     static const char hex[] = "0123456789abcdef";
