@@ -778,6 +778,9 @@ static void s_actor(zsock_t *pipe, void *arg)
     zpoller_destroy(&self.poller);
     zsock_destroy(&self.control);
     sk2_zap_destroy(&self.zap); /* last: a secure socket without its handler lets anyone in */
+    /* The name is the front end's: it frees it once zactor_destroy has our goodbye, which comes
+     * through a ZeroMQ pipe that ThreadSanitizer cannot see. */
+    sk2_handoff_release(arg);
 }
 
 /* ---- The front end ---------------------------------------------------------------------- */
@@ -824,6 +827,7 @@ void sk2_server_destroy(sk2_server_t **self_p)
         return;
     sk2_server_t *self = *self_p;
     zactor_destroy(&self->actor);
+    sk2_handoff_acquire(self->name); /* the actor's reads of it are over (s_actor) */
     free(self->name);
     free(self);
     *self_p = NULL;
