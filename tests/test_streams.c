@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <zmq.h>
 
 #include "device/device_impl.h"
 #include "sk2/sk2.h"
@@ -641,6 +642,130 @@ static void test_stats_count_every_subscriber_of_a_topic(void **state)
     sk2_server_destroy(&server);
 }
 
+/* The endpoint `name` ("depth" or "streams") of the first device in the client's `me`. */
+static void s_endpoint(sk2_client_t *client, const char *name, char *out, size_t size)
+{
+    json_error_t error;
+    json_t *me = json_loads(sk2_client_me_json(client), 0, &error);
+    assert_non_null(me);
+    json_t *device = json_array_get(json_object_get(me, "devices"), 0);
+    const char *endpoint =
+        json_string_value(json_object_get(json_object_get(device, "endpoints"), name));
+    assert_non_null(endpoint);
+    snprintf(out, size, "%s", endpoint);
+    json_decref(me);
+}
+
+/* A raw peer of an XPUB endpoint: sends subscription messages as it likes. */
+static void *s_raw_peer(void *context, const char *endpoint)
+{
+    void *socket = zmq_socket(context, ZMQ_XSUB);
+    int zero = 0;
+    assert_int_equal(zmq_setsockopt(socket, ZMQ_LINGER, &zero, sizeof zero), 0);
+    assert_int_equal(zmq_connect(socket, endpoint), 0);
+    return socket;
+}
+
+static void s_raw_send(void *socket, bool is_subscribe, const char *topic)
+{
+    uint8_t message[64];
+    size_t size = strlen(topic);
+    message[0] = is_subscribe ? 1 : 0;
+    memcpy(message + 1, topic, size);
+    assert_int_equal(zmq_send(socket, message, size + 1, 0), (int)size + 1);
+}
+
+/* Waits until the pair's state in stats is `want` ("encoding", "refused"), 30 s at most. */
+static bool s_wait_state(sk2_client_t *client, const char *kind, const char *codec,
+                         const char *want)
+{
+    int64_t deadline = sk2_clock_mono_us() + 30000000;
+    for (;;) {
+        json_t *stats = s_stats(client);
+        json_t *encoding = s_encoding(s_stream(stats, kind), codec);
+        bool is_there =
+            encoding && strcmp(json_string_value(json_object_get(encoding, "state")), want) == 0;
+        json_decref(stats);
+        if (is_there || sk2_clock_mono_us() >= deadline)
+            return is_there;
+        usleep(20000);
+    }
+}
+
+/* Subscriber counting must hold against any peer: a topic subscribed twice by one connection
+ * (a SUB socket asked twice does that) is free again when that connection goes, so it neither
+ * stays encoded for nobody nor keeps a place under the stream cap; an unsubscribe from a peer
+ * that never subscribed, or from one of several, stops nobody's frames. */
+static void test_subscriber_counts_hold_against_any_peer(void **state)
+{
+    (void)state;
+    sk2_server_t *server = s_server(30);
+    /* One place only: a pair left counted would keep every other pair waiting. */
+    assert_int_equal(sk2_server_set_max_streams(server, 1), 0);
+    sk2_client_t *client = s_client(server);
+    char streams[128], depth[128];
+    s_endpoint(client, "streams", streams, sizeof streams);
+    s_endpoint(client, "depth", depth, sizeof depth);
+    void *context = zmq_ctx_new();
+
+    /* One connection subscribes twice, then vanishes without unsubscribing. */
+    void *twice = s_raw_peer(context, streams);
+    s_raw_send(twice, true, "depth/rvl/");
+    s_raw_send(twice, true, "depth/rvl/");
+    assert_true(s_wait_state(client, "depth", "rvl", "encoding"));
+    zmq_close(twice);
+    assert_int_equal(s_wait_subscribers(client, "depth", "rvl", 0), 0);
+    json_t *stats = s_stats(client);
+    assert_int_equal(json_integer_value(json_object_get(stats, "streams_encoding")), 0);
+    json_decref(stats);
+
+    /* Its place is free: another pair is encoded and delivered. */
+    assert_int_equal(sk2_client_subscribe(client, "cam", SK2_STREAM_DEPTH, "sk2d"), 0);
+    int frames[1] = {0};
+    s_pump(&client, 1, frames, 3, 60000, NULL, NULL);
+    assert_true(frames[0] >= 3);
+
+    /* A stranger unsubscribes what it never subscribed to; another subscribes and leaves by
+     * unsubscribing: the real subscriber keeps getting frames. */
+    void *stranger = s_raw_peer(context, streams);
+    s_raw_send(stranger, false, "depth/sk2d/");
+    void *passer = s_raw_peer(context, streams);
+    s_raw_send(passer, true, "depth/sk2d/");
+    assert_int_equal(s_wait_subscribers(client, "depth", "sk2d", 2), 2);
+    s_raw_send(passer, false, "depth/sk2d/");
+    usleep(300000);
+    frames[0] = 0;
+    s_pump(&client, 1, frames, 5, 60000, NULL, NULL);
+    assert_true(frames[0] >= 5);
+    assert_true(s_wait_state(client, "depth", "sk2d", "encoding"));
+    /* The count is at most the connections the endpoint has: the passer's departure shows once
+     * it disconnects. */
+    zmq_close(passer);
+    zmq_close(stranger);
+    assert_int_equal(s_wait_subscribers(client, "depth", "sk2d", 1), 1);
+
+    /* Version 1: a peer that subscribes to a prefix of the payload and drops it does not stop
+     * the depth12 frames of a version-1 client, which subscribes to everything. */
+    sk2_client_t *v1 = s_client(server);
+    assert_int_equal(sk2_client_enable_depth(v1, "cam"), 0);
+    frames[0] = 0;
+    s_pump(&v1, 1, frames, 3, 60000, NULL, NULL);
+    assert_true(frames[0] >= 3);
+    void *prefix = s_raw_peer(context, depth);
+    s_raw_send(prefix, true, "x");
+    s_raw_send(prefix, false, "x");
+    usleep(300000);
+    frames[0] = 0;
+    s_pump(&v1, 1, frames, 5, 60000, NULL, NULL);
+    assert_true(frames[0] >= 5);
+    zmq_close(prefix);
+
+    sk2_client_destroy(&v1);
+    sk2_client_destroy(&client);
+    zmq_ctx_term(context);
+    sk2_server_destroy(&server);
+}
+
 /* "encoder behind" warnings about the device "idle", counted from the log (a server left
  * running by a failed test must not count). */
 static atomic_int s_behind;
@@ -695,6 +820,7 @@ int main(void)
         cmocka_unit_test(test_a_slow_client_sees_gaps_and_slows_nobody),
         cmocka_unit_test(test_every_subscribed_stream_gets_every_frame_of_a_capture),
         cmocka_unit_test(test_stats_count_every_subscriber_of_a_topic),
+        cmocka_unit_test(test_subscriber_counts_hold_against_any_peer),
         cmocka_unit_test(test_no_encoder_is_behind_when_nothing_is_encoded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

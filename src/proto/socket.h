@@ -4,6 +4,7 @@
 #ifndef SK2_PROTO_SOCKET_H
 #define SK2_PROTO_SOCKET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,23 @@ int sk2_socket_set_bytes(zsock_t *socket, int option, const void *value, size_t 
  * CURVE in this libzmq). Called on the thread that owns the socket. */
 int sk2_socket_set_curve_server(zsock_t *socket, const sk2_curve_t *curve);
 int sk2_socket_set_curve_client(zsock_t *socket, const sk2_curve_t *curve);
+
+/* The connections a bound socket has now, counted from libzmq's monitor events (accepted and
+ * disconnected), which the socket's owner reads in its own poll loop: no thread. The pipeline
+ * uses it to keep its subscriber counts honest (libzmq's XPUB tells it of the last subscriber
+ * of a topic leaving, not of the others; see s_clamp in src/server/pipeline.c). Create it
+ * before the socket binds, so no connection is missed, and destroy it before the socket. */
+typedef struct sk2_peers sk2_peers_t;
+
+/* NULL on failure (logged). */
+sk2_peers_t *sk2_peers_new(zsock_t *socket);
+void sk2_peers_destroy(sk2_peers_t **self_p);
+/* The monitor socket to poll for ZMQ_POLLIN. */
+zsock_t *sk2_peers_socket(sk2_peers_t *self);
+/* Reads every pending event. Returns true if a connection ended among them. */
+bool sk2_peers_read(sk2_peers_t *self);
+/* Connections open now, as far as the events read so far say. */
+unsigned sk2_peers_count(const sk2_peers_t *self);
 
 /* The ZAP domain of sk2's secure server sockets. */
 #define SK2_ZAP_DOMAIN "sk2"

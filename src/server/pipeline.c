@@ -48,7 +48,7 @@
 
 /* One (stream, codec) pair. */
 typedef struct {
-    _Atomic int64_t subscribers;     /* subscriptions now (XPUB_VERBOSER counts each) */
+    _Atomic int64_t subscribers;     /* subscriptions now, an upper bound (see s_count) */
     _Atomic bool is_admitted;        /* holds a place under the server's cap (see s_admit) */
     _Atomic uint64_t refused;        /* subscriptions that found the cap full */
     _Atomic uint64_t encoded;        /* frames encoded */
@@ -72,16 +72,18 @@ typedef struct {
 } s_totals_t;
 
 struct sk2_pipeline {
-    zactor_t *actor;          /* the encode/publish thread */
-    sk2_device_t *device;     /* owned; started and stopped by the actor */
-    zsock_t *v1;              /* `depth` XPUB (version 1): the actor's */
-    zsock_t *streams;         /* `streams` XPUB: the actor's */
-    zsock_t *queue_in;        /* receiving end of the frame queue: the actor's */
-    zsock_t *queue_out;       /* sending end: the device thread's while it runs */
-    int start_rc;             /* result of starting the device, set before the actor signals */
-    unsigned queue_frames;    /* frames of one stream that may wait for the encoder */
-    _Atomic bool is_lost;     /* set on the device's thread when it reports the device lost */
-    _Atomic bool is_stopping; /* set by the actor once it reads the queue no more */
+    zactor_t *actor;            /* the encode/publish thread */
+    sk2_device_t *device;       /* owned; started and stopped by the actor */
+    zsock_t *v1;                /* `depth` XPUB (version 1): the actor's */
+    zsock_t *streams;           /* `streams` XPUB: the actor's */
+    sk2_peers_t *v1_peers;      /* connections to `v1` (read by the actor) */
+    sk2_peers_t *streams_peers; /* connections to `streams` (read by the actor) */
+    zsock_t *queue_in;          /* receiving end of the frame queue: the actor's */
+    zsock_t *queue_out;         /* sending end: the device thread's while it runs */
+    int start_rc;               /* result of starting the device, set before the actor signals */
+    unsigned queue_frames;      /* frames of one stream that may wait for the encoder */
+    _Atomic bool is_lost;       /* set on the device's thread when it reports the device lost */
+    _Atomic bool is_stopping;   /* set by the actor once it reads the queue no more */
     _Atomic size_t max_frame_bytes; /* the frame budget, set by the server actor */
     bool has_warned_limit;          /* the pipeline thread logged a frame over the budget */
     sk2_stream_cap_t *cap;          /* the server's cap on encodings, shared; may be NULL */
@@ -337,13 +339,40 @@ static void s_update_device(sk2_pipeline_t *self)
     }
 }
 
+/* The XPUB sockets are ZMQ_XPUB_VERBOSE: libzmq passes up every subscribe, but an unsubscribe
+ * only when the topic's last subscriber has gone (by unsubscribing or by disconnecting). So an
+ * unsubscribe is authoritative: nobody wants the pair any more, whatever was counted before. A
+ * peer can make that neither happen too early (libzmq ignores an unsubscribe from a peer that
+ * did not subscribe, and one from a peer while others remain) nor too late (a peer that
+ * subscribed twice, as a SUB socket does when asked twice, leaves with one unsubscribe, which
+ * XPUB_VERBOSER passed on as if it were one of two, keeping the pair encoded for nobody). The
+ * count between is an upper bound: departures other than the last are not reported, so
+ * s_clamp keeps it at most the connections the socket has. */
 static void s_count(s_encoding_t *encoding, bool is_subscribe)
 {
-    /* Never below zero, whatever a peer sends. */
     if (is_subscribe)
         S_INC(encoding->subscribers, 1);
-    else if (S_LOAD(encoding->subscribers) > 0)
-        S_INC(encoding->subscribers, -1);
+    else
+        atomic_store_explicit(&encoding->subscribers, 0, memory_order_relaxed);
+}
+
+/* After connections to a socket ended: no pair of it can have more subscribers than the socket
+ * has connections. Never below one while the pair is subscribed: only libzmq's unsubscribe says
+ * it is not (the monitor's events and the subscriptions travel apart, so the connection count
+ * may lag for a moment). */
+static void s_clamp(sk2_pipeline_t *self, bool is_v1, unsigned peers)
+{
+    size_t depth12 = s_codec_index(sk2_codec_find(SK2_CODEC_DEPTH12));
+    for (size_t k = 0; k < S_KINDS; k++)
+        for (size_t c = 0; c < S_MAX_CODECS; c++) {
+            if ((k == SK2_STREAM_DEPTH && c == depth12) != is_v1)
+                continue;
+            s_encoding_t *encoding = &self->encodings[k][c];
+            int64_t count = S_LOAD(encoding->subscribers);
+            int64_t most = peers > 0 ? (int64_t)peers : 1;
+            if (count > most)
+                atomic_store_explicit(&encoding->subscribers, most, memory_order_relaxed);
+        }
 }
 
 /* Takes a place under the server's cap for a pair of the `streams` endpoint, if it has none:
@@ -438,7 +467,11 @@ static void s_subscriptions(sk2_pipeline_t *self, zsock_t *socket)
             continue; /* not a subscription message */
         bool is_subscribe = data[0] == 1;
         if (is_v1) {
-            /* Version-1 clients subscribe to everything; any subscription counts. */
+            /* Version-1 clients subscribe to everything, the empty topic. Only it counts: a
+             * peer that subscribed to some prefix of the payload and left must not make the
+             * empty topic look deserted (an unsubscribe is authoritative, see s_count). */
+            if (size != 1)
+                continue;
             size_t index = s_codec_index(sk2_codec_find(SK2_CODEC_DEPTH12));
             if (index < S_MAX_CODECS)
                 s_count(&self->encodings[SK2_STREAM_DEPTH][index], is_subscribe);
@@ -461,6 +494,21 @@ static void s_subscriptions(sk2_pipeline_t *self, zsock_t *socket)
     }
     zmq_msg_close(&msg);
     s_update_device(self);
+}
+
+/* Reads the connection events of both sockets; connections that ended lower the counts. */
+static void s_connections(sk2_pipeline_t *self)
+{
+    /* Subscriptions first: an unsubscribe that says a topic is empty comes before a lower
+     * bound is applied to what remains. */
+    if (sk2_peers_read(self->v1_peers)) {
+        s_subscriptions(self, self->v1);
+        s_clamp(self, true, sk2_peers_count(self->v1_peers));
+    }
+    if (sk2_peers_read(self->streams_peers)) {
+        s_subscriptions(self, self->streams);
+        s_clamp(self, false, sk2_peers_count(self->streams_peers));
+    }
 }
 
 /* ---- The actor --------------------------------------------------------------------------------
@@ -497,7 +545,9 @@ static void s_actor(zsock_t *pipe, void *arg)
 
     s_scratch_t scratch = {NULL, 0};
     zpoller_t *poller = self->start_rc == 0
-                            ? zpoller_new(pipe, self->queue_in, self->v1, self->streams, NULL)
+                            ? zpoller_new(pipe, self->queue_in, self->v1, self->streams,
+                                          sk2_peers_socket(self->v1_peers),
+                                          sk2_peers_socket(self->streams_peers), NULL)
                             : zpoller_new(pipe, NULL);
     bool is_waiting = false; /* some pair waits for a place under the server's cap */
     while (poller) {
@@ -518,8 +568,12 @@ static void s_actor(zsock_t *pipe, void *arg)
              * subscriber would never be counted (and its stream never encoded). */
             s_subscriptions(self, self->v1);
             s_subscriptions(self, self->streams);
+            s_connections(self);
         } else if (which == self->v1 || which == self->streams) {
             s_subscriptions(self, which);
+        } else if (which == sk2_peers_socket(self->v1_peers) ||
+                   which == sk2_peers_socket(self->streams_peers)) {
+            s_connections(self);
         } else if (which == pipe) {
             char *command = zstr_recv(pipe);
             bool stop = !command || streq(command, "$TERM");
@@ -544,24 +598,30 @@ static void s_actor(zsock_t *pipe, void *arg)
 /* ---- Set-up -----------------------------------------------------------------------------------
  */
 
-static zsock_t *s_bind_xpub(const sk2_address_t *address, int hwm, char *endpoint, size_t size)
+/* Binds an XPUB and starts counting its connections into *peers (before the bind, so that no
+ * connection is missed). */
+static zsock_t *s_bind_xpub(const sk2_address_t *address, int hwm, char *endpoint, size_t size,
+                            sk2_peers_t **peers)
 {
     zsock_t *xpub = zsock_new(ZMQ_XPUB);
     if (!xpub)
         return NULL;
-    /* Subscriptions are short, so anything above 1 KiB is hostile; XPUB_VERBOSER passes every
-     * subscribe and unsubscribe, so subscribers can be counted (libzmq >= 4.3). */
+    /* Subscriptions are short, so anything above 1 KiB is hostile; XPUB_VERBOSE passes every
+     * subscribe and the unsubscribe of a topic's last subscriber (see s_count). */
     int port = -1;
     if (sk2_socket_set_curve_server(xpub, &address->curve) == 0 &&
         sk2_socket_set_int(xpub, ZMQ_SNDHWM, hwm) == 0 &&
         sk2_socket_set_int(xpub, ZMQ_LINGER, 0) == 0 &&
         sk2_socket_set_int(xpub, ZMQ_RCVHWM, 1000) == 0 &&
         sk2_socket_set_maxmsgsize(xpub, 1024) == 0 &&
-        sk2_socket_set_int(xpub, ZMQ_XPUB_VERBOSER, 1) == 0 &&
-        (!address->is_ipv6 || sk2_socket_set_int(xpub, ZMQ_IPV6, 1) == 0))
+        sk2_socket_set_int(xpub, ZMQ_XPUB_VERBOSE, 1) == 0 &&
+        (!address->is_ipv6 || sk2_socket_set_int(xpub, ZMQ_IPV6, 1) == 0) &&
+        (*peers = sk2_peers_new(xpub)) != NULL)
         port = sk2_address_bind_ephemeral(zsock_resolve(xpub), address->bind_host);
-    if (port < 0 || sk2_address_endpoint(address->advertise_host, port, endpoint, size) != 0)
+    if (port < 0 || sk2_address_endpoint(address->advertise_host, port, endpoint, size) != 0) {
+        sk2_peers_destroy(peers);
         zsock_destroy(&xpub);
+    }
     return xpub;
 }
 
@@ -661,10 +721,10 @@ int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsi
     }
     rc = s_make_queue(self, queue_frames);
     if (rc == 0) {
-        self->v1 =
-            s_bind_xpub(address, S_V1_HWM, self->depth_endpoint, sizeof self->depth_endpoint);
+        self->v1 = s_bind_xpub(address, S_V1_HWM, self->depth_endpoint, sizeof self->depth_endpoint,
+                               &self->v1_peers);
         self->streams = s_bind_xpub(address, S_STREAMS_HWM, self->streams_endpoint,
-                                    sizeof self->streams_endpoint);
+                                    sizeof self->streams_endpoint, &self->streams_peers);
         if (!self->v1 || !self->streams) {
             SK2_ERROR("server", "device %s: cannot bind its endpoints on %s: %s", self->id,
                       address->bind_host, zmq_strerror(zmq_errno()));
@@ -710,6 +770,8 @@ void sk2_pipeline_destroy(sk2_pipeline_t **pipeline_p, sk2_server_stats_t *final
     S_INC(self->per_kind[SK2_STREAM_DEPTH].dropped, lost);
     if (final_stats)
         sk2_pipeline_add_stats(self, final_stats);
+    sk2_peers_destroy(&self->v1_peers);
+    sk2_peers_destroy(&self->streams_peers);
     zsock_destroy(&self->v1);
     zsock_destroy(&self->streams);
     json_decref(self->description);
