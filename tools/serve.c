@@ -387,9 +387,6 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
                                "--secure needs --keys DIR (sk2 keygen DIR) and --allow DIR");
     if (!opts->is_secure && (opts->keys || opts->allow))
         return cli_usage_error(s_verb, "--keys and --allow go with --secure");
-    if (opts->is_secure && opts->http)
-        return cli_usage_error(s_verb, "--http cannot be combined with --secure yet: run `sk2 "
-                                       "view --keys DIR --server-key KEY` beside the server");
     if (!opts->http && cli_http_access_is_set(&opts->access))
         return cli_usage_error(s_verb,
                                "--http-token, --http-insecure and --http-max-connections go "
@@ -914,6 +911,15 @@ int cli_serve(int argc, char **argv)
         }
         if (opts.max_frame_bytes)
             sk2_gateway_set_max_frame_bytes(gateway, opts.max_frame_bytes);
+        /* A secure server's own gateway connects with the server's key pair, which its ZAP
+         * handler always allows: no key of its own to make or to allow. */
+        if (opts.is_secure && (rc = sk2_gateway_set_security(gateway, opts.keys,
+                                                             sk2_server_public_key(server))) != 0) {
+            fprintf(stderr, "sk2 serve: cannot make the web gateway's connection secure: %s\n",
+                    sk2_strerror(rc));
+            rc = CLI_EXIT_FAILURE;
+            goto out;
+        }
         rc = cli_gateway_start(s_verb, gateway, opts.http, &opts.access, false);
         if (rc != CLI_CONTINUE)
             goto out;

@@ -702,8 +702,10 @@ static bool s_command(s_actor_t *self)
         zframe_t *keys = zmsg_pop(msg);
         char *allow_dir = zmsg_popstr(msg);
         int rc = self->control || self->zap ? SK2_ESTATE : SK2_EINVAL;
-        if (rc == SK2_EINVAL && keys && zframe_size(keys) == sizeof self->curve && allow_dir)
-            rc = sk2_zap_new(allow_dir, &self->zap);
+        if (rc == SK2_EINVAL && keys && zframe_size(keys) == sizeof self->curve && allow_dir) {
+            const sk2_curve_t *curve = (const sk2_curve_t *)zframe_data(keys);
+            rc = sk2_zap_new(allow_dir, curve->public_key, &self->zap);
+        }
         if (rc == 0) {
             memcpy(&self->curve, zframe_data(keys), sizeof self->curve);
             zpoller_add(self->poller, sk2_zap_socket(self->zap));

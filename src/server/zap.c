@@ -3,6 +3,7 @@
  * reply. The allowed keys change only when the folder is read (at start and on reload), so
  * that the set in force is the one the log reported. */
 #include <dirent.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -16,12 +17,13 @@
 #define S_REFUSAL_LOG_US 5000000
 
 struct sk2_zap {
-    zsock_t *handler;         /* REP bound to the ZAP endpoint */
-    char *allow_dir;          /* the folder of allowed public certificates */
-    zcertstore_t *allowed;    /* their keys, in memory */
-    size_t count;             /* keys in `allowed` */
-    sk2_ratelimit_t refusals; /* for the refused-key warning */
-    bool is_bound;            /* the handler holds the ZAP endpoint */
+    zsock_t *handler;                /* REP bound to the ZAP endpoint */
+    char *allow_dir;                 /* the folder of allowed public certificates */
+    char own_key[SK2_KEY_TEXT_SIZE]; /* the server's own public key, always allowed */
+    zcertstore_t *allowed;           /* their keys, in memory */
+    size_t count;                    /* keys in `allowed` */
+    sk2_ratelimit_t refusals;        /* for the refused-key warning */
+    bool is_bound;                   /* the handler holds the ZAP endpoint */
 };
 
 /* A new store holding the public key of every certificate in dir (secret files skipped: a
@@ -58,13 +60,14 @@ static zcertstore_t *s_load(const char *dir, size_t *count)
     return store;
 }
 
-int sk2_zap_new(const char *allow_dir, sk2_zap_t **zap_p)
+int sk2_zap_new(const char *allow_dir, const char *own_key, sk2_zap_t **zap_p)
 {
     *zap_p = NULL;
     sk2_zap_t *self = calloc(1, sizeof *self);
     if (!self)
         return SK2_ENOMEM;
     self->allow_dir = strdup(allow_dir);
+    snprintf(self->own_key, sizeof self->own_key, "%s", own_key ? own_key : "");
     self->allowed = self->allow_dir ? s_load(allow_dir, &self->count) : NULL;
     if (!self->allowed) {
         SK2_ERROR("server", "cannot read the allow folder %s", allow_dir);
@@ -160,7 +163,8 @@ static void s_answer_one(sk2_zap_t *self, zmsg_t *request)
         s_reply(self, request_id, "400", "only CURVE clients with a known key", "");
     } else {
         zmq_z85_encode(text, zframe_data(key), 32);
-        if (zcertstore_lookup(self->allowed, text)) {
+        if (zcertstore_lookup(self->allowed, text) ||
+            (self->own_key[0] && strcmp(text, self->own_key) == 0)) {
             s_reply(self, request_id, "200", "OK", text);
         } else {
             uint64_t held_back = 0;

@@ -14,10 +14,13 @@
 
 typedef struct sk2_zap sk2_zap_t;
 
-/* Binds the ZAP endpoint of the process and loads the allow folder. Returns 0, SK2_ENOTFOUND
- * (no such folder), SK2_EEXIST (another secure server in this process owns the endpoint),
- * SK2_ENOMEM. Called on the thread that then polls it (the server actor). */
-int sk2_zap_new(const char *allow_dir, sk2_zap_t **zap_p);
+/* Binds the ZAP endpoint of the process and loads the allow folder. The server's own public
+ * key (own_key, Z85) is always allowed: whoever holds its secret key is the server already, and
+ * so the server's own gateway (`sk2 serve --secure --http`) connects with the server's key
+ * pair. Returns 0, SK2_ENOTFOUND (no such folder), SK2_EEXIST (another secure server in this
+ * process owns the endpoint), SK2_ENOMEM. Called on the thread that then polls it (the server
+ * actor). */
+int sk2_zap_new(const char *allow_dir, const char *own_key, sk2_zap_t **zap_p);
 void sk2_zap_destroy(sk2_zap_t **self_p);
 /* The socket to poll; sk2_zap_answer() when it is readable. */
 zsock_t *sk2_zap_socket(sk2_zap_t *self);

@@ -8,7 +8,10 @@
 3. A client whose key is not allowed: a clear error, a non-zero exit, no frames; the server
    logs the refused key. A wrong --server-key: the same, saying so. A plain client: nothing.
 4. SIGHUP makes the server read the allow folder again: the refused client gets in.
-5. A plain server bound to anything but loopback warns on stderr what it exposes (in a
+5. A secure client rides out a restart of a secure server.
+6. `sk2 serve --secure --http`: the server's own gateway connects with the server's key pair
+   (always allowed by its ZAP handler) and serves the page's frames.
+7. A plain server bound to anything but loopback warns on stderr what it exposes (in a
    private network namespace, so that nothing is reachable from outside); a loopback one
    does not.
 
@@ -23,6 +26,8 @@ import signal
 import stat
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 import cliutil as cu
 
@@ -141,7 +146,35 @@ cu.check("a secure stream survives a server restart: one outage, frames on both 
          and summary["frames"] > summary["outage_list"][0]["frames_before"],
          f"exit {stream.returncode}: {out} {err}")
 
-# 6. the warning
+# 6. a secure server's own gateway: the devices and a lossless frame over HTTP, through CURVE.
+http_port = cu.free_port()
+proc, endpoint, _ = cu.start_server("--mock", "1", "--secure", "--keys", cu.path("server"),
+                                    "--allow", cu.path("allow"), "--http",
+                                    f"127.0.0.1:{http_port}")
+base = f"http://127.0.0.1:{http_port}/api"
+devices, png = [], b""
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline and not png.startswith(b"\x89PNG"):
+    try:
+        if not devices:
+            with urllib.request.urlopen(base + "/devices", timeout=10) as answer:
+                devices = json.load(answer)["devices"]
+        if devices:
+            with urllib.request.urlopen(f"{base}/devices/{devices[0]['key']}/depth/latest.png",
+                                        timeout=10) as answer:
+                png = answer.read()
+    except (urllib.error.URLError, OSError, ValueError):
+        pass
+    if not png.startswith(b"\x89PNG"):
+        time.sleep(0.2)
+_, out, err = cu.stop(proc)
+cu.check("serve --secure --http: the gateway sees the device and serves a depth PNG",
+         len(devices) == 1 and png.startswith(b"\x89PNG") and len(png) > 1000,
+         f"{devices} {len(png)} bytes; {err[-2000:]}")
+cu.check("serve --secure --http: the server refused no key (its own is allowed)",
+         "refused client key" not in err, err[-2000:])
+
+# 7. the warning
 proc, endpoint, _ = cu.start_server("--mock", "0")
 _, out, err = cu.stop(proc)
 cu.check("a plain server on loopback does not warn", "WARNING" not in err, err)
