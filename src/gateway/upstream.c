@@ -682,12 +682,15 @@ static void s_publish_stats(s_up_t *up, int64_t now_us)
     sk2_gateway_stats_t c;
     sk2_gateway_stats(up->gw, &c);
     json_t *gateway = json_pack(
-        "{s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "servers", (int)c.servers, "devices",
-        (int)c.devices, "websockets", (int)c.websockets, "frames_received",
-        (json_int_t)c.frames_received, "frames_sent", (json_int_t)c.frames_sent, "frames_skipped",
-        (json_int_t)c.frames_skipped, "http_requests", (json_int_t)c.http_requests,
-        "http_client_errors", (json_int_t)c.http_client_errors, "frames_rejected",
-        (json_int_t)c.frames_rejected);
+        "{s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:I, s:I, s:I, s:I}", "servers",
+        (int)c.servers, "devices", (int)c.devices, "websockets", (int)c.websockets,
+        "frames_received", (json_int_t)c.frames_received, "frames_sent", (json_int_t)c.frames_sent,
+        "frames_skipped", (json_int_t)c.frames_skipped, "http_requests",
+        (json_int_t)c.http_requests, "http_client_errors", (json_int_t)c.http_client_errors,
+        "frames_rejected", (json_int_t)c.frames_rejected, "http_connections",
+        (int)c.http_connections, "http_evicted", (json_int_t)c.http_evicted, "http_refused",
+        (json_int_t)c.http_refused, "http_timed_out", (json_int_t)c.http_timed_out,
+        "http_unauthorized", (json_int_t)c.http_unauthorized);
     json_t *stats =
         json_pack("{s:o, s:o, s:o}", "gateway", gateway, "streams", streams, "servers", servers);
     sk2_gateway_t *gw = up->gw;

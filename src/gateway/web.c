@@ -371,6 +371,12 @@ static void s_conn_gone(struct lws *wsi)
     if (!conn)
         return;
     sk2_gateway_t *gw = s_gateway(wsi);
+    /* libwebsockets keeps its own idle timer on a connection that has begun a head (set to the
+     * same timeout) and may close it a moment before the sweep would: still a timeout. */
+    if (conn->is_waiting && !conn->is_closing &&
+        sk2_clock_mono_us() - conn->waiting_since_us >=
+            SK2_GATEWAY_HEAD_TIMEOUT_MS * 1000LL - S_SWEEP_US)
+        atomic_fetch_add_explicit(&gw->counters.http_timed_out, 1, memory_order_relaxed);
     s_conn_unlink(gw->web, conn);
     if (!conn->is_closing) {
         gw->web->conn_count--;

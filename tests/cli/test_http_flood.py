@@ -327,6 +327,21 @@ def flood_phase():
             check("sk2 serve exits 0 after the flood", code == 0, err[-500:])
 
 
+def gateway_counters(port, done, timeout=15):
+    """/api/stats' gateway counters, polled until done(counters) holds (the page's stats are
+    refreshed once a second) or the timeout passes; returns the last counters seen."""
+    deadline = time.monotonic() + timeout
+    counters = {}
+    while time.monotonic() < deadline:
+        status, body, _ = get(port, "/api/stats")
+        if status == 200:
+            counters = json.loads(body).get("gateway", {})
+            if done(counters):
+                break
+        time.sleep(0.2)
+    return counters
+
+
 def slowloris_phase():
     port = cu.free_port()
     proc, _, _ = cu.start_server("--mock", "1", "--fps", "10", "--http", f"127.0.0.1:{port}")
@@ -358,6 +373,10 @@ def slowloris_phase():
         status, body, _ = get(port, "/api/devices")
         check("the gateway still answers after the slowloris connections",
               status == 200 and device_id.encode() in body, f"{status}")
+        counters = gateway_counters(port, lambda c: c.get("http_timed_out", 0) >= 5)
+        check("/api/stats counts the slowloris connections as timed out",
+              counters.get("http_timed_out", 0) >= 5,
+              f"{counters}")
         for s in socks:
             s.close()
     finally:
@@ -384,6 +403,10 @@ def busy_phase():
             time.sleep(0.05)
         check("once a WebSocket has gone, a new request is served",
               status == 200 and device_id.encode() in body, f"{status}")
+        counters = gateway_counters(port, lambda c: c.get("http_refused", 0) >= 1)
+        check("/api/stats counts the connection refused with 503 and the 15 WebSockets open",
+              counters.get("http_refused", 0) >= 1 and counters.get("websockets") == 15 and
+              counters.get("http_connections", 0) >= 15, f"{counters}")
         for s in sockets:
             if s:
                 s.close()
