@@ -308,6 +308,8 @@ static void test_fifty_clients_of_a_relay_are_one_subscriber_upstream(void **sta
         assert_non_null(event);
         sk2_event_destroy(&event);
     }
+    /* A second of frames for all of them, read or not (each subscriber's queue is bounded). */
+    zclock_sleep(1000);
     json_t *stats = s_stats(sk2_server_endpoint(server));
     json_t *encoding = s_encoding(stats, "depth", "rvl");
     assert_non_null(encoding);
@@ -319,7 +321,7 @@ static void test_fifty_clients_of_a_relay_are_one_subscriber_upstream(void **sta
     json_int_t encoded = json_integer_value(json_object_get(encoding, "encoded"));
     printf("server: produced %lld, depth:rvl encoded %lld for %d clients of the relay\n",
            (long long)produced, (long long)encoded, S_CLIENTS);
-    assert_true(encoded > 0 && encoded <= produced);
+    assert_true(encoded >= 5 && encoded <= produced);
     json_decref(stats);
     sk2_relay_stats_t relay_stats;
     assert_int_equal(sk2_relay_stats(relay, &relay_stats), 0);

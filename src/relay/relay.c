@@ -258,8 +258,8 @@ static void s_sync(s_actor_t *self, size_t index)
                    !sk2_client_is_reconnecting(client);
     if (!is_live) {
         if (upstream->is_live)
-            SK2_WARN("relay", "upstream %s is not answering: its devices leave the relay",
-                     upstream->me_text ? sk2_client_server_name(client) : "server");
+            SK2_WARN("relay", "upstream \"%s\" is not answering: its devices leave the relay",
+                     sk2_client_server_name(client) ? sk2_client_server_name(client) : "?");
         upstream->is_live = false;
         free(upstream->me_text);
         upstream->me_text = NULL;
