@@ -72,10 +72,11 @@ struct sk2_relay {
 };
 
 typedef struct {
-    sk2_client_t *client; /* the control conversation with the upstream */
-    char *me_text;        /* the upstream `me` the devices were last synced to, or NULL */
-    bool is_live;         /* answering: its devices are served */
-    int64_t due_us;       /* when the client has timer work (monotonic) */
+    sk2_client_t *client;   /* the control conversation with the upstream */
+    char *me_text;          /* the upstream `me` the devices were last synced to, or NULL */
+    bool is_live;           /* answering: its devices are served */
+    size_t max_frame_bytes; /* the budget its `me` advertises, or the client's if smaller */
+    int64_t due_us;         /* when the client has timer work (monotonic) */
 } s_upstream_t;
 
 typedef struct {
@@ -276,6 +277,12 @@ static void s_sync(s_actor_t *self, size_t index)
     }
     free(upstream->me_text);
     upstream->me_text = strdup(text);
+    /* A server advertises its frame budget; no frame above it, or above our client's own,
+     * can come through, so the relay advertises the smaller. */
+    upstream->max_frame_bytes = sk2_client_max_frame_bytes(client);
+    json_int_t advertised = json_integer_value(json_object_get(me, "max_frame_bytes"));
+    if (advertised > 0 && (uint64_t)advertised < upstream->max_frame_bytes)
+        upstream->max_frame_bytes = (size_t)advertised;
     if (!upstream->is_live)
         SK2_INFO("relay", "upstream \"%s\" answers with %zu devices",
                  sk2_client_server_name(client), json_array_size(devices));
@@ -524,7 +531,7 @@ static json_t *s_me(s_actor_t *self)
     /* The smallest budget of the upstreams we serve: no frame above it can come through. */
     json_int_t budget = SK2_LIMIT_FRAME_BYTES;
     for (size_t i = 0; i < self->upstream_count; i++) {
-        size_t theirs = sk2_client_max_frame_bytes(self->upstreams[i].client);
+        size_t theirs = self->upstreams[i].max_frame_bytes;
         if (self->upstreams[i].is_live && (json_int_t)theirs < budget)
             budget = (json_int_t)theirs;
     }
