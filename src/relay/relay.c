@@ -489,10 +489,13 @@ static void s_subscriptions(s_actor_t *self, s_device_t *device, bool is_streams
 static void s_service(s_actor_t *self, size_t index)
 {
     s_upstream_t *upstream = &self->upstreams[index];
-    for (int n = 0; n < S_EVENT_BATCH; n++) {
+    bool is_drained = false;
+    for (int n = 0; n < S_EVENT_BATCH && !is_drained; n++) {
         sk2_event_t *event = NULL;
-        if (sk2_client_recv(upstream->client, &event, 0) != 0)
+        if (sk2_client_recv(upstream->client, &event, 0) != 0) {
+            is_drained = true;
             break;
+        }
         sk2_event_type_t type = sk2_event_type(event);
         if (type == SK2_EVENT_RECONNECTING || type == SK2_EVENT_DISCONNECTED ||
             type == SK2_EVENT_ERROR)
@@ -506,6 +509,9 @@ static void s_service(s_actor_t *self, size_t index)
     }
     int timeout_ms = sk2_client_timeout_ms(upstream->client);
     upstream->due_us = timeout_ms < 0 ? INT64_MAX : sk2_clock_mono_us() + timeout_ms * 1000LL;
+    /* The client's descriptors signal edges: with events left over, come back at once. */
+    if (!is_drained)
+        upstream->due_us = 0;
     s_sync(self, index);
 }
 
@@ -814,7 +820,11 @@ static void s_actor(zsock_t *pipe, void *arg)
         if (items[0].revents & ZMQ_POLLIN) {
             if (!s_command(self))
                 break;
-            continue; /* the command may have changed devices: poll again with fresh items */
+            /* The command may have changed devices: poll again with fresh items, and look at
+             * every upstream then, since their descriptors' edges are consumed by this poll. */
+            for (size_t i = 0; i < self->upstream_count; i++)
+                self->upstreams[i].due_us = 0;
+            continue;
         }
         if (control_at != SIZE_MAX && (items[control_at].revents & ZMQ_POLLIN))
             s_answer_batch(self);
