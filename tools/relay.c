@@ -42,7 +42,8 @@ static void s_print_usage(void)
            "                        (default \"sk2 relay on HOST\")\n"
            "      --bind ADDR       address to serve on (default 127.0.0.1; * for all)\n"
            "      --port P          control port (default: one the system picks)\n"
-           "      --endpoint-file PATH  write the control endpoint to PATH (removed on exit)\n"
+           "      --endpoint-file PATH  write the control endpoint to PATH once every SERVER\n"
+           "                        answered or --timeout passed (removed on exit)\n"
            "      --no-announce     do not announce the relay over DNS-SD\n"
            "      --timeout MS      a SERVER silent this long counts as lost, %d..%d\n"
            "                        (default %d)\n"
@@ -173,6 +174,18 @@ int cli_relay(int argc, char **argv)
             goto out;
         }
     }
+    /* Until every SERVER has answered (or --timeout passed), so that the endpoint file and the
+     * first line promise a relay whose first `me` already lists the devices. */
+    int64_t deadline_us = sk2_clock_mono_us() + (int64_t)opts.server.timeout_ms * 1000;
+    sk2_relay_stats_t stats;
+    while (sk2_relay_stats(relay, &stats) == 0 && stats.upstreams_live < stats.upstreams &&
+           sk2_clock_mono_us() < deadline_us && !cli_is_interrupted())
+        cli_sleep_ms(20);
+    if (stats.upstreams_live < stats.upstreams && !cli_is_quiet())
+        fprintf(stderr,
+                "sk2 relay: %zu of %zu servers not answering yet; relaying each once it "
+                "does\n",
+                stats.upstreams - stats.upstreams_live, stats.upstreams);
     if (opts.endpoint_file) {
         if (s_write_endpoint_file(opts.endpoint_file, sk2_relay_endpoint(relay)) != 0) {
             fprintf(stderr, "sk2 relay: cannot write %s: %s\n", opts.endpoint_file,
@@ -187,7 +200,6 @@ int cli_relay(int argc, char **argv)
                argc - optind == 1 ? "" : "s", sk2_relay_endpoint(relay));
     while (!cli_is_interrupted())
         cli_sleep_ms(200);
-    sk2_relay_stats_t stats;
     if (!cli_is_quiet() && sk2_relay_stats(relay, &stats) == 0)
         printf("sk2 relay: forwarded %llu frames (%llu bytes), %llu refused\n",
                (unsigned long long)stats.frames_forwarded,
