@@ -4,7 +4,7 @@
 # (codec/, device/, record/) include no ZeroMQ. Prints each offending include and fails.
 set -eu
 src="$1/src"
-order="core codec proto record device client discovery server gateway"
+order="core codec proto record device client discovery server relay gateway"
 status=0
 rank() {
     i=0

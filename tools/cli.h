@@ -62,6 +62,7 @@ cli_verb_fn cli_import;
 cli_verb_fn cli_replay;
 cli_verb_fn cli_view;
 cli_verb_fn cli_keygen;
+cli_verb_fn cli_relay;
 
 /* ---- Signals ---- */
 

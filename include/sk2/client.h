@@ -267,6 +267,11 @@ SK2_EXPORT const char *sk2_event_json(const sk2_event_t *self);
 SK2_EXPORT int sk2_event_encoded(const sk2_event_t *self, const uint8_t **header,
                                  size_t *header_size, const uint8_t **payload,
                                  size_t *payload_size);
+/* For a FRAME from the streams endpoint that came through relays (sk2_relay, `sk2 relay`): how
+ * many relays it passed (0 straight from a server, and on the version-1 endpoint), and each
+ * one's wall-clock receive time, microseconds since 1970, nearest the server first; up to
+ * `max` of them are written into times_us (which may be NULL when max is 0). */
+SK2_EXPORT size_t sk2_event_hops(const sk2_event_t *self, int64_t *times_us, size_t max);
 /* Encoded size on the wire of a FRAME event, in bytes. */
 SK2_EXPORT size_t sk2_event_wire_bytes(const sk2_event_t *self);
 /* For RECONNECTED: how long the server was lost, from the loss being noticed to the fresh `me`,

@@ -12,6 +12,7 @@
 #include "device.h"
 #include "security.h"
 #include "server.h"
+#include "relay.h"
 #include "client.h"
 #include "browser.h"
 #include "gateway.h"

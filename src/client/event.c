@@ -5,6 +5,7 @@
 #include <czmq.h>
 
 #include "client/event.h"
+#include "proto/header.h"
 #include "sk2/browser.h"
 #include "sk2/error.h"
 
@@ -116,6 +117,13 @@ int sk2_event_encoded(const sk2_event_t *self, const uint8_t **header, size_t *h
     if (payload_size)
         *payload_size = self->wire_bytes;
     return 0;
+}
+
+size_t sk2_event_hops(const sk2_event_t *self, int64_t *times_us, size_t max)
+{
+    if (!self || !self->wire_msg || !self->wire_header)
+        return 0;
+    return sk2_header_hops(self->wire_header, self->wire_header_size, times_us, max);
 }
 
 size_t sk2_event_wire_bytes(const sk2_event_t *self)

@@ -148,6 +148,36 @@ int sk2_header_read(const uint8_t *in, size_t size, sk2_header_t *h, char *why, 
     return 0;
 }
 
+size_t sk2_header_hops(const uint8_t *in, size_t size, int64_t *times_us, size_t max)
+{
+    if (size < SK2_HEADER_SIZE)
+        return 0;
+    size_t count = s_get16(in + 56);
+    if (count > SK2_HEADER_HOPS_MAX || SK2_HEADER_SIZE + 8 * count > size)
+        return 0;
+    for (size_t i = 0; i < count && i < max; i++)
+        times_us[i] = (int64_t)s_get64(in + SK2_HEADER_SIZE + 8 * i);
+    return count;
+}
+
+size_t sk2_header_add_hop(const uint8_t *in, size_t size, int64_t receive_time_us, uint8_t *out,
+                          size_t out_size)
+{
+    if (size < SK2_HEADER_SIZE || size + 8 > out_size || size + 8 > UINT16_MAX ||
+        s_get16(in + 6) != size)
+        return 0;
+    size_t count = s_get16(in + 56);
+    if (count >= SK2_HEADER_HOPS_MAX || SK2_HEADER_SIZE + 8 * count > size)
+        return 0;
+    size_t at = SK2_HEADER_SIZE + 8 * count;
+    memcpy(out, in, at);
+    s_put64(out + at, (uint64_t)receive_time_us);
+    memcpy(out + at + 8, in + at, size - at);
+    s_put16(out + 6, (uint16_t)(size + 8));
+    s_put16(out + 56, (uint16_t)(count + 1));
+    return size + 8;
+}
+
 int sk2_header_check(const sk2_header_t *h, const sk2_stream_info_t *advertised,
                      size_t max_frame_bytes, char *why, size_t why_size)
 {

@@ -54,6 +54,23 @@ int sk2_header_read(const uint8_t *in, size_t size, sk2_header_t *header, char *
 int sk2_header_check(const sk2_header_t *header, const sk2_stream_info_t *advertised,
                      size_t max_frame_bytes, char *why, size_t why_size);
 
+/* Hops: each relay a frame passes through appends its wall-clock receive time to the header
+ * (docs/protocol.md "Relays"). Bytes 56..57 (reserved in a server's header, so zero) count the
+ * hops; their times follow the 64 fixed bytes, 8 bytes each, and the header size grows to match.
+ * At most SK2_HEADER_HOPS_MAX are kept: a relay further down forwards the list unchanged. */
+#define SK2_HEADER_HOPS_MAX 16
+
+/* The hop count and up to `max` receive times (microseconds since 1970) of a header that
+ * sk2_header_read accepted. A count the header's size cannot hold reads as no hops. */
+size_t sk2_header_hops(const uint8_t *in, size_t size, int64_t *times_us, size_t max);
+
+/* Writes into out (out_size bytes, at least size + 8) the header `in` with one more hop,
+ * received at receive_time_us, after the ones it has (fields a later revision appends after
+ * the hop list stay after it). Returns the new size, or 0 when the list is full, out is too
+ * small or `in` is no header. Every other byte is kept as it was. */
+size_t sk2_header_add_hop(const uint8_t *in, size_t size, int64_t receive_time_us, uint8_t *out,
+                          size_t out_size);
+
 /* The stable number a codec travels as (1..255), or 0 if it has none. */
 uint8_t sk2_codec_wire_id(const sk2_codec_t *codec);
 /* The codec with that wire number, or NULL. */

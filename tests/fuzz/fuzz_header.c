@@ -42,5 +42,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (header.width != 512 || header.height != 424 ||
          header.payload_size > sk2_limit_payload_bytes(512 * 424 * 2)))
         abort();
+    /* Hops (what relays append): the count read never exceeds the limit, and a header that
+     * takes one more hop reads back with it, the rest of the header unchanged. */
+    int64_t times[SK2_HEADER_HOPS_MAX];
+    size_t hops = sk2_header_hops(data + split, size - split, times, SK2_HEADER_HOPS_MAX);
+    if (hops > SK2_HEADER_HOPS_MAX)
+        abort();
+    uint8_t grown[1024 + 8];
+    size_t grown_size = sk2_header_add_hop(data + split, size - split, 42, grown, sizeof grown);
+    if (grown_size > 0) {
+        int64_t after[SK2_HEADER_HOPS_MAX];
+        if (grown_size != size - split + 8 ||
+            sk2_header_hops(grown, grown_size, after, SK2_HEADER_HOPS_MAX) != hops + 1 ||
+            after[hops] != 42 || memcmp(grown + 8, data + split + 8, 48) != 0)
+            abort();
+    }
     return 0;
 }

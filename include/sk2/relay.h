@@ -1,0 +1,89 @@
+/* The relay: a station that serves the devices of one or more upstream servers (sk2 servers or
+ * other relays) as its own, forwarding their frames as they were encoded.
+ *
+ * Downstream it looks like a server: a control endpoint that answers ping and who with a `me`
+ * listing every upstream device, and for each device a version-1 `depth` endpoint and an sk2
+ * `streams` endpoint. Upstream it is a client that subscribes to a (device, stream, codec) only
+ * while some downstream client subscribes to it, so a relay with many clients costs each server
+ * one subscriber. Frames keep their payload, sequence number and timestamps; each relay appends
+ * its receive time to the frame header (sk2_event_hops). An upstream that goes silent takes its
+ * devices out of the relay's `me` until it answers again. docs/protocol.md "Relays".
+ *
+ * Like the server, a front end over an actor thread that owns every socket and client; the
+ * calls below may come from any one thread at a time. */
+#ifndef SK2_RELAY_H
+#define SK2_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client.h"
+#include "export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sk2_relay sk2_relay_t;
+
+/* Most upstream servers one relay follows. */
+#define SK2_RELAY_UPSTREAMS_MAX 32
+
+/* Counters of a relay, for sk2_relay_stats. */
+typedef struct {
+    uint64_t frames_forwarded; /* stream and depth messages sent on downstream */
+    uint64_t bytes_forwarded;  /* their payload bytes */
+    uint64_t frames_refused;   /* messages from upstream that were not well-formed frames */
+    uint64_t requests;         /* control requests answered */
+    size_t upstreams;          /* upstream servers followed */
+    size_t upstreams_live;     /* of which answering now */
+    size_t devices;            /* devices served now */
+    size_t subscriptions;      /* topics subscribed upstream now, all devices together */
+} sk2_relay_stats_t;
+
+/* A new, unbound relay called `name` (NULL: "sk2 relay on <host name>"). Returns NULL if the
+ * name is empty, longer than SK2_SERVER_NAME_MAX bytes or not UTF-8, or on out of memory.
+ * Starts the actor thread. */
+SK2_EXPORT sk2_relay_t *sk2_relay_new(const char *name);
+
+/* Closes every socket and upstream client, joins the thread, frees; sets *self_p to NULL. Safe
+ * on NULL and twice. */
+SK2_EXPORT void sk2_relay_destroy(sk2_relay_t **self_p);
+
+/* Whether the relay announces itself over DNS-SD once bound, as a server does (default: yes).
+ * Before bind. Returns 0 or SK2_ESTATE. */
+SK2_EXPORT int sk2_relay_set_announce(sk2_relay_t *self, bool is_announced);
+
+/* Binds the control endpoint on `address` ("127.0.0.1", "*", an IPv6 literal or a host name)
+ * and `port` (0: one the kernel picks); device endpoints take ports the kernel picks on the
+ * same address. Returns 0, SK2_EINVAL, SK2_ENOTFOUND, SK2_EBIND or SK2_ESTATE (already
+ * bound). */
+SK2_EXPORT int sk2_relay_bind(sk2_relay_t *self, const char *address, uint16_t port);
+
+/* The bound control port, 0 before bind. */
+SK2_EXPORT uint16_t sk2_relay_port(const sk2_relay_t *self);
+
+/* The control endpoint clients should use ("tcp://127.0.0.1:5555"), or NULL before bind.
+ * Borrowed for the relay's life. */
+SK2_EXPORT const char *sk2_relay_endpoint(const sk2_relay_t *self);
+
+/* Follows one more upstream server through `client`, which the relay takes (*client_p becomes
+ * NULL, also on failure, when it is destroyed): a client made with sk2_client_new and
+ * connected (sk2_client_connect, or sk2_client_connect_name to find it by name), not yet read
+ * from by anyone else, with any security and budget already set. The relay turns reconnection
+ * on and asks for `me` every second, so that upstream changes reach downstream soon. Returns
+ * 0, SK2_EINVAL (NULL, or not connected) or SK2_ELIMIT (SK2_RELAY_UPSTREAMS_MAX reached). */
+SK2_EXPORT int sk2_relay_add_upstream(sk2_relay_t *self, sk2_client_t **client_p);
+
+/* Shorthand: a new client connected to `endpoint` ("tcp://host:port"), handed to
+ * sk2_relay_add_upstream. Returns what sk2_client_connect or sk2_relay_add_upstream return. */
+SK2_EXPORT int sk2_relay_connect(sk2_relay_t *self, const char *endpoint);
+
+/* Fills *stats with the current counters. Returns 0 or SK2_EINVAL. */
+SK2_EXPORT int sk2_relay_stats(sk2_relay_t *self, sk2_relay_stats_t *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,213 @@
+/* `sk2 relay`: serves the devices of one or more servers (or relays) as its own, until Ctrl-C.
+ * Each SERVER operand is opened as `sk2 stream` opens its one (an endpoint, or a name found
+ * over DNS-SD and followed when it moves) and handed to an sk2_relay, which does the rest. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "sk2/sk2.h"
+
+static const char *const s_verb = "relay";
+
+typedef struct {
+    cli_server_args_t server;  /* --timeout (the upstream's response timeout), --browse-timeout */
+    const char *name;          /* the relay's name, NULL: "sk2 relay on HOST" */
+    const char *bind;          /* address to bind */
+    long port;                 /* control port, 0: the kernel picks */
+    const char *endpoint_file; /* where to publish the control endpoint, or NULL */
+    bool is_announced;         /* announce over DNS-SD */
+} relay_options_t;
+
+enum { OPT_NAME = 'n', OPT_BIND = 0x2000, OPT_PORT, OPT_ENDPOINT_FILE, OPT_NO_ANNOUNCE };
+
+static void s_print_usage(void)
+{
+    printf("usage: sk2 relay SERVER... [--name N] [--bind ADDR] [--port P]\n"
+           "                 [--endpoint-file PATH] [--no-announce] [--timeout MS]\n"
+           "                 [--browse-timeout S] [-v|-q]\n"
+           "\n"
+           "Serves the devices of every SERVER as its own, until Ctrl-C: clients (sk2 or\n"
+           "streamkinect2 version 1) connect to the relay as to a server. A stream is asked\n"
+           "of a SERVER only while some client of the relay wants it, and frames pass\n"
+           "through as the SERVER encoded them. Relays chain. A SERVER that stops answering\n"
+           "takes its devices away until it is back.\n"
+           "\n"
+           "SERVER is an endpoint (tcp://HOST:PORT or HOST:PORT) or the NAME of a server on\n"
+           "the local network (as `sk2 browse` lists them).\n"
+           "  -n, --name N          the relay's name in `me` and on the network\n"
+           "                        (default \"sk2 relay on HOST\")\n"
+           "      --bind ADDR       address to serve on (default 127.0.0.1; * for all)\n"
+           "      --port P          control port (default: one the system picks)\n"
+           "      --endpoint-file PATH  write the control endpoint to PATH once every SERVER\n"
+           "                        answered or --timeout passed (removed on exit)\n"
+           "      --no-announce     do not announce the relay over DNS-SD\n"
+           "      --timeout MS      a SERVER silent this long counts as lost, %d..%d\n"
+           "                        (default %d)\n"
+           "      --browse-timeout S  look for a SERVER given by NAME this long\n"
+           "\n"
+           "Exit status: 0 after Ctrl-C, 1 cannot bind, 2 usage, 3 a SERVER not found.\n",
+           CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS, SK2_CLIENT_RESPONSE_TIMEOUT_MS);
+}
+
+static int s_apply_option(void *options, int opt, const char *arg)
+{
+    relay_options_t *opts = options;
+    switch (opt) {
+    case OPT_NAME:
+        opts->name = arg;
+        break;
+    case OPT_BIND:
+        opts->bind = arg;
+        break;
+    case OPT_PORT:
+        if (cli_parse_long(arg, 1, 65535, &opts->port) != 0)
+            return cli_usage_error(s_verb, "--port must be 1..65535, not '%s'", arg);
+        break;
+    case OPT_ENDPOINT_FILE:
+        if (!*arg)
+            return cli_usage_error(s_verb, "--endpoint-file needs a path");
+        opts->endpoint_file = arg;
+        break;
+    case OPT_NO_ANNOUNCE:
+        opts->is_announced = false;
+        break;
+    case CLI_OPT_TIMEOUT:
+    case CLI_OPT_BROWSE_TIMEOUT:
+        return cli_apply_server_option(s_verb, &opts->server, opt, arg);
+    default:
+        return cli_usage_error(s_verb, "unknown option");
+    }
+    return CLI_CONTINUE;
+}
+
+/* Writes "endpoint\n" beside path and renames it into place, so that a reader sees no file or
+ * the whole line. Returns 0 or -1 with errno set. */
+static int s_write_endpoint_file(const char *path, const char *endpoint)
+{
+    char tmp[4096];
+    int n = snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
+    if (n < 0 || (size_t)n >= sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return -1;
+    FILE *out = fdopen(fd, "w");
+    if (!out) {
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    int rc = fprintf(out, "%s\n", endpoint) < 0 || fchmod(fd, 0644) != 0 ? -1 : 0;
+    if (fclose(out) != 0)
+        rc = -1;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -1;
+    if (rc != 0) {
+        int saved = errno;
+        unlink(tmp);
+        errno = saved;
+    }
+    return rc;
+}
+
+int cli_relay(int argc, char **argv)
+{
+    relay_options_t opts = {
+        .server = CLI_SERVER_ARGS_DEFAULT, .bind = "127.0.0.1", .is_announced = true};
+    static const char optstring[] = ":hvqn:";
+    static const struct option options[] = {
+        {"name", required_argument, NULL, OPT_NAME},
+        {"bind", required_argument, NULL, OPT_BIND},
+        {"port", required_argument, NULL, OPT_PORT},
+        {"endpoint-file", required_argument, NULL, OPT_ENDPOINT_FILE},
+        {"no-announce", no_argument, NULL, OPT_NO_ANNOUNCE},
+        {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},
+        {"browse-timeout", required_argument, NULL, CLI_OPT_BROWSE_TIMEOUT},
+        CLI_COMMON_LONG_OPTIONS,
+    };
+    const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
+    int rc = cli_parse_options(&parser, argc, argv, &opts);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (optind >= argc)
+        return cli_usage_error(s_verb, "name at least one SERVER to relay");
+    if (argc - optind > SK2_RELAY_UPSTREAMS_MAX)
+        return cli_usage_error(s_verb, "at most %d SERVERs", SK2_RELAY_UPSTREAMS_MAX);
+
+    bool has_endpoint_file = false;
+    sk2_relay_t *relay = sk2_relay_new(opts.name);
+    if (!relay) {
+        if (opts.name)
+            return cli_usage_error(s_verb, "--name must be 1..%d bytes of UTF-8",
+                                   SK2_SERVER_NAME_MAX);
+        fprintf(stderr, "sk2 relay: out of memory\n");
+        return CLI_EXIT_FAILURE;
+    }
+    cli_signals_install();
+    rc = sk2_relay_set_announce(relay, opts.is_announced);
+    if (rc == 0)
+        rc = sk2_relay_bind(relay, opts.bind, (uint16_t)opts.port);
+    if (rc != 0) {
+        fprintf(stderr, "sk2 relay: cannot serve on %s: %s\n", opts.bind, sk2_strerror(rc));
+        rc = rc == SK2_EINVAL || rc == SK2_ENOTFOUND ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+        goto out;
+    }
+    for (int i = optind; i < argc; i++) {
+        char endpoint[CLI_ENDPOINT_MAX];
+        sk2_client_t *client = NULL;
+        rc = cli_client_open(s_verb, argv[i], opts.server.timeout_ms, opts.server.browse_ms,
+                             endpoint, &client);
+        if (rc != CLI_CONTINUE)
+            goto out;
+        rc = sk2_relay_add_upstream(relay, &client);
+        if (rc != 0) {
+            fprintf(stderr, "sk2 relay: cannot relay %s: %s\n", endpoint,
+                    rc == SK2_EUNSUPPORTED ? "a secure server cannot be relayed yet"
+                                           : sk2_strerror(rc));
+            rc = CLI_EXIT_FAILURE;
+            goto out;
+        }
+    }
+    /* Until every SERVER has answered (or --timeout passed), so that the endpoint file and the
+     * first line promise a relay whose first `me` already lists the devices. */
+    int64_t deadline_us = sk2_clock_mono_us() + (int64_t)opts.server.timeout_ms * 1000;
+    sk2_relay_stats_t stats;
+    while (sk2_relay_stats(relay, &stats) == 0 && stats.upstreams_live < stats.upstreams &&
+           sk2_clock_mono_us() < deadline_us && !cli_is_interrupted())
+        cli_sleep_ms(20);
+    if (stats.upstreams_live < stats.upstreams && !cli_is_quiet())
+        fprintf(stderr,
+                "sk2 relay: %zu of %zu servers not answering yet; relaying each once it "
+                "does\n",
+                stats.upstreams - stats.upstreams_live, stats.upstreams);
+    if (opts.endpoint_file) {
+        if (s_write_endpoint_file(opts.endpoint_file, sk2_relay_endpoint(relay)) != 0) {
+            fprintf(stderr, "sk2 relay: cannot write %s: %s\n", opts.endpoint_file,
+                    strerror(errno));
+            rc = CLI_EXIT_FAILURE;
+            goto out;
+        }
+        has_endpoint_file = true;
+    }
+    if (!cli_is_quiet())
+        printf("sk2 relay: relaying %d server%s on %s\n", argc - optind,
+               argc - optind == 1 ? "" : "s", sk2_relay_endpoint(relay));
+    while (!cli_is_interrupted())
+        cli_sleep_ms(200);
+    if (!cli_is_quiet() && sk2_relay_stats(relay, &stats) == 0)
+        printf("sk2 relay: forwarded %llu frames (%llu bytes), %llu refused\n",
+               (unsigned long long)stats.frames_forwarded,
+               (unsigned long long)stats.bytes_forwarded, (unsigned long long)stats.frames_refused);
+    rc = CLI_EXIT_OK;
+out:
+    sk2_relay_destroy(&relay);
+    if (has_endpoint_file)
+        unlink(opts.endpoint_file);
+    return rc;
+}
