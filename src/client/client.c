@@ -41,6 +41,8 @@
 #define S_KINDS_ALL         0x1eu /* pause mask bits of every stream kind (1 << kind, 1..4) */
 #define S_DRAIN_MAX         256   /* messages read off one socket per poll with a queue bound */
 #define S_FLOW_PAUSED_MAX   64    /* paused streams one `flow` lists (the server's limit) */
+#define S_CATCHUP_MS        5     /* queue bound: wait this long for more behind a full socket */
+#define S_CATCHUP_TOTAL_MS  50    /* ...and no longer than this in all per turn */
 
 typedef struct {
     sk2_msg_type_t type; /* what was asked */
@@ -901,19 +903,21 @@ static bool s_enqueue(sk2_client_t *self, s_device_t *device, zmsg_t *msg)
 }
 
 /* Reads the streams socket: one message, or with a queue bound everything it holds (up to
- * S_DRAIN_MAX), so that the ring, not libzmq's queue, decides which frames are kept. */
-static void s_read_stream(sk2_client_t *self, s_device_t *device)
+ * S_DRAIN_MAX), so that the ring, not libzmq's queue, decides which frames are kept. Returns
+ * the messages read. */
+static int s_read_stream(sk2_client_t *self, s_device_t *device)
 {
-    int most = self->queue_frames > 0 ? S_DRAIN_MAX : 1;
-    for (int i = 0; i < most; i++) {
+    int most = self->queue_frames > 0 ? S_DRAIN_MAX : 1, read = 0;
+    for (; read < most; read++) {
         if (!device->streams_sub || !(zsock_events(device->streams_sub) & ZMQ_POLLIN))
-            return;
+            break;
         zmsg_t *msg = zmsg_recv(device->streams_sub);
         if (!msg)
-            return;
+            break;
         if (self->queue_frames == 0 || !s_enqueue(self, device, msg))
             s_handle_stream(self, device, msg);
     }
+    return read;
 }
 
 /* Frames in all rings. */
@@ -1158,13 +1162,27 @@ static int s_poll(void *owner, int wait_ms)
     if (self->device_count)
         self->next_device = (self->next_device + 1) % self->device_count;
     /* Frames first, so that a `me` removing a device cannot free a socket polled above. */
+    bool is_catching_up = false;
     for (size_t i = 0; i < streams; i++) {
         if (!(items[i].revents & ZMQ_POLLIN))
             continue;
         if (is_streams[i])
-            s_read_stream(self, owners[i]);
+            is_catching_up |= s_read_stream(self, owners[i]) > 1 && self->queue_frames;
         else
             s_read_frame(self, owners[i]);
+    }
+    /* A streams socket found full means the caller was away and more frames wait behind it in
+     * libzmq and the kernel, older than the live ones: with a queue bound, read on while they
+     * keep coming (each wait short, the whole bounded), so that the ring ends up holding the
+     * newest frames rather than the first ones that waited. */
+    int64_t catch_up_until = sk2_clock_mono_us() + S_CATCHUP_TOTAL_MS * 1000;
+    while (is_catching_up && sk2_clock_mono_us() < catch_up_until) {
+        is_catching_up = false;
+        if (zmq_poll(items, (int)streams, S_CATCHUP_MS) <= 0)
+            break;
+        for (size_t i = 0; i < streams; i++)
+            if (is_streams[i] && (items[i].revents & ZMQ_POLLIN))
+                is_catching_up |= s_read_stream(self, owners[i]) > 0;
     }
     if (control_at != SIZE_MAX && self->control && (items[control_at].revents & ZMQ_POLLIN)) {
         while (self->control && (zsock_events(self->control) & ZMQ_POLLIN)) {
