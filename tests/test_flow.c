@@ -406,21 +406,30 @@ static void test_the_table_of_client_states_is_bounded_and_forgets_silent_client
     json_t *stats = sk2_clients_json(table, now + 1000);
     assert_int_equal(s_json_u64(stats, "count"), SK2_CLIENTS_MAX);
     assert_int_equal(s_json_u64(stats, "evicted"), 44);
-    assert_int_equal(json_array_size(json_object_get(stats, "list")), SK2_CLIENTS_MAX);
+    /* Half of them are paused (odd numbers): those are listed first, up to the list's bound. */
+    assert_int_equal(s_json_u64(stats, "paused"), SK2_CLIENTS_MAX / 2);
+    assert_int_equal(json_array_size(json_object_get(stats, "list")), SK2_CLIENTS_LISTED);
+    assert_int_equal(s_json_u64(stats, "listed"), SK2_CLIENTS_LISTED);
+    size_t i;
+    json_t *record;
+    json_array_foreach(json_object_get(stats, "list"), i, record)
+    {
+        assert_true(s_json_u64(record, "paused") == 1);
+    }
     /* The ones heard from longest ago made room: client-0 .. client-43 are gone. */
-    assert_null(s_listed(stats, "client-0"));
     assert_null(s_listed(stats, "client-43"));
-    assert_non_null(s_listed(stats, "client-44"));
+    assert_non_null(s_listed(stats, "client-45"));
     json_decref(stats);
     /* A malformed update changes nothing, not even for a known client. */
-    json_t *bad = json_pack("{s:s, s:[], s:i, s:i}", "client", "client-44", "paused",
+    json_t *bad = json_pack("{s:s, s:[], s:i, s:i}", "client", "client-45", "paused",
                             "queue_frames", 5000, "dropped", 0);
     assert_int_equal(sk2_clients_update(table, bad, now + 2000, &reply, why, sizeof why),
                      SK2_EPROTO);
     assert_null(reply);
     json_decref(bad);
     stats = sk2_clients_json(table, now + 2000);
-    assert_int_equal(s_json_u64(s_listed(stats, "client-44"), "queue_frames"), 2);
+    assert_int_equal(s_json_u64(stats, "count"), SK2_CLIENTS_MAX);
+    assert_int_equal(s_json_u64(s_listed(stats, "client-45"), "queue_frames"), 2);
     json_decref(stats);
     /* Silence: three heartbeats and a second later, every client is forgotten but one that
      * spoke again meanwhile. */

@@ -615,12 +615,18 @@ static void s_reply(sk2_client_t *self, zmsg_t *reply)
         s_push_new(self, SK2_EVENT_ERROR, NULL, SK2_EPROTO, why);
         return;
     }
-    if (msg.type == SK2_MSG_ERROR && request.type == SK2_MSG_FLOW && !self->is_flow_refused &&
-        s_is_unknown_type_error(msg.payload)) {
+    if (msg.type == SK2_MSG_ERROR && request.type == SK2_MSG_FLOW) {
         /* A server without flow control (version 1, or an older sk2) still serves: pausing
-         * and the queue work on this side alone; only its stats will not show them. */
-        SK2_INFO("client", "server %s keeps no flow states: pause and queue stay local",
-                 self->endpoint);
+         * and the queue work on this side alone, only its stats will not show them. Any other
+         * refusal would come back with every heartbeat: said once, and not asked again. */
+        json_t *reason = json_object_get(msg.payload, "reason");
+        if (!self->is_flow_refused && s_is_unknown_type_error(msg.payload))
+            SK2_INFO("client", "server %s keeps no flow states: pause and queue stay local",
+                     self->endpoint);
+        else if (!self->is_flow_refused)
+            SK2_WARN("client", "server %s refused our flow state (not sent again): %s",
+                     self->endpoint,
+                     json_is_string(reason) ? json_string_value(reason) : "(no reason given)");
         self->is_flow_refused = true;
     } else if (msg.type == SK2_MSG_ERROR) {
         json_t *reason = json_object_get(msg.payload, "reason");

@@ -233,6 +233,20 @@ void sk2_clients_expire(sk2_clients_t *self, int64_t now_us)
     }
 }
 
+static json_t *s_record_json(const s_client_t *client, int64_t now_us)
+{
+    json_t *kinds = json_array();
+    for (int kind = SK2_STREAM_DEPTH; kind <= SK2_STREAM_BODY; kind++)
+        if (client->paused_kinds & (1u << kind))
+            json_array_append_new(kinds,
+                                  json_string(sk2_stream_kind_name((sk2_stream_kind_t)kind)));
+    return json_pack("{s:s, s:I, s:o, s:I, s:I, s:I, s:I, s:I}", "client", client->id, "paused",
+                     (json_int_t)client->paused, "paused_kinds", kinds, "streams",
+                     (json_int_t)client->streams, "queue_frames", (json_int_t)client->queue_frames,
+                     "dropped", (json_int_t)client->dropped, "updates", (json_int_t)client->updates,
+                     "heard_ms_ago", (json_int_t)((now_us - client->heard_us) / 1000));
+}
+
 json_t *sk2_clients_json(sk2_clients_t *self, int64_t now_us)
 {
     sk2_clients_expire(self, now_us);
@@ -241,25 +255,22 @@ json_t *sk2_clients_json(sk2_clients_t *self, int64_t now_us)
     uint64_t dropped = 0;
     for (size_t i = 0; i < SK2_CLIENTS_MAX; i++) {
         const s_client_t *client = &self->clients[i];
-        if (!client->id[0])
-            continue;
-        paused += client->paused > 0;
-        dropped += client->dropped;
-        json_t *kinds = json_array();
-        for (int kind = SK2_STREAM_DEPTH; kind <= SK2_STREAM_BODY; kind++)
-            if (client->paused_kinds & (1u << kind))
-                json_array_append_new(kinds,
-                                      json_string(sk2_stream_kind_name((sk2_stream_kind_t)kind)));
-        json_array_append_new(
-            list, json_pack("{s:s, s:I, s:o, s:I, s:I, s:I, s:I, s:I}", "client", client->id,
-                            "paused", (json_int_t)client->paused, "paused_kinds", kinds, "streams",
-                            (json_int_t)client->streams, "queue_frames",
-                            (json_int_t)client->queue_frames, "dropped",
-                            (json_int_t)client->dropped, "updates", (json_int_t)client->updates,
-                            "heard_ms_ago", (json_int_t)((now_us - client->heard_us) / 1000)));
+        if (client->id[0]) {
+            paused += client->paused > 0;
+            dropped += client->dropped;
+        }
     }
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "count", (json_int_t)self->count,
+    /* Paused clients first, then the others, up to SK2_CLIENTS_LISTED: every count above
+     * covers them all, the list only has to fit in a reply. */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < SK2_CLIENTS_MAX && json_array_size(list) < SK2_CLIENTS_LISTED; i++) {
+            const s_client_t *client = &self->clients[i];
+            if (client->id[0] && (client->paused > 0) == (pass == 0))
+                json_array_append_new(list, s_record_json(client, now_us));
+        }
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "count", (json_int_t)self->count,
                      "paused", (json_int_t)paused, "frames_dropped", (json_int_t)dropped, "max",
                      (json_int_t)SK2_CLIENTS_MAX, "evicted", (json_int_t)self->evicted, "expired",
-                     (json_int_t)self->expired, "list", list);
+                     (json_int_t)self->expired, "listed", (json_int_t)json_array_size(list), "list",
+                     list);
 }

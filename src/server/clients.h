@@ -14,6 +14,9 @@
 /* Clients remembered at once; a new client beyond this replaces the one heard from longest
  * ago (counted as evicted). */
 #define SK2_CLIENTS_MAX 256
+/* Clients listed one by one in `stats` (paused ones first), so that the reply stays well inside
+ * the control payload limit; the counts cover every client. */
+#define SK2_CLIENTS_LISTED 100
 /* Paused streams one `flow` may list. */
 #define SK2_CLIENTS_PAUSED_MAX 64
 /* Longest client id, bytes. */
@@ -36,7 +39,8 @@ int sk2_clients_update(sk2_clients_t *self, const json_t *payload, int64_t now_u
 /* Forgets the clients not heard from within their expiry (three heartbeats and a second). */
 void sk2_clients_expire(sk2_clients_t *self, int64_t now_us);
 
-/* The `clients` section of `stats` (after expiring): counts, then one record per client. */
+/* The `clients` section of `stats` (after expiring): counts, then a record per client, at most
+ * SK2_CLIENTS_LISTED of them. */
 json_t *sk2_clients_json(sk2_clients_t *self, int64_t now_us);
 
 /* Clients in the table now. */
