@@ -378,6 +378,78 @@ static void test_malformed_flow_messages_get_a_clear_error_and_change_nothing(vo
     sk2_server_destroy(&server);
 }
 
+/* Answers what a client sent to a version-1 server stand-in: `me` to `who`, an unknown-type
+ * error to anything else (as the original server does). Counts the `flow` messages. */
+static void s_answer_v1(zsock_t *router, const char *me, int *flows)
+{
+    while (zsock_events(router) & ZMQ_POLLIN) {
+        zmsg_t *msg = zmsg_recv(router);
+        zframe_t *id = zmsg_pop(msg), *delimiter = zmsg_pop(msg), *type = zmsg_pop(msg);
+        zmsg_t *reply = zmsg_new();
+        zmsg_append(reply, &id);
+        zmsg_append(reply, &delimiter);
+        uint8_t byte = zframe_data(type)[0];
+        *flows += byte == 0x0b;
+        if (byte == 0x03) {
+            zmsg_addmem(reply, "\x04", 1);
+            zmsg_addstr(reply, me);
+        } else {
+            zmsg_addmem(reply, "\x00", 1);
+            zmsg_addstrf(reply, "{\"code\": 400, \"reason\": \"unknown message type 0x%02x\"}",
+                         byte);
+        }
+        zframe_destroy(&type);
+        zmsg_destroy(&msg);
+        zmsg_send(&reply, router);
+    }
+}
+
+static void test_a_server_without_flow_control_is_told_once_and_the_client_carries_on(void **state)
+{
+    (void)state;
+    zsock_t *router = zsock_new(ZMQ_ROUTER);
+    int port = zsock_bind(router, "tcp://127.0.0.1:*");
+    assert_true(port > 0);
+    char endpoint[64], me[512];
+    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    snprintf(me, sizeof me,
+             "{\"version\": 1, \"name\": \"v1\", \"endpoints\": {\"control\": \"%s\"}, "
+             "\"devices\": [{\"id\": \"old\", \"endpoints\": {\"depth\": "
+             "\"tcp://127.0.0.1:1\"}}]}",
+             endpoint);
+    sk2_client_t *client = sk2_client_new();
+    assert_int_equal(sk2_client_set_heartbeat_ms(client, 100), 0);
+    assert_int_equal(sk2_client_connect(client, endpoint), 0);
+    int flows = 0, seen[32] = {0};
+    int64_t deadline = sk2_clock_mono_us() + 30000000;
+    while (seen[SK2_EVENT_DEVICE_ADDED] == 0 && sk2_clock_mono_us() < deadline) {
+        s_answer_v1(router, me, &flows);
+        sk2_event_t *event = NULL;
+        if (sk2_client_recv(client, &event, 10) == 0)
+            seen[sk2_event_type(event)]++;
+        sk2_event_destroy(&event);
+    }
+    assert_int_equal(seen[SK2_EVENT_DEVICE_ADDED], 1);
+    assert_int_equal(sk2_client_enable_depth(client, "old"), 0);
+    assert_int_equal(sk2_client_pause(client, "old", SK2_STREAM_DEPTH), 0);
+    /* A second of heartbeats (some ten `who`): the refused flow is not sent again, and the
+     * refusal is no error event. */
+    deadline = sk2_clock_mono_us() + 1000000;
+    while (sk2_clock_mono_us() < deadline) {
+        s_answer_v1(router, me, &flows);
+        sk2_event_t *event = NULL;
+        if (sk2_client_recv(client, &event, 10) == 0)
+            seen[sk2_event_type(event)]++;
+        sk2_event_destroy(&event);
+    }
+    assert_int_equal(flows, 1);
+    assert_int_equal(seen[SK2_EVENT_ERROR], 0);
+    assert_true(sk2_client_is_connected(client));
+    assert_true(sk2_client_is_paused(client, "old", SK2_STREAM_DEPTH));
+    sk2_client_destroy(&client);
+    zsock_destroy(&router);
+}
+
 static json_t *s_flow(const char *id, size_t paused, json_int_t dropped, int heartbeat_ms)
 {
     json_t *list = json_array();
@@ -492,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_the_ring_keeps_the_newest_and_drops_the_oldest),
         cmocka_unit_test(test_the_table_of_client_states_is_bounded_and_forgets_silent_clients),
         cmocka_unit_test(test_malformed_flow_messages_get_a_clear_error_and_change_nothing),
+        cmocka_unit_test(test_a_server_without_flow_control_is_told_once_and_the_client_carries_on),
         cmocka_unit_test(
             test_pause_stops_frames_and_resume_brings_them_back_on_the_same_connection),
         cmocka_unit_test(test_a_queue_of_n_hands_out_at_most_n_of_the_newest_frames),
