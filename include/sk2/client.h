@@ -246,11 +246,12 @@ SK2_EXPORT const char *sk2_client_device_endpoint(const sk2_client_t *self, cons
  * reconnection and no DISCONNECTED/RECONNECTING. A queue bound makes the client keep at most N
  * frames per subscription that it has read but not yet handed out, dropping the oldest (the
  * newest wins): each recv/dispatch first reads everything its stream sockets hold into those
- * queues, then hands out the oldest frame kept. Frames still inside libzmq and the kernel
- * when the caller comes back (up to 4 per stream on each side, plus socket buffers) pass through
- * the queue like any other. A client that uses either tells an sk2 server in a `flow` message
- * (on each change and with every heartbeat), which the server shows in its stats; a server
- * without flow control is left alone (docs/protocol.md). */
+ * queues, then hands out the oldest frame kept. When it finds more than one frame waiting on a
+ * socket (the caller fell behind), it reads on while more keep coming from the transport,
+ * waiting 5 ms at a time and 50 ms at most, even with timeout 0. Frames still inside libzmq and
+ * the kernel after that pass through the queue like any other. A client that uses either tells an
+ * sk2 server in a `flow` message (on each change and with every heartbeat), which the server shows
+ * in its stats; a server without flow control is left alone (docs/protocol.md). */
 
 /* Most frames a queue bound may allow per subscription. */
 #define SK2_CLIENT_QUEUE_FRAMES_MAX 1024

@@ -112,7 +112,6 @@ struct sk2_client {
     char id[33];             /* random hex id naming this client in `flow` messages */
     unsigned paused_default; /* pause mask given to devices that appear (pause of all) */
     unsigned queue_frames;   /* the queue bound per subscription; 0: libzmq's queues only */
-    uint64_t queued;         /* frames in all rings now */
     uint64_t arrivals;       /* frames put in a ring so far: their order across rings */
     uint64_t frames_dropped; /* frames the rings dropped (oldest first) */
     bool is_flow_on;         /* pause or a queue bound was used: tell the server */
@@ -1177,10 +1176,11 @@ static int s_poll(void *owner, int wait_ms)
         else
             s_read_frame(self, owners[i]);
     }
-    /* A streams socket found full means the caller was away and more frames wait behind it in
-     * libzmq and the kernel, older than the live ones: with a queue bound, read on while they
-     * keep coming (each wait short, the whole bounded), so that the ring ends up holding the
-     * newest frames rather than the first ones that waited. */
+    /* A streams socket holding more than one frame means the caller fell behind, and more may
+     * wait behind them in libzmq and the kernel, older than the live ones: with a queue bound,
+     * read on while they keep coming (each wait short, the whole bounded), so that the ring
+     * ends up holding the newest frames rather than the first ones that waited. A caller that
+     * keeps up finds one frame at a time and never waits here. */
     int64_t catch_up_until = sk2_clock_mono_us() + S_CATCHUP_TOTAL_MS * 1000;
     while (is_catching_up && sk2_clock_mono_us() < catch_up_until) {
         is_catching_up = false;
