@@ -93,18 +93,21 @@ static json_t *s_client_record(json_t *stats, const char *id)
     return s_listed(json_object_get(stats, "clients"), id);
 }
 
-/* Asks `observer` for stats until depth/rvl is in `state` and the clients section says
- * `paused` clients are paused (30 s at most: subscriptions travel on their own). */
+/* Asks `observer` for stats until depth/rvl (and depth12, if anyone ever asked for it) is in
+ * `state` and the clients section says `paused` clients are paused (30 s at most:
+ * subscriptions travel on their own). */
 static bool s_wait_server(sk2_client_t *observer, const char *state, json_int_t paused)
 {
     int64_t deadline = sk2_clock_mono_us() + 30000000;
     for (;;) {
         json_t *stats = s_stats(observer);
-        json_t *encoding = s_encoding(stats, "rvl");
+        json_t *encoding = s_encoding(stats, "rvl"), *v1 = s_encoding(stats, "depth12");
         const char *now = encoding ? json_string_value(json_object_get(encoding, "state")) : "";
+        const char *v1_now = v1 ? json_string_value(json_object_get(v1, "state")) : state;
         json_int_t count =
             json_integer_value(json_object_get(json_object_get(stats, "clients"), "paused"));
-        bool ok = now && strcmp(now, state) == 0 && count == paused;
+        bool ok = now && strcmp(now, state) == 0 && v1_now && strcmp(v1_now, state) == 0 &&
+                  count == paused;
         json_decref(stats);
         if (ok)
             return true;
@@ -137,6 +140,7 @@ static void test_pause_stops_frames_and_resume_brings_them_back_on_the_same_conn
     sk2_client_t *client = s_client(server);
     sk2_client_t *observer = s_client(server); /* asks for stats, receives nothing */
     assert_int_equal(sk2_client_subscribe(client, "cam", SK2_STREAM_DEPTH, "rvl"), 0);
+    assert_int_equal(sk2_client_enable_depth(client, "cam"), 0); /* the version-1 endpoint */
     sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_FRAME, "cam", 30000, NULL);
     assert_non_null(event);
     sk2_event_destroy(&event);
@@ -154,6 +158,9 @@ static void test_pause_stops_frames_and_resume_brings_them_back_on_the_same_conn
     /* The server stopped encoding for nobody, and shows the client paused. */
     assert_true(s_wait_server(observer, "idle", 1));
     json_t *stats = s_stats(observer);
+    /* The version-1 endpoint's depth12 stopped too (its one subscription is "", undone). */
+    assert_string_equal(json_string_value(json_object_get(s_encoding(stats, "depth12"), "state")),
+                        "idle");
     json_t *record = s_client_record(stats, sk2_client_id(client));
     assert_non_null(record);
     assert_int_equal(json_integer_value(json_object_get(record, "paused")), 1);
