@@ -7,6 +7,7 @@
  * unknown rather than guessed. With --stream KIND[:CODEC] it subscribes on sk2's streams
  * endpoint and also reports latency percentiles and the frames missed (sequence gaps). Every
  * wait is bounded by the next status line, the --seconds limit or the connection timeout. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,8 @@ typedef struct {
     double give_up_s;         /* --give-up-after, 0: never */
     stream_wanted_t wanted[STREAM_WANTED_MAX]; /* --stream; none: the v1 depth endpoint */
     size_t wanted_count;
+    unsigned queue_frames; /* --queue: the client's queue bound per stream, 0: none */
+    bool is_paused;        /* --paused: start with every stream paused */
 } stream_options_t;
 
 typedef struct {
@@ -88,7 +91,19 @@ typedef struct {
         uint64_t frames;           /* frames received before it */
     } outages[STREAM_OUTAGES_MAX]; /* the gaps in time, for the summary */
     size_t outage_count;
+    bool is_paused;        /* every stream paused now (--paused, SIGUSR1) */
+    uint64_t pauses;       /* times paused */
+    unsigned toggles_seen; /* SIGUSR1s handled */
 } stream_t;
+
+/* SIGUSR1s received: each toggles pause of every stream (handled in the loop, not here). */
+static volatile sig_atomic_t s_toggles;
+
+static void s_on_usr1(int signum)
+{
+    (void)signum;
+    s_toggles++;
+}
 
 enum {
     OPT_FRAMES = 256,
@@ -101,6 +116,8 @@ enum {
     OPT_STREAM,
     OPT_MAX_FRAME_MB,
     OPT_GIVE_UP_AFTER,
+    OPT_QUEUE,
+    OPT_PAUSED,
 };
 
 static void s_print_usage(void)
@@ -108,7 +125,7 @@ static void s_print_usage(void)
     printf("usage: sk2 stream [SERVER] [--stream KIND[:CODEC]]... [--frames N] [--seconds S]\n"
            "                  [--device ID] [--check-mock] [--status-interval S] [--no-status]\n"
            "                  [--json] [--timeout MS] [--browse-timeout S]\n"
-           "                  [--max-frame-mb M] [--give-up-after S]\n"
+           "                  [--max-frame-mb M] [--give-up-after S] [--queue N] [--paused]\n"
            "                  [--keys DIR --server-key KEY] [-v|-q]\n"
            "\n"
            "Receives frames from a server and measures them per stream.\n"
@@ -127,7 +144,15 @@ static void s_print_usage(void)
            "  --json                print the summary as one JSON object on stdout (status\n"
            "                        lines then go to stderr)\n"
            "  --timeout MS          wait at most MS milliseconds for the server, %d..%d\n"
-           "                        (default %d)\n" CLI_MAX_FRAME_HELP CLI_GIVE_UP_HELP "\n"
+           "                        (default %d)\n" CLI_MAX_FRAME_HELP CLI_GIVE_UP_HELP
+           "  --queue N             keep at most N frames per --stream waiting to be handled,\n"
+           "                        dropping the oldest (the newest wins), 1..%d; the drops\n"
+           "                        are counted and the server's stats show them\n"
+           "  --paused              start with every stream paused (send SIGUSR1 to resume)\n"
+           "\n"
+           "SIGUSR1 pauses every stream, and the next one resumes them: the server stops\n"
+           "sending (and, if nobody else wants them, encoding) while the connection stays.\n"
+           "\n"
            "A lost server (no answer within --timeout) is reported on stderr and retried\n"
            "(100 ms, doubling up to 5 s); when it is back the streams are received again and\n"
            "the gap is reported, and listed in the summary (\"outages\" with --json).\n"
@@ -138,12 +163,12 @@ static void s_print_usage(void)
            "carries no sequence numbers or timestamps: there, gaps and latency are n/a.\n"
            "\n"
            "Exit status: 0 the frame goal was met (or, without --frames, at least one frame\n"
-           "arrived) and no mock check failed; 1 nothing arrived, too few frames, a mock\n"
-           "check failed or discovery is unavailable; 2 usage (or several servers and none\n"
-           "named); 3 server unreachable at the start (or no server found), or lost for\n"
-           "longer than --give-up-after.\n",
+           "arrived, or the streams were left paused) and no mock check failed; 1 nothing\n"
+           "arrived, too few frames, a mock check failed or discovery is unavailable; 2 usage\n"
+           "(or several servers and none named); 3 server unreachable at the start (or no\n"
+           "server found), or lost for longer than --give-up-after.\n",
            STREAM_WANTED_MAX, CLI_TIMEOUT_MIN_MS, CLI_TIMEOUT_MAX_MS,
-           SK2_CLIENT_RESPONSE_TIMEOUT_MS, METER_LATENCY_SAMPLES);
+           SK2_CLIENT_RESPONSE_TIMEOUT_MS, SK2_CLIENT_QUEUE_FRAMES_MAX, METER_LATENCY_SAMPLES);
 }
 
 /* Parses KIND[:CODEC] into the next --stream slot. */
@@ -211,6 +236,18 @@ static int s_apply_option(void *options, int opt, const char *arg)
         return cli_apply_max_frame_mb(s_verb, arg, NULL);
     case OPT_GIVE_UP_AFTER:
         return cli_apply_give_up_after(s_verb, arg, &opts->give_up_s);
+    case OPT_QUEUE: {
+        char *end = NULL;
+        long frames = strtol(arg, &end, 10);
+        if (!*arg || *end || frames < 1 || frames > SK2_CLIENT_QUEUE_FRAMES_MAX)
+            return cli_usage_error(s_verb, "--queue: '%s' is not a number of frames from 1 to %d",
+                                   arg, SK2_CLIENT_QUEUE_FRAMES_MAX);
+        opts->queue_frames = (unsigned)frames;
+        break;
+    }
+    case OPT_PAUSED:
+        opts->is_paused = true;
+        break;
     }
     return CLI_CONTINUE;
 }
@@ -229,6 +266,8 @@ static int s_parse(int argc, char **argv, stream_options_t *opts)
         {"stream", required_argument, NULL, OPT_STREAM},
         {"max-frame-mb", required_argument, NULL, OPT_MAX_FRAME_MB},
         {"give-up-after", required_argument, NULL, OPT_GIVE_UP_AFTER},
+        {"queue", required_argument, NULL, OPT_QUEUE},
+        {"paused", no_argument, NULL, OPT_PAUSED},
         CLI_SERVER_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
@@ -527,6 +566,17 @@ static const char *s_latency(const meter_t *meter, char *out, size_t size)
     return out;
 }
 
+/* Appends the flow state to a status line: " | paused", " | queue N dropped D". */
+static void s_flow_status(const stream_t *self, char *line, size_t size)
+{
+    size_t used = strlen(line);
+    if (self->is_paused && used < size)
+        used += (size_t)snprintf(line + used, size - used, " | paused");
+    if (self->opts->queue_frames && used < size)
+        snprintf(line + used, size - used, " | queue %u dropped %llu", self->opts->queue_frames,
+                 (unsigned long long)sk2_client_frames_dropped(self->session.client));
+}
+
 /* The streams endpoint's status: per stream fps, MB/s, ratio, latency and gaps. */
 static void s_print_stream_status(stream_t *self, int64_t interval_us)
 {
@@ -552,6 +602,7 @@ static void s_print_stream_status(stream_t *self, int64_t interval_us)
     if (self->opts->is_check_mock && used < sizeof line)
         snprintf(line + strlen(line), sizeof line - strlen(line), " | mismatches %llu",
                  (unsigned long long)self->mismatches);
+    s_flow_status(self, line, sizeof line);
     cli_status_print(&self->session.status, "%s", line);
 }
 
@@ -561,17 +612,18 @@ static void s_print_status(void *verb, int64_t interval_us)
     if (self->opts->wanted_count > 0) {
         s_print_stream_status(self, interval_us);
     } else {
-        char mismatches[32] = "n/a";
+        char mismatches[32] = "n/a", line[512];
         if (self->opts->is_check_mock)
             snprintf(mismatches, sizeof mismatches, "%llu", (unsigned long long)self->mismatches);
-        cli_status_print(&self->session.status,
-                         "frames %llu | %.1f fps | %.2f MB/s wire | ratio %.2f | devices %zu | "
-                         "mismatches %s | gaps n/a",
-                         (unsigned long long)self->frames,
-                         cli_per_second(self->frames - self->last_frames, interval_us),
-                         cli_mb_per_second(self->wire_bytes - self->last_wire_bytes, interval_us),
-                         s_ratio(self->raw_bytes, self->wire_bytes), s_active_devices(self),
-                         mismatches);
+        snprintf(line, sizeof line,
+                 "frames %llu | %.1f fps | %.2f MB/s wire | ratio %.2f | devices %zu | "
+                 "mismatches %s | gaps n/a",
+                 (unsigned long long)self->frames,
+                 cli_per_second(self->frames - self->last_frames, interval_us),
+                 cli_mb_per_second(self->wire_bytes - self->last_wire_bytes, interval_us),
+                 s_ratio(self->raw_bytes, self->wire_bytes), s_active_devices(self), mismatches);
+        s_flow_status(self, line, sizeof line);
+        cli_status_print(&self->session.status, "%s", line);
     }
     self->last_frames = self->frames;
     self->last_wire_bytes = self->wire_bytes;
@@ -624,7 +676,12 @@ static void s_print_json(const stream_t *self, double seconds)
         printf("%s{\"lost_at_us\":%lld,\"seconds\":%.3f,\"frames_before\":%llu}", i ? "," : "",
                (long long)self->outages[i].lost_at_us, (double)self->outages[i].outage_us / 1e6,
                (unsigned long long)self->outages[i].frames);
-    printf("],\"lost\":%s}\n", self->session.is_down ? "true" : "false");
+    printf("],\"lost\":%s,\"queue_frames\":%u,\"queue_dropped\":%llu,\"pauses\":%llu,"
+           "\"paused\":%s,\"client\":\"%s\"}\n",
+           self->session.is_down ? "true" : "false", self->opts->queue_frames,
+           (unsigned long long)sk2_client_frames_dropped(self->session.client),
+           (unsigned long long)self->pauses, self->is_paused ? "true" : "false",
+           sk2_client_id(self->session.client));
 }
 
 static void s_print_text(const stream_t *self, double seconds)
@@ -647,6 +704,13 @@ static void s_print_text(const stream_t *self, double seconds)
                "times)\n");
     else
         printf("  gaps: %llu frames missed\n", (unsigned long long)self->gaps);
+    if (self->opts->queue_frames)
+        printf("  queue: %u frames per stream, %llu dropped (oldest first)\n",
+               self->opts->queue_frames,
+               (unsigned long long)sk2_client_frames_dropped(self->session.client));
+    if (self->pauses)
+        printf("  paused %llu time(s)%s\n", (unsigned long long)self->pauses,
+               self->is_paused ? ", paused at the end" : "");
     if (self->session.outages > 0)
         printf("  outages: %llu, %.1f s without the server\n",
                (unsigned long long)self->session.outages, (double)self->session.outage_us / 1e6);
@@ -685,6 +749,58 @@ static void s_print_summary(stream_t *self)
 
 /* ---- The loop ---- */
 
+/* Pauses or resumes every stream, and says so. */
+static void s_flow_set(stream_t *self, bool is_paused)
+{
+    int rc = is_paused ? sk2_client_pause(self->session.client, NULL, 0)
+                       : sk2_client_resume(self->session.client, NULL, 0);
+    if (rc != 0) {
+        cli_status_close(&self->session.status);
+        fprintf(stderr, "sk2 stream: cannot %s: %s\n", is_paused ? "pause" : "resume",
+                sk2_strerror(rc));
+        return;
+    }
+    self->is_paused = is_paused;
+    self->pauses += is_paused;
+    cli_status_note(&self->session.status, "sk2 stream: %s",
+                    is_paused ? "paused (SIGUSR1 resumes)" : "resumed");
+}
+
+/* --queue, --paused and the SIGUSR1 handler. CLI_CONTINUE or an exit code. */
+static int s_flow_open(stream_t *self)
+{
+    if (self->opts->queue_frames) {
+        int rc = sk2_client_set_queue_frames(self->session.client, self->opts->queue_frames);
+        if (rc != 0) {
+            fprintf(stderr, "sk2 stream: --queue: %s\n", sk2_strerror(rc));
+            return CLI_EXIT_FAILURE;
+        }
+    }
+    if (self->opts->queue_frames && self->opts->wanted_count == 0) {
+        fprintf(stderr, "sk2 stream: --queue needs --stream (the version-1 depth endpoint has "
+                        "no queue of the client's own)\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (self->opts->is_paused)
+        s_flow_set(self, true);
+    /* No SA_RESTART: the wait inside recv ends on the signal, so the toggle is prompt. */
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = s_on_usr1;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGUSR1, &action, NULL);
+    return CLI_CONTINUE;
+}
+
+/* Applies the SIGUSR1s that came since the last turn. */
+static void s_flow_toggle(stream_t *self)
+{
+    while (self->toggles_seen != (unsigned)s_toggles) {
+        self->toggles_seen++;
+        s_flow_set(self, !self->is_paused);
+    }
+}
+
 /* The exit code once the loop has ended. */
 static int s_exit_code(const stream_t *self)
 {
@@ -692,7 +808,7 @@ static int s_exit_code(const stream_t *self)
         return self->session.end_rc;
     if (self->mismatches > 0)
         return CLI_EXIT_FAILURE;
-    if (self->frames == 0) {
+    if (self->frames == 0 && !self->is_paused) {
         fprintf(stderr, "sk2 stream: no frames arrived\n");
         return CLI_EXIT_FAILURE;
     }
@@ -721,9 +837,14 @@ int cli_stream(int argc, char **argv)
     if (rc != CLI_CONTINUE)
         return rc;
     cli_session_give_up_after(&self.session, opts.give_up_s);
+    rc = s_flow_open(&self);
+    if (rc != CLI_CONTINUE) {
+        cli_session_close(&self.session);
+        return rc;
+    }
     static const cli_session_hooks_t hooks = {s_on_event, s_print_status};
     while (cli_session_step(&self.session, &hooks, &self))
-        ;
+        s_flow_toggle(&self);
     s_print_summary(&self);
     rc = s_exit_code(&self);
     cli_session_close(&self.session);

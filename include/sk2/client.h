@@ -238,6 +238,52 @@ SK2_EXPORT const char *sk2_client_device_id(const sk2_client_t *self, size_t ind
 SK2_EXPORT const char *sk2_client_device_endpoint(const sk2_client_t *self, const char *device_id,
                                                   const char *name);
 
+/* ---- Flow control ----
+ *
+ * Pausing a stream unsubscribes it on the socket that stays connected: the server stops
+ * sending it (and stops encoding it when no other client wants it), the connection, the
+ * subscription list and the device's state stay, and resuming subscribes again, with no
+ * reconnection and no DISCONNECTED/RECONNECTING. A queue bound makes the client keep at most N
+ * frames per subscription that it has read but not yet handed out, dropping the oldest (the
+ * newest wins): each recv/dispatch first reads everything its stream sockets hold into those
+ * queues, then hands out the oldest frame kept. When it finds more than one frame waiting on a
+ * socket (the caller fell behind), it reads on while more keep coming from the transport,
+ * waiting 5 ms at a time and 50 ms at most, even with timeout 0. Frames still inside libzmq and
+ * the kernel after that pass through the queue like any other. A client that uses either tells an
+ * sk2 server in a `flow` message (on each change and with every heartbeat), which the server shows
+ * in its stats; a server without flow control is left alone (docs/protocol.md). */
+
+/* Most frames a queue bound may allow per subscription. */
+#define SK2_CLIENT_QUEUE_FRAMES_MAX 1024
+
+/* Pauses a device's stream (kind 0: all its streams; the version-1 depth endpoint counts as
+ * depth). device_id NULL pauses every device, and devices that appear later start paused.
+ * Frames of a paused stream already queued are dropped: after the call none is handed out.
+ * Pausing twice is not an error. Returns 0, SK2_EINVAL (kind out of range), SK2_ENOTFOUND
+ * (unknown device) or SK2_ESTATE (a device named while not connected). */
+SK2_EXPORT int sk2_client_pause(sk2_client_t *self, const char *device_id, sk2_stream_kind_t kind);
+/* Undoes sk2_client_pause for the same device (NULL: every device) and kind (0: all). The first
+ * frame after a resume carries gap 0: frames skipped while paused were skipped on purpose. */
+SK2_EXPORT int sk2_client_resume(sk2_client_t *self, const char *device_id, sk2_stream_kind_t kind);
+/* Whether that device's stream (kind 0: every stream; device_id NULL: the default for all
+ * devices) is paused. */
+SK2_EXPORT bool sk2_client_is_paused(const sk2_client_t *self, const char *device_id,
+                                     sk2_stream_kind_t kind);
+/* Sets the queue bound: at most `frames` (1 .. SK2_CLIENT_QUEUE_FRAMES_MAX) frames read and
+ * not yet handed out per subscription of the streams endpoint, oldest dropped first; 0 (the
+ * default) keeps no queue of its own (libzmq's, which keeps the oldest). Any time; lowering it
+ * drops the oldest frames over the new bound, 0 hands out everything queued. Memory: frames x
+ * an encoded frame per subscription. Returns 0, SK2_EINVAL or SK2_ENOMEM. */
+SK2_EXPORT int sk2_client_set_queue_frames(sk2_client_t *self, unsigned frames);
+SK2_EXPORT unsigned sk2_client_queue_frames(const sk2_client_t *self);
+/* Frames the queue bound dropped so far (never decoded), all streams together. */
+SK2_EXPORT uint64_t sk2_client_frames_dropped(const sk2_client_t *self);
+/* Frames queued now (read, not yet handed out). */
+SK2_EXPORT uint64_t sk2_client_frames_queued(const sk2_client_t *self);
+/* The random id (32 hexadecimal digits) this client gives in `flow`, as the server's stats
+ * show it. Borrowed while the client lives. */
+SK2_EXPORT const char *sk2_client_id(const sk2_client_t *self);
+
 /* ---- Events ---- */
 SK2_EXPORT void sk2_event_destroy(sk2_event_t **self_p);
 SK2_EXPORT sk2_event_type_t sk2_event_type(const sk2_event_t *self);

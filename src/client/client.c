@@ -14,6 +14,8 @@
 
 #include "client/event.h"
 #include "client/loop.h"
+#include "client/ring.h"
+#include "core/random.h"
 #include "core/log_internal.h"
 #include "proto/curve.h"
 #include "proto/header.h"
@@ -27,15 +29,20 @@
 #include "sk2/recording.h"
 #include "sk2/limits.h"
 
-#define S_MAX_PENDING       16   /* requests in flight at once */
-#define S_MAX_ENDPOINT      1024 /* longest endpoint string accepted */
-#define S_SUB_HWM           4    /* frames queued per stream before libzmq drops */
-#define S_MAX_SUBSCRIPTIONS 16   /* (stream, codec) pairs per device */
-#define S_RETRY_FIRST_MS    100  /* reconnection: the first interval between attempts */
-#define S_RETRY_MAX_MS      5000 /* reconnection: the interval doubles up to this */
-#define S_KEEPALIVE_IDLE_S  5    /* TCP keepalive: the first probe after this much silence... */
-#define S_KEEPALIVE_INTVL_S 1    /* ...then one a second... */
-#define S_KEEPALIVE_CNT     3    /* ...and the connection is dropped after this many unanswered */
+#define S_MAX_PENDING       16    /* requests in flight at once */
+#define S_MAX_ENDPOINT      1024  /* longest endpoint string accepted */
+#define S_SUB_HWM           4     /* frames queued per stream before libzmq drops */
+#define S_MAX_SUBSCRIPTIONS 16    /* (stream, codec) pairs per device */
+#define S_RETRY_FIRST_MS    100   /* reconnection: the first interval between attempts */
+#define S_RETRY_MAX_MS      5000  /* reconnection: the interval doubles up to this */
+#define S_KEEPALIVE_IDLE_S  5     /* TCP keepalive: the first probe after this much silence... */
+#define S_KEEPALIVE_INTVL_S 1     /* ...then one a second... */
+#define S_KEEPALIVE_CNT     3     /* ...and the connection is dropped after this many unanswered */
+#define S_KINDS_ALL         0x1eu /* pause mask bits of every stream kind (1 << kind, 1..4) */
+#define S_DRAIN_MAX         256   /* messages read off one socket per poll with a queue bound */
+#define S_FLOW_PAUSED_MAX   64    /* paused streams one `flow` lists (the server's limit) */
+#define S_CATCHUP_MS        5     /* queue bound: wait this long for more behind a full socket */
+#define S_CATCHUP_TOTAL_MS  50    /* ...and no longer than this in all per turn */
 
 typedef struct {
     sk2_msg_type_t type; /* what was asked */
@@ -47,6 +54,7 @@ typedef struct {
     const sk2_codec_t *codec; /* in this encoding */
     bool has_last;            /* whether last_sequence is set */
     uint64_t last_sequence;   /* of the newest frame received, to see gaps */
+    sk2_ring_t ring;          /* frames read but not handed out, with a queue bound */
 } s_subscription_t;
 
 typedef struct {
@@ -58,6 +66,7 @@ typedef struct {
     zsock_t *streams_sub; /* SUB on `streams` while anything is subscribed */
     uint64_t received;    /* frames received on `depth`: v1 carries no sequence numbers */
     uint32_t warned;      /* limit reasons already logged for this device (s_reject) */
+    unsigned paused;      /* streams paused (bit 1 << kind): unsubscribed, still listed */
     s_subscription_t subscriptions[S_MAX_SUBSCRIPTIONS];
     size_t subscription_count;
 } s_device_t;
@@ -100,6 +109,14 @@ struct sk2_client {
     sk2_client_resolve_fn *resolve; /* sk2_client_set_resolver */
     void *resolve_arg;
     void (*resolve_free)(void *arg);
+    char id[33];             /* random hex id naming this client in `flow` messages */
+    unsigned paused_default; /* pause mask given to devices that appear (pause of all) */
+    unsigned queue_frames;   /* the queue bound per subscription; 0: libzmq's queues only */
+    uint64_t arrivals;       /* frames put in a ring so far: their order across rings */
+    uint64_t frames_dropped; /* frames the rings dropped (oldest first) */
+    bool is_flow_on;         /* pause or a queue bound was used: tell the server */
+    bool is_flow_due;        /* a change not yet sent */
+    bool is_flow_refused;    /* the server knows no `flow` (version 1, older sk2) */
 };
 
 /* ---- Event queue -------------------------------------------------------------------------- */
@@ -119,6 +136,8 @@ static void s_device_close(s_device_t *device)
 
 static void s_device_free(s_device_t *device)
 {
+    for (size_t i = 0; i < device->subscription_count; i++)
+        sk2_ring_clear(&device->subscriptions[i].ring);
     s_device_close(device);
     zsock_destroy(&device->streams_sub);
     free(device->id);
@@ -183,7 +202,9 @@ static int s_streams_reopen(s_device_t *device, size_t max_frame_bytes, const sk
     if (!device->streams_sub)
         return SK2_ECONNECT;
     for (size_t i = 0; i < device->subscription_count; i++) {
-        if (s_topic_subscribe(device->streams_sub, &device->subscriptions[i], true) != 0) {
+        bool is_paused = device->paused & (1u << device->subscriptions[i].kind);
+        if (!is_paused &&
+            s_topic_subscribe(device->streams_sub, &device->subscriptions[i], true) != 0) {
             zsock_destroy(&device->streams_sub);
             return SK2_ECONNECT;
         }
@@ -215,7 +236,8 @@ static int s_device_open(s_device_t *device, size_t max_frame_bytes, const sk2_c
     device->sub = s_sub_new(device->depth, max_frame_bytes, curve);
     if (!device->sub)
         return SK2_ECONNECT;
-    if (sk2_socket_set_bytes(device->sub, ZMQ_SUBSCRIBE, "", 0) != 0) {
+    if (!(device->paused & (1u << SK2_STREAM_DEPTH)) &&
+        sk2_socket_set_bytes(device->sub, ZMQ_SUBSCRIBE, "", 0) != 0) {
         zsock_destroy(&device->sub);
         return SK2_ECONNECT;
     }
@@ -533,6 +555,7 @@ static void s_apply_me(sk2_client_t *self, sk2_me_t *me)
             now->id = strdup(me->devices[i].id);
             now->depth = depth ? strdup(depth) : NULL;
             now->streams = streams ? strdup(streams) : NULL;
+            now->paused = self->paused_default;
             s_push_new(self, SK2_EVENT_DEVICE_ADDED, now->id, 0, NULL);
         }
     }
@@ -550,6 +573,19 @@ static void s_apply_me(sk2_client_t *self, sk2_me_t *me)
     sk2_me_destroy(&self->me);
     self->me = me;
     self->has_me = true;
+    /* A server met for the first time, or again after an outage, learns the flow state anew
+     * (a restarted one has forgotten it). */
+    if (first || is_return)
+        self->is_flow_due = self->is_flow_on;
+}
+
+/* Whether an error reply says the request's type is unknown to the server (docs/protocol.md:
+ * "unknown message type 0x.."), the answer of servers that predate it. */
+static bool s_is_unknown_type_error(const json_t *payload)
+{
+    json_t *reason = json_object_get(payload, "reason");
+    return json_is_string(reason) &&
+           strncmp(json_string_value(reason), "unknown message type", 20) == 0;
 }
 
 static void s_reply(sk2_client_t *self, zmsg_t *reply)
@@ -578,7 +614,20 @@ static void s_reply(sk2_client_t *self, zmsg_t *reply)
         s_push_new(self, SK2_EVENT_ERROR, NULL, SK2_EPROTO, why);
         return;
     }
-    if (msg.type == SK2_MSG_ERROR) {
+    if (msg.type == SK2_MSG_ERROR && request.type == SK2_MSG_FLOW) {
+        /* A server without flow control (version 1, or an older sk2) still serves: pausing
+         * and the queue work on this side alone, only its stats will not show them. Any other
+         * refusal would come back with every heartbeat: said once, and not asked again. */
+        json_t *reason = json_object_get(msg.payload, "reason");
+        if (!self->is_flow_refused && s_is_unknown_type_error(msg.payload))
+            SK2_INFO("client", "server %s keeps no flow states: pause and queue stay local",
+                     self->endpoint);
+        else if (!self->is_flow_refused)
+            SK2_WARN("client", "server %s refused our flow state (not sent again): %s",
+                     self->endpoint,
+                     json_is_string(reason) ? json_string_value(reason) : "(no reason given)");
+        self->is_flow_refused = true;
+    } else if (msg.type == SK2_MSG_ERROR) {
         json_t *reason = json_object_get(msg.payload, "reason");
         snprintf(why, sizeof why, "server refused %s: %s", sk2_msg_type_name(request.type),
                  json_is_string(reason) ? json_string_value(reason) : "(no reason given)");
@@ -596,6 +645,8 @@ static void s_reply(sk2_client_t *self, zmsg_t *reply)
         if (event && !(event->json = json_dumps(msg.payload, JSON_COMPACT)))
             sk2_event_destroy(&event);
         sk2_event_queue_push(&self->queue, event);
+    } else if (request.type == SK2_MSG_FLOW && msg.type == SK2_MSG_FLOW_REPLY) {
+        SK2_DEBUG("client", "flow acknowledged");
     } else if (request.type == SK2_MSG_WHO && msg.type == SK2_MSG_ME) {
         sk2_me_t *me = NULL;
         if (sk2_me_parse(msg.payload, &me, why, sizeof why) == 0)
@@ -814,13 +865,9 @@ static int s_decode_stream(sk2_client_t *self, s_device_t *device, zmsg_t *msg,
     return 0;
 }
 
-static void s_read_stream(sk2_client_t *self, s_device_t *device)
+/* Turns one message of the streams endpoint into a FRAME event (or a rejection, or an error). */
+static void s_handle_stream(sk2_client_t *self, s_device_t *device, zmsg_t *msg)
 {
-    if (!(zsock_events(device->streams_sub) & ZMQ_POLLIN))
-        return;
-    zmsg_t *msg = zmsg_recv(device->streams_sub);
-    if (!msg)
-        return;
     sk2_event_t *event = NULL;
     char why[192];
     sk2_stream_kind_t rejected = (sk2_stream_kind_t)0;
@@ -837,6 +884,184 @@ static void s_read_stream(sk2_client_t *self, s_device_t *device)
         s_reject(self, device, rejected, rc, why);
     else if (rc != SK2_ENOTFOUND)
         s_push_new(self, SK2_EVENT_ERROR, device->id, rc, why);
+}
+
+/* With a queue bound: puts a stream message, still encoded, in its subscription's ring, whose
+ * oldest frame goes if it is full (counted). Returns false, leaving msg to the caller, for a
+ * message that names no live subscription: s_handle_stream's checks say what is wrong with it. */
+static bool s_enqueue(sk2_client_t *self, s_device_t *device, zmsg_t *msg)
+{
+    sk2_stream_kind_t kind;
+    const sk2_codec_t *codec;
+    zframe_t *topic = zmsg_first(msg);
+    if (zmsg_size(msg) != 3 ||
+        sk2_topic_parse(zframe_data(topic), zframe_size(topic), &kind, &codec) != 0)
+        return false;
+    s_subscription_t *subscription = s_find_subscription(device, kind, codec);
+    if (!subscription || (device->paused & (1u << kind)))
+        return false;
+    if (subscription->ring.capacity != self->queue_frames)
+        (void)sk2_ring_resize(&subscription->ring, self->queue_frames, &self->frames_dropped);
+    if (sk2_ring_push(&subscription->ring, msg, self->arrivals++))
+        self->frames_dropped++;
+    return true;
+}
+
+/* Reads the streams socket: one message, or with a queue bound everything it holds (up to
+ * S_DRAIN_MAX), so that the ring, not libzmq's queue, decides which frames are kept. Returns
+ * the messages read. */
+static int s_read_stream(sk2_client_t *self, s_device_t *device)
+{
+    int most = self->queue_frames > 0 ? S_DRAIN_MAX : 1, read = 0;
+    for (; read < most; read++) {
+        if (!device->streams_sub || !(zsock_events(device->streams_sub) & ZMQ_POLLIN))
+            break;
+        zmsg_t *msg = zmsg_recv(device->streams_sub);
+        if (!msg)
+            break;
+        if (self->queue_frames == 0 || !s_enqueue(self, device, msg))
+            s_handle_stream(self, device, msg);
+    }
+    return read;
+}
+
+/* Frames in all rings. */
+static uint64_t s_queued(const sk2_client_t *self)
+{
+    uint64_t queued = 0;
+    for (size_t i = 0; i < self->device_count; i++)
+        for (size_t k = 0; k < self->devices[i].subscription_count; k++)
+            queued += self->devices[i].subscriptions[k].ring.count;
+    return queued;
+}
+
+/* Hands out the frame that came first of all those queued in rings, decoded now (its gap
+ * counts the frames its ring dropped). Returns false when every ring is empty. */
+static bool s_release(sk2_client_t *self)
+{
+    s_device_t *device = NULL;
+    s_subscription_t *oldest = NULL;
+    for (size_t i = 0; i < self->device_count; i++)
+        for (size_t k = 0; k < self->devices[i].subscription_count; k++) {
+            s_subscription_t *subscription = &self->devices[i].subscriptions[k];
+            if (sk2_ring_oldest(&subscription->ring) <
+                (oldest ? sk2_ring_oldest(&oldest->ring) : UINT64_MAX)) {
+                oldest = subscription;
+                device = &self->devices[i];
+            }
+        }
+    if (!oldest)
+        return false;
+    s_handle_stream(self, device, sk2_ring_pop(&oldest->ring));
+    return true;
+}
+
+/* ---- Flow control ------------------------------------------------------------------------ */
+
+/* The stream kind of a FRAME event: from its frame, or its wire header when not decoded. */
+static sk2_stream_kind_t s_event_kind(const sk2_event_t *event)
+{
+    if (event->frame)
+        return sk2_frame_kind(event->frame);
+    if (event->wire_header && event->wire_header_size > 8)
+        return (sk2_stream_kind_t)event->wire_header[8];
+    return SK2_STREAM_DEPTH; /* the version-1 endpoint carries depth only */
+}
+
+/* Takes back the FRAME events of a device's paused streams that are queued but not handed out:
+ * after sk2_client_pause returns, none of them reaches the caller. */
+static void s_purge_events(sk2_client_t *self, const char *device_id, unsigned kinds)
+{
+    sk2_event_t **link = &self->queue.head, *last = NULL;
+    while (*link) {
+        sk2_event_t *event = *link;
+        if (event->type == SK2_EVENT_FRAME && event->device_id &&
+            strcmp(event->device_id, device_id) == 0 && (kinds & (1u << s_event_kind(event)))) {
+            *link = event->next;
+            event->next = NULL;
+            sk2_event_destroy(&event);
+            continue;
+        }
+        last = event;
+        link = &event->next;
+    }
+    self->queue.tail = last;
+}
+
+/* Pauses and resumes a device's streams to match `paused`. A pause unsubscribes the topic on
+ * the socket that stays connected, so the server stops sending it (and, when nobody else
+ * wants it, encoding it), and drops what was queued of it; a resume subscribes again. While
+ * reconnecting there are no sockets: s_streams_reopen and s_device_open follow the mask. */
+static void s_set_paused(sk2_client_t *self, s_device_t *device, unsigned paused)
+{
+    unsigned changed = device->paused ^ paused;
+    if (!changed)
+        return;
+    device->paused = paused;
+    for (size_t i = 0; i < device->subscription_count; i++) {
+        s_subscription_t *subscription = &device->subscriptions[i];
+        unsigned bit = 1u << subscription->kind;
+        if (!(changed & bit))
+            continue;
+        bool is_on = !(paused & bit);
+        /* A refused (un)subscription shows as frames that keep coming or do not come back;
+         * the frames of a paused stream are dropped here either way. */
+        if (device->streams_sub)
+            (void)s_topic_subscribe(device->streams_sub, subscription, is_on);
+        if (!is_on) {
+            sk2_ring_clear(&subscription->ring);
+            subscription->has_last = false; /* frames skipped on purpose are no gap */
+        }
+    }
+    unsigned depth = 1u << SK2_STREAM_DEPTH;
+    if ((changed & depth) && device->sub)
+        (void)sk2_socket_set_bytes(device->sub, (paused & depth) ? ZMQ_UNSUBSCRIBE : ZMQ_SUBSCRIBE,
+                                   "", 0);
+    if (changed & paused)
+        s_purge_events(self, device->id, changed & paused);
+}
+
+/* The `flow` payload (docs/protocol.md): who we are, which streams we receive and which of
+ * them are paused (at most S_FLOW_PAUSED_MAX listed), the queue bound and the drops so far. */
+static json_t *s_flow_payload(const sk2_client_t *self)
+{
+    json_t *paused = json_array();
+    size_t streams = 0;
+    for (size_t i = 0; i < self->device_count && paused; i++) {
+        const s_device_t *device = &self->devices[i];
+        unsigned receives = device->wants_depth ? 1u << SK2_STREAM_DEPTH : 0;
+        for (size_t k = 0; k < device->subscription_count; k++)
+            receives |= 1u << device->subscriptions[k].kind;
+        for (int kind = SK2_STREAM_DEPTH; kind <= SK2_STREAM_BODY; kind++) {
+            if (!(receives & (1u << kind)))
+                continue;
+            streams++;
+            if ((device->paused & (1u << kind)) && json_array_size(paused) < S_FLOW_PAUSED_MAX)
+                json_array_append_new(paused,
+                                      json_pack("{s:s, s:s}", "device", device->id, "kind",
+                                                sk2_stream_kind_name((sk2_stream_kind_t)kind)));
+        }
+    }
+    if (!paused)
+        return NULL;
+    return json_pack("{s:s, s:o, s:I, s:I, s:I, s:i}", "client", self->id, "paused", paused,
+                     "streams", (json_int_t)streams, "queue_frames", (json_int_t)self->queue_frames,
+                     "dropped", (json_int_t)self->frames_dropped, "heartbeat_ms",
+                     self->heartbeat_ms);
+}
+
+/* Tells the server our flow state, now if we can, else at the next turn of the timers (or
+ * once the server is back). Nothing is sent by a client that never paused or set a queue
+ * bound, nor to a server that refused `flow` once. */
+static void s_flow_send(sk2_client_t *self)
+{
+    self->is_flow_due = self->is_flow_on && !self->is_flow_refused;
+    if (!self->is_flow_due || !self->is_connected || !self->has_me || self->is_reconnecting)
+        return;
+    json_t *payload = s_flow_payload(self);
+    if (payload && s_send(self, SK2_MSG_FLOW, payload) == 0)
+        self->is_flow_due = false;
+    json_decref(payload);
 }
 
 /* ---- The loop ----------------------------------------------------------------------------- */
@@ -895,7 +1120,10 @@ static int64_t s_run_timers(void *owner)
         if (!s_who_pending(self))
             s_request(self, SK2_MSG_WHO);
         self->next_heartbeat_us = now + (int64_t)self->heartbeat_ms * 1000;
+        self->is_flow_due = self->is_flow_on; /* the flow state goes with every heartbeat */
     }
+    if (self->is_flow_due)
+        s_flow_send(self);
     return s_next_timer_us(self);
 }
 
@@ -931,18 +1159,36 @@ static int s_poll(void *owner, int wait_ms)
     if (self->watch)
         items[n++] = (zmq_pollitem_t){.socket = zsock_resolve(sk2_curve_watch_socket(self->watch)),
                                       .events = ZMQ_POLLIN};
+    /* Frames waiting in rings are work to do now: look at the sockets without waiting. */
+    if (s_queued(self) > 0)
+        wait_ms = 0;
     if (zmq_poll(items, (int)n, wait_ms) < 0)
         return zmq_errno() == EINTR ? SK2_EINTR : SK2_ESYS;
     if (self->device_count)
         self->next_device = (self->next_device + 1) % self->device_count;
     /* Frames first, so that a `me` removing a device cannot free a socket polled above. */
+    bool is_catching_up = false;
     for (size_t i = 0; i < streams; i++) {
         if (!(items[i].revents & ZMQ_POLLIN))
             continue;
         if (is_streams[i])
-            s_read_stream(self, owners[i]);
+            is_catching_up |= s_read_stream(self, owners[i]) > 1 && self->queue_frames;
         else
             s_read_frame(self, owners[i]);
+    }
+    /* A streams socket holding more than one frame means the caller fell behind, and more may
+     * wait behind them in libzmq and the kernel, older than the live ones: with a queue bound,
+     * read on while they keep coming (each wait short, the whole bounded), so that the ring
+     * ends up holding the newest frames rather than the first ones that waited. A caller that
+     * keeps up finds one frame at a time and never waits here. */
+    int64_t catch_up_until = sk2_clock_mono_us() + S_CATCHUP_TOTAL_MS * 1000;
+    while (is_catching_up && sk2_clock_mono_us() < catch_up_until) {
+        is_catching_up = false;
+        if (zmq_poll(items, (int)streams, S_CATCHUP_MS) <= 0)
+            break;
+        for (size_t i = 0; i < streams; i++)
+            if (is_streams[i] && (items[i].revents & ZMQ_POLLIN))
+                is_catching_up |= s_read_stream(self, owners[i]) > 0;
     }
     if (control_at != SIZE_MAX && self->control && (items[control_at].revents & ZMQ_POLLIN)) {
         while (self->control && (zsock_events(self->control) & ZMQ_POLLIN)) {
@@ -971,6 +1217,10 @@ static int s_poll(void *owner, int wait_ms)
     /* The monitor is read whether or not poll woke for it: its descriptor is edge-triggered. */
     if (self->monitor && s_monitor_read(self) && !self->is_reconnecting && self->is_connected)
         s_lost(self, SK2_ECONNECT, "the server closed the connection");
+    /* One queued frame per turn, after the sockets were read dry: the ring then holds the
+     * newest frames there are, and the caller gets the oldest of those. */
+    if (!self->queue.head)
+        (void)s_release(self);
     return 0;
 }
 
@@ -1019,6 +1269,14 @@ sk2_client_t *sk2_client_new(void)
     self->response_timeout_ms = SK2_CLIENT_RESPONSE_TIMEOUT_MS;
     self->max_frame_bytes = SK2_LIMIT_FRAME_BYTES;
     self->jitter_seed = (unsigned)sk2_clock_mono_us() ^ (unsigned)(uintptr_t)self;
+    /* An id the server can tell this client's `flow` messages by, across reconnections. */
+    uint8_t bytes[16];
+    if (sk2_random_bytes(bytes, sizeof bytes) != 0) {
+        uint64_t fallback[2] = {(uint64_t)sk2_clock_wall_us(), (uint64_t)(uintptr_t)self};
+        memcpy(bytes, fallback, sizeof bytes);
+    }
+    for (size_t i = 0; i < sizeof bytes; i++)
+        snprintf(self->id + 2 * i, 3, "%02x", bytes[i]);
     return self;
 }
 
@@ -1301,7 +1559,7 @@ int sk2_client_timeout_ms(const sk2_client_t *self)
 {
     if (!self || !self->is_connected)
         return -1;
-    if (self->queue.head)
+    if (self->queue.head || s_queued(self) > 0)
         return 0;
     int64_t wait = s_next_timer_us(self) - sk2_clock_mono_us();
     return wait <= 0 ? 0 : (int)((wait + 999) / 1000);
@@ -1426,6 +1684,8 @@ int sk2_client_subscribe(sk2_client_t *self, const char *device_id, sk2_stream_k
         return 0; /* subscribed when the server is back */
     if (!device->streams_sub)
         return s_streams_open(device, self->max_frame_bytes, &self->curve);
+    if (device->paused & (1u << kind))
+        return 0; /* subscribed on the wire when resumed */
     rc = s_topic_subscribe(device->streams_sub, subscription, true);
     if (rc != 0)
         device->subscription_count--;
@@ -1445,8 +1705,9 @@ int sk2_client_unsubscribe(sk2_client_t *self, const char *device_id, sk2_stream
         return SK2_ENOTFOUND;
     /* Even if libzmq refuses the unsubscription, the client forgets the topic: frames of it
      * that still come are dropped as unsubscribed (s_find_subscription finds none). */
-    if (device->streams_sub)
+    if (device->streams_sub && !(device->paused & (1u << kind)))
         (void)s_topic_subscribe(device->streams_sub, subscription, false);
+    sk2_ring_clear(&subscription->ring);
     *subscription = device->subscriptions[--device->subscription_count];
     if (device->subscription_count == 0)
         zsock_destroy(&device->streams_sub);
@@ -1559,4 +1820,97 @@ int sk2_client_replay_control(sk2_client_t *self, const char *device_id, const c
     int rc = s_request_with(self, SK2_MSG_REPLAY, payload);
     json_decref(payload);
     return rc;
+}
+
+/* ---- Flow control (public) --------------------------------------------------------------- */
+
+static int s_pause(sk2_client_t *self, const char *device_id, sk2_stream_kind_t kind,
+                   bool is_pausing)
+{
+    if (!self || (unsigned)kind > SK2_STREAM_BODY)
+        return SK2_EINVAL;
+    unsigned bits = kind ? 1u << kind : S_KINDS_ALL;
+    if (device_id) {
+        if (!self->is_connected)
+            return SK2_ESTATE;
+        s_device_t *device = s_find_device(self, device_id);
+        if (!device)
+            return SK2_ENOTFOUND;
+        s_set_paused(self, device, is_pausing ? device->paused | bits : device->paused & ~bits);
+    } else {
+        self->paused_default =
+            is_pausing ? self->paused_default | bits : self->paused_default & ~bits;
+        for (size_t i = 0; i < self->device_count; i++) {
+            s_device_t *device = &self->devices[i];
+            s_set_paused(self, device, is_pausing ? device->paused | bits : device->paused & ~bits);
+        }
+    }
+    self->is_flow_on = true;
+    s_flow_send(self);
+    return 0;
+}
+
+int sk2_client_pause(sk2_client_t *self, const char *device_id, sk2_stream_kind_t kind)
+{
+    return s_pause(self, device_id, kind, true);
+}
+
+int sk2_client_resume(sk2_client_t *self, const char *device_id, sk2_stream_kind_t kind)
+{
+    return s_pause(self, device_id, kind, false);
+}
+
+bool sk2_client_is_paused(const sk2_client_t *self, const char *device_id, sk2_stream_kind_t kind)
+{
+    if (!self || (unsigned)kind > SK2_STREAM_BODY)
+        return false;
+    unsigned bits = kind ? 1u << kind : S_KINDS_ALL;
+    if (!device_id)
+        return (self->paused_default & bits) == bits;
+    const s_device_t *device = s_find_device(self, device_id);
+    return device && (device->paused & bits) == bits;
+}
+
+int sk2_client_set_queue_frames(sk2_client_t *self, unsigned frames)
+{
+    if (!self || frames > SK2_CLIENT_QUEUE_FRAMES_MAX)
+        return SK2_EINVAL;
+    self->queue_frames = frames;
+    if (frames == 0) {
+        /* Without a bound, frames go straight to events: hand out what the rings hold first,
+         * in the order it came, so that nothing queued is lost or overtaken. */
+        while (s_release(self))
+            ;
+    }
+    for (size_t i = 0; i < self->device_count; i++)
+        for (size_t k = 0; k < self->devices[i].subscription_count; k++) {
+            sk2_ring_t *ring = &self->devices[i].subscriptions[k].ring;
+            if (frames == 0)
+                sk2_ring_clear(ring);
+            else if (sk2_ring_resize(ring, frames, &self->frames_dropped) != 0)
+                return SK2_ENOMEM; /* resized again, or dropped, as frames come */
+        }
+    self->is_flow_on = true;
+    s_flow_send(self);
+    return 0;
+}
+
+unsigned sk2_client_queue_frames(const sk2_client_t *self)
+{
+    return self ? self->queue_frames : 0;
+}
+
+uint64_t sk2_client_frames_dropped(const sk2_client_t *self)
+{
+    return self ? self->frames_dropped : 0;
+}
+
+uint64_t sk2_client_frames_queued(const sk2_client_t *self)
+{
+    return self ? s_queued(self) : 0;
+}
+
+const char *sk2_client_id(const sk2_client_t *self)
+{
+    return self ? self->id : NULL;
 }

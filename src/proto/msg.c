@@ -30,6 +30,10 @@ const char *sk2_msg_type_name(int type)
         return "replay";
     case SK2_MSG_REPLAY_REPLY:
         return "replay-reply";
+    case SK2_MSG_FLOW:
+        return "flow";
+    case SK2_MSG_FLOW_REPLY:
+        return "flow-reply";
     }
     return "unknown";
 }
@@ -37,7 +41,14 @@ const char *sk2_msg_type_name(int type)
 static bool s_is_from_client(sk2_msg_type_t type)
 {
     return type == SK2_MSG_PING || type == SK2_MSG_WHO || type == SK2_MSG_STATS ||
-           type == SK2_MSG_REPLAY;
+           type == SK2_MSG_REPLAY || type == SK2_MSG_FLOW;
+}
+
+/* Whether a type byte is one sk2 knows; the numbers between ranges belong to other additions
+ * and are refused like any unknown byte until they are implemented. */
+static bool s_is_known(int type)
+{
+    return type <= SK2_MSG_REPLAY_REPLY || type == SK2_MSG_FLOW || type == SK2_MSG_FLOW_REPLY;
 }
 
 void sk2_msg_clear(sk2_msg_t *msg)
@@ -61,7 +72,7 @@ int sk2_msg_parse(size_t count, const uint8_t *const *frames, const size_t *size
         return SK2_EPROTO;
     }
     int type = frames[0][0];
-    if (type > SK2_MSG_REPLAY_REPLY) {
+    if (!s_is_known(type)) {
         snprintf(why, why_size, "unknown message type 0x%02x", (unsigned)type);
         return SK2_EPROTO;
     }

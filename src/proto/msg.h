@@ -30,6 +30,8 @@ typedef enum {
     SK2_MSG_STATS_REPLY = 0x06,  /* server answers with them */
     SK2_MSG_REPLAY = 0x07,       /* client controls a replay device: {"device", "action", ...} */
     SK2_MSG_REPLAY_REPLY = 0x08, /* server answers with where the replay is */
+    SK2_MSG_FLOW = 0x0b,         /* client says what it paused, its queue bound and drops */
+    SK2_MSG_FLOW_REPLY = 0x0c,   /* server acknowledges, with how long it remembers it */
 } sk2_msg_type_t;
 
 /* Who sent the message being parsed: each type may travel only one way. */
@@ -55,8 +57,8 @@ void sk2_msg_clear(sk2_msg_t *msg);
 /* The payload of an error reply: {"code": 400, "reason": reason}. Owned by the caller. */
 json_t *sk2_msg_error_payload(const char *reason);
 
-/* "error", "ping", "pong", "who", "me", "stats", "stats-reply", "replay", "replay-reply" or
- * "unknown". */
+/* "error", "ping", "pong", "who", "me", "stats", "stats-reply", "replay", "replay-reply",
+ * "flow", "flow-reply" or "unknown". */
 const char *sk2_msg_type_name(int type);
 
 /* Sends one control message on a ZeroMQ socket (a void * from libzmq). With `delimiter`, an

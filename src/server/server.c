@@ -26,6 +26,7 @@
 #include "proto/msg.h"
 #include "proto/socket.h"
 #include "server/address.h"
+#include "server/clients.h"
 #include "server/lifecycle.h"
 #include "server/pipeline.h"
 #include "server/zap.h"
@@ -91,6 +92,7 @@ typedef struct {
     char waiting_id[SK2_DEVICE_ID_MAX + 1]; /* the id it removes, for S_WAIT_REMOVE */
     sk2_curve_t curve;                      /* the server's keys, when secure */
     sk2_zap_t *zap;                         /* checks client keys, when secure */
+    sk2_clients_t *clients;                 /* flow states clients sent (clients.h) */
 } s_actor_t;
 
 /* ---- The actor ------------------------------------------------------------------------ */
@@ -134,6 +136,8 @@ static json_t *s_stats_json(s_actor_t *self)
     json_object_set_new(sums, "streams_refused", json_integer((json_int_t)totals.streams_refused));
     json_object_set_new(stats, "max_streams", json_integer(atomic_load(&self->cap.max_streams)));
     json_object_set_new(stats, "streams_encoding", json_integer(atomic_load(&self->cap.active)));
+    if (self->clients)
+        json_object_set_new(stats, "clients", sk2_clients_json(self->clients, sk2_clock_mono_us()));
     return stats;
 }
 
@@ -268,6 +272,30 @@ static void s_send_answer(s_actor_t *self, s_request_t *request, size_t envelope
         self->control_dropped++;
 }
 
+/* A client's `flow` (clients.h): remembered and acknowledged, or refused with the reason and
+ * nothing changed. */
+static void s_flow(s_actor_t *self, s_request_t *request, size_t envelope, const json_t *payload)
+{
+    char why[256];
+    json_t *reply = NULL;
+    int rc = self->clients ? sk2_clients_update(self->clients, payload, sk2_clock_mono_us(), &reply,
+                                                why, sizeof why)
+                           : SK2_ENOMEM;
+    if (rc == SK2_ENOMEM)
+        snprintf(why, sizeof why, "the server cannot keep flow states (out of memory)");
+    if (rc != 0) {
+        self->bad_requests++;
+        static sk2_ratelimit_t limit;
+        uint64_t held = 0;
+        if (sk2_ratelimit_pass(&limit, 5000000, &held))
+            SK2_WARN("server", "flow refused: %s (%llu more not logged)", why,
+                     (unsigned long long)held);
+        reply = sk2_msg_error_payload(why);
+    }
+    s_send_answer(self, request, envelope, rc == 0 ? SK2_MSG_FLOW_REPLY : SK2_MSG_ERROR, reply);
+    json_decref(reply);
+}
+
 /* Answers one request read off the ROUTER, the way the REP socket of version 1 did: the reply
  * goes back with the routing stack the request came with. A message without an empty
  * delimiter, or with nothing after it, or with more than S_MAX_HOPS routing frames, has no
@@ -321,6 +349,8 @@ static void s_answer(s_actor_t *self, s_request_t *request)
         json_t *stats = s_stats_json(self);
         s_send_answer(self, request, envelope, SK2_MSG_STATS_REPLY, stats);
         json_decref(stats);
+    } else if (msg.type == SK2_MSG_FLOW) {
+        s_flow(self, request, envelope, msg.payload);
     } else if (msg.type == SK2_MSG_REPLAY) {
         bool is_error = false;
         json_t *reply = s_replay_control(self, msg.payload, &is_error);
@@ -739,6 +769,7 @@ static void s_actor(zsock_t *pipe, void *arg)
     atomic_init(&self.cap.active, 0);
     atomic_init(&self.cap.refused, 0);
     sk2_runtime_block_signals();
+    self.clients = sk2_clients_new();
     self.worker = zactor_new(sk2_lifecycle_actor, &self.cap);
     self.poller = self.worker ? zpoller_new(pipe, self.worker, NULL) : NULL;
     zsock_signal(pipe, 0);
@@ -777,6 +808,7 @@ static void s_actor(zsock_t *pipe, void *arg)
     while (self.count > 0)
         sk2_pipeline_destroy(&self.pipelines[--self.count], NULL);
     json_decref(self.me);
+    sk2_clients_destroy(&self.clients);
     zpoller_destroy(&self.poller);
     zsock_destroy(&self.control);
     sk2_zap_destroy(&self.zap); /* last: a secure socket without its handler lets anyone in */
