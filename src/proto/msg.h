@@ -30,7 +30,18 @@ typedef enum {
     SK2_MSG_STATS_REPLY = 0x06,  /* server answers with them */
     SK2_MSG_REPLAY = 0x07,       /* client controls a replay device: {"device", "action", ...} */
     SK2_MSG_REPLAY_REPLY = 0x08, /* server answers with where the replay is */
+    SK2_MSG_COMMAND = 0x09,       /* client sets a key: {"id", "device", "key", "value", ...} */
+    SK2_MSG_COMMAND_REPLY = 0x0a, /* server answers once per id: {"id", "ok", "value"|"error"} */
 } sk2_msg_type_t;
+
+/* The highest type byte this build knows; anything above is an unknown type. */
+#define SK2_MSG_TYPE_LAST SK2_MSG_COMMAND_REPLY
+
+/* Limits on a command (docs/protocol.md, "The `command` request"): its id is printable ASCII,
+ * its key a short name, a string value (label, location, recording name) bounded. */
+#define SK2_MSG_COMMAND_ID_MAX    64
+#define SK2_MSG_COMMAND_KEY_MAX   32
+#define SK2_MSG_COMMAND_VALUE_MAX 256
 
 /* Who sent the message being parsed: each type may travel only one way. */
 typedef enum {
@@ -55,9 +66,17 @@ void sk2_msg_clear(sk2_msg_t *msg);
 /* The payload of an error reply: {"code": 400, "reason": reason}. Owned by the caller. */
 json_t *sk2_msg_error_payload(const char *reason);
 
-/* "error", "ping", "pong", "who", "me", "stats", "stats-reply", "replay", "replay-reply" or
- * "unknown". */
+/* "error", "ping", "pong", "who", "me", "stats", "stats-reply", "replay", "replay-reply",
+ * "command", "command-reply" or "unknown". */
 const char *sk2_msg_type_name(int type);
+
+/* Checks the fields every command must have: "id" (1..SK2_MSG_COMMAND_ID_MAX printable
+ * ASCII bytes), "key" (1..SK2_MSG_COMMAND_KEY_MAX bytes), optional "device" (a string of at most
+ * SK2_DEVICE_ID_MAX bytes, checked by the caller's look-up), optional "ttl_ms" (1..600000) and
+ * optional "value" (null, a boolean, a number or a string of at most SK2_MSG_COMMAND_VALUE_MAX
+ * bytes). Returns 0 or SK2_EPROTO with a reason in why. The id alone may be valid when the rest
+ * is not: *id_ok says whether the id can be used to answer. */
+int sk2_msg_command_check(const json_t *payload, bool *id_ok, char *why, size_t why_size);
 
 /* Sends one control message on a ZeroMQ socket (a void * from libzmq). With `delimiter`, an
  * empty frame goes first (a DEALER talking to a REP). payload may be NULL. Returns 0,

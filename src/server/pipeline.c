@@ -85,6 +85,12 @@ struct sk2_pipeline {
     _Atomic size_t max_frame_bytes; /* the frame budget, set by the server actor */
     bool has_warned_limit;          /* the pipeline thread logged a frame over the budget */
     sk2_stream_cap_t *cap;          /* the server's cap on encodings, shared; may be NULL */
+    /* Settings of keyed commands (src/server/command.c): the server actor stores what it
+     * accepted here and asks the actor to apply it, so the server can answer `list` at once. */
+    _Atomic bool is_held[S_KINDS]; /* stream switched off by a command, whatever subscribes */
+    _Atomic bool is_paused;        /* device stopped by a command (`running` false) */
+    _Atomic int quality;           /* JPEG quality the encoder uses, 1..100 */
+    _Atomic double fps;            /* the rate the device was asked for; < 0: never set */
     char id[SK2_DEVICE_ID_MAX + 1];
     char depth_endpoint[128];               /* advertised address of `v1` */
     char streams_endpoint[128];             /* advertised address of `streams` */
@@ -325,11 +331,18 @@ static void s_update_device(sk2_pipeline_t *self)
         for (size_t c = 0; c < S_MAX_CODECS; c++)
             is_listened |= s_is_encoded(&self->encodings[k][c]);
     sk2_device_set_listened(self->device, is_listened);
-    /* Depth stays on (it is what version-1 clients get); the rest follows demand. */
+    /* Depth stays on (it is what version-1 clients get) unless a command holds it; the rest
+     * follows demand. */
     for (size_t i = 0; i < self->stream_count; i++) {
         sk2_stream_kind_t kind = self->infos[i].kind;
-        if (kind == SK2_STREAM_DEPTH)
+        if (atomic_load(&self->is_held[kind % S_KINDS])) {
+            sk2_device_set_stream_enabled(self->device, kind, false);
             continue;
+        }
+        if (kind == SK2_STREAM_DEPTH) {
+            sk2_device_set_stream_enabled(self->device, kind, true);
+            continue;
+        }
         bool wanted = false;
         for (size_t c = 0; c < S_MAX_CODECS; c++)
             wanted |= s_is_encoded(&self->encodings[kind % S_KINDS][c]);
@@ -488,6 +501,42 @@ static void s_drain(sk2_pipeline_t *self)
     }
 }
 
+/* Applies a setting the server actor stored (sk2_pipeline_set_*): runs on the pipeline thread,
+ * which owns the device while it runs. Stopping a device joins its capture thread, whose sink
+ * never waits on this thread, so this cannot deadlock. */
+static void s_apply(sk2_pipeline_t *self, const char *what)
+{
+    if (streq(what, "UPDATE")) {
+        s_update_device(self);
+    } else if (streq(what, "QUALITY")) {
+        int rc = sk2_codec_options_set_quality(self->options, atomic_load(&self->quality));
+        if (rc != 0)
+            SK2_WARN("server", "device %s: cannot set JPEG quality: %s", self->id,
+                     sk2_strerror(rc));
+    } else if (streq(what, "RUN") || streq(what, "FPS")) {
+        bool is_wanted = !atomic_load(&self->is_paused);
+        bool is_running = sk2_device_is_running(self->device);
+        double fps = atomic_load(&self->fps);
+        int rc = 0;
+        if (streq(what, "FPS") && fps >= 0) {
+            if (is_running)
+                sk2_device_stop(self->device);
+            is_running = false;
+            rc = sk2_device_set_fps(self->device, fps);
+        }
+        if (is_running && !is_wanted)
+            rc = sk2_device_stop(self->device);
+        else if (!is_running && is_wanted && !sk2_device_is_lost(self->device))
+            rc = sk2_device_start(self->device, s_sink, self);
+        if (rc != 0)
+            SK2_ERROR("server", "device %s: cannot apply %s: %s", self->id,
+                      streq(what, "FPS") ? "the frame rate" : "start/stop", sk2_strerror(rc));
+        else
+            SK2_INFO("server", "device %s %s", self->id,
+                     !is_wanted ? "stopped by a command" : "running");
+    }
+}
+
 static void s_actor(zsock_t *pipe, void *arg)
 {
     sk2_pipeline_t *self = arg;
@@ -523,6 +572,8 @@ static void s_actor(zsock_t *pipe, void *arg)
         } else if (which == pipe) {
             char *command = zstr_recv(pipe);
             bool stop = !command || streq(command, "$TERM");
+            if (!stop)
+                s_apply(self, command);
             zstr_free(&command);
             if (stop)
                 break;
@@ -645,6 +696,11 @@ int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsi
     atomic_init(&self->is_lost, false);
     atomic_init(&self->max_frame_bytes, (size_t)SK2_LIMIT_FRAME_BYTES);
     atomic_init(&self->is_stopping, false);
+    atomic_init(&self->is_paused, false);
+    atomic_init(&self->quality, jpeg_quality);
+    atomic_init(&self->fps, -1.0);
+    for (size_t k = 0; k < S_KINDS; k++)
+        atomic_init(&self->is_held[k], false);
     self->cap = cap;
     /* The version-1 depth endpoint is never capped (see sk2_stream_cap_t). */
     size_t depth12 = s_codec_index(sk2_codec_find(SK2_CODEC_DEPTH12));
@@ -809,4 +865,82 @@ json_t *sk2_pipeline_stats_json(const sk2_pipeline_t *self)
                                (json_int_t)S_LOAD(stream->idle), "encodings", encodings));
     }
     return json_pack("{s:s, s:o}", "id", p->id, "streams", streams);
+}
+
+/* ---- Settings of keyed commands ------------------------------------------------------------- */
+
+/* Tells the pipeline thread to apply a stored setting; the pipe keeps them in order. */
+static int s_poke(sk2_pipeline_t *self, const char *what)
+{
+    return self->actor && zstr_send(self->actor, what) == 0 ? 0 : SK2_ESYS;
+}
+
+int sk2_pipeline_set_stream_held(sk2_pipeline_t *self, sk2_stream_kind_t kind, bool is_held)
+{
+    if (!s_info(self, kind))
+        return SK2_ENOTFOUND;
+    atomic_store(&self->is_held[kind % S_KINDS], is_held);
+    return s_poke(self, "UPDATE");
+}
+
+bool sk2_pipeline_is_stream_held(const sk2_pipeline_t *self, sk2_stream_kind_t kind)
+{
+    return atomic_load(&((sk2_pipeline_t *)self)->is_held[kind % S_KINDS]);
+}
+
+int sk2_pipeline_set_running(sk2_pipeline_t *self, bool is_running)
+{
+    atomic_store(&self->is_paused, !is_running);
+    return s_poke(self, "RUN");
+}
+
+bool sk2_pipeline_is_running(const sk2_pipeline_t *self)
+{
+    return !atomic_load(&((sk2_pipeline_t *)self)->is_paused);
+}
+
+int sk2_pipeline_set_fps(sk2_pipeline_t *self, double fps)
+{
+    if (!sk2_device_can_set_fps(self->device))
+        return SK2_EUNSUPPORTED;
+    atomic_store(&self->fps, fps);
+    /* `me` says the new rate: the description is the server actor's once the pipeline is
+     * served, and only it reads the description. */
+    json_t *streams = json_object_get(self->description, "streams");
+    size_t i;
+    json_t *stream;
+    json_array_foreach(streams, i, stream)
+    {
+        json_object_set_new(stream, "fps", json_real(fps));
+    }
+    return s_poke(self, "FPS");
+}
+
+double sk2_pipeline_fps(const sk2_pipeline_t *self)
+{
+    const sk2_stream_info_t *info = self->stream_count > 0 ? &self->infos[0] : NULL;
+    double fps = atomic_load(&((sk2_pipeline_t *)self)->fps);
+    return fps >= 0 ? fps : info ? info->fps : 0;
+}
+
+int sk2_pipeline_set_quality(sk2_pipeline_t *self, int quality)
+{
+    atomic_store(&self->quality, quality);
+    return s_poke(self, "QUALITY");
+}
+
+int sk2_pipeline_quality(const sk2_pipeline_t *self)
+{
+    return atomic_load(&((sk2_pipeline_t *)self)->quality);
+}
+
+bool sk2_pipeline_has_stream(const sk2_pipeline_t *self, sk2_stream_kind_t kind)
+{
+    return s_info(self, kind) != NULL;
+}
+
+const sk2_stream_info_t *sk2_pipeline_stream_info(const sk2_pipeline_t *self,
+                                                  sk2_stream_kind_t kind)
+{
+    return s_info(self, kind);
 }
