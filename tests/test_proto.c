@@ -135,15 +135,14 @@ static void test_commands_are_checked_with_limits(void **state)
     s_expect_command("[]", SK2_EPROTO, false, "\"id\"");
     s_expect_command("{\"key\":\"fps\"}", SK2_EPROTO, false, "\"id\"");
     s_expect_command("{\"id\":\"has space\",\"key\":\"fps\"}", SK2_EPROTO, false, "\"id\"");
-    s_expect_command("{\"id\":\"01234567890123456789012345678901234567890123456789012345678901234\","
-                     "\"key\":\"fps\"}",
-                     SK2_EPROTO, false, "\"id\"");
+    s_expect_command(
+        "{\"id\":\"01234567890123456789012345678901234567890123456789012345678901234\","
+        "\"key\":\"fps\"}",
+        SK2_EPROTO, false, "\"id\"");
     s_expect_command("{\"id\":\"x\"}", SK2_EPROTO, true, "\"key\"");
-    s_expect_command("{\"id\":\"x\",\"key\":\"fps\",\"device\":3}", SK2_EPROTO, true,
-                     "\"device\"");
+    s_expect_command("{\"id\":\"x\",\"key\":\"fps\",\"device\":3}", SK2_EPROTO, true, "\"device\"");
     s_expect_command("{\"id\":\"x\",\"key\":\"fps\",\"ttl_ms\":0}", SK2_EPROTO, true, "ttl_ms");
-    s_expect_command("{\"id\":\"x\",\"key\":\"fps\",\"value\":[1]}", SK2_EPROTO, true,
-                     "\"value\"");
+    s_expect_command("{\"id\":\"x\",\"key\":\"fps\",\"value\":[1]}", SK2_EPROTO, true, "\"value\"");
     char big[400];
     snprintf(big, sizeof big, "{\"id\":\"x\",\"key\":\"label\",\"value\":\"%0300d\"}", 0);
     s_expect_command(big, SK2_EPROTO, true, "at most");

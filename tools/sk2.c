@@ -32,6 +32,7 @@ static const verb_t s_verbs[] = {
     {"import", cli_import, "turn a TUM RGB-D folder into a recording"},
     {"replay", cli_replay, "pause, resume or seek the replay a server plays, or ask where it is"},
     {"keygen", cli_keygen, "make a CURVE key pair for serve --secure and clients' --keys"},
+    {"ctl", cli_ctl, "set or show a device's keys on a server (running, fps, label, ...)"},
 };
 
 enum { OPT_VERSION = 256 };

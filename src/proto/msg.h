@@ -26,10 +26,10 @@ typedef enum {
     SK2_MSG_WHO = 0x03,
     SK2_MSG_ME = 0x04,
     /* sk2's additions (a version-1 server answers them with an error): */
-    SK2_MSG_STATS = 0x05,        /* client asks for counters */
-    SK2_MSG_STATS_REPLY = 0x06,  /* server answers with them */
-    SK2_MSG_REPLAY = 0x07,       /* client controls a replay device: {"device", "action", ...} */
-    SK2_MSG_REPLAY_REPLY = 0x08, /* server answers with where the replay is */
+    SK2_MSG_STATS = 0x05,         /* client asks for counters */
+    SK2_MSG_STATS_REPLY = 0x06,   /* server answers with them */
+    SK2_MSG_REPLAY = 0x07,        /* client controls a replay device: {"device", "action", ...} */
+    SK2_MSG_REPLAY_REPLY = 0x08,  /* server answers with where the replay is */
     SK2_MSG_COMMAND = 0x09,       /* client sets a key: {"id", "device", "key", "value", ...} */
     SK2_MSG_COMMAND_REPLY = 0x0a, /* server answers once per id: {"id", "ok", "value"|"error"} */
 } sk2_msg_type_t;

@@ -84,8 +84,10 @@ static const s_key_t s_keys[] = {
 
 static const char *s_type_name(s_type_t type)
 {
-    return type == S_BOOL ? "bool" : type == S_NUMBER ? "number" : type == S_INTEGER ? "integer"
-                                                                                      : "string";
+    return type == S_BOOL      ? "bool"
+           : type == S_NUMBER  ? "number"
+           : type == S_INTEGER ? "integer"
+                               : "string";
 }
 
 sk2_commands_t *sk2_commands_new(void)
@@ -125,8 +127,8 @@ static void s_keep(sk2_commands_t *self, const char *id, json_t *reply, int64_t 
                    int64_t now_us)
 {
     /* Expired entries leave from the head; a full ring forgets its oldest regardless. */
-    while (self->used > 0 && (self->cache[self->head].expires_us <= now_us ||
-                              self->used == SK2_COMMAND_CACHE_MAX)) {
+    while (self->used > 0 &&
+           (self->cache[self->head].expires_us <= now_us || self->used == SK2_COMMAND_CACHE_MAX)) {
         s_entry_t *oldest = &self->cache[self->head];
         if (oldest->expires_us > now_us) {
             static sk2_ratelimit_t limit;
@@ -323,16 +325,14 @@ static json_t *s_refuse(const char *id, const char *code, const char *format, ..
     json_t *reason = json_string(text);
     if (!reason)
         reason = json_string("refused");
-    return json_pack("{s:s, s:b, s:s, s:o}", "id", id, "ok", false, "code", code, "error",
-                     reason);
+    return json_pack("{s:s, s:b, s:s, s:o}", "id", id, "ok", false, "code", code, "error", reason);
 }
 
 /* Applies key = value on one device. Returns the answer; sets *is_applied when a setting
  * changed hands to the pipeline (or the metadata). */
-static json_t *s_set(sk2_commands_t *self, const char *id, const s_key_t *key,
-                     const json_t *value, sk2_pipeline_t *pipeline,
-                     sk2_pipeline_t *const *pipelines, size_t count, bool *is_applied,
-                     bool *me_changed)
+static json_t *s_set(sk2_commands_t *self, const char *id, const s_key_t *key, const json_t *value,
+                     sk2_pipeline_t *pipeline, sk2_pipeline_t *const *pipelines, size_t count,
+                     bool *is_applied, bool *me_changed)
 {
     const char *device_id = sk2_pipeline_device_id(pipeline);
     if (!key->is_settable)
@@ -377,8 +377,10 @@ static json_t *s_set(sk2_commands_t *self, const char *id, const s_key_t *key,
         bool is_label = streq(key->key, "label");
         size_t max = is_label ? SK2_COMMAND_LABEL_MAX : SK2_COMMAND_LOCATION_MAX;
         if (!text || strlen(text) > max || !s_is_clean_text(text))
-            return s_refuse(id, "bad-value", "%s takes text of at most %zu bytes, without control "
-                            "characters", key->key, max);
+            return s_refuse(id, "bad-value",
+                            "%s takes text of at most %zu bytes, without control "
+                            "characters",
+                            key->key, max);
         s_meta_t *meta = s_meta_make(self, device_id, pipelines, count);
         if (!meta)
             return s_refuse(id, "failed", "too many devices with metadata");
@@ -392,8 +394,8 @@ static json_t *s_set(sk2_commands_t *self, const char *id, const s_key_t *key,
     }
     *is_applied = true;
     SK2_INFO("server", "command %s: device %s %s set", id, device_id, key->key);
-    return json_pack("{s:s, s:b, s:s, s:s, s:o}", "id", id, "ok", true, "device", device_id,
-                     "key", key->key, "value", applied);
+    return json_pack("{s:s, s:b, s:s, s:s, s:o}", "id", id, "ok", true, "device", device_id, "key",
+                     key->key, "value", applied);
 }
 
 /* Finds the device a command names, or the only one. */
@@ -424,8 +426,8 @@ static json_t *s_execute(sk2_commands_t *self, const char *id, const json_t *pay
             return s_refuse(id, "unknown-device", "no device %s on this server",
                             json_string_value(device));
         }
-        return json_pack("{s:s, s:b, s:s, s:{s:o}}", "id", id, "ok", true, "key", "list",
-                         "value", "devices", devices);
+        return json_pack("{s:s, s:b, s:s, s:{s:o}}", "id", id, "ok", true, "key", "list", "value",
+                         "devices", devices);
     }
     const s_key_t *key = s_find_key(key_name);
     if (!key) {
@@ -438,9 +440,9 @@ static json_t *s_execute(sk2_commands_t *self, const char *id, const json_t *pay
     if (!pipeline)
         return device ? s_refuse(id, "unknown-device", "no device %s on this server",
                                  json_string_value(device))
-               : count == 0 ? s_refuse(id, "unknown-device", "this server has no devices")
-                            : s_refuse(id, "unknown-device",
-                                       "this server has %zu devices: name one", count);
+               : count == 0
+                   ? s_refuse(id, "unknown-device", "this server has no devices")
+                   : s_refuse(id, "unknown-device", "this server has %zu devices: name one", count);
     if (key->kind != 0 && !sk2_pipeline_has_stream(pipeline, key->kind))
         return s_refuse(id, "unknown-key", "device %s has no %s stream",
                         sk2_pipeline_device_id(pipeline), sk2_stream_kind_name(key->kind));
@@ -472,9 +474,9 @@ json_t *sk2_commands_answer(sk2_commands_t *self, const json_t *payload,
         return json_incref(seen->reply);
     }
     bool is_applied = false;
-    json_t *reply = rc != 0 ? s_refuse(id, "malformed", "%s", why)
-                            : s_execute(self, id, payload, pipelines, count, &is_applied,
-                                        me_changed);
+    json_t *reply = rc != 0
+                        ? s_refuse(id, "malformed", "%s", why)
+                        : s_execute(self, id, payload, pipelines, count, &is_applied, me_changed);
     if (!reply)
         return NULL;
     self->stats.applied += is_applied;
