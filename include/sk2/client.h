@@ -186,6 +186,10 @@ SK2_EXPORT const char *sk2_client_stream_codecs(sk2_client_t *self, const char *
                                                 sk2_stream_kind_t kind);
 /* A device's serial number from `me`, or NULL. */
 SK2_EXPORT const char *sk2_client_device_serial(const sk2_client_t *self, const char *device_id);
+/* A device's label and location from `me` (set with the keyed commands `label` and
+ * `location`), or NULL when none is set. Borrowed until the next recv/dispatch. */
+SK2_EXPORT const char *sk2_client_device_label(const sk2_client_t *self, const char *device_id);
+SK2_EXPORT const char *sk2_client_device_location(const sk2_client_t *self, const char *device_id);
 /* A device's backend from `me` ("mock", "replay", ...), or NULL. */
 SK2_EXPORT const char *sk2_client_device_backend(const sk2_client_t *self, const char *device_id);
 

@@ -1587,6 +1587,16 @@ const char *sk2_client_device_serial(const sk2_client_t *self, const char *devic
     return s_device_string(self, device_id, "serial");
 }
 
+const char *sk2_client_device_label(const sk2_client_t *self, const char *device_id)
+{
+    return s_device_string(self, device_id, "label");
+}
+
+const char *sk2_client_device_location(const sk2_client_t *self, const char *device_id)
+{
+    return s_device_string(self, device_id, "location");
+}
+
 const char *sk2_client_device_backend(const sk2_client_t *self, const char *device_id)
 {
     return s_device_string(self, device_id, "backend");
