@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include <czmq.h>
@@ -34,6 +35,7 @@ typedef struct {
     char id[SK2_DEVICE_ID_MAX + 1];
     char label[SK2_COMMAND_LABEL_MAX + 1];
     char location[SK2_COMMAND_LOCATION_MAX + 1];
+    char recording[SK2_COMMAND_RECORD_NAME_MAX + 6]; /* file name in the record folder */
 } s_meta_t;
 
 /* Metadata is kept by device id, so a device that is lost and comes back keeps its label. */
@@ -46,6 +48,7 @@ struct sk2_commands {
     s_meta_t meta[S_META_MAX];              /* labels and locations set so far */
     size_t meta_count;
     sk2_command_stats_t stats;
+    char *record_dir; /* where `record` may write (sk2 serve --record-dir), NULL: nowhere */
 };
 
 /* The value types of keys, as `list` names them. */
@@ -74,6 +77,8 @@ static const s_key_t s_keys[] = {
     {"jpeg_quality", S_INTEGER, true, 0, "quality of colour frames sent as jpeg, 1..100"},
     {"label", S_TEXT, true, 0, "a name for people, up to 64 bytes; \"\" clears it"},
     {"location", S_TEXT, true, 0, "where the device is, up to 128 bytes; \"\" clears it"},
+    {"record", S_TEXT, true, 0,
+     "record the depth stream (rvl) into NAME.sk2r in the server's --record-dir; \"\" stops"},
     {"resolution", S_TEXT, false, 0,
      "fixed once the device is open (the mock's colour size is `sk2 serve --color-size`)"},
     {"codec", S_TEXT, false, 0,
@@ -102,8 +107,19 @@ void sk2_commands_destroy(sk2_commands_t **self_p)
     sk2_commands_t *self = *self_p;
     for (size_t i = 0; i < SK2_COMMAND_CACHE_MAX; i++)
         json_decref(self->cache[i].reply);
+    free(self->record_dir);
     free(self);
     *self_p = NULL;
+}
+
+int sk2_commands_set_record_dir(sk2_commands_t *self, const char *dir)
+{
+    char *copy = dir ? strdup(dir) : NULL;
+    if (dir && !copy)
+        return SK2_ENOMEM;
+    free(self->record_dir);
+    self->record_dir = copy;
+    return 0;
 }
 
 void sk2_commands_stats(const sk2_commands_t *self, sk2_command_stats_t *stats)
@@ -270,6 +286,8 @@ static json_t *s_current(const sk2_commands_t *self, const s_key_t *key, sk2_pip
         return json_string(meta ? meta->label : "");
     if (streq(key->key, "location"))
         return json_string(meta ? meta->location : "");
+    if (streq(key->key, "record"))
+        return json_string(meta && sk2_pipeline_is_recording(pipeline) ? meta->recording : "");
     /* resolution and codec, per stream: what the device gives and the codecs offered. */
     json_t *per_stream = json_object();
     json_t *streams = json_object_get(sk2_pipeline_description(pipeline), "streams");
@@ -328,6 +346,69 @@ static json_t *s_refuse(const char *id, const char *code, const char *format, ..
     return json_pack("{s:s, s:b, s:s, s:o}", "id", id, "ok", false, "code", code, "error", reason);
 }
 
+/* A recording's file name: 1..SK2_COMMAND_RECORD_NAME_MAX letters, digits, '.', '_' or '-',
+ * not starting with '.', so that it can only name a new file directly in the record folder. */
+static bool s_is_file_name(const char *name)
+{
+    size_t length = strlen(name);
+    if (length == 0 || length > SK2_COMMAND_RECORD_NAME_MAX || name[0] == '.')
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '.' || *c == '_' || *c == '-'))
+            return false;
+    return true;
+}
+
+/* The `record` key: starts recording into a new file of the record folder, or stops. The
+ * server never writes where a client names: only a plain file name is taken, inside the folder
+ * the server's operator allowed, and never over an existing file. */
+static json_t *s_record(sk2_commands_t *self, const char *id, const char *name,
+                        sk2_pipeline_t *pipeline, sk2_pipeline_t *const *pipelines, size_t count,
+                        bool *is_applied)
+{
+    const char *device_id = sk2_pipeline_device_id(pipeline);
+    if (!self->record_dir)
+        return s_refuse(id, "unsupported",
+                        "this server records nothing: it was not started with --record-dir");
+    if (!name)
+        return s_refuse(id, "bad-value", "record takes a file name, or \"\" to stop");
+    s_meta_t *meta = s_meta_make(self, device_id, pipelines, count);
+    if (!meta)
+        return s_refuse(id, "failed", "too many devices with metadata");
+    char path[4096] = "";
+    if (name[0]) {
+        if (!s_is_file_name(name))
+            return s_refuse(id, "bad-value",
+                            "record takes a file name of 1..%d letters, digits, '.', '_' or '-' "
+                            "(not starting with '.'), written in the server's record folder",
+                            SK2_COMMAND_RECORD_NAME_MAX);
+        size_t length = strlen(name);
+        bool has_suffix = length > 5 && streq(name + length - 5, ".sk2r");
+        int n = snprintf(path, sizeof path, "%s/%s%s", self->record_dir, name,
+                         has_suffix ? "" : ".sk2r");
+        struct stat info;
+        if (n < 0 || (size_t)n >= sizeof path)
+            return s_refuse(id, "bad-value", "the recording's path is too long");
+        if (lstat(path, &info) == 0)
+            return s_refuse(id, "bad-value", "%s%s exists already in the record folder", name,
+                            has_suffix ? "" : ".sk2r");
+        snprintf(meta->recording, sizeof meta->recording, "%s%s", name, has_suffix ? "" : ".sk2r");
+    }
+    int rc = sk2_pipeline_set_recording(pipeline, name[0] ? path : NULL);
+    if (rc == SK2_EUNSUPPORTED)
+        return s_refuse(id, "unsupported", "device %s has no depth stream to record", device_id);
+    if (rc != 0)
+        return s_refuse(id, "failed", "cannot record: %s", sk2_strerror(rc));
+    if (!name[0])
+        meta->recording[0] = '\0';
+    *is_applied = true;
+    SK2_INFO("server", "command %s: device %s record %s", id, device_id,
+             name[0] ? meta->recording : "stopped");
+    return json_pack("{s:s, s:b, s:s, s:s, s:s}", "id", id, "ok", true, "device", device_id, "key",
+                     "record", "value", meta->recording);
+}
+
 /* Applies key = value on one device. Returns the answer; sets *is_applied when a setting
  * changed hands to the pipeline (or the metadata). */
 static json_t *s_set(sk2_commands_t *self, const char *id, const s_key_t *key, const json_t *value,
@@ -373,6 +454,8 @@ static json_t *s_set(sk2_commands_t *self, const char *id, const s_key_t *key, c
             rc = sk2_pipeline_set_quality(pipeline, (int)number);
             applied = json_integer((json_int_t)number);
         }
+    } else if (streq(key->key, "record")) {
+        return s_record(self, id, text, pipeline, pipelines, count, is_applied);
     } else {
         bool is_label = streq(key->key, "label");
         size_t max = is_label ? SK2_COMMAND_LABEL_MAX : SK2_COMMAND_LOCATION_MAX;

@@ -21,6 +21,8 @@
 /* Longest label and location, bytes of UTF-8. */
 #define SK2_COMMAND_LABEL_MAX    64
 #define SK2_COMMAND_LOCATION_MAX 128
+/* Longest file name `record` takes (the ".sk2r" it may append included). */
+#define SK2_COMMAND_RECORD_NAME_MAX 64
 
 typedef struct sk2_commands sk2_commands_t;
 
@@ -46,6 +48,10 @@ json_t *sk2_commands_answer(sk2_commands_t *self, const json_t *payload,
 /* The device's record for `me`: the pipeline's description with the label and location set
  * by commands, if any. A new reference. */
 json_t *sk2_commands_describe(const sk2_commands_t *self, const sk2_pipeline_t *pipeline);
+
+/* The folder `record` writes new files into (a copy is kept), or NULL: `record` is refused.
+ * Returns 0 or SK2_ENOMEM. */
+int sk2_commands_set_record_dir(sk2_commands_t *self, const char *dir);
 
 void sk2_commands_stats(const sk2_commands_t *self, sk2_command_stats_t *stats);
 

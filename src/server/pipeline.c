@@ -31,6 +31,7 @@
 #include "server/pipeline.h"
 #include "sk2/codec.h"
 #include "sk2/error.h"
+#include "sk2/recording.h"
 
 /* Messages a slow subscriber may have queued before libzmq drops its frames: a client that
  * stops reading costs a few frames of memory and only itself frames, never a growing queue. */
@@ -91,6 +92,11 @@ struct sk2_pipeline {
     _Atomic bool is_paused;        /* device stopped by a command (`running` false) */
     _Atomic int quality;           /* JPEG quality the encoder uses, 1..100 */
     _Atomic double fps;            /* the rate the device was asked for; < 0: never set */
+    /* Server-side recording (the `record` key): path and writer are the pipeline thread's. */
+    char record_path[4096];           /* where it records, from the RECORD command */
+    _Atomic bool is_recording;        /* asked to record (cleared if the writer fails) */
+    sk2_recording_writer_t *recorder; /* the pipeline thread's, while recording */
+    size_t recorder_device;           /* the device's index in the recording */
     char id[SK2_DEVICE_ID_MAX + 1];
     char depth_endpoint[128];               /* advertised address of `v1` */
     char streams_endpoint[128];             /* advertised address of `streams` */
@@ -241,6 +247,22 @@ static size_t s_encode(sk2_pipeline_t *self, const sk2_frame_t *frame, const sk2
     return length;
 }
 
+static void s_record_stop(sk2_pipeline_t *self);
+
+/* Appends a published depth frame to the server-side recording; a failing writer (a full disk)
+ * ends the recording, with a log line. */
+static void s_record(sk2_pipeline_t *self, const uint8_t *header, const uint8_t *payload,
+                     size_t length)
+{
+    int rc = sk2_recording_writer_add_encoded(self->recorder, self->recorder_device, header,
+                                              SK2_HEADER_SIZE, payload, length);
+    if (rc != 0) {
+        SK2_ERROR("server", "device %s: recording to %s stopped: %s", self->id, self->record_path,
+                  sk2_recording_writer_why(self->recorder));
+        s_record_stop(self);
+    }
+}
+
 static bool s_send_v1(sk2_pipeline_t *self, const sk2_frame_t *frame, s_scratch_t *scratch)
 {
     const sk2_codec_t *codec = sk2_codec_find(SK2_CODEC_DEPTH12);
@@ -266,6 +288,9 @@ static bool s_send_stream(sk2_pipeline_t *self, const sk2_frame_t *frame, const 
     uint8_t bytes[SK2_HEADER_SIZE];
     if (topic_length == 0 || sk2_header_write(&header, bytes) != 0)
         return false;
+    if (self->recorder && sk2_frame_kind(frame) == SK2_STREAM_DEPTH &&
+        streq(sk2_codec_name(codec), SK2_CODEC_RVL))
+        s_record(self, bytes, scratch->data, length);
     void *socket = zsock_resolve(self->streams);
     /* Once the first part of a message is accepted, libzmq takes the rest. */
     if (zmq_send(socket, topic, topic_length, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
@@ -501,13 +526,67 @@ static void s_drain(sk2_pipeline_t *self)
     }
 }
 
+/* The recording counts as one subscriber of depth/rvl, under the server's cap like any. */
+static void s_record_subscribe(sk2_pipeline_t *self, bool is_subscribe)
+{
+    const sk2_codec_t *codec = sk2_codec_find(SK2_CODEC_RVL);
+    s_count(&self->encodings[SK2_STREAM_DEPTH][s_codec_index(codec)], is_subscribe);
+    s_settle(self, SK2_STREAM_DEPTH, codec, is_subscribe);
+    s_update_device(self);
+}
+
+static void s_record_stop(sk2_pipeline_t *self)
+{
+    atomic_store(&self->is_recording, false);
+    if (!self->recorder)
+        return;
+    uint64_t frames = sk2_recording_writer_frames(self->recorder);
+    if (sk2_recording_writer_close(self->recorder) != 0)
+        SK2_WARN("server", "device %s: recording %s: %s", self->id, self->record_path,
+                 sk2_recording_writer_why(self->recorder));
+    sk2_recording_writer_destroy(&self->recorder);
+    s_record_subscribe(self, false);
+    SK2_INFO("server", "device %s: recorded %llu depth frames to %s", self->id,
+             (unsigned long long)frames, self->record_path);
+}
+
+static void s_record_start(sk2_pipeline_t *self)
+{
+    const sk2_stream_info_t *depth = s_info(self, SK2_STREAM_DEPTH);
+    sk2_recording_writer_t *recorder = sk2_recording_writer_new();
+    int rc = depth && recorder ? sk2_recording_writer_open(recorder, self->record_path)
+                               : SK2_EUNSUPPORTED;
+    if (rc == 0)
+        rc = sk2_recording_writer_add_device(recorder, self->id, sk2_device_serial(self->device),
+                                             sk2_device_backend(self->device), depth, 1,
+                                             &self->recorder_device);
+    if (rc != 0) {
+        SK2_ERROR("server", "device %s: cannot record to %s: %s", self->id, self->record_path,
+                  recorder ? sk2_recording_writer_why(recorder) : sk2_strerror(rc));
+        sk2_recording_writer_destroy(&recorder);
+        atomic_store(&self->is_recording, false);
+        return;
+    }
+    self->recorder = recorder;
+    s_record_subscribe(self, true);
+    SK2_INFO("server", "device %s: recording depth (rvl) to %s", self->id, self->record_path);
+}
+
 /* Applies a setting the server actor stored (sk2_pipeline_set_*): runs on the pipeline thread,
  * which owns the device while it runs. Stopping a device joins its capture thread, whose sink
  * never waits on this thread, so this cannot deadlock. */
-static void s_apply(sk2_pipeline_t *self, const char *what)
+static void s_apply(sk2_pipeline_t *self, const char *what, const char *arg)
 {
     if (streq(what, "UPDATE")) {
         s_update_device(self);
+    } else if (streq(what, "RECORD")) {
+        if (self->recorder)
+            s_record_stop(self);
+        snprintf(self->record_path, sizeof self->record_path, "%s", arg ? arg : "");
+        if (self->record_path[0]) {
+            atomic_store(&self->is_recording, true);
+            s_record_start(self);
+        }
     } else if (streq(what, "QUALITY")) {
         int rc = sk2_codec_options_set_quality(self->options, atomic_load(&self->quality));
         if (rc != 0)
@@ -570,11 +649,15 @@ static void s_actor(zsock_t *pipe, void *arg)
         } else if (which == self->v1 || which == self->streams) {
             s_subscriptions(self, which);
         } else if (which == pipe) {
-            char *command = zstr_recv(pipe);
+            zmsg_t *msg = zmsg_recv(pipe);
+            char *command = msg ? zmsg_popstr(msg) : NULL;
+            char *argument = msg ? zmsg_popstr(msg) : NULL;
             bool stop = !command || streq(command, "$TERM");
             if (!stop)
-                s_apply(self, command);
+                s_apply(self, command, argument);
             zstr_free(&command);
+            zstr_free(&argument);
+            zmsg_destroy(&msg);
             if (stop)
                 break;
         } else {
@@ -588,6 +671,7 @@ static void s_actor(zsock_t *pipe, void *arg)
     if (sk2_device_is_running(self->device))
         sk2_device_stop(self->device);
     s_drain(self);
+    s_record_stop(self);
     zpoller_destroy(&poller);
     free(scratch.data);
 }
@@ -697,6 +781,7 @@ int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsi
     atomic_init(&self->max_frame_bytes, (size_t)SK2_LIMIT_FRAME_BYTES);
     atomic_init(&self->is_stopping, false);
     atomic_init(&self->is_paused, false);
+    atomic_init(&self->is_recording, false);
     atomic_init(&self->quality, jpeg_quality);
     atomic_init(&self->fps, -1.0);
     for (size_t k = 0; k < S_KINDS; k++)
@@ -943,4 +1028,21 @@ const sk2_stream_info_t *sk2_pipeline_stream_info(const sk2_pipeline_t *self,
                                                   sk2_stream_kind_t kind)
 {
     return s_info(self, kind);
+}
+
+int sk2_pipeline_set_recording(sk2_pipeline_t *self, const char *path)
+{
+    if (path && (!path[0] || strlen(path) >= sizeof self->record_path))
+        return SK2_ELIMIT;
+    if (!s_info(self, SK2_STREAM_DEPTH))
+        return SK2_EUNSUPPORTED;
+    /* Stored at once for `list`; the pipeline thread clears it again if the writer fails. */
+    atomic_store(&self->is_recording, path != NULL);
+    return self->actor && zstr_sendx(self->actor, "RECORD", path ? path : "", NULL) == 0 ? 0
+                                                                                         : SK2_ESYS;
+}
+
+bool sk2_pipeline_is_recording(const sk2_pipeline_t *self)
+{
+    return atomic_load(&((sk2_pipeline_t *)self)->is_recording);
 }

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <czmq.h>
@@ -703,6 +704,11 @@ static bool s_command(s_actor_t *self)
         s_rebuild_me(self);
         zsock_send(self->pipe, "i", 0);
         zstr_free(&bytes);
+    } else if (streq(command, "RECORDDIR")) {
+        char *dir = zmsg_popstr(msg);
+        zsock_send(self->pipe, "i",
+                   sk2_commands_set_record_dir(self->commands, dir && dir[0] ? dir : NULL));
+        zstr_free(&dir);
     } else if (streq(command, "MAXSTREAMS")) {
         char *streams = zmsg_popstr(msg);
         if (streams)
@@ -891,6 +897,24 @@ int sk2_server_set_max_streams(sk2_server_t *self, unsigned max_streams)
     snprintf(text, sizeof text, "%u", max_streams);
     if (zstr_sendx(self->actor, "MAXSTREAMS", text, NULL) == 0)
         zsock_recv(self->actor, "i", &rc);
+    return rc;
+}
+
+int sk2_server_set_record_dir(sk2_server_t *self, const char *dir)
+{
+    if (!self || (dir && !dir[0]))
+        return SK2_EINVAL;
+    char *full = NULL;
+    struct stat info;
+    if (dir &&
+        (!(full = realpath(dir, NULL)) || stat(full, &info) != 0 || !S_ISDIR(info.st_mode))) {
+        free(full);
+        return SK2_ENOTFOUND;
+    }
+    int rc = SK2_ESYS;
+    if (zstr_sendx(self->actor, "RECORDDIR", full ? full : "", NULL) == 0)
+        zsock_recv(self->actor, "i", &rc);
+    free(full);
     return rc;
 }
 

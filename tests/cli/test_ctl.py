@@ -6,12 +6,15 @@
   stands still) and true starts it again; stream.depth false stops its depth frames;
 - refusals have their own exit status and a message: unknown device (4), unknown key (5), bad
   value and read-only keys (6), usage (2); a refused command changes nothing;
+- record NAME writes NAME.sk2r only into serve --record-dir (a recording `sk2 inspect` reads),
+  and refuses paths, hidden names, existing files, and servers without --record-dir;
 - a server that never answers commands: the ttl runs out and ctl says so (exit 3);
 - a version-1 style server (no "commands" in `me`) is told apart (exit 1) without sending.
 
 Usage: test_ctl.py SK2.
 """
 import json
+import os
 import sys
 import threading
 import time
@@ -191,6 +194,7 @@ def main():
             ("a label over 64 bytes", [dev, "label", "x" * 65], 6, "at most 64"),
             ("a resolution", [dev, "resolution", "640x480"], 6, "read-only"),
             ("a codec", [dev, "codec", "png"], 6, "subscribes"),
+            ("record without --record-dir", [dev, "record", "take"], 6, "--record-dir"),
         ]
         for name, args, status, text in refusals:
             r = cu.run("ctl", endpoint, *args)
@@ -206,6 +210,39 @@ def main():
                            ("a bad --ttl", [endpoint, dev, "fps", "1", "--ttl", "5"])]:
             r = cu.run("ctl", *args)
             cu.check(f"usage: {name} exits 2", r.returncode == 2, r.stderr)
+    finally:
+        cu.stop(proc)
+
+    # Server-side recording, only into the folder the server was given.
+    folder = cu.path("recordings")
+    os.mkdir(folder)
+    proc, endpoint, _ = cu.start_server("--mock", "1", "--record-dir", folder)
+    try:
+        r = cu.run("ctl", endpoint, "-", "record", "take1")
+        cu.check("record take1 starts a recording", r.returncode == 0 and "take1.sk2r" in r.stdout,
+                 r.stdout + r.stderr)
+        file = os.path.join(folder, "take1.sk2r")
+        cu.check("the recording grows", wait_for(
+            lambda: os.path.exists(file) and os.path.getsize(file) > 1000000))
+        r = cu.run("ctl", endpoint, "-", "record")
+        cu.check("record reads the file being written", r.stdout.strip() == "take1.sk2r", r.stdout)
+        r = cu.run("ctl", endpoint, "-", "record", "")
+        cu.check("record \"\" stops it", r.returncode == 0, r.stderr)
+        r = cu.run("inspect", file)
+        cu.check("the recording holds depth frames and is complete",
+                 r.returncode == 0 and "depth rvl" in r.stdout and "index ok" in r.stdout,
+                 r.stdout + r.stderr)
+        for name, value, text in [("a path", "../escape", "file name"),
+                                  ("an absolute path", "/tmp/x", "file name"),
+                                  ("a hidden name", ".hidden", "file name"),
+                                  ("an existing file", "take1", "exists already")]:
+            r = cu.run("ctl", endpoint, "-", "record", value)
+            cu.check(f"record refuses {name} (exit 6)",
+                     r.returncode == 6 and text in r.stderr, f"{r.returncode} {r.stderr}")
+        cu.check("nothing was written outside the folder or over the file",
+                 sorted(os.listdir(folder)) == ["take1.sk2r"]
+                 and not os.path.exists(os.path.join(os.path.dirname(folder), "escape.sk2r")),
+                 os.listdir(folder))
     finally:
         cu.stop(proc)
 
