@@ -34,8 +34,9 @@ class LossyProxy:
     """ROUTER in front, one DEALER per client behind, in one thread; drops commands and their
     answers at random. Counts what it dropped each way."""
 
-    def __init__(self, server_endpoint, seed=13):
+    def __init__(self, server_endpoint, loss=LOSS, seed=13):
         self.server = server_endpoint
+        self.loss = loss
         self.random = random.Random(seed)
         self.ctx = zmq.Context()
         self.front = self.ctx.socket(zmq.ROUTER)
@@ -51,7 +52,7 @@ class LossyProxy:
     def _drop(self, frames, type_byte, name):
         # frames: [b"", type, payload?] as a REQ-style envelope carries them.
         if len(frames) >= 2 and frames[1] == bytes([type_byte]):
-            if self.random.random() < LOSS:
+            if self.random.random() < self.loss:
                 self.dropped[name] += 1
                 return True
             self.passed[name] += 1
@@ -139,6 +140,12 @@ def main():
         before = stats(endpoint)
         cu.check("the server applied each of them once", before["commands_applied"] == 10, before)
 
+        clean = LossyProxy(endpoint, loss=0.0)
+        ok, proxy_rtts, _, failure = run_commands(f"tcp://127.0.0.1:{clean.port}", device, "p", 10)
+        clean.close()
+        cu.check("10 commands through the proxy without loss are all applied", ok, failure)
+        before = stats(endpoint)
+
         proxy = LossyProxy(endpoint)
         target = f"tcp://127.0.0.1:{proxy.port}"
         ok, lossy_rtts, lossy_sends, failure = run_commands(target, device, "n", N)
@@ -162,7 +169,8 @@ def main():
         cu.check("nothing was refused", after["commands_refused"] == 0, after)
 
         print(f"round trip of one command, median of {len(direct_rtts)} without loss: "
-              f"{statistics.median(direct_rtts):.2f} ms; median of {len(lossy_rtts)} through "
+              f"{statistics.median(direct_rtts):.2f} ms; of {len(proxy_rtts)} through the proxy "
+              f"without loss: {statistics.median(proxy_rtts):.2f} ms; of {len(lossy_rtts)} through "
               f"30% loss each way: {statistics.median(lossy_rtts):.2f} ms "
               f"(sends per command: mean {statistics.mean(lossy_sends):.2f}, "
               f"max {max(lossy_sends)}); proxy dropped {proxy.dropped}, passed {proxy.passed}")
