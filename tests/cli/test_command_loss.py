@@ -177,7 +177,8 @@ def main():
     finally:
         if proxy:
             proxy.close()
-        cu.stop(proc)
+        status, _, err = cu.stop(proc)
+        cu.check("the server stops cleanly (exit 0)", status == 0, err[-2000:])
     sys.exit(cu.summary())
 
 

@@ -211,7 +211,8 @@ def main():
             r = cu.run("ctl", *args)
             cu.check(f"usage: {name} exits 2", r.returncode == 2, r.stderr)
     finally:
-        cu.stop(proc)
+        status, _, err = cu.stop(proc)
+        cu.check("the server stops cleanly (exit 0)", status == 0, err[-2000:])
 
     # Server-side recording, only into the folder the server was given.
     folder = cu.path("recordings")
@@ -244,7 +245,8 @@ def main():
                  and not os.path.exists(os.path.join(os.path.dirname(folder), "escape.sk2r")),
                  os.listdir(folder))
     finally:
-        cu.stop(proc)
+        status, _, err = cu.stop(proc)
+        cu.check("the server stops cleanly (exit 0)", status == 0, err[-2000:])
 
     silent = SilentServer(commands=True)
     try:
