@@ -4,6 +4,7 @@
 - label and location are set, shown by `ctl DEVICE KEY`, in `sk2 info` and in `me`;
 - fps changes the rate `me` advertises; running false stops the device (its frame counter
   stands still) and true starts it again; stream.depth false stops its depth frames;
+- the web viewer's /api/devices shows label and location;
 - refusals have their own exit status and a message: unknown device (4), unknown key (5), bad
   value and read-only keys (6), usage (2); a refused command changes nothing;
 - record NAME writes NAME.sk2r only into serve --record-dir (a recording `sk2 inspect` reads),
@@ -18,6 +19,7 @@ import os
 import sys
 import threading
 import time
+import urllib.request
 
 import zmq
 
@@ -247,6 +249,28 @@ def main():
     finally:
         status, _, err = cu.stop(proc)
         cu.check("the server stops cleanly (exit 0)", status == 0, err[-2000:])
+
+    # The web viewer's API shows the label and location (the gateway follows `me`).
+    port = cu.free_port()
+    proc, endpoint, _ = cu.start_server("--mock", "1", "--http", f"127.0.0.1:{port}")
+    try:
+        r = cu.run("ctl", endpoint, "-", "label", "Porch")
+        r2 = cu.run("ctl", endpoint, "-", "location", "north wall")
+        cu.check("label and location set beside a viewer", r.returncode == 0 == r2.returncode,
+                 r.stderr + r2.stderr)
+
+        def api_shows():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/devices", timeout=5) as f:
+                    devices = json.loads(f.read())["devices"]
+            except OSError:
+                return False
+            return any(d.get("label") == "Porch" and d.get("location") == "north wall"
+                       for d in devices)
+        cu.check("/api/devices shows the label and location", wait_for(api_shows, 20))
+    finally:
+        status, _, err = cu.stop(proc)
+        cu.check("the server with a viewer stops cleanly (exit 0)", status == 0, err[-2000:])
 
     silent = SilentServer(commands=True)
     try:
