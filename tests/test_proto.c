@@ -88,10 +88,64 @@ static void test_each_type_travels_only_one_way(void **state)
     assert_int_equal(msg.type, SK2_MSG_REPLAY_REPLY);
     sk2_msg_clear(&msg);
     assert_int_equal(s_parse("\x08", 1, NULL, 0, 1, SK2_MSG_FROM_CLIENT, &msg, why), SK2_EPROTO);
-    assert_int_equal(s_parse("\x09", 1, NULL, 0, 1, SK2_MSG_FROM_CLIENT, &msg, why), SK2_EPROTO);
+    assert_int_equal(s_parse("\xf0", 1, NULL, 0, 1, SK2_MSG_FROM_CLIENT, &msg, why), SK2_EPROTO);
     assert_non_null(strstr(why, "unknown message type"));
     assert_string_equal(sk2_msg_type_name(SK2_MSG_REPLAY), "replay");
     assert_string_equal(sk2_msg_type_name(SK2_MSG_REPLAY_REPLY), "replay-reply");
+    /* Keyed commands: the request from clients only, the reply from servers only. */
+    const char *command = "{\"id\":\"a1\",\"key\":\"label\",\"value\":\"x\"}";
+    assert_int_equal(
+        s_parse("\x09", 1, command, strlen(command), 2, SK2_MSG_FROM_CLIENT, &msg, why), 0);
+    assert_int_equal(msg.type, SK2_MSG_COMMAND);
+    bool id_ok = false;
+    assert_int_equal(sk2_msg_command_check(msg.payload, &id_ok, why, sizeof why), 0);
+    assert_true(id_ok);
+    sk2_msg_clear(&msg);
+    assert_int_equal(s_parse("\x09", 1, "{}", 2, 2, SK2_MSG_FROM_SERVER, &msg, why), SK2_EPROTO);
+    assert_non_null(strstr(why, "only be sent by a client"));
+    assert_int_equal(s_parse("\x0a", 1, "{}", 2, 2, SK2_MSG_FROM_SERVER, &msg, why), 0);
+    assert_int_equal(msg.type, SK2_MSG_COMMAND_REPLY);
+    sk2_msg_clear(&msg);
+    assert_int_equal(s_parse("\x0a", 1, "{}", 2, 2, SK2_MSG_FROM_CLIENT, &msg, why), SK2_EPROTO);
+    assert_string_equal(sk2_msg_type_name(SK2_MSG_COMMAND), "command");
+    assert_string_equal(sk2_msg_type_name(SK2_MSG_COMMAND_REPLY), "command-reply");
+}
+
+static void s_expect_command(const char *text, int expected, bool id_ok_expected,
+                             const char *reason)
+{
+    json_error_t error;
+    json_t *payload = json_loads(text, 0, &error);
+    assert_non_null(payload);
+    char why[256] = "";
+    bool id_ok = !id_ok_expected;
+    assert_int_equal(sk2_msg_command_check(payload, &id_ok, why, sizeof why), expected);
+    assert_int_equal(id_ok, id_ok_expected);
+    if (reason)
+        assert_non_null(strstr(why, reason));
+    json_decref(payload);
+}
+
+static void test_commands_are_checked_with_limits(void **state)
+{
+    (void)state;
+    s_expect_command("{\"id\":\"x\",\"key\":\"fps\",\"value\":15,\"ttl_ms\":2000,"
+                     "\"device\":\"d\"}",
+                     0, true, NULL);
+    s_expect_command("[]", SK2_EPROTO, false, "\"id\"");
+    s_expect_command("{\"key\":\"fps\"}", SK2_EPROTO, false, "\"id\"");
+    s_expect_command("{\"id\":\"has space\",\"key\":\"fps\"}", SK2_EPROTO, false, "\"id\"");
+    s_expect_command(
+        "{\"id\":\"01234567890123456789012345678901234567890123456789012345678901234\","
+        "\"key\":\"fps\"}",
+        SK2_EPROTO, false, "\"id\"");
+    s_expect_command("{\"id\":\"x\"}", SK2_EPROTO, true, "\"key\"");
+    s_expect_command("{\"id\":\"x\",\"key\":\"fps\",\"device\":3}", SK2_EPROTO, true, "\"device\"");
+    s_expect_command("{\"id\":\"x\",\"key\":\"fps\",\"ttl_ms\":0}", SK2_EPROTO, true, "ttl_ms");
+    s_expect_command("{\"id\":\"x\",\"key\":\"fps\",\"value\":[1]}", SK2_EPROTO, true, "\"value\"");
+    char big[400];
+    snprintf(big, sizeof big, "{\"id\":\"x\",\"key\":\"label\",\"value\":\"%0300d\"}", 0);
+    s_expect_command(big, SK2_EPROTO, true, "at most");
 }
 
 static void test_payloads_over_the_limit_are_refused_unparsed(void **state)
@@ -230,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_malformed_messages_are_refused_with_a_reason),
         cmocka_unit_test(test_each_type_travels_only_one_way),
         cmocka_unit_test(test_payloads_over_the_limit_are_refused_unparsed),
+        cmocka_unit_test(test_commands_are_checked_with_limits),
         cmocka_unit_test(test_error_payload_matches_the_original),
         cmocka_unit_test(test_a_valid_me_is_indexed),
         cmocka_unit_test(test_bad_me_payloads_are_protocol_errors),

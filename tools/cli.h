@@ -60,6 +60,7 @@ cli_verb_fn cli_inspect;
 cli_verb_fn cli_export;
 cli_verb_fn cli_import;
 cli_verb_fn cli_replay;
+cli_verb_fn cli_ctl;
 cli_verb_fn cli_view;
 cli_verb_fn cli_keygen;
 cli_verb_fn cli_relay;

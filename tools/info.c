@@ -67,6 +67,12 @@ static void s_print_streams(sk2_client_t *client, const char *device_id)
     const char *streams = sk2_client_device_endpoint(client, device_id, "streams");
     if (serial)
         printf("      serial   %s\n", cli_safe(serial, safe, sizeof safe));
+    const char *label = sk2_client_device_label(client, device_id);
+    const char *location = sk2_client_device_location(client, device_id);
+    if (label)
+        printf("      label    %s\n", cli_safe(label, safe, sizeof safe));
+    if (location)
+        printf("      location %s\n", cli_safe(location, safe, sizeof safe));
     if (streams)
         printf("      streams  %s\n", cli_safe(streams, safe, sizeof safe));
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {

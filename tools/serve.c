@@ -48,6 +48,7 @@ typedef struct {
     bool is_looping;           /* replay again after the end */
     bool is_replay_eager;      /* --no-wait: play without waiting for a first listener */
     const char *http;          /* ADDR:PORT of the web gateway, or NULL */
+    const char *record_dir;    /* --record-dir: where `sk2 ctl ... record NAME` may write */
     cli_http_access_t access;  /* the gateway's token, --http-insecure, connection cap */
     bool has_hints;            /* print the commands to try next */
     bool is_secure;            /* --secure: CURVE on every socket */
@@ -100,6 +101,7 @@ enum {
     OPT_SECURE,
     OPT_KEYS,
     OPT_ALLOW,
+    OPT_RECORD_DIR,
 };
 
 static void s_print_usage(void)
@@ -112,7 +114,7 @@ static void s_print_usage(void)
            "                 [--replay PATH [--rate X] [--loop] [--no-wait]] [--http ADDR:PORT]\n"
            "                 [--http-token TOKEN|auto] [--http-insecure]\n"
            "                 [--http-max-connections N] [--max-frame-mb M]\n"
-           "                 [--max-streams N] [--hints]\n"
+           "                 [--max-streams N] [--hints] [--record-dir DIR]\n"
            "                 [--secure --keys DIR --allow DIR] [-v|-q]\n"
            "\n"
            "Serves depth cameras on a streamkinect2 control endpoint until Ctrl-C: cameras\n"
@@ -162,6 +164,9 @@ static void s_print_usage(void)
            "                         server's real endpoint (what `make run` shows)\n",
            SK2_CODEC_DEFAULT_QUALITY, SK2_SERVER_MAX_STREAMS_DEFAULT,
            CLI_HTTP_ACCESS_HELP("                         "));
+    printf("  --record-dir DIR       let clients start and stop recordings of a device's depth\n"
+           "                         (sk2 ctl SERVER DEVICE record NAME): new files NAME.sk2r\n"
+           "                         in DIR only; without it, `record` is refused\n");
     printf("  --secure               encrypt and authenticate every socket with CURVE: only\n"
            "                         clients whose public key is in --allow get anything\n"
            "  --keys DIR             the server's key pair (sk2 keygen DIR), or its\n"
@@ -323,6 +328,11 @@ static int s_apply_option(void *options, int opt, const char *arg)
     case OPT_HINTS:
         opts->has_hints = true;
         break;
+    case OPT_RECORD_DIR:
+        if (!*arg)
+            return cli_usage_error(s_verb, "--record-dir needs a folder");
+        opts->record_dir = arg;
+        break;
     case OPT_SECURE:
         opts->is_secure = true;
         break;
@@ -365,6 +375,7 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"http", required_argument, NULL, OPT_HTTP},
         {"hints", no_argument, NULL, OPT_HINTS},
         {"secure", no_argument, NULL, OPT_SECURE},
+        {"record-dir", required_argument, NULL, OPT_RECORD_DIR},
         {"keys", required_argument, NULL, OPT_KEYS},
         {"allow", required_argument, NULL, OPT_ALLOW},
         CLI_HTTP_ACCESS_LONG_OPTIONS,
@@ -625,6 +636,12 @@ static int s_start(const serve_options_t *opts, sk2_server_t **server_p, char *m
     int rc = opts->queue > 0 ? sk2_server_set_queue_frames(server, (unsigned)opts->queue) : 0;
     if (rc != 0) {
         fprintf(stderr, "sk2 serve: cannot set --queue: %s\n", sk2_strerror(rc));
+        return CLI_EXIT_FAILURE;
+    }
+    rc = opts->record_dir ? sk2_server_set_record_dir(server, opts->record_dir) : 0;
+    if (rc != 0) {
+        fprintf(stderr, "sk2 serve: cannot use --record-dir %s: %s\n", opts->record_dir,
+                rc == SK2_ENOTFOUND ? "not a folder" : sk2_strerror(rc));
         return CLI_EXIT_FAILURE;
     }
     rc = opts->jpeg_quality > 0 ? sk2_server_set_jpeg_quality(server, (int)opts->jpeg_quality) : 0;

@@ -33,6 +33,7 @@ static const verb_t s_verbs[] = {
     {"replay", cli_replay, "pause, resume or seek the replay a server plays, or ask where it is"},
     {"keygen", cli_keygen, "make a CURVE key pair for serve --secure and clients' --keys"},
     {"relay", cli_relay, "serve the devices of other servers as its own, forwarding frames"},
+    {"ctl", cli_ctl, "set or show a device's keys on a server (running, fps, label, ...)"},
 };
 
 enum { OPT_VERSION = 256 };

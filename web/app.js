@@ -103,13 +103,15 @@ function makeTile(device) {
 function updateTile(tile, device) {
   tile.device = device;
   const server = state.servers.find((s) => s.id === device.server);
-  tile.node.querySelector('.where').textContent =
+  const named = [device.label, device.location].filter(Boolean).join(' @ ');
+  tile.node.querySelector('.where').textContent = (named ? `${named} · ` : '') +
     `serial ${device.serial || '–'} · ${device.server_name || ''} ${server ? server.endpoint : ''}`;
   for (const kind of ['ir', 'color']) {
     tile.views[kind].fig.hidden = !device.streams.some((s) => s.kind === kind);
   }
   const lines = [`id        ${device.id}`, `key       ${device.key}`,
     `serial    ${device.serial || '–'}`,
+    `label     ${device.label || '–'}`, `location  ${device.location || '–'}`,
     `server    ${device.server_name} (${server ? server.endpoint : '?'})`];
   for (const [name, e] of Object.entries(device.endpoints || {})) lines.push(`${name.padEnd(9)} ${e}`);
   for (const s of device.streams) {

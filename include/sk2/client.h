@@ -44,6 +44,9 @@ typedef enum {
                                       reason say how); the client keeps retrying */
     SK2_EVENT_RECONNECTED = 14,    /* the server answered again with a fresh `me`; streams are
                                       re-subscribed; sk2_event_outage_us says how long it took */
+    SK2_EVENT_COMMAND_DONE = 15,   /* a command of sk2_client_command() ended: answered (error 0,
+                                      or SK2_ESERVER when refused), or SK2_ETIMEDOUT (no answer
+                                      within its ttl), or SK2_ELOST (the client disconnected) */
 } sk2_event_type_t;
 
 /* Defaults of the original streamkinect2 client. */
@@ -183,6 +186,10 @@ SK2_EXPORT const char *sk2_client_stream_codecs(sk2_client_t *self, const char *
                                                 sk2_stream_kind_t kind);
 /* A device's serial number from `me`, or NULL. */
 SK2_EXPORT const char *sk2_client_device_serial(const sk2_client_t *self, const char *device_id);
+/* A device's label and location from `me` (set with the keyed commands `label` and
+ * `location`), or NULL when none is set. Borrowed until the next recv/dispatch. */
+SK2_EXPORT const char *sk2_client_device_label(const sk2_client_t *self, const char *device_id);
+SK2_EXPORT const char *sk2_client_device_location(const sk2_client_t *self, const char *device_id);
 /* A device's backend from `me` ("mock", "replay", ...), or NULL. */
 SK2_EXPORT const char *sk2_client_device_backend(const sk2_client_t *self, const char *device_id);
 
@@ -200,6 +207,36 @@ SK2_EXPORT int sk2_client_request_stats(sk2_client_t *self);
  */
 SK2_EXPORT int sk2_client_replay_control(sk2_client_t *self, const char *device_id,
                                          const char *action, double position_s);
+
+/* ---- Keyed commands (docs/protocol.md, "The `command` request") ----
+ *
+ * A command sets one key of one device on the server (running, stream.depth, stream.ir,
+ * stream.color, fps, jpeg_quality, label, location; "list" asks for every key with its type and
+ * value). It is sent at once, without waiting, under a new id, and sent again under the same id
+ * every SK2_CLIENT_COMMAND_RETRY_MS while no answer has come, at most
+ * SK2_CLIENT_COMMAND_MAX_SENDS times and never after its ttl; the server applies an id once and
+ * answers every copy alike, so a command lost on the way there or back is applied exactly once.
+ * All of it runs inside recv/dispatch (no thread). Exactly one SK2_EVENT_COMMAND_DONE follows
+ * per command, after the events queued before it: sk2_event_command_id says which,
+ * sk2_event_json is the server's answer ({"id", "ok", "device", "key", "value"} or {"id",
+ * "ok": false, "code", "error"}), sk2_event_command_code the code of a refusal and
+ * sk2_event_reason its text. */
+#define SK2_CLIENT_COMMAND_TTL_MS    5000 /* default time-to-live */
+#define SK2_CLIENT_COMMAND_RETRY_MS  200  /* interval between sends of one command */
+#define SK2_CLIENT_COMMAND_MAX_SENDS 25   /* sends of one command at most */
+#define SK2_CLIENT_COMMAND_MAX       64   /* commands awaiting an answer at once */
+#define SK2_CLIENT_COMMAND_ID_MAX    64   /* longest id, bytes without the NUL */
+
+/* Sends a command: device_id NULL for the server's only device (or for "list": every device),
+ * key as above, value_json the value as JSON text ("true", "15", "\"hall\""; a string value
+ * such as "on" or "15" is also understood by the server) or NULL, ttl_ms 100..600000 (0: the
+ * default). Writes the command's id into id (id_size >= SK2_CLIENT_COMMAND_ID_MAX + 1) if id is
+ * not NULL. Returns 0, SK2_EINVAL (bad argument, value not one JSON scalar), SK2_ESTATE (not
+ * connected, or no `me` yet), SK2_EUNSUPPORTED (the server does not take commands: version 1),
+ * SK2_ELIMIT (SK2_CLIENT_COMMAND_MAX awaiting), SK2_ENOMEM. While reconnecting the command
+ * waits and is sent when the server is back, if its ttl allows. */
+SK2_EXPORT int sk2_client_command(sk2_client_t *self, const char *device_id, const char *key,
+                                  const char *value_json, int ttl_ms, char *id, size_t id_size);
 
 /* Waits up to timeout_ms (0: do not wait, -1: forever) for the next event and hands it to the
  * caller in *event_p (caller owns it). Returns 0, SK2_ETIMEDOUT (nothing happened),
@@ -288,7 +325,7 @@ SK2_EXPORT const char *sk2_client_id(const sk2_client_t *self);
 SK2_EXPORT void sk2_event_destroy(sk2_event_t **self_p);
 SK2_EXPORT sk2_event_type_t sk2_event_type(const sk2_event_t *self);
 /* "connected", "disconnected", "device-added", ..., "server-added", "server-removed",
- * "server-updated", "replay", "reconnecting", "reconnected" */
+ * "server-updated", "replay", "reconnecting", "reconnected", "command-done" */
 SK2_EXPORT const char *sk2_event_type_name(sk2_event_type_t type);
 /* The device of DEVICE_ADDED, DEVICE_REMOVED and FRAME events, else NULL. Borrowed. */
 SK2_EXPORT const char *sk2_event_device_id(const sk2_event_t *self);
@@ -304,7 +341,8 @@ SK2_EXPORT int64_t sk2_event_latency_us(const sk2_event_t *self);
 /* For a FRAME: how many frames of this stream and codec were missed just before it (a jump in
  * sequence numbers; 0 on the version-1 endpoint, which carries none). */
 SK2_EXPORT uint64_t sk2_event_gap(const sk2_event_t *self);
-/* For a STATS event: the server's counters as JSON text (borrowed), else NULL. */
+/* For a STATS event: the server's counters as JSON text; for REPLAY where the replay is; for
+ * COMMAND_DONE the server's answer (NULL after a timeout). Borrowed, else NULL. */
 SK2_EXPORT const char *sk2_event_json(const sk2_event_t *self);
 /* For a FRAME from the streams endpoint: the frame exactly as it arrived, its frame header
  * (docs/protocol.md, checked) and its encoded payload, borrowed while the event lives. Any of
@@ -326,6 +364,16 @@ SK2_EXPORT int64_t sk2_event_outage_us(const sk2_event_t *self);
 /* For RECONNECTING and RECONNECTED: the wall-clock time the loss was noticed, microseconds
  * since 1970 (as frame capture times); 0 for other events. */
 SK2_EXPORT int64_t sk2_event_lost_at_us(const sk2_event_t *self);
+/* For COMMAND_DONE: the command's id (as sk2_client_command wrote it), else NULL. Borrowed. */
+SK2_EXPORT const char *sk2_event_command_id(const sk2_event_t *self);
+/* For COMMAND_DONE refused by the server: its code ("unknown-device", "unknown-key",
+ * "bad-value", "read-only", "unsupported", "malformed", "failed"); "" otherwise. Borrowed. */
+SK2_EXPORT const char *sk2_event_command_code(const sk2_event_t *self);
+/* For COMMAND_DONE: from sending first to the answer, microseconds (0 without an answer), and
+ * how many times the command was sent. */
+SK2_EXPORT int64_t sk2_event_command_rtt_us(const sk2_event_t *self);
+SK2_EXPORT unsigned sk2_event_command_sends(const sk2_event_t *self);
+
 /* Round trip of a PONG, microseconds. */
 SK2_EXPORT int64_t sk2_event_rtt_us(const sk2_event_t *self);
 /* For DISCONNECTED, RECONNECTING and ERROR: the SK2_E* cause (0 after a plain disconnect) and a

@@ -82,6 +82,12 @@ SK2_EXPORT int sk2_server_set_queue_frames(sk2_server_t *self, unsigned frames);
 #define SK2_SERVER_MAX_STREAMS_MAX     4096
 SK2_EXPORT int sk2_server_set_max_streams(sk2_server_t *self, unsigned max_streams);
 
+/* The folder where the keyed command `record` may create recordings (docs/protocol.md, "The
+ * `command` request"): clients name only a file in it, never a path, and never an existing
+ * file. NULL (default): `record` is refused. The folder must exist. Returns 0, SK2_EINVAL,
+ * SK2_ENOTFOUND (not a folder), SK2_ENOMEM. */
+SK2_EXPORT int sk2_server_set_record_dir(sk2_server_t *self, const char *dir);
+
 /* JPEG quality (1..100, default SK2_CODEC_DEFAULT_QUALITY) of the colour frames the devices
  * added from now on publish in "jpeg". Returns 0 or SK2_EINVAL. */
 SK2_EXPORT int sk2_server_set_jpeg_quality(sk2_server_t *self, int quality);

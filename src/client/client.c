@@ -17,6 +17,7 @@
 #include "client/ring.h"
 #include "core/random.h"
 #include "core/log_internal.h"
+#include "core/random.h"
 #include "proto/curve.h"
 #include "proto/header.h"
 #include "proto/me.h"
@@ -48,6 +49,16 @@ typedef struct {
     sk2_msg_type_t type; /* what was asked */
     int64_t sent_us;     /* monotonic time it was sent */
 } s_pending_t;
+
+/* A keyed command awaiting its answer (sk2_client_command). */
+typedef struct {
+    char id[SK2_CLIENT_COMMAND_ID_MAX + 1];
+    json_t *payload;      /* what is sent, owned; NULL: free slot */
+    int64_t first_us;     /* monotonic time of the first send (or of the call) */
+    int64_t next_send_us; /* when to send it again */
+    int64_t expires_us;   /* when its ttl runs out */
+    unsigned sends;       /* times sent so far */
+} s_command_t;
 
 typedef struct {
     sk2_stream_kind_t kind;   /* the stream */
@@ -106,7 +117,11 @@ struct sk2_client {
     int retry_ms;             /* the interval before the attempt after the next */
     int64_t next_attempt_us;  /* monotonic time of the next attempt */
     unsigned jitter_seed;     /* rand_r state for the jitter */
-    sk2_client_resolve_fn *resolve; /* sk2_client_set_resolver */
+    s_command_t commands[SK2_CLIENT_COMMAND_MAX]; /* awaiting answers, in no order */
+    size_t command_count;                         /* slots in use */
+    uint64_t command_prefix;                      /* random, so ids differ between clients */
+    uint64_t command_number;                      /* counts this client's commands */
+    sk2_client_resolve_fn *resolve;               /* sk2_client_set_resolver */
     void *resolve_arg;
     void (*resolve_free)(void *arg);
     char id[33];             /* random hex id naming this client in `flow` messages */
@@ -294,8 +309,15 @@ static bool s_monitor_read(sk2_client_t *self)
     return is_down;
 }
 
+static void s_command_end(sk2_client_t *self, s_command_t *command, int error, const char *reason,
+                          json_t *reply);
+
 static void s_teardown(sk2_client_t *self)
 {
+    for (size_t i = 0; i < SK2_CLIENT_COMMAND_MAX; i++)
+        if (self->commands[i].payload)
+            s_command_end(self, &self->commands[i], SK2_ELOST,
+                          "the client disconnected before an answer came", NULL);
     for (size_t i = 0; i < self->device_count; i++)
         s_device_free(&self->devices[i]);
     free(self->devices);
@@ -588,11 +610,20 @@ static bool s_is_unknown_type_error(const json_t *payload)
            strncmp(json_string_value(reason), "unknown message type", 20) == 0;
 }
 
+static void s_command_reply(sk2_client_t *self, zmsg_t *reply);
+
 static void s_reply(sk2_client_t *self, zmsg_t *reply)
 {
     zframe_t *delimiter = zmsg_pop(reply);
     bool framed = delimiter && zframe_size(delimiter) == 0;
     zframe_destroy(&delimiter);
+    /* Command answers are matched by id, not by order: a command is sent again when its answer
+     * is late, so it has no place in the ring of requests answered in turn. */
+    zframe_t *type = zmsg_first(reply);
+    if (framed && type && zframe_size(type) == 1 && zframe_data(type)[0] == SK2_MSG_COMMAND_REPLY) {
+        s_command_reply(self, reply);
+        return;
+    }
     if (!framed || self->pending_count == 0) {
         s_push_new(self, SK2_EVENT_ERROR, NULL, SK2_EPROTO, "unexpected message from server");
         return;
@@ -1071,13 +1102,32 @@ static int64_t s_give_up_us(const sk2_client_t *self)
     return self->give_up_after_ms > 0 ? self->lost_us + self->give_up_after_ms * 1000 : INT64_MAX;
 }
 
+/* The earliest resend or expiry of a command, or INT64_MAX. */
+static int64_t s_command_next_us(const sk2_client_t *self)
+{
+    int64_t next = INT64_MAX;
+    for (size_t i = 0; i < SK2_CLIENT_COMMAND_MAX; i++) {
+        const s_command_t *command = &self->commands[i];
+        if (!command->payload)
+            continue;
+        if (command->expires_us < next)
+            next = command->expires_us;
+        if (!self->is_reconnecting && command->sends < SK2_CLIENT_COMMAND_MAX_SENDS &&
+            command->next_send_us < next)
+            next = command->next_send_us;
+    }
+    return next;
+}
+
 static int64_t s_next_timer_us(const sk2_client_t *self)
 {
+    int64_t commands = s_command_next_us(self);
     if (self->is_reconnecting) {
         int64_t give_up = s_give_up_us(self);
-        return give_up < self->next_attempt_us ? give_up : self->next_attempt_us;
+        int64_t next = give_up < self->next_attempt_us ? give_up : self->next_attempt_us;
+        return commands < next ? commands : next;
     }
-    int64_t next = self->next_heartbeat_us;
+    int64_t next = commands < self->next_heartbeat_us ? commands : self->next_heartbeat_us;
     if (self->pending_count > 0) {
         int64_t due =
             self->pending[self->pending_head].sent_us + (int64_t)self->response_timeout_ms * 1000;
@@ -1089,10 +1139,13 @@ static int64_t s_next_timer_us(const sk2_client_t *self)
 
 /* A request older than the response timeout means the server is lost; a due heartbeat sends
  * `who` unless one is pending. Returns when the next timer is due. */
+static void s_command_timers(sk2_client_t *self, int64_t now_us);
+
 static int64_t s_run_timers(void *owner)
 {
     sk2_client_t *self = owner;
     int64_t now = sk2_clock_mono_us();
+    s_command_timers(self, now);
     if (self->is_reconnecting) {
         if (now >= s_give_up_us(self)) {
             char reason[160];
@@ -1277,6 +1330,8 @@ sk2_client_t *sk2_client_new(void)
     }
     for (size_t i = 0; i < sizeof bytes; i++)
         snprintf(self->id + 2 * i, 3, "%02x", bytes[i]);
+    if (sk2_random_bytes(&self->command_prefix, sizeof self->command_prefix) != 0)
+        self->command_prefix = (uint64_t)sk2_clock_wall_us() ^ (uint64_t)(uintptr_t)self;
     return self;
 }
 
@@ -1793,6 +1848,16 @@ const char *sk2_client_device_serial(const sk2_client_t *self, const char *devic
     return s_device_string(self, device_id, "serial");
 }
 
+const char *sk2_client_device_label(const sk2_client_t *self, const char *device_id)
+{
+    return s_device_string(self, device_id, "label");
+}
+
+const char *sk2_client_device_location(const sk2_client_t *self, const char *device_id)
+{
+    return s_device_string(self, device_id, "location");
+}
+
 const char *sk2_client_device_backend(const sk2_client_t *self, const char *device_id)
 {
     return s_device_string(self, device_id, "backend");
@@ -1913,4 +1978,162 @@ uint64_t sk2_client_frames_queued(const sk2_client_t *self)
 const char *sk2_client_id(const sk2_client_t *self)
 {
     return self ? self->id : NULL;
+}
+/* ---- Keyed commands ---------------------------------------------------------------------- */
+
+/* Ends a command with one COMMAND_DONE event (the answer, or why there is none) and frees its
+ * slot. reply may be NULL. */
+static void s_command_end(sk2_client_t *self, s_command_t *command, int error, const char *reason,
+                          json_t *reply)
+{
+    sk2_event_t *event = sk2_event_new(SK2_EVENT_COMMAND_DONE, NULL, error, reason);
+    if (event) {
+        event->command_id = strdup(command->id);
+        event->command_sends = command->sends;
+        event->rtt_us = reply ? sk2_clock_mono_us() - command->first_us : 0;
+        const json_t *device = json_object_get(command->payload, "device");
+        if (json_is_string(device))
+            event->device_id = strdup(json_string_value(device));
+        const json_t *code = json_object_get(reply, "code");
+        if (json_is_string(code))
+            event->command_code = strdup(json_string_value(code));
+        if (reply)
+            event->json = json_dumps(reply, JSON_COMPACT);
+        if (!event->command_id || (reply && !event->json))
+            sk2_event_destroy(&event);
+    }
+    sk2_event_queue_push(&self->queue, event);
+    json_decref(command->payload);
+    command->payload = NULL;
+    self->command_count--;
+}
+
+/* Sends a command (again): a send that would block is simply the next one's job. */
+static void s_command_send(sk2_client_t *self, s_command_t *command, int64_t now_us)
+{
+    command->next_send_us = now_us + (int64_t)SK2_CLIENT_COMMAND_RETRY_MS * 1000;
+    if (!self->control || self->is_reconnecting)
+        return;
+    if (sk2_msg_send(zsock_resolve(self->control), true, SK2_MSG_COMMAND, command->payload) == 0) {
+        if (command->sends == 0)
+            command->first_us = now_us;
+        command->sends++;
+    }
+}
+
+static void s_command_timers(sk2_client_t *self, int64_t now_us)
+{
+    for (size_t i = 0; i < SK2_CLIENT_COMMAND_MAX; i++) {
+        s_command_t *command = &self->commands[i];
+        if (!command->payload)
+            continue;
+        if (now_us >= command->expires_us) {
+            char reason[160];
+            snprintf(reason, sizeof reason,
+                     "no answer to command %s within its ttl (sent %u times)", command->id,
+                     command->sends);
+            s_command_end(self, command, SK2_ETIMEDOUT, reason, NULL);
+        } else if (now_us >= command->next_send_us &&
+                   command->sends < SK2_CLIENT_COMMAND_MAX_SENDS) {
+            s_command_send(self, command, now_us);
+        }
+    }
+}
+
+static void s_command_reply(sk2_client_t *self, zmsg_t *reply)
+{
+    const uint8_t *frames[3];
+    size_t sizes[3], i = 0;
+    for (zframe_t *f = zmsg_first(reply); f && i < 3; f = zmsg_next(reply), i++) {
+        frames[i] = zframe_data(f);
+        sizes[i] = zframe_size(f);
+    }
+    sk2_msg_t msg;
+    char why[256];
+    if (sk2_msg_parse(zmsg_size(reply), frames, sizes, SK2_MSG_FROM_SERVER, &msg, why,
+                      sizeof why) != 0) {
+        s_push_new(self, SK2_EVENT_ERROR, NULL, SK2_EPROTO, why);
+        return;
+    }
+    const json_t *id = json_object_get(msg.payload, "id");
+    const json_t *ok = json_object_get(msg.payload, "ok");
+    s_command_t *command = NULL;
+    for (size_t c = 0; c < SK2_CLIENT_COMMAND_MAX && json_is_string(id) && !command; c++)
+        if (self->commands[c].payload && streq(self->commands[c].id, json_string_value(id)))
+            command = &self->commands[c];
+    if (!json_is_boolean(ok) || !json_is_string(id)) {
+        s_push_new(self, SK2_EVENT_ERROR, NULL, SK2_EPROTO,
+                   "a command-reply without a string \"id\" and a boolean \"ok\"");
+    } else if (!command) {
+        /* The answer to a copy sent again, after the first answer came: nothing to do. */
+        SK2_DEBUG("client", "answer to command %s again: already done", json_string_value(id));
+    } else if (json_is_true(ok)) {
+        s_command_end(self, command, 0, NULL, msg.payload);
+    } else {
+        const json_t *error = json_object_get(msg.payload, "error");
+        s_command_end(self, command, SK2_ESERVER,
+                      json_is_string(error) ? json_string_value(error) : "refused", msg.payload);
+    }
+    sk2_msg_clear(&msg);
+}
+
+int sk2_client_command(sk2_client_t *self, const char *device_id, const char *key,
+                       const char *value_json, int ttl_ms, char *id, size_t id_size)
+{
+    if (!self || !key || !key[0] || strlen(key) > SK2_MSG_COMMAND_KEY_MAX ||
+        (device_id && (!device_id[0] || strlen(device_id) > SK2_DEVICE_ID_MAX)) ||
+        (ttl_ms != 0 && (ttl_ms < 100 || ttl_ms > 600000)) ||
+        (id && id_size < SK2_CLIENT_COMMAND_ID_MAX + 1))
+        return SK2_EINVAL;
+    json_t *value = NULL;
+    if (value_json) {
+        json_error_t error;
+        value = json_loads(value_json, JSON_DECODE_ANY, &error);
+        if (!value || json_is_object(value) || json_is_array(value)) {
+            json_decref(value);
+            return SK2_EINVAL;
+        }
+    }
+    int rc = 0;
+    if (!self->is_connected || (!self->has_me && !self->is_reconnecting))
+        rc = SK2_ESTATE;
+    else if (self->me && !json_is_integer(json_object_get(self->me->payload, "commands")))
+        rc = SK2_EUNSUPPORTED;
+    else if (self->command_count == SK2_CLIENT_COMMAND_MAX)
+        rc = SK2_ELIMIT;
+    s_command_t *command = NULL;
+    for (size_t i = 0; rc == 0 && i < SK2_CLIENT_COMMAND_MAX && !command; i++)
+        if (!self->commands[i].payload)
+            command = &self->commands[i];
+    if (rc == 0 && !command)
+        rc = SK2_ELIMIT;
+    if (rc != 0) {
+        json_decref(value);
+        return rc;
+    }
+    if (ttl_ms == 0)
+        ttl_ms = SK2_CLIENT_COMMAND_TTL_MS;
+    snprintf(command->id, sizeof command->id, "%016llx-%llu",
+             (unsigned long long)self->command_prefix, (unsigned long long)++self->command_number);
+    json_t *payload = json_pack("{s:s, s:s, s:i}", "id", command->id, "key", key, "ttl_ms", ttl_ms);
+    if (payload && device_id)
+        json_object_set_new(payload, "device", json_string(device_id));
+    if (payload && value)
+        json_object_set_new(payload, "value", value);
+    else
+        json_decref(value);
+    if (!payload || (device_id && !json_object_get(payload, "device"))) {
+        json_decref(payload);
+        return SK2_ENOMEM;
+    }
+    int64_t now_us = sk2_clock_mono_us();
+    command->payload = payload;
+    command->sends = 0;
+    command->first_us = now_us;
+    command->expires_us = now_us + (int64_t)ttl_ms * 1000;
+    self->command_count++;
+    s_command_send(self, command, now_us);
+    if (id)
+        snprintf(id, id_size, "%s", command->id);
+    return 0;
 }

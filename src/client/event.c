@@ -35,6 +35,8 @@ void sk2_event_destroy(sk2_event_t **self_p)
     free(self->device_id);
     free(self->reason);
     free(self->json);
+    free(self->command_id);
+    free(self->command_code);
     free(self->server_name);
     free(self->endpoint);
     free(self->host);
@@ -82,6 +84,8 @@ const char *sk2_event_type_name(sk2_event_type_t type)
         return "reconnecting";
     case SK2_EVENT_RECONNECTED:
         return "reconnected";
+    case SK2_EVENT_COMMAND_DONE:
+        return "command-done";
     }
     return "unknown";
 }
@@ -241,4 +245,24 @@ int64_t sk2_event_lost_at_us(const sk2_event_t *self)
     return self && (self->type == SK2_EVENT_RECONNECTING || self->type == SK2_EVENT_RECONNECTED)
                ? self->lost_at_us
                : 0;
+}
+
+const char *sk2_event_command_id(const sk2_event_t *self)
+{
+    return self && self->type == SK2_EVENT_COMMAND_DONE ? self->command_id : NULL;
+}
+
+const char *sk2_event_command_code(const sk2_event_t *self)
+{
+    return self && self->command_code ? self->command_code : "";
+}
+
+int64_t sk2_event_command_rtt_us(const sk2_event_t *self)
+{
+    return self && self->type == SK2_EVENT_COMMAND_DONE ? self->rtt_us : 0;
+}
+
+unsigned sk2_event_command_sends(const sk2_event_t *self)
+{
+    return self && self->type == SK2_EVENT_COMMAND_DONE ? self->command_sends : 0;
 }

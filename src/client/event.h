@@ -20,7 +20,7 @@ struct sk2_event {
     size_t wire_header_size;     /* bytes of wire_header */
     const uint8_t *wire_payload; /* FRAME: its encoded payload (wire_bytes long), inside wire_msg */
     char *json;                  /* STATS: the reply, owned */
-    int64_t rtt_us;              /* PONG: round trip, microseconds */
+    int64_t rtt_us;              /* PONG, COMMAND_DONE: round trip, microseconds */
     int error;                   /* DISCONNECTED/ERROR: SK2_E* cause */
     char *reason;                /* DISCONNECTED/ERROR/RECONNECTING: text, else NULL */
     int64_t outage_us;           /* RECONNECTED: how long the link was down, microseconds */
@@ -32,6 +32,9 @@ struct sk2_event {
     char **addresses;            /* SERVER_*: distinct numeric addresses */
     size_t address_count;        /* entries in addresses */
     sk2_txt_t *txt;              /* SERVER_*: TXT pairs, or NULL */
+    char *command_id;            /* COMMAND_DONE: the command's id, owned */
+    char *command_code;          /* COMMAND_DONE: the refusal's code, owned; NULL if none */
+    unsigned command_sends;      /* COMMAND_DONE: times the command was sent */
     struct sk2_event *next;      /* the client's queue */
 };
 

@@ -331,6 +331,11 @@ bool sk2_device_is_open(const sk2_device_t *self)
     return self->state != S_STATE_CLOSED;
 }
 
+bool sk2_device_can_set_fps(const sk2_device_t *self)
+{
+    return self->backend->set_fps != NULL;
+}
+
 bool sk2_device_is_running(const sk2_device_t *self)
 {
     return self->state == S_STATE_RUNNING;

@@ -95,6 +95,9 @@ bool sk2_device_stream_wanted(const sk2_device_t *self, size_t stream_index);
  * it from one of its threads while started and emits nothing afterwards. */
 void sk2_device_report_lost(sk2_device_t *self, const char *reason);
 
+/* Whether the backend lets the rate be chosen (sk2_device_set_fps does not answer
+ * SK2_EUNSUPPORTED for every rate). Any thread. */
+bool sk2_device_can_set_fps(const sk2_device_t *self);
 /* A new, closed device to bring a lost one back: same backend and id, its serial number as
  * the uri (its uri if it has no serial), same rate and colour size. NULL if out of memory. */
 sk2_device_t *sk2_device_new_replacement(const sk2_device_t *lost);

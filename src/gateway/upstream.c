@@ -54,7 +54,9 @@ typedef struct {
     char id[SK2_DEVICE_ID_MAX + 1]; /* as its server calls it */
     char key[GW_KEY_MAX + 1];       /* "s<server number>:<id>": unique in the gateway */
     char serial[128];
-    bool is_v1; /* no streams endpoint: depth12 on the version-1 endpoint */
+    char label[65];     /* from `me` (the keyed command `label`), "" if none */
+    char location[129]; /* likewise `location` */
+    bool is_v1;         /* no streams endpoint: depth12 on the version-1 endpoint */
     s_stream_t streams[S_KINDS];
 } s_device_t;
 
@@ -582,9 +584,35 @@ static json_t *s_device_json(const s_server_t *server, const s_device_t *device)
     }
     char server_id[16];
     snprintf(server_id, sizeof server_id, "s%d", server->number);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "key", device->key, "id", device->id,
-                     "server", server_id, "server_name", server->name, "serial", device->serial,
-                     "endpoints", endpoints, "streams", streams);
+    json_t *record =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "key", device->key, "id", device->id,
+                  "server", server_id, "server_name", server->name, "serial", device->serial,
+                  "endpoints", endpoints, "streams", streams);
+    if (record && device->label[0])
+        json_object_set_new(record, "label", json_string(device->label));
+    if (record && device->location[0])
+        json_object_set_new(record, "location", json_string(device->location));
+    return record;
+}
+
+/* A device's label and location change with a keyed command, which changes `me` but no device
+ * list: look at them with the statistics and publish the state again when they changed. */
+static void s_follow_metadata(s_up_t *up)
+{
+    for (size_t i = 0; i < up->server_count; i++) {
+        s_server_t *server = up->servers[i];
+        for (size_t d = 0; server->client && d < server->device_count; d++) {
+            s_device_t *device = server->devices[d];
+            const char *label = sk2_client_device_label(server->client, device->id);
+            const char *location = sk2_client_device_location(server->client, device->id);
+            if (strcmp(device->label, label ? label : "") != 0 ||
+                strcmp(device->location, location ? location : "") != 0) {
+                snprintf(device->label, sizeof device->label, "%s", label ? label : "");
+                snprintf(device->location, sizeof device->location, "%s", location ? location : "");
+                up->is_state_dirty = true;
+            }
+        }
+    }
 }
 
 static void s_publish_state(s_up_t *up)
@@ -822,6 +850,7 @@ static void s_loop_once(s_up_t *up)
     }
     s_apply_wants(up, now_us);
     if (now_us >= up->next_stats_us) {
+        s_follow_metadata(up);
         s_publish_stats(up, now_us);
         up->next_stats_us = now_us + S_STATS_US;
     }

@@ -30,6 +30,10 @@ const char *sk2_msg_type_name(int type)
         return "replay";
     case SK2_MSG_REPLAY_REPLY:
         return "replay-reply";
+    case SK2_MSG_COMMAND:
+        return "command";
+    case SK2_MSG_COMMAND_REPLY:
+        return "command-reply";
     case SK2_MSG_FLOW:
         return "flow";
     case SK2_MSG_FLOW_REPLY:
@@ -41,14 +45,7 @@ const char *sk2_msg_type_name(int type)
 static bool s_is_from_client(sk2_msg_type_t type)
 {
     return type == SK2_MSG_PING || type == SK2_MSG_WHO || type == SK2_MSG_STATS ||
-           type == SK2_MSG_REPLAY || type == SK2_MSG_FLOW;
-}
-
-/* Whether a type byte is one sk2 knows; the numbers between ranges belong to other additions
- * and are refused like any unknown byte until they are implemented. */
-static bool s_is_known(int type)
-{
-    return type <= SK2_MSG_REPLAY_REPLY || type == SK2_MSG_FLOW || type == SK2_MSG_FLOW_REPLY;
+           type == SK2_MSG_REPLAY || type == SK2_MSG_COMMAND || type == SK2_MSG_FLOW;
 }
 
 void sk2_msg_clear(sk2_msg_t *msg)
@@ -72,7 +69,7 @@ int sk2_msg_parse(size_t count, const uint8_t *const *frames, const size_t *size
         return SK2_EPROTO;
     }
     int type = frames[0][0];
-    if (!s_is_known(type)) {
+    if (type > SK2_MSG_TYPE_LAST) {
         snprintf(why, why_size, "unknown message type 0x%02x", (unsigned)type);
         return SK2_EPROTO;
     }
@@ -96,6 +93,59 @@ int sk2_msg_parse(size_t count, const uint8_t *const *frames, const size_t *size
     if (!msg->payload) {
         snprintf(why, why_size, "payload is not valid UTF-8 JSON: %s (at byte %d)", error.text,
                  error.position);
+        return SK2_EPROTO;
+    }
+    return 0;
+}
+
+static bool s_is_printable_ascii(const char *text, size_t length)
+{
+    for (size_t i = 0; i < length; i++)
+        if (text[i] <= ' ' || text[i] > '~')
+            return false;
+    return true;
+}
+
+int sk2_msg_command_check(const json_t *payload, bool *id_ok, char *why, size_t why_size)
+{
+    *id_ok = false;
+    const json_t *id = json_object_get(payload, "id");
+    if (!json_is_object(payload) || !json_is_string(id) || json_string_length(id) == 0 ||
+        json_string_length(id) > SK2_MSG_COMMAND_ID_MAX ||
+        !s_is_printable_ascii(json_string_value(id), json_string_length(id))) {
+        snprintf(why, why_size,
+                 "a command is an object with an \"id\" of 1..%d printable ASCII characters",
+                 SK2_MSG_COMMAND_ID_MAX);
+        return SK2_EPROTO;
+    }
+    *id_ok = true;
+    const json_t *key = json_object_get(payload, "key");
+    const json_t *device = json_object_get(payload, "device");
+    const json_t *ttl = json_object_get(payload, "ttl_ms");
+    const json_t *value = json_object_get(payload, "value");
+    if (!json_is_string(key) || json_string_length(key) == 0 ||
+        json_string_length(key) > SK2_MSG_COMMAND_KEY_MAX) {
+        snprintf(why, why_size, "a command needs a \"key\" of 1..%d characters",
+                 SK2_MSG_COMMAND_KEY_MAX);
+        return SK2_EPROTO;
+    }
+    if (device && !json_is_string(device)) {
+        snprintf(why, why_size, "\"device\" must be a device id (a string)");
+        return SK2_EPROTO;
+    }
+    if (ttl && (!json_is_integer(ttl) || json_integer_value(ttl) < 1 ||
+                json_integer_value(ttl) > 600000)) {
+        snprintf(why, why_size, "\"ttl_ms\" must be an integer 1..600000");
+        return SK2_EPROTO;
+    }
+    if (value && !(json_is_null(value) || json_is_boolean(value) || json_is_number(value) ||
+                   json_is_string(value))) {
+        snprintf(why, why_size, "\"value\" must be a boolean, a number or a string");
+        return SK2_EPROTO;
+    }
+    if (json_is_string(value) && json_string_length(value) > SK2_MSG_COMMAND_VALUE_MAX) {
+        snprintf(why, why_size, "a string value may have at most %d bytes",
+                 SK2_MSG_COMMAND_VALUE_MAX);
         return SK2_EPROTO;
     }
     return 0;

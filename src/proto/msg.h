@@ -26,13 +26,25 @@ typedef enum {
     SK2_MSG_WHO = 0x03,
     SK2_MSG_ME = 0x04,
     /* sk2's additions (a version-1 server answers them with an error): */
-    SK2_MSG_STATS = 0x05,        /* client asks for counters */
-    SK2_MSG_STATS_REPLY = 0x06,  /* server answers with them */
-    SK2_MSG_REPLAY = 0x07,       /* client controls a replay device: {"device", "action", ...} */
-    SK2_MSG_REPLAY_REPLY = 0x08, /* server answers with where the replay is */
-    SK2_MSG_FLOW = 0x0b,         /* client says what it paused, its queue bound and drops */
-    SK2_MSG_FLOW_REPLY = 0x0c,   /* server acknowledges, with how long it remembers it */
+    SK2_MSG_STATS = 0x05,         /* client asks for counters */
+    SK2_MSG_STATS_REPLY = 0x06,   /* server answers with them */
+    SK2_MSG_REPLAY = 0x07,        /* client controls a replay device: {"device", "action", ...} */
+    SK2_MSG_REPLAY_REPLY = 0x08,  /* server answers with where the replay is */
+    SK2_MSG_COMMAND = 0x09,       /* client sets a key: {"id", "device", "key", "value", ...} */
+    SK2_MSG_COMMAND_REPLY = 0x0a, /* server answers once per id: {"id", "ok", "value"|"error"} */
+    SK2_MSG_FLOW = 0x0b,          /* client says what it paused, its queue bound and drops */
+    SK2_MSG_FLOW_REPLY = 0x0c,    /* server acknowledges, with how long it remembers it */
 } sk2_msg_type_t;
+
+/* The highest type byte this build knows; anything above is an unknown type (0x0d and 0x0e
+ * are kept for the clock messages of a later version). */
+#define SK2_MSG_TYPE_LAST SK2_MSG_FLOW_REPLY
+
+/* Limits on a command (docs/protocol.md, "The `command` request"): its id is printable ASCII,
+ * its key a short name, a string value (label, location, recording name) bounded. */
+#define SK2_MSG_COMMAND_ID_MAX    64
+#define SK2_MSG_COMMAND_KEY_MAX   32
+#define SK2_MSG_COMMAND_VALUE_MAX 256
 
 /* Who sent the message being parsed: each type may travel only one way. */
 typedef enum {
@@ -58,8 +70,16 @@ void sk2_msg_clear(sk2_msg_t *msg);
 json_t *sk2_msg_error_payload(const char *reason);
 
 /* "error", "ping", "pong", "who", "me", "stats", "stats-reply", "replay", "replay-reply",
- * "flow", "flow-reply" or "unknown". */
+ * "command", "command-reply", "flow", "flow-reply" or "unknown". */
 const char *sk2_msg_type_name(int type);
+
+/* Checks the fields every command must have: "id" (1..SK2_MSG_COMMAND_ID_MAX printable
+ * ASCII bytes), "key" (1..SK2_MSG_COMMAND_KEY_MAX bytes), optional "device" (a string of at most
+ * SK2_DEVICE_ID_MAX bytes, checked by the caller's look-up), optional "ttl_ms" (1..600000) and
+ * optional "value" (null, a boolean, a number or a string of at most SK2_MSG_COMMAND_VALUE_MAX
+ * bytes). Returns 0 or SK2_EPROTO with a reason in why. The id alone may be valid when the rest
+ * is not: *id_ok says whether the id can be used to answer. */
+int sk2_msg_command_check(const json_t *payload, bool *id_ok, char *why, size_t why_size);
 
 /* Sends one control message on a ZeroMQ socket (a void * from libzmq). With `delimiter`, an
  * empty frame goes first (a DEALER talking to a REP). payload may be NULL. Returns 0,

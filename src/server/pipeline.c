@@ -31,6 +31,7 @@
 #include "server/pipeline.h"
 #include "sk2/codec.h"
 #include "sk2/error.h"
+#include "sk2/recording.h"
 
 /* Messages a slow subscriber may have queued before libzmq drops its frames: a client that
  * stops reading costs a few frames of memory and only itself frames, never a growing queue. */
@@ -87,6 +88,17 @@ struct sk2_pipeline {
     _Atomic size_t max_frame_bytes; /* the frame budget, set by the server actor */
     bool has_warned_limit;          /* the pipeline thread logged a frame over the budget */
     sk2_stream_cap_t *cap;          /* the server's cap on encodings, shared; may be NULL */
+    /* Settings of keyed commands (src/server/command.c): the server actor stores what it
+     * accepted here and asks the actor to apply it, so the server can answer `list` at once. */
+    _Atomic bool is_held[S_KINDS]; /* stream switched off by a command, whatever subscribes */
+    _Atomic bool is_paused;        /* device stopped by a command (`running` false) */
+    _Atomic int quality;           /* JPEG quality the encoder uses, 1..100 */
+    _Atomic double fps;            /* the rate the device was asked for; < 0: never set */
+    /* Server-side recording (the `record` key): path and writer are the pipeline thread's. */
+    char record_path[4096];           /* where it records, from the RECORD command */
+    _Atomic bool is_recording;        /* asked to record (cleared if the writer fails) */
+    sk2_recording_writer_t *recorder; /* the pipeline thread's, while recording */
+    size_t recorder_device;           /* the device's index in the recording */
     char id[SK2_DEVICE_ID_MAX + 1];
     char depth_endpoint[128];               /* advertised address of `v1` */
     char streams_endpoint[128];             /* advertised address of `streams` */
@@ -237,6 +249,22 @@ static size_t s_encode(sk2_pipeline_t *self, const sk2_frame_t *frame, const sk2
     return length;
 }
 
+static void s_record_stop(sk2_pipeline_t *self);
+
+/* Appends a published depth frame to the server-side recording; a failing writer (a full disk)
+ * ends the recording, with a log line. */
+static void s_record(sk2_pipeline_t *self, const uint8_t *header, const uint8_t *payload,
+                     size_t length)
+{
+    int rc = sk2_recording_writer_add_encoded(self->recorder, self->recorder_device, header,
+                                              SK2_HEADER_SIZE, payload, length);
+    if (rc != 0) {
+        SK2_ERROR("server", "device %s: recording to %s stopped: %s", self->id, self->record_path,
+                  sk2_recording_writer_why(self->recorder));
+        s_record_stop(self);
+    }
+}
+
 static bool s_send_v1(sk2_pipeline_t *self, const sk2_frame_t *frame, s_scratch_t *scratch)
 {
     const sk2_codec_t *codec = sk2_codec_find(SK2_CODEC_DEPTH12);
@@ -262,6 +290,9 @@ static bool s_send_stream(sk2_pipeline_t *self, const sk2_frame_t *frame, const 
     uint8_t bytes[SK2_HEADER_SIZE];
     if (topic_length == 0 || sk2_header_write(&header, bytes) != 0)
         return false;
+    if (self->recorder && sk2_frame_kind(frame) == SK2_STREAM_DEPTH &&
+        streq(sk2_codec_name(codec), SK2_CODEC_RVL))
+        s_record(self, bytes, scratch->data, length);
     void *socket = zsock_resolve(self->streams);
     /* Once the first part of a message is accepted, libzmq takes the rest. */
     if (zmq_send(socket, topic, topic_length, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
@@ -327,11 +358,18 @@ static void s_update_device(sk2_pipeline_t *self)
         for (size_t c = 0; c < S_MAX_CODECS; c++)
             is_listened |= s_is_encoded(&self->encodings[k][c]);
     sk2_device_set_listened(self->device, is_listened);
-    /* Depth stays on (it is what version-1 clients get); the rest follows demand. */
+    /* Depth stays on (it is what version-1 clients get) unless a command holds it; the rest
+     * follows demand. */
     for (size_t i = 0; i < self->stream_count; i++) {
         sk2_stream_kind_t kind = self->infos[i].kind;
-        if (kind == SK2_STREAM_DEPTH)
+        if (atomic_load(&self->is_held[kind % S_KINDS])) {
+            sk2_device_set_stream_enabled(self->device, kind, false);
             continue;
+        }
+        if (kind == SK2_STREAM_DEPTH) {
+            sk2_device_set_stream_enabled(self->device, kind, true);
+            continue;
+        }
         bool wanted = false;
         for (size_t c = 0; c < S_MAX_CODECS; c++)
             wanted |= s_is_encoded(&self->encodings[kind % S_KINDS][c]);
@@ -536,6 +574,96 @@ static void s_drain(sk2_pipeline_t *self)
     }
 }
 
+/* The recording counts as one subscriber of depth/rvl, under the server's cap like any. */
+static void s_record_subscribe(sk2_pipeline_t *self, bool is_subscribe)
+{
+    const sk2_codec_t *codec = sk2_codec_find(SK2_CODEC_RVL);
+    s_count(&self->encodings[SK2_STREAM_DEPTH][s_codec_index(codec)], is_subscribe);
+    s_settle(self, SK2_STREAM_DEPTH, codec, is_subscribe);
+    s_update_device(self);
+}
+
+static void s_record_stop(sk2_pipeline_t *self)
+{
+    atomic_store(&self->is_recording, false);
+    if (!self->recorder)
+        return;
+    uint64_t frames = sk2_recording_writer_frames(self->recorder);
+    if (sk2_recording_writer_close(self->recorder) != 0)
+        SK2_WARN("server", "device %s: recording %s: %s", self->id, self->record_path,
+                 sk2_recording_writer_why(self->recorder));
+    sk2_recording_writer_destroy(&self->recorder);
+    s_record_subscribe(self, false);
+    SK2_INFO("server", "device %s: recorded %llu depth frames to %s", self->id,
+             (unsigned long long)frames, self->record_path);
+}
+
+static void s_record_start(sk2_pipeline_t *self)
+{
+    const sk2_stream_info_t *depth = s_info(self, SK2_STREAM_DEPTH);
+    sk2_recording_writer_t *recorder = sk2_recording_writer_new();
+    int rc = depth && recorder ? sk2_recording_writer_open(recorder, self->record_path)
+                               : SK2_EUNSUPPORTED;
+    if (rc == 0)
+        rc = sk2_recording_writer_add_device(recorder, self->id, sk2_device_serial(self->device),
+                                             sk2_device_backend(self->device), depth, 1,
+                                             &self->recorder_device);
+    if (rc != 0) {
+        SK2_ERROR("server", "device %s: cannot record to %s: %s", self->id, self->record_path,
+                  recorder ? sk2_recording_writer_why(recorder) : sk2_strerror(rc));
+        sk2_recording_writer_destroy(&recorder);
+        atomic_store(&self->is_recording, false);
+        return;
+    }
+    self->recorder = recorder;
+    s_record_subscribe(self, true);
+    SK2_INFO("server", "device %s: recording depth (rvl) to %s", self->id, self->record_path);
+}
+
+/* Applies a setting the server actor stored (sk2_pipeline_set_*): runs on the pipeline thread,
+ * which owns the device while it runs. Stopping a device joins its capture thread, whose sink
+ * never waits on this thread, so this cannot deadlock. */
+static void s_apply(sk2_pipeline_t *self, const char *what, const char *arg)
+{
+    if (streq(what, "UPDATE")) {
+        s_update_device(self);
+    } else if (streq(what, "RECORD")) {
+        if (self->recorder)
+            s_record_stop(self);
+        snprintf(self->record_path, sizeof self->record_path, "%s", arg ? arg : "");
+        if (self->record_path[0]) {
+            atomic_store(&self->is_recording, true);
+            s_record_start(self);
+        }
+    } else if (streq(what, "QUALITY")) {
+        int rc = sk2_codec_options_set_quality(self->options, atomic_load(&self->quality));
+        if (rc != 0)
+            SK2_WARN("server", "device %s: cannot set JPEG quality: %s", self->id,
+                     sk2_strerror(rc));
+    } else if (streq(what, "RUN") || streq(what, "FPS")) {
+        bool is_wanted = !atomic_load(&self->is_paused);
+        bool is_running = sk2_device_is_running(self->device);
+        double fps = atomic_load(&self->fps);
+        int rc = 0;
+        if (streq(what, "FPS") && fps >= 0) {
+            if (is_running)
+                sk2_device_stop(self->device);
+            is_running = false;
+            rc = sk2_device_set_fps(self->device, fps);
+        }
+        if (is_running && !is_wanted)
+            rc = sk2_device_stop(self->device);
+        else if (!is_running && is_wanted && !sk2_device_is_lost(self->device))
+            rc = sk2_device_start(self->device, s_sink, self);
+        if (rc != 0)
+            SK2_ERROR("server", "device %s: cannot apply %s: %s", self->id,
+                      streq(what, "FPS") ? "the frame rate" : "start/stop", sk2_strerror(rc));
+        else
+            SK2_INFO("server", "device %s %s", self->id,
+                     !is_wanted ? "stopped by a command" : "running");
+    }
+}
+
 static void s_actor(zsock_t *pipe, void *arg)
 {
     sk2_pipeline_t *self = arg;
@@ -575,9 +703,15 @@ static void s_actor(zsock_t *pipe, void *arg)
                    which == sk2_peers_socket(self->streams_peers)) {
             s_connections(self);
         } else if (which == pipe) {
-            char *command = zstr_recv(pipe);
+            zmsg_t *msg = zmsg_recv(pipe);
+            char *command = msg ? zmsg_popstr(msg) : NULL;
+            char *argument = msg ? zmsg_popstr(msg) : NULL;
             bool stop = !command || streq(command, "$TERM");
+            if (!stop)
+                s_apply(self, command, argument);
             zstr_free(&command);
+            zstr_free(&argument);
+            zmsg_destroy(&msg);
             if (stop)
                 break;
         } else {
@@ -591,6 +725,7 @@ static void s_actor(zsock_t *pipe, void *arg)
     if (sk2_device_is_running(self->device))
         sk2_device_stop(self->device);
     s_drain(self);
+    s_record_stop(self);
     zpoller_destroy(&poller);
     free(scratch.data);
 }
@@ -705,6 +840,12 @@ int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsi
     atomic_init(&self->is_lost, false);
     atomic_init(&self->max_frame_bytes, (size_t)SK2_LIMIT_FRAME_BYTES);
     atomic_init(&self->is_stopping, false);
+    atomic_init(&self->is_paused, false);
+    atomic_init(&self->is_recording, false);
+    atomic_init(&self->quality, jpeg_quality);
+    atomic_init(&self->fps, -1.0);
+    for (size_t k = 0; k < S_KINDS; k++)
+        atomic_init(&self->is_held[k], false);
     self->cap = cap;
     /* The version-1 depth endpoint is never capped (see sk2_stream_cap_t). */
     size_t depth12 = s_codec_index(sk2_codec_find(SK2_CODEC_DEPTH12));
@@ -871,4 +1012,99 @@ json_t *sk2_pipeline_stats_json(const sk2_pipeline_t *self)
                                (json_int_t)S_LOAD(stream->idle), "encodings", encodings));
     }
     return json_pack("{s:s, s:o}", "id", p->id, "streams", streams);
+}
+
+/* ---- Settings of keyed commands ------------------------------------------------------------- */
+
+/* Tells the pipeline thread to apply a stored setting; the pipe keeps them in order. */
+static int s_poke(sk2_pipeline_t *self, const char *what)
+{
+    return self->actor && zstr_send(self->actor, what) == 0 ? 0 : SK2_ESYS;
+}
+
+int sk2_pipeline_set_stream_held(sk2_pipeline_t *self, sk2_stream_kind_t kind, bool is_held)
+{
+    if (!s_info(self, kind))
+        return SK2_ENOTFOUND;
+    atomic_store(&self->is_held[kind % S_KINDS], is_held);
+    return s_poke(self, "UPDATE");
+}
+
+bool sk2_pipeline_is_stream_held(const sk2_pipeline_t *self, sk2_stream_kind_t kind)
+{
+    return atomic_load(&((sk2_pipeline_t *)self)->is_held[kind % S_KINDS]);
+}
+
+int sk2_pipeline_set_running(sk2_pipeline_t *self, bool is_running)
+{
+    atomic_store(&self->is_paused, !is_running);
+    return s_poke(self, "RUN");
+}
+
+bool sk2_pipeline_is_running(const sk2_pipeline_t *self)
+{
+    return !atomic_load(&((sk2_pipeline_t *)self)->is_paused);
+}
+
+int sk2_pipeline_set_fps(sk2_pipeline_t *self, double fps)
+{
+    if (!sk2_device_can_set_fps(self->device))
+        return SK2_EUNSUPPORTED;
+    atomic_store(&self->fps, fps);
+    /* `me` says the new rate: the description is the server actor's once the pipeline is
+     * served, and only it reads the description. */
+    json_t *streams = json_object_get(self->description, "streams");
+    size_t i;
+    json_t *stream;
+    json_array_foreach(streams, i, stream)
+    {
+        json_object_set_new(stream, "fps", json_real(fps));
+    }
+    return s_poke(self, "FPS");
+}
+
+double sk2_pipeline_fps(const sk2_pipeline_t *self)
+{
+    const sk2_stream_info_t *info = self->stream_count > 0 ? &self->infos[0] : NULL;
+    double fps = atomic_load(&((sk2_pipeline_t *)self)->fps);
+    return fps >= 0 ? fps : info ? info->fps : 0;
+}
+
+int sk2_pipeline_set_quality(sk2_pipeline_t *self, int quality)
+{
+    atomic_store(&self->quality, quality);
+    return s_poke(self, "QUALITY");
+}
+
+int sk2_pipeline_quality(const sk2_pipeline_t *self)
+{
+    return atomic_load(&((sk2_pipeline_t *)self)->quality);
+}
+
+bool sk2_pipeline_has_stream(const sk2_pipeline_t *self, sk2_stream_kind_t kind)
+{
+    return s_info(self, kind) != NULL;
+}
+
+const sk2_stream_info_t *sk2_pipeline_stream_info(const sk2_pipeline_t *self,
+                                                  sk2_stream_kind_t kind)
+{
+    return s_info(self, kind);
+}
+
+int sk2_pipeline_set_recording(sk2_pipeline_t *self, const char *path)
+{
+    if (path && (!path[0] || strlen(path) >= sizeof self->record_path))
+        return SK2_ELIMIT;
+    if (!s_info(self, SK2_STREAM_DEPTH))
+        return SK2_EUNSUPPORTED;
+    /* Stored at once for `list`; the pipeline thread clears it again if the writer fails. */
+    atomic_store(&self->is_recording, path != NULL);
+    return self->actor && zstr_sendx(self->actor, "RECORD", path ? path : "", NULL) == 0 ? 0
+                                                                                         : SK2_ESYS;
+}
+
+bool sk2_pipeline_is_recording(const sk2_pipeline_t *self)
+{
+    return atomic_load(&((sk2_pipeline_t *)self)->is_recording);
 }

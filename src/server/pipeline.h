@@ -69,6 +69,36 @@ void sk2_pipeline_add_stats(const sk2_pipeline_t *self, sk2_server_stats_t *stat
 /* The device's record for `me` (borrowed, immutable while the pipeline lives). */
 json_t *sk2_pipeline_description(const sk2_pipeline_t *self);
 
+/* Settings that keyed commands change (src/server/command.c), called by the server actor. Each
+ * setter stores the setting (so the getters answer at once) and asks the pipeline thread to
+ * apply it, in order; what cannot be applied there is logged. */
+/* Switches a stream off whatever subscribes (true), or gives it back to demand (false).
+ * Returns 0, SK2_ENOTFOUND (no such stream), SK2_ESYS. */
+int sk2_pipeline_set_stream_held(sk2_pipeline_t *self, sk2_stream_kind_t kind, bool is_held);
+bool sk2_pipeline_is_stream_held(const sk2_pipeline_t *self, sk2_stream_kind_t kind);
+bool sk2_pipeline_has_stream(const sk2_pipeline_t *self, sk2_stream_kind_t kind);
+/* The stream's record as the device gave it at open, or NULL. */
+const sk2_stream_info_t *sk2_pipeline_stream_info(const sk2_pipeline_t *self,
+                                                  sk2_stream_kind_t kind);
+/* Stops (false) or starts again (true) the device. Returns 0 or SK2_ESYS. */
+int sk2_pipeline_set_running(sk2_pipeline_t *self, bool is_running);
+bool sk2_pipeline_is_running(const sk2_pipeline_t *self);
+/* Sets the device's rate (0..1000; the device stops and starts again) and says it in the
+ * description. Returns 0, SK2_EUNSUPPORTED (the backend's rate is its own), SK2_ESYS. */
+int sk2_pipeline_set_fps(sk2_pipeline_t *self, double fps);
+double sk2_pipeline_fps(const sk2_pipeline_t *self);
+/* Sets the JPEG quality of the device's colour encodings (1..100). Returns 0 or SK2_ESYS. */
+int sk2_pipeline_set_quality(sk2_pipeline_t *self, int quality);
+int sk2_pipeline_quality(const sk2_pipeline_t *self);
+
+/* Starts recording the device's depth stream (rvl, as published, with its headers) into a new
+ * recording file at path (the caller checked it), or stops with NULL. The recording counts as
+ * one subscriber of depth/rvl. A writer that fails (cannot create, disk full) ends the
+ * recording with a log line; sk2_pipeline_is_recording then answers false. Returns 0,
+ * SK2_EUNSUPPORTED (no depth stream), SK2_ELIMIT, SK2_ESYS. */
+int sk2_pipeline_set_recording(sk2_pipeline_t *self, const char *path);
+bool sk2_pipeline_is_recording(const sk2_pipeline_t *self);
+
 /* Per-stream and per-codec counters for the `stats` reply; a new reference. Any thread. */
 json_t *sk2_pipeline_stats_json(const sk2_pipeline_t *self);
 

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <czmq.h>
@@ -27,6 +28,7 @@
 #include "proto/socket.h"
 #include "server/address.h"
 #include "server/clients.h"
+#include "server/command.h"
 #include "server/lifecycle.h"
 #include "server/pipeline.h"
 #include "server/zap.h"
@@ -93,6 +95,7 @@ typedef struct {
     sk2_curve_t curve;                      /* the server's keys, when secure */
     sk2_zap_t *zap;                         /* checks client keys, when secure */
     sk2_clients_t *clients;                 /* flow states clients sent (clients.h) */
+    sk2_commands_t *commands;               /* keyed commands: keys, metadata, recent ids */
 } s_actor_t;
 
 /* ---- The actor ------------------------------------------------------------------------ */
@@ -101,13 +104,14 @@ static void s_rebuild_me(s_actor_t *self)
 {
     json_t *devices = json_array();
     for (size_t i = 0; i < self->count; i++) /* v1 fields first, then sk2's additions */
-        json_array_append(devices, sk2_pipeline_description(self->pipelines[i]));
+        json_array_append_new(devices, sk2_commands_describe(self->commands, self->pipelines[i]));
     json_decref(self->me);
     /* max_frame_bytes is an addition version-1 clients ignore: sk2 clients compare it with
-     * their own budget and say so when theirs is lower. */
-    self->me = json_pack("{s:i, s:s, s:{s:s}, s:o, s:I}", "version", 1, "name", self->name,
+     * their own budget and say so when theirs is lower. `commands` says that the server
+     * answers keyed commands (version 1 of that channel). */
+    self->me = json_pack("{s:i, s:s, s:{s:s}, s:o, s:I, s:i}", "version", 1, "name", self->name,
                          "endpoints", "control", self->endpoint, "devices", devices,
-                         "max_frame_bytes", (json_int_t)self->max_frame_bytes);
+                         "max_frame_bytes", (json_int_t)self->max_frame_bytes, "commands", 1);
 }
 
 static void s_stats(s_actor_t *self, sk2_server_stats_t *stats);
@@ -134,6 +138,12 @@ static json_t *s_stats_json(s_actor_t *self)
     json_object_set_new(sums, "control_dropped", json_integer((json_int_t)totals.control_dropped));
     json_object_set_new(sums, "control_ignored", json_integer((json_int_t)totals.control_ignored));
     json_object_set_new(sums, "streams_refused", json_integer((json_int_t)totals.streams_refused));
+    sk2_command_stats_t commands;
+    sk2_commands_stats(self->commands, &commands);
+    json_object_set_new(sums, "commands", json_integer((json_int_t)commands.received));
+    json_object_set_new(sums, "commands_applied", json_integer((json_int_t)commands.applied));
+    json_object_set_new(sums, "commands_repeated", json_integer((json_int_t)commands.repeated));
+    json_object_set_new(sums, "commands_refused", json_integer((json_int_t)commands.refused));
     json_object_set_new(stats, "max_streams", json_integer(atomic_load(&self->cap.max_streams)));
     json_object_set_new(stats, "streams_encoding", json_integer(atomic_load(&self->cap.active)));
     if (self->clients)
@@ -357,6 +367,19 @@ static void s_answer(s_actor_t *self, s_request_t *request)
         self->bad_requests += is_error;
         s_send_answer(self, request, envelope, is_error ? SK2_MSG_ERROR : SK2_MSG_REPLAY_REPLY,
                       reply);
+        json_decref(reply);
+    } else if (msg.type == SK2_MSG_COMMAND) {
+        int type = SK2_MSG_COMMAND_REPLY;
+        bool me_changed = false;
+        json_t *reply = sk2_commands_answer(self->commands, msg.payload, self->pipelines,
+                                            self->count, &type, &me_changed);
+        self->bad_requests += type == SK2_MSG_ERROR;
+        if (me_changed)
+            s_rebuild_me(self);
+        if (reply)
+            s_send_answer(self, request, envelope, (sk2_msg_type_t)type, reply);
+        else
+            self->control_dropped++;
         json_decref(reply);
     } else {
         if (!self->me)
@@ -711,6 +734,11 @@ static bool s_command(s_actor_t *self)
         s_rebuild_me(self);
         zsock_send(self->pipe, "i", 0);
         zstr_free(&bytes);
+    } else if (streq(command, "RECORDDIR")) {
+        char *dir = zmsg_popstr(msg);
+        zsock_send(self->pipe, "i",
+                   sk2_commands_set_record_dir(self->commands, dir && dir[0] ? dir : NULL));
+        zstr_free(&dir);
     } else if (streq(command, "MAXSTREAMS")) {
         char *streams = zmsg_popstr(msg);
         if (streams)
@@ -771,7 +799,8 @@ static void s_actor(zsock_t *pipe, void *arg)
     sk2_runtime_block_signals();
     self.clients = sk2_clients_new();
     self.worker = zactor_new(sk2_lifecycle_actor, &self.cap);
-    self.poller = self.worker ? zpoller_new(pipe, self.worker, NULL) : NULL;
+    self.commands = sk2_commands_new();
+    self.poller = self.worker && self.commands ? zpoller_new(pipe, self.worker, NULL) : NULL;
     zsock_signal(pipe, 0);
     while (self.poller) {
         zsock_t *which = zpoller_wait(self.poller, self.count > 0 ? S_WATCH_MS : -1);
@@ -809,6 +838,7 @@ static void s_actor(zsock_t *pipe, void *arg)
         sk2_pipeline_destroy(&self.pipelines[--self.count], NULL);
     json_decref(self.me);
     sk2_clients_destroy(&self.clients);
+    sk2_commands_destroy(&self.commands);
     zpoller_destroy(&self.poller);
     zsock_destroy(&self.control);
     sk2_zap_destroy(&self.zap); /* last: a secure socket without its handler lets anyone in */
@@ -901,6 +931,24 @@ int sk2_server_set_max_streams(sk2_server_t *self, unsigned max_streams)
     snprintf(text, sizeof text, "%u", max_streams);
     if (zstr_sendx(self->actor, "MAXSTREAMS", text, NULL) == 0)
         zsock_recv(self->actor, "i", &rc);
+    return rc;
+}
+
+int sk2_server_set_record_dir(sk2_server_t *self, const char *dir)
+{
+    if (!self || (dir && !dir[0]))
+        return SK2_EINVAL;
+    char *full = NULL;
+    struct stat info;
+    if (dir &&
+        (!(full = realpath(dir, NULL)) || stat(full, &info) != 0 || !S_ISDIR(info.st_mode))) {
+        free(full);
+        return SK2_ENOTFOUND;
+    }
+    int rc = SK2_ESYS;
+    if (zstr_sendx(self->actor, "RECORDDIR", full ? full : "", NULL) == 0)
+        zsock_recv(self->actor, "i", &rc);
+    free(full);
     return rc;
 }
 

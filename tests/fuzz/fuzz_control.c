@@ -1,6 +1,7 @@
-/* Fuzzes the control-message parser (and, for `me` replies, the `me` parser) with arbitrary
- * multipart messages. Layout of an input: byte 0 picks the frame count (0..3) and the sender,
- * byte 1 the size of the first frame (0..3 bytes), the rest is split between the frames. */
+/* Fuzzes the control-message parser (and, for `me` replies, the `me` parser; for commands, their
+ * field checks) with arbitrary multipart messages. Layout of an input: byte 0 picks the frame count
+ * (0..3) and the sender, byte 1 the size of the first frame (0..3 bytes), the rest is split between
+ * the frames. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     (void)sk2_me_endpoint(&me->devices[i], "depth");
                 sk2_me_destroy(&me);
             }
+        }
+        if (msg.type == SK2_MSG_COMMAND && msg.payload) {
+            bool id_ok = false;
+            (void)sk2_msg_command_check(msg.payload, &id_ok, why, sizeof why);
         }
         sk2_msg_clear(&msg);
     }
