@@ -32,14 +32,17 @@ typedef struct sk2_relay sk2_relay_t;
 
 /* Counters of a relay, for sk2_relay_stats. */
 typedef struct {
-    uint64_t frames_forwarded; /* stream and depth messages sent on downstream */
-    uint64_t bytes_forwarded;  /* their payload bytes */
-    uint64_t frames_refused;   /* messages from upstream that were not well-formed frames */
-    uint64_t requests;         /* control requests answered */
-    size_t upstreams;          /* upstream servers followed */
-    size_t upstreams_live;     /* of which answering now */
-    size_t devices;            /* devices served now */
-    size_t subscriptions;      /* topics subscribed upstream now, all devices together */
+    uint64_t frames_forwarded;  /* stream and depth messages sent on downstream */
+    uint64_t bytes_forwarded;   /* their payload bytes */
+    uint64_t frames_refused;    /* messages from upstream that were not well-formed frames */
+    uint64_t requests;          /* control requests answered */
+    size_t upstreams;           /* upstream servers followed */
+    size_t upstreams_live;      /* of which answering now */
+    size_t devices;             /* devices served now */
+    size_t subscriptions;       /* topics subscribed upstream now, all devices together */
+    uint64_t commands_passed;   /* keyed commands passed to their device's server */
+    uint64_t commands_repeated; /* copies of a command already passed, answered alike */
+    uint64_t commands_refused;  /* commands the relay itself answered with a refusal */
 } sk2_relay_stats_t;
 
 /* A new, unbound relay called `name` (NULL: "sk2 relay on <host name>"). Returns NULL if the

@@ -62,6 +62,9 @@
 /* Descriptors one upstream client may ask to be polled (its control socket and monitors). */
 #define S_CLIENT_FDS  8
 #define S_MAX_DEVICES SK2_ME_MAX_DEVICES
+/* Keyed commands in flight or answered that the relay remembers (docs/topologies.md, "Keyed
+ * commands"): as many as 64 clients sending at once, each with several in flight. */
+#define S_ROUTES_MAX 256
 
 struct sk2_relay {
     zactor_t *actor;    /* owns everything below the pipe */
@@ -94,6 +97,22 @@ typedef struct {
     uint64_t refused;               /* messages from upstream that were not frames */
 } s_device_t;
 
+/* A keyed command passed upstream: the downstream client's id, the id our upstream client
+ * sends it under, and where the answer goes. The relay answers every copy of a downstream id
+ * alike and passes it upstream once, so a command is applied once however often the client
+ * sends it; the upstream leg is made reliable by the relay's own client, which resends under
+ * its id until the server answers or the time-to-live runs out. */
+typedef struct {
+    bool is_used;
+    char down_id[SK2_MSG_COMMAND_ID_MAX + 1];
+    char up_id[SK2_CLIENT_COMMAND_ID_MAX + 1];
+    size_t upstream;                       /* index into the actor's upstreams */
+    zmq_msg_t envelope[S_MAX_ROUTING + 1]; /* of the newest copy: routing frames, delimiter */
+    size_t envelope_size;
+    json_t *reply;      /* the answer once it came (its id the client's), NULL while pending */
+    int64_t expires_us; /* forgotten after this (monotonic): twice the time-to-live */
+} s_route_t;
+
 typedef struct {
     zsock_t *pipe;         /* commands from the front end */
     zsock_t *control;      /* ROUTER, NULL until bound */
@@ -106,10 +125,14 @@ typedef struct {
     size_t upstream_count;
     s_device_t *devices[S_MAX_DEVICES]; /* in order of arrival */
     size_t device_count;
-    json_t *me;              /* cached `me`, NULL when it must be rebuilt */
-    sk2_relay_stats_t stats; /* counters (the count fields are filled on request) */
-    uint64_t bad_requests;   /* requests answered with an error */
+    json_t *me;                     /* cached `me`, NULL when it must be rebuilt */
+    sk2_relay_stats_t stats;        /* counters (the count fields are filled on request) */
+    uint64_t bad_requests;          /* requests answered with an error */
+    s_route_t routes[S_ROUTES_MAX]; /* keyed commands passed upstream */
 } s_actor_t;
+
+static void s_route_answer(s_actor_t *self, s_route_t *route);
+static void s_route_done(s_actor_t *self, size_t upstream, const sk2_event_t *event);
 
 /* ---- Devices ------------------------------------------------------------------------------ */
 
@@ -497,6 +520,8 @@ static void s_service(s_actor_t *self, size_t index)
             break;
         }
         sk2_event_type_t type = sk2_event_type(event);
+        if (type == SK2_EVENT_COMMAND_DONE)
+            s_route_done(self, index, event);
         if (type == SK2_EVENT_RECONNECTING || type == SK2_EVENT_DISCONNECTED ||
             type == SK2_EVENT_ERROR)
             SK2_WARN("relay", "upstream \"%s\": %s%s%s",
@@ -543,9 +568,10 @@ static json_t *s_me(s_actor_t *self)
     }
     for (size_t i = 0; i < self->device_count; i++)
         json_array_append(devices, self->devices[i]->record);
-    self->me =
-        json_pack("{s:i, s:s, s:{s:s}, s:o, s:I}", "version", 1, "name", self->name, "endpoints",
-                  "control", self->endpoint, "devices", devices, "max_frame_bytes", budget);
+    /* `commands`: the relay takes keyed commands and passes each to its device's server. */
+    self->me = json_pack("{s:i, s:s, s:{s:s}, s:o, s:I, s:i}", "version", 1, "name", self->name,
+                         "endpoints", "control", self->endpoint, "devices", devices,
+                         "max_frame_bytes", budget, "commands", 1);
     return self->me;
 }
 
@@ -582,12 +608,14 @@ static json_t *s_stats_json(s_actor_t *self)
                                                  "refused", (json_int_t)device->refused,
                                                  "subscriptions", (json_int_t)device->topics));
     }
-    return json_pack("{s:i, s:{s:o, s:o, s:I, s:I, s:I, s:I, s:I}}", "version", 1, "relay",
-                     "upstreams", upstreams, "devices", devices, "frames_forwarded",
-                     (json_int_t)stats.frames_forwarded, "bytes_forwarded",
-                     (json_int_t)stats.bytes_forwarded, "frames_refused",
-                     (json_int_t)stats.frames_refused, "requests", (json_int_t)stats.requests,
-                     "bad_requests", (json_int_t)self->bad_requests);
+    return json_pack(
+        "{s:i, s:{s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "version", 1, "relay",
+        "upstreams", upstreams, "devices", devices, "frames_forwarded",
+        (json_int_t)stats.frames_forwarded, "bytes_forwarded", (json_int_t)stats.bytes_forwarded,
+        "frames_refused", (json_int_t)stats.frames_refused, "requests", (json_int_t)stats.requests,
+        "bad_requests", (json_int_t)self->bad_requests, "commands_passed",
+        (json_int_t)stats.commands_passed, "commands_repeated", (json_int_t)stats.commands_repeated,
+        "commands_refused", (json_int_t)stats.commands_refused);
 }
 
 static void s_send_answer(s_actor_t *self, zmq_msg_t *frames, size_t envelope, sk2_msg_type_t type,
@@ -604,6 +632,205 @@ static void s_send_answer(s_actor_t *self, zmq_msg_t *frames, size_t envelope, s
         }
     }
     sk2_msg_send(socket, false, type, payload);
+}
+
+/* ---- Keyed commands ------------------------------------------------------------------------ */
+
+static void s_route_free(s_route_t *route)
+{
+    for (size_t i = 0; i < route->envelope_size; i++)
+        zmq_msg_close(&route->envelope[i]);
+    json_decref(route->reply);
+    *route = (s_route_t){.is_used = false};
+}
+
+/* Keeps a copy of the envelope of the newest copy of a command: its answer goes there. */
+static void s_route_keep_envelope(s_route_t *route, zmq_msg_t *frames, size_t envelope)
+{
+    for (size_t i = 0; i < route->envelope_size; i++)
+        zmq_msg_close(&route->envelope[i]);
+    route->envelope_size = 0;
+    for (size_t i = 0; i < envelope && i < S_MAX_ROUTING + 1; i++) {
+        zmq_msg_init(&route->envelope[i]);
+        zmq_msg_copy(&route->envelope[i], &frames[i]);
+        route->envelope_size++;
+    }
+}
+
+static s_route_t *s_route_find(s_actor_t *self, const char *down_id, int64_t now_us)
+{
+    for (size_t i = 0; i < S_ROUTES_MAX; i++) {
+        s_route_t *route = &self->routes[i];
+        if (route->is_used && route->expires_us <= now_us)
+            s_route_free(route);
+        else if (route->is_used && strcmp(route->down_id, down_id) == 0)
+            return route;
+    }
+    return NULL;
+}
+
+/* A free slot, or the one that expires first (forgetting it early, with a warning: a copy of
+ * it that still comes would be passed upstream again). */
+static s_route_t *s_route_slot(s_actor_t *self)
+{
+    s_route_t *oldest = &self->routes[0];
+    for (size_t i = 0; i < S_ROUTES_MAX; i++) {
+        if (!self->routes[i].is_used)
+            return &self->routes[i];
+        if (self->routes[i].expires_us < oldest->expires_us)
+            oldest = &self->routes[i];
+    }
+    static sk2_ratelimit_t limit;
+    if (sk2_ratelimit_pass(&limit, 60000000, NULL))
+        SK2_WARN("relay",
+                 "more than %d keyed commands within their time-to-live: forgetting "
+                 "command %s early",
+                 S_ROUTES_MAX, oldest->down_id);
+    s_route_free(oldest);
+    return oldest;
+}
+
+/* A refusal in the command-reply format, as the server words its own (src/server/command.c). */
+static json_t *s_route_refusal(const char *id, const char *code, const char *reason)
+{
+    return json_pack("{s:s, s:b, s:s, s:s}", "id", id, "ok", false, "code", code, "error", reason);
+}
+
+static void s_route_send(s_actor_t *self, zmq_msg_t *envelope, size_t size, const json_t *reply)
+{
+    s_send_answer(self, envelope, size, SK2_MSG_COMMAND_REPLY, reply);
+}
+
+/* Answers a command from downstream: passes it to the server of its device once, or answers a
+ * copy of one already passed (with the answer if it came; a pending one is answered when it
+ * comes, to the newest copy's connection). */
+static void s_route_command(s_actor_t *self, zmq_msg_t *frames, size_t envelope,
+                            const json_t *payload)
+{
+    bool id_ok = false;
+    char why[256];
+    int rc = sk2_msg_command_check(payload, &id_ok, why, sizeof why);
+    if (!id_ok) {
+        self->bad_requests++;
+        json_t *error = sk2_msg_error_payload(why);
+        s_send_answer(self, frames, envelope, SK2_MSG_ERROR, error);
+        json_decref(error);
+        return;
+    }
+    const char *id = json_string_value(json_object_get(payload, "id"));
+    json_t *refusal = NULL;
+    int64_t now_us = sk2_clock_mono_us();
+    s_route_t *route = s_route_find(self, id, now_us);
+    if (route) {
+        self->stats.commands_repeated++;
+        s_route_keep_envelope(route, frames, envelope);
+        if (route->reply)
+            s_route_send(self, frames, envelope, route->reply);
+        return;
+    }
+    if (rc != 0) {
+        refusal = s_route_refusal(id, "malformed", why);
+        goto refuse;
+    }
+    const char *device_id = json_string_value(json_object_get(payload, "device"));
+    const char *key = json_string_value(json_object_get(payload, "key"));
+    size_t upstream = SIZE_MAX;
+    if (device_id) {
+        ssize_t at = s_find(self, device_id);
+        if (at < 0) {
+            snprintf(why, sizeof why, "no device %.64s on this relay", device_id);
+            refusal = s_route_refusal(id, "unknown-device", why);
+            goto refuse;
+        }
+        upstream = self->devices[at]->upstream;
+    } else {
+        /* Without a device: the only device's server, or for `list` the only server. */
+        for (size_t i = 0; i < self->device_count; i++) {
+            if (upstream != SIZE_MAX && self->devices[i]->upstream != upstream) {
+                upstream = SIZE_MAX - 1;
+                break;
+            }
+            upstream = self->devices[i]->upstream;
+        }
+        bool is_list = key && strcmp(key, "list") == 0;
+        if (upstream == SIZE_MAX || upstream == SIZE_MAX - 1 ||
+            (!is_list && self->device_count != 1)) {
+            snprintf(why, sizeof why,
+                     "this relay serves %zu devices: name one (`list` without a device needs "
+                     "them all on one server)",
+                     self->device_count);
+            refusal = s_route_refusal(id, "unknown-device", why);
+            goto refuse;
+        }
+        if (!is_list)
+            device_id = self->devices[0]->id;
+    }
+    /* The time left to the client's command, at least the client library's minimum. */
+    json_int_t ttl = json_integer_value(json_object_get(payload, "ttl_ms"));
+    if (ttl <= 0)
+        ttl = SK2_CLIENT_COMMAND_TTL_MS;
+    if (ttl < 100)
+        ttl = 100;
+    const json_t *value = json_object_get(payload, "value");
+    char *value_json = value && !json_is_null(value) ? json_dumps(value, JSON_ENCODE_ANY) : NULL;
+    route = s_route_slot(self);
+    rc = sk2_client_command(self->upstreams[upstream].client, device_id, key, value_json, (int)ttl,
+                            route->up_id, sizeof route->up_id);
+    free(value_json);
+    if (rc != 0) {
+        snprintf(why, sizeof why, "the relay cannot pass the command to its server: %s",
+                 rc == SK2_EUNSUPPORTED ? "that server takes no commands (version 1)"
+                                        : sk2_strerror(rc));
+        refusal = s_route_refusal(id, rc == SK2_EUNSUPPORTED ? "unsupported" : "failed", why);
+        goto refuse;
+    }
+    route->is_used = true;
+    snprintf(route->down_id, sizeof route->down_id, "%s", id);
+    route->upstream = upstream;
+    route->expires_us = now_us + 2 * ttl * 1000;
+    s_route_keep_envelope(route, frames, envelope);
+    self->stats.commands_passed++;
+    /* Our client may already have the answer (it looks only when asked): it comes as an event
+     * on the next turn of the loop. */
+    self->upstreams[upstream].due_us = 0;
+    return;
+refuse:
+    self->stats.commands_refused++;
+    s_route_send(self, frames, envelope, refusal);
+    json_decref(refusal);
+}
+
+/* Our upstream client's command ended: the answer goes downstream under the client's id. */
+static void s_route_done(s_actor_t *self, size_t upstream, const sk2_event_t *event)
+{
+    const char *up_id = sk2_event_command_id(event);
+    s_route_t *route = NULL;
+    for (size_t i = 0; up_id && i < S_ROUTES_MAX && !route; i++)
+        if (self->routes[i].is_used && self->routes[i].upstream == upstream &&
+            strcmp(self->routes[i].up_id, up_id) == 0)
+            route = &self->routes[i];
+    if (!route || route->reply)
+        return;
+    const char *text = sk2_event_json(event);
+    json_t *reply = text ? json_loads(text, 0, NULL) : NULL;
+    if (json_is_object(reply)) {
+        json_object_set_new(reply, "id", json_string(route->down_id));
+    } else {
+        json_decref(reply);
+        char why[256];
+        snprintf(why, sizeof why, "no answer from the device's server: %s",
+                 *sk2_event_reason(event) ? sk2_event_reason(event)
+                                          : sk2_strerror(sk2_event_error(event)));
+        reply = s_route_refusal(route->down_id, "failed", why);
+    }
+    route->reply = reply;
+    s_route_answer(self, route);
+}
+
+static void s_route_answer(s_actor_t *self, s_route_t *route)
+{
+    if (route->reply && route->envelope_size > 0)
+        s_route_send(self, route->envelope, route->envelope_size, route->reply);
 }
 
 /* Answers one request as the server does (docs/protocol.md "How the sk2 server answers"):
@@ -642,6 +869,16 @@ static void s_answer(s_actor_t *self, zmq_msg_t *frames, size_t kept, size_t tot
     }
     if (msg.type == SK2_MSG_PING) {
         s_send_answer(self, frames, envelope, SK2_MSG_PONG, NULL);
+    } else if (msg.type == SK2_MSG_COMMAND) {
+        s_route_command(self, frames, envelope, msg.payload);
+    } else if (msg.type == SK2_MSG_FLOW) {
+        /* Pauses and queue bounds work on the client's side alone; a relay keeps no table of
+         * them, and a client told so sends no more (docs/protocol.md, "The flow request"). */
+        self->bad_requests++;
+        json_t *error = sk2_msg_error_payload("unknown message type 0x0b: a relay keeps no "
+                                              "flow table");
+        s_send_answer(self, frames, envelope, SK2_MSG_ERROR, error);
+        json_decref(error);
     } else if (msg.type == SK2_MSG_STATS) {
         json_t *stats = s_stats_json(self);
         s_send_answer(self, frames, envelope, SK2_MSG_STATS_REPLY, stats);
@@ -865,6 +1102,8 @@ static void s_actor(zsock_t *pipe, void *arg)
         free(self->upstreams[i].me_text);
     }
     json_decref(self->me);
+    for (size_t i = 0; i < S_ROUTES_MAX; i++)
+        s_route_free(&self->routes[i]);
     zsock_destroy(&self->control);
     free(self);
     sk2_handoff_release(arg);

@@ -166,4 +166,85 @@ finally:
     v1.terminate()
     v1.wait(timeout=10)
 
+# Keyed commands through a relay of two servers: each goes to its device's server, once however
+# often the client sends it; the relay answers what it cannot route.
+def command(endpoint, payload, copies=1):
+    """Sends `copies` copies of one command on one connection; returns every reply."""
+    with zmq.Context() as ctx:
+        s = ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(endpoint)
+        try:
+            replies = []
+            for _ in range(copies):
+                s.send_multipart([b"", b"\x09", json.dumps(payload).encode()])
+            deadline = time.monotonic() + 20
+            while len(replies) < copies and time.monotonic() < deadline:
+                if s.poll(500):
+                    frames = s.recv_multipart()
+                    if len(frames) == 3 and frames[1] == b"\x0a":
+                        replies.append(json.loads(frames[2]))
+                elif len(replies) == 0:
+                    # The relay answers a copy that comes while the first is pending once the
+                    # answer is there; send one more to have it.
+                    s.send_multipart([b"", b"\x09", json.dumps(payload).encode()])
+            return replies
+        finally:
+            s.close()
+
+
+def server_stats(endpoint):
+    reply = request(endpoint, b"\x05")
+    return json.loads(reply[1]) if reply and reply[0] == b"\x06" else {}
+
+
+def label_of(endpoint, device):
+    out = cu.run("info", endpoint, "--json", timeout=30)
+    for record in json.loads(out.stdout).get("devices", []) if out.returncode == 0 else []:
+        if record["id"] == device:
+            return record.get("label")
+    return None
+
+
+server_a, a_ep, _ = cu.start_server("--mock", "1", "--fps", "10")
+server_b, b_ep, _ = cu.start_server("--mock", "1", "--fps", "10")
+relay = None
+try:
+    dev_a, dev_b = device_ids(a_ep)[0], device_ids(b_ep)[0]
+    relay, relay_ep, _ = start_relay(a_ep, b_ep)
+    check("a relay of two servers lists both devices",
+          wait_devices(relay_ep, sorted([dev_a, dev_b])) == sorted([dev_a, dev_b]))
+    out = cu.run("ctl", relay_ep, dev_b, "label", "hall", timeout=60)
+    check("sk2 ctl through the relay sets a label (exit 0)", out.returncode == 0,
+          out.stdout + out.stderr)
+    check("the label reached the device's own server, and only it",
+          label_of(b_ep, dev_b) == "hall" and label_of(a_ep, dev_a) != "hall",
+          f"{label_of(b_ep, dev_b)} {label_of(a_ep, dev_a)}")
+    out = cu.run("ctl", relay_ep, "no-such-device", "label", "x", timeout=60)
+    check("an unknown device through the relay: exit 4", out.returncode == 4,
+          f"{out.returncode} {out.stderr}")
+    out = cu.run("ctl", relay_ep, "-", "label", "x", timeout=60)
+    check("no device named on a relay of two devices: refused with exit 4",
+          out.returncode == 4 and "name one" in out.stderr, f"{out.returncode} {out.stderr}")
+
+    applied = server_stats(a_ep)["totals"]["commands_applied"]
+    replies = command(relay_ep, {"id": "relay-test-once", "device": dev_a, "key": "location",
+                                 "value": "door"}, copies=3)
+    time.sleep(1)
+    applied_after = server_stats(a_ep)["totals"]["commands_applied"]
+    check("three copies of one command through the relay: applied once by the server",
+          applied_after == applied + 1, f"{applied} -> {applied_after}")
+    check("every answered copy says ok under the client's id",
+          replies and all(r.get("ok") is True and r.get("id") == "relay-test-once"
+                          for r in replies), f"{replies}")
+    relay_stats = server_stats(relay_ep).get("relay", {})
+    check("the relay counts the copies it answered without passing them on",
+          relay_stats.get("commands_passed", 0) >= 2 and
+          relay_stats.get("commands_repeated", 0) >= 1, f"{relay_stats}")
+finally:
+    if relay:
+        cu.stop(relay)
+    cu.stop(server_a)
+    cu.stop(server_b)
+
 sys.exit(cu.summary())
