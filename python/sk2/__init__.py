@@ -78,7 +78,8 @@ def set_log_level(level):
 
 class Client(_sk2.Client):
     """Client(endpoint, streams=["depth"], *, timeout_ms=5000, reconnect=True,
-    give_up_after_ms=0, latest=True, max_frame_bytes=0)
+    give_up_after_ms=0, latest=True, max_frame_bytes=0, heartbeat_ms=10000,
+    response_timeout_ms=5000)
 
     Connects to an sk2 or streamkinect2 server and receives the named streams of every device
     it serves, decoded. ``endpoint`` is "tcp://host:port" or "host:port"; ``streams`` lists
@@ -90,7 +91,9 @@ class Client(_sk2.Client):
     With ``reconnect`` (the default) a lost server is retried and frames resume when it is
     back; events() reports 'reconnecting' and 'reconnected'. ``give_up_after_ms`` ends the
     retrying (then waits raise sk2.Lost). With ``latest`` each wait returns the newest complete
-    frame set, dropping older ones a slow reader did not take.
+    frame set, dropping older ones a slow reader did not take. ``heartbeat_ms`` and
+    ``response_timeout_ms`` set how often the server is asked whether it is there, and how long
+    it may take to answer before it counts as lost.
 
     Use it as a context manager, or call close(). One thread at a time may use a client; its
     waits release the GIL, so other threads run meanwhile.

@@ -344,6 +344,7 @@ static bool s_parse_timeout(PyObject *obj, int64_t *deadline_us)
 /* Runs until `want` is there; 0, or -1 with an exception set (Timeout, Lost, a signal's). */
 static int s_wait(s_client_t *self, int want, int64_t deadline_us, const char *what)
 {
+    bool has_run = false;
     for (;;) {
         if (self->sub_code) {
             int code = self->sub_code;
@@ -364,8 +365,10 @@ static int s_wait(s_client_t *self, int want, int64_t deadline_us, const char *w
         }
         if (self->is_lost)
             return 1; /* no more events will come */
-        if (deadline_us >= 0 && sk2_clock_mono_us() >= deadline_us)
+        /* At least one pass even with no time left: what is queued inside the client counts. */
+        if (has_run && deadline_us >= 0 && sk2_clock_mono_us() >= deadline_us)
             return 1;
+        has_run = true;
         int rc;
         self->is_busy = true;
         Py_BEGIN_ALLOW_THREADS rc = s_run_slice(self, want, deadline_us);
@@ -494,15 +497,17 @@ out:
 
 static int s_client_init(s_client_t *self, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"endpoint",         "streams", "timeout_ms",      "reconnect",
-                               "give_up_after_ms", "latest",  "max_frame_bytes", NULL};
+    static char *keywords[] = {
+        "endpoint", "streams",         "timeout_ms",   "reconnect",           "give_up_after_ms",
+        "latest",   "max_frame_bytes", "heartbeat_ms", "response_timeout_ms", NULL};
     PyObject *endpoint, *streams = NULL, *timeout = NULL;
     int reconnect = 1, latest = 1;
     long long give_up_ms = 0;
     Py_ssize_t max_frame_bytes = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|O$OpLpn:Client", keywords, &endpoint,
+    int heartbeat_ms = 0, response_timeout_ms = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|O$OpLpnii:Client", keywords, &endpoint,
                                      &streams, &timeout, &reconnect, &give_up_ms, &latest,
-                                     &max_frame_bytes))
+                                     &max_frame_bytes, &heartbeat_ms, &response_timeout_ms))
         return -1;
     if (self->client || self->endpoint) {
         PyErr_SetString(PyExc_RuntimeError, "sk2.Client.__init__ called twice");
@@ -538,11 +543,22 @@ static int s_client_init(s_client_t *self, PyObject *args, PyObject *kwargs)
     int rc = sk2_client_set_reconnect(self->client, reconnect);
     if (rc == 0 && give_up_ms)
         rc = sk2_client_set_give_up_after_ms(self->client, give_up_ms);
-    if (rc == 0 && max_frame_bytes)
+    const char *what = "give_up_after_ms (0, or 100 .. 2^31-1)";
+    if (rc == 0 && max_frame_bytes) {
         rc = sk2_client_set_max_frame_bytes(self->client, (size_t)max_frame_bytes);
+        what = "max_frame_bytes (out of the frame budget's range)";
+    }
+    if (rc == 0 && heartbeat_ms) {
+        rc = sk2_client_set_heartbeat_ms(self->client, heartbeat_ms);
+        what = "heartbeat_ms (100 .. 3600000)";
+    }
+    if (rc == 0 && response_timeout_ms) {
+        rc = sk2_client_set_response_timeout_ms(self->client, response_timeout_ms);
+        what = "response_timeout_ms (100 .. 600000)";
+    }
     if (rc != 0) {
         sk2_client_destroy(&self->client);
-        sk2py_raise(rc, "Client options (give_up_after_ms or max_frame_bytes out of range)");
+        PyErr_Format(PyExc_ValueError, "Client: bad %s", what);
         return -1;
     }
     rc = sk2_client_connect(self->client, text);
