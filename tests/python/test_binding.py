@@ -548,5 +548,45 @@ class Docs(unittest.TestCase):
             self.assertIn(name, text)
 
 
+EXAMPLES = os.path.join(HERE, "..", "..", "examples", "python")
+
+
+class Examples(unittest.TestCase):
+    """examples/python/ run as written against `sk2 serve` (matplotlib drawing off screen)."""
+
+    def run_example(self, *args):
+        env = dict(os.environ, MPLBACKEND="Agg")
+        return subprocess.run([sys.executable, *args], capture_output=True, text=True,
+                              timeout=120, env=env)
+
+    def test_viewer(self):
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            self.skipTest("python3-matplotlib is not installed")
+        proc, endpoint = start_serve("--mock", "1", "--color-size", "640x480")
+        try:
+            r = self.run_example(os.path.join(EXAMPLES, "viewer.py"), endpoint, "--frames", "5")
+        finally:
+            stop(proc)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_export_ply(self):
+        try:
+            import open3d
+        except ImportError:
+            self.skipTest("python3-open3d is not installed")
+        out = os.path.join(tempfile.mkdtemp(prefix="sk2-py-ply-"), "cloud.ply")
+        proc, endpoint = start_serve("--mock", "1")
+        try:
+            r = self.run_example(os.path.join(EXAMPLES, "export_ply.py"), endpoint, out)
+        finally:
+            stop(proc)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        cloud = open3d.io.read_point_cloud(out)
+        self.assertGreater(len(cloud.points), 100000)
+        self.assertIn(f"{len(cloud.points)} points written", r.stdout)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
