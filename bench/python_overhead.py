@@ -5,14 +5,14 @@ One `sk2 serve --mock 1` process (colour at 1920x1080) feeds, in turn and repeat
 loop bench_client_loop (recv, take the frame, destroy it) and the same loop in Python
 (Client.wait_for_frames, then Frame.asarray(): the frame as a numpy array), each receiving
 one stream uncompressed ("raw", so that decoding is a copy and does not hide the binding's
-cost): depth at 512x424 and colour at 1920x1080. Each client measures its own process CPU
-time (all its threads, libzmq's I/O thread included) from one frame handed over to the one
-BATCH frames later; the table gives the median over every batch of every round, and the
-difference is what the binding adds per frame. The server runs at a fixed frame rate, so
-waiting costs neither side CPU.
+cost): depth at 512x424 and colour at 1920x1080. Each client times every frame in the CPU
+time of the thread that receives it (C: sk2_client_recv to sk2_frame_destroy; Python: the
+call to wait_for_frames to the arrays and frame set being freed). Blocking in poll takes no
+CPU time, so the server's pace does not count, and CPU time is less disturbed than wall time
+by other processes on a busy machine. The table gives the median over every frame of every
+round; the difference is what the binding adds per frame.
 
-usage: PYTHONPATH=build/python python3 bench/python_overhead.py BUILD_DIR
-       [--frames N] [--batch B] [--rounds R] [--fps F]
+usage: python3 bench/python_overhead.py BUILD_DIR [--frames N] [--rounds R] [--fps F]
 """
 import argparse
 import os
@@ -25,36 +25,28 @@ import time
 PY_LOOP = r"""
 import sys, time
 import sk2
-endpoint, stream, frames, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+endpoint, stream, frames = sys.argv[1], sys.argv[2], int(sys.argv[3])
 kind = stream.split(":")[0]
 with sk2.Client(endpoint, streams=[stream], latest=False) as c:
-    got, in_batch, start = 0, 0, 0.0
-    while got < frames:
+    for _ in range(frames):
+        start = time.thread_time_ns()
         fs = c.wait_for_frames(timeout_ms=10000)
         a = fs[kind].asarray()
-        assert a.size > 0
+        n = a.size
         del a, fs
-        got += 1
-        if got == 1:
-            start = time.process_time_ns()
-        else:
-            in_batch += 1
-            if in_batch == batch:
-                now = time.process_time_ns()
-                print("batch %d %.2f" % (in_batch, (now - start) / 1e3 / in_batch), flush=True)
-                start, in_batch = now, 0
+        print("frame %.2f" % ((time.thread_time_ns() - start) / 1e3))
+        assert n > 0
 """
 
 
-def batches(output):
-    return [float(line.split()[2]) for line in output.splitlines() if line.startswith("batch ")]
+def samples(output):
+    return [float(line.split()[1]) for line in output.splitlines() if line.startswith("frame ")]
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
-    ap.add_argument("--frames", type=int, default=121)
-    ap.add_argument("--batch", type=int, default=30)
+    ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--fps", type=float, default=30)
     args = ap.parse_args()
@@ -80,17 +72,17 @@ def main():
         for stream, size in (("depth:raw", "512x424"), ("color:raw", "1920x1080")):
             c_us, py_us = [], []
             for _ in range(args.rounds):
-                run = [str(args.frames), str(args.batch)]
+                run = [str(args.frames)]
                 r = subprocess.run([c_loop, endpoint, stream, *run], capture_output=True,
                                    text=True, timeout=300)
                 if r.returncode != 0:
                     sys.exit(f"C loop failed: {r.stderr}")
-                c_us += batches(r.stdout)
+                c_us += samples(r.stdout)
                 r = subprocess.run([sys.executable, "-c", PY_LOOP, endpoint, stream, *run],
                                    capture_output=True, text=True, timeout=300, env=env)
                 if r.returncode != 0:
                     sys.exit(f"Python loop failed: {r.stderr}")
-                py_us += batches(r.stdout)
+                py_us += samples(r.stdout)
             results[size] = (stream, statistics.median(c_us), statistics.median(py_us),
                              len(c_us), len(py_us))
     finally:
@@ -98,9 +90,9 @@ def main():
         server.wait(timeout=15)
 
     print(f"`{' '.join([os.path.basename(sys.executable), *sys.argv])}`  ")
-    print(f"{args.rounds} rounds of {args.frames} frames per client at {args.fps:g} fps, "
-          f"batches of {args.batch}; CPU µs per frame, medians over batches\n")
-    print("| frame | stream | C client | Python binding | overhead | batches C/Py |")
+    print(f"{args.rounds} rounds of {args.frames} frames per client at {args.fps:g} fps; "
+          f"CPU µs of the receiving thread per frame, medians over all frames\n")
+    print("| frame | stream | C client | Python binding | overhead | frames C/Py |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for size, (stream, c, py, nc, npy) in results.items():
         print(f"| {size} | {stream} | {c:.1f} | {py:.1f} | {py - c:+.1f} | {nc}/{npy} |")
