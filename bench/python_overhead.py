@@ -10,7 +10,10 @@ time of the thread that receives it (C: sk2_client_recv to sk2_frame_destroy; Py
 call to wait_for_frames to the arrays and frame set being freed). Blocking in poll takes no
 CPU time, so the server's pace does not count, and CPU time is less disturbed than wall time
 by other processes on a busy machine. The table gives the median over every frame of every
-round; the difference is what the binding adds per frame.
+round; the difference is what the binding adds per frame. The Python client is configured
+like the C one (reconnection off: with it on, libsk2 watches the control socket through a
+monitor socket, a cost of the library's, not of the binding); --reconnect adds a column with
+the binding's default, reconnection on.
 
 usage: python3 bench/python_overhead.py BUILD_DIR [--frames N] [--rounds R] [--fps F]
 """
@@ -26,8 +29,9 @@ PY_LOOP = r"""
 import sys, time
 import sk2
 endpoint, stream, frames = sys.argv[1], sys.argv[2], int(sys.argv[3])
+reconnect = sys.argv[4] == "reconnect"
 kind = stream.split(":")[0]
-with sk2.Client(endpoint, streams=[stream], latest=False) as c:
+with sk2.Client(endpoint, streams=[stream], latest=False, reconnect=reconnect) as c:
     for _ in range(frames):
         start = time.thread_time_ns()
         fs = c.wait_for_frames(timeout_ms=10000)
@@ -49,6 +53,8 @@ def main():
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--fps", type=float, default=30)
+    ap.add_argument("--reconnect", action="store_true",
+                    help="also time the Python client with reconnection on (its default)")
     args = ap.parse_args()
     sk2_tool = os.path.join(args.build, "tools", "sk2")
     c_loop = os.path.join(args.build, "bench", "bench_client_loop")
@@ -70,7 +76,7 @@ def main():
         endpoint = open(endpoint_file).read().strip()
         results = {}
         for stream, size in (("depth:raw", "512x424"), ("color:raw", "1920x1080")):
-            c_us, py_us = [], []
+            c_us, py_us, py_re_us = [], [], []
             for _ in range(args.rounds):
                 run = [str(args.frames)]
                 r = subprocess.run([c_loop, endpoint, stream, *run], capture_output=True,
@@ -78,13 +84,18 @@ def main():
                 if r.returncode != 0:
                     sys.exit(f"C loop failed: {r.stderr}")
                 c_us += samples(r.stdout)
-                r = subprocess.run([sys.executable, "-c", PY_LOOP, endpoint, stream, *run],
-                                   capture_output=True, text=True, timeout=300, env=env)
-                if r.returncode != 0:
-                    sys.exit(f"Python loop failed: {r.stderr}")
-                py_us += samples(r.stdout)
+                for mode, into in (("plain", py_us), ("reconnect", py_re_us)):
+                    if mode == "reconnect" and not args.reconnect:
+                        continue
+                    r = subprocess.run([sys.executable, "-c", PY_LOOP, endpoint, stream, *run,
+                                        mode], capture_output=True, text=True, timeout=300,
+                                       env=env)
+                    if r.returncode != 0:
+                        sys.exit(f"Python loop failed: {r.stderr}")
+                    into += samples(r.stdout)
             results[size] = (stream, statistics.median(c_us), statistics.median(py_us),
-                             len(c_us), len(py_us))
+                             statistics.median(py_re_us) if py_re_us else None, len(c_us),
+                             len(py_us))
     finally:
         server.terminate()
         server.wait(timeout=15)
@@ -92,10 +103,12 @@ def main():
     print(f"`{' '.join([os.path.basename(sys.executable), *sys.argv])}`  ")
     print(f"{args.rounds} rounds of {args.frames} frames per client at {args.fps:g} fps; "
           f"CPU µs of the receiving thread per frame, medians over all frames\n")
-    print("| frame | stream | C client | Python binding | overhead | frames C/Py |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
-    for size, (stream, c, py, nc, npy) in results.items():
-        print(f"| {size} | {stream} | {c:.1f} | {py:.1f} | {py - c:+.1f} | {nc}/{npy} |")
+    extra = " Python, reconnect on |" if args.reconnect else ""
+    print(f"| frame | stream | C client | Python binding | overhead |{extra} frames C/Py |")
+    print("| --- | --- | ---: | ---: | ---: |" + (" ---: |" if args.reconnect else "") + " ---: |")
+    for size, (stream, c, py, py_re, nc, npy) in results.items():
+        more = f" {py_re:.1f} |" if py_re is not None else ""
+        print(f"| {size} | {stream} | {c:.1f} | {py:.1f} | {py - c:+.1f} |{more} {nc}/{npy} |")
 
 
 if __name__ == "__main__":
