@@ -26,6 +26,7 @@ from ._sk2 import (  # noqa: F401  (re-exported)
     Intrinsics,
     StreamInfo,
     mock_dx,
+    mock_match,
     strerror,
 )
 
@@ -266,7 +267,7 @@ def _frame_to_open3d(frame):
 
 
 __all__ = ["browse", "Client", "Server", "Recording", "Frame", "FrameSet", "Device",
-           "StreamInfo", "Intrinsics", "Event", "ServerInfo", "Error", "mock_dx",
+           "StreamInfo", "Intrinsics", "Event", "ServerInfo", "Error", "mock_dx", "mock_match",
            "mock_scene", "set_log_level", "strerror"] + [
     n for n, o in list(globals().items())
     if isinstance(o, type) and issubclass(o, Error) and n != "Error"]

@@ -108,6 +108,7 @@ static void s_subscribe_device(s_client_t *self, const char *id)
             continue;
         const char *offered = sk2_client_stream_codecs(self->client, id, kind);
         const char *codec = self->want_codec[i];
+        char first[32]; /* the first codec offered, when the default is not */
         int rc;
         if (!offered) {
             /* No streams endpoint for it: a version-1 server still has depth. */
@@ -121,7 +122,6 @@ static void s_subscribe_device(s_client_t *self, const char *id)
                 if (s_codec_offered(offered, preferred)) {
                     codec = preferred;
                 } else {
-                    static char first[32];
                     size_t len = strcspn(offered, ",");
                     snprintf(first, sizeof first, "%.*s", (int)(len < 31 ? len : 31), offered);
                     codec = first;
@@ -179,23 +179,18 @@ static int s_file_frame(s_client_t *self, sk2_event_t *event)
     int64_t t = sk2_frame_capture_time_us(frame);
     s_device_t *dev = s_device_find(self, id);
     unsigned wanted = dev && dev->wanted ? dev->wanted : 1u << k;
-    s_set_t *set = NULL, *oldest = NULL;
-    for (int i = 0; i < S_PENDING_MAX; i++) {
+    s_set_t *set = NULL, *victim = NULL;
+    for (int i = 0; i < S_PENDING_MAX && !set; i++) {
         s_set_t *s = &self->pending[i];
-        if (s->is_used && s->capture_time_us == t && !strcmp(s->id, id)) {
+        if (s->is_used && s->capture_time_us == t && !strcmp(s->id, id))
             set = s;
-            break;
-        }
-        if (!s->is_used && !set)
-            oldest = s; /* a free slot beats any used one */
-        else if (s->is_used && oldest && oldest->is_used &&
-                 s->capture_time_us < oldest->capture_time_us)
-            oldest = s;
-        else if (s->is_used && !oldest)
-            oldest = s;
+        /* For a new set: a free slot, else the set with the oldest capture. */
+        else if (!victim ||
+                 (victim->is_used && (!s->is_used || s->capture_time_us < victim->capture_time_us)))
+            victim = s;
     }
     if (!set) {
-        set = oldest;
+        set = victim;
         s_set_clear(set);
         set->is_used = true;
         snprintf(set->id, sizeof set->id, "%s", id);

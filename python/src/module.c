@@ -210,6 +210,32 @@ static PyObject *s_mock_render(PyObject *module, PyObject *args)
     return bytes;
 }
 
+static PyObject *s_mock_match(PyObject *module, PyObject *args)
+{
+    Py_buffer view;
+    unsigned int bits = 16;
+    if (!PyArg_ParseTuple(args, "y*|I:mock_match", &view, &bits))
+        return NULL;
+    PyObject *result = NULL;
+    int dx = 0;
+    if (bits < 1 || bits > 16) {
+        PyErr_Format(PyExc_ValueError, "bits must be 1..16, not %u", bits);
+    } else if (view.len != (Py_ssize_t)(SK2_MOCK_WIDTH * SK2_MOCK_HEIGHT * 2)) {
+        PyErr_Format(
+            PyExc_ValueError, "mock_match needs %u x %u uint16 values (%u bytes), not %zd bytes",
+            SK2_MOCK_WIDTH, SK2_MOCK_HEIGHT, SK2_MOCK_WIDTH * SK2_MOCK_HEIGHT * 2, view.len);
+    } else if (!PyBuffer_IsContiguous(&view, 'C')) {
+        PyErr_SetString(PyExc_ValueError, "mock_match needs a C-contiguous buffer");
+    } else {
+        int rc;
+        Py_BEGIN_ALLOW_THREADS rc =
+            sk2_mock_match((const uint16_t *)view.buf, SK2_MOCK_WIDTH, SK2_MOCK_HEIGHT, bits, &dx);
+        Py_END_ALLOW_THREADS result = rc == 0 ? PyLong_FromLong(dx) : Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&view);
+    return result;
+}
+
 static PyObject *s_strerror(PyObject *module, PyObject *args)
 {
     int code;
@@ -235,6 +261,10 @@ static PyMethodDef s_methods[] = {
      "mock_dx(capture_time_us) -> int\n\nThe mock scene's sphere offset at a capture time."},
     {"_mock_render", s_mock_render, METH_VARARGS,
      "_mock_render(dx) -> bytes\n\nThe mock depth scene for one offset, 512x424 uint16."},
+    {"mock_match", s_mock_match, METH_VARARGS,
+     "mock_match(frame_or_array, bits=16) -> int or None\n\n"
+     "The mock scene's sphere offset that a 512x424 depth image equals exactly, comparing the\n"
+     "low `bits` bits of each pixel (12 for version-1 depth12 frames); None if none does."},
     {"strerror", s_strerror, METH_VARARGS, "strerror(code) -> str\n\nsk2's text for a code."},
     {"_set_log_level", s_set_log_level, METH_VARARGS, "Sets libsk2's log level."},
     {NULL, NULL, 0, NULL},

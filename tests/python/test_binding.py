@@ -111,6 +111,37 @@ class Streaming(unittest.TestCase):
         finally:
             stop(proc)
 
+    def test_a_version_1_server_gives_depth_from_its_depth_endpoint(self):
+        tmp = tempfile.mkdtemp(prefix="sk2-py-v1-")
+        endpoint_file = os.path.join(tmp, "endpoint")
+        server = os.path.join(HERE, "..", "interop", "v1_server.py")
+        proc = subprocess.Popen([sys.executable, server, "--devices", "1", "--endpoint-file",
+                                 endpoint_file], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 15
+            while not os.path.exists(endpoint_file) or not open(endpoint_file).read().strip():
+                self.assertLess(time.monotonic(), deadline, "v1_server did not start")
+                self.assertIsNone(proc.poll(), "v1_server exited")
+                time.sleep(0.05)
+            with open(endpoint_file) as f:
+                endpoint = f.read().strip()
+            with sk2.Client(endpoint) as c:
+                self.assertEqual(len(c.devices), 1)
+                for _ in range(5):
+                    d = c.wait_for_frames(timeout_ms=10000).depth
+                    self.assertEqual(d.codec, "depth12")
+                    self.assertEqual(d.unit_m, 0.001)
+                    # depth12 keeps 12 bits and no capture time: some mock scene's low 12
+                    # bits, exactly (as `sk2 stream --check-mock` checks).
+                    dx = sk2.mock_match(d, 12)
+                    self.assertIsNotNone(dx, "not the mock scene")
+                    scene = sk2.mock_scene(dx)
+                    self.assertTrue(np.array_equal(d.asarray() & 0xFFF, scene & 0xFFF))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+
     def test_devices_describe_streams_and_intrinsics(self):
         with sk2.Server(mock=1) as srv, sk2.Client(srv.endpoint) as c:
             (dev,) = c.devices
@@ -374,6 +405,17 @@ class Errors(unittest.TestCase):
             with self.assertRaises(sk2.StateError):
                 c.wait_for_frames()
             c.close()  # twice is fine
+
+    def test_mock_match(self):
+        scene = sk2.mock_scene(37)
+        self.assertEqual(sk2.mock_match(scene), 37)
+        self.assertIsNone(sk2.mock_match(scene + 1))
+        with self.assertRaises(ValueError):
+            sk2.mock_match(b"short")
+        with self.assertRaises(ValueError):
+            sk2.mock_match(scene, 0)
+        with self.assertRaises(TypeError):
+            sk2.mock_match("text")
 
     def test_bad_server_and_recording_arguments(self):
         for kwargs, exc in [({"port": -1}, ValueError), ({"port": 70000}, ValueError),
