@@ -260,25 +260,33 @@ class Lifetime(unittest.TestCase):
 
 class Threads(unittest.TestCase):
     def test_other_threads_run_while_a_wait_blocks(self):
-        # A server without devices: the wait blocks for its whole timeout.
+        # The other thread gives the GIL up after every step and, with a switch interval far
+        # longer than the test, never gets it back unless the main thread lets it go: it can
+        # count during the wait only if the wait runs without the GIL.
         with sk2.Server(mock=0) as srv, sk2.Client(srv.endpoint) as c:
             count = [0]
             stop_flag = threading.Event()
 
-            def spin():
+            def step():
                 while not stop_flag.is_set():
-                    count[0] += 1  # pure Python: runs only while it holds the GIL
+                    count[0] += 1
+                    time.sleep(0.001)
 
-            t = threading.Thread(target=spin)
-            t.start()
-            time.sleep(0.1)
-            before = count[0]
-            with self.assertRaises(sk2.Timeout):
-                c.wait_for_frames(timeout_ms=1500)
-            during = count[0] - before
-            stop_flag.set()
-            t.join()
-            self.assertGreater(during, 1000, "the other thread did not run during the wait")
+            old_interval = sys.getswitchinterval()
+            sys.setswitchinterval(60)
+            t = threading.Thread(target=step)
+            try:
+                t.start()
+                time.sleep(0.1)
+                before = count[0]
+                with self.assertRaises(sk2.Timeout):
+                    c.wait_for_frames(timeout_ms=1500)  # no devices: blocks the whole time
+                during = count[0] - before
+            finally:
+                stop_flag.set()
+                t.join()
+                sys.setswitchinterval(old_interval)
+            self.assertGreater(during, 10, "the other thread did not run during the wait")
 
     def test_two_clients_in_two_threads(self):
         with sk2.Server(mock=1, fps=30) as srv:
