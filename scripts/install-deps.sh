@@ -21,7 +21,7 @@ bench="libzstd-dev libblosc-dev libcharls-dev"
 test="libcmocka-dev libpng-dev clang clang-format libclang-rt-14-dev python3 python3-zmq python3-lz4
       avahi-daemon dbus-daemon dbus-bin python3-zeroconf iproute2 util-linux
       nodejs chromium chromium-driver stress python3-matplotlib python3-open3d python3-pytest
-      python3-setuptools"
+      python3-setuptools python3-pip"
 case "${1:-all}" in
 build) wanted="$build $bench" ;;
 test | all) wanted="$build $bench $test" ;;

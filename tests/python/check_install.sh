@@ -14,6 +14,7 @@ site=$(find "$prefix" -path '*dist-packages/sk2/__init__.py' | head -n 1)
 site=$(dirname "$(dirname "$site")")
 echo "installed into $site"
 ls "$site/sk2"
+src=$(cd "$(dirname "$0")/../../python" && pwd)
 cd "$prefix"
 env -u LD_LIBRARY_PATH PYTHONPATH="$site" "$python" - "$prefix" <<'PY'
 import sys
@@ -28,3 +29,18 @@ with sk2.Server(mock=1) as srv, sk2.Client(srv.endpoint) as c:
     assert fs.depth.asarray().shape == (424, 512)
 print("ok: sk2", sk2.__version__, "from", sk2.__file__, "with", sorted(libs))
 PY
+
+# pip against the installed libsk2 (python/setup.py finds it with pkg-config), where Debian's
+# python3-pip is installed. No PyPI here: --no-build-isolation uses Debian's setuptools.
+if "$python" -m pip --version >/dev/null 2>&1; then
+    PKG_CONFIG_PATH="$prefix/lib/pkgconfig" "$python" -m pip install -q --no-build-isolation \
+        --no-index --target "$prefix/pip" "$src" 2>&1 | grep -v WARNING || true
+    env -u LD_LIBRARY_PATH PYTHONPATH="$prefix/pip" "$python" -c "
+import sk2
+assert '/pip/' in sk2.__file__, sk2.__file__
+with sk2.Server(mock=1) as srv, sk2.Client(srv.endpoint) as c:
+    assert c.wait_for_frames(timeout_ms=10000).depth.asarray().shape == (424, 512)
+print('ok: pip-built sk2 from', sk2.__file__)"
+else
+    echo "skip: pip is not installed (Debian: python3-pip); the CMake install was checked"
+fi
