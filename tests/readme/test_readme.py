@@ -12,6 +12,10 @@ endpoint). A block that cannot run here says so in the line right above it:
 
 and the test prints each skipped block with its reason, so nothing is skipped silently.
 
+Every ```python block is a program run on its own with this Python and the build's sk2
+package (BUILD_TOOLS_DIR/../python) on PYTHONPATH; it must exit 0 and print something. Where
+the binding was not built, its blocks are reported as skipped.
+
 An output line is matched loosely where the README cannot know the value: every number
 matches any number, a hex id or serial (8 digits or more) any of its length, runs of spaces any
 run of spaces, a line "..." any number of lines, and case is ignored (HTTP header names vary).
@@ -50,13 +54,13 @@ def check(ok, what, detail=""):
             print("     " + detail.replace("\n", "\n     "))
 
 
-def blocks(readme):
-    """(line number, skip reason or None, lines) for every ```sh block."""
+def blocks(readme, language="sh"):
+    """(line number, skip reason or None, lines) for every ```sh (or other language) block."""
     lines = open(readme, encoding="utf-8").read().split("\n")
     out, i = [], 0
     while i < len(lines):
         m = FENCE.match(lines[i])
-        if m and m.group(1) == "sh":
+        if m and m.group(1) == language:
             start = i
             reason = None
             for back in range(i - 1, max(i - 3, -1), -1):
@@ -192,6 +196,25 @@ def main():
                     proc.wait()
             log.close()
         shutil.rmtree(work, ignore_errors=True)
+    python_dir = os.path.join(os.path.abspath(tools), "..", "python")
+    for line_no, reason, body in blocks(readme, "python"):
+        if not reason and not os.path.isdir(os.path.join(python_dir, "sk2")):
+            reason = "the Python binding was not built"
+        if reason:
+            skipped += 1
+            print(f"skip README.md:{line_no}: {reason}")
+            continue
+        ran += 1
+        penv = dict(env, PYTHONPATH=python_dir)
+        try:
+            r = subprocess.run([sys.executable, "-c", "\n".join(body)],
+                               cwd=tempfile.gettempdir(), env=penv, capture_output=True,
+                               text=True, timeout=120)
+            check(r.returncode == 0 and r.stdout.strip() != "",
+                  f"README.md:{line_no}: python block",
+                  f"exit {r.returncode}: {(r.stdout + r.stderr)[-3000:]}")
+        except subprocess.TimeoutExpired as e:
+            check(False, f"README.md:{line_no}: python block", f"did not finish: {e}")
     check(ran > 0, f"{ran} README commands ran, {skipped} block(s) skipped with a reason")
     print(f"{passes} passed, {failures} failed")
     return 1 if failures else 0
