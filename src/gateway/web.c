@@ -81,6 +81,7 @@ typedef struct {
     bool sets_cookie;  /* the token came in the query: the answer sets the cookie */
     bool is_refusing;  /* answering an upgrade we refuse: libwebsockets completes it */
     bool has_answered; /* fallback connection: its 405 is written */
+    bool has_body;     /* the request declared a body: answered, then the connection closed */
 } s_http_t;
 /* The fallback protocol (s_raw_callback) uses s_http_t too: libwebsockets allocates a new
  * connection's per-connection data at the fallback protocol's size and may hand it to the HTTP
@@ -496,6 +497,12 @@ static int s_respond(struct lws *wsi, s_http_t *http, unsigned status, const cha
         is_ok = lws_add_http_header_by_name(wsi, (const unsigned char *)extra[i].name,
                                             (const unsigned char *)extra[i].value,
                                             (int)strlen(extra[i].value), &p, end) == 0;
+    if (is_ok && http && http->has_body) {
+        static const char close[] = "close";
+        is_ok = lws_add_http_header_by_name(
+                    wsi, (const unsigned char *)"connection:", (const unsigned char *)close,
+                    (int)strlen(close), &p, end) == 0;
+    }
     if (is_ok && http && http->sets_cookie) {
         /* The page's own requests and its WebSocket carry the token from here on. HttpOnly: no
          * script reads it; SameSite=Strict: no other site's page sends it. */
@@ -527,6 +534,8 @@ static int s_respond(struct lws *wsi, s_http_t *http, unsigned status, const cha
         s_conn_idle(wsi);
         if (http && http->is_refusing)
             return 1; /* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: "answered it myself" */
+        if (http && http->has_body)
+            return -1; /* see s_http_request */
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
     if (lws_finalize_write_http_header(wsi, start, &p, end) != 0) {
@@ -938,10 +947,29 @@ static uint64_t s_request_bytes(struct lws *wsi)
     return received > known ? received : known;
 }
 
+/* Whether the request says a body follows (a Content-Length other than 0, or any
+ * Transfer-Encoding). */
+static bool s_has_body(struct lws *wsi)
+{
+    char length[32] = "";
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+        return true;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
+        return false;
+    lws_hdr_copy(wsi, length, sizeof length, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    return strspn(length, "0 \t") != strlen(length) || length[0] == '\0';
+}
+
 static int s_http_request(struct lws *wsi, s_http_t *http, const char *path)
 {
     s_conn_busy(wsi);
     http->is_head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
+    /* No request the gateway serves has a body. One that declares a body is answered and its
+     * connection closed instead of kept for the next request: the body is never read, and
+     * libwebsockets 4.1 spins for ever on a kept connection whose answered request still owes
+     * body bytes (the web thread at 100%, every other client unanswered: found by fuzz_http,
+     * reproducer in tests/fuzz/crashes/http/). */
+    http->has_body = s_has_body(wsi);
     uint64_t request_bytes = s_request_bytes(wsi);
     bool from_query = false;
     if (!s_is_authorized(wsi, s_gateway(wsi), &from_query))
@@ -950,6 +978,8 @@ static int s_http_request(struct lws *wsi, s_http_t *http, const char *path)
     /* The method first: a POST's body may have come in with its headers. */
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0 && !http->is_head)
         return s_respond_error(wsi, http, 405, "only GET and HEAD are served");
+    if (http->has_body)
+        return s_respond_error(wsi, http, 400, "a GET or HEAD request takes no body");
     if (request_bytes > S_HEADERS_MAX)
         return s_respond_error(wsi, http, 431, "request headers too large (8 KiB at most)");
     if (strlen(path) > 1024)
@@ -1046,6 +1076,8 @@ static int s_http_writeable(struct lws *wsi, s_http_t *http)
     }
     gw_blob_unref(&http->body);
     s_conn_idle(wsi);
+    if (http->has_body)
+        return -1; /* see s_http_request */
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 

@@ -414,6 +414,48 @@ def busy_phase():
         cu.stop(proc)
 
 
+def body_phase():
+    """Requests that declare a body (the gateway serves none): a GET after a kept-alive answer
+    with a Content-Length whose body never comes made libwebsockets spin on the web thread, so
+    that nobody else was answered (found by fuzz_http). Now each is answered 400 or 405 and its
+    connection closed, and everyone else is served."""
+    port = cu.free_port()
+    proc, _, _ = cu.start_server("--mock", "1", "--fps", "10", "--http", f"127.0.0.1:{port}")
+    try:
+        device_id = wait_ready(port)
+        attacks = [b"GET /a HTTP/1.1\r\n\r\nGET /s HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+                   b"GET /api/devices HTTP/1.1\r\nContent-Length: 100\r\n\r\nabc",
+                   b"POST /api/devices HTTP/1.1\r\nContent-Length: 5\r\n\r\nhe",
+                   b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhe"]
+        for attack in attacks:
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(attack)
+            answer, closed = b"", False
+            deadline = time.monotonic() + DEADLINE_S
+            while time.monotonic() < deadline:
+                try:
+                    chunk = s.recv(65536)
+                except socket.timeout:
+                    break
+                if not chunk:
+                    closed = True
+                    break
+                answer += chunk
+            s.close()
+            last = answer.split(b"HTTP/1.1 ")[-1][:3]
+            check(f"a request with a body is refused and its connection closed: {attack[:40]!r}",
+                  closed and last in (b"400", b"405"), f"closed {closed}, {answer[-300:]!r}")
+            try:
+                status, body, elapsed = get(port, "/api/devices")
+            except OSError as e:
+                status, body, elapsed = None, b"", str(e)
+            check("the gateway answers the next client",
+                  status == 200 and device_id.encode() in body, f"{status} after {elapsed}")
+    finally:
+        code, _, err = cu.stop(proc)
+        check("sk2 serve exits 0 after requests with bodies", code == 0, err[-500:])
+
+
 limit = raise_file_limit(HALF_OPEN + 512)
 if limit < HALF_OPEN + 64:
     print(f"SKIP: cannot open {HALF_OPEN} sockets (RLIMIT_NOFILE {limit})")
@@ -422,4 +464,5 @@ flood_phase()
 if not MEASURE_ONLY:
     slowloris_phase()
     busy_phase()
+    body_phase()
 sys.exit(cu.summary() if not MEASURE_ONLY else 0)
