@@ -429,11 +429,11 @@ static long s_env_long(const char *name, long fallback, long min, long max)
  * quarantine at the pace this program frees frames: for the first minute the process grows for
  * that reason alone, and afterwards its RSS swings by ±5% with the mix of blocks held. A
  * quarantine of 16 MB fills within seconds, so the RSS comparison measures the program again.
- * The sanitizer's allocator also keeps every page its size classes ever held unless told to
- * hand free ones back: every 500 ms it does here, as glibc's malloc does when a heap's top
- * is free, so that RSS follows what the program holds rather than the most each size class
- * once held (in one ten-minute run without it, RSS after the warm-up rose 9.6% above the
- * warm-up's peak while the live heap stayed 4.8% below its own; with it, -0.1%).
+ * The sanitizer's allocator hands the pages its size classes no longer use back to the system
+ * at most every 5 s by default; here every 500 ms, so that RSS, sampled every second, follows
+ * what the program holds more closely (in one ten-minute run with the default, RSS after the
+ * warm-up rose 9.6% above the warm-up's peak while the live heap stayed 4.8% below its own;
+ * with 500 ms, two runs stayed below the warm-up's peak).
  * ASAN_OPTIONS still overrides both. (Read by the sanitizer runtime at start-up; unused in
  * other builds.) */
 const char *__asan_default_options(void);
