@@ -733,7 +733,10 @@ int main(void)
         fprintf(stderr, "soak: FAIL too short to unplug the camera or serve a client\n");
         is_ok = false;
     }
-    if (rss_warm_kb <= 0 || growth >= (double)rss_limit) {
+    if (rss_warm_kb <= 0) {
+        fprintf(stderr, "soak: FAIL the run ended before its warm-up (the fill included) did\n");
+        is_ok = false;
+    } else if (growth >= (double)rss_limit) {
         fprintf(stderr,
                 "soak: FAIL RSS rose %.2f%% above the warm-up's peak after it (limit %ld%%)\n",
                 growth, rss_limit);
