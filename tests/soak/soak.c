@@ -8,9 +8,11 @@
  * is the most memory frames in flight can take, and the allocators keep much of what they
  * mapped for it; without the fill they reach it whenever a busy machine starves this thread
  * long enough, at a random time, and a comparison of RSS before and after would measure the
- * machine's load (docs/reliability.md has the runs that showed it). After the warm-up, RSS
- * (sampled every second) and the live heap (every 100 ms) may not rise 5%
- * (SK2_SOAK_RSS_LIMIT_PERCENT) above the highest they reached during the warm-up.
+ * machine's load (docs/reliability.md has the runs that showed it). After the warm-up, the
+ * live heap (sampled every 100 ms) and, without a sanitizer, RSS (every second) may not rise
+ * 5% (SK2_SOAK_RSS_LIMIT_PERCENT) above the highest they reached during the warm-up. Under
+ * AddressSanitizer RSS is printed, not bounded: the sanitizer's allocator takes more for the
+ * same live bytes as a run goes on.
  * The random choices come from a seed (SK2_SOAK_SEED, else the clock) printed at the start, so
  * a failing run can be repeated. A few clients stay for the whole run; the others come and go,
  * half of them saying goodbye (sk2_client_disconnect) and half simply vanishing.
@@ -433,7 +435,7 @@ static long s_env_long(const char *name, long fallback, long min, long max)
  * at most every 5 s by default; here every 500 ms, so that RSS, sampled every second, follows
  * what the program holds more closely (in one ten-minute run with the default, RSS after the
  * warm-up rose 9.6% above the warm-up's peak while the live heap stayed 4.8% below its own;
- * with 500 ms, two runs stayed below the warm-up's peak).
+ * with 500 ms, two runs stayed within 5% of the warm-up's peak and a third rose 7.8%).
  * ASAN_OPTIONS still overrides both. (Read by the sanitizer runtime at start-up; unused in
  * other builds.) */
 const char *__asan_default_options(void);
@@ -733,10 +735,15 @@ int main(void)
         fprintf(stderr, "soak: FAIL too short to unplug the camera or serve a client\n");
         is_ok = false;
     }
+    /* Under AddressSanitizer RSS is the sanitizer's allocator as much as the program: it keeps
+     * a region per size class, and the same peak of live bytes took 7.4 MB more of it at the
+     * end of a ten-minute run than at the fill (docs/reliability.md, "The soak's memory").
+     * There the bound holds the live bytes, which are the program's own, and RSS is printed. */
+    bool is_rss_bounded = !__sanitizer_get_heap_size;
     if (rss_warm_kb <= 0) {
         fprintf(stderr, "soak: FAIL the run ended before its warm-up (the fill included) did\n");
         is_ok = false;
-    } else if (growth >= (double)rss_limit) {
+    } else if (is_rss_bounded && growth >= (double)rss_limit) {
         fprintf(stderr,
                 "soak: FAIL RSS rose %.2f%% above the warm-up's peak after it (limit %ld%%)\n",
                 growth, rss_limit);
