@@ -435,7 +435,8 @@ static long s_env_long(const char *name, long fallback, long min, long max)
  * at most every 5 s by default; here every 500 ms, so that RSS, sampled every second, follows
  * what the program holds more closely (in one ten-minute run with the default, RSS after the
  * warm-up rose 9.6% above the warm-up's peak while the live heap stayed 4.8% below its own;
- * with 500 ms, two runs stayed within 5% of the warm-up's peak and a third rose 7.8%).
+ * with 500 ms, three runs of four stayed within 5% of the warm-up's peak, the fourth rose
+ * 7.8%).
  * ASAN_OPTIONS still overrides both. (Read by the sanitizer runtime at start-up; unused in
  * other builds.) */
 const char *__asan_default_options(void);
