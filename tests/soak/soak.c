@@ -2,9 +2,17 @@
  * camera unplugged and plugged back again and again, for SK2_SOAK_SECONDS (default 60).
  *
  * Everything runs in this process (the server's threads and the clients, which this thread
- * drives), so the process's resident memory is the server's and the clients' together: its
- * median over the ten seconds before the warm-up ends and over the last ten seconds may not
- * differ by 5% or more.
+ * drives), so the process's resident memory is the server's and the clients' together.
+ * Halfway through the warm-up comes the fill: every slot gets a client and for 15 s none of
+ * them reads, so that every queue between the server and the clients reaches its bound. That
+ * is the most memory frames in flight can take, and the allocators keep much of what they
+ * mapped for it; without the fill they reach it whenever a busy machine starves this thread
+ * long enough, at a random time, and a comparison of RSS before and after would measure the
+ * machine's load (docs/reliability.md has the runs that showed it). After the warm-up, the
+ * live heap (sampled every 100 ms) and, without a sanitizer, RSS (every second) may not rise
+ * 5% (SK2_SOAK_RSS_LIMIT_PERCENT) above the highest they reached during the warm-up. Under
+ * AddressSanitizer RSS is printed, not bounded: the sanitizer's allocator takes more for the
+ * same live bytes as a run goes on.
  * The random choices come from a seed (SK2_SOAK_SEED, else the clock) printed at the start, so
  * a failing run can be repeated. A few clients stay for the whole run; the others come and go,
  * half of them saying goodbye (sk2_client_disconnect) and half simply vanishing.
@@ -14,14 +22,21 @@
  * and got no frame, on a staying client that stops getting frames or misses a removal or a
  * return of the flapping camera, on any error logged by the library, and on the memory
  * growth. Under AddressSanitizer (`make asan`, `make soak`) LeakSanitizer adds its own check at
- * exit, and the soak prints the sanitizer allocator's live bytes beside RSS: RSS moves with the
- * frames queued for clients that fall behind on a busy machine and with what the allocator
- * keeps mapped, the live bytes show whether the program itself holds more. Memory still
- * referenced is no leak to LeakSanitizer, so the soak also prints what is allocated once the
- * server and every client are gone (SK2_SOAK_PROFILE=1 lists by whom). The figures it prints
- * are the ones docs/reliability.md quotes. */
+ * exit. Beside RSS the soak prints the live heap bytes (AddressSanitizer's count, or glibc's
+ * mallinfo2 without a sanitizer), their peak (sampled every 100 ms) and the allocator's heap:
+ * RSS follows the highest peak of live bytes so far (frames queued for clients that fall
+ * behind), the live bytes show whether the program itself holds more. Memory still referenced
+ * is no leak to LeakSanitizer, so the soak also prints what is allocated once the server and
+ * every client are gone (SK2_SOAK_PROFILE=1 lists by whom under AddressSanitizer). Two knobs
+ * serve measurements: SK2_SOAK_ACTION_MS, the mean time between the comings, goings and pings
+ * of the clients that come and go (300), and SK2_SOAK_UNPLUG=0, which leaves the camera
+ * plugged in; SK2_SOAK_MALLOC_INFO=1 prints glibc's malloc_info every 10 s. The figures it
+ * prints are the ones docs/reliability.md quotes. */
 #include <errno.h>
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -43,6 +58,12 @@ enum {
     S_SERVED_MS = 3000,  /* a leaving client connected this long must have had frames */
     S_MIN_LIFE_MS = 500, /* a client leaves no sooner than this after joining */
     S_RSS_RING = 10,     /* RSS samples (one a second) whose median is "the" RSS */
+    S_GATHER_MS = 30000, /* before the fill: every slot taken, at most this long for all to
+                            get frames of every camera there is */
+    S_FILL_MS = 15000,   /* the fill: nobody reads, so every queue reaches its bound (within
+                            10-20 s, in a 40 s test of it without a sanitizer: 18.4 MB live
+                            after 10 s, 20.1 MB after 20 and after 30), and less than the
+                            response timeout below, so that no client gives the server up */
 };
 
 /* How a client receives the steady camera (and the flapping one while it is there). */
@@ -117,19 +138,28 @@ static void s_fail(s_totals_t *totals, const char *format, ...)
     totals->unexpected++;
 }
 
-/* Resident set size of this process in kB (VmRSS), 0 if it cannot be read. */
-static long s_rss_kb(void)
+/* A number field of /proc/self/status ("VmRSS", "Threads"), 0 if it cannot be read. */
+static long s_status_field(const char *name)
 {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f)
         return 0;
     char line[256];
-    long kb = 0;
+    long value = 0;
+    size_t length = strlen(name);
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+        if (strncmp(line, name, length) == 0 && line[length] == ':') {
+            value = strtol(line + length + 1, NULL, 10);
             break;
+        }
     fclose(f);
-    return kb;
+    return value;
+}
+
+/* Resident set size of this process in kB (VmRSS), 0 if it cannot be read. */
+static long s_rss_kb(void)
+{
+    return s_status_field("VmRSS");
 }
 
 /* AddressSanitizer's allocator statistics: the bytes the program holds (allocated and not yet
@@ -141,18 +171,33 @@ size_t __sanitizer_get_heap_size(void) __attribute__((weak));
 void __sanitizer_print_memory_profile(size_t top_percent, size_t max_contexts)
     __attribute__((weak));
 
-/* Live heap bytes in kB, 0 without AddressSanitizer. */
+/* Live heap bytes in kB: AddressSanitizer's count, else glibc's (mallinfo2 sums every arena:
+ * the bytes in use in them plus the blocks malloc mapped on their own), 0 where neither is
+ * known. */
 static long s_allocated_kb(void)
 {
-    return __sanitizer_get_current_allocated_bytes
-               ? (long)(__sanitizer_get_current_allocated_bytes() / 1024)
-               : 0;
+    if (__sanitizer_get_current_allocated_bytes)
+        return (long)(__sanitizer_get_current_allocated_bytes() / 1024);
+#ifdef __GLIBC__
+    struct mallinfo2 info = mallinfo2();
+    return (long)((info.uordblks + info.hblkhd) / 1024);
+#else
+    return 0;
+#endif
 }
 
-/* The allocator's mapped heap in kB, 0 without AddressSanitizer. */
+/* The allocator's heap in kB: what AddressSanitizer's allocator has mapped, else what glibc's
+ * arenas hold from the system (in use and free) plus its separately mapped blocks. */
 static long s_heap_kb(void)
 {
-    return __sanitizer_get_heap_size ? (long)(__sanitizer_get_heap_size() / 1024) : 0;
+    if (__sanitizer_get_heap_size)
+        return (long)(__sanitizer_get_heap_size() / 1024);
+#ifdef __GLIBC__
+    struct mallinfo2 info = mallinfo2();
+    return (long)((info.arena + info.hblkhd) / 1024);
+#else
+    return 0;
+#endif
 }
 
 static int s_cmp_long(const void *a, const void *b)
@@ -324,6 +369,17 @@ static void s_service(s_slot_t *slots, int wait_ms, s_totals_t *totals)
         poll(fds, nfds, wait_ms);
 }
 
+/* Whether every slot's client gets frames of every camera there is: only then does the fill
+ * take every queue to its bound (a client still subscribing holds nothing). */
+static bool s_is_gathered(const s_slot_t *slots, bool is_unplugged)
+{
+    for (int i = 0; i < S_SLOTS; i++)
+        if (slots[i].client &&
+            (slots[i].frames_steady == 0 || (!is_unplugged && slots[i].flappy_since_added == 0)))
+            return false;
+    return true;
+}
+
 static unsigned s_random(unsigned *seed, unsigned below)
 {
     /* xorshift32: the same sequence on every libc for a given seed. */
@@ -374,13 +430,19 @@ static long s_env_long(const char *name, long fallback, long min, long max)
 /* AddressSanitizer keeps 256 MB of freed blocks by default before reusing them, and fills that
  * quarantine at the pace this program frees frames: for the first minute the process grows for
  * that reason alone, and afterwards its RSS swings by ±5% with the mix of blocks held. A
- * quarantine of 16 MB fills within seconds, so the RSS comparison measures the program again;
- * ASAN_OPTIONS still overrides it. (Read by the sanitizer runtime at start-up; unused in other
- * builds.) */
+ * quarantine of 16 MB fills within seconds, so the RSS comparison measures the program again.
+ * The sanitizer's allocator hands the pages its size classes no longer use back to the system
+ * at most every 5 s by default; here every 500 ms, so that RSS, sampled every second, follows
+ * what the program holds more closely (in one ten-minute run with the default, RSS after the
+ * warm-up rose 9.6% above the warm-up's peak while the live heap stayed 4.8% below its own;
+ * with 500 ms, three runs of four stayed within 5% of the warm-up's peak, the fourth rose
+ * 7.8%).
+ * ASAN_OPTIONS still overrides both. (Read by the sanitizer runtime at start-up; unused in
+ * other builds.) */
 const char *__asan_default_options(void);
 __attribute__((used, visibility("default"))) const char *__asan_default_options(void)
 {
-    return "quarantine_size_mb=16";
+    return "quarantine_size_mb=16:allocator_release_to_os_interval_ms=500";
 }
 
 int main(void)
@@ -391,13 +453,16 @@ int main(void)
     long seconds = s_env_long("SK2_SOAK_SECONDS", 60, 20, 7 * 24 * 3600);
     unsigned first_seed =
         (unsigned)s_env_long("SK2_SOAK_SEED", (long)(time(NULL) & 0x7fffffff) | 1, 1, 0x7fffffff);
-    /* Half the run, at most two minutes: long enough for the allocators (and
-     * AddressSanitizer's quarantine of freed blocks) to reach their working size. */
-    /* 5% is the goal of the ten-minute run; the one-minute run in the suite, whose allocators
-     * are still settling after 30 s, gets a looser bound (tests/CMakeLists.txt) that still
-     * catches per-client state that is never freed. */
+    /* The warm-up: half the run, at most two minutes, and at least until the fill is over:
+     * long enough for the allocators (and AddressSanitizer's quarantine of freed blocks) to
+     * reach their working size, the fill's included. */
     long rss_limit = s_env_long("SK2_SOAK_RSS_LIMIT_PERCENT", 5, 1, 100);
     long warmup_s = seconds / 2 < 120 ? seconds / 2 : 120;
+    /* Two knobs for measuring where memory goes: the mean time between the actions of the
+     * clients that come and go (a join, a leave or a ping; 300 ms makes about 50 clients a
+     * minute), and whether the camera is unplugged at all. */
+    long action_ms = s_env_long("SK2_SOAK_ACTION_MS", 300, 30, 60000);
+    bool does_unplug = s_env_long("SK2_SOAK_UNPLUG", 1, 0, 1) == 1;
     printf("soak: %ld s (warm-up %ld s), seed %u (SK2_SOAK_SEED=%u repeats it)\n", seconds,
            warmup_s, first_seed, first_seed);
     fflush(stdout);
@@ -429,18 +494,64 @@ int main(void)
     int64_t next_flap_ms = 6000 + s_random(&seed, 8000);
     unsigned unplugs = 0;
     long rss_warm_kb = 0, rss_peak_kb = 0, rss_now_kb = 0;
+    /* The highest RSS during the warm-up (the fill's included) and after it. */
+    long rss_warm_peak_kb = 0, rss_after_peak_kb = 0;
     int64_t next_rss_ms = 0;
     long rss_ring[S_RSS_RING] = {0};
     size_t rss_samples = 0;
     long alloc_ring[S_RSS_RING] = {0};
     long alloc_warm_kb = 0, alloc_now_kb = 0, heap_now_kb = 0;
+    /* The most the program held at once, sampled every 100 ms: an allocator keeps what it
+     * mapped for a peak (frames queued for clients that fell behind), so RSS follows the
+     * highest peak so far rather than what is held now. */
+    long alloc_peak_kb = 0, alloc_window_peak_kb = 0;
+    /* The same peak during the warm-up (the fill's included) and after it. */
+    long alloc_warm_peak_kb = 0, alloc_after_peak_kb = 0;
+    int64_t next_peak_ms = 0;
+    /* The fill, halfway through the warm-up: every slot gets a client, and then for
+     * S_FILL_MS none of them reads. Every queue between the server and the clients (the
+     * server's per-subscriber queue, each client socket's receive queue) then fills to the
+     * bound sk2 sets on it, which is the most memory frames in flight can take. Without it
+     * the allocators reach that size only when a busy machine happens to starve this thread
+     * for long enough, at a random time, and RSS keeps what they mapped for it: then "RSS
+     * after warm-up" is the worst backlog of the first two minutes and "RSS at the end" that
+     * of the whole run, and their difference measures the machine's load, not sk2. */
+    enum { S_BEFORE_FILL, S_GATHERING, S_FILLING, S_FILLED } fill = S_BEFORE_FILL;
+    int64_t fill_ms = warm_ms / 2 - 10000 > 2000 ? warm_ms / 2 - 10000 : 2000, fill_end_ms = 0;
 
     /* The run proper ends with the camera plugged in: no unplugging in its last 15 s, so that
      * every staying client sees the last return. */
     while (s_now_ms() < end_ms) {
-        s_service(slots, 20, &totals);
+        if (fill == S_FILLING) {
+            struct timespec tick = {.tv_nsec = 20 * 1000000};
+            nanosleep(&tick, NULL);
+        } else {
+            s_service(slots, 20, &totals);
+        }
         int64_t now = s_now_ms();
-        if (now >= next_flap_ms && now < end_ms - 15000) {
+        if (fill == S_BEFORE_FILL && now >= fill_ms) {
+            for (int i = S_STAYERS; i < S_SLOTS; i++)
+                if (!slots[i].client)
+                    s_join(&slots[i], s_joiner_mode(&seed), false, endpoint, &totals);
+            fill = S_GATHERING;
+            fill_end_ms = now + S_GATHER_MS;
+        } else if (fill == S_GATHERING &&
+                   (now >= fill_end_ms || s_is_gathered(slots, is_unplugged))) {
+            fill = S_FILLING;
+            fill_end_ms = now + S_FILL_MS;
+        } else if (fill == S_FILLING && now >= fill_end_ms) {
+            fill = S_FILLED;
+            /* The staying clients' check windows start again: nobody read during the fill. */
+            for (int i = 0; i < S_STAYERS; i++)
+                slots[i].window_frames = slots[i].frames_steady;
+            next_check_ms = now + S_CHECK_MS;
+            printf("soak: %4.0f s: queues filled: RSS %ld kB, allocated %ld kB, heap %ld kB\n",
+                   (double)now / 1000.0, s_rss_kb(), s_allocated_kb(), s_heap_kb());
+        }
+        /* The camera stays as it is from the gathering to the end of the fill: a cycle that
+         * began and ended while nobody read would reach no client. */
+        bool is_quiet = fill == S_GATHERING || fill == S_FILLING;
+        if (does_unplug && !is_quiet && now >= next_flap_ms && now < end_ms - 15000) {
             is_unplugged = !is_unplugged;
             if (sk2_mock_set_unplugged(flappy_serial, is_unplugged) != 0)
                 s_fail(&totals, "cannot %s the camera", is_unplugged ? "unplug" : "plug back");
@@ -452,8 +563,8 @@ int main(void)
             is_unplugged = false;
             sk2_mock_set_unplugged(flappy_serial, false);
         }
-        if (now >= next_action_ms) {
-            next_action_ms = now + 100 + s_random(&seed, 400);
+        if (now >= next_action_ms && (fill == S_BEFORE_FILL || fill == S_FILLED)) {
+            next_action_ms = now + action_ms / 3 + s_random(&seed, (unsigned)(action_ms * 4 / 3));
             int i = S_STAYERS + (int)s_random(&seed, S_SLOTS - S_STAYERS);
             s_slot_t *slot = &slots[i];
             if (!slot->client)
@@ -465,7 +576,7 @@ int main(void)
                 s_fail(&totals, "ping refused");
             }
         }
-        if (now >= next_check_ms) {
+        if (now >= next_check_ms && fill != S_FILLING) {
             for (int i = 0; i < S_STAYERS; i++) {
                 if (slots[i].client && slots[i].frames_steady == slots[i].window_frames)
                     s_fail(&totals, "staying client %d got no frame in %d s", i, S_CHECK_MS / 1000);
@@ -473,16 +584,33 @@ int main(void)
             }
             next_check_ms = now + S_CHECK_MS;
         }
-        if (!rss_warm_kb && now >= warm_ms) {
+        /* A slow machine may finish the fill late: the warm-up lasts until it is over. */
+        if (!rss_warm_kb && now >= warm_ms && fill == S_FILLED) {
             rss_warm_kb = s_median_kb(rss_ring, rss_samples);
             alloc_warm_kb = s_median_kb(alloc_ring, rss_samples);
-            printf("soak: warm-up over at %.0f s: RSS %ld kB, allocated %ld kB\n",
-                   (double)now / 1000.0, rss_warm_kb, alloc_warm_kb);
+            alloc_warm_peak_kb = alloc_peak_kb;
+            printf("soak: warm-up over at %.0f s: RSS %ld kB (peak %ld kB), allocated %ld kB "
+                   "(peak %ld kB)\n",
+                   (double)now / 1000.0, rss_warm_kb, rss_warm_peak_kb, alloc_warm_kb,
+                   alloc_peak_kb);
+        }
+        if (now >= next_peak_ms) {
+            long held_kb = s_allocated_kb();
+            if (held_kb > alloc_window_peak_kb)
+                alloc_window_peak_kb = held_kb;
+            if (held_kb > alloc_peak_kb)
+                alloc_peak_kb = held_kb;
+            if (rss_warm_kb && held_kb > alloc_after_peak_kb)
+                alloc_after_peak_kb = held_kb;
+            next_peak_ms = now + 100;
         }
         if (now >= next_rss_ms) {
             rss_now_kb = s_rss_kb();
             if (rss_now_kb > rss_peak_kb)
                 rss_peak_kb = rss_now_kb;
+            long *phase_peak_kb = rss_warm_kb ? &rss_after_peak_kb : &rss_warm_peak_kb;
+            if (rss_now_kb > *phase_peak_kb)
+                *phase_peak_kb = rss_now_kb;
             alloc_now_kb = s_allocated_kb();
             heap_now_kb = s_heap_kb();
             alloc_ring[rss_samples % S_RSS_RING] = alloc_now_kb;
@@ -491,10 +619,17 @@ int main(void)
         }
         if (now >= next_report_ms) {
             printf("soak: %4.0f s: %u joined, %u left, %" PRIu64 " frames, %u unplugs, RSS %ld "
-                   "kB, allocated %ld kB, heap %ld kB, %u failures\n",
+                   "kB, allocated %ld kB (peak %ld kB, %ld kB since the start), heap %ld kB, %ld "
+                   "threads, %u failures\n",
                    (double)now / 1000.0, totals.joined, totals.left, totals.frames, unplugs,
-                   rss_now_kb, alloc_now_kb, heap_now_kb, totals.unexpected);
+                   rss_now_kb, alloc_now_kb, alloc_window_peak_kb, alloc_peak_kb, heap_now_kb,
+                   s_status_field("Threads"), totals.unexpected);
+            alloc_window_peak_kb = 0;
             fflush(stdout);
+#ifdef __GLIBC__
+            if (getenv("SK2_SOAK_MALLOC_INFO") && !__sanitizer_get_heap_size)
+                malloc_info(0, stdout);
+#endif
             next_report_ms = now + 10000;
         }
     }
@@ -559,20 +694,36 @@ int main(void)
     if (alloc_after_kb > 0 && getenv("SK2_SOAK_PROFILE") && __sanitizer_print_memory_profile)
         __sanitizer_print_memory_profile(100, 12);
 
-    double growth = rss_warm_kb > 0 ? 100.0 * (double)(rss_end_kb - rss_warm_kb) / rss_warm_kb : 0;
+    /* The bounds: RSS and the live heap after the warm-up may not rise more than rss_limit%
+     * above the highest they reached during the warm-up, whose fill took every queue to its
+     * bound. A leak, a table that grows with the clients that came and went, or an allocator
+     * that fragments without end raises them beyond that; a busy machine does not, since the
+     * worst backlog it can cause was there already. The medians (before the end of the
+     * warm-up and at the end) are printed as well: they move with what is queued when they
+     * are taken. */
+    double growth = rss_warm_peak_kb > 0 ? 100.0 * (double)(rss_after_peak_kb - rss_warm_peak_kb) /
+                                               (double)rss_warm_peak_kb
+                                         : 0;
+    double live_growth = alloc_warm_peak_kb > 0
+                             ? 100.0 * (double)(alloc_after_peak_kb - alloc_warm_peak_kb) /
+                                   (double)alloc_warm_peak_kb
+                             : 0;
+    double median_growth =
+        rss_warm_kb > 0 ? 100.0 * (double)(rss_end_kb - rss_warm_kb) / (double)rss_warm_kb : 0;
     int errors = atomic_load(&s_logged_errors);
     printf("soak: seed %u, %ld s: clients joined %u, left early %u, served %u; frames received "
            "%" PRIu64 " (missed %" PRIu64 "), published %" PRIu64 "; pongs %u; unplug cycles %u; "
-           "RSS (median of 10 s) %ld kB after warm-up, %ld kB at the end (%+.2f%%), peak %ld kB; "
-           "library errors "
-           "%d; failures %u\n",
+           "RSS peak %ld kB in the warm-up, %ld kB after it (%+.2f%%); RSS (median of 10 s) %ld kB "
+           "at the end of the warm-up, %ld kB at the end (%+.2f%%); library errors %d; failures "
+           "%u\n",
            first_seed, seconds, totals.joined, totals.left, totals.served, totals.frames,
-           totals.gaps, stats.frames_published, totals.pongs, unplugs, rss_warm_kb, rss_end_kb,
-           growth, rss_peak_kb, errors, totals.unexpected);
+           totals.gaps, stats.frames_published, totals.pongs, unplugs, rss_warm_peak_kb,
+           rss_after_peak_kb, growth, rss_warm_kb, rss_end_kb, median_growth, errors,
+           totals.unexpected);
     if (alloc_warm_kb > 0)
-        printf("soak: allocated (median of 10 s) %ld kB after warm-up, %ld kB at the end "
-               "(%+.2f%%)\n",
-               alloc_warm_kb, alloc_end_kb,
+        printf("soak: allocated: peak %ld kB in the warm-up, %ld kB after it (%+.2f%%); median "
+               "of 10 s %ld kB at the end of the warm-up, %ld kB at the end (%+.2f%%)\n",
+               alloc_warm_peak_kb, alloc_after_peak_kb, live_growth, alloc_warm_kb, alloc_end_kb,
                100.0 * (double)(alloc_end_kb - alloc_warm_kb) / (double)alloc_warm_kb);
     if (alloc_before_kb > 0)
         printf("soak: allocated %ld kB with the server and no client yet, %ld kB once both "
@@ -581,13 +732,29 @@ int main(void)
     bool is_ok = true;
     if (totals.unexpected > 0 || errors > 0)
         is_ok = false;
-    if (unplugs == 0 || totals.served == 0) {
+    if ((does_unplug && unplugs == 0) || totals.served == 0) {
         fprintf(stderr, "soak: FAIL too short to unplug the camera or serve a client\n");
         is_ok = false;
     }
-    if (rss_warm_kb <= 0 || growth >= (double)rss_limit) {
-        fprintf(stderr, "soak: FAIL RSS grew by %.2f%% after warm-up (limit %ld%%)\n", growth,
-                rss_limit);
+    /* Under AddressSanitizer RSS is the sanitizer's allocator as much as the program: it keeps
+     * a region per size class, and the same peak of live bytes took 7.4 MB more of it at the
+     * end of a ten-minute run than at the fill (docs/reliability.md, "The soak's memory").
+     * There the bound holds the live bytes, which are the program's own, and RSS is printed. */
+    bool is_rss_bounded = !__sanitizer_get_heap_size;
+    if (rss_warm_kb <= 0) {
+        fprintf(stderr, "soak: FAIL the run ended before its warm-up (the fill included) did\n");
+        is_ok = false;
+    } else if (is_rss_bounded && growth >= (double)rss_limit) {
+        fprintf(stderr,
+                "soak: FAIL RSS rose %.2f%% above the warm-up's peak after it (limit %ld%%)\n",
+                growth, rss_limit);
+        is_ok = false;
+    }
+    if (alloc_warm_peak_kb > 0 && live_growth >= (double)rss_limit) {
+        fprintf(stderr,
+                "soak: FAIL the live heap rose %.2f%% above the warm-up's peak after it (limit "
+                "%ld%%)\n",
+                live_growth, rss_limit);
         is_ok = false;
     }
     printf("soak: %s\n", is_ok ? "PASS" : "FAIL");
