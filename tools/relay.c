@@ -23,7 +23,14 @@ typedef struct {
     const char *accept_push;   /* ADDR:PORT pushing servers connect to, or NULL */
 } relay_options_t;
 
-enum { OPT_NAME = 'n', OPT_BIND = 0x2000, OPT_PORT, OPT_ENDPOINT_FILE, OPT_NO_ANNOUNCE, OPT_ACCEPT_PUSH };
+enum {
+    OPT_NAME = 'n',
+    OPT_BIND = 0x2000,
+    OPT_PORT,
+    OPT_ENDPOINT_FILE,
+    OPT_NO_ANNOUNCE,
+    OPT_ACCEPT_PUSH
+};
 
 static void s_print_usage(void)
 {
@@ -83,8 +90,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
         const char *colon = strrchr(arg, ':');
         long port = 0;
         if (!colon || colon == arg || cli_parse_long(colon + 1, 1, 65535, &port) != 0)
-            return cli_usage_error(s_verb, "--accept-push needs ADDR:PORT (port 1..65535), not '%s'",
-                                   arg);
+            return cli_usage_error(s_verb,
+                                   "--accept-push needs ADDR:PORT (port 1..65535), not '%s'", arg);
         opts->accept_push = arg;
         break;
     }

@@ -33,16 +33,16 @@ typedef struct {
 } s_facade_device_t;
 
 typedef struct {
-    bool is_used;                  /* the slot holds a pusher, live or lost */
-    bool is_live;                  /* its link is up and its facade stands */
-    uint8_t rid[S_ROUTING_MAX];    /* routing id of its connection */
+    bool is_used;               /* the slot holds a pusher, live or lost */
+    bool is_live;               /* its link is up and its facade stands */
+    uint8_t rid[S_ROUTING_MAX]; /* routing id of its connection */
     size_t rid_size;
     char name[SK2_SERVER_NAME_MAX + 1];
-    uint64_t session;              /* sent in WELCOME; new for each registration */
-    zsock_t *control;              /* facade control ROUTER */
+    uint64_t session; /* sent in WELCOME; new for each registration */
+    zsock_t *control; /* facade control ROUTER */
     char control_endpoint[64];
-    int64_t heard_us;              /* last message from it (monotonic) */
-    int64_t since_wall_us;         /* when it last changed state (wall clock) */
+    int64_t heard_us;      /* last message from it (monotonic) */
+    int64_t since_wall_us; /* when it last changed state (wall clock) */
     uint64_t sessions, frames;
 } s_pusher_t;
 
@@ -164,8 +164,11 @@ static int s_register(sk2_accept_t *self, zmq_msg_t *rid, const char *name)
     pusher->is_live = true;
     pusher->heard_us = sk2_clock_mono_us();
     pusher->since_wall_us = sk2_clock_wall_us();
-    SK2_INFO("relay", "pusher \"%s\" connected (session %llu)", name,
-             (unsigned long long)pusher->sessions);
+    if (pusher->sessions == 1)
+        SK2_INFO("relay", "pusher \"%s\" connected", name);
+    else
+        SK2_WARN("relay", "pusher \"%s\" is back (link %llu)", name,
+                 (unsigned long long)pusher->sessions);
     self->fn(self->arg, slot, true, name, pusher->control_endpoint);
     return slot;
 }
@@ -234,11 +237,10 @@ static json_t *s_facade_me(sk2_accept_t *self, int k, const zmq_msg_t *parts, si
             if (!json_object_get(endpoints, s_kinds[kind]))
                 continue;
             if (!device->xpub[kind])
-                device->xpub[kind] = s_loopback(ZMQ_XPUB, device->endpoint[kind],
-                                                sizeof device->endpoint[kind]);
+                device->xpub[kind] =
+                    s_loopback(ZMQ_XPUB, device->endpoint[kind], sizeof device->endpoint[kind]);
             if (device->xpub[kind])
-                json_object_set_new(endpoints, s_kinds[kind],
-                                    json_string(device->endpoint[kind]));
+                json_object_set_new(endpoints, s_kinds[kind], json_string(device->endpoint[kind]));
             else
                 json_object_del(endpoints, s_kinds[kind]);
         }
@@ -285,8 +287,7 @@ static void s_frame(sk2_accept_t *self, int k, zmq_msg_t *parts, size_t count)
     memcpy(id, zmq_msg_data(&parts[0]), size);
     id[size] = '\0';
     int kind = zmq_msg_size(&parts[1]) == 5 && memcmp(zmq_msg_data(&parts[1]), "depth", 5) == 0 ? 0
-               : zmq_msg_size(&parts[1]) == 7 &&
-                       memcmp(zmq_msg_data(&parts[1]), "streams", 7) == 0
+               : zmq_msg_size(&parts[1]) == 7 && memcmp(zmq_msg_data(&parts[1]), "streams", 7) == 0
                    ? 1
                    : -1;
     ssize_t at = kind < 0 ? -1 : s_device_find(self, k, id);
@@ -294,8 +295,8 @@ static void s_frame(sk2_accept_t *self, int k, zmq_msg_t *parts, size_t count)
         return;
     void *xpub = zsock_resolve(self->devices[at]->xpub[kind]);
     for (size_t i = 2; i < count; i++)
-        if (zmq_msg_send(&parts[i], xpub, i + 1 < count ? ZMQ_SNDMORE | ZMQ_DONTWAIT : ZMQ_DONTWAIT) <
-            0)
+        if (zmq_msg_send(&parts[i], xpub,
+                         i + 1 < count ? ZMQ_SNDMORE | ZMQ_DONTWAIT : ZMQ_DONTWAIT) < 0)
             break;
     self->pushers[k].frames++;
 }
@@ -342,8 +343,7 @@ static void s_link(sk2_accept_t *self)
         if (total < 2 || total > kept) {
             /* nothing well-formed has this many parts */
         } else if (s_is(&parts[1], SK2_PUSH_HELLO) && total == 4 && s_is(&parts[2], "1") &&
-                   zmq_msg_size(&parts[3]) >= 1 &&
-                   zmq_msg_size(&parts[3]) <= SK2_SERVER_NAME_MAX) {
+                   zmq_msg_size(&parts[3]) >= 1 && zmq_msg_size(&parts[3]) <= SK2_SERVER_NAME_MAX) {
             if (k < 0) {
                 char name[SK2_SERVER_NAME_MAX + 1];
                 memcpy(name, zmq_msg_data(&parts[3]), zmq_msg_size(&parts[3]));
@@ -431,8 +431,7 @@ sk2_accept_t *sk2_accept_new(const char *bind_host, int port, sk2_accept_fn *fn,
         sk2_socket_set_maxmsgsize(self->router,
                                   (int64_t)sk2_limit_wire_bytes(SK2_LIMIT_FRAME_BYTES)) != 0 ||
         (is_ipv6 && sk2_socket_set_int(self->router, ZMQ_IPV6, 1) != 0) ||
-        zsock_bind(self->router, is_ipv6 ? "tcp://[%s]:%d" : "tcp://%s:%d", bind_host, port) <
-            0) {
+        zsock_bind(self->router, is_ipv6 ? "tcp://[%s]:%d" : "tcp://%s:%d", bind_host, port) < 0) {
         SK2_ERROR("relay", "cannot accept pushes on %s:%d: %s", bind_host, port,
                   zmq_strerror(zmq_errno()));
         zsock_destroy(&self->router);
@@ -474,8 +473,8 @@ size_t sk2_accept_items(sk2_accept_t *self, zmq_pollitem_t *items, size_t max)
         for (int kind = 0; kind < 2 && n < max; kind++)
             if (self->devices[i]->xpub[kind]) {
                 self->item_of[n] = (int)(i * 2) + kind;
-                items[n++] = (zmq_pollitem_t){
-                    .socket = zsock_resolve(self->devices[i]->xpub[kind]), .events = ZMQ_POLLIN};
+                items[n++] = (zmq_pollitem_t){.socket = zsock_resolve(self->devices[i]->xpub[kind]),
+                                              .events = ZMQ_POLLIN};
             }
     return n;
 }
@@ -522,11 +521,11 @@ json_t *sk2_accept_stats(const sk2_accept_t *self, size_t *live)
         if (!pusher->is_used)
             continue;
         *live += pusher->is_live;
-        json_array_append_new(
-            list, json_pack("{s:s, s:s, s:I, s:I, s:f}", "name", pusher->name, "state",
-                            pusher->is_live ? "live" : "lost", "sessions",
-                            (json_int_t)pusher->sessions, "frames", (json_int_t)pusher->frames,
-                            "seconds", (double)(now_us - pusher->since_wall_us) / 1e6));
+        json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:I, s:f}", "name", pusher->name,
+                                              "state", pusher->is_live ? "live" : "lost",
+                                              "sessions", (json_int_t)pusher->sessions, "frames",
+                                              (json_int_t)pusher->frames, "seconds",
+                                              (double)(now_us - pusher->since_wall_us) / 1e6));
     }
     return list;
 }

@@ -49,17 +49,18 @@ typedef struct {
 
 typedef struct {
     zsock_t *pipe;
-    char *server;             /* the server's control endpoint */
-    char *relay;              /* the relay's push endpoint */
-    char *name;               /* what we say in HELLO */
-    zsock_t *local;           /* DEALER to the server's control endpoint */
-    zsock_t *link;            /* DEALER to the relay, NULL between attempts */
-    bool is_linked;           /* WELCOME heard and nothing lost since */
-    char session[24];         /* the relay's session in its last WELCOME */
-    int64_t heard_us;         /* last word from the relay (monotonic) */
-    int64_t hello_us;         /* next HELLO due */
-    int64_t retry_us;         /* next attempt, while link is NULL */
-    int backoff_ms;           /* the pause after the next failure */
+    char *server;     /* the server's control endpoint */
+    char *relay;      /* the relay's push endpoint */
+    char *name;       /* what we say in HELLO */
+    zsock_t *local;   /* DEALER to the server's control endpoint */
+    zsock_t *link;    /* DEALER to the relay, NULL between attempts */
+    bool is_linked;   /* WELCOME heard and nothing lost since */
+    bool was_lost;    /* a link was lost or failed before */
+    char session[24]; /* the relay's session in its last WELCOME */
+    int64_t heard_us; /* last word from the relay (monotonic) */
+    int64_t hello_us; /* next HELLO due */
+    int64_t retry_us; /* next attempt, while link is NULL */
+    int backoff_ms;   /* the pause after the next failure */
     s_device_t devices[S_DEVICES_MAX];
     size_t device_count;
     int item_of[2 + 1 + 2 * S_DEVICES_MAX];
@@ -105,7 +106,8 @@ static void s_send(s_actor_t *self, const char *word, const char *const *heads, 
     if (zmq_send(link, word, strlen(word), rest ? ZMQ_SNDMORE | ZMQ_DONTWAIT : ZMQ_DONTWAIT) < 0)
         return;
     for (size_t i = 0; i < head_count; i++)
-        zmq_send(link, heads[i], strlen(heads[i]), --rest ? ZMQ_SNDMORE | ZMQ_DONTWAIT : ZMQ_DONTWAIT);
+        zmq_send(link, heads[i], strlen(heads[i]),
+                 --rest ? ZMQ_SNDMORE | ZMQ_DONTWAIT : ZMQ_DONTWAIT);
     for (size_t i = 0; i < count; i++)
         zmq_msg_send(&parts[i], link, --rest ? ZMQ_SNDMORE | ZMQ_DONTWAIT : ZMQ_DONTWAIT);
 }
@@ -154,11 +156,12 @@ static void s_link_lost(s_actor_t *self)
         SK2_WARN("push", "relay %s does not answer; retrying in %d ms", self->relay,
                  self->backoff_ms);
     self->is_linked = false;
+    self->was_lost = true;
     s_subs_close(self);
     zsock_destroy(&self->link);
     self->retry_us = sk2_clock_mono_us() + self->backoff_ms * 1000LL;
-    self->backoff_ms = self->backoff_ms * 2 > S_BACKOFF_MAX_MS ? S_BACKOFF_MAX_MS
-                                                               : self->backoff_ms * 2;
+    self->backoff_ms =
+        self->backoff_ms * 2 > S_BACKOFF_MAX_MS ? S_BACKOFF_MAX_MS : self->backoff_ms * 2;
 }
 
 /* Learns device endpoints from a `me` reply of the server. */
@@ -248,11 +251,10 @@ static void s_subscribe(s_actor_t *self, zmq_msg_t *parts, size_t count)
         zsock_t *sub = zsock_new(ZMQ_SUB);
         if (!sub || sk2_socket_set_int(sub, ZMQ_LINGER, 0) != 0 ||
             sk2_socket_set_int(sub, ZMQ_RCVHWM, S_SUB_RCVHWM) != 0 ||
-            sk2_socket_set_maxmsgsize(sub,
-                                      (int64_t)sk2_limit_wire_bytes(SK2_LIMIT_FRAME_BYTES)) != 0 ||
+            sk2_socket_set_maxmsgsize(sub, (int64_t)sk2_limit_wire_bytes(SK2_LIMIT_FRAME_BYTES)) !=
+                0 ||
             zsock_connect(sub, "%s", device->endpoint[kind]) != 0) {
-            SK2_WARN("push", "device %s: cannot connect to %s", device->id,
-                     device->endpoint[kind]);
+            SK2_WARN("push", "device %s: cannot connect to %s", device->id, device->endpoint[kind]);
             zsock_destroy(&sub);
             return;
         }
@@ -282,12 +284,20 @@ static void s_from_relay(s_actor_t *self)
             memcpy(session, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]));
             session[zmq_msg_size(&parts[1])] = '\0';
             if (strcmp(session, self->session) != 0) {
-                /* A new facade: it has subscribed to nothing of ours yet. */
+                /* A new facade: it has subscribed to nothing of ours yet. The connection came
+                 * back by itself, so this is the only sign of a relay that restarted. */
+                if (self->is_linked)
+                    SK2_WARN("push", "link to relay %s was lost and is back (a new session)",
+                             self->relay);
                 s_subs_close(self);
                 snprintf(self->session, sizeof self->session, "%s", session);
             }
-            if (!self->is_linked)
+            /* The first link is news for the curious; one back after a loss is reported as
+             * loudly as the loss was. */
+            if (!self->is_linked && !self->was_lost)
                 SK2_INFO("push", "pushing to relay %s as \"%s\"", self->relay, self->name);
+            else if (!self->is_linked)
+                SK2_WARN("push", "link to relay %s is back", self->relay);
             self->is_linked = true;
             self->backoff_ms = S_BACKOFF_MIN_MS;
         } else if (s_is(&parts[0], SK2_PUSH_REQ) && total >= 3) {
@@ -381,8 +391,7 @@ static void s_actor(zsock_t *pipe, void *arg)
                 if (self->devices[i].sub[kind]) {
                     self->item_of[n] = (int)i * 2 + kind;
                     items[n++] = (zmq_pollitem_t){
-                        .socket = zsock_resolve(self->devices[i].sub[kind]),
-                        .events = ZMQ_POLLIN};
+                        .socket = zsock_resolve(self->devices[i].sub[kind]), .events = ZMQ_POLLIN};
                 }
         int64_t now_us = sk2_clock_mono_us();
         int64_t due_us = self->link ? self->hello_us : self->retry_us;
@@ -435,8 +444,7 @@ struct sk2_push {
 
 static char *s_tcp(const char *endpoint)
 {
-    if (!endpoint || !*endpoint || strlen(endpoint) >= S_ENDPOINT_MAX - 8 ||
-        strchr(endpoint, ' '))
+    if (!endpoint || !*endpoint || strlen(endpoint) >= S_ENDPOINT_MAX - 8 || strchr(endpoint, ' '))
         return NULL;
     if (strncmp(endpoint, "tcp://", 6) == 0)
         return strchr(endpoint + 6, ':') ? strdup(endpoint) : NULL;
@@ -498,7 +506,8 @@ void sk2_push_destroy(sk2_push_t **self_p)
 bool sk2_push_is_linked(sk2_push_t *self)
 {
     int linked = 0;
-    if (!self || zstr_send(self->actor, "LINKED") != 0 || zsock_recv(self->actor, "i", &linked) != 0)
+    if (!self || zstr_send(self->actor, "LINKED") != 0 ||
+        zsock_recv(self->actor, "i", &linked) != 0)
         return false;
     return linked == 1;
 }

@@ -636,8 +636,7 @@ static json_t *s_stats_json(s_actor_t *self)
     json_t *pushers = self->accept ? sk2_accept_stats(self->accept, &live) : json_array();
     return json_pack("{s:i, s:{s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I}}", "version", 1, "relay",
                      "upstreams", upstreams, "pushers", pushers, "devices", devices,
-                     "frames_forwarded",
-                     (json_int_t)stats.frames_forwarded, "bytes_forwarded",
+                     "frames_forwarded", (json_int_t)stats.frames_forwarded, "bytes_forwarded",
                      (json_int_t)stats.bytes_forwarded, "frames_refused",
                      (json_int_t)stats.frames_refused, "requests", (json_int_t)stats.requests,
                      "bad_requests", (json_int_t)self->bad_requests);
