@@ -21,6 +21,9 @@ typedef struct {
     const char *endpoint_file; /* where to publish the control endpoint, or NULL */
     bool is_announced;         /* announce over DNS-SD */
     const char *accept_push;   /* ADDR:PORT pushing servers connect to, or NULL */
+    bool is_secure;            /* --secure: CURVE on the push port */
+    const char *keys;          /* --keys: the relay's key pair */
+    const char *allow;         /* --allow: folder of the pusher keys let in */
 } relay_options_t;
 
 enum {
@@ -29,13 +32,17 @@ enum {
     OPT_PORT,
     OPT_ENDPOINT_FILE,
     OPT_NO_ANNOUNCE,
-    OPT_ACCEPT_PUSH
+    OPT_ACCEPT_PUSH,
+    OPT_SECURE,
+    OPT_KEYS,
+    OPT_ALLOW
 };
 
 static void s_print_usage(void)
 {
     printf("usage: sk2 relay [SERVER...] [--accept-push ADDR:PORT] [--name N] [--bind ADDR]\n"
            "                 [--port P] [--endpoint-file PATH] [--no-announce] [--timeout MS]\n"
+           "                 [--secure --keys DIR --allow DIR]\n"
            "                 [--browse-timeout S] [-v|-q]\n"
            "\n"
            "Serves the devices of every SERVER as its own, until Ctrl-C: clients (sk2 or\n"
@@ -56,6 +63,11 @@ static void s_print_usage(void)
            "      --accept-push ADDR:PORT  also relay servers that connect out to the relay\n"
            "                        there (`sk2 serve --push HOST:PORT`); a pusher silent\n"
            "                        for 3 s takes its devices away until it is back\n"
+           "      --secure          CURVE on the --accept-push port: only pushers whose public\n"
+           "                        key is in --allow get in (SERVERs and clients of the\n"
+           "                        relay stay plain)\n"
+           "      --keys DIR        the relay's key pair (sk2 keygen DIR)\n"
+           "      --allow DIR       folder of the pusher public keys (NAME.key) let in\n"
            "      --timeout MS      a SERVER silent this long counts as lost, %d..%d\n"
            "                        (default %d)\n"
            "      --browse-timeout S  look for a SERVER given by NAME this long\n"
@@ -85,6 +97,16 @@ static int s_apply_option(void *options, int opt, const char *arg)
         break;
     case OPT_NO_ANNOUNCE:
         opts->is_announced = false;
+        break;
+    case OPT_SECURE:
+        opts->is_secure = true;
+        break;
+    case OPT_KEYS:
+    case OPT_ALLOW:
+        if (!*arg)
+            return cli_usage_error(s_verb, "%s needs a path",
+                                   opt == OPT_KEYS ? "--keys" : "--allow");
+        *(opt == OPT_KEYS ? &opts->keys : &opts->allow) = arg;
         break;
     case OPT_ACCEPT_PUSH: {
         const char *colon = strrchr(arg, ':');
@@ -148,6 +170,9 @@ int cli_relay(int argc, char **argv)
         {"endpoint-file", required_argument, NULL, OPT_ENDPOINT_FILE},
         {"no-announce", no_argument, NULL, OPT_NO_ANNOUNCE},
         {"accept-push", required_argument, NULL, OPT_ACCEPT_PUSH},
+        {"secure", no_argument, NULL, OPT_SECURE},
+        {"keys", required_argument, NULL, OPT_KEYS},
+        {"allow", required_argument, NULL, OPT_ALLOW},
         {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},
         {"browse-timeout", required_argument, NULL, CLI_OPT_BROWSE_TIMEOUT},
         CLI_COMMON_LONG_OPTIONS,
@@ -158,6 +183,11 @@ int cli_relay(int argc, char **argv)
         return rc;
     if (optind >= argc && !opts.accept_push)
         return cli_usage_error(s_verb, "name at least one SERVER to relay, or --accept-push");
+    if (opts.is_secure && (!opts.accept_push || !opts.keys || !opts.allow))
+        return cli_usage_error(s_verb, "--secure needs --accept-push, --keys DIR and --allow DIR "
+                                       "(it secures the push port only)");
+    if (!opts.is_secure && (opts.keys || opts.allow))
+        return cli_usage_error(s_verb, "--keys and --allow go with --secure");
     if (argc - optind > SK2_RELAY_UPSTREAMS_MAX)
         return cli_usage_error(s_verb, "at most %d SERVERs", SK2_RELAY_UPSTREAMS_MAX);
 
@@ -193,7 +223,8 @@ int cli_relay(int argc, char **argv)
             length = 0;
         }
         address[length < sizeof address ? length : 0] = '\0';
-        rc = sk2_relay_accept_push(relay, address, (uint16_t)atoi(colon + 1));
+        rc =
+            sk2_relay_accept_push(relay, address, (uint16_t)atoi(colon + 1), opts.keys, opts.allow);
         if (rc != 0) {
             fprintf(stderr, "sk2 relay: cannot accept pushes on %s: %s\n", opts.accept_push,
                     sk2_strerror(rc));
@@ -201,7 +232,8 @@ int cli_relay(int argc, char **argv)
             goto out;
         }
         if (!cli_is_quiet())
-            printf("sk2 relay: accepting pushes on %s\n", opts.accept_push);
+            printf("sk2 relay: accepting pushes on %s%s\n", opts.accept_push,
+                   opts.is_secure ? " (CURVE, allowed pusher keys only)" : "");
     }
     for (int i = optind; i < argc; i++) {
         char endpoint[CLI_ENDPOINT_MAX];

@@ -54,6 +54,8 @@ typedef struct {
     const char *keys;          /* --keys: the server's key pair (file or folder) */
     const char *allow;         /* --allow: folder of the client keys let in */
     const char *push;          /* --push: a relay's push endpoint to connect out to, or NULL */
+    const char *push_keys;     /* --push-keys: our key pair for a CURVE push link */
+    const char *relay_key;     /* --relay-key: the relay's public key */
 } serve_options_t;
 
 /* Mock devices added (SIGUSR1) or removed (SIGUSR2) on request, counted by the handlers. */
@@ -102,6 +104,8 @@ enum {
     OPT_KEYS,
     OPT_ALLOW,
     OPT_PUSH,
+    OPT_PUSH_KEYS,
+    OPT_RELAY_KEY,
 };
 
 static void s_print_usage(void)
@@ -175,6 +179,9 @@ static void s_print_usage(void)
            "                         serves these devices; for a host behind NAT or a\n"
            "                         firewall. A lost link is retried, 100 ms doubling to\n"
            "                         10 s\n"
+           "  --push-keys DIR        encrypt the push link with CURVE using this key pair\n"
+           "                         (sk2 keygen DIR; the relay must --allow its key)\n"
+           "  --relay-key KEY        the relay's public key (40 characters or NAME.key)\n"
            "\n"
            "Without --secure anyone who can reach the ports reads every frame and sends\n"
            "control messages: bound to anything but loopback, serve says so on stderr.\n"
@@ -338,6 +345,13 @@ static int s_apply_option(void *options, int opt, const char *arg)
             return cli_usage_error(s_verb, "--push needs the relay's ENDPOINT (HOST:PORT)");
         opts->push = arg;
         break;
+    case OPT_PUSH_KEYS:
+    case OPT_RELAY_KEY:
+        if (!*arg)
+            return cli_usage_error(s_verb, "%s needs a value",
+                                   opt == OPT_PUSH_KEYS ? "--push-keys" : "--relay-key");
+        *(opt == OPT_PUSH_KEYS ? &opts->push_keys : &opts->relay_key) = arg;
+        break;
     case OPT_KEYS:
     case OPT_ALLOW:
         if (!*arg)
@@ -380,6 +394,8 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"keys", required_argument, NULL, OPT_KEYS},
         {"allow", required_argument, NULL, OPT_ALLOW},
         {"push", required_argument, NULL, OPT_PUSH},
+        {"push-keys", required_argument, NULL, OPT_PUSH_KEYS},
+        {"relay-key", required_argument, NULL, OPT_RELAY_KEY},
         CLI_HTTP_ACCESS_LONG_OPTIONS,
         CLI_COMMON_LONG_OPTIONS,
     };
@@ -405,7 +421,11 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
                                        "view --keys DIR --server-key KEY` beside the server");
     /* The link carries the server's frames in the clear, and a relay's facade has no keys. */
     if (opts->is_secure && opts->push)
-        return cli_usage_error(s_verb, "--push cannot be combined with --secure yet");
+        return cli_usage_error(s_verb, "--push cannot be combined with --secure yet (secure the "
+                                       "link with --push-keys DIR --relay-key KEY)");
+    if ((opts->push_keys || opts->relay_key) &&
+        (!opts->push || !opts->push_keys || !opts->relay_key))
+        return cli_usage_error(s_verb, "--push-keys and --relay-key go together, with --push");
     if (!opts->http && cli_http_access_is_set(&opts->access))
         return cli_usage_error(s_verb,
                                "--http-token, --http-insecure and --http-max-connections go "
@@ -937,9 +957,14 @@ int cli_serve(int argc, char **argv)
     }
 
     if (opts.push) {
-        push = sk2_push_new(sk2_server_endpoint(server), opts.push, sk2_server_name(server));
+        push = opts.push_keys
+                   ? sk2_push_new_secure(sk2_server_endpoint(server), opts.push,
+                                         sk2_server_name(server), opts.push_keys, opts.relay_key)
+                   : sk2_push_new(sk2_server_endpoint(server), opts.push, sk2_server_name(server));
         if (!push) {
-            fprintf(stderr, "sk2 serve: cannot push to '%s': give the relay as HOST:PORT\n",
+            fprintf(stderr,
+                    "sk2 serve: cannot push to '%s': give the relay as HOST:PORT (and "
+                    "readable --push-keys and --relay-key)\n",
                     opts.push);
             rc = CLI_EXIT_USAGE;
             goto out;

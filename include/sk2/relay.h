@@ -85,9 +85,15 @@ SK2_EXPORT int sk2_relay_connect(sk2_relay_t *self, const char *endpoint);
  * on tcp://address:port (a camera host behind NAT or a firewall runs sk2_push_new, or
  * `sk2 serve --push`). Each pushing server is followed as an upstream while its link is up; its
  * devices leave the relay's `me` when the link is lost (3 s of silence, or the server's
- * goodbye) and come back when it pushes again. After sk2_relay_bind. Returns 0, SK2_EINVAL,
- * SK2_ENOTFOUND (address), SK2_ESTATE (not bound, or already accepting) or SK2_EBIND. */
-SK2_EXPORT int sk2_relay_accept_push(sk2_relay_t *self, const char *address, uint16_t port);
+ * goodbye) and come back when it pushes again. With `keys` (the relay's key pair, as for
+ * sk2_server_set_security) and `allow_dir` (pusher public keys, NAME.key) the push port is
+ * CURVE-encrypted and lets in only the pushers whose key is allowed (one secure server or
+ * relay per process); both NULL: plain. After sk2_relay_bind. Returns 0, SK2_EINVAL (also one
+ * of keys and allow_dir without the other, or a bad key file), SK2_ENOTFOUND (address, keys or
+ * folder), SK2_EEXIST (a secure server already in this process), SK2_ESTATE (not bound, or
+ * already accepting) or SK2_EBIND. */
+SK2_EXPORT int sk2_relay_accept_push(sk2_relay_t *self, const char *address, uint16_t port,
+                                     const char *keys, const char *allow_dir);
 
 /* Fills *stats with the current counters. Returns 0 or SK2_EINVAL. */
 SK2_EXPORT int sk2_relay_stats(sk2_relay_t *self, sk2_relay_stats_t *stats);
@@ -106,6 +112,15 @@ typedef struct sk2_push sk2_push_t;
  * argument (name empty, too long or not UTF-8; endpoints malformed) or out of memory. */
 SK2_EXPORT sk2_push_t *sk2_push_new(const char *server_endpoint, const char *relay_endpoint,
                                     const char *name);
+
+/* As sk2_push_new, over a CURVE-encrypted link: `keys` is this pusher's key pair (a folder from
+ * `sk2 keygen` or its NAME.key_secret file), whose public key the relay must allow, and
+ * `relay_key` the relay's public key (40 characters, or its NAME.key file). A relay that
+ * refuses the key looks like one that does not answer (retried, logged). Returns NULL also
+ * when the keys cannot be read (logged). */
+SK2_EXPORT sk2_push_t *sk2_push_new_secure(const char *server_endpoint, const char *relay_endpoint,
+                                           const char *name, const char *keys,
+                                           const char *relay_key);
 
 /* Says goodbye to the relay (which drops the server's devices at once), closes, frees; sets
  * *self_p to NULL. Safe on NULL and twice. */

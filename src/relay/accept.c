@@ -5,6 +5,7 @@
  * from its first HELLO until it says BYE, is silent for SK2_PUSH_SILENCE_MS, or a new
  * connection says HELLO under the same name (the same host back after a restart); then its
  * facade goes and the relay drops its devices. Its entry stays, marked lost, for the stats. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +17,9 @@
 #include "proto/socket.h"
 #include "relay/push.h"
 #include "server/address.h"
+#include "server/zap.h"
 #include "sk2/device.h"
+#include "sk2/error.h"
 #include "sk2/limits.h"
 #include "sk2/server.h"
 
@@ -48,14 +51,15 @@ typedef struct {
 
 struct sk2_accept {
     zsock_t *router;
+    sk2_zap_t *zap; /* checks pusher keys, when secure */
     sk2_accept_fn *fn;
     void *arg;
     s_pusher_t pushers[SK2_PUSH_MAX];
     s_facade_device_t *devices[S_DEVICES_MAX];
     size_t device_count;
     /* What the last sk2_accept_items wrote, item by item: -1 the router, -2-k pusher k's
-     * control, d >= 0 device d's xpub (kind in the low bit). */
-    int item_of[1 + SK2_PUSH_MAX + 2 * S_DEVICES_MAX];
+     * control, d >= 0 device d's xpub (kind in the low bit), INT_MIN the ZAP handler. */
+    int item_of[2 + SK2_PUSH_MAX + 2 * S_DEVICES_MAX];
 };
 
 static const char *const s_kinds[2] = {"depth", "streams"};
@@ -416,13 +420,26 @@ static void s_subscription(sk2_accept_t *self, size_t at, int kind)
 
 /* ---- Interface ---------------------------------------------------------------------------- */
 
-sk2_accept_t *sk2_accept_new(const char *bind_host, int port, sk2_accept_fn *fn, void *arg)
+int sk2_accept_new(const char *bind_host, int port, const sk2_curve_t *curve, const char *allow_dir,
+                   sk2_accept_fn *fn, void *arg, sk2_accept_t **self_p)
 {
+    *self_p = NULL;
     sk2_accept_t *self = calloc(1, sizeof *self);
     if (!self)
-        return NULL;
+        return SK2_ENOMEM;
     self->fn = fn;
     self->arg = arg;
+    bool is_secure = curve && curve->is_on;
+    if (is_secure) {
+        /* The handler first: a CURVE socket without one lets every key in. */
+        int rc = allow_dir ? sk2_zap_new(allow_dir, &self->zap) : SK2_EINVAL;
+        if (rc != 0) {
+            SK2_ERROR("relay", "cannot check pusher keys in %s: %s", allow_dir ? allow_dir : "?",
+                      sk2_strerror(rc));
+            free(self);
+            return rc;
+        }
+    }
     self->router = zsock_new(ZMQ_ROUTER);
     bool is_ipv6 = strchr(bind_host, ':') != NULL;
     if (!self->router || sk2_socket_set_int(self->router, ZMQ_LINGER, 0) != 0 ||
@@ -431,15 +448,19 @@ sk2_accept_t *sk2_accept_new(const char *bind_host, int port, sk2_accept_fn *fn,
         sk2_socket_set_maxmsgsize(self->router,
                                   (int64_t)sk2_limit_wire_bytes(SK2_LIMIT_FRAME_BYTES)) != 0 ||
         (is_ipv6 && sk2_socket_set_int(self->router, ZMQ_IPV6, 1) != 0) ||
+        (is_secure && sk2_socket_set_curve_server(self->router, curve) != 0) ||
         zsock_bind(self->router, is_ipv6 ? "tcp://[%s]:%d" : "tcp://%s:%d", bind_host, port) < 0) {
         SK2_ERROR("relay", "cannot accept pushes on %s:%d: %s", bind_host, port,
                   zmq_strerror(zmq_errno()));
         zsock_destroy(&self->router);
+        sk2_zap_destroy(&self->zap);
         free(self);
-        return NULL;
+        return SK2_EBIND;
     }
-    SK2_INFO("relay", "accepting pushes on tcp://%s:%d", bind_host, port);
-    return self;
+    SK2_INFO("relay", "accepting pushes on tcp://%s:%d%s", bind_host, port,
+             is_secure ? " (CURVE: allowed keys only)" : "");
+    *self_p = self;
+    return 0;
 }
 
 void sk2_accept_destroy(sk2_accept_t **self_p)
@@ -452,6 +473,7 @@ void sk2_accept_destroy(sk2_accept_t **self_p)
     for (int k = 0; k < SK2_PUSH_MAX; k++)
         zsock_destroy(&self->pushers[k].control);
     zsock_destroy(&self->router);
+    sk2_zap_destroy(&self->zap); /* last: a secure socket without its handler lets anyone in */
     free(self);
     *self_p = NULL;
 }
@@ -462,6 +484,11 @@ size_t sk2_accept_items(sk2_accept_t *self, zmq_pollitem_t *items, size_t max)
     if (n < max) {
         self->item_of[n] = -1;
         items[n++] = (zmq_pollitem_t){.socket = zsock_resolve(self->router), .events = ZMQ_POLLIN};
+    }
+    if (self->zap && n < max) {
+        self->item_of[n] = INT_MIN;
+        items[n++] = (zmq_pollitem_t){.socket = zsock_resolve(sk2_zap_socket(self->zap)),
+                                      .events = ZMQ_POLLIN};
     }
     for (int k = 0; k < SK2_PUSH_MAX && n < max; k++)
         if (self->pushers[k].is_live) {
@@ -485,7 +512,9 @@ void sk2_accept_handle(sk2_accept_t *self, const zmq_pollitem_t *items, size_t c
     for (size_t i = 0; i < count; i++) {
         if (!(items[i].revents & ZMQ_POLLIN) || self->item_of[i] == -1)
             continue;
-        if (self->item_of[i] <= -2)
+        if (self->item_of[i] == INT_MIN)
+            sk2_zap_answer(self->zap);
+        else if (self->item_of[i] <= -2)
             s_request(self, -2 - self->item_of[i]);
         else
             s_subscription(self, (size_t)self->item_of[i] / 2, self->item_of[i] % 2);

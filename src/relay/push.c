@@ -64,6 +64,7 @@ typedef struct {
     s_device_t devices[S_DEVICES_MAX];
     size_t device_count;
     int item_of[2 + 1 + 2 * S_DEVICES_MAX];
+    sk2_curve_t curve; /* the link's keys, when secure */
 } s_actor_t;
 
 static const char *const s_kinds[2] = {"depth", "streams"};
@@ -137,6 +138,7 @@ static void s_link_open(s_actor_t *self)
         sk2_socket_set_int(self->link, ZMQ_RECONNECT_IVL, S_BACKOFF_MIN_MS) != 0 ||
         sk2_socket_set_int(self->link, ZMQ_RECONNECT_IVL_MAX, S_BACKOFF_MAX_MS) != 0 ||
         sk2_socket_set_maxmsgsize(self->link, SK2_MSG_MAX_WIRE + 4096) != 0 ||
+        sk2_socket_set_curve_client(self->link, &self->curve) != 0 ||
         zsock_connect(self->link, "%s", self->relay) != 0) {
         SK2_WARN("push", "cannot connect to relay %s: %s", self->relay, zmq_strerror(zmq_errno()));
         zsock_destroy(&self->link);
@@ -456,7 +458,8 @@ static char *s_tcp(const char *endpoint)
     return out;
 }
 
-sk2_push_t *sk2_push_new(const char *server_endpoint, const char *relay_endpoint, const char *name)
+static sk2_push_t *s_new(const char *server_endpoint, const char *relay_endpoint, const char *name,
+                         const sk2_curve_t *curve)
 {
     if (!name || !*name || strlen(name) > SK2_SERVER_NAME_MAX)
         return NULL;
@@ -471,6 +474,8 @@ sk2_push_t *sk2_push_new(const char *server_endpoint, const char *relay_endpoint
         state->server = s_tcp(server_endpoint);
         state->relay = s_tcp(relay_endpoint);
         state->name = strdup(name);
+        if (curve)
+            state->curve = *curve;
         if (state->server && state->relay && state->name) {
             self->state = state;
             self->actor = zactor_new(s_actor, state);
@@ -489,6 +494,27 @@ sk2_push_t *sk2_push_new(const char *server_endpoint, const char *relay_endpoint
     return self;
 }
 
+sk2_push_t *sk2_push_new(const char *server_endpoint, const char *relay_endpoint, const char *name)
+{
+    return s_new(server_endpoint, relay_endpoint, name, NULL);
+}
+
+sk2_push_t *sk2_push_new_secure(const char *server_endpoint, const char *relay_endpoint,
+                                const char *name, const char *keys, const char *relay_key)
+{
+    if (!keys || !relay_key)
+        return NULL;
+    sk2_curve_t curve = {0};
+    int rc = sk2_curve_load_pair(keys, &curve);
+    if (rc != 0)
+        SK2_ERROR("push", "cannot read the key pair %s: %s", keys, sk2_strerror(rc));
+    if (rc == 0 && (rc = sk2_curve_read_public(relay_key, curve.server_key)) != 0)
+        SK2_ERROR("push", "cannot read the relay's key %s: %s", relay_key, sk2_strerror(rc));
+    sk2_push_t *self = rc == 0 ? s_new(server_endpoint, relay_endpoint, name, &curve) : NULL;
+    memset(&curve, 0, sizeof curve);
+    return self;
+}
+
 void sk2_push_destroy(sk2_push_t **self_p)
 {
     if (!self_p || !*self_p)
@@ -498,6 +524,7 @@ void sk2_push_destroy(sk2_push_t **self_p)
     free(self->state->server);
     free(self->state->relay);
     free(self->state->name);
+    memset(&self->state->curve, 0, sizeof self->state->curve);
     free(self->state);
     free(self);
     *self_p = NULL;

@@ -796,17 +796,26 @@ static bool s_command(s_actor_t *self)
         zsock_send(self->pipe, "i", rc);
     } else if (streq(command, "ACCEPT")) {
         char *address = zmsg_popstr(msg), *port = zmsg_popstr(msg);
-        int rc = !address || !port ? SK2_EINVAL : !self->control || self->accept ? SK2_ESTATE : 0;
+        char *keys = zmsg_popstr(msg), *allow = zmsg_popstr(msg);
+        int rc = !address || !port || !keys || !allow  ? SK2_EINVAL
+                 : !self->control || self->accept      ? SK2_ESTATE
+                 : (*keys != '\0') != (*allow != '\0') ? SK2_EINVAL
+                                                       : 0;
         sk2_address_t where;
+        sk2_curve_t curve = {0};
+        if (rc == 0 && *keys)
+            rc = sk2_curve_load_pair(keys, &curve);
         if (rc == 0)
             rc = sk2_address_resolve(address, &where);
-        if (rc == 0) {
-            self->accept = sk2_accept_new(where.bind_host, atoi(port), s_on_pusher, self);
-            rc = self->accept ? 0 : SK2_EBIND;
-        }
+        if (rc == 0)
+            rc = sk2_accept_new(where.bind_host, atoi(port), &curve, allow, s_on_pusher, self,
+                                &self->accept);
+        memset(&curve, 0, sizeof curve);
         zsock_send(self->pipe, "i", rc);
         zstr_free(&address);
         zstr_free(&port);
+        zstr_free(&keys);
+        zstr_free(&allow);
     } else if (streq(command, "STATS")) {
         sk2_relay_stats_t stats;
         s_fill_stats(self, &stats);
@@ -1087,14 +1096,16 @@ int sk2_relay_connect(sk2_relay_t *self, const char *endpoint)
     return sk2_relay_add_upstream(self, &client);
 }
 
-int sk2_relay_accept_push(sk2_relay_t *self, const char *address, uint16_t port)
+int sk2_relay_accept_push(sk2_relay_t *self, const char *address, uint16_t port, const char *keys,
+                          const char *allow_dir)
 {
-    if (!self || !address || port == 0)
+    if (!self || !address || port == 0 || !keys != !allow_dir)
         return SK2_EINVAL;
     char port_text[8];
     snprintf(port_text, sizeof port_text, "%u", (unsigned)port);
     int rc = SK2_ESYS;
-    if (zstr_sendx(self->actor, "ACCEPT", address, port_text, NULL) != 0 ||
+    if (zstr_sendx(self->actor, "ACCEPT", address, port_text, keys ? keys : "",
+                   allow_dir ? allow_dir : "", NULL) != 0 ||
         zsock_recv(self->actor, "i", &rc) != 0)
         return SK2_ESYS;
     return rc;

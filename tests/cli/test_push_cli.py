@@ -10,7 +10,10 @@
   of the relay (reconnecting, as `sk2 stream` does) gets mock frames again after its outage;
 - the camera host killed: its device leaves the relay's `me`; started again: its new device
   comes back, with frames; the relay's stats count two links;
-- bad command lines are refused with exit 2.
+- bad command lines are refused with exit 2;
+- `--accept-push --secure --keys --allow`: a pusher with an allowed key (`--push-keys`,
+  `--relay-key`) gets its device onto the relay, with frames; one with another key and one
+  without CURVE are kept out.
 
 Usage: test_push_cli.py /path/to/sk2
 """
@@ -30,11 +33,11 @@ SK2, TMP = cu.setup("push")
 check = cu.check
 
 
-def start_relay(push_port, port):
+def start_relay(push_port, port, *extra):
     # Its output goes to a file nobody has to read for it to go on logging.
     with open(cu.path(f"relay-{time.monotonic_ns()}.out"), "w") as out:
         return subprocess.Popen([SK2, "relay", "--accept-push", f"127.0.0.1:{push_port}",
-                                 "--port", str(port), "--no-announce", "-v"],
+                                 "--port", str(port), "--no-announce", "-v", *extra],
                                 stdout=out, stderr=subprocess.STDOUT, text=True)
 
 
@@ -85,12 +88,12 @@ def served_id(server_proc_stdout_file):
     return None
 
 
-def start_pusher(push_port, tag):
+def start_pusher(push_port, tag, *extra, name="camera host"):
     out_path = cu.path(f"serve-{tag}.out")
     out = open(out_path, "w")
     proc = subprocess.Popen([SK2, "serve", "--mock", "1", "--fps", "30", "--no-status",
-                             "--no-announce", "--bind", "127.0.0.1", "--name", "camera host",
-                             "--push", f"127.0.0.1:{push_port}"],
+                             "--no-announce", "--bind", "127.0.0.1", "--name", name,
+                             "--push", f"127.0.0.1:{push_port}", *extra],
                             stdout=out, stderr=subprocess.STDOUT, text=True)
     out.close()
     return proc, served_id(out_path), out_path
@@ -197,6 +200,54 @@ try:
           device_ids(relay_ep))
     status, _, _ = cu.stop(relay)
     check("the relay exits 0 on SIGINT", status == 0, status)
+finally:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+
+# CURVE on the push port: only a pusher whose key the relay allows gets in.
+for who in ("relay", "trusted", "stranger"):
+    cu.run("keygen", cu.path(who), "--name", who)
+os.makedirs(cu.path("allow"))
+with open(cu.path("trusted/trusted.key")) as f, open(cu.path("allow/trusted.key"), "w") as g:
+    g.write(f.read())
+out = cu.run("relay", "--secure", "--keys", cu.path("relay"), "--allow", cu.path("allow"),
+             "tcp://127.0.0.1:1", "--no-announce")
+check("sk2 relay --secure without --accept-push is a usage error", out.returncode == 2,
+      out.stderr)
+out = cu.run("serve", "--mock", "1", "--push", "127.0.0.1:1", "--push-keys",
+             cu.path("trusted"), "--no-announce")
+check("sk2 serve --push-keys without --relay-key is a usage error", out.returncode == 2,
+      out.stderr)
+push_port, relay_port = cu.free_port(), cu.free_port()
+relay_ep = f"tcp://127.0.0.1:{relay_port}"
+relay = start_relay(push_port, relay_port, "--secure", "--keys", cu.path("relay"), "--allow",
+                    cu.path("allow"))
+procs = [relay]
+try:
+    relay_key = cu.path("relay/relay.key")
+    trusted, trusted_id, _ = start_pusher(push_port, "trusted", "--push-keys",
+                                          cu.path("trusted"), "--relay-key", relay_key,
+                                          name="trusted")
+    procs.append(trusted)
+    stranger, stranger_id, _ = start_pusher(push_port, "stranger", "--push-keys",
+                                            cu.path("stranger"), "--relay-key", relay_key,
+                                            name="stranger")
+    procs.append(stranger)
+    plain, plain_id, _ = start_pusher(push_port, "plain", name="plain")
+    procs.append(plain)
+    check("the allowed pusher's device reaches the secure relay",
+          trusted_id is not None and wait_devices(relay_ep, [trusted_id]) == [trusted_id],
+          device_ids(relay_ep))
+    time.sleep(4)  # time enough for the others to link, were they let in
+    check("a pusher with a key not allowed, and one without CURVE, are kept out",
+          device_ids(relay_ep) == [trusted_id] and
+          [p.get("name") for p in (stats(relay_ep) or {}).get("relay", {}).get("pushers", [])]
+          == ["trusted"], (device_ids(relay_ep), stats(relay_ep)))
+    out = cu.run("stream", relay_ep, "--stream", "depth:rvl", "--frames", "20", "--check-mock",
+                 "--no-status", timeout=60)
+    check("mock frames over the CURVE push link", out.returncode == 0, out.stdout + out.stderr)
 finally:
     for proc in procs:
         if proc.poll() is None:
