@@ -20,14 +20,29 @@ typedef struct {
     long port;                 /* control port, 0: the kernel picks */
     const char *endpoint_file; /* where to publish the control endpoint, or NULL */
     bool is_announced;         /* announce over DNS-SD */
+    const char *accept_push;   /* ADDR:PORT pushing servers connect to, or NULL */
+    bool is_secure;            /* --secure: CURVE on the push port */
+    const char *keys;          /* --keys: the relay's key pair */
+    const char *allow;         /* --allow: folder of the pusher keys let in */
 } relay_options_t;
 
-enum { OPT_NAME = 'n', OPT_BIND = 0x2000, OPT_PORT, OPT_ENDPOINT_FILE, OPT_NO_ANNOUNCE };
+enum {
+    OPT_NAME = 'n',
+    OPT_BIND = 0x2000,
+    OPT_PORT,
+    OPT_ENDPOINT_FILE,
+    OPT_NO_ANNOUNCE,
+    OPT_ACCEPT_PUSH,
+    OPT_SECURE,
+    OPT_KEYS,
+    OPT_ALLOW
+};
 
 static void s_print_usage(void)
 {
-    printf("usage: sk2 relay SERVER... [--name N] [--bind ADDR] [--port P]\n"
-           "                 [--endpoint-file PATH] [--no-announce] [--timeout MS]\n"
+    printf("usage: sk2 relay [SERVER...] [--accept-push ADDR:PORT] [--name N] [--bind ADDR]\n"
+           "                 [--port P] [--endpoint-file PATH] [--no-announce] [--timeout MS]\n"
+           "                 [--secure --keys DIR --allow DIR]\n"
            "                 [--browse-timeout S] [-v|-q]\n"
            "\n"
            "Serves the devices of every SERVER as its own, until Ctrl-C: clients (sk2 or\n"
@@ -45,6 +60,14 @@ static void s_print_usage(void)
            "      --endpoint-file PATH  write the control endpoint to PATH once every SERVER\n"
            "                        answered or --timeout passed (removed on exit)\n"
            "      --no-announce     do not announce the relay over DNS-SD\n"
+           "      --accept-push ADDR:PORT  also relay servers that connect out to the relay\n"
+           "                        there (`sk2 serve --push HOST:PORT`); a pusher silent\n"
+           "                        for 3 s takes its devices away until it is back\n"
+           "      --secure          CURVE on the --accept-push port: only pushers whose\n"
+           "                        public key is in --allow get in (SERVERs and clients\n"
+           "                        of the relay stay plain)\n"
+           "      --keys DIR        the relay's key pair (sk2 keygen DIR)\n"
+           "      --allow DIR       folder of the pusher public keys (NAME.key) let in\n"
            "      --timeout MS      a SERVER silent this long counts as lost, %d..%d\n"
            "                        (default %d)\n"
            "      --browse-timeout S  look for a SERVER given by NAME this long\n"
@@ -75,6 +98,25 @@ static int s_apply_option(void *options, int opt, const char *arg)
     case OPT_NO_ANNOUNCE:
         opts->is_announced = false;
         break;
+    case OPT_SECURE:
+        opts->is_secure = true;
+        break;
+    case OPT_KEYS:
+    case OPT_ALLOW:
+        if (!*arg)
+            return cli_usage_error(s_verb, "%s needs a path",
+                                   opt == OPT_KEYS ? "--keys" : "--allow");
+        *(opt == OPT_KEYS ? &opts->keys : &opts->allow) = arg;
+        break;
+    case OPT_ACCEPT_PUSH: {
+        const char *colon = strrchr(arg, ':');
+        long port = 0;
+        if (!colon || colon == arg || cli_parse_long(colon + 1, 1, 65535, &port) != 0)
+            return cli_usage_error(s_verb,
+                                   "--accept-push needs ADDR:PORT (port 1..65535), not '%s'", arg);
+        opts->accept_push = arg;
+        break;
+    }
     case CLI_OPT_TIMEOUT:
     case CLI_OPT_BROWSE_TIMEOUT:
         return cli_apply_server_option(s_verb, &opts->server, opt, arg);
@@ -127,6 +169,10 @@ int cli_relay(int argc, char **argv)
         {"port", required_argument, NULL, OPT_PORT},
         {"endpoint-file", required_argument, NULL, OPT_ENDPOINT_FILE},
         {"no-announce", no_argument, NULL, OPT_NO_ANNOUNCE},
+        {"accept-push", required_argument, NULL, OPT_ACCEPT_PUSH},
+        {"secure", no_argument, NULL, OPT_SECURE},
+        {"keys", required_argument, NULL, OPT_KEYS},
+        {"allow", required_argument, NULL, OPT_ALLOW},
         {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},
         {"browse-timeout", required_argument, NULL, CLI_OPT_BROWSE_TIMEOUT},
         CLI_COMMON_LONG_OPTIONS,
@@ -135,8 +181,13 @@ int cli_relay(int argc, char **argv)
     int rc = cli_parse_options(&parser, argc, argv, &opts);
     if (rc != CLI_CONTINUE)
         return rc;
-    if (optind >= argc)
-        return cli_usage_error(s_verb, "name at least one SERVER to relay");
+    if (optind >= argc && !opts.accept_push)
+        return cli_usage_error(s_verb, "name at least one SERVER to relay, or --accept-push");
+    if (opts.is_secure && (!opts.accept_push || !opts.keys || !opts.allow))
+        return cli_usage_error(s_verb, "--secure needs --accept-push, --keys DIR and --allow DIR "
+                                       "(it secures the push port only)");
+    if (!opts.is_secure && (opts.keys || opts.allow))
+        return cli_usage_error(s_verb, "--keys and --allow go with --secure");
     if (argc - optind > SK2_RELAY_UPSTREAMS_MAX)
         return cli_usage_error(s_verb, "at most %d SERVERs", SK2_RELAY_UPSTREAMS_MAX);
 
@@ -157,6 +208,32 @@ int cli_relay(int argc, char **argv)
         fprintf(stderr, "sk2 relay: cannot serve on %s: %s\n", opts.bind, sk2_strerror(rc));
         rc = rc == SK2_EINVAL || rc == SK2_ENOTFOUND ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
         goto out;
+    }
+    if (opts.accept_push) {
+        /* ADDR:PORT, the address maybe an IPv6 literal in brackets. */
+        char address[256];
+        const char *colon = strrchr(opts.accept_push, ':');
+        size_t length = (size_t)(colon - opts.accept_push);
+        if (length >= 2 && opts.accept_push[0] == '[' && colon[-1] == ']') {
+            length -= 2;
+            memcpy(address, opts.accept_push + 1, length < sizeof address ? length : 0);
+        } else if (length < sizeof address) {
+            memcpy(address, opts.accept_push, length);
+        } else {
+            length = 0;
+        }
+        address[length < sizeof address ? length : 0] = '\0';
+        rc =
+            sk2_relay_accept_push(relay, address, (uint16_t)atoi(colon + 1), opts.keys, opts.allow);
+        if (rc != 0) {
+            fprintf(stderr, "sk2 relay: cannot accept pushes on %s: %s\n", opts.accept_push,
+                    sk2_strerror(rc));
+            rc = rc == SK2_EINVAL || rc == SK2_ENOTFOUND ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+            goto out;
+        }
+        if (!cli_is_quiet())
+            printf("sk2 relay: accepting pushes on %s%s\n", opts.accept_push,
+                   opts.is_secure ? " (CURVE, allowed pusher keys only)" : "");
     }
     for (int i = optind; i < argc; i++) {
         char endpoint[CLI_ENDPOINT_MAX];
@@ -196,8 +273,9 @@ int cli_relay(int argc, char **argv)
         has_endpoint_file = true;
     }
     if (!cli_is_quiet())
-        printf("sk2 relay: relaying %d server%s on %s\n", argc - optind,
-               argc - optind == 1 ? "" : "s", sk2_relay_endpoint(relay));
+        printf("sk2 relay: relaying %d server%s%s on %s\n", argc - optind,
+               argc - optind == 1 ? "" : "s", opts.accept_push ? " and pushers" : "",
+               sk2_relay_endpoint(relay));
     while (!cli_is_interrupted())
         cli_sleep_ms(200);
     if (!cli_is_quiet() && sk2_relay_stats(relay, &stats) == 0)

@@ -54,6 +54,9 @@ typedef struct {
     bool is_secure;            /* --secure: CURVE on every socket */
     const char *keys;          /* --keys: the server's key pair (file or folder) */
     const char *allow;         /* --allow: folder of the client keys let in */
+    const char *push;          /* --push: a relay's push endpoint to connect out to, or NULL */
+    const char *push_keys;     /* --push-keys: our key pair for a CURVE push link */
+    const char *relay_key;     /* --relay-key: the relay's public key */
 } serve_options_t;
 
 /* Mock devices added (SIGUSR1) or removed (SIGUSR2) on request, counted by the handlers. */
@@ -102,6 +105,9 @@ enum {
     OPT_KEYS,
     OPT_ALLOW,
     OPT_RECORD_DIR,
+    OPT_PUSH,
+    OPT_PUSH_KEYS,
+    OPT_RELAY_KEY,
 };
 
 static void s_print_usage(void)
@@ -173,6 +179,14 @@ static void s_print_usage(void)
            "                         NAME.key_secret file\n"
            "  --allow DIR            folder of the client public keys (NAME.key) let in;\n"
            "                         read again on SIGHUP\n"
+           "  --push ENDPOINT        also connect out to the relay accepting pushes there\n"
+           "                         (`sk2 relay --accept-push ADDR:PORT`), which then\n"
+           "                         serves these devices; for a host behind NAT or a\n"
+           "                         firewall. A lost link is retried, 100 ms doubling to\n"
+           "                         10 s\n"
+           "  --push-keys DIR        encrypt the push link with CURVE using this key pair\n"
+           "                         (sk2 keygen DIR; the relay must --allow its key)\n"
+           "  --relay-key KEY        the relay's public key (40 characters or NAME.key)\n"
            "\n"
            "Without --secure anyone who can reach the ports reads every frame and sends\n"
            "control messages: bound to anything but loopback, serve says so on stderr.\n"
@@ -336,6 +350,18 @@ static int s_apply_option(void *options, int opt, const char *arg)
     case OPT_SECURE:
         opts->is_secure = true;
         break;
+    case OPT_PUSH:
+        if (!*arg)
+            return cli_usage_error(s_verb, "--push needs the relay's ENDPOINT (HOST:PORT)");
+        opts->push = arg;
+        break;
+    case OPT_PUSH_KEYS:
+    case OPT_RELAY_KEY:
+        if (!*arg)
+            return cli_usage_error(s_verb, "%s needs a value",
+                                   opt == OPT_PUSH_KEYS ? "--push-keys" : "--relay-key");
+        *(opt == OPT_PUSH_KEYS ? &opts->push_keys : &opts->relay_key) = arg;
+        break;
     case OPT_KEYS:
     case OPT_ALLOW:
         if (!*arg)
@@ -378,6 +404,9 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"record-dir", required_argument, NULL, OPT_RECORD_DIR},
         {"keys", required_argument, NULL, OPT_KEYS},
         {"allow", required_argument, NULL, OPT_ALLOW},
+        {"push", required_argument, NULL, OPT_PUSH},
+        {"push-keys", required_argument, NULL, OPT_PUSH_KEYS},
+        {"relay-key", required_argument, NULL, OPT_RELAY_KEY},
         CLI_HTTP_ACCESS_LONG_OPTIONS,
         CLI_COMMON_LONG_OPTIONS,
     };
@@ -398,6 +427,13 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
                                "--secure needs --keys DIR (sk2 keygen DIR) and --allow DIR");
     if (!opts->is_secure && (opts->keys || opts->allow))
         return cli_usage_error(s_verb, "--keys and --allow go with --secure");
+    /* The link carries the server's frames in the clear, and a relay's facade has no keys. */
+    if (opts->is_secure && opts->push)
+        return cli_usage_error(s_verb, "--push cannot be combined with --secure yet (secure the "
+                                       "link with --push-keys DIR --relay-key KEY)");
+    if ((opts->push_keys || opts->relay_key) &&
+        (!opts->push || !opts->push_keys || !opts->relay_key))
+        return cli_usage_error(s_verb, "--push-keys and --relay-key go together, with --push");
     if (!opts->http && cli_http_access_is_set(&opts->access))
         return cli_usage_error(s_verb,
                                "--http-token, --http-insecure and --http-max-connections go "
@@ -888,6 +924,7 @@ int cli_serve(int argc, char **argv)
     sk2_server_t *server = NULL;
     char mock_serial[SK2_CAMERA_SERIAL_MAX + 1] = "";
     sk2_gateway_t *gateway = NULL;
+    sk2_push_t *push = NULL;
     rc = s_start(&opts, &server, mock_serial, sizeof mock_serial);
     if (rc != CLI_EXIT_OK)
         goto out;
@@ -942,6 +979,23 @@ int cli_serve(int argc, char **argv)
             goto out;
     }
 
+    if (opts.push) {
+        push = opts.push_keys
+                   ? sk2_push_new_secure(sk2_server_endpoint(server), opts.push,
+                                         sk2_server_name(server), opts.push_keys, opts.relay_key)
+                   : sk2_push_new(sk2_server_endpoint(server), opts.push, sk2_server_name(server));
+        if (!push) {
+            fprintf(stderr,
+                    "sk2 serve: cannot push to '%s': give the relay as HOST:PORT (and "
+                    "readable --push-keys and --relay-key)\n",
+                    opts.push);
+            rc = CLI_EXIT_USAGE;
+            goto out;
+        }
+        if (!cli_is_quiet())
+            printf("sk2 serve: pushing to relay %s\n", opts.push);
+    }
+
     if (opts.has_hints)
         s_print_hints(sk2_server_endpoint(server), gateway ? sk2_gateway_url(gateway) : NULL);
 
@@ -952,6 +1006,7 @@ int cli_serve(int argc, char **argv)
     s_print_summary(server, sk2_clock_mono_us() - start_us);
     rc = CLI_EXIT_OK;
 out:
+    sk2_push_destroy(&push);
     sk2_gateway_destroy(&gateway);
     sk2_server_destroy(&server);
     if (has_endpoint_file)

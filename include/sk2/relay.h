@@ -43,6 +43,7 @@ typedef struct {
     uint64_t commands_passed;   /* keyed commands passed to their device's server */
     uint64_t commands_repeated; /* copies of a command already passed, answered alike */
     uint64_t commands_refused;  /* commands the relay itself answered with a refusal */
+    size_t pushers_live;        /* servers pushing to the relay now (sk2_relay_accept_push) */
 } sk2_relay_stats_t;
 
 /* A new, unbound relay called `name` (NULL: "sk2 relay on <host name>"). Returns NULL if the
@@ -83,8 +84,53 @@ SK2_EXPORT int sk2_relay_add_upstream(sk2_relay_t *self, sk2_client_t **client_p
  * sk2_relay_add_upstream. Returns what sk2_client_connect or sk2_relay_add_upstream return. */
 SK2_EXPORT int sk2_relay_connect(sk2_relay_t *self, const char *endpoint);
 
+/* Push mode (docs/topologies.md "Push"): also accepts servers that connect out to the relay,
+ * on tcp://address:port (a camera host behind NAT or a firewall runs sk2_push_new, or
+ * `sk2 serve --push`). Each pushing server is followed as an upstream while its link is up; its
+ * devices leave the relay's `me` when the link is lost (3 s of silence, or the server's
+ * goodbye) and come back when it pushes again. With `keys` (the relay's key pair, as for
+ * sk2_server_set_security) and `allow_dir` (pusher public keys, NAME.key) the push port is
+ * CURVE-encrypted and lets in only the pushers whose key is allowed (one secure server or
+ * relay per process); both NULL: plain. After sk2_relay_bind. Returns 0, SK2_EINVAL (also one
+ * of keys and allow_dir without the other, or a bad key file), SK2_ENOTFOUND (address, keys or
+ * folder), SK2_EEXIST (a secure server already in this process), SK2_ESTATE (not bound, or
+ * already accepting) or SK2_EBIND. */
+SK2_EXPORT int sk2_relay_accept_push(sk2_relay_t *self, const char *address, uint16_t port,
+                                     const char *keys, const char *allow_dir);
+
 /* Fills *stats with the current counters. Returns 0 or SK2_EINVAL. */
 SK2_EXPORT int sk2_relay_stats(sk2_relay_t *self, sk2_relay_stats_t *stats);
+
+/* ---- The pushing side ------------------------------------------------------------------- */
+
+typedef struct sk2_push sk2_push_t;
+
+/* Pushes the server answering on `server_endpoint` (its control endpoint, reachable from this
+ * host) to the relay accepting pushes on `relay_endpoint` ("tcp://host:port" or "host:port"),
+ * as `name` (the relay tells pushers apart by it; a new link under a known name replaces the
+ * old). One connection, made from this side, carries the relay's requests and subscriptions
+ * to the server and the server's replies and frames back; a frame travels only while the relay
+ * subscribes to it. A lost link (no answer for 3 s) is reported in the log and made again
+ * after 100 ms, doubling to 10 s while it keeps failing. Starts a thread. Returns NULL on a bad
+ * argument (name empty, too long or not UTF-8; endpoints malformed) or out of memory. */
+SK2_EXPORT sk2_push_t *sk2_push_new(const char *server_endpoint, const char *relay_endpoint,
+                                    const char *name);
+
+/* As sk2_push_new, over a CURVE-encrypted link: `keys` is this pusher's key pair (a folder from
+ * `sk2 keygen` or its NAME.key_secret file), whose public key the relay must allow, and
+ * `relay_key` the relay's public key (40 characters, or its NAME.key file). A relay that
+ * refuses the key looks like one that does not answer (retried, logged). Returns NULL also
+ * when the keys cannot be read (logged). */
+SK2_EXPORT sk2_push_t *sk2_push_new_secure(const char *server_endpoint, const char *relay_endpoint,
+                                           const char *name, const char *keys,
+                                           const char *relay_key);
+
+/* Says goodbye to the relay (which drops the server's devices at once), closes, frees; sets
+ * *self_p to NULL. Safe on NULL and twice. */
+SK2_EXPORT void sk2_push_destroy(sk2_push_t **self_p);
+
+/* Whether the relay answers now. */
+SK2_EXPORT bool sk2_push_is_linked(sk2_push_t *self);
 
 #ifdef __cplusplus
 }

@@ -31,6 +31,7 @@
 #include "proto/me.h"
 #include "proto/msg.h"
 #include "proto/socket.h"
+#include "relay/push.h"
 #include "server/address.h"
 #include "sk2/error.h"
 #include "sk2/relay.h"
@@ -80,6 +81,7 @@ typedef struct {
     bool is_live;           /* answering: its devices are served */
     size_t max_frame_bytes; /* the budget its `me` advertises, or the client's if smaller */
     int64_t due_us;         /* when the client has timer work (monotonic) */
+    int pusher;             /* for a pushed server, its acceptor key + 1; else 0 */
 } s_upstream_t;
 
 typedef struct {
@@ -129,6 +131,7 @@ typedef struct {
     sk2_relay_stats_t stats;        /* counters (the count fields are filled on request) */
     uint64_t bad_requests;          /* requests answered with an error */
     s_route_t routes[S_ROUTES_MAX]; /* keyed commands passed upstream */
+    sk2_accept_t *accept;           /* push links (--accept-push), or NULL */
 } s_actor_t;
 
 static void s_route_answer(s_actor_t *self, s_route_t *route);
@@ -552,6 +555,50 @@ static int s_add_upstream(s_actor_t *self, sk2_client_t *client)
     return 0;
 }
 
+/* Stops following upstream `index` (a pusher gone): its devices leave, the rest move down. */
+static void s_remove_upstream(s_actor_t *self, size_t index)
+{
+    s_remove_upstream_devices(self, index);
+    sk2_client_destroy(&self->upstreams[index].client);
+    free(self->upstreams[index].me_text);
+    memmove(&self->upstreams[index], &self->upstreams[index + 1],
+            (self->upstream_count - index - 1) * sizeof self->upstreams[0]);
+    self->upstream_count--;
+    for (size_t i = 0; i < self->device_count; i++)
+        if (self->devices[i]->upstream > index)
+            self->devices[i]->upstream--;
+    s_changed(self);
+}
+
+/* The acceptor's news: a pusher's facade to follow as an upstream, or one gone. */
+static void s_on_pusher(void *arg, int key, bool is_up, const char *name, const char *control)
+{
+    s_actor_t *self = arg;
+    for (size_t i = 0; i < self->upstream_count; i++)
+        if (self->upstreams[i].pusher == key + 1) {
+            s_remove_upstream(self, i);
+            break;
+        }
+    if (!is_up)
+        return;
+    sk2_client_t *client = sk2_client_new();
+    int rc = client ? sk2_client_set_reconnect(client, true) : SK2_ENOMEM;
+    if (rc == 0)
+        rc = sk2_client_set_heartbeat_ms(client, S_UPSTREAM_HEARTBEAT_MS);
+    if (rc == 0)
+        rc = sk2_client_connect(client, control);
+    if (rc != 0) {
+        SK2_WARN("relay", "cannot follow pusher \"%s\": %s", name, sk2_strerror(rc));
+        sk2_client_destroy(&client);
+        return;
+    }
+    if (s_add_upstream(self, client) == 0)
+        self->upstreams[self->upstream_count - 1].pusher = key + 1;
+    else
+        SK2_WARN("relay", "cannot follow pusher \"%s\": %d upstreams already", name,
+                 SK2_RELAY_UPSTREAMS_MAX);
+}
+
 /* ---- Control ------------------------------------------------------------------------------ */
 
 static json_t *s_me(s_actor_t *self)
@@ -583,6 +630,9 @@ static void s_fill_stats(s_actor_t *self, sk2_relay_stats_t *stats)
     for (size_t i = 0; i < self->upstream_count; i++)
         stats->upstreams_live += self->upstreams[i].is_live;
     stats->devices = self->device_count;
+    stats->pushers_live = 0;
+    if (self->accept)
+        json_decref(sk2_accept_stats(self->accept, &stats->pushers_live));
     stats->subscriptions = 0;
     for (size_t i = 0; i < self->device_count; i++)
         stats->subscriptions += self->devices[i]->topics;
@@ -608,9 +658,11 @@ static json_t *s_stats_json(s_actor_t *self)
                                                  "refused", (json_int_t)device->refused,
                                                  "subscriptions", (json_int_t)device->topics));
     }
+    size_t live = 0;
+    json_t *pushers = self->accept ? sk2_accept_stats(self->accept, &live) : json_array();
     return json_pack(
-        "{s:i, s:{s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "version", 1, "relay",
-        "upstreams", upstreams, "devices", devices, "frames_forwarded",
+        "{s:i, s:{s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "version", 1, "relay",
+        "upstreams", upstreams, "pushers", pushers, "devices", devices, "frames_forwarded",
         (json_int_t)stats.frames_forwarded, "bytes_forwarded", (json_int_t)stats.bytes_forwarded,
         "frames_refused", (json_int_t)stats.frames_refused, "requests", (json_int_t)stats.requests,
         "bad_requests", (json_int_t)self->bad_requests, "commands_passed",
@@ -979,6 +1031,28 @@ static bool s_command(s_actor_t *self)
         sk2_handoff_acquire(client);
         int rc = client ? s_add_upstream(self, client) : SK2_EINVAL;
         zsock_send(self->pipe, "i", rc);
+    } else if (streq(command, "ACCEPT")) {
+        char *address = zmsg_popstr(msg), *port = zmsg_popstr(msg);
+        char *keys = zmsg_popstr(msg), *allow = zmsg_popstr(msg);
+        int rc = !address || !port || !keys || !allow  ? SK2_EINVAL
+                 : !self->control || self->accept      ? SK2_ESTATE
+                 : (*keys != '\0') != (*allow != '\0') ? SK2_EINVAL
+                                                       : 0;
+        sk2_address_t where;
+        sk2_curve_t curve = {0};
+        if (rc == 0 && *keys)
+            rc = sk2_curve_load_pair(keys, &curve);
+        if (rc == 0)
+            rc = sk2_address_resolve(address, &where);
+        if (rc == 0)
+            rc = sk2_accept_new(where.bind_host, atoi(port), &curve, allow, s_on_pusher, self,
+                                &self->accept);
+        memset(&curve, 0, sizeof curve);
+        zsock_send(self->pipe, "i", rc);
+        zstr_free(&address);
+        zstr_free(&port);
+        zstr_free(&keys);
+        zstr_free(&allow);
     } else if (streq(command, "STATS")) {
         sk2_relay_stats_t stats;
         s_fill_stats(self, &stats);
@@ -1005,7 +1079,10 @@ static void s_actor(zsock_t *pipe, void *arg)
     zsock_signal(pipe, 0);
     /* Sized for everything at once: pipe, control, announcer, each upstream's descriptors and
      * four sockets per device. */
-    enum { S_ITEMS = 3 + SK2_RELAY_UPSTREAMS_MAX * S_CLIENT_FDS + 4 * S_MAX_DEVICES };
+    enum {
+        S_ACCEPT_ITEMS = 1 + SK2_PUSH_MAX + 2 * S_MAX_DEVICES,
+        S_ITEMS = 3 + SK2_RELAY_UPSTREAMS_MAX * S_CLIENT_FDS + 4 * S_MAX_DEVICES + S_ACCEPT_ITEMS
+    };
     zmq_pollitem_t *items = calloc(S_ITEMS, sizeof *items);
     size_t *owner = calloc(S_ITEMS, sizeof *owner);
     bool is_running = items && owner;
@@ -1049,6 +1126,13 @@ static void s_actor(zsock_t *pipe, void *arg)
             if (self->upstreams[i].due_us < due_us)
                 due_us = self->upstreams[i].due_us;
         }
+        size_t accept_at = n, accept_count = 0;
+        if (self->accept) {
+            accept_count = sk2_accept_items(self->accept, &items[n], S_ACCEPT_ITEMS);
+            n += accept_count;
+            if (sk2_accept_due_us(self->accept) < due_us)
+                due_us = sk2_accept_due_us(self->accept);
+        }
         long wait_ms = due_us == INT64_MAX ? -1 : (due_us - now_us + 999) / 1000;
         if (wait_ms < 0 && due_us != INT64_MAX)
             wait_ms = 0;
@@ -1084,17 +1168,21 @@ static void s_actor(zsock_t *pipe, void *arg)
         }
         /* Upstreams last: a sync may remove devices whose sockets were polled above. */
         bool is_due[SK2_RELAY_UPSTREAMS_MAX] = {false};
-        for (size_t i = upstreams_at; i < n; i++)
+        for (size_t i = upstreams_at; i < accept_at; i++)
             if (items[i].revents & ZMQ_POLLIN)
                 is_due[owner[i]] = true;
         now_us = sk2_clock_mono_us();
         for (size_t i = 0; i < self->upstream_count; i++)
             if (is_due[i] || now_us >= self->upstreams[i].due_us)
                 s_service(self, i);
+        /* Pushers last of all: one that goes takes its upstream, and the indexes above, away. */
+        if (self->accept)
+            sk2_accept_handle(self->accept, &items[accept_at], accept_count);
     }
     free(items);
     free(owner);
     sk2_announcer_destroy(&self->announcer);
+    sk2_accept_destroy(&self->accept);
     while (self->device_count > 0)
         s_device_destroy(&self->devices[--self->device_count]);
     for (size_t i = 0; i < self->upstream_count; i++) {
@@ -1245,6 +1333,21 @@ int sk2_relay_connect(sk2_relay_t *self, const char *endpoint)
         return rc;
     }
     return sk2_relay_add_upstream(self, &client);
+}
+
+int sk2_relay_accept_push(sk2_relay_t *self, const char *address, uint16_t port, const char *keys,
+                          const char *allow_dir)
+{
+    if (!self || !address || port == 0 || !keys != !allow_dir)
+        return SK2_EINVAL;
+    char port_text[8];
+    snprintf(port_text, sizeof port_text, "%u", (unsigned)port);
+    int rc = SK2_ESYS;
+    if (zstr_sendx(self->actor, "ACCEPT", address, port_text, keys ? keys : "",
+                   allow_dir ? allow_dir : "", NULL) != 0 ||
+        zsock_recv(self->actor, "i", &rc) != 0)
+        return SK2_ESYS;
+    return rc;
 }
 
 int sk2_relay_stats(sk2_relay_t *self, sk2_relay_stats_t *stats)
