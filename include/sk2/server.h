@@ -112,10 +112,11 @@ SK2_EXPORT int sk2_server_set_announce(sk2_server_t *self, bool is_announced);
  * server's secret certificate (NAME.key_secret, made by sk2_security_keygen) or a folder
  * holding exactly one. allow_dir holds the clients' public certificates (NAME.key); it is read
  * now and again on sk2_server_reload_allow(). The server's own public key is always allowed
- * (whoever has its secret key is the server), so a gateway or tool beside it may use its pair. One secure server per process (they would share
- * libzmq's one ZAP endpoint). Before bind. Returns 0, SK2_EINVAL (not a key pair; logged),
- * SK2_ENOTFOUND (no such file or folder), SK2_EUNSUPPORTED (libzmq without CURVE), SK2_EEXIST
- * (another secure server in this process), SK2_ESTATE (bound, or already secure). */
+ * (whoever has its secret key is the server), so a gateway or tool beside it may use its pair. One
+ * secure server per process (they would share libzmq's one ZAP endpoint). Before bind. Returns 0,
+ * SK2_EINVAL (not a key pair; logged), SK2_ENOTFOUND (no such file or folder), SK2_EUNSUPPORTED
+ * (libzmq without CURVE), SK2_EEXIST (another secure server in this process), SK2_ESTATE (bound, or
+ * already secure). */
 SK2_EXPORT int sk2_server_set_security(sk2_server_t *self, const char *keys, const char *allow_dir);
 /* Reads the allow folder again (for SIGHUP): clients connecting from now on are checked
  * against it; connected clients stay. Returns the number of keys allowed, SK2_ENOTFOUND (the

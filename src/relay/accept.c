@@ -432,7 +432,7 @@ int sk2_accept_new(const char *bind_host, int port, const sk2_curve_t *curve, co
     bool is_secure = curve && curve->is_on;
     if (is_secure) {
         /* The handler first: a CURVE socket without one lets every key in. */
-        int rc = allow_dir ? sk2_zap_new(allow_dir, &self->zap) : SK2_EINVAL;
+        int rc = allow_dir ? sk2_zap_new(allow_dir, curve->public_key, &self->zap) : SK2_EINVAL;
         if (rc != 0) {
             SK2_ERROR("relay", "cannot check pusher keys in %s: %s", allow_dir ? allow_dir : "?",
                       sk2_strerror(rc));
