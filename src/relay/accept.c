@@ -46,6 +46,7 @@ typedef struct {
     char control_endpoint[64];
     int64_t heard_us;      /* last message from it (monotonic) */
     int64_t since_wall_us; /* when it last changed state (wall clock) */
+    char why[64];          /* why it was lost last, "" before */
     uint64_t sessions, frames;
 } s_pusher_t;
 
@@ -108,6 +109,7 @@ static void s_lose(sk2_accept_t *self, int k, const char *why)
     SK2_WARN("relay", "pusher \"%s\" lost: %s; its devices leave the relay", pusher->name, why);
     pusher->is_live = false;
     pusher->since_wall_us = sk2_clock_wall_us();
+    snprintf(pusher->why, sizeof pusher->why, "%s", why);
     for (size_t i = self->device_count; i-- > 0;)
         if (self->devices[i]->pusher == k)
             s_device_drop(self, i);
@@ -550,11 +552,12 @@ json_t *sk2_accept_stats(const sk2_accept_t *self, size_t *live)
         if (!pusher->is_used)
             continue;
         *live += pusher->is_live;
-        json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:I, s:f}", "name", pusher->name,
-                                              "state", pusher->is_live ? "live" : "lost",
-                                              "sessions", (json_int_t)pusher->sessions, "frames",
-                                              (json_int_t)pusher->frames, "seconds",
-                                              (double)(now_us - pusher->since_wall_us) / 1e6));
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:I, s:I, s:f, s:s}", "name", pusher->name, "state",
+                            pusher->is_live ? "live" : "lost", "sessions",
+                            (json_int_t)pusher->sessions, "frames", (json_int_t)pusher->frames,
+                            "seconds", (double)(now_us - pusher->since_wall_us) / 1e6,
+                            "lost_because", pusher->is_live ? "" : pusher->why));
     }
     return list;
 }

@@ -196,8 +196,13 @@ try:
     # A camera host that stops cleanly says goodbye: its device leaves at once.
     status, _, _ = cu.stop(pusher)
     check("the camera host exits 0 on SIGINT", status == 0, status)
-    check("its goodbye takes its device off the relay", wait_devices(relay_ep, [], 3) == [],
+    check("its device leaves the relay", wait_devices(relay_ep, [], 30) == [],
           device_ids(relay_ep))
+    # Said goodbye, rather than fell silent: the relay says why it lost the pusher.
+    relay_stats = (stats(relay_ep) or {}).get("relay", {})
+    check("the relay lost the pusher because it said goodbye",
+          [p.get("lost_because") for p in relay_stats.get("pushers", [])] ==
+          ["it said goodbye"], relay_stats)
     status, _, _ = cu.stop(relay)
     check("the relay exits 0 on SIGINT", status == 0, status)
 finally:

@@ -33,8 +33,12 @@ PY
 # pip against the installed libsk2 (python/setup.py finds it with pkg-config), where Debian's
 # python3-pip is installed. No PyPI here: --no-build-isolation uses Debian's setuptools.
 if "$python" -m pip --version >/dev/null 2>&1; then
+    # From a fresh copy of the sources: setuptools builds in the source folder (build/) and
+    # would reuse a module linked for the prefix of an earlier run.
+    mkdir "$prefix/python-src"
+    cp -r "$src/setup.py" "$src/sk2" "$src/src" "$prefix/python-src/"
     PKG_CONFIG_PATH="$prefix/lib/pkgconfig" "$python" -m pip install -q --no-build-isolation \
-        --no-index --target "$prefix/pip" "$src" 2>&1 | grep -v WARNING || true
+        --no-index --target "$prefix/pip" "$prefix/python-src" 2>&1 | grep -v WARNING || true
     env -u LD_LIBRARY_PATH PYTHONPATH="$prefix/pip" "$python" -c "
 import sk2
 assert '/pip/' in sk2.__file__, sk2.__file__
