@@ -35,22 +35,25 @@
 
 _Static_assert(GW_BLOB_PRE >= LWS_PRE, "blob headroom must hold libwebsockets' header");
 
-#define S_WS_SUBS_MAX   48    /* streams one WebSocket may follow */
-#define S_WS_MAX        256   /* WebSockets at once; more are refused */
-#define S_WS_RX_MAX     16384 /* longest message a browser may send */
-#define S_CHUNK         65536 /* HTTP body bytes written per writeable callback */
-#define S_COLOR_WS_MAX  640   /* colour frames are shrunk to this width for the page */
-#define S_JPEG_QUALITY  85
-#define S_HEADER_BYTES  48 /* WebSocket frame header before the device id */
-#define S_ENCODING_U16  1  /* payload: uint16 little-endian pixels */
-#define S_ENCODING_JPEG 2  /* payload: a JPEG */
-#define S_PROTOCOL      "sk2-view"
-#define S_HEADERS_MAX   8192  /* bytes of request line and headers we answer */
-#define S_HEADER_BUFFER 65536 /* libwebsockets' buffer: between the two, 431 */
-#define S_ALLOW         "GET, HEAD"
-#define S_MM_MAX        1000000 /* largest ?min=/max= in mm */
-#define S_SMALL_BODY    2048    /* bodies up to this go out with the headers */
-#define S_SWEEP_US      250000  /* how often waiting connections are checked for the timeout */
+#define S_WS_SUBS_MAX     48    /* streams one WebSocket may follow */
+#define S_WS_MAX          256   /* WebSockets at once; more are refused */
+#define S_WS_RX_MAX       16384 /* longest message a browser may send */
+#define S_WS_COMMANDS_MAX 4     /* keyed commands one WebSocket may have in flight */
+#define S_WS_OUT_MAX      64    /* refusals waiting to be written to one WebSocket */
+#define S_VALUE_MAX       256   /* longest string value of a command (as the server's limit) */
+#define S_CHUNK           65536 /* HTTP body bytes written per writeable callback */
+#define S_COLOR_WS_MAX    640   /* colour frames are shrunk to this width for the page */
+#define S_JPEG_QUALITY    85
+#define S_HEADER_BYTES    48 /* WebSocket frame header before the device id */
+#define S_ENCODING_U16    1  /* payload: uint16 little-endian pixels */
+#define S_ENCODING_JPEG   2  /* payload: a JPEG */
+#define S_PROTOCOL        "sk2-view"
+#define S_HEADERS_MAX     8192  /* bytes of request line and headers we answer */
+#define S_HEADER_BUFFER   65536 /* libwebsockets' buffer: between the two, 431 */
+#define S_ALLOW           "GET, HEAD"
+#define S_MM_MAX          1000000 /* largest ?min=/max= in mm */
+#define S_SMALL_BODY      2048    /* bodies up to this go out with the headers */
+#define S_SWEEP_US        250000  /* how often waiting connections are checked for the timeout */
 /* Connections accepted in one burst, beyond the cap, before the evicted ones are gone (they
  * close on the next turn of the loop). */
 #define S_BURST  64
@@ -71,7 +74,12 @@ typedef struct {
     uint64_t stats_sent; /* stats version last sent */
     char *rx;            /* message being received */
     size_t rx_len;
-    bool is_listed; /* in gw_web.sockets */
+    bool is_listed;          /* in gw_web.sockets */
+    struct lws *wsi;         /* its connection */
+    uint64_t serial;         /* names it in the command table (gw->commands) */
+    char *out[S_WS_OUT_MAX]; /* answers to bad messages, JSON text, oldest first */
+    size_t out_count;
+    bool is_overrun; /* out is full: the peer sends faster than it reads */
 } s_ws_t;
 
 typedef struct {
@@ -102,6 +110,7 @@ struct gw_web {
     sk2_gateway_t *gw;
     s_ws_t *sockets[S_WS_MAX]; /* open WebSockets */
     size_t socket_count;
+    uint64_t next_serial;         /* of the next WebSocket */
     uint64_t state_seen;          /* state version the want-counts were last made for */
     s_conn_t *oldest;             /* waiting list, oldest first */
     s_conn_t *newest;             /* and its newest */
@@ -1096,14 +1105,125 @@ static void s_resolve_key(sk2_gateway_t *gw, const char *name, char *key, size_t
         snprintf(key, size, "%s", name);
 }
 
-/* {"type": "subscribe", "streams": [{"device": KEY, "kind": "depth"}, ...]} replaces the set of
- * streams the socket follows. Returns 0, or -1 for a message that breaks the protocol. */
-static int s_ws_message_in(sk2_gateway_t *gw, s_ws_t *ws)
+/* Queues a text message for this socket alone (takes msg): the answer to a message it got
+ * wrong. Returns 0, or -1 when too many are waiting (a page that sends faster than it reads
+ * its errors is closed). */
+static int s_ws_reply(struct lws *wsi, s_ws_t *ws, json_t *msg)
 {
+    char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    json_decref(msg);
+    if (!text || ws->out_count >= S_WS_OUT_MAX) {
+        free(text);
+        ws->is_overrun = ws->out_count >= S_WS_OUT_MAX;
+        return -1;
+    }
+    ws->out[ws->out_count++] = text;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* The command-done answer to a command the gateway refuses itself. */
+static json_t *s_command_refusal(json_t *ref, const char *code, const char *error)
+{
+    return json_pack("{s:s, s:O, s:b, s:s, s:s}", "type", "command-done", "ref",
+                     json_is_integer(ref) ? ref : json_null(), "ok", false, "code", code, "error",
+                     error);
+}
+
+/* {"type": "command", "ref": N, "device": KEY, "key": K, "value": V}: checked here, then
+ * queued for the client thread, which sends it to the device's server (upstream.c); the
+ * answer comes back to this socket only. Anything wrong is answered at once and queues
+ * nothing. Returns 0, or -1 to close the socket. */
+static int s_ws_command(struct lws *wsi, s_ws_t *ws, json_t *msg)
+{
+    sk2_gateway_t *gw = s_gateway(wsi);
+    json_t *ref = json_object_get(msg, "ref");
+    json_t *device = json_object_get(msg, "device");
+    json_t *key = json_object_get(msg, "key");
+    json_t *value = json_object_get(msg, "value");
+    const char *why = NULL;
+    if (!json_is_integer(ref))
+        why = "\"ref\" must be an integer (the answer carries it back)";
+    else if (!json_is_string(device) || json_string_length(device) == 0 ||
+             json_string_length(device) > GW_KEY_MAX)
+        why = "\"device\" must be a device key from /api/devices";
+    else if (!json_is_string(key) || json_string_length(key) == 0 ||
+             json_string_length(key) > GW_COMMAND_KEY_MAX)
+        why = "\"key\" must be a key name (1..32 bytes) or \"list\"";
+    else if (value && !json_is_null(value) && !json_is_string(value) && !json_is_number(value) &&
+             !json_is_boolean(value))
+        why = "\"value\" must be a string, a number or a boolean";
+    else if (json_is_string(value) && json_string_length(value) > S_VALUE_MAX)
+        why = "\"value\" is longer than 256 bytes";
+    if (why)
+        return s_ws_reply(wsi, ws, s_command_refusal(ref, "malformed", why));
+    unsigned status;
+    json_t *found =
+        s_find_device(gw, json_string_value(device), json_string_length(device), &status);
+    const char *found_key = json_string_value(json_object_get(found, "key"));
+    if (!found_key) {
+        json_decref(found);
+        return s_ws_reply(wsi, ws,
+                          s_command_refusal(ref, "unknown-device",
+                                            status == 409 ? "several servers have a device of "
+                                                            "that id: name it by its key"
+                                                          : "no such device in the gateway"));
+    }
+    char *value_json =
+        value && !json_is_null(value) ? json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    size_t mine = 0;
+    gw_command_t *free_entry = NULL;
+    pthread_mutex_lock(&gw->lock);
+    for (size_t i = 0; i < GW_COMMANDS_MAX; i++) {
+        gw_command_t *command = &gw->commands[i];
+        if (command->state == GW_COMMAND_FREE && !free_entry)
+            free_entry = command;
+        else if (command->state != GW_COMMAND_FREE && command->socket == ws->serial)
+            mine++;
+    }
+    const char *busy = mine >= S_WS_COMMANDS_MAX ? "at most 4 commands in flight per WebSocket: "
+                                                   "wait for an answer"
+                       : !free_entry ? "at most 16 commands in flight in the gateway: try again"
+                       : (value && !json_is_null(value) && !value_json) ? "out of memory"
+                                                                        : NULL;
+    if (!busy) {
+        free_entry->state = GW_COMMAND_QUEUED;
+        free_entry->socket = ws->serial;
+        free_entry->ref = (long long)json_integer_value(ref);
+        snprintf(free_entry->device, sizeof free_entry->device, "%s", found_key);
+        snprintf(free_entry->key, sizeof free_entry->key, "%s", json_string_value(key));
+        free_entry->value_json = value_json;
+        value_json = NULL;
+    }
+    pthread_mutex_unlock(&gw->lock);
+    json_decref(found);
+    free(value_json);
+    if (busy)
+        return s_ws_reply(wsi, ws, s_command_refusal(ref, "busy", busy));
+    gw_wake_upstream(gw);
+    return 0;
+}
+
+/* {"type": "subscribe", "streams": [{"device": KEY, "kind": "depth"}, ...]} replaces the set of
+ * streams the socket follows; {"type": "command", ...} is s_ws_command. Text that is not JSON
+ * is answered with an error. Returns 0, or -1 for a message that breaks the protocol. */
+static int s_ws_message_in(struct lws *wsi, s_ws_t *ws)
+{
+    sk2_gateway_t *gw = s_gateway(wsi);
     json_error_t error;
     json_t *msg = json_loadb(ws->rx, ws->rx_len, 0, &error);
+    if (!msg) {
+        char why[256];
+        snprintf(why, sizeof why, "not JSON: %s (at byte %d)", error.text, error.position);
+        return s_ws_reply(wsi, ws, json_pack("{s:s, s:s}", "type", "error", "error", why));
+    }
     json_t *streams = json_object_get(msg, "streams");
     const char *type = json_string_value(json_object_get(msg, "type"));
+    if (type && strcmp(type, "command") == 0) {
+        int rc = s_ws_command(wsi, ws, msg);
+        json_decref(msg);
+        return rc;
+    }
     if (!type || strcmp(type, "subscribe") != 0 || !json_is_array(streams) ||
         json_array_size(streams) > S_WS_SUBS_MAX) {
         json_decref(msg);
@@ -1141,7 +1261,6 @@ static int s_ws_message_in(sk2_gateway_t *gw, s_ws_t *ws)
 
 static int s_ws_receive(struct lws *wsi, s_ws_t *ws, const void *in, size_t len)
 {
-    sk2_gateway_t *gw = s_gateway(wsi);
     if (lws_frame_is_binary(wsi) || ws->rx_len + len > S_WS_RX_MAX) {
         static const char why[] = "text messages of at most 16 KiB only";
         lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
@@ -1154,10 +1273,16 @@ static int s_ws_receive(struct lws *wsi, s_ws_t *ws, const void *in, size_t len)
     ws->rx_len += len;
     if (!lws_is_final_fragment(wsi))
         return 0;
-    int rc = s_ws_message_in(gw, ws);
+    int rc = s_ws_message_in(wsi, ws);
     ws->rx_len = 0;
+    if (rc != 0 && ws->is_overrun) {
+        static const char why[] = "too many answers unread: read them before sending more";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, strlen(why));
+        return -1;
+    }
     if (rc != 0) {
-        static const char why[] = "expected {\"type\":\"subscribe\",\"streams\":[...]}";
+        static const char why[] = "expected {\"type\":\"subscribe\",\"streams\":[...]} or "
+                                  "{\"type\":\"command\",...}";
         lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, strlen(why));
         return -1;
     }
@@ -1180,11 +1305,68 @@ static int s_ws_send_json(struct lws *wsi, const char *type, json_t *value)
     return n < 0 ? -1 : 0;
 }
 
+/* The next answer for this socket (malloc'd JSON text, the caller frees it), or NULL: an
+ * answer to a bad message, else a command's answer from the client thread (its entry is
+ * freed). */
+static char *s_ws_next_reply(sk2_gateway_t *gw, s_ws_t *ws)
+{
+    if (ws->out_count > 0) {
+        char *text = ws->out[0];
+        memmove(ws->out, ws->out + 1, --ws->out_count * sizeof ws->out[0]);
+        return text;
+    }
+    char *text = NULL;
+    pthread_mutex_lock(&gw->lock);
+    for (size_t i = 0; i < GW_COMMANDS_MAX && !text; i++) {
+        gw_command_t *command = &gw->commands[i];
+        if (command->state == GW_COMMAND_DONE && command->socket == ws->serial && command->answer) {
+            text = command->answer;
+            command->answer = NULL;
+            gw_command_clear(command);
+        }
+    }
+    pthread_mutex_unlock(&gw->lock);
+    return text;
+}
+
+/* Frees the answered commands whose WebSocket has gone (or whose answer could not be made),
+ * and the queued ones of a socket that is closing (serial): nobody will read them. */
+static void s_commands_drop(sk2_gateway_t *gw, uint64_t closing)
+{
+    struct gw_web *web = gw->web;
+    pthread_mutex_lock(&gw->lock);
+    for (size_t i = 0; i < GW_COMMANDS_MAX; i++) {
+        gw_command_t *command = &gw->commands[i];
+        if (command->state == GW_COMMAND_QUEUED && command->socket == closing) {
+            gw_command_clear(command);
+            continue;
+        }
+        if (command->state != GW_COMMAND_DONE)
+            continue;
+        bool is_open = false;
+        for (size_t s = 0; s < web->socket_count && !is_open; s++)
+            is_open = web->sockets[s]->serial == command->socket;
+        if (!is_open || !command->answer)
+            gw_command_clear(command);
+    }
+    pthread_mutex_unlock(&gw->lock);
+}
+
 /* One message per writeable callback: the state when it changed, else the stats when they
  * changed, else the newest frame of the next stream that has one this socket has not had. */
 static int s_ws_writeable(struct lws *wsi, s_ws_t *ws)
 {
     sk2_gateway_t *gw = s_gateway(wsi);
+    char *reply = s_ws_next_reply(gw, ws);
+    if (reply) {
+        /* Answers are few and small: one per callback, ahead of everything, then the rest. */
+        gw_blob_t *blob = s_text_blob(reply);
+        free(reply);
+        int n = blob ? lws_write(wsi, blob->data, blob->len, LWS_WRITE_TEXT) : -1;
+        gw_blob_unref(&blob);
+        lws_callback_on_writable(wsi);
+        return n < 0 ? -1 : 0;
+    }
     pthread_mutex_lock(&gw->lock);
     uint64_t state_version = gw->state_version, stats_version = gw->stats_version;
     json_t *state = state_version != ws->state_sent ? json_incref(gw->state) : NULL;
@@ -1264,6 +1446,7 @@ static void s_on_wake(struct lws *wsi, sk2_gateway_t *gw)
     /* Slots come and go with devices: count the wants again for the new ones. */
     if (has_new_state)
         s_recount_wants(gw);
+    s_commands_drop(gw, 0);
     lws_callback_on_writable_all_protocol(lws_get_context(wsi), &s_protocols[1]);
 }
 
@@ -1357,6 +1540,8 @@ static int s_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         return gw->web->socket_count >= S_WS_MAX ? -1 : 0;
     case LWS_CALLBACK_ESTABLISHED:
         memset(ws, 0, sizeof *ws);
+        ws->wsi = wsi;
+        ws->serial = ++gw->web->next_serial;
         s_ws_list(gw->web, ws, true);
         atomic_fetch_add_explicit(&gw->counters.websockets, 1, memory_order_relaxed);
         lws_callback_on_writable(wsi);
@@ -1366,9 +1551,12 @@ static int s_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void
             s_ws_list(gw->web, ws, false);
             atomic_fetch_sub_explicit(&gw->counters.websockets, 1, memory_order_relaxed);
             s_recount_wants(gw);
+            s_commands_drop(gw, ws->serial);
         }
         free(ws->rx);
         ws->rx = NULL;
+        while (ws->out_count > 0)
+            free(ws->out[--ws->out_count]);
         break;
     case LWS_CALLBACK_RECEIVE:
         return s_ws_receive(wsi, ws, in, len);
