@@ -12,7 +12,8 @@ with a WebSocket client in the standard library (bench/ws_client.py):
   change nothing (the label is unchanged, the socket stays open and still works);
 - a burst of 20 commands on one socket: each is answered exactly once, and those beyond the
   4 in flight are refused as busy;
-- the answer goes only to the socket that sent the command.
+- the answer goes only to the socket that sent the command, and the answers of sockets that
+  closed are dropped without holding the gateway's command table.
 
 usage: test_ws_command.py SK2_BINARY
 """
@@ -101,6 +102,72 @@ def next_text(ws, want, timeout=15.0):
 
 def done(ws, ref):
     return next_text(ws, lambda m: m.get("type") == "command-done" and m.get("ref") == ref)
+
+
+def start_view(endpoint):
+    proc = subprocess.Popen([SK2, "view", endpoint, "--http", "127.0.0.1:0", "--no-status"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        m = re.search(r"web viewer (http://\S+)", line)
+        if m:
+            return proc, int(m.group(1).rstrip("/").rsplit(":", 1)[1])
+        if not line:
+            break
+    proc.kill()
+    raise RuntimeError(f"sk2 view did not start: {proc.stderr.read()}")
+
+
+def test_gone_sockets():
+    """Sockets that close while their commands are with the server: a gateway (`sk2 view`) in
+    front of a server that is stopped (SIGSTOP) meanwhile, so the commands are sent and end
+    (timeout, or lost) only after their sockets have gone. 5 x 4 commands, more than the
+    gateway's 16 in flight: their answers must be dropped and their entries freed, or a new
+    socket's command would be refused as busy for ever."""
+    server, endpoint, _ = start_server()
+    view, port = start_view(endpoint)
+    try:
+        deadline = time.time() + 15
+        devs = []
+        while time.time() < deadline and not devs:
+            devs = devices(port)
+            time.sleep(0.1)
+        key = devs[0]["key"]
+        server.send_signal(signal.SIGSTOP)
+        for round_ in range(5):
+            gone = WsClient("127.0.0.1", port)
+            for i in range(4):
+                gone.send_json({"type": "command", "ref": i, "device": key, "key": "location",
+                                "value": f"gone-{round_}-{i}"})
+            time.sleep(0.3)  # taken by the client thread and sent: they wait for the server
+            gone.close()
+        time.sleep(6)  # beyond the commands' 5 s ttl
+        server.send_signal(signal.SIGCONT)
+        answer = {}
+        deadline = time.time() + 30
+        ref = 0
+        while time.time() < deadline:
+            try:
+                fresh = WsClient("127.0.0.1", port)
+                fresh.strays = []
+                ref += 1
+                fresh.send_json({"type": "command", "ref": ref, "device": key, "key": "label",
+                                 "value": "after"})
+                answer = done(fresh, ref)
+                fresh.close()
+            except (OSError, ValueError):
+                answer = {}
+            if answer.get("ok"):
+                break
+            time.sleep(0.3)
+        check(answer.get("ok") is True,
+              f"after 20 commands whose sockets closed before the server answered, a new "
+              f"socket's command is applied ({answer})")
+    finally:
+        server.send_signal(signal.SIGCONT)
+        stop(view)
+        stop(server)
 
 
 def main():
@@ -210,6 +277,7 @@ def main():
             if w:
                 w.close()
         stop(proc)
+    test_gone_sockets()
     print(f"{len(PASSED)} passed, {len(FAILED)} failed")
     return 1 if FAILED else 0
 
