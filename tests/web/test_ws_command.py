@@ -67,6 +67,7 @@ def stop(proc):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    return proc.returncode
 
 
 def devices(port):
@@ -166,8 +167,9 @@ def test_gone_sockets():
               f"socket's command is applied ({answer})")
     finally:
         server.send_signal(signal.SIGCONT)
-        stop(view)
+        rc = stop(view)
         stop(server)
+    check(rc == 0, f"the gateway (sk2 view) exits cleanly ({rc}; under ASan: no leak)")
 
 
 def main():
@@ -276,7 +278,8 @@ def main():
         for w in (ws, other):
             if w:
                 w.close()
-        stop(proc)
+        rc = stop(proc)
+    check(rc == 0, f"the server and its gateway exit cleanly ({rc}; under ASan: no leak)")
     test_gone_sockets()
     print(f"{len(PASSED)} passed, {len(FAILED)} failed")
     return 1 if FAILED else 0
