@@ -12,11 +12,14 @@ with a WebSocket client in the standard library (bench/ws_client.py):
   change nothing (the label is unchanged, the socket stays open and still works);
 - a burst of 20 commands on one socket: each is answered exactly once, and those beyond the
   4 in flight are refused as busy;
+- POST /api/devices/{key}/command answers when done (200 applied, 422 refused by the server,
+  400/404/413 for what the gateway refuses itself), and takes the token like any request;
 - the answer goes only to the socket that sent the command, and the answers of sockets that
   closed are dropped without holding the gateway's command table.
 
 usage: test_ws_command.py SK2_BINARY
 """
+import http.client
 import json
 import os
 import re
@@ -75,12 +78,92 @@ def devices(port):
         return json.loads(r.read())["devices"]
 
 
-def server_label(endpoint):
+def server_me_device(endpoint):
     out = subprocess.run([SK2, "info", endpoint, "--json"], capture_output=True, text=True,
                          timeout=20)
-    me = json.loads(out.stdout)
-    devs = me.get("devices") or me.get("me", {}).get("devices") or []
-    return devs[0].get("label") if devs else None
+    devs = json.loads(out.stdout).get("devices") or []
+    return devs[0] if devs else {}
+
+
+def server_label(endpoint):
+    return server_me_device(endpoint).get("label")
+
+
+def post(port, path, body, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        conn.request("POST", path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        try:
+            return resp.status, json.loads(data)
+        except ValueError:
+            return resp.status, {"raw": data[:200]}
+    finally:
+        conn.close()
+
+
+def test_http(port, endpoint, key):
+    """POST /api/devices/{key}/command: answered when the command is done."""
+    path = f"/api/devices/{key}/command"
+    status, answer = post(port, path, json.dumps({"key": "location", "value": "via-http"}))
+    check(status == 200 and answer.get("ok") is True and answer.get("value") == "via-http",
+          f"POST command: 200 with the applied value ({status} {answer})")
+    location = server_me_device(endpoint).get("location")
+    check(location == "via-http", f"the server's me shows the location set by POST ({location!r})")
+    status, answer = post(port, path, json.dumps({"key": "colour", "value": 1}))
+    check(status == 422 and answer.get("code") == "unknown-key" and "colour" in answer.get("error", ""),
+          f"POST of an unknown key: 422 with the server's refusal ({status} {answer})")
+    for body, want, what in [("nope", 400, "a body that is not JSON"),
+                             (json.dumps({"key": "location", "value": [1]}), 400, "an array value"),
+                             ("x" * 5000, 413, "a body over 4 KiB")]:
+        status, answer = post(port, path, body)
+        check(status == want, f"POST of {what}: {status} (want {want}) {answer}")
+    status, answer = post(port, "/api/devices/s9:none/command", json.dumps({"key": "label"}))
+    check(status == 404 and answer.get("code") == "unknown-device",
+          f"POST for a device the gateway does not have: 404 ({status} {answer})")
+    location = server_me_device(endpoint).get("location")
+    check(location == "via-http", f"the refused requests changed nothing ({location!r})")
+
+
+def test_http_token():
+    """A gateway with a token takes a POST command only with the token."""
+    proc = subprocess.Popen([SK2, "serve", "--mock", "1", "--no-announce", "--no-status",
+                             "--http", "127.0.0.1:0", "--http-token", "auto"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = None
+        deadline = time.time() + 15
+        while time.time() < deadline and not url:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            m = re.search(r"web viewer (http://\S+)", line)
+            url = m.group(1) if m else None
+        m = re.match(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+)", url or "")
+        check(bool(m), f"the gateway prints its URL with the token ({url})")
+        if not m:
+            return
+        port, token = int(m.group(1)), m.group(2)
+        auth = {"Authorization": f"Bearer {token}"}
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        key = None
+        deadline = time.time() + 15
+        while time.time() < deadline and not key:
+            conn.request("GET", "/api/devices", headers=auth)
+            devs = json.loads(conn.getresponse().read())["devices"]
+            key = devs[0]["key"] if devs else None
+            time.sleep(0.1)
+        conn.close()
+        body = json.dumps({"key": "label", "value": "no-token"})
+        status, _ = post(port, f"/api/devices/{key}/command", body)
+        check(status == 401, f"POST command without the token: {status} (want 401)")
+        status, answer = post(port, f"/api/devices/{key}/command",
+                              json.dumps({"key": "label", "value": "with-token"}), auth)
+        check(status == 200 and answer.get("value") == "with-token",
+              f"POST command with the token: {status} {answer}")
+    finally:
+        stop(proc)
 
 
 def next_text(ws, want, timeout=15.0):
@@ -274,6 +357,7 @@ def main():
               f"each socket got only its own answers (strays {ws.strays} {other.strays})")
         label = server_label(endpoint)
         check(label == "dock", f"the server's me shows the newest label ({label!r})")
+        test_http(port, endpoint, key)
     finally:
         for w in (ws, other):
             if w:
@@ -281,6 +365,7 @@ def main():
         rc = stop(proc)
     check(rc == 0, f"the server and its gateway exit cleanly ({rc}; under ASan: no leak)")
     test_gone_sockets()
+    test_http_token()
     print(f"{len(PASSED)} passed, {len(FAILED)} failed")
     return 1 if FAILED else 0
 
