@@ -35,26 +35,26 @@
 
 _Static_assert(GW_BLOB_PRE >= LWS_PRE, "blob headroom must hold libwebsockets' header");
 
-#define S_WS_SUBS_MAX     48    /* streams one WebSocket may follow */
-#define S_WS_MAX          256   /* WebSockets at once; more are refused */
-#define S_WS_RX_MAX       16384 /* longest message a browser may send */
-#define S_WS_COMMANDS_MAX 4     /* keyed commands one WebSocket may have in flight */
-#define S_WS_OUT_MAX      64    /* refusals waiting to be written to one WebSocket */
-#define S_POST_MAX        4096  /* longest body of POST /api/devices/{key}/command */
-#define S_VALUE_MAX       256   /* longest string value of a command (as the server's limit) */
-#define S_CHUNK           65536 /* HTTP body bytes written per writeable callback */
-#define S_COLOR_WS_MAX    640   /* colour frames are shrunk to this width for the page */
-#define S_JPEG_QUALITY    85
-#define S_HEADER_BYTES    48 /* WebSocket frame header before the device id */
-#define S_ENCODING_U16    1  /* payload: uint16 little-endian pixels */
-#define S_ENCODING_JPEG   2  /* payload: a JPEG */
-#define S_PROTOCOL        "sk2-view"
-#define S_HEADERS_MAX     8192  /* bytes of request line and headers we answer */
-#define S_HEADER_BUFFER   65536 /* libwebsockets' buffer: between the two, 431 */
-#define S_ALLOW           "GET, HEAD"
-#define S_MM_MAX          1000000 /* largest ?min=/max= in mm */
-#define S_SMALL_BODY      2048    /* bodies up to this go out with the headers */
-#define S_SWEEP_US        250000  /* how often waiting connections are checked for the timeout */
+#define S_WS_SUBS_MAX   48    /* streams one WebSocket may follow */
+#define S_WS_MAX        256   /* WebSockets at once; more are refused */
+#define S_WS_RX_MAX     16384 /* longest message a browser may send */
+#define S_WS_CMDS_MAX   4     /* keyed commands one WebSocket may have in flight */
+#define S_WS_OUT_MAX    64    /* refusals waiting to be written to one WebSocket */
+#define S_POST_MAX      4096  /* longest body of POST /api/devices/{key}/command */
+#define S_VALUE_MAX     256   /* longest string value of a command (as the server's limit) */
+#define S_CHUNK         65536 /* HTTP body bytes written per writeable callback */
+#define S_COLOR_WS_MAX  640   /* colour frames are shrunk to this width for the page */
+#define S_JPEG_QUALITY  85
+#define S_HEADER_BYTES  48 /* WebSocket frame header before the device id */
+#define S_ENCODING_U16  1  /* payload: uint16 little-endian pixels */
+#define S_ENCODING_JPEG 2  /* payload: a JPEG */
+#define S_PROTOCOL      "sk2-view"
+#define S_HEADERS_MAX   8192  /* bytes of request line and headers we answer */
+#define S_HEADER_BUFFER 65536 /* libwebsockets' buffer: between the two, 431 */
+#define S_ALLOW         "GET, HEAD"
+#define S_MM_MAX        1000000 /* largest ?min=/max= in mm */
+#define S_SMALL_BODY    2048    /* bodies up to this go out with the headers */
+#define S_SWEEP_US      250000  /* how often waiting connections are checked for the timeout */
 /* Connections accepted in one burst, beyond the cap, before the evicted ones are gone (they
  * close on the next turn of the loop). */
 #define S_BURST  64
@@ -1346,8 +1346,8 @@ static json_t *s_command_queue(sk2_gateway_t *gw, uint64_t serial, json_t *ref, 
         else if (command->state != GW_COMMAND_FREE && command->socket == serial)
             mine++;
     }
-    const char *busy = mine >= S_WS_COMMANDS_MAX ? "at most 4 commands in flight per WebSocket: "
-                                                   "wait for an answer"
+    const char *busy = mine >= S_WS_CMDS_MAX ? "at most 4 commands in flight per WebSocket: "
+                                               "wait for an answer"
                        : !free_entry ? "at most 16 commands in flight in the gateway: try again"
                        : (value && !json_is_null(value) && !value_json) ? "out of memory"
                                                                         : NULL;
