@@ -22,6 +22,12 @@ const KINDS = { 1: 'depth', 2: 'color', 3: 'ir' };
 const tiles = new Map(); // device key ("s0:ID": one per server and device) -> tile
 let socket = null;
 let state = { servers: [], devices: [] };
+// Keyed commands in flight: ref -> { tile, key }. The gateway answers each with one
+// command-done message carrying the same ref.
+const pending = new Map();
+let nextRef = 1;
+// The keys the page offers, in this order, when the server says they are settable.
+const EDITABLE = ['label', 'location', 'running', 'fps'];
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -157,6 +163,7 @@ function applyState(next) {
       tile = makeTile(device);
       tiles.set(device.key, tile);
       main.append(tile.node);
+      command(tile, 'list');
     }
     updateTile(tile, device);
   }
@@ -189,6 +196,83 @@ function applyStats(stats) {
       for (const c of cells) tr.append(el('td', null, c));
       body.append(tr);
     }
+  }
+}
+
+// ---- Keyed commands -------------------------------------------------------------------------
+
+// Sends one command for a tile's device; false when the socket is down.
+function command(tile, key, value) {
+  if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+  const ref = nextRef++;
+  const msg = { type: 'command', ref, device: tile.device.key, key };
+  if (value !== undefined) msg.value = value;
+  pending.set(ref, { tile, key });
+  socket.send(JSON.stringify(msg));
+  return true;
+}
+
+function showResult(tile, text, ok) {
+  const out = tile.node.querySelector('.settings .result');
+  out.textContent = text;
+  out.dataset.ok = String(ok);
+}
+
+// Builds the editor from the server's `list` answer: only the keys it says are settable.
+function buildControls(tile, keys) {
+  const box = tile.node.querySelector('.settings .controls');
+  box.replaceChildren();
+  for (const name of EDITABLE) {
+    const k = keys.find((x) => x.key === name);
+    if (!k || !k.settable) continue;
+    const label = el('label', null, name);
+    label.title = k.help || '';
+    const input = el('input');
+    input.name = name;
+    if (k.type === 'bool') {
+      input.type = 'checkbox';
+      input.checked = !!k.value;
+      input.addEventListener('change', () => command(tile, name, input.checked));
+      label.append(input);
+    } else {
+      input.type = k.type === 'string' ? 'text' : 'number';
+      if (input.type === 'number') input.step = 'any';
+      input.value = k.value === undefined || k.value === null ? '' : String(k.value);
+      const set = el('button', null, 'set');
+      set.type = 'button';
+      set.name = name;
+      const send = () => command(tile, name, input.type === 'number' ? Number(input.value) : input.value);
+      set.addEventListener('click', send);
+      input.addEventListener('keydown', (e) => { if (e.key === 'Enter') send(); });
+      label.append(input, set);
+    }
+    box.append(label);
+  }
+  if (!box.childElementCount) box.append(el('span', 'dim', 'nothing settable'));
+}
+
+function onCommandDone(msg) {
+  const p = pending.get(msg.ref);
+  if (!p) return;
+  pending.delete(msg.ref);
+  const { tile, key } = p;
+  if (!tiles.has(tile.device.key)) return;
+  if (key === 'list') {
+    const dev = msg.ok && msg.value && (msg.value.devices || [])[0];
+    if (dev) buildControls(tile, dev.keys || []);
+    else {
+      const box = tile.node.querySelector('.settings .controls');
+      box.replaceChildren(el('span', 'dim', msg.ok ? 'no keys' : `cannot list keys: ${msg.error}`));
+    }
+    return;
+  }
+  const input = tile.node.querySelector(`.settings input[name="${key}"]`);
+  if (msg.ok) {
+    if (input && input.type === 'checkbox') input.checked = !!msg.value;
+    else if (input) input.value = String(msg.value);
+    showResult(tile, `${key} = ${JSON.stringify(msg.value)}`, true);
+  } else {
+    showResult(tile, `${key}: ${msg.error} (${msg.code})`, false);
   }
 }
 
@@ -340,13 +424,16 @@ function connect() {
   socket.onopen = () => {
     link.textContent = 'live';
     link.className = 'badge ok';
+    pending.clear();
     subscribe();
+    for (const tile of tiles.values()) command(tile, 'list');
   };
   socket.onmessage = (e) => {
     if (typeof e.data === 'string') {
       const msg = JSON.parse(e.data);
       if (msg.type === 'state') applyState(msg.data);
       else if (msg.type === 'stats') applyStats(msg.data);
+      else if (msg.type === 'command-done') onCommandDone(msg);
       return;
     }
     const frame = parseFrame(e.data);

@@ -69,6 +69,8 @@ void sk2_gateway_destroy(sk2_gateway_t **self_p)
     for (size_t i = 0; i < self->slot_count; i++)
         gw_shot_unref(&self->slots[i].latest);
     free(self->slots);
+    for (size_t i = 0; i < GW_COMMANDS_MAX; i++)
+        gw_command_clear(&self->commands[i]);
     memset(self->token, 0, sizeof self->token);
     json_decref(self->state);
     json_decref(self->stats);
@@ -318,6 +320,13 @@ gw_slot_t *gw_slot_find(sk2_gateway_t *gw, const char *key, sk2_stream_kind_t ki
         if (gw->slots[i].kind == kind && strcmp(gw->slots[i].key, key) == 0)
             return &gw->slots[i];
     return NULL;
+}
+
+void gw_command_clear(gw_command_t *command)
+{
+    free(command->value_json);
+    free(command->answer);
+    memset(command, 0, sizeof *command);
 }
 
 void gw_wake_upstream(sk2_gateway_t *gw)

@@ -58,6 +58,35 @@ typedef struct {
 
 typedef struct gw_upstream gw_upstream_t;
 
+/* Keyed commands from the page (docs/http-api.md, "Keyed commands"). The web thread fills a
+ * free entry (QUEUED) and wakes the client thread, which sends it with sk2_client_command
+ * (SENT) and, when the command ends, writes the answer the page gets (DONE) and wakes the web
+ * thread; that sends it to the WebSocket of `socket` and frees the entry, or just frees it
+ * when that socket has gone. State changes happen under the lock; the fields of a SENT entry
+ * belong to the client thread. The table is small on purpose: it bounds what is in flight. */
+#define GW_COMMANDS_MAX    16 /* commands in flight in the gateway */
+#define GW_COMMAND_KEY_MAX 32 /* longest key name */
+#define GW_COMMAND_ID_MAX  64 /* longest sk2 client command id (SK2_CLIENT_COMMAND_ID_MAX) */
+
+typedef enum {
+    GW_COMMAND_FREE = 0,
+    GW_COMMAND_QUEUED, /* web thread wrote it; the client thread has not taken it yet */
+    GW_COMMAND_SENT,   /* handed to the server's client */
+    GW_COMMAND_DONE,   /* answer written; the web thread sends it and frees the entry */
+} gw_command_state_t;
+
+typedef struct {
+    gw_command_state_t state;
+    uint64_t socket;                  /* serial of the WebSocket that sent it */
+    long long ref;                    /* the page's number for it, echoed */
+    char device[GW_KEY_MAX + 1];      /* the gateway's device key */
+    char key[GW_COMMAND_KEY_MAX + 1]; /* the command's key */
+    char *value_json;                 /* the value as JSON text, or NULL */
+    int server_number;                /* SENT: the server it went to */
+    char id[GW_COMMAND_ID_MAX + 1];   /* SENT: the client's id for it */
+    char *answer;                     /* DONE: the command-done message, JSON text */
+} gw_command_t;
+
 struct sk2_gateway {
     /* Set before start, read-only afterwards. */
     char *endpoints[SK2_GATEWAY_SERVERS_MAX]; /* servers given by endpoint */
@@ -89,6 +118,8 @@ struct sk2_gateway {
     json_t *stats;          /* {"gateway": {...}, "streams": [...], "servers": [...]} */
     uint64_t stats_version;
 
+    gw_command_t commands[GW_COMMANDS_MAX];
+
     gw_counters_t counters;
     atomic_bool should_stop;
     int wake_pipe[2]; /* web thread -> client thread: wants changed; front end: stop */
@@ -118,6 +149,8 @@ void *gw_upstream_thread(void *arg);
 gw_slot_t *gw_slot_find(sk2_gateway_t *gw, const char *key, sk2_stream_kind_t kind);
 /* Wakes the client thread (any thread). */
 void gw_wake_upstream(sk2_gateway_t *gw);
+/* Empties a command entry (frees its texts). Caller holds the lock. */
+void gw_command_clear(gw_command_t *command);
 /* "depth", "ir", "color" to a kind; 0 for anything else. */
 sk2_stream_kind_t gw_kind_from_name(const char *name, size_t len);
 

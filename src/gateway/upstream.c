@@ -344,6 +344,149 @@ static void s_on_frame(s_server_t *server, sk2_event_t *event)
     gw_web_wake(server->up->gw);
 }
 
+/* ---- Keyed commands from the page ------------------------------------------------------- */
+
+/* The start of a command-done message for the page: its ref, device key and key. */
+static json_t *s_command_answer(const gw_command_t *command, bool is_ok)
+{
+    return json_pack("{s:s, s:I, s:s, s:s, s:b}", "type", "command-done", "ref",
+                     (json_int_t)command->ref, "device", command->device, "key", command->key, "ok",
+                     is_ok);
+}
+
+/* Adds a refusal's code and text to an answer. */
+static json_t *s_command_refusal(const gw_command_t *command, const char *code, const char *error)
+{
+    json_t *answer = s_command_answer(command, false);
+    if (answer) {
+        json_object_set_new(answer, "code", json_string(code));
+        json_object_set_new(answer, "error", json_string(error));
+    }
+    return answer;
+}
+
+/* Hands a command's answer (taken) to the web thread, which sends it to the page. */
+static void s_command_finish(sk2_gateway_t *gw, gw_command_t *command, json_t *answer)
+{
+    char *text = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
+    json_decref(answer);
+    pthread_mutex_lock(&gw->lock);
+    free(command->answer);
+    command->answer = text; /* NULL (out of memory): the web thread drops the entry */
+    command->state = GW_COMMAND_DONE;
+    pthread_mutex_unlock(&gw->lock);
+    gw_web_wake(gw);
+}
+
+/* The server and device of a gateway device key, or NULL. */
+static s_device_t *s_device_of_key(s_up_t *up, const char *key, s_server_t **server_p)
+{
+    for (size_t i = 0; i < up->server_count; i++)
+        for (size_t d = 0; d < up->servers[i]->device_count; d++)
+            if (strcmp(up->servers[i]->devices[d]->key, key) == 0) {
+                *server_p = up->servers[i];
+                return up->servers[i]->devices[d];
+            }
+    return NULL;
+}
+
+/* Sends the commands the web thread queued, each with its server's client; the client resends
+ * it until answered or its ttl runs out, and ends it with COMMAND_DONE (s_on_command_done). */
+static void s_take_commands(s_up_t *up)
+{
+    sk2_gateway_t *gw = up->gw;
+    for (size_t i = 0; i < GW_COMMANDS_MAX; i++) {
+        gw_command_t *command = &gw->commands[i];
+        pthread_mutex_lock(&gw->lock);
+        bool is_queued = command->state == GW_COMMAND_QUEUED;
+        if (is_queued)
+            command->state = GW_COMMAND_SENT;
+        pthread_mutex_unlock(&gw->lock);
+        if (!is_queued)
+            continue;
+        s_server_t *server = NULL;
+        s_device_t *device = s_device_of_key(up, command->device, &server);
+        if (!device || !server->is_connected) {
+            s_command_finish(
+                gw, command,
+                s_command_refusal(command, "unknown-device", "no such device in the gateway now"));
+            continue;
+        }
+        int rc = sk2_client_command(server->client, device->id, command->key, command->value_json,
+                                    0, command->id, sizeof command->id);
+        if (rc != 0) {
+            const char *code = rc == SK2_EUNSUPPORTED ? "unsupported"
+                               : rc == SK2_EINVAL     ? "bad-value"
+                               : rc == SK2_ELIMIT     ? "busy"
+                                                      : "unavailable";
+            char why[256];
+            snprintf(why, sizeof why, "the gateway could not send it: %s", sk2_strerror(rc));
+            s_command_finish(gw, command, s_command_refusal(command, code, why));
+            continue;
+        }
+        command->server_number = server->number;
+    }
+}
+
+/* The entry of a command this server's client sent, by its id, or NULL. */
+static gw_command_t *s_command_sent(s_server_t *server, const char *id)
+{
+    sk2_gateway_t *gw = server->up->gw;
+    gw_command_t *found = NULL;
+    pthread_mutex_lock(&gw->lock);
+    for (size_t i = 0; i < GW_COMMANDS_MAX && !found; i++) {
+        gw_command_t *command = &gw->commands[i];
+        if (command->state == GW_COMMAND_SENT && command->server_number == server->number && id &&
+            strcmp(command->id, id) == 0)
+            found = command;
+    }
+    pthread_mutex_unlock(&gw->lock);
+    return found;
+}
+
+static void s_on_command_done(s_server_t *server, sk2_event_t *event)
+{
+    gw_command_t *command = s_command_sent(server, sk2_event_command_id(event));
+    if (!command)
+        return; /* not the page's */
+    int error = sk2_event_error(event);
+    const char *reason = sk2_event_reason(event);
+    json_t *answer;
+    if (error == 0) {
+        const char *text = sk2_event_json(event);
+        json_t *reply = text && strlen(text) < S_JSON_MAX ? json_loads(text, 0, NULL) : NULL;
+        answer = s_command_answer(command, true);
+        if (answer)
+            json_object_set(answer, "value",
+                            json_object_get(reply, "value") ? json_object_get(reply, "value")
+                                                            : json_null());
+        json_decref(reply);
+    } else if (error == SK2_ESERVER) {
+        answer = s_command_refusal(command, sk2_event_command_code(event), reason);
+    } else {
+        answer = s_command_refusal(command, error == SK2_ETIMEDOUT ? "timeout" : "lost",
+                                   *reason ? reason : sk2_strerror(error));
+    }
+    s_command_finish(server->up->gw, command, answer);
+}
+
+/* A server's client is going: its commands end without an answer. */
+static void s_commands_lost(s_server_t *server)
+{
+    sk2_gateway_t *gw = server->up->gw;
+    for (size_t i = 0; i < GW_COMMANDS_MAX; i++) {
+        gw_command_t *command = &gw->commands[i];
+        pthread_mutex_lock(&gw->lock);
+        bool is_lost =
+            command->state == GW_COMMAND_SENT && command->server_number == server->number;
+        pthread_mutex_unlock(&gw->lock);
+        if (is_lost)
+            s_command_finish(gw, command,
+                             s_command_refusal(command, "lost",
+                                               "the gateway lost the server before it answered"));
+    }
+}
+
 /* ---- Servers ------------------------------------------------------------------------------- */
 
 static void s_server_drop_devices(s_server_t *server)
@@ -393,6 +536,9 @@ static void s_on_event(void *arg, sk2_client_t *client, sk2_event_t *event)
         server->stats = stats;
         break;
     }
+    case SK2_EVENT_COMMAND_DONE:
+        s_on_command_done(server, event);
+        break;
     case SK2_EVENT_ERROR:
         SK2_DEBUG("gateway", "server %s: %s", server->endpoint, sk2_event_reason(event));
         break;
@@ -414,6 +560,8 @@ static void s_count_rejected(s_server_t *server)
 static void s_server_close(s_server_t *server)
 {
     s_count_rejected(server);
+    if (server->client)
+        s_commands_lost(server);
     s_server_drop_devices(server);
     sk2_client_destroy(&server->client);
     if (server->is_connected)
@@ -848,6 +996,7 @@ static void s_loop_once(s_up_t *up)
         if (!server->client && server->reconnect_us > 0 && server->reconnect_us <= now_us)
             s_server_connect(server, now_us);
     }
+    s_take_commands(up);
     s_apply_wants(up, now_us);
     if (now_us >= up->next_stats_us) {
         s_follow_metadata(up);

@@ -38,6 +38,10 @@ _Static_assert(GW_BLOB_PRE >= LWS_PRE, "blob headroom must hold libwebsockets' h
 #define S_WS_SUBS_MAX   48    /* streams one WebSocket may follow */
 #define S_WS_MAX        256   /* WebSockets at once; more are refused */
 #define S_WS_RX_MAX     16384 /* longest message a browser may send */
+#define S_WS_CMDS_MAX   4     /* keyed commands one WebSocket may have in flight */
+#define S_WS_OUT_MAX    64    /* refusals waiting to be written to one WebSocket */
+#define S_POST_MAX      4096  /* longest body of POST /api/devices/{key}/command */
+#define S_VALUE_MAX     256   /* longest string value of a command (as the server's limit) */
 #define S_CHUNK         65536 /* HTTP body bytes written per writeable callback */
 #define S_COLOR_WS_MAX  640   /* colour frames are shrunk to this width for the page */
 #define S_JPEG_QUALITY  85
@@ -71,7 +75,12 @@ typedef struct {
     uint64_t stats_sent; /* stats version last sent */
     char *rx;            /* message being received */
     size_t rx_len;
-    bool is_listed; /* in gw_web.sockets */
+    bool is_listed;          /* in gw_web.sockets */
+    struct lws *wsi;         /* its connection */
+    uint64_t serial;         /* names it in the command table (gw->commands) */
+    char *out[S_WS_OUT_MAX]; /* answers to bad messages, JSON text, oldest first */
+    size_t out_count;
+    bool is_overrun; /* out is full: the peer sends faster than it reads */
 } s_ws_t;
 
 typedef struct {
@@ -82,6 +91,11 @@ typedef struct {
     bool is_refusing;  /* answering an upgrade we refuse: libwebsockets completes it */
     bool has_answered; /* fallback connection: its 405 is written */
     bool has_body;     /* the request declared a body: answered, then the connection closed */
+    uint64_t command;  /* POST .../command: serial of its command while it waits, else 0 */
+    char *post;        /* its body, while it comes in (S_POST_MAX bytes) */
+    size_t post_len;
+    bool is_post_long;                /* the body is longer than S_POST_MAX */
+    char post_device[GW_KEY_MAX + 1]; /* the device its path names */
 } s_http_t;
 /* The fallback protocol (s_raw_callback) uses s_http_t too: libwebsockets allocates a new
  * connection's per-connection data at the fallback protocol's size and may hand it to the HTTP
@@ -103,6 +117,12 @@ struct gw_web {
     sk2_gateway_t *gw;
     s_ws_t *sockets[S_WS_MAX]; /* open WebSockets */
     size_t socket_count;
+    uint64_t next_serial; /* of the next WebSocket or command request */
+    struct {
+        uint64_t serial;
+        struct lws *wsi;
+    } waiters[GW_COMMANDS_MAX]; /* command requests (POST) waiting for their answer */
+    size_t waiter_count;
     uint64_t state_seen;          /* state version the want-counts were last made for */
     s_conn_t *oldest;             /* waiting list, oldest first */
     s_conn_t *newest;             /* and its newest */
@@ -905,6 +925,14 @@ static int s_api_response(struct lws *wsi, s_http_t *http, const char *path)
         const char *device_key = json_string_value(json_object_get(device, "key"));
         snprintf(key, sizeof key, "%s", device_key ? device_key : "");
         json_decref(device);
+        if (n == 4 && s_seg_is(seg[3], len[3], "command")) {
+            s_header_t allow = {"allow:", "POST"};
+            return s_respond_json(
+                wsi, http, 405,
+                json_pack("{s:s}", "error",
+                          "a command is a POST with a JSON body {\"key\", \"value\"}"),
+                &allow, 1);
+        }
         sk2_stream_kind_t kind = gw_kind_from_name(seg[3], len[3]);
         if (!kind)
             return s_respond_error(wsi, http, 404, "no such stream (depth, ir or color)");
@@ -960,21 +988,168 @@ static bool s_has_body(struct lws *wsi)
     return strspn(length, "0 \t") != strlen(length) || length[0] == '\0';
 }
 
+/* ---- POST /api/devices/{key}/command ------------------------------------------------------ */
+
+static json_t *s_command_refusal(json_t *ref, const char *code, const char *error);
+static json_t *s_command_queue(sk2_gateway_t *gw, uint64_t serial, json_t *ref, json_t *device,
+                               json_t *key, json_t *value, unsigned *status);
+static char *s_take_answer(sk2_gateway_t *gw, uint64_t serial);
+
+static bool s_is_command_path(const char *path)
+{
+    const char *seg[5];
+    size_t len[5];
+    return s_split(path, seg, len, 4) == 4 && s_seg_is(seg[0], len[0], "api") &&
+           s_seg_is(seg[1], len[1], "devices") && s_seg_is(seg[3], len[3], "command") &&
+           len[2] <= GW_KEY_MAX;
+}
+
+/* The head of a command request: its body (a JSON object, S_POST_MAX bytes at most) comes in
+ * LWS_CALLBACK_HTTP_BODY, and is acted on at LWS_CALLBACK_HTTP_BODY_COMPLETION. */
+static int s_post_begin(struct lws *wsi, s_http_t *http, const char *path)
+{
+    const char *seg[5];
+    size_t len[5];
+    s_split(path, seg, len, 4);
+    char length[32] = "";
+    int n_len = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    if (n_len <= 0 || n_len >= (int)sizeof length)
+        return s_respond_error(wsi, http, 411, "a command needs a JSON body with Content-Length");
+    lws_hdr_copy(wsi, length, sizeof length, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    char *end = NULL;
+    long n = strtol(length, &end, 10);
+    if (end == length || *end || n <= 0)
+        return s_respond_error(wsi, http, 400, "a command needs a JSON body");
+    if (n > S_POST_MAX)
+        return s_respond_error(wsi, http, 413, "a command's body is 4 KiB at most");
+    free(http->post);
+    if (!(http->post = malloc(S_POST_MAX)))
+        return -1;
+    http->post_len = 0;
+    http->is_post_long = false;
+    memcpy(http->post_device, seg[2], len[2]);
+    http->post_device[len[2]] = '\0';
+    return 0;
+}
+
+static int s_post_body(s_http_t *http, const void *in, size_t len)
+{
+    if (!http->post)
+        return 0; /* the body of a request answered already */
+    if (http->post_len + len > S_POST_MAX) {
+        http->is_post_long = true;
+    } else {
+        memcpy(http->post + http->post_len, in, len);
+        http->post_len += len;
+    }
+    return 0;
+}
+
+static void s_waiter_remove(struct gw_web *web, uint64_t serial)
+{
+    for (size_t w = 0; w < web->waiter_count; w++) {
+        if (web->waiters[w].serial == serial) {
+            web->waiters[w] = web->waiters[--web->waiter_count];
+            return;
+        }
+    }
+}
+
+/* The whole body is in: the command is queued (its answer goes out in s_post_answer) or
+ * refused at once, as over the WebSocket. */
+static int s_post_complete(struct lws *wsi, s_http_t *http)
+{
+    sk2_gateway_t *gw = s_gateway(wsi);
+    if (!http->post)
+        return 0;
+    json_error_t error;
+    json_t *body = http->is_post_long ? NULL : json_loadb(http->post, http->post_len, 0, &error);
+    free(http->post);
+    http->post = NULL;
+    if (!json_is_object(body)) {
+        char why[256];
+        snprintf(why, sizeof why, "the body must be a JSON object {\"key\": K, \"value\": V}%s%s",
+                 body || http->is_post_long ? "" : ": ",
+                 body || http->is_post_long ? "" : error.text);
+        json_decref(body);
+        return s_respond_json(wsi, http, http->is_post_long ? 413 : 400,
+                              s_command_refusal(NULL, "malformed", why), NULL, 0);
+    }
+    json_t *ref = json_object_get(body, "ref");
+    json_t *own_ref = ref ? json_incref(ref) : json_integer(0);
+    json_t *device = json_string(http->post_device);
+    uint64_t serial = ++gw->web->next_serial;
+    unsigned status;
+    json_t *refusal = s_command_queue(gw, serial, own_ref, device, json_object_get(body, "key"),
+                                      json_object_get(body, "value"), &status);
+    json_decref(own_ref);
+    json_decref(device);
+    json_decref(body);
+    if (refusal)
+        return s_respond_json(wsi, http, status, refusal, NULL, 0);
+    /* One waiter per queued command, and at most GW_COMMANDS_MAX of those: never full. */
+    struct gw_web *web = gw->web;
+    web->waiters[web->waiter_count].serial = serial;
+    web->waiters[web->waiter_count++].wsi = wsi;
+    http->command = serial;
+    return 0;
+}
+
+/* The answer of a waiting command request, once it has come: 200 when applied, else the
+ * refusal with 422 (the server refused), 504 (no answer within the ttl) or 502 (the server
+ * was lost, or the command could not be sent). */
+static int s_post_answer(struct lws *wsi, s_http_t *http)
+{
+    sk2_gateway_t *gw = s_gateway(wsi);
+    char *text = s_take_answer(gw, http->command);
+    if (!text)
+        return 0;
+    s_waiter_remove(gw->web, http->command);
+    http->command = 0;
+    json_t *answer = json_loads(text, 0, NULL);
+    free(text);
+    const char *code = json_string_value(json_object_get(answer, "code"));
+    unsigned status = 422;
+    if (json_is_true(json_object_get(answer, "ok")))
+        status = 200;
+    else if (!code || strcmp(code, "lost") == 0 || strcmp(code, "unavailable") == 0)
+        status = 502;
+    else if (strcmp(code, "timeout") == 0)
+        status = 504;
+    else if (strcmp(code, "busy") == 0)
+        status = 503;
+    return s_respond_json(wsi, http, status, answer, NULL, 0);
+}
+
+static void s_post_gone(struct lws *wsi, s_http_t *http)
+{
+    if (http->command)
+        s_waiter_remove(s_gateway(wsi)->web, http->command);
+    http->command = 0;
+    free(http->post);
+    http->post = NULL;
+}
+
 static int s_http_request(struct lws *wsi, s_http_t *http, const char *path)
 {
     s_conn_busy(wsi);
     http->is_head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
-    /* No request the gateway serves has a body. One that declares a body is answered and its
-     * connection closed instead of kept for the next request: the body is never read, and
-     * libwebsockets 4.1 spins for ever on a kept connection whose answered request still owes
-     * body bytes (the web thread at 100%, every other client unanswered: found by fuzz_http,
-     * reproducer in tests/fuzz/crashes/http/). */
+    /* Only a command's POST has a body. Any request that declares one is answered and its
+     * connection closed instead of kept for the next request, read or not: libwebsockets 4.1
+     * spins for ever on a kept connection whose answered request still owes body bytes (the
+     * web thread at 100%, every other client unanswered: found by fuzz_http, reproducer in
+     * tests/fuzz/crashes/http/). */
     http->has_body = s_has_body(wsi);
     uint64_t request_bytes = s_request_bytes(wsi);
     bool from_query = false;
     if (!s_is_authorized(wsi, s_gateway(wsi), &from_query))
         return s_respond_unauthorized(wsi, http);
     http->sets_cookie = from_query;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 && s_is_command_path(path)) {
+        if (request_bytes > S_HEADERS_MAX)
+            return s_respond_error(wsi, http, 431, "request headers too large (8 KiB at most)");
+        return s_post_begin(wsi, http, path);
+    }
     /* The method first: a POST's body may have come in with its headers. */
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0 && !http->is_head)
         return s_respond_error(wsi, http, 405, "only GET and HEAD are served");
@@ -1055,6 +1230,8 @@ static int s_confirm_upgrade(struct lws *wsi, s_http_t *http, const char *upgrad
 
 static int s_http_writeable(struct lws *wsi, s_http_t *http)
 {
+    if (http->command && !http->body)
+        return s_post_answer(wsi, http);
     if (!http->body)
         return 0;
     size_t left = http->body->len - http->sent;
@@ -1128,14 +1305,135 @@ static void s_resolve_key(sk2_gateway_t *gw, const char *name, char *key, size_t
         snprintf(key, size, "%s", name);
 }
 
-/* {"type": "subscribe", "streams": [{"device": KEY, "kind": "depth"}, ...]} replaces the set of
- * streams the socket follows. Returns 0, or -1 for a message that breaks the protocol. */
-static int s_ws_message_in(sk2_gateway_t *gw, s_ws_t *ws)
+/* Queues a text message for this socket alone (takes msg): the answer to a message it got
+ * wrong. Returns 0, or -1 when too many are waiting (a page that sends faster than it reads
+ * its errors is closed). */
+static int s_ws_reply(struct lws *wsi, s_ws_t *ws, json_t *msg)
 {
+    char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    json_decref(msg);
+    if (!text || ws->out_count >= S_WS_OUT_MAX) {
+        free(text);
+        ws->is_overrun = ws->out_count >= S_WS_OUT_MAX;
+        return -1;
+    }
+    ws->out[ws->out_count++] = text;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* The command-done answer to a command the gateway refuses itself. */
+static json_t *s_command_refusal(json_t *ref, const char *code, const char *error)
+{
+    return json_pack("{s:s, s:O, s:b, s:s, s:s}", "type", "command-done", "ref",
+                     json_is_integer(ref) ? ref : json_null(), "ok", false, "code", code, "error",
+                     error);
+}
+
+/* Checks a command and queues it for the client thread, which sends it to the device's server
+ * (upstream.c); its answer is for the socket or request `serial` alone. Returns NULL when
+ * queued, else the refusal (a command-done message) with *status the HTTP status for it;
+ * nothing is queued then. */
+static json_t *s_command_queue(sk2_gateway_t *gw, uint64_t serial, json_t *ref, json_t *device,
+                               json_t *key, json_t *value, unsigned *status)
+{
+    const char *why = NULL;
+    *status = 400;
+    if (!json_is_integer(ref))
+        why = "\"ref\" must be an integer (the answer carries it back)";
+    else if (!json_is_string(device) || json_string_length(device) == 0 ||
+             json_string_length(device) > GW_KEY_MAX)
+        why = "\"device\" must be a device key from /api/devices";
+    else if (!json_is_string(key) || json_string_length(key) == 0 ||
+             json_string_length(key) > GW_COMMAND_KEY_MAX)
+        why = "\"key\" must be a key name (1..32 bytes) or \"list\"";
+    else if (value && !json_is_null(value) && !json_is_string(value) && !json_is_number(value) &&
+             !json_is_boolean(value))
+        why = "\"value\" must be a string, a number or a boolean";
+    else if (json_is_string(value) && json_string_length(value) > S_VALUE_MAX)
+        why = "\"value\" is longer than 256 bytes";
+    if (why)
+        return s_command_refusal(ref, "malformed", why);
+    unsigned found_status;
+    json_t *found =
+        s_find_device(gw, json_string_value(device), json_string_length(device), &found_status);
+    const char *found_key = json_string_value(json_object_get(found, "key"));
+    if (!found_key) {
+        json_decref(found);
+        *status = found_status == 409 ? 409 : 404;
+        return s_command_refusal(ref, "unknown-device",
+                                 found_status == 409 ? "several servers have a device of that "
+                                                       "id: name it by its key"
+                                                     : "no such device in the gateway");
+    }
+    char *value_json =
+        value && !json_is_null(value) ? json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    size_t mine = 0;
+    gw_command_t *free_entry = NULL;
+    pthread_mutex_lock(&gw->lock);
+    for (size_t i = 0; i < GW_COMMANDS_MAX; i++) {
+        gw_command_t *command = &gw->commands[i];
+        if (command->state == GW_COMMAND_FREE && !free_entry)
+            free_entry = command;
+        else if (command->state != GW_COMMAND_FREE && command->socket == serial)
+            mine++;
+    }
+    const char *busy = mine >= S_WS_CMDS_MAX ? "at most 4 commands in flight per WebSocket: "
+                                               "wait for an answer"
+                       : !free_entry ? "at most 16 commands in flight in the gateway: try again"
+                       : (value && !json_is_null(value) && !value_json) ? "out of memory"
+                                                                        : NULL;
+    if (!busy) {
+        free_entry->state = GW_COMMAND_QUEUED;
+        free_entry->socket = serial;
+        free_entry->ref = (long long)json_integer_value(ref);
+        snprintf(free_entry->device, sizeof free_entry->device, "%s", found_key);
+        snprintf(free_entry->key, sizeof free_entry->key, "%s", json_string_value(key));
+        free_entry->value_json = value_json;
+        value_json = NULL;
+    }
+    pthread_mutex_unlock(&gw->lock);
+    json_decref(found);
+    free(value_json);
+    if (busy) {
+        *status = 503;
+        return s_command_refusal(ref, "busy", busy);
+    }
+    gw_wake_upstream(gw);
+    return NULL;
+}
+
+/* {"type": "command", "ref": N, "device": KEY, "key": K, "value": V}: queued, or answered at
+ * once when wrong (s_command_queue). Returns 0, or -1 to close the socket. */
+static int s_ws_command(struct lws *wsi, s_ws_t *ws, json_t *msg)
+{
+    unsigned status;
+    json_t *refusal = s_command_queue(s_gateway(wsi), ws->serial, json_object_get(msg, "ref"),
+                                      json_object_get(msg, "device"), json_object_get(msg, "key"),
+                                      json_object_get(msg, "value"), &status);
+    return refusal ? s_ws_reply(wsi, ws, refusal) : 0;
+}
+
+/* {"type": "subscribe", "streams": [{"device": KEY, "kind": "depth"}, ...]} replaces the set of
+ * streams the socket follows; {"type": "command", ...} is s_ws_command. Text that is not JSON
+ * is answered with an error. Returns 0, or -1 for a message that breaks the protocol. */
+static int s_ws_message_in(struct lws *wsi, s_ws_t *ws)
+{
+    sk2_gateway_t *gw = s_gateway(wsi);
     json_error_t error;
     json_t *msg = json_loadb(ws->rx, ws->rx_len, 0, &error);
+    if (!msg) {
+        char why[256];
+        snprintf(why, sizeof why, "not JSON: %s (at byte %d)", error.text, error.position);
+        return s_ws_reply(wsi, ws, json_pack("{s:s, s:s}", "type", "error", "error", why));
+    }
     json_t *streams = json_object_get(msg, "streams");
     const char *type = json_string_value(json_object_get(msg, "type"));
+    if (type && strcmp(type, "command") == 0) {
+        int rc = s_ws_command(wsi, ws, msg);
+        json_decref(msg);
+        return rc;
+    }
     if (!type || strcmp(type, "subscribe") != 0 || !json_is_array(streams) ||
         json_array_size(streams) > S_WS_SUBS_MAX) {
         json_decref(msg);
@@ -1173,7 +1471,6 @@ static int s_ws_message_in(sk2_gateway_t *gw, s_ws_t *ws)
 
 static int s_ws_receive(struct lws *wsi, s_ws_t *ws, const void *in, size_t len)
 {
-    sk2_gateway_t *gw = s_gateway(wsi);
     if (lws_frame_is_binary(wsi) || ws->rx_len + len > S_WS_RX_MAX) {
         static const char why[] = "text messages of at most 16 KiB only";
         lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
@@ -1186,10 +1483,16 @@ static int s_ws_receive(struct lws *wsi, s_ws_t *ws, const void *in, size_t len)
     ws->rx_len += len;
     if (!lws_is_final_fragment(wsi))
         return 0;
-    int rc = s_ws_message_in(gw, ws);
+    int rc = s_ws_message_in(wsi, ws);
     ws->rx_len = 0;
+    if (rc != 0 && ws->is_overrun) {
+        static const char why[] = "too many answers unread: read them before sending more";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, strlen(why));
+        return -1;
+    }
     if (rc != 0) {
-        static const char why[] = "expected {\"type\":\"subscribe\",\"streams\":[...]}";
+        static const char why[] = "expected {\"type\":\"subscribe\",\"streams\":[...]} or "
+                                  "{\"type\":\"command\",...}";
         lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, strlen(why));
         return -1;
     }
@@ -1212,11 +1515,77 @@ static int s_ws_send_json(struct lws *wsi, const char *type, json_t *value)
     return n < 0 ? -1 : 0;
 }
 
+/* A command's answer for the socket or request `serial` (malloc'd JSON text, the caller frees
+ * it; its entry is freed), or NULL while there is none. */
+static char *s_take_answer(sk2_gateway_t *gw, uint64_t serial)
+{
+    char *text = NULL;
+    pthread_mutex_lock(&gw->lock);
+    for (size_t i = 0; i < GW_COMMANDS_MAX && !text; i++) {
+        gw_command_t *command = &gw->commands[i];
+        if (command->state == GW_COMMAND_DONE && command->socket == serial && command->answer) {
+            text = command->answer;
+            command->answer = NULL;
+            gw_command_clear(command);
+        }
+    }
+    pthread_mutex_unlock(&gw->lock);
+    return text;
+}
+
+/* The next answer for this socket (malloc'd JSON text, the caller frees it), or NULL: an
+ * answer to a bad message, else a command's answer from the client thread (its entry is
+ * freed). */
+static char *s_ws_next_reply(sk2_gateway_t *gw, s_ws_t *ws)
+{
+    if (ws->out_count > 0) {
+        char *text = ws->out[0];
+        memmove(ws->out, ws->out + 1, --ws->out_count * sizeof ws->out[0]);
+        return text;
+    }
+    return s_take_answer(gw, ws->serial);
+}
+
+/* Frees the answered commands whose WebSocket has gone (or whose answer could not be made),
+ * and the queued ones of a socket that is closing (serial): nobody will read them. */
+static void s_commands_drop(sk2_gateway_t *gw, uint64_t closing)
+{
+    struct gw_web *web = gw->web;
+    pthread_mutex_lock(&gw->lock);
+    for (size_t i = 0; i < GW_COMMANDS_MAX; i++) {
+        gw_command_t *command = &gw->commands[i];
+        if (command->state == GW_COMMAND_QUEUED && command->socket == closing) {
+            gw_command_clear(command);
+            continue;
+        }
+        if (command->state != GW_COMMAND_DONE)
+            continue;
+        bool is_open = false;
+        for (size_t s = 0; s < web->socket_count && !is_open; s++)
+            is_open = web->sockets[s]->serial == command->socket;
+        for (size_t w = 0; w < web->waiter_count && !is_open; w++)
+            is_open = web->waiters[w].serial == command->socket;
+        if (!is_open || !command->answer)
+            gw_command_clear(command);
+    }
+    pthread_mutex_unlock(&gw->lock);
+}
+
 /* One message per writeable callback: the state when it changed, else the stats when they
  * changed, else the newest frame of the next stream that has one this socket has not had. */
 static int s_ws_writeable(struct lws *wsi, s_ws_t *ws)
 {
     sk2_gateway_t *gw = s_gateway(wsi);
+    char *reply = s_ws_next_reply(gw, ws);
+    if (reply) {
+        /* Answers are few and small: one per callback, ahead of everything, then the rest. */
+        gw_blob_t *blob = s_text_blob(reply);
+        free(reply);
+        int n = blob ? lws_write(wsi, blob->data, blob->len, LWS_WRITE_TEXT) : -1;
+        gw_blob_unref(&blob);
+        lws_callback_on_writable(wsi);
+        return n < 0 ? -1 : 0;
+    }
     pthread_mutex_lock(&gw->lock);
     uint64_t state_version = gw->state_version, stats_version = gw->stats_version;
     json_t *state = state_version != ws->state_sent ? json_incref(gw->state) : NULL;
@@ -1296,6 +1665,9 @@ static void s_on_wake(struct lws *wsi, sk2_gateway_t *gw)
     /* Slots come and go with devices: count the wants again for the new ones. */
     if (has_new_state)
         s_recount_wants(gw);
+    s_commands_drop(gw, 0);
+    for (size_t w = 0; w < gw->web->waiter_count; w++)
+        lws_callback_on_writable(gw->web->waiters[w].wsi);
     lws_callback_on_writable_all_protocol(lws_get_context(wsi), &s_protocols[1]);
 }
 
@@ -1315,10 +1687,16 @@ static int s_http_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         return s_http_request(wsi, http, in ? in : "/");
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return s_http_writeable(wsi, http);
+    case LWS_CALLBACK_HTTP_BODY:
+        return http ? s_post_body(http, in, len) : 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return http ? s_post_complete(wsi, http) : 0;
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_CLOSED_HTTP:
-        if (http)
+        if (http) {
             gw_blob_unref(&http->body);
+            s_post_gone(wsi, http);
+        }
         break;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return http ? s_confirm_upgrade(wsi, http, in) : -1;
@@ -1389,6 +1767,8 @@ static int s_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         return gw->web->socket_count >= S_WS_MAX ? -1 : 0;
     case LWS_CALLBACK_ESTABLISHED:
         memset(ws, 0, sizeof *ws);
+        ws->wsi = wsi;
+        ws->serial = ++gw->web->next_serial;
         s_ws_list(gw->web, ws, true);
         atomic_fetch_add_explicit(&gw->counters.websockets, 1, memory_order_relaxed);
         lws_callback_on_writable(wsi);
@@ -1398,9 +1778,12 @@ static int s_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void
             s_ws_list(gw->web, ws, false);
             atomic_fetch_sub_explicit(&gw->counters.websockets, 1, memory_order_relaxed);
             s_recount_wants(gw);
+            s_commands_drop(gw, ws->serial);
         }
         free(ws->rx);
         ws->rx = NULL;
+        while (ws->out_count > 0)
+            free(ws->out[--ws->out_count]);
         break;
     case LWS_CALLBACK_RECEIVE:
         return s_ws_receive(wsi, ws, in, len);

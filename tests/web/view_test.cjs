@@ -152,7 +152,8 @@ function startServer(args) {
       const m = out.match(/web viewer (http:\/\/\S+)/);
       if (m) {
         clearTimeout(timer);
-        resolve({ child, url: m[1] });
+        const e = out.match(/control endpoint (tcp:\/\/\S+)/);
+        resolve({ child, url: m[1], endpoint: e ? e[1] : null });
       }
     });
     child.on('exit', (code) => reject(new Error(`sk2 serve exited ${code}: ${out}`)));
@@ -181,7 +182,7 @@ async function counter(page, deviceIndex) {
 
 async function main() {
   fs.mkdirSync(outDir, { recursive: true });
-  const { child, url } = await startServer();
+  const { child, url, endpoint } = await startServer();
   const browser = await playwright.chromium.launch({
     executablePath: CHROMIUM,
     args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-dev-shm-usage'],
@@ -253,6 +254,7 @@ async function main() {
       }, kind, 60000), `the ${kind} view receives frames`);
     }
 
+    await settingsEditor(page, endpoint);
     await page.screenshot({ path: path.join(outDir, 'viewer.png'), fullPage: true });
 
     // A device added on the server appears on the page.
@@ -285,6 +287,43 @@ async function main() {
   await tokenPage();
   console.log(`${passes} passed, ${failures} failed`);
   process.exit(failures ? 1 : 0);
+}
+
+// The server's own label for its only device, from its `me` (sk2 info --json).
+function serverLabel(endpoint) {
+  const out = require('child_process').execFileSync(sk2, ['info', endpoint, '--json'],
+    { encoding: 'utf8', timeout: 20000 });
+  const devices = JSON.parse(out).devices || [];
+  return devices.length ? devices[0].label : undefined;
+}
+
+// The settings editor of the tile: built from the server's `list` (label, location, running
+// and fps for the mock), a label set there reaches the server, and a bad fps shows the
+// server's refusal.
+async function settingsEditor(page, endpoint) {
+  const tile = page.locator('#devices .tile').first();
+  await tile.locator('.settings input[name="label"]').waitFor({ timeout: 60000 });
+  const names = await tile.locator('.settings input').evaluateAll((els) => els.map((e) => `${e.name}:${e.type}`));
+  check(names.join(' ') === 'label:text location:text running:checkbox fps:number',
+    `the settings editor offers the settable keys (${names.join(' ')})`);
+  await tile.locator('.settings input[name="label"]').fill('lobby-3');
+  await tile.locator('.settings button[name="label"]').click();
+  const result = tile.locator('.settings .result');
+  const applied = await waitFor(page, () => {
+    const r = document.querySelector('#devices .tile .settings .result');
+    return r && r.dataset.ok === 'true' && r.textContent.includes('lobby-3');
+  }, null, 30000);
+  const label = serverLabel(endpoint);
+  check(applied && label === 'lobby-3',
+    `a label set in the page is applied (${await result.textContent()}) and the server's me shows it (${label})`);
+  await tile.locator('.settings input[name="fps"]').fill('-5');
+  await tile.locator('.settings button[name="fps"]').click();
+  const refused = await waitFor(page, () => {
+    const r = document.querySelector('#devices .tile .settings .result');
+    return r && r.dataset.ok === 'false';
+  }, null, 30000);
+  const text = await result.textContent();
+  check(refused && /fps takes .*bad-value/.test(text), `a bad fps shows the server's refusal (${text})`);
 }
 
 // The page of a TUM replay: true distances in the legend and under the cursor, and no point
