@@ -189,9 +189,11 @@ try:
     check("frames of the restarted camera host through the relay", out.returncode == 0,
           out.stdout + out.stderr)
     relay_stats = (stats(relay_ep) or {}).get("relay", {})
-    check("the relay's stats show the pusher live on its second link",
-          [(p.get("state"), p.get("sessions")) for p in relay_stats.get("pushers", [])]
-          == [("live", 2)], relay_stats)
+    # At least its second link: on a slow machine (a sanitizer build) a link may time out and
+    # be made again, which is what links are for.
+    check("the relay's stats show the pusher live on its second link or later",
+          [(p.get("state"), p.get("sessions", 0) >= 2) for p in relay_stats.get("pushers", [])]
+          == [("live", True)], relay_stats)
 
     # A camera host that stops cleanly says goodbye: its device leaves at once.
     status, _, _ = cu.stop(pusher)
