@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proto/me.h"
 #include "sk2/error.h"
+#include "sk2/server.h"
 
 static int s_string_ok(json_t *value, char *why, size_t why_size, const char *what)
 {
@@ -143,4 +145,20 @@ const char *sk2_me_endpoint(const sk2_me_device_t *device, const char *name)
 {
     json_t *value = json_object_get(device->endpoints, name);
     return json_is_string(value) ? json_string_value(value) : NULL;
+}
+
+const char *sk2_me_own_name(const char *name, const char *what, char *buf, size_t size)
+{
+    if (!name) {
+        char host[256] = "localhost";
+        gethostname(host, sizeof host - 1);
+        snprintf(buf, size, "%s on %s", what, host);
+        name = buf;
+    }
+    size_t length = strlen(name);
+    if (length == 0 || length > SK2_SERVER_NAME_MAX)
+        return NULL;
+    json_t *check = json_string(name); /* NULL unless valid UTF-8 */
+    json_decref(check);
+    return check ? name : NULL;
 }

@@ -39,4 +39,9 @@ const sk2_me_device_t *sk2_me_find(const sk2_me_t *me, const char *id);
 /* An endpoint of a device by name, or NULL. */
 const char *sk2_me_endpoint(const sk2_me_device_t *device, const char *name);
 
+/* The name a server or a relay goes by: `name`, or when it is NULL "<what> on <host name>"
+ * written into buf. NULL if the name is empty, longer than SK2_SERVER_NAME_MAX bytes or not
+ * UTF-8. */
+const char *sk2_me_own_name(const char *name, const char *what, char *buf, size_t size);
+
 #endif

@@ -24,6 +24,7 @@
 #include "core/log_internal.h"
 #include "core/runtime.h"
 #include "discovery/announcer.h"
+#include "proto/me.h"
 #include "proto/msg.h"
 #include "proto/socket.h"
 #include "server/address.h"
@@ -849,27 +850,12 @@ static void s_actor(zsock_t *pipe, void *arg)
 
 /* ---- The front end ---------------------------------------------------------------------- */
 
-static bool s_name_ok(const char *name)
-{
-    size_t length = strlen(name);
-    if (length == 0 || length > SK2_SERVER_NAME_MAX)
-        return false;
-    json_t *check = json_string(name); /* NULL unless valid UTF-8 */
-    json_decref(check);
-    return check != NULL;
-}
-
 sk2_server_t *sk2_server_new(const char *name)
 {
     sk2_socket_init();
-    char host[256] = "localhost";
     char fallback[300];
-    if (!name) {
-        gethostname(host, sizeof host - 1);
-        snprintf(fallback, sizeof fallback, "sk2 on %s", host);
-        name = fallback;
-    }
-    if (!s_name_ok(name))
+    name = sk2_me_own_name(name, "sk2", fallback, sizeof fallback);
+    if (!name)
         return NULL;
     sk2_server_t *self = calloc(1, sizeof *self);
     if (!self)
