@@ -147,3 +147,23 @@ unsigned sk2_peers_count(const sk2_peers_t *self)
 {
     return self ? self->count : 0;
 }
+
+size_t sk2_socket_recv_parts(void *socket, zmq_msg_t *parts, size_t keep)
+{
+    size_t count = 0;
+    bool is_more = true;
+    while (is_more) {
+        zmq_msg_t scratch;
+        zmq_msg_t *part = count < keep ? &parts[count] : &scratch;
+        zmq_msg_init(part);
+        if (zmq_msg_recv(part, socket, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(part);
+            break; /* only the first can be missing: a message arrives whole */
+        }
+        is_more = zmq_msg_more(part);
+        if (part == &scratch)
+            zmq_msg_close(&scratch);
+        count++;
+    }
+    return count;
+}

@@ -51,6 +51,11 @@ bool sk2_peers_read(sk2_peers_t *self);
 /* Connections open now, as far as the events read so far say. */
 unsigned sk2_peers_count(const sk2_peers_t *self);
 
+/* Reads one whole message without waiting, keeping its first `keep` parts in parts (each to be
+ * closed by the caller) and dropping the rest. Returns how many parts it had (0: none was
+ * waiting), which may be more than `keep`. */
+size_t sk2_socket_recv_parts(void *socket, zmq_msg_t *parts, size_t keep);
+
 /* The ZAP domain of sk2's secure server sockets. */
 #define SK2_ZAP_DOMAIN "sk2"
 

@@ -307,27 +307,6 @@ static void s_frame(sk2_accept_t *self, int k, zmq_msg_t *parts, size_t count)
     self->pushers[k].frames++;
 }
 
-/* Reads one whole message, keeping at most `keep` parts. Returns the part count (0: none). */
-static size_t s_recv(void *socket, zmq_msg_t *parts, size_t keep)
-{
-    size_t count = 0;
-    bool is_more = true;
-    while (is_more) {
-        zmq_msg_t scratch;
-        zmq_msg_t *part = count < keep ? &parts[count] : &scratch;
-        zmq_msg_init(part);
-        if (zmq_msg_recv(part, socket, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(part);
-            break;
-        }
-        is_more = zmq_msg_more(part);
-        if (part == &scratch)
-            zmq_msg_close(&scratch);
-        count++;
-    }
-    return count;
-}
-
 static bool s_is(const zmq_msg_t *part, const char *word)
 {
     size_t size = strlen(word);
@@ -339,7 +318,8 @@ static void s_link(sk2_accept_t *self)
 {
     for (int n = 0; n < 256; n++) {
         zmq_msg_t parts[SK2_PUSH_MAX_PARTS];
-        size_t total = s_recv(zsock_resolve(self->router), parts, SK2_PUSH_MAX_PARTS);
+        size_t total =
+            sk2_socket_recv_parts(zsock_resolve(self->router), parts, SK2_PUSH_MAX_PARTS);
         if (total == 0)
             return;
         size_t kept = total < SK2_PUSH_MAX_PARTS ? total : SK2_PUSH_MAX_PARTS;
@@ -386,7 +366,8 @@ static void s_request(sk2_accept_t *self, int k)
 {
     for (int n = 0; n < 32; n++) {
         zmq_msg_t parts[SK2_PUSH_MAX_PARTS];
-        size_t total = s_recv(zsock_resolve(self->pushers[k].control), parts, SK2_PUSH_MAX_PARTS);
+        size_t total = sk2_socket_recv_parts(zsock_resolve(self->pushers[k].control), parts,
+                                             SK2_PUSH_MAX_PARTS);
         if (total == 0)
             return;
         size_t kept = total < SK2_PUSH_MAX_PARTS ? total : SK2_PUSH_MAX_PARTS;
@@ -403,7 +384,7 @@ static void s_subscription(sk2_accept_t *self, size_t at, int kind)
     s_facade_device_t *device = self->devices[at];
     for (int n = 0; n < 64; n++) {
         zmq_msg_t parts[3];
-        size_t total = s_recv(zsock_resolve(device->xpub[kind]), &parts[2], 1);
+        size_t total = sk2_socket_recv_parts(zsock_resolve(device->xpub[kind]), &parts[2], 1);
         if (total == 0)
             return;
         if (total == 1 && zmq_msg_size(&parts[2]) >= 1 &&

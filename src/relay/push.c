@@ -69,26 +69,6 @@ typedef struct {
 
 static const char *const s_kinds[2] = {"depth", "streams"};
 
-static size_t s_recv(void *socket, zmq_msg_t *parts, size_t keep)
-{
-    size_t count = 0;
-    bool is_more = true;
-    while (is_more) {
-        zmq_msg_t scratch;
-        zmq_msg_t *part = count < keep ? &parts[count] : &scratch;
-        zmq_msg_init(part);
-        if (zmq_msg_recv(part, socket, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(part);
-            break;
-        }
-        is_more = zmq_msg_more(part);
-        if (part == &scratch)
-            zmq_msg_close(&scratch);
-        count++;
-    }
-    return count;
-}
-
 static bool s_is(zmq_msg_t *part, const char *word)
 {
     size_t size = strlen(word);
@@ -273,7 +253,7 @@ static void s_from_relay(s_actor_t *self)
 {
     for (int n = 0; n < 64 && self->link; n++) {
         zmq_msg_t parts[SK2_PUSH_MAX_PARTS];
-        size_t total = s_recv(zsock_resolve(self->link), parts, SK2_PUSH_MAX_PARTS);
+        size_t total = sk2_socket_recv_parts(zsock_resolve(self->link), parts, SK2_PUSH_MAX_PARTS);
         if (total == 0)
             return;
         size_t kept = total < SK2_PUSH_MAX_PARTS ? total : SK2_PUSH_MAX_PARTS;
@@ -321,7 +301,7 @@ static void s_from_server(s_actor_t *self)
 {
     for (int n = 0; n < 32; n++) {
         zmq_msg_t parts[SK2_PUSH_MAX_PARTS];
-        size_t total = s_recv(zsock_resolve(self->local), parts, SK2_PUSH_MAX_PARTS);
+        size_t total = sk2_socket_recv_parts(zsock_resolve(self->local), parts, SK2_PUSH_MAX_PARTS);
         if (total == 0)
             return;
         size_t kept = total < SK2_PUSH_MAX_PARTS ? total : SK2_PUSH_MAX_PARTS;
@@ -345,7 +325,7 @@ static void s_frames(s_actor_t *self, size_t at, int kind)
     s_device_t *device = &self->devices[at];
     for (int n = 0; n < 64 && device->sub[kind]; n++) {
         zmq_msg_t parts[4];
-        size_t total = s_recv(zsock_resolve(device->sub[kind]), parts, 4);
+        size_t total = sk2_socket_recv_parts(zsock_resolve(device->sub[kind]), parts, 4);
         if (total == 0)
             return;
         size_t kept = total < 4 ? total : 4;

@@ -364,27 +364,6 @@ static void s_sync(s_actor_t *self, size_t index)
 
 /* ---- Frames and subscriptions ------------------------------------------------------------- */
 
-/* Reads one whole message, keeping at most `keep` frames. Returns the frame count (0: none). */
-static size_t s_recv_parts(void *socket, zmq_msg_t *parts, size_t keep)
-{
-    size_t count = 0;
-    bool is_more = true;
-    while (is_more) {
-        zmq_msg_t scratch;
-        zmq_msg_t *part = count < keep ? &parts[count] : &scratch;
-        zmq_msg_init(part);
-        if (zmq_msg_recv(part, socket, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(part);
-            break; /* only the first can be missing: a message arrives whole */
-        }
-        is_more = zmq_msg_more(part);
-        if (part == &scratch)
-            zmq_msg_close(&scratch);
-        count++;
-    }
-    return count;
-}
-
 static void s_refuse(s_actor_t *self, s_device_t *device, const char *why)
 {
     device->refused++;
@@ -405,7 +384,7 @@ static void s_forward_streams(s_actor_t *self, s_device_t *device)
     void *in = zsock_resolve(device->up_streams), *out = zsock_resolve(device->down_streams);
     for (int n = 0; n < S_FORWARD_BATCH; n++) {
         zmq_msg_t parts[3];
-        size_t count = s_recv_parts(in, parts, 3);
+        size_t count = sk2_socket_recv_parts(in, parts, 3);
         if (count == 0)
             return;
         int64_t received_us = sk2_clock_wall_us();
@@ -457,7 +436,7 @@ static void s_forward_depth(s_actor_t *self, s_device_t *device)
     void *in = zsock_resolve(device->up_depth), *out = zsock_resolve(device->down_depth);
     for (int n = 0; n < S_FORWARD_BATCH; n++) {
         zmq_msg_t part;
-        size_t count = s_recv_parts(in, &part, 1);
+        size_t count = sk2_socket_recv_parts(in, &part, 1);
         if (count == 0)
             return;
         if (count != 1) {
@@ -485,7 +464,7 @@ static void s_subscriptions(s_actor_t *self, s_device_t *device, bool is_streams
     zsock_t *up = is_streams ? device->up_streams : device->up_depth;
     for (int n = 0; n < S_FORWARD_BATCH; n++) {
         zmq_msg_t part;
-        size_t count = s_recv_parts(zsock_resolve(down), &part, 1);
+        size_t count = sk2_socket_recv_parts(zsock_resolve(down), &part, 1);
         if (count == 0)
             return;
         const uint8_t *data = zmq_msg_data(&part);
@@ -945,7 +924,7 @@ static void s_answer_batch(s_actor_t *self)
 {
     for (int n = 0; n < S_CONTROL_BATCH; n++) {
         zmq_msg_t frames[S_KEPT_FRAMES];
-        size_t total = s_recv_parts(zsock_resolve(self->control), frames, S_KEPT_FRAMES);
+        size_t total = sk2_socket_recv_parts(zsock_resolve(self->control), frames, S_KEPT_FRAMES);
         if (total == 0)
             return;
         size_t kept = total < S_KEPT_FRAMES ? total : S_KEPT_FRAMES;
