@@ -612,6 +612,24 @@ static bool s_is_unknown_type_error(const json_t *payload)
 
 static void s_command_reply(sk2_client_t *self, zmsg_t *reply);
 
+/* Parses a server's message; a malformed one becomes an ERROR event. Returns 0 or SK2_EPROTO. */
+static int s_parse_reply(sk2_client_t *self, zmsg_t *reply, sk2_msg_t *msg)
+{
+    const uint8_t *frames[3];
+    size_t sizes[3], i = 0;
+    for (zframe_t *f = zmsg_first(reply); f && i < 3; f = zmsg_next(reply), i++) {
+        frames[i] = zframe_data(f);
+        sizes[i] = zframe_size(f);
+    }
+    char why[256];
+    if (sk2_msg_parse(zmsg_size(reply), frames, sizes, SK2_MSG_FROM_SERVER, msg, why, sizeof why) !=
+        0) {
+        s_push_new(self, SK2_EVENT_ERROR, NULL, SK2_EPROTO, why);
+        return SK2_EPROTO;
+    }
+    return 0;
+}
+
 static void s_reply(sk2_client_t *self, zmsg_t *reply)
 {
     zframe_t *delimiter = zmsg_pop(reply);
@@ -632,19 +650,10 @@ static void s_reply(sk2_client_t *self, zmsg_t *reply)
     self->pending_head = (self->pending_head + 1) % S_MAX_PENDING;
     self->pending_count--;
 
-    const uint8_t *frames[3];
-    size_t sizes[3], i = 0;
-    for (zframe_t *f = zmsg_first(reply); f && i < 3; f = zmsg_next(reply), i++) {
-        frames[i] = zframe_data(f);
-        sizes[i] = zframe_size(f);
-    }
     sk2_msg_t msg;
     char why[256];
-    if (sk2_msg_parse(zmsg_size(reply), frames, sizes, SK2_MSG_FROM_SERVER, &msg, why,
-                      sizeof why) != 0) {
-        s_push_new(self, SK2_EVENT_ERROR, NULL, SK2_EPROTO, why);
+    if (s_parse_reply(self, reply, &msg) != 0)
         return;
-    }
     if (msg.type == SK2_MSG_ERROR && request.type == SK2_MSG_FLOW) {
         /* A server without flow control (version 1, or an older sk2) still serves: pausing
          * and the queue work on this side alone, only its stats will not show them. Any other
@@ -2042,19 +2051,9 @@ static void s_command_timers(sk2_client_t *self, int64_t now_us)
 
 static void s_command_reply(sk2_client_t *self, zmsg_t *reply)
 {
-    const uint8_t *frames[3];
-    size_t sizes[3], i = 0;
-    for (zframe_t *f = zmsg_first(reply); f && i < 3; f = zmsg_next(reply), i++) {
-        frames[i] = zframe_data(f);
-        sizes[i] = zframe_size(f);
-    }
     sk2_msg_t msg;
-    char why[256];
-    if (sk2_msg_parse(zmsg_size(reply), frames, sizes, SK2_MSG_FROM_SERVER, &msg, why,
-                      sizeof why) != 0) {
-        s_push_new(self, SK2_EVENT_ERROR, NULL, SK2_EPROTO, why);
+    if (s_parse_reply(self, reply, &msg) != 0)
         return;
-    }
     const json_t *id = json_object_get(msg.payload, "id");
     const json_t *ok = json_object_get(msg.payload, "ok");
     s_command_t *command = NULL;
