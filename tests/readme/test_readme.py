@@ -200,6 +200,8 @@ def main():
     for line_no, reason, body in blocks(readme, "python"):
         if not reason and not os.path.isdir(os.path.join(python_dir, "sk2")):
             reason = "the Python binding was not built"
+        if not reason and os.environ.get("SK2_README_PYTHON_SKIP"):
+            reason = os.environ["SK2_README_PYTHON_SKIP"]
         if reason:
             skipped += 1
             print(f"skip README.md:{line_no}: {reason}")
