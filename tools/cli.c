@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -898,4 +899,52 @@ int cli_gateway_start(const char *verb, sk2_gateway_t *gateway, const char *http
     else
         printf("sk2 %s: web viewer %s\n", verb, sk2_gateway_url(gateway));
     return CLI_CONTINUE;
+}
+
+/* Writes all of buf, retrying after signals (our handlers do not restart system calls). */
+static int s_write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Writes "endpoint\n" to a temporary file beside path and renames it into place, so a reader
+ * sees either no file or the whole line. Returns 0 or -1 with errno set. */
+int cli_write_endpoint_file(const char *path, const char *endpoint)
+{
+    char tmp[4096];
+    int n = snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
+    if (n < 0 || (size_t)n >= sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return -1;
+    char line[CLI_ENDPOINT_MAX + 2];
+    snprintf(line, sizeof line, "%s\n", endpoint);
+    int rc = s_write_all(fd, line, strlen(line));
+    if (rc == 0)
+        rc = fchmod(fd, 0644); /* mkstemp makes it 0600; the endpoint is no secret */
+    int saved = errno;
+    if (close(fd) != 0 && rc == 0) {
+        rc = -1;
+        saved = errno;
+    }
+    if (rc == 0 && rename(tmp, path) != 0) {
+        rc = -1;
+        saved = errno;
+    }
+    if (rc != 0)
+        unlink(tmp);
+    errno = saved;
+    return rc;
 }

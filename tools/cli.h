@@ -368,4 +368,9 @@ double cli_mb_per_second(uint64_t bytes, int64_t interval_us);
 /* Bytes in megabytes (10^6 bytes). */
 double cli_mb(uint64_t bytes);
 
+/* Writes "endpoint\n" to a temporary file beside path and renames it into place, so a reader
+ * (a script waiting for the file) sees either no file or the whole line; the file is 0644.
+ * Returns 0 or -1 with errno set. */
+int cli_write_endpoint_file(const char *path, const char *endpoint);
+
 #endif

@@ -126,38 +126,6 @@ static int s_apply_option(void *options, int opt, const char *arg)
     return CLI_CONTINUE;
 }
 
-/* Writes "endpoint\n" beside path and renames it into place, so that a reader sees no file or
- * the whole line. Returns 0 or -1 with errno set. */
-static int s_write_endpoint_file(const char *path, const char *endpoint)
-{
-    char tmp[4096];
-    int n = snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return -1;
-    FILE *out = fdopen(fd, "w");
-    if (!out) {
-        close(fd);
-        unlink(tmp);
-        return -1;
-    }
-    int rc = fprintf(out, "%s\n", endpoint) < 0 || fchmod(fd, 0644) != 0 ? -1 : 0;
-    if (fclose(out) != 0)
-        rc = -1;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -1;
-    if (rc != 0) {
-        int saved = errno;
-        unlink(tmp);
-        errno = saved;
-    }
-    return rc;
-}
-
 int cli_relay(int argc, char **argv)
 {
     relay_options_t opts = {
@@ -264,7 +232,7 @@ int cli_relay(int argc, char **argv)
                 "does\n",
                 stats.upstreams - stats.upstreams_live, stats.upstreams);
     if (opts.endpoint_file) {
-        if (s_write_endpoint_file(opts.endpoint_file, sk2_relay_endpoint(relay)) != 0) {
+        if (cli_write_endpoint_file(opts.endpoint_file, sk2_relay_endpoint(relay)) != 0) {
             fprintf(stderr, "sk2 relay: cannot write %s: %s\n", opts.endpoint_file,
                     strerror(errno));
             rc = CLI_EXIT_FAILURE;

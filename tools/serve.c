@@ -441,54 +441,6 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
     return CLI_CONTINUE;
 }
 
-/* Writes all of buf, retrying after signals (our handlers do not restart system calls). */
-static int s_write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Writes "endpoint\n" to a temporary file beside path and renames it into place, so a reader
- * sees either no file or the whole line. Returns 0 or -1 with errno set. */
-static int s_write_endpoint_file(const char *path, const char *endpoint)
-{
-    char tmp[4096];
-    int n = snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return -1;
-    char line[CLI_ENDPOINT_MAX + 2];
-    snprintf(line, sizeof line, "%s\n", endpoint);
-    int rc = s_write_all(fd, line, strlen(line));
-    if (rc == 0)
-        rc = fchmod(fd, 0644); /* mkstemp makes it 0600; the endpoint is no secret */
-    int saved = errno;
-    if (close(fd) != 0 && rc == 0) {
-        rc = -1;
-        saved = errno;
-    }
-    if (rc == 0 && rename(tmp, path) != 0) {
-        rc = -1;
-        saved = errno;
-    }
-    if (rc != 0)
-        unlink(tmp);
-    errno = saved;
-    return rc;
-}
-
 /* Ids of the mock devices served, oldest first (for SIGUSR2). */
 static char s_ids[S_ADDED_MAX][SK2_DEVICE_ID_MAX + 1];
 static size_t s_id_count = 0;
@@ -931,7 +883,7 @@ int cli_serve(int argc, char **argv)
     /* Written only once the devices are served, so that whoever waits for the file finds them
      * in the first `me`. */
     if (opts.endpoint_file) {
-        if (s_write_endpoint_file(opts.endpoint_file, sk2_server_endpoint(server)) != 0) {
+        if (cli_write_endpoint_file(opts.endpoint_file, sk2_server_endpoint(server)) != 0) {
             fprintf(stderr, "sk2 serve: cannot write %s: %s\n", opts.endpoint_file,
                     strerror(errno));
             rc = CLI_EXIT_FAILURE;
