@@ -154,3 +154,22 @@ int sk2_address_bind_ephemeral(void *socket, const char *bind_host)
     long port = colon ? strtol(colon + 1, NULL, 10) : 0;
     return port > 0 && port <= 65535 ? (int)port : -1;
 }
+
+int sk2_address_bind_actor(zactor_t *actor, const char *address, uint16_t port, uint16_t *port_out,
+                           char *endpoint, size_t size)
+{
+    char port_text[8];
+    snprintf(port_text, sizeof port_text, "%u", (unsigned)port);
+    int rc = SK2_EINVAL;
+    char *bound = NULL;
+    if (zstr_sendx(actor, "BIND", address, port_text, NULL) != 0 ||
+        zsock_recv(actor, "is", &rc, &bound) != 0)
+        return SK2_ESYS;
+    if (rc > 0) {
+        *port_out = (uint16_t)rc;
+        snprintf(endpoint, size, "%s", bound ? bound : "");
+        rc = 0;
+    }
+    zstr_free(&bound);
+    return rc;
+}

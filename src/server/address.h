@@ -4,6 +4,10 @@
 #define SK2_SERVER_ADDRESS_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <czmq.h>
 
 #include "proto/curve.h"
 
@@ -33,5 +37,12 @@ int sk2_address_bind_ephemeral(void *socket, const char *bind_host);
 
 /* Formats "tcp://host:port" into buf. Returns 0 or SK2_ELIMIT if it does not fit. */
 int sk2_address_endpoint(const char *host, int port, char *buf, size_t size);
+
+/* The front end's half of the BIND command that the server's and the relay's actors both
+ * answer ("BIND", address, port -> the bound port or an error, and the advertised control
+ * endpoint). On success stores the port in *port_out and the endpoint in endpoint (size
+ * bytes). Returns 0, an SK2_E* code from the actor, or SK2_ESYS if the actor is gone. */
+int sk2_address_bind_actor(zactor_t *actor, const char *address, uint16_t port, uint16_t *port_out,
+                           char *endpoint, size_t size);
 
 #endif

@@ -1043,20 +1043,8 @@ int sk2_server_bind(sk2_server_t *self, const char *address, uint16_t port)
         return SK2_EINVAL;
     if (self->port)
         return SK2_ESTATE;
-    char port_text[8];
-    snprintf(port_text, sizeof port_text, "%u", (unsigned)port);
-    int rc = SK2_EINVAL;
-    char *endpoint = NULL;
-    if (zstr_sendx(self->actor, "BIND", address, port_text, NULL) != 0 ||
-        zsock_recv(self->actor, "is", &rc, &endpoint) != 0)
-        return SK2_ESYS;
-    if (rc > 0) {
-        self->port = (uint16_t)rc;
-        snprintf(self->endpoint, sizeof self->endpoint, "%s", endpoint);
-        rc = 0;
-    }
-    zstr_free(&endpoint);
-    return rc;
+    return sk2_address_bind_actor(self->actor, address, port, &self->port, self->endpoint,
+                                  sizeof self->endpoint);
 }
 
 const char *sk2_server_endpoint(const sk2_server_t *self)
