@@ -58,11 +58,12 @@ soak: deps
 # (actor, life-cycle worker, pipelines, capture threads: server, lifecycle, streams, client,
 # hotplug, and the in-process restarts and CURVE handshakes of reconnect and security), the
 # capture threads alone (device), concurrent decoders (codecs) and
-# libfreenect's event thread (freenect). libzmq and CZMQ are not instrumented:
+# libfreenect's event thread (freenect), the relay's actor beside its upstream clients (relay),
+# and the server's flow table and command handling with their clients (flow, command). libzmq and CZMQ are not instrumented:
 # tests/tsan.supp says what is suppressed inside them and why. Optimised like a release, one
 # program at a time (TSan slows code 5-15x; the tests count with generous deadlines, never a
 # rate). openni2 is left out because OpenNI2's drivers race among their own threads at exit.
-TSAN_TESTS ?= ^(server|lifecycle|streams|client|hotplug|device|codecs|freenect|reconnect|security)$$
+TSAN_TESTS ?= ^(server|lifecycle|streams|client|hotplug|device|codecs|freenect|reconnect|security|relay|flow|command)$$
 tsan: deps
 	cmake -S . -B $(TSAN_BUILD) -DSK2_WERROR=ON -DSK2_TSAN=ON -DSK2_BUILD_BENCH=OFF \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
