@@ -204,6 +204,28 @@ static void test_it_gives_up_when_told(void **state)
     sk2_client_destroy(&client);
 }
 
+/* A reconnecting client destroyed just as its server goes: the control socket reports the
+ * disconnection from libzmq's I/O thread with a blocking send to the client's monitor. Were
+ * the monitor's reader gone before the monitor stopped, that send would wait for ever and
+ * every socket of the process would stall (a relay stopped answering that way when a pushed
+ * server vanished). Many rounds with varied timing, then a new client must still connect. */
+static void test_closing_while_the_server_goes_stalls_nothing(void **state)
+{
+    (void)state;
+    static const char *const ids[] = {"cam-a"};
+    for (int round = 0; round < 40; round++) {
+        sk2_server_t *server = s_server(0, ids, 1);
+        sk2_client_t *client = s_client(server);
+        sk2_server_destroy(&server);
+        zclock_sleep(round % 8);
+        sk2_client_destroy(&client);
+    }
+    sk2_server_t *server = s_server(0, ids, 1);
+    sk2_client_t *client = s_client(server); /* waits at most 5 s for CONNECTED */
+    sk2_client_destroy(&client);
+    sk2_server_destroy(&server);
+}
+
 /* Without sk2_client_set_reconnect a lost server still ends the session, as before. */
 static void test_reconnection_is_off_by_default(void **state)
 {
@@ -234,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_a_restarted_server_is_followed),
         cmocka_unit_test(test_it_gives_up_when_told),
         cmocka_unit_test(test_reconnection_is_off_by_default),
+        cmocka_unit_test(test_closing_while_the_server_goes_stalls_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -261,11 +261,15 @@ static int s_device_open(s_device_t *device, size_t max_frame_bytes, const sk2_c
 
 /* ---- Connection ----------------------------------------------------------------------------- */
 
-/* The monitor's reading end goes first: the events the closing socket still reports then
- * have no reader to wake. */
+/* libzmq sends monitor events with a blocking send on its I/O thread, and closing a connected
+ * socket reports its disconnection: were the monitor's reader gone first, that send would wait
+ * for ever and stall every socket of the process (a relay stopped answering when a pushed
+ * server vanished). So the monitor stops, then its reader goes, then the socket. */
 static void s_control_close(sk2_client_t *self)
 {
-    sk2_curve_watch_destroy(&self->watch); /* before the socket it watches */
+    sk2_curve_watch_destroy(&self->watch); /* stops its own monitor first */
+    if (self->monitor && self->control)
+        zmq_socket_monitor(zsock_resolve(self->control), NULL, 0);
     zsock_destroy(&self->monitor);
     zsock_destroy(&self->control);
 }
