@@ -63,6 +63,7 @@ typedef struct {
     _Atomic uint64_t dropped;  /* of which not processed (queue full, failure, shutdown) */
     _Atomic uint64_t idle;     /* processed while nobody wanted this stream */
     _Atomic int64_t waiting;   /* frames of this stream in the queue now */
+    _Atomic uint64_t newest;   /* sequence number of the newest one plus one; 0: none yet */
 } s_stream_t;
 
 typedef struct {
@@ -164,6 +165,7 @@ static void s_sink(void *arg, sk2_frame_t **frame_p)
     sk2_stream_kind_t kind = sk2_frame_kind(frame);
     s_stream_t *stream = &self->per_kind[kind % S_KINDS];
     S_INC(stream->produced, 1);
+    atomic_store_explicit(&stream->newest, sk2_frame_sequence(frame) + 1, memory_order_relaxed);
     if (atomic_load(&self->is_stopping)) {
         S_INC(stream->dropped, 1); /* shutting down: nobody will read it */
         sk2_frame_destroy(frame_p);
@@ -974,6 +976,17 @@ void sk2_pipeline_add_stats(const sk2_pipeline_t *self, sk2_server_stats_t *stat
     stats->frames_published += S_LOAD(p->totals.published);
 }
 
+int sk2_pipeline_newest_sequence(const sk2_pipeline_t *self, sk2_stream_kind_t kind,
+                                 uint64_t *sequence)
+{
+    sk2_pipeline_t *p = (sk2_pipeline_t *)self; /* an atomic: reading is safe */
+    uint64_t newest = S_LOAD(p->per_kind[kind % S_KINDS].newest);
+    if (newest == 0)
+        return SK2_ENOTFOUND;
+    *sequence = newest - 1;
+    return 0;
+}
+
 json_t *sk2_pipeline_stats_json(const sk2_pipeline_t *self)
 {
     sk2_pipeline_t *p = (sk2_pipeline_t *)self;
@@ -1004,12 +1017,19 @@ json_t *sk2_pipeline_stats_json(const sk2_pipeline_t *self)
                           (json_int_t)S_LOAD(e->bytes_out), "encode_us",
                           (json_int_t)S_LOAD(e->encode_time_us)));
         }
-        json_array_append_new(
-            streams, json_pack("{s:s, s:b, s:I, s:I, s:I, s:o}", "kind", sk2_stream_kind_name(kind),
-                               "enabled", sk2_device_is_stream_enabled(p->device, kind), "produced",
-                               (json_int_t)S_LOAD(stream->produced), "dropped",
-                               (json_int_t)S_LOAD(stream->dropped), "idle",
-                               (json_int_t)S_LOAD(stream->idle), "encodings", encodings));
+        json_t *record = json_pack(
+            "{s:s, s:b, s:I, s:I, s:I, s:o}", "kind", sk2_stream_kind_name(kind), "enabled",
+            sk2_device_is_stream_enabled(p->device, kind), "produced",
+            (json_int_t)S_LOAD(stream->produced), "dropped", (json_int_t)S_LOAD(stream->dropped),
+            "idle", (json_int_t)S_LOAD(stream->idle), "encodings", encodings);
+        /* The newest frame's sequence number, which the `flow` reply also carries: what a
+         * client's frames are behind. */
+        uint64_t newest = S_LOAD(stream->newest);
+        if (record && newest > 0)
+            json_object_set_new(
+                record, "newest",
+                json_integer((json_int_t)((newest - 1) & (((uint64_t)1 << 53) - 1))));
+        json_array_append_new(streams, record);
     }
     return json_pack("{s:s, s:o}", "id", p->id, "streams", streams);
 }

@@ -102,4 +102,9 @@ bool sk2_pipeline_is_recording(const sk2_pipeline_t *self);
 /* Per-stream and per-codec counters for the `stats` reply; a new reference. Any thread. */
 json_t *sk2_pipeline_stats_json(const sk2_pipeline_t *self);
 
+/* The sequence number of the newest frame of a stream the device handed over (encoded or not),
+ * into *sequence; SK2_ENOTFOUND before the first. Any thread. */
+int sk2_pipeline_newest_sequence(const sk2_pipeline_t *self, sk2_stream_kind_t kind,
+                                 uint64_t *sequence);
+
 #endif

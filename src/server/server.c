@@ -283,6 +283,28 @@ static void s_send_answer(s_actor_t *self, s_request_t *request, size_t envelope
         self->control_dropped++;
 }
 
+/* Adds to a `flow` reply where each stream is now: the sequence number of the newest frame
+ * every device's streams produced. A client that was away or paused tells by it which of the
+ * frames still on their way to it are stale (they waited in ZeroMQ's and the kernel's buffers,
+ * which no server option can bound for one subscriber of an XPUB without bounding them for
+ * all). At most SK2_MAX_DEVICES x 4 entries, well inside the control payload limit. */
+static void s_flow_sequences(s_actor_t *self, json_t *reply)
+{
+    json_t *sequences = json_array();
+    for (size_t i = 0; sequences && i < self->count; i++)
+        for (int kind = SK2_STREAM_DEPTH; kind <= SK2_STREAM_BODY; kind++) {
+            uint64_t sequence;
+            if (sk2_pipeline_newest_sequence(self->pipelines[i], (sk2_stream_kind_t)kind,
+                                             &sequence) == 0)
+                json_array_append_new(
+                    sequences, json_pack("{s:s, s:s, s:I}", "device",
+                                         sk2_pipeline_device_id(self->pipelines[i]), "kind",
+                                         sk2_stream_kind_name((sk2_stream_kind_t)kind), "sequence",
+                                         (json_int_t)(sequence & (((uint64_t)1 << 53) - 1))));
+        }
+    json_object_set_new(reply, "sequences", sequences ? sequences : json_array());
+}
+
 /* A client's `flow` (clients.h): remembered and acknowledged, or refused with the reason and
  * nothing changed. */
 static void s_flow(s_actor_t *self, s_request_t *request, size_t envelope, const json_t *payload)
@@ -303,6 +325,8 @@ static void s_flow(s_actor_t *self, s_request_t *request, size_t envelope, const
                      (unsigned long long)held);
         reply = sk2_msg_error_payload(why);
     }
+    if (rc == 0)
+        s_flow_sequences(self, reply);
     s_send_answer(self, request, envelope, rc == 0 ? SK2_MSG_FLOW_REPLY : SK2_MSG_ERROR, reply);
     json_decref(reply);
 }
