@@ -44,10 +44,13 @@
 #define S_FLOW_PAUSED_MAX   64    /* paused streams one `flow` lists (the server's limit) */
 #define S_CATCHUP_MS        5     /* queue bound: wait this long for more behind a full socket */
 #define S_CATCHUP_TOTAL_MS  50    /* ...and no longer than this in all per turn */
+#define S_AWAY_MS           100   /* a caller this long between turns was away (busy) */
+#define S_SYNC_MS           1000  /* longest wait for the server to say where its streams are */
 
 typedef struct {
     sk2_msg_type_t type; /* what was asked */
     int64_t sent_us;     /* monotonic time it was sent */
+    bool is_sync;        /* a `flow` whose reply sets the subscriptions' floors */
 } s_pending_t;
 
 /* A keyed command awaiting its answer (sk2_client_command). */
@@ -66,6 +69,8 @@ typedef struct {
     bool has_last;            /* whether last_sequence is set */
     uint64_t last_sequence;   /* of the newest frame received, to see gaps */
     sk2_ring_t ring;          /* frames read but not handed out, with a queue bound */
+    bool has_floor;           /* whether frames numbered below floor are stale */
+    uint64_t floor;           /* the oldest frame still worth handing out after an absence */
 } s_subscription_t;
 
 typedef struct {
@@ -132,6 +137,9 @@ struct sk2_client {
     bool is_flow_on;         /* pause or a queue bound was used: tell the server */
     bool is_flow_due;        /* a change not yet sent */
     bool is_flow_refused;    /* the server knows no `flow` (version 1, older sk2) */
+    bool is_syncing;         /* a `flow` asking where the streams are awaits its reply */
+    int64_t sync_until_us;   /* monotonic time after which frames are handed out regardless */
+    int64_t turn_end_us;     /* monotonic time the last poll returned: tells an absence */
 };
 
 /* ---- Event queue -------------------------------------------------------------------------- */
@@ -182,13 +190,14 @@ static int s_set_keepalive(zsock_t *socket)
 /* A SUB socket that reads messages up to the wire size of the frame budget: anything a frame
  * within the budget can be reaches the client and is checked there, with a clear reason,
  * instead of libzmq dropping the connection and reconnecting in a silent loop. */
-static zsock_t *s_sub_new(const char *endpoint, size_t max_frame_bytes, const sk2_curve_t *curve)
+static zsock_t *s_sub_new(const char *endpoint, size_t max_frame_bytes, const sk2_curve_t *curve,
+                          int hwm)
 {
     zsock_t *sub = zsock_new(ZMQ_SUB);
     if (!sub)
         return NULL;
     if (sk2_socket_set_curve_client(sub, curve) != 0 ||
-        sk2_socket_set_int(sub, ZMQ_RCVHWM, S_SUB_HWM) != 0 ||
+        sk2_socket_set_int(sub, ZMQ_RCVHWM, hwm) != 0 ||
         sk2_socket_set_maxmsgsize(sub, sk2_limit_wire_bytes(max_frame_bytes)) != 0 ||
         sk2_socket_set_int(sub, ZMQ_LINGER, 0) != 0 || s_set_keepalive(sub) != 0 ||
         zsock_connect(sub, "%s", endpoint) != 0)
@@ -206,14 +215,14 @@ static int s_topic_subscribe(zsock_t *sub, const s_subscription_t *subscription,
 /* (Re)connects the streams socket and subscribes every topic the device has. Forgets the last
  * sequence numbers unless keep_sequences: after a reconnection they tell frames missed. */
 static int s_streams_reopen(s_device_t *device, size_t max_frame_bytes, const sk2_curve_t *curve,
-                            bool keep_sequences)
+                            bool keep_sequences, int hwm)
 {
     zsock_destroy(&device->streams_sub);
     if (device->subscription_count == 0)
         return 0;
     if (!device->streams)
         return SK2_ENOTFOUND;
-    device->streams_sub = s_sub_new(device->streams, max_frame_bytes, curve);
+    device->streams_sub = s_sub_new(device->streams, max_frame_bytes, curve, hwm);
     if (!device->streams_sub)
         return SK2_ECONNECT;
     for (size_t i = 0; i < device->subscription_count; i++) {
@@ -223,15 +232,27 @@ static int s_streams_reopen(s_device_t *device, size_t max_frame_bytes, const sk
             zsock_destroy(&device->streams_sub);
             return SK2_ECONNECT;
         }
-        if (!keep_sequences)
+        if (!keep_sequences) {
             device->subscriptions[i].has_last = false;
+            device->subscriptions[i].has_floor = false;
+        }
     }
     return 0;
 }
 
-static int s_streams_open(s_device_t *device, size_t max_frame_bytes, const sk2_curve_t *curve)
+static int s_streams_open(s_device_t *device, size_t max_frame_bytes, const sk2_curve_t *curve,
+                          int hwm)
 {
-    return s_streams_reopen(device, max_frame_bytes, curve, false);
+    return s_streams_reopen(device, max_frame_bytes, curve, false, hwm);
+}
+
+/* The streams socket's own queue: with a queue bound of N below S_SUB_HWM, N frames, so that
+ * what waits in libzmq below the ring is no more than the ring would keep (taken by sockets
+ * opened after the bound is set). */
+static int s_streams_hwm(const sk2_client_t *self)
+{
+    return self->queue_frames > 0 && self->queue_frames < S_SUB_HWM ? (int)self->queue_frames
+                                                                    : S_SUB_HWM;
 }
 
 static s_device_t *s_find_device(const sk2_client_t *self, const char *id)
@@ -248,7 +269,7 @@ static int s_device_open(s_device_t *device, size_t max_frame_bytes, const sk2_c
         return 0;
     if (!device->depth)
         return SK2_ENOTFOUND;
-    device->sub = s_sub_new(device->depth, max_frame_bytes, curve);
+    device->sub = s_sub_new(device->depth, max_frame_bytes, curve, S_SUB_HWM);
     if (!device->sub)
         return SK2_ECONNECT;
     if (!(device->paused & (1u << SK2_STREAM_DEPTH)) &&
@@ -334,6 +355,7 @@ static void s_teardown(sk2_client_t *self)
     free(self->endpoint);
     self->endpoint = NULL;
     self->pending_count = 0;
+    self->is_syncing = false;
     self->is_connected = false;
     self->has_me = false;
     self->is_reconnecting = false;
@@ -391,6 +413,7 @@ static void s_attempt(sk2_client_t *self, int64_t now_us)
 {
     s_control_close(self);
     self->pending_count = 0;
+    self->is_syncing = false;
     if (self->resolve) {
         char found[S_MAX_ENDPOINT + 1];
         char *normal = NULL;
@@ -569,14 +592,15 @@ static void s_apply_me(sk2_client_t *self, sk2_me_t *me)
             if (s_moved(now->streams, streams)) {
                 free(now->streams);
                 now->streams = streams ? strdup(streams) : NULL;
-                s_streams_open(now, self->max_frame_bytes, &self->curve);
+                s_streams_open(now, self->max_frame_bytes, &self->curve, s_streams_hwm(self));
             }
             /* Back from an outage every socket was closed: open again what was wanted. A
              * failure here shows as frames that do not come; the caller may subscribe again. */
             if (is_return && now->wants_depth && now->depth)
                 s_device_open(now, self->max_frame_bytes, &self->curve);
             if (is_return && !now->streams_sub && now->subscription_count > 0)
-                s_streams_reopen(now, self->max_frame_bytes, &self->curve, true);
+                s_streams_reopen(now, self->max_frame_bytes, &self->curve, true,
+                                 s_streams_hwm(self));
         } else {
             now->id = strdup(me->devices[i].id);
             now->depth = depth ? strdup(depth) : NULL;
@@ -634,6 +658,8 @@ static int s_parse_reply(sk2_client_t *self, zmsg_t *reply, sk2_msg_t *msg)
     return 0;
 }
 
+static void s_sync_apply(sk2_client_t *self, const json_t *reply);
+
 static void s_reply(sk2_client_t *self, zmsg_t *reply)
 {
     zframe_t *delimiter = zmsg_pop(reply);
@@ -671,6 +697,7 @@ static void s_reply(sk2_client_t *self, zmsg_t *reply)
                      self->endpoint,
                      json_is_string(reason) ? json_string_value(reason) : "(no reason given)");
         self->is_flow_refused = true;
+        self->is_syncing = false;
     } else if (msg.type == SK2_MSG_ERROR) {
         json_t *reason = json_object_get(msg.payload, "reason");
         snprintf(why, sizeof why, "server refused %s: %s", sk2_msg_type_name(request.type),
@@ -691,6 +718,8 @@ static void s_reply(sk2_client_t *self, zmsg_t *reply)
         sk2_event_queue_push(&self->queue, event);
     } else if (request.type == SK2_MSG_FLOW && msg.type == SK2_MSG_FLOW_REPLY) {
         SK2_DEBUG("client", "flow acknowledged");
+        if (request.is_sync)
+            s_sync_apply(self, msg.payload);
     } else if (request.type == SK2_MSG_WHO && msg.type == SK2_MSG_ME) {
         sk2_me_t *me = NULL;
         if (sk2_me_parse(msg.payload, &me, why, sizeof why) == 0)
@@ -863,6 +892,18 @@ static int s_decode_stream(sk2_client_t *self, s_device_t *device, zmsg_t *msg,
     s_subscription_t *subscription = s_find_subscription(device, kind, codec);
     if (!subscription)
         return SK2_ENOTFOUND; /* in flight from before an unsubscribe */
+    /* After an absence or a resume, a frame numbered below the floor waited in ZeroMQ's or the
+     * kernel's buffers while newer ones were made: stale, dropped (counted, and in the gap of
+     * the next frame). The first frame at or above the floor ends it, as does one numbered at
+     * or below the last (a restarted server numbers again from the start). */
+    if (subscription->has_floor) {
+        bool is_restart = subscription->has_last && header.sequence <= subscription->last_sequence;
+        if (header.sequence < subscription->floor && !is_restart) {
+            self->frames_dropped++;
+            return SK2_ENOTFOUND;
+        }
+        subscription->has_floor = false;
+    }
     /* Checked against the stream's record in `me` and the budget before a byte is allocated:
      * the header alone may announce any size up to the protocol's maximum. */
     sk2_stream_info_t info;
@@ -1108,6 +1149,67 @@ static void s_flow_send(sk2_client_t *self)
     json_decref(payload);
 }
 
+/* Asks the server where its streams are now: a `flow` (our state, as any), whose reply carries
+ * the newest sequence number of every stream. Sent after the caller was away with a queue
+ * bound, and on a resume, since frames made long ago may still wait for us in libzmq and the
+ * kernel (ours and the server's), older than any in the ring would be. With a queue bound,
+ * nothing is handed out until the reply (or S_SYNC_MS) came. Returns whether it was sent. */
+static bool s_sync_start(sk2_client_t *self)
+{
+    if (self->is_flow_refused || !self->is_connected || !self->has_me || self->is_reconnecting)
+        return false;
+    json_t *payload = s_flow_payload(self);
+    bool is_sent = payload && s_send(self, SK2_MSG_FLOW, payload) == 0;
+    json_decref(payload);
+    if (!is_sent)
+        return false;
+    self->pending[(self->pending_head + self->pending_count - 1) % S_MAX_PENDING].is_sync = true;
+    self->is_flow_due = false;
+    self->is_syncing = true;
+    self->sync_until_us = sk2_clock_mono_us() + (int64_t)S_SYNC_MS * 1000;
+    return true;
+}
+
+/* The reply to s_sync_start: every stream it names gets a floor, so that the frames handed out
+ * next are at most the queue bound (1 without one) behind the newest the server had made. An
+ * entry that names nothing we know, or is malformed, is skipped: a floor only ever drops. */
+static void s_sync_apply(sk2_client_t *self, const json_t *reply)
+{
+    self->is_syncing = false;
+    uint64_t keep = self->queue_frames > 0 ? self->queue_frames : 1;
+    size_t index;
+    json_t *entry;
+    json_array_foreach(json_object_get(reply, "sequences"), index, entry)
+    {
+        const char *device_id = json_string_value(json_object_get(entry, "device"));
+        const char *kind_name = json_string_value(json_object_get(entry, "kind"));
+        json_t *sequence = json_object_get(entry, "sequence");
+        s_device_t *device = device_id ? s_find_device(self, device_id) : NULL;
+        if (!device || !kind_name || !json_is_integer(sequence) || json_integer_value(sequence) < 0)
+            continue;
+        uint64_t newest = (uint64_t)json_integer_value(sequence);
+        for (size_t i = 0; i < device->subscription_count; i++) {
+            s_subscription_t *subscription = &device->subscriptions[i];
+            if (strcmp(sk2_stream_kind_name(subscription->kind), kind_name) != 0 ||
+                (device->paused & (1u << subscription->kind)) || newest + 1 < keep)
+                continue;
+            subscription->has_floor = true;
+            subscription->floor = newest + 1 - keep;
+        }
+    }
+}
+
+/* Whether frames in the rings wait for a sync's reply (which ends the wait, as S_SYNC_MS does). */
+static bool s_is_holding(sk2_client_t *self)
+{
+    if (self->is_syncing && sk2_clock_mono_us() >= self->sync_until_us) {
+        SK2_DEBUG("client", "no reply to the flow sync within %d ms: frames go out as they are",
+                  S_SYNC_MS);
+        self->is_syncing = false;
+    }
+    return self->is_syncing && self->queue_frames > 0;
+}
+
 /* ---- The loop ----------------------------------------------------------------------------- */
 
 static int64_t s_give_up_us(const sk2_client_t *self)
@@ -1225,23 +1327,40 @@ static int s_poll(void *owner, int wait_ms)
     if (self->watch)
         items[n++] = (zmq_pollitem_t){.socket = zsock_resolve(sk2_curve_watch_socket(self->watch)),
                                       .events = ZMQ_POLLIN};
-    /* Frames waiting in rings are work to do now: look at the sockets without waiting. */
-    if (s_queued(self) > 0)
+    /* Frames waiting in rings are work to do now: look at the sockets without waiting, unless
+     * they wait for a sync's reply, which the poll waits for. */
+    if (s_queued(self) > 0 && !s_is_holding(self))
         wait_ms = 0;
-    if (zmq_poll(items, (int)n, wait_ms) < 0)
+    else if (s_is_holding(self)) {
+        int64_t left_ms = (self->sync_until_us - sk2_clock_mono_us()) / 1000 + 1;
+        wait_ms = wait_ms >= 0 && wait_ms < left_ms ? wait_ms : (int)left_ms;
+    }
+    /* A caller that did not turn the loop for a while was away: what waits for it is old. */
+    bool was_away = self->turn_end_us > 0 &&
+                    sk2_clock_mono_us() - self->turn_end_us > (int64_t)S_AWAY_MS * 1000;
+    int rc_poll = zmq_poll(items, (int)n, wait_ms);
+    self->turn_end_us = sk2_clock_mono_us();
+    if (rc_poll < 0)
         return zmq_errno() == EINTR ? SK2_EINTR : SK2_ESYS;
     if (self->device_count)
         self->next_device = (self->next_device + 1) % self->device_count;
     /* Frames first, so that a `me` removing a device cannot free a socket polled above. */
-    bool is_catching_up = false;
+    bool is_catching_up = false, has_frames = false;
     for (size_t i = 0; i < streams; i++) {
         if (!(items[i].revents & ZMQ_POLLIN))
             continue;
-        if (is_streams[i])
-            is_catching_up |= s_read_stream(self, owners[i]) > 1 && self->queue_frames;
-        else
+        if (is_streams[i]) {
+            int read = s_read_stream(self, owners[i]);
+            is_catching_up |= read > 1 && self->queue_frames;
+            has_frames |= read > 0;
+        } else
             s_read_frame(self, owners[i]);
     }
+    /* Back from an absence with a queue bound: ask the server where its streams are, so that
+     * the frames that waited in the buffers below the ring are known for stale when they come
+     * (s_sync_start). The reply is read in this turn's catch-up or the next turns. */
+    if (self->queue_frames && !self->is_syncing && (is_catching_up || (was_away && has_frames)))
+        (void)s_sync_start(self);
     /* A streams socket holding more than one frame means the caller fell behind, and more may
      * wait behind them in libzmq and the kernel, older than the live ones: with a queue bound,
      * read on while they keep coming (each wait short, the whole bounded), so that the ring
@@ -1284,9 +1403,10 @@ static int s_poll(void *owner, int wait_ms)
     if (self->monitor && s_monitor_read(self) && !self->is_reconnecting && self->is_connected)
         s_lost(self, SK2_ECONNECT, "the server closed the connection");
     /* One queued frame per turn, after the sockets were read dry: the ring then holds the
-     * newest frames there are, and the caller gets the oldest of those. */
-    if (!self->queue.head)
-        (void)s_release(self);
+     * newest frames there are, and the caller gets the oldest of those. A stale one (below its
+     * floor) hands out nothing, so the next is tried; while a sync awaits its reply, none. */
+    while (!self->queue.head && !s_is_holding(self) && s_release(self))
+        ;
     return 0;
 }
 
@@ -1751,7 +1871,7 @@ int sk2_client_subscribe(sk2_client_t *self, const char *device_id, sk2_stream_k
     if (self->is_reconnecting)
         return 0; /* subscribed when the server is back */
     if (!device->streams_sub)
-        return s_streams_open(device, self->max_frame_bytes, &self->curve);
+        return s_streams_open(device, self->max_frame_bytes, &self->curve, s_streams_hwm(self));
     if (device->paused & (1u << kind))
         return 0; /* subscribed on the wire when resumed */
     rc = s_topic_subscribe(device->streams_sub, subscription, true);
@@ -1924,7 +2044,9 @@ static int s_pause(sk2_client_t *self, const char *device_id, sk2_stream_kind_t 
         }
     }
     self->is_flow_on = true;
-    s_flow_send(self);
+    /* A resume asks where the streams are: frames of before the pause may still wait below. */
+    if (is_pausing || !s_sync_start(self))
+        s_flow_send(self);
     return 0;
 }
 
