@@ -295,6 +295,121 @@ static void test_a_queue_of_n_hands_out_at_most_n_of_the_newest_frames(void **st
     sk2_server_destroy(&server);
 }
 
+/* The sequence number of the newest depth frame the server's camera made, from its stats. */
+static uint64_t s_newest(sk2_client_t *observer)
+{
+    json_t *stats = s_stats(observer);
+    json_t *streams =
+        json_object_get(json_array_get(json_object_get(stats, "devices"), 0), "streams");
+    uint64_t newest = 0;
+    size_t i;
+    json_t *stream;
+    json_array_foreach(streams, i, stream)
+    {
+        if (strcmp(json_string_value(json_object_get(stream, "kind")), "depth") == 0)
+            newest = s_json_u64(stream, "newest");
+    }
+    json_decref(stats);
+    return newest;
+}
+
+/* Waits (asking observer) until the camera made `more` frames after `from`; returns the newest. */
+static uint64_t s_wait_newest(sk2_client_t *observer, uint64_t from, uint64_t more)
+{
+    int64_t deadline = sk2_clock_mono_us() + 60000000;
+    uint64_t newest = s_newest(observer);
+    while (newest < from + more && sk2_clock_mono_us() < deadline) {
+        usleep(50000);
+        newest = s_newest(observer);
+    }
+    assert_true(newest >= from + more);
+    return newest;
+}
+
+/* Reads 5 frames and returns the last one's sequence number. */
+static uint64_t s_read_five(sk2_client_t *client)
+{
+    uint64_t last = 0;
+    for (int i = 0; i < 5; i++) {
+        sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_FRAME, "cam", 30000, NULL);
+        assert_non_null(event);
+        last = sk2_frame_sequence(sk2_event_frame(event));
+        sk2_event_destroy(&event);
+    }
+    return last;
+}
+
+/* Frames that waited in libzmq's and the kernel's buffers while a client with a queue bound
+ * did not read are older than any the ring keeps: the client asks the server where the stream
+ * is and drops them. The first frame it hands out is at most N behind the newest the camera
+ * had made before the client read again (docs/topologies.md: "Client flow control"). Before,
+ * it was the first of those that had waited, tens of frames behind. */
+static void test_a_client_back_from_an_absence_gets_frames_at_most_its_bound_behind(void **state)
+{
+    (void)state;
+    enum { N = 2 };
+    sk2_server_t *server = s_server(60);
+    sk2_client_t *client = s_client(server);
+    sk2_client_t *observer = s_client(server);
+    assert_int_equal(sk2_client_set_queue_frames(client, N), 0);
+    assert_int_equal(sk2_client_subscribe(client, "cam", SK2_STREAM_DEPTH, "rvl"), 0);
+    uint64_t last = s_read_five(client);
+    uint64_t dropped_before = sk2_client_frames_dropped(client);
+
+    /* Away while the camera makes 60 frames; then the newest there is, before reading. */
+    uint64_t newest = s_wait_newest(observer, s_newest(observer), 60);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_FRAME, "cam", 30000, NULL);
+    assert_non_null(event);
+    uint64_t first = sk2_frame_sequence(sk2_event_frame(event));
+    assert_true(first > last);
+    assert_true(first + N >= newest);
+    /* What it skipped shows as the gap, and the stale frames it read count as dropped. */
+    assert_int_equal(sk2_event_gap(event), first - last - 1);
+    assert_true(sk2_client_frames_dropped(client) > dropped_before);
+    sk2_event_destroy(&event);
+    /* And the frames after it follow in order. */
+    event = testutil_wait_event(client, SK2_EVENT_FRAME, "cam", 30000, NULL);
+    assert_non_null(event);
+    assert_true(sk2_frame_sequence(sk2_event_frame(event)) > first);
+    sk2_event_destroy(&event);
+    sk2_client_destroy(&observer);
+    sk2_client_destroy(&client);
+    sk2_server_destroy(&server);
+}
+
+/* A client that stopped reading and then paused still has frames of before the pause below its
+ * ring; after the resume, they are stale: the first frame handed out is at most N behind the
+ * newest the camera had made before the resume. */
+static void test_after_a_resume_no_frame_of_before_the_pause_is_handed_out(void **state)
+{
+    (void)state;
+    enum { N = 2 };
+    sk2_server_t *server = s_server(60);
+    sk2_client_t *client = s_client(server);
+    sk2_client_t *observer = s_client(server);
+    assert_int_equal(sk2_client_set_queue_frames(client, N), 0);
+    assert_int_equal(sk2_client_subscribe(client, "cam", SK2_STREAM_DEPTH, "rvl"), 0);
+    uint64_t last = s_read_five(client);
+
+    /* Not reading while 40 frames are made fills the buffers below the ring; then a pause,
+     * which the server sees (nobody wants depth/rvl any more). */
+    (void)s_wait_newest(observer, s_newest(observer), 40);
+    assert_int_equal(sk2_client_pause(client, NULL, 0), 0);
+    assert_true(s_wait_server(observer, "idle", 1));
+    uint64_t newest = s_newest(observer);
+    assert_true(newest >= last + 40);
+    assert_int_equal(sk2_client_resume(client, NULL, 0), 0);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_FRAME, "cam", 30000, NULL);
+    assert_non_null(event);
+    uint64_t first = sk2_frame_sequence(sk2_event_frame(event));
+    assert_true(first + N >= newest);
+    assert_int_equal(sk2_event_gap(event), 0); /* skipped on purpose */
+    sk2_event_destroy(&event);
+    sk2_client_destroy(&observer);
+    sk2_client_destroy(&client);
+    sk2_server_destroy(&server);
+}
+
 /* Sends one control message on a raw DEALER and returns the reply's type byte, with the
  * reason of an error reply in why. */
 static int s_raw(zsock_t *dealer, uint8_t type, const char *payload, char *why, size_t size)
@@ -583,6 +698,8 @@ int main(void)
         cmocka_unit_test(
             test_pause_stops_frames_and_resume_brings_them_back_on_the_same_connection),
         cmocka_unit_test(test_a_queue_of_n_hands_out_at_most_n_of_the_newest_frames),
+        cmocka_unit_test(test_a_client_back_from_an_absence_gets_frames_at_most_its_bound_behind),
+        cmocka_unit_test(test_after_a_resume_no_frame_of_before_the_pause_is_handed_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
