@@ -310,10 +310,15 @@ SK2_EXPORT bool sk2_client_is_paused(const sk2_client_t *self, const char *devic
  * not yet handed out per subscription of the streams endpoint, oldest dropped first; 0 (the
  * default) keeps no queue of its own (libzmq's, which keeps the oldest). Any time; lowering it
  * drops the oldest frames over the new bound, 0 hands out everything queued. Memory: frames x
- * an encoded frame per subscription. Returns 0, SK2_EINVAL or SK2_ENOMEM. */
+ * an encoded frame per subscription. A caller back from not reading for a while gets frames at
+ * most `frames` behind the newest the server had made: the client asks the server where its
+ * streams are and drops, as stale, what waited in libzmq's and the kernel's buffers (streams
+ * sockets opened after the call also keep no more than `frames` in libzmq, up to 4). Returns
+ * 0, SK2_EINVAL or SK2_ENOMEM. */
 SK2_EXPORT int sk2_client_set_queue_frames(sk2_client_t *self, unsigned frames);
 SK2_EXPORT unsigned sk2_client_queue_frames(const sk2_client_t *self);
-/* Frames the queue bound dropped so far (never decoded), all streams together. */
+/* Frames the queue bound dropped so far (never decoded), all streams together, with the stale
+ * ones dropped after an absence or a resume. */
 SK2_EXPORT uint64_t sk2_client_frames_dropped(const sk2_client_t *self);
 /* Frames queued now (read, not yet handed out). */
 SK2_EXPORT uint64_t sk2_client_frames_queued(const sk2_client_t *self);
