@@ -45,7 +45,6 @@
 #define S_CATCHUP_MS        5     /* queue bound: wait this long for more behind a full socket */
 #define S_CATCHUP_TOTAL_MS  50    /* ...and no longer than this in all per turn */
 #define S_AWAY_MS           100   /* a caller this long between turns was away (busy) */
-#define S_SYNC_MS           1000  /* longest wait for the server to say where its streams are */
 
 typedef struct {
     sk2_msg_type_t type; /* what was asked */
@@ -1153,7 +1152,8 @@ static void s_flow_send(sk2_client_t *self)
  * the newest sequence number of every stream. Sent after the caller was away with a queue
  * bound, and on a resume, since frames made long ago may still wait for us in libzmq and the
  * kernel (ours and the server's), older than any in the ring would be. With a queue bound,
- * nothing is handed out until the reply (or S_SYNC_MS) came. Returns whether it was sent. */
+ * nothing is handed out until the reply came, or the response timeout ran out (after which the
+ * server counts as lost). Returns whether it was sent. */
 static bool s_sync_start(sk2_client_t *self)
 {
     if (self->is_flow_refused || !self->is_connected || !self->has_me || self->is_reconnecting)
@@ -1166,7 +1166,7 @@ static bool s_sync_start(sk2_client_t *self)
     self->pending[(self->pending_head + self->pending_count - 1) % S_MAX_PENDING].is_sync = true;
     self->is_flow_due = false;
     self->is_syncing = true;
-    self->sync_until_us = sk2_clock_mono_us() + (int64_t)S_SYNC_MS * 1000;
+    self->sync_until_us = sk2_clock_mono_us() + (int64_t)self->response_timeout_ms * 1000;
     return true;
 }
 
@@ -1199,12 +1199,13 @@ static void s_sync_apply(sk2_client_t *self, const json_t *reply)
     }
 }
 
-/* Whether frames in the rings wait for a sync's reply (which ends the wait, as S_SYNC_MS does). */
+/* Whether frames in the rings wait for a sync's reply (which ends the wait, as the response
+ * timeout does). */
 static bool s_is_holding(sk2_client_t *self)
 {
     if (self->is_syncing && sk2_clock_mono_us() >= self->sync_until_us) {
         SK2_DEBUG("client", "no reply to the flow sync within %d ms: frames go out as they are",
-                  S_SYNC_MS);
+                  self->response_timeout_ms);
         self->is_syncing = false;
     }
     return self->is_syncing && self->queue_frames > 0;
