@@ -13,6 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 #include <czmq.h>
@@ -236,11 +241,69 @@ static void test_secure_relay_serves_allowed_keys_only(void **state)
     sk2_server_destroy(&server);
 }
 
+/* The library's other shape: a plain relay whose push port alone is CURVE (keys given to
+ * sk2_relay_accept_push), with a handler the relay owns for it. An allowed pusher's device
+ * reaches the relay, and a plain client of the relay sees it. */
+static void test_plain_relay_with_a_secure_push_port(void **state)
+{
+    s_keys_t *k = *state;
+    sk2_server_t *server = sk2_server_new("pushed");
+    assert_int_equal(sk2_server_set_announce(server, false), 0);
+    assert_int_equal(sk2_server_bind(server, "127.0.0.1", 0), 0);
+    sk2_device_t *device = sk2_device_new("mock");
+    assert_int_equal(sk2_server_add_device(server, &device), 0);
+    sk2_relay_t *relay = sk2_relay_new("push relay");
+    assert_int_equal(sk2_relay_set_announce(relay, false), 0);
+    assert_int_equal(sk2_relay_bind(relay, "127.0.0.1", 0), 0);
+    assert_int_equal(sk2_relay_accept_push(relay, "127.0.0.1", 1, k->relay_dir, NULL), SK2_EINVAL);
+    /* A free port: the kernel picks one for a socket bound and closed at once. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t size = sizeof addr;
+    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &size), 0);
+    int port = ntohs(addr.sin_port);
+    close(fd);
+    assert_true(port > 0);
+    assert_int_equal(
+        sk2_relay_accept_push(relay, "127.0.0.1", (uint16_t)port, k->relay_dir, k->allow_dir), 0);
+    assert_null(sk2_relay_public_key(relay)); /* the relay itself stays plain */
+    char relay_at[64], key_file[300];
+    snprintf(relay_at, sizeof relay_at, "127.0.0.1:%d", port);
+    snprintf(key_file, sizeof key_file, "%s/relay.key", k->relay_dir);
+    /* The client's key pair is the allowed one; the stranger's is not. */
+    sk2_push_t *stranger = sk2_push_new_secure(sk2_server_endpoint(server), relay_at, "stranger",
+                                               k->stranger_dir, key_file);
+    assert_non_null(stranger);
+    sk2_push_t *push = sk2_push_new_secure(sk2_server_endpoint(server), relay_at, "allowed",
+                                           k->client_dir, key_file);
+    assert_non_null(push);
+    sk2_client_t *client = s_client(NULL, NULL, 10000);
+    assert_int_equal(sk2_client_connect(client, sk2_relay_endpoint(relay)), 0);
+    int64_t end = zclock_mono() + 30000;
+    while (!sk2_client_device_id(client, 0) && zclock_mono() < end) {
+        sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_DEVICE_ADDED, NULL, 1000, NULL);
+        sk2_event_destroy(&event);
+    }
+    assert_non_null(sk2_client_device_id(client, 0));
+    assert_true(sk2_push_is_linked(push));
+    assert_false(sk2_push_is_linked(stranger));
+    sk2_relay_stats_t stats;
+    assert_int_equal(sk2_relay_stats(relay, &stats), 0);
+    assert_int_equal(stats.pushers_live, 1);
+    sk2_client_destroy(&client);
+    sk2_push_destroy(&push);
+    sk2_push_destroy(&stranger);
+    sk2_relay_destroy(&relay);
+    sk2_server_destroy(&server);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_relay_security_settings_are_checked),
         cmocka_unit_test(test_secure_relay_serves_allowed_keys_only),
+        cmocka_unit_test(test_plain_relay_with_a_secure_push_port),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
