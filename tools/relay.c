@@ -21,9 +21,11 @@ typedef struct {
     const char *endpoint_file; /* where to publish the control endpoint, or NULL */
     bool is_announced;         /* announce over DNS-SD */
     const char *accept_push;   /* ADDR:PORT pushing servers connect to, or NULL */
-    bool is_secure;            /* --secure: CURVE on the push port */
-    const char *keys;          /* --keys: the relay's key pair */
-    const char *allow;         /* --allow: folder of the pusher keys let in */
+    bool is_secure;            /* --secure: CURVE on every socket the relay binds */
+    const char *keys;          /* --keys: the relay's key pair, downstream and upstream */
+    const char *allow;         /* --allow: folder of the client and pusher keys let in */
+    const char *server_keys[SK2_RELAY_UPSTREAMS_MAX]; /* --server-key, in order */
+    int server_key_count;
 } relay_options_t;
 
 enum {
@@ -42,7 +44,7 @@ static void s_print_usage(void)
 {
     printf("usage: sk2 relay [SERVER...] [--accept-push ADDR:PORT] [--name N] [--bind ADDR]\n"
            "                 [--port P] [--endpoint-file PATH] [--no-announce] [--timeout MS]\n"
-           "                 [--secure --keys DIR --allow DIR]\n"
+           "                 [--secure --keys DIR --allow DIR] [--keys DIR --server-key KEY]...\n"
            "                 [--browse-timeout S] [-v|-q]\n"
            "\n"
            "Serves the devices of every SERVER as its own, until Ctrl-C: clients (sk2 or\n"
@@ -63,11 +65,17 @@ static void s_print_usage(void)
            "      --accept-push ADDR:PORT  also relay servers that connect out to the relay\n"
            "                        there (`sk2 serve --push HOST:PORT`); a pusher silent\n"
            "                        for 3 s takes its devices away until it is back\n"
-           "      --secure          CURVE on the --accept-push port: only pushers whose\n"
-           "                        public key is in --allow get in (SERVERs and clients\n"
-           "                        of the relay stay plain)\n"
-           "      --keys DIR        the relay's key pair (sk2 keygen DIR)\n"
-           "      --allow DIR       folder of the pusher public keys (NAME.key) let in\n"
+           "      --secure          CURVE on every socket the relay binds (control, device\n"
+           "                        endpoints, --accept-push port): only clients and\n"
+           "                        pushers whose public key is in --allow get in\n"
+           "      --keys DIR        the relay's key pair (sk2 keygen DIR), for --secure and\n"
+           "                        for following secure SERVERs\n"
+           "      --allow DIR       folder of the client and pusher public keys (NAME.key)\n"
+           "      --server-key KEY  follow the SERVERs securely (CURVE, with --keys): their\n"
+           "                        public key (40 characters or NAME.key); once for all\n"
+           "                        SERVERs, or once per SERVER in their order. --keys\n"
+           "                        without --secure: a SERVER given by NAME may instead have\n"
+           "                        the key it announces pinned, as for `sk2 stream`\n"
            "      --timeout MS      a SERVER silent this long counts as lost, %d..%d\n"
            "                        (default %d)\n"
            "      --browse-timeout S  look for a SERVER given by NAME this long\n"
@@ -117,6 +125,13 @@ static int s_apply_option(void *options, int opt, const char *arg)
         opts->accept_push = arg;
         break;
     }
+    case CLI_OPT_SERVER_KEY:
+        if (!*arg)
+            return cli_usage_error(s_verb, "--server-key needs a value");
+        if (opts->server_key_count == SK2_RELAY_UPSTREAMS_MAX)
+            return cli_usage_error(s_verb, "at most %d --server-key", SK2_RELAY_UPSTREAMS_MAX);
+        opts->server_keys[opts->server_key_count++] = arg;
+        break;
     case CLI_OPT_TIMEOUT:
     case CLI_OPT_BROWSE_TIMEOUT:
         return cli_apply_server_option(s_verb, &opts->server, opt, arg);
@@ -141,6 +156,7 @@ int cli_relay(int argc, char **argv)
         {"secure", no_argument, NULL, OPT_SECURE},
         {"keys", required_argument, NULL, OPT_KEYS},
         {"allow", required_argument, NULL, OPT_ALLOW},
+        {"server-key", required_argument, NULL, CLI_OPT_SERVER_KEY},
         {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},
         {"browse-timeout", required_argument, NULL, CLI_OPT_BROWSE_TIMEOUT},
         CLI_COMMON_LONG_OPTIONS,
@@ -151,11 +167,19 @@ int cli_relay(int argc, char **argv)
         return rc;
     if (optind >= argc && !opts.accept_push)
         return cli_usage_error(s_verb, "name at least one SERVER to relay, or --accept-push");
-    if (opts.is_secure && (!opts.accept_push || !opts.keys || !opts.allow))
-        return cli_usage_error(s_verb, "--secure needs --accept-push, --keys DIR and --allow DIR "
-                                       "(it secures the push port only)");
-    if (!opts.is_secure && (opts.keys || opts.allow))
-        return cli_usage_error(s_verb, "--keys and --allow go with --secure");
+    if (opts.is_secure && (!opts.keys || !opts.allow))
+        return cli_usage_error(s_verb, "--secure needs --keys DIR and --allow DIR");
+    if (!opts.is_secure && opts.allow)
+        return cli_usage_error(s_verb, "--allow goes with --secure");
+    if (opts.server_key_count > 0 && !opts.keys)
+        return cli_usage_error(s_verb, "--server-key needs --keys DIR (the relay's key pair)");
+    if (opts.server_key_count > 1 && opts.server_key_count != argc - optind)
+        return cli_usage_error(s_verb,
+                               "give one --server-key for all SERVERs or one per SERVER "
+                               "(%d SERVERs, %d keys)",
+                               argc - optind, opts.server_key_count);
+    if (!opts.is_secure && opts.keys && optind >= argc)
+        return cli_usage_error(s_verb, "--keys without --secure is for following SERVERs");
     if (argc - optind > SK2_RELAY_UPSTREAMS_MAX)
         return cli_usage_error(s_verb, "at most %d SERVERs", SK2_RELAY_UPSTREAMS_MAX);
 
@@ -169,6 +193,27 @@ int cli_relay(int argc, char **argv)
         return CLI_EXIT_FAILURE;
     }
     cli_signals_install();
+    if (opts.is_secure) {
+        if (!sk2_security_is_available()) {
+            fprintf(stderr, "sk2 relay: --secure needs CURVE, and this libzmq was built without "
+                            "it\n");
+            rc = CLI_EXIT_FAILURE;
+            goto out;
+        }
+        rc = sk2_relay_set_security(relay, opts.keys, opts.allow);
+        if (rc != 0) {
+            fprintf(stderr,
+                    "sk2 relay: cannot make the relay secure with --keys %s --allow %s: %s\n",
+                    opts.keys, opts.allow, sk2_strerror(rc));
+            rc = rc == SK2_EINVAL || rc == SK2_ENOTFOUND ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+            goto out;
+        }
+    }
+    /* The upstream clients take the relay's key pair, as `sk2 stream --keys` takes one: with
+     * --server-key always; without it only when --keys is for them alone (no --secure), so that
+     * a secure relay may follow plain servers. */
+    if (opts.keys && (opts.server_key_count > 0 || !opts.is_secure))
+        cli_apply_security(s_verb, CLI_OPT_KEYS, opts.keys);
     rc = sk2_relay_set_announce(relay, opts.is_announced);
     if (rc == 0)
         rc = sk2_relay_bind(relay, opts.bind, (uint16_t)opts.port);
@@ -191,8 +236,8 @@ int cli_relay(int argc, char **argv)
             length = 0;
         }
         address[length < sizeof address ? length : 0] = '\0';
-        rc =
-            sk2_relay_accept_push(relay, address, (uint16_t)atoi(colon + 1), opts.keys, opts.allow);
+        /* A secure relay's push port takes the relay's own keys and allow folder. */
+        rc = sk2_relay_accept_push(relay, address, (uint16_t)atoi(colon + 1), NULL, NULL);
         if (rc != 0) {
             fprintf(stderr, "sk2 relay: cannot accept pushes on %s: %s\n", opts.accept_push,
                     sk2_strerror(rc));
@@ -206,15 +251,16 @@ int cli_relay(int argc, char **argv)
     for (int i = optind; i < argc; i++) {
         char endpoint[CLI_ENDPOINT_MAX];
         sk2_client_t *client = NULL;
+        if (opts.server_key_count > 0)
+            cli_apply_security(s_verb, CLI_OPT_SERVER_KEY,
+                               opts.server_keys[opts.server_key_count == 1 ? 0 : i - optind]);
         rc = cli_client_open(s_verb, argv[i], opts.server.timeout_ms, opts.server.browse_ms,
                              endpoint, &client);
         if (rc != CLI_CONTINUE)
             goto out;
         rc = sk2_relay_add_upstream(relay, &client);
         if (rc != 0) {
-            fprintf(stderr, "sk2 relay: cannot relay %s: %s\n", endpoint,
-                    rc == SK2_EUNSUPPORTED ? "a secure server cannot be relayed yet"
-                                           : sk2_strerror(rc));
+            fprintf(stderr, "sk2 relay: cannot relay %s: %s\n", endpoint, sk2_strerror(rc));
             rc = CLI_EXIT_FAILURE;
             goto out;
         }
@@ -240,6 +286,8 @@ int cli_relay(int argc, char **argv)
         }
         has_endpoint_file = true;
     }
+    if (opts.is_secure && !cli_is_quiet())
+        printf("sk2 relay: secure (CURVE); relay public key %s\n", sk2_relay_public_key(relay));
     if (!cli_is_quiet())
         printf("sk2 relay: relaying %d server%s%s on %s\n", argc - optind,
                argc - optind == 1 ? "" : "s", opts.accept_push ? " and pushers" : "",

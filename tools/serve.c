@@ -185,7 +185,9 @@ static void s_print_usage(void)
            "                         firewall. A lost link is retried, 100 ms doubling to\n"
            "                         10 s\n"
            "  --push-keys DIR        encrypt the push link with CURVE using this key pair\n"
-           "                         (sk2 keygen DIR; the relay must --allow its key)\n"
+           "                         (sk2 keygen DIR; the relay must --allow its key);\n"
+           "                         with --secure the default is --keys, and the link is\n"
+           "                         always CURVE\n"
            "  --relay-key KEY        the relay's public key (40 characters or NAME.key)\n"
            "\n"
            "Without --secure anyone who can reach the ports reads every frame and sends\n"
@@ -427,13 +429,15 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
                                "--secure needs --keys DIR (sk2 keygen DIR) and --allow DIR");
     if (!opts->is_secure && (opts->keys || opts->allow))
         return cli_usage_error(s_verb, "--keys and --allow go with --secure");
-    /* The link carries the server's frames in the clear, and a relay's facade has no keys. */
-    if (opts->is_secure && opts->push)
-        return cli_usage_error(s_verb, "--push cannot be combined with --secure yet (secure the "
-                                       "link with --push-keys DIR --relay-key KEY)");
+    /* A secure server's frames must not cross the network in the clear on their way to the
+     * relay either: its push link is CURVE, with --push-keys or else the server's own pair. */
+    if (opts->is_secure && opts->push && !opts->relay_key)
+        return cli_usage_error(s_verb, "--push with --secure needs --relay-key KEY (the link is "
+                                       "CURVE too; --push-keys defaults to --keys)");
     if ((opts->push_keys || opts->relay_key) &&
-        (!opts->push || !opts->push_keys || !opts->relay_key))
-        return cli_usage_error(s_verb, "--push-keys and --relay-key go together, with --push");
+        (!opts->push || (!opts->push_keys && !opts->is_secure) || !opts->relay_key))
+        return cli_usage_error(s_verb, "--push-keys and --relay-key go together, with --push "
+                                       "(with --secure, --relay-key alone: --keys is the pair)");
     if (!opts->http && cli_http_access_is_set(&opts->access))
         return cli_usage_error(s_verb,
                                "--http-token, --http-insecure and --http-max-connections go "
@@ -932,10 +936,17 @@ int cli_serve(int argc, char **argv)
     }
 
     if (opts.push) {
-        push = opts.push_keys
-                   ? sk2_push_new_secure(sk2_server_endpoint(server), opts.push,
-                                         sk2_server_name(server), opts.push_keys, opts.relay_key)
-                   : sk2_push_new(sk2_server_endpoint(server), opts.push, sk2_server_name(server));
+        /* A secure server lets its own key pair in, so the pusher reaches it with that. */
+        const char *link_keys = opts.push_keys ? opts.push_keys : opts.keys;
+        if (opts.is_secure)
+            push = sk2_push_new_secure_server(sk2_server_endpoint(server), opts.push,
+                                              sk2_server_name(server), link_keys, opts.relay_key,
+                                              opts.keys, sk2_server_public_key(server));
+        else if (opts.push_keys)
+            push = sk2_push_new_secure(sk2_server_endpoint(server), opts.push,
+                                       sk2_server_name(server), opts.push_keys, opts.relay_key);
+        else
+            push = sk2_push_new(sk2_server_endpoint(server), opts.push, sk2_server_name(server));
         if (!push) {
             fprintf(stderr,
                     "sk2 serve: cannot push to '%s': give the relay as HOST:PORT (and "

@@ -59,6 +59,20 @@ SK2_EXPORT void sk2_relay_destroy(sk2_relay_t **self_p);
  * Before bind. Returns 0 or SK2_ESTATE. */
 SK2_EXPORT int sk2_relay_set_announce(sk2_relay_t *self, bool is_announced);
 
+/* Makes every socket the relay binds downstream (control, depth, streams, and the push port of
+ * sk2_relay_accept_push) a CURVE server with the key pair in `keys` (a NAME.key_secret file or a
+ * folder holding one, as for sk2_server_set_security) that lets in only the public keys in
+ * `allow_dir` (NAME.key files) and the relay's own. A client with another key, or without
+ * CURVE, gets nothing: no `me`, no frames. The DNS-SD announcement carries the public key
+ * (TXT key=). One secure server or relay per process (libzmq's one ZAP endpoint). Before bind.
+ * Returns 0, SK2_EINVAL, SK2_ENOTFOUND (keys or folder), SK2_EUNSUPPORTED (libzmq without
+ * CURVE), SK2_EEXIST (another secure server or relay in this process) or SK2_ESTATE (bound, or
+ * already secure). */
+SK2_EXPORT int sk2_relay_set_security(sk2_relay_t *self, const char *keys, const char *allow_dir);
+
+/* The relay's public key (Z85, 40 characters) if secure, else NULL. Valid until destroy. */
+SK2_EXPORT const char *sk2_relay_public_key(const sk2_relay_t *self);
+
 /* Binds the control endpoint on `address` ("127.0.0.1", "*", an IPv6 literal or a host name)
  * and `port` (0: one the kernel picks); device endpoints take ports the kernel picks on the
  * same address. Returns 0, SK2_EINVAL, SK2_ENOTFOUND, SK2_EBIND or SK2_ESTATE (already
@@ -75,7 +89,8 @@ SK2_EXPORT const char *sk2_relay_endpoint(const sk2_relay_t *self);
 /* Follows one more upstream server through `client`, which the relay takes (*client_p becomes
  * NULL, also on failure, when it is destroyed): a client made with sk2_client_new and
  * connected (sk2_client_connect, or sk2_client_connect_name to find it by name), not yet read
- * from by anyone else, with any security and budget already set. The relay turns reconnection
+ * from by anyone else, with any security and budget already set (a secure client's keys are
+ * used for the relay's own subscriptions to that server too). The relay turns reconnection
  * on and asks for `me` every second, so that upstream changes reach downstream soon. Returns
  * 0, SK2_EINVAL (NULL, or not connected) or SK2_ELIMIT (SK2_RELAY_UPSTREAMS_MAX reached). */
 SK2_EXPORT int sk2_relay_add_upstream(sk2_relay_t *self, sk2_client_t **client_p);
@@ -91,10 +106,12 @@ SK2_EXPORT int sk2_relay_connect(sk2_relay_t *self, const char *endpoint);
  * goodbye) and come back when it pushes again. With `keys` (the relay's key pair, as for
  * sk2_server_set_security) and `allow_dir` (pusher public keys, NAME.key) the push port is
  * CURVE-encrypted and lets in only the pushers whose key is allowed (one secure server or
- * relay per process); both NULL: plain. After sk2_relay_bind. Returns 0, SK2_EINVAL (also one
- * of keys and allow_dir without the other, or a bad key file), SK2_ENOTFOUND (address, keys or
- * folder), SK2_EEXIST (a secure server already in this process), SK2_ESTATE (not bound, or
- * already accepting) or SK2_EBIND. */
+ * relay per process); both NULL: plain, or, on a relay made secure with sk2_relay_set_security,
+ * secured with the relay's own keys and allow folder. After sk2_relay_bind. Returns 0,
+ * SK2_EINVAL (also one of keys and allow_dir without the other, or a bad key file),
+ * SK2_ENOTFOUND (address, keys or folder), SK2_EEXIST (a secure server already in this
+ * process), SK2_ESTATE (not bound, already accepting, or keys given to a secure relay) or
+ * SK2_EBIND. */
 SK2_EXPORT int sk2_relay_accept_push(sk2_relay_t *self, const char *address, uint16_t port,
                                      const char *keys, const char *allow_dir);
 
@@ -124,6 +141,18 @@ SK2_EXPORT sk2_push_t *sk2_push_new(const char *server_endpoint, const char *rel
 SK2_EXPORT sk2_push_t *sk2_push_new_secure(const char *server_endpoint, const char *relay_endpoint,
                                            const char *name, const char *keys,
                                            const char *relay_key);
+
+/* As sk2_push_new_secure, for a server made secure with sk2_server_set_security: the pusher
+ * reaches the server's control and device endpoints as a CURVE client with `server_keys` (a key
+ * pair the server lets in; its own, which a secure server always allows, is the natural one)
+ * and `server_key` (the server's public key, 40 characters or its NAME.key file). The link is
+ * CURVE too (keys and relay_key), so that what the server encrypts for its clients never crosses
+ * the network in the clear. Returns NULL as sk2_push_new_secure does, also when server_keys or
+ * server_key cannot be read (logged). */
+SK2_EXPORT sk2_push_t *sk2_push_new_secure_server(const char *server_endpoint,
+                                                  const char *relay_endpoint, const char *name,
+                                                  const char *keys, const char *relay_key,
+                                                  const char *server_keys, const char *server_key);
 
 /* Says goodbye to the relay (which drops the server's devices at once), closes, frees; sets
  * *self_p to NULL. Safe on NULL and twice. */

@@ -1599,6 +1599,13 @@ bool sk2_client_is_secure(const sk2_client_t *self)
     return self && self->curve.is_on;
 }
 
+void sk2_client_curve(const sk2_client_t *self, sk2_curve_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (self && self->curve.is_on)
+        *out = self->curve;
+}
+
 const char *sk2_client_server_key(const sk2_client_t *self)
 {
     return self && self->curve.server_key[0] ? self->curve.server_key : NULL;

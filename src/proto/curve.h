@@ -10,6 +10,7 @@
 
 #include <czmq.h>
 
+#include "sk2/client.h"
 #include "sk2/security.h"
 
 /* The keys one socket needs. Z85 text, 40 characters and a NUL; all empty when not secure. */
@@ -19,6 +20,11 @@ typedef struct {
     char secret_key[SK2_KEY_TEXT_SIZE]; /* our own secret key */
     char server_key[SK2_KEY_TEXT_SIZE]; /* a client's: the server's public key */
 } sk2_curve_t;
+
+/* The keys a client uses on every socket (all empty if it is not secure), for the relay, whose
+ * SUB sockets stand in for the client's own on a secure upstream and so need the same keys.
+ * Defined in src/client/client.c. */
+void sk2_client_curve(const sk2_client_t *client, sk2_curve_t *out);
 
 /* True if text is a well-formed Z85 CURVE key (40 characters that decode to 32 bytes). */
 bool sk2_curve_key_is_valid(const char *text);

@@ -17,7 +17,6 @@
 #include "proto/socket.h"
 #include "relay/push.h"
 #include "server/address.h"
-#include "server/zap.h"
 #include "sk2/device.h"
 #include "sk2/error.h"
 #include "sk2/limits.h"
@@ -52,14 +51,13 @@ typedef struct {
 
 struct sk2_accept {
     zsock_t *router;
-    sk2_zap_t *zap; /* checks pusher keys, when secure */
     sk2_accept_fn *fn;
     void *arg;
     s_pusher_t pushers[SK2_PUSH_MAX];
     s_facade_device_t *devices[S_DEVICES_MAX];
     size_t device_count;
     /* What the last sk2_accept_items wrote, item by item: -1 the router, -2-k pusher k's
-     * control, d >= 0 device d's xpub (kind in the low bit), INT_MIN the ZAP handler. */
+     * control, d >= 0 device d's xpub (kind in the low bit). */
     int item_of[2 + SK2_PUSH_MAX + 2 * S_DEVICES_MAX];
 };
 
@@ -403,8 +401,8 @@ static void s_subscription(sk2_accept_t *self, size_t at, int kind)
 
 /* ---- Interface ---------------------------------------------------------------------------- */
 
-int sk2_accept_new(const char *bind_host, int port, const sk2_curve_t *curve, const char *allow_dir,
-                   sk2_accept_fn *fn, void *arg, sk2_accept_t **self_p)
+int sk2_accept_new(const char *bind_host, int port, const sk2_curve_t *curve, sk2_accept_fn *fn,
+                   void *arg, sk2_accept_t **self_p)
 {
     *self_p = NULL;
     sk2_accept_t *self = calloc(1, sizeof *self);
@@ -413,16 +411,6 @@ int sk2_accept_new(const char *bind_host, int port, const sk2_curve_t *curve, co
     self->fn = fn;
     self->arg = arg;
     bool is_secure = curve && curve->is_on;
-    if (is_secure) {
-        /* The handler first: a CURVE socket without one lets every key in. */
-        int rc = allow_dir ? sk2_zap_new(allow_dir, curve->public_key, &self->zap) : SK2_EINVAL;
-        if (rc != 0) {
-            SK2_ERROR("relay", "cannot check pusher keys in %s: %s", allow_dir ? allow_dir : "?",
-                      sk2_strerror(rc));
-            free(self);
-            return rc;
-        }
-    }
     self->router = zsock_new(ZMQ_ROUTER);
     bool is_ipv6 = strchr(bind_host, ':') != NULL;
     if (!self->router || sk2_socket_set_int(self->router, ZMQ_LINGER, 0) != 0 ||
@@ -436,7 +424,6 @@ int sk2_accept_new(const char *bind_host, int port, const sk2_curve_t *curve, co
         SK2_ERROR("relay", "cannot accept pushes on %s:%d: %s", bind_host, port,
                   zmq_strerror(zmq_errno()));
         zsock_destroy(&self->router);
-        sk2_zap_destroy(&self->zap);
         free(self);
         return SK2_EBIND;
     }
@@ -456,7 +443,6 @@ void sk2_accept_destroy(sk2_accept_t **self_p)
     for (int k = 0; k < SK2_PUSH_MAX; k++)
         zsock_destroy(&self->pushers[k].control);
     zsock_destroy(&self->router);
-    sk2_zap_destroy(&self->zap); /* last: a secure socket without its handler lets anyone in */
     free(self);
     *self_p = NULL;
 }
@@ -467,11 +453,6 @@ size_t sk2_accept_items(sk2_accept_t *self, zmq_pollitem_t *items, size_t max)
     if (n < max) {
         self->item_of[n] = -1;
         items[n++] = (zmq_pollitem_t){.socket = zsock_resolve(self->router), .events = ZMQ_POLLIN};
-    }
-    if (self->zap && n < max) {
-        self->item_of[n] = INT_MIN;
-        items[n++] = (zmq_pollitem_t){.socket = zsock_resolve(sk2_zap_socket(self->zap)),
-                                      .events = ZMQ_POLLIN};
     }
     for (int k = 0; k < SK2_PUSH_MAX && n < max; k++)
         if (self->pushers[k].is_live) {
@@ -495,9 +476,7 @@ void sk2_accept_handle(sk2_accept_t *self, const zmq_pollitem_t *items, size_t c
     for (size_t i = 0; i < count; i++) {
         if (!(items[i].revents & ZMQ_POLLIN) || self->item_of[i] == -1)
             continue;
-        if (self->item_of[i] == INT_MIN)
-            sk2_zap_answer(self->zap);
-        else if (self->item_of[i] <= -2)
+        if (self->item_of[i] <= -2)
             s_request(self, -2 - self->item_of[i]);
         else
             s_subscription(self, (size_t)self->item_of[i] / 2, self->item_of[i] % 2);

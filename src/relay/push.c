@@ -64,7 +64,8 @@ typedef struct {
     s_device_t devices[S_DEVICES_MAX];
     size_t device_count;
     int item_of[2 + 1 + 2 * S_DEVICES_MAX];
-    sk2_curve_t curve; /* the link's keys, when secure */
+    sk2_curve_t curve;       /* the link's keys, when secure */
+    sk2_curve_t local_curve; /* the keys that reach a secure server (its own, normally) */
 } s_actor_t;
 
 static const char *const s_kinds[2] = {"depth", "streams"};
@@ -231,7 +232,8 @@ static void s_subscribe(s_actor_t *self, zmq_msg_t *parts, size_t count)
         return;
     if (!device->sub[kind]) {
         zsock_t *sub = zsock_new(ZMQ_SUB);
-        if (!sub || sk2_socket_set_int(sub, ZMQ_LINGER, 0) != 0 ||
+        if (!sub || sk2_socket_set_curve_client(sub, &self->local_curve) != 0 ||
+            sk2_socket_set_int(sub, ZMQ_LINGER, 0) != 0 ||
             sk2_socket_set_int(sub, ZMQ_RCVHWM, S_SUB_RCVHWM) != 0 ||
             sk2_socket_set_maxmsgsize(sub, (int64_t)sk2_limit_wire_bytes(SK2_LIMIT_FRAME_BYTES)) !=
                 0 ||
@@ -345,7 +347,8 @@ static void s_actor(zsock_t *pipe, void *arg)
     self->backoff_ms = S_BACKOFF_MIN_MS;
     sk2_runtime_block_signals();
     self->local = zsock_new(ZMQ_DEALER);
-    if (!self->local || sk2_socket_set_int(self->local, ZMQ_LINGER, 0) != 0 ||
+    if (!self->local || sk2_socket_set_curve_client(self->local, &self->local_curve) != 0 ||
+        sk2_socket_set_int(self->local, ZMQ_LINGER, 0) != 0 ||
         sk2_socket_set_maxmsgsize(self->local, SK2_MSG_MAX_WIRE) != 0 ||
         zsock_connect(self->local, "%s", self->server) != 0) {
         zsock_destroy(&self->local);
@@ -439,7 +442,7 @@ static char *s_tcp(const char *endpoint)
 }
 
 static sk2_push_t *s_new(const char *server_endpoint, const char *relay_endpoint, const char *name,
-                         const sk2_curve_t *curve)
+                         const sk2_curve_t *curve, const sk2_curve_t *local_curve)
 {
     if (!name || !*name || strlen(name) > SK2_SERVER_NAME_MAX)
         return NULL;
@@ -456,6 +459,8 @@ static sk2_push_t *s_new(const char *server_endpoint, const char *relay_endpoint
         state->name = strdup(name);
         if (curve)
             state->curve = *curve;
+        if (local_curve)
+            state->local_curve = *local_curve;
         if (state->server && state->relay && state->name) {
             self->state = state;
             self->actor = zactor_new(s_actor, state);
@@ -476,7 +481,19 @@ static sk2_push_t *s_new(const char *server_endpoint, const char *relay_endpoint
 
 sk2_push_t *sk2_push_new(const char *server_endpoint, const char *relay_endpoint, const char *name)
 {
-    return s_new(server_endpoint, relay_endpoint, name, NULL);
+    return s_new(server_endpoint, relay_endpoint, name, NULL, NULL);
+}
+
+/* Loads a key pair and the public key of the other end into *curve; logs and returns an error
+ * naming `what` (the relay, the server) if either cannot be read. */
+static int s_load(const char *keys, const char *their_key, const char *what, sk2_curve_t *curve)
+{
+    int rc = sk2_curve_load_pair(keys, curve);
+    if (rc != 0)
+        SK2_ERROR("push", "cannot read the key pair %s: %s", keys, sk2_strerror(rc));
+    if (rc == 0 && (rc = sk2_curve_read_public(their_key, curve->server_key)) != 0)
+        SK2_ERROR("push", "cannot read the %s's key %s: %s", what, their_key, sk2_strerror(rc));
+    return rc;
 }
 
 sk2_push_t *sk2_push_new_secure(const char *server_endpoint, const char *relay_endpoint,
@@ -485,13 +502,26 @@ sk2_push_t *sk2_push_new_secure(const char *server_endpoint, const char *relay_e
     if (!keys || !relay_key)
         return NULL;
     sk2_curve_t curve = {0};
-    int rc = sk2_curve_load_pair(keys, &curve);
-    if (rc != 0)
-        SK2_ERROR("push", "cannot read the key pair %s: %s", keys, sk2_strerror(rc));
-    if (rc == 0 && (rc = sk2_curve_read_public(relay_key, curve.server_key)) != 0)
-        SK2_ERROR("push", "cannot read the relay's key %s: %s", relay_key, sk2_strerror(rc));
-    sk2_push_t *self = rc == 0 ? s_new(server_endpoint, relay_endpoint, name, &curve) : NULL;
+    int rc = s_load(keys, relay_key, "relay", &curve);
+    sk2_push_t *self = rc == 0 ? s_new(server_endpoint, relay_endpoint, name, &curve, NULL) : NULL;
     memset(&curve, 0, sizeof curve);
+    return self;
+}
+
+sk2_push_t *sk2_push_new_secure_server(const char *server_endpoint, const char *relay_endpoint,
+                                       const char *name, const char *keys, const char *relay_key,
+                                       const char *server_keys, const char *server_key)
+{
+    if (!keys || !relay_key || !server_keys || !server_key)
+        return NULL;
+    sk2_curve_t curve = {0}, local = {0};
+    int rc = s_load(keys, relay_key, "relay", &curve);
+    if (rc == 0)
+        rc = s_load(server_keys, server_key, "server", &local);
+    sk2_push_t *self =
+        rc == 0 ? s_new(server_endpoint, relay_endpoint, name, &curve, &local) : NULL;
+    memset(&curve, 0, sizeof curve);
+    memset(&local, 0, sizeof local);
     return self;
 }
 
@@ -505,6 +535,7 @@ void sk2_push_destroy(sk2_push_t **self_p)
     free(self->state->relay);
     free(self->state->name);
     memset(&self->state->curve, 0, sizeof self->state->curve);
+    memset(&self->state->local_curve, 0, sizeof self->state->local_curve);
     free(self->state);
     free(self);
     *self_p = NULL;

@@ -43,12 +43,12 @@ typedef struct sk2_accept sk2_accept_t;
 typedef void(sk2_accept_fn)(void *arg, int key, bool is_up, const char *name,
                             const char *control_endpoint);
 
-/* Binds the push ROUTER on tcp://bind_host:port; with `curve` (is_on) as a CURVE server that
- * lets in only the pusher keys in allow_dir (through the process's ZAP handler, which the
- * acceptor then owns). Returns 0 and the acceptor in *self_p, or SK2_EBIND, SK2_ENOTFOUND (no
- * allow folder), SK2_EEXIST (another ZAP handler in the process), SK2_ENOMEM; logged. */
-int sk2_accept_new(const char *bind_host, int port, const sk2_curve_t *curve, const char *allow_dir,
-                   sk2_accept_fn *fn, void *arg, sk2_accept_t **self_p);
+/* Binds the push ROUTER on tcp://bind_host:port; with `curve` (is_on) as a CURVE server whose
+ * connections the process's ZAP handler checks (the relay's: it owns the handler, which must be
+ * bound before this is called, since a CURVE socket without one lets every key in). Returns 0
+ * and the acceptor in *self_p, or SK2_EBIND or SK2_ENOMEM; logged. */
+int sk2_accept_new(const char *bind_host, int port, const sk2_curve_t *curve, sk2_accept_fn *fn,
+                   void *arg, sk2_accept_t **self_p);
 void sk2_accept_destroy(sk2_accept_t **self_p);
 
 /* Writes up to max poll items (sockets to read) into items. Returns how many. */

@@ -27,12 +27,14 @@
 #include "core/log_internal.h"
 #include "core/runtime.h"
 #include "discovery/announcer.h"
+#include "proto/curve.h"
 #include "proto/header.h"
 #include "proto/me.h"
 #include "proto/msg.h"
 #include "proto/socket.h"
 #include "relay/push.h"
 #include "server/address.h"
+#include "server/zap.h"
 #include "sk2/error.h"
 #include "sk2/relay.h"
 #include "sk2/server.h"
@@ -68,11 +70,12 @@
 #define S_ROUTES_MAX 256
 
 struct sk2_relay {
-    zactor_t *actor;    /* owns everything below the pipe */
-    char *name;         /* the relay's name in `me`, UTF-8 */
-    char endpoint[128]; /* advertised control endpoint, "" before bind */
-    uint16_t port;      /* bound control port, 0 before bind */
-    bool is_announced;  /* what sk2_relay_set_announce asked for */
+    zactor_t *actor;                    /* owns everything below the pipe */
+    char *name;                         /* the relay's name in `me`, UTF-8 */
+    char endpoint[128];                 /* advertised control endpoint, "" before bind */
+    uint16_t port;                      /* bound control port, 0 before bind */
+    bool is_announced;                  /* what sk2_relay_set_announce asked for */
+    char public_key[SK2_KEY_TEXT_SIZE]; /* Z85, "" unless secure */
 };
 
 typedef struct {
@@ -132,6 +135,8 @@ typedef struct {
     uint64_t bad_requests;          /* requests answered with an error */
     s_route_t routes[S_ROUTES_MAX]; /* keyed commands passed upstream */
     sk2_accept_t *accept;           /* push links (--accept-push), or NULL */
+    sk2_curve_t curve;              /* our keys when secure downstream (sk2_relay_set_security) */
+    sk2_zap_t *zap; /* checks the keys of clients and pushers, when any socket is secure */
 } s_actor_t;
 
 static void s_route_answer(s_actor_t *self, s_route_t *route);
@@ -156,13 +161,16 @@ static void s_device_destroy(s_device_t **device_p)
 }
 
 /* A SUB facing an upstream endpoint: it reads frames up to the client's budget (plus topic and
- * header), and subscribes to nothing until downstream asks. */
-static zsock_t *s_upstream_sub(const char *endpoint, size_t max_frame_bytes)
+ * header), and subscribes to nothing until downstream asks. On a secure upstream it is a CURVE
+ * client with the upstream client's own keys, which the server lets in already. */
+static zsock_t *s_upstream_sub(const char *endpoint, size_t max_frame_bytes,
+                               const sk2_curve_t *curve)
 {
     zsock_t *sub = zsock_new(ZMQ_SUB);
     if (!sub)
         return NULL;
-    if (sk2_socket_set_int(sub, ZMQ_LINGER, 0) != 0 ||
+    if (sk2_socket_set_curve_client(sub, curve) != 0 ||
+        sk2_socket_set_int(sub, ZMQ_LINGER, 0) != 0 ||
         sk2_socket_set_int(sub, ZMQ_RCVHWM, S_UPSTREAM_RCVHWM) != 0 ||
         sk2_socket_set_maxmsgsize(sub, (int64_t)sk2_limit_wire_bytes(max_frame_bytes)) != 0 ||
         zsock_connect(sub, "%s", endpoint) != 0) {
@@ -180,7 +188,8 @@ static zsock_t *s_downstream_pub(s_actor_t *self, int sndhwm, char *endpoint, si
     if (!pub)
         return NULL;
     int port = -1;
-    if (sk2_socket_set_int(pub, ZMQ_LINGER, 0) == 0 &&
+    if (sk2_socket_set_curve_server(pub, &self->curve) == 0 &&
+        sk2_socket_set_int(pub, ZMQ_LINGER, 0) == 0 &&
         sk2_socket_set_int(pub, ZMQ_SNDHWM, sndhwm) == 0 &&
         sk2_socket_set_maxmsgsize(pub, S_SUBSCRIPTION_MAX) == 0 &&
         (!self->address.is_ipv6 || sk2_socket_set_int(pub, ZMQ_IPV6, 1) == 0))
@@ -214,20 +223,22 @@ static s_device_t *s_device_new(s_actor_t *self, size_t upstream, const char *id
     device->upstream = upstream;
     const char *depth = s_endpoint_of(record, "depth"), *streams = s_endpoint_of(record, "streams");
     size_t budget = sk2_client_max_frame_bytes(self->upstreams[upstream].client);
+    sk2_curve_t curve;
+    sk2_client_curve(self->upstreams[upstream].client, &curve);
     char ours[128];
     json_t *endpoints = json_object();
     device->record = json_deep_copy(record);
     bool is_ok = endpoints && device->record;
     if (is_ok && depth) {
         device->from_depth = strdup(depth);
-        device->up_depth = s_upstream_sub(depth, budget);
+        device->up_depth = s_upstream_sub(depth, budget, &curve);
         device->down_depth = s_downstream_pub(self, S_DEPTH_SNDHWM, ours, sizeof ours);
         is_ok = device->from_depth && device->up_depth && device->down_depth &&
                 json_object_set_new(endpoints, "depth", json_string(ours)) == 0;
     }
     if (is_ok && streams) {
         device->from_streams = strdup(streams);
-        device->up_streams = s_upstream_sub(streams, budget);
+        device->up_streams = s_upstream_sub(streams, budget, &curve);
         device->down_streams = s_downstream_pub(self, S_STREAMS_SNDHWM, ours, sizeof ours);
         is_ok = device->from_streams && device->up_streams && device->down_streams &&
                 json_object_set_new(endpoints, "streams", json_string(ours)) == 0;
@@ -236,6 +247,7 @@ static s_device_t *s_device_new(s_actor_t *self, size_t upstream, const char *id
     if (is_ok)
         is_ok = json_object_set(device->record, "endpoints", endpoints) == 0;
     json_decref(endpoints);
+    memset(&curve, 0, sizeof curve);
     if (!is_ok)
         s_device_destroy(&device);
     return device;
@@ -944,7 +956,8 @@ static int s_bind(s_actor_t *self, const char *address, int port)
     zsock_t *control = zsock_new(ZMQ_ROUTER);
     if (!control)
         return SK2_ENOMEM;
-    if (sk2_socket_set_maxmsgsize(control, SK2_MSG_MAX_WIRE) != 0 ||
+    if (sk2_socket_set_curve_server(control, &self->curve) != 0 ||
+        sk2_socket_set_maxmsgsize(control, SK2_MSG_MAX_WIRE) != 0 ||
         sk2_socket_set_int(control, ZMQ_LINGER, 0) != 0 ||
         sk2_socket_set_int(control, ZMQ_ROUTER_MANDATORY, 1) != 0 ||
         sk2_socket_set_int(control, ZMQ_SNDHWM, S_CONTROL_SNDHWM) != 0 ||
@@ -968,9 +981,9 @@ static int s_bind(s_actor_t *self, const char *address, int port)
     self->control = control;
     SK2_INFO("relay", "\"%s\" answering on %s", self->name, self->endpoint);
     if (self->is_announced) {
-        self->announcer =
-            sk2_announcer_new(self->name, (uint16_t)bound, sk2_address_interface(&self->address),
-                              (unsigned)self->device_count, NULL);
+        self->announcer = sk2_announcer_new(
+            self->name, (uint16_t)bound, sk2_address_interface(&self->address),
+            (unsigned)self->device_count, self->curve.is_on ? self->curve.public_key : NULL);
         if (!self->announcer)
             SK2_WARN("relay", "cannot announce \"%s\": out of memory", self->name);
     }
@@ -1016,20 +1029,47 @@ static bool s_command(s_actor_t *self)
         int rc = !address || !port || !keys || !allow  ? SK2_EINVAL
                  : !self->control || self->accept      ? SK2_ESTATE
                  : (*keys != '\0') != (*allow != '\0') ? SK2_EINVAL
+                 : self->curve.is_on && *keys          ? SK2_ESTATE
                                                        : 0;
         sk2_address_t where;
-        sk2_curve_t curve = {0};
+        /* A secure relay secures its push port with its own keys and handler; a plain one may
+         * secure the push port alone, with a handler of its own for it. */
+        sk2_curve_t curve = self->curve;
+        sk2_zap_t *zap = NULL;
         if (rc == 0 && *keys)
             rc = sk2_curve_load_pair(keys, &curve);
+        if (rc == 0 && *keys)
+            rc = sk2_zap_new(allow, curve.public_key, &zap);
         if (rc == 0)
             rc = sk2_address_resolve(address, &where);
         if (rc == 0)
-            rc = sk2_accept_new(where.bind_host, atoi(port), &curve, allow, s_on_pusher, self,
+            rc = sk2_accept_new(where.bind_host, atoi(port), &curve, s_on_pusher, self,
                                 &self->accept);
+        if (rc == 0 && zap) {
+            self->zap = zap;
+            zap = NULL;
+        }
+        sk2_zap_destroy(&zap);
         memset(&curve, 0, sizeof curve);
         zsock_send(self->pipe, "i", rc);
         zstr_free(&address);
         zstr_free(&port);
+        zstr_free(&keys);
+        zstr_free(&allow);
+    } else if (streq(command, "SECURE")) {
+        /* Before bind: every socket bound from now on is a CURVE server, checked by our ZAP
+         * handler, which must be there first (a CURVE socket without one lets every key in). */
+        char *keys = zmsg_popstr(msg), *allow = zmsg_popstr(msg);
+        int rc = !keys || !allow ? SK2_EINVAL : self->control || self->zap ? SK2_ESTATE : 0;
+        sk2_curve_t curve = {0};
+        if (rc == 0)
+            rc = sk2_curve_load_pair(keys, &curve);
+        if (rc == 0)
+            rc = sk2_zap_new(allow, curve.public_key, &self->zap);
+        if (rc == 0)
+            self->curve = curve;
+        zsock_send(self->pipe, "is", rc, rc == 0 ? curve.public_key : "");
+        memset(&curve, 0, sizeof curve);
         zstr_free(&keys);
         zstr_free(&allow);
     } else if (streq(command, "STATS")) {
@@ -1060,7 +1100,7 @@ static void s_actor(zsock_t *pipe, void *arg)
      * four sockets per device. */
     enum {
         S_ACCEPT_ITEMS = 1 + SK2_PUSH_MAX + 2 * S_MAX_DEVICES,
-        S_ITEMS = 3 + SK2_RELAY_UPSTREAMS_MAX * S_CLIENT_FDS + 4 * S_MAX_DEVICES + S_ACCEPT_ITEMS
+        S_ITEMS = 4 + SK2_RELAY_UPSTREAMS_MAX * S_CLIENT_FDS + 4 * S_MAX_DEVICES + S_ACCEPT_ITEMS
     };
     zmq_pollitem_t *items = calloc(S_ITEMS, sizeof *items);
     size_t *owner = calloc(S_ITEMS, sizeof *owner);
@@ -1068,7 +1108,12 @@ static void s_actor(zsock_t *pipe, void *arg)
     while (is_running) {
         size_t n = 0;
         items[n++] = (zmq_pollitem_t){.socket = zsock_resolve(pipe), .events = ZMQ_POLLIN};
-        size_t control_at = SIZE_MAX, announcer_at = SIZE_MAX;
+        size_t control_at = SIZE_MAX, announcer_at = SIZE_MAX, zap_at = SIZE_MAX;
+        if (self->zap) {
+            zap_at = n;
+            items[n++] = (zmq_pollitem_t){.socket = zsock_resolve(sk2_zap_socket(self->zap)),
+                                          .events = ZMQ_POLLIN};
+        }
         if (self->control) {
             control_at = n;
             items[n++] =
@@ -1126,6 +1171,8 @@ static void s_actor(zsock_t *pipe, void *arg)
                 self->upstreams[i].due_us = 0;
             continue;
         }
+        if (zap_at != SIZE_MAX && (items[zap_at].revents & ZMQ_POLLIN))
+            sk2_zap_answer(self->zap);
         if (control_at != SIZE_MAX && (items[control_at].revents & ZMQ_POLLIN))
             s_answer_batch(self);
         if (announcer_at != SIZE_MAX && (items[announcer_at].revents & ZMQ_POLLIN))
@@ -1172,6 +1219,8 @@ static void s_actor(zsock_t *pipe, void *arg)
     for (size_t i = 0; i < S_ROUTES_MAX; i++)
         s_route_free(&self->routes[i]);
     zsock_destroy(&self->control);
+    sk2_zap_destroy(&self->zap); /* last: a secure socket without its handler lets anyone in */
+    memset(&self->curve, 0, sizeof self->curve);
     free(self);
     sk2_handoff_release(arg);
 }
@@ -1252,11 +1301,8 @@ int sk2_relay_add_upstream(sk2_relay_t *self, sk2_client_t **client_p)
         return SK2_EINVAL;
     sk2_client_t *client = *client_p;
     *client_p = NULL;
-    /* The relay's own SUB sockets cannot take part in a client's CURVE handshake (its keys are
-     * the client's own), so a secure upstream would give a `me` and no frames: refuse it. */
-    int rc = !self || !sk2_client_is_connected(client) ? SK2_EINVAL
-             : sk2_client_is_secure(client)            ? SK2_EUNSUPPORTED
-                                                       : 0;
+    /* A secure client is followed with its own keys: the relay's SUBs take them too. */
+    int rc = !self || !sk2_client_is_connected(client) ? SK2_EINVAL : 0;
     if (rc == 0)
         rc = sk2_client_set_reconnect(client, true);
     if (rc == 0)
@@ -1300,6 +1346,28 @@ int sk2_relay_accept_push(sk2_relay_t *self, const char *address, uint16_t port,
         zsock_recv(self->actor, "i", &rc) != 0)
         return SK2_ESYS;
     return rc;
+}
+
+int sk2_relay_set_security(sk2_relay_t *self, const char *keys, const char *allow_dir)
+{
+    if (!self || !keys || !allow_dir)
+        return SK2_EINVAL;
+    if (self->port || self->public_key[0])
+        return SK2_ESTATE;
+    int rc = SK2_ESYS;
+    char *key = NULL;
+    if (zstr_sendx(self->actor, "SECURE", keys, allow_dir, NULL) != 0 ||
+        zsock_recv(self->actor, "is", &rc, &key) != 0)
+        return SK2_ESYS;
+    if (rc == 0 && key)
+        snprintf(self->public_key, sizeof self->public_key, "%s", key);
+    zstr_free(&key);
+    return rc;
+}
+
+const char *sk2_relay_public_key(const sk2_relay_t *self)
+{
+    return self && self->public_key[0] ? self->public_key : NULL;
 }
 
 int sk2_relay_stats(sk2_relay_t *self, sk2_relay_stats_t *stats)

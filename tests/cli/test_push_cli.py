@@ -12,7 +12,8 @@
   comes back, with frames; the relay's stats count two links;
 - bad command lines are refused with exit 2;
 - `--accept-push --secure --keys --allow`: a pusher with an allowed key (`--push-keys`,
-  `--relay-key`) gets its device onto the relay, with frames; one with another key and one
+  `--relay-key`) gets its device onto the relay, with frames (for a client of the relay whose
+  key it allows: --secure secures the relay's own endpoints too); one with another key and one
   without CURVE are kept out.
 
 Usage: test_push_cli.py /path/to/sk2
@@ -41,10 +42,23 @@ def start_relay(push_port, port, *extra):
                                 stdout=out, stderr=subprocess.STDOUT, text=True)
 
 
+# (our public key, our secret key, the relay's public key) once the relay is secure: a secure
+# relay answers only CURVE clients whose key it allows.
+CURVE_KEYS = None
+
+
+def zcert_keys(path):
+    """The Z85 keys a zcert file (sk2 keygen) holds: {"public-key": ..., "secret-key": ...}."""
+    with open(path) as f:
+        return dict(re.findall(r'(public-key|secret-key) = "(\S{40})"', f.read()))
+
+
 def request(endpoint, type_byte):
     with zmq.Context() as ctx:
         s = ctx.socket(zmq.REQ)
         s.setsockopt(zmq.LINGER, 0)
+        if CURVE_KEYS:
+            s.curve_publickey, s.curve_secretkey, s.curve_serverkey = CURVE_KEYS
         s.connect(endpoint)
         try:
             s.send(type_byte)
@@ -102,8 +116,8 @@ def start_pusher(push_port, tag, *extra, name="camera host"):
 # Bad command lines change nothing and say why.
 out = cu.run("serve", "--mock", "1", "--push", "127.0.0.1:1", "--secure", "--keys", TMP,
              "--allow", TMP)
-check("sk2 serve --push with --secure is refused", out.returncode == 2 and "--push" in out.stderr,
-      out.stderr)
+check("sk2 serve --push with --secure but no --relay-key is refused",
+      out.returncode == 2 and "--relay-key" in out.stderr, out.stderr)
 out = cu.run("serve", "--mock", "1", "--push", "", "--no-announce")
 check("sk2 serve --push '' is a usage error", out.returncode == 2, out.stderr)
 out = cu.run("relay", "--accept-push", "127.0.0.1", "--no-announce")
@@ -219,10 +233,11 @@ for who in ("relay", "trusted", "stranger"):
 os.makedirs(cu.path("allow"))
 with open(cu.path("trusted/trusted.key")) as f, open(cu.path("allow/trusted.key"), "w") as g:
     g.write(f.read())
-out = cu.run("relay", "--secure", "--keys", cu.path("relay"), "--allow", cu.path("allow"),
+# --secure now secures the relay's own endpoints too (tests/cli/test_relay_curve_cli.py), so it
+# no longer needs --accept-push; --allow without it still makes no sense.
+out = cu.run("relay", "--keys", cu.path("relay"), "--allow", cu.path("allow"),
              "tcp://127.0.0.1:1", "--no-announce")
-check("sk2 relay --secure without --accept-push is a usage error", out.returncode == 2,
-      out.stderr)
+check("sk2 relay --allow without --secure is a usage error", out.returncode == 2, out.stderr)
 out = cu.run("serve", "--mock", "1", "--push", "127.0.0.1:1", "--push-keys",
              cu.path("trusted"), "--no-announce")
 check("sk2 serve --push-keys without --relay-key is a usage error", out.returncode == 2,
@@ -234,6 +249,9 @@ relay = start_relay(push_port, relay_port, "--secure", "--keys", cu.path("relay"
 procs = [relay]
 try:
     relay_key = cu.path("relay/relay.key")
+    trusted = zcert_keys(cu.path("trusted/trusted.key_secret"))
+    CURVE_KEYS = (trusted["public-key"].encode(), trusted["secret-key"].encode(),
+                  zcert_keys(relay_key)["public-key"].encode())
     trusted, trusted_id, _ = start_pusher(push_port, "trusted", "--push-keys",
                                           cu.path("trusted"), "--relay-key", relay_key,
                                           name="trusted")
@@ -253,7 +271,8 @@ try:
           [p.get("name") for p in (stats(relay_ep) or {}).get("relay", {}).get("pushers", [])]
           == ["trusted"], (device_ids(relay_ep), stats(relay_ep)))
     out = cu.run("stream", relay_ep, "--stream", "depth:rvl", "--frames", "20", "--check-mock",
-                 "--no-status", timeout=60)
+                 "--no-status", "--keys", cu.path("trusted"), "--server-key", relay_key,
+                 timeout=60)
     check("mock frames over the CURVE push link", out.returncode == 0, out.stdout + out.stderr)
 finally:
     for proc in procs:
