@@ -30,6 +30,7 @@ typedef struct {
 
 typedef struct {
     s_stream_t streams[SK2_REC_STREAMS_MAX];
+    bool has_jpeg_color; /* colour frames stored as JPEG: a CompressedImage channel */
 } s_device_t;
 
 static int s_fail(char *why, size_t why_size, int rc, const char *fmt, ...)
@@ -120,15 +121,16 @@ static int s_add_channels(sk2_mcap_writer_t *mcap, sk2_recording_reader_t *reade
     for (int t = 0; t < SK2_ROS2_TYPE_COUNT && rc == 0; t++)
         rc = sk2_mcap_writer_add_schema(mcap, sk2_ros2_type_name((sk2_ros2_type_t)t), "ros2msg",
                                         sk2_ros2_schema((sk2_ros2_type_t)t), &schemas[t]);
-    /* Whether a stream is stored as JPEG shows in its frames, not its description. */
+    /* Whether colour is stored as JPEG shows in its frames, not its description. Only an sk2
+     * file hands out its stored bytes (a TUM folder's images are decoded). */
+    bool is_sk2 = strcmp(sk2_recording_reader_format(reader), "sk2") == 0;
     size_t frames = sk2_recording_reader_frame_count(reader);
-    for (size_t i = 0; i < frames; i++) {
+    for (size_t i = 0; i < frames && is_sk2; i++) {
         sk2_recording_frame_info_t info;
         sk2_recording_reader_frame_info(reader, i, &info);
         if (info.kind == SK2_STREAM_COLOR && info.device >= first && info.device <= last &&
             strcmp(info.codec, SK2_CODEC_JPEG) == 0)
-            for (size_t s = 0; s < SK2_REC_STREAMS_MAX; s++)
-                devices[info.device].streams[s].is_compressed = true; /* colour only, below */
+            devices[info.device].has_jpeg_color = true;
     }
     for (size_t d = first; d <= last && rc == 0; d++) {
         char token[S_NAME_MAX];
@@ -141,7 +143,7 @@ static int s_add_channels(sk2_mcap_writer_t *mcap, sk2_recording_reader_t *reade
                 st->info.kind == SK2_STREAM_BODY)
                 continue;
             st->is_used = true;
-            st->is_compressed = st->is_compressed && st->info.kind == SK2_STREAM_COLOR;
+            st->is_compressed = devices[d].has_jpeg_color && st->info.kind == SK2_STREAM_COLOR;
             const char *kind = sk2_stream_kind_name(st->info.kind);
             snprintf(st->frame_id, sizeof st->frame_id, "%s_%s_optical_frame", token, kind);
             char topic[S_NAME_MAX + 64], unit[32];

@@ -204,8 +204,11 @@ static int s_write(sk2_mcap_writer_t *self, const void *data, size_t size, bool 
 static int s_write_buf(sk2_mcap_writer_t *self, s_buf_t *b)
 {
     if (b->is_failed) {
+        /* The summary's copy of this record may be cut short too: the file cannot be
+         * finished correctly any more. */
         b->is_failed = false;
         b->size = 0;
+        self->is_failed = true;
         return s_fail(self, SK2_ENOMEM, "out of memory");
     }
     int rc = s_write(self, b->data, b->size, true);
