@@ -15,7 +15,8 @@
 #include "sk2/mcap.h"
 #include "sk2/sk2.h"
 
-#define S_NAME_MAX (SK2_DEVICE_ID_MAX + 64)
+#define S_TOKEN_MAX (SK2_DEVICE_ID_MAX + 2) /* a device id as a ROS name, its 'd' and NUL */
+#define S_NAME_MAX  (S_TOKEN_MAX + 64)
 
 /* One stream of one device: its channels (image, camera info) and what the names say. */
 typedef struct {
@@ -133,7 +134,7 @@ static int s_add_channels(sk2_mcap_writer_t *mcap, sk2_recording_reader_t *reade
             devices[info.device].has_jpeg_color = true;
     }
     for (size_t d = first; d <= last && rc == 0; d++) {
-        char token[S_NAME_MAX];
+        char token[S_TOKEN_MAX];
         const char *id = sk2_recording_reader_device_id(reader, d);
         s_ros_token(id, token, sizeof token);
         size_t count = sk2_recording_reader_stream_count(reader, d);
