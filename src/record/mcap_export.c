@@ -70,7 +70,8 @@ static s_stream_t *s_stream_of(s_device_t *devices, const sk2_recording_frame_in
     return NULL;
 }
 
-/* Writes the Metadata records: the recording, then each exported device's description. */
+/* Writes the Metadata records: the recording, then each exported device's description (its
+ * streams as s_add_channels found them). */
 static int s_add_metadata(sk2_mcap_writer_t *mcap, sk2_recording_reader_t *reader, size_t first,
                           size_t last, s_device_t *devices)
 {
@@ -241,8 +242,8 @@ int sk2_recording_export_mcap(sk2_recording_reader_t *reader, size_t device, con
     char library[64];
     snprintf(library, sizeof library, "sk2 %s", sk2_version());
     if ((rc = sk2_mcap_writer_open(mcap, path, packing, "ros2", library)) != 0 ||
-        (rc = s_add_metadata(mcap, reader, first, last, devices)) != 0 ||
-        (rc = s_add_channels(mcap, reader, first, last, devices)) != 0) {
+        (rc = s_add_channels(mcap, reader, first, last, devices)) != 0 ||
+        (rc = s_add_metadata(mcap, reader, first, last, devices)) != 0) {
         s_fail(why, why_size, rc, "%s", sk2_mcap_writer_why(mcap));
         goto out;
     }
