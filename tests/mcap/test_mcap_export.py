@@ -11,6 +11,7 @@ usage: test_mcap_export.py SK2 NODE
 import hashlib
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -90,6 +91,33 @@ def main():
         sys.stdout.write(node.stdout)
         check(f"the reference readers accept the {compression} file and every check passes",
               node.returncode == 0, node.stderr[-2000:])
+
+    # sk2 record --format mcap: the same conversion at the end of a recording, no sk2 file left.
+    proc, endpoint, _ = cu.start_server()
+    live = path("live.mcap")
+    try:
+        r = cu.run("record", endpoint, "-o", live, "--format", "mcap", "--compression", "lz4",
+                   "--frames", "12", "--no-status")
+        bad = cu.run("record", endpoint, "-o", path("bad.mcap"), "--compression", "lz4",
+                     "--frames", "1", "--no-status")
+    finally:
+        cu.stop(proc)
+    check("record --format mcap --compression lz4 exits 0 and leaves only the MCAP file",
+          r.returncode == 0 and "12 frames" in r.stdout and
+          [f for f in os.listdir(TMP) if f.startswith("live")] == ["live.mcap"],
+          r.stdout + r.stderr + str(os.listdir(TMP)))
+    check("record --compression without --format mcap is refused (exit 2)",
+          bad.returncode == 2 and "--compression is for --format mcap" in bad.stderr, bad.stderr)
+    exp_file = path("expected-live.json")
+    with open(exp_file, "w") as fp:
+        live_id = re.search(r"device (\S+): depth in", r.stdout)
+        json.dump(dict(frame_count=12, device_id=live_id and live_id.group(1), compression="lz4"),
+                  fp)
+    node = subprocess.run([NODE, os.path.join(HERE, "mcap_check.cjs"), live, exp_file],
+                          capture_output=True, text=True, timeout=120)
+    sys.stdout.write(node.stdout)
+    check("the reference readers accept the recorded MCAP file", node.returncode == 0,
+          node.stderr[-2000:])
 
     # zstd is the default; and the default is smaller than no compression.
     out = path("default.mcap")
