@@ -15,9 +15,10 @@ set -eu
 # use python3-open3d and run examples/python/ (python3-matplotlib, python3-open3d).
 build="cmake make gcc pkg-config libczmq-dev libzmq3-dev libjansson-dev liblz4-dev libturbojpeg0-dev
        libpng-dev zlib1g-dev libavahi-client-dev libopenni2-dev libfreenect-dev libwebsockets-dev
-       python3-dev python3-numpy"
-# The codec benchmark's references (bench/bench_codecs.c), built with everything else.
-bench="libzstd-dev libblosc-dev libcharls-dev"
+       python3-dev python3-numpy libzstd-dev"
+# The codec benchmark's references (bench/bench_codecs.c), built with everything else
+# (libzstd-dev, also in build for MCAP's chunk compression).
+bench="libblosc-dev libcharls-dev"
 test="libcmocka-dev libpng-dev clang clang-format libclang-rt-14-dev python3 python3-zmq python3-lz4
       avahi-daemon dbus-daemon dbus-bin python3-zeroconf iproute2 util-linux
       nodejs chromium chromium-driver stress python3-matplotlib python3-open3d python3-pytest
@@ -33,6 +34,18 @@ if [ "$wanted" != "$build $bench" ] && ! command -v npm >/dev/null 2>&1; then
     wanted="$wanted npm"
 fi
 
+# The MCAP test's reference readers (@mcap/core and Foxglove's ROS 2 message decoders, locked
+# in tests/mcap/package-lock.json) go into tests/mcap/node_modules, where the test looks; the
+# test fails without them rather than skipping. Only for test/all, and only when npm is there.
+npm_mcap() {
+    [ "$wanted" != "$build $bench" ] || return 0
+    dir="$(cd "$(dirname "$0")/.." && pwd)/tests/mcap"
+    if [ -f "$dir/node_modules/.sk2-lock" ] && cmp -s "$dir/package-lock.json" "$dir/node_modules/.sk2-lock"; then
+        return 0
+    fi
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.sk2-lock)
+}
+
 missing=""
 for pkg in $wanted; do
     status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
@@ -41,7 +54,7 @@ for pkg in $wanted; do
     *) missing="$missing $pkg" ;;
     esac
 done
-[ -z "$missing" ] && exit 0
+[ -z "$missing" ] && { npm_mcap; exit 0; }
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "sk2 needs these Debian packages:$missing" >&2
@@ -80,3 +93,4 @@ fi
 apt-get update -qq
 # shellcheck disable=SC2086 # word splitting of the package list is intended
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
+npm_mcap

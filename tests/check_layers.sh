@@ -1,10 +1,10 @@
 #!/bin/sh
 # The layers of docs/design.md, checked: a folder of src/ may include headers of the folders
 # before it in this order (and include/sk2/), never of one after it; core/ and the pure parts
-# (codec/, device/, record/) include no ZeroMQ. Prints each offending include and fails.
+# (codec/, ros2/, device/, record/) include no ZeroMQ. Prints each offending include and fails.
 set -eu
 src="$1/src"
-order="core codec proto record device client discovery server relay gateway"
+order="core codec ros2 proto record device client discovery server relay gateway"
 status=0
 rank() {
     i=0
@@ -26,7 +26,7 @@ for layer in $order; do
         done
     done
 done
-for layer in core codec device record; do
+for layer in core codec ros2 device record; do
     if grep -ln '#include <czmq.h>\|#include <zmq.h>' "$src/$layer"/*.[ch]; then
         echo "layers: $layer/ includes ZeroMQ"
         status=1

@@ -16,6 +16,8 @@
 #include "sk2/sk2.h"
 
 enum { OPT_DEVICE = 256, OPT_DEPTH_CODEC, OPT_COLOR_CODEC, OPT_COLOR_QUALITY, OPT_FORCE };
+/* export --format mcap and --compression (s_apply_mcap_option). */
+enum { OPT_MCAP_FORMAT = 320, OPT_MCAP_COMPRESSION };
 
 /* A progress line on stderr, rewritten in place; only on a terminal and without -q. */
 typedef struct {
@@ -65,15 +67,35 @@ static sk2_recording_reader_t *s_open(const char *verb, const char *path)
  * --force). */
 typedef struct {
     const char *verb;
-    long device;           /* export: the recording's device, -1 = all */
-    const char *codecs[2]; /* import: [0] depth and IR, [1] colour */
-    long color_quality;    /* import: 1..100, 0 = the codec's default */
-    bool is_forced;        /* import: --force */
+    long device;                  /* export: the recording's device, -1 = all */
+    const char *codecs[2];        /* import: [0] depth and IR, [1] colour */
+    long color_quality;           /* import: 1..100, 0 = the codec's default */
+    bool is_forced;               /* import: --force */
+    bool is_mcap;                 /* export: --format mcap */
+    const char *mcap_compression; /* export: --compression, NULL = not given */
 } s_options_t;
+
+/* export's --format mcap and --compression zstd|lz4|none. */
+static int s_apply_mcap_option(s_options_t *opts, int opt, const char *arg)
+{
+    if (opt == OPT_MCAP_FORMAT) {
+        if (strcmp(arg, "mcap") != 0 && strcmp(arg, "tum") != 0)
+            return cli_usage_error(opts->verb, "--format takes tum or mcap, not '%s'", arg);
+        opts->is_mcap = strcmp(arg, "mcap") == 0;
+    } else if (opt == OPT_MCAP_COMPRESSION) {
+        if (strcmp(arg, "zstd") != 0 && strcmp(arg, "lz4") != 0 && strcmp(arg, "none") != 0)
+            return cli_usage_error(opts->verb, "--compression takes zstd, lz4 or none, not '%s'",
+                                   arg);
+        opts->mcap_compression = arg;
+    }
+    return CLI_CONTINUE;
+}
 
 static int s_apply_option(void *options, int opt, const char *arg)
 {
     s_options_t *opts = options;
+    if (opt == OPT_MCAP_FORMAT || opt == OPT_MCAP_COMPRESSION)
+        return s_apply_mcap_option(opts, opt, arg);
     if (opt == OPT_DEVICE) {
         if (cli_parse_long(arg, 0, SK2_RECORDING_MAX_DEVICES - 1, &opts->device) != 0)
             return cli_usage_error(opts->verb, "--device must be 0..%d, not '%s'",
@@ -107,6 +129,8 @@ static int s_parse(const struct option *options, int argc, char **argv, void (*u
 static void s_export_usage(void)
 {
     printf("usage: sk2 export FILE DIR [--device N] [-v|-q]\n"
+           "       sk2 export FILE OUT.mcap --format mcap [--compression zstd|lz4|none]\n"
+           "                  [--device N] [-v|-q]\n"
            "\n"
            "Writes a recording's frames as a TUM RGB-D folder: depth/*.png (16-bit, 5000 per\n"
            "metre), rgb/*.png, ir/*.png, depth.txt, rgb.txt, ir.txt, and sk2.json.\n"
@@ -114,13 +138,57 @@ static void s_export_usage(void)
            "DIR must not exist or be empty: the export is written into DIR.partial-XXXXXX\n"
            "and renamed to DIR when complete. On a terminal, a line shows the progress.\n"
            "Exit status: 0 written, 1 cannot read or write, 2 usage (also DIR not empty),\n"
-           "130 interrupted (Ctrl-C): nothing is left behind.\n");
+           "130 interrupted (Ctrl-C): nothing is left behind.\n"
+           "With --format mcap, writes one MCAP file (ROS 2 messages in CDR: depth as Image\n"
+           "16UC1, IR as Image mono16, JPEG colour as CompressedImage, CameraInfo) with every\n"
+           "device unless --device; chunks compressed with zstd (default), lz4 or none.\n"
+           "OUT.mcap must not exist; it is written as OUT.mcap.partial-XXXXXX and renamed.\n");
+}
+
+/* export --format mcap: one file, every device unless --device. */
+static int s_export_mcap(const s_options_t *opts, const char *path, const char *out)
+{
+    sk2_recording_reader_t *reader = s_open("export", path);
+    if (!reader)
+        return CLI_EXIT_FAILURE;
+    size_t devices = sk2_recording_reader_device_count(reader);
+    const char *compression = opts->mcap_compression ? opts->mcap_compression : "zstd";
+    char why[512];
+    cli_output_t output = {.temp_path = ""};
+    s_progress_t progress;
+    s_progress_init(&progress, "export");
+    int rc;
+    if (opts->device >= (long)devices) {
+        rc = cli_usage_error("export", "%s has no device %ld", path, opts->device);
+    } else if ((rc = cli_output_begin(&output, "export", out, false, false)) != CLI_CONTINUE) {
+        /* said why */
+    } else if ((rc = sk2_recording_export_mcap(
+                    reader, opts->device < 0 ? SK2_MCAP_ALL_DEVICES : (size_t)opts->device,
+                    output.temp_path, compression, s_progress, &progress, why, sizeof why)) != 0) {
+        s_progress_end(&progress);
+        if (rc == SK2_EINTR)
+            fprintf(stderr, "sk2 export: interrupted (%s); nothing written\n", why);
+        else
+            fprintf(stderr, "sk2 export: %s\n", why);
+        rc = rc == SK2_EINTR ? CLI_EXIT_INTERRUPTED : CLI_EXIT_FAILURE;
+    } else if (s_progress_end(&progress), cli_output_commit(&output) != 0) {
+        rc = CLI_EXIT_FAILURE;
+    } else {
+        if (!cli_is_quiet())
+            printf("sk2 export: %s written to %s (MCAP, %s)\n", path, out, compression);
+        rc = CLI_EXIT_OK;
+    }
+    cli_output_abandon(&output);
+    sk2_recording_reader_destroy(&reader);
+    return rc;
 }
 
 int cli_export(int argc, char **argv)
 {
     static const struct option options[] = {
         {"device", required_argument, NULL, OPT_DEVICE},
+        {"format", required_argument, NULL, OPT_MCAP_FORMAT},
+        {"compression", required_argument, NULL, OPT_MCAP_COMPRESSION},
         CLI_COMMON_LONG_OPTIONS,
     };
     s_options_t opts = {.verb = "export", .device = -1};
@@ -129,6 +197,10 @@ int cli_export(int argc, char **argv)
     if (rc != CLI_CONTINUE)
         return rc;
     const char *path = argv[optind], *dir = argv[optind + 1];
+    if (opts.mcap_compression && !opts.is_mcap)
+        return cli_usage_error("export", "--compression is for --format mcap");
+    if (opts.is_mcap)
+        return s_export_mcap(&opts, path, dir);
     sk2_recording_reader_t *reader = s_open("export", path);
     if (!reader)
         return CLI_EXIT_FAILURE;

@@ -12,10 +12,15 @@
  *
  * What the recorder acknowledges is on the disk: it flushes the file (fdatasync) at most once a
  * second while frames arrive, and the status line's "synced N" and the summary count only
- * frames flushed, so that a power cut after a line was printed keeps every frame it counted. */
+ * frames flushed, so that a power cut after a line was printed keeps every frame it counted.
+ *
+ * --format mcap records the same sk2 file beside the output (FILE.partial-XXXXXX.sk2r), with the
+ * same guarantees, and converts it into FILE with the MCAP export when the recording ends; an
+ * MCAP file has no index until it is finished, and a killed recorder's .sk2r converts later. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "output.h"
@@ -44,7 +49,9 @@ typedef struct {
     const char *codecs[S_KINDS]; /* --codec KIND=CODEC, NULL: the default choice */
     double status_interval_s;
     bool has_status;
-    double give_up_s; /* --give-up-after, 0: never */
+    double give_up_s;             /* --give-up-after, 0: never */
+    bool is_mcap;                 /* --format mcap (s_record_mcap_*) */
+    const char *mcap_compression; /* --compression, NULL: zstd */
 } record_options_t;
 
 typedef struct {
@@ -80,6 +87,8 @@ enum {
     OPT_ALLOW_LOSSY,
     OPT_MAX_FRAME_MB,
     OPT_GIVE_UP_AFTER,
+    OPT_MCAP_FORMAT,
+    OPT_MCAP_COMPRESSION,
 };
 
 static void s_print_usage(void)
@@ -88,7 +97,8 @@ static void s_print_usage(void)
            "                  [--streams LIST] [--codec KIND=CODEC] [--status-interval S]\n"
            "                  [--no-status] [--timeout MS] [--browse-timeout S] [--force]\n"
            "                  [--allow-lossy] [--max-frame-mb M] [--give-up-after S]\n"
-           "                  [--keys DIR --server-key KEY] [-v|-q]\n"
+           "                  [--keys DIR --server-key KEY] [--format sk2|mcap]\n"
+           "                  [--compression zstd|lz4|none] [-v|-q]\n"
            "\n"
            "Records a server's streams into FILE, frames exactly as sent (no re-encoding).\n"
            "\n" CLI_TARGET_HELP
@@ -118,7 +128,11 @@ static void s_print_usage(void)
            "by --streams or --codec recorded nothing, or the file could not be written (it\n"
            "then holds every frame before the failure); 2 usage (also FILE exists without\n"
            "--force); 3 server unreachable at the start, or lost for longer than\n"
-           "--give-up-after (the file keeps what was recorded).\n",
+           "--give-up-after (the file keeps what was recorded).\n"
+           "--format mcap writes FILE as MCAP (as `sk2 export --format mcap`, chunks in\n"
+           "--compression, default zstd): frames are recorded in sk2's format beside it\n"
+           "(FILE.partial-XXXXXX.sk2r) and converted when the recording ends, so a killed\n"
+           "recorder leaves that file, which `sk2 export` converts.\n",
            SK2_CLIENT_RESPONSE_TIMEOUT_MS);
 }
 
@@ -132,9 +146,26 @@ static int s_kind_slot(const char *name, size_t length)
     return -1;
 }
 
+/* --format sk2|mcap and --compression zstd|lz4|none. */
+static int s_apply_mcap_option(record_options_t *opts, int opt, const char *arg)
+{
+    if (opt == OPT_MCAP_FORMAT) {
+        if (strcmp(arg, "sk2") != 0 && strcmp(arg, "mcap") != 0)
+            return cli_usage_error(s_verb, "--format takes sk2 or mcap, not '%s'", arg);
+        opts->is_mcap = strcmp(arg, "mcap") == 0;
+    } else if (strcmp(arg, "zstd") != 0 && strcmp(arg, "lz4") != 0 && strcmp(arg, "none") != 0) {
+        return cli_usage_error(s_verb, "--compression takes zstd, lz4 or none, not '%s'", arg);
+    } else {
+        opts->mcap_compression = arg;
+    }
+    return CLI_CONTINUE;
+}
+
 static int s_apply_option(void *options, int opt, const char *arg)
 {
     record_options_t *opts = options;
+    if (opt == OPT_MCAP_FORMAT || opt == OPT_MCAP_COMPRESSION)
+        return s_apply_mcap_option(opts, opt, arg);
     switch (opt) {
     case 'o':
         if (!*arg)
@@ -213,6 +244,8 @@ static int s_parse(int argc, char **argv, record_options_t *opts)
         {"allow-lossy", no_argument, NULL, OPT_ALLOW_LOSSY},
         {"max-frame-mb", required_argument, NULL, OPT_MAX_FRAME_MB},
         {"give-up-after", required_argument, NULL, OPT_GIVE_UP_AFTER},
+        {"format", required_argument, NULL, OPT_MCAP_FORMAT},
+        {"compression", required_argument, NULL, OPT_MCAP_COMPRESSION},
         CLI_SERVER_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
@@ -221,6 +254,8 @@ static int s_parse(int argc, char **argv, record_options_t *opts)
         return parsed;
     if (!opts->path)
         return cli_usage_error(s_verb, "missing -o FILE");
+    if (opts->mcap_compression && !opts->is_mcap)
+        return cli_usage_error(s_verb, "--compression is for --format mcap");
     /* A lossy codec changes depth values: a recording made with one is no longer the
      * measurement, and replaying it shows other distances. Only on request. */
     for (size_t slot = 0; slot < S_KINDS; slot++)
@@ -452,6 +487,39 @@ static void s_print_status(void *verb, int64_t interval_us)
     self->last_bytes = bytes;
 }
 
+/* Where the sk2 recording goes: the temporary output itself, or for --format mcap a file
+ * beside it, converted at the end (s_record_mcap_finish). */
+static void s_record_path(const record_options_t *opts, const cli_output_t *output, char *path,
+                          size_t size)
+{
+    snprintf(path, size, "%s%s", output->temp_path, opts->is_mcap ? ".sk2r" : "");
+}
+
+/* --format mcap: converts the closed sk2 recording into the temporary output. Returns 0 or -1
+ * after saying why (the sk2 recording is then kept, and named). */
+static int s_record_mcap_finish(const record_options_t *opts, const cli_output_t *output,
+                                const char *sk2_path)
+{
+    if (!opts->is_mcap)
+        return 0;
+    char why[512];
+    sk2_recording_reader_t *reader = sk2_recording_reader_new();
+    int rc = reader ? sk2_recording_reader_open(reader, sk2_path) : SK2_ENOMEM;
+    if (rc == 0)
+        rc = sk2_recording_export_mcap(reader, SK2_MCAP_ALL_DEVICES, output->temp_path,
+                                       opts->mcap_compression ? opts->mcap_compression : "zstd",
+                                       NULL, NULL, why, sizeof why);
+    else
+        snprintf(why, sizeof why, "%s", reader ? sk2_recording_reader_why(reader) : "no memory");
+    sk2_recording_reader_destroy(&reader);
+    if (rc != 0) {
+        fprintf(stderr, "sk2 record: cannot write %s as MCAP: %s; the frames are in %s\n",
+                opts->path, why, sk2_path);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_record(int argc, char **argv)
 {
     record_options_t opts = {.wants = {true, true, true},
@@ -466,8 +534,10 @@ int cli_record(int argc, char **argv)
     rc = cli_output_begin(&output, s_verb, opts.path, false, opts.is_forced);
     if (rc != CLI_CONTINUE)
         return rc;
+    char sk2_path[CLI_OUTPUT_PATH_MAX + 8];
+    s_record_path(&opts, &output, sk2_path, sizeof sk2_path);
     self.writer = sk2_recording_writer_new();
-    if (!self.writer || sk2_recording_writer_open(self.writer, output.temp_path) != 0) {
+    if (!self.writer || sk2_recording_writer_open(self.writer, sk2_path) != 0) {
         fprintf(stderr, "sk2 record: %s\n",
                 self.writer ? sk2_recording_writer_why(self.writer) : "out of memory");
         sk2_recording_writer_destroy(&self.writer);
@@ -504,9 +574,12 @@ int cli_record(int argc, char **argv)
     /* Success, for the file, is a recording with a frame in it: it replaces FILE even when the
      * server was lost or the disk filled up later (the frames before are the user's). With no
      * frame, FILE stays as it was. */
-    bool is_kept = frames > 0 && cli_output_commit(&output) == 0;
-    if (frames == 0)
+    bool is_kept = frames > 0 && s_record_mcap_finish(&opts, &output, sk2_path) == 0 &&
+                   cli_output_commit(&output) == 0;
+    if (!is_kept)
         cli_output_abandon(&output);
+    if (opts.is_mcap && (frames == 0 || is_kept))
+        unlink(sk2_path);
     printf("sk2 record: %llu frames, %.2f MB in %.2f s from %zu device(s) into %s, drops %llu, "
            "gaps %llu\n",
            (unsigned long long)frames, cli_mb(bytes), seconds, self.device_count,
