@@ -18,6 +18,7 @@
 #include "gateway.h"
 #include "image.h"
 #include "recording.h"
+#include "cloud.h"
 
 #ifdef __cplusplus
 extern "C" {
