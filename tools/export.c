@@ -341,15 +341,27 @@ static int s_export_clouds(const s_options_t *opts, const char *path, const char
             fi.kind == SK2_STREAM_DEPTH)
             depth[depth_count++] = i;
     }
+    if (depth_count == 0) {
+        fprintf(stderr,
+                "sk2 export: device %zu of %s has no depth frames: no point clouds to make\n",
+                device, path);
+        goto out;
+    }
     size_t first = (size_t)opts->first_frame;
     size_t last = opts->last_frame < 0 ? depth_count - 1 : (size_t)opts->last_frame;
     if (first >= depth_count || last >= depth_count) {
         rc = cli_usage_error("export", "device %zu of %s has %zu depth frames (0..%zu): no %s",
-                             device, path, depth_count, depth_count ? depth_count - 1 : 0,
-                             opts->frames ? opts->frames : "0");
+                             device, path, depth_count, depth_count - 1, opts->frames);
         goto out;
     }
     total = last - first + 1;
+    /* cli_output_begin would suggest --force, which export does not take. */
+    if (opts->is_single && access(out, F_OK) == 0) {
+        char safe[1024];
+        rc = cli_usage_error("export", "%s exists: choose a new name",
+                             cli_safe(out, safe, sizeof safe));
+        goto out;
+    }
     if ((rc = cli_output_begin(&output, "export", out, !opts->is_single, false)) != CLI_CONTINUE)
         goto out;
     rc = CLI_EXIT_FAILURE;

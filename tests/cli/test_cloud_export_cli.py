@@ -250,9 +250,9 @@ def main():
     if os.path.isfile(single):
         check_file("--frame 2", single, pixels[2], INTRINSICS, 0.001, False, "pcd")
     r = run("export", tum, single, "--format", "pcd", "--frame", "1")
-    check("--frame onto an existing file exits 2 and leaves it",
-          r.returncode == 2 and read_open3d(single).shape[0] == len(pixels[2]) if o3d else
-          r.returncode == 2, r.stderr)
+    check("--frame onto an existing file exits 2, says so (no --force to offer) and leaves it",
+          r.returncode == 2 and "exists" in r.stderr and "--force" not in r.stderr and
+          (read_open3d(single).shape[0] == len(pixels[2]) if o3d else True), r.stderr)
     part = path("part")
     r = run("export", tum, part, "--format", "ply", "--frames", "1-")
     check("--frames 1- writes frames 1 and 2",
