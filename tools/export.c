@@ -129,14 +129,15 @@ static int s_parse(const struct option *options, int argc, char **argv, void (*u
 static void s_export_usage(void)
 {
     printf("usage: sk2 export FILE DIR [--device N] [-v|-q]\n"
-           "       sk2 export FILE DIR --format ply|pcd [--ascii] [--frames RANGE] [--device N]\n"
+           "       sk2 export FILE DIR --format ply|pcd [--ascii] [--frames RANGE]\n"
+           "                  [--device N]\n"
            "       sk2 export FILE OUT.ply|OUT.pcd --format ply|pcd --frame N [--ascii]\n"
            "\n"
            "Writes a recording's frames as a TUM RGB-D folder: depth/*.png (16-bit, 5000 per\n"
            "metre), rgb/*.png, ir/*.png, depth.txt, rgb.txt, ir.txt, and sk2.json.\n"
-           "  --device N     which recorded device (default 0; needed when there are several)\n"
+           "  --device N     which recorded device (default 0; needed if there are several)\n"
            "  --format F     tum (default), or point clouds: ply or pcd, one file per depth\n"
-           "                 frame (DIR/000000.ply, ...; clouds.txt lists their capture times),\n"
+           "                 frame (DIR/000000.ply, ...; clouds.txt lists capture times),\n"
            "                 x y z in metres from the depth intrinsics, pixels without a\n"
            "                 reading left out, no colour (no depth-to-colour registration)\n"
            "  --ascii        ply/pcd as text (default binary, about a third of the size)\n"
