@@ -13,6 +13,8 @@ set -eu
 # libfreenect0.5, the Dummy/OniFile drivers and fakenect the backend tests run against).
 # python3-dev and python3-numpy build the Python binding (python/, docs/python.md); its tests
 # use python3-open3d and run examples/python/ (python3-matplotlib, python3-open3d).
+# pcl-tools is PCL's command line (pcl_pcd2ply and friends): the point cloud export's test reads
+# sk2's PCD and PLY files with it, as open3d does, so two independent readers judge them.
 build="cmake make gcc pkg-config libczmq-dev libzmq3-dev libjansson-dev liblz4-dev libturbojpeg0-dev
        libpng-dev zlib1g-dev libavahi-client-dev libopenni2-dev libfreenect-dev libwebsockets-dev
        python3-dev python3-numpy libzstd-dev"
@@ -22,7 +24,8 @@ bench="libblosc-dev libcharls-dev"
 test="libcmocka-dev libpng-dev clang clang-format libclang-rt-14-dev python3 python3-zmq python3-lz4
       avahi-daemon dbus-daemon dbus-bin python3-zeroconf iproute2 util-linux
       nodejs chromium chromium-driver stress python3-matplotlib python3-open3d python3-pytest
-      python3-setuptools python3-pip"
+      python3-setuptools python3-pip
+      pcl-tools"
 case "${1:-all}" in
 build) wanted="$build $bench" ;;
 test | all) wanted="$build $bench $test" ;;

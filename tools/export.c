@@ -6,6 +6,7 @@
  * Both write under a temporary name beside the output (output.h) and rename it into place
  * only when complete, so Ctrl-C or a failure leaves no half-written output and whatever was
  * there before untouched. On a terminal they show how far they are. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,18 @@
 #include "output.h"
 #include "sk2/sk2.h"
 
-enum { OPT_DEVICE = 256, OPT_DEPTH_CODEC, OPT_COLOR_CODEC, OPT_COLOR_QUALITY, OPT_FORCE };
-/* export --format mcap and --compression (s_apply_mcap_option). */
-enum { OPT_MCAP_FORMAT = 320, OPT_MCAP_COMPRESSION };
+enum {
+    OPT_DEVICE = 256,
+    OPT_DEPTH_CODEC,
+    OPT_COLOR_CODEC,
+    OPT_COLOR_QUALITY,
+    OPT_FORCE,
+    OPT_FORMAT,
+    OPT_ASCII,
+    OPT_FRAMES,
+    OPT_FRAME,
+    OPT_MCAP_COMPRESSION
+};
 
 /* A progress line on stderr, rewritten in place; only on a terminal and without -q. */
 typedef struct {
@@ -67,35 +77,50 @@ static sk2_recording_reader_t *s_open(const char *verb, const char *path)
  * --force). */
 typedef struct {
     const char *verb;
-    long device;                  /* export: the recording's device, -1 = all */
-    const char *codecs[2];        /* import: [0] depth and IR, [1] colour */
-    long color_quality;           /* import: 1..100, 0 = the codec's default */
-    bool is_forced;               /* import: --force */
-    bool is_mcap;                 /* export: --format mcap */
-    const char *mcap_compression; /* export: --compression, NULL = not given */
+    long device;           /* export: the recording's device, -1 = all */
+    const char *codecs[2]; /* import: [0] depth and IR, [1] colour */
+    long color_quality;    /* import: 1..100, 0 = the codec's default */
+    bool is_forced;        /* import: --force */
+    /* export to MCAP (s_apply_mcap_option) */
+    bool is_mcap;                 /* --format mcap */
+    const char *mcap_compression; /* --compression, NULL = not given */
+    /* export to point clouds (the block below cli_export) */
+    bool is_cloud;                /* --format ply|pcd */
+    sk2_cloud_format_t cloud;     /* which */
+    bool is_ascii;                /* --ascii */
+    const char *frames;           /* --frames RANGE or --frame N as given, NULL if neither */
+    bool is_single;               /* --frame N: one file, not a folder */
+    long first_frame, last_frame; /* depth frames, from 0; last -1 = to the end */
 } s_options_t;
 
-/* export's --format mcap and --compression zstd|lz4|none. */
-static int s_apply_mcap_option(s_options_t *opts, int opt, const char *arg)
+/* export's --format tum|mcap|ply|pcd: one of the three kinds of output (TUM the default). */
+static int s_apply_format(s_options_t *opts, const char *arg)
 {
-    if (opt == OPT_MCAP_FORMAT) {
-        if (strcmp(arg, "mcap") != 0 && strcmp(arg, "tum") != 0)
-            return cli_usage_error(opts->verb, "--format takes tum or mcap, not '%s'", arg);
-        opts->is_mcap = strcmp(arg, "mcap") == 0;
-    } else if (opt == OPT_MCAP_COMPRESSION) {
-        if (strcmp(arg, "zstd") != 0 && strcmp(arg, "lz4") != 0 && strcmp(arg, "none") != 0)
-            return cli_usage_error(opts->verb, "--compression takes zstd, lz4 or none, not '%s'",
-                                   arg);
-        opts->mcap_compression = arg;
-    }
+    opts->is_mcap = strcmp(arg, "mcap") == 0;
+    opts->is_cloud = !opts->is_mcap && strcmp(arg, "tum") != 0;
+    if (opts->is_cloud && sk2_cloud_format_parse(arg, &opts->cloud) != 0)
+        return cli_usage_error(opts->verb, "--format takes tum, mcap, ply or pcd, not '%s'", arg);
     return CLI_CONTINUE;
 }
+
+/* export's --compression zstd|lz4|none (MCAP chunks). */
+static int s_apply_mcap_option(s_options_t *opts, const char *arg)
+{
+    if (strcmp(arg, "zstd") != 0 && strcmp(arg, "lz4") != 0 && strcmp(arg, "none") != 0)
+        return cli_usage_error(opts->verb, "--compression takes zstd, lz4 or none, not '%s'", arg);
+    opts->mcap_compression = arg;
+    return CLI_CONTINUE;
+}
+
+static int s_apply_cloud_option(s_options_t *opts, int opt, const char *arg);
 
 static int s_apply_option(void *options, int opt, const char *arg)
 {
     s_options_t *opts = options;
-    if (opt == OPT_MCAP_FORMAT || opt == OPT_MCAP_COMPRESSION)
-        return s_apply_mcap_option(opts, opt, arg);
+    if (opt == OPT_FORMAT)
+        return s_apply_format(opts, arg);
+    if (opt == OPT_MCAP_COMPRESSION)
+        return s_apply_mcap_option(opts, arg);
     if (opt == OPT_DEVICE) {
         if (cli_parse_long(arg, 0, SK2_RECORDING_MAX_DEVICES - 1, &opts->device) != 0)
             return cli_usage_error(opts->verb, "--device must be 0..%d, not '%s'",
@@ -109,6 +134,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
             return cli_usage_error(opts->verb, "--color-quality takes 1..100, not '%s'", arg);
     } else if (opt == OPT_FORCE) {
         opts->is_forced = true;
+    } else {
+        return s_apply_cloud_option(opts, opt, arg);
     }
     return CLI_CONTINUE;
 }
@@ -131,12 +158,23 @@ static void s_export_usage(void)
     printf("usage: sk2 export FILE DIR [--device N] [-v|-q]\n"
            "       sk2 export FILE OUT.mcap --format mcap [--compression zstd|lz4|none]\n"
            "                  [--device N] [-v|-q]\n"
+           "       sk2 export FILE DIR --format ply|pcd [--ascii] [--frames RANGE]\n"
+           "                  [--device N]\n"
+           "       sk2 export FILE OUT.ply|OUT.pcd --format ply|pcd --frame N [--ascii]\n"
            "\n"
            "Writes a recording's frames as a TUM RGB-D folder: depth/*.png (16-bit, 5000 per\n"
            "metre), rgb/*.png, ir/*.png, depth.txt, rgb.txt, ir.txt, and sk2.json.\n"
-           "  --device N   which recorded device (default 0; needed when there are several)\n"
+           "  --device N     which recorded device (default 0; needed if there are several)\n"
+           "  --format F     tum (default), or point clouds: ply or pcd, one file per depth\n"
+           "                 frame (DIR/000000.ply, ...; clouds.txt lists capture times),\n"
+           "                 x y z in metres from the depth intrinsics, pixels without a\n"
+           "                 reading left out, no colour (no depth-to-colour registration)\n"
+           "  --ascii        ply/pcd as text (default binary, about a third of the size)\n"
+           "  --frames RANGE depth frames A-B, A- (to the end) or A, counted from 0\n"
+           "  --frame N      depth frame N only, written as the single file OUT\n"
            "DIR must not exist or be empty: the export is written into DIR.partial-XXXXXX\n"
-           "and renamed to DIR when complete. On a terminal, a line shows the progress.\n"
+           "and renamed to DIR when complete (OUT likewise, and must not exist). On a\n"
+           "terminal, a line shows the progress.\n"
            "Exit status: 0 written, 1 cannot read or write, 2 usage (also DIR not empty),\n"
            "130 interrupted (Ctrl-C): nothing is left behind.\n"
            "With --format mcap, writes one MCAP file (ROS 2 messages in CDR: depth as Image\n"
@@ -183,22 +221,31 @@ static int s_export_mcap(const s_options_t *opts, const char *path, const char *
     return rc;
 }
 
+static int s_export_clouds(const s_options_t *opts, const char *path, const char *out);
+
 int cli_export(int argc, char **argv)
 {
     static const struct option options[] = {
         {"device", required_argument, NULL, OPT_DEVICE},
-        {"format", required_argument, NULL, OPT_MCAP_FORMAT},
+        {"format", required_argument, NULL, OPT_FORMAT},
         {"compression", required_argument, NULL, OPT_MCAP_COMPRESSION},
+        {"ascii", no_argument, NULL, OPT_ASCII},
+        {"frames", required_argument, NULL, OPT_FRAMES},
+        {"frame", required_argument, NULL, OPT_FRAME},
         CLI_COMMON_LONG_OPTIONS,
     };
-    s_options_t opts = {.verb = "export", .device = -1};
+    s_options_t opts = {.verb = "export", .device = -1, .last_frame = -1};
     int rc = s_parse(options, argc, argv, s_export_usage, &opts);
     long device = opts.device;
     if (rc != CLI_CONTINUE)
         return rc;
-    const char *path = argv[optind], *dir = argv[optind + 1];
     if (opts.mcap_compression && !opts.is_mcap)
         return cli_usage_error("export", "--compression is for --format mcap");
+    if (opts.is_cloud)
+        return s_export_clouds(&opts, argv[optind], argv[optind + 1]);
+    if (opts.is_ascii || opts.frames)
+        return cli_usage_error("export", "--ascii, --frames and --frame are for --format ply|pcd");
+    const char *path = argv[optind], *dir = argv[optind + 1];
     if (opts.is_mcap)
         return s_export_mcap(&opts, path, dir);
     sk2_recording_reader_t *reader = s_open("export", path);
@@ -234,6 +281,216 @@ int cli_export(int argc, char **argv)
                    dir);
         rc = CLI_EXIT_OK;
     }
+    cli_output_abandon(&output);
+    sk2_recording_reader_destroy(&reader);
+    return rc;
+}
+
+/* ---- Export to point clouds (PLY, PCD) ---- */
+
+/* Parses "A-B", "A-" or "A" (depth frames from 0, inclusive) into first and last (-1 = to the
+ * end). Returns 0 or -1. */
+static int s_parse_range(const char *text, long *first, long *last)
+{
+    char head[32];
+    const char *dash = strchr(text, '-');
+    size_t n = dash ? (size_t)(dash - text) : strlen(text);
+    if (n == 0 || n >= sizeof head)
+        return -1;
+    memcpy(head, text, n);
+    head[n] = '\0';
+    if (cli_parse_long(head, 0, SK2_RECORDING_MAX_FRAMES - 1, first) != 0)
+        return -1;
+    if (!dash) {
+        *last = *first;
+        return 0;
+    }
+    if (dash[1] == '\0') {
+        *last = -1;
+        return 0;
+    }
+    return cli_parse_long(dash + 1, *first, SK2_RECORDING_MAX_FRAMES - 1, last);
+}
+
+static int s_apply_cloud_option(s_options_t *opts, int opt, const char *arg)
+{
+    if (opt == OPT_ASCII) {
+        opts->is_ascii = true;
+    } else if (opt == OPT_FRAMES || opt == OPT_FRAME) {
+        if (opts->frames)
+            return cli_usage_error(opts->verb, "give one --frames or --frame");
+        opts->frames = arg;
+        opts->is_single = opt == OPT_FRAME;
+        if (opts->is_single
+                ? cli_parse_long(arg, 0, SK2_RECORDING_MAX_FRAMES - 1, &opts->first_frame) != 0
+                : s_parse_range(arg, &opts->first_frame, &opts->last_frame) != 0)
+            return cli_usage_error(opts->verb,
+                                   opts->is_single
+                                       ? "--frame takes a depth frame number from 0, not '%s'"
+                                       : "--frames takes A-B, A- or A (depth frames from 0, "
+                                         "A <= B), not '%s'",
+                                   arg);
+        if (opts->is_single)
+            opts->last_frame = opts->first_frame;
+    }
+    return CLI_CONTINUE;
+}
+
+/* Writes depth frame `index` of the reader as a cloud file at file_path. Returns 0 or says why
+ * on stderr and returns -1. */
+static int s_write_cloud(sk2_recording_reader_t *reader, size_t index,
+                         const sk2_stream_info_t *info, const s_options_t *opts,
+                         const char *file_path, size_t *points)
+{
+    sk2_frame_t *frame = NULL;
+    int rc = sk2_recording_reader_read_frame(reader, index, &frame);
+    if (rc != 0) {
+        fprintf(stderr, "sk2 export: %s\n", sk2_recording_reader_why(reader));
+        return -1;
+    }
+    FILE *file = fopen(file_path, "wb");
+    rc = file ? sk2_cloud_write(file, frame, &info->intrinsics, info->depth_unit_m, opts->cloud,
+                                opts->is_ascii, points)
+              : SK2_ESYS;
+    if (file && fclose(file) != 0 && rc == 0)
+        rc = SK2_ESYS;
+    sk2_frame_destroy(&frame);
+    if (rc != 0) {
+        char safe[1024];
+        fprintf(stderr, "sk2 export: cannot write %s: %s\n", cli_safe(file_path, safe, sizeof safe),
+                rc == SK2_ESYS ? strerror(errno) : sk2_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static int s_export_clouds(const s_options_t *opts, const char *path, const char *out)
+{
+    sk2_recording_reader_t *reader = s_open("export", path);
+    if (!reader)
+        return CLI_EXIT_FAILURE;
+    int rc = CLI_EXIT_FAILURE;
+    size_t *depth = NULL, depth_count = 0, total = 0;
+    FILE *list = NULL;
+    cli_output_t output = {.temp_path = ""};
+    s_progress_t progress;
+    s_progress_init(&progress, "export");
+    size_t devices = sk2_recording_reader_device_count(reader);
+    size_t device = opts->device < 0 ? 0 : (size_t)opts->device;
+    if (opts->device < 0 && devices > 1) {
+        rc = cli_usage_error("export", "%s holds %zu devices: choose one with --device", path,
+                             devices);
+        goto out;
+    }
+    if (device >= devices) {
+        rc = cli_usage_error("export", "%s has no device %zu", path, device);
+        goto out;
+    }
+    /* The depth stream's model: without it there is no way from pixels to metres. */
+    sk2_stream_info_t info = {0};
+    bool has_depth = false;
+    for (size_t s = 0; s < sk2_recording_reader_stream_count(reader, device); s++) {
+        sk2_stream_info_t candidate;
+        if (sk2_recording_reader_stream_info(reader, device, s, &candidate) == 0 &&
+            candidate.kind == SK2_STREAM_DEPTH) {
+            info = candidate;
+            has_depth = true;
+        }
+    }
+    if (!has_depth || !info.has_intrinsics) {
+        fprintf(stderr, "sk2 export: device %zu of %s has %s: no point clouds to make\n", device,
+                path, has_depth ? "no depth intrinsics" : "no depth stream");
+        goto out;
+    }
+    size_t frames = sk2_recording_reader_frame_count(reader);
+    depth = calloc(frames ? frames : 1, sizeof *depth);
+    if (!depth) {
+        fprintf(stderr, "sk2 export: out of memory\n");
+        goto out;
+    }
+    for (size_t i = 0; i < frames; i++) {
+        sk2_recording_frame_info_t fi;
+        if (sk2_recording_reader_frame_info(reader, i, &fi) == 0 && fi.device == device &&
+            fi.kind == SK2_STREAM_DEPTH)
+            depth[depth_count++] = i;
+    }
+    if (depth_count == 0) {
+        fprintf(stderr,
+                "sk2 export: device %zu of %s has no depth frames: no point clouds to make\n",
+                device, path);
+        goto out;
+    }
+    size_t first = (size_t)opts->first_frame;
+    size_t last = opts->last_frame < 0 ? depth_count - 1 : (size_t)opts->last_frame;
+    if (first >= depth_count || last >= depth_count) {
+        rc = cli_usage_error("export", "device %zu of %s has %zu depth frames (0..%zu): no %s",
+                             device, path, depth_count, depth_count - 1, opts->frames);
+        goto out;
+    }
+    total = last - first + 1;
+    /* cli_output_begin would suggest --force, which export does not take. */
+    if (opts->is_single && access(out, F_OK) == 0) {
+        char safe[1024];
+        rc = cli_usage_error("export", "%s exists: choose a new name",
+                             cli_safe(out, safe, sizeof safe));
+        goto out;
+    }
+    if ((rc = cli_output_begin(&output, "export", out, !opts->is_single, false)) != CLI_CONTINUE)
+        goto out;
+    rc = CLI_EXIT_FAILURE;
+    const char *ext = sk2_cloud_format_extension(opts->cloud);
+    char file_path[CLI_OUTPUT_PATH_MAX + 32];
+    size_t points = 0, all_points = 0;
+    if (opts->is_single) {
+        if (s_write_cloud(reader, depth[first], &info, opts, output.temp_path, &points) != 0)
+            goto out;
+        all_points = points;
+    } else {
+        snprintf(file_path, sizeof file_path, "%s/clouds.txt", output.temp_path);
+        list = fopen(file_path, "w");
+        if (!list) {
+            fprintf(stderr, "sk2 export: cannot create clouds.txt: %s\n", strerror(errno));
+            goto out;
+        }
+        fprintf(list,
+                "# point clouds (%s, x y z metres) of %s device %zu\n# written by sk2\n"
+                "# timestamp filename\n",
+                ext, path, device);
+        for (size_t n = first; n <= last; n++) {
+            if (!s_progress(&progress, n - first, total)) {
+                s_progress_end(&progress);
+                fprintf(stderr, "sk2 export: interrupted; nothing written\n");
+                rc = CLI_EXIT_INTERRUPTED;
+                goto out;
+            }
+            sk2_recording_frame_info_t fi;
+            sk2_recording_reader_frame_info(reader, depth[n], &fi);
+            snprintf(file_path, sizeof file_path, "%s/%06zu.%s", output.temp_path, n, ext);
+            if (s_write_cloud(reader, depth[n], &info, opts, file_path, &points) != 0)
+                goto out;
+            all_points += points;
+            fprintf(list, "%lld.%06lld %06zu.%s\n", (long long)(fi.capture_time_us / 1000000),
+                    (long long)(fi.capture_time_us % 1000000), n, ext);
+        }
+        s_progress(&progress, total, total);
+        s_progress_end(&progress);
+        int closed = fclose(list);
+        list = NULL;
+        if (closed != 0) {
+            fprintf(stderr, "sk2 export: cannot write clouds.txt: %s\n", strerror(errno));
+            goto out;
+        }
+    }
+    if (cli_output_commit(&output) != 0)
+        goto out;
+    if (!cli_is_quiet())
+        printf("sk2 export: %zu point cloud%s (%zu points) of device %zu of %s written to %s\n",
+               total, total == 1 ? "" : "s", all_points, device, path, out);
+    rc = CLI_EXIT_OK;
+out:
+    if (list)
+        fclose(list);
+    free(depth);
     cli_output_abandon(&output);
     sk2_recording_reader_destroy(&reader);
     return rc;

@@ -19,6 +19,7 @@
 #include "image.h"
 #include "recording.h"
 #include "mcap.h"
+#include "cloud.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,20 +1,34 @@
 /* Depth to points. Lenses bend rays, so a pixel's direction is found by inverting the
- * Brown-Conrady model: a few fixed-point iterations converge for the mild distortion of depth
- * cameras. The direction of each pixel depends only on the intrinsics, so rows share nothing
- * but the arithmetic, which is cheap next to a frame's transfer. */
+ * Brown-Conrady model: fixed-point iterations converge for the mild distortion of depth
+ * cameras, quickly near the centre and more slowly towards the corners. The direction of each
+ * pixel depends only on the intrinsics, so rows share nothing but the arithmetic, which is
+ * cheap next to a frame's transfer. */
+#include <math.h>
+
 #include "sk2/frame.h"
+
+/* Fixed-point steps at most, and the step (in normalised coordinates: under a millionth of a
+ * pixel) below which the direction has converged. Over a Kinect v2's lens that takes six steps
+ * on average and up to eighteen at the corners, where the five fixed steps this once made left
+ * points 0.07 pixels (a quarter of a millimetre at a metre) off. */
+#define S_UNDISTORT_STEPS 40
+#define S_UNDISTORT_EPS   1e-9
 
 /* Undistorts normalised image coordinates (x, y) in place. */
 static void s_undistort(const sk2_intrinsics_t *k, double *x, double *y)
 {
     double x0 = *x, y0 = *y, ux = x0, uy = y0;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < S_UNDISTORT_STEPS; i++) {
         double r2 = ux * ux + uy * uy;
         double radial = 1.0 + r2 * (k->k1 + r2 * (k->k2 + r2 * k->k3));
         double dx = 2.0 * k->p1 * ux * uy + k->p2 * (r2 + 2.0 * ux * ux);
         double dy = k->p1 * (r2 + 2.0 * uy * uy) + 2.0 * k->p2 * ux * uy;
-        ux = (x0 - dx) / radial;
-        uy = (y0 - dy) / radial;
+        double nx = (x0 - dx) / radial, ny = (y0 - dy) / radial;
+        double step = fabs(nx - ux) + fabs(ny - uy);
+        ux = nx;
+        uy = ny;
+        if (step < S_UNDISTORT_EPS)
+            break;
     }
     *x = ux;
     *y = uy;
