@@ -10,7 +10,8 @@
   and change nothing; a size change while recording depth is refused (exit 1);
 - codec.depth png: `me` names png as the depth stream's default, and `sk2 stream --stream
   depth` (no codec) receives png; a codec not offered for the stream is refused (exit 6);
-- a replay cannot change its size: refused as unsupported (exit 6), naming the size it has.
+- a replay cannot change its size: refused as unsupported (exit 6), naming the size it has;
+- the gateway's index (GET /api) lists POST /api/devices/{id}/command.
 
 Usage: test_ctl_resolution.py SK2.
 """
@@ -19,6 +20,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 
 import cliutil as cu
 
@@ -186,10 +188,26 @@ def recording_and_replay():
         cu.stop(proc)
 
 
+def api_index(port):
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=10) as r:
+                return json.loads(r.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def main():
     cu.setup("ctl_resolution")
-    proc, endpoint, _ = cu.start_server("--mock", "1")
+    port = cu.free_port()
+    proc, endpoint, _ = cu.start_server("--mock", "1", "--http", f"127.0.0.1:{port}")
     try:
+        index = api_index(port).get("endpoints", [])
+        cu.check("GET /api lists POST /api/devices/{id}/command",
+                 "POST /api/devices/{id}/command" in index, index)
         sizes_and_intrinsics(endpoint)
         resize_while_streaming(endpoint)
         refusals(endpoint)
