@@ -104,9 +104,12 @@ struct sk2_pipeline {
     char streams_endpoint[128];   /* advertised address of `streams` */
     json_t *description;          /* the device record for `me`; immutable once built */
     sk2_codec_options_t *options; /* encoder options (JPEG quality); fixed */
-    /* The device's streams as at open, or as the last `resolution` command left them: the
-     * pipeline thread rewrites them (SIZE) while the server actor waits for it. */
+    /* The device's streams as at open, or as the last `resolution` command left them, twice:
+     * infos is the pipeline thread's (it rewrites them on SIZE), served the server actor's (for
+     * `me` and commands; the pipeline thread sends the new ones back in its answer to SIZE).
+     * Kinds and formats never change. */
     sk2_stream_info_t infos[S_MAX_STREAMS];
+    sk2_stream_info_t served[S_MAX_STREAMS];
     uint32_t resize[3]; /* SIZE's stream index, width, height: set by the server actor */
     /* The codec `me` names as each stream's default (the `codec` key): the server actor's. */
     const sk2_codec_t *default_codec[S_KINDS];
@@ -131,6 +134,15 @@ static const sk2_stream_info_t *s_info(const sk2_pipeline_t *self, sk2_stream_ki
     for (size_t i = 0; i < self->stream_count; i++)
         if (self->infos[i].kind == kind)
             return &self->infos[i];
+    return NULL;
+}
+
+/* The same from the server actor's copy. */
+static const sk2_stream_info_t *s_served(const sk2_pipeline_t *self, sk2_stream_kind_t kind)
+{
+    for (size_t i = 0; i < self->stream_count; i++)
+        if (self->served[i].kind == kind)
+            return &self->served[i];
     return NULL;
 }
 
@@ -739,9 +751,10 @@ static void s_actor(zsock_t *pipe, void *arg)
             char *command = msg ? zmsg_popstr(msg) : NULL;
             char *argument = msg ? zmsg_popstr(msg) : NULL;
             bool stop = !command || streq(command, "$TERM");
-            if (!stop && streq(command, "SIZE"))
-                zsock_signal(pipe, (byte)(-s_resize(self)));
-            else if (!stop)
+            if (!stop && streq(command, "SIZE")) {
+                int rc = s_resize(self);
+                zsock_send(pipe, "ib", rc, self->infos, sizeof self->infos);
+            } else if (!stop)
                 s_apply(self, command, argument);
             zstr_free(&command);
             zstr_free(&argument);
@@ -848,7 +861,7 @@ static json_t *s_describe(sk2_pipeline_t *self)
 {
     json_t *streams = json_array();
     for (size_t i = 0; i < self->stream_count; i++) {
-        const sk2_stream_info_t *info = &self->infos[i];
+        const sk2_stream_info_t *info = &self->served[i];
         json_t *codecs = json_array();
         for (size_t c = 0; c < sk2_codec_count(); c++)
             if (s_offered(sk2_codec_at(c), info->format))
@@ -890,6 +903,7 @@ int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsi
         self->stream_count = S_MAX_STREAMS;
     for (size_t i = 0; i < self->stream_count; i++)
         sk2_device_stream_info(self->device, i, &self->infos[i]);
+    memcpy(self->served, self->infos, sizeof self->served);
     atomic_init(&self->is_lost, false);
     atomic_init(&self->max_frame_bytes, (size_t)SK2_LIMIT_FRAME_BYTES);
     atomic_init(&self->is_stopping, false);
@@ -927,7 +941,7 @@ int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsi
     }
     if (rc == 0) {
         for (size_t i = 0; i < self->stream_count; i++)
-            self->default_codec[self->infos[i].kind % S_KINDS] = s_first_default(&self->infos[i]);
+            self->default_codec[self->served[i].kind % S_KINDS] = s_first_default(&self->served[i]);
         self->description = s_describe(self);
         self->actor = zactor_new(s_actor, self);
         if (!self->actor || !self->description)
@@ -1079,7 +1093,7 @@ static int s_poke(sk2_pipeline_t *self, const char *what)
 
 int sk2_pipeline_set_stream_held(sk2_pipeline_t *self, sk2_stream_kind_t kind, bool is_held)
 {
-    if (!s_info(self, kind))
+    if (!s_served(self, kind))
         return SK2_ENOTFOUND;
     atomic_store(&self->is_held[kind % S_KINDS], is_held);
     return s_poke(self, "UPDATE");
@@ -1122,7 +1136,7 @@ int sk2_pipeline_set_fps(sk2_pipeline_t *self, double fps)
 static size_t s_index(const sk2_pipeline_t *self, sk2_stream_kind_t kind)
 {
     size_t i = 0;
-    while (i < self->stream_count && self->infos[i].kind != kind)
+    while (i < self->stream_count && self->served[i].kind != kind)
         i++;
     return i;
 }
@@ -1150,15 +1164,23 @@ int sk2_pipeline_set_size(sk2_pipeline_t *self, sk2_stream_kind_t kind, uint32_t
         return rc;
     if (!self->actor)
         return SK2_ESYS;
-    /* resize[] is read by the pipeline thread after the message, and infos[] by this thread
-     * after the signal: the pipe orders both. */
+    /* resize[] is read by the pipeline thread after the message (written before it is sent);
+     * the new records come back in the answer. */
     self->resize[0] = (uint32_t)s_index(self, kind);
     self->resize[1] = width;
     self->resize[2] = height;
     if (zstr_send(self->actor, "SIZE") != 0)
         return SK2_ESYS;
-    int status = zsock_wait(self->actor);
-    rc = status < 0 ? SK2_ESYS : -status;
+    int answer = SK2_ESYS;
+    byte *infos = NULL;
+    size_t size = 0;
+    if (zsock_recv(self->actor, "ib", &answer, &infos, &size) == 0 && infos &&
+        size == sizeof self->served)
+        memcpy(self->served, infos, sizeof self->served);
+    else
+        answer = SK2_ESYS;
+    free(infos);
+    rc = answer;
     json_t *description = s_describe(self);
     if (!description)
         return SK2_ENOMEM;
@@ -1170,7 +1192,7 @@ int sk2_pipeline_set_size(sk2_pipeline_t *self, sk2_stream_kind_t kind, uint32_t
 
 int sk2_pipeline_set_codec(sk2_pipeline_t *self, sk2_stream_kind_t kind, const char *name)
 {
-    const sk2_stream_info_t *info = s_info(self, kind);
+    const sk2_stream_info_t *info = s_served(self, kind);
     if (!info)
         return SK2_ENOTFOUND;
     const sk2_codec_t *codec = name ? sk2_codec_find(name) : NULL;
@@ -1194,13 +1216,13 @@ int sk2_pipeline_set_codec(sk2_pipeline_t *self, sk2_stream_kind_t kind, const c
 
 const char *sk2_pipeline_codec(const sk2_pipeline_t *self, sk2_stream_kind_t kind)
 {
-    const sk2_codec_t *codec = s_info(self, kind) ? self->default_codec[kind % S_KINDS] : NULL;
+    const sk2_codec_t *codec = s_served(self, kind) ? self->default_codec[kind % S_KINDS] : NULL;
     return codec ? sk2_codec_name(codec) : NULL;
 }
 
 double sk2_pipeline_fps(const sk2_pipeline_t *self)
 {
-    const sk2_stream_info_t *info = self->stream_count > 0 ? &self->infos[0] : NULL;
+    const sk2_stream_info_t *info = self->stream_count > 0 ? &self->served[0] : NULL;
     double fps = atomic_load(&((sk2_pipeline_t *)self)->fps);
     return fps >= 0 ? fps : info ? info->fps : 0;
 }
@@ -1218,20 +1240,20 @@ int sk2_pipeline_quality(const sk2_pipeline_t *self)
 
 bool sk2_pipeline_has_stream(const sk2_pipeline_t *self, sk2_stream_kind_t kind)
 {
-    return s_info(self, kind) != NULL;
+    return s_served(self, kind) != NULL;
 }
 
 const sk2_stream_info_t *sk2_pipeline_stream_info(const sk2_pipeline_t *self,
                                                   sk2_stream_kind_t kind)
 {
-    return s_info(self, kind);
+    return s_served(self, kind);
 }
 
 int sk2_pipeline_set_recording(sk2_pipeline_t *self, const char *path)
 {
     if (path && (!path[0] || strlen(path) >= sizeof self->record_path))
         return SK2_ELIMIT;
-    if (!s_info(self, SK2_STREAM_DEPTH))
+    if (!s_served(self, SK2_STREAM_DEPTH))
         return SK2_EUNSUPPORTED;
     /* Stored at once for `list`; the pipeline thread clears it again if the writer fails. */
     atomic_store(&self->is_recording, path != NULL);

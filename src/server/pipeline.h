@@ -94,7 +94,7 @@ const char *sk2_pipeline_stream_sizes(const sk2_pipeline_t *self, sk2_stream_kin
  * server does not offer for the stream), SK2_ENOMEM. The getter answers NULL for no stream. */
 int sk2_pipeline_set_codec(sk2_pipeline_t *self, sk2_stream_kind_t kind, const char *name);
 const char *sk2_pipeline_codec(const sk2_pipeline_t *self, sk2_stream_kind_t kind);
-/* The stream's record as the device gave it at open, or NULL. */
+/* The stream's record as `me` gives it now (the server actor's copy), or NULL. */
 const sk2_stream_info_t *sk2_pipeline_stream_info(const sk2_pipeline_t *self,
                                                   sk2_stream_kind_t kind);
 /* Stops (false) or starts again (true) the device. Returns 0 or SK2_ESYS. */
