@@ -482,15 +482,18 @@ static json_t *s_resolution(const char *id, const s_key_t *key, const char *text
     if (rc == SK2_EINVAL)
         return s_refuse(id, "bad-value", "device %s's %s stream cannot be %ux%u: it can be %s",
                         device_id, kind, width, height, sizes ? sizes : "its current size only");
-    if (rc == 0 && sk2_pipeline_is_recording(pipeline) && key->kind == SK2_STREAM_DEPTH)
+    if (rc != 0)
+        return s_refuse(id, "failed", "cannot check the size of device %s's %s stream: %s",
+                        device_id, kind, sk2_strerror(rc));
+    if (sk2_pipeline_is_recording(pipeline) && key->kind == SK2_STREAM_DEPTH)
         return s_refuse(id, "failed",
                         "device %s records its depth stream: a recording keeps one size, stop "
                         "it (record \"\") before changing the size",
                         device_id);
-    if (rc == 0)
-        rc = sk2_pipeline_set_size(pipeline, key->kind, width, height);
-    /* The pipeline rebuilt its record whatever happened after the check. */
-    *me_changed = rc != SK2_EINVAL && rc != SK2_EUNSUPPORTED && rc != SK2_ENOTFOUND;
+    rc = sk2_pipeline_set_size(pipeline, key->kind, width, height);
+    /* Past the check the pipeline rebuilds its record whatever happens (the device may even
+     * have failed to start again), so `me` is rebuilt too. */
+    *me_changed = true;
     if (rc != 0)
         return s_refuse(id, "failed", "cannot give device %s's %s stream the size %ux%u: %s",
                         device_id, kind, width, height, sk2_strerror(rc));
