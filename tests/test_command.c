@@ -1,6 +1,7 @@
 /* Keyed commands: the client's sk2_client_command and its COMMAND_DONE event against a real sk2
  * server in the same process, and the server's cache of ids seen through a raw DEALER that
  * sends one id twice. Also the usage example of the command API. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -153,6 +154,109 @@ static void test_a_command_ends_with_one_event_carrying_the_answer(void **state)
     sk2_server_destroy(&server);
 }
 
+/* Sends one command and waits for its end; returns the event (caller destroys). */
+static sk2_event_t *s_command(sk2_client_t *client, const char *device_id, const char *key,
+                              const char *value)
+{
+    char id[SK2_CLIENT_COMMAND_ID_MAX + 1];
+    assert_int_equal(sk2_client_command(client, device_id, key, value, 2000, id, sizeof id), 0);
+    sk2_event_t *done = testutil_wait_event(client, SK2_EVENT_COMMAND_DONE, NULL, 5000, NULL);
+    assert_non_null(done);
+    assert_string_equal(sk2_event_command_id(done), id);
+    return done;
+}
+
+static void test_resolution_and_codec_reach_clients_through_me(void **state)
+{
+    (void)state;
+    sk2_server_t *server = s_server(1);
+    sk2_client_t *client = s_connected(server);
+    char device_id[SK2_DEVICE_ID_MAX + 1];
+    snprintf(device_id, sizeof device_id, "%s", sk2_client_device_id(client, 0));
+    assert_string_equal(sk2_client_stream_codec(client, device_id, SK2_STREAM_DEPTH), "sk2d");
+
+    /* Impossible sizes and codecs are refused and change nothing. */
+    static const char *const bad_sizes[] = {"\"0x0\"", "\"abc\"", "\"640x480\"", "512"};
+    for (size_t i = 0; i < sizeof bad_sizes / sizeof bad_sizes[0]; i++) {
+        sk2_event_t *done = s_command(client, device_id, "resolution.depth", bad_sizes[i]);
+        assert_int_equal(sk2_event_error(done), SK2_ESERVER);
+        assert_string_equal(sk2_event_command_code(done), "bad-value");
+        sk2_event_destroy(&done);
+    }
+    sk2_event_t *done = s_command(client, device_id, "resolution.depth", "\"640x480\"");
+    assert_non_null(strstr(sk2_event_reason(done), "256x212, 512x424, 1024x848"));
+    sk2_event_destroy(&done);
+    done = s_command(client, device_id, "codec.depth", "\"jpeg\"");
+    assert_string_equal(sk2_event_command_code(done), "bad-value");
+    sk2_event_destroy(&done);
+
+    done = s_command(client, device_id, "resolution.depth", "\"256x212\"");
+    assert_int_equal(sk2_event_error(done), 0);
+    assert_non_null(strstr(sk2_event_json(done), "\"value\":\"256x212\""));
+    sk2_event_destroy(&done);
+    done = s_command(client, device_id, "codec.depth", "\"png\"");
+    assert_int_equal(sk2_event_error(done), 0);
+    sk2_event_destroy(&done);
+
+    /* The next `me` has the new size, intrinsics scaled with it, and the default codec. */
+    assert_int_equal(sk2_client_refresh(client), 0);
+    sk2_stream_info_t info = {0};
+    for (int i = 0; i < 50 && info.width != 256; i++) {
+        sk2_event_t *event = NULL;
+        if (sk2_client_recv(client, &event, 100) == 0)
+            sk2_event_destroy(&event);
+        assert_int_equal(sk2_client_stream_info(client, device_id, SK2_STREAM_DEPTH, &info), 0);
+    }
+    assert_int_equal(info.width, 256);
+    assert_int_equal(info.height, 212);
+    assert_true(info.has_intrinsics);
+    assert_true(fabs(info.intrinsics.fx - 365.456 / 2) < 1e-3);
+    assert_true(fabs(info.intrinsics.cx - ((254.878 + 0.5) / 2 - 0.5)) < 1e-3);
+    assert_string_equal(sk2_client_stream_codec(client, device_id, SK2_STREAM_DEPTH), "png");
+    assert_int_equal(sk2_client_stream_info(client, device_id, SK2_STREAM_IR, &info), 0);
+    assert_int_equal(info.width, SK2_MOCK_WIDTH);
+
+    /* A subscription without a codec gets the default; its frames are the scene at 256x212. */
+    assert_int_equal(sk2_client_subscribe(client, device_id, SK2_STREAM_DEPTH, NULL), 0);
+    sk2_event_t *frame_event = testutil_wait_event(client, SK2_EVENT_FRAME, NULL, 10000, NULL);
+    assert_non_null(frame_event);
+    assert_string_equal(sk2_event_codec(frame_event), "png");
+    const sk2_frame_t *frame = sk2_event_frame(frame_event);
+    assert_int_equal(sk2_frame_width(frame), 256);
+    assert_int_equal(sk2_frame_height(frame), 212);
+    int dx = 0;
+    assert_int_equal(sk2_mock_match(sk2_frame_cdata16(frame), 256, 212, 16, &dx), 0);
+    sk2_event_destroy(&frame_event);
+    assert_int_equal(sk2_client_unsubscribe(client, device_id, SK2_STREAM_DEPTH, NULL), 0);
+    sk2_client_destroy(&client);
+    sk2_server_destroy(&server);
+}
+
+static void test_the_mock_scene_matches_at_its_sizes_only(void **state)
+{
+    (void)state;
+    uint16_t *native = malloc((size_t)SK2_MOCK_WIDTH * SK2_MOCK_HEIGHT * sizeof *native);
+    uint16_t *half = malloc((size_t)256 * 212 * sizeof *half);
+    assert_non_null(native);
+    assert_non_null(half);
+    sk2_mock_render(native, 37);
+    for (uint32_t v = 0; v < 212; v++)
+        for (uint32_t u = 0; u < 256; u++)
+            half[v * 256 + u] = native[(size_t)v * 2 * SK2_MOCK_WIDTH + u * 2];
+    int dx = 0;
+    assert_int_equal(sk2_mock_match(native, SK2_MOCK_WIDTH, SK2_MOCK_HEIGHT, 16, &dx), 0);
+    assert_int_equal(dx, 37);
+    dx = 0;
+    assert_int_equal(sk2_mock_match(half, 256, 212, 16, &dx), 0);
+    assert_int_equal(dx, 37);
+    assert_int_equal(sk2_mock_match(half, 212, 256, 16, &dx), SK2_EINVAL);
+    assert_int_equal(sk2_mock_match(half, 320, 240, 16, &dx), SK2_EINVAL);
+    half[0] ^= 1;
+    assert_int_equal(sk2_mock_match(half, 256, 212, 16, &dx), SK2_ENOTFOUND);
+    free(native);
+    free(half);
+}
+
 static void test_a_repeated_id_is_answered_alike_and_applied_once(void **state)
 {
     (void)state;
@@ -288,6 +392,8 @@ int main(void)
         cmocka_unit_test(test_a_repeated_id_is_answered_alike_and_applied_once),
         cmocka_unit_test(test_a_command_nobody_answers_times_out_after_its_ttl),
         cmocka_unit_test(test_a_server_without_commands_is_not_sent_any),
+        cmocka_unit_test(test_resolution_and_codec_reach_clients_through_me),
+        cmocka_unit_test(test_the_mock_scene_matches_at_its_sizes_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

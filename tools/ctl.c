@@ -45,7 +45,8 @@ static void s_print_usage(void)
            "\n"
            "keys: running (true/false), stream.depth, stream.ir, stream.color (true/false),\n"
            "      fps (0..1000, mock devices), jpeg_quality (1..100), label (text, 64 bytes),\n"
-           "      location (text, 128 bytes); resolution and codec are shown, not set.\n"
+           "      location (text, 128 bytes), resolution.KIND (WxH, mock devices),\n"
+           "      codec.KIND (the stream's default codec); KIND is depth, ir or color.\n"
            "\n" CLI_TARGET_HELP
            "  --list              list the keys of every device (or of DEVICE)\n"
            "  --ttl MS            give up on an answer after MS ms, 100..600000 (default %d)\n"

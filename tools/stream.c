@@ -35,7 +35,7 @@ static const char *const s_verb = "stream";
 /* One --stream: a stream kind and the codec to receive it in. */
 typedef struct {
     sk2_stream_kind_t kind;
-    const char *codec; /* static name from the codec registry */
+    const char *codec; /* static name from the codec registry; NULL: the server's default */
 } stream_wanted_t;
 
 typedef struct {
@@ -134,7 +134,8 @@ static void s_print_usage(void)
            "  --seconds S           stop S seconds after connecting (default: no limit);\n"
            "                        with neither, run until Ctrl-C\n"
            "  --stream KIND[:CODEC] receive this stream (depth, ir or color) in this codec\n"
-           "                        (default sk2d for depth and ir, jpeg for color) from the\n"
+           "                        (default: the server's default for the stream, see\n"
+           "                        sk2 ctl's codec.KIND; sk2d, jpeg for color) from the\n"
            "                        streams endpoint; repeatable, up to %d. Without it: depth\n"
            "                        from the version-1 depth endpoint (depth12)\n"
            "  --device ID           only this device (default: every device, also new ones)\n"
@@ -188,14 +189,14 @@ static int s_parse_stream(stream_options_t *opts, const char *arg)
     if (!wanted.kind)
         return cli_usage_error(s_verb, "--stream: unknown stream in '%s' (depth, ir or color)",
                                arg);
-    const char *codec_name = colon ? colon + 1 : wanted.kind == SK2_STREAM_COLOR ? "jpeg" : "sk2d";
-    const sk2_codec_t *codec = sk2_codec_find(codec_name);
-    if (!codec)
-        return cli_usage_error(s_verb, "--stream: unknown codec '%s' (see sk2 codecs)", codec_name);
-    if (strcmp(sk2_codec_name(codec), SK2_CODEC_DEPTH12) == 0)
+    /* Without a codec, the one the server names as the stream's default (its `codec.KIND`). */
+    const sk2_codec_t *codec = colon ? sk2_codec_find(colon + 1) : NULL;
+    if (colon && !codec)
+        return cli_usage_error(s_verb, "--stream: unknown codec '%s' (see sk2 codecs)", colon + 1);
+    if (codec && strcmp(sk2_codec_name(codec), SK2_CODEC_DEPTH12) == 0)
         return cli_usage_error(s_verb, "--stream: depth12 is the version-1 endpoint's codec; "
                                        "leave --stream out to receive it");
-    wanted.codec = sk2_codec_name(codec);
+    wanted.codec = codec ? sk2_codec_name(codec) : NULL;
     for (size_t i = 0; i < opts->wanted_count; i++)
         if (opts->wanted[i].kind == wanted.kind && opts->wanted[i].codec == wanted.codec)
             return CLI_CONTINUE; /* the same twice is one subscription */
@@ -336,7 +337,7 @@ static size_t s_subscribe(stream_t *self, const char *id)
                     cli_safe(id, safe, sizeof safe), sk2_stream_kind_name(wanted->kind), offered);
         else
             fprintf(stderr, "sk2 stream: cannot receive %s/%s of device %s: %s\n",
-                    sk2_stream_kind_name(wanted->kind), wanted->codec,
+                    sk2_stream_kind_name(wanted->kind), wanted->codec ? wanted->codec : "(default)",
                     cli_safe(id, safe, sizeof safe),
                     rc == SK2_ENOTFOUND ? "the server has no such stream (a version-1 server "
                                           "has only the depth endpoint)"

@@ -164,10 +164,12 @@ SK2_EXPORT int sk2_client_enable_depth(sk2_client_t *self, const char *device_id
 SK2_EXPORT int sk2_client_disable_depth(sk2_client_t *self, const char *device_id);
 
 /* Subscribes to one stream of a device ("depth", "ir", "color") encoded with one of the codecs
- * the server offers for it (sk2_client_stream_codecs). Frames arrive as FRAME events with their
- * metadata (sequence, timestamps, latency, gaps). Subscribing twice is not an error. Returns
- * 0, SK2_ENOTFOUND (unknown device or stream, or a version-1 server without a streams
- * endpoint), SK2_EUNSUPPORTED (codec not offered for that stream), SK2_ELIMIT (16
+ * the server offers for it (sk2_client_stream_codecs), or with codec NULL in the stream's
+ * default codec as `me` names it now (sk2_client_stream_codec; sk2d, or jpeg for colour, from
+ * a server that names none; unsubscribe with NULL resolves it the same way). Frames arrive as FRAME
+ * events with their metadata (sequence, timestamps, latency, gaps). Subscribing twice is not an
+ * error. Returns 0, SK2_ENOTFOUND (unknown device or stream, or a version-1 server without a
+ * streams endpoint), SK2_EUNSUPPORTED (codec not offered for that stream), SK2_ELIMIT (16
  * subscriptions per device, or the stream's advertised frames are over the frame budget),
  * SK2_ECONNECT, SK2_ESTATE (not connected). */
 SK2_EXPORT int sk2_client_subscribe(sk2_client_t *self, const char *device_id,
@@ -184,6 +186,11 @@ SK2_EXPORT int sk2_client_stream_info(const sk2_client_t *self, const char *devi
  * or NULL. Borrowed until the next recv/dispatch. */
 SK2_EXPORT const char *sk2_client_stream_codecs(sk2_client_t *self, const char *device_id,
                                                 sk2_stream_kind_t kind);
+/* The codec the server names as the default of a device's stream (its `codec.KIND` key, the
+ * codec a subscription with codec NULL gets), or NULL from a server that names none. Borrowed
+ * until the next recv/dispatch. */
+SK2_EXPORT const char *sk2_client_stream_codec(const sk2_client_t *self, const char *device_id,
+                                               sk2_stream_kind_t kind);
 /* A device's serial number from `me`, or NULL. */
 SK2_EXPORT const char *sk2_client_device_serial(const sk2_client_t *self, const char *device_id);
 /* A device's label and location from `me` (set with the keyed commands `label` and

@@ -172,8 +172,11 @@ SK2_EXPORT int sk2_mock_dx(int64_t capture_time_us);
 SK2_EXPORT void sk2_mock_render(uint16_t *dst, int dx);
 
 /* Finds the dx whose scene equals `depth` (width x height values) exactly, comparing only the
- * low `bits` bits of each pixel (12 for frames that went through depth12, 16 otherwise).
- * Returns 0 and sets *dx, or SK2_ENOTFOUND if no dx matches, SK2_EINVAL for a wrong size. */
+ * low `bits` bits of each pixel (12 for frames that went through depth12, 16 otherwise). The
+ * size is the native 512x424 or one the mock's depth can be set to (the keyed command
+ * `resolution.depth`): 256x212 (every second pixel of the scene) or 1024x848 (each pixel
+ * twice). Returns 0 and sets *dx, or SK2_ENOTFOUND if no dx matches, SK2_EINVAL for another
+ * size. */
 SK2_EXPORT int sk2_mock_match(const uint16_t *depth, uint32_t width, uint32_t height, unsigned bits,
                               int *dx);
 

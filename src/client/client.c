@@ -111,6 +111,7 @@ struct sk2_client {
     bool is_skipping_decode;  /* sk2_client_set_decode(false): streams frames stay encoded */
     size_t max_frame_bytes;   /* the frame budget (include/sk2/limits.h) */
     uint64_t frames_rejected; /* frames dropped by the limits, for sk2_client_frames_rejected */
+    int64_t next_size_who_us; /* monotonic: no `who` for a frame of another size before then */
     sk2_curve_t curve;        /* our keys and the server's, when secure (every socket) */
     sk2_curve_watch_t *watch; /* the control socket's handshakes, while connected securely */
     bool is_reconnect_on;     /* sk2_client_set_reconnect */
@@ -735,6 +736,8 @@ static void s_reply(sk2_client_t *self, zmsg_t *reply)
 
 /* ---- Frames ------------------------------------------------------------------------------- */
 
+#define S_SIZE_WHO_INTERVAL_US 200000
+
 /* Drops a frame that breaks the limits: counted, and logged only the first time for this
  * device, stream and reason (rc: SK2_EPROTO not as advertised, SK2_ECORRUPT a payload too long
  * for its size, SK2_ELIMIT over the budget), so a flood of them cannot flood the log. */
@@ -742,6 +745,14 @@ static void s_reject(sk2_client_t *self, s_device_t *device, sk2_stream_kind_t k
                      const char *why)
 {
     self->frames_rejected++;
+    /* A frame not as `me` advertised it is most often the first of a new size (the server's
+     * `resolution.KIND` key): ask for `me` now rather than at the next heartbeat, at most
+     * every S_SIZE_WHO_INTERVAL_US, so the stream resumes within a round trip. */
+    int64_t now_us = sk2_clock_mono_us();
+    if (rc == SK2_EPROTO && self->is_connected && now_us >= self->next_size_who_us) {
+        self->next_size_who_us = now_us + S_SIZE_WHO_INTERVAL_US;
+        s_request(self, SK2_MSG_WHO);
+    }
     unsigned reason = rc == SK2_ELIMIT ? 1 : rc == SK2_ECORRUPT ? 2 : 0;
     uint32_t bit = 1u << (((unsigned)kind & 7u) * 4 + reason);
     if (device->warned & bit)
@@ -1856,9 +1867,26 @@ static bool s_codec_offered(const sk2_client_t *self, const char *device_id, sk2
     return false;
 }
 
+const char *sk2_client_stream_codec(const sk2_client_t *self, const char *device_id,
+                                    sk2_stream_kind_t kind)
+{
+    return json_string_value(json_object_get(s_me_stream(self, device_id, kind), "codec"));
+}
+
+/* The codec a subscription that names none gets: the server's default for the stream, or from
+ * a server that names none, what sk2 clients always chose (sk2d, jpeg for colour). */
+static const char *s_default_codec(const sk2_client_t *self, const char *device_id,
+                                   sk2_stream_kind_t kind)
+{
+    const char *codec = sk2_client_stream_codec(self, device_id, kind);
+    return codec ? codec : kind == SK2_STREAM_COLOR ? SK2_CODEC_JPEG : SK2_CODEC_SK2D;
+}
+
 int sk2_client_subscribe(sk2_client_t *self, const char *device_id, sk2_stream_kind_t kind,
                          const char *codec_name)
 {
+    if (self && !codec_name)
+        codec_name = s_default_codec(self, device_id, kind);
     s_device_t *device;
     const sk2_codec_t *codec;
     int rc = s_subscription_args(self, device_id, kind, codec_name, &device, &codec);
@@ -1891,6 +1919,8 @@ int sk2_client_subscribe(sk2_client_t *self, const char *device_id, sk2_stream_k
 int sk2_client_unsubscribe(sk2_client_t *self, const char *device_id, sk2_stream_kind_t kind,
                            const char *codec_name)
 {
+    if (self && !codec_name)
+        codec_name = s_default_codec(self, device_id, kind);
     s_device_t *device;
     const sk2_codec_t *codec;
     int rc = s_subscription_args(self, device_id, kind, codec_name, &device, &codec);

@@ -64,8 +64,9 @@ struct sk2_device {
     char uri[SK2_CAMERA_URI_MAX + 1];
     double fps;
     bool has_fps;
-    uint32_t color_width, color_height; /* 0 = the backend's default */
-    sk2_device_lost_fn *lost_handler;   /* set while not running, read by backend threads */
+    uint32_t color_width, color_height;        /* 0 = the backend's default */
+    uint32_t sizes[SK2_DEVICE_MAX_STREAMS][2]; /* set_stream_size's width, height; 0: default */
+    sk2_device_lost_fn *lost_handler;          /* set while not running, read by backend threads */
     void *lost_arg;
     _Atomic bool is_lost; /* set once by sk2_device_report_lost() */
     /* Declared by backends without stream_count/stream_info/serial, during open. */
@@ -250,6 +251,9 @@ sk2_device_t *sk2_device_new_replacement(const sk2_device_t *lost)
         sk2_device_set_fps(self, lost->fps);
     if (lost->color_width > 0)
         sk2_device_set_color_size(self, lost->color_width, lost->color_height);
+    for (size_t i = 0; i < SK2_DEVICE_MAX_STREAMS; i++)
+        if (lost->sizes[i][0] > 0)
+            sk2_device_set_stream_size(self, i, lost->sizes[i][0], lost->sizes[i][1]);
     return self;
 }
 
@@ -334,6 +338,36 @@ bool sk2_device_is_open(const sk2_device_t *self)
 bool sk2_device_can_set_fps(const sk2_device_t *self)
 {
     return self->backend->set_fps != NULL;
+}
+
+int sk2_device_check_stream_size(const sk2_device_t *self, size_t index, uint32_t width,
+                                 uint32_t height)
+{
+    if (index >= SK2_DEVICE_MAX_STREAMS || index >= sk2_device_stream_count(self))
+        return SK2_ENOTFOUND;
+    if (!self->backend->check_stream_size)
+        return SK2_EUNSUPPORTED;
+    return self->backend->check_stream_size(self->impl, index, width, height);
+}
+
+int sk2_device_set_stream_size(sk2_device_t *self, size_t index, uint32_t width, uint32_t height)
+{
+    int rc = sk2_device_check_stream_size(self, index, width, height);
+    if (rc != 0)
+        return rc;
+    if (self->state == S_STATE_RUNNING)
+        return SK2_ESTATE;
+    rc = self->backend->set_stream_size(self->impl, index, width, height);
+    if (rc == 0) {
+        self->sizes[index][0] = width;
+        self->sizes[index][1] = height;
+    }
+    return rc;
+}
+
+const char *sk2_device_stream_sizes(const sk2_device_t *self, size_t index)
+{
+    return self->backend->stream_sizes ? self->backend->stream_sizes(self->impl, index) : NULL;
 }
 
 bool sk2_device_is_running(const sk2_device_t *self)

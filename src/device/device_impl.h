@@ -55,6 +55,17 @@ typedef struct {
     /* Chooses the camera before open (a checked, non-empty uri); NULL if there is no choice.
      * Returns 0 or SK2_EINVAL. */
     int (*set_uri)(void *impl, const char *uri);
+    /* Whether stream `index` can take this size once open (the `resolution.KIND` command):
+     * 0, SK2_EINVAL (a size it cannot have) or SK2_EUNSUPPORTED (its size is fixed). Reads
+     * nothing that changes, so any thread may ask. NULL if no stream's size can change. */
+    int (*check_stream_size)(const void *impl, size_t index, uint32_t width, uint32_t height);
+    /* Gives stream `index` a size check_stream_size accepted, never while started; from the
+     * next start its frames and stream_info have that size (and intrinsics to match). Returns
+     * 0 or what check_stream_size would. NULL exactly when check_stream_size is. */
+    int (*set_stream_size)(void *impl, size_t index, uint32_t width, uint32_t height);
+    /* The sizes stream `index` can have, for people ("256x212, 512x424, 1024x848"); static.
+     * NULL exactly when check_stream_size is. */
+    const char *(*stream_sizes)(const void *impl, size_t index);
 } sk2_device_backend_t;
 
 /* For backends that learn their streams when they open (cameras, recordings): declares them,
@@ -98,8 +109,21 @@ void sk2_device_report_lost(sk2_device_t *self, const char *reason);
 /* Whether the backend lets the rate be chosen (sk2_device_set_fps does not answer
  * SK2_EUNSUPPORTED for every rate). Any thread. */
 bool sk2_device_can_set_fps(const sk2_device_t *self);
+/* The size of a device's stream `index` (its index in sk2_device_stream_info), for the
+ * `resolution.KIND` command. check says whether the size could be set (any thread, any
+ * state): 0, SK2_ENOTFOUND (no such stream),
+ * SK2_EUNSUPPORTED (the backend cannot change it) or SK2_EINVAL (not a size it has). set sets
+ * it while the device is not running (else SK2_ESTATE), with the same answers; the device
+ * remembers it for sk2_device_new_replacement. sizes describes the sizes the stream can have
+ * (static text), or NULL when only its current size is possible. */
+int sk2_device_check_stream_size(const sk2_device_t *self, size_t index, uint32_t width,
+                                 uint32_t height);
+int sk2_device_set_stream_size(sk2_device_t *self, size_t index, uint32_t width, uint32_t height);
+const char *sk2_device_stream_sizes(const sk2_device_t *self, size_t index);
+
 /* A new, closed device to bring a lost one back: same backend and id, its serial number as
- * the uri (its uri if it has no serial), same rate and colour size. NULL if out of memory. */
+ * the uri (its uri if it has no serial), same rate, colour size and stream sizes. NULL if out of
+ * memory. */
 sk2_device_t *sk2_device_new_replacement(const sk2_device_t *lost);
 
 /* A new device of a backend that need not be in the registry (benchmarks and tests define

@@ -44,6 +44,17 @@ static uint16_t s_sphere[SK2_MOCK_HEIGHT][SK2_MOCK_WIDTH]; /* mm, centred, befor
 /* Stream indices of the mock device. */
 enum { S_DEPTH = 0, S_IR = 1, S_COLOR = 2, S_STREAMS = 3 };
 
+/* Sizes of the depth and IR streams (`resolution.depth`, `resolution.ir`): the native one and
+ * its half and double, each pixel of which is exactly one pixel of the native scene (every
+ * second one, or each twice), so that a receiver can still check every frame. */
+static const struct {
+    uint32_t width, height;
+} s_sizes[] = {{SK2_MOCK_WIDTH / 2, SK2_MOCK_HEIGHT / 2},
+               {SK2_MOCK_WIDTH, SK2_MOCK_HEIGHT},
+               {SK2_MOCK_WIDTH * 2, SK2_MOCK_HEIGHT * 2}};
+#define S_SIZES_TEXT       "256x212, 512x424, 1024x848"
+#define S_COLOR_SIZES_TEXT "even sizes from 16x16 to 1920x1080"
+
 #define S_COLOR_MAX_WIDTH  1920u
 #define S_COLOR_MAX_HEIGHT 1080u
 #define S_COLOR_MIN_SIZE   16u
@@ -53,8 +64,10 @@ typedef struct {
     double fps;           /* frames per second; 0 = as fast as possible */
     uint32_t color_width; /* colour stream size, pixels */
     uint32_t color_height;
-    uint16_t *scene;            /* depth of the current instant, mm: capture thread only */
-    char serial[32];            /* "mock-" + the start of the id, fixed at open */
+    uint32_t width[2];  /* depth (S_DEPTH) and IR (S_IR) sizes: one of s_sizes; set only while */
+    uint32_t height[2]; /* stopped, so the capture thread reads them unlocked */
+    uint16_t *scene;    /* depth of the current instant, mm: capture thread only */
+    char serial[32];    /* "mock-" + the start of the id, fixed at open */
     sk2_device_thread_t thread; /* paces capture; its start is the origin of timestamps */
     sk2_ratelimit_t oom_limit;  /* capture thread only */
 } s_mock_t;
@@ -113,16 +126,28 @@ void sk2_mock_render(uint16_t *dst, int dx)
     }
 }
 
-/* True if `depth` equals the scene at dx in the bits of `mask`. Stops at the first difference,
- * which for a wrong dx is almost always in the first row. */
-static bool s_scene_equals(const uint16_t *depth, int dx, uint16_t mask)
+static bool s_is_size(uint32_t width, uint32_t height)
+{
+    for (size_t i = 0; i < sizeof s_sizes / sizeof s_sizes[0]; i++)
+        if (s_sizes[i].width == width && s_sizes[i].height == height)
+            return true;
+    return false;
+}
+
+/* True if `depth` (width x height, one of s_sizes) equals the scene at dx, sampled as the
+ * device samples it, in the bits of `mask`. Stops at the first difference, which for a wrong
+ * dx is almost always in the first row. */
+static bool s_scene_equals(const uint16_t *depth, uint32_t width, uint32_t height, int dx,
+                           uint16_t mask)
 {
     int shift = s_shift_of(dx);
-    for (int y = 0; y < S_H; y++) {
-        const uint16_t *row = depth + (size_t)y * S_W;
-        for (int x = 0; x < S_W; x++) {
+    for (uint32_t v = 0; v < height; v++) {
+        const uint16_t *row = depth + (size_t)v * width;
+        int y = (int)(v * SK2_MOCK_HEIGHT / height);
+        for (uint32_t u = 0; u < width; u++) {
+            int x = (int)(u * SK2_MOCK_WIDTH / width);
             uint16_t want = s_min16(s_wall[y], s_sphere[y][s_rolled_x(x, shift)]);
-            if (((row[x] ^ want) & mask) != 0)
+            if (((row[u] ^ want) & mask) != 0)
                 return false;
         }
     }
@@ -131,14 +156,13 @@ static bool s_scene_equals(const uint16_t *depth, int dx, uint16_t mask)
 
 int sk2_mock_match(const uint16_t *depth, uint32_t width, uint32_t height, unsigned bits, int *dx)
 {
-    if (!depth || !dx || width != SK2_MOCK_WIDTH || height != SK2_MOCK_HEIGHT || bits < 1 ||
-        bits > 16)
+    if (!depth || !dx || !s_is_size(width, height) || bits < 1 || bits > 16)
         return SK2_EINVAL;
     pthread_once(&s_scene_once, s_scene_build);
     uint16_t mask = (uint16_t)((1u << bits) - 1);
     /* With few bits several dx can match; the lowest wins, which keeps the answer stable. */
     for (int candidate = -S_DX_MAX; candidate <= S_DX_MAX; candidate++) {
-        if (s_scene_equals(depth, candidate, mask)) {
+        if (s_scene_equals(depth, width, height, candidate, mask)) {
             *dx = candidate;
             return 0;
         }
@@ -234,6 +258,21 @@ static void s_render_color(const s_mock_t *self, uint8_t *rgb)
     }
 }
 
+/* The scene at the size of a depth or IR stream: the native scene itself, or every second
+ * pixel of it, or each of its pixels twice (as sk2_mock_match samples it). */
+static void s_sample(const s_mock_t *self, size_t index, uint16_t *out, bool is_ir)
+{
+    uint32_t width = self->width[index], height = self->height[index];
+    for (uint32_t v = 0; v < height; v++) {
+        const uint16_t *row = &self->scene[(size_t)(v * SK2_MOCK_HEIGHT / height) * S_W];
+        uint16_t *dst = out + (size_t)v * width;
+        for (uint32_t u = 0; u < width; u++) {
+            uint16_t d = row[u * SK2_MOCK_WIDTH / width];
+            dst[u] = is_ir ? sk2_mock_ir(d) : d;
+        }
+    }
+}
+
 static void s_capture_one(s_mock_t *self)
 {
     /* The instant of capture: the same wall time picks the scene for every stream and travels
@@ -242,21 +281,18 @@ static void s_capture_one(s_mock_t *self)
     int64_t capture_time_us = sk2_clock_wall_us();
     int64_t timestamp_us = (now_ns - sk2_device_thread_start_ns(&self->thread)) / 1000;
     sk2_mock_render(self->scene, sk2_mock_dx(capture_time_us));
-    size_t pixels = (size_t)SK2_MOCK_WIDTH * SK2_MOCK_HEIGHT;
 
     sk2_frame_t *frame;
     if (sk2_device_stream_wanted(self->owner, S_DEPTH) &&
-        (frame = s_new_frame(self, SK2_STREAM_DEPTH, SK2_PIXEL_DEPTH_MM16, SK2_MOCK_WIDTH,
-                             SK2_MOCK_HEIGHT))) {
-        memcpy(sk2_frame_data16(frame), self->scene, pixels * sizeof(uint16_t));
+        (frame = s_new_frame(self, SK2_STREAM_DEPTH, SK2_PIXEL_DEPTH_MM16, self->width[S_DEPTH],
+                             self->height[S_DEPTH]))) {
+        s_sample(self, S_DEPTH, sk2_frame_data16(frame), false);
         s_emit(self, S_DEPTH, frame, timestamp_us, capture_time_us);
     }
     if (sk2_device_stream_wanted(self->owner, S_IR) &&
-        (frame =
-             s_new_frame(self, SK2_STREAM_IR, SK2_PIXEL_GRAY16, SK2_MOCK_WIDTH, SK2_MOCK_HEIGHT))) {
-        uint16_t *ir = sk2_frame_data16(frame);
-        for (size_t i = 0; i < pixels; i++)
-            ir[i] = sk2_mock_ir(self->scene[i]);
+        (frame = s_new_frame(self, SK2_STREAM_IR, SK2_PIXEL_GRAY16, self->width[S_IR],
+                             self->height[S_IR]))) {
+        s_sample(self, S_IR, sk2_frame_data16(frame), true);
         s_emit(self, S_IR, frame, timestamp_us, capture_time_us);
     }
     if (sk2_device_stream_wanted(self->owner, S_COLOR) &&
@@ -290,6 +326,10 @@ static int s_create(sk2_device_t *owner, void **impl_p)
     self->fps = S_DEFAULT_FPS;
     self->color_width = S_COLOR_MAX_WIDTH;
     self->color_height = S_COLOR_MAX_HEIGHT;
+    for (size_t i = 0; i < 2; i++) {
+        self->width[i] = SK2_MOCK_WIDTH;
+        self->height[i] = SK2_MOCK_HEIGHT;
+    }
     if (sk2_device_thread_init(&self->thread) != 0) {
         free(self);
         return SK2_ENOMEM;
@@ -330,15 +370,46 @@ static int s_open(void *impl)
     return 0;
 }
 
+static bool s_is_color_size(uint32_t width, uint32_t height)
+{
+    return width >= S_COLOR_MIN_SIZE && height >= S_COLOR_MIN_SIZE && width <= S_COLOR_MAX_WIDTH &&
+           height <= S_COLOR_MAX_HEIGHT && width % 2 == 0 && height % 2 == 0;
+}
+
 static int s_set_color_size(void *impl, uint32_t width, uint32_t height)
 {
     s_mock_t *self = impl;
-    if (width < S_COLOR_MIN_SIZE || height < S_COLOR_MIN_SIZE || width > S_COLOR_MAX_WIDTH ||
-        height > S_COLOR_MAX_HEIGHT || width % 2 || height % 2)
+    if (!s_is_color_size(width, height))
         return SK2_EINVAL;
     self->color_width = width;
     self->color_height = height;
     return 0;
+}
+
+static int s_check_stream_size(const void *impl, size_t index, uint32_t width, uint32_t height)
+{
+    (void)impl;
+    if (index >= S_STREAMS)
+        return SK2_EUNSUPPORTED;
+    bool is_ok = index == S_COLOR ? s_is_color_size(width, height) : s_is_size(width, height);
+    return is_ok ? 0 : SK2_EINVAL;
+}
+
+static int s_set_stream_size(void *impl, size_t index, uint32_t width, uint32_t height)
+{
+    s_mock_t *self = impl;
+    int rc = s_check_stream_size(impl, index, width, height);
+    if (rc != 0 || index == S_COLOR)
+        return rc != 0 ? rc : s_set_color_size(impl, width, height);
+    self->width[index] = width;
+    self->height[index] = height;
+    return 0;
+}
+
+static const char *s_stream_sizes(const void *impl, size_t index)
+{
+    (void)impl;
+    return index == S_COLOR ? S_COLOR_SIZES_TEXT : S_SIZES_TEXT;
 }
 
 static int s_start(void *impl)
@@ -391,6 +462,19 @@ static int s_stream_info(const void *impl, size_t index, sk2_stream_info_t *info
         .has_intrinsics = true,
         .intrinsics = s_depth_intrinsics,
     };
+    if (index != S_COLOR) {
+        /* The same camera seen at another size: focal lengths and the principal point scale
+         * with it (pixel centres at +0.5); the distortion, in normalised coordinates, does
+         * not. */
+        double sx = self->width[index] / (double)SK2_MOCK_WIDTH;
+        double sy = self->height[index] / (double)SK2_MOCK_HEIGHT;
+        info->width = self->width[index];
+        info->height = self->height[index];
+        info->intrinsics.fx *= sx;
+        info->intrinsics.cx = (s_depth_intrinsics.cx + 0.5) * sx - 0.5;
+        info->intrinsics.fy *= sy;
+        info->intrinsics.cy = (s_depth_intrinsics.cy + 0.5) * sy - 0.5;
+    }
     if (index == S_DEPTH) {
         info->kind = SK2_STREAM_DEPTH;
         info->format = SK2_PIXEL_DEPTH_MM16;
@@ -425,4 +509,7 @@ const sk2_device_backend_t sk2_device_backend_mock = {
     .stream_count = s_stream_count,
     .stream_info = s_stream_info,
     .set_color_size = s_set_color_size,
+    .check_stream_size = s_check_stream_size,
+    .set_stream_size = s_set_stream_size,
+    .stream_sizes = s_stream_sizes,
 };

@@ -890,12 +890,15 @@ static int s_api_response(struct lws *wsi, s_http_t *http, const char *path)
     size_t len[6];
     size_t n = s_split(path, seg, len, 5);
     if (n == 1)
-        return s_respond_json(wsi, http, 200,
-                              json_pack("{s:[s,s,s,s,s,s,s]}", "endpoints", "/api/servers",
-                                        "/api/devices", "/api/devices/{id}", "/api/streams",
-                                        "/api/stats", "/api/devices/{id}/{kind}/latest.png",
-                                        "/api/devices/{id}/{kind}/latest-view.png|latest.jpg"),
-                              NULL, 0);
+        return s_respond_json(
+            wsi, http, 200,
+            json_pack("{s:[s,s,s,s,s,s,s,s]}", "endpoints", "/api/servers", "/api/devices",
+                      "/api/devices/{id}", "/api/streams", "/api/stats",
+                      "/api/devices/{id}/{kind}/latest.png",
+                      "/api/devices/{id}/{kind}/latest-view.png|latest.jpg",
+                      /* the one resource that is not read with GET: named with its method */
+                      "POST /api/devices/{id}/command"),
+            NULL, 0);
     if (n == 2 && s_seg_is(seg[1], len[1], "servers"))
         return s_respond_json(
             wsi, http, 200, json_pack("{s:o}", "servers", s_shared(gw, false, "servers")), NULL, 0);

@@ -54,35 +54,53 @@ struct sk2_commands {
 /* The value types of keys, as `list` names them. */
 typedef enum { S_BOOL, S_NUMBER, S_INTEGER, S_TEXT } s_type_t;
 
-/* What a key applies to; `stream.<kind>` keys carry their kind. */
+/* What a per-stream key sets of its stream. */
+typedef enum { S_ROLE_DEVICE, S_ROLE_ON, S_ROLE_SIZE, S_ROLE_CODEC } s_role_t;
+
+/* What a key applies to; per-stream keys (`stream.<kind>`, `resolution.<kind>`,
+ * `codec.<kind>`) carry their kind. */
 typedef struct {
     const char *key;
     s_type_t type;
     bool is_settable;
-    sk2_stream_kind_t kind; /* stream keys only */
-    const char *help;       /* one line for `list` and for refusals */
+    sk2_stream_kind_t kind; /* per-stream keys only */
+    s_role_t role;
+    const char *help; /* one line for `list` and for refusals */
 } s_key_t;
 
 static const s_key_t s_keys[] = {
-    {"running", S_BOOL, true, 0, "true: the device captures; false: it is stopped"},
-    {"stream.depth", S_BOOL, true, SK2_STREAM_DEPTH,
+    {"running", S_BOOL, true, 0, 0, "true: the device captures; false: it is stopped"},
+    {"stream.depth", S_BOOL, true, SK2_STREAM_DEPTH, S_ROLE_ON,
      "false: no depth frames, whoever subscribes; true: as subscribers ask"},
-    {"stream.ir", S_BOOL, true, SK2_STREAM_IR,
+    {"stream.ir", S_BOOL, true, SK2_STREAM_IR, S_ROLE_ON,
      "false: no IR frames, whoever subscribes; true: as subscribers ask"},
-    {"stream.color", S_BOOL, true, SK2_STREAM_COLOR,
+    {"stream.color", S_BOOL, true, SK2_STREAM_COLOR, S_ROLE_ON,
      "false: no colour frames, whoever subscribes; true: as subscribers ask"},
-    {"fps", S_NUMBER, true, 0,
+    {"fps", S_NUMBER, true, 0, 0,
      "frames per second, 0..1000 (0: as fast as possible); devices whose backend chooses its "
      "rate (mock) only"},
-    {"jpeg_quality", S_INTEGER, true, 0, "quality of colour frames sent as jpeg, 1..100"},
-    {"label", S_TEXT, true, 0, "a name for people, up to 64 bytes; \"\" clears it"},
-    {"location", S_TEXT, true, 0, "where the device is, up to 128 bytes; \"\" clears it"},
-    {"record", S_TEXT, true, 0,
+    {"jpeg_quality", S_INTEGER, true, 0, 0, "quality of colour frames sent as jpeg, 1..100"},
+    {"label", S_TEXT, true, 0, 0, "a name for people, up to 64 bytes; \"\" clears it"},
+    {"location", S_TEXT, true, 0, 0, "where the device is, up to 128 bytes; \"\" clears it"},
+    {"record", S_TEXT, true, 0, 0,
      "record the depth stream (rvl) into NAME.sk2r in the server's --record-dir; \"\" stops"},
-    {"resolution", S_TEXT, false, 0,
-     "fixed once the device is open (the mock's colour size is `sk2 serve --color-size`)"},
-    {"codec", S_TEXT, false, 0,
-     "each client chooses the codec of each stream when it subscribes (sk2 stream --codec)"},
+    {"resolution", S_TEXT, false, 0, 0,
+     "every stream's size; set one with resolution.depth, resolution.ir or resolution.color"},
+    {"resolution.depth", S_TEXT, true, SK2_STREAM_DEPTH, S_ROLE_SIZE,
+     "the depth stream's size, WxH (the mock: 256x212, 512x424, 1024x848)"},
+    {"resolution.ir", S_TEXT, true, SK2_STREAM_IR, S_ROLE_SIZE,
+     "the IR stream's size, WxH (the mock: 256x212, 512x424, 1024x848)"},
+    {"resolution.color", S_TEXT, true, SK2_STREAM_COLOR, S_ROLE_SIZE,
+     "the colour stream's size, WxH (the mock: even sizes 16x16..1920x1080)"},
+    {"codec", S_TEXT, false, 0, 0,
+     "the codecs offered per stream; set a stream's default with codec.depth, codec.ir or "
+     "codec.color"},
+    {"codec.depth", S_TEXT, true, SK2_STREAM_DEPTH, S_ROLE_CODEC,
+     "the depth stream's default codec, for clients that do not choose one; one it offers"},
+    {"codec.ir", S_TEXT, true, SK2_STREAM_IR, S_ROLE_CODEC,
+     "the IR stream's default codec, for clients that do not choose one; one it offers"},
+    {"codec.color", S_TEXT, true, SK2_STREAM_COLOR, S_ROLE_CODEC,
+     "the colour stream's default codec, for clients that do not choose one; one it offers"},
 };
 
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys[0])
@@ -276,8 +294,18 @@ static json_t *s_current(const sk2_commands_t *self, const s_key_t *key, sk2_pip
     const s_meta_t *meta = s_meta(self, sk2_pipeline_device_id(pipeline));
     if (streq(key->key, "running"))
         return json_boolean(sk2_pipeline_is_running(pipeline));
-    if (key->kind != 0)
+    if (key->role == S_ROLE_ON)
         return json_boolean(!sk2_pipeline_is_stream_held(pipeline, key->kind));
+    if (key->role == S_ROLE_SIZE) {
+        const sk2_stream_info_t *info = sk2_pipeline_stream_info(pipeline, key->kind);
+        char text[32];
+        snprintf(text, sizeof text, "%ux%u", info ? info->width : 0, info ? info->height : 0);
+        return json_string(text);
+    }
+    if (key->role == S_ROLE_CODEC) {
+        const char *codec = sk2_pipeline_codec(pipeline, key->kind);
+        return json_string(codec ? codec : "");
+    }
     if (streq(key->key, "fps"))
         return json_real(sk2_pipeline_fps(pipeline));
     if (streq(key->key, "jpeg_quality"))
@@ -409,6 +437,109 @@ static json_t *s_record(sk2_commands_t *self, const char *id, const char *name,
                      "record", "value", meta->recording);
 }
 
+/* "WxH" with each side 1..65535 written as decimal digits and nothing else. */
+static bool s_parse_size(const char *text, uint32_t *width, uint32_t *height)
+{
+    uint32_t sides[2] = {0, 0};
+    const char *c = text;
+    for (int side = 0; side < 2; side++) {
+        int digits = 0;
+        for (; *c >= '0' && *c <= '9'; c++, digits++) {
+            if (digits == 5)
+                return false;
+            sides[side] = sides[side] * 10 + (uint32_t)(*c - '0');
+        }
+        if (digits == 0 || sides[side] == 0 || sides[side] > 65535 ||
+            *c != (side == 0 ? 'x' : '\0'))
+            return false;
+        c++;
+    }
+    *width = sides[0];
+    *height = sides[1];
+    return true;
+}
+
+/* `resolution.KIND`: the device gives the stream another size from now on. The device is asked
+ * whether it can before anything is touched, so a refusal changes nothing. */
+static json_t *s_resolution(const char *id, const s_key_t *key, const char *text,
+                            sk2_pipeline_t *pipeline, bool *is_applied, bool *me_changed)
+{
+    const char *device_id = sk2_pipeline_device_id(pipeline);
+    const char *kind = sk2_stream_kind_name(key->kind);
+    const sk2_stream_info_t *info = sk2_pipeline_stream_info(pipeline, key->kind);
+    const char *sizes = sk2_pipeline_stream_sizes(pipeline, key->kind);
+    uint32_t width = 0, height = 0;
+    if (!text || !s_parse_size(text, &width, &height))
+        return s_refuse(id, "bad-value", "%s takes a size WxH, such as %ux%u", key->key,
+                        info->width, info->height);
+    int rc = sk2_pipeline_check_size(pipeline, key->kind, width, height);
+    if (rc == SK2_EUNSUPPORTED)
+        return s_refuse(id, "unsupported",
+                        "the %s backend of device %s cannot change the size of its %s stream: "
+                        "it is %ux%u only",
+                        sk2_device_backend(sk2_pipeline_device(pipeline)), device_id, kind,
+                        info->width, info->height);
+    if (rc == SK2_EINVAL)
+        return s_refuse(id, "bad-value", "device %s's %s stream cannot be %ux%u: it can be %s",
+                        device_id, kind, width, height, sizes ? sizes : "its current size only");
+    if (rc != 0)
+        return s_refuse(id, "failed", "cannot check the size of device %s's %s stream: %s",
+                        device_id, kind, sk2_strerror(rc));
+    if (sk2_pipeline_is_recording(pipeline) && key->kind == SK2_STREAM_DEPTH)
+        return s_refuse(id, "failed",
+                        "device %s records its depth stream: a recording keeps one size, stop "
+                        "it (record \"\") before changing the size",
+                        device_id);
+    rc = sk2_pipeline_set_size(pipeline, key->kind, width, height);
+    /* Past the check the pipeline rebuilds its record whatever happens (the device may even
+     * have failed to start again), so `me` is rebuilt too. */
+    *me_changed = true;
+    if (rc != 0)
+        return s_refuse(id, "failed", "cannot give device %s's %s stream the size %ux%u: %s",
+                        device_id, kind, width, height, sk2_strerror(rc));
+    *is_applied = true;
+    char applied[32];
+    snprintf(applied, sizeof applied, "%ux%u", width, height);
+    SK2_INFO("server", "command %s: device %s %s = %s", id, device_id, key->key, applied);
+    return json_pack("{s:s, s:b, s:s, s:s, s:s}", "id", id, "ok", true, "device", device_id, "key",
+                     key->key, "value", applied);
+}
+
+/* `codec.KIND`: the codec `me` names as the stream's default. Each subscription still names its
+ * own codec; this is the one clients that leave the choice to the server subscribe with. */
+static json_t *s_codec(const char *id, const s_key_t *key, const char *text,
+                       sk2_pipeline_t *pipeline, bool *is_applied, bool *me_changed)
+{
+    const char *device_id = sk2_pipeline_device_id(pipeline);
+    int rc = text ? sk2_pipeline_set_codec(pipeline, key->kind, text) : SK2_EUNSUPPORTED;
+    if (rc == SK2_EUNSUPPORTED) {
+        char offered[256] = "";
+        const json_t *streams = json_object_get(sk2_pipeline_description(pipeline), "streams");
+        size_t i, c;
+        const json_t *stream, *name;
+        json_array_foreach(streams, i, stream)
+        {
+            if (!streq(json_string_value(json_object_get(stream, "kind")),
+                       sk2_stream_kind_name(key->kind)))
+                continue;
+            json_array_foreach(json_object_get(stream, "codecs"), c, name)
+            {
+                snprintf(offered + strlen(offered), sizeof offered - strlen(offered), "%s%s",
+                         offered[0] ? ", " : "", json_string_value(name));
+            }
+        }
+        return s_refuse(id, "bad-value", "device %s offers its %s stream in %s only", device_id,
+                        sk2_stream_kind_name(key->kind), offered);
+    }
+    if (rc != 0)
+        return s_refuse(id, "failed", "cannot set %s: %s", key->key, sk2_strerror(rc));
+    *is_applied = true;
+    *me_changed = true;
+    SK2_INFO("server", "command %s: device %s %s = %s", id, device_id, key->key, text);
+    return json_pack("{s:s, s:b, s:s, s:s, s:s}", "id", id, "ok", true, "device", device_id, "key",
+                     key->key, "value", sk2_pipeline_codec(pipeline, key->kind));
+}
+
 /* Applies key = value on one device. Returns the answer; sets *is_applied when a setting
  * changed hands to the pipeline (or the metadata). */
 static json_t *s_set(sk2_commands_t *self, const char *id, const s_key_t *key, const json_t *value,
@@ -456,6 +587,10 @@ static json_t *s_set(sk2_commands_t *self, const char *id, const s_key_t *key, c
         }
     } else if (streq(key->key, "record")) {
         return s_record(self, id, text, pipeline, pipelines, count, is_applied);
+    } else if (key->role == S_ROLE_SIZE) {
+        return s_resolution(id, key, text, pipeline, is_applied, me_changed);
+    } else if (key->role == S_ROLE_CODEC) {
+        return s_codec(id, key, text, pipeline, is_applied, me_changed);
     } else {
         bool is_label = streq(key->key, "label");
         size_t max = is_label ? SK2_COMMAND_LABEL_MAX : SK2_COMMAND_LOCATION_MAX;

@@ -101,11 +101,19 @@ struct sk2_pipeline {
     sk2_recording_writer_t *recorder; /* the pipeline thread's, while recording */
     size_t recorder_device;           /* the device's index in the recording */
     char id[SK2_DEVICE_ID_MAX + 1];
-    char depth_endpoint[128];               /* advertised address of `v1` */
-    char streams_endpoint[128];             /* advertised address of `streams` */
-    json_t *description;                    /* the device record for `me`; immutable once built */
-    sk2_codec_options_t *options;           /* encoder options (JPEG quality); fixed */
-    sk2_stream_info_t infos[S_MAX_STREAMS]; /* the device's streams, fixed at open */
+    char depth_endpoint[128];     /* advertised address of `v1` */
+    char streams_endpoint[128];   /* advertised address of `streams` */
+    json_t *description;          /* the device record for `me`; immutable once built */
+    sk2_codec_options_t *options; /* encoder options (JPEG quality); fixed */
+    /* The device's streams as at open, or as the last `resolution` command left them, twice:
+     * infos is the pipeline thread's (it rewrites them on SIZE), served the server actor's (for
+     * `me` and commands; the pipeline thread sends the new ones back in its answer to SIZE).
+     * Kinds and formats never change. */
+    sk2_stream_info_t infos[S_MAX_STREAMS];
+    sk2_stream_info_t served[S_MAX_STREAMS];
+    uint32_t resize[3]; /* SIZE's stream index, width, height: set by the server actor */
+    /* The codec `me` names as each stream's default (the `codec` key): the server actor's. */
+    const sk2_codec_t *default_codec[S_KINDS];
     size_t stream_count;
     s_totals_t totals;
     s_stream_t per_kind[S_KINDS];
@@ -127,6 +135,15 @@ static const sk2_stream_info_t *s_info(const sk2_pipeline_t *self, sk2_stream_ki
     for (size_t i = 0; i < self->stream_count; i++)
         if (self->infos[i].kind == kind)
             return &self->infos[i];
+    return NULL;
+}
+
+/* The same from the server actor's copy. */
+static const sk2_stream_info_t *s_served(const sk2_pipeline_t *self, sk2_stream_kind_t kind)
+{
+    for (size_t i = 0; i < self->stream_count; i++)
+        if (self->served[i].kind == kind)
+            return &self->served[i];
     return NULL;
 }
 
@@ -666,6 +683,33 @@ static void s_apply(sk2_pipeline_t *self, const char *what, const char *arg)
     }
 }
 
+/* Gives a stream the size the server actor stored in resize[] (the `resolution` command),
+ * which the device already said it can have: stops the device, sets the size, starts it again
+ * if it ran, and reads every stream's record back (the device scales intrinsics). Frames of
+ * the old size still queued are sent as they are: each frame carries its own size. Returns 0
+ * or a negative SK2_E code; the server actor waits for it. */
+static int s_resize(sk2_pipeline_t *self)
+{
+    bool was_running = sk2_device_is_running(self->device);
+    if (was_running)
+        sk2_device_stop(self->device);
+    int rc =
+        sk2_device_set_stream_size(self->device, self->resize[0], self->resize[1], self->resize[2]);
+    for (size_t i = 0; i < self->stream_count; i++)
+        sk2_device_stream_info(self->device, i, &self->infos[i]);
+    int start_rc = was_running && !sk2_device_is_lost(self->device)
+                       ? sk2_device_start(self->device, s_sink, self)
+                       : 0;
+    if (start_rc != 0)
+        SK2_ERROR("server", "device %s: cannot start again after a size change: %s", self->id,
+                  sk2_strerror(start_rc));
+    else if (rc == 0)
+        SK2_INFO("server", "device %s: %s stream now %ux%u", self->id,
+                 sk2_stream_kind_name(self->infos[self->resize[0]].kind), self->resize[1],
+                 self->resize[2]);
+    return rc != 0 ? rc : start_rc;
+}
+
 static void s_actor(zsock_t *pipe, void *arg)
 {
     sk2_pipeline_t *self = arg;
@@ -709,7 +753,10 @@ static void s_actor(zsock_t *pipe, void *arg)
             char *command = msg ? zmsg_popstr(msg) : NULL;
             char *argument = msg ? zmsg_popstr(msg) : NULL;
             bool stop = !command || streq(command, "$TERM");
-            if (!stop)
+            if (!stop && streq(command, "SIZE")) {
+                int rc = s_resize(self);
+                zsock_send(pipe, "ib", rc, self->infos, sizeof self->infos);
+            } else if (!stop)
                 s_apply(self, command, argument);
             zstr_free(&command);
             zstr_free(&argument);
@@ -796,12 +843,27 @@ static json_t *s_intrinsics_json(const sk2_intrinsics_t *k)
                      "p2", k->p2);
 }
 
+/* The codec a stream has by default until a `codec` command names another: the one sk2
+ * clients chose before servers named one (sk2d for depth and IR, jpeg for colour), else the
+ * first the server offers. */
+static const sk2_codec_t *s_first_default(const sk2_stream_info_t *info)
+{
+    const sk2_codec_t *codec =
+        sk2_codec_find(info->kind == SK2_STREAM_COLOR ? SK2_CODEC_JPEG : SK2_CODEC_SK2D);
+    if (codec && s_offered(codec, info->format))
+        return codec;
+    for (size_t c = 0; c < sk2_codec_count(); c++)
+        if (s_offered(sk2_codec_at(c), info->format))
+            return sk2_codec_at(c);
+    return NULL;
+}
+
 /* The device record of `me`: version-1 fields first, then sk2's additions. */
 static json_t *s_describe(sk2_pipeline_t *self)
 {
     json_t *streams = json_array();
     for (size_t i = 0; i < self->stream_count; i++) {
-        const sk2_stream_info_t *info = &self->infos[i];
+        const sk2_stream_info_t *info = &self->served[i];
         json_t *codecs = json_array();
         for (size_t c = 0; c < sk2_codec_count(); c++)
             if (s_offered(sk2_codec_at(c), info->format))
@@ -810,6 +872,10 @@ static json_t *s_describe(sk2_pipeline_t *self)
             json_pack("{s:s, s:s, s:i, s:i, s:f, s:o}", "kind", sk2_stream_kind_name(info->kind),
                       "format", sk2_pixel_format_name(info->format), "width", info->width, "height",
                       info->height, "fps", info->fps, "codecs", codecs);
+        if (self->default_codec[info->kind % S_KINDS])
+            json_object_set_new(
+                stream, "codec",
+                json_string(sk2_codec_name(self->default_codec[info->kind % S_KINDS])));
         if (info->depth_unit_m > 0)
             json_object_set_new(stream, "depth_unit_m", json_real(info->depth_unit_m));
         if (info->has_intrinsics)
@@ -839,6 +905,7 @@ int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsi
         self->stream_count = S_MAX_STREAMS;
     for (size_t i = 0; i < self->stream_count; i++)
         sk2_device_stream_info(self->device, i, &self->infos[i]);
+    memcpy(self->served, self->infos, sizeof self->served);
     atomic_init(&self->is_lost, false);
     atomic_init(&self->max_frame_bytes, (size_t)SK2_LIMIT_FRAME_BYTES);
     atomic_init(&self->is_stopping, false);
@@ -875,6 +942,8 @@ int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsi
         }
     }
     if (rc == 0) {
+        for (size_t i = 0; i < self->stream_count; i++)
+            self->default_codec[self->served[i].kind % S_KINDS] = s_first_default(&self->served[i]);
         self->description = s_describe(self);
         self->actor = zactor_new(s_actor, self);
         if (!self->actor || !self->description)
@@ -1044,7 +1113,7 @@ static int s_poke(sk2_pipeline_t *self, const char *what)
 
 int sk2_pipeline_set_stream_held(sk2_pipeline_t *self, sk2_stream_kind_t kind, bool is_held)
 {
-    if (!s_info(self, kind))
+    if (!s_served(self, kind))
         return SK2_ENOTFOUND;
     atomic_store(&self->is_held[kind % S_KINDS], is_held);
     return s_poke(self, "UPDATE");
@@ -1083,9 +1152,97 @@ int sk2_pipeline_set_fps(sk2_pipeline_t *self, double fps)
     return s_poke(self, "FPS");
 }
 
+/* The index of the stream of a kind in infos (and in the device), or stream_count. */
+static size_t s_index(const sk2_pipeline_t *self, sk2_stream_kind_t kind)
+{
+    size_t i = 0;
+    while (i < self->stream_count && self->served[i].kind != kind)
+        i++;
+    return i;
+}
+
+int sk2_pipeline_check_size(const sk2_pipeline_t *self, sk2_stream_kind_t kind, uint32_t width,
+                            uint32_t height)
+{
+    size_t index = s_index(self, kind);
+    if (index == self->stream_count)
+        return SK2_ENOTFOUND;
+    return sk2_device_check_stream_size(self->device, index, width, height);
+}
+
+const char *sk2_pipeline_stream_sizes(const sk2_pipeline_t *self, sk2_stream_kind_t kind)
+{
+    size_t index = s_index(self, kind);
+    return index == self->stream_count ? NULL : sk2_device_stream_sizes(self->device, index);
+}
+
+int sk2_pipeline_set_size(sk2_pipeline_t *self, sk2_stream_kind_t kind, uint32_t width,
+                          uint32_t height)
+{
+    int rc = sk2_pipeline_check_size(self, kind, width, height);
+    if (rc != 0)
+        return rc;
+    if (!self->actor)
+        return SK2_ESYS;
+    /* resize[] is read by the pipeline thread after the message (written before it is sent);
+     * the new records come back in the answer. */
+    self->resize[0] = (uint32_t)s_index(self, kind);
+    self->resize[1] = width;
+    self->resize[2] = height;
+    if (zstr_send(self->actor, "SIZE") != 0)
+        return SK2_ESYS;
+    int answer = SK2_ESYS;
+    byte *infos = NULL;
+    size_t size = 0;
+    if (zsock_recv(self->actor, "ib", &answer, &infos, &size) == 0 && infos &&
+        size == sizeof self->served)
+        memcpy(self->served, infos, sizeof self->served);
+    else
+        answer = SK2_ESYS;
+    free(infos);
+    rc = answer;
+    json_t *description = s_describe(self);
+    if (!description)
+        return SK2_ENOMEM;
+    /* A new record, not an edit: a `me` built before holds the old one. */
+    json_decref(self->description);
+    self->description = description;
+    return rc;
+}
+
+int sk2_pipeline_set_codec(sk2_pipeline_t *self, sk2_stream_kind_t kind, const char *name)
+{
+    const sk2_stream_info_t *info = s_served(self, kind);
+    if (!info)
+        return SK2_ENOTFOUND;
+    const sk2_codec_t *codec = name ? sk2_codec_find(name) : NULL;
+    if (!codec || !s_offered(codec, info->format))
+        return SK2_EUNSUPPORTED;
+    json_t *copy = json_deep_copy(self->description);
+    if (!copy)
+        return SK2_ENOMEM;
+    self->default_codec[kind % S_KINDS] = codec;
+    size_t i;
+    json_t *stream;
+    json_array_foreach(json_object_get(copy, "streams"), i, stream)
+    {
+        if (streq(json_string_value(json_object_get(stream, "kind")), sk2_stream_kind_name(kind)))
+            json_object_set_new(stream, "codec", json_string(sk2_codec_name(codec)));
+    }
+    json_decref(self->description);
+    self->description = copy;
+    return 0;
+}
+
+const char *sk2_pipeline_codec(const sk2_pipeline_t *self, sk2_stream_kind_t kind)
+{
+    const sk2_codec_t *codec = s_served(self, kind) ? self->default_codec[kind % S_KINDS] : NULL;
+    return codec ? sk2_codec_name(codec) : NULL;
+}
+
 double sk2_pipeline_fps(const sk2_pipeline_t *self)
 {
-    const sk2_stream_info_t *info = self->stream_count > 0 ? &self->infos[0] : NULL;
+    const sk2_stream_info_t *info = self->stream_count > 0 ? &self->served[0] : NULL;
     double fps = atomic_load(&((sk2_pipeline_t *)self)->fps);
     return fps >= 0 ? fps : info ? info->fps : 0;
 }
@@ -1103,20 +1260,20 @@ int sk2_pipeline_quality(const sk2_pipeline_t *self)
 
 bool sk2_pipeline_has_stream(const sk2_pipeline_t *self, sk2_stream_kind_t kind)
 {
-    return s_info(self, kind) != NULL;
+    return s_served(self, kind) != NULL;
 }
 
 const sk2_stream_info_t *sk2_pipeline_stream_info(const sk2_pipeline_t *self,
                                                   sk2_stream_kind_t kind)
 {
-    return s_info(self, kind);
+    return s_served(self, kind);
 }
 
 int sk2_pipeline_set_recording(sk2_pipeline_t *self, const char *path)
 {
     if (path && (!path[0] || strlen(path) >= sizeof self->record_path))
         return SK2_ELIMIT;
-    if (!s_info(self, SK2_STREAM_DEPTH))
+    if (!s_served(self, SK2_STREAM_DEPTH))
         return SK2_EUNSUPPORTED;
     /* Stored at once for `list`; the pipeline thread clears it again if the writer fails. */
     atomic_store(&self->is_recording, path != NULL);

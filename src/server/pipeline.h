@@ -77,7 +77,24 @@ json_t *sk2_pipeline_description(const sk2_pipeline_t *self);
 int sk2_pipeline_set_stream_held(sk2_pipeline_t *self, sk2_stream_kind_t kind, bool is_held);
 bool sk2_pipeline_is_stream_held(const sk2_pipeline_t *self, sk2_stream_kind_t kind);
 bool sk2_pipeline_has_stream(const sk2_pipeline_t *self, sk2_stream_kind_t kind);
-/* The stream's record as the device gave it at open, or NULL. */
+/* A stream's size (the `resolution.KIND` key). check answers at once whether the device can
+ * give the stream that size: 0, SK2_ENOTFOUND (no such stream), SK2_EUNSUPPORTED (its size is
+ * fixed), SK2_EINVAL (not one of its sizes). set does the same, then has the pipeline thread
+ * stop the device, set the size and start it again, and waits for that (only backends that
+ * can change sizes, the mock, get that far); `me`'s record then has the new size and
+ * intrinsics. Returns 0, those codes, or what starting the device again returned. sizes
+ * describes the sizes the stream can have, or NULL when it has only its current one. */
+int sk2_pipeline_check_size(const sk2_pipeline_t *self, sk2_stream_kind_t kind, uint32_t width,
+                            uint32_t height);
+int sk2_pipeline_set_size(sk2_pipeline_t *self, sk2_stream_kind_t kind, uint32_t width,
+                          uint32_t height);
+const char *sk2_pipeline_stream_sizes(const sk2_pipeline_t *self, sk2_stream_kind_t kind);
+/* The codec `me` names as a stream's default (its "codec"): what clients that do not choose
+ * one subscribe with. Returns 0, SK2_ENOTFOUND (no such stream), SK2_EUNSUPPORTED (a codec the
+ * server does not offer for the stream), SK2_ENOMEM. The getter answers NULL for no stream. */
+int sk2_pipeline_set_codec(sk2_pipeline_t *self, sk2_stream_kind_t kind, const char *name);
+const char *sk2_pipeline_codec(const sk2_pipeline_t *self, sk2_stream_kind_t kind);
+/* The stream's record as `me` gives it now (the server actor's copy), or NULL. */
 const sk2_stream_info_t *sk2_pipeline_stream_info(const sk2_pipeline_t *self,
                                                   sk2_stream_kind_t kind);
 /* Stops (false) or starts again (true) the device. Returns 0 or SK2_ESYS. */

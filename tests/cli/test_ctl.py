@@ -124,7 +124,8 @@ def main():
         r = cu.run("ctl", endpoint, "--list")
         cu.check("--list exits 0", r.returncode == 0, r.stderr)
         for key in ("running", "stream.depth", "stream.ir", "stream.color", "fps",
-                    "jpeg_quality", "label", "location", "resolution", "codec"):
+                    "jpeg_quality", "label", "location", "resolution", "codec",
+                    "resolution.depth", "codec.depth"):
             cu.check(f"--list shows {key}", f"  {key} " in r.stdout, r.stdout)
         cu.check("--list shows both devices", all(f"device {d}" in r.stdout for d in devices),
                  r.stdout)
@@ -195,7 +196,7 @@ def main():
             ("a label with a control character", [dev, "label", "a\tb"], 6, "control"),
             ("a label over 64 bytes", [dev, "label", "x" * 65], 6, "at most 64"),
             ("a resolution", [dev, "resolution", "640x480"], 6, "read-only"),
-            ("a codec", [dev, "codec", "png"], 6, "subscribes"),
+            ("a codec", [dev, "codec", "png"], 6, "codec.depth"),
             ("record without --record-dir", [dev, "record", "take"], 6, "--record-dir"),
         ]
         for name, args, status, text in refusals:
