@@ -27,7 +27,9 @@ let state = { servers: [], devices: [] };
 const pending = new Map();
 let nextRef = 1;
 // The keys the page offers, in this order, when the server says they are settable.
-const EDITABLE = ['label', 'location', 'running', 'fps'];
+// Keys the tile's settings line offers when the server lists them as settable: the depth
+// stream's size and default codec too, the ones a user tries first (`sk2 ctl` has the rest).
+const EDITABLE = ['label', 'location', 'running', 'fps', 'resolution.depth', 'codec.depth'];
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);

@@ -304,7 +304,8 @@ async function settingsEditor(page, endpoint) {
   const tile = page.locator('#devices .tile').first();
   await tile.locator('.settings input[name="label"]').waitFor({ timeout: 60000 });
   const names = await tile.locator('.settings input').evaluateAll((els) => els.map((e) => `${e.name}:${e.type}`));
-  check(names.join(' ') === 'label:text location:text running:checkbox fps:number',
+  check(names.join(' ') === 'label:text location:text running:checkbox fps:number ' +
+    'resolution.depth:text codec.depth:text',
     `the settings editor offers the settable keys (${names.join(' ')})`);
   await tile.locator('.settings input[name="label"]').fill('lobby-3');
   await tile.locator('.settings button[name="label"]').click();
@@ -324,6 +325,24 @@ async function settingsEditor(page, endpoint) {
   }, null, 30000);
   const text = await result.textContent();
   check(refused && /fps takes .*bad-value/.test(text), `a bad fps shows the server's refusal (${text})`);
+  // The depth size set from the page: the server's me then describes 256x212 depth.
+  await tile.locator('.settings input[name="resolution.depth"]').fill('256x212');
+  await tile.locator('.settings button[name="resolution.depth"]').click();
+  const resized = await waitFor(page, () => {
+    const r = document.querySelector('#devices .tile .settings .result');
+    return r && r.dataset.ok === 'true' && r.textContent.includes('256x212');
+  }, null, 30000);
+  const depth = serverDepth(endpoint);
+  check(resized && depth && depth.width === 256 && depth.height === 212,
+    `a depth size set in the page is applied (${await result.textContent()}) and the server's me shows it (${JSON.stringify(depth)})`);
+}
+
+// The depth stream record of the server's only device, from its `me` (sk2 info --json).
+function serverDepth(endpoint) {
+  const out = require('child_process').execFileSync(sk2, ['info', endpoint, '--json'],
+    { encoding: 'utf8', timeout: 20000 });
+  const devices = JSON.parse(out).devices || [];
+  return devices.length ? (devices[0].streams || []).find((s) => s.kind === 'depth') : undefined;
 }
 
 // The page of a TUM replay: true distances in the legend and under the cursor, and no point
