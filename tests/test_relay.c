@@ -7,8 +7,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <czmq.h>
@@ -423,6 +425,112 @@ static void test_devices_come_and_go_downstream_as_upstream(void **state)
     sk2_server_destroy(&server);
 }
 
+/* The newest sequence number of device 0's stream `kind` in a `stats` reply: a server's record
+ * of its stream, or a relay's of what it forwarded; 0 if there is none. */
+static uint64_t s_newest_in(const char *endpoint, bool is_relay)
+{
+    json_t *stats = s_stats(endpoint);
+    json_t *devices = is_relay ? json_object_get(json_object_get(stats, "relay"), "devices")
+                               : json_object_get(stats, "devices");
+    json_t *streams = json_object_get(json_array_get(devices, 0), "streams");
+    uint64_t newest = 0;
+    size_t i;
+    json_t *stream;
+    json_array_foreach(streams, i, stream)
+    {
+        if (strcmp(json_string_value(json_object_get(stream, "kind")), "depth") == 0)
+            newest = (uint64_t)json_integer_value(json_object_get(stream, "newest"));
+    }
+    json_decref(stats);
+    return newest;
+}
+
+/* The record of client `id` in the clients section of `stats` at endpoint, with the count of
+ * paused clients in *paused. Caller decrefs the stats in *stats_p. */
+static json_t *s_client_record(const char *endpoint, const char *id, json_int_t *paused,
+                               json_t **stats_p)
+{
+    json_t *stats = s_stats(endpoint);
+    json_t *clients = json_object_get(stats, "clients");
+    *paused = json_integer_value(json_object_get(clients, "paused"));
+    *stats_p = stats;
+    size_t i;
+    json_t *record;
+    json_array_foreach(json_object_get(clients, "list"), i, record)
+    {
+        const char *client = json_string_value(json_object_get(record, "client"));
+        if (client && strcmp(client, id) == 0)
+            return record;
+    }
+    return NULL;
+}
+
+/* A relay is a flow peer like a server: it answers a client's `flow` with where each stream
+ * is (the newest sequence number it forwarded), so that a client with a queue bound of N that
+ * was away gets, behind a relay too, a first frame at most N behind the newest the camera made
+ * (docs/topologies.md "Client flow control"); and it keeps the client's state, so that its
+ * stats show the pause and the bound. Before, the relay refused `flow`: the first frame was one
+ * of the tens that had waited in the buffers, and its stats had no clients. */
+static void
+test_a_client_of_a_relay_back_from_an_absence_gets_frames_at_most_its_bound_behind(void **state)
+{
+    (void)state;
+    enum { N = 2 };
+    sk2_server_t *server = s_server("cam", 60, 0);
+    sk2_relay_t *relay = s_relay(sk2_server_endpoint(server), 5000);
+    sk2_client_t *client = s_client(sk2_relay_endpoint(relay), "cam");
+    assert_int_equal(sk2_client_set_decode(client, true), 0); /* frames carry their sequence */
+    assert_int_equal(sk2_client_set_queue_frames(client, N), 0);
+    assert_int_equal(sk2_client_subscribe(client, "cam", SK2_STREAM_DEPTH, "rvl"), 0);
+    uint64_t last = 0;
+    for (int i = 0; i < 5; i++) {
+        sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_FRAME, "cam", 10000, NULL);
+        assert_non_null(event);
+        last = sk2_frame_sequence(sk2_event_frame(event));
+        sk2_event_destroy(&event);
+    }
+
+    /* Away while the camera makes 60 frames; then the newest there is, before reading. */
+    uint64_t from = s_newest_in(sk2_server_endpoint(server), false), newest = from;
+    int64_t deadline = sk2_clock_mono_us() + 60000000;
+    while (newest < from + 60 && sk2_clock_mono_us() < deadline) {
+        usleep(50000);
+        newest = s_newest_in(sk2_server_endpoint(server), false);
+    }
+    assert_true(newest >= from + 60);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_FRAME, "cam", 10000, NULL);
+    assert_non_null(event);
+    uint64_t first = sk2_frame_sequence(sk2_event_frame(event));
+    printf("through a relay: last read %llu, newest made %llu, first after the absence %llu\n",
+           (unsigned long long)last, (unsigned long long)newest, (unsigned long long)first);
+    assert_true(first > last);
+    assert_true(first + N >= newest);
+    sk2_event_destroy(&event);
+    /* The relay forwarded at least that far, and says so in its stats. */
+    assert_true(s_newest_in(sk2_relay_endpoint(relay), true) >= first);
+
+    /* A pause shows in the relay's stats, with the client's queue bound. */
+    assert_int_equal(sk2_client_pause(client, "cam", SK2_STREAM_DEPTH), 0);
+    json_int_t paused = 0;
+    json_t *stats = NULL, *record = NULL;
+    deadline = sk2_clock_mono_us() + 30000000;
+    for (;;) {
+        record = s_client_record(sk2_relay_endpoint(relay), sk2_client_id(client), &paused, &stats);
+        if ((paused == 1 && record) || sk2_clock_mono_us() >= deadline)
+            break;
+        json_decref(stats);
+        usleep(50000);
+    }
+    assert_int_equal(paused, 1);
+    assert_non_null(record);
+    assert_int_equal(json_integer_value(json_object_get(record, "paused")), 1);
+    assert_int_equal(json_integer_value(json_object_get(record, "queue_frames")), N);
+    json_decref(stats);
+    sk2_client_destroy(&client);
+    sk2_relay_destroy(&relay);
+    sk2_server_destroy(&server);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -432,6 +540,8 @@ int main(void)
         cmocka_unit_test(test_fifty_clients_of_a_relay_are_one_subscriber_upstream),
         cmocka_unit_test(test_an_unsubscribe_at_the_edge_stops_the_server_encoding),
         cmocka_unit_test(test_devices_come_and_go_downstream_as_upstream),
+        cmocka_unit_test(
+            test_a_client_of_a_relay_back_from_an_absence_gets_frames_at_most_its_bound_behind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

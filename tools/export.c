@@ -61,6 +61,17 @@ static void s_progress_end(s_progress_t *self)
         fprintf(stderr, "\n");
 }
 
+/* An export the library refused or that was interrupted: says why, gives the exit status. */
+static int s_export_failed(s_progress_t *progress, int rc, const char *why)
+{
+    s_progress_end(progress);
+    if (rc == SK2_EINTR)
+        fprintf(stderr, "sk2 export: interrupted (%s); nothing written\n", why);
+    else
+        fprintf(stderr, "sk2 export: %s\n", why);
+    return rc == SK2_EINTR ? CLI_EXIT_INTERRUPTED : CLI_EXIT_FAILURE;
+}
+
 static sk2_recording_reader_t *s_open(const char *verb, const char *path)
 {
     sk2_recording_reader_t *reader = sk2_recording_reader_new();
@@ -203,12 +214,7 @@ static int s_export_mcap(const s_options_t *opts, const char *path, const char *
     } else if ((rc = sk2_recording_export_mcap(
                     reader, opts->device < 0 ? SK2_MCAP_ALL_DEVICES : (size_t)opts->device,
                     output.temp_path, compression, s_progress, &progress, why, sizeof why)) != 0) {
-        s_progress_end(&progress);
-        if (rc == SK2_EINTR)
-            fprintf(stderr, "sk2 export: interrupted (%s); nothing written\n", why);
-        else
-            fprintf(stderr, "sk2 export: %s\n", why);
-        rc = rc == SK2_EINTR ? CLI_EXIT_INTERRUPTED : CLI_EXIT_FAILURE;
+        rc = s_export_failed(&progress, rc, why);
     } else if (s_progress_end(&progress), cli_output_commit(&output) != 0) {
         rc = CLI_EXIT_FAILURE;
     } else {
@@ -267,12 +273,7 @@ int cli_export(int argc, char **argv)
     } else if ((rc = sk2_recording_export_tum_with_progress(reader, device < 0 ? 0 : (size_t)device,
                                                             output.temp_path, s_progress, &progress,
                                                             why, sizeof why)) != 0) {
-        s_progress_end(&progress);
-        if (rc == SK2_EINTR)
-            fprintf(stderr, "sk2 export: interrupted (%s); nothing written\n", why);
-        else
-            fprintf(stderr, "sk2 export: %s\n", why);
-        rc = rc == SK2_EINTR ? CLI_EXIT_INTERRUPTED : CLI_EXIT_FAILURE;
+        rc = s_export_failed(&progress, rc, why);
     } else if (s_progress_end(&progress), cli_output_commit(&output) != 0) {
         rc = CLI_EXIT_FAILURE;
     } else {

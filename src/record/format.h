@@ -7,8 +7,10 @@
 #ifndef SK2_RECORD_FORMAT_H
 #define SK2_RECORD_FORMAT_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "sk2/recording.h"
 
@@ -73,6 +75,18 @@ static inline uint32_t sk2_rec_get32(const uint8_t *p)
 static inline uint64_t sk2_rec_get64(const uint8_t *p)
 {
     return (uint64_t)sk2_rec_get32(p) | (uint64_t)sk2_rec_get32(p + 4) << 32;
+}
+
+/* Writes a reason into why (why_size bytes) and returns rc: the exports' way of failing. */
+static inline int sk2_rec_why(char *why, size_t why_size, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static inline int sk2_rec_why(char *why, size_t why_size, int rc, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(why, why_size, fmt, args);
+    va_end(args);
+    return rc;
 }
 
 /* CRC-32 (zlib's polynomial) of a chunk: its type and size, then its body in pieces. */

@@ -34,18 +34,6 @@ typedef struct {
     bool has_jpeg_color; /* colour frames stored as JPEG: a CompressedImage channel */
 } s_device_t;
 
-static int s_fail(char *why, size_t why_size, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int s_fail(char *why, size_t why_size, int rc, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(why, why_size, fmt, args);
-    va_end(args);
-    return rc;
-}
-
 /* A device id as a ROS name token: letters, digits and '_' only, not starting with a digit
  * (ROS 2 refuses other names for topics and frames). */
 static void s_ros_token(const char *id, char *out, size_t size)
@@ -173,7 +161,8 @@ static int s_add_frame(sk2_mcap_writer_t *mcap, sk2_recording_reader_t *reader, 
                        char *why, size_t why_size)
 {
     if (info->capture_time_us < 0)
-        return s_fail(why, why_size, SK2_ECORRUPT, "frame %zu has a capture time before 1970", i);
+        return sk2_rec_why(why, why_size, SK2_ECORRUPT, "frame %zu has a capture time before 1970",
+                           i);
     sk2_ros2_header_t header = {info->capture_time_us, st->frame_id};
     int rc;
     if (st->is_compressed && strcmp(info->codec, SK2_CODEC_JPEG) == 0) {
@@ -182,18 +171,18 @@ static int s_add_frame(sk2_mcap_writer_t *mcap, sk2_recording_reader_t *reader, 
         rc = sk2_recording_reader_read_encoded(reader, i, &head, &head_size, &payload,
                                                &payload_size);
         if (rc != 0)
-            return s_fail(why, why_size, rc, "%s", sk2_recording_reader_why(reader));
+            return sk2_rec_why(why, why_size, rc, "%s", sk2_recording_reader_why(reader));
         rc = sk2_ros2_compressed_image_encode(cdr, &header, "jpeg", payload, payload_size);
     } else if (st->is_compressed) {
-        return s_fail(why, why_size, SK2_EUNSUPPORTED,
-                      "frame %zu: colour stored as %s among JPEG frames; MCAP's compressed "
-                      "topic takes one format",
-                      i, info->codec);
+        return sk2_rec_why(why, why_size, SK2_EUNSUPPORTED,
+                           "frame %zu: colour stored as %s among JPEG frames; MCAP's compressed "
+                           "topic takes one format",
+                           i, info->codec);
     } else {
         sk2_frame_t *frame = NULL;
         rc = sk2_recording_reader_read_frame(reader, i, &frame);
         if (rc != 0)
-            return s_fail(why, why_size, rc, "%s", sk2_recording_reader_why(reader));
+            return sk2_rec_why(why, why_size, rc, "%s", sk2_recording_reader_why(reader));
         rc = sk2_ros2_image_encode(cdr, &header, frame);
         sk2_frame_destroy(&frame);
     }
@@ -209,8 +198,8 @@ static int s_add_frame(sk2_mcap_writer_t *mcap, sk2_recording_reader_t *reader, 
                                              time_ns, time_ns, cdr->data, cdr->size);
     }
     if (rc != 0 && why[0] == '\0')
-        s_fail(why, why_size, rc, "frame %zu: %s", i,
-               sk2_mcap_writer_why(mcap)[0] ? sk2_mcap_writer_why(mcap) : sk2_strerror(rc));
+        sk2_rec_why(why, why_size, rc, "frame %zu: %s", i,
+                    sk2_mcap_writer_why(mcap)[0] ? sk2_mcap_writer_why(mcap) : sk2_strerror(rc));
     return rc;
 }
 
@@ -225,10 +214,10 @@ int sk2_recording_export_mcap(sk2_recording_reader_t *reader, size_t device, con
     why[0] = '\0';
     if (!reader || !path || devices_count == 0 ||
         (device != SK2_MCAP_ALL_DEVICES && device >= devices_count))
-        return s_fail(why, why_size, SK2_EINVAL, "no open recording or no such device");
+        return sk2_rec_why(why, why_size, SK2_EINVAL, "no open recording or no such device");
     if (sk2_mcap_compression_parse(compression, &packing) != 0)
-        return s_fail(why, why_size, SK2_EINVAL, "unknown compression '%s'",
-                      compression ? compression : "(null)");
+        return sk2_rec_why(why, why_size, SK2_EINVAL, "unknown compression '%s'",
+                           compression ? compression : "(null)");
     size_t first = device == SK2_MCAP_ALL_DEVICES ? 0 : device;
     size_t last = device == SK2_MCAP_ALL_DEVICES ? devices_count - 1 : device;
     s_device_t *devices = calloc(devices_count, sizeof *devices);
@@ -236,7 +225,7 @@ int sk2_recording_export_mcap(sk2_recording_reader_t *reader, size_t device, con
     sk2_cdr_t cdr = {0};
     int rc = SK2_ENOMEM;
     if (!devices || !mcap) {
-        s_fail(why, why_size, rc, "out of memory");
+        sk2_rec_why(why, why_size, rc, "out of memory");
         goto out;
     }
     char library[64];
@@ -244,7 +233,7 @@ int sk2_recording_export_mcap(sk2_recording_reader_t *reader, size_t device, con
     if ((rc = sk2_mcap_writer_open(mcap, path, packing, "ros2", library)) != 0 ||
         (rc = s_add_channels(mcap, reader, first, last, devices)) != 0 ||
         (rc = s_add_metadata(mcap, reader, first, last, devices)) != 0) {
-        s_fail(why, why_size, rc, "%s", sk2_mcap_writer_why(mcap));
+        sk2_rec_why(why, why_size, rc, "%s", sk2_mcap_writer_why(mcap));
         goto out;
     }
     size_t frames = sk2_recording_reader_frame_count(reader), total = 0, done = 0;
@@ -262,10 +251,11 @@ int sk2_recording_export_mcap(sk2_recording_reader_t *reader, size_t device, con
         rc = s_add_frame(mcap, reader, i, &info, st, &cdr, why, why_size);
         done++;
         if (rc == 0 && progress && !progress(arg, done, total))
-            rc = s_fail(why, why_size, SK2_EINTR, "stopped after %zu of %zu frames", done, total);
+            rc = sk2_rec_why(why, why_size, SK2_EINTR, "stopped after %zu of %zu frames", done,
+                             total);
     }
     if (rc == 0 && (rc = sk2_mcap_writer_close(mcap)) != 0)
-        s_fail(why, why_size, rc, "%s", sk2_mcap_writer_why(mcap));
+        sk2_rec_why(why, why_size, rc, "%s", sk2_mcap_writer_why(mcap));
 out:
     sk2_cdr_free(&cdr);
     sk2_mcap_writer_destroy(&mcap);

@@ -29,28 +29,16 @@ typedef struct {
     bool has_frames;
 } s_list_t;
 
-static int s_fail(char *why, size_t why_size, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int s_fail(char *why, size_t why_size, int rc, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(why, why_size, fmt, args);
-    va_end(args);
-    return rc;
-}
-
 static int s_open_list(const char *dir, s_list_t *list, char *why, size_t why_size)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, list->folder);
     if (mkdir(path, 0755) != 0 && errno != EEXIST)
-        return s_fail(why, why_size, SK2_ESYS, "cannot create %s: %s", path, strerror(errno));
+        return sk2_rec_why(why, why_size, SK2_ESYS, "cannot create %s: %s", path, strerror(errno));
     snprintf(path, sizeof path, "%s/%s", dir, list->list);
     list->file = fopen(path, "w");
     if (!list->file)
-        return s_fail(why, why_size, SK2_ESYS, "cannot create %s: %s", path, strerror(errno));
+        return sk2_rec_why(why, why_size, SK2_ESYS, "cannot create %s: %s", path, strerror(errno));
     fprintf(list->file, "# %s\n# written by sk2\n# timestamp filename\n", list->title);
     return 0;
 }
@@ -81,7 +69,7 @@ static int s_write_sidecar(sk2_recording_reader_t *reader, size_t device, const 
     snprintf(path, sizeof path, "%s/sk2.json", dir);
     int rc = root && json_dump_file(root, path, JSON_INDENT(2)) == 0
                  ? 0
-                 : s_fail(why, why_size, SK2_ESYS, "cannot write %s", path);
+                 : sk2_rec_why(why, why_size, SK2_ESYS, "cannot write %s", path);
     json_decref(root);
     return rc;
 }
@@ -97,13 +85,14 @@ int sk2_recording_export_tum_with_progress(sk2_recording_reader_t *reader, size_
                                            void *arg, char *why, size_t why_size)
 {
     if (!reader || !dir || !reader->is_open || device >= reader->device_count)
-        return s_fail(why, why_size, SK2_EINVAL, "no open recording or no such device");
+        return sk2_rec_why(why, why_size, SK2_EINVAL, "no open recording or no such device");
     char path[4096];
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return s_fail(why, why_size, SK2_ESYS, "cannot create %s: %s", dir, strerror(errno));
+        return sk2_rec_why(why, why_size, SK2_ESYS, "cannot create %s: %s", dir, strerror(errno));
     snprintf(path, sizeof path, "%s/depth.txt", dir);
     if (access(path, F_OK) == 0)
-        return s_fail(why, why_size, SK2_EEXIST, "%s exists: export into an empty folder", path);
+        return sk2_rec_why(why, why_size, SK2_EEXIST, "%s exists: export into an empty folder",
+                           path);
     s_list_t lists[] = {
         {SK2_STREAM_DEPTH, "depth", "depth.txt", "depth maps", NULL, 0, false},
         {SK2_STREAM_COLOR, "rgb", "rgb.txt", "color images", NULL, 0, false},
@@ -133,17 +122,17 @@ int sk2_recording_export_tum_with_progress(sk2_recording_reader_t *reader, size_
         if (e->device != device || !list)
             continue;
         if (e->capture_time_us < 0 || (list->has_frames && e->capture_time_us <= list->last_time)) {
-            rc = s_fail(why, why_size, SK2_ECORRUPT,
-                        "%s frames are not in strictly increasing capture time: TUM names "
-                        "files after it",
-                        list->folder);
+            rc = sk2_rec_why(why, why_size, SK2_ECORRUPT,
+                             "%s frames are not in strictly increasing capture time: TUM names "
+                             "files after it",
+                             list->folder);
             break;
         }
         if (!list->file && (rc = s_open_list(dir, list, why, why_size)) != 0)
             break;
         rc = sk2_recording_reader_read_frame(reader, i, &frame);
         if (rc != 0) {
-            s_fail(why, why_size, rc, "%s", reader->why);
+            sk2_rec_why(why, why_size, rc, "%s", reader->why);
             break;
         }
         if (e->kind == SK2_STREAM_DEPTH && factor > 1) {
@@ -151,9 +140,9 @@ int sk2_recording_export_tum_with_progress(sk2_recording_reader_t *reader, size_
             size_t n = (size_t)e->width * e->height;
             for (size_t p = 0; p < n && rc == 0; p++) {
                 if (px[p] > 65535 / factor)
-                    rc = s_fail(why, why_size, SK2_ELIMIT,
-                                "a depth of %u does not fit TUM's 16-bit 1/5000 m after x%u", px[p],
-                                factor);
+                    rc = sk2_rec_why(why, why_size, SK2_ELIMIT,
+                                     "a depth of %u does not fit TUM's 16-bit 1/5000 m after x%u",
+                                     px[p], factor);
                 px[p] = (uint16_t)(px[p] * factor);
             }
         }
@@ -164,21 +153,22 @@ int sk2_recording_export_tum_with_progress(sk2_recording_reader_t *reader, size_
         snprintf(path, sizeof path, "%s/%s", dir, name);
         char png_why[300];
         if (rc == 0 && sk2_frame_write_png(frame, path, S_PNG_LEVEL, png_why, sizeof png_why) != 0)
-            rc = s_fail(why, why_size, SK2_ESYS, "%s: %s", path, png_why);
+            rc = sk2_rec_why(why, why_size, SK2_ESYS, "%s: %s", path, png_why);
         sk2_frame_destroy(&frame);
         if (rc == 0 && fprintf(list->file, "%s %s\n", stamp, name) < 0)
-            rc =
-                s_fail(why, why_size, SK2_ESYS, "cannot write %s: %s", list->list, strerror(errno));
+            rc = sk2_rec_why(why, why_size, SK2_ESYS, "cannot write %s: %s", list->list,
+                             strerror(errno));
         list->last_time = e->capture_time_us;
         list->has_frames = true;
         done++;
         if (rc == 0 && progress && !progress(arg, done, total))
-            rc = s_fail(why, why_size, SK2_EINTR, "stopped after %zu of %zu frames", done, total);
+            rc = sk2_rec_why(why, why_size, SK2_EINTR, "stopped after %zu of %zu frames", done,
+                             total);
     }
     for (size_t l = 0; l < list_count; l++)
         if (lists[l].file && fclose(lists[l].file) != 0 && rc == 0)
-            rc = s_fail(why, why_size, SK2_ESYS, "cannot write %s: %s", lists[l].list,
-                        strerror(errno));
+            rc = sk2_rec_why(why, why_size, SK2_ESYS, "cannot write %s: %s", lists[l].list,
+                             strerror(errno));
     if (rc == 0)
         rc = s_write_sidecar(reader, device, dir, png_unit_m, why, why_size);
     return rc;

@@ -34,6 +34,7 @@
 #include "proto/socket.h"
 #include "relay/push.h"
 #include "server/address.h"
+#include "server/clients.h"
 #include "server/zap.h"
 #include "sk2/error.h"
 #include "sk2/relay.h"
@@ -100,6 +101,10 @@ typedef struct {
     size_t topics;                  /* topics subscribed upstream now */
     uint64_t forwarded;             /* messages forwarded */
     uint64_t refused;               /* messages from upstream that were not frames */
+    /* Per stream kind (1..4): the sequence number of the newest frame forwarded, plus one (0
+     * before the first). Frames keep their upstream numbers, so this is what a `flow` reply
+     * tells a client its frames are behind. */
+    uint64_t newest[SK2_STREAM_BODY + 1];
 } s_device_t;
 
 /* A keyed command passed upstream: the downstream client's id, the id our upstream client
@@ -136,7 +141,8 @@ typedef struct {
     s_route_t routes[S_ROUTES_MAX]; /* keyed commands passed upstream */
     sk2_accept_t *accept;           /* push links (--accept-push), or NULL */
     sk2_curve_t curve;              /* our keys when secure downstream (sk2_relay_set_security) */
-    sk2_zap_t *zap; /* checks the keys of clients and pushers, when any socket is secure */
+    sk2_zap_t *zap;         /* checks the keys of clients and pushers, when any socket is secure */
+    sk2_clients_t *clients; /* flow states downstream clients sent (server/clients.h) */
 } s_actor_t;
 
 static void s_route_answer(s_actor_t *self, s_route_t *route);
@@ -432,6 +438,7 @@ static void s_forward_streams(s_actor_t *self, s_device_t *device)
             if (zmq_msg_send(&parts[0], out, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
                 zmq_msg_send(&parts[1], out, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
                 zmq_msg_send(&parts[2], out, ZMQ_DONTWAIT) >= 0) {
+                device->newest[header.kind % (SK2_STREAM_BODY + 1)] = header.sequence + 1;
                 device->forwarded++;
                 self->stats.frames_forwarded++;
                 self->stats.bytes_forwarded += payload;
@@ -644,14 +651,28 @@ static json_t *s_stats_json(s_actor_t *self)
     }
     for (size_t i = 0; i < self->device_count; i++) {
         const s_device_t *device = self->devices[i];
-        json_array_append_new(devices, json_pack("{s:s, s:I, s:I, s:I}", "id", device->id,
-                                                 "forwarded", (json_int_t)device->forwarded,
-                                                 "refused", (json_int_t)device->refused,
-                                                 "subscriptions", (json_int_t)device->topics));
+        json_t *record = json_pack(
+            "{s:s, s:I, s:I, s:I}", "id", device->id, "forwarded", (json_int_t)device->forwarded,
+            "refused", (json_int_t)device->refused, "subscriptions", (json_int_t)device->topics);
+        /* The newest sequence number forwarded per stream, as a server lists the newest its
+         * camera made: the figure a `flow` reply carries. */
+        json_t *streams = json_array();
+        for (int kind = SK2_STREAM_DEPTH; streams && kind <= SK2_STREAM_BODY; kind++)
+            if (device->newest[kind] > 0)
+                json_array_append_new(
+                    streams, json_pack("{s:s, s:I}", "kind",
+                                       sk2_stream_kind_name((sk2_stream_kind_t)kind), "newest",
+                                       (json_int_t)((device->newest[kind] - 1) &
+                                                    (((uint64_t)1 << 53) - 1))));
+        if (record && streams)
+            json_object_set_new(record, "streams", streams);
+        else
+            json_decref(streams);
+        json_array_append_new(devices, record);
     }
     size_t live = 0;
     json_t *pushers = self->accept ? sk2_accept_stats(self->accept, &live) : json_array();
-    return json_pack(
+    json_t *reply = json_pack(
         "{s:i, s:{s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "version", 1, "relay",
         "upstreams", upstreams, "pushers", pushers, "devices", devices, "frames_forwarded",
         (json_int_t)stats.frames_forwarded, "bytes_forwarded", (json_int_t)stats.bytes_forwarded,
@@ -659,6 +680,11 @@ static json_t *s_stats_json(s_actor_t *self)
         "bad_requests", (json_int_t)self->bad_requests, "commands_passed",
         (json_int_t)stats.commands_passed, "commands_repeated", (json_int_t)stats.commands_repeated,
         "commands_refused", (json_int_t)stats.commands_refused);
+    /* The flow states of the relay's own clients, in the same place and shape as a server's,
+     * so that paused clients and queue bounds read alike at either. */
+    if (reply && self->clients)
+        json_object_set_new(reply, "clients", sk2_clients_json(self->clients, sk2_clock_mono_us()));
+    return reply;
 }
 
 static void s_send_answer(s_actor_t *self, zmq_msg_t *frames, size_t envelope, sk2_msg_type_t type,
@@ -876,6 +902,40 @@ static void s_route_answer(s_actor_t *self, s_route_t *route)
         s_route_send(self, route->envelope, route->envelope_size, route->reply);
 }
 
+/* A downstream client's `flow`, answered as a server answers it (docs/protocol.md "The flow
+ * request"): remembered in the relay's own table, or refused with the reason and nothing
+ * changed. The reply's `sequences` are the newest frames the relay forwarded, which is where
+ * the streams are as far as its clients can see. */
+static void s_flow(s_actor_t *self, zmq_msg_t *frames, size_t envelope, const json_t *payload)
+{
+    char why[256];
+    json_t *reply = NULL;
+    int rc = self->clients ? sk2_clients_update(self->clients, payload, sk2_clock_mono_us(), &reply,
+                                                why, sizeof why)
+                           : SK2_ENOMEM;
+    if (rc == SK2_ENOMEM)
+        snprintf(why, sizeof why, "the relay cannot keep flow states (out of memory)");
+    if (rc != 0) {
+        self->bad_requests++;
+        json_t *error = sk2_msg_error_payload(why);
+        s_send_answer(self, frames, envelope, SK2_MSG_ERROR, error);
+        json_decref(error);
+        return;
+    }
+    json_t *sequences = json_array();
+    for (size_t i = 0; sequences && i < self->device_count; i++)
+        for (int kind = SK2_STREAM_DEPTH; kind <= SK2_STREAM_BODY; kind++)
+            if (self->devices[i]->newest[kind] > 0)
+                json_array_append_new(
+                    sequences, json_pack("{s:s, s:s, s:I}", "device", self->devices[i]->id, "kind",
+                                         sk2_stream_kind_name((sk2_stream_kind_t)kind), "sequence",
+                                         (json_int_t)((self->devices[i]->newest[kind] - 1) &
+                                                      (((uint64_t)1 << 53) - 1))));
+    json_object_set_new(reply, "sequences", sequences ? sequences : json_array());
+    s_send_answer(self, frames, envelope, SK2_MSG_FLOW_REPLY, reply);
+    json_decref(reply);
+}
+
 /* Answers one request as the server does (docs/protocol.md "How the sk2 server answers"):
  * with the envelope it came with, or not at all if it has none. */
 static void s_answer(s_actor_t *self, zmq_msg_t *frames, size_t kept, size_t total)
@@ -915,13 +975,7 @@ static void s_answer(s_actor_t *self, zmq_msg_t *frames, size_t kept, size_t tot
     } else if (msg.type == SK2_MSG_COMMAND) {
         s_route_command(self, frames, envelope, msg.payload);
     } else if (msg.type == SK2_MSG_FLOW) {
-        /* Pauses and queue bounds work on the client's side alone; a relay keeps no table of
-         * them, and a client told so sends no more (docs/protocol.md, "The flow request"). */
-        self->bad_requests++;
-        json_t *error = sk2_msg_error_payload("unknown message type 0x0b: a relay keeps no "
-                                              "flow table");
-        s_send_answer(self, frames, envelope, SK2_MSG_ERROR, error);
-        json_decref(error);
+        s_flow(self, frames, envelope, msg.payload);
     } else if (msg.type == SK2_MSG_STATS) {
         json_t *stats = s_stats_json(self);
         s_send_answer(self, frames, envelope, SK2_MSG_STATS_REPLY, stats);
@@ -1094,6 +1148,7 @@ static void s_actor(zsock_t *pipe, void *arg)
     self->pipe = pipe;
     self->name = arg;
     self->is_announced = true;
+    self->clients = sk2_clients_new();
     sk2_runtime_block_signals();
     zsock_signal(pipe, 0);
     /* Sized for everything at once: pipe, control, announcer, each upstream's descriptors and
@@ -1209,6 +1264,7 @@ static void s_actor(zsock_t *pipe, void *arg)
     free(owner);
     sk2_announcer_destroy(&self->announcer);
     sk2_accept_destroy(&self->accept);
+    sk2_clients_destroy(&self->clients);
     while (self->device_count > 0)
         s_device_destroy(&self->devices[--self->device_count]);
     for (size_t i = 0; i < self->upstream_count; i++) {
