@@ -149,6 +149,11 @@ function updateTile(tile, device) {
   note.hidden = !why;
   note.textContent = why;
   tile.cloudReason = why;
+  // The newest depth frame as a PLY file from the gateway (GET /api/devices/KEY/pointcloud.ply),
+  // offered on the same terms as the drawn cloud.
+  const save = cloudFig.querySelector('a.save-cloud');
+  save.hidden = !!why;
+  save.href = `/api/devices/${encodeURIComponent(device.key)}/pointcloud.ply`;
 }
 
 function applyState(next) {

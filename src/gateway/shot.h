@@ -10,6 +10,7 @@
 #define SK2_GATEWAY_SHOT_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +55,8 @@ typedef struct {
     char key[GW_KEY_MAX + 1];          /* the device's key in the gateway, "s0:ID" */
     sk2_stream_kind_t kind;            /* the stream */
     double depth_unit_m;               /* metres per depth value; 0 unknown or not depth */
+    bool has_intrinsics;               /* the server gave the stream's intrinsics */
+    sk2_intrinsics_t intrinsics;       /* then: as the server gave them (point clouds) */
     int64_t received_us;               /* when the gateway had it decoded (monotonic) */
     int64_t latency_us;                /* capture to decoded, -1 when unknown */
     size_t wire_bytes;                 /* encoded size it arrived in */

@@ -336,6 +336,9 @@ static void s_on_frame(s_server_t *server, sk2_event_t *event)
         return;
     shot->received_us = stream->last_received_us;
     shot->depth_unit_m = s_depth_unit_m(device, k);
+    shot->has_intrinsics = device->streams[k].has_info && device->streams[k].info.has_intrinsics;
+    if (shot->has_intrinsics)
+        shot->intrinsics = device->streams[k].info.intrinsics;
     shot->latency_us = latency_us;
     shot->wire_bytes = sk2_event_wire_bytes(event);
     shot->codec = sk2_event_codec(event);

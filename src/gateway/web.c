@@ -31,6 +31,7 @@
 #include "gateway/assets.h"
 #include "gateway/gateway_impl.h"
 #include "gateway/image.h"
+#include "sk2/cloud.h"
 #include "sk2/error.h"
 
 _Static_assert(GW_BLOB_PRE >= LWS_PRE, "blob headroom must hold libwebsockets' header");
@@ -694,12 +695,116 @@ static uint16_t s_mm_to_value(long mm, double unit_m)
     return v >= 65535 ? 65535 : (uint16_t)lround(v);
 }
 
-/* GET /api/devices/KEY/KIND/latest{.png,-view.png,.jpg}: the newest frame, unless it is older
- * than the stream's bound (the stream has stalled: 503, not an old frame passed off as now). */
+/* The newest frame of a stream for an HTTP answer, unless it is older than the stream's bound
+ * (the stream has stalled: 503, not an old frame passed off as now). NULL when there is none:
+ * then the answer is sent and *rc is what the caller returns. */
+static gw_shot_t *s_newest_shot(struct lws *wsi, s_http_t *http, const char *key,
+                                sk2_stream_kind_t kind, int64_t *age_us_out, int *rc)
+{
+    sk2_gateway_t *gw = s_gateway(wsi);
+    int64_t now_us = sk2_clock_mono_us();
+    pthread_mutex_lock(&gw->lock);
+    gw_slot_t *slot = gw_slot_find(gw, key, kind);
+    gw_shot_t *shot = NULL;
+    int64_t max_age_us = 0;
+    bool was_subscribed = true;
+    if (slot) {
+        /* Depth is always subscribed; IR and colour only while wanted. */
+        was_subscribed =
+            kind == SK2_STREAM_DEPTH || slot->ws_wanted > 0 || slot->http_until_us > now_us;
+        /* Keeps IR and colour subscribed while a program polls them. */
+        slot->http_until_us = now_us + GW_HTTP_LEASE_US;
+        shot = gw_shot_ref(slot->latest);
+        max_age_us = slot->max_age_us;
+    }
+    pthread_mutex_unlock(&gw->lock);
+    if (!slot) {
+        *rc = s_respond_error(wsi, http, 404, "no such device or stream");
+        return NULL;
+    }
+    s_header_t retry = {"retry-after:", "1"};
+    if (shot && !was_subscribed) /* what is left from the last time it was wanted */
+        gw_shot_unref(&shot);
+    if (!shot) {
+        gw_wake_upstream(gw);
+        *rc = s_respond_json(
+            wsi, http, 503,
+            json_pack("{s:s}", "error", "no frame of this stream yet: subscribed now, retry"),
+            &retry, 1);
+        return NULL;
+    }
+    int64_t age_us = now_us - shot->received_us;
+    if (age_us > max_age_us) {
+        gw_shot_unref(&shot);
+        char why[160];
+        snprintf(why, sizeof why,
+                 "the newest frame of this stream is %.1f s old, more than %.1f s: the stream "
+                 "has stalled",
+                 (double)age_us / 1e6, (double)max_age_us / 1e6);
+        *rc = s_respond_json(wsi, http, 503,
+                             json_pack("{s:s, s:I, s:I}", "error", why, "age_ms",
+                                       (json_int_t)(age_us / 1000), "max_age_ms",
+                                       (json_int_t)(max_age_us / 1000)),
+                             &retry, 1);
+        return NULL;
+    }
+    *age_us_out = age_us;
+    return shot;
+}
+
+/* GET /api/devices/KEY/pointcloud.ply|.pcd: the newest depth frame as a binary point cloud
+ * (include/sk2/cloud.h: x, y, z in metres, pixels without a reading left out), deprojected with
+ * the intrinsics the server gave. 409 when the server gave no intrinsics or no depth unit. */
+static int s_cloud_response(struct lws *wsi, s_http_t *http, const char *key,
+                            sk2_cloud_format_t format)
+{
+    int rc = 0;
+    int64_t age_us = 0;
+    gw_shot_t *shot = s_newest_shot(wsi, http, key, SK2_STREAM_DEPTH, &age_us, &rc);
+    if (!shot)
+        return rc;
+    if (!shot->has_intrinsics || shot->depth_unit_m <= 0) {
+        gw_shot_unref(&shot);
+        return s_respond_error(wsi, http, 409,
+                               "the server gives no intrinsics or no depth unit for this "
+                               "device: its depth cannot be made into points");
+    }
+    char *data = NULL;
+    size_t size = 0, points = 0;
+    FILE *file = open_memstream(&data, &size);
+    int written = file ? sk2_cloud_write(file, shot->frame, &shot->intrinsics, shot->depth_unit_m,
+                                         format, false, &points)
+                       : SK2_ENOMEM;
+    if (file && fclose(file) != 0 && written == 0)
+        written = SK2_ENOMEM;
+    gw_blob_t *body = written == 0 ? gw_blob_new(size) : NULL;
+    if (body) {
+        memcpy(body->data, data, size);
+        body->len = size;
+    }
+    free(data);
+    s_header_t headers[4] = {
+        {"x-sk2-sequence:", ""},
+        {"x-sk2-capture-time-us:", ""},
+        {"x-sk2-points:", ""},
+        {"content-disposition:", ""},
+    };
+    snprintf(headers[0].value, 64, "%llu", (unsigned long long)sk2_frame_sequence(shot->frame));
+    snprintf(headers[1].value, 64, "%lld", (long long)sk2_frame_capture_time_us(shot->frame));
+    snprintf(headers[2].value, 64, "%zu", points);
+    snprintf(headers[3].value, 64, "attachment; filename=\"pointcloud-%llu.%s\"",
+             (unsigned long long)sk2_frame_sequence(shot->frame),
+             sk2_cloud_format_extension(format));
+    gw_shot_unref(&shot);
+    if (!body)
+        return s_respond_error(wsi, http, 500, "cannot make the point cloud");
+    return s_respond(wsi, http, 200, "application/octet-stream", &body, headers, 4);
+}
+
+/* GET /api/devices/KEY/KIND/latest{.png,-view.png,.jpg}: the newest frame (s_newest_shot). */
 static int s_frame_response(struct lws *wsi, s_http_t *http, const char *key,
                             sk2_stream_kind_t kind, const char *file)
 {
-    sk2_gateway_t *gw = s_gateway(wsi);
     gw_image_t which;
     const char *type;
     if (strcmp(file, "latest.png") == 0) {
@@ -722,48 +827,11 @@ static int s_frame_response(struct lws *wsi, s_http_t *http, const char *key,
                                "min and max must be given together, whole numbers (mm for "
                                "depth, at most 1000000; 0..65535 for IR), min < max");
 
-    int64_t now_us = sk2_clock_mono_us();
-    pthread_mutex_lock(&gw->lock);
-    gw_slot_t *slot = gw_slot_find(gw, key, kind);
-    gw_shot_t *shot = NULL;
-    int64_t max_age_us = 0;
-    bool was_subscribed = true;
-    if (slot) {
-        /* Depth is always subscribed; IR and colour only while wanted. */
-        was_subscribed =
-            kind == SK2_STREAM_DEPTH || slot->ws_wanted > 0 || slot->http_until_us > now_us;
-        /* Keeps IR and colour subscribed while a program polls them. */
-        slot->http_until_us = now_us + GW_HTTP_LEASE_US;
-        shot = gw_shot_ref(slot->latest);
-        max_age_us = slot->max_age_us;
-    }
-    pthread_mutex_unlock(&gw->lock);
-    if (!slot)
-        return s_respond_error(wsi, http, 404, "no such device or stream");
-    s_header_t retry = {"retry-after:", "1"};
-    if (shot && !was_subscribed) /* what is left from the last time it was wanted */
-        gw_shot_unref(&shot);
-    if (!shot) {
-        gw_wake_upstream(gw);
-        return s_respond_json(
-            wsi, http, 503,
-            json_pack("{s:s}", "error", "no frame of this stream yet: subscribed now, retry"),
-            &retry, 1);
-    }
-    int64_t age_us = now_us - shot->received_us;
-    if (age_us > max_age_us) {
-        gw_shot_unref(&shot);
-        char why[160];
-        snprintf(why, sizeof why,
-                 "the newest frame of this stream is %.1f s old, more than %.1f s: the stream "
-                 "has stalled",
-                 (double)age_us / 1e6, (double)max_age_us / 1e6);
-        return s_respond_json(wsi, http, 503,
-                              json_pack("{s:s, s:I, s:I}", "error", why, "age_ms",
-                                        (json_int_t)(age_us / 1000), "max_age_ms",
-                                        (json_int_t)(max_age_us / 1000)),
-                              &retry, 1);
-    }
+    int rc = 0;
+    int64_t age_us = 0;
+    gw_shot_t *shot = s_newest_shot(wsi, http, key, kind, &age_us, &rc);
+    if (!shot)
+        return rc;
     const sk2_frame_t *frame = shot->frame;
     double unit_m = kind == SK2_STREAM_DEPTH ? shot->depth_unit_m : 0;
     gw_blob_t *body = NULL;
@@ -892,10 +960,11 @@ static int s_api_response(struct lws *wsi, s_http_t *http, const char *path)
     if (n == 1)
         return s_respond_json(
             wsi, http, 200,
-            json_pack("{s:[s,s,s,s,s,s,s,s]}", "endpoints", "/api/servers", "/api/devices",
+            json_pack("{s:[s,s,s,s,s,s,s,s,s]}", "endpoints", "/api/servers", "/api/devices",
                       "/api/devices/{id}", "/api/streams", "/api/stats",
                       "/api/devices/{id}/{kind}/latest.png",
                       "/api/devices/{id}/{kind}/latest-view.png|latest.jpg",
+                      "/api/devices/{id}/pointcloud.ply|pointcloud.pcd",
                       /* the one resource that is not read with GET: named with its method */
                       "POST /api/devices/{id}/command"),
             NULL, 0);
@@ -936,6 +1005,10 @@ static int s_api_response(struct lws *wsi, s_http_t *http, const char *path)
                           "a command is a POST with a JSON body {\"key\", \"value\"}"),
                 &allow, 1);
         }
+        if (n == 4 && (s_seg_is(seg[3], len[3], "pointcloud.ply") ||
+                       s_seg_is(seg[3], len[3], "pointcloud.pcd")))
+            return s_cloud_response(wsi, http, key,
+                                    seg[3][len[3] - 1] == 'y' ? SK2_CLOUD_PLY : SK2_CLOUD_PCD);
         sk2_stream_kind_t kind = gw_kind_from_name(seg[3], len[3]);
         if (!kind)
             return s_respond_error(wsi, http, 404, "no such stream (depth, ir or color)");

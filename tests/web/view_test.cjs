@@ -254,6 +254,7 @@ async function main() {
       }, kind, 60000), `the ${kind} view receives frames`);
     }
 
+    await saveCloud(page);
     await settingsEditor(page, endpoint);
     await page.screenshot({ path: path.join(outDir, 'viewer.png'), fullPage: true });
 
@@ -287,6 +288,26 @@ async function main() {
   await tokenPage();
   console.log(`${passes} passed, ${failures} failed`);
   process.exit(failures ? 1 : 0);
+}
+
+// The "save point cloud" link of the tile: shown for the mock (it has intrinsics), pointing at
+// the gateway's pointcloud.ply of the device, which the page can fetch as a PLY file whose
+// vertex count is the x-sk2-points header.
+async function saveCloud(page) {
+  const got = await page.evaluate(async () => {
+    const a = document.querySelector('#devices .tile .view.cloud a.save-cloud');
+    if (!a || a.hidden) return { shown: false };
+    const r = await fetch(a.href);
+    const head = new TextDecoder().decode((await r.arrayBuffer()).slice(0, 200));
+    return { shown: true, href: a.getAttribute('href'), download: a.hasAttribute('download'),
+      status: r.status, points: r.headers.get('x-sk2-points'), head };
+  });
+  check(got.shown && got.download && /^\/api\/devices\/.+\/pointcloud\.ply$/.test(got.href),
+    `the tile offers its point cloud for download (${got.href})`);
+  const vertices = /element vertex (\d+)/.exec(got.head || '');
+  check(got.status === 200 && /^ply\n/.test(got.head || '') && vertices && vertices[1] === got.points &&
+    Number(got.points) > 0,
+    `the link gives a PLY file of the newest depth frame (${got.status}, ${got.points} points)`);
 }
 
 // The server's own label for its only device, from its `me` (sk2 info --json).
@@ -395,8 +416,10 @@ async function tumPage() {
       const fig = document.querySelector('#devices .tile .view.cloud');
       const note = fig.querySelector('.note');
       return { canvasHidden: fig.querySelector('canvas.image').hidden, noteHidden: note.hidden,
-        note: note.textContent, points: fig.querySelector('canvas.image').dataset.points || '0' };
+        note: note.textContent, points: fig.querySelector('canvas.image').dataset.points || '0',
+        saveHidden: fig.querySelector('a.save-cloud').hidden };
     });
+    check(cloud.saveHidden, 'without intrinsics the page offers no point cloud file to save');
     check(cloud.canvasHidden && !cloud.noteHidden && /no intrinsics/.test(cloud.note) && cloud.points === '0',
       `without intrinsics there is no point cloud but a note: "${cloud.note}" (${cloud.points} points)`);
     await page.screenshot({ path: path.join(outDir, 'viewer-tum.png'), fullPage: true });
