@@ -169,8 +169,13 @@ static void test_a_restarted_server_is_followed(void **state)
     assert_int_equal(others, 0);
     assert_int_equal(seen[SK2_EVENT_DEVICE_REMOVED], 0);
 
-    /* cam-b was subscribed again without being asked; the new server counts from 0, and its
-     * frames are taken, not dropped as old ones. */
+    /* A blink was a real removal: the server had no cam-b when it answered that `me`, and a
+     * removed device takes its subscriptions with it (seen under AddressSanitizer, where the
+     * server adds its devices slowly). So after a blink the test subscribes again itself. */
+    if (removed_b)
+        assert_int_equal(sk2_client_subscribe(client, "cam-b", SK2_STREAM_DEPTH, "sk2d"), 0);
+    /* cam-b was subscribed again (without being asked, unless it blinked); the new server counts
+     * from 0, and its frames are taken, not dropped as old ones. */
     event = testutil_wait_event(client, SK2_EVENT_FRAME, "cam-b", 10000, NULL);
     assert_non_null(event);
     assert_true(sk2_frame_sequence(sk2_event_frame(event)) < sequence_before);
