@@ -926,11 +926,8 @@ static void s_flow(s_actor_t *self, zmq_msg_t *frames, size_t envelope, const js
     for (size_t i = 0; sequences && i < self->device_count; i++)
         for (int kind = SK2_STREAM_DEPTH; kind <= SK2_STREAM_BODY; kind++)
             if (self->devices[i]->newest[kind] > 0)
-                json_array_append_new(
-                    sequences, json_pack("{s:s, s:s, s:I}", "device", self->devices[i]->id, "kind",
-                                         sk2_stream_kind_name((sk2_stream_kind_t)kind), "sequence",
-                                         (json_int_t)((self->devices[i]->newest[kind] - 1) &
-                                                      (((uint64_t)1 << 53) - 1))));
+                sk2_clients_add_sequence(sequences, self->devices[i]->id, (sk2_stream_kind_t)kind,
+                                         self->devices[i]->newest[kind] - 1);
     json_object_set_new(reply, "sequences", sequences ? sequences : json_array());
     s_send_answer(self, frames, envelope, SK2_MSG_FLOW_REPLY, reply);
     json_decref(reply);

@@ -197,6 +197,16 @@ static s_client_t *s_slot(sk2_clients_t *self)
     return oldest;
 }
 
+void sk2_clients_add_sequence(json_t *sequences, const char *device, sk2_stream_kind_t kind,
+                              uint64_t sequence)
+{
+    if (sequences)
+        json_array_append_new(sequences,
+                              json_pack("{s:s, s:s, s:I}", "device", device, "kind",
+                                        sk2_stream_kind_name(kind), "sequence",
+                                        (json_int_t)(sequence & (((uint64_t)1 << 53) - 1))));
+}
+
 int sk2_clients_update(sk2_clients_t *self, const json_t *payload, int64_t now_us, json_t **reply,
                        char *why, size_t why_size)
 {

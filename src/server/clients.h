@@ -11,6 +11,8 @@
 
 #include <jansson.h>
 
+#include "sk2/frame.h"
+
 /* Clients remembered at once; a new client beyond this replaces the one heard from longest
  * ago (counted as evicted). */
 #define SK2_CLIENTS_MAX 256
@@ -35,6 +37,12 @@ void sk2_clients_destroy(sk2_clients_t **self_p);
  * SK2_EPROTO with a reason fit to send back in why (the table is then unchanged). */
 int sk2_clients_update(sk2_clients_t *self, const json_t *payload, int64_t now_us, json_t **reply,
                        char *why, size_t why_size);
+
+/* Appends one entry of a `flow` reply's `sequences` (docs/protocol.md "The flow request"): where
+ * a device's stream is, as the number of its newest frame (kept within JSON's exact integers).
+ * The server and the relay both answer `flow` with it. */
+void sk2_clients_add_sequence(json_t *sequences, const char *device, sk2_stream_kind_t kind,
+                              uint64_t sequence);
 
 /* Forgets the clients not heard from within their expiry (three heartbeats and a second). */
 void sk2_clients_expire(sk2_clients_t *self, int64_t now_us);

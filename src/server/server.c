@@ -296,11 +296,8 @@ static void s_flow_sequences(s_actor_t *self, json_t *reply)
             uint64_t sequence;
             if (sk2_pipeline_newest_sequence(self->pipelines[i], (sk2_stream_kind_t)kind,
                                              &sequence) == 0)
-                json_array_append_new(
-                    sequences, json_pack("{s:s, s:s, s:I}", "device",
-                                         sk2_pipeline_device_id(self->pipelines[i]), "kind",
-                                         sk2_stream_kind_name((sk2_stream_kind_t)kind), "sequence",
-                                         (json_int_t)(sequence & (((uint64_t)1 << 53) - 1))));
+                sk2_clients_add_sequence(sequences, sk2_pipeline_device_id(self->pipelines[i]),
+                                         (sk2_stream_kind_t)kind, sequence);
         }
     json_object_set_new(reply, "sequences", sequences ? sequences : json_array());
 }
