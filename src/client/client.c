@@ -391,7 +391,15 @@ static int s_send(sk2_client_t *self, sk2_msg_type_t type, const json_t *payload
     if (!self->control)
         return SK2_ECONNECT;
     int rc = sk2_msg_send(zsock_resolve(self->control), true, type, payload);
-    if (rc != 0)
+    /* The DEALER refuses a message only when it has no pipe to the server (libzmq ends the
+     * pipe at once when the handshake is refused, e.g. a plain client at a CURVE server) or
+     * the pipe is full. Either way no answer will come: the request counts as sent and lost,
+     * so the response timeout reports the server as it would for a loss on the wire, instead
+     * of the outcome depending on whether the refusal beat the first send. */
+    if (rc == SK2_EAGAIN)
+        SK2_DEBUG("client", "%s to %s not queued: no live pipe", sk2_msg_type_name(type),
+                  self->endpoint ? self->endpoint : "server");
+    else if (rc != 0)
         return rc;
     size_t slot = (self->pending_head + self->pending_count++) % S_MAX_PENDING;
     self->pending[slot] = (s_pending_t){.type = type, .sent_us = sk2_clock_mono_us()};
