@@ -15,8 +15,7 @@
 #include "sk2/mcap.h"
 #include "sk2/sk2.h"
 
-#define S_TOKEN_MAX (SK2_DEVICE_ID_MAX + 2) /* a device id as a ROS name, its 'd' and NUL */
-#define S_NAME_MAX  (S_TOKEN_MAX + 64)
+#define S_NAME_MAX (SK2_ROS2_TOKEN_MAX + 64)
 
 /* One stream of one device: its channels (image, camera info) and what the names say. */
 typedef struct {
@@ -33,21 +32,6 @@ typedef struct {
     s_stream_t streams[SK2_REC_STREAMS_MAX];
     bool has_jpeg_color; /* colour frames stored as JPEG: a CompressedImage channel */
 } s_device_t;
-
-/* A device id as a ROS name token: letters, digits and '_' only, not starting with a digit
- * (ROS 2 refuses other names for topics and frames). */
-static void s_ros_token(const char *id, char *out, size_t size)
-{
-    size_t n = 0;
-    if (id[0] >= '0' && id[0] <= '9')
-        out[n++] = 'd';
-    for (const char *p = id; *p && n + 1 < size; p++) {
-        char c = *p;
-        bool is_ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        out[n++] = is_ok ? c : '_';
-    }
-    out[n] = '\0';
-}
 
 static s_stream_t *s_stream_of(s_device_t *devices, const sk2_recording_frame_info_t *info)
 {
@@ -108,7 +92,7 @@ static int s_add_channels(sk2_mcap_writer_t *mcap, sk2_recording_reader_t *reade
 {
     uint16_t schemas[SK2_ROS2_TYPE_COUNT];
     int rc = 0;
-    for (int t = 0; t < SK2_ROS2_TYPE_COUNT && rc == 0; t++)
+    for (int t = 0; t <= SK2_ROS2_CAMERA_INFO && rc == 0; t++)
         rc = sk2_mcap_writer_add_schema(mcap, sk2_ros2_type_name((sk2_ros2_type_t)t), "ros2msg",
                                         sk2_ros2_schema((sk2_ros2_type_t)t), &schemas[t]);
     /* Whether colour is stored as JPEG shows in its frames, not its description. Only an sk2
@@ -123,9 +107,9 @@ static int s_add_channels(sk2_mcap_writer_t *mcap, sk2_recording_reader_t *reade
             devices[info.device].has_jpeg_color = true;
     }
     for (size_t d = first; d <= last && rc == 0; d++) {
-        char token[S_TOKEN_MAX];
+        char token[SK2_ROS2_TOKEN_MAX];
         const char *id = sk2_recording_reader_device_id(reader, d);
-        s_ros_token(id, token, sizeof token);
+        sk2_ros2_name_token(id, token, sizeof token);
         size_t count = sk2_recording_reader_stream_count(reader, d);
         for (size_t s = 0; s < count && s < SK2_REC_STREAMS_MAX && rc == 0; s++) {
             s_stream_t *st = &devices[d].streams[s];
