@@ -15,6 +15,8 @@ set -eu
 # use python3-open3d and run examples/python/ (python3-matplotlib, python3-open3d).
 # pcl-tools is PCL's command line (pcl_pcd2ply and friends): the point cloud export's test reads
 # sk2's PCD and PLY files with it, as open3d does, so two independent readers judge them.
+# python3-pil (Pillow) reads the 16-bit PNGs of MCAP's compressedDepth messages in
+# tests/mcap/test_mcap_ros2.py, a PNG reader that is not sk2's.
 build="cmake make gcc pkg-config libczmq-dev libzmq3-dev libjansson-dev liblz4-dev libturbojpeg0-dev
        libpng-dev zlib1g-dev libavahi-client-dev libopenni2-dev libfreenect-dev libwebsockets-dev
        python3-dev python3-numpy libzstd-dev"
@@ -25,7 +27,8 @@ test="libcmocka-dev libpng-dev clang clang-format libclang-rt-14-dev python3 pyt
       avahi-daemon dbus-daemon dbus-bin python3-zeroconf iproute2 util-linux
       nodejs chromium chromium-driver stress python3-matplotlib python3-open3d python3-pytest
       python3-setuptools python3-pip
-      pcl-tools"
+      pcl-tools
+      python3-pil"
 case "${1:-all}" in
 build) wanted="$build $bench" ;;
 test | all) wanted="$build $bench $test" ;;

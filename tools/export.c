@@ -26,7 +26,9 @@ enum {
     OPT_ASCII,
     OPT_FRAMES,
     OPT_FRAME,
-    OPT_MCAP_COMPRESSION
+    OPT_MCAP_COMPRESSION,
+    OPT_MCAP_CLOUD,
+    OPT_MCAP_DEPTH_AS
 };
 
 /* A progress line on stderr, rewritten in place; only on a terminal and without -q. */
@@ -95,6 +97,8 @@ typedef struct {
     /* export to MCAP (s_apply_mcap_option) */
     bool is_mcap;                 /* --format mcap */
     const char *mcap_compression; /* --compression, NULL = not given */
+    bool has_mcap_cloud;          /* --cloud: PointCloud2 messages too */
+    const char *mcap_depth_as;    /* --depth-as image|png|rvl, NULL = not given (image) */
     /* export to point clouds (the block below cli_export) */
     bool is_cloud;                /* --format ply|pcd */
     sk2_cloud_format_t cloud;     /* which */
@@ -114,12 +118,21 @@ static int s_apply_format(s_options_t *opts, const char *arg)
     return CLI_CONTINUE;
 }
 
-/* export's --compression zstd|lz4|none (MCAP chunks). */
-static int s_apply_mcap_option(s_options_t *opts, const char *arg)
+/* export's --compression zstd|lz4|none (MCAP chunks), --cloud and --depth-as image|png|rvl. */
+static int s_apply_mcap_option(s_options_t *opts, int opt, const char *arg)
 {
-    if (strcmp(arg, "zstd") != 0 && strcmp(arg, "lz4") != 0 && strcmp(arg, "none") != 0)
+    sk2_mcap_depth_t depth;
+    if (opt == OPT_MCAP_CLOUD) {
+        opts->has_mcap_cloud = true;
+    } else if (opt == OPT_MCAP_DEPTH_AS) {
+        if (sk2_mcap_depth_parse(arg, &depth) != 0)
+            return cli_usage_error(opts->verb, "--depth-as takes image, png or rvl, not '%s'", arg);
+        opts->mcap_depth_as = arg;
+    } else if (strcmp(arg, "zstd") != 0 && strcmp(arg, "lz4") != 0 && strcmp(arg, "none") != 0) {
         return cli_usage_error(opts->verb, "--compression takes zstd, lz4 or none, not '%s'", arg);
-    opts->mcap_compression = arg;
+    } else {
+        opts->mcap_compression = arg;
+    }
     return CLI_CONTINUE;
 }
 
@@ -130,8 +143,8 @@ static int s_apply_option(void *options, int opt, const char *arg)
     s_options_t *opts = options;
     if (opt == OPT_FORMAT)
         return s_apply_format(opts, arg);
-    if (opt == OPT_MCAP_COMPRESSION)
-        return s_apply_mcap_option(opts, arg);
+    if (opt == OPT_MCAP_COMPRESSION || opt == OPT_MCAP_CLOUD || opt == OPT_MCAP_DEPTH_AS)
+        return s_apply_mcap_option(opts, opt, arg);
     if (opt == OPT_DEVICE) {
         if (cli_parse_long(arg, 0, SK2_RECORDING_MAX_DEVICES - 1, &opts->device) != 0)
             return cli_usage_error(opts->verb, "--device must be 0..%d, not '%s'",
@@ -168,7 +181,7 @@ static void s_export_usage(void)
 {
     printf("usage: sk2 export FILE DIR [--device N] [-v|-q]\n"
            "       sk2 export FILE OUT.mcap --format mcap [--compression zstd|lz4|none]\n"
-           "                  [--device N] [-v|-q]\n"
+           "                  [--depth-as image|png|rvl] [--cloud] [--device N] [-v|-q]\n"
            "       sk2 export FILE DIR --format ply|pcd [--ascii] [--frames RANGE]\n"
            "                  [--device N]\n"
            "       sk2 export FILE OUT.ply|OUT.pcd --format ply|pcd --frame N [--ascii]\n"
@@ -191,6 +204,11 @@ static void s_export_usage(void)
            "With --format mcap, writes one MCAP file (ROS 2 messages in CDR: depth as Image\n"
            "16UC1, IR as Image mono16, JPEG colour as CompressedImage, CameraInfo) with every\n"
            "device unless --device; chunks compressed with zstd (default), lz4 or none.\n"
+           "  --depth-as M   depth as Image 16UC1 (image, default), or as ROS's compressedDepth\n"
+           "                 CompressedImage with a 16-bit PNG (png) or RVL (rvl) at\n"
+           "                 /sk2/ID/depth/image_raw/compressedDepth; lossless either way\n"
+           "  --cloud        also each depth frame as a PointCloud2 (x y z metres, one point\n"
+           "                 per reading) at /sk2/ID/depth/points; needs depth intrinsics\n"
            "OUT.mcap must not exist; it is written as OUT.mcap.partial-XXXXXX and renamed.\n");
 }
 
@@ -202,6 +220,9 @@ static int s_export_mcap(const s_options_t *opts, const char *path, const char *
         return CLI_EXIT_FAILURE;
     size_t devices = sk2_recording_reader_device_count(reader);
     const char *compression = opts->mcap_compression ? opts->mcap_compression : "zstd";
+    sk2_mcap_options_t with = {.compression = compression, .has_cloud = opts->has_mcap_cloud};
+    if (opts->mcap_depth_as)
+        sk2_mcap_depth_parse(opts->mcap_depth_as, &with.depth); /* checked when parsed */
     char why[512];
     cli_output_t output = {.temp_path = ""};
     s_progress_t progress;
@@ -211,9 +232,9 @@ static int s_export_mcap(const s_options_t *opts, const char *path, const char *
         rc = cli_usage_error("export", "%s has no device %ld", path, opts->device);
     } else if ((rc = cli_output_begin(&output, "export", out, false, false)) != CLI_CONTINUE) {
         /* said why */
-    } else if ((rc = sk2_recording_export_mcap(
+    } else if ((rc = sk2_recording_export_mcap_with(
                     reader, opts->device < 0 ? SK2_MCAP_ALL_DEVICES : (size_t)opts->device,
-                    output.temp_path, compression, s_progress, &progress, why, sizeof why)) != 0) {
+                    output.temp_path, &with, s_progress, &progress, why, sizeof why)) != 0) {
         rc = s_export_failed(&progress, rc, why);
     } else if (s_progress_end(&progress), cli_output_commit(&output) != 0) {
         rc = CLI_EXIT_FAILURE;
@@ -235,6 +256,8 @@ int cli_export(int argc, char **argv)
         {"device", required_argument, NULL, OPT_DEVICE},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"compression", required_argument, NULL, OPT_MCAP_COMPRESSION},
+        {"cloud", no_argument, NULL, OPT_MCAP_CLOUD},
+        {"depth-as", required_argument, NULL, OPT_MCAP_DEPTH_AS},
         {"ascii", no_argument, NULL, OPT_ASCII},
         {"frames", required_argument, NULL, OPT_FRAMES},
         {"frame", required_argument, NULL, OPT_FRAME},
@@ -247,6 +270,9 @@ int cli_export(int argc, char **argv)
         return rc;
     if (opts.mcap_compression && !opts.is_mcap)
         return cli_usage_error("export", "--compression is for --format mcap");
+    if ((opts.has_mcap_cloud || opts.mcap_depth_as) && !opts.is_mcap)
+        return cli_usage_error("export", "--cloud and --depth-as are for --format mcap (point "
+                                         "cloud files: --format ply|pcd)");
     if (opts.is_cloud)
         return s_export_clouds(&opts, argv[optind], argv[optind + 1]);
     if (opts.is_ascii || opts.frames)

@@ -52,6 +52,8 @@ typedef struct {
     double give_up_s;             /* --give-up-after, 0: never */
     bool is_mcap;                 /* --format mcap (s_record_mcap_*) */
     const char *mcap_compression; /* --compression, NULL: zstd */
+    sk2_mcap_options_t mcap;      /* --cloud, --depth-as (as export's) */
+    bool has_mcap_options;        /* either was given */
 } record_options_t;
 
 typedef struct {
@@ -89,6 +91,8 @@ enum {
     OPT_GIVE_UP_AFTER,
     OPT_MCAP_FORMAT,
     OPT_MCAP_COMPRESSION,
+    OPT_MCAP_CLOUD,
+    OPT_MCAP_DEPTH_AS,
 };
 
 static void s_print_usage(void)
@@ -98,7 +102,8 @@ static void s_print_usage(void)
            "                  [--no-status] [--timeout MS] [--browse-timeout S] [--force]\n"
            "                  [--allow-lossy] [--max-frame-mb M] [--give-up-after S]\n"
            "                  [--keys DIR --server-key KEY] [--format sk2|mcap]\n"
-           "                  [--compression zstd|lz4|none] [-v|-q]\n"
+           "                  [--compression zstd|lz4|none] [--depth-as image|png|rvl]\n"
+           "                  [--cloud] [-v|-q]\n"
            "\n"
            "Records a server's streams into FILE, frames exactly as sent (no re-encoding).\n"
            "\n" CLI_TARGET_HELP
@@ -130,9 +135,10 @@ static void s_print_usage(void)
            "--force); 3 server unreachable at the start, or lost for longer than\n"
            "--give-up-after (the file keeps what was recorded).\n"
            "--format mcap writes FILE as MCAP (as `sk2 export --format mcap`, chunks in\n"
-           "--compression, default zstd): frames are recorded in sk2's format beside it\n"
-           "(FILE.partial-XXXXXX.sk2r) and converted when the recording ends, so a killed\n"
-           "recorder leaves that file, which `sk2 export` converts.\n",
+           "--compression, default zstd, and its --depth-as and --cloud): frames are\n"
+           "recorded in sk2's format beside it (FILE.partial-XXXXXX.sk2r) and converted\n"
+           "when the recording ends, so a killed recorder leaves that file, which\n"
+           "`sk2 export` converts.\n",
            SK2_CLIENT_RESPONSE_TIMEOUT_MS);
 }
 
@@ -146,10 +152,16 @@ static int s_kind_slot(const char *name, size_t length)
     return -1;
 }
 
-/* --format sk2|mcap and --compression zstd|lz4|none. */
+/* --format sk2|mcap, --compression zstd|lz4|none, --depth-as image|png|rvl and --cloud. */
 static int s_apply_mcap_option(record_options_t *opts, int opt, const char *arg)
 {
-    if (opt == OPT_MCAP_FORMAT) {
+    if (opt == OPT_MCAP_CLOUD || opt == OPT_MCAP_DEPTH_AS) {
+        opts->has_mcap_options = true;
+        if (opt == OPT_MCAP_CLOUD)
+            opts->mcap.has_cloud = true;
+        else if (sk2_mcap_depth_parse(arg, &opts->mcap.depth) != 0)
+            return cli_usage_error(s_verb, "--depth-as takes image, png or rvl, not '%s'", arg);
+    } else if (opt == OPT_MCAP_FORMAT) {
         if (strcmp(arg, "sk2") != 0 && strcmp(arg, "mcap") != 0)
             return cli_usage_error(s_verb, "--format takes sk2 or mcap, not '%s'", arg);
         opts->is_mcap = strcmp(arg, "mcap") == 0;
@@ -164,7 +176,8 @@ static int s_apply_mcap_option(record_options_t *opts, int opt, const char *arg)
 static int s_apply_option(void *options, int opt, const char *arg)
 {
     record_options_t *opts = options;
-    if (opt == OPT_MCAP_FORMAT || opt == OPT_MCAP_COMPRESSION)
+    if (opt == OPT_MCAP_FORMAT || opt == OPT_MCAP_COMPRESSION || opt == OPT_MCAP_CLOUD ||
+        opt == OPT_MCAP_DEPTH_AS)
         return s_apply_mcap_option(opts, opt, arg);
     switch (opt) {
     case 'o':
@@ -246,6 +259,8 @@ static int s_parse(int argc, char **argv, record_options_t *opts)
         {"give-up-after", required_argument, NULL, OPT_GIVE_UP_AFTER},
         {"format", required_argument, NULL, OPT_MCAP_FORMAT},
         {"compression", required_argument, NULL, OPT_MCAP_COMPRESSION},
+        {"cloud", no_argument, NULL, OPT_MCAP_CLOUD},
+        {"depth-as", required_argument, NULL, OPT_MCAP_DEPTH_AS},
         CLI_SERVER_LONG_OPTIONS,
     };
     const cli_parser_t parser = {s_verb, optstring, options, s_print_usage, s_apply_option};
@@ -256,6 +271,8 @@ static int s_parse(int argc, char **argv, record_options_t *opts)
         return cli_usage_error(s_verb, "missing -o FILE");
     if (opts->mcap_compression && !opts->is_mcap)
         return cli_usage_error(s_verb, "--compression is for --format mcap");
+    if (opts->has_mcap_options && !opts->is_mcap)
+        return cli_usage_error(s_verb, "--cloud and --depth-as are for --format mcap");
     /* A lossy codec changes depth values: a recording made with one is no longer the
      * measurement, and replaying it shows other distances. Only on request. */
     for (size_t slot = 0; slot < S_KINDS; slot++)
@@ -505,10 +522,11 @@ static int s_record_mcap_finish(const record_options_t *opts, const cli_output_t
     char why[512];
     sk2_recording_reader_t *reader = sk2_recording_reader_new();
     int rc = reader ? sk2_recording_reader_open(reader, sk2_path) : SK2_ENOMEM;
+    sk2_mcap_options_t with = opts->mcap;
+    with.compression = opts->mcap_compression;
     if (rc == 0)
-        rc = sk2_recording_export_mcap(reader, SK2_MCAP_ALL_DEVICES, output->temp_path,
-                                       opts->mcap_compression ? opts->mcap_compression : "zstd",
-                                       NULL, NULL, why, sizeof why);
+        rc = sk2_recording_export_mcap_with(reader, SK2_MCAP_ALL_DEVICES, output->temp_path, &with,
+                                            NULL, NULL, why, sizeof why);
     else
         snprintf(why, sizeof why, "%s", reader ? sk2_recording_reader_why(reader) : "no memory");
     sk2_recording_reader_destroy(&reader);

@@ -2,7 +2,10 @@
  * stream becomes a channel of images and, when its intrinsics are known, a channel of
  * CameraInfo stamped like its frames, which is what ROS camera drivers publish and what
  * Foxglove's 3D panel needs to place an image. Frames go out in file order (arrival order),
- * with their capture times as log times. */
+ * with their capture times as log times. On request a depth frame goes out compressed instead
+ * (compressedDepth png or rvl, re-encoded from the decoded frame whatever it was recorded in)
+ * and also as a PointCloud2, stamped like the image. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +14,7 @@
 #include "record/format.h"
 #include "ros2/cdr.h"
 #include "ros2/mcap.h"
+#include "sk2/cloud.h"
 #include "sk2/error.h"
 #include "sk2/mcap.h"
 #include "sk2/sk2.h"
@@ -21,9 +25,13 @@
 typedef struct {
     bool is_used;
     bool is_compressed; /* stored as JPEG: written as CompressedImage */
+    bool is_packed;     /* depth as compressedDepth (png or rvl): a CompressedImage */
     bool has_info;
+    bool has_cloud; /* depth also as PointCloud2 */
+    sk2_ros2_depth_codec_t packing;
     uint16_t image_channel;
     uint16_t info_channel;
+    uint16_t cloud_channel;
     sk2_stream_info_t info;
     char frame_id[S_NAME_MAX];
 } s_stream_t;
@@ -88,11 +96,13 @@ static int s_add_metadata(sk2_mcap_writer_t *mcap, sk2_recording_reader_t *reade
 
 /* Adds the schemas, and a channel (or two) for every stream of the exported devices. */
 static int s_add_channels(sk2_mcap_writer_t *mcap, sk2_recording_reader_t *reader, size_t first,
-                          size_t last, s_device_t *devices)
+                          size_t last, s_device_t *devices, const sk2_mcap_options_t *options)
 {
     uint16_t schemas[SK2_ROS2_TYPE_COUNT];
     int rc = 0;
-    for (int t = 0; t <= SK2_ROS2_CAMERA_INFO && rc == 0; t++)
+    /* The point cloud schema only when there are clouds, so a plain export stays as it was. */
+    int types = options->has_cloud ? SK2_ROS2_POINT_CLOUD2 : SK2_ROS2_CAMERA_INFO;
+    for (int t = 0; t <= types && rc == 0; t++)
         rc = sk2_mcap_writer_add_schema(mcap, sk2_ros2_type_name((sk2_ros2_type_t)t), "ros2msg",
                                         sk2_ros2_schema((sk2_ros2_type_t)t), &schemas[t]);
     /* Whether colour is stored as JPEG shows in its frames, not its description. Only an sk2
@@ -117,17 +127,30 @@ static int s_add_channels(sk2_mcap_writer_t *mcap, sk2_recording_reader_t *reade
                 st->info.kind == SK2_STREAM_BODY)
                 continue;
             st->is_used = true;
+            bool is_depth = st->info.kind == SK2_STREAM_DEPTH;
             st->is_compressed = devices[d].has_jpeg_color && st->info.kind == SK2_STREAM_COLOR;
+            st->is_packed = is_depth && options->depth != SK2_MCAP_DEPTH_IMAGE;
+            st->packing =
+                options->depth == SK2_MCAP_DEPTH_RVL ? SK2_ROS2_DEPTH_RVL : SK2_ROS2_DEPTH_PNG;
             const char *kind = sk2_stream_kind_name(st->info.kind);
             snprintf(st->frame_id, sizeof st->frame_id, "%s_%s_optical_frame", token, kind);
             char topic[S_NAME_MAX + 64], unit[32];
             snprintf(topic, sizeof topic, "/sk2/%s/%s/image_raw%s", token, kind,
-                     st->is_compressed ? "/compressed" : "");
+                     st->is_compressed ? "/compressed"
+                     : st->is_packed   ? "/compressedDepth"
+                                       : "");
             snprintf(unit, sizeof unit, "%.9g", st->info.depth_unit_m);
             const char *kv[] = {"sk2_device_id", id, "sk2_stream", kind, "depth_unit_m", unit};
+            bool is_image = !st->is_compressed && !st->is_packed;
             rc = sk2_mcap_writer_add_channel(
-                mcap, schemas[st->is_compressed ? SK2_ROS2_COMPRESSED_IMAGE : SK2_ROS2_IMAGE],
-                topic, "cdr", kv, st->info.kind == SK2_STREAM_DEPTH ? 3 : 2, &st->image_channel);
+                mcap, schemas[is_image ? SK2_ROS2_IMAGE : SK2_ROS2_COMPRESSED_IMAGE], topic, "cdr",
+                kv, is_depth ? 3 : 2, &st->image_channel);
+            st->has_cloud = is_depth && options->has_cloud;
+            if (rc == 0 && st->has_cloud) {
+                snprintf(topic, sizeof topic, "/sk2/%s/depth/points", token);
+                rc = sk2_mcap_writer_add_channel(mcap, schemas[SK2_ROS2_POINT_CLOUD2], topic, "cdr",
+                                                 kv, 3, &st->cloud_channel);
+            }
             st->has_info = st->info.has_intrinsics;
             if (rc == 0 && st->has_info) {
                 snprintf(topic, sizeof topic, "/sk2/%s/%s/camera_info", token, kind);
@@ -148,6 +171,7 @@ static int s_add_frame(sk2_mcap_writer_t *mcap, sk2_recording_reader_t *reader, 
         return sk2_rec_why(why, why_size, SK2_ECORRUPT, "frame %zu has a capture time before 1970",
                            i);
     sk2_ros2_header_t header = {info->capture_time_us, st->frame_id};
+    sk2_frame_t *frame = NULL; /* decoded: every stream but JPEG colour */
     int rc;
     if (st->is_compressed && strcmp(info->codec, SK2_CODEC_JPEG) == 0) {
         const uint8_t *head, *payload;
@@ -163,17 +187,24 @@ static int s_add_frame(sk2_mcap_writer_t *mcap, sk2_recording_reader_t *reader, 
                            "topic takes one format",
                            i, info->codec);
     } else {
-        sk2_frame_t *frame = NULL;
         rc = sk2_recording_reader_read_frame(reader, i, &frame);
         if (rc != 0)
             return sk2_rec_why(why, why_size, rc, "%s", sk2_recording_reader_why(reader));
-        rc = sk2_ros2_image_encode(cdr, &header, frame);
-        sk2_frame_destroy(&frame);
+        rc = st->is_packed ? sk2_ros2_compressed_depth_encode(cdr, &header, frame, st->packing)
+                           : sk2_ros2_image_encode(cdr, &header, frame);
     }
     uint64_t time_ns = (uint64_t)info->capture_time_us * 1000u;
     if (rc == 0)
         rc = sk2_mcap_writer_add_message(mcap, st->image_channel, (uint32_t)info->sequence, time_ns,
                                          time_ns, cdr->data, cdr->size);
+    if (rc == 0 && st->has_cloud) {
+        rc = sk2_ros2_pointcloud2_encode(cdr, &header, frame, &st->info.intrinsics,
+                                         st->info.depth_unit_m, NULL);
+        if (rc == 0)
+            rc = sk2_mcap_writer_add_message(mcap, st->cloud_channel, (uint32_t)info->sequence,
+                                             time_ns, time_ns, cdr->data, cdr->size);
+    }
+    sk2_frame_destroy(&frame);
     if (rc == 0 && st->has_info) {
         rc = sk2_ros2_camera_info_encode(cdr, &header, info->width, info->height,
                                          &st->info.intrinsics);
@@ -187,23 +218,91 @@ static int s_add_frame(sk2_mcap_writer_t *mcap, sk2_recording_reader_t *reader, 
     return rc;
 }
 
+int sk2_mcap_depth_parse(const char *name, sk2_mcap_depth_t *depth)
+{
+    static const char *const names[] = {"image", "png", "rvl"};
+    for (size_t i = 0; name && depth && i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i]) == 0) {
+            *depth = (sk2_mcap_depth_t)i;
+            return 0;
+        }
+    return SK2_EINVAL;
+}
+
+/* Whether every exported device's depth stream can give point clouds, before anything is
+ * written: a cloud needs the camera model and the unit of the values. Returns 0 or says why. */
+static int s_check_clouds(sk2_recording_reader_t *reader, size_t first, size_t last, char *why,
+                          size_t why_size)
+{
+    size_t depths = 0;
+    for (size_t d = first; d <= last; d++) {
+        size_t count = sk2_recording_reader_stream_count(reader, d);
+        for (size_t s = 0; s < count && s < SK2_REC_STREAMS_MAX; s++) {
+            sk2_stream_info_t info;
+            if (sk2_recording_reader_stream_info(reader, d, s, &info) != 0 ||
+                info.kind != SK2_STREAM_DEPTH)
+                continue;
+            const char *id = sk2_recording_reader_device_id(reader, d);
+            const sk2_intrinsics_t *k = &info.intrinsics;
+            if (!info.has_intrinsics ||
+                !isfinite(k->fx + k->fy + k->cx + k->cy + k->k1 + k->k2 + k->k3 + k->p1 + k->p2) ||
+                k->fx == 0.0 || k->fy == 0.0)
+                return sk2_rec_why(why, why_size, SK2_EINVAL,
+                                   "device %s's depth stream has no camera intrinsics; point "
+                                   "clouds need them",
+                                   id);
+            if (!(info.depth_unit_m >= SK2_CLOUD_DEPTH_UNIT_MIN_M) ||
+                !(info.depth_unit_m <= SK2_CLOUD_DEPTH_UNIT_MAX_M))
+                return sk2_rec_why(why, why_size, SK2_EINVAL,
+                                   "device %s's depth unit (%g m) is not usable for point clouds",
+                                   id, info.depth_unit_m);
+            depths++;
+        }
+    }
+    if (depths == 0)
+        return sk2_rec_why(why, why_size, SK2_EINVAL,
+                           "no depth stream to make point clouds of in the exported devices");
+    return 0;
+}
+
 int sk2_recording_export_mcap(sk2_recording_reader_t *reader, size_t device, const char *path,
                               const char *compression, sk2_recording_progress_fn progress,
                               void *arg, char *why, size_t why_size)
+{
+    if (!compression) {
+        if (why && why_size > 0)
+            sk2_rec_why(why, why_size, SK2_EINVAL, "unknown compression '(null)'");
+        return SK2_EINVAL;
+    }
+    const sk2_mcap_options_t options = {.compression = compression};
+    return sk2_recording_export_mcap_with(reader, device, path, &options, progress, arg, why,
+                                          why_size);
+}
+
+int sk2_recording_export_mcap_with(sk2_recording_reader_t *reader, size_t device, const char *path,
+                                   const sk2_mcap_options_t *with,
+                                   sk2_recording_progress_fn progress, void *arg, char *why,
+                                   size_t why_size)
 {
     sk2_mcap_compression_t packing;
     size_t devices_count = reader ? sk2_recording_reader_device_count(reader) : 0;
     if (!why || why_size == 0)
         return SK2_EINVAL;
     why[0] = '\0';
+    const sk2_mcap_options_t options = with ? *with : (sk2_mcap_options_t){0};
+    const char *compression = options.compression ? options.compression : "zstd";
     if (!reader || !path || devices_count == 0 ||
         (device != SK2_MCAP_ALL_DEVICES && device >= devices_count))
         return sk2_rec_why(why, why_size, SK2_EINVAL, "no open recording or no such device");
     if (sk2_mcap_compression_parse(compression, &packing) != 0)
-        return sk2_rec_why(why, why_size, SK2_EINVAL, "unknown compression '%s'",
-                           compression ? compression : "(null)");
+        return sk2_rec_why(why, why_size, SK2_EINVAL, "unknown compression '%s'", compression);
+    if ((unsigned)options.depth > SK2_MCAP_DEPTH_RVL)
+        return sk2_rec_why(why, why_size, SK2_EINVAL, "unknown depth mode %d", (int)options.depth);
     size_t first = device == SK2_MCAP_ALL_DEVICES ? 0 : device;
     size_t last = device == SK2_MCAP_ALL_DEVICES ? devices_count - 1 : device;
+    int checked = options.has_cloud ? s_check_clouds(reader, first, last, why, why_size) : 0;
+    if (checked != 0)
+        return checked;
     s_device_t *devices = calloc(devices_count, sizeof *devices);
     sk2_mcap_writer_t *mcap = sk2_mcap_writer_new();
     sk2_cdr_t cdr = {0};
@@ -215,7 +314,7 @@ int sk2_recording_export_mcap(sk2_recording_reader_t *reader, size_t device, con
     char library[64];
     snprintf(library, sizeof library, "sk2 %s", sk2_version());
     if ((rc = sk2_mcap_writer_open(mcap, path, packing, "ros2", library)) != 0 ||
-        (rc = s_add_channels(mcap, reader, first, last, devices)) != 0 ||
+        (rc = s_add_channels(mcap, reader, first, last, devices, &options)) != 0 ||
         (rc = s_add_metadata(mcap, reader, first, last, devices)) != 0) {
         sk2_rec_why(why, why_size, rc, "%s", sk2_mcap_writer_why(mcap));
         goto out;
