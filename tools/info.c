@@ -1,6 +1,7 @@
 /* `sk2 info`: asks a server to describe itself (`who`) and prints the answer, either as the
  * server's own `me` JSON or as a listing for people. Everything printed from the server is
  * stripped of control characters first, since it comes from the network. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,9 +58,15 @@ static int s_parse(int argc, char **argv, info_options_t *opts)
     return cli_parse_server_verb(&parser, argc, argv, opts, &opts->server);
 }
 
-/* A rigid transform on two lines: the rotation's rows, then the translation. */
-static void s_print_rigid(const char *what, const double r[9], const double t[3])
+/* A rigid transform on two lines: the rotation's rows, then the translation. Values that
+ * print as zero are zero (a quaternion leaves -1e-17 where the matrix has 0). */
+static void s_print_rigid(const char *what, const double rotation[9], const double translation[3])
 {
+    double r[9], t[3];
+    for (int i = 0; i < 9; i++)
+        r[i] = fabs(rotation[i]) < 5e-7 ? 0.0 : rotation[i];
+    for (int i = 0; i < 3; i++)
+        t[i] = fabs(translation[i]) < 5e-5 ? 0.0 : translation[i];
     printf("      %-8s R [%.6f %.6f %.6f; %.6f %.6f %.6f; %.6f %.6f %.6f]\n", what, r[0], r[1],
            r[2], r[3], r[4], r[5], r[6], r[7], r[8]);
     printf("               t [%.4f %.4f %.4f] m\n", t[0], t[1], t[2]);
