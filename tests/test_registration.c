@@ -5,7 +5,8 @@
  * the geometry, every point's place in the colour image is computed here in double precision,
  * and both registrations are checked pixel by pixel: depth within 1 mm of the truth, colour
  * from within half a pixel of where the point projects, the box hiding the wall behind it, and
- * every refusal. */
+ * every refusal. Also the strict pose parser, and poses and extrinsics kept by recordings,
+ * served by replays and given by the mock. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -456,6 +458,91 @@ static void test_pose_apply_moves_points_into_the_world(void **state)
         assert_true(fabsf(xyz[i] - want[i]) < 1e-6f);
 }
 
+/* Recordings keep where a device was: the writer checks pose and extrinsics, the reader gives
+ * them back, and a device written without them has neither. */
+static void test_recordings_keep_pose_and_extrinsics(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sk2-test-registration-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    sk2_stream_info_t depth = {.kind = SK2_STREAM_DEPTH,
+                               .format = SK2_PIXEL_DEPTH_MM16,
+                               .width = DW,
+                               .height = DH,
+                               .fps = 30,
+                               .depth_unit_m = 0.001,
+                               .has_intrinsics = true,
+                               .intrinsics = s_depth_k};
+    sk2_pose_t pose = {.rotation = {0, -1, 0, 1, 0, 0, 0, 0, 1}, .translation = {1, 2, 3}};
+    sk2_pose_t mirror = pose;
+    mirror.rotation[8] = -1;
+    sk2_extrinsics_t e = s_extrinsics();
+    sk2_recording_writer_t *w = sk2_recording_writer_new();
+    assert_int_equal(sk2_recording_writer_open(w, path), 0);
+    size_t index = 9;
+    assert_int_equal(sk2_recording_writer_add_device_placed(w, "a", "", "mock", &depth, 1, &mirror,
+                                                            NULL, &index),
+                     SK2_EINVAL);
+    assert_int_equal(index, 9);
+    assert_int_equal(
+        sk2_recording_writer_add_device_placed(w, "a", "", "mock", &depth, 1, &pose, &e, &index),
+        0);
+    assert_int_equal(index, 0);
+    assert_int_equal(sk2_recording_writer_add_device(w, "b", "", "mock", &depth, 1, &index), 0);
+    sk2_frame_t *frame = s_scene();
+    for (size_t d = 0; d < 2; d++)
+        assert_int_equal(sk2_recording_writer_add_frame(w, d, frame, sk2_codec_find(SK2_CODEC_RVL)),
+                         0);
+    sk2_frame_destroy(&frame);
+    assert_int_equal(sk2_recording_writer_close(w), 0);
+    sk2_recording_writer_destroy(&w);
+
+    sk2_recording_reader_t *r = sk2_recording_reader_new();
+    assert_int_equal(sk2_recording_reader_open(r, path), 0);
+    assert_int_equal(sk2_recording_reader_device_count(r), 2);
+    sk2_pose_t got_pose;
+    sk2_extrinsics_t got_e;
+    assert_int_equal(sk2_recording_reader_device_pose(r, 0, &got_pose), 0);
+    assert_int_equal(sk2_recording_reader_device_depth_to_color(r, 0, &got_e), 0);
+    assert_memory_equal(&got_pose, &pose, sizeof pose);
+    for (int i = 0; i < 9; i++)
+        assert_true(fabs(got_e.rotation[i] - e.rotation[i]) < 1e-12);
+    for (int i = 0; i < 3; i++)
+        assert_true(fabs(got_e.translation[i] - e.translation[i]) < 1e-12);
+    assert_int_equal(sk2_recording_reader_device_pose(r, 1, &got_pose), SK2_ENOTFOUND);
+    assert_int_equal(sk2_recording_reader_device_depth_to_color(r, 1, &got_e), SK2_ENOTFOUND);
+    assert_int_equal(sk2_recording_reader_device_pose(r, 2, &got_pose), SK2_ENOTFOUND);
+    sk2_recording_reader_destroy(&r);
+
+    /* A replay device serves them as its own. */
+    sk2_device_t *replay = sk2_device_new("replay");
+    assert_non_null(replay);
+    assert_int_equal(sk2_device_set_replay_source(replay, path, 0), 0);
+    assert_int_equal(sk2_device_open(replay), 0);
+    assert_int_equal(sk2_device_pose(replay, &got_pose), 0);
+    assert_memory_equal(&got_pose, &pose, sizeof pose);
+    assert_int_equal(sk2_device_depth_to_color(replay, &got_e), 0);
+    sk2_device_destroy(&replay);
+    unlink(path);
+
+    /* A mock says its colour camera shares the depth camera's place. */
+    sk2_device_t *mock = sk2_device_new("mock");
+    sk2_extrinsics_t identity;
+    sk2_extrinsics_identity(&identity);
+    assert_int_equal(sk2_device_open(mock), 0);
+    assert_int_equal(sk2_device_depth_to_color(mock, &got_e), 0);
+    assert_memory_equal(&got_e, &identity, sizeof identity);
+    assert_int_equal(sk2_device_pose(mock, &got_pose), SK2_ENOTFOUND);
+    assert_int_equal(sk2_device_set_pose(mock, &mirror), SK2_EINVAL);
+    assert_int_equal(sk2_device_set_pose(mock, &pose), 0);
+    assert_int_equal(sk2_device_pose(mock, &got_pose), 0);
+    assert_int_equal(sk2_device_set_pose(mock, NULL), 0);
+    assert_int_equal(sk2_device_pose(mock, &got_pose), SK2_ENOTFOUND);
+    sk2_device_destroy(&mock);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -466,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_pose_check_says_what_is_wrong),
         cmocka_unit_test(test_pose_parse_is_strict),
         cmocka_unit_test(test_pose_apply_moves_points_into_the_world),
+        cmocka_unit_test(test_recordings_keep_pose_and_extrinsics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,8 @@
   device with exit 2; a good one is served and written to --state;
 - `sk2 record` keeps pose and extrinsics in the recording: a replay of it serves them;
 - --state keeps the pose across a restart (the replay's recorded device id is stable), and a
-  pose set by command or --pose wins over the recording's own.
+  pose set by command or --pose wins over the recording's own; a change the state file cannot
+  keep is refused, and a file that is not a state file stops serve.
 
 Usage: test_pose_cli.py SK2.
 """
@@ -181,6 +182,18 @@ try:
     rec = record_of(endpoint, device)
     cu.check("the --pose pose persists in --state", close(rec.get("pose"), THIRD),
              rec.get("pose"))
+finally:
+    cu.stop(proc)
+
+# A state file that cannot be written: the change is refused and not served.
+proc, endpoint, device = start("--mock", "1", "--state", cu.path("no-such-folder/state.json"))
+try:
+    r = cu.run("ctl", endpoint, device, "pose", json.dumps(OTHER))
+    r2 = cu.run("ctl", endpoint, device, "label", "front")
+    rec = record_of(endpoint, device)
+    cu.check("a pose or label the state file cannot keep is refused and not served",
+             r.returncode != 0 and r2.returncode != 0 and "state file" in r.stderr
+             and "pose" not in rec and "label" not in rec, f"{r.stderr} {r2.stderr} {rec}")
 finally:
     cu.stop(proc)
 
