@@ -6,10 +6,16 @@ Python, with numpy arrays and sk2 frames in and sk2 frames out.
   reading (alpha 255) and none elsewhere;
 - a colour camera 5 cm to the side shifts the scene: the registered image differs, and
   each pixel's colour comes from where its point projects;
-- refusals: a mirror, wrong shapes and types, bad sizes.
+- refusals: a mirror, wrong shapes and types, bad sizes;
+- Client.device_pose and device_depth_to_color give what `sk2 serve` serves (SK2_TOOL).
 
 Run with PYTHONPATH=build/python."""
+import os
+import signal
+import subprocess
 import sys
+import tempfile
+import time
 import unittest
 
 import numpy
@@ -70,6 +76,43 @@ class RegistrationTest(unittest.TestCase):
             reg.depth_to_color(numpy.zeros((424, 512), dtype=numpy.uint8))
         with self.assertRaises(ValueError):
             reg.color_to_depth(sk2.mock_scene(0), numpy.zeros((424, 512, 2), dtype=numpy.uint8))
+
+
+class ClientPoseTest(unittest.TestCase):
+    def test_a_client_reads_pose_and_extrinsics(self):
+        tool = os.environ.get("SK2_TOOL", "sk2")
+        endpoint_file = os.path.join(tempfile.mkdtemp(prefix="sk2-py-pose-"), "endpoint")
+        proc = subprocess.Popen([tool, "serve", "--bind", "127.0.0.1", "--mock", "1",
+                                 "--endpoint-file", endpoint_file, "--no-status",
+                                 "--no-announce"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 15
+            while not os.path.exists(endpoint_file) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with open(endpoint_file) as f:
+                endpoint = f.read().strip()
+            with sk2.Client(endpoint) as c:
+                device = c.devices[0].id
+                self.assertIsNone(c.device_pose(device))
+                self.assertEqual(c.device_depth_to_color(device),
+                                 {"rotation": IDENTITY, "translation": (0, 0, 0)})
+                self.assertIsNone(c.device_pose("no-such-device"))
+            pose = '{"rotation": [0, -1, 0, 1, 0, 0, 0, 0, 1], "translation": [1, 2, 3]}'
+            r = subprocess.run([tool, "ctl", endpoint, device, "pose", pose],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with sk2.Client(endpoint) as c:
+                self.assertEqual(c.device_pose(device),
+                                 {"rotation": (0, -1, 0, 1, 0, 0, 0, 0, 1),
+                                  "translation": (1, 2, 3)})
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
 
 
 if __name__ == "__main__":
