@@ -1,6 +1,7 @@
 /* `sk2 info`: asks a server to describe itself (`who`) and prints the answer, either as the
  * server's own `me` JSON or as a listing for people. Everything printed from the server is
  * stripped of control characters first, since it comes from the network. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,6 +58,20 @@ static int s_parse(int argc, char **argv, info_options_t *opts)
     return cli_parse_server_verb(&parser, argc, argv, opts, &opts->server);
 }
 
+/* A rigid transform on two lines: the rotation's rows, then the translation. Values that
+ * print as zero are zero (a quaternion leaves -1e-17 where the matrix has 0). */
+static void s_print_rigid(const char *what, const double rotation[9], const double translation[3])
+{
+    double r[9], t[3];
+    for (int i = 0; i < 9; i++)
+        r[i] = fabs(rotation[i]) < 5e-7 ? 0.0 : rotation[i];
+    for (int i = 0; i < 3; i++)
+        t[i] = fabs(translation[i]) < 5e-5 ? 0.0 : translation[i];
+    printf("      %-8s R [%.6f %.6f %.6f; %.6f %.6f %.6f; %.6f %.6f %.6f]\n", what, r[0], r[1],
+           r[2], r[3], r[4], r[5], r[6], r[7], r[8]);
+    printf("               t [%.4f %.4f %.4f] m\n", t[0], t[1], t[2]);
+}
+
 /* sk2's additions to a device record, when the server has them (a version-1 server has none):
  * serial, streams endpoint, and per stream its size, format, rate, codecs and intrinsics. */
 static void s_print_streams(sk2_client_t *client, const char *device_id)
@@ -73,6 +88,12 @@ static void s_print_streams(sk2_client_t *client, const char *device_id)
         printf("      label    %s\n", cli_safe(label, safe, sizeof safe));
     if (location)
         printf("      location %s\n", cli_safe(location, safe, sizeof safe));
+    sk2_pose_t pose;
+    sk2_extrinsics_t extrinsics;
+    if (sk2_client_device_pose(client, device_id, &pose) == 0)
+        s_print_rigid("pose", pose.rotation, pose.translation);
+    if (sk2_client_device_depth_to_color(client, device_id, &extrinsics) == 0)
+        s_print_rigid("to color", extrinsics.rotation, extrinsics.translation);
     if (streams)
         printf("      streams  %s\n", cli_safe(streams, safe, sizeof safe));
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {

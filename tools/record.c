@@ -343,9 +343,16 @@ static void s_add_device(record_t *self, const char *id)
         return;
     }
     record_device_t *device = &self->devices[self->device_count];
-    int rc = sk2_recording_writer_add_device(
+    /* Where the device is, as its server says: kept in the file for registration and rigs. */
+    sk2_pose_t pose;
+    sk2_extrinsics_t extrinsics;
+    bool has_pose = sk2_client_device_pose(self->session.client, id, &pose) == 0;
+    bool has_extrinsics =
+        sk2_client_device_depth_to_color(self->session.client, id, &extrinsics) == 0;
+    int rc = sk2_recording_writer_add_device_placed(
         self->writer, id, sk2_client_device_serial(self->session.client, id),
-        sk2_client_device_backend(self->session.client, id), infos, count, &device->index);
+        sk2_client_device_backend(self->session.client, id), infos, count, has_pose ? &pose : NULL,
+        has_extrinsics ? &extrinsics : NULL, &device->index);
     if (rc != 0) {
         cli_status_close(&self->session.status);
         fprintf(stderr, "sk2 record: %s: %s\n", self->opts->path,

@@ -22,6 +22,13 @@
 static const char *const s_verb = "serve";
 
 #define S_MAX_DEVICE_OPTIONS 16
+#define S_MAX_POSE_OPTIONS   64
+
+/* A --pose DEVICE=FILE, read and checked while parsing. */
+typedef struct {
+    char device_id[SK2_DEVICE_ID_MAX + 1];
+    sk2_pose_t pose;
+} serve_pose_t;
 
 typedef struct {
     long mock;                                 /* mock devices to serve, 0..64; -1 = not given */
@@ -57,6 +64,9 @@ typedef struct {
     const char *push;          /* --push: a relay's push endpoint to connect out to, or NULL */
     const char *push_keys;     /* --push-keys: our key pair for a CURVE push link */
     const char *relay_key;     /* --relay-key: the relay's public key */
+    const char *state;         /* --state: where labels, locations and poses persist */
+    serve_pose_t poses[S_MAX_POSE_OPTIONS]; /* --pose DEVICE=FILE, parsed */
+    size_t pose_count;
 } serve_options_t;
 
 /* Mock devices added (SIGUSR1) or removed (SIGUSR2) on request, counted by the handlers. */
@@ -108,6 +118,8 @@ enum {
     OPT_PUSH,
     OPT_PUSH_KEYS,
     OPT_RELAY_KEY,
+    OPT_STATE,
+    OPT_POSE,
 };
 
 static void s_print_usage(void)
@@ -121,7 +133,8 @@ static void s_print_usage(void)
            "                 [--http-token TOKEN|auto] [--http-insecure]\n"
            "                 [--http-max-connections N] [--max-frame-mb M]\n"
            "                 [--max-streams N] [--hints] [--record-dir DIR]\n"
-           "                 [--secure --keys DIR --allow DIR] [-v|-q]\n"
+           "                 [--secure --keys DIR --allow DIR] [--state FILE]\n"
+           "                 [--pose DEVICE=FILE]... [-v|-q]\n"
            "\n"
            "Serves depth cameras on a streamkinect2 control endpoint until Ctrl-C: cameras\n"
            "(--device), mock ones (--mock) or the devices of a recording (--replay). With\n"
@@ -173,6 +186,15 @@ static void s_print_usage(void)
     printf("  --record-dir DIR       let clients start and stop recordings of a device's depth\n"
            "                         (sk2 ctl SERVER DEVICE record NAME): new files NAME.sk2r\n"
            "                         in DIR only; without it, `record` is refused\n");
+    printf("  --state FILE           keep the labels, locations and poses clients set in FILE\n"
+           "                         (JSON, rewritten atomically at each change) and serve\n"
+           "                         them again after a restart; FILE need not exist yet\n"
+           "  --pose DEVICE=FILE     serve this pose for device DEVICE (an id): FILE holds\n"
+           "                         {\"rotation\": [9 numbers, row-major] or [w, x, y, z],\n"
+           "                         \"translation\": [x, y, z]} in metres, mapping the\n"
+           "                         device's depth optical frame to the rig's world (see\n"
+           "                         docs/rigs.md); kept in --state; up to %d\n",
+           S_MAX_POSE_OPTIONS);
     printf("  --secure               encrypt and authenticate every socket with CURVE: only\n"
            "                         clients whose public key is in --allow get anything\n"
            "  --keys DIR             the server's key pair (sk2 keygen DIR), or its\n"
@@ -231,6 +253,35 @@ static bool s_is_utf8(const char *s)
         p += n + 1;
     }
     return true;
+}
+
+/* Reads and checks one --pose DEVICE=FILE into opts; returns CLI_CONTINUE or exit 2. */
+static int s_read_pose(serve_options_t *opts, const char *arg)
+{
+    const char *equals = strchr(arg, '=');
+    size_t id_length = equals ? (size_t)(equals - arg) : 0;
+    if (!equals || id_length == 0 || id_length > SK2_DEVICE_ID_MAX || !equals[1])
+        return cli_usage_error(s_verb, "--pose takes DEVICE=FILE (a device id, a pose file)");
+    if (opts->pose_count == S_MAX_POSE_OPTIONS)
+        return cli_usage_error(s_verb, "at most %d --pose options", S_MAX_POSE_OPTIONS);
+    const char *path = equals + 1;
+    char text[SK2_POSE_TEXT_MAX + 1];
+    FILE *in = fopen(path, "rb");
+    if (!in)
+        return cli_usage_error(s_verb, "--pose: cannot read %s: %s", path, strerror(errno));
+    size_t length = fread(text, 1, sizeof text, in);
+    bool is_error = ferror(in) != 0;
+    fclose(in);
+    if (is_error)
+        return cli_usage_error(s_verb, "--pose: cannot read %s", path);
+    serve_pose_t *entry = &opts->poses[opts->pose_count];
+    char why[256];
+    if (sk2_pose_parse(text, length, &entry->pose, why, sizeof why) != 0)
+        return cli_usage_error(s_verb, "--pose: %s: %s", path, why);
+    memcpy(entry->device_id, arg, id_length);
+    entry->device_id[id_length] = '\0';
+    opts->pose_count++;
+    return CLI_CONTINUE;
 }
 
 /* Applies one option's value; returns CLI_CONTINUE or an exit code. */
@@ -352,6 +403,13 @@ static int s_apply_option(void *options, int opt, const char *arg)
     case OPT_SECURE:
         opts->is_secure = true;
         break;
+    case OPT_STATE:
+        if (!*arg)
+            return cli_usage_error(s_verb, "--state needs a file");
+        opts->state = arg;
+        break;
+    case OPT_POSE:
+        return s_read_pose(opts, arg);
     case OPT_PUSH:
         if (!*arg)
             return cli_usage_error(s_verb, "--push needs the relay's ENDPOINT (HOST:PORT)");
@@ -409,6 +467,8 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"push", required_argument, NULL, OPT_PUSH},
         {"push-keys", required_argument, NULL, OPT_PUSH_KEYS},
         {"relay-key", required_argument, NULL, OPT_RELAY_KEY},
+        {"state", required_argument, NULL, OPT_STATE},
+        {"pose", required_argument, NULL, OPT_POSE},
         CLI_HTTP_ACCESS_LONG_OPTIONS,
         CLI_COMMON_LONG_OPTIONS,
     };
@@ -636,6 +696,12 @@ static int s_start(const serve_options_t *opts, sk2_server_t **server_p, char *m
                 rc == SK2_ENOTFOUND ? "not a folder" : sk2_strerror(rc));
         return CLI_EXIT_FAILURE;
     }
+    rc = opts->state ? sk2_server_set_state_file(server, opts->state) : 0;
+    if (rc != 0) {
+        fprintf(stderr, "sk2 serve: cannot use --state %s: %s (the log says why)\n", opts->state,
+                sk2_strerror(rc));
+        return CLI_EXIT_FAILURE;
+    }
     rc = opts->jpeg_quality > 0 ? sk2_server_set_jpeg_quality(server, (int)opts->jpeg_quality) : 0;
     if (rc == 0 && opts->max_frame_bytes)
         rc = sk2_server_set_max_frame_bytes(server, opts->max_frame_bytes);
@@ -706,6 +772,24 @@ static int s_start(const serve_options_t *opts, sk2_server_t **server_p, char *m
         return s_add_replays(server, opts);
     if (opts->mock < 0 && opts->device_count == 0)
         return s_add_default(server, opts, mock_serial, serial_size);
+    return CLI_EXIT_OK;
+}
+
+/* Serves the --pose poses, once the devices are there. A bad pose file stopped serve while
+ * parsing, before anything started; an id this server does not serve is a usage error too. */
+static int s_apply_poses(sk2_server_t *server, const serve_options_t *opts)
+{
+    for (size_t i = 0; i < opts->pose_count; i++) {
+        int rc = sk2_server_set_device_pose(server, opts->poses[i].device_id, &opts->poses[i].pose);
+        if (rc == SK2_ENOTFOUND)
+            return cli_usage_error(s_verb, "--pose: this server has no device %s",
+                                   opts->poses[i].device_id);
+        if (rc != 0) {
+            fprintf(stderr, "sk2 serve: cannot set the pose of %s: %s\n", opts->poses[i].device_id,
+                    sk2_strerror(rc));
+            return CLI_EXIT_FAILURE;
+        }
+    }
     return CLI_EXIT_OK;
 }
 
@@ -882,6 +966,9 @@ int cli_serve(int argc, char **argv)
     sk2_gateway_t *gateway = NULL;
     sk2_push_t *push = NULL;
     rc = s_start(&opts, &server, mock_serial, sizeof mock_serial);
+    if (rc != CLI_EXIT_OK)
+        goto out;
+    rc = s_apply_poses(server, &opts);
     if (rc != CLI_EXIT_OK)
         goto out;
     /* Written only once the devices are served, so that whoever waits for the file finds them

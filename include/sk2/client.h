@@ -197,6 +197,15 @@ SK2_EXPORT const char *sk2_client_device_serial(const sk2_client_t *self, const 
  * `location`), or NULL when none is set. Borrowed until the next recv/dispatch. */
 SK2_EXPORT const char *sk2_client_device_label(const sk2_client_t *self, const char *device_id);
 SK2_EXPORT const char *sk2_client_device_location(const sk2_client_t *self, const char *device_id);
+/* A device's pose in the rig's world frame and its depth-to-colour extrinsics
+ * (sk2/registration.h), from `me` (sk2 servers only; set with the keyed command `pose` or
+ * `sk2 serve --pose`, and given by backends that know their calibration). Return 0,
+ * SK2_ENOTFOUND (unknown device, or none given), SK2_EPROTO (the server sent one that fails
+ * the checks), SK2_EINVAL. */
+SK2_EXPORT int sk2_client_device_pose(const sk2_client_t *self, const char *device_id,
+                                      sk2_pose_t *pose);
+SK2_EXPORT int sk2_client_device_depth_to_color(const sk2_client_t *self, const char *device_id,
+                                                sk2_extrinsics_t *extrinsics);
 /* A device's backend from `me` ("mock", "replay", ...), or NULL. */
 SK2_EXPORT const char *sk2_client_device_backend(const sk2_client_t *self, const char *device_id);
 

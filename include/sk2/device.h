@@ -13,6 +13,7 @@
 
 #include "export.h"
 #include "frame.h"
+#include "registration.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -152,6 +153,20 @@ SK2_EXPORT bool sk2_device_is_stream_enabled(const sk2_device_t *self, sk2_strea
 /* The colour stream's size, before open (the mock: 16x16 .. 1920x1080, even sizes; default
  * 1920x1080 like Kinect v2). Returns 0, SK2_EINVAL, SK2_ESTATE, SK2_EUNSUPPORTED. */
 SK2_EXPORT int sk2_device_set_color_size(sk2_device_t *self, uint32_t width, uint32_t height);
+
+/* The rigid transform from the depth camera to the colour camera (sk2/registration.h), where
+ * the backend knows it: the mock's (identity: its colour view is drawn from the depth camera's
+ * own viewpoint) and a replay's (what the recording holds). libfreenect and OpenNI2 give none
+ * (docs/rigs.md says why). After open. Returns 0 or SK2_ENOTFOUND (unknown, or no colour). */
+SK2_EXPORT int sk2_device_depth_to_color(const sk2_device_t *self, sk2_extrinsics_t *extrinsics);
+
+/* The device's pose in a rig's world frame (sk2/registration.h). Unset by default (a replay
+ * starts with the pose its recording holds); a server's `pose` command and `--pose` set the
+ * pose it serves, not this one. set checks the pose (sk2_pose_check) or clears it (NULL), not
+ * while running. pose returns 0, or SK2_ENOTFOUND when unset. set returns 0, SK2_EINVAL or
+ * SK2_ESTATE. */
+SK2_EXPORT int sk2_device_set_pose(sk2_device_t *self, const sk2_pose_t *pose);
+SK2_EXPORT int sk2_device_pose(const sk2_device_t *self, sk2_pose_t *pose);
 
 /* Frames produced since open (given to the sink). Any thread. */
 SK2_EXPORT uint64_t sk2_device_frames_produced(const sk2_device_t *self);

@@ -73,6 +73,15 @@ SK2_EXPORT int sk2_recording_writer_add_device(sk2_recording_writer_t *self, con
                                                const sk2_stream_info_t *streams,
                                                size_t stream_count, size_t *device_index);
 
+/* add_device with where the device was: its pose in the rig's world and its depth-to-colour
+ * extrinsics (sk2/registration.h), each NULL if unknown; both checked (SK2_EINVAL). */
+SK2_EXPORT int sk2_recording_writer_add_device_placed(sk2_recording_writer_t *self, const char *id,
+                                                      const char *serial, const char *backend,
+                                                      const sk2_stream_info_t *streams,
+                                                      size_t stream_count, const sk2_pose_t *pose,
+                                                      const sk2_extrinsics_t *depth_to_color,
+                                                      size_t *device_index);
+
 /* Appends one frame exactly as it came off the streams endpoint: the frame header
  * (docs/protocol.md) and the encoded payload, copied byte for byte. The header is checked:
  * its kind must be one of the device's streams and its payload size must be payload_size.
@@ -157,6 +166,13 @@ SK2_EXPORT const char *sk2_recording_reader_device_serial(const sk2_recording_re
                                                           size_t device);
 SK2_EXPORT const char *sk2_recording_reader_device_backend(const sk2_recording_reader_t *self,
                                                            size_t device);
+/* A device's pose and depth-to-colour extrinsics as recorded. Return 0, or SK2_ENOTFOUND (no
+ * such device, or the file holds none: files written before sk2 recorded them). */
+SK2_EXPORT int sk2_recording_reader_device_pose(const sk2_recording_reader_t *self, size_t device,
+                                                sk2_pose_t *pose);
+SK2_EXPORT int sk2_recording_reader_device_depth_to_color(const sk2_recording_reader_t *self,
+                                                          size_t device,
+                                                          sk2_extrinsics_t *extrinsics);
 /* A device's streams as recorded. stream_info returns 0 or SK2_ENOTFOUND. */
 SK2_EXPORT size_t sk2_recording_reader_stream_count(const sk2_recording_reader_t *self,
                                                     size_t device);

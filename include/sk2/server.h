@@ -88,6 +88,20 @@ SK2_EXPORT int sk2_server_set_max_streams(sk2_server_t *self, unsigned max_strea
  * SK2_ENOTFOUND (not a folder), SK2_ENOMEM. */
 SK2_EXPORT int sk2_server_set_record_dir(sk2_server_t *self, const char *dir);
 
+/* A file where the labels, locations and poses clients set with keyed commands persist across
+ * restarts (sk2 serve --state): read now, as the metadata of the device ids it names, and
+ * rewritten atomically (a temporary file renamed over it) after every change. A missing file is
+ * an empty state. Returns 0, SK2_EINVAL, SK2_ECORRUPT (not a state file; the log says why and
+ * nothing changed), SK2_ENOMEM. */
+SK2_EXPORT int sk2_server_set_state_file(sk2_server_t *self, const char *path);
+
+/* Sets the pose the server serves for one of its devices (as the keyed command `pose` does),
+ * or clears it with NULL; saved to the state file if there is one. Returns 0, SK2_EINVAL (pose
+ * refused by sk2_pose_check), SK2_ENOTFOUND (no such device served), SK2_ELIMIT, SK2_ESYS
+ * (the state file could not be written; nothing changed). */
+SK2_EXPORT int sk2_server_set_device_pose(sk2_server_t *self, const char *device_id,
+                                          const sk2_pose_t *pose);
+
 /* JPEG quality (1..100, default SK2_CODEC_DEFAULT_QUALITY) of the colour frames the devices
  * added from now on publish in "jpeg". Returns 0 or SK2_EINVAL. */
 SK2_EXPORT int sk2_server_set_jpeg_quality(sk2_server_t *self, int quality);

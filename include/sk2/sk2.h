@@ -20,6 +20,7 @@
 #include "recording.h"
 #include "mcap.h"
 #include "cloud.h"
+#include "registration.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -24,6 +24,7 @@ from ._sk2 import (  # noqa: F401  (re-exported)
     Frame,
     FrameSet,
     Intrinsics,
+    Registration,
     StreamInfo,
     mock_dx,
     mock_match,

@@ -811,7 +811,48 @@ static PyGetSetDef s_client_getset[] = {
     {NULL},
 };
 
+/* {"rotation": (9 floats), "translation": (3 floats)}, or None for rc SK2_ENOTFOUND. */
+static PyObject *s_rigid(int rc, const double rotation[9], const double translation[3],
+                         const char *what)
+{
+    if (rc == SK2_ENOTFOUND)
+        Py_RETURN_NONE;
+    if (rc != 0)
+        return sk2py_raise(rc, what);
+    return Py_BuildValue("{s:(ddddddddd), s:(ddd)}", "rotation", rotation[0], rotation[1],
+                         rotation[2], rotation[3], rotation[4], rotation[5], rotation[6],
+                         rotation[7], rotation[8], "translation", translation[0], translation[1],
+                         translation[2]);
+}
+
+static PyObject *s_client_device_pose(s_client_t *self, PyObject *args)
+{
+    const char *device_id;
+    if (!PyArg_ParseTuple(args, "s:device_pose", &device_id) || !s_check_usable(self))
+        return NULL;
+    sk2_pose_t pose;
+    int rc = sk2_client_device_pose(self->client, device_id, &pose);
+    return s_rigid(rc, pose.rotation, pose.translation, "device_pose");
+}
+
+static PyObject *s_client_device_depth_to_color(s_client_t *self, PyObject *args)
+{
+    const char *device_id;
+    if (!PyArg_ParseTuple(args, "s:device_depth_to_color", &device_id) || !s_check_usable(self))
+        return NULL;
+    sk2_extrinsics_t extrinsics;
+    int rc = sk2_client_device_depth_to_color(self->client, device_id, &extrinsics);
+    return s_rigid(rc, extrinsics.rotation, extrinsics.translation, "device_depth_to_color");
+}
+
 static PyMethodDef s_client_methods[] = {
+    {"device_pose", (PyCFunction)s_client_device_pose, METH_VARARGS,
+     "device_pose(device_id) -> dict or None\n\nThe device's pose in the rig's world as the "
+     "server gives it\n({\"rotation\": 9 floats row-major, \"translation\": 3 floats in "
+     "metres}), None when unset."},
+    {"device_depth_to_color", (PyCFunction)s_client_device_depth_to_color, METH_VARARGS,
+     "device_depth_to_color(device_id) -> dict or None\n\nThe device's depth-to-colour "
+     "extrinsics (as device_pose), None when the\nserver gives none."},
     {"wait_for_frames", (PyCFunction)(void (*)(void))s_client_wait_for_frames,
      METH_VARARGS | METH_KEYWORDS, s_wait_doc},
     {"poll_for_frames", (PyCFunction)s_client_poll_for_frames, METH_NOARGS,

@@ -286,7 +286,7 @@ PyMODINIT_FUNC PyInit__sk2(void)
         return NULL;
     if (s_errors_init(module) < 0 || sk2py_frame_init(module) < 0 ||
         sk2py_client_init(module) < 0 || sk2py_server_init(module) < 0 ||
-        sk2py_recording_init(module) < 0 ||
+        sk2py_recording_init(module) < 0 || sk2py_registration_init(module) < 0 ||
         PyModule_AddStringConstant(module, "__version__", sk2_version()) < 0 ||
         PyModule_AddIntConstant(module, "MOCK_WIDTH", SK2_MOCK_WIDTH) < 0 ||
         PyModule_AddIntConstant(module, "MOCK_HEIGHT", SK2_MOCK_HEIGHT) < 0) {

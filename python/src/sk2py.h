@@ -62,5 +62,6 @@ int sk2py_frame_init(PyObject *module);
 int sk2py_client_init(PyObject *module);
 int sk2py_server_init(PyObject *module);
 int sk2py_recording_init(PyObject *module);
+int sk2py_registration_init(PyObject *module);
 
 #endif

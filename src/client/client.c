@@ -22,6 +22,7 @@
 #include "proto/header.h"
 #include "proto/me.h"
 #include "proto/msg.h"
+#include "proto/pose.h"
 #include "proto/socket.h"
 #include "sk2/client.h"
 #include "sk2/codec.h"
@@ -2035,6 +2036,36 @@ const char *sk2_client_device_label(const sk2_client_t *self, const char *device
 const char *sk2_client_device_location(const sk2_client_t *self, const char *device_id)
 {
     return s_device_string(self, device_id, "location");
+}
+
+/* A rigid transform member of a device's record. */
+static int s_device_rigid(const sk2_client_t *self, const char *device_id, const char *key,
+                          double translation_max_m, double rotation[9], double translation[3])
+{
+    if (!self || !device_id || !rotation)
+        return SK2_EINVAL;
+    json_t *value = json_object_get(s_device_record(self, device_id), key);
+    if (!value)
+        return SK2_ENOTFOUND;
+    char why[200];
+    return sk2_rigid_from_json(value, translation_max_m, rotation, translation, why, sizeof why) ==
+                   0
+               ? 0
+               : SK2_EPROTO;
+}
+
+int sk2_client_device_pose(const sk2_client_t *self, const char *device_id, sk2_pose_t *pose)
+{
+    return s_device_rigid(self, device_id, "pose", SK2_POSE_TRANSLATION_MAX_M,
+                          pose ? pose->rotation : NULL, pose ? pose->translation : NULL);
+}
+
+int sk2_client_device_depth_to_color(const sk2_client_t *self, const char *device_id,
+                                     sk2_extrinsics_t *extrinsics)
+{
+    return s_device_rigid(self, device_id, "depth_to_color", SK2_EXTRINSICS_TRANSLATION_MAX_M,
+                          extrinsics ? extrinsics->rotation : NULL,
+                          extrinsics ? extrinsics->translation : NULL);
 }
 
 const char *sk2_client_device_backend(const sk2_client_t *self, const char *device_id)

@@ -5,6 +5,7 @@
  * cheap next to a frame's transfer. */
 #include <math.h>
 
+#include "core/lens.h"
 #include "sk2/frame.h"
 
 /* Fixed-point steps at most, and the step (in normalised coordinates: under a millionth of a
@@ -14,8 +15,7 @@
 #define S_UNDISTORT_STEPS 40
 #define S_UNDISTORT_EPS   1e-9
 
-/* Undistorts normalised image coordinates (x, y) in place. */
-static void s_undistort(const sk2_intrinsics_t *k, double *x, double *y)
+void sk2_lens_undistort(const sk2_intrinsics_t *k, double *x, double *y)
 {
     double x0 = *x, y0 = *y, ux = x0, uy = y0;
     for (int i = 0; i < S_UNDISTORT_STEPS; i++) {
@@ -34,6 +34,14 @@ static void s_undistort(const sk2_intrinsics_t *k, double *x, double *y)
     *y = uy;
 }
 
+void sk2_lens_distort(const sk2_intrinsics_t *k, double *x, double *y)
+{
+    double ux = *x, uy = *y, r2 = ux * ux + uy * uy;
+    double radial = 1.0 + r2 * (k->k1 + r2 * (k->k2 + r2 * k->k3));
+    *x = ux * radial + 2.0 * k->p1 * ux * uy + k->p2 * (r2 + 2.0 * ux * ux);
+    *y = uy * radial + k->p1 * (r2 + 2.0 * uy * uy) + 2.0 * k->p2 * ux * uy;
+}
+
 size_t sk2_frame_to_points(const sk2_frame_t *depth, const sk2_intrinsics_t *k, double depth_unit_m,
                            float *xyz, size_t capacity)
 {
@@ -49,7 +57,7 @@ size_t sk2_frame_to_points(const sk2_frame_t *depth, const sk2_intrinsics_t *k, 
                 continue; /* no reading */
             if (count < capacity) {
                 double x = (u - k->cx) / k->fx, y = (v - k->cy) / k->fy;
-                s_undistort(k, &x, &y);
+                sk2_lens_undistort(k, &x, &y);
                 double z = d * depth_unit_m;
                 xyz[3 * count] = (float)(x * z);
                 xyz[3 * count + 1] = (float)(y * z);

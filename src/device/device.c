@@ -73,6 +73,10 @@ struct sk2_device {
     sk2_stream_info_t streams[SK2_DEVICE_MAX_STREAMS];
     size_t stream_count;
     char serial[SK2_CAMERA_SERIAL_MAX + 1];
+    bool has_extrinsics;         /* the backend gave its depth-to-colour calibration */
+    sk2_extrinsics_t extrinsics; /* then: depth to colour */
+    bool has_pose;               /* a pose was set (sk2_device_set_pose, a replay's recording) */
+    sk2_pose_t pose;             /* then: depth to the rig's world */
 };
 
 size_t sk2_device_backend_count(void)
@@ -410,6 +414,49 @@ int sk2_device_set_streams(sk2_device_t *self, const sk2_stream_info_t *infos, s
     if (count > 0)
         memcpy(self->streams, infos, count * sizeof *infos);
     self->stream_count = count;
+    return 0;
+}
+
+void sk2_device_set_depth_to_color(sk2_device_t *self, const sk2_extrinsics_t *extrinsics)
+{
+    char why[200];
+    if (sk2_extrinsics_check(extrinsics, why, sizeof why) != 0) {
+        SK2_WARN("device", "%s: depth-to-colour extrinsics ignored: %s", self->backend->name, why);
+        return;
+    }
+    self->extrinsics = *extrinsics;
+    self->has_extrinsics = true;
+}
+
+int sk2_device_depth_to_color(const sk2_device_t *self, sk2_extrinsics_t *extrinsics)
+{
+    if (!self || !extrinsics)
+        return SK2_EINVAL;
+    if (!self->has_extrinsics)
+        return SK2_ENOTFOUND;
+    *extrinsics = self->extrinsics;
+    return 0;
+}
+
+int sk2_device_set_pose(sk2_device_t *self, const sk2_pose_t *pose)
+{
+    if (!self || (pose && sk2_pose_check(pose, NULL, 0) != 0))
+        return SK2_EINVAL;
+    if (self->state == S_STATE_RUNNING)
+        return SK2_ESTATE;
+    self->has_pose = pose != NULL;
+    if (pose)
+        self->pose = *pose;
+    return 0;
+}
+
+int sk2_device_pose(const sk2_device_t *self, sk2_pose_t *pose)
+{
+    if (!self || !pose)
+        return SK2_EINVAL;
+    if (!self->has_pose)
+        return SK2_ENOTFOUND;
+    *pose = self->pose;
     return 0;
 }
 

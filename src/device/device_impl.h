@@ -72,6 +72,9 @@ typedef struct {
  * from open() only; the device keeps a copy and answers sk2_device_stream_count/_info with it.
  * Returns 0 or SK2_ELIMIT (more than SK2_DEVICE_MAX_STREAMS). */
 int sk2_device_set_streams(sk2_device_t *self, const sk2_stream_info_t *infos, size_t count);
+/* For backends that know the depth-to-colour extrinsics (checked; refused ones are ignored
+ * with a warning, since a backend's calibration is input too), from create or open. */
+void sk2_device_set_depth_to_color(sk2_device_t *self, const sk2_extrinsics_t *extrinsics);
 /* Likewise the serial number (copied, truncated to SK2_CAMERA_SERIAL_MAX). */
 void sk2_device_set_serial(sk2_device_t *self, const char *serial);
 

@@ -335,6 +335,13 @@ static int s_create(sk2_device_t *owner, void **impl_p)
         return SK2_ENOMEM;
     }
     *impl_p = self;
+    /* The colour view is drawn from the depth camera's own viewpoint (s_render_color), so the
+     * two cameras share one frame: identity. (It stretches the scene to the colour size rather
+     * than projecting it through the colour intrinsics, so registered mock frames line up only
+     * roughly; tests/test_registration.c checks registration on an exact synthetic scene.) */
+    sk2_extrinsics_t same_place;
+    sk2_extrinsics_identity(&same_place);
+    sk2_device_set_depth_to_color(owner, &same_place);
     return 0;
 }
 

@@ -347,6 +347,14 @@ static int s_open(void *impl)
         SK2_WARN("replay", "recorded id '%.64s' is not a valid device id; a new one is used", id);
     sk2_device_set_serial(self->owner,
                           sk2_recording_reader_device_serial(self->reader, self->recorded_device));
+    /* Where the recorded device was, if the file says: served as this device's own. */
+    sk2_pose_t pose;
+    sk2_extrinsics_t extrinsics;
+    if (sk2_recording_reader_device_pose(self->reader, self->recorded_device, &pose) == 0)
+        (void)sk2_device_set_pose(self->owner, &pose);
+    if (sk2_recording_reader_device_depth_to_color(self->reader, self->recorded_device,
+                                                   &extrinsics) == 0)
+        sk2_device_set_depth_to_color(self->owner, &extrinsics);
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "proto/pose.h"
 #include "record/reader_impl.h"
 #include "sk2/error.h"
 
@@ -93,6 +94,19 @@ json_t *sk2_rec_device_to_json(const char *id, const char *serial, const char *b
     return list ? json_pack("{s:s, s:s, s:s, s:o}", "id", id, "serial", serial ? serial : "",
                             "backend", backend ? backend : "", "streams", list)
                 : NULL;
+}
+
+int sk2_rec_device_place(json_t *description, const sk2_pose_t *pose,
+                         const sk2_extrinsics_t *depth_to_color)
+{
+    if (pose && json_object_set_new(description, "pose",
+                                    sk2_rigid_to_json(pose->rotation, pose->translation)) != 0)
+        return SK2_ENOMEM;
+    if (depth_to_color && json_object_set_new(description, "depth_to_color",
+                                              sk2_rigid_to_json(depth_to_color->rotation,
+                                                                depth_to_color->translation)) != 0)
+        return SK2_ENOMEM;
+    return 0;
 }
 
 /* Copies a JSON string member of 0..size-1 bytes without control characters into out. */
@@ -183,6 +197,23 @@ int sk2_rec_device_parse(const uint8_t *text, size_t size, sk2_rec_device_t *dev
             snprintf(why, why_size, "device %s: stream %zu is malformed", device->id, i);
             goto out;
         }
+    /* Where the device was (optional: older files and TUM folders have neither). */
+    char place_why[200];
+    json_t *pose = json_object_get(root, "pose"),
+           *extrinsics = json_object_get(root, "depth_to_color");
+    if (pose && sk2_rigid_from_json(pose, SK2_POSE_TRANSLATION_MAX_M, device->pose.rotation,
+                                    device->pose.translation, place_why, sizeof place_why) != 0) {
+        snprintf(why, why_size, "device %s: pose: %s", device->id, place_why);
+        goto out;
+    }
+    device->has_pose = pose != NULL;
+    if (extrinsics && sk2_rigid_from_json(
+                          extrinsics, SK2_EXTRINSICS_TRANSLATION_MAX_M, device->extrinsics.rotation,
+                          device->extrinsics.translation, place_why, sizeof place_why) != 0) {
+        snprintf(why, why_size, "device %s: depth_to_color: %s", device->id, place_why);
+        goto out;
+    }
+    device->has_extrinsics = extrinsics != NULL;
     char check_why[128];
     if (sk2_rec_streams_check(device->streams, device->stream_count, check_why, sizeof check_why) !=
         0) {

@@ -581,6 +581,26 @@ const char *sk2_recording_reader_device_backend(const sk2_recording_reader_t *se
     return d ? d->backend : NULL;
 }
 
+int sk2_recording_reader_device_pose(const sk2_recording_reader_t *self, size_t device,
+                                     sk2_pose_t *pose)
+{
+    const sk2_rec_device_t *d = s_device(self, device);
+    if (!d || !d->has_pose || !pose)
+        return pose ? SK2_ENOTFOUND : SK2_EINVAL;
+    *pose = d->pose;
+    return 0;
+}
+
+int sk2_recording_reader_device_depth_to_color(const sk2_recording_reader_t *self, size_t device,
+                                               sk2_extrinsics_t *extrinsics)
+{
+    const sk2_rec_device_t *d = s_device(self, device);
+    if (!d || !d->has_extrinsics || !extrinsics)
+        return extrinsics ? SK2_ENOTFOUND : SK2_EINVAL;
+    *extrinsics = d->extrinsics;
+    return 0;
+}
+
 size_t sk2_recording_reader_stream_count(const sk2_recording_reader_t *self, size_t device)
 {
     const sk2_rec_device_t *d = s_device(self, device);

@@ -16,6 +16,10 @@ typedef struct {
     char backend[32];
     sk2_stream_info_t streams[SK2_REC_STREAMS_MAX];
     size_t stream_count;
+    bool has_pose;               /* the description holds a pose */
+    sk2_pose_t pose;             /* then: depth to the rig's world */
+    bool has_extrinsics;         /* the description holds depth-to-colour extrinsics */
+    sk2_extrinsics_t extrinsics; /* then: depth to colour */
 } sk2_rec_device_t;
 
 /* How a frame is stored. */
@@ -77,6 +81,10 @@ int sk2_rec_fail(sk2_recording_reader_t *self, int rc, const char *fmt, ...)
 /* The device description of a DEVC chunk as a JSON object (caller decrefs), or NULL. */
 json_t *sk2_rec_device_to_json(const char *id, const char *serial, const char *backend,
                                const sk2_stream_info_t *streams, size_t stream_count);
+/* Adds "pose" and "depth_to_color" to a device description (each only if not NULL). Returns 0 or
+ * SK2_ENOMEM. */
+int sk2_rec_device_place(json_t *description, const sk2_pose_t *pose,
+                         const sk2_extrinsics_t *depth_to_color);
 /* Checks streams as add_device takes them. Returns 0 or SK2_EINVAL with why. */
 int sk2_rec_streams_check(const sk2_stream_info_t *streams, size_t count, char *why,
                           size_t why_size);

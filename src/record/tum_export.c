@@ -62,6 +62,9 @@ static int s_write_sidecar(sk2_recording_reader_t *reader, size_t device, const 
     const sk2_rec_device_t *d = &reader->devices[device];
     json_t *description =
         sk2_rec_device_to_json(d->id, d->serial, d->backend, d->streams, d->stream_count);
+    if (description && sk2_rec_device_place(description, d->has_pose ? &d->pose : NULL,
+                                            d->has_extrinsics ? &d->extrinsics : NULL) != 0)
+        json_decref(description), description = NULL;
     json_t *root = description ? json_pack("{s:s, s:i, s:o, s:f}", "format", "sk2-tum", "version",
                                            1, "device", description, "depth_png_unit_m", png_unit_m)
                                : NULL;

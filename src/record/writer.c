@@ -189,6 +189,17 @@ int sk2_recording_writer_add_device(sk2_recording_writer_t *self, const char *id
                                     const sk2_stream_info_t *streams, size_t stream_count,
                                     size_t *device_index)
 {
+    return sk2_recording_writer_add_device_placed(self, id, serial, backend, streams, stream_count,
+                                                  NULL, NULL, device_index);
+}
+
+int sk2_recording_writer_add_device_placed(sk2_recording_writer_t *self, const char *id,
+                                           const char *serial, const char *backend,
+                                           const sk2_stream_info_t *streams, size_t stream_count,
+                                           const sk2_pose_t *pose,
+                                           const sk2_extrinsics_t *depth_to_color,
+                                           size_t *device_index)
+{
     if (!self)
         return SK2_EINVAL;
     int rc = s_writable(self);
@@ -202,7 +213,14 @@ int sk2_recording_writer_add_device(sk2_recording_writer_t *self, const char *id
         return rc;
     if (self->device_count >= SK2_RECORDING_MAX_DEVICES)
         return s_fail(self, SK2_ELIMIT, "more than %d devices", SK2_RECORDING_MAX_DEVICES);
+    char place_why[200];
+    if (pose && sk2_pose_check(pose, place_why, sizeof place_why) != 0)
+        return s_fail(self, SK2_EINVAL, "pose: %s", place_why);
+    if (depth_to_color && sk2_extrinsics_check(depth_to_color, place_why, sizeof place_why) != 0)
+        return s_fail(self, SK2_EINVAL, "depth_to_color: %s", place_why);
     json_t *json = sk2_rec_device_to_json(id, serial, backend, streams, stream_count);
+    if (json && sk2_rec_device_place(json, pose, depth_to_color) != 0)
+        json_decref(json), json = NULL;
     char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
     json_decref(json);
     if (!text)

@@ -11,14 +11,16 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <czmq.h>
 
 #include "core/log_internal.h"
 #include "device/device_impl.h"
 #include "proto/msg.h"
+#include "proto/pose.h"
 #include "server/command.h"
 #include "sk2/error.h"
 
@@ -36,6 +38,8 @@ typedef struct {
     char label[SK2_COMMAND_LABEL_MAX + 1];
     char location[SK2_COMMAND_LOCATION_MAX + 1];
     char recording[SK2_COMMAND_RECORD_NAME_MAX + 6]; /* file name in the record folder */
+    bool has_pose;   /* a pose was set (command, --pose or the state file) */
+    sk2_pose_t pose; /* then: depth optical frame to the rig's world */
 } s_meta_t;
 
 /* Metadata is kept by device id, so a device that is lost and comes back keeps its label. */
@@ -49,6 +53,7 @@ struct sk2_commands {
     size_t meta_count;
     sk2_command_stats_t stats;
     char *record_dir; /* where `record` may write (sk2 serve --record-dir), NULL: nowhere */
+    char *state_path; /* where labels, locations and poses persist (--state), NULL: nowhere */
 };
 
 /* The value types of keys, as `list` names them. */
@@ -82,6 +87,10 @@ static const s_key_t s_keys[] = {
     {"jpeg_quality", S_INTEGER, true, 0, 0, "quality of colour frames sent as jpeg, 1..100"},
     {"label", S_TEXT, true, 0, 0, "a name for people, up to 64 bytes; \"\" clears it"},
     {"location", S_TEXT, true, 0, 0, "where the device is, up to 128 bytes; \"\" clears it"},
+    {"pose", S_TEXT, true, 0, 0,
+     "where the device is in the rig: JSON {\"rotation\": 9 numbers (row-major) or a "
+     "quaternion w,x,y,z, \"translation\": 3 numbers (metres)}, depth optical frame to "
+     "world; \"\" clears it"},
     {"record", S_TEXT, true, 0, 0,
      "record the depth stream (rvl) into NAME.sk2r in the server's --record-dir; \"\" stops"},
     {"resolution", S_TEXT, false, 0, 0,
@@ -126,6 +135,7 @@ void sk2_commands_destroy(sk2_commands_t **self_p)
     for (size_t i = 0; i < SK2_COMMAND_CACHE_MAX; i++)
         json_decref(self->cache[i].reply);
     free(self->record_dir);
+    free(self->state_path);
     free(self);
     *self_p = NULL;
 }
@@ -223,14 +233,209 @@ json_t *sk2_commands_describe(const sk2_commands_t *self, const sk2_pipeline_t *
 {
     json_t *description = sk2_pipeline_description(pipeline);
     const s_meta_t *meta = s_meta(self, sk2_pipeline_device_id(pipeline));
-    if (!meta || (!meta->label[0] && !meta->location[0]))
+    if (!meta || (!meta->label[0] && !meta->location[0] && !meta->has_pose))
         return json_incref(description);
     json_t *copy = json_copy(description); /* shallow: shares the streams with the original */
     if (copy && meta->label[0])
         json_object_set_new(copy, "label", json_string(meta->label));
     if (copy && meta->location[0])
         json_object_set_new(copy, "location", json_string(meta->location));
+    /* The pose set here wins over the device's own (a replay's recorded one). */
+    if (copy && meta->has_pose)
+        json_object_set_new(copy, "pose",
+                            sk2_rigid_to_json(meta->pose.rotation, meta->pose.translation));
     return copy;
+}
+
+/* The pose the server serves for a device: one set here, else the device's own. */
+static bool s_served_pose(const sk2_commands_t *self, const sk2_pipeline_t *pipeline,
+                          sk2_pose_t *pose)
+{
+    const s_meta_t *meta = s_meta(self, sk2_pipeline_device_id(pipeline));
+    if (meta && meta->has_pose) {
+        *pose = meta->pose;
+        return true;
+    }
+    return sk2_device_pose(sk2_pipeline_device(pipeline), pose) == 0;
+}
+
+static bool s_is_clean_text(const char *text);
+
+/* ---- The state file ------------------------------------------------------------------------
+ * Labels, locations and poses outlive the server in one JSON file (sk2 serve --state):
+ * {"version": 1, "devices": {"ID": {"label": ..., "location": ..., "pose": {...}}}}. It is
+ * written whole after every change, to a temporary file in the same folder that is flushed
+ * and renamed over the old one, so a crash leaves the old state or the new, never half. */
+
+#define S_STATE_MAX_BYTES (1024 * 1024)
+
+static int s_save(const sk2_commands_t *self)
+{
+    if (!self->state_path)
+        return 0;
+    json_t *devices = json_object();
+    for (size_t i = 0; devices && i < self->meta_count; i++) {
+        const s_meta_t *meta = &self->meta[i];
+        if (!meta->label[0] && !meta->location[0] && !meta->has_pose)
+            continue;
+        json_t *entry = json_object();
+        if (entry && meta->label[0])
+            json_object_set_new(entry, "label", json_string(meta->label));
+        if (entry && meta->location[0])
+            json_object_set_new(entry, "location", json_string(meta->location));
+        if (entry && meta->has_pose)
+            json_object_set_new(entry, "pose",
+                                sk2_rigid_to_json(meta->pose.rotation, meta->pose.translation));
+        json_object_set_new(devices, meta->id, entry);
+    }
+    json_t *root = devices ? json_pack("{s:i, s:o}", "version", 1, "devices", devices) : NULL;
+    char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(root);
+    if (!text)
+        return SK2_ENOMEM;
+    size_t length = strlen(text);
+    char temporary[4200];
+    int n = snprintf(temporary, sizeof temporary, "%s.tmp%ld", self->state_path, (long)getpid());
+    int rc = SK2_ESYS;
+    FILE *out = n > 0 && (size_t)n < sizeof temporary ? fopen(temporary, "w") : NULL;
+    if (out) {
+        bool is_written = fwrite(text, 1, length, out) == length && fputc('\n', out) != EOF &&
+                          fflush(out) == 0 && fsync(fileno(out)) == 0;
+        if (fclose(out) == 0 && is_written && rename(temporary, self->state_path) == 0)
+            rc = 0;
+        else
+            unlink(temporary);
+    }
+    if (rc != 0)
+        SK2_WARN("server", "cannot write the state file %s", self->state_path);
+    free(text);
+    return rc;
+}
+
+/* One device's entry of a state file into meta; false if malformed. */
+static bool s_load_entry(const char *id, const json_t *entry, s_meta_t *meta, char *why,
+                         size_t why_size)
+{
+    memset(meta, 0, sizeof *meta);
+    if (strlen(id) == 0 || strlen(id) > SK2_DEVICE_ID_MAX || !json_is_object(entry)) {
+        snprintf(why, why_size, "a device entry needs an id of 1..%d bytes and an object",
+                 SK2_DEVICE_ID_MAX);
+        return false;
+    }
+    snprintf(meta->id, sizeof meta->id, "%s", id);
+    const char *name;
+    const json_t *value;
+    json_object_foreach((json_t *)entry, name, value)
+    {
+        bool is_label = streq(name, "label"), is_location = streq(name, "location");
+        if (is_label || is_location) {
+            size_t max = is_label ? SK2_COMMAND_LABEL_MAX : SK2_COMMAND_LOCATION_MAX;
+            const char *text = json_string_value(value);
+            if (!text || strlen(text) > max || !s_is_clean_text(text)) {
+                snprintf(why, why_size, "device %.64s: %s must be text of at most %zu bytes", id,
+                         name, max);
+                return false;
+            }
+            snprintf(is_label ? meta->label : meta->location, max + 1, "%s", text);
+        } else if (streq(name, "pose")) {
+            char pose_why[200];
+            if (sk2_rigid_from_json(value, SK2_POSE_TRANSLATION_MAX_M, meta->pose.rotation,
+                                    meta->pose.translation, pose_why, sizeof pose_why) != 0) {
+                snprintf(why, why_size, "device %.64s: pose: %s", id, pose_why);
+                return false;
+            }
+            meta->has_pose = true;
+        } else {
+            snprintf(why, why_size, "device %.64s: unknown member \"%.32s\"", id, name);
+            return false;
+        }
+    }
+    return true;
+}
+
+int sk2_commands_set_state_file(sk2_commands_t *self, const char *path, char *why, size_t why_size)
+{
+    if (!path || !path[0] || strlen(path) > 4096) {
+        snprintf(why, why_size, "no state file path, or one over 4096 bytes");
+        return SK2_EINVAL;
+    }
+    struct stat info;
+    json_t *root = NULL;
+    int rc = SK2_ECORRUPT;
+    s_meta_t *loaded = calloc(S_META_MAX, sizeof *loaded);
+    size_t count = 0;
+    if (!loaded)
+        return SK2_ENOMEM;
+    if (stat(path, &info) != 0) {
+        rc = 0; /* no file yet: it is written at the first change */
+        goto out;
+    }
+    if (!S_ISREG(info.st_mode) || info.st_size > S_STATE_MAX_BYTES) {
+        snprintf(why, why_size, "%s is not a file of at most %d bytes", path, S_STATE_MAX_BYTES);
+        goto out;
+    }
+    json_error_t error;
+    root = json_load_file(path, JSON_REJECT_DUPLICATES, &error);
+    json_t *devices = json_object_get(root, "devices");
+    if (!root || !json_is_object(root) ||
+        json_integer_value(json_object_get(root, "version")) != 1 || !json_is_object(devices) ||
+        json_object_size(root) != 2) {
+        snprintf(why, why_size, "%s is not a state file: %s", path,
+                 root ? "want {\"version\": 1, \"devices\": {...}}" : error.text);
+        goto out;
+    }
+    if (json_object_size(devices) > S_META_MAX) {
+        snprintf(why, why_size, "%s: more than %d devices", path, S_META_MAX);
+        goto out;
+    }
+    const char *id;
+    const json_t *entry;
+    json_object_foreach(devices, id, entry)
+    {
+        if (!s_load_entry(id, entry, &loaded[count], why, why_size))
+            goto out;
+        count++;
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    if (rc == 0) {
+        char *copy = strdup(path);
+        if (!copy) {
+            free(loaded);
+            return SK2_ENOMEM;
+        }
+        free(self->state_path);
+        self->state_path = copy;
+        /* What the file says replaces labels, locations and poses set so far. */
+        for (size_t i = 0; i < count; i++) {
+            s_meta_t *meta = (s_meta_t *)s_meta(self, loaded[i].id);
+            if (!meta && self->meta_count < S_META_MAX)
+                meta = &self->meta[self->meta_count++];
+            if (meta)
+                *meta = loaded[i];
+        }
+    }
+    free(loaded);
+    return rc;
+}
+
+int sk2_commands_set_pose(sk2_commands_t *self, const char *device_id, const sk2_pose_t *pose,
+                          sk2_pipeline_t *const *pipelines, size_t count)
+{
+    if (!device_id || (pose && sk2_pose_check(pose, NULL, 0) != 0))
+        return SK2_EINVAL;
+    s_meta_t *meta = s_meta_make(self, device_id, pipelines, count);
+    if (!meta)
+        return SK2_ELIMIT;
+    s_meta_t before = *meta;
+    meta->has_pose = pose != NULL;
+    if (pose)
+        meta->pose = *pose;
+    int rc = s_save(self);
+    if (rc != 0)
+        *meta = before;
+    return rc;
 }
 
 /* ---- Keys ------------------------------------------------------------------------------------ */
@@ -316,6 +521,12 @@ static json_t *s_current(const sk2_commands_t *self, const s_key_t *key, sk2_pip
         return json_string(meta ? meta->location : "");
     if (streq(key->key, "record"))
         return json_string(meta && sk2_pipeline_is_recording(pipeline) ? meta->recording : "");
+    if (streq(key->key, "pose")) {
+        sk2_pose_t pose;
+        return s_served_pose(self, pipeline, &pose)
+                   ? sk2_rigid_to_json(pose.rotation, pose.translation)
+                   : json_string("");
+    }
     /* resolution and codec, per stream: what the device gives and the codecs offered. */
     json_t *per_stream = json_object();
     json_t *streams = json_object_get(sk2_pipeline_description(pipeline), "streams");
@@ -423,7 +634,9 @@ static json_t *s_record(sk2_commands_t *self, const char *id, const char *name,
                             has_suffix ? "" : ".sk2r");
         snprintf(meta->recording, sizeof meta->recording, "%s%s", name, has_suffix ? "" : ".sk2r");
     }
-    int rc = sk2_pipeline_set_recording(pipeline, name[0] ? path : NULL);
+    sk2_pose_t pose;
+    bool has_pose = s_served_pose(self, pipeline, &pose);
+    int rc = sk2_pipeline_set_recording(pipeline, name[0] ? path : NULL, has_pose ? &pose : NULL);
     if (rc == SK2_EUNSUPPORTED)
         return s_refuse(id, "unsupported", "device %s has no depth stream to record", device_id);
     if (rc != 0)
@@ -540,6 +753,35 @@ static json_t *s_codec(const char *id, const s_key_t *key, const char *text,
                      key->key, "value", sk2_pipeline_codec(pipeline, key->kind));
 }
 
+/* `pose`: JSON text of a pose, or "" to clear the one set here. Checked whole before anything
+ * changes; kept by device id like a label, and in the state file when there is one. */
+static json_t *s_pose(sk2_commands_t *self, const char *id, const char *text,
+                      sk2_pipeline_t *pipeline, sk2_pipeline_t *const *pipelines, size_t count,
+                      bool *is_applied, bool *me_changed)
+{
+    const char *device_id = sk2_pipeline_device_id(pipeline);
+    sk2_pose_t pose;
+    char why[256];
+    if (!text)
+        return s_refuse(id, "bad-value", "pose takes JSON text as a string, or \"\" to clear it");
+    if (text[0] && sk2_pose_parse(text, strlen(text), &pose, why, sizeof why) != 0)
+        return s_refuse(id, "bad-value", "pose refused: %s", why);
+    int rc = sk2_commands_set_pose(self, device_id, text[0] ? &pose : NULL, pipelines, count);
+    if (rc == SK2_ELIMIT)
+        return s_refuse(id, "failed", "too many devices with metadata");
+    if (rc != 0)
+        return s_refuse(id, "failed", "cannot write the server's state file: pose unchanged");
+    *is_applied = true;
+    *me_changed = true;
+    SK2_INFO("server", "command %s: device %s pose %s", id, device_id, text[0] ? "set" : "cleared");
+    sk2_pose_t served;
+    json_t *value = s_served_pose(self, pipeline, &served)
+                        ? sk2_rigid_to_json(served.rotation, served.translation)
+                        : json_string("");
+    return json_pack("{s:s, s:b, s:s, s:s, s:o}", "id", id, "ok", true, "device", device_id, "key",
+                     "pose", "value", value);
+}
+
 /* Applies key = value on one device. Returns the answer; sets *is_applied when a setting
  * changed hands to the pipeline (or the metadata). */
 static json_t *s_set(sk2_commands_t *self, const char *id, const s_key_t *key, const json_t *value,
@@ -591,6 +833,8 @@ static json_t *s_set(sk2_commands_t *self, const char *id, const s_key_t *key, c
         return s_resolution(id, key, text, pipeline, is_applied, me_changed);
     } else if (key->role == S_ROLE_CODEC) {
         return s_codec(id, key, text, pipeline, is_applied, me_changed);
+    } else if (streq(key->key, "pose")) {
+        return s_pose(self, id, text, pipeline, pipelines, count, is_applied, me_changed);
     } else {
         bool is_label = streq(key->key, "label");
         size_t max = is_label ? SK2_COMMAND_LABEL_MAX : SK2_COMMAND_LOCATION_MAX;
@@ -602,7 +846,13 @@ static json_t *s_set(sk2_commands_t *self, const char *id, const s_key_t *key, c
         s_meta_t *meta = s_meta_make(self, device_id, pipelines, count);
         if (!meta)
             return s_refuse(id, "failed", "too many devices with metadata");
+        s_meta_t before = *meta;
         snprintf(is_label ? meta->label : meta->location, max + 1, "%s", text);
+        if (s_save(self) != 0) {
+            *meta = before;
+            return s_refuse(id, "failed", "cannot write the server's state file: %s unchanged",
+                            key->key);
+        }
         *me_changed = true;
         applied = json_string(text);
     }

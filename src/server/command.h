@@ -53,6 +53,18 @@ json_t *sk2_commands_describe(const sk2_commands_t *self, const sk2_pipeline_t *
  * Returns 0 or SK2_ENOMEM. */
 int sk2_commands_set_record_dir(sk2_commands_t *self, const char *dir);
 
+/* Labels, locations and poses persist in this file from now on: reads it (a missing file is an
+ * empty state, written at the first change) and replaces what was set with what it holds.
+ * Returns 0, SK2_EINVAL (bad path), SK2_ECORRUPT (not a state file, with why; nothing changed)
+ * or SK2_ENOMEM. */
+int sk2_commands_set_state_file(sk2_commands_t *self, const char *path, char *why, size_t why_size);
+
+/* Sets (or with NULL clears) the pose served for a device id, saved to the state file. Returns
+ * 0, SK2_EINVAL (pose refused by sk2_pose_check), SK2_ELIMIT (too many devices with metadata)
+ * or SK2_ESYS (the state file could not be written; nothing changed). */
+int sk2_commands_set_pose(sk2_commands_t *self, const char *device_id, const sk2_pose_t *pose,
+                          sk2_pipeline_t *const *pipelines, size_t count);
+
 void sk2_commands_stats(const sk2_commands_t *self, sk2_command_stats_t *stats);
 
 #endif

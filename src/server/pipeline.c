@@ -27,6 +27,7 @@
 #include "core/runtime.h"
 #include "device/device_impl.h"
 #include "proto/header.h"
+#include "proto/pose.h"
 #include "proto/socket.h"
 #include "server/pipeline.h"
 #include "sk2/codec.h"
@@ -97,6 +98,8 @@ struct sk2_pipeline {
     _Atomic double fps;            /* the rate the device was asked for; < 0: never set */
     /* Server-side recording (the `record` key): path and writer are the pipeline thread's. */
     char record_path[4096];           /* where it records, from the RECORD command */
+    bool has_record_pose;             /* the pose to write into the recording, if any */
+    sk2_pose_t record_pose;           /* (the one the server serves, sent with RECORD) */
     _Atomic bool is_recording;        /* asked to record (cleared if the writer fails) */
     sk2_recording_writer_t *recorder; /* the pipeline thread's, while recording */
     size_t recorder_device;           /* the device's index in the recording */
@@ -623,10 +626,13 @@ static void s_record_start(sk2_pipeline_t *self)
     sk2_recording_writer_t *recorder = sk2_recording_writer_new();
     int rc = depth && recorder ? sk2_recording_writer_open(recorder, self->record_path)
                                : SK2_EUNSUPPORTED;
+    sk2_extrinsics_t extrinsics;
+    bool has_extrinsics = sk2_device_depth_to_color(self->device, &extrinsics) == 0;
     if (rc == 0)
-        rc = sk2_recording_writer_add_device(recorder, self->id, sk2_device_serial(self->device),
-                                             sk2_device_backend(self->device), depth, 1,
-                                             &self->recorder_device);
+        rc = sk2_recording_writer_add_device_placed(
+            recorder, self->id, sk2_device_serial(self->device), sk2_device_backend(self->device),
+            depth, 1, self->has_record_pose ? &self->record_pose : NULL,
+            has_extrinsics ? &extrinsics : NULL, &self->recorder_device);
     if (rc != 0) {
         SK2_ERROR("server", "device %s: cannot record to %s: %s", self->id, self->record_path,
                   recorder ? sk2_recording_writer_why(recorder) : sk2_strerror(rc));
@@ -642,7 +648,7 @@ static void s_record_start(sk2_pipeline_t *self)
 /* Applies a setting the server actor stored (sk2_pipeline_set_*): runs on the pipeline thread,
  * which owns the device while it runs. Stopping a device joins its capture thread, whose sink
  * never waits on this thread, so this cannot deadlock. */
-static void s_apply(sk2_pipeline_t *self, const char *what, const char *arg)
+static void s_apply(sk2_pipeline_t *self, const char *what, const char *arg, const char *extra)
 {
     if (streq(what, "UPDATE")) {
         s_update_device(self);
@@ -650,6 +656,9 @@ static void s_apply(sk2_pipeline_t *self, const char *what, const char *arg)
         if (self->recorder)
             s_record_stop(self);
         snprintf(self->record_path, sizeof self->record_path, "%s", arg ? arg : "");
+        self->has_record_pose =
+            extra && extra[0] &&
+            sk2_pose_parse(extra, strlen(extra), &self->record_pose, NULL, 0) == 0;
         if (self->record_path[0]) {
             atomic_store(&self->is_recording, true);
             s_record_start(self);
@@ -752,14 +761,16 @@ static void s_actor(zsock_t *pipe, void *arg)
             zmsg_t *msg = zmsg_recv(pipe);
             char *command = msg ? zmsg_popstr(msg) : NULL;
             char *argument = msg ? zmsg_popstr(msg) : NULL;
+            char *extra = msg ? zmsg_popstr(msg) : NULL;
             bool stop = !command || streq(command, "$TERM");
             if (!stop && streq(command, "SIZE")) {
                 int rc = s_resize(self);
                 zsock_send(pipe, "ib", rc, self->infos, sizeof self->infos);
             } else if (!stop)
-                s_apply(self, command, argument);
+                s_apply(self, command, argument, extra);
             zstr_free(&command);
             zstr_free(&argument);
+            zstr_free(&extra);
             zmsg_destroy(&msg);
             if (stop)
                 break;
@@ -882,10 +893,20 @@ static json_t *s_describe(sk2_pipeline_t *self)
             json_object_set_new(stream, "intrinsics", s_intrinsics_json(&info->intrinsics));
         json_array_append_new(streams, stream);
     }
-    return json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:o}", "id", self->id, "endpoints", "depth",
-                     self->depth_endpoint, "streams", self->streams_endpoint, "backend",
-                     sk2_device_backend(self->device), "serial", sk2_device_serial(self->device),
-                     "streams", streams);
+    json_t *record = json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:o}", "id", self->id, "endpoints",
+                               "depth", self->depth_endpoint, "streams", self->streams_endpoint,
+                               "backend", sk2_device_backend(self->device), "serial",
+                               sk2_device_serial(self->device), "streams", streams);
+    /* sk2's additions for rigs: the depth-to-colour calibration where the backend has one, and
+     * the device's own pose (a replay's); the server's commands may set another pose. */
+    sk2_extrinsics_t extrinsics;
+    sk2_pose_t pose;
+    if (record && sk2_device_depth_to_color(self->device, &extrinsics) == 0)
+        json_object_set_new(record, "depth_to_color",
+                            sk2_rigid_to_json(extrinsics.rotation, extrinsics.translation));
+    if (record && sk2_device_pose(self->device, &pose) == 0)
+        json_object_set_new(record, "pose", sk2_rigid_to_json(pose.rotation, pose.translation));
+    return record;
 }
 
 int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsigned queue_frames,
@@ -1269,7 +1290,7 @@ const sk2_stream_info_t *sk2_pipeline_stream_info(const sk2_pipeline_t *self,
     return s_served(self, kind);
 }
 
-int sk2_pipeline_set_recording(sk2_pipeline_t *self, const char *path)
+int sk2_pipeline_set_recording(sk2_pipeline_t *self, const char *path, const sk2_pose_t *pose)
 {
     if (path && (!path[0] || strlen(path) >= sizeof self->record_path))
         return SK2_ELIMIT;
@@ -1277,8 +1298,14 @@ int sk2_pipeline_set_recording(sk2_pipeline_t *self, const char *path)
         return SK2_EUNSUPPORTED;
     /* Stored at once for `list`; the pipeline thread clears it again if the writer fails. */
     atomic_store(&self->is_recording, path != NULL);
-    return self->actor && zstr_sendx(self->actor, "RECORD", path ? path : "", NULL) == 0 ? 0
-                                                                                         : SK2_ESYS;
+    /* The pose travels as text with the command, so the pipeline thread owns its copy. */
+    char *pose_text = pose ? sk2_pose_to_json(pose) : NULL;
+    int rc = self->actor && zstr_sendx(self->actor, "RECORD", path ? path : "",
+                                       pose_text ? pose_text : "", NULL) == 0
+                 ? 0
+                 : SK2_ESYS;
+    free(pose_text);
+    return rc;
 }
 
 bool sk2_pipeline_is_recording(const sk2_pipeline_t *self)

@@ -111,9 +111,10 @@ int sk2_pipeline_quality(const sk2_pipeline_t *self);
 /* Starts recording the device's depth stream (rvl, as published, with its headers) into a new
  * recording file at path (the caller checked it), or stops with NULL. The recording counts as
  * one subscriber of depth/rvl. A writer that fails (cannot create, disk full) ends the
- * recording with a log line; sk2_pipeline_is_recording then answers false. Returns 0,
+ * recording with a log line; sk2_pipeline_is_recording then answers false. The file records
+ * the device's pose (NULL: none) and its depth-to-colour extrinsics. Returns 0,
  * SK2_EUNSUPPORTED (no depth stream), SK2_ELIMIT, SK2_ESYS. */
-int sk2_pipeline_set_recording(sk2_pipeline_t *self, const char *path);
+int sk2_pipeline_set_recording(sk2_pipeline_t *self, const char *path, const sk2_pose_t *pose);
 bool sk2_pipeline_is_recording(const sk2_pipeline_t *self);
 
 /* Per-stream and per-codec counters for the `stats` reply; a new reference. Any thread. */

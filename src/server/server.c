@@ -761,6 +761,34 @@ static bool s_command(s_actor_t *self)
         zsock_send(self->pipe, "i",
                    sk2_commands_set_record_dir(self->commands, dir && dir[0] ? dir : NULL));
         zstr_free(&dir);
+    } else if (streq(command, "STATE")) {
+        char *path = zmsg_popstr(msg);
+        char why[512] = "";
+        int rc = sk2_commands_set_state_file(self->commands, path, why, sizeof why);
+        if (rc == SK2_ECORRUPT || rc == SK2_EINVAL)
+            SK2_ERROR("server", "state file refused: %s", why);
+        if (rc == 0)
+            s_rebuild_me(self);
+        zsock_send(self->pipe, "i", rc);
+        zstr_free(&path);
+    } else if (streq(command, "POSE")) {
+        char *id = zmsg_popstr(msg);
+        zframe_t *pose = zmsg_pop(msg);
+        int rc = SK2_EINVAL;
+        sk2_pose_t value;
+        if (id && pose && (zframe_size(pose) == 0 || zframe_size(pose) == sizeof value)) {
+            if (zframe_size(pose))
+                memcpy(&value, zframe_data(pose), sizeof value);
+            rc = s_find(self, id) < 0
+                     ? SK2_ENOTFOUND
+                     : sk2_commands_set_pose(self->commands, id, zframe_size(pose) ? &value : NULL,
+                                             self->pipelines, self->count);
+        }
+        if (rc == 0)
+            s_rebuild_me(self);
+        zsock_send(self->pipe, "i", rc);
+        zstr_free(&id);
+        zframe_destroy(&pose);
     } else if (streq(command, "MAXSTREAMS")) {
         char *streams = zmsg_popstr(msg);
         if (streams)
@@ -956,6 +984,34 @@ int sk2_server_set_record_dir(sk2_server_t *self, const char *dir)
     if (zstr_sendx(self->actor, "RECORDDIR", full ? full : "", NULL) == 0)
         zsock_recv(self->actor, "i", &rc);
     free(full);
+    return rc;
+}
+
+int sk2_server_set_state_file(sk2_server_t *self, const char *path)
+{
+    if (!self || !path || !path[0] || strlen(path) > 4096)
+        return SK2_EINVAL;
+    int rc = SK2_ESYS;
+    if (zstr_sendx(self->actor, "STATE", path, NULL) == 0)
+        zsock_recv(self->actor, "i", &rc);
+    return rc;
+}
+
+int sk2_server_set_device_pose(sk2_server_t *self, const char *device_id, const sk2_pose_t *pose)
+{
+    if (!self || !device_id || strlen(device_id) > SK2_DEVICE_ID_MAX ||
+        (pose && sk2_pose_check(pose, NULL, 0) != 0))
+        return SK2_EINVAL;
+    zmsg_t *msg = zmsg_new();
+    if (!msg || zmsg_addstr(msg, "POSE") != 0 || zmsg_addstr(msg, device_id) != 0 ||
+        zmsg_addmem(msg, pose, pose ? sizeof *pose : 0) != 0) {
+        zmsg_destroy(&msg);
+        return SK2_ENOMEM;
+    }
+    int rc = SK2_ESYS;
+    if (zmsg_send(&msg, self->actor) == 0)
+        zsock_recv(self->actor, "i", &rc);
+    zmsg_destroy(&msg);
     return rc;
 }
 
