@@ -367,9 +367,10 @@ static int s_add_image(sk2_recording_reader_t *self, s_map_t *map, size_t m)
         .codec = sk2_codec_wire_id(sk2_codec_find(codec)),
         .stored = chan->type == S_IMAGE ? SK2_REC_STORED_MCAP_IMAGE : SK2_REC_STORED_MCAP_PACKED,
     };
-    if (st->frames++ == 0)
+    if (st->frames++ == 0 || time_us < st->first_us)
         st->first_us = time_us;
-    st->last_us = time_us;
+    if (st->frames == 1 || time_us > st->last_us)
+        st->last_us = time_us;
     return sk2_rec_entry_push(self, &entry);
 }
 
@@ -472,7 +473,10 @@ int sk2_rec_mcap_open(sk2_recording_reader_t *self)
                     round((double)(st->frames - 1) * 1e6 / (double)(st->last_us - st->first_us));
         }
     }
-    /* Streams whose messages carry no sequence (rosbag2 leaves it 0): count frames instead. */
+    if (rc == 0 && self->entry_count > 1)
+        qsort(self->entries, self->entry_count, sizeof *self->entries, s_entry_order);
+    /* Streams whose messages carry no sequence (rosbag2 leaves it 0): count frames instead, in
+     * time order. */
     uint64_t counters[SK2_RECORDING_MAX_DEVICES][SK2_REC_STREAMS_MAX] = {{0}};
     for (size_t i = 0; rc == 0 && i < self->entry_count; i++) {
         sk2_rec_entry_t *e = &self->entries[i];
@@ -483,8 +487,6 @@ int sk2_rec_mcap_open(sk2_recording_reader_t *self)
         if (!map->chans[ci].has_sequence)
             e->sequence = counters[e->device][map->chans[ci].stream]++;
     }
-    if (rc == 0 && self->entry_count > 1)
-        qsort(self->entries, self->entry_count, sizeof *self->entries, s_entry_order);
     if (rc == 0 && self->device_count == 0)
         rc = sk2_rec_fail(self, SK2_ECORRUPT,
                           "MCAP: no sensor_msgs Image or CompressedImage in CDR this reader can "
