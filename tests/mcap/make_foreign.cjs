@@ -16,7 +16,7 @@
 // header stamp plus 4 ms. EXPECTED.json lists, per file and stream, each frame's log and stamp
 // times (µs) and the SHA-256 of the pixels sk2 should make of it (uint16 little-endian, rgb).
 //
-// usage: node make_foreign.cjs OUT_DIR COLOUR.jpg
+// usage: [MAKE_FOREIGN_SIZE=WxHxN] node make_foreign.cjs OUT_DIR COLOUR.jpg
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -54,7 +54,8 @@ const writers = {};
 for (const [name, text] of Object.entries(SCHEMAS))
   writers[name] = new MessageWriter(parse(text, { ros2: true }));
 
-const W = 80, H = 60, FRAMES = 5;
+// MAKE_FOREIGN_SIZE=WxHxFRAMES makes smaller files (the fuzz seeds in tests/fuzz/corpus/mcap).
+const [W, H, FRAMES] = (process.env.MAKE_FOREIGN_SIZE || "80x60x5").split("x").map(Number);
 const T0 = 1733650000123456n; // µs
 const PERIOD = 33333n;
 const sha = (bytes) => crypto.createHash("sha256").update(bytes).digest("hex");
