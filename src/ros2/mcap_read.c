@@ -402,7 +402,8 @@ static int s_unpack(sk2_mcap_reader_t *self, uint32_t index, const uint8_t *pack
 static int s_chunk(sk2_mcap_reader_t *self, const uint8_t *body, size_t size, uint64_t at)
 {
     s_cursor_t c = {body, size, false};
-    s_take(&c, 16); /* message start and end times */
+    s_take(&c, 8); /* message start time */
+    s_take(&c, 8); /* message end time */
     uint64_t raw_size = s_take(&c, 8);
     uint32_t crc = (uint32_t)s_take(&c, 4);
     char *compression = s_take_string(&c, 64, NULL);
