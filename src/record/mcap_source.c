@@ -156,6 +156,13 @@ static void s_ignore(s_map_t *map, s_chan_t *chan, const sk2_mcap_channel_t *c)
         snprintf(map->first_ignored, sizeof map->first_ignored, "%.80s", c->topic);
 }
 
+/* The index of the channel a message is on (the reader made sure it exists); the channels are
+ * one array, so its place follows from the pointer. */
+static size_t s_chan_index(const sk2_mcap_reader_t *mcap, uint16_t id)
+{
+    return (size_t)(sk2_mcap_reader_channel(mcap, id) - sk2_mcap_reader_channel_at(mcap, 0));
+}
+
 /* Sorts channels into devices; the streams are made when their first image is seen. */
 static int s_map_channels(sk2_recording_reader_t *self, s_map_t *map)
 {
@@ -283,10 +290,7 @@ static int s_stream_for(sk2_recording_reader_t *self, s_map_t *map, size_t i,
 static int s_add_image(sk2_recording_reader_t *self, s_map_t *map, size_t m)
 {
     const sk2_mcap_message_t *msg = sk2_mcap_reader_message_at(map->mcap, m);
-    size_t ci = 0;
-    for (; ci < sk2_mcap_reader_channel_count(map->mcap); ci++)
-        if (sk2_mcap_reader_channel_at(map->mcap, ci)->id == msg->channel)
-            break;
+    size_t ci = s_chan_index(map->mcap, msg->channel);
     s_chan_t *chan = &map->chans[ci];
     if (chan->type != S_IMAGE && chan->type != S_COMPRESSED)
         return 0;
@@ -378,13 +382,10 @@ static int s_add_image(sk2_recording_reader_t *self, s_map_t *map, size_t m)
 static void s_add_models(sk2_recording_reader_t *self, s_map_t *map)
 {
     size_t count = sk2_mcap_reader_message_count(map->mcap);
-    size_t channels = sk2_mcap_reader_channel_count(map->mcap);
     bool done[SK2_MCAP_READ_MAX_CHANNELS] = {false};
     for (size_t m = 0; m < count; m++) {
         const sk2_mcap_message_t *msg = sk2_mcap_reader_message_at(map->mcap, m);
-        size_t ci = 0;
-        while (ci < channels && sk2_mcap_reader_channel_at(map->mcap, ci)->id != msg->channel)
-            ci++;
+        size_t ci = s_chan_index(map->mcap, msg->channel);
         s_chan_t *chan = &map->chans[ci];
         if (chan->type != S_INFO || done[ci])
             continue;
@@ -481,9 +482,7 @@ int sk2_rec_mcap_open(sk2_recording_reader_t *self)
     for (size_t i = 0; rc == 0 && i < self->entry_count; i++) {
         sk2_rec_entry_t *e = &self->entries[i];
         const sk2_mcap_message_t *msg = sk2_mcap_reader_message_at(mcap, e->offset);
-        size_t ci = 0;
-        while (ci < channels && sk2_mcap_reader_channel_at(mcap, ci)->id != msg->channel)
-            ci++;
+        size_t ci = s_chan_index(mcap, msg->channel);
         if (!map->chans[ci].has_sequence)
             e->sequence = counters[e->device][map->chans[ci].stream]++;
     }
