@@ -177,9 +177,7 @@ static int s_map_channels(sk2_recording_reader_t *self, s_map_t *map)
                      : strcmp(name, "sensor_msgs/msg/CompressedImage") == 0 ? S_COMPRESSED
                      : strcmp(name, "sensor_msgs/msg/CameraInfo") == 0      ? S_INFO
                                                                             : 0;
-        bool is_depth_transport = strstr(c->topic, "compressedDepth") != NULL;
-        if (chan->type == 0 || strcmp(c->message_encoding, "cdr") != 0 ||
-            (chan->type == S_COMPRESSED && is_depth_transport)) {
+        if (chan->type == 0 || strcmp(c->message_encoding, "cdr") != 0) {
             s_ignore(map, chan, c);
             continue;
         }
@@ -330,9 +328,25 @@ static int s_add_image(sk2_recording_reader_t *self, s_map_t *map, size_t m)
         }
         encoding = packed.format;
         stamp_ns = packed.header.stamp_ns;
-        kind = kind ? kind : SK2_STREAM_COLOR;
-        format = SK2_PIXEL_RGB24;
-        if (kind != SK2_STREAM_COLOR || !s_compressed_size(&packed, &w, &h, &codec)) {
+        sk2_ros2_compressed_depth_t cd;
+        if (sk2_ros2_is_compressed_depth(packed.format)) {
+            if (sk2_ros2_compressed_depth_parse(&packed, &cd, why, sizeof why) != 0) {
+                s_skip(map, topic, "", why);
+                return 0;
+            }
+            if (kind && kind != SK2_STREAM_DEPTH) {
+                s_skip(map, topic, "compressedDepth on a stream that is not depth", "");
+                return 0;
+            }
+            kind = SK2_STREAM_DEPTH;
+            format = SK2_PIXEL_DEPTH_MM16;
+            w = cd.width;
+            h = cd.height;
+            codec = SK2_CODEC_PNG;
+            if (cd.is_float)
+                map->has_float = true;
+        } else if ((kind = kind ? kind : SK2_STREAM_COLOR) != SK2_STREAM_COLOR ||
+                   (format = SK2_PIXEL_RGB24, !s_compressed_size(&packed, &w, &h, &codec))) {
             s_skip(map, topic, "not a colour JPEG or PNG: ", encoding);
             return 0;
         }
@@ -543,9 +557,14 @@ int sk2_rec_mcap_read_frame(sk2_recording_reader_t *self, const sk2_rec_entry_t 
                                                (sk2_pixel_format_t)entry->format, entry->width,
                                                entry->height)))
             rc = SK2_ENOMEM, snprintf(why, sizeof why, "out of memory for a frame");
-        if (rc == 0 && (rc = sk2_codec_decode(codec, packed.data, packed.size, frame)) != 0)
+        sk2_ros2_compressed_depth_t cd = {.png = packed.data, .png_size = packed.size};
+        if (rc == 0 && sk2_ros2_is_compressed_depth(packed.format))
+            rc = sk2_ros2_compressed_depth_parse(&packed, &cd, why, sizeof why);
+        if (rc == 0 && (rc = sk2_codec_decode(codec, cd.png, cd.png_size, frame)) != 0)
             snprintf(why, sizeof why, "the %s image does not decode: %s", sk2_codec_name(codec),
                      sk2_strerror(rc));
+        if (rc == 0 && cd.is_float)
+            sk2_ros2_compressed_depth_to_mm(frame, cd.quant_a, cd.quant_b);
     }
     if (rc == 0 &&
         (sk2_frame_width(frame) != entry->width || sk2_frame_height(frame) != entry->height ||

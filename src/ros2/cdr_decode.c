@@ -360,3 +360,62 @@ int sk2_ros2_camera_info_intrinsics(const sk2_ros2_camera_info_in_t *info, sk2_i
     }
     return 0;
 }
+
+bool sk2_ros2_is_compressed_depth(const char *format)
+{
+    return format && strstr(format, "compressedDepth") != NULL;
+}
+
+static uint32_t s_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int sk2_ros2_compressed_depth_parse(const sk2_ros2_compressed_in_t *in,
+                                    sk2_ros2_compressed_depth_t *out, char *why, size_t why_size)
+{
+    const char *f = in->format;
+    bool is_16 = strncmp(f, "16UC1; compressedDepth", 22) == 0;
+    bool is_32 = strncmp(f, "32FC1; compressedDepth", 22) == 0;
+    const char *rest = f + 22;
+    if ((!is_16 && !is_32) || (rest[0] && strcmp(rest, " png") != 0))
+        return s_why(why, why_size, SK2_EUNSUPPORTED,
+                     "compressedDepth format '%.60s' (this reader takes 16UC1 or 32FC1 with png)",
+                     f);
+    /* The 12-byte header, then the PNG signature and its IHDR chunk (length, type, width,
+     * height, bit depth, colour type). */
+    static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (in->size < 12 + 8 + 8 + 13 || memcmp(in->data + 12, signature, 8) != 0 ||
+        memcmp(in->data + 12 + 12, "IHDR", 4) != 0)
+        return s_why(why, why_size, SK2_ECORRUPT, "compressedDepth data is not a header and a PNG");
+    const uint8_t *ihdr = in->data + 12 + 16;
+    if (ihdr[8] != 16 || ihdr[9] != 0)
+        return s_why(why, why_size, SK2_ECORRUPT,
+                     "compressedDepth PNG of %u bits, colour type %u (want 16-bit grey)", ihdr[8],
+                     ihdr[9]);
+    uint32_t a_bits = s_load(in->data + 4, 4, false), b_bits = s_load(in->data + 8, 4, false);
+    *out = (sk2_ros2_compressed_depth_t){.is_float = is_32,
+                                         .png = in->data + 12,
+                                         .png_size = in->size - 12,
+                                         .width = s_be32(ihdr),
+                                         .height = s_be32(ihdr + 4)};
+    memcpy(&out->quant_a, &a_bits, sizeof a_bits);
+    memcpy(&out->quant_b, &b_bits, sizeof b_bits);
+    if (is_32 && (!isfinite(out->quant_a) || !isfinite(out->quant_b) || out->quant_a == 0))
+        return s_why(why, why_size, SK2_ECORRUPT, "compressedDepth quantisation %g, %g",
+                     (double)out->quant_a, (double)out->quant_b);
+    return 0;
+}
+
+void sk2_ros2_compressed_depth_to_mm(sk2_frame_t *frame, float quant_a, float quant_b)
+{
+    uint16_t *px = sk2_frame_data16(frame);
+    size_t n = sk2_frame_size(frame) / 2;
+    for (size_t i = 0; i < n; i++) {
+        if (px[i] == 0)
+            continue;
+        double mm = (double)quant_a / ((double)px[i] - (double)quant_b) * 1000.0;
+        px[i] = isfinite(mm) && mm >= 0.5 && mm < SK2_ROS2_IN_DEPTH_MAX + 0.5 ? (uint16_t)lround(mm)
+                                                                              : 0;
+    }
+}

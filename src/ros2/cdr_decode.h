@@ -63,6 +63,29 @@ int sk2_ros2_compressed_image_decode(const uint8_t *msg, size_t size, sk2_ros2_c
 int sk2_ros2_camera_info_decode(const uint8_t *msg, size_t size, sk2_ros2_camera_info_in_t *out,
                                 char *why, size_t why_size);
 
+/* A CompressedImage of compressed_depth_image_transport (topic .../compressedDepth): format
+ * "16UC1; compressedDepth[ png]" (the PNG holds the depth values) or "32FC1;
+ * compressedDepth[ png]" (it holds inverse depth, quantised: metres = quant_a / (value -
+ * quant_b), 0 = no reading); data is a 12-byte header (int32 format, float quant_a, float
+ * quant_b, little-endian) and a 16-bit grey PNG. */
+typedef struct {
+    bool is_float;
+    float quant_a, quant_b;
+    const uint8_t *png; /* points into the message */
+    size_t png_size;
+    uint32_t width, height; /* from the PNG's header */
+} sk2_ros2_compressed_depth_t;
+
+/* Whether a CompressedImage's format names compressedDepth. */
+bool sk2_ros2_is_compressed_depth(const char *format);
+/* Splits a compressedDepth image. Returns 0, SK2_EUNSUPPORTED (another format, e.g. rvl),
+ * SK2_ECORRUPT (short, not a 16-bit grey PNG, bad quantisation). */
+int sk2_ros2_compressed_depth_parse(const sk2_ros2_compressed_in_t *in,
+                                    sk2_ros2_compressed_depth_t *out, char *why, size_t why_size);
+/* Turns the decoded PNG values of the 32FC1 variant (a DEPTH_MM16 frame) into millimetres in
+ * place: the nearest millimetre, 0 for no reading or beyond SK2_ROS2_IN_DEPTH_MAX. */
+void sk2_ros2_compressed_depth_to_mm(sk2_frame_t *frame, float quant_a, float quant_b);
+
 /* The sk2 pixel format an Image encoding becomes in a stream of `kind`: 16UC1 and 32FC1
  * (metres, converted to millimetres) are depth; mono16 and mono8 (scaled by 257) IR or depth;
  * rgb8, bgr8 colour (RGB24); rgba8, bgra8 colour (BGRA32); mono8 in a colour stream grey RGB24.

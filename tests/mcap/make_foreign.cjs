@@ -11,6 +11,10 @@
 //                       out; messages written out of log-time order
 //   foreign_float.mcap  uncompressed chunks: 32FC1 depth in metres at /camera/depth/image_raw
 //                       with NaN and out-of-range values, rational_polynomial camera_info
+//   foreign_cdepth.mcap zstd chunks, two devices of compressed_depth_image_transport topics:
+//                       /cam3/depth/image_raw/compressedDepth ("16UC1; compressedDepth png")
+//                       and /cam4/depth/image_raw/compressedDepth (32FC1, inverse depth
+//                       quantised as image_transport does), PNGs made here with zlib
 //
 // Like rosbag2, every message has sequence 0 and its log time is when it was received: the
 // header stamp plus 4 ms. EXPECTED.json lists, per file and stream, each frame's log and stamp
@@ -22,6 +26,7 @@ const fs = require("fs");
 const path = require("path");
 const crypto = require("crypto");
 const { execFileSync } = require("child_process");
+const zlib = require("zlib");
 
 function load(name) {
   try {
@@ -133,6 +138,35 @@ class File {
   }
 }
 
+// A 16-bit grey PNG (filter 0 on every row), as compressed_depth_image_transport sends.
+function png16(values) {
+  const raw = Buffer.alloc((2 * W + 1) * H);
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) raw.writeUInt16BE(values[y * W + x], y * (2 * W + 1) + 1 + 2 * x);
+  const chunk = (type, data) => {
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(body) >>> 0);
+    return Buffer.concat([head, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(W, 0);
+  ihdr.writeUInt32BE(H, 4);
+  ihdr[8] = 16; // bit depth; colour type 0 (grey), no interlace
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr), chunk("IDAT", zlib.deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
+}
+
+function depthHeader(format, a, b) {
+  const h = Buffer.alloc(12);
+  h.writeInt32LE(format, 0);
+  h.writeFloatLE(a, 4);
+  h.writeFloatLE(b, 8);
+  return h;
+}
+
 function header(us, frame) {
   return { stamp: stamp(us), frame_id: frame };
 }
@@ -233,6 +267,34 @@ async function main() {
   await f.end(dir);
   expected[f.name] = { device: "camera", streams: f.expected, width: W, height: H,
     intrinsics: { fx: 70.5, fy: 71.25, cx: 39.5, cy: 29.5, k1: 0.125, k2: -0.25, p1: 0.001, p2: -0.002, k3: 0.0625 } };
+
+  // 4. compressedDepth: 16UC1 (the values themselves) and 32FC1 (inverse depth, quantised with
+  // image_transport's defaults: depth_quantization 100, depth_max 10 m).
+  f = new File("foreign_cdepth.mcap", (data) => ({ compression: "zstd", compressedData: zstd.compress(data, 3) }));
+  await f.start();
+  await f.channel("/cam3/depth/image_raw/compressedDepth", "sensor_msgs/msg/CompressedImage");
+  await f.channel("/cam4/depth/image_raw/compressedDepth", "sensor_msgs/msg/CompressedImage");
+  const quantA = Math.fround(100 * 101), quantB = Math.fround(1 - (100 * 101) / 10);
+  const cam3 = {}, cam4 = {};
+  for (let i = 0; i < FRAMES; i++) {
+    const us = T0 + BigInt(i) * PERIOD;
+    const values = depthValues(i);
+    f.add("/cam3/depth/image_raw/compressedDepth", "sensor_msgs/msg/CompressedImage", us,
+      { header: header(us, "cam3_depth"), format: "16UC1; compressedDepth png",
+        data: Buffer.concat([depthHeader(-1, 0, 0), png16(values)]) }, ["depth", le16(values)]);
+    const quantised = new Uint16Array(W * H), mm = new Uint16Array(W * H);
+    for (let p = 0; p < W * H; p++) {
+      quantised[p] = p === 0 ? 0 : Math.min(65535, Math.round(quantA / (values[p] / 1000) + quantB));
+      mm[p] = p === 0 ? 0 : Math.round((quantA / (quantised[p] - quantB)) * 1000);
+    }
+    f.add("/cam4/depth/image_raw/compressedDepth", "sensor_msgs/msg/CompressedImage", us + 100n,
+      { header: header(us + 100n, "cam4_depth"), format: "32FC1; compressedDepth png",
+        data: Buffer.concat([depthHeader(0, quantA, quantB), png16(quantised)]) }, ["depth4", le16(mm)]);
+  }
+  await f.flush();
+  await f.end(dir);
+  expected[f.name] = { devices: { cam3: { depth: f.expected.depth }, cam4: { depth: f.expected.depth4 } },
+    width: W, height: H };
 
   fs.writeFileSync(path.join(dir, "EXPECTED.json"), JSON.stringify(expected, null, 1));
   console.log(`wrote ${Object.keys(expected).join(", ")} into ${dir}`);

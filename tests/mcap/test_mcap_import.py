@@ -44,7 +44,8 @@ def read_recording(file_name):
             head = body[4:68]
             hsize, = struct.unpack_from("<H", head, 6)
             width, height, _, seq, device_us, capture = struct.unpack_from("<IIIQqq", head, 12)
-            frames.append(dict(kind=KINDS[head[8]], codec=head[10], width=width, height=height,
+            frames.append(dict(device=struct.unpack_from("<H", body, 0)[0],
+                               kind=KINDS[head[8]], codec=head[10], width=width, height=height,
                                seq=seq, device_us=device_us, capture_us=capture,
                                payload=body[4 + hsize:]))
         offset += 12 + size
@@ -66,17 +67,8 @@ def import_raw(src, dst):
     return cu.run("import", src, dst, "--depth-codec", "raw", "--color-codec", "raw")
 
 
-def check_foreign(name, want):
-    src, dst = path(name), path(name + ".sk2r")
-    r = import_raw(src, dst)
-    check(f"{name}: sk2 import exits 0", r.returncode == 0, r.stdout + r.stderr)
-    if r.returncode != 0:
-        return
-    devices, frames = read_recording(dst)
-    check(f"{name}: one device named from the topics ({want['device']})",
-          len(devices) == 1 and devices[0]["id"] == want["device"], devices)
-    got = by_kind(frames)
-    for kind, expected in want["streams"].items():
+def check_streams(name, want_streams, got):
+    for kind, expected in want_streams.items():
         frames_k = got.get(kind, [])
         check(f"{name}: {kind}: {len(expected)} frames", len(frames_k) == len(expected),
               len(frames_k))
@@ -93,6 +85,22 @@ def check_foreign(name, want):
             bad = [i for i, (f, e) in enumerate(zip(frames_k, order))
                    if sha(f["payload"]) != e["sha256"]]
             check(f"{name}: {kind}: every pixel as expected", not bad and frames_k, bad)
+
+
+def check_foreign(name, want):
+    src, dst = path(name), path(name + ".sk2r")
+    r = import_raw(src, dst)
+    check(f"{name}: sk2 import exits 0", r.returncode == 0, r.stdout + r.stderr)
+    if r.returncode != 0:
+        return
+    devices, frames = read_recording(dst)
+    wanted = want.get("devices") or {want["device"]: want["streams"]}
+    check(f"{name}: devices named from the topics ({', '.join(wanted)})",
+          [d["id"] for d in devices] == list(wanted), [d["id"] for d in devices])
+    for d, (device, streams_want) in enumerate(wanted.items()):
+        check_streams(f"{name}: {device}", streams_want,
+                      by_kind([f for f in frames if f["device"] == d]))
+    got = by_kind([f for f in frames if f["device"] == 0])
     streams = {s["kind"]: s for s in devices[0]["streams"]}
     if "intrinsics" in want:
         k = streams.get("depth", {}).get("intrinsics", {})
