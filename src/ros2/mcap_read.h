@@ -26,7 +26,6 @@
 #define SK2_MCAP_READ_MAX_PAIRS     256                 /* key/value pairs of one map */
 #define SK2_MCAP_READ_MAX_STRING    4096                /* a topic, name, key or value */
 #define SK2_MCAP_READ_MAX_SCHEMA    ((size_t)1 << 20)   /* bytes of a schema's text */
-#define SK2_MCAP_READ_MAX_RECORD    ((uint64_t)1 << 30) /* a record outside chunks (not skipped) */
 #define SK2_MCAP_READ_MAX_CHUNK     ((uint64_t)256 << 20) /* a chunk's compressed records */
 #define SK2_MCAP_READ_MAX_CHUNK_RAW ((uint64_t)256 << 20) /* a chunk's records decompressed */
 #define SK2_MCAP_READ_MAX_MESSAGE   ((size_t)128 << 20)   /* bytes of one message's data */

@@ -7,7 +7,8 @@ EXPECTED.json with every frame's times and the SHA-256 of the pixels sk2 should 
 is imported with depth, IR and colour stored raw, and the resulting sk2 file is read by this
 script's own reader (docs/recording.md), so the pixels are checked without sk2's decoders.
 Also: sk2 -> export --format mcap -> import gives back the depth frames bit for bit; a cut
-file imports up to its last whole record; serve --replay of a foreign file streams its frames.
+file imports up to its last whole record; serve --replay of a foreign file streams its frames
+to `sk2 record` and `sk2 stream`.
 
 usage: test_mcap_import.py SK2 NODE
 """
@@ -184,8 +185,17 @@ def main():
     try:
         r = cu.run("record", endpoint, "-o", path("replayed.sk2r"), "--frames", "6", "--streams",
                    "depth", "--codec", "depth=raw", "--no-status", timeout=60)
+        streamed = cu.run("stream", endpoint, "--stream", "depth", "--stream", "color", "--stream",
+                          "ir", "--frames", "30", "--json", "--no-status", timeout=60)
     finally:
         cu.stop(proc)
+    summary = (json.loads(streamed.stdout.strip().splitlines()[-1])
+               if streamed.returncode == 0 else {})
+    check("sk2 stream receives the replayed MCAP's frames (depth, colour and IR of 'camera')",
+          summary.get("frames", 0) >= 30 and summary.get("devices") == 1 and
+          {m["kind"] for m in summary.get("streams", []) if m["frames"] > 0} ==
+          {"depth", "color", "ir"} and summary.get("mismatches") == 0,
+          streamed.stdout + streamed.stderr)
     check("record from serve --replay foreign_zstd.mcap exits 0", r.returncode == 0, r.stderr)
     _, replayed = read_recording(path("replayed.sk2r")) if r.returncode == 0 else (None, [])
     want = {e["sha256"] for e in expected["foreign_zstd.mcap"]["streams"]["depth"]}
