@@ -20,12 +20,12 @@
 #include <stdint.h>
 
 /* Limits of the reader. */
-#define SK2_MCAP_READ_MAX_SCHEMAS   256                 /* schemas in one file */
-#define SK2_MCAP_READ_MAX_CHANNELS  1024                /* channels in one file */
-#define SK2_MCAP_READ_MAX_METADATA  256                 /* Metadata records kept */
-#define SK2_MCAP_READ_MAX_PAIRS     256                 /* key/value pairs of one map */
-#define SK2_MCAP_READ_MAX_STRING    4096                /* a topic, name, key or value */
-#define SK2_MCAP_READ_MAX_SCHEMA    ((size_t)1 << 20)   /* bytes of a schema's text */
+#define SK2_MCAP_READ_MAX_SCHEMAS   256                   /* schemas in one file */
+#define SK2_MCAP_READ_MAX_CHANNELS  1024                  /* channels in one file */
+#define SK2_MCAP_READ_MAX_METADATA  256                   /* Metadata records kept */
+#define SK2_MCAP_READ_MAX_PAIRS     256                   /* key/value pairs of one map */
+#define SK2_MCAP_READ_MAX_STRING    4096                  /* a topic, name, key or value */
+#define SK2_MCAP_READ_MAX_SCHEMA    ((size_t)1 << 20)     /* bytes of a schema's text */
 #define SK2_MCAP_READ_MAX_CHUNK     ((uint64_t)256 << 20) /* a chunk's compressed records */
 #define SK2_MCAP_READ_MAX_CHUNK_RAW ((uint64_t)256 << 20) /* a chunk's records decompressed */
 #define SK2_MCAP_READ_MAX_MESSAGE   ((size_t)128 << 20)   /* bytes of one message's data */
