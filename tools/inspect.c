@@ -105,7 +105,8 @@ static size_t s_verify(sk2_recording_reader_t *reader)
             continue;
         int rc;
         if (is_tum) {
-            /* A TUM folder has no checksums: the best check is that the image decodes. */
+            /* A TUM folder has no checksums: the best check is that the image decodes (an MCAP
+             * file's CRCs were checked at open; decoding checks the messages). */
             sk2_frame_t *frame = NULL;
             rc = sk2_recording_reader_read_frame(reader, i, &frame);
             sk2_frame_destroy(&frame);
