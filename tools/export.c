@@ -525,10 +525,13 @@ out:
 
 static void s_import_usage(void)
 {
-    printf("usage: sk2 import DIR FILE [--depth-codec C] [--color-codec C] [--color-quality Q]\n"
-           "                  [--force] [-v|-q]\n"
+    printf("usage: sk2 import DIR|IN.mcap FILE [--depth-codec C] [--color-codec C]\n"
+           "                  [--color-quality Q] [--force] [-v|-q]\n"
            "\n"
-           "Turns a TUM RGB-D folder (depth.txt, rgb.txt and their images) into a recording.\n"
+           "Turns a TUM RGB-D folder (depth.txt, rgb.txt and their images) or an MCAP file\n"
+           "with ROS 2 images (sensor_msgs Image, CompressedImage, CameraInfo in CDR, as\n"
+           "`ros2 bag record` or `sk2 export --format mcap` write them) into a recording.\n"
+           "MCAP topics are grouped into devices as docs/formats.md says (\"Reading MCAP\").\n"
            "  --depth-codec C     codec for depth and IR (default sk2d; lossless only)\n"
            "  --color-codec C     codec for colour: jpeg (default; lossy), png (lossless,\n"
            "                      some 3-4 times jpeg's size) or raw (lossless and\n"
@@ -537,6 +540,8 @@ static void s_import_usage(void)
            "  --force             replace FILE if it exists (default: refuse)\n"
            "Depth keeps the PNGs' values: TUM's 5000 per metre is recorded as the depth unit\n"
            "(or, for folders sk2 exported, the original unit comes back exactly).\n"
+           "From MCAP, 16UC1 depth is millimetres (or the unit sk2's metadata names) and\n"
+           "32FC1 depth (metres) is rounded to the nearest millimetre.\n"
            "FILE is written as FILE.partial-XXXXXX and renamed when complete; on a terminal,\n"
            "a line shows the progress.\n"
            "Exit status: 0 written, 1 cannot read or write, 2 usage (also FILE exists without\n"

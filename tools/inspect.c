@@ -95,7 +95,8 @@ static size_t s_gather(const sk2_recording_reader_t *reader, inspect_stream_t *s
 /* Reads every frame back and prints the damaged ones. Returns how many were damaged. */
 static size_t s_verify(sk2_recording_reader_t *reader)
 {
-    bool is_tum = strcmp(sk2_recording_reader_format(reader), "tum") == 0;
+    /* TUM folders and MCAP files hand out images, not wire frames: decoding is the check. */
+    bool is_tum = strcmp(sk2_recording_reader_format(reader), "sk2") != 0;
     size_t frames = sk2_recording_reader_frame_count(reader);
     size_t damaged = 0;
     for (size_t i = 0; i < frames; i++) {
@@ -104,7 +105,8 @@ static size_t s_verify(sk2_recording_reader_t *reader)
             continue;
         int rc;
         if (is_tum) {
-            /* A TUM folder has no checksums: the best check is that the image decodes. */
+            /* A TUM folder has no checksums: the best check is that the image decodes (an MCAP
+             * file's CRCs were checked at open; decoding checks the messages). */
             sk2_frame_t *frame = NULL;
             rc = sk2_recording_reader_read_frame(reader, i, &frame);
             sk2_frame_destroy(&frame);
@@ -190,6 +192,11 @@ int cli_inspect(int argc, char **argv)
     printf("recording %s\n", cli_safe(path, safe, sizeof safe));
     if (strcmp(sk2_recording_reader_format(reader), "tum") == 0)
         printf("format    TUM RGB-D folder\n");
+    else if (strcmp(sk2_recording_reader_format(reader), "mcap") == 0)
+        printf("format    MCAP (ROS 2 images), %s\n",
+               sk2_recording_reader_has_index(reader)
+                   ? "complete"
+                   : "cut off: read up to its last whole record");
     else
         printf("format    sk2 %u.%u, %s\n", major, minor,
                sk2_recording_reader_has_index(reader) ? "index ok"

@@ -29,7 +29,7 @@ static const verb_t s_verbs[] = {
     {"record", cli_record, "record a server's streams into a file, frames as sent"},
     {"inspect", cli_inspect, "describe a recording (or TUM folder): devices, streams, gaps"},
     {"export", cli_export, "write a recording as a TUM RGB-D folder (PNGs + lists)"},
-    {"import", cli_import, "turn a TUM RGB-D folder into a recording"},
+    {"import", cli_import, "turn a TUM RGB-D folder or an MCAP file into a recording"},
     {"replay", cli_replay, "pause, resume or seek the replay a server plays, or ask where it is"},
     {"keygen", cli_keygen, "make a CURVE key pair for serve --secure and clients' --keys"},
     {"relay", cli_relay, "serve the devices of other servers as its own, forwarding frames"},

@@ -5,7 +5,8 @@
  * A writer appends chunks, each with its length and a CRC-32, and writes an index at close: a
  * process killed while recording, or a full disk, leaves a file that reads up to its last
  * complete frame (the reader rebuilds the index by scanning). A reader also opens a folder in
- * the TUM RGB-D layout (depth.txt, rgb.txt, 16-bit depth PNGs) as a recording.
+ * the TUM RGB-D layout (depth.txt, rgb.txt, 16-bit depth PNGs) and an MCAP file with ROS 2
+ * images (ros2 bags, sk2's own MCAP export) as a recording.
  *
  * Writers and readers are plain objects on files: one thread at a time each, no ZeroMQ. */
 #ifndef SK2_RECORDING_H
@@ -136,7 +137,8 @@ SK2_EXPORT int sk2_recording_writer_add_gap(sk2_recording_writer_t *self, int64_
 SK2_EXPORT sk2_recording_reader_t *sk2_recording_reader_new(void);
 SK2_EXPORT void sk2_recording_reader_destroy(sk2_recording_reader_t **self_p);
 
-/* Opens an sk2 recording, or a folder in the TUM RGB-D layout. Reads the index, or rebuilds it
+/* Opens an sk2 recording, a folder in the TUM RGB-D layout, or an MCAP file (by its magic; its
+ * ROS 2 images become devices' frames, docs/formats.md). Reads the index, or rebuilds it
  * by scanning when the recording was not closed (then has_index is false and why says where
  * the readable part ends). Returns 0, SK2_ESTATE (already open), SK2_ENOTFOUND (no such file),
  * SK2_ESYS, SK2_ECORRUPT (not a recording, or damaged before its first frame),
@@ -145,7 +147,8 @@ SK2_EXPORT int sk2_recording_reader_open(sk2_recording_reader_t *self, const cha
 
 /* Why the last call failed, or after a successful open a note on damage ("" if none). */
 SK2_EXPORT const char *sk2_recording_reader_why(const sk2_recording_reader_t *self);
-/* "sk2" for a recording file, "tum" for a TUM folder. */
+/* "sk2" for a recording file, "tum" for a TUM folder, "mcap" for an MCAP file of ROS 2 images
+ * (docs/formats.md, "Reading MCAP"). */
 SK2_EXPORT const char *sk2_recording_reader_format(const sk2_recording_reader_t *self);
 /* The file's format version (0.0 for a TUM folder). */
 SK2_EXPORT void sk2_recording_reader_version(const sk2_recording_reader_t *self, unsigned *major,

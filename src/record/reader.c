@@ -16,6 +16,7 @@
 
 #include "proto/header.h"
 #include "record/reader_impl.h"
+#include "ros2/mcap_read.h"
 #include "sk2/error.h"
 
 int sk2_rec_fail(sk2_recording_reader_t *self, int rc, const char *fmt, ...)
@@ -51,6 +52,8 @@ static void s_close(sk2_recording_reader_t *self)
     if (self->fd >= 0)
         close(self->fd);
     self->fd = -1;
+    sk2_mcap_reader_destroy(&self->mcap);
+    self->is_mcap = false;
     for (size_t i = 0; i < self->entry_count; i++)
         free(self->entries[i].path);
     free(self->entries);
@@ -457,7 +460,11 @@ int sk2_recording_reader_open_fd(sk2_recording_reader_t *self, int fd)
     self->has_index = false;
     self->ignored_bytes = 0;
     self->is_tum = false;
-    int rc = s_open_file(self);
+    /* An MCAP file (by its magic) is read by the MCAP format; anything else as an sk2 file. */
+    uint8_t magic[5];
+    bool is_mcap = pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
+                   memcmp(magic, "\x89MCAP", 5) == 0;
+    int rc = is_mcap ? sk2_rec_mcap_open(self) : s_open_file(self);
     if (rc != 0) {
         char why[sizeof self->why];
         memcpy(why, self->why, sizeof why);
@@ -465,6 +472,7 @@ int sk2_recording_reader_open_fd(sk2_recording_reader_t *self, int fd)
         memcpy(self->why, why, sizeof why);
         return rc;
     }
+    self->is_mcap = is_mcap;
     self->is_open = true;
     return 0;
 }
@@ -506,7 +514,7 @@ const char *sk2_recording_reader_why(const sk2_recording_reader_t *self)
 
 const char *sk2_recording_reader_format(const sk2_recording_reader_t *self)
 {
-    return self && self->is_tum ? "tum" : "sk2";
+    return self && self->is_tum ? "tum" : self && self->is_mcap ? "mcap" : "sk2";
 }
 
 void sk2_recording_reader_version(const sk2_recording_reader_t *self, unsigned *major,
@@ -670,7 +678,7 @@ int sk2_recording_reader_check_frame(sk2_recording_reader_t *self, size_t index)
     const sk2_stream_info_t *stream = s_stream(&self->devices[e->device], e->kind);
     char why[256];
     if (e->stored != SK2_REC_STORED_WIRE) {
-        /* A TUM image: its size came from the folder's first image; only the budget applies. */
+        /* A TUM image or an MCAP message: its size was read at open; only the budget applies. */
         size_t bytes = sk2_limit_frame_bytes((sk2_pixel_format_t)e->format, e->width, e->height);
         if (bytes == 0 || bytes > self->max_frame_bytes)
             return sk2_rec_fail(self, SK2_ELIMIT,
@@ -704,7 +712,9 @@ int sk2_recording_reader_read_encoded(sk2_recording_reader_t *self, size_t index
     const sk2_rec_entry_t *e = &self->entries[index];
     if (e->stored != SK2_REC_STORED_WIRE)
         return sk2_rec_fail(self, SK2_EUNSUPPORTED,
-                            "a TUM folder holds images, not frames as sent on the wire");
+                            self->is_mcap
+                                ? "an MCAP file holds ROS messages, not frames as sent on the wire"
+                                : "a TUM folder holds images, not frames as sent on the wire");
     char type[5];
     size_t size = 0;
     rc = s_read_chunk(self, e->offset, self->file_size, type, &size);
@@ -745,6 +755,8 @@ int sk2_recording_reader_read_frame(sk2_recording_reader_t *self, size_t index,
     int rc = sk2_recording_reader_check_frame(self, index);
     if (rc != 0)
         return rc;
+    if (e->stored == SK2_REC_STORED_MCAP_IMAGE || e->stored == SK2_REC_STORED_MCAP_PACKED)
+        return sk2_rec_mcap_read_frame(self, e, frame_p);
     if (e->stored != SK2_REC_STORED_WIRE)
         return sk2_rec_tum_read_frame(self, e, frame_p);
     const uint8_t *payload = NULL;

@@ -24,9 +24,11 @@ typedef struct {
 
 /* How a frame is stored. */
 typedef enum {
-    SK2_REC_STORED_WIRE = 0, /* a FRAM chunk at `offset` */
-    SK2_REC_STORED_PNG = 1,  /* a PNG file at `path` (TUM) */
-    SK2_REC_STORED_JPEG = 2, /* a JPEG file at `path` (TUM), decoded with the jpeg codec */
+    SK2_REC_STORED_WIRE = 0,        /* a FRAM chunk at `offset` */
+    SK2_REC_STORED_PNG = 1,         /* a PNG file at `path` (TUM) */
+    SK2_REC_STORED_JPEG = 2,        /* a JPEG file at `path` (TUM), decoded with the jpeg codec */
+    SK2_REC_STORED_MCAP_IMAGE = 3,  /* MCAP: message number `offset`, a sensor_msgs Image */
+    SK2_REC_STORED_MCAP_PACKED = 4, /* MCAP: message `offset`, a CompressedImage (`codec`) */
 } sk2_rec_stored_t;
 
 /* One frame of the index. */
@@ -49,7 +51,9 @@ typedef struct {
 struct sk2_recording_reader {
     bool is_open;
     bool is_tum;
-    int fd; /* the recording file, -1 for none */
+    bool is_mcap;
+    struct sk2_mcap_reader *mcap; /* an MCAP file's reader (mcap_source.c), NULL otherwise */
+    int fd;                       /* the recording file, -1 for none */
     unsigned major, minor;
     int64_t created_us;
     bool has_index;
@@ -102,6 +106,13 @@ int sk2_rec_tum_open(sk2_recording_reader_t *self, const char *dir);
 /* Reads and decodes a TUM entry into a new frame. */
 int sk2_rec_tum_read_frame(sk2_recording_reader_t *self, const sk2_rec_entry_t *entry,
                            sk2_frame_t **frame_p);
+
+/* Opens the MCAP file at self->fd (which it takes) into an empty reader (mcap_source.c). Same
+ * returns as reader_open. */
+int sk2_rec_mcap_open(sk2_recording_reader_t *self);
+/* Reads and decodes an MCAP entry into a new frame. */
+int sk2_rec_mcap_read_frame(sk2_recording_reader_t *self, const sk2_rec_entry_t *entry,
+                            sk2_frame_t **frame_p);
 
 /* Opens a recording from an open descriptor (the reader owns it from now on, also on error).
  * For tests and fuzzing, which feed memory files. Same returns as reader_open. */
