@@ -342,7 +342,7 @@ static int s_add_image(sk2_recording_reader_t *self, s_map_t *map, size_t m)
             format = SK2_PIXEL_DEPTH_MM16;
             w = cd.width;
             h = cd.height;
-            codec = SK2_CODEC_PNG;
+            codec = cd.is_rvl ? SK2_CODEC_RVL : SK2_CODEC_PNG;
             if (cd.is_float)
                 map->has_float = true;
         } else if ((kind = kind ? kind : SK2_STREAM_COLOR) != SK2_STREAM_COLOR ||
@@ -557,10 +557,10 @@ int sk2_rec_mcap_read_frame(sk2_recording_reader_t *self, const sk2_rec_entry_t 
                                                (sk2_pixel_format_t)entry->format, entry->width,
                                                entry->height)))
             rc = SK2_ENOMEM, snprintf(why, sizeof why, "out of memory for a frame");
-        sk2_ros2_compressed_depth_t cd = {.png = packed.data, .png_size = packed.size};
+        sk2_ros2_compressed_depth_t cd = {.packed = packed.data, .packed_size = packed.size};
         if (rc == 0 && sk2_ros2_is_compressed_depth(packed.format))
             rc = sk2_ros2_compressed_depth_parse(&packed, &cd, why, sizeof why);
-        if (rc == 0 && (rc = sk2_codec_decode(codec, cd.png, cd.png_size, frame)) != 0)
+        if (rc == 0 && (rc = sk2_codec_decode(codec, cd.packed, cd.packed_size, frame)) != 0)
             snprintf(why, sizeof why, "the %s image does not decode: %s", sk2_codec_name(codec),
                      sk2_strerror(rc));
         if (rc == 0 && cd.is_float)

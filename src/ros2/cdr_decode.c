@@ -378,27 +378,43 @@ int sk2_ros2_compressed_depth_parse(const sk2_ros2_compressed_in_t *in,
     bool is_16 = strncmp(f, "16UC1; compressedDepth", 22) == 0;
     bool is_32 = strncmp(f, "32FC1; compressedDepth", 22) == 0;
     const char *rest = f + 22;
-    if ((!is_16 && !is_32) || (rest[0] && strcmp(rest, " png") != 0))
+    bool is_rvl = strcmp(rest, " rvl") == 0;
+    if ((!is_16 && !is_32) || (rest[0] && !is_rvl && strcmp(rest, " png") != 0))
         return s_why(why, why_size, SK2_EUNSUPPORTED,
-                     "compressedDepth format '%.60s' (this reader takes 16UC1 or 32FC1 with png)",
+                     "compressedDepth format '%.60s' (this reader takes 16UC1 or 32FC1 with png "
+                     "or rvl)",
                      f);
-    /* The 12-byte header, then the PNG signature and its IHDR chunk (length, type, width,
-     * height, bit depth, colour type). */
-    static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (in->size < 12 + 8 + 8 + 13 || memcmp(in->data + 12, signature, 8) != 0 ||
-        memcmp(in->data + 12 + 12, "IHDR", 4) != 0)
-        return s_why(why, why_size, SK2_ECORRUPT, "compressedDepth data is not a header and a PNG");
-    const uint8_t *ihdr = in->data + 12 + 16;
-    if (ihdr[8] != 16 || ihdr[9] != 0)
-        return s_why(why, why_size, SK2_ECORRUPT,
-                     "compressedDepth PNG of %u bits, colour type %u (want 16-bit grey)", ihdr[8],
-                     ihdr[9]);
     uint32_t a_bits = s_load(in->data + 4, 4, false), b_bits = s_load(in->data + 8, 4, false);
-    *out = (sk2_ros2_compressed_depth_t){.is_float = is_32,
-                                         .png = in->data + 12,
-                                         .png_size = in->size - 12,
-                                         .width = s_be32(ihdr),
-                                         .height = s_be32(ihdr + 4)};
+    if (is_rvl) {
+        /* The 12-byte header, RVL's width and height, then at least one byte of stream. */
+        if (in->size < 12 + 8 + 1)
+            return s_why(why, why_size, SK2_ECORRUPT,
+                         "compressedDepth data is not a header, a size and an RVL stream");
+        *out = (sk2_ros2_compressed_depth_t){.is_float = is_32,
+                                             .is_rvl = true,
+                                             .packed = in->data + 20,
+                                             .packed_size = in->size - 20,
+                                             .width = s_load(in->data + 12, 4, false),
+                                             .height = s_load(in->data + 16, 4, false)};
+    } else {
+        /* The 12-byte header, then the PNG signature and its IHDR chunk (length, type, width,
+         * height, bit depth, colour type). */
+        static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+        if (in->size < 12 + 8 + 8 + 13 || memcmp(in->data + 12, signature, 8) != 0 ||
+            memcmp(in->data + 12 + 12, "IHDR", 4) != 0)
+            return s_why(why, why_size, SK2_ECORRUPT,
+                         "compressedDepth data is not a header and a PNG");
+        const uint8_t *ihdr = in->data + 12 + 16;
+        if (ihdr[8] != 16 || ihdr[9] != 0)
+            return s_why(why, why_size, SK2_ECORRUPT,
+                         "compressedDepth PNG of %u bits, colour type %u (want 16-bit grey)",
+                         ihdr[8], ihdr[9]);
+        *out = (sk2_ros2_compressed_depth_t){.is_float = is_32,
+                                             .packed = in->data + 12,
+                                             .packed_size = in->size - 12,
+                                             .width = s_be32(ihdr),
+                                             .height = s_be32(ihdr + 4)};
+    }
     memcpy(&out->quant_a, &a_bits, sizeof a_bits);
     memcpy(&out->quant_b, &b_bits, sizeof b_bits);
     if (is_32 && (!isfinite(out->quant_a) || !isfinite(out->quant_b) || out->quant_a == 0))

@@ -64,16 +64,17 @@ int sk2_ros2_camera_info_decode(const uint8_t *msg, size_t size, sk2_ros2_camera
                                 char *why, size_t why_size);
 
 /* A CompressedImage of compressed_depth_image_transport (topic .../compressedDepth): format
- * "16UC1; compressedDepth[ png]" (the PNG holds the depth values) or "32FC1;
- * compressedDepth[ png]" (it holds inverse depth, quantised: metres = quant_a / (value -
- * quant_b), 0 = no reading); data is a 12-byte header (int32 format, float quant_a, float
- * quant_b, little-endian) and a 16-bit grey PNG. */
+ * "16UC1; compressedDepth[ png|rvl]" (the values are the depth) or "32FC1; compressedDepth[
+ * png|rvl]" (inverse depth, quantised: metres = quant_a / (value - quant_b), 0 = no reading).
+ * data is a 12-byte header (int32 format, float quant_a, float quant_b, little-endian), then a
+ * 16-bit grey PNG, or the width and height (uint32 little-endian each) and an RVL stream. */
 typedef struct {
     bool is_float;
+    bool is_rvl; /* packed is RVL (sk2's "rvl" codec reads it), not a PNG */
     float quant_a, quant_b;
-    const uint8_t *png; /* points into the message */
-    size_t png_size;
-    uint32_t width, height; /* from the PNG's header */
+    const uint8_t *packed; /* points into the message */
+    size_t packed_size;
+    uint32_t width, height; /* from the PNG's header, or RVL's */
 } sk2_ros2_compressed_depth_t;
 
 /* Whether a CompressedImage's format names compressedDepth. */

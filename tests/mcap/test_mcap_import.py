@@ -152,6 +152,21 @@ def main():
     b_depth = [(f["seq"], f["capture_us"], f["payload"]) for f in by_kind(back).get("depth", [])]
     check("sk2 -> export mcap -> import: depth frames bit for bit (sequence, time, pixels)",
           t_depth == b_depth and len(t_depth) > 0, f"{len(t_depth)} vs {len(b_depth)}")
+    # Depth written as compressedDepth (png and rvl) reads back bit for bit too: sk2 must read
+    # what it writes, and the two ROS codecs are lossless for 16UC1.
+    for depth_as in ("png", "rvl"):
+        packed = path(f"take_{depth_as}.mcap")
+        r = cu.run("export", take, packed, "--format", "mcap", "--depth-as", depth_as)
+        check(f"export --depth-as {depth_as}", r.returncode == 0, r.stderr)
+        r = import_raw(packed, path(f"back_{depth_as}.sk2r"))
+        check(f"import of the --depth-as {depth_as} file", r.returncode == 0,
+              r.stdout + r.stderr)
+        _, back_packed = read_recording(path(f"back_{depth_as}.sk2r")) if r.returncode == 0 \
+            else (None, [])
+        p_depth = [(f["seq"], f["capture_us"], f["payload"])
+                   for f in by_kind(back_packed).get("depth", [])]
+        check(f"... compressedDepth {depth_as}: depth frames bit for bit", p_depth == t_depth,
+              f"{len(t_depth)} vs {len(p_depth)}")
     t_ir = [f["payload"] for f in by_kind(take_frames)["ir"]]
     check("... and IR", t_ir == [f["payload"] for f in by_kind(back).get("ir", [])])
     check("... and the device's id, serial and intrinsics",
