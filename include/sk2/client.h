@@ -389,7 +389,9 @@ SK2_EXPORT sk2_frame_t *sk2_event_take_frame(sk2_event_t *self);
 /* The codec a FRAME arrived in ("depth12" on the version-1 endpoint). Static. */
 SK2_EXPORT const char *sk2_event_codec(const sk2_event_t *self);
 /* For a FRAME from the streams endpoint: wall-clock time from capture to decoded, in
- * microseconds (meaningful when the clocks of both hosts agree); -1 when unknown (version 1). */
+ * microseconds, with the capture time mapped to the client's clock when the server's clock is
+ * estimated (sk2_client_clock; otherwise meaningful only when both hosts' clocks agree); -1
+ * when unknown (version 1). The frame itself keeps the capture time in the server's clock. */
 SK2_EXPORT int64_t sk2_event_latency_us(const sk2_event_t *self);
 /* For a FRAME: how many frames of this stream and codec were missed just before it (a jump in
  * sequence numbers; 0 on the version-1 endpoint, which carries none). */

@@ -1052,7 +1052,8 @@ static int s_decode_stream(sk2_client_t *self, s_device_t *device, zmsg_t *msg,
     event->frame = frame;
     event->wire_bytes = zframe_size(payload);
     event->codec = sk2_codec_name(codec);
-    event->latency_us = sk2_clock_wall_us() - header.capture_time_us;
+    /* In one clock: the capture time mapped to ours when the server's clock is estimated. */
+    event->latency_us = sk2_clock_wall_us() - sk2_client_to_local_us(self, header.capture_time_us);
     event->wire_header = zframe_data(head);
     event->wire_header_size = zframe_size(head);
     event->wire_payload = zframe_data(payload);

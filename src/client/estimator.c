@@ -5,8 +5,8 @@
  * filter over a window, as NTP's clock filter and PTP-less camera rigs use. Older samples
  * lose value as the clocks wander apart, so the choice weighs their age too. Drift comes from
  * a least-squares line through the window's good samples once they span long enough; it then
- * carries the chosen sample's offset to any moment, and its uncertainty replaces the assumed
- * wander in the bound. */
+ * carries the chosen sample's offset to any moment, and the most its slope can be wrong by
+ * (given each sample's bound) replaces the assumed wander in the error bound. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,22 +69,24 @@ static void s_fit_drift(sk2_estimator_t *self)
     if (vxx <= 0)
         return;
     double slope = vxy / vxx;
-    double residuals = 0;
+    /* How wrong the slope can be: each offset is off by at most half its round trip, and the
+     * least-squares slope weighs offset i by (x_i - mean) / vxx, so the worst case adds those
+     * halves with the weights' magnitudes. A strict bound while the drift is steady, unlike a
+     * standard error, which a few unlucky samples make far too small. */
+    double worst = 0;
     for (size_t i = 0; i < self->count; i++) {
         const sk2_clock_sample_t *s = s_sample(self, i);
         if (s->rtt_us > limit)
             continue;
         double x = (double)(s->local_us - origin->local_us);
-        double y = (double)(s->offset_us - origin->offset_us);
-        double r = y - (my + slope * (x - mx));
-        residuals += r * r;
+        worst += fabs(x - mx) * (double)s->rtt_us / 2;
     }
     double ppm = slope * 1e6;
     if (fabs(ppm) > SK2_ESTIMATOR_DRIFT_MAX_PPM)
         return;
     self->has_drift = true;
     self->drift_ppm = ppm;
-    self->drift_error_ppm = sqrt(residuals / (n - 2) / vxx) * 1e6;
+    self->drift_error_ppm = worst / vxx * 1e6;
 }
 
 /* The drift uncertainty that ages a sample's bound, ppm. */

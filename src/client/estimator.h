@@ -37,7 +37,7 @@ typedef struct {
     uint64_t steps;                                /* restarts after a step */
     bool has_drift;                                /* drift_ppm is fitted */
     double drift_ppm;                              /* d(offset)/d(our time), ppm */
-    double drift_error_ppm;                        /* the fit's standard error, ppm */
+    double drift_error_ppm;                        /* the most drift_ppm can be off by, ppm */
 } sk2_estimator_t;
 
 /* What the estimator says at one moment of our clock. */
