@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""One clock from the command line (docs/rigs.md "One clock").
+
+Two servers whose clocks read 250 ms ahead and 40 ms behind this host's (`sk2 serve
+--clock-offset-ms`): `sk2 info SERVER --json` shows a `clock` object whose offset_ms (server
+clock - ours) is within 1 ms of the truth, with a round trip and an error bound that hold it;
+the text form prints one clock line. Frames of the server 250 ms ahead, whose capture times
+read 250 ms in the future, get latencies from `sk2 stream` that are positive and below the
+offset: their capture times were mapped to our clock. A server without the option is
+estimated at 0. Bad offsets are usage errors.
+
+Usage: test_clock_cli.py /path/to/sk2
+"""
+import json
+import re
+
+import cliutil as cu
+
+SK2, TMP = cu.setup("clock")
+check = cu.check
+
+
+def info_clock(endpoint):
+    r = cu.run("info", endpoint, "--json", timeout=30)
+    try:
+        return json.loads(r.stdout).get("clock") if r.returncode == 0 else None, r
+    except ValueError:
+        return None, r
+
+
+for bad in ("86400001", "-86400001", "1.5", "soon", ""):
+    r = cu.run("serve", "--clock-offset-ms", bad, "--no-announce")
+    check(f"serve --clock-offset-ms '{bad}' is a usage error", r.returncode == 2 and
+          "--clock-offset-ms" in r.stderr, f"rc={r.returncode} {r.stderr!r}")
+
+servers = {}
+try:
+    for offset in (250, -40, 0):
+        extra = ["--clock-offset-ms", str(offset)] if offset else []
+        servers[offset] = cu.start_server("--mock", "1", "--port", str(cu.free_port()), *extra)
+    for offset, (proc, endpoint, _) in servers.items():
+        clock, r = info_clock(endpoint)
+        detail = f"{clock} rc={r.returncode} {r.stdout[-400:]!r} {r.stderr!r}"
+        check(f"info --json shows a clock object for the server at {offset:+d} ms",
+              isinstance(clock, dict) and all(
+                  k in clock for k in ("offset_ms", "rtt_ms", "error_ms", "drift_ppm",
+                                       "samples", "synced")), detail)
+        if not isinstance(clock, dict):
+            continue
+        miss = abs(clock["offset_ms"] - offset)
+        check(f"its offset_ms is within 1 ms of {offset:+d}", miss <= 1.0, detail)
+        check("the round trip and the bound are sane, and the bound holds the truth",
+              0 <= clock["rtt_ms"] < 1000 and clock["error_ms"] >= clock["rtt_ms"] / 2 - 0.002
+              and miss <= clock["error_ms"] + 0.002, detail)
+        check("the estimate rests on the first burst of exchanges, drift not yet measured",
+              clock["samples"] > 8 and clock["drift_ppm"] is None, detail)
+        check("the server says whether its clock is disciplined",
+              isinstance(clock["synced"], bool), detail)
+
+    proc, endpoint, _ = servers[250]
+    r = cu.run("info", endpoint, timeout=30)
+    lines = [line for line in r.stdout.splitlines() if line.startswith("clock ")]
+    shown = re.search(r"offset ([+-][0-9.]+) ms \+- ([0-9.]+) ms", lines[0]) if lines else None
+    check("info prints one clock line with the offset and its bound",
+          r.returncode == 0 and len(lines) == 1 and shown is not None and
+          abs(float(shown.group(1)) - 250) <= 1.0 and "rtt" in lines[0], r.stdout[-600:])
+
+    r = cu.run("stream", endpoint, "--stream", "depth", "--frames", "30", "--json",
+               "--no-status", timeout=60)
+    try:
+        streams = json.loads(r.stdout)["streams"] if r.returncode == 0 else []
+    except ValueError:
+        streams = []
+    p50 = streams[0].get("latency_p50_ms") if streams else None
+    check("stream: frames of the server 250 ms ahead have latencies in our clock "
+          "(positive, below the offset)", p50 is not None and 0 <= p50 < 250,
+          f"p50={p50} rc={r.returncode} {r.stdout[-600:]!r} {r.stderr[-300:]!r}")
+finally:
+    for proc, _, _ in servers.values():
+        cu.stop(proc)
+
+raise SystemExit(cu.summary())
