@@ -7,12 +7,15 @@ clock - ours) is within 1 ms of the truth, with a round trip and an error bound 
 the text form prints one clock line. Frames of the server 250 ms ahead, whose capture times
 read 250 ms in the future, get latencies from `sk2 stream` that are positive and below the
 offset: their capture times were mapped to our clock. A server without the option is
-estimated at 0. Bad offsets are usage errors.
+estimated at 0. The web gateway (`serve --http`) gives its own estimate of each server in
+/api/stats. Bad offsets are usage errors.
 
 Usage: test_clock_cli.py /path/to/sk2
 """
+import http.client
 import json
 import re
+import time
 
 import cliutil as cu
 
@@ -33,10 +36,25 @@ for bad in ("86400001", "-86400001", "1.5", "soon", ""):
     check(f"serve --clock-offset-ms '{bad}' is a usage error", r.returncode == 2 and
           "--clock-offset-ms" in r.stderr, f"rc={r.returncode} {r.stderr!r}")
 
+def api_stats(port):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/api/stats")
+        reply = conn.getresponse()
+        return json.loads(reply.read()) if reply.status == 200 else {}
+    except (OSError, ValueError, http.client.HTTPException):
+        return {}
+    finally:
+        conn.close()
+
+
 servers = {}
+http_port = cu.free_port()
 try:
     for offset in (250, -40, 0):
         extra = ["--clock-offset-ms", str(offset)] if offset else []
+        if offset == -40:
+            extra += ["--http", f"127.0.0.1:{http_port}"]
         servers[offset] = cu.start_server("--mock", "1", "--port", str(cu.free_port()), *extra)
     for offset, (proc, endpoint, _) in servers.items():
         clock, r = info_clock(endpoint)
@@ -75,6 +93,18 @@ try:
     check("stream: frames of the server 250 ms ahead have latencies in our clock "
           "(positive, below the offset)", p50 is not None and 0 <= p50 < 250,
           f"p50={p50} rc={r.returncode} {r.stdout[-600:]!r} {r.stderr[-300:]!r}")
+
+    # The gateway is a client of the server too: its estimate rides on /api/stats, once a second.
+    clock, stats, deadline = None, {}, time.monotonic() + 20
+    while clock is None and time.monotonic() < deadline:
+        stats = api_stats(http_port)
+        found = stats.get("servers") or [{}]
+        clock = found[0].get("clock")
+        if clock is None:
+            time.sleep(0.2)
+    check("the gateway's /api/stats gives the server's clock within 1 ms of -40 ms",
+          isinstance(clock, dict) and abs(clock.get("offset_ms", 1e9) + 40) <= 1.0 and
+          clock.get("error_ms", -1) >= 0 and "rtt_ms" in clock, f"{clock} {str(stats)[:400]}")
 finally:
     for proc, _, _ in servers.values():
         cu.stop(proc)
