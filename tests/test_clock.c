@@ -408,6 +408,44 @@ static void test_a_server_250_ms_ahead_is_estimated_and_its_frames_mapped(void *
     sk2_server_destroy(&server);
 }
 
+static sk2_server_t *s_server_at(int64_t offset_ms, uint16_t port)
+{
+    sk2_server_t *server = sk2_server_new("clock test");
+    assert_non_null(server);
+    assert_int_equal(sk2_server_set_clock_offset_ms(server, offset_ms), 0);
+    assert_int_equal(sk2_server_bind(server, "127.0.0.1", port), 0);
+    return server;
+}
+
+static void test_a_server_back_with_another_clock_is_estimated_anew(void **state)
+{
+    (void)state;
+    sk2_server_t *server = s_server_at(250, 0);
+    uint16_t port = sk2_server_port(server);
+    sk2_client_t *client = sk2_client_new();
+    assert_int_equal(sk2_client_set_reconnect(client, true), 0);
+    assert_int_equal(sk2_client_set_heartbeat_ms(client, 200), 0);
+    assert_int_equal(sk2_client_set_response_timeout_ms(client, 500), 0);
+    assert_int_equal(sk2_client_connect(client, sk2_server_endpoint(server)), 0);
+    sk2_clock_estimate_t clock;
+    s_wait_estimate(client, &clock);
+    assert_true(llabs(clock.offset_us - 250000) <= clock.error_us + 1);
+    /* The server goes; another instance, whose clock reads 40 ms behind, takes its port. */
+    sk2_server_destroy(&server);
+    sk2_event_t *event = testutil_wait_event(client, SK2_EVENT_RECONNECTING, NULL, 30000, NULL);
+    assert_non_null(event);
+    sk2_event_destroy(&event);
+    server = s_server_at(-40, port);
+    event = testutil_wait_event(client, SK2_EVENT_RECONNECTED, NULL, 30000, NULL);
+    assert_non_null(event);
+    sk2_event_destroy(&event);
+    s_wait_estimate(client, &clock);
+    assert_true(llabs(clock.offset_us + 40000) <= clock.error_us + 1);
+    assert_true(clock.samples <= SK2_CLIENT_CLOCK_BURST + 10); /* started again */
+    sk2_client_destroy(&client);
+    sk2_server_destroy(&server);
+}
+
 /* A peer that speaks only version 1, on a REP socket: `me` without "clock", an error for any
  * other type. With `claims_clock` it says "clock": 1 all the same, and still refuses the
  * exchange (an sk2 server gone wrong). Counts what it was sent, by type. */
@@ -511,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_clock_messages_travel_one_way_each),
         cmocka_unit_test(test_the_kernel_says_how_the_clock_is_kept),
         cmocka_unit_test(test_a_server_250_ms_ahead_is_estimated_and_its_frames_mapped),
+        cmocka_unit_test(test_a_server_back_with_another_clock_is_estimated_anew),
         cmocka_unit_test(test_a_version_1_server_is_never_sent_a_clock_exchange),
         cmocka_unit_test(test_a_server_that_refuses_the_exchange_is_asked_once),
     };
