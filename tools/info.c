@@ -185,13 +185,13 @@ static void s_print(sk2_client_t *client, const char *endpoint, bool is_json)
     }
 }
 
-/* Whether the estimate is as good as the first burst makes it: every exchange of the burst
- * answered, or none to come (a server that answers no clock exchanges). */
+/* Whether the estimate is as good as the first burst makes it: the burst is over, or none
+ * will come (a server that answers no clock exchanges). */
 static bool s_clock_settled(sk2_client_t *client)
 {
     sk2_clock_estimate_t clock;
     int rc = sk2_client_clock(client, &clock);
-    return rc == SK2_EUNSUPPORTED || (rc == 0 && clock.samples > SK2_CLIENT_CLOCK_BURST);
+    return rc == SK2_EUNSUPPORTED || (rc == 0 && !clock.is_settling);
 }
 
 /* Waits until the first `me` arrives and the first burst of clock exchanges is over (or the

@@ -336,7 +336,9 @@ SK2_EXPORT const char *sk2_client_id(const sk2_client_t *self);
 /* ---- One clock (docs/rigs.md, "One clock") ----
  *
  * The client estimates every server's clock against its own wall clock (CLOCK_REALTIME), NTP
- * style: a few clock exchanges right after `me` arrives, then one every
+ * style: a burst of clock exchanges right after `me` arrives (SK2_CLIENT_CLOCK_BURST, going on
+ * up to SK2_CLIENT_CLOCK_BURST_MAX while the error bound is above SK2_CLIENT_CLOCK_GOOD_US),
+ * then one every
  * SK2_CLIENT_CLOCK_PERIOD_MS (or with every heartbeat when those are more frequent), all sent
  * from the timers of recv/dispatch (no thread). Only a server whose `me` says "clock": 1 is
  * asked: a version-1 server, an older sk2 or a relay gets no clock message and the estimate
@@ -344,7 +346,9 @@ SK2_EXPORT const char *sk2_client_id(const sk2_client_t *self);
  * one of the clocks stepped. Offsets are server clock minus client clock: a server whose clock
  * reads 250 ms ahead of ours has offset +250000 µs. */
 
-#define SK2_CLIENT_CLOCK_BURST     8    /* exchanges in a row when a server is met */
+#define SK2_CLIENT_CLOCK_BURST     8    /* exchanges in a row when a server is met... */
+#define SK2_CLIENT_CLOCK_BURST_MAX 32   /* ...or up to this many while the bound exceeds: */
+#define SK2_CLIENT_CLOCK_GOOD_US   250  /* the bound (µs) that ends a burst early */
 #define SK2_CLIENT_CLOCK_PERIOD_MS 2000 /* then one exchange this often */
 
 typedef struct {
@@ -360,6 +364,7 @@ typedef struct {
                                    0 not (STA_UNSYNC), -1 unknown */
     int64_t server_maxerror_us; /* the server kernel's maximum error, µs; -1 unknown */
     int64_t server_esterror_us; /* the server kernel's estimated error, µs; -1 unknown */
+    bool is_settling;           /* the first burst of exchanges is still under way */
 } sk2_clock_estimate_t;
 
 /* Fills *out with the current estimate for the server (zeroed, with the server fields -1, when

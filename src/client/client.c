@@ -355,7 +355,7 @@ static void s_clock_restart(sk2_client_t *self, bool is_on)
     self->is_clock_on = is_on;
     self->is_clock_refused = false;
     self->is_clock_pending = false;
-    self->clock_burst = SK2_CLIENT_CLOCK_BURST;
+    self->clock_burst = SK2_CLIENT_CLOCK_BURST_MAX;
     self->next_clock_us = sk2_clock_mono_us();
     self->clock_discipline = (sk2_clock_discipline_t){.maxerror_us = -1, .esterror_us = -1};
 }
@@ -729,8 +729,16 @@ static void s_clock_reply(sk2_client_t *self, const sk2_msg_t *msg)
     (void)sk2_estimator_add(&self->clock, self->clock_t1_us, reply.t2_us, reply.t3_us, t4_us);
     if (reply.discipline.is_known)
         self->clock_discipline = reply.discipline;
+    /* The burst ends after SK2_CLIENT_CLOCK_BURST exchanges if one of them was fast enough,
+     * else goes on a while: on a busy host or link every exchange of a short burst may be
+     * slowed, and a few more cost little. */
     if (self->clock_burst > 0) {
         self->clock_burst--;
+        if (SK2_CLIENT_CLOCK_BURST_MAX - self->clock_burst >= SK2_CLIENT_CLOCK_BURST &&
+            sk2_estimator_at(&self->clock, t4_us).error_us <= SK2_CLIENT_CLOCK_GOOD_US)
+            self->clock_burst = 0;
+    }
+    if (self->clock_burst > 0) {
         self->next_clock_us = now_us;
     } else {
         int period_ms = self->heartbeat_ms < SK2_CLIENT_CLOCK_PERIOD_MS
@@ -2417,6 +2425,7 @@ int sk2_client_clock(const sk2_client_t *self, sk2_clock_estimate_t *out)
     if (!self)
         return SK2_EINVAL;
     out->is_supported = self->is_clock_on && !self->is_clock_refused;
+    out->is_settling = out->is_supported && self->clock_burst > 0;
     sk2_estimate_t estimate = sk2_estimator_at(&self->clock, sk2_clock_wall_us());
     if (!estimate.is_valid)
         return out->is_supported ? SK2_EAGAIN : SK2_EUNSUPPORTED;

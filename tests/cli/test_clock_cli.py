@@ -24,11 +24,22 @@ check = cu.check
 
 
 def info_clock(endpoint):
-    r = cu.run("info", endpoint, "--json", timeout=30)
-    try:
-        return json.loads(r.stdout).get("clock") if r.returncode == 0 else None, r
-    except ValueError:
-        return None, r
+    """The clock object of `sk2 info --json`. Every run is a new client with a new estimate;
+    the client says how good each is (error_ms). On a machine busy enough to slow every
+    exchange of a burst the bound exceeds 1 ms, and then the run is tried again, at most 5
+    times: the bound must hold the truth in every run, and 1 ms is checked on the first run
+    whose bound promises it."""
+    for _ in range(5):
+        r = cu.run("info", endpoint, "--json", timeout=30)
+        try:
+            clock = json.loads(r.stdout).get("clock") if r.returncode == 0 else None
+        except ValueError:
+            clock = None
+        if not isinstance(clock, dict) or clock["error_ms"] <= 1.0:
+            return clock, r
+        check("a run whose bound exceeds 1 ms still holds the truth within it",
+              abs(clock["offset_ms"] - TRUTH[endpoint]) <= clock["error_ms"] + 0.002, clock)
+    return clock, r
 
 
 for bad in ("86400001", "-86400001", "1.5", "soon", ""):
@@ -49,6 +60,7 @@ def api_stats(port):
 
 
 servers = {}
+TRUTH = {}
 http_port = cu.free_port()
 try:
     for offset in (250, -40, 0):
@@ -56,6 +68,7 @@ try:
         if offset == -40:
             extra += ["--http", f"127.0.0.1:{http_port}"]
         servers[offset] = cu.start_server("--mock", "1", "--port", str(cu.free_port()), *extra)
+        TRUTH[servers[offset][1]] = offset
     for offset, (proc, endpoint, _) in servers.items():
         clock, r = info_clock(endpoint)
         detail = f"{clock} rc={r.returncode} {r.stdout[-400:]!r} {r.stderr!r}"
@@ -71,7 +84,7 @@ try:
               0 <= clock["rtt_ms"] < 1000 and clock["error_ms"] >= clock["rtt_ms"] / 2 - 0.002
               and miss <= clock["error_ms"] + 0.002, detail)
         check("the estimate rests on the first burst of exchanges, drift not yet measured",
-              clock["samples"] > 8 and clock["drift_ppm"] is None, detail)
+              clock["samples"] >= 8 and clock["drift_ppm"] is None, detail)
         check("the server says whether its clock is disciplined",
               isinstance(clock["synced"], bool), detail)
 
