@@ -1,9 +1,15 @@
 /* `sk2 info`: asks a server to describe itself (`who`) and prints the answer, either as the
- * server's own `me` JSON or as a listing for people. Everything printed from the server is
- * stripped of control characters first, since it comes from the network. */
+ * server's own `me` JSON or as a listing for people, with the client's estimate of the
+ * server's clock (from the burst of clock exchanges that follows `me` on an sk2 server).
+ * Everything printed from the server is stripped of control characters first, since it comes
+ * from the network. */
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "cli.h"
 #include "sk2/sk2.h"
@@ -24,7 +30,10 @@ static void s_print_usage(void)
            "\n"
            "Prints the name, endpoints and devices of a server.\n"
            "\n" CLI_TARGET_HELP
-           "  --json          print the server's `me` document (JSON, one line)\n"
+           "  --json          print the server's `me` document (JSON, one line), with a\n"
+           "                  \"clock\" object added: this client's estimate of the\n"
+           "                  server's clock (offset_ms = server clock - ours, rtt_ms,\n"
+           "                  error_ms, drift_ppm, samples, synced), null if it has none\n"
            "  --timeout MS    wait at most MS milliseconds for the answer, %d..%d\n"
            "                  (default %d)\n"
            "\n"
@@ -140,22 +149,85 @@ static void s_print_listing(sk2_client_t *client, const char *endpoint)
     }
 }
 
+/* The estimate as `info --json` shows it, or null when there is none. */
+static json_t *s_clock_json(const sk2_clock_estimate_t *clock)
+{
+    if (!clock->is_valid)
+        return json_null();
+    return json_pack("{s:f, s:f, s:f, s:o, s:I, s:o}", "offset_ms",
+                     (double)clock->offset_us / 1000.0, "rtt_ms", (double)clock->rtt_us / 1000.0,
+                     "error_ms", (double)clock->error_us / 1000.0, "drift_ppm",
+                     clock->has_drift ? json_real(clock->drift_ppm) : json_null(), "samples",
+                     (json_int_t)clock->samples, "synced",
+                     clock->server_synced < 0 ? json_null() : json_boolean(clock->server_synced));
+}
+
+static void s_print_clock(const sk2_clock_estimate_t *clock)
+{
+    if (!clock->is_supported) {
+        printf("clock     not estimated (the server answers no clock exchanges)\n");
+        return;
+    }
+    if (!clock->is_valid) {
+        printf("clock     no estimate yet\n");
+        return;
+    }
+    char drift[32] = "not yet measured";
+    if (clock->has_drift)
+        snprintf(drift, sizeof drift, "%+.2f ppm", clock->drift_ppm);
+    printf("clock     offset %+.3f ms +- %.3f ms (server - here), rtt %.3f ms, drift %s, "
+           "%" PRIu64 " samples, server clock %s\n",
+           (double)clock->offset_us / 1000.0, (double)clock->error_us / 1000.0,
+           (double)clock->rtt_us / 1000.0, drift, clock->samples,
+           clock->server_synced < 0 ? "discipline unknown"
+           : clock->server_synced   ? "synchronised (adjtimex)"
+                                    : "not synchronised (adjtimex)");
+}
+
 static void s_print(sk2_client_t *client, const char *endpoint, bool is_json)
 {
+    sk2_clock_estimate_t clock;
+    (void)sk2_client_clock(client, &clock);
     if (is_json) {
         const char *me = sk2_client_me_json(client);
-        printf("%s\n", me ? me : "null");
+        json_t *document = me ? json_loads(me, 0, NULL) : NULL;
+        if (json_is_object(document) &&
+            json_object_set_new(document, "clock", s_clock_json(&clock)) == 0) {
+            char *text = json_dumps(document, JSON_COMPACT);
+            printf("%s\n", text ? text : "null");
+            free(text);
+        } else {
+            printf("%s\n", me ? me : "null");
+        }
+        json_decref(document);
     } else {
         s_print_listing(client, endpoint);
+        s_print_clock(&clock);
     }
 }
 
-/* Waits until the first `me` arrives, then prints it; returns the exit code. */
+/* Whether the estimate is as good as the first burst makes it: the burst is over, or none
+ * will come (a server that answers no clock exchanges). */
+static bool s_clock_settled(sk2_client_t *client)
+{
+    sk2_clock_estimate_t clock;
+    int rc = sk2_client_clock(client, &clock);
+    return rc == SK2_EUNSUPPORTED || (rc == 0 && !clock.is_settling);
+}
+
+/* Waits until the first `me` arrives and the first burst of clock exchanges is over (or the
+ * timeout runs out after `me`: printed with what the estimate has then), then prints; returns
+ * the exit code. */
 static int s_run(sk2_client_t *client, const char *endpoint, const info_options_t *opts)
 {
     const int64_t deadline_us = sk2_clock_mono_us() + (int64_t)opts->server.timeout_ms * 1000;
     char reason[256];
+    bool has_me = false;
     for (;;) {
+        if (has_me && (s_clock_settled(client) || sk2_clock_mono_us() >= deadline_us)) {
+            s_print(client, endpoint, opts->is_json);
+            return CLI_EXIT_OK;
+        }
         if (cli_is_interrupted()) {
             fprintf(stderr, "sk2 info: interrupted before an answer came\n");
             return CLI_EXIT_FAILURE;
@@ -175,8 +247,8 @@ static int s_run(sk2_client_t *client, const char *endpoint, const info_options_
         }
         switch (sk2_event_type(event)) {
         case SK2_EVENT_CONNECTED:
-            s_print(client, endpoint, opts->is_json);
-            rc = CLI_EXIT_OK;
+            has_me = true;
+            rc = CLI_CONTINUE;
             break;
         case SK2_EVENT_DISCONNECTED:
             rc = cli_report_lost(s_verb, endpoint, event, opts->server.timeout_ms);

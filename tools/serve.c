@@ -67,6 +67,7 @@ typedef struct {
     const char *state;         /* --state: where labels, locations and poses persist */
     serve_pose_t poses[S_MAX_POSE_OPTIONS]; /* --pose DEVICE=FILE, parsed */
     size_t pose_count;
+    long clock_offset_ms;      /* --clock-offset-ms: shift every time the server reports */
 } serve_options_t;
 
 /* Mock devices added (SIGUSR1) or removed (SIGUSR2) on request, counted by the handlers. */
@@ -120,6 +121,7 @@ enum {
     OPT_RELAY_KEY,
     OPT_STATE,
     OPT_POSE,
+    OPT_CLOCK_OFFSET_MS,
 };
 
 static void s_print_usage(void)
@@ -134,7 +136,7 @@ static void s_print_usage(void)
            "                 [--http-max-connections N] [--max-frame-mb M]\n"
            "                 [--max-streams N] [--hints] [--record-dir DIR]\n"
            "                 [--secure --keys DIR --allow DIR] [--state FILE]\n"
-           "                 [--pose DEVICE=FILE]... [-v|-q]\n"
+           "                 [--pose DEVICE=FILE]... [--clock-offset-ms MS] [-v|-q]\n"
            "\n"
            "Serves depth cameras on a streamkinect2 control endpoint until Ctrl-C: cameras\n"
            "(--device), mock ones (--mock) or the devices of a recording (--replay). With\n"
@@ -212,6 +214,10 @@ static void s_print_usage(void)
            "                         with --secure the default is --keys, and the link is\n"
            "                         always CURVE\n"
            "  --relay-key KEY        the relay's public key (40 characters or NAME.key)\n"
+           "  --clock-offset-ms MS   test and demo: report every time (capture and send\n"
+           "                         times of frames, clock replies) MS ms ahead of this\n"
+           "                         host's clock (behind when negative), as a server whose\n"
+           "                         clock is off would; -86400000..86400000 (default 0)\n"
            "\n"
            "Without --secure anyone who can reach the ports reads every frame and sends\n"
            "control messages: bound to anything but loopback, serve says so on stderr.\n"
@@ -345,6 +351,13 @@ static int s_apply_option(void *options, int opt, const char *arg)
     }
     case OPT_MAX_FRAME_MB:
         return cli_apply_max_frame_mb(s_verb, arg, &opts->max_frame_bytes);
+    case OPT_CLOCK_OFFSET_MS:
+        if (cli_parse_long(arg, -SK2_SERVER_CLOCK_OFFSET_MAX_MS, SK2_SERVER_CLOCK_OFFSET_MAX_MS,
+                           &opts->clock_offset_ms) != 0)
+            return cli_usage_error(
+                s_verb, "--clock-offset-ms must be a whole number %d..%d, not '%s'",
+                -SK2_SERVER_CLOCK_OFFSET_MAX_MS, SK2_SERVER_CLOCK_OFFSET_MAX_MS, arg);
+        break;
     case OPT_MAX_STREAMS:
         if (cli_parse_long(arg, 0, SK2_SERVER_MAX_STREAMS_MAX, &opts->max_streams) != 0)
             return cli_usage_error(s_verb, "--max-streams must be 0..%d, not '%s'",
@@ -470,6 +483,7 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"relay-key", required_argument, NULL, OPT_RELAY_KEY},
         {"state", required_argument, NULL, OPT_STATE},
         {"pose", required_argument, NULL, OPT_POSE},
+        {"clock-offset-ms", required_argument, NULL, OPT_CLOCK_OFFSET_MS},
         CLI_HTTP_ACCESS_LONG_OPTIONS,
         CLI_COMMON_LONG_OPTIONS,
     };
@@ -708,6 +722,11 @@ static int s_start(const serve_options_t *opts, sk2_server_t **server_p, char *m
         rc = sk2_server_set_max_frame_bytes(server, opts->max_frame_bytes);
     if (rc != 0) {
         fprintf(stderr, "sk2 serve: cannot set --jpeg-quality: %s\n", sk2_strerror(rc));
+        return CLI_EXIT_FAILURE;
+    }
+    rc = opts->clock_offset_ms ? sk2_server_set_clock_offset_ms(server, opts->clock_offset_ms) : 0;
+    if (rc != 0) {
+        fprintf(stderr, "sk2 serve: cannot set --clock-offset-ms: %s\n", sk2_strerror(rc));
         return CLI_EXIT_FAILURE;
     }
     rc = opts->max_streams >= 0 ? sk2_server_set_max_streams(server, (unsigned)opts->max_streams)

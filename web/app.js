@@ -69,6 +69,7 @@ function renderServers() {
     div.append(el('b', null, s.name || s.discovered_as || s.endpoint), ' ');
     div.append(el('span', 'status', s.connected ? `${s.devices.length} device(s)` : s.status));
     div.append(el('div', 'endpoint', s.endpoint));
+    div.append(el('div', 'clock', ''));
     box.append(div);
   }
 }
@@ -188,7 +189,21 @@ function subscribe() {
   socket.send(JSON.stringify({ type: 'subscribe', streams }));
 }
 
+// One line per server on its clock as the gateway estimates it (server clock minus the
+// gateway's, with the bound), filled in from each stats message.
+function clockText(c) {
+  if (!c) return 'clock: no estimate';
+  const sign = c.offset_ms >= 0 ? '+' : '';
+  const drift = c.drift_ppm === null ? '' : `, drift ${fmt(c.drift_ppm, 2)} ppm`;
+  const synced = c.synced === null ? '' : c.synced ? ', synced' : ', not synced';
+  return `clock ${sign}${fmt(c.offset_ms, 3)} ms ± ${fmt(c.error_ms, 3)} ms${drift}${synced}`;
+}
+
 function applyStats(stats) {
+  for (const s of stats.servers || []) {
+    const line = document.querySelector(`#servers .server[data-server="${s.id}"] .clock`);
+    if (line) line.textContent = clockText(s.clock);
+  }
   const g = stats.gateway || {};
   document.getElementById('totals').textContent =
     `${g.servers || 0} server(s), ${g.devices || 0} device(s), ${g.websockets || 0} viewer(s)`;

@@ -342,6 +342,52 @@ SK2_EXPORT uint64_t sk2_client_frames_queued(const sk2_client_t *self);
  * show it. Borrowed while the client lives. */
 SK2_EXPORT const char *sk2_client_id(const sk2_client_t *self);
 
+/* ---- One clock (docs/rigs.md, "One clock") ----
+ *
+ * The client estimates every server's clock against its own wall clock (CLOCK_REALTIME), NTP
+ * style: a burst of clock exchanges right after `me` arrives (SK2_CLIENT_CLOCK_BURST, going on
+ * up to SK2_CLIENT_CLOCK_BURST_MAX while the error bound is above SK2_CLIENT_CLOCK_GOOD_US),
+ * then one every
+ * SK2_CLIENT_CLOCK_PERIOD_MS (or with every heartbeat when those are more frequent), all sent
+ * from the timers of recv/dispatch (no thread). Only a server whose `me` says "clock": 1 is
+ * asked: a version-1 server, an older sk2 or a relay gets no clock message and the estimate
+ * stays invalid. The estimate starts again after a reconnection, and when a sample shows that
+ * one of the clocks stepped. Offsets are server clock minus client clock: a server whose clock
+ * reads 250 ms ahead of ours has offset +250000 µs. */
+
+#define SK2_CLIENT_CLOCK_BURST     8    /* exchanges in a row when a server is met... */
+#define SK2_CLIENT_CLOCK_BURST_MAX 32   /* ...or up to this many while the bound exceeds: */
+#define SK2_CLIENT_CLOCK_GOOD_US   250  /* the bound (µs) that ends a burst early */
+#define SK2_CLIENT_CLOCK_PERIOD_MS 2000 /* then one exchange this often */
+
+typedef struct {
+    bool is_supported;          /* the server answers clock exchanges ("clock": 1 in `me`) */
+    bool is_valid;              /* at least one exchange answered: the numbers below hold */
+    int64_t offset_us;          /* server clock - client clock, now, µs */
+    int64_t rtt_us;             /* round trip of the exchange the offset rests on, µs */
+    int64_t error_us;           /* bound on |offset_us - truth|, µs: rtt_us / 2 + wander since */
+    bool has_drift;             /* drift_ppm is measured (the samples span 20 s or more) */
+    double drift_ppm;           /* how much faster the server's clock runs, ppm; 0 unmeasured */
+    uint64_t samples;           /* exchanges answered since the estimate (re)started */
+    int server_synced;          /* the server's kernel: 1 a time daemon disciplines its clock,
+                                   0 not (STA_UNSYNC), -1 unknown */
+    int64_t server_maxerror_us; /* the server kernel's maximum error, µs; -1 unknown */
+    int64_t server_esterror_us; /* the server kernel's estimated error, µs; -1 unknown */
+    bool is_settling;           /* the first burst of exchanges is still under way */
+} sk2_clock_estimate_t;
+
+/* Fills *out with the current estimate for the server (zeroed, with the server fields -1, when
+ * there is none). Returns 0 when out->is_valid, SK2_EAGAIN while the server answers clock
+ * exchanges but none has come back yet, SK2_EUNSUPPORTED when it does not (or before `me`),
+ * SK2_EINVAL on NULL arguments. The caller's thread. */
+SK2_EXPORT int sk2_client_clock(const sk2_client_t *self, sk2_clock_estimate_t *out);
+/* Maps a time of the server's clock (µs since 1970, e.g. sk2_frame_capture_time_us of a
+ * received frame) to the client's clock, with the drift if measured. Without a valid estimate
+ * it returns server_us unchanged. */
+SK2_EXPORT int64_t sk2_client_to_local_us(const sk2_client_t *self, int64_t server_us);
+/* The inverse: a time of the client's clock in the server's. */
+SK2_EXPORT int64_t sk2_client_to_server_us(const sk2_client_t *self, int64_t local_us);
+
 /* ---- Events ---- */
 SK2_EXPORT void sk2_event_destroy(sk2_event_t **self_p);
 SK2_EXPORT sk2_event_type_t sk2_event_type(const sk2_event_t *self);
@@ -357,7 +403,9 @@ SK2_EXPORT sk2_frame_t *sk2_event_take_frame(sk2_event_t *self);
 /* The codec a FRAME arrived in ("depth12" on the version-1 endpoint). Static. */
 SK2_EXPORT const char *sk2_event_codec(const sk2_event_t *self);
 /* For a FRAME from the streams endpoint: wall-clock time from capture to decoded, in
- * microseconds (meaningful when the clocks of both hosts agree); -1 when unknown (version 1). */
+ * microseconds, with the capture time mapped to the client's clock when the server's clock is
+ * estimated (sk2_client_clock; otherwise meaningful only when both hosts' clocks agree); -1
+ * when unknown (version 1). The frame itself keeps the capture time in the server's clock. */
 SK2_EXPORT int64_t sk2_event_latency_us(const sk2_event_t *self);
 /* For a FRAME: how many frames of this stream and codec were missed just before it (a jump in
  * sequence numbers; 0 on the version-1 endpoint, which carries none). */

@@ -112,6 +112,14 @@ SK2_EXPORT int sk2_server_set_jpeg_quality(sk2_server_t *self, int quality);
  * SK2_LIMIT_FRAME_BYTES). Any time. Returns 0 or SK2_EINVAL. */
 SK2_EXPORT int sk2_server_set_max_frame_bytes(sk2_server_t *self, size_t max_frame_bytes);
 
+/* Shifts every time the server reports by offset_ms (a test and demo option: `sk2 serve
+ * --clock-offset-ms`): capture and send times in frame headers, and the times of its clock
+ * replies, so that its clock appears to read offset_ms ahead of the host's (behind when
+ * negative) to every client. Within +-SK2_SERVER_CLOCK_OFFSET_MAX_MS. Any time; frames
+ * already on their way keep theirs. Returns 0 or SK2_EINVAL. */
+#define SK2_SERVER_CLOCK_OFFSET_MAX_MS 86400000 /* one day */
+SK2_EXPORT int sk2_server_set_clock_offset_ms(sk2_server_t *self, int64_t offset_ms);
+
 /* Whether to announce the server on the local network once bound (default false, so that
  * programs and tests touch mDNS only when they ask). The announcement is a `_kinect2._tcp`
  * service named after the server (a name taken on the network is replaced by "NAME #2",

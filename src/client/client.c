@@ -12,12 +12,14 @@
 
 #include <czmq.h>
 
+#include "client/estimator.h"
 #include "client/event.h"
 #include "client/loop.h"
 #include "client/ring.h"
 #include "core/random.h"
 #include "core/log_internal.h"
 #include "core/random.h"
+#include "proto/clock.h"
 #include "proto/curve.h"
 #include "proto/header.h"
 #include "proto/me.h"
@@ -141,6 +143,14 @@ struct sk2_client {
     bool is_syncing;         /* a `flow` asking where the streams are awaits its reply */
     int64_t sync_until_us;   /* monotonic time after which frames are handed out regardless */
     int64_t turn_end_us;     /* monotonic time the last poll returned: tells an absence */
+    sk2_estimator_t clock;   /* the server's clock against ours (estimator.h) */
+    bool is_clock_on;        /* the server's `me` says it answers clock exchanges */
+    bool is_clock_refused;   /* it answered one with an error: not asked again */
+    bool is_clock_pending;   /* an exchange awaits its reply (at most one at a time) */
+    int64_t clock_t1_us;     /* that exchange's send time, wall clock */
+    int clock_burst;         /* exchanges still to send back to back */
+    int64_t next_clock_us;   /* monotonic time of the next exchange */
+    sk2_clock_discipline_t clock_discipline; /* what the last reply said of the server's clock */
 };
 
 /* ---- Event queue -------------------------------------------------------------------------- */
@@ -338,6 +348,19 @@ static bool s_monitor_read(sk2_client_t *self)
 static void s_command_end(sk2_client_t *self, s_command_t *command, int error, const char *reason,
                           json_t *reply);
 
+/* Forgets what was known of the server's clock (a new connection, or the same server back
+ * after an outage, maybe restarted), and with is_on starts a burst of exchanges. */
+static void s_clock_restart(sk2_client_t *self, bool is_on)
+{
+    sk2_estimator_reset(&self->clock);
+    self->is_clock_on = is_on;
+    self->is_clock_refused = false;
+    self->is_clock_pending = false;
+    self->clock_burst = SK2_CLIENT_CLOCK_BURST_MAX;
+    self->next_clock_us = sk2_clock_mono_us();
+    self->clock_discipline = (sk2_clock_discipline_t){.maxerror_us = -1, .esterror_us = -1};
+}
+
 static void s_teardown(sk2_client_t *self)
 {
     for (size_t i = 0; i < SK2_CLIENT_COMMAND_MAX; i++)
@@ -360,6 +383,7 @@ static void s_teardown(sk2_client_t *self)
     self->is_connected = false;
     self->has_me = false;
     self->is_reconnecting = false;
+    s_clock_restart(self, false);
 }
 
 static char *s_normalise(const char *endpoint);
@@ -423,6 +447,7 @@ static void s_attempt(sk2_client_t *self, int64_t now_us)
     s_control_close(self);
     self->pending_count = 0;
     self->is_syncing = false;
+    self->is_clock_pending = false;
     if (self->resolve) {
         char found[S_MAX_ENDPOINT + 1];
         char *normal = NULL;
@@ -636,6 +661,12 @@ static void s_apply_me(sk2_client_t *self, sk2_me_t *me)
      * (a restarted one has forgotten it). */
     if (first || is_return)
         self->is_flow_due = self->is_flow_on;
+    /* Clock exchanges go only to a server that says it answers them, so that a version-1 peer
+     * never sees one. Met anew (or back, perhaps restarted with another clock), its clock is
+     * estimated from scratch; a `me` that starts or stops saying so is followed. */
+    bool is_clock = json_integer_value(json_object_get(me->payload, "clock")) >= 1;
+    if (first || is_return || is_clock != self->is_clock_on)
+        s_clock_restart(self, is_clock);
 }
 
 /* Whether an error reply says the request's type is unknown to the server (docs/protocol.md:
@@ -668,6 +699,73 @@ static int s_parse_reply(sk2_client_t *self, zmsg_t *reply, sk2_msg_t *msg)
 }
 
 static void s_sync_apply(sk2_client_t *self, const json_t *reply);
+
+/* The answer to a clock exchange: a sample for the estimator, then the next exchange of the
+ * burst at once, or the next one a period later. A refusal, or a reply that does not echo our
+ * t1 or breaks the limits, is logged once and the server is not asked again until it is met
+ * anew: an estimate from a server that gets the exchange wrong would be worse than none. */
+static void s_clock_reply(sk2_client_t *self, const sk2_msg_t *msg)
+{
+    int64_t t4_us = sk2_clock_wall_us();
+    int64_t now_us = sk2_clock_mono_us();
+    self->is_clock_pending = false;
+    char why[256] = "";
+    sk2_clock_reply_t reply;
+    if (msg->type == SK2_MSG_ERROR) {
+        json_t *reason = json_object_get(msg->payload, "reason");
+        snprintf(why, sizeof why, "refused: %s",
+                 json_is_string(reason) ? json_string_value(reason) : "(no reason given)");
+    } else if (msg->type != SK2_MSG_CLOCK_REPLY) {
+        snprintf(why, sizeof why, "answered with %s", sk2_msg_type_name(msg->type));
+    } else if (sk2_clock_reply_parse(msg->payload, &reply, why, sizeof why) == 0 &&
+               reply.t1_us != self->clock_t1_us) {
+        snprintf(why, sizeof why, "the reply does not echo our t1");
+    }
+    if (why[0]) {
+        SK2_WARN("client", "server %s: clock exchange %s; no clock estimate for it", self->endpoint,
+                 why);
+        self->is_clock_refused = true;
+        return;
+    }
+    (void)sk2_estimator_add(&self->clock, self->clock_t1_us, reply.t2_us, reply.t3_us, t4_us);
+    if (reply.discipline.is_known)
+        self->clock_discipline = reply.discipline;
+    /* The burst ends after SK2_CLIENT_CLOCK_BURST exchanges if one of them was fast enough,
+     * else goes on a while: on a busy host or link every exchange of a short burst may be
+     * slowed, and a few more cost little. */
+    if (self->clock_burst > 0) {
+        self->clock_burst--;
+        if (SK2_CLIENT_CLOCK_BURST_MAX - self->clock_burst >= SK2_CLIENT_CLOCK_BURST &&
+            sk2_estimator_at(&self->clock, t4_us).error_us <= SK2_CLIENT_CLOCK_GOOD_US)
+            self->clock_burst = 0;
+    }
+    if (self->clock_burst > 0) {
+        self->next_clock_us = now_us;
+    } else {
+        int period_ms = self->heartbeat_ms < SK2_CLIENT_CLOCK_PERIOD_MS
+                            ? self->heartbeat_ms
+                            : SK2_CLIENT_CLOCK_PERIOD_MS;
+        self->next_clock_us = now_us + (int64_t)period_ms * 1000;
+    }
+}
+
+/* Whether a clock exchange is to be sent (whenever its time comes). */
+static bool s_clock_wanted(const sk2_client_t *self)
+{
+    return self->is_clock_on && !self->is_clock_refused && !self->is_clock_pending &&
+           self->is_connected && self->has_me && !self->is_reconnecting;
+}
+
+static void s_clock_send(sk2_client_t *self)
+{
+    self->clock_t1_us = sk2_clock_wall_us();
+    json_t *payload = sk2_clock_request_payload(self->clock_t1_us);
+    if (payload && s_send(self, SK2_MSG_CLOCK, payload) == 0)
+        self->is_clock_pending = true;
+    else /* no room among the requests in flight: at the next turn */
+        self->next_clock_us = sk2_clock_mono_us() + 10000;
+    json_decref(payload);
+}
 
 static void s_reply(sk2_client_t *self, zmsg_t *reply)
 {
@@ -707,6 +805,8 @@ static void s_reply(sk2_client_t *self, zmsg_t *reply)
                      json_is_string(reason) ? json_string_value(reason) : "(no reason given)");
         self->is_flow_refused = true;
         self->is_syncing = false;
+    } else if (request.type == SK2_MSG_CLOCK) {
+        s_clock_reply(self, &msg);
     } else if (msg.type == SK2_MSG_ERROR) {
         json_t *reason = json_object_get(msg.payload, "reason");
         snprintf(why, sizeof why, "server refused %s: %s", sk2_msg_type_name(request.type),
@@ -961,7 +1061,8 @@ static int s_decode_stream(sk2_client_t *self, s_device_t *device, zmsg_t *msg,
     event->frame = frame;
     event->wire_bytes = zframe_size(payload);
     event->codec = sk2_codec_name(codec);
-    event->latency_us = sk2_clock_wall_us() - header.capture_time_us;
+    /* In one clock: the capture time mapped to ours when the server's clock is estimated. */
+    event->latency_us = sk2_clock_wall_us() - sk2_client_to_local_us(self, header.capture_time_us);
     event->wire_header = zframe_data(head);
     event->wire_header_size = zframe_size(head);
     event->wire_payload = zframe_data(payload);
@@ -1264,6 +1365,8 @@ static int64_t s_next_timer_us(const sk2_client_t *self)
         return commands < next ? commands : next;
     }
     int64_t next = commands < self->next_heartbeat_us ? commands : self->next_heartbeat_us;
+    if (s_clock_wanted(self) && self->next_clock_us < next)
+        next = self->next_clock_us;
     if (self->pending_count > 0) {
         int64_t due =
             self->pending[self->pending_head].sent_us + (int64_t)self->response_timeout_ms * 1000;
@@ -1313,6 +1416,8 @@ static int64_t s_run_timers(void *owner)
     }
     if (self->is_flow_due)
         s_flow_send(self);
+    if (s_clock_wanted(self) && now >= self->next_clock_us)
+        s_clock_send(self);
     return s_next_timer_us(self);
 }
 
@@ -2338,4 +2443,55 @@ int sk2_client_command(sk2_client_t *self, const char *device_id, const char *ke
     if (id)
         snprintf(id, id_size, "%s", command->id);
     return 0;
+}
+
+/* ---- One clock ------------------------------------------------------------------------- */
+
+int sk2_client_clock(const sk2_client_t *self, sk2_clock_estimate_t *out)
+{
+    if (!out)
+        return SK2_EINVAL;
+    *out = (sk2_clock_estimate_t){
+        .server_synced = -1, .server_maxerror_us = -1, .server_esterror_us = -1};
+    if (!self)
+        return SK2_EINVAL;
+    out->is_supported = self->is_clock_on && !self->is_clock_refused;
+    out->is_settling = out->is_supported && self->clock_burst > 0;
+    sk2_estimate_t estimate = sk2_estimator_at(&self->clock, sk2_clock_wall_us());
+    if (!estimate.is_valid)
+        return out->is_supported ? SK2_EAGAIN : SK2_EUNSUPPORTED;
+    const sk2_clock_discipline_t *d = &self->clock_discipline;
+    out->is_valid = true;
+    out->offset_us = estimate.offset_us;
+    out->rtt_us = estimate.rtt_us;
+    out->error_us = estimate.error_us;
+    out->has_drift = estimate.has_drift;
+    out->drift_ppm = estimate.drift_ppm;
+    out->samples = self->clock.samples;
+    out->server_synced = d->is_known ? d->is_synced : -1;
+    out->server_maxerror_us = d->is_known ? d->maxerror_us : -1;
+    out->server_esterror_us = d->is_known ? d->esterror_us : -1;
+    return 0;
+}
+
+int64_t sk2_client_to_local_us(const sk2_client_t *self, int64_t server_us)
+{
+    if (!self)
+        return server_us;
+    /* The offset at the moment in question rather than now: with drift measured they differ
+     * by drift x age. That moment in our clock is server_us - offset, to well under a µs of
+     * what a second iteration would give. */
+    sk2_estimate_t now = sk2_estimator_at(&self->clock, sk2_clock_wall_us());
+    if (!now.is_valid)
+        return server_us;
+    sk2_estimate_t then = sk2_estimator_at(&self->clock, server_us - now.offset_us);
+    return server_us - then.offset_us;
+}
+
+int64_t sk2_client_to_server_us(const sk2_client_t *self, int64_t local_us)
+{
+    if (!self)
+        return local_us;
+    sk2_estimate_t then = sk2_estimator_at(&self->clock, local_us);
+    return then.is_valid ? local_us + then.offset_us : local_us;
 }

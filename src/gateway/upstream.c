@@ -824,6 +824,23 @@ static json_t *s_stream_stats_json(const s_device_t *device, int k, int64_t now_
                      "latency_max_ms", s->latency_max_ms, "age_ms", age_ms);
 }
 
+/* The client's estimate of a server's clock (sk2_client_clock) as /api/stats gives it: the
+ * offset (server clock - the gateway's), its bound and round trip in ms, drift in ppm (null
+ * until measured), whether the server's kernel says its clock is disciplined (null unknown);
+ * null when there is none (not connected, or a server that answers no clock exchanges). */
+static json_t *s_clock_json(const s_server_t *server)
+{
+    sk2_clock_estimate_t clock;
+    if (!server->is_connected || sk2_client_clock(server->client, &clock) != 0)
+        return json_null();
+    return json_pack("{s:f, s:f, s:f, s:o, s:I, s:o}", "offset_ms",
+                     (double)clock.offset_us / 1000.0, "rtt_ms", (double)clock.rtt_us / 1000.0,
+                     "error_ms", (double)clock.error_us / 1000.0, "drift_ppm",
+                     clock.has_drift ? json_real(clock.drift_ppm) : json_null(), "samples",
+                     (json_int_t)clock.samples, "synced",
+                     clock.server_synced < 0 ? json_null() : json_boolean(clock.server_synced));
+}
+
 static void s_publish_stats(s_up_t *up, int64_t now_us)
 {
     double window_s = (double)(now_us - up->window_start_us) / 1e6;
@@ -852,8 +869,9 @@ static void s_publish_stats(s_up_t *up, int64_t now_us)
         }
         char id[16];
         snprintf(id, sizeof id, "s%d", server->number);
-        json_array_append_new(servers, json_pack("{s:s, s:s, s:O?}", "id", id, "name", server->name,
-                                                 "stats", server->stats));
+        json_array_append_new(servers,
+                              json_pack("{s:s, s:s, s:O?, s:o}", "id", id, "name", server->name,
+                                        "stats", server->stats, "clock", s_clock_json(server)));
         if (server->is_connected)
             sk2_client_request_stats(server->client);
         s_count_rejected(server);

@@ -38,6 +38,10 @@ const char *sk2_msg_type_name(int type)
         return "flow";
     case SK2_MSG_FLOW_REPLY:
         return "flow-reply";
+    case SK2_MSG_CLOCK:
+        return "clock";
+    case SK2_MSG_CLOCK_REPLY:
+        return "clock-reply";
     }
     return "unknown";
 }
@@ -45,7 +49,8 @@ const char *sk2_msg_type_name(int type)
 static bool s_is_from_client(sk2_msg_type_t type)
 {
     return type == SK2_MSG_PING || type == SK2_MSG_WHO || type == SK2_MSG_STATS ||
-           type == SK2_MSG_REPLAY || type == SK2_MSG_COMMAND || type == SK2_MSG_FLOW;
+           type == SK2_MSG_REPLAY || type == SK2_MSG_COMMAND || type == SK2_MSG_FLOW ||
+           type == SK2_MSG_CLOCK;
 }
 
 void sk2_msg_clear(sk2_msg_t *msg)

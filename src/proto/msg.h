@@ -34,11 +34,13 @@ typedef enum {
     SK2_MSG_COMMAND_REPLY = 0x0a, /* server answers once per id: {"id", "ok", "value"|"error"} */
     SK2_MSG_FLOW = 0x0b,          /* client says what it paused, its queue bound and drops */
     SK2_MSG_FLOW_REPLY = 0x0c,    /* server acknowledges, with how long it remembers it */
+    SK2_MSG_CLOCK = 0x0d,         /* client's send time: {"t1": µs}; sent only to servers whose
+                                     `me` says "clock": 1 */
+    SK2_MSG_CLOCK_REPLY = 0x0e,   /* {"t1", "t2", "t3", "synced", ...} in the server's clock */
 } sk2_msg_type_t;
 
-/* The highest type byte this build knows; anything above is an unknown type (0x0d and 0x0e
- * are kept for the clock messages of a later version). */
-#define SK2_MSG_TYPE_LAST SK2_MSG_FLOW_REPLY
+/* The highest type byte this build knows; anything above is an unknown type. */
+#define SK2_MSG_TYPE_LAST SK2_MSG_CLOCK_REPLY
 
 /* Limits on a command (docs/protocol.md, "The `command` request"): its id is printable ASCII,
  * its key a short name, a string value (label, location, recording name) bounded. */
@@ -70,7 +72,7 @@ void sk2_msg_clear(sk2_msg_t *msg);
 json_t *sk2_msg_error_payload(const char *reason);
 
 /* "error", "ping", "pong", "who", "me", "stats", "stats-reply", "replay", "replay-reply",
- * "command", "command-reply", "flow", "flow-reply" or "unknown". */
+ * "command", "command-reply", "flow", "flow-reply", "clock", "clock-reply" or "unknown". */
 const char *sk2_msg_type_name(int type);
 
 /* Checks the fields every command must have: "id" (1..SK2_MSG_COMMAND_ID_MAX printable

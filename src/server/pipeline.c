@@ -87,9 +87,10 @@ struct sk2_pipeline {
     unsigned queue_frames;      /* frames of one stream that may wait for the encoder */
     _Atomic bool is_lost;       /* set on the device's thread when it reports the device lost */
     _Atomic bool is_stopping;   /* set by the actor once it reads the queue no more */
-    _Atomic size_t max_frame_bytes; /* the frame budget, set by the server actor */
-    bool has_warned_limit;          /* the pipeline thread logged a frame over the budget */
-    sk2_stream_cap_t *cap;          /* the server's cap on encodings, shared; may be NULL */
+    _Atomic size_t max_frame_bytes;  /* the frame budget, set by the server actor */
+    _Atomic int64_t clock_offset_us; /* added to the times in headers, set by the server actor */
+    bool has_warned_limit;           /* the pipeline thread logged a frame over the budget */
+    sk2_stream_cap_t *cap;           /* the server's cap on encodings, shared; may be NULL */
     /* Settings of keyed commands (src/server/command.c): the server actor stores what it
      * accepted here and asks the actor to apply it, so the server can answer `list` at once. */
     _Atomic bool is_held[S_KINDS]; /* stream switched off by a command, whatever subscribes */
@@ -308,7 +309,10 @@ static bool s_send_stream(sk2_pipeline_t *self, const sk2_frame_t *frame, const 
         return false;
     char topic[SK2_TOPIC_MAX];
     size_t topic_length = sk2_topic_format(sk2_frame_kind(frame), codec, topic, sizeof topic);
-    sk2_header_t header = sk2_header_of_frame(frame, codec, (uint32_t)length, sk2_clock_wall_us());
+    int64_t offset_us = S_LOAD(self->clock_offset_us);
+    sk2_header_t header =
+        sk2_header_of_frame(frame, codec, (uint32_t)length, sk2_clock_wall_us() + offset_us);
+    header.capture_time_us += offset_us;
     uint8_t bytes[SK2_HEADER_SIZE];
     if (topic_length == 0 || sk2_header_write(&header, bytes) != 0)
         return false;
@@ -929,6 +933,7 @@ int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsi
     memcpy(self->served, self->infos, sizeof self->served);
     atomic_init(&self->is_lost, false);
     atomic_init(&self->max_frame_bytes, (size_t)SK2_LIMIT_FRAME_BYTES);
+    atomic_init(&self->clock_offset_us, 0);
     atomic_init(&self->is_stopping, false);
     atomic_init(&self->is_paused, false);
     atomic_init(&self->is_recording, false);
@@ -1016,6 +1021,11 @@ void sk2_pipeline_destroy(sk2_pipeline_t **pipeline_p, sk2_server_stats_t *final
 void sk2_pipeline_set_max_frame_bytes(sk2_pipeline_t *self, size_t max_frame_bytes)
 {
     atomic_store_explicit(&self->max_frame_bytes, max_frame_bytes, memory_order_relaxed);
+}
+
+void sk2_pipeline_set_clock_offset_us(sk2_pipeline_t *self, int64_t offset_us)
+{
+    atomic_store_explicit(&self->clock_offset_us, offset_us, memory_order_relaxed);
 }
 
 bool sk2_pipeline_is_lost(const sk2_pipeline_t *self)

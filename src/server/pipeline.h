@@ -42,6 +42,10 @@ int sk2_pipeline_new(sk2_device_t **device_p, const sk2_address_t *address, unsi
  * published but counted as dropped, and logged once. Any thread. */
 void sk2_pipeline_set_max_frame_bytes(sk2_pipeline_t *self, size_t max_frame_bytes);
 
+/* Added to the capture and send times of every frame header published from now on, µs: the
+ * server's reported clock (sk2_server_set_clock_offset_ms). Any thread. */
+void sk2_pipeline_set_clock_offset_us(sk2_pipeline_t *self, int64_t offset_us);
+
 /* Stops the device, drains the queue, closes the sockets and joins the thread (the life-cycle
  * worker's job, like sk2_pipeline_new); then, if
  * final_stats is not NULL, adds the pipeline's final counters to it (every frame produced is

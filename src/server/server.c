@@ -24,6 +24,7 @@
 #include "core/log_internal.h"
 #include "core/runtime.h"
 #include "discovery/announcer.h"
+#include "proto/clock.h"
 #include "proto/me.h"
 #include "proto/msg.h"
 #include "proto/socket.h"
@@ -97,6 +98,7 @@ typedef struct {
     sk2_zap_t *zap;                         /* checks client keys, when secure */
     sk2_clients_t *clients;                 /* flow states clients sent (clients.h) */
     sk2_commands_t *commands;               /* keyed commands: keys, metadata, recent ids */
+    int64_t clock_offset_us;                /* added to every time reported (--clock-offset-ms) */
 } s_actor_t;
 
 /* ---- The actor ------------------------------------------------------------------------ */
@@ -109,10 +111,12 @@ static void s_rebuild_me(s_actor_t *self)
     json_decref(self->me);
     /* max_frame_bytes is an addition version-1 clients ignore: sk2 clients compare it with
      * their own budget and say so when theirs is lower. `commands` says that the server
-     * answers keyed commands (version 1 of that channel). */
-    self->me = json_pack("{s:i, s:s, s:{s:s}, s:o, s:I, s:i}", "version", 1, "name", self->name,
-                         "endpoints", "control", self->endpoint, "devices", devices,
-                         "max_frame_bytes", (json_int_t)self->max_frame_bytes, "commands", 1);
+     * answers keyed commands (version 1 of that channel), `clock` that it answers clock
+     * exchanges (0x0d), which sk2 clients send only to a server that says so. */
+    self->me =
+        json_pack("{s:i, s:s, s:{s:s}, s:o, s:I, s:i, s:i}", "version", 1, "name", self->name,
+                  "endpoints", "control", self->endpoint, "devices", devices, "max_frame_bytes",
+                  (json_int_t)self->max_frame_bytes, "commands", 1, "clock", 1);
 }
 
 static void s_stats(s_actor_t *self, sk2_server_stats_t *stats);
@@ -328,12 +332,38 @@ static void s_flow(s_actor_t *self, s_request_t *request, size_t envelope, const
     json_decref(reply);
 }
 
+/* A clock exchange: the client's t1 back with our receive and send times, in the clock we
+ * report (the host's plus --clock-offset-ms), and what the kernel says of the host's clock.
+ * Answered here at once, so that the time between t2 and t3 is this function alone. */
+static void s_clock(s_actor_t *self, s_request_t *request, size_t envelope, const json_t *payload,
+                    int64_t received_us)
+{
+    char why[256];
+    sk2_clock_reply_t reply = {.t2_us = received_us + self->clock_offset_us};
+    json_t *answer = NULL;
+    if (sk2_clock_request_parse(payload, &reply.t1_us, why, sizeof why) == 0) {
+        sk2_clock_discipline_read(&reply.discipline);
+        reply.t3_us = sk2_clock_wall_us() + self->clock_offset_us;
+        answer = sk2_clock_reply_payload(&reply);
+        if (!answer)
+            snprintf(why, sizeof why, "clock: this server's clock is out of range");
+    }
+    if (!answer) {
+        self->bad_requests++;
+        answer = sk2_msg_error_payload(why);
+    }
+    s_send_answer(self, request, envelope,
+                  json_object_get(answer, "reason") ? SK2_MSG_ERROR : SK2_MSG_CLOCK_REPLY, answer);
+    json_decref(answer);
+}
+
 /* Answers one request read off the ROUTER, the way the REP socket of version 1 did: the reply
  * goes back with the routing stack the request came with. A message without an empty
  * delimiter, or with nothing after it, or with more than S_MAX_HOPS routing frames, has no
  * envelope a REP socket would have answered to: it is ignored (and counted). */
 static void s_answer(s_actor_t *self, s_request_t *request)
 {
+    int64_t received_us = sk2_clock_wall_us(); /* for a clock exchange's t2 */
     size_t delimiter = 0;
     for (size_t i = 1; i < request->kept && i <= S_MAX_HOPS + 1 && !delimiter; i++)
         if (zmq_msg_size(&request->frames[i]) == 0)
@@ -383,6 +413,8 @@ static void s_answer(s_actor_t *self, s_request_t *request)
         json_decref(stats);
     } else if (msg.type == SK2_MSG_FLOW) {
         s_flow(self, request, envelope, msg.payload);
+    } else if (msg.type == SK2_MSG_CLOCK) {
+        s_clock(self, request, envelope, msg.payload, received_us);
     } else if (msg.type == SK2_MSG_REPLAY) {
         bool is_error = false;
         json_t *reply = s_replay_control(self, msg.payload, &is_error);
@@ -539,6 +571,7 @@ static int s_take(s_actor_t *self, sk2_pipeline_t *pipeline)
         return rc;
     }
     sk2_pipeline_set_max_frame_bytes(pipeline, self->max_frame_bytes);
+    sk2_pipeline_set_clock_offset_us(pipeline, self->clock_offset_us);
     self->pipelines[self->count++] = pipeline;
     s_changed(self);
     return 0;
@@ -756,6 +789,13 @@ static bool s_command(s_actor_t *self)
         s_rebuild_me(self);
         zsock_send(self->pipe, "i", 0);
         zstr_free(&bytes);
+    } else if (streq(command, "CLOCKOFFSET")) {
+        char *offset = zmsg_popstr(msg);
+        self->clock_offset_us = offset ? strtoll(offset, NULL, 10) : self->clock_offset_us;
+        for (size_t i = 0; i < self->count; i++)
+            sk2_pipeline_set_clock_offset_us(self->pipelines[i], self->clock_offset_us);
+        zsock_send(self->pipe, "i", 0);
+        zstr_free(&offset);
     } else if (streq(command, "RECORDDIR")) {
         char *dir = zmsg_popstr(msg);
         zsock_send(self->pipe, "i",
@@ -953,6 +993,19 @@ int sk2_server_set_max_frame_bytes(sk2_server_t *self, size_t max_frame_bytes)
     char text[32];
     snprintf(text, sizeof text, "%zu", max_frame_bytes);
     if (zstr_sendx(self->actor, "LIMIT", text, NULL) == 0)
+        zsock_recv(self->actor, "i", &rc);
+    return rc;
+}
+
+int sk2_server_set_clock_offset_ms(sk2_server_t *self, int64_t offset_ms)
+{
+    if (!self || offset_ms < -SK2_SERVER_CLOCK_OFFSET_MAX_MS ||
+        offset_ms > SK2_SERVER_CLOCK_OFFSET_MAX_MS)
+        return SK2_EINVAL;
+    int rc = SK2_EINVAL;
+    char text[32];
+    snprintf(text, sizeof text, "%lld", (long long)offset_ms * 1000);
+    if (zstr_sendx(self->actor, "CLOCKOFFSET", text, NULL) == 0)
         zsock_recv(self->actor, "i", &rc);
     return rc;
 }

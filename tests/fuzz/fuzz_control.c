@@ -1,10 +1,11 @@
 /* Fuzzes the control-message parser (and, for `me` replies, the `me` parser; for commands, their
- * field checks) with arbitrary multipart messages. Layout of an input: byte 0 picks the frame count
- * (0..3) and the sender, byte 1 the size of the first frame (0..3 bytes), the rest is split between
- * the frames. */
+ * field checks; for clock exchanges, their payloads) with arbitrary multipart messages. Layout of
+ * an input: byte 0 picks the frame count (0..3) and the sender, byte 1 the size of the first frame
+ * (0..3 bytes), the rest is split between the frames. */
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/clock.h"
 #include "proto/me.h"
 #include "proto/msg.h"
 
@@ -34,6 +35,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     (void)sk2_me_endpoint(&me->devices[i], "depth");
                 sk2_me_destroy(&me);
             }
+        }
+        if (msg.type == SK2_MSG_CLOCK) {
+            int64_t t1_us;
+            (void)sk2_clock_request_parse(msg.payload, &t1_us, why, sizeof why);
+        }
+        if (msg.type == SK2_MSG_CLOCK_REPLY) {
+            sk2_clock_reply_t reply;
+            (void)sk2_clock_reply_parse(msg.payload, &reply, why, sizeof why);
         }
         if (msg.type == SK2_MSG_COMMAND && msg.payload) {
             bool id_ok = false;

@@ -37,6 +37,7 @@ REFUSED_TIMEOUT_S = 10
 NOBODY_LISTENS = "tcp://127.0.0.1:1"
 WHO_LOG_LINE = "request who answered with me"  # what v1_server logs
 PING_LOG_LINE = "request ping answered with pong"
+OTHER_LOG_LINE = "request other answered"  # a type byte version 1 does not know
 
 
 class Report:
@@ -155,6 +156,16 @@ def check_sk2_client(sk2, tmp, report):
         report.check("sk2 info --json asks who and lists the server's 2 device ids",
                      ids == server_ids and count_in_log(log, WHO_LOG_LINE) > whos,
                      f"expected {sorted(server_ids)}, got {ids}\n" + outcome.detail())
+        clock = "missing"
+        if outcome.status == 0:
+            try:
+                clock = json.loads(outcome.stdout).get("clock", "missing")
+            except ValueError:
+                pass
+        # sk2's clock exchange (0x0d) goes only to servers whose `me` offers it.
+        report.check("sk2 info --json has no clock estimate and sent nothing but version 1",
+                     clock is None and count_in_log(log, OTHER_LOG_LINE) == 0,
+                     f"clock {clock!r}\n" + harness.tail(log))
 
         pongs = count_in_log(log, PING_LOG_LINE)
         outcome = run_command([sk2, "ping", endpoint], SHORT_COMMAND_TIMEOUT_S)
@@ -169,6 +180,8 @@ def check_sk2_client(sk2, tmp, report):
                      outcome.status == 0 and count_in_log(log, WHO_LOG_LINE) > whos,
                      outcome.detail())
 
+        report.check("the sk2 clients sent v1_server no message version 1 does not know",
+                     count_in_log(log, OTHER_LOG_LINE) == 0, harness.tail(log))
         report.check("v1_server is still serving after the sk2 clients",
                      proc.poll() is None, harness.tail(log))
 
