@@ -1,0 +1,403 @@
+// The gateway's Foxglove WebSocket protocol, checked with the protocol's reference client
+// (@foxglove/ws-protocol) and Foxglove's ROS 2 decoders (@foxglove/rosmsg,
+// @foxglove/rosmsg2-serialization) against a real `sk2 serve --mock 1 --http` with a token.
+//
+// Checks: the handshake (token in the query, both subprotocols, refusals); serverInfo; the
+// advertised channels of every stream; depth Image pixels equal the gateway's own PNG of the same
+// frame; CameraInfo K equals /api's intrinsics; colour is the server's JPEG in a CompressedImage;
+// IR mono16; PointCloud2 has one point per depth pixel with a reading; IR and colour are
+// subscribed upstream only while a Foxglove client wants them; two clients at once; unsubscribe
+// stops messages; bad messages get a status error and the connection keeps working.
+//
+// usage: node foxglove_test.cjs SK2   (node_modules from `npm ci` in this folder)
+"use strict";
+const { spawn } = require("child_process");
+const http = require("http");
+const zlib = require("zlib");
+const path = require("path");
+
+const here = __dirname;
+const load = (name) => require(path.join(here, "node_modules", name));
+const { FoxgloveClient } = load("@foxglove/ws-protocol");
+const { MessageReader } = load("@foxglove/rosmsg2-serialization");
+const { parse } = load("@foxglove/rosmsg");
+const WebSocket = load("ws");
+
+const SK2 = process.argv[2];
+const TOKEN = "foxglove-test-token-0123456789";
+let passed = 0;
+let failed = 0;
+
+function check(what, ok, detail = "") {
+  if (ok) passed++;
+  else failed++;
+  console.log(`${ok ? "ok  " : "FAIL"} ${what}${!ok && detail ? `: ${detail}` : ""}`);
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(fn, ms = 15000, stepMs = 100) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > end) return value;
+    await sleep(stepMs);
+  }
+}
+
+function get(port, urlPath, binary = false) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(
+      { host: "127.0.0.1", port, path: urlPath, headers: { Authorization: `Bearer ${TOKEN}` } },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => {
+          const body = Buffer.concat(chunks);
+          resolve({ status: res.statusCode, headers: res.headers, body: binary ? body : body.toString() });
+        });
+      },
+    );
+    req.on("error", reject);
+    req.setTimeout(10000, () => req.destroy(new Error("timeout")));
+  });
+}
+
+// A 16-bit grey PNG (as the gateway writes latest.png) to its values, undoing every filter type.
+function png16(buffer) {
+  let offset = 8;
+  let width = 0;
+  let height = 0;
+  const idat = [];
+  while (offset < buffer.length) {
+    const len = buffer.readUInt32BE(offset);
+    const type = buffer.toString("ascii", offset + 4, offset + 8);
+    const data = buffer.subarray(offset + 8, offset + 8 + len);
+    if (type === "IHDR") {
+      width = data.readUInt32BE(0);
+      height = data.readUInt32BE(4);
+      if (data[8] !== 16 || data[9] !== 0) throw new Error("not 16-bit grey");
+    } else if (type === "IDAT") idat.push(data);
+    offset += 12 + len;
+  }
+  const raw = zlib.inflateSync(Buffer.concat(idat));
+  const stride = width * 2;
+  const out = Buffer.alloc(stride * height);
+  const bpp = 2;
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)];
+    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    for (let x = 0; x < stride; x++) {
+      const a = x >= bpp ? out[y * stride + x - bpp] : 0;
+      const b = y > 0 ? out[(y - 1) * stride + x] : 0;
+      const c = x >= bpp && y > 0 ? out[(y - 1) * stride + x - bpp] : 0;
+      let v = line[x];
+      if (filter === 1) v += a;
+      else if (filter === 2) v += b;
+      else if (filter === 3) v += (a + b) >> 1;
+      else if (filter === 4) {
+        const p = a + b - c;
+        const pa = Math.abs(p - a);
+        const pb = Math.abs(p - b);
+        const pc = Math.abs(p - c);
+        v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
+      out[y * stride + x] = v & 0xff;
+    }
+  }
+  const values = new Uint16Array(width * height);
+  for (let i = 0; i < values.length; i++) values[i] = out.readUInt16BE(2 * i);
+  return { width, height, values };
+}
+
+// The ROS name token of a device id, as docs/formats.md states it.
+function token(id) {
+  const t = id.replace(/[^A-Za-z0-9]/g, "_");
+  return /^[0-9]/.test(t) ? `d${t}` : t;
+}
+
+// A Foxglove client that records what it gets.
+function connect(port, { query = `?token=${TOKEN}`, protocol } = {}) {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/${query}`, [protocol ?? FoxgloveClient.SUPPORTED_SUBPROTOCOL]);
+  const client = new FoxgloveClient({ ws });
+  const self = { ws, client, info: null, channels: new Map(), statuses: [], messages: [], closed: false, readers: new Map() };
+  client.on("serverInfo", (info) => (self.info = info));
+  client.on("advertise", (channels) => {
+    for (const ch of channels) {
+      self.channels.set(ch.id, ch);
+      self.readers.set(ch.id, new MessageReader(parse(ch.schema, { ros2: true })));
+    }
+  });
+  client.on("unadvertise", (ids) => ids.forEach((id) => self.channels.delete(id)));
+  client.on("status", (s) => self.statuses.push(s));
+  client.on("message", (m) => self.messages.push({ ...m, at: Date.now() }));
+  client.on("close", () => (self.closed = true));
+  client.on("error", () => {});
+  self.byTopic = (topic) => [...self.channels.values()].find((c) => c.topic === topic);
+  self.decode = (m) => {
+    const ch = self.subs.get(m.subscriptionId);
+    return self.readers.get(ch).readMessage(new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength));
+  };
+  self.subs = new Map(); // subscription id -> channel id
+  self.subscribe = (topic) => {
+    const ch = self.byTopic(topic);
+    const id = client.subscribe(ch.id);
+    self.subs.set(id, ch.id);
+    return id;
+  };
+  self.of = (id) => self.messages.filter((m) => m.subscriptionId === id);
+  return self;
+}
+
+// The handshake's answer: HTTP status and the subprotocol chosen.
+function handshake(port, query, protocol) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/${query}`, [protocol]);
+    ws.on("open", () => {
+      const chosen = ws.protocol;
+      ws.once("message", (data) => {
+        ws.close();
+        resolve({ status: 101, protocol: chosen, first: JSON.parse(data.toString()) });
+      });
+    });
+    ws.on("unexpected-response", (req, res) => {
+      resolve({ status: res.statusCode });
+      req.destroy();
+    });
+    ws.on("error", () => resolve({ status: 0 }));
+  });
+}
+
+async function streamsSubscribed(port, key) {
+  const r = await get(port, "/api/devices");
+  const device = JSON.parse(r.body).devices.find((d) => d.key === key);
+  return Object.fromEntries(device.streams.map((s) => [s.kind, s.subscribed]));
+}
+
+async function main() {
+  const proc = spawn(SK2, ["serve", "--mock", "1", "--no-announce", "--no-status", "--fps", "15",
+    "--color-size", "320x240", "--http", "127.0.0.1:0", "--http-token", TOKEN], { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  proc.stderr.on("data", (d) => (stderr += d));
+  let out = "";
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no URL from sk2 serve: ${out} ${stderr}`)), 15000);
+    proc.stdout.on("data", (d) => {
+      out += d;
+      const m = /web viewer \(?http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+  });
+  const clients = [];
+  try {
+    await run(port, clients);
+  } finally {
+    clients.forEach((c) => c.ws.terminate());
+    proc.kill("SIGINT");
+    await new Promise((r) => proc.once("exit", r));
+  }
+}
+
+async function run(port, clients) {
+  // The device, its streams and intrinsics as the HTTP API gives them.
+  const device = await waitFor(async () => {
+    const r = await get(port, "/api/devices");
+    const d = JSON.parse(r.body).devices[0];
+    return d && d.streams.length === 3 ? d : null;
+  });
+  check("the gateway lists the mock device with depth, IR and colour", !!device);
+  const T = token(device.id);
+  const streams = Object.fromEntries(device.streams.map((s) => [s.kind, s]));
+
+  // Handshakes: the token rules and both subprotocols.
+  let h = await handshake(port, "", FoxgloveClient.SUPPORTED_SUBPROTOCOL);
+  check("a Foxglove handshake without the token is refused with 401", h.status === 401, JSON.stringify(h));
+  h = await handshake(port, "?token=wrong-token-wrong-token", FoxgloveClient.SUPPORTED_SUBPROTOCOL);
+  check("a Foxglove handshake with a wrong token is refused with 401", h.status === 401, JSON.stringify(h));
+  h = await handshake(port, `?token=${TOKEN}`, "foxglove.sdk.v1");
+  check("subprotocol foxglove.sdk.v1 is accepted and answered with serverInfo",
+    h.status === 101 && h.protocol === "foxglove.sdk.v1" && h.first?.op === "serverInfo", JSON.stringify(h));
+  h = await handshake(port, `ws?token=${TOKEN}`, FoxgloveClient.SUPPORTED_SUBPROTOCOL);
+  check("Foxglove on /ws (the page's path) is refused with 404", h.status === 404, JSON.stringify(h));
+
+  // serverInfo and the channels.
+  const a = connect(port);
+  clients.push(a);
+  const topics = {
+    depth: `/sk2/${T}/depth/image_raw`, ir: `/sk2/${T}/ir/image_raw`,
+    color: `/sk2/${T}/color/image_raw/compressed`, points: `/sk2/${T}/depth/points`,
+    depthInfo: `/sk2/${T}/depth/camera_info`, irInfo: `/sk2/${T}/ir/camera_info`,
+    colorInfo: `/sk2/${T}/color/camera_info`,
+  };
+  await waitFor(() => a.info && a.channels.size >= Object.keys(topics).length);
+  check("serverInfo: a name, a sessionId and no optional capabilities",
+    a.info && typeof a.info.name === "string" && typeof a.info.sessionId === "string" &&
+      Array.isArray(a.info.capabilities) && a.info.capabilities.length === 0, JSON.stringify(a.info));
+  const types = {
+    depth: "sensor_msgs/msg/Image", ir: "sensor_msgs/msg/Image", color: "sensor_msgs/msg/CompressedImage",
+    points: "sensor_msgs/msg/PointCloud2", depthInfo: "sensor_msgs/msg/CameraInfo",
+    irInfo: "sensor_msgs/msg/CameraInfo", colorInfo: "sensor_msgs/msg/CameraInfo",
+  };
+  for (const [name, topic] of Object.entries(topics)) {
+    const ch = a.byTopic(topic);
+    check(`advertised ${topic} as ${types[name]} (cdr, ros2msg)`,
+      ch && ch.schemaName === types[name] && ch.encoding === "cdr" && ch.schemaEncoding === "ros2msg" &&
+        ch.schema.length > 0, JSON.stringify(ch ? { ...ch, schema: undefined } : [...a.channels.values()].map((c) => c.topic)));
+  }
+  check("no other channels are advertised", a.channels.size === Object.keys(topics).length,
+    [...a.channels.values()].map((c) => c.topic).join(" "));
+
+  // Demand: nothing but the gateway's own depth is subscribed upstream while no one asks.
+  await sleep(1500);
+  let subscribed = await streamsSubscribed(port, device.key);
+  check("before any Foxglove subscription the gateway subscribes to neither IR nor colour",
+    subscribed.ir === false && subscribed.color === false, JSON.stringify(subscribed));
+
+  // Depth: the Image, pixel for pixel against the gateway's own PNG of the same frame.
+  const depthSub = a.subscribe(topics.depth);
+  const pointsSub = a.subscribe(topics.points);
+  const infoSub = a.subscribe(topics.depthInfo);
+  await waitFor(() => a.of(depthSub).length >= 2 && a.of(pointsSub).length >= 2 && a.of(infoSub).length >= 1);
+  const image = a.of(depthSub).length ? a.decode(a.of(depthSub).at(-1)) : null;
+  check("depth Image: 16UC1, little-endian, the stream's size and step, its frame id",
+    image && image.encoding === "16UC1" && image.is_bigendian === 0 && image.width === streams.depth.width &&
+      image.height === streams.depth.height && image.step === 2 * image.width &&
+      image.data.length === image.step * image.height && image.header.frame_id === `${T}_depth_optical_frame`,
+    image && JSON.stringify({ ...image, data: image.data.length }));
+  let matched = null;
+  for (let attempt = 0; attempt < 40 && !matched; attempt++) {
+    const png = await get(port, `/api/devices/${device.id}/depth/latest.png`, true);
+    const captureUs = BigInt(png.headers["x-sk2-capture-time-us"] ?? "0");
+    await sleep(150);
+    const m = a.of(depthSub).find((msg) => {
+      const img = a.decode(msg);
+      return BigInt(img.header.stamp.sec) * 1000000n + BigInt(Math.round((img.header.stamp.nanosec ?? img.header.stamp.nsec) / 1000)) === captureUs;
+    });
+    if (png.status === 200 && m) matched = { png: png16(png.body), image: a.decode(m), timestamp: m.timestamp };
+  }
+  check("a depth Image and the gateway's latest.png of the same capture time were found", !!matched);
+  if (matched) {
+    const { png, image: img } = matched;
+    const data = Buffer.from(img.data);
+    let diff = 0;
+    let nonzero = 0;
+    for (let i = 0; i < png.values.length; i++) {
+      if (data.readUInt16LE(2 * i) !== png.values[i]) diff++;
+      if (png.values[i]) nonzero++;
+    }
+    check(`depth Image pixels equal the PNG's (${png.values.length} pixels, ${nonzero} with a reading)`,
+      png.width === img.width && png.height === img.height && diff === 0 && nonzero > 0, `${diff} differ`);
+    const stampNs = BigInt(img.header.stamp.sec) * 1000000000n + BigInt(img.header.stamp.nanosec ?? img.header.stamp.nsec);
+    check("the message's receive timestamp is the capture time", matched.timestamp === stampNs,
+      `${matched.timestamp} vs ${stampNs}`);
+  }
+
+  // PointCloud2: one point per depth pixel with a reading, for the depth frame of the same stamp.
+  const stampKey = (h) => `${h.stamp.sec}.${h.stamp.nanosec ?? h.stamp.nsec}`;
+  const depthByStamp = new Map(a.of(depthSub).map((m) => [stampKey(a.decode(m).header), a.decode(m)]));
+  const cloudMsg = a.of(pointsSub).find((m) => depthByStamp.has(stampKey(a.decode(m).header)));
+  if (cloudMsg) {
+    const cloud = a.decode(cloudMsg);
+    const depthImage = depthByStamp.get(stampKey(cloud.header));
+    const d = Buffer.from(depthImage.data);
+    let readings = 0;
+    for (let i = 0; i < d.length; i += 2) if (d.readUInt16LE(i)) readings++;
+    check(`PointCloud2 has one point per depth pixel with a reading (${readings})`,
+      cloud.width * cloud.height === readings && cloud.point_step === 12 && cloud.data.length === 12 * readings &&
+        cloud.fields.map((f) => f.name).join() === "x,y,z" && cloud.header.frame_id === `${T}_depth_optical_frame`,
+      `${cloud.width}x${cloud.height} points`);
+  } else {
+    check("a PointCloud2 and a depth Image of the same stamp arrived", false,
+      `${a.of(pointsSub).length} clouds, ${a.of(depthSub).length} images`);
+  }
+
+  // CameraInfo: K from /api's intrinsics.
+  const info = a.of(infoSub).length ? a.decode(a.of(infoSub).at(-1)) : null;
+  const k = streams.depth.intrinsics;
+  const wantK = [k.fx, 0, k.cx, 0, k.fy, k.cy, 0, 0, 1];
+  check("depth CameraInfo: K equals /api's intrinsics, the stream's size",
+    info && Array.from(info.k).every((v, i) => Math.abs(v - wantK[i]) < 1e-6 * Math.max(1, Math.abs(wantK[i]))) &&
+      info.width === streams.depth.width && info.height === streams.depth.height,
+    info && JSON.stringify({ k: Array.from(info.k), wantK }));
+
+  // IR and colour, and the demand they drive.
+  const irSub = a.subscribe(topics.ir);
+  const colorSub = a.subscribe(topics.color);
+  await waitFor(() => a.of(irSub).length >= 1 && a.of(colorSub).length >= 1);
+  subscribed = await streamsSubscribed(port, device.key);
+  check("while subscribed in Foxglove, IR and colour are subscribed upstream",
+    subscribed.ir === true && subscribed.color === true, JSON.stringify(subscribed));
+  const ir = a.of(irSub).length ? a.decode(a.of(irSub)[0]) : null;
+  check("IR Image: mono16, the stream's size",
+    ir && ir.encoding === "mono16" && ir.width === streams.ir.width && ir.height === streams.ir.height &&
+      ir.data.length === 2 * ir.width * ir.height && ir.header.frame_id === `${T}_ir_optical_frame`,
+    ir && JSON.stringify({ ...ir, data: ir.data.length }));
+  const color = a.of(colorSub).length ? a.decode(a.of(colorSub)[0]) : null;
+  const jpeg = color ? Buffer.from(color.data) : Buffer.alloc(0);
+  check("colour CompressedImage: format jpeg, a whole JPEG (FF D8 ... FF D9)",
+    color && color.format === "jpeg" && jpeg[0] === 0xff && jpeg[1] === 0xd8 &&
+      jpeg[jpeg.length - 2] === 0xff && jpeg[jpeg.length - 1] === 0xd9 && color.header.frame_id === `${T}_color_optical_frame`,
+    color && JSON.stringify({ format: color.format, bytes: jpeg.length }));
+
+  // A second client at the same time.
+  const b = connect(port, { protocol: "foxglove.sdk.v1" });
+  clients.push(b);
+  await waitFor(() => b.byTopic(topics.depth));
+  const bSub = b.subscribe(topics.depth);
+  const aBefore = a.of(depthSub).length;
+  await waitFor(() => b.of(bSub).length >= 3 && a.of(depthSub).length >= aBefore + 3);
+  check("two clients at once both receive depth", b.of(bSub).length >= 3 && a.of(depthSub).length >= aBefore + 3,
+    `${b.of(bSub).length} and ${a.of(depthSub).length - aBefore}`);
+
+  // Unsubscribe: nothing more after a grace period; IR and colour go upstream too.
+  a.client.unsubscribe(irSub);
+  a.client.unsubscribe(colorSub);
+  a.client.unsubscribe(depthSub);
+  await sleep(1000);
+  const counts = [irSub, colorSub, depthSub].map((id) => a.of(id).length);
+  await sleep(2000);
+  const later = [irSub, colorSub, depthSub].map((id) => a.of(id).length);
+  check("after unsubscribe no more messages arrive on those subscriptions",
+    counts.every((c, i) => c === later[i]), `${counts} then ${later}`);
+  check("the other subscriptions keep going", a.of(pointsSub).at(-1)?.at > Date.now() - 1500);
+  subscribed = await waitFor(async () => {
+    const s = await streamsSubscribed(port, device.key);
+    return s.ir === false && s.color === false ? s : null;
+  });
+  check("once no one wants them, IR and colour are unsubscribed upstream", !!subscribed);
+
+  // Bad messages: a status error each, and the connection keeps working.
+  const bad = ["not json", JSON.stringify({ op: "launch" }), JSON.stringify({ nope: 1 }),
+    JSON.stringify({ op: "subscribe", subscriptions: [{ id: 900, channelId: 99999 }] }),
+    JSON.stringify({ op: "subscribe", subscriptions: "all" }),
+    JSON.stringify({ op: "unsubscribe", subscriptionIds: [12345] }),
+    "x".repeat(70000), Buffer.from([1, 2, 3])];
+  const before = b.statuses.length;
+  for (const text of bad) b.ws.send(text);
+  await waitFor(() => b.statuses.length >= before + bad.length);
+  const errors = b.statuses.slice(before);
+  check(`each of ${bad.length} bad messages gets a status of level error`,
+    errors.length === bad.length && errors.every((s) => s.level === 2 && s.message.length > 0),
+    JSON.stringify(errors));
+  const bCount = b.of(bSub).length;
+  await waitFor(() => b.of(bSub).length >= bCount + 3);
+  check("after the bad messages the connection still receives", !b.closed && b.of(bSub).length >= bCount + 3);
+  const again = b.subscribe(topics.ir);
+  await waitFor(() => b.of(again).length >= 1);
+  check("... and takes new subscriptions", b.of(again).length >= 1);
+  check("the first client was not disturbed", !a.closed && a.of(pointsSub).at(-1)?.at > Date.now() - 1500);
+}
+
+main()
+  .catch((e) => {
+    failed++;
+    console.log(`FAIL ${e.stack}`);
+  })
+  .finally(() => {
+    console.log(`${passed} passed, ${failed} failed`);
+    process.exit(failed ? 1 : 0);
+  });
