@@ -15,6 +15,8 @@ const { spawn } = require("child_process");
 const http = require("http");
 const zlib = require("zlib");
 const path = require("path");
+const fs = require("fs");
+const os = require("os");
 
 const here = __dirname;
 const load = (name) => require(path.join(here, "node_modules", name));
@@ -175,31 +177,136 @@ async function streamsSubscribed(port, key) {
   return Object.fromEntries(device.streams.map((s) => [s.kind, s.subscribed]));
 }
 
-async function main() {
-  const proc = spawn(SK2, ["serve", "--mock", "1", "--no-announce", "--no-status", "--fps", "15",
-    "--color-size", "320x240", "--http", "127.0.0.1:0", "--http-token", TOKEN], { stdio: ["ignore", "pipe", "pipe"] });
+// Starts `sk2 serve ARGS --http 127.0.0.1:0 --http-token TOKEN` and runs body(port, clients),
+// then closes the clients and stops the server.
+async function withServer(args, body) {
+  const proc = spawn(SK2, ["serve", ...args, "--no-announce", "--no-status", "--http", "127.0.0.1:0",
+    "--http-token", TOKEN], { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   proc.stderr.on("data", (d) => (stderr += d));
   let out = "";
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no URL from sk2 serve: ${out} ${stderr}`)), 15000);
-    proc.stdout.on("data", (d) => {
-      out += d;
-      const m = /web viewer \(?http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-  });
   const clients = [];
   try {
-    await run(port, clients);
+    const port = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no URL from sk2 serve: ${out} ${stderr}`)), 15000);
+      proc.stdout.on("data", (d) => {
+        out += d;
+        const m = /web viewer \(?http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+    });
+    await body(port, clients);
   } finally {
     clients.forEach((c) => c.ws.terminate());
     proc.kill("SIGINT");
-    await new Promise((r) => proc.once("exit", r));
+    await new Promise((r) => (proc.exitCode !== null ? r() : proc.once("exit", r)));
   }
+}
+
+// A 16-bit grey PNG (no filter) of width x height values.
+function writePng16(file, width, height, value) {
+  const rows = Buffer.alloc((2 * width + 1) * height);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) rows.writeUInt16BE(value(x, y), y * (2 * width + 1) + 1 + 2 * x);
+  const chunk = (type, data) => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(data.length, 0);
+    head.write(type, 4, "ascii");
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(Buffer.concat([head.subarray(4), data])) >>> 0, 0);
+    return Buffer.concat([head, data, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 16;
+  fs.writeFileSync(file, Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr), chunk("IDAT", zlib.deflateSync(rows)), chunk("IEND", Buffer.alloc(0))]));
+}
+
+// A TUM RGB-D folder (docs/devices.md) of depth frames with holes (value 0) here and there, with
+// an sk2.json that gives the lens and the unit, so that the point cloud has fewer points than
+// pixels.
+const TUM_W = 64;
+const TUM_H = 48;
+const tumValue = (x, y) => ((x * 7 + y * 3) % 11 === 0 ? 0 : 5000 + 10 * y + x);
+function writeTum(folder) {
+  fs.mkdirSync(path.join(folder, "depth"), { recursive: true });
+  let listing = "# depth maps\n";
+  for (let i = 0; i < 30; i++) {
+    const name = `depth/${(1000 + i / 30).toFixed(6)}.png`;
+    writePng16(path.join(folder, name), TUM_W, TUM_H, tumValue);
+    listing += `${(1000 + i / 30).toFixed(6)} ${name}\n`;
+  }
+  fs.writeFileSync(path.join(folder, "depth.txt"), listing);
+  const intrinsics = { fx: 52.5, fy: 52.4, cx: 31.5, cy: 23.5, k1: 0, k2: 0, k3: 0, p1: 0, p2: 0 };
+  const stream = { kind: "depth", format: "depth_mm16", width: TUM_W, height: TUM_H, fps: 30.0,
+    depth_unit_m: 0.0002, intrinsics };
+  fs.writeFileSync(path.join(folder, "sk2.json"), JSON.stringify({ device: { id: "tum-with-lens", serial: "",
+    backend: "tum", streams: [stream] }, depth_png_unit_m: 0.0002 }));
+}
+
+async function runHoles(port, clients) {
+  const c = connect(port);
+  clients.push(c);
+  const T = token("tum-with-lens");
+  check("a device id with '-' gets the token tum_with_lens", T === "tum_with_lens");
+  await waitFor(() => c.byTopic(`/sk2/${T}/depth/points`) && c.byTopic(`/sk2/${T}/depth/image_raw`));
+  const depthSub = c.subscribe(`/sk2/${T}/depth/image_raw`);
+  const pointsSub = c.subscribe(`/sk2/${T}/depth/points`);
+  await waitFor(() => c.of(depthSub).length >= 2 && c.of(pointsSub).length >= 2);
+  const expected = Array.from({ length: TUM_W * TUM_H }, (_, i) => tumValue(i % TUM_W, Math.floor(i / TUM_W)));
+  const readings = expected.filter((v) => v !== 0).length;
+  const image = c.of(depthSub).length ? c.decode(c.of(depthSub)[0]) : null;
+  const data = image ? Buffer.from(image.data) : Buffer.alloc(0);
+  check("replayed depth Image pixels equal the TUM PNG's values",
+    image && image.width === TUM_W && image.height === TUM_H && expected.every((v, i) => data.readUInt16LE(2 * i) === v));
+  const cloud = c.of(pointsSub).length ? c.decode(c.of(pointsSub)[0]) : null;
+  check(`PointCloud2 of a frame with holes: one point per pixel with a reading (${readings} of ${TUM_W * TUM_H})`,
+    cloud && cloud.width * cloud.height === readings && cloud.data.length === 12 * readings,
+    cloud && `${cloud.width}x${cloud.height}`);
+  if (cloud) {
+    // The first point is the first pixel with a reading (x = 1, y = 0), deprojected.
+    const d = Buffer.from(cloud.data);
+    const z = tumValue(1, 0) * 0.0002;
+    const want = [((1 - 31.5) * z) / 52.5, ((0 - 23.5) * z) / 52.4, z];
+    const got = [d.readFloatLE(0), d.readFloatLE(4), d.readFloatLE(8)];
+    check("its first point is pixel (1, 0) deprojected with the lens and the unit",
+      got.every((v, i) => Math.abs(v - want[i]) < 1e-4), `${got} vs ${want}`);
+  }
+}
+
+// A device that goes and comes back: unadvertised, then advertised again under the same ids.
+async function runHotplug(port, clients) {
+  const c = connect(port);
+  clients.push(c);
+  const removed = [];
+  c.client.on("unadvertise", (ids) => removed.push(...ids));
+  await waitFor(() => c.channels.size >= 7);
+  const first = new Map([...c.channels.values()].map((ch) => [ch.topic, ch.id]));
+  await waitFor(() => removed.length >= first.size, 20000);
+  check(`an unplugged device's ${first.size} channels are unadvertised`,
+    removed.length === first.size && [...first.values()].every((id) => removed.includes(id)), `${removed}`);
+  await waitFor(() => c.channels.size >= first.size, 20000);
+  check("plugged back, its channels are advertised again with the same ids",
+    c.channels.size === first.size && [...c.channels.values()].every((ch) => first.get(ch.topic) === ch.id),
+    JSON.stringify([...c.channels.values()].map((ch) => [ch.topic, ch.id])));
+}
+
+async function main() {
+  await withServer(["--mock", "1", "--fps", "15", "--color-size", "320x240"], run);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sk2-foxglove-"));
+  try {
+    writeTum(path.join(tmp, "tum"));
+    await withServer(["--replay", path.join(tmp, "tum"), "--loop"], runHoles);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  await withServer(["--mock", "1", "--fps", "5", "--color-size", "320x240", "--mock-unplug-after", "3",
+    "--mock-replug-after", "3"], runHotplug);
 }
 
 async function run(port, clients) {
