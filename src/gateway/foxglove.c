@@ -49,6 +49,7 @@ typedef enum {
     S_COMPRESSED = 1, /* sensor_msgs/msg/CompressedImage, the server's JPEG */
     S_INFO = 2,       /* sensor_msgs/msg/CameraInfo */
     S_POINTS = 3,     /* sensor_msgs/msg/PointCloud2 */
+    S_DEPTH_PNG = 4,  /* CompressedImage, "16UC1; compressedDepth png" */
 } s_type_t;
 
 /* A channel; its id is its index + 1. */
@@ -103,6 +104,7 @@ static sk2_ros2_type_t s_ros2_type(s_type_t type)
 {
     switch (type) {
     case S_COMPRESSED:
+    case S_DEPTH_PNG:
         return SK2_ROS2_COMPRESSED_IMAGE;
     case S_INFO:
         return SK2_ROS2_CAMERA_INFO;
@@ -202,6 +204,13 @@ static bool s_device_channels(gw_fox_t *fox, const json_t *devices, const json_t
                  is_jpeg ? "/compressed" : "");
         is_changed |= s_channel_live(fox, key, kind, is_jpeg ? S_COMPRESSED : S_IMAGE, topic,
                                      frame_id, is_now);
+        /* Depth losslessly compressed as ROS's compressed_depth_image_transport publishes it
+         * (a 16-bit PNG), for links where 434 KB a frame is too much. */
+        const char *format = json_string_value(json_object_get(stream, "format"));
+        if (kind == SK2_STREAM_DEPTH && format && strcmp(format, "depth_mm16") == 0) {
+            snprintf(topic, sizeof topic, "/sk2/%s/depth/image_raw/compressedDepth", token);
+            is_changed |= s_channel_live(fox, key, kind, S_DEPTH_PNG, topic, frame_id, is_now);
+        }
         if (!json_is_true(json_object_get(stream, "has_intrinsics")))
             continue;
         snprintf(topic, sizeof topic, "/sk2/%s/%s/camera_info", token, name);
@@ -403,9 +412,10 @@ static void s_put_le(uint8_t *p, uint64_t v, int bytes)
  * and kept with it. A new reference, or NULL when the shot cannot be sent on it. */
 static gw_blob_t *s_message(gw_fox_t *fox, gw_shot_t *shot, const s_channel_t *ch)
 {
-    gw_image_t which = ch->type == S_INFO     ? GW_IMAGE_FOX_INFO
-                       : ch->type == S_POINTS ? GW_IMAGE_FOX_POINTS
-                                              : GW_IMAGE_FOX_IMAGE;
+    gw_image_t which = ch->type == S_INFO        ? GW_IMAGE_FOX_INFO
+                       : ch->type == S_POINTS    ? GW_IMAGE_FOX_POINTS
+                       : ch->type == S_DEPTH_PNG ? GW_IMAGE_FOX_DEPTH_PNG
+                                                 : GW_IMAGE_FOX_IMAGE;
     if (shot->images[which])
         return gw_blob_ref(shot->images[which]);
     const sk2_frame_t *frame = shot->frame;
@@ -431,6 +441,9 @@ static gw_blob_t *s_message(gw_fox_t *fox, gw_shot_t *shot, const s_channel_t *c
         if (shot->has_intrinsics)
             rc = sk2_ros2_camera_info_encode(&fox->cdr, &header, sk2_frame_width(frame),
                                              sk2_frame_height(frame), &shot->intrinsics);
+        break;
+    case S_DEPTH_PNG:
+        rc = sk2_ros2_compressed_depth_encode(&fox->cdr, &header, frame, SK2_ROS2_DEPTH_PNG);
         break;
     case S_POINTS:
         if (shot->has_intrinsics)

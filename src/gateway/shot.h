@@ -49,10 +49,11 @@ typedef enum {
     /* The payload exactly as the server sent it, kept only for JPEG colour (the client thread
      * sets it before the shot is published), so that Foxglove gets the JPEG unchanged. */
     GW_IMAGE_ENCODED = 4,
-    GW_IMAGE_FOX_IMAGE = 5,  /* Foxglove message data: the Image or CompressedImage */
-    GW_IMAGE_FOX_INFO = 6,   /* Foxglove message data: the CameraInfo */
-    GW_IMAGE_FOX_POINTS = 7, /* Foxglove message data: the PointCloud2 */
-    GW_IMAGE_COUNT = 8,
+    GW_IMAGE_FOX_IMAGE = 5,     /* Foxglove message data: the Image or CompressedImage */
+    GW_IMAGE_FOX_INFO = 6,      /* Foxglove message data: the CameraInfo */
+    GW_IMAGE_FOX_POINTS = 7,    /* Foxglove message data: the PointCloud2 */
+    GW_IMAGE_FOX_DEPTH_PNG = 8, /* Foxglove message data: depth as compressedDepth png */
+    GW_IMAGE_COUNT = 9,
 } gw_image_t;
 
 typedef struct {

@@ -285,7 +285,7 @@ async function runHotplug(port, clients) {
   clients.push(c);
   const removed = [];
   c.client.on("unadvertise", (ids) => removed.push(...ids));
-  await waitFor(() => c.channels.size >= 7);
+  await waitFor(() => c.channels.size >= 8);
   const first = new Map([...c.channels.values()].map((ch) => [ch.topic, ch.id]));
   await waitFor(() => removed.length >= first.size, 20000);
   check(`an unplugged device's ${first.size} channels are unadvertised`,
@@ -338,7 +338,7 @@ async function run(port, clients) {
     depth: `/sk2/${T}/depth/image_raw`, ir: `/sk2/${T}/ir/image_raw`,
     color: `/sk2/${T}/color/image_raw/compressed`, points: `/sk2/${T}/depth/points`,
     depthInfo: `/sk2/${T}/depth/camera_info`, irInfo: `/sk2/${T}/ir/camera_info`,
-    colorInfo: `/sk2/${T}/color/camera_info`,
+    colorInfo: `/sk2/${T}/color/camera_info`, depthPng: `/sk2/${T}/depth/image_raw/compressedDepth`,
   };
   await waitFor(() => a.info && a.channels.size >= Object.keys(topics).length);
   check("serverInfo: a name, a sessionId and no optional capabilities",
@@ -348,6 +348,7 @@ async function run(port, clients) {
     depth: "sensor_msgs/msg/Image", ir: "sensor_msgs/msg/Image", color: "sensor_msgs/msg/CompressedImage",
     points: "sensor_msgs/msg/PointCloud2", depthInfo: "sensor_msgs/msg/CameraInfo",
     irInfo: "sensor_msgs/msg/CameraInfo", colorInfo: "sensor_msgs/msg/CameraInfo",
+    depthPng: "sensor_msgs/msg/CompressedImage",
   };
   for (const [name, topic] of Object.entries(topics)) {
     const ch = a.byTopic(topic);
@@ -368,7 +369,9 @@ async function run(port, clients) {
   const depthSub = a.subscribe(topics.depth);
   const pointsSub = a.subscribe(topics.points);
   const infoSub = a.subscribe(topics.depthInfo);
-  await waitFor(() => a.of(depthSub).length >= 2 && a.of(pointsSub).length >= 2 && a.of(infoSub).length >= 1);
+  const pngSub = a.subscribe(topics.depthPng);
+  await waitFor(() => a.of(depthSub).length >= 2 && a.of(pointsSub).length >= 2 && a.of(infoSub).length >= 1 &&
+    a.of(pngSub).length >= 2);
   const image = a.of(depthSub).length ? a.decode(a.of(depthSub).at(-1)) : null;
   check("depth Image: 16UC1, little-endian, the stream's size and step, its frame id",
     image && image.encoding === "16UC1" && image.is_bigendian === 0 && image.width === streams.depth.width &&
@@ -420,6 +423,23 @@ async function run(port, clients) {
   } else {
     check("a PointCloud2 and a depth Image of the same stamp arrived", false,
       `${a.of(pointsSub).length} clouds, ${a.of(depthSub).length} images`);
+  }
+
+  // compressedDepth: a 12-byte header, then a 16-bit PNG of the same values as the Image.
+  const pngMsg = a.of(pngSub).find((m) => depthByStamp.has(stampKey(a.decode(m).header)));
+  if (pngMsg) {
+    const compressed = a.decode(pngMsg);
+    const bytes = Buffer.from(compressed.data);
+    const png = png16(bytes.subarray(12));
+    const depthImage = depthByStamp.get(stampKey(compressed.header));
+    const d = Buffer.from(depthImage.data);
+    check("compressedDepth: format '16UC1; compressedDepth png', a PNG of the Image's values",
+      compressed.format === "16UC1; compressedDepth png" && bytes.readInt32LE(0) === 0 &&
+        png.width === depthImage.width && png.values.every((v, i) => d.readUInt16LE(2 * i) === v),
+      compressed.format);
+  } else {
+    check("a compressedDepth message and a depth Image of the same stamp arrived", false,
+      `${a.of(pngSub).length} compressed, ${a.of(depthSub).length} images`);
   }
 
   // CameraInfo: K from /api's intrinsics.
