@@ -311,6 +311,9 @@ static int s_write_json(struct lws *wsi, json_t *msg)
 static void s_status(s_conn_t *conn, int level, const char *message)
 {
     json_t *msg = json_pack("{s:s, s:i, s:s}", "op", "status", "level", level, "message", message);
+    if (!msg) /* not UTF-8: say less rather than nothing */
+        msg = json_pack("{s:s, s:i, s:s}", "op", "status", "level", level, "message",
+                        "the message was refused");
     char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
     json_decref(msg);
     if (!text || conn->out_count >= S_OUT_MAX) {
@@ -670,8 +673,15 @@ static void s_message_in(gw_fox_t *fox, s_conn_t *conn)
     } else if (strcmp(op, "unsubscribe") == 0) {
         s_unsubscribe(fox, conn, msg);
     } else {
+        /* At most 64 bytes of the op, cut between characters: the answer must stay UTF-8. */
+        int n = 0;
+        while (op[n] && n < 64)
+            n++;
+        while (n > 0 && op[n] && ((unsigned char)op[n] & 0xC0) == 0x80)
+            n--;
         snprintf(why, sizeof why,
-                 "op \"%.64s\" is not supported (this server takes subscribe and unsubscribe)", op);
+                 "op \"%.*s\" is not supported (this server takes subscribe and unsubscribe)", n,
+                 op);
         s_status(conn, 2, why);
     }
     json_decref(msg);

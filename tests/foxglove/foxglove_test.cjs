@@ -502,7 +502,8 @@ async function run(port, clients) {
     JSON.stringify({ op: "subscribe", subscriptions: [{ id: 900, channelId: 99999 }] }),
     JSON.stringify({ op: "subscribe", subscriptions: "all" }),
     JSON.stringify({ op: "unsubscribe", subscriptionIds: [12345] }),
-    "x".repeat(70000), Buffer.from([1, 2, 3])];
+    "x".repeat(70000), Buffer.from([1, 2, 3]), JSON.stringify({ op: `a${"é".repeat(100)}` }),
+    JSON.stringify({ op: "subscribe", op2: [[[[[[[[[[]]]]]]]]]], subscriptions: [{ id: -1, channelId: 1 }] })];
   const before = b.statuses.length;
   for (const text of bad) b.ws.send(text);
   await waitFor(() => b.statuses.length >= before + bad.length);
