@@ -177,6 +177,15 @@ async function streamsSubscribed(port, key) {
   return Object.fromEntries(device.streams.map((s) => [s.kind, s.subscribed]));
 }
 
+// The server's own figures (its stats, which the gateway relays in /api/stats): per stream, how
+// many encodings it is running for subscribers.
+async function serverEncodings(port) {
+  const r = await get(port, "/api/stats");
+  const server = JSON.parse(r.body).servers[0];
+  const streams = server?.stats?.devices?.[0]?.streams ?? [];
+  return Object.fromEntries(streams.map((s) => [s.kind, s.encodings.filter((e) => e.state === "encoding").length]));
+}
+
 // Starts `sk2 serve ARGS --http 127.0.0.1:0 --http-token TOKEN` and runs body(port, clients),
 // then closes the clients and stops the server.
 async function withServer(args, body) {
@@ -364,6 +373,12 @@ async function run(port, clients) {
   let subscribed = await streamsSubscribed(port, device.key);
   check("before any Foxglove subscription the gateway subscribes to neither IR nor colour",
     subscribed.ir === false && subscribed.color === false, JSON.stringify(subscribed));
+  let encodings = await waitFor(async () => {
+    const e = await serverEncodings(port);
+    return "depth" in e ? e : null;
+  });
+  check("... and the server encodes only depth (for the gateway's page and API)",
+    encodings.depth === 1 && encodings.ir === 0 && encodings.color === 0, JSON.stringify(encodings));
 
   // Depth: the Image, pixel for pixel against the gateway's own PNG of the same frame.
   const depthSub = a.subscribe(topics.depth);
@@ -458,6 +473,11 @@ async function run(port, clients) {
   subscribed = await streamsSubscribed(port, device.key);
   check("while subscribed in Foxglove, IR and colour are subscribed upstream",
     subscribed.ir === true && subscribed.color === true, JSON.stringify(subscribed));
+  encodings = await waitFor(async () => {
+    const e = await serverEncodings(port);
+    return e.ir === 1 && e.color === 1 ? e : null;
+  });
+  check("... and the server encodes them", !!encodings);
   const ir = a.of(irSub).length ? a.decode(a.of(irSub)[0]) : null;
   check("IR Image: mono16, the stream's size",
     ir && ir.encoding === "mono16" && ir.width === streams.ir.width && ir.height === streams.ir.height &&
@@ -496,6 +516,11 @@ async function run(port, clients) {
     return s.ir === false && s.color === false ? s : null;
   });
   check("once no one wants them, IR and colour are unsubscribed upstream", !!subscribed);
+  encodings = await waitFor(async () => {
+    const e = await serverEncodings(port);
+    return e.ir === 0 && e.color === 0 ? e : null;
+  });
+  check("... and the server stops encoding them", !!encodings);
 
   // Bad messages: a status error each, and the connection keeps working.
   const bad = ["not json", JSON.stringify({ op: "launch" }), JSON.stringify({ nope: 1 }),
