@@ -211,7 +211,9 @@ async function withServer(args, body) {
   } finally {
     clients.forEach((c) => c.ws.terminate());
     proc.kill("SIGINT");
-    await new Promise((r) => (proc.exitCode !== null ? r() : proc.once("exit", r)));
+    const code = await new Promise((r) => (proc.exitCode !== null ? r(proc.exitCode) : proc.once("exit", (c) => r(c))));
+    check(`sk2 serve ${args[0]} ${args[1]} stops cleanly (exit 0, no sanitizer report)`,
+      code === 0 && !/Sanitizer/.test(stderr), `exit ${code}: ${stderr.slice(-2000)}`);
   }
 }
 
