@@ -10,7 +10,11 @@ subscribes to /sk2/<token>/depth/image_raw and reads whole messages. After a war
 measures for --seconds; the table gives medians over --runs runs. Prints a Markdown table;
 never fails on figures.
 
+--channel picks another depth channel: compressedDepth (a PNG per frame) or points (a
+PointCloud2 per frame), to see what those cost.
+
 usage: bench_foxglove.py SK2_BINARY [--runs N] [--seconds S] [--fps F] [--clients N ...]
+                         [--channel image_raw|compressedDepth|points]
 """
 import argparse
 import json
@@ -28,8 +32,9 @@ from ws_client import WsClient  # noqa: E402
 
 
 class Client(threading.Thread):
-    def __init__(self, port):
+    def __init__(self, port, suffix):
         super().__init__(daemon=True)
+        self.suffix = suffix
         self.ws = WsClient("127.0.0.1", port, path="/", protocol="foxglove.websocket.v1")
         self.frames = 0
         self.bytes = 0
@@ -43,7 +48,7 @@ class Client(threading.Thread):
                 if opcode == 1 and not self.subscribed.is_set():
                     msg = json.loads(payload)
                     for ch in msg.get("channels", []) if msg.get("op") == "advertise" else []:
-                        if ch["topic"].endswith("/depth/image_raw"):
+                        if ch["topic"].endswith(self.suffix):
                             self.ws.send_json({"op": "subscribe",
                                                "subscriptions": [{"id": 1, "channelId": ch["id"]}]})
                             self.subscribed.set()
@@ -54,7 +59,7 @@ class Client(threading.Thread):
             pass
 
 
-def run_once(sk2, fps, clients, seconds):
+def run_once(sk2, fps, clients, seconds, suffix):
     server, endpoint = start([sk2, "serve", "--mock", "1", "--fps", str(fps), "--no-announce",
                               "--no-status"], r"control endpoint (tcp://\S+)")
     view, url = start([sk2, "view", endpoint, "--http", "127.0.0.1:0", "--no-status"],
@@ -66,7 +71,7 @@ def run_once(sk2, fps, clients, seconds):
             if api(port, "/api/devices")["devices"]:
                 break
             time.sleep(0.1)
-        workers = [Client(port) for _ in range(clients)]
+        workers = [Client(port, suffix) for _ in range(clients)]
         for w in workers:
             w.start()
         for w in workers:
@@ -108,16 +113,20 @@ def main():
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--fps", type=float, default=30)
     parser.add_argument("--clients", type=int, nargs="+", default=[0, 1, 4])
+    parser.add_argument("--channel", choices=["image_raw", "compressedDepth", "points"],
+                        default="image_raw")
     args = parser.parse_args()
-    print(f"sk2 view gateway, mock depth 512x424 at {args.fps:g} fps (sk2d from the server, CDR "
-          f"Image of 434 KB to each Foxglove client), {args.runs} runs of {args.seconds:g} s, "
-          "medians")
+    suffix = {"image_raw": "/depth/image_raw", "compressedDepth": "/image_raw/compressedDepth",
+              "points": "/depth/points"}[args.channel]
+    print(f"sk2 view gateway, mock depth 512x424 at {args.fps:g} fps (sk2d from the server), "
+          f"Foxglove clients on *{suffix}, {args.runs} runs of {args.seconds:g} s, medians")
     print()
     print("| Foxglove clients | depth fps in | fps/client | gateway CPU % | "
           "µs gateway CPU per depth frame |")
     print("| ---: | ---: | ---: | ---: | ---: |")
     for clients in args.clients:
-        runs = [run_once(args.sk2, args.fps, clients, args.seconds) for _ in range(args.runs)]
+        runs = [run_once(args.sk2, args.fps, clients, args.seconds, suffix)
+                for _ in range(args.runs)]
 
         def med(key):
             return statistics.median(r[key] for r in runs)
