@@ -6,8 +6,10 @@
 // advertised channels of every stream; depth Image pixels equal the gateway's own PNG of the same
 // frame; CameraInfo K equals /api's intrinsics; colour is the server's JPEG in a CompressedImage;
 // IR mono16; PointCloud2 has one point per depth pixel with a reading; IR and colour are
-// subscribed upstream only while a Foxglove client wants them; two clients at once; unsubscribe
-// stops messages; bad messages get a status error and the connection keeps working.
+// subscribed upstream only while a Foxglove client wants them; two clients at once; a client that
+// stops reading costs no memory and holds up no one; unsubscribe stops messages; bad messages get
+// a status error and the connection keeps working; compressedDepth; a replay with holes; a device
+// that goes and comes back.
 //
 // usage: node foxglove_test.cjs SK2   (node_modules from `npm ci` in this folder)
 "use strict";
@@ -207,7 +209,7 @@ async function withServer(args, body) {
         }
       });
     });
-    await body(port, clients);
+    await body(port, clients, proc.pid);
   } finally {
     clients.forEach((c) => c.ws.terminate());
     proc.kill("SIGINT");
@@ -320,7 +322,13 @@ async function main() {
     "--mock-replug-after", "3"], runHotplug);
 }
 
-async function run(port, clients) {
+// Resident memory of a process, bytes.
+function rss(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+async function run(port, clients, pid) {
   // The device, its streams and intrinsics as the HTTP API gives them.
   const device = await waitFor(async () => {
     const r = await get(port, "/api/devices");
@@ -501,6 +509,39 @@ async function run(port, clients) {
   await waitFor(() => b.of(bSub).length >= 3 && a.of(depthSub).length >= aBefore + 3);
   check("two clients at once both receive depth", b.of(bSub).length >= 3 && a.of(depthSub).length >= aBefore + 3,
     `${b.of(bSub).length} and ${a.of(depthSub).length - aBefore}`);
+
+  // A client that stops reading (depth and point clouds: some 7 MB a second unread): it skips
+  // to the newest frame, no queue grows for it, and no one else waits.
+  const slow = connect(port);
+  clients.push(slow);
+  await waitFor(() => slow.byTopic(topics.points));
+  const slowDepth = slow.subscribe(topics.depth);
+  slow.subscribe(topics.points);
+  await waitFor(() => slow.of(slowDepth).length >= 1);
+  const stats0 = JSON.parse((await get(port, "/api/stats")).body).gateway;
+  const rss0 = rss(pid);
+  slow.ws._socket.pause();
+  const bStart = b.of(bSub).length;
+  await sleep(6000);
+  const rss1 = rss(pid);
+  const bDuring = b.of(bSub).length - bStart;
+  const slowBefore = slow.of(slowDepth).length;
+  const lastBefore = slow.of(slowDepth).at(-1);
+  slow.ws._socket.resume();
+  await waitFor(() => slow.of(slowDepth).length >= slowBefore + 3);
+  const stats1 = JSON.parse((await get(port, "/api/stats")).body).gateway;
+  check(`while one client reads nothing for 6 s, another still gets depth (${bDuring} frames)`,
+    bDuring >= 5, `${bDuring}`);
+  check(`... and the gateway's memory grows by less than 64 MB (${((rss1 - rss0) / 1e6).toFixed(1)} MB)`,
+    rss1 - rss0 < 64e6);
+  const stampNs = (m) => m.timestamp;
+  const after = slow.of(slowDepth).slice(slowBefore);
+  const gapS = after.length ? Number(stampNs(after.at(-1)) - stampNs(lastBefore)) / 1e9 : 0;
+  check(`once it reads again it gets current frames, not a backlog (${after.length} messages over ${gapS.toFixed(1)} s of capture time)`,
+    after.length >= 3 && gapS > 4 && after.length < 30, `${after.length} ${gapS}`);
+  check("the frames it missed are counted as skipped", stats1.frames_skipped > stats0.frames_skipped,
+    `${stats0.frames_skipped} -> ${stats1.frames_skipped}`);
+  slow.ws.terminate();
 
   // Unsubscribe: nothing more after a grace period; IR and colour go upstream too.
   a.client.unsubscribe(irSub);
