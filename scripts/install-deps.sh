@@ -52,6 +52,17 @@ npm_mcap() {
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.sk2-lock)
 }
 
+# The Foxglove test's reference client (@foxglove/ws-protocol, ws) and ROS 2 decoders, locked in
+# tests/foxglove/package-lock.json, into tests/foxglove/node_modules the same way.
+npm_foxglove() {
+    [ "$wanted" != "$build $bench" ] || return 0
+    dir="$(cd "$(dirname "$0")/.." && pwd)/tests/foxglove"
+    if [ -f "$dir/node_modules/.sk2-lock" ] && cmp -s "$dir/package-lock.json" "$dir/node_modules/.sk2-lock"; then
+        return 0
+    fi
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.sk2-lock)
+}
+
 missing=""
 for pkg in $wanted; do
     status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
@@ -60,7 +71,7 @@ for pkg in $wanted; do
     *) missing="$missing $pkg" ;;
     esac
 done
-[ -z "$missing" ] && { npm_mcap; exit 0; }
+[ -z "$missing" ] && { npm_mcap; npm_foxglove; exit 0; }
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "sk2 needs these Debian packages:$missing" >&2
@@ -100,3 +111,4 @@ apt-get update -qq
 # shellcheck disable=SC2086 # word splitting of the package list is intended
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
 npm_mcap
+npm_foxglove

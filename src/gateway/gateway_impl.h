@@ -21,6 +21,7 @@
 
 struct lws_context;
 struct gw_web;
+typedef struct gw_fox gw_fox_t;
 
 /* The newest frame of one stream of one device. */
 typedef struct {
@@ -29,6 +30,7 @@ typedef struct {
     gw_shot_t *latest;     /* newest shot, or NULL before the first */
     int64_t max_age_us;    /* a newest shot older than this is stale (client thread sets) */
     int ws_wanted;         /* WebSockets subscribed to it now (web thread writes) */
+    int fox_wanted;        /* Foxglove subscriptions that need it now (web thread writes) */
     int64_t http_until_us; /* an HTTP request wanted it: keep it subscribed until then
                               (monotonic; web thread writes) */
 } gw_slot_t;
@@ -107,6 +109,7 @@ struct sk2_gateway {
     bool is_started;
     struct lws_context *lws; /* the listener, made by bind, serviced by the web thread */
     struct gw_web *web;      /* the web thread's own state (web.c) */
+    gw_fox_t *fox;           /* the web thread's Foxglove state (foxglove.c) */
 
     /* Shared, under lock. */
     pthread_mutex_t lock;

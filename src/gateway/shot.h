@@ -46,7 +46,14 @@ typedef enum {
     GW_IMAGE_PNG = 1,  /* lossless PNG: 16-bit grey for depth and IR, RGB for colour */
     GW_IMAGE_VIEW = 2, /* colour-mapped PNG of the frame's own range */
     GW_IMAGE_JPEG = 3, /* colour-mapped JPEG of the frame's own range */
-    GW_IMAGE_COUNT = 4,
+    /* The payload exactly as the server sent it, kept only for JPEG colour (the client thread
+     * sets it before the shot is published), so that Foxglove gets the JPEG unchanged. */
+    GW_IMAGE_ENCODED = 4,
+    GW_IMAGE_FOX_IMAGE = 5,     /* Foxglove message data: the Image or CompressedImage */
+    GW_IMAGE_FOX_INFO = 6,      /* Foxglove message data: the CameraInfo */
+    GW_IMAGE_FOX_POINTS = 7,    /* Foxglove message data: the PointCloud2 */
+    GW_IMAGE_FOX_DEPTH_PNG = 8, /* Foxglove message data: depth as compressedDepth png */
+    GW_IMAGE_COUNT = 9,
 } gw_image_t;
 
 typedef struct {

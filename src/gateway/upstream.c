@@ -161,7 +161,8 @@ static bool s_is_wanted(sk2_gateway_t *gw, const char *key, sk2_stream_kind_t ki
 {
     pthread_mutex_lock(&gw->lock);
     gw_slot_t *slot = gw_slot_find(gw, key, kind);
-    bool wanted = slot && (slot->ws_wanted > 0 || slot->http_until_us > now_us);
+    bool wanted =
+        slot && (slot->ws_wanted > 0 || slot->fox_wanted > 0 || slot->http_until_us > now_us);
     pthread_mutex_unlock(&gw->lock);
     return wanted;
 }
@@ -342,6 +343,18 @@ static void s_on_frame(s_server_t *server, sk2_event_t *event)
     shot->latency_us = latency_us;
     shot->wire_bytes = sk2_event_wire_bytes(event);
     shot->codec = sk2_event_codec(event);
+    /* Foxglove gets colour JPEGs as the server sent them (no second encode, no loss). */
+    const uint8_t *payload = NULL;
+    size_t payload_size = 0;
+    if (s_kinds[k] == SK2_STREAM_COLOR && shot->codec && strcmp(shot->codec, SK2_CODEC_JPEG) == 0 &&
+        sk2_event_encoded(event, NULL, NULL, &payload, &payload_size) == 0 && payload_size > 0) {
+        gw_blob_t *blob = gw_blob_new(payload_size);
+        if (blob) {
+            memcpy(blob->data, payload, payload_size);
+            blob->len = payload_size;
+            shot->images[GW_IMAGE_ENCODED] = blob;
+        }
+    }
     atomic_fetch_add_explicit(&server->up->gw->counters.frames_received, 1, memory_order_relaxed);
     s_slot_publish(server->up->gw, shot);
     gw_web_wake(server->up->gw);

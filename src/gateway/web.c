@@ -29,6 +29,7 @@
 
 #include "core/log_internal.h"
 #include "gateway/assets.h"
+#include "gateway/foxglove.h"
 #include "gateway/gateway_impl.h"
 #include "gateway/image.h"
 #include "sk2/cloud.h"
@@ -1282,8 +1283,11 @@ static int s_confirm_upgrade(struct lws *wsi, s_http_t *http, const char *upgrad
         lws_hdr_copy(wsi, protocols, sizeof protocols, WSI_TOKEN_PROTOCOL);
     http->is_refusing = true;
     int rc = 0;
-    if (strcmp(path, "/ws") != 0) {
-        rc = s_respond_error(wsi, http, 404, "WebSockets are served on /ws only");
+    /* Foxglove and Lichtblick connect to the URL the user gives, path and all: "/". */
+    bool is_foxglove = gw_fox_is_offered(protocols);
+    if (strcmp(path, is_foxglove ? "/" : "/ws") != 0) {
+        rc = s_respond_error(wsi, http, 404,
+                             "WebSockets are served on /ws (sk2-view) and / (Foxglove) only");
     } else if (strcmp(version, "13") != 0) {
         /* RFC 6455 4.4: 426 with the version this server speaks. */
         s_header_t supported = {"sec-websocket-version:", "13"};
@@ -1292,7 +1296,7 @@ static int s_confirm_upgrade(struct lws *wsi, s_http_t *http, const char *upgrad
                             &supported, 1);
     } else if (!s_is_ws_key(key)) {
         rc = s_respond_error(wsi, http, 400, "Sec-WebSocket-Key is not 16 bytes in base64");
-    } else {
+    } else if (!is_foxglove) {
         bool has_protocol = false;
         for (char *save = NULL, *p = strtok_r(protocols, ", ", &save); p && !has_protocol;
              p = strtok_r(NULL, ", ", &save))
@@ -1731,7 +1735,7 @@ static void s_ws_list(struct gw_web *web, s_ws_t *ws, bool is_open)
 
 /* ---- Callbacks ----------------------------------------------------------------------------- */
 
-static const struct lws_protocols s_protocols[4];
+static const struct lws_protocols s_protocols[6];
 
 static void s_on_wake(struct lws *wsi, sk2_gateway_t *gw)
 {
@@ -1874,10 +1878,12 @@ static int s_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     return 0;
 }
 
-static const struct lws_protocols s_protocols[4] = {
+static const struct lws_protocols s_protocols[6] = {
     {"http", s_http_callback, sizeof(s_http_t), 0, 0, NULL, 0},
     {S_PROTOCOL, s_ws_callback, sizeof(s_ws_t), 4096, 0, NULL, 0},
     {"sk2-fallback", s_raw_callback, sizeof(s_http_t), 0, 0, NULL, 0},
+    {GW_FOX_PROTOCOL, gw_fox_callback, sizeof(void *), GW_FOX_RX_BUFFER, 0, NULL, 0},
+    {GW_FOX_PROTOCOL_SDK, gw_fox_callback, sizeof(void *), GW_FOX_RX_BUFFER, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -1902,6 +1908,11 @@ int gw_web_bind(sk2_gateway_t *gw, const char *address, uint16_t port)
     if (!gw->web)
         return SK2_ENOMEM;
     gw->web->gw = gw;
+    if (!(gw->fox = gw_fox_new(gw))) {
+        free(gw->web);
+        gw->web = NULL;
+        return SK2_ENOMEM;
+    }
     lws_set_log_level(LLL_ERR | (sk2_log_level() >= SK2_LOG_DEBUG ? LLL_WARN : 0), s_lws_log);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
@@ -1934,6 +1945,7 @@ int gw_web_bind(sk2_gateway_t *gw, const char *address, uint16_t port)
     info.vhost_name = "sk2";
     gw->lws = lws_create_context(&info);
     if (!gw->lws) {
+        gw_fox_destroy(&gw->fox);
         free(gw->web);
         gw->web = NULL;
         return SK2_EBIND;
@@ -1943,6 +1955,7 @@ int gw_web_bind(sk2_gateway_t *gw, const char *address, uint16_t port)
     if (bound <= 0 || bound > 65535) {
         lws_context_destroy(gw->lws);
         gw->lws = NULL;
+        gw_fox_destroy(&gw->fox);
         free(gw->web);
         gw->web = NULL;
         return SK2_EBIND;
@@ -1972,6 +1985,7 @@ void gw_web_destroy(sk2_gateway_t *gw)
     if (gw->lws)
         lws_context_destroy(gw->lws);
     gw->lws = NULL;
+    gw_fox_destroy(&gw->fox);
     free(gw->web);
     gw->web = NULL;
 }
