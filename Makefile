@@ -63,7 +63,7 @@ soak: deps
 # tests/tsan.supp says what is suppressed inside them and why. Optimised like a release, one
 # program at a time (TSan slows code 5-15x; the tests count with generous deadlines, never a
 # rate). openni2 is left out because OpenNI2's drivers race among their own threads at exit.
-TSAN_TESTS ?= ^(server|lifecycle|streams|client|hotplug|device|codecs|freenect|reconnect|security|relay|flow|command)$$
+TSAN_TESTS ?= ^(server|lifecycle|streams|client|hotplug|device|codecs|freenect|reconnect|security|relay|flow|command|clock)$$
 tsan: deps
 	cmake -S . -B $(TSAN_BUILD) -DSK2_WERROR=ON -DSK2_TSAN=ON -DSK2_BUILD_BENCH=OFF \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
