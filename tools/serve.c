@@ -67,7 +67,7 @@ typedef struct {
     const char *state;         /* --state: where labels, locations and poses persist */
     serve_pose_t poses[S_MAX_POSE_OPTIONS]; /* --pose DEVICE=FILE, parsed */
     size_t pose_count;
-    long clock_offset_ms;      /* --clock-offset-ms: shift every time the server reports */
+    long clock_offset_ms; /* --clock-offset-ms: shift every time the server reports */
 } serve_options_t;
 
 /* Mock devices added (SIGUSR1) or removed (SIGUSR2) on request, counted by the handlers. */

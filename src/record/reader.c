@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/io.h"
 #include "proto/header.h"
 #include "record/reader_impl.h"
 #include "ros2/mcap_read.h"
@@ -96,18 +97,12 @@ int sk2_rec_entry_push(sk2_recording_reader_t *self, const sk2_rec_entry_t *entr
 /* Reads exactly size bytes at offset. SK2_ECORRUPT if the file ends first. */
 static int s_pread(sk2_recording_reader_t *self, void *buf, size_t size, uint64_t offset)
 {
-    size_t done = 0;
-    while (done < size) {
-        ssize_t n = pread(self->fd, (uint8_t *)buf + done, size - done, (off_t)(offset + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return sk2_rec_fail(self, SK2_ESYS, "cannot read the recording: %s", strerror(errno));
-        if (n == 0)
-            return sk2_rec_fail(self, SK2_ECORRUPT, "the recording ends at byte %llu",
-                                (unsigned long long)(offset + done));
-        done += (size_t)n;
-    }
+    uint64_t end = 0;
+    int rc = sk2_pread_exact(self->fd, buf, size, offset, &end);
+    if (rc == SK2_ESYS)
+        return sk2_rec_fail(self, rc, "cannot read the recording: %s", strerror(errno));
+    if (rc != 0)
+        return sk2_rec_fail(self, rc, "the recording ends at byte %llu", (unsigned long long)end);
     return 0;
 }
 

@@ -4,6 +4,7 @@
  * reader has no use for (indexes, attachments, statistics) are read in blocks only to keep the
  * Data End's CRC, never held whole. Chunks are decompressed once at open to find their messages
  * and check their CRC; reading a message later decompresses its chunk again (one is cached). */
+#include "core/io.h"
 #include "ros2/mcap_read.h"
 
 #include <errno.h>
@@ -121,18 +122,12 @@ static int s_grow(sk2_mcap_reader_t *self, uint8_t **buffer, size_t *cap, size_t
 
 static int s_pread(sk2_mcap_reader_t *self, void *buf, size_t size, uint64_t offset)
 {
-    size_t done = 0;
-    while (done < size) {
-        ssize_t n = pread(self->fd, (uint8_t *)buf + done, size - done, (off_t)(offset + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return s_fail(self, SK2_ESYS, "cannot read: %s", strerror(errno));
-        if (n == 0)
-            return s_fail(self, SK2_ECORRUPT, "the file ends at byte %llu (it shrank?)",
-                          (unsigned long long)(offset + done));
-        done += (size_t)n;
-    }
+    uint64_t end = 0;
+    int rc = sk2_pread_exact(self->fd, buf, size, offset, &end);
+    if (rc == SK2_ESYS)
+        return s_fail(self, rc, "cannot read: %s", strerror(errno));
+    if (rc != 0)
+        return s_fail(self, rc, "the file ends at byte %llu (it shrank?)", (unsigned long long)end);
     return 0;
 }
 
