@@ -58,6 +58,7 @@ typedef struct {
     const char *push_keys;     /* --push-keys: our key pair for a CURVE push link */
     const char *relay_key;     /* --relay-key: the relay's public key */
     long clock_offset_ms;      /* --clock-offset-ms: shift every time the server reports */
+    bool is_mock_align;        /* --mock-align: mocks capture on the wall clock's boundaries */
 } serve_options_t;
 
 /* Mock devices added (SIGUSR1) or removed (SIGUSR2) on request, counted by the handlers. */
@@ -110,6 +111,7 @@ enum {
     OPT_PUSH_KEYS,
     OPT_RELAY_KEY,
     OPT_CLOCK_OFFSET_MS,
+    OPT_MOCK_ALIGN,
 };
 
 static void s_print_usage(void)
@@ -123,7 +125,8 @@ static void s_print_usage(void)
            "                 [--http-token TOKEN|auto] [--http-insecure]\n"
            "                 [--http-max-connections N] [--max-frame-mb M]\n"
            "                 [--max-streams N] [--hints] [--record-dir DIR]\n"
-           "                 [--secure --keys DIR --allow DIR] [--clock-offset-ms MS] [-v|-q]\n"
+           "                 [--secure --keys DIR --allow DIR] [--clock-offset-ms MS]\n"
+           "                 [--mock-align] [-v|-q]\n"
            "\n"
            "Serves depth cameras on a streamkinect2 control endpoint until Ctrl-C: cameras\n"
            "(--device), mock ones (--mock) or the devices of a recording (--replay). With\n"
@@ -195,6 +198,9 @@ static void s_print_usage(void)
            "                         times of frames, clock replies) MS ms ahead of this\n"
            "                         host's clock (behind when negative), as a server whose\n"
            "                         clock is off would; -86400000..86400000 (default 0)\n"
+           "  --mock-align           mock frames are captured on period boundaries of this\n"
+           "                         host's true clock (before --clock-offset-ms), so mocks\n"
+           "                         of several servers capture in lock-step (framesets)\n"
            "\n"
            "Without --secure anyone who can reach the ports reads every frame and sends\n"
            "control messages: bound to anything but loopback, serve says so on stderr.\n"
@@ -305,6 +311,9 @@ static int s_apply_option(void *options, int opt, const char *arg)
             return cli_usage_error(
                 s_verb, "--clock-offset-ms must be a whole number %d..%d, not '%s'",
                 -SK2_SERVER_CLOCK_OFFSET_MAX_MS, SK2_SERVER_CLOCK_OFFSET_MAX_MS, arg);
+        break;
+    case OPT_MOCK_ALIGN:
+        opts->is_mock_align = true;
         break;
     case OPT_MAX_STREAMS:
         if (cli_parse_long(arg, 0, SK2_SERVER_MAX_STREAMS_MAX, &opts->max_streams) != 0)
@@ -423,6 +432,7 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"push-keys", required_argument, NULL, OPT_PUSH_KEYS},
         {"relay-key", required_argument, NULL, OPT_RELAY_KEY},
         {"clock-offset-ms", required_argument, NULL, OPT_CLOCK_OFFSET_MS},
+        {"mock-align", no_argument, NULL, OPT_MOCK_ALIGN},
         CLI_HTTP_ACCESS_LONG_OPTIONS,
         CLI_COMMON_LONG_OPTIONS,
     };
@@ -476,6 +486,9 @@ static int s_add_device(sk2_server_t *server, const char *backend, const char *u
         return CLI_EXIT_FAILURE;
     }
     bool is_mock = strcmp(backend, "mock") == 0;
+    /* --mock-align is the mock's one uri (src/device/mock.c). */
+    if (is_mock && opts->is_mock_align && !(uri && *uri))
+        uri = "align";
     /* Cameras run at their own rate and size; only the mock takes --fps and --color-size. */
     double fps = opts->fps;
     int rc = is_mock ? sk2_device_set_fps(device, fps) : 0;
