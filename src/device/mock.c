@@ -463,13 +463,13 @@ static int s_start(void *impl)
     return sk2_device_thread_start_paced(&self->thread, self->fps, s_tick, self);
 }
 
-/* The mock has no cameras to choose from; its one uri, "align", asks for capture on the wall
- * clock's period boundaries (sk2 serve --mock-align). */
+/* The mock has no cameras to choose from (any other uri: SK2_EUNSUPPORTED); its one uri,
+ * "align", asks for capture on the wall clock's period boundaries (sk2 serve --mock-align). */
 static int s_set_uri(void *impl, const char *uri)
 {
     s_mock_t *self = impl;
     if (strcmp(uri, "align") != 0)
-        return SK2_EINVAL;
+        return SK2_EUNSUPPORTED;
     self->is_aligned = true;
     return 0;
 }
