@@ -1,7 +1,7 @@
 /* Fuzzes the control-message parser (and, for `me` replies, the `me` parser; for commands, their
- * field checks; for clock exchanges, their payloads) with arbitrary multipart messages. Layout of an input: byte 0 picks the frame count
- * (0..3) and the sender, byte 1 the size of the first frame (0..3 bytes), the rest is split between
- * the frames. */
+ * field checks; for clock exchanges, their payloads) with arbitrary multipart messages. Layout of
+ * an input: byte 0 picks the frame count (0..3) and the sender, byte 1 the size of the first frame
+ * (0..3 bytes), the rest is split between the frames. */
 #include <stddef.h>
 #include <stdint.h>
 
