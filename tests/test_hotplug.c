@@ -73,9 +73,11 @@ static void test_the_camera_api_refuses_bad_input(void **state)
     memset(too_long, 'x', sizeof too_long - 1);
     too_long[sizeof too_long - 1] = '\0';
     assert_int_equal(sk2_device_set_uri(device, too_long), SK2_EINVAL);
-    /* The mock has no cameras to choose from. */
+    /* The mock has no cameras to choose from; "align" is its one uri (--mock-align). */
     assert_int_equal(sk2_device_set_uri(device, "anything"), SK2_EUNSUPPORTED);
     assert_string_equal(sk2_device_uri(device), "");
+    assert_int_equal(sk2_device_set_uri(device, "align"), 0);
+    assert_string_equal(sk2_device_uri(device), "align");
     assert_int_equal(sk2_device_set_lost_handler(NULL, NULL, NULL), SK2_EINVAL);
     assert_false(sk2_device_is_lost(device));
     assert_false(sk2_device_is_lost(NULL));

@@ -68,6 +68,7 @@ typedef struct {
     serve_pose_t poses[S_MAX_POSE_OPTIONS]; /* --pose DEVICE=FILE, parsed */
     size_t pose_count;
     long clock_offset_ms; /* --clock-offset-ms: shift every time the server reports */
+    bool is_mock_align;   /* --mock-align: mocks capture on the wall clock's boundaries */
 } serve_options_t;
 
 /* Mock devices added (SIGUSR1) or removed (SIGUSR2) on request, counted by the handlers. */
@@ -122,6 +123,7 @@ enum {
     OPT_STATE,
     OPT_POSE,
     OPT_CLOCK_OFFSET_MS,
+    OPT_MOCK_ALIGN,
 };
 
 static void s_print_usage(void)
@@ -136,7 +138,8 @@ static void s_print_usage(void)
            "                 [--http-max-connections N] [--max-frame-mb M]\n"
            "                 [--max-streams N] [--hints] [--record-dir DIR]\n"
            "                 [--secure --keys DIR --allow DIR] [--state FILE]\n"
-           "                 [--pose DEVICE=FILE]... [--clock-offset-ms MS] [-v|-q]\n"
+           "                 [--pose DEVICE=FILE]... [--clock-offset-ms MS] [--mock-align]\n"
+           "                 [-v|-q]\n"
            "\n"
            "Serves depth cameras on a streamkinect2 control endpoint until Ctrl-C: cameras\n"
            "(--device), mock ones (--mock) or the devices of a recording (--replay). With\n"
@@ -218,6 +221,9 @@ static void s_print_usage(void)
            "                         times of frames, clock replies) MS ms ahead of this\n"
            "                         host's clock (behind when negative), as a server whose\n"
            "                         clock is off would; -86400000..86400000 (default 0)\n"
+           "  --mock-align           mock frames are captured on period boundaries of this\n"
+           "                         host's true clock (before --clock-offset-ms), so mocks\n"
+           "                         of several servers capture in lock-step (framesets)\n"
            "\n"
            "Without --secure anyone who can reach the ports reads every frame and sends\n"
            "control messages: bound to anything but loopback, serve says so on stderr.\n"
@@ -358,6 +364,9 @@ static int s_apply_option(void *options, int opt, const char *arg)
                 s_verb, "--clock-offset-ms must be a whole number %d..%d, not '%s'",
                 -SK2_SERVER_CLOCK_OFFSET_MAX_MS, SK2_SERVER_CLOCK_OFFSET_MAX_MS, arg);
         break;
+    case OPT_MOCK_ALIGN:
+        opts->is_mock_align = true;
+        break;
     case OPT_MAX_STREAMS:
         if (cli_parse_long(arg, 0, SK2_SERVER_MAX_STREAMS_MAX, &opts->max_streams) != 0)
             return cli_usage_error(s_verb, "--max-streams must be 0..%d, not '%s'",
@@ -484,6 +493,7 @@ static int s_parse(int argc, char **argv, serve_options_t *opts)
         {"state", required_argument, NULL, OPT_STATE},
         {"pose", required_argument, NULL, OPT_POSE},
         {"clock-offset-ms", required_argument, NULL, OPT_CLOCK_OFFSET_MS},
+        {"mock-align", no_argument, NULL, OPT_MOCK_ALIGN},
         CLI_HTTP_ACCESS_LONG_OPTIONS,
         CLI_COMMON_LONG_OPTIONS,
     };
@@ -537,6 +547,9 @@ static int s_add_device(sk2_server_t *server, const char *backend, const char *u
         return CLI_EXIT_FAILURE;
     }
     bool is_mock = strcmp(backend, "mock") == 0;
+    /* --mock-align is the mock's one uri (src/device/mock.c). */
+    if (is_mock && opts->is_mock_align && !(uri && *uri))
+        uri = "align";
     /* Cameras run at their own rate and size; only the mock takes --fps and --color-size. */
     double fps = opts->fps;
     int rc = is_mock ? sk2_device_set_fps(device, fps) : 0;

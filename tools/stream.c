@@ -16,6 +16,7 @@
 #include "meter.h"
 #include "session.h"
 #include "sk2/sk2.h"
+#include "stream_frameset.h"
 
 static const char *const s_verb = "stream";
 
@@ -127,6 +128,8 @@ static void s_print_usage(void)
            "                  [--json] [--timeout MS] [--browse-timeout S]\n"
            "                  [--max-frame-mb M] [--give-up-after S] [--queue N] [--paused]\n"
            "                  [--keys DIR --server-key KEY] [-v|-q]\n"
+           "       sk2 stream SERVER... --frameset [--tolerance-ms MS] [--no-clock] [--json]\n"
+           "                  (matched framesets of several servers: --frameset --help)\n"
            "\n"
            "Receives frames from a server and measures them per stream.\n"
            "\n" CLI_TARGET_HELP
@@ -827,6 +830,9 @@ int cli_stream(int argc, char **argv)
 {
     stream_options_t opts = {
         .server = CLI_SERVER_ARGS_DEFAULT, .status_interval_s = 1.0, .has_status = true};
+    /* Several servers matched into framesets: a mode of its own (stream_frameset.c). */
+    if (stream_is_frameset(argc, argv))
+        return stream_frameset(argc, argv);
     int rc = s_parse(argc, argv, &opts);
     if (rc != CLI_CONTINUE)
         return rc;

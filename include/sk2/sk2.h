@@ -14,6 +14,7 @@
 #include "server.h"
 #include "relay.h"
 #include "client.h"
+#include "frameset.h"
 #include "browser.h"
 #include "gateway.h"
 #include "image.h"

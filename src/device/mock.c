@@ -60,9 +60,11 @@ static const struct {
 #define S_COLOR_MIN_SIZE   16u
 
 typedef struct {
-    sk2_device_t *owner;  /* the generic device, for sk2_device_emit */
-    double fps;           /* frames per second; 0 = as fast as possible */
-    uint32_t color_width; /* colour stream size, pixels */
+    sk2_device_t *owner;      /* the generic device, for sk2_device_emit */
+    double fps;               /* frames per second; 0 = as fast as possible */
+    bool is_aligned;          /* uri "align": capture on the wall clock's period boundaries */
+    int64_t last_boundary_ns; /* aligned: the boundary of the last capture (capture thread) */
+    uint32_t color_width;     /* colour stream size, pixels */
     uint32_t color_height;
     uint32_t width[2];  /* depth (S_DEPTH) and IR (S_IR) sizes: one of s_sizes; set only while */
     uint32_t height[2]; /* stopped, so the capture thread reads them unlocked */
@@ -273,12 +275,11 @@ static void s_sample(const s_mock_t *self, size_t index, uint16_t *out, bool is_
     }
 }
 
-static void s_capture_one(s_mock_t *self)
+static void s_capture_one(s_mock_t *self, int64_t capture_time_us)
 {
     /* The instant of capture: the same wall time picks the scene for every stream and travels
      * with the frames, so a receiver can recompute the scene from a frame alone. */
     int64_t now_ns = sk2_device_thread_now_ns();
-    int64_t capture_time_us = sk2_clock_wall_us();
     int64_t timestamp_us = (now_ns - sk2_device_thread_start_ns(&self->thread)) / 1000;
     sk2_mock_render(self->scene, sk2_mock_dx(capture_time_us));
 
@@ -313,7 +314,46 @@ static bool s_tick(void *arg)
         sk2_device_report_lost(self->owner, "unplugged (mock fault injection)");
         return false;
     }
-    s_capture_one(self);
+    s_capture_one(self, sk2_clock_wall_us());
+    return true;
+}
+
+/* The boundary of the frame grid at `fps` nearest wall_ns (or the first after it, is_up): the
+ * instants k / fps seconds after a multiple of 1000 s since 1970. Any rate given to a
+ * thousandth of a frame per second has a whole number of frames in 1000 s, so rates that
+ * divide one another (30 and 15) share boundaries, on every host whose clock agrees. Working
+ * within one 1000 s era keeps the arithmetic well inside a double's exact range. */
+static int64_t s_boundary_ns(int64_t wall_ns, double fps, bool is_up)
+{
+    const int64_t era_ns = 1000LL * 1000000000LL;
+    int64_t base_ns = wall_ns / era_ns * era_ns;
+    double period_ns = 1e12 / (double)llround(fps * 1000);
+    double k = (double)(wall_ns - base_ns) / period_ns;
+    k = is_up ? ceil(k) : round(k);
+    return base_ns + llround(k * period_ns);
+}
+
+/* --mock-align (uri "align"): the thread runs unpaced and each tick waits for the next
+ * boundary of the true wall clock, mapped to the monotonic clock afresh each time, so the grid
+ * follows the wall clock however the two drift apart. The capture time is the boundary itself
+ * (the scene is rendered for it): mocks of any server on this host, or on hosts whose clocks
+ * agree, capture the same instants, whatever clock offset their servers report. */
+static bool s_tick_aligned(void *arg)
+{
+    s_mock_t *self = arg;
+    int64_t wall_ns = sk2_clock_wall_us() * 1000;
+    int64_t mono_ns = sk2_device_thread_now_ns();
+    int64_t boundary_ns = s_boundary_ns(wall_ns, self->fps, true);
+    if (boundary_ns <= self->last_boundary_ns) /* woke a little early: that one is done */
+        boundary_ns = s_boundary_ns(self->last_boundary_ns + 1, self->fps, true);
+    if (!sk2_device_thread_wait_until(&self->thread, mono_ns + (boundary_ns - wall_ns)))
+        return false;
+    if (s_is_unplugged(self->serial)) {
+        sk2_device_report_lost(self->owner, "unplugged (mock fault injection)");
+        return false;
+    }
+    self->last_boundary_ns = boundary_ns;
+    s_capture_one(self, boundary_ns / 1000);
     return true;
 }
 
@@ -422,7 +462,23 @@ static const char *s_stream_sizes(const void *impl, size_t index)
 static int s_start(void *impl)
 {
     s_mock_t *self = impl;
+    /* Aligned capture needs a grid; as fast as possible has none, and runs unaligned. */
+    if (self->is_aligned && self->fps > 0) {
+        self->last_boundary_ns = 0;
+        return sk2_device_thread_start_paced(&self->thread, 0, s_tick_aligned, self);
+    }
     return sk2_device_thread_start_paced(&self->thread, self->fps, s_tick, self);
+}
+
+/* The mock has no cameras to choose from (any other uri: SK2_EUNSUPPORTED); its one uri,
+ * "align", asks for capture on the wall clock's period boundaries (sk2 serve --mock-align). */
+static int s_set_uri(void *impl, const char *uri)
+{
+    s_mock_t *self = impl;
+    if (strcmp(uri, "align") != 0)
+        return SK2_EUNSUPPORTED;
+    self->is_aligned = true;
+    return 0;
 }
 
 static void s_stop(void *impl)
@@ -510,6 +566,7 @@ const sk2_device_backend_t sk2_device_backend_mock = {
     .create = s_create,
     .destroy = s_destroy,
     .set_fps = s_set_fps,
+    .set_uri = s_set_uri,
     .open = s_open,
     .start = s_start,
     .stop = s_stop,
