@@ -402,8 +402,8 @@ static void s_color_free(s_color_t *self)
     free(self->indices);
 }
 
-/* Sorts pairs (time, index) by time: an insertion sort would do for recordings, which arrive
- * nearly in order, but a heap of frames from several sources need not. */
+/* A colour frame's capture time and its index in the reader, sorted by time: a file holds
+ * frames in the order they arrived, which need not be the order they were captured in. */
 typedef struct {
     int64_t time;
     size_t index;
