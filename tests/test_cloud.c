@@ -308,6 +308,111 @@ static void test_points_at_the_corners_of_a_real_lens_project_back_onto_their_pi
     sk2_frame_destroy(&depth);
 }
 
+/* Coloured clouds (sk2_cloud_write_colored): a BGRA image of the depth size gives each point
+ * its colour; a pixel with alpha 0 keeps its point, black; the points are those of the
+ * uncoloured cloud. PLY: 15 bytes a point, x y z then red, green, blue. PCD: 16, x y z then
+ * the rgb float whose little-endian bytes are B, G, R, 0. ASCII PCD writes that float. */
+static sk2_frame_t *s_small_colors(void)
+{
+    sk2_frame_t *color = sk2_frame_new(SK2_STREAM_COLOR, SK2_PIXEL_BGRA32, 4, 3);
+    assert_non_null(color);
+    uint8_t *px = sk2_frame_data(color);
+    memset(px, 0, 4 * 3 * 4);
+    const uint8_t first[4] = {0x30, 0x20, 0xf0, 255}; /* B G R A: red 0xf0, green 0x20 */
+    const uint8_t hidden[4] = {9, 9, 9, 0};           /* alpha 0: no colour seen */
+    const uint8_t last[4] = {0x03, 0x02, 0x01, 255};
+    memcpy(&px[0], first, 4);
+    memcpy(&px[(1 * 4 + 2) * 4], hidden, 4);
+    memcpy(&px[(2 * 4 + 3) * 4], last, 4);
+    return color;
+}
+
+static int s_write_colored(const sk2_frame_t *depth, const sk2_frame_t *color,
+                           sk2_cloud_format_t format, bool is_ascii, char **text, size_t *size,
+                           size_t *points)
+{
+    FILE *out = open_memstream(text, size);
+    assert_non_null(out);
+    int rc =
+        sk2_cloud_write_colored(out, depth, &s_pinhole, 0.001, color, format, is_ascii, points);
+    assert_int_equal(fclose(out), 0);
+    return rc;
+}
+
+static void test_colored_clouds_carry_each_pixels_colour_and_keep_every_point(void **state)
+{
+    (void)state;
+    sk2_frame_t *depth = s_small_frame(), *color = s_small_colors();
+    char *text = NULL;
+    size_t size = 0, points = 0;
+    assert_int_equal(s_write_colored(depth, color, SK2_CLOUD_PLY, false, &text, &size, &points), 0);
+    assert_int_equal(points, 3);
+    const char *body = strstr(text, "end_header\n");
+    assert_non_null(body);
+    assert_non_null(strstr(text, "property float z\nproperty uchar red\nproperty uchar green\n"
+                                 "property uchar blue\nend_header\n"));
+    body += strlen("end_header\n");
+    assert_int_equal(size - (size_t)(body - text), 3 * 15);
+    const uint8_t ply_colors[3][3] = {{0xf0, 0x20, 0x30}, {0, 0, 0}, {0x01, 0x02, 0x03}};
+    for (int i = 0; i < 3; i++) {
+        float xyz[3];
+        memcpy(xyz, body + 15 * i, 12);
+        for (int a = 0; a < 3; a++)
+            assert_true(fabsf(xyz[a] - s_small_points[i][a]) < 1e-7f);
+        assert_memory_equal(body + 15 * i + 12, ply_colors[i], 3);
+    }
+    free(text);
+
+    text = NULL;
+    assert_int_equal(s_write_colored(depth, color, SK2_CLOUD_PCD, false, &text, &size, &points), 0);
+    assert_non_null(strstr(text, "FIELDS x y z rgb\nSIZE 4 4 4 4\nTYPE F F F F\nCOUNT 1 1 1 1\n"));
+    body = strstr(text, "DATA binary\n") + strlen("DATA binary\n");
+    assert_int_equal(size - (size_t)(body - text), 3 * 16);
+    const uint8_t pcd_colors[3][4] = {{0x30, 0x20, 0xf0, 0}, {0, 0, 0, 0}, {0x03, 0x02, 0x01, 0}};
+    for (int i = 0; i < 3; i++)
+        assert_memory_equal(body + 16 * i + 12, pcd_colors[i], 4);
+    free(text);
+
+    /* ASCII PCD: the float of those bits, which reads back to them. */
+    text = NULL;
+    assert_int_equal(s_write_colored(depth, color, SK2_CLOUD_PCD, true, &text, &size, &points), 0);
+    body = strstr(text, "DATA ascii\n") + strlen("DATA ascii\n");
+    float x, y, z, rgb;
+    assert_int_equal(sscanf(body, "%g %g %g %g", &x, &y, &z, &rgb), 4);
+    uint32_t bits;
+    memcpy(&bits, &rgb, 4);
+    assert_int_equal(bits, 0xf02030u);
+    free(text);
+    text = NULL;
+    assert_int_equal(s_write_colored(depth, color, SK2_CLOUD_PLY, true, &text, &size, &points), 0);
+    assert_non_null(strstr(text, "end_header\n-0.0199999996 -0.00499999989 1 240 32 48\n"));
+    free(text);
+    sk2_frame_destroy(&color);
+    sk2_frame_destroy(&depth);
+}
+
+static void test_a_colour_image_of_another_size_or_format_is_refused(void **state)
+{
+    (void)state;
+    sk2_frame_t *depth = s_small_frame();
+    sk2_frame_t *wrong_size = sk2_frame_new(SK2_STREAM_COLOR, SK2_PIXEL_BGRA32, 4, 4);
+    sk2_frame_t *wrong_format = sk2_frame_new(SK2_STREAM_COLOR, SK2_PIXEL_RGB24, 4, 3);
+    sk2_frame_t *bad[] = {wrong_size, wrong_format};
+    for (size_t i = 0; i < 2; i++) {
+        char *text = NULL;
+        size_t size = 0, points = 7;
+        assert_int_equal(
+            s_write_colored(depth, bad[i], SK2_CLOUD_PLY, false, &text, &size, &points),
+            SK2_EINVAL);
+        assert_int_equal(size, 0);
+        assert_int_equal(points, 0);
+        free(text);
+    }
+    sk2_frame_destroy(&wrong_size);
+    sk2_frame_destroy(&wrong_format);
+    sk2_frame_destroy(&depth);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -320,6 +425,8 @@ int main(void)
         cmocka_unit_test(test_write_errors_are_reported),
         cmocka_unit_test(test_formats_are_named_ply_and_pcd),
         cmocka_unit_test(test_points_at_the_corners_of_a_real_lens_project_back_onto_their_pixels),
+        cmocka_unit_test(test_colored_clouds_carry_each_pixels_colour_and_keep_every_point),
+        cmocka_unit_test(test_a_colour_image_of_another_size_or_format_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

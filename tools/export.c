@@ -7,6 +7,7 @@
  * only when complete, so Ctrl-C or a failure leaves no half-written output and whatever was
  * there before untouched. On a terminal they show how far they are. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,9 @@ enum {
     OPT_FRAME,
     OPT_MCAP_COMPRESSION,
     OPT_MCAP_CLOUD,
-    OPT_MCAP_DEPTH_AS
+    OPT_MCAP_DEPTH_AS,
+    OPT_COLOR,
+    OPT_NO_COLOR
 };
 
 /* A progress line on stderr, rewritten in place; only on a terminal and without -q. */
@@ -106,6 +109,7 @@ typedef struct {
     const char *frames;           /* --frames RANGE or --frame N as given, NULL if neither */
     bool is_single;               /* --frame N: one file, not a folder */
     long first_frame, last_frame; /* depth frames, from 0; last -1 = to the end */
+    int color;                    /* --color 1 (demanded), --no-color -1, neither 0 (if present) */
 } s_options_t;
 
 /* export's --format tum|mcap|ply|pcd: one of the three kinds of output (TUM the default). */
@@ -183,7 +187,7 @@ static void s_export_usage(void)
            "       sk2 export FILE OUT.mcap --format mcap [--compression zstd|lz4|none]\n"
            "                  [--depth-as image|png|rvl] [--cloud] [--device N] [-v|-q]\n"
            "       sk2 export FILE DIR --format ply|pcd [--ascii] [--frames RANGE]\n"
-           "                  [--device N]\n"
+           "                  [--color|--no-color] [--device N]\n"
            "       sk2 export FILE OUT.ply|OUT.pcd --format ply|pcd --frame N [--ascii]\n"
            "\n"
            "Writes a recording's frames as a TUM RGB-D folder: depth/*.png (16-bit, 5000 per\n"
@@ -192,7 +196,13 @@ static void s_export_usage(void)
            "  --format F     tum (default), or point clouds: ply or pcd, one file per depth\n"
            "                 frame (DIR/000000.ply, ...; clouds.txt lists capture times),\n"
            "                 x y z in metres from the depth intrinsics, pixels without a\n"
-           "                 reading left out, no colour (no depth-to-colour registration)\n"
+           "                 reading left out; coloured when the device has a colour stream\n"
+           "                 with intrinsics and depth-to-colour extrinsics: each point gets\n"
+           "                 the colour the registration finds in the colour frame nearest\n"
+           "                 in capture time (within half a colour frame period; else that\n"
+           "                 cloud is written without colour), black where none is seen\n"
+           "  --color        demand colour: fail (exit 1) if the recording cannot give it\n"
+           "  --no-color     x y z only\n"
            "  --ascii        ply/pcd as text (default binary, about a third of the size)\n"
            "  --frames RANGE depth frames A-B, A- (to the end) or A, counted from 0\n"
            "  --frame N      depth frame N only, written as the single file OUT\n"
@@ -261,6 +271,8 @@ int cli_export(int argc, char **argv)
         {"ascii", no_argument, NULL, OPT_ASCII},
         {"frames", required_argument, NULL, OPT_FRAMES},
         {"frame", required_argument, NULL, OPT_FRAME},
+        {"color", no_argument, NULL, OPT_COLOR},
+        {"no-color", no_argument, NULL, OPT_NO_COLOR},
         CLI_COMMON_LONG_OPTIONS,
     };
     s_options_t opts = {.verb = "export", .device = -1, .last_frame = -1};
@@ -275,8 +287,9 @@ int cli_export(int argc, char **argv)
                                          "cloud files: --format ply|pcd)");
     if (opts.is_cloud)
         return s_export_clouds(&opts, argv[optind], argv[optind + 1]);
-    if (opts.is_ascii || opts.frames)
-        return cli_usage_error("export", "--ascii, --frames and --frame are for --format ply|pcd");
+    if (opts.is_ascii || opts.frames || opts.color)
+        return cli_usage_error("export", "--ascii, --frames, --frame, --color and --no-color are "
+                                         "for --format ply|pcd");
     const char *path = argv[optind], *dir = argv[optind + 1];
     if (opts.is_mcap)
         return s_export_mcap(&opts, path, dir);
@@ -359,28 +372,198 @@ static int s_apply_cloud_option(s_options_t *opts, int opt, const char *arg)
                                    arg);
         if (opts->is_single)
             opts->last_frame = opts->first_frame;
+    } else if (opt == OPT_COLOR || opt == OPT_NO_COLOR) {
+        int want = opt == OPT_COLOR ? 1 : -1;
+        if (opts->color && opts->color != want)
+            return cli_usage_error(opts->verb, "give --color or --no-color, not both");
+        opts->color = want;
     }
     return CLI_CONTINUE;
 }
 
-/* Writes depth frame `index` of the reader as a cloud file at file_path. Returns 0 or says why
- * on stderr and returns -1. */
+/* Colouring clouds: the device's colour frames sorted by capture time, a registration made
+ * once, and the last colour frame decoded (consecutive depth frames often share one). */
+typedef struct {
+    sk2_registration_t *registration; /* NULL: clouds are written without colour */
+    int64_t *times;                   /* capture times of the colour frames, ascending */
+    size_t *indices;                  /* their frame indices in the reader, in that order */
+    size_t count;
+    int64_t tolerance_us; /* half a colour frame period: the farthest a match may lie */
+    size_t decoded_index; /* reader index of `decoded`, if not NULL */
+    sk2_frame_t *decoded;
+    size_t uncolored; /* clouds written without colour for want of a colour frame near enough */
+} s_color_t;
+
+static void s_color_free(s_color_t *self)
+{
+    sk2_registration_destroy(&self->registration);
+    sk2_frame_destroy(&self->decoded);
+    free(self->times);
+    free(self->indices);
+}
+
+/* A colour frame's capture time and its index in the reader, sorted by time: a file holds
+ * frames in the order they arrived, which need not be the order they were captured in. */
+typedef struct {
+    int64_t time;
+    size_t index;
+} s_timed_t;
+
+static int s_timed_compare(const void *a, const void *b)
+{
+    const s_timed_t *x = a, *y = b;
+    return x->time < y->time ? -1 : x->time > y->time ? 1 : x->index < y->index ? -1 : 1;
+}
+
+/* Sets up colouring for `device` if the recording can give it: a colour stream with
+ * intrinsics, depth-to-colour extrinsics, colour frames, and a registration that accepts them.
+ * Returns 0 with self->registration NULL and *why set when it cannot (a reason, not a failure),
+ * 0 with it set when it can, -1 on out of memory. */
+static int s_color_setup(s_color_t *self, sk2_recording_reader_t *reader, size_t device,
+                         const sk2_stream_info_t *depth, const char **why)
+{
+    *self = (s_color_t){0};
+    sk2_stream_info_t color = {0};
+    bool has_color = false;
+    for (size_t s = 0; s < sk2_recording_reader_stream_count(reader, device); s++) {
+        sk2_stream_info_t candidate;
+        if (sk2_recording_reader_stream_info(reader, device, s, &candidate) == 0 &&
+            candidate.kind == SK2_STREAM_COLOR) {
+            color = candidate;
+            has_color = true;
+        }
+    }
+    sk2_extrinsics_t extrinsics;
+    if (!has_color) {
+        *why = "no colour stream";
+        return 0;
+    }
+    if (!color.has_intrinsics) {
+        *why = "no colour intrinsics";
+        return 0;
+    }
+    if (sk2_recording_reader_device_depth_to_color(reader, device, &extrinsics) != 0) {
+        *why = "no depth-to-colour extrinsics";
+        return 0;
+    }
+    size_t frames = sk2_recording_reader_frame_count(reader);
+    s_timed_t *timed = malloc((frames ? frames : 1) * sizeof *timed);
+    if (!timed)
+        return -1;
+    for (size_t i = 0; i < frames; i++) {
+        sk2_recording_frame_info_t fi;
+        if (sk2_recording_reader_frame_info(reader, i, &fi) == 0 && fi.device == device &&
+            fi.kind == SK2_STREAM_COLOR)
+            timed[self->count++] = (s_timed_t){fi.capture_time_us, i};
+    }
+    if (self->count == 0) {
+        free(timed);
+        *why = "no colour frames";
+        return 0;
+    }
+    qsort(timed, self->count, sizeof *timed, s_timed_compare);
+    self->times = malloc(self->count * sizeof *self->times);
+    self->indices = malloc(self->count * sizeof *self->indices);
+    if (!self->times || !self->indices) {
+        free(timed);
+        s_color_free(self);
+        return -1;
+    }
+    for (size_t i = 0; i < self->count; i++) {
+        self->times[i] = timed[i].time;
+        self->indices[i] = timed[i].index;
+    }
+    free(timed);
+    /* The period from the stream's nominal rate, else from the frames themselves; a single
+     * colour frame of unknown rate matches any depth frame. */
+    double period_us = color.fps > 0.0   ? 1e6 / color.fps
+                       : self->count > 1 ? (double)(self->times[self->count - 1] - self->times[0]) /
+                                               (double)(self->count - 1)
+                                         : -1.0;
+    self->tolerance_us = period_us < 0.0 ? INT64_MAX : (int64_t)(period_us / 2.0);
+    int rc = sk2_registration_new(&depth->intrinsics, depth->width, depth->height,
+                                  depth->depth_unit_m, &color.intrinsics, color.width, color.height,
+                                  &extrinsics, &self->registration);
+    if (rc != 0) {
+        s_color_free(self);
+        if (rc == SK2_ENOMEM)
+            return -1;
+        *why = "colour intrinsics, sizes or extrinsics the registration refuses";
+    }
+    return 0;
+}
+
+/* The colour of each depth pixel for a depth frame captured at time_us, into *colored_p (NULL
+ * if no colour frame lies within the tolerance). Returns 0 or says why and returns -1. */
+static int s_color_for(s_color_t *self, sk2_recording_reader_t *reader, const sk2_frame_t *depth,
+                       int64_t time_us, sk2_frame_t **colored_p)
+{
+    *colored_p = NULL;
+    /* The first colour frame at or after time_us, and the one before it. */
+    size_t lo = 0, hi = self->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (self->times[mid] < time_us)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t best = lo < self->count ? lo : self->count - 1;
+    if (lo > 0 && (lo == self->count || time_us - self->times[lo - 1] <= self->times[lo] - time_us))
+        best = lo - 1;
+    int64_t gap = self->times[best] - time_us;
+    if (gap < 0)
+        gap = -gap;
+    if (gap > self->tolerance_us) {
+        self->uncolored++;
+        return 0;
+    }
+    if (!self->decoded || self->decoded_index != self->indices[best]) {
+        sk2_frame_destroy(&self->decoded);
+        if (sk2_recording_reader_read_frame(reader, self->indices[best], &self->decoded) != 0) {
+            fprintf(stderr, "sk2 export: %s\n", sk2_recording_reader_why(reader));
+            return -1;
+        }
+        self->decoded_index = self->indices[best];
+    }
+    int rc = sk2_registration_color_to_depth(self->registration, depth, self->decoded, colored_p);
+    if (rc != 0) {
+        fprintf(stderr,
+                "sk2 export: cannot colour depth frame: %s (frame sizes or formats other "
+                "than the streams say)\n",
+                sk2_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* Writes depth frame `index` of the reader as a cloud file at file_path, coloured if `color`
+ * has a registration and a colour frame near enough. Returns 0 or says why on stderr and
+ * returns -1. */
 static int s_write_cloud(sk2_recording_reader_t *reader, size_t index,
-                         const sk2_stream_info_t *info, const s_options_t *opts,
+                         const sk2_stream_info_t *info, const s_options_t *opts, s_color_t *color,
                          const char *file_path, size_t *points)
 {
-    sk2_frame_t *frame = NULL;
+    sk2_frame_t *frame = NULL, *colored = NULL;
     int rc = sk2_recording_reader_read_frame(reader, index, &frame);
     if (rc != 0) {
         fprintf(stderr, "sk2 export: %s\n", sk2_recording_reader_why(reader));
         return -1;
     }
+    sk2_recording_frame_info_t fi;
+    if (color->registration &&
+        (sk2_recording_reader_frame_info(reader, index, &fi) != 0 ||
+         s_color_for(color, reader, frame, fi.capture_time_us, &colored) != 0)) {
+        sk2_frame_destroy(&frame);
+        return -1;
+    }
     FILE *file = fopen(file_path, "wb");
-    rc = file ? sk2_cloud_write(file, frame, &info->intrinsics, info->depth_unit_m, opts->cloud,
-                                opts->is_ascii, points)
+    rc = file ? sk2_cloud_write_colored(file, frame, &info->intrinsics, info->depth_unit_m, colored,
+                                        opts->cloud, opts->is_ascii, points)
               : SK2_ESYS;
     if (file && fclose(file) != 0 && rc == 0)
         rc = SK2_ESYS;
+    sk2_frame_destroy(&colored);
     sk2_frame_destroy(&frame);
     if (rc != 0) {
         char safe[1024];
@@ -399,6 +582,7 @@ static int s_export_clouds(const s_options_t *opts, const char *path, const char
     int rc = CLI_EXIT_FAILURE;
     size_t *depth = NULL, depth_count = 0, total = 0;
     FILE *list = NULL;
+    s_color_t color = {0};
     cli_output_t output = {.temp_path = ""};
     s_progress_t progress;
     s_progress_init(&progress, "export");
@@ -455,6 +639,18 @@ static int s_export_clouds(const s_options_t *opts, const char *path, const char
         goto out;
     }
     total = last - first + 1;
+    const char *no_color_why = "--no-color given";
+    if (opts->color >= 0 && s_color_setup(&color, reader, device, &info, &no_color_why) != 0) {
+        fprintf(stderr, "sk2 export: out of memory\n");
+        goto out;
+    }
+    if (opts->color > 0 && !color.registration) {
+        fprintf(stderr,
+                "sk2 export: --color: device %zu of %s has %s, so its points cannot be "
+                "coloured; nothing written\n",
+                device, path, no_color_why);
+        goto out;
+    }
     /* cli_output_begin would suggest --force, which export does not take. */
     if (opts->is_single && access(out, F_OK) == 0) {
         char safe[1024];
@@ -469,7 +665,8 @@ static int s_export_clouds(const s_options_t *opts, const char *path, const char
     char file_path[CLI_OUTPUT_PATH_MAX + 32];
     size_t points = 0, all_points = 0;
     if (opts->is_single) {
-        if (s_write_cloud(reader, depth[first], &info, opts, output.temp_path, &points) != 0)
+        if (s_write_cloud(reader, depth[first], &info, opts, &color, output.temp_path, &points) !=
+            0)
             goto out;
         all_points = points;
     } else {
@@ -480,9 +677,9 @@ static int s_export_clouds(const s_options_t *opts, const char *path, const char
             goto out;
         }
         fprintf(list,
-                "# point clouds (%s, x y z metres) of %s device %zu\n# written by sk2\n"
+                "# point clouds (%s, x y z metres%s) of %s device %zu\n# written by sk2\n"
                 "# timestamp filename\n",
-                ext, path, device);
+                ext, color.registration ? ", colour" : "", path, device);
         for (size_t n = first; n <= last; n++) {
             if (!s_progress(&progress, n - first, total)) {
                 s_progress_end(&progress);
@@ -493,7 +690,7 @@ static int s_export_clouds(const s_options_t *opts, const char *path, const char
             sk2_recording_frame_info_t fi;
             sk2_recording_reader_frame_info(reader, depth[n], &fi);
             snprintf(file_path, sizeof file_path, "%s/%06zu.%s", output.temp_path, n, ext);
-            if (s_write_cloud(reader, depth[n], &info, opts, file_path, &points) != 0)
+            if (s_write_cloud(reader, depth[n], &info, opts, &color, file_path, &points) != 0)
                 goto out;
             all_points += points;
             fprintf(list, "%lld.%06lld %06zu.%s\n", (long long)(fi.capture_time_us / 1000000),
@@ -511,10 +708,20 @@ static int s_export_clouds(const s_options_t *opts, const char *path, const char
     if (cli_output_commit(&output) != 0)
         goto out;
     if (!cli_is_quiet())
-        printf("sk2 export: %zu point cloud%s (%zu points) of device %zu of %s written to %s\n",
-               total, total == 1 ? "" : "s", all_points, device, path, out);
+        printf("sk2 export: %zu point cloud%s (%zu points; %zu coloured%s%s) of device %zu of %s "
+               "written to %s\n",
+               total, total == 1 ? "" : "s", all_points,
+               color.registration ? total - color.uncolored : 0,
+               color.registration ? "" : ", no colour: ", color.registration ? "" : no_color_why,
+               device, path, out);
+    if (color.uncolored)
+        fprintf(stderr,
+                "sk2 export: note: %zu of %zu cloud%s written without colour: no colour frame "
+                "within %.1f ms of the depth frame\n",
+                color.uncolored, total, total == 1 ? "" : "s", (double)color.tolerance_us / 1000.0);
     rc = CLI_EXIT_OK;
 out:
+    s_color_free(&color);
     if (list)
         fclose(list);
     free(depth);

@@ -2,8 +2,9 @@
  * PLY (Stanford polygon format, vertices only) or PCD (PCL's own format), binary or ASCII.
  * Points are in metres in the depth camera's frame (x right, y down, z forward), deprojected
  * with the stream's intrinsics as sk2_frame_to_points does; pixels without a reading are left
- * out, so the cloud is unorganised (HEIGHT 1 in PCD). Only x, y, z are written: sk2 records no
- * depth-to-colour extrinsics, so it cannot honestly give a point its colour.
+ * out, so the cloud is unorganised (HEIGHT 1 in PCD). Points carry a colour when the caller
+ * gives one per depth pixel: the BGRA image sk2_registration_color_to_depth makes from a colour
+ * frame and the depth-to-colour extrinsics (registration.h). Without it, x, y, z only.
  *
  * Plain functions on a stdio stream: any thread, one stream per call. */
 #ifndef SK2_CLOUD_H
@@ -43,6 +44,20 @@ typedef enum {
 SK2_EXPORT int sk2_cloud_write(FILE *out, const sk2_frame_t *depth,
                                const sk2_intrinsics_t *intrinsics, double depth_unit_m,
                                sk2_cloud_format_t format, bool is_ascii, size_t *points);
+
+/* The same with colour: color_at_depth, if not NULL, is an SK2_PIXEL_BGRA32 frame of the depth
+ * frame's size (what sk2_registration_color_to_depth returns) giving each depth pixel's colour.
+ * Then PLY gets `property uchar red`, `green`, `blue` after x y z, and PCD PCL's `rgb` field
+ * (FIELDS x y z rgb, SIZE 4, TYPE F: the float's bits are 0x00RRGGBB, as pcl::PointXYZRGB
+ * holds it; ASCII writes that float's value, nine digits). The points are exactly those of
+ * sk2_cloud_write, same count and order: a point whose pixel has alpha 0 (no colour seen: off
+ * the colour image, hidden from the colour camera) is kept, black. With NULL it is
+ * sk2_cloud_write. Returns as sk2_cloud_write, SK2_EINVAL also for a colour image of another
+ * format or size. */
+SK2_EXPORT int sk2_cloud_write_colored(FILE *out, const sk2_frame_t *depth,
+                                       const sk2_intrinsics_t *intrinsics, double depth_unit_m,
+                                       const sk2_frame_t *color_at_depth, sk2_cloud_format_t format,
+                                       bool is_ascii, size_t *points);
 
 /* The format named "ply" or "pcd". Returns 0 or SK2_EINVAL (also for NULL). */
 SK2_EXPORT int sk2_cloud_format_parse(const char *name, sk2_cloud_format_t *format);
