@@ -12,42 +12,18 @@ import hashlib
 import json
 import os
 import re
-import struct
 import subprocess
 import sys
-import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
 import cliutil as cu  # noqa: E402
+from sk2rec import KINDS, read_recording  # noqa: E402,F401
 
 SK2, TMP = cu.setup("mcap")
 NODE = sys.argv[2] if len(sys.argv) > 2 else "node"
 HERE = os.path.dirname(os.path.abspath(__file__))
-KINDS = {1: "depth", 2: "color", 3: "ir"}
 CODECS = {0: "raw"}
 check, path = cu.check, cu.path
-
-
-def read_recording(file_name):
-    """The devices and frames of an sk2 recording (docs/recording.md), read independently of
-    sk2: frames as dicts with their header fields and payload."""
-    data = open(file_name, "rb").read()
-    assert data[:8] == b"SK2REC\r\n"
-    devices, frames, offset = [], [], 32
-    while offset + 12 <= len(data):
-        kind, size, crc = data[offset:offset + 4], *struct.unpack_from("<II", data, offset + 4)
-        body = data[offset + 12:offset + 12 + size]
-        assert len(body) == size and zlib.crc32(data[offset:offset + 8] + body) == crc
-        if kind == b"DEVC":
-            devices.append(json.loads(body[4:]))
-        elif kind == b"FRAM":
-            head = body[4:68]
-            hsize, = struct.unpack_from("<H", head, 6)
-            width, height, _, seq, _, capture = struct.unpack_from("<IIIQqq", head, 12)
-            frames.append(dict(kind=KINDS[head[8]], codec=head[10], width=width, height=height,
-                               seq=seq, capture_us=capture, payload=body[4 + hsize:]))
-        offset += 12 + size
-    return devices, frames
 
 
 def main():
