@@ -28,14 +28,7 @@ const crypto = require("crypto");
 const { execFileSync } = require("child_process");
 const zlib = require("zlib");
 
-function load(name) {
-  try {
-    return require(path.join(__dirname, "node_modules", name));
-  } catch (e) {
-    console.error(`${name} is not installed in ${__dirname}/node_modules (run scripts/install-deps.sh): ${e.message}`);
-    process.exit(1);
-  }
-}
+const { load } = require("./load.cjs");
 const { McapWriter } = load("@mcap/core");
 const zstd = load("@foxglove/wasm-zstd");
 const { parse } = load("@foxglove/rosmsg");

@@ -22,15 +22,7 @@ function check(name, ok, detail) {
   console.log(`${ok ? "PASS" : "FAIL"} ${name}${ok ? "" : `: ${detail}`}`);
 }
 
-function load(name) {
-  try {
-    return require(path.join(__dirname, "node_modules", name));
-  } catch (e) {
-    console.log(`FAIL ${name} is not installed in ${__dirname}/node_modules ` +
-                `(run scripts/install-deps.sh): ${e.message}`);
-    process.exit(1);
-  }
-}
+const { load } = require("./load.cjs");
 
 const { McapIndexedReader, McapStreamReader } = load("@mcap/core");
 const zstd = load("@foxglove/wasm-zstd");
